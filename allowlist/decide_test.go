@@ -1,0 +1,250 @@
+package allowlist
+
+import (
+	"net/netip"
+	"testing"
+)
+
+const testPolicy = `version: 1
+allow:
+  - host: api.example.com
+  - host: "*.github.com"
+  - host: "**.npmjs.org"
+  - host: github.com
+    methods: [get, HEAD, POST]
+    paths: ["/acme/widget.git/**", "/acme/*/issues"]
+  - host: ssh.example.com
+    ports: [22, 443]
+    tls: passthrough
+  - cidr: 10.20.0.0/16
+    ports: [5432]
+  - cidr: 2001:db8:1::/48
+  - host: bücher.example
+  - host: internal.example.com
+  - cidr: 192.168.7.0/24
+  - host: both.example.com
+    tls: passthrough
+deny:
+  - host: gist.github.com
+  - host: github.com
+    methods: [DELETE]
+  - cidr: 10.20.9.0/24
+  - host: both.example.com
+    paths: ["/admin/**"]
+`
+
+func mustParse(t testing.TB, src string) *Policy {
+	t.Helper()
+	p, err := Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return p
+}
+
+func TestDecide(t *testing.T) {
+	p := mustParse(t, testPolicy)
+	tests := []struct {
+		name  string
+		req   Request
+		allow bool
+		rule  string
+	}{
+		{name: "exact host", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/v1"}, allow: true, rule: "allow[0]"},
+		{name: "exact host upper case and trailing dot", req: Request{Scheme: "https", Host: "API.Example.COM.", Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
+		{name: "exact does not match subdomain", req: Request{Scheme: "https", Host: "x.api.example.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "exact does not match sibling", req: Request{Scheme: "https", Host: "evil-api.example.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "one-label wildcard", req: Request{Scheme: "https", Host: "raw.github.com", Method: "GET", Path: "/"}, allow: true, rule: "allow[1]"},
+		{name: "one-label wildcard not two labels", req: Request{Scheme: "https", Host: "a.raw.github.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "one-label wildcard not apex (apex has own L7 rule)", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/other"}, allow: false, rule: "default"},
+		{name: "evil-github.com is not *.github.com", req: Request{Scheme: "https", Host: "evil-github.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "github.com.evil.com is not *.github.com", req: Request{Scheme: "https", Host: "api.github.com.evil.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "any-depth wildcard one label", req: Request{Scheme: "https", Host: "registry.npmjs.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
+		{name: "any-depth wildcard three labels", req: Request{Scheme: "https", Host: "a.b.c.npmjs.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
+		{name: "any-depth wildcard not apex", req: Request{Scheme: "https", Host: "npmjs.org", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "any-depth wildcard trailing dot request", req: Request{Scheme: "https", Host: "Registry.NPMJS.org.", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
+		{name: "default port 443", req: Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
+		{name: "default port 80", req: Request{Scheme: "http", Host: "api.example.com", Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
+		{name: "port outside defaults", req: Request{Scheme: "https", Host: "api.example.com", Port: 8443, Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "method lower case in rule and request", req: Request{Scheme: "https", Host: "github.com", Method: "get", Path: "/acme/widget.git/info/refs"}, allow: true, rule: "allow[3]"},
+		{name: "method not allowed", req: Request{Scheme: "https", Host: "github.com", Method: "PUT", Path: "/acme/widget.git/info/refs"}, allow: false, rule: "default"},
+		{name: "deny method wins", req: Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git/x"}, allow: false, rule: "deny[1]"},
+		{name: "deny host wins over wildcard allow", req: Request{Scheme: "https", Host: "gist.github.com", Method: "GET", Path: "/"}, allow: false, rule: "deny[0]"},
+		{name: "deny host on any port", req: Request{Scheme: "https", Host: "gist.github.com", Port: 8443, Method: "GET", Path: "/"}, allow: false, rule: "deny[0]"},
+		{name: "double star path deep", req: Request{Scheme: "https", Host: "github.com", Method: "POST", Path: "/acme/widget.git/git-upload-pack"}, allow: true, rule: "allow[3]"},
+		{name: "double star path zero segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git"}, allow: true, rule: "allow[3]"},
+		{name: "single star one segment", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/gadget/issues"}, allow: true, rule: "allow[3]"},
+		{name: "single star not two segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/a/b/issues"}, allow: false, rule: "default"},
+		{name: "single star not zero segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/issues"}, allow: false, rule: "default"},
+		{name: "encoded dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%2e%2e/%2e%2e/secret"}, allow: false, rule: "default"},
+		{name: "double-encoded dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%252e%252e/%252e%252e/secret"}, allow: false, rule: "default"},
+		{name: "plain dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/../../secret"}, allow: false, rule: "default"},
+		{name: "backslash dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..\\..\\secret"}, allow: false, rule: "default"},
+		{name: "encoded slash dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git%2f..%2f..%2fsecret"}, allow: false, rule: "default"},
+		{name: "dot-dot that stays inside is fine", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/a/../info/refs"}, allow: true, rule: "allow[3]"},
+		{name: "double slash collapses", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "//acme//widget.git/info"}, allow: true, rule: "allow[3]"},
+		{name: "double slash cannot fake a root", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "//secret/acme/widget.git"}, allow: false, rule: "default"},
+		{name: "dot segment collapses", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/./widget.git/./x"}, allow: true, rule: "allow[3]"},
+		{name: "query ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/info/refs?service=git-upload-pack"}, allow: true, rule: "allow[3]"},
+		{name: "bad escape denied", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%zz"}, allow: false, rule: "default"},
+		{name: "control character denied", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%00"}, allow: false, rule: "default"},
+		{name: "IDN request unicode", req: Request{Scheme: "https", Host: "BÜCHER.example", Method: "GET", Path: "/"}, allow: true, rule: "allow[7]"},
+		{name: "IDN request punycode", req: Request{Scheme: "https", Host: "xn--bcher-kva.example", Method: "GET", Path: "/"}, allow: true, rule: "allow[7]"},
+		{name: "cidr literal in range", req: Request{Scheme: "https", Host: "10.20.3.4", Port: 5432, Method: "GET", Path: "/"}, allow: true, rule: "allow[5]"},
+		{name: "cidr literal wrong port", req: Request{Scheme: "https", Host: "10.20.3.4", Port: 443, Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "cidr literal out of range", req: Request{Scheme: "https", Host: "10.21.0.1", Port: 5432, Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "cidr deny inside allowed range", req: Request{Scheme: "https", Host: "10.20.9.1", Port: 5432, Method: "GET", Path: "/"}, allow: false, rule: "deny[2]"},
+		{name: "IPv4-mapped IPv6 literal matches IPv4 cidr", req: Request{Scheme: "https", Host: "[::ffff:10.20.3.4]", Port: 5432, Method: "GET", Path: "/"}, allow: true, rule: "allow[5]"},
+		{name: "IPv6 literal in range", req: Request{Scheme: "https", Host: "[2001:db8:1::5]", Method: "GET", Path: "/"}, allow: true, rule: "allow[6]"},
+		{name: "IPv6 literal out of range", req: Request{Scheme: "https", Host: "2001:db8:2::5", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "public IP literal needs a cidr", req: Request{Scheme: "https", Host: "93.184.216.34", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "decimal IP literal is not a name", req: Request{Scheme: "http", Host: "2130706433", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "hex IP literal is not a name", req: Request{Scheme: "http", Host: "0x7f000001", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "dotted octal-ish literal is not a name", req: Request{Scheme: "http", Host: "0177.0.0.1", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "name resolving to public address", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("93.184.216.34")}, allow: true, rule: "allow[0]"},
+		{name: "name resolving to loopback", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("127.0.0.1")}, allow: false, rule: "default"},
+		{name: "name resolving to metadata", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("169.254.169.254")}, allow: false, rule: "default"},
+		{name: "name resolving to mapped loopback", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("::ffff:127.0.0.1")}, allow: false, rule: "default"},
+		{name: "name resolving to NAT64", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("64:ff9b::a00:1")}, allow: false, rule: "default"},
+		{name: "name resolving into allowed cidr", req: Request{Scheme: "https", Host: "internal.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("192.168.7.9")}, allow: true, rule: "allow[8]"},
+		{name: "name resolving into denied cidr", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("10.20.9.9")}, allow: false, rule: "deny[2]"},
+		{name: "name without host rule resolving into allowed cidr", req: Request{Scheme: "https", Host: "other.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("192.168.7.9")}, allow: false, rule: "default"},
+		{name: "invalid host", req: Request{Scheme: "https", Host: "a..b", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "empty host", req: Request{Scheme: "https", Host: "", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := p.Decide(tt.req)
+			if d.Allowed != tt.allow || d.Rule != tt.rule {
+				t.Errorf("Decide(%+v) = allowed %v by %s (%s); want allowed %v by %s", tt.req, d.Allowed, d.Rule, d.Reason, tt.allow, tt.rule)
+			}
+			if d.WouldDeny {
+				t.Errorf("WouldDeny set in enforce mode")
+			}
+			if d.Reason == "" {
+				t.Errorf("empty reason")
+			}
+		})
+	}
+}
+
+func TestDecideConnect(t *testing.T) {
+	p := mustParse(t, testPolicy)
+	tests := []struct {
+		name   string
+		host   string
+		port   uint16
+		action Action
+		rule   string
+	}{
+		{name: "allowed host is intercepted", host: "api.example.com", port: 443, action: ActionIntercept, rule: "allow[0]"},
+		{name: "L7 host is intercepted", host: "github.com", port: 443, action: ActionIntercept, rule: "allow[3]"},
+		{name: "passthrough host tunnels", host: "ssh.example.com", port: 22, action: ActionTunnel, rule: "allow[4]"},
+		{name: "passthrough host on its other port", host: "SSH.example.com.", port: 443, action: ActionTunnel, rule: "allow[4]"},
+		{name: "passthrough host wrong port", host: "ssh.example.com", port: 25, action: ActionDeny, rule: "default"},
+		{name: "blocked host", host: "evil.example.net", port: 443, action: ActionDeny, rule: "default"},
+		{name: "allowed host wrong port", host: "api.example.com", port: 22, action: ActionDeny, rule: "default"},
+		{name: "deny host outright", host: "gist.github.com", port: 443, action: ActionDeny, rule: "deny[0]"},
+		{name: "deny with methods still intercepts", host: "github.com", port: 443, action: ActionIntercept, rule: "allow[3]"},
+		{name: "passthrough with L7 deny is intercepted", host: "both.example.com", port: 443, action: ActionIntercept, rule: "allow[10]"},
+		{name: "IPv4 literal outside cidr", host: "127.0.0.1", port: 443, action: ActionDeny, rule: "default"},
+		{name: "IPv4 literal in cidr", host: "10.20.0.7", port: 5432, action: ActionIntercept, rule: "allow[5]"},
+		{name: "IPv4 literal in deny cidr", host: "10.20.9.7", port: 5432, action: ActionDeny, rule: "deny[2]"},
+		{name: "IPv6 literal bracketed", host: "[::1]", port: 443, action: ActionDeny, rule: "default"},
+		{name: "IPv6 literal in cidr", host: "2001:db8:1::1", port: 443, action: ActionIntercept, rule: "allow[6]"},
+		{name: "decimal literal", host: "2130706433", port: 443, action: ActionDeny, rule: "default"},
+		{name: "hex literal", host: "0x7f.0x0.0x0.0x1", port: 443, action: ActionDeny, rule: "default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := p.DecideConnect(tt.host, tt.port)
+			if d.Action != tt.action || d.Rule != tt.rule || d.Allowed != (tt.action != ActionDeny) {
+				t.Errorf("DecideConnect(%q, %d) = %v allowed=%v by %s (%s); want %v by %s", tt.host, tt.port, d.Action, d.Allowed, d.Rule, d.Reason, tt.action, tt.rule)
+			}
+		})
+	}
+}
+
+func TestDecideName(t *testing.T) {
+	p := mustParse(t, testPolicy)
+	tests := []struct {
+		name  string
+		query string
+		allow bool
+		rule  string
+	}{
+		{name: "exact", query: "api.example.com", allow: true, rule: "allow[0]"},
+		{name: "fqdn with dot and case", query: "API.EXAMPLE.COM.", allow: true, rule: "allow[0]"},
+		{name: "wildcard", query: "raw.github.com", allow: true, rule: "allow[1]"},
+		{name: "apex with L7 rule", query: "github.com", allow: true, rule: "allow[3]"},
+		{name: "apex deny with methods does not block the name", query: "github.com.", allow: true, rule: "allow[3]"},
+		{name: "deny outright", query: "gist.github.com", allow: false, rule: "deny[0]"},
+		{name: "unlisted", query: "exfil-4f2a9c.example.net", allow: false, rule: "default"},
+		{name: "sibling of allowed", query: "data.api.example.com", allow: false, rule: "default"},
+		{name: "passthrough host", query: "ssh.example.com", allow: true, rule: "allow[4]"},
+		{name: "IDN", query: "bücher.example", allow: true, rule: "allow[7]"},
+		{name: "reverse lookup not listed", query: "4.3.20.10.in-addr.arpa", allow: false, rule: "default"},
+		{name: "garbage", query: "a..b", allow: false, rule: "default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := p.DecideName(tt.query)
+			if d.Allowed != tt.allow || d.Rule != tt.rule {
+				t.Errorf("DecideName(%q) = allowed %v by %s (%s); want %v by %s", tt.query, d.Allowed, d.Rule, d.Reason, tt.allow, tt.rule)
+			}
+		})
+	}
+}
+
+func TestReportMode(t *testing.T) {
+	p := mustParse(t, "version: 1\nmode: report\nallow:\n  - host: ok.example.com\ndeny:\n  - host: bad.example.com\n")
+	d := p.Decide(Request{Scheme: "https", Host: "bad.example.com", Method: "GET", Path: "/"})
+	if !d.Allowed || !d.WouldDeny || d.Rule != "deny[0]" || !d.Denied() {
+		t.Errorf("report-mode deny: %+v; want allowed, would-deny by deny[0]", d)
+	}
+	d = p.DecideConnect("other.example.com", 443)
+	if !d.Allowed || !d.WouldDeny || d.Action != ActionIntercept || d.Rule != "default" {
+		t.Errorf("report-mode CONNECT: %+v; want intercept, would-deny", d)
+	}
+	d = p.DecideName("other.example.com")
+	if !d.Allowed || !d.WouldDeny {
+		t.Errorf("report-mode name: %+v; want allowed, would-deny", d)
+	}
+	d = p.Decide(Request{Scheme: "https", Host: "ok.example.com", Method: "GET", Path: "/"})
+	if !d.Allowed || d.WouldDeny || d.Denied() {
+		t.Errorf("report-mode allow: %+v; want plain allow", d)
+	}
+}
+
+func TestCheckDst(t *testing.T) {
+	p := mustParse(t, testPolicy)
+	if d := p.CheckDst("internal.example.com", 443, netip.MustParseAddr("192.168.7.1")); !d.Allowed {
+		t.Errorf("allowed cidr: %+v", d)
+	}
+	if d := p.CheckDst("ssh.example.com", 22, netip.MustParseAddr("10.0.0.1")); d.Allowed {
+		t.Errorf("private destination allowed: %+v", d)
+	}
+	if d := p.CheckDst("ssh.example.com", 22, netip.MustParseAddr("8.8.4.4")); !d.Allowed {
+		t.Errorf("public destination denied: %+v", d)
+	}
+}
+
+func TestAllowCommand(t *testing.T) {
+	p := mustParse(t, testPolicy)
+	tests := []struct {
+		req  Request
+		want string
+	}{
+		{Request{Scheme: "https", Host: "new.example.net", Method: "GET", Path: "/x"}, "bottle allow add new.example.net"},
+		{Request{Scheme: "https", Host: "new.example.net", Port: 8443, Method: "GET", Path: "/x"}, "bottle allow add new.example.net --port 8443"},
+		{Request{Scheme: "https", Host: "github.com", Method: "put", Path: "/acme/x y?q=1"}, "bottle allow add github.com --method PUT --path '/acme/x y'"},
+		{Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git"}, "bottle allow rm --deny github.com --method DELETE"},
+		{Request{Scheme: "https", Host: "gist.github.com", Method: "GET", Path: "/"}, "bottle allow rm --deny gist.github.com"},
+	}
+	for _, tt := range tests {
+		d := p.Decide(tt.req)
+		if got := p.AllowCommand(tt.req, d); got != tt.want {
+			t.Errorf("AllowCommand(%+v) = %q; want %q", tt.req, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package allowlist
+
+import (
+	"strconv"
+	"strings"
+)
+
+// AllowCommand returns the `bottle allow` command that would let a request
+// like req through, for denial messages: narrow where the host already has
+// method or path rules, host-wide otherwise. When a deny rule decided, it is
+// the command that removes that rule.
+func (p *Policy) AllowCommand(req Request, d Decision) string {
+	t, err := parseTarget(req.Host)
+	if err != nil {
+		return ""
+	}
+	if r := p.ruleByID(d.Rule); r != nil && r.Deny {
+		return "bottle allow rm --deny " + ruleArgs(r)
+	}
+	port := req.Port
+	if port == 0 {
+		port = defaultPort(req.Scheme)
+	}
+	args := []string{"bottle allow add", shellQuote(t.String())}
+	if port != 80 && port != 443 {
+		args = append(args, "--port", strconv.Itoa(int(port)))
+	}
+	narrow := false
+	if !t.ip.IsValid() {
+		for _, r := range p.hostRules(t.name) {
+			if !r.Deny && r.hasL7() {
+				narrow = true
+			}
+		}
+	}
+	if narrow && req.Method != "" {
+		args = append(args, "--method", strings.ToUpper(req.Method))
+		if segs, err := CleanPath(req.Path); err == nil {
+			args = append(args, "--path", shellQuote("/"+strings.Join(segs, "/")))
+		}
+	}
+	return strings.Join(args, " ")
+}
+
+func (p *Policy) ruleByID(id string) *Rule {
+	for _, list := range [][]*Rule{p.deny, p.allow} {
+		for _, r := range list {
+			if r.ID == id {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// ruleArgs renders a rule as `bottle allow` arguments.
+func ruleArgs(r *Rule) string {
+	args := []string{shellQuote(r.HostPattern())}
+	if !r.hasHost {
+		args[0] = r.CIDR.String()
+	}
+	if !r.DefaultPorts {
+		for _, p := range r.Ports {
+			args = append(args, "--port", strconv.Itoa(int(p)))
+		}
+	}
+	for _, m := range r.Methods {
+		args = append(args, "--method", m)
+	}
+	for _, g := range r.Paths {
+		args = append(args, "--path", shellQuote(g.raw))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:@%+=,", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

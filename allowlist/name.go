@@ -1,0 +1,216 @@
+package allowlist
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
+)
+
+// Limits from RFC 1035 §2.3.4, applied to the ASCII (punycode) form.
+const (
+	maxNameLen  = 253
+	maxLabelLen = 63
+)
+
+// wildcard says how a host pattern matches names below its suffix.
+type wildcard uint8
+
+const (
+	exact    wildcard = iota // "example.com": that name only
+	oneLabel                 // "*.example.com": exactly one label below
+	anyDepth                 // "**.example.com": one or more labels below
+)
+
+func (w wildcard) prefix() string {
+	switch w {
+	case oneLabel:
+		return "*."
+	case anyDepth:
+		return "**."
+	}
+	return ""
+}
+
+// idnaProfile maps Unicode names to punycode the way a resolver would look them
+// up. Underscores are allowed (StrictDomainName off) because real service names
+// such as "_acme-challenge.example.com" use them; we check characters ourselves.
+var idnaProfile = idna.New(
+	idna.MapForLookup(),
+	idna.BidiRule(),
+	idna.StrictDomainName(false),
+	idna.Transitional(false),
+)
+
+// NormalizeName returns the canonical form of a DNS name as both rules and
+// requests use it: ASCII lower case, no trailing dot, IDN labels in punycode.
+// It rejects empty labels, over-long names, characters outside letters, digits,
+// '-' and '_', and names whose last label is numeric (a disguised IP address
+// such as "2130706433" or "0x7f.1").
+func NormalizeName(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty name")
+	}
+	if len(name) > 4*maxNameLen {
+		return "", fmt.Errorf("name is longer than %d characters", maxNameLen)
+	}
+	n := strings.TrimSuffix(name, ".")
+	if n == "" {
+		return "", errors.New("empty name")
+	}
+	ascii := true
+	for i := 0; i < len(n); i++ {
+		if n[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		n = strings.ToLower(n)
+	} else {
+		var err error
+		n, err = idnaProfile.ToASCII(n)
+		if err != nil {
+			return "", fmt.Errorf("not a valid internationalised name: %v", err)
+		}
+	}
+	if len(n) > maxNameLen {
+		return "", fmt.Errorf("name is longer than %d characters", maxNameLen)
+	}
+	labels := strings.Split(n, ".")
+	for _, l := range labels {
+		if l == "" {
+			return "", errors.New("empty label (two dots in a row, or a leading dot)")
+		}
+		if len(l) > maxLabelLen {
+			return "", fmt.Errorf("label %q is longer than %d characters", l, maxLabelLen)
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("character %q is not allowed in a host name", c)
+			}
+		}
+	}
+	if numericLabel(labels[len(labels)-1]) {
+		return "", errors.New("looks like a numeric IP address, not a host name")
+	}
+	return n, nil
+}
+
+// numericLabel reports whether a top-level label could be part of an IPv4
+// address in one of the forms inet_aton accepts (decimal, octal, 0x-hex). No
+// real top-level domain looks like this (RFC 3696 §2), but resolvers and
+// clients turn such names into addresses.
+func numericLabel(l string) bool {
+	if strings.HasPrefix(l, "0x") {
+		l = l[2:]
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(l); i++ {
+		if l[i] < '0' || l[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// hostPattern is a parsed `host:` value of a rule.
+type hostPattern struct {
+	wild   wildcard
+	suffix string // normalised name; for wildcards the part after "*." / "**."
+}
+
+func (h hostPattern) String() string { return h.wild.prefix() + h.suffix }
+
+// matches reports whether the normalised name n is covered by the pattern.
+func (h hostPattern) matches(n string) bool {
+	switch h.wild {
+	case exact:
+		return n == h.suffix
+	case oneLabel:
+		rest, ok := strings.CutSuffix(n, "."+h.suffix)
+		return ok && rest != "" && !strings.Contains(rest, ".")
+	default:
+		rest, ok := strings.CutSuffix(n, "."+h.suffix)
+		return ok && rest != ""
+	}
+}
+
+// parseHostPattern validates a `host:` value. Errors are phrased to follow the
+// key name in a message and, where one exists, end with the fix.
+func parseHostPattern(s string) (hostPattern, error) {
+	raw := s
+	s = strings.TrimSpace(s)
+	if s != raw {
+		return hostPattern{}, fmt.Errorf("has leading or trailing spaces; use %q", s)
+	}
+	switch s {
+	case "":
+		return hostPattern{}, errors.New("is empty; name a host such as \"api.example.com\"")
+	case "*", "**", "*.", "**.":
+		return hostPattern{}, errors.New("matches every host, which would make the allowlist pointless; list the hosts the agent needs")
+	}
+	if strings.HasPrefix(s, "[") || strings.Count(s, ":") >= 2 {
+		if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+			return hostPattern{}, fmt.Errorf("is an IP address; use `cidr: %s` instead", netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return hostPattern{}, fmt.Errorf("is an IP address; use `cidr: %s` instead", netip.PrefixFrom(a, a.BitLen()))
+	}
+	if strings.Contains(s, "://") || strings.ContainsAny(s, "/?#") {
+		return hostPattern{}, errors.New("must be a host name, not a URL; use the name alone (paths go in `paths:`)")
+	}
+	if h, p, ok := strings.Cut(s, ":"); ok && h != "" {
+		return hostPattern{}, fmt.Errorf("must not carry a port; use `host: %s` with `ports: [%s]`", h, p)
+	}
+
+	var hp hostPattern
+	rest := s
+	switch {
+	case strings.HasPrefix(s, "**."):
+		hp.wild, rest = anyDepth, s[3:]
+	case strings.HasPrefix(s, "*."):
+		hp.wild, rest = oneLabel, s[2:]
+	}
+	if strings.ContainsAny(rest, "*?[]{}") {
+		return hostPattern{}, fmt.Errorf("has a wildcard inside the name; wildcards must be a whole leading label%s", suggestWildcard(s))
+	}
+	n, err := NormalizeName(rest)
+	if err != nil {
+		return hostPattern{}, err
+	}
+	hp.suffix = n
+	if hp.wild != exact {
+		// A wildcard directly over a public suffix ("*.com", "*.co.uk") matches
+		// every registrable domain under it.
+		if !strings.Contains(n, ".") {
+			return hostPattern{}, fmt.Errorf("is a wildcard over the whole top-level domain %q; name a domain such as \"%sexample.%s\"", n, hp.wild.prefix(), n)
+		}
+		if ps, icann := publicsuffix.PublicSuffix(n); icann && ps == n {
+			return hostPattern{}, fmt.Errorf("is a wildcard over the public suffix %q; name a domain such as \"%sexample.%s\"", n, hp.wild.prefix(), n)
+		}
+	}
+	return hp, nil
+}
+
+// suggestWildcard proposes the nearest valid pattern for a mid-label glob:
+// "*github.com" → "*.github.com".
+func suggestWildcard(s string) string {
+	i := strings.LastIndexAny(s, "*?")
+	rest := strings.TrimPrefix(s[i+1:], ".")
+	if rest == "" || strings.ContainsAny(rest, "*?[]{}") || !strings.Contains(rest, ".") {
+		return ""
+	}
+	return fmt.Sprintf("; use %q", "*."+rest)
+}

@@ -1,0 +1,493 @@
+package allowlist
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize bounds what Parse reads; a policy file is hand-written.
+const MaxFileSize = 16 << 20
+
+// DefaultPorts are the ports of an allow rule that names none.
+var defaultPorts = []uint16{80, 443}
+
+// Methods a rule may name. Anything else is more likely a typo than a need.
+var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+
+// Load reads and parses the allowlist at path.
+func Load(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse turns the bytes of an allowlist file into an immutable Policy. Any
+// problem yields an ErrorList naming every problem found; file is used only in
+// messages.
+func Parse(file string, data []byte) (*Policy, error) {
+	if len(data) > MaxFileSize {
+		return nil, ErrorList{{File: file, Msg: fmt.Sprintf("file is larger than %d MiB; an allowlist is a short hand-written file", MaxFileSize>>20)}}
+	}
+	root, err := parseYAML(file, data)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{file: file}
+	pol := p.policy(root)
+	if len(p.errs) > 0 {
+		slices.SortStableFunc(p.errs, func(a, b *Error) int {
+			if a.Line != b.Line {
+				return a.Line - b.Line
+			}
+			return a.Col - b.Col
+		})
+		return nil, p.errs
+	}
+	pol.buildIndex()
+	return pol, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML decodes exactly one YAML document into a node tree and returns its
+// root, or a positioned error.
+func parseYAML(file string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "file is empty; start it with `version: 1`"}}
+		}
+		return nil, yamlError(file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, ErrorList{{File: file, Line: extra.Line, Col: extra.Column, Msg: "a second YAML document (after \"---\"); an allowlist is one document"}}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, yamlError(file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "file is empty; start it with `version: 1`"}}
+	}
+	return doc.Content[0], nil
+}
+
+func yamlError(file string, err error) error {
+	msg := err.Error()
+	line := 0
+	for _, l := range strings.Split(msg, "\n") {
+		if m := yamlLineRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+			break
+		}
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if line == 0 {
+		return ErrorList{{File: file, Msg: "not valid YAML: " + msg}}
+	}
+	// The YAML library reports lines only; column 1 points at the line.
+	return ErrorList{{File: file, Line: line, Col: 1, Msg: "not valid YAML: " + msg}}
+}
+
+type parser struct {
+	file string
+	errs ErrorList
+}
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+}
+
+// deref follows YAML aliases (`*name`) to the node they stand for.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// mapping walks a mapping node, reporting duplicate and unknown keys, and calls
+// fn for each known key with its value.
+func (p *parser) mapping(where string, n *yaml.Node, known []string, fn func(key string, k, v *yaml.Node)) {
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			p.errorf(k, "%s: keys must be plain words", where)
+			continue
+		}
+		name := k.Value
+		if first, dup := seen[name]; dup {
+			p.errorf(k, "%skey %q appears twice (first at line %d); keep one", prefix(where), name, first.Line)
+			continue
+		}
+		seen[name] = k
+		if !slices.Contains(known, name) {
+			hint := ""
+			if s := closest(name, known); s != "" {
+				hint = fmt.Sprintf("did you mean %q? ", s)
+			}
+			p.errorf(k, "%sunknown key %q; %sknown keys are %s", prefix(where), name, hint, strings.Join(known, ", "))
+			continue
+		}
+		fn(name, k, v)
+	}
+}
+
+func prefix(where string) string {
+	if where == "" {
+		return ""
+	}
+	return where + ": "
+}
+
+func (p *parser) policy(root *yaml.Node) *Policy {
+	root = deref(root)
+	pol := &Policy{mode: Enforce}
+	if root.Kind != yaml.MappingNode {
+		p.errorf(root, "the file must be a mapping with `version: 1` and `allow:`; found %s", kindName(root))
+		return pol
+	}
+	hasVersion := false
+	p.mapping("", root, []string{"version", "mode", "allow", "deny"}, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "version":
+			hasVersion = true
+			if v.Kind != yaml.ScalarNode || v.Value != "1" || (v.Tag != "!!int" && v.Tag != "!!str") {
+				p.errorf(v, "version %s is not supported; use `version: 1`", describe(v))
+			}
+		case "mode":
+			s, ok := p.str("mode", v)
+			if !ok {
+				return
+			}
+			switch s {
+			case "enforce":
+				pol.mode = Enforce
+			case "report":
+				pol.mode = Report
+			default:
+				p.errorf(v, "mode %q is not a mode; use \"enforce\" (deny what is not allowed) or \"report\" (log would-deny, let it through)", s)
+			}
+		case "allow", "deny":
+			rules := p.rules(key, v)
+			if key == "allow" {
+				pol.allow = rules
+			} else {
+				pol.deny = rules
+			}
+		}
+	})
+	if !hasVersion {
+		p.errorf(root, "missing `version: 1` at the top of the file")
+	}
+	return pol
+}
+
+func (p *parser) rules(list string, n *yaml.Node) []*Rule {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
+		return nil // "allow:" with nothing under it
+	case n.Kind != yaml.SequenceNode:
+		p.errorf(n, "%s must be a list of rules (\"- host: example.com\"); found %s", list, kindName(n))
+		return nil
+	}
+	var out []*Rule
+	for i, item := range n.Content {
+		if r := p.rule(list, i, deref(item)); r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
+	id := fmt.Sprintf("%s[%d]", list, i)
+	r := &Rule{ID: id, Deny: list == "deny", Index: i, Line: n.Line, Col: n.Column}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		p.errorf(n, "%s must be a mapping; use `- host: %s`", id, n.Value)
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping such as `- host: example.com`; found %s", id, kindName(n))
+		return nil
+	}
+	before := len(p.errs)
+	var hostKey, cidrKey *yaml.Node
+	var methodsNode, pathsNode *yaml.Node
+	known := []string{"host", "cidr", "ports", "methods", "paths", "tls"}
+	p.mapping(id, n, known, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "host":
+			hostKey = k
+			s, ok := p.scalarString(id+".host", v)
+			if !ok {
+				return
+			}
+			hp, err := parseHostPattern(s)
+			if err != nil {
+				p.errorf(v, "%s.host %q %v", id, s, err)
+				return
+			}
+			r.Host = hp
+		case "cidr":
+			cidrKey = k
+			s, ok := p.str(id+".cidr", v)
+			if !ok {
+				return
+			}
+			pfx, err := parseCIDR(s)
+			if err != nil {
+				p.errorf(v, "%s.cidr %q %v", id, s, err)
+				return
+			}
+			r.CIDR = pfx
+		case "ports":
+			r.Ports = p.ports(id, v)
+		case "methods":
+			methodsNode = v
+			r.Methods = p.methods(id, v)
+		case "paths":
+			pathsNode = v
+			r.Paths = p.paths(id, v)
+		case "tls":
+			s, ok := p.str(id+".tls", v)
+			if !ok {
+				return
+			}
+			switch {
+			case list == "deny":
+				p.errorf(k, "%s.tls applies only to allow rules; remove it (a deny rule blocks whatever the TLS mode)", id)
+			case s == "passthrough":
+				r.Passthrough = true
+			case s == "intercept":
+			default:
+				p.errorf(v, "%s.tls %q is not a TLS mode; use \"passthrough\" (tunnel without inspection) or leave it out (intercept and check every request)", id, s)
+			}
+		}
+	})
+	switch {
+	case hostKey != nil && cidrKey != nil:
+		p.errorf(cidrKey, "%s has both host and cidr; split it into two rules", id)
+	case hostKey == nil && cidrKey == nil:
+		p.errorf(n, "%s needs `host:` (a name) or `cidr:` (an address range)", id)
+	}
+	if r.Passthrough {
+		if methodsNode != nil {
+			p.errorf(methodsNode, "%s.methods cannot be checked with tls: passthrough (the proxy does not see requests inside the tunnel); remove methods or tls", id)
+		}
+		if pathsNode != nil {
+			p.errorf(pathsNode, "%s.paths cannot be checked with tls: passthrough (the proxy does not see requests inside the tunnel); remove paths or tls", id)
+		}
+	}
+	if len(p.errs) > before {
+		return nil
+	}
+	if r.Ports == nil && !r.Deny {
+		r.Ports = defaultPorts
+		r.DefaultPorts = true
+	}
+	r.hasHost = hostKey != nil
+	return r
+}
+
+// str reads a string scalar.
+func (p *parser) str(what string, v *yaml.Node) (string, bool) {
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+		p.errorf(v, "%s must be a string; found %s", what, describe(v))
+		return "", false
+	}
+	return v.Value, true
+}
+
+// scalarString reads any scalar as a string, so that `host: 123` reaches the
+// name validator and gets its specific message.
+func (p *parser) scalarString(what string, v *yaml.Node) (string, bool) {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		p.errorf(v, "%s must be a string; found %s", what, describe(v))
+		return "", false
+	}
+	return v.Value, true
+}
+
+func (p *parser) list(what string, v *yaml.Node, example string) []*yaml.Node {
+	if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+		p.errorf(v, "%s must be a list; use `%s: [%s]`", what, what[strings.LastIndex(what, ".")+1:], v.Value)
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v, "%s must be a list such as %s; found %s", what, example, describe(v))
+		return nil
+	}
+	if len(v.Content) == 0 {
+		p.errorf(v, "%s is empty, so the rule could never match; remove the key to match all", what)
+		return nil
+	}
+	out := make([]*yaml.Node, len(v.Content))
+	for i, c := range v.Content {
+		out[i] = deref(c)
+	}
+	return out
+}
+
+func (p *parser) ports(id string, v *yaml.Node) []uint16 {
+	what := id + ".ports"
+	var out []uint16
+	for _, c := range p.list(what, v, "[443]") {
+		if c.Kind != yaml.ScalarNode || c.Tag != "!!int" {
+			p.errorf(c, "%s: %s is not a port number; use a number from 1 to 65535", what, describe(c))
+			continue
+		}
+		n, err := strconv.ParseInt(c.Value, 10, 64)
+		if err != nil || n < 1 || n > 65535 {
+			p.errorf(c, "%s: %s is not a port number; use a number from 1 to 65535", what, c.Value)
+			continue
+		}
+		if !slices.Contains(out, uint16(n)) {
+			out = append(out, uint16(n))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (p *parser) methods(id string, v *yaml.Node) []string {
+	what := id + ".methods"
+	var out []string
+	for _, c := range p.list(what, v, "[GET, HEAD]") {
+		if c.Kind != yaml.ScalarNode || c.Tag != "!!str" {
+			p.errorf(c, "%s: %s is not a method name", what, describe(c))
+			continue
+		}
+		m := strings.ToUpper(c.Value)
+		if !slices.Contains(knownMethods, m) {
+			p.errorf(c, "%s: unknown method %q; use one of %s", what, c.Value, strings.Join(knownMethods, ", "))
+			continue
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (p *parser) paths(id string, v *yaml.Node) []pathGlob {
+	what := id + ".paths"
+	var out []pathGlob
+	for _, c := range p.list(what, v, `["/org/repo/**"]`) {
+		if c.Kind != yaml.ScalarNode || c.Tag != "!!str" {
+			p.errorf(c, "%s: %s is not a path glob; quote it, e.g. \"/org/**\"", what, describe(c))
+			continue
+		}
+		g, err := parsePathGlob(c.Value)
+		if err != nil {
+			p.errorf(c, "%s: %q %v", what, c.Value, err)
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func parseCIDR(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return netip.Prefix{}, fmt.Errorf("has no prefix length; use %q for that one address", netip.PrefixFrom(a, a.BitLen()).String())
+		}
+	}
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("is not an address range; write it as ADDRESS/BITS, e.g. \"10.20.0.0/16\"")
+	}
+	if pfx.Addr().Zone() != "" {
+		return netip.Prefix{}, errors.New("must not carry an IPv6 zone")
+	}
+	if m := pfx.Masked(); m != pfx {
+		return netip.Prefix{}, fmt.Errorf("has bits set after the prefix length; use %q", m.String())
+	}
+	if pfx.Addr().Is4In6() {
+		return netip.Prefix{}, errors.New("is an IPv4-mapped IPv6 range; write the IPv4 range instead")
+	}
+	return pfx, nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return "a single value"
+	}
+	return "something else"
+}
+
+func describe(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		switch n.Tag {
+		case "!!null":
+			return "nothing"
+		case "!!str":
+			return strconv.Quote(n.Value)
+		}
+		return n.Value
+	}
+	return kindName(n)
+}
+
+// closest returns the candidate within edit distance 2 of s, for "did you
+// mean" hints.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,473 @@
+package allowlist
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Mode says whether a policy blocks what it does not allow.
+type Mode uint8
+
+const (
+	Enforce Mode = iota // deny what is not allowed
+	Report              // decide as Enforce would, but let it through marked WouldDeny
+)
+
+func (m Mode) String() string {
+	if m == Report {
+		return "report"
+	}
+	return "enforce"
+}
+
+// Rule is one entry of the allow or deny list, validated and normalised.
+type Rule struct {
+	ID    string // "allow[3]", "deny[0]"
+	Deny  bool
+	Index int
+
+	Host    hostPattern  // set when the rule has `host:`
+	hasHost bool         //
+	CIDR    netip.Prefix // set when the rule has `cidr:`
+
+	Ports        []uint16 // sorted; nil on a deny rule means every port
+	DefaultPorts bool     // Ports came from the default, not the file
+	Methods      []string // upper case; nil means every method
+	Paths        []pathGlob
+	Passthrough  bool // tls: passthrough
+
+	Line, Col int // position of the rule in its file
+}
+
+// HostPattern returns the rule's host pattern as written in canonical form
+// ("*.github.com"), or "" for a cidr rule.
+func (r *Rule) HostPattern() string {
+	if !r.hasHost {
+		return ""
+	}
+	return r.Host.String()
+}
+
+// PathGlobs returns the rule's paths as written.
+func (r *Rule) PathGlobs() []string {
+	out := make([]string, len(r.Paths))
+	for i, g := range r.Paths {
+		out[i] = g.raw
+	}
+	return out
+}
+
+// hasL7 reports whether the rule looks inside requests.
+func (r *Rule) hasL7() bool { return r.Methods != nil || r.Paths != nil }
+
+func (r *Rule) portOK(port uint16) bool { return r.Ports == nil || slices.Contains(r.Ports, port) }
+
+func (r *Rule) methodOK(m string) bool { return r.Methods == nil || slices.Contains(r.Methods, m) }
+
+func (r *Rule) pathOK(segs []string) bool {
+	if r.Paths == nil {
+		return true
+	}
+	for _, g := range r.Paths {
+		if g.match(segs) {
+			return true
+		}
+	}
+	return false
+}
+
+// Policy is an immutable, validated allowlist. It is safe for concurrent use.
+type Policy struct {
+	mode  Mode
+	allow []*Rule
+	deny  []*Rule
+
+	// Host rules indexed by the name they hang off, so a decision looks at the
+	// rules for its own name and suffixes only: cost grows with the number of
+	// labels in the name, not with the number of rules.
+	exact map[string][]*Rule // "api.github.com"
+	one   map[string][]*Rule // "*.github.com" under "github.com"
+	deep  map[string][]*Rule // "**.npmjs.org" under "npmjs.org"
+	cidrs []*Rule            // few in practice; checked in order
+}
+
+// Mode returns the policy's mode.
+func (p *Policy) Mode() Mode { return p.mode }
+
+// Allow and DenyRules return the rules in file order. The slices must not be
+// modified.
+func (p *Policy) Allow() []*Rule     { return p.allow }
+func (p *Policy) DenyRules() []*Rule { return p.deny }
+
+func (p *Policy) buildIndex() {
+	p.exact = map[string][]*Rule{}
+	p.one = map[string][]*Rule{}
+	p.deep = map[string][]*Rule{}
+	for _, list := range [][]*Rule{p.deny, p.allow} {
+		for _, r := range list {
+			if !r.hasHost {
+				p.cidrs = append(p.cidrs, r)
+				continue
+			}
+			switch r.Host.wild {
+			case exact:
+				p.exact[r.Host.suffix] = append(p.exact[r.Host.suffix], r)
+			case oneLabel:
+				p.one[r.Host.suffix] = append(p.one[r.Host.suffix], r)
+			default:
+				p.deep[r.Host.suffix] = append(p.deep[r.Host.suffix], r)
+			}
+		}
+	}
+}
+
+// hostRules returns every host rule whose pattern matches the normalised name,
+// deny rules first, each list in file order.
+func (p *Policy) hostRules(name string) []*Rule {
+	out := slices.Clone(p.exact[name])
+	if _, parent, ok := strings.Cut(name, "."); ok {
+		out = append(out, p.one[parent]...)
+		for rest := parent; ; {
+			out = append(out, p.deep[rest]...)
+			_, next, ok := strings.Cut(rest, ".")
+			if !ok {
+				break
+			}
+			rest = next
+		}
+	}
+	slices.SortStableFunc(out, ruleOrder)
+	return out
+}
+
+func (p *Policy) cidrRules(a netip.Addr) []*Rule {
+	var out []*Rule
+	for _, r := range p.cidrs {
+		if r.CIDR.Contains(a) {
+			out = append(out, r)
+		}
+	}
+	return out // already deny-first, in file order
+}
+
+func ruleOrder(a, b *Rule) int {
+	if a.Deny != b.Deny {
+		if a.Deny {
+			return -1
+		}
+		return 1
+	}
+	return a.Index - b.Index
+}
+
+// Action is what the proxy does with a CONNECT.
+type Action uint8
+
+const (
+	ActionDeny      Action = iota // answer 403, never dial
+	ActionTunnel                  // tls: passthrough: relay bytes, check SNI only
+	ActionIntercept               // terminate TLS, check every inner request
+)
+
+func (a Action) String() string {
+	switch a {
+	case ActionTunnel:
+		return "tunnel"
+	case ActionIntercept:
+		return "intercept"
+	}
+	return "deny"
+}
+
+// RuleDefault is the rule id of decisions no rule made.
+const RuleDefault = "default"
+
+// Decision is the answer to one question put to the policy.
+type Decision struct {
+	// Allowed says whether to let the traffic through. In report mode it is
+	// true even when the policy would deny; WouldDeny then says so.
+	Allowed   bool
+	WouldDeny bool
+	Action    Action // for DecideConnect; ActionDeny or ActionIntercept elsewhere
+	Rule      string // "allow[3]", "deny[0]" or "default"
+	Reason    string
+}
+
+// Denied reports whether enforce mode would block this (whatever the mode).
+func (d Decision) Denied() bool { return !d.Allowed || d.WouldDeny }
+
+func (p *Policy) allowed(action Action, rule, reason string) Decision {
+	return Decision{Allowed: true, Action: action, Rule: rule, Reason: reason}
+}
+
+func (p *Policy) denied(rule, format string, args ...any) Decision {
+	d := Decision{Action: ActionDeny, Rule: rule, Reason: fmt.Sprintf(format, args...)}
+	if p.mode == Report {
+		// Report mode lets traffic through while recording what enforce would
+		// do. A CONNECT is intercepted so that every inner request is still
+		// judged and logged.
+		d.Allowed, d.WouldDeny, d.Action = true, true, ActionIntercept
+	}
+	return d
+}
+
+// Target is a host name or IP literal as a client named it, normalised.
+type target struct {
+	name string     // normalised name, when not an IP
+	ip   netip.Addr // when the host is an IP literal (IPv4-mapped unmapped)
+}
+
+func (t target) String() string {
+	if t.ip.IsValid() {
+		return t.ip.String()
+	}
+	return t.name
+}
+
+func parseTarget(host string) (target, error) {
+	h := host
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		return target{ip: a.Unmap().WithZone("")}, nil
+	}
+	n, err := NormalizeName(host)
+	if err != nil {
+		return target{}, err
+	}
+	return target{name: n}, nil
+}
+
+// Request is an HTTP request as the proxy sees it.
+type Request struct {
+	Scheme string     // "http" or "https"
+	Host   string     // name or IP literal, without port
+	Port   uint16     // 0: the scheme's default
+	Method string     // any case
+	Path   string     // escaped path as sent (query, if any, is ignored)
+	DstIP  netip.Addr // the address the proxy will dial, when already resolved
+}
+
+func defaultPort(scheme string) uint16 {
+	if strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "ws") {
+		return 80
+	}
+	return 443
+}
+
+// Decide judges a full request: host, port, method and path, and, when known,
+// the address it resolved to.
+func (p *Policy) Decide(req Request) Decision {
+	port := req.Port
+	if port == 0 {
+		port = defaultPort(req.Scheme)
+	}
+	t, err := parseTarget(req.Host)
+	if err != nil {
+		return p.denied(RuleDefault, "host %q is not a valid name: %v", req.Host, err)
+	}
+	method := strings.ToUpper(req.Method)
+	segs, err := CleanPath(req.Path)
+	if err != nil {
+		return p.denied(RuleDefault, "%s", err)
+	}
+	var rules []*Rule
+	if t.ip.IsValid() {
+		rules = p.cidrRules(t.ip)
+	} else {
+		rules = p.hostRules(t.name)
+	}
+	var nearMiss *Rule
+	for _, r := range rules {
+		if !r.portOK(port) {
+			if !r.Deny && nearMiss == nil {
+				nearMiss = r
+			}
+			continue
+		}
+		if !r.methodOK(method) || !r.pathOK(segs) {
+			if !r.Deny && nearMiss == nil {
+				nearMiss = r
+			}
+			continue
+		}
+		if r.Deny {
+			return p.denied(r.ID, "%s matches %s", describeTarget(t, port, method, req.Path), r.ID)
+		}
+		if req.DstIP.IsValid() {
+			if d, bad := p.checkDst(t, req.DstIP, port); bad {
+				return d
+			}
+		}
+		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", describeTarget(t, port, method, req.Path), r.ID))
+	}
+	return p.denied(RuleDefault, "%s", p.noRuleReason(t, port, method, req.Path, nearMiss))
+}
+
+// checkDst applies the address rules to a name's resolved destination: a deny
+// cidr always wins, and a non-public address needs an allow cidr.
+func (p *Policy) checkDst(t target, dst netip.Addr, port uint16) (Decision, bool) {
+	if t.ip.IsValid() {
+		return Decision{}, false // the literal itself was already judged
+	}
+	dst = dst.Unmap().WithZone("")
+	cidrs := p.cidrRules(dst)
+	for _, r := range cidrs {
+		if r.Deny && r.portOK(port) {
+			return p.denied(r.ID, "%s resolves to %s, which %s denies", t, dst, r.ID), true
+		}
+	}
+	class := AddrClass(dst)
+	if class == "" {
+		return Decision{}, false
+	}
+	for _, r := range cidrs {
+		if !r.Deny && r.portOK(port) {
+			return Decision{}, false
+		}
+	}
+	return p.denied(RuleDefault, "%s resolves to %s, a %s address; only a cidr rule can allow that (cidr: %s)",
+		t, dst, class, netip.PrefixFrom(dst, dst.BitLen())), true
+}
+
+// CheckDst judges the address a name resolved to, for a connection whose name
+// and port were already allowed (a passthrough tunnel, or any dial).
+func (p *Policy) CheckDst(host string, port uint16, dst netip.Addr) Decision {
+	t, err := parseTarget(host)
+	if err != nil {
+		return p.denied(RuleDefault, "host %q is not a valid name: %v", host, err)
+	}
+	if d, bad := p.checkDst(t, dst, port); bad {
+		return d
+	}
+	return p.allowed(ActionIntercept, RuleDefault, fmt.Sprintf("%s may be reached at %s", t, dst))
+}
+
+func describeTarget(t target, port uint16, method, rawPath string) string {
+	s := hostPort(t, port)
+	if method != "" {
+		p := rawPath
+		if i := strings.IndexAny(p, "?#"); i >= 0 {
+			p = p[:i]
+		}
+		if p == "" {
+			p = "/"
+		}
+		s = method + " " + s + p
+	}
+	return s
+}
+
+func hostPort(t target, port uint16) string {
+	if t.ip.Is6() {
+		return "[" + t.ip.String() + "]:" + strconv.Itoa(int(port))
+	}
+	return t.String() + ":" + strconv.Itoa(int(port))
+}
+
+func (p *Policy) noRuleReason(t target, port uint16, method, path string, near *Rule) string {
+	what := describeTarget(t, port, method, path)
+	if near == nil {
+		if t.ip.IsValid() {
+			return fmt.Sprintf("no rule allows %s (an IP address needs a cidr rule)", what)
+		}
+		return fmt.Sprintf("no rule allows %s", what)
+	}
+	switch {
+	case !near.portOK(port):
+		return fmt.Sprintf("%s covers %s but not port %d (it allows %s)", near.ID, t, port, portList(near.Ports))
+	case method != "" && !near.methodOK(method):
+		return fmt.Sprintf("%s covers %s but not method %s (it allows %s)", near.ID, t, method, strings.Join(near.Methods, ", "))
+	default:
+		return fmt.Sprintf("%s covers %s but not this path (it allows %s)", near.ID, t, strings.Join(near.PathGlobs(), ", "))
+	}
+}
+
+func portList(ps []uint16) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ", ")
+}
+
+// DecideConnect judges a CONNECT to host (a name or IP literal) and port:
+// deny it, tunnel it (tls: passthrough), or intercept it so that every inner
+// request is judged by Decide.
+func (p *Policy) DecideConnect(host string, port uint16) Decision {
+	t, err := parseTarget(host)
+	if err != nil {
+		return p.denied(RuleDefault, "host %q is not a valid name: %v", host, err)
+	}
+	var rules []*Rule
+	if t.ip.IsValid() {
+		rules = p.cidrRules(t.ip)
+	} else {
+		rules = p.hostRules(t.name)
+	}
+	var l7Deny, passthrough, intercept, nearMiss *Rule
+	for _, r := range rules {
+		if !r.portOK(port) {
+			if !r.Deny && nearMiss == nil {
+				nearMiss = r
+			}
+			continue
+		}
+		switch {
+		case r.Deny && !r.hasL7():
+			return p.denied(r.ID, "%s matches %s", hostPort(t, port), r.ID)
+		case r.Deny:
+			if l7Deny == nil {
+				l7Deny = r
+			}
+		case r.Passthrough:
+			if passthrough == nil {
+				passthrough = r
+			}
+		default:
+			if intercept == nil {
+				intercept = r
+			}
+		}
+	}
+	switch {
+	case l7Deny != nil && (passthrough != nil || intercept != nil):
+		// A deny rule that looks at methods or paths can only be enforced on
+		// requests we can see, so such a target is intercepted even when a
+		// passthrough rule also matches: deny wins over allow.
+		r := intercept
+		if r == nil {
+			r = passthrough
+		}
+		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s; requests are checked against %s", hostPort(t, port), r.ID, l7Deny.ID))
+	case passthrough != nil:
+		return p.allowed(ActionTunnel, passthrough.ID, fmt.Sprintf("%s matches %s (tls: passthrough)", hostPort(t, port), passthrough.ID))
+	case intercept != nil:
+		return p.allowed(ActionIntercept, intercept.ID, fmt.Sprintf("%s matches %s", hostPort(t, port), intercept.ID))
+	}
+	return p.denied(RuleDefault, "%s", p.noRuleReason(t, port, "", "", nearMiss))
+}
+
+// DecideName judges a DNS query for name: it is allowed when some rule could
+// allow some request to that name, and no deny rule blocks the name outright.
+// IP addresses play no part: DNS never decides policy.
+func (p *Policy) DecideName(name string) Decision {
+	n, err := NormalizeName(name)
+	if err != nil {
+		return p.denied(RuleDefault, "%q is not a valid name: %v", name, err)
+	}
+	for _, r := range p.hostRules(n) {
+		if r.Deny {
+			if r.Ports == nil && !r.hasL7() {
+				return p.denied(r.ID, "%s matches %s", n, r.ID)
+			}
+			continue
+		}
+		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", n, r.ID))
+	}
+	return p.denied(RuleDefault, "no rule allows the name %s", n)
+}
