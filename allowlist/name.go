@@ -188,7 +188,7 @@ func parseHostPattern(s string) (hostPattern, error) {
 	}
 	n, err := NormalizeName(rest)
 	if err != nil {
-		return hostPattern{}, err
+		return hostPattern{}, fmt.Errorf("is not a valid host name: %v", err)
 	}
 	hp.suffix = n
 	if hp.wild != exact {
@@ -205,12 +205,24 @@ func parseHostPattern(s string) (hostPattern, error) {
 }
 
 // suggestWildcard proposes the nearest valid pattern for a mid-label glob:
-// "*github.com" → "*.github.com".
+// "*github.com" → "*.github.com", "api.*.example.com" → "*.example.com".
 func suggestWildcard(s string) string {
-	i := strings.LastIndexAny(s, "*?")
-	rest := strings.TrimPrefix(s[i+1:], ".")
-	if rest == "" || strings.ContainsAny(rest, "*?[]{}") || !strings.Contains(rest, ".") {
+	labels := strings.Split(s, ".")
+	if strings.HasPrefix(labels[0], "*") && !strings.ContainsAny(strings.TrimLeft(labels[0], "*"), "*?[]{}") && labels[0] != "*" && labels[0] != "**" {
+		// "*github.com": a leading glob glued to the first label.
+		if rest := strings.TrimLeft(s, "*"); strings.Contains(rest, ".") {
+			return fmt.Sprintf("; use %q", "*."+rest)
+		}
+	}
+	last := -1
+	for i, l := range labels {
+		if strings.ContainsAny(l, "*?[]{}") {
+			last = i
+		}
+	}
+	rest := labels[last+1:]
+	if len(rest) < 2 || strings.Contains(strings.Join(rest, "."), "*") {
 		return ""
 	}
-	return fmt.Sprintf("; use %q", "*."+rest)
+	return fmt.Sprintf("; use %q", "*."+strings.Join(rest, "."))
 }

@@ -1,0 +1,199 @@
+package allowlist
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEditGolden applies edits to the files in testdata/edit and compares the
+// result byte for byte with NAME.golden. Everything an edit does not touch
+// (comments, blank lines, quoting, order) must survive.
+func TestEditGolden(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		add       *RuleSpec
+		rm        *RuleSpec
+		all       bool
+		rewritten bool
+		removed   string
+	}{
+		{name: "add-to-commented", in: "commented.yaml", add: &RuleSpec{Host: "registry.example.com"}},
+		{name: "add-wildcard-with-selectors", in: "commented.yaml", add: &RuleSpec{Host: "*.GitHubUserContent.com", Ports: []uint16{443, 8443, 443}, Methods: []string{"get", "HEAD"}, Paths: []string{"/acme/**", "/x y/*"}}},
+		{name: "add-passthrough", in: "commented.yaml", add: &RuleSpec{Host: "ssh.github.com", Ports: []uint16{22, 443}, Passthrough: true}},
+		{name: "add-cidr", in: "commented.yaml", add: &RuleSpec{Host: "10.20.0.0/16", Ports: []uint16{5432}, Passthrough: true}},
+		{name: "add-deny", in: "commented.yaml", add: &RuleSpec{Host: "github.com", Methods: []string{"DELETE"}, Deny: true}},
+		{name: "add-deny-new-list", in: "zero-indent.yaml", add: &RuleSpec{Host: "c.example.com", Deny: true}},
+		{name: "add-zero-indent", in: "zero-indent.yaml", add: &RuleSpec{Host: "c.example.com", Ports: []uint16{22}}},
+		{name: "add-to-empty-list", in: "empty-allow.yaml", add: &RuleSpec{Host: "a.example.com"}},
+		{name: "add-to-flow-list", in: "flow.yaml", add: &RuleSpec{Host: "b.example.com"}, rewritten: true},
+		{name: "add-crlf", in: "crlf.yaml", add: &RuleSpec{Host: "b.example.com"}},
+		{name: "rm-first", in: "commented.yaml", rm: &RuleSpec{Host: "api.anthropic.com"}, removed: "allow[0]"},
+		{name: "rm-multiline", in: "commented.yaml", rm: &RuleSpec{Host: "github.com", Methods: []string{"post", "GET", "HEAD"}, Paths: []string{"/acme/widget/**", "/acme/widget.git/**"}}, removed: "allow[2]"},
+		{name: "rm-deny", in: "commented.yaml", rm: &RuleSpec{Host: "gist.github.com", Deny: true}, removed: "deny[0]"},
+		{name: "rm-zero-indent", in: "zero-indent.yaml", rm: &RuleSpec{Host: "a.example.com", Ports: []uint16{8080}}, removed: "allow[0]"},
+		{name: "rm-all", in: "zero-indent.yaml", rm: &RuleSpec{Host: "b.example.com"}, all: true, removed: "allow[1]"},
+		{name: "rm-from-flow-list", in: "flow.yaml", rm: &RuleSpec{Host: "a.example.com"}, rewritten: true, removed: "allow[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := os.ReadFile(filepath.Join("testdata/edit", tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res EditResult
+			if tt.add != nil {
+				res, err = Add(tt.in, in, *tt.add)
+			} else {
+				res, err = Remove(tt.in, in, *tt.rm, tt.all)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rewritten != tt.rewritten {
+				t.Errorf("Rewritten = %v; want %v", res.Rewritten, tt.rewritten)
+			}
+			if got := strings.Join(res.Removed, ","); got != tt.removed {
+				t.Errorf("Removed = %q; want %q", got, tt.removed)
+			}
+			golden := filepath.Join("testdata/edit", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, res.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if string(res.Data) != string(want) {
+				t.Errorf("edited file differs\n--- got\n%s--- want\n%s", res.Data, want)
+			}
+			// Every comment of the input survives, except a removed rule's own
+			// line comment.
+			for _, line := range strings.Split(string(in), "\n") {
+				if i := strings.Index(line, "#"); i >= 0 && !strings.Contains(line, "- host:") {
+					if !strings.Contains(string(res.Data), strings.TrimSpace(line[i:])) {
+						t.Errorf("comment %q lost", line[i:])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestAddExistingIsNoop(t *testing.T) {
+	in, err := os.ReadFile("testdata/edit/commented.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []RuleSpec{
+		{Host: "API.anthropic.com."},
+		{Host: "api.anthropic.com", Ports: []uint16{443, 80}},
+		{Host: "github.com", Methods: []string{"HEAD", "GET", "POST"}, Paths: []string{"/acme/widget/**", "/acme/widget.git/**"}},
+		{Host: "gist.github.com", Deny: true},
+	} {
+		res, err := Add("commented.yaml", in, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Existing == "" || res.Data != nil {
+			t.Errorf("Add(%+v) = %+v; want a no-op naming the existing rule", spec, res)
+		}
+	}
+	// Same host, other selectors: a new rule.
+	res, err := Add("commented.yaml", in, RuleSpec{Host: "api.anthropic.com", Ports: []uint16{8443}})
+	if err != nil || res.Existing != "" || res.Data == nil {
+		t.Errorf("Add with other ports = %+v, %v; want a new rule", res, err)
+	}
+}
+
+func TestAddNewFile(t *testing.T) {
+	res, err := Add("new.yaml", nil, RuleSpec{Host: "*.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "version: 1\n\nallow:\n  - host: \"*.example.com\"\n"
+	if string(res.Data) != want {
+		t.Errorf("new file:\n%s\nwant:\n%s", res.Data, want)
+	}
+}
+
+func TestRemoveNoMatch(t *testing.T) {
+	in, err := os.ReadFile("testdata/edit/commented.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Remove("commented.yaml", in, RuleSpec{Host: "github.com"}, false)
+	if !errors.Is(err, ErrNoMatch) {
+		t.Fatalf("err = %v; want ErrNoMatch", err)
+	}
+	if !strings.Contains(err.Error(), "allow[2]: host github.com methods GET,HEAD,POST") || !strings.Contains(err.Error(), "--all") {
+		t.Errorf("error does not list the rules for the host: %v", err)
+	}
+	_, err = Remove("commented.yaml", in, RuleSpec{Host: "nothere.example.com"}, true)
+	if !errors.Is(err, ErrNoMatch) {
+		t.Errorf("err = %v; want ErrNoMatch", err)
+	}
+}
+
+func TestEditRejectsBadInput(t *testing.T) {
+	in, _ := os.ReadFile("testdata/edit/commented.yaml")
+	for _, spec := range []RuleSpec{
+		{Host: "*"},
+		{Host: "*.com"},
+		{Host: "a.example.com", Methods: []string{"FETCH"}},
+		{Host: "a.example.com", Paths: []string{"no-slash"}},
+		{Host: "a.example.com", Ports: []uint16{0}},
+		{Host: "a.example.com", Passthrough: true, Methods: []string{"GET"}},
+		{Host: "a.example.com", Passthrough: true, Deny: true},
+		{Host: "10.0.0.1/8"},
+	} {
+		if _, err := Add("commented.yaml", in, spec); err == nil {
+			t.Errorf("Add(%+v) accepted", spec)
+		}
+	}
+	if _, err := Add("bad.yaml", []byte("version: 2\n"), RuleSpec{Host: "a.example.com"}); err == nil || !strings.Contains(err.Error(), "bad.yaml:1:10") {
+		t.Errorf("editing an invalid file: %v; want its errors", err)
+	}
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "allowlist.yaml")
+	if err := os.WriteFile(p, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.yaml")
+	if err := os.Symlink(p, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(link, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	st, _ := os.Stat(p)
+	lst, _ := os.Lstat(link)
+	if string(got) != "new" || st.Mode().Perm() != 0o600 || lst.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("after write: %q mode %v, link kept %v", got, st.Mode(), lst.Mode()&os.ModeSymlink != 0)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
+	// A directory that cannot be written leaves the original untouched.
+	if os.Geteuid() != 0 {
+		os.Chmod(dir, 0o500)
+		defer os.Chmod(dir, 0o700)
+		if err := WriteFileAtomic(p, []byte("newer")); err == nil {
+			t.Error("write into read-only dir succeeded")
+		}
+		if got, _ := os.ReadFile(p); string(got) != "new" {
+			t.Errorf("original changed to %q", got)
+		}
+	}
+}

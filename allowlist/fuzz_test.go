@@ -1,0 +1,137 @@
+package allowlist
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse: no input panics Parse, every error has a position, and a policy
+// that parses answers every kind of question without panicking.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(testPolicy))
+	files, _ := filepath.Glob("testdata/*/*.yaml")
+	for _, file := range files {
+		if data, err := os.ReadFile(file); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("version: 1\nallow:\n  - &a {host: a.example.com}\n  - *a\n"))
+	f.Add([]byte("version: 1\nallow: [{host: \"**.a.b\", paths: [\"/**/x/**\"]}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse("f.yaml", data)
+		if err != nil {
+			el, ok := err.(ErrorList)
+			if !ok || len(el) == 0 {
+				t.Fatalf("error is not a non-empty ErrorList: %T %v", err, err)
+			}
+			for _, e := range el {
+				if e.Msg == "" || !strings.HasPrefix(e.Error(), "f.yaml:") {
+					t.Fatalf("bad error %q", e.Error())
+				}
+			}
+			return
+		}
+		for _, r := range p.Allow() {
+			host := strings.TrimLeft(r.HostPattern(), "*.")
+			if host == "" {
+				host = r.CIDR.Addr().String()
+			}
+			p.Decide(Request{Scheme: "https", Host: host, Method: "GET", Path: "/a/b"})
+			p.DecideConnect(host, 443)
+			p.DecideName(host)
+		}
+	})
+}
+
+// FuzzDecide: whatever the request, decisions never panic, a denied name is
+// never allowed, and an allowed path on the L7 rule really lies under it.
+func FuzzDecide(f *testing.F) {
+	p := mustParse(f, testPolicy)
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git/info/refs", "")
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git/%2e%2e/%2e%2e/x", "")
+	f.Add("GIST.github.com.", uint16(443), "get", "/", "")
+	f.Add("api.example.com", uint16(443), "GET", "/", "127.0.0.1")
+	f.Add("[::ffff:10.20.0.1]", uint16(5432), "GET", "/", "")
+	f.Add("bücher.example", uint16(80), "POST", "//a/../b", "::1")
+	f.Fuzz(func(t *testing.T, host string, port uint16, method, path, dst string) {
+		req := Request{Scheme: "https", Host: host, Port: port, Method: method, Path: path}
+		if a, err := netip.ParseAddr(dst); err == nil {
+			req.DstIP = a
+		}
+		d := p.Decide(req)
+		c := p.DecideConnect(host, port)
+		n := p.DecideName(host)
+		if d.Reason == "" || c.Reason == "" || n.Reason == "" || d.Rule == "" {
+			t.Fatalf("decision without rule or reason: %+v %+v %+v", d, c, n)
+		}
+		name, err := NormalizeName(host)
+		if err != nil {
+			return
+		}
+		if name == "gist.github.com" && (d.Allowed || c.Allowed || n.Allowed) {
+			t.Fatalf("denied host allowed: %+v %+v %+v", d, c, n)
+		}
+		if d.Allowed && d.Rule == "allow[3]" {
+			segs, err := CleanPath(path)
+			if err != nil {
+				t.Fatalf("allowed an unparseable path %q", path)
+			}
+			clean := "/" + strings.Join(segs, "/")
+			if !strings.HasPrefix(clean, "/acme/") {
+				t.Fatalf("path %q (clean %q) escaped allow[3]", path, clean)
+			}
+		}
+		if d.Allowed && req.DstIP.IsValid() {
+			// A name reaches a non-public address only through an allow cidr.
+			dst := req.DstIP.Unmap().WithZone("")
+			covered := false
+			for _, r := range p.cidrRules(dst) {
+				covered = covered || !r.Deny
+			}
+			if AddrClass(dst) != "" && !covered {
+				t.Fatalf("name allowed to special address %v: %+v", dst, d)
+			}
+		}
+	})
+}
+
+// FuzzEdit: adding then removing a rule leaves a valid file, and removal
+// finds the rule that was added.
+func FuzzEdit(f *testing.F) {
+	in, err := os.ReadFile("testdata/edit/commented.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("new.example.com", uint16(0), "", "")
+	f.Add("*.example.org", uint16(8443), "post", "/a/**")
+	f.Add("10.0.0.0/8", uint16(5432), "", "")
+	f.Fuzz(func(t *testing.T, host string, port uint16, method, path string) {
+		spec := RuleSpec{Host: host}
+		if port != 0 {
+			spec.Ports = []uint16{port}
+		}
+		if method != "" {
+			spec.Methods = []string{method}
+		}
+		if path != "" {
+			spec.Paths = []string{path}
+		}
+		res, err := Add("c.yaml", in, spec)
+		if err != nil || res.Existing != "" {
+			return
+		}
+		if _, err := Parse("c.yaml", res.Data); err != nil {
+			t.Fatalf("Add produced an invalid file: %v\n%s", err, res.Data)
+		}
+		back, err := Remove("c.yaml", res.Data, spec, false)
+		if err != nil {
+			t.Fatalf("Remove after Add: %v\n%s", err, res.Data)
+		}
+		if string(back.Data) != string(in) {
+			t.Fatalf("add then remove did not restore the file:\n%s", back.Data)
+		}
+	})
+}
