@@ -132,20 +132,6 @@ type hostPattern struct {
 
 func (h hostPattern) String() string { return h.wild.prefix() + h.suffix }
 
-// matches reports whether the normalised name n is covered by the pattern.
-func (h hostPattern) matches(n string) bool {
-	switch h.wild {
-	case exact:
-		return n == h.suffix
-	case oneLabel:
-		rest, ok := strings.CutSuffix(n, "."+h.suffix)
-		return ok && rest != "" && !strings.Contains(rest, ".")
-	default:
-		rest, ok := strings.CutSuffix(n, "."+h.suffix)
-		return ok && rest != ""
-	}
-}
-
 // parseHostPattern validates a `host:` value. Errors are phrased to follow the
 // key name in a message and, where one exists, end with the fix.
 func parseHostPattern(s string) (hostPattern, error) {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // pathGlob is a parsed `paths:` entry. Segments are literal, "*" (exactly one
@@ -21,6 +22,9 @@ const (
 )
 
 func parsePathGlob(s string) (pathGlob, error) {
+	if !utf8.ValidString(s) {
+		return pathGlob{}, errors.New("is not valid UTF-8")
+	}
 	if !strings.HasPrefix(s, "/") {
 		return pathGlob{}, fmt.Errorf("must start with \"/\"; use %q", "/"+s)
 	}
