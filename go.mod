@@ -3,8 +3,10 @@ module bottle.dev/bottle
 go 1.26.0
 
 require (
+	github.com/elazarl/goproxy v1.9.3
 	github.com/spf13/cobra v1.10.2
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	golang.org/x/net v0.62.0
 )
 

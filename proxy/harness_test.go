@@ -1,0 +1,363 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/ca"
+)
+
+// mapResolver resolves test names from a map; anything else fails, so no
+// test ever reaches a real resolver.
+type mapResolver map[string][]netip.Addr
+
+func (m mapResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := m[strings.TrimSuffix(strings.ToLower(host), ".")]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// rebindResolver answers a name with one address the first time and
+// another ever after: a DNS rebinding attack in miniature.
+type rebindResolver struct {
+	mapResolver
+	name        string
+	first, then netip.Addr
+	n           atomic.Int64
+}
+
+func (r *rebindResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if strings.TrimSuffix(strings.ToLower(host), ".") == r.name {
+		if r.n.Add(1) == 1 {
+			return []netip.Addr{r.first}, nil
+		}
+		return []netip.Addr{r.then}, nil
+	}
+	return r.mapResolver.LookupNetIP(ctx, network, host)
+}
+
+func addrs(s ...string) []netip.Addr {
+	out := make([]netip.Addr, len(s))
+	for i, a := range s {
+		out[i] = netip.MustParseAddr(a)
+	}
+	return out
+}
+
+// countingListener counts accepted connections, to prove a denial never
+// reached an upstream.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// upstream is an HTTPS (or plain) test origin on a loopback address.
+type upstream struct {
+	srv  *httptest.Server
+	ln   *countingListener
+	port uint16
+}
+
+func (u *upstream) conns() int64 { return u.ln.n.Load() }
+
+// env is a proxy wired to test origins. Every name resolves to loopback
+// addresses of this machine; nothing leaves it.
+type env struct {
+	t        *testing.T
+	bottleCA *ca.CA
+	testRoot *ca.CA
+	proxy    *Server
+	addr     string // proxy host:port
+	audit    *syncBuffer
+	origin   *upstream // HTTPS, h1 and h2, on 127.0.0.1
+	plain    *upstream // plain HTTP on 127.0.0.1
+	victim   *upstream // HTTPS on 127.0.0.2: must never be reached
+	rogue    *upstream // HTTPS with a certificate from an unknown CA
+	release  chan struct{}
+	policy   string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (e *env) originHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s proto=%s path=%s", r.Host, r.Proto, r.URL.Path)
+	})
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%d", n)
+	})
+	mux.HandleFunc("/download", func(w http.ResponseWriter, r *http.Request) {
+		var size int64
+		fmt.Sscan(r.URL.Query().Get("n"), &size)
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		io.CopyN(w, zeros{}, size)
+	})
+	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select { // the second event waits until the client has seen the first
+		case <-e.release:
+		case <-r.Context().Done():
+			return
+		case <-time.After(10 * time.Second):
+		}
+		fmt.Fprint(w, "data: second\n\n")
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "not an upgrade", 400)
+			return
+		}
+		c, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n")
+		brw.Flush()
+		io.Copy(c, brw) // echo
+	})
+	return mux
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// listen listens on ip (port 0) or on an exact ip:port.
+func listen(t *testing.T, addr string) *countingListener {
+	if !strings.Contains(addr, ":") {
+		addr += ":0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	return &countingListener{Listener: ln}
+}
+
+func (e *env) startTLS(ip string, root *ca.CA, h2 bool) *upstream {
+	leaves := ca.NewLeafCache(root, 0)
+	ln := listen(e.t, ip)
+	srv := httptest.NewUnstartedServer(e.originHandler())
+	srv.Listener = ln
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rogue origin's handshake failures are expected
+	srv.EnableHTTP2 = h2
+	srv.TLS = &tls.Config{GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		name := chi.ServerName
+		if name == "" {
+			name = ip
+		}
+		return leaves.Get(name)
+	}}
+	srv.StartTLS()
+	e.t.Cleanup(srv.Close)
+	return &upstream{srv: srv, ln: ln, port: uint16(ln.Addr().(*net.TCPAddr).Port)}
+}
+
+// newEnv starts the origins and a proxy whose policy is policyTmpl with
+// {{ORIGIN}}, {{PLAIN}}, {{VICTIM}}, {{ROGUE}} and {{PROXY}} replaced by ports.
+func newEnv(t *testing.T, policyTmpl string, opt func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t, audit: &syncBuffer{}, release: make(chan struct{})}
+	var err error
+	if e.bottleCA, err = ca.New("test-bottle", 0); err != nil {
+		t.Fatal(err)
+	}
+	if e.testRoot, err = ca.New("test-root", 0); err != nil {
+		t.Fatal(err)
+	}
+	unknownRoot, _ := ca.New("unknown-root", 0)
+	e.origin = e.startTLS("127.0.0.1", e.testRoot, true)
+	e.victim = e.startTLS("127.0.0.2", e.testRoot, false)
+	e.rogue = e.startTLS("127.0.0.1", unknownRoot, false)
+	pln := listen(t, "127.0.0.1")
+	psrv := httptest.NewUnstartedServer(e.originHandler())
+	psrv.Listener = pln
+	psrv.Start()
+	t.Cleanup(psrv.Close)
+	e.plain = &upstream{srv: psrv, ln: pln, port: uint16(pln.Addr().(*net.TCPAddr).Port)}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	_, pport, _ := net.SplitHostPort(e.addr)
+	e.policy = strings.NewReplacer(
+		"{{ORIGIN}}", fmt.Sprint(e.origin.port),
+		"{{PLAIN}}", fmt.Sprint(e.plain.port),
+		"{{VICTIM}}", fmt.Sprint(e.victim.port),
+		"{{ROGUE}}", fmt.Sprint(e.rogue.port),
+		"{{PROXY}}", pport,
+	).Replace(policyTmpl)
+	pol, err := allowlist.Parse("test.yaml", []byte(e.policy))
+	if err != nil {
+		t.Fatalf("test policy: %v\n%s", err, e.policy)
+	}
+	cfg := Config{
+		Bottle:     "t1",
+		Policy:     pol,
+		CA:         e.bottleCA,
+		Audit:      NewAuditor(e.audit),
+		ExtraRoots: []*x509.Certificate{e.testRoot.Cert},
+		AllowHTTP2: true,
+		Resolver: mapResolver{
+			"o1.test":          addrs("127.0.0.1"),
+			"o2.test":          addrs("127.0.0.1"),
+			"o3.test":          addrs("127.0.0.1"),
+			"l7.test":          addrs("127.0.0.1"),
+			"plain.test":       addrs("127.0.0.1"),
+			"pass.test":        addrs("127.0.0.1"),
+			"blocked.test":     addrs("127.0.0.1"),
+			"rogue.test":       addrs("127.0.0.1"),
+			"self.test":        addrs("127.0.0.1"),
+			"loop.test":        addrs("127.0.0.2"),
+			"private.test":     addrs("10.0.0.1"),
+			"linklocal.test":   addrs("169.254.169.254"),
+			"mixed.test":       addrs("169.254.169.254", "127.0.0.1"),
+			"mapped.test":      addrs("::ffff:127.0.0.2"),
+			"v6loop.test":      addrs("::1"),
+			"nat64.test":       addrs("64:ff9b::7f00:2"),
+			"report-only.test": addrs("127.0.0.1"),
+		},
+	}
+	if opt != nil {
+		opt(&cfg)
+	}
+	if e.proxy, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	go e.proxy.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.proxy.Shutdown(ctx)
+	})
+	return e
+}
+
+// client is an HTTP client that trusts only the bottle CA and sends
+// everything through the proxy.
+func (e *env) client(h2 bool) *http.Client {
+	roots := x509.NewCertPool()
+	roots.AddCert(e.bottleCA.Cert)
+	pu, _ := url.Parse("http://" + e.addr)
+	tr := &http.Transport{
+		Proxy:             http.ProxyURL(pu),
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2: h2,
+	}
+	e.t.Cleanup(tr.CloseIdleConnections) // before the proxy shuts down
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func (e *env) caFile() string {
+	p := filepath.Join(e.t.TempDir(), "bottle-ca.pem")
+	if err := os.WriteFile(p, e.bottleCA.CertPEM(), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// connect sends a raw CONNECT and returns the response and the connection.
+func (e *env) connect(target string) (*http.Response, net.Conn, *bufio.Reader) {
+	e.t.Helper()
+	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	if err != nil {
+		e.t.Fatalf("CONNECT %s: %v", target, err)
+	}
+	return resp, c, br
+}
+
+// auditLines returns the audit records written so far.
+func (e *env) auditLines() []Record {
+	var out []Record
+	for _, l := range strings.Split(strings.TrimSpace(e.audit.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var r Record
+		if err := jsonUnmarshal([]byte(l), &r); err != nil {
+			e.t.Fatalf("audit line %q: %v", l, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// waitAudit waits for an audit record matching f (lines are written when a
+// response body is closed, which may trail the client by a moment).
+func (e *env) waitAudit(f func(Record) bool) Record {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, r := range e.auditLines() {
+			if f(r) {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no matching audit line in:\n%s", e.audit.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
