@@ -43,11 +43,11 @@ type Policy interface {
 
 // Config configures a Server. Zero durations take the defaults below.
 type Config struct {
-	Bottle   string    // name in audit lines and denial messages
-	Policy   Policy    // required; replace it later with SetPolicy
-	CA       *ca.CA    // required: signs the leaves the agent sees
-	Resolver Resolver  // nil: the system resolver
-	Audit    *Auditor  // nil: no audit
+	Bottle   string   // name in audit lines and denial messages
+	Policy   Policy   // required; replace it later with SetPolicy
+	CA       *ca.CA   // required: signs the leaves the agent sees
+	Resolver Resolver // nil: the system resolver
+	Audit    *Auditor // nil: no audit
 	Logger   *slog.Logger
 	// ExtraRoots are trusted for upstream TLS on top of the embedded Mozilla
 	// bundle (a corporate CA, or a test root).
@@ -142,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 		roots.AddCert(c)
 	}
 	s.transport = &http.Transport{
-		Proxy:       nil,           // never chain to $HTTPS_PROXY: that may be this proxy
+		Proxy:       nil,            // never chain to $HTTPS_PROXY: that may be this proxy
 		DialContext: s.dialUpstream, // resolve, check, dial the checked address
 		TLSClientConfig: &tls.Config{
 			RootCAs:            roots,
