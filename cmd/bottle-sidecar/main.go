@@ -20,6 +20,7 @@ var version = ""
 const usage = `usage: bottle-sidecar COMMAND [FLAGS]
 
 Commands:
+  run        run the egress proxy (see: bottle-sidecar run -h)
   version    print the version
   help       print this help
 `
@@ -31,12 +32,14 @@ func main() {
 	os.Exit(code)
 }
 
-func run(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return runCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "bottle-sidecar %s %s %s/%s\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/atomicfile"
 )
 
 // defaultAllowlist is the file `bottle allow` uses without --file.
@@ -174,7 +175,7 @@ func allowAddRun(opts *allowEditOptions) error {
 		fmt.Fprintf(opts.IO.Out, "%s already has this rule (%s); nothing changed\n", path, res.Existing)
 		return nil
 	}
-	if err := allowlist.WriteFileAtomic(path, res.Data); err != nil {
+	if err := atomicfile.Write(path, res.Data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	pol, err := allowlist.Parse(path, res.Data)
@@ -240,7 +241,7 @@ func allowRmRun(opts *allowEditOptions) error {
 	case err != nil:
 		return &exitError{code: ExitUsage, err: err}
 	}
-	if err := allowlist.WriteFileAtomic(path, res.Data); err != nil {
+	if err := atomicfile.Write(path, res.Data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	fmt.Fprintf(opts.IO.Out, "removed %s from %s\n", strings.Join(res.Removed, ", "), path)

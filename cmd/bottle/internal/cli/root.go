@@ -124,6 +124,7 @@ The allowlist is a YAML file (allowlist.yaml by default). Edit it with
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newAllowCmd(ios),
+		newCACmd(ios),
 		newVersionCmd(ios, b),
 		newCompletionCmd(ios),
 	)
