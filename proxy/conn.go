@@ -15,12 +15,11 @@ import (
 // none (goproxy issue #724).
 type trackedConn struct {
 	net.Conn
-	idle     atomic.Int64 // nanoseconds; 0: not armed
-	in, out  atomic.Int64
-	once     sync.Once
-	onClose  atomic.Pointer[func()]
-	lastArm  atomic.Int64 // unix nanos of the last deadline set
-	deadline atomic.Int64 // the deadline set then
+	idle    atomic.Int64 // nanoseconds; 0: not armed
+	in, out atomic.Int64
+	once    sync.Once
+	onClose atomic.Pointer[func()]
+	lastArm atomic.Int64 // unix nanos of the last deadline set
 }
 
 func (c *trackedConn) arm(d time.Duration) {

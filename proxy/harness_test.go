@@ -91,7 +91,7 @@ func (u *upstream) conns() int64 { return u.ln.n.Load() }
 // env is a proxy wired to test origins. Every name resolves to loopback
 // addresses of this machine; nothing leaves it.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	bottleCA *ca.CA
 	testRoot *ca.CA
 	proxy    *Server
@@ -175,7 +175,7 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // listen listens on ip (port 0) or on an exact ip:port.
-func listen(t *testing.T, addr string) *countingListener {
+func listen(t testing.TB, addr string) *countingListener {
 	if !strings.Contains(addr, ":") {
 		addr += ":0"
 	}
@@ -207,7 +207,7 @@ func (e *env) startTLS(ip string, root *ca.CA, h2 bool) *upstream {
 
 // newEnv starts the origins and a proxy whose policy is policyTmpl with
 // {{ORIGIN}}, {{PLAIN}}, {{VICTIM}}, {{ROGUE}} and {{PROXY}} replaced by ports.
-func newEnv(t *testing.T, policyTmpl string, opt func(*Config)) *env {
+func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, audit: &syncBuffer{}, release: make(chan struct{})}
 	var err error

@@ -503,11 +503,7 @@ func (s *Server) denyResponse(req *http.Request, method, host string, port uint1
 	}
 	fmt.Fprintf(&b, "bottle: blocked %s %s\nreason: %s (rule %s)\n", method, target, d.Reason, d.Rule)
 	if hint != "" {
-		fmt.Fprintf(&b, "to allow it, run on the host:\n  %s", hint)
-		if s.cfg.Bottle != "" {
-			fmt.Fprintf(&b, " --bottle %s", s.cfg.Bottle)
-		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "to allow it, run on the host:\n  %s\n", hint)
 	}
 	resp := textResponse(req, http.StatusForbidden, b.String())
 	resp.Header.Set("X-Bottle-Decision", "deny")

@@ -210,7 +210,7 @@ func TestBattery(t *testing.T) {
 		if resp.StatusCode != 403 || resp.Header.Get("X-Bottle-Decision") != "deny" {
 			t.Errorf("status %d", resp.StatusCode)
 		}
-		for _, want := range []string{"GET", "blocked.test", "/upload", "reason:", "bottle allow add blocked.test --port", "--bottle t1"} {
+		for _, want := range []string{"GET", "blocked.test", "/upload", "reason:", "bottle allow add blocked.test --port"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("denial body lacks %q:\n%s", want, body)
 			}
