@@ -84,6 +84,7 @@ func (c *trackedConn) CloseRead() error {
 
 type trackingListener struct {
 	net.Listener
+	accepted *atomic.Int64
 }
 
 func (l trackingListener) Accept() (net.Conn, error) {
@@ -91,6 +92,7 @@ func (l trackingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.accepted.Add(1)
 	return &trackedConn{Conn: c}, nil
 }
 

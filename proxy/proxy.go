@@ -86,6 +86,8 @@ type Server struct {
 	selfMu sync.RWMutex
 	self   map[netip.AddrPort]bool
 
+	accepted atomic.Int64 // agent connections accepted, for tests and metrics
+
 	mu      sync.Mutex
 	servers []*http.Server
 	tunnels sync.WaitGroup
@@ -211,7 +213,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.servers = append(s.servers, hs)
 	s.mu.Unlock()
-	err := hs.Serve(trackingListener{ln})
+	err := hs.Serve(trackingListener{Listener: ln, accepted: &s.accepted})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -242,7 +242,13 @@ func TestBattery(t *testing.T) {
 	})
 
 	t.Run("A6_allowed_host_other_port", func(t *testing.T) {
-		for _, port := range []int{22, 25} {
+		before := e.origin.conns()
+		defer func() {
+			if e.origin.conns() != before {
+				t.Error("upstream was dialled")
+			}
+		}()
+		for _, port := range []int{22, 25, int(e.plain.port)} {
 			resp, _, _ := e.connect(fmt.Sprintf("o1.test:%d", port))
 			if resp.StatusCode != 403 {
 				t.Errorf("CONNECT o1.test:%d: %d", port, resp.StatusCode)
@@ -279,6 +285,14 @@ func TestBattery(t *testing.T) {
 	})
 
 	t.Run("A11_proxy_own_address", func(t *testing.T) {
+		accepted := e.proxy.accepted.Load()
+		defer func() {
+			// Each CONNECT above is one accepted connection from the test;
+			// a dial to itself would add more.
+			if got := e.proxy.accepted.Load() - accepted; got != 4 {
+				t.Errorf("proxy accepted %d connections; want 4 (3 CONNECTs + 1 request)", got)
+			}
+		}()
 		_, pport, _ := net.SplitHostPort(e.addr)
 		for _, target := range []string{e.addr, "self.test:" + pport, "localhost:" + pport} {
 			resp, _, _ := e.connect(target)
@@ -286,13 +300,19 @@ func TestBattery(t *testing.T) {
 				t.Errorf("CONNECT %s: %d", target, resp.StatusCode)
 			}
 		}
-		resp, body := e.get(c, "http://self.test:"+pport+"/healthz")
+		resp, body := e.get(e.client(false), "http://self.test:"+pport+"/healthz") // a new client: one new connection
 		if resp.StatusCode != 403 || !strings.Contains(body, "proxy's own address") || strings.Contains(body, "bottle allow add") {
 			t.Errorf("plain request to self: %d %q", resp.StatusCode, body)
 		}
 	})
 
 	t.Run("A13_domain_fronting", func(t *testing.T) {
+		before := e.origin.conns()
+		defer func() {
+			if e.origin.conns() != before {
+				t.Error("upstream was dialled")
+			}
+		}()
 		roots := x509.NewCertPool()
 		roots.AddCert(e.bottleCA.Cert)
 		for _, inner := range []string{
@@ -342,6 +362,14 @@ func TestBattery(t *testing.T) {
 	})
 
 	t.Run("A15_method_and_path", func(t *testing.T) {
+		// Only the one allowed request below may reach the origin, over at
+		// most one new upstream connection.
+		before := e.origin.conns()
+		defer func() {
+			if e.origin.conns()-before > 1 {
+				t.Errorf("denied requests reached the upstream (%d new connections)", e.origin.conns()-before)
+			}
+		}()
 		cases := []struct {
 			method, path, rule string
 			status             int
