@@ -24,6 +24,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/internal/audit"
 )
 
 // mapResolver resolves test names from a map; anything else fails, so no
@@ -249,7 +250,7 @@ func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 		Bottle:     "t1",
 		Policy:     pol,
 		CA:         e.bottleCA,
-		Audit:      NewAuditor(e.audit),
+		Audit:      audit.New(e.audit),
 		ExtraRoots: []*x509.Certificate{e.testRoot.Cert},
 		AllowHTTP2: true,
 		Resolver: mapResolver{

@@ -30,6 +30,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/internal/audit"
 )
 
 // Policy is what the proxy asks of the allowlist. *allowlist.Policy
@@ -43,11 +44,11 @@ type Policy interface {
 
 // Config configures a Server. Zero durations take the defaults below.
 type Config struct {
-	Bottle   string   // name in audit lines and denial messages
-	Policy   Policy   // required; replace it later with SetPolicy
-	CA       *ca.CA   // required: signs the leaves the agent sees
-	Resolver Resolver // nil: the system resolver
-	Audit    *Auditor // nil: no audit
+	Bottle   string     // name in audit lines and denial messages
+	Policy   Policy     // required; replace it later with SetPolicy
+	CA       *ca.CA     // required: signs the leaves the agent sees
+	Resolver Resolver   // nil: the system resolver
+	Audit    *audit.Log // nil: no audit
 	Logger   *slog.Logger
 	// ExtraRoots are trusted for upstream TLS on top of the embedded Mozilla
 	// bundle (a corporate CA, or a test root).
@@ -297,7 +298,7 @@ func (s *Server) handleConnect(hostport string, ctx *goproxy.ProxyCtx) (*goproxy
 		} else {
 			msg := upstreamError(err)
 			ctx.Resp = textResponse(r, http.StatusBadGateway, fmt.Sprintf("bottle: could not reach %s: %s\n", joinHostPort(host, port), msg))
-			s.cfg.Audit.Log(&Record{Bottle: s.cfg.Bottle, Kind: "connect", Client: r.RemoteAddr, Method: "CONNECT", Host: host, Port: port,
+			s.audit(&Record{Bottle: s.cfg.Bottle, Kind: "connect", Client: r.RemoteAddr, Method: "CONNECT", Host: host, Port: port,
 				Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: d.Reason, Status: http.StatusBadGateway, Error: msg})
 		}
 		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
@@ -309,7 +310,7 @@ func (s *Server) handleConnect(hostport string, ctx *goproxy.ProxyCtx) (*goproxy
 		s.tunnels.Add(1)
 		done := func() {
 			s.tunnels.Done()
-			s.cfg.Audit.Log(&Record{
+			s.audit(&Record{
 				Bottle: s.cfg.Bottle, Kind: "tunnel", Client: ts.client, Scheme: "https", Host: host, Port: port,
 				Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: "intercepted: " + d.Reason,
 				BytesIn: tc.in.Load(), BytesOut: tc.out.Load(), Duration: ms(time.Since(ts.start)),
@@ -434,6 +435,11 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 	return resp, nil
 }
 
+func (s *Server) audit(r *Record) {
+	r.Time = time.Now().UTC().Format(time.RFC3339Nano)
+	s.cfg.Audit.Write(r)
+}
+
 // finish writes the request's audit line once.
 func (s *Server) finish(rs *reqState, status int, errMsg string) {
 	if !rs.logged.CompareAndSwap(false, true) {
@@ -450,7 +456,7 @@ func (s *Server) finish(rs *reqState, status int, errMsg string) {
 			rs.rec.DstIP = ap.Addr().String()
 		}
 	}
-	s.cfg.Audit.Log(&rs.rec)
+	s.audit(&rs.rec)
 }
 
 type countingBody struct {
@@ -489,7 +495,7 @@ func (b *auditBody) Close() error {
 }
 
 func (s *Server) auditConnectDenied(r *http.Request, host string, port uint16, d allowlist.Decision) {
-	s.cfg.Audit.Log(&Record{
+	s.audit(&Record{
 		Bottle: s.cfg.Bottle, Kind: "connect", Client: r.RemoteAddr, Method: "CONNECT", Host: host, Port: port,
 		Decision: "deny", Rule: d.Rule, Reason: d.Reason, Status: http.StatusForbidden,
 	})

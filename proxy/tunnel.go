@@ -31,7 +31,7 @@ func (s *Server) tunnel(req *http.Request, client net.Conn, tc *trackedConn, hos
 		if tc != nil {
 			rec.BytesIn, rec.BytesOut = tc.in.Load(), tc.out.Load()
 		}
-		s.cfg.Audit.Log(rec)
+		s.audit(rec)
 	}()
 	if tc != nil {
 		tc.arm(s.cfg.TLSHandshakeTimeout)

@@ -17,6 +17,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/proxy"
 )
 
@@ -156,7 +157,7 @@ func (o *runOptions) load(stdout io.Writer) (proxy.Config, func(), error) {
 		Bottle:     o.bottle,
 		Policy:     pol,
 		CA:         authority,
-		Audit:      proxy.NewAuditor(sinks...),
+		Audit:      audit.New(sinks...),
 		ExtraRoots: roots,
 		AllowHTTP2: true,
 	}
