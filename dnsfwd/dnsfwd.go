@@ -1,0 +1,339 @@
+// Package dnsfwd is a bottle's DNS forwarder: names the allowlist could allow
+// are forwarded to the upstream resolvers; every other name is answered
+// REFUSED locally, with no upstream query at all, so DNS cannot carry data
+// out of the bottle. It is the only package that imports miekg/dns.
+package dnsfwd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
+)
+
+// Policy is what the forwarder asks of the allowlist.
+type Policy interface {
+	DecideName(name string) allowlist.Decision
+}
+
+// Config configures a Server. Zero values take the defaults below.
+type Config struct {
+	Bottle    string
+	Policy    Policy   // required
+	Upstreams []string // HOST:PORT resolvers, tried in order
+	Audit     *audit.Log
+	Logger    *slog.Logger
+
+	AttemptTimeout time.Duration // one exchange with one upstream
+	Deadline       time.Duration // all attempts for one query
+	Attempts       int           // upstream exchanges per query (TC retries over TCP not counted)
+	MaxConcurrent  int           // queries being forwarded at once; beyond it: SERVFAIL
+}
+
+// Defaults, after CoreDNS forward (engine notes §2.4).
+const (
+	DefaultAttemptTimeout = 2 * time.Second
+	DefaultDeadline       = 5 * time.Second
+	DefaultMaxConcurrent  = 1000
+	// upstreamUDPSize is the EDNS0 buffer advertised upstream: the DNS flag
+	// day 2020 value, which avoids IP fragmentation.
+	upstreamUDPSize = 1232
+)
+
+// Stats counts what the forwarder did.
+type Stats struct {
+	Allowed, Denied, Forwarded, Failed, Overloaded, Truncated uint64
+}
+
+// Server answers DNS queries. It is safe for concurrent use.
+type Server struct {
+	cfg  Config
+	pol  atomic.Pointer[policyBox]
+	udp  *dns.Client
+	tcp  *dns.Client
+	sem  chan struct{}
+	log  *slog.Logger
+	stat struct {
+		allowed, denied, forwarded, failed, overloaded, truncated atomic.Uint64
+	}
+
+	mu      sync.Mutex
+	servers []*dns.Server
+}
+
+type policyBox struct{ p Policy }
+
+// Record is the audit line of a refused (or, in report mode, would-be
+// refused) query. Allowed queries are counted, not logged.
+type Record struct {
+	Time     string `json:"time"`
+	Bottle   string `json:"bottle,omitempty"`
+	Kind     string `json:"kind"` // "dns"
+	Client   string `json:"client"`
+	Name     string `json:"name"`
+	Type     string `json:"qtype"`
+	Decision string `json:"decision"`
+	Rule     string `json:"rule"`
+	Reason   string `json:"reason"`
+	Rcode    string `json:"rcode"`
+}
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Policy == nil {
+		return nil, errors.New("dnsfwd: Policy is required")
+	}
+	if len(cfg.Upstreams) == 0 {
+		return nil, errors.New("dnsfwd: no upstream resolvers")
+	}
+	for _, u := range cfg.Upstreams {
+		if _, _, err := net.SplitHostPort(u); err != nil {
+			return nil, fmt.Errorf("dnsfwd: upstream %q: want HOST:PORT", u)
+		}
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = DefaultDeadline
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 2 * len(cfg.Upstreams)
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg,
+		udp: &dns.Client{Net: "udp", Timeout: cfg.AttemptTimeout, UDPSize: upstreamUDPSize},
+		tcp: &dns.Client{Net: "tcp", Timeout: cfg.AttemptTimeout},
+		sem: make(chan struct{}, cfg.MaxConcurrent),
+		log: cfg.Logger,
+	}
+	s.SetPolicy(cfg.Policy)
+	return s, nil
+}
+
+// SetPolicy swaps the policy; the next query is judged by it.
+func (s *Server) SetPolicy(p Policy) { s.pol.Store(&policyBox{p}) }
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Allowed: s.stat.allowed.Load(), Denied: s.stat.denied.Load(), Forwarded: s.stat.forwarded.Load(),
+		Failed: s.stat.failed.Load(), Overloaded: s.stat.overloaded.Load(), Truncated: s.stat.truncated.Load(),
+	}
+}
+
+// Serve answers on a UDP socket and a TCP listener (either may be nil) until
+// Shutdown.
+func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
+	var started []*dns.Server
+	if pc != nil {
+		started = append(started, &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize,
+			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	}
+	if ln != nil {
+		started = append(started, &dns.Server{Listener: ln, Handler: s,
+			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 8 * time.Second }})
+	}
+	s.mu.Lock()
+	s.servers = append(s.servers, started...)
+	s.mu.Unlock()
+	errc := make(chan error, len(started))
+	for _, srv := range started {
+		go func() { errc <- srv.ActivateAndServe() }()
+	}
+	var first error
+	for range started {
+		if err := <-errc; err != nil && first == nil && !isClosed(err) {
+			first = err
+		}
+	}
+	return first
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed")
+}
+
+// Shutdown stops the servers; queries in flight finish within ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	var err error
+	for _, srv := range servers {
+		if e := srv.ShutdownContext(ctx); e != nil && err == nil && !strings.Contains(e.Error(), "not started") {
+			err = e
+		}
+	}
+	return err
+}
+
+// ServeDNS answers one query.
+func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if len(r.Question) != 1 {
+		s.reply(w, r, dns.RcodeFormatError)
+		return
+	}
+	q := r.Question[0]
+	d := s.pol.Load().p.DecideName(q.Name)
+	if !d.Allowed {
+		s.stat.denied.Add(1)
+		s.auditQuery(w, q, d, "REFUSED")
+		// REFUSED, not NXDOMAIN: the name may well exist; this bottle may
+		// not look it up. Resolvers do not cache REFUSED as a negative answer.
+		s.reply(w, r, dns.RcodeRefused)
+		return
+	}
+	s.stat.allowed.Add(1)
+	if d.WouldDeny {
+		s.auditQuery(w, q, d, "forwarded")
+	}
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	default:
+		s.stat.overloaded.Add(1)
+		s.reply(w, r, dns.RcodeServerFailure) // shed load instead of queueing without bound
+		return
+	}
+	resp := s.forward(r)
+	if resp == nil {
+		s.stat.failed.Add(1)
+		s.reply(w, r, dns.RcodeServerFailure)
+		return
+	}
+	s.stat.forwarded.Add(1)
+	resp.Id = r.Id
+	resp.Compress = true
+	// Fit the answer to what the client can take: its EDNS0 size (at least
+	// 512) over UDP, 64 KiB over TCP. Truncate sets TC when it drops records.
+	clientOPT := r.IsEdns0()
+	if clientOPT == nil {
+		// A client that sent no OPT record must not get one back (RFC 6891 §7).
+		extra := resp.Extra[:0]
+		for _, rr := range resp.Extra {
+			if rr.Header().Rrtype != dns.TypeOPT {
+				extra = append(extra, rr)
+			}
+		}
+		resp.Extra = extra
+	}
+	size := dns.MaxMsgSize
+	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {
+		size = dns.MinMsgSize
+		if clientOPT != nil {
+			size = max(int(clientOPT.UDPSize()), dns.MinMsgSize)
+		}
+	}
+	resp.Truncate(size)
+	if resp.Truncated {
+		s.stat.truncated.Add(1)
+	}
+	w.WriteMsg(resp)
+}
+
+// forward asks the upstreams with a fresh query ID, within the deadline and
+// the attempt budget. It returns nil when no upstream gave a valid answer.
+func (s *Server) forward(r *dns.Msg) *dns.Msg {
+	up := new(dns.Msg)
+	up.Id = dns.Id()
+	up.Opcode = r.Opcode
+	up.RecursionDesired = r.RecursionDesired
+	up.CheckingDisabled = r.CheckingDisabled
+	up.Question = []dns.Question{r.Question[0]}
+	do := false
+	if o := r.IsEdns0(); o != nil {
+		do = o.Do()
+	}
+	// A fresh OPT with our size and the DO bit only: the client's EDNS
+	// options (client subnet, cookies) do not leave the bottle.
+	up.SetEdns0(upstreamUDPSize, do)
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Deadline)
+	defer cancel()
+	for attempt := 0; attempt < s.cfg.Attempts && ctx.Err() == nil; attempt++ {
+		addr := s.cfg.Upstreams[attempt%len(s.cfg.Upstreams)]
+		resp, _, err := s.udp.ExchangeContext(ctx, up, addr)
+		if err == nil && resp.Truncated {
+			resp, _, err = s.tcp.ExchangeContext(ctx, up, addr)
+		}
+		if err != nil {
+			s.log.Debug("upstream exchange failed", "upstream", addr, "name", up.Question[0].Name, "err", err)
+			continue
+		}
+		if !valid(up, resp) {
+			s.log.Warn("upstream reply does not match the query", "upstream", addr, "name", up.Question[0].Name)
+			continue
+		}
+		return resp
+	}
+	return nil
+}
+
+// valid checks a reply answers our query: same ID, a response, the same
+// single question (a spoofed or stray packet fails this).
+func valid(q, r *dns.Msg) bool {
+	if r.Id != q.Id || !r.Response || len(r.Question) != 1 {
+		return false
+	}
+	a, b := q.Question[0], r.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int) {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.RecursionAvailable = true
+	if o := r.IsEdns0(); o != nil {
+		m.SetEdns0(upstreamUDPSize, o.Do())
+	}
+	w.WriteMsg(m)
+}
+
+func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.Decision, rcode string) {
+	decision := "deny"
+	if d.WouldDeny {
+		decision = "would-deny"
+	}
+	client := ""
+	if a := w.RemoteAddr(); a != nil {
+		client = a.String()
+	}
+	s.cfg.Audit.Write(&Record{
+		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: "dns", Client: client,
+		Name: strings.TrimSuffix(q.Name, "."), Type: dns.TypeToString[q.Qtype], Decision: decision,
+		Rule: d.Rule, Reason: d.Reason, Rcode: rcode,
+	})
+}
+
+// ResolvConfServers reads the nameservers of a resolv.conf file as HOST:PORT.
+func ResolvConfServers(path string) ([]string, error) {
+	cc, err := dns.ClientConfigFromFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range cc.Servers {
+		out = append(out, net.JoinHostPort(s, cc.Port))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s names no nameserver", path)
+	}
+	return out, nil
+}

@@ -1,0 +1,414 @@
+package dnsfwd
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
+)
+
+const testPolicy = `version: 1
+allow:
+  - host: api.example.com
+  - host: "*.cdn.example.com"
+  - host: big.example.com
+  - host: badid.example.com
+  - host: slow.example.com
+deny:
+  - host: evil.cdn.example.com
+`
+
+// upstream is a fake resolver on loopback that counts what it is asked.
+type upstream struct {
+	addr    string
+	queries atomic.Int64
+	mu      sync.Mutex
+	seen    []*dns.Msg
+	release chan struct{}
+}
+
+func (u *upstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	u.queries.Add(1)
+	u.mu.Lock()
+	u.seen = append(u.seen, r.Copy())
+	u.mu.Unlock()
+	q := r.Question[0]
+	m := new(dns.Msg)
+	m.SetReply(r)
+	switch strings.ToLower(q.Name) {
+	case "slow.example.com.":
+		<-u.release
+		return
+	case "badid.example.com.":
+		m.Id = r.Id + 1
+	case "big.example.com.":
+		for i := range 40 {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+				Txt: []string{strings.Repeat(string(rune('a'+i%26)), 100)}})
+		}
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			size := dns.MinMsgSize
+			if o := r.IsEdns0(); o != nil {
+				size = int(o.UDPSize())
+			}
+			m.Truncate(size)
+		}
+	default:
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 7)})
+	}
+	w.WriteMsg(m)
+}
+
+func startUpstream(t testing.TB) *upstream {
+	t.Helper()
+	u := &upstream{release: make(chan struct{})}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.addr = pc.LocalAddr().String()
+	us := &dns.Server{PacketConn: pc, Handler: u}
+	ts := &dns.Server{Listener: ln, Handler: u}
+	go us.ActivateAndServe()
+	go ts.ActivateAndServe()
+	t.Cleanup(func() {
+		close(u.release)
+		us.Shutdown()
+		ts.Shutdown()
+	})
+	return u
+}
+
+type fwd struct {
+	*Server
+	addr  string
+	audit *bytes.Buffer
+	mu    *sync.Mutex
+}
+
+func startForwarder(t testing.TB, up *upstream, tweak func(*Config)) *fwd {
+	t.Helper()
+	pol, err := allowlist.Parse("p.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := &bytes.Buffer{}
+	mu := &sync.Mutex{}
+	cfg := Config{Bottle: "b", Policy: pol, Upstreams: []string{up.addr}, Audit: audit.New(lockedWriter{buf, mu}),
+		AttemptTimeout: 300 * time.Millisecond, Deadline: time.Second}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(pc, ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return &fwd{Server: s, addr: pc.LocalAddr().String(), audit: buf, mu: mu}
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (f *fwd) auditLog() string { f.mu.Lock(); defer f.mu.Unlock(); return f.audit.String() }
+
+func query(t testing.TB, addr, net_, name string, qtype uint16, edns uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	if edns > 0 {
+		m.SetEdns0(edns, false)
+	}
+	c := &dns.Client{Net: net_, Timeout: 3 * time.Second, UDPSize: max(edns, 512)}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s %s over %s: %v", name, dns.TypeToString[qtype], net_, err)
+	}
+	return r
+}
+
+func TestAllowedNamesForwarded(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	for _, tc := range []struct{ net, name string }{{"udp", "api.example.com"}, {"tcp", "API.Example.COM"}, {"udp", "x.cdn.example.com"}} {
+		r := query(t, f.addr, tc.net, tc.name, dns.TypeA, 0)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.7" {
+			t.Errorf("%s over %s: %v", tc.name, tc.net, r)
+		}
+	}
+	if got := up.queries.Load(); got != 3 {
+		t.Errorf("upstream got %d queries; want 3", got)
+	}
+	if s := f.Stats(); s.Allowed != 3 || s.Forwarded != 3 || s.Denied != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestDeniedNamesNeverLeave covers battery cases A7 and A9: refused names get
+// REFUSED from the sidecar and cause no upstream query at all.
+func TestDeniedNamesNeverLeave(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	exfil := "c2VjcmV0LXRva2VuLWhlcmUtMTIzNDU2Nzg5MA.aGVsbG8td29ybGQtdGhpcy1pcy1kYXRh.x9f3k2.example.com"
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"blocked.example.net", dns.TypeA},
+		{"evil.cdn.example.com", dns.TypeA},     // deny wins over the wildcard
+		{"a.b.cdn.example.com", dns.TypeA},      // one label only under *.
+		{"cdn.example.com", dns.TypeA},          // the wildcard's apex
+		{exfil, dns.TypeA},                      // long random labels under a sibling
+		{"data.api.example.com", dns.TypeTXT},   // TXT under an allowed name
+		{"leak.example.org", dns.TypeANY},       // ANY
+		{"4.3.2.1.in-addr.arpa", dns.TypePTR},   // reverse lookups
+		{"api.example.com.evil.net", dns.TypeA}, // an allowed name as a prefix
+	} {
+		for _, n := range []string{"udp", "tcp"} {
+			r := query(t, f.addr, n, tc.name, tc.qtype, 1232)
+			if r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
+				t.Errorf("%s %s over %s: rcode %s", tc.name, dns.TypeToString[tc.qtype], n, dns.RcodeToString[r.Rcode])
+			}
+		}
+	}
+	if got := up.queries.Load(); got != 0 {
+		t.Errorf("upstream got %d queries for refused names", got)
+	}
+	log := f.auditLog()
+	if !strings.Contains(log, `"kind":"dns"`) || !strings.Contains(log, `"name":"evil.cdn.example.com"`) || !strings.Contains(log, `"rule":"deny[0]"`) || !strings.Contains(log, `"qtype":"ANY"`) {
+		t.Errorf("audit log:\n%s", log)
+	}
+}
+
+func TestFreshIDAndStrippedOptions(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	m := new(dns.Msg)
+	m.SetQuestion("api.example.com.", dns.TypeA)
+	m.Id = 4242
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.SetUDPSize(4096)
+	o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.IPv4(10, 89, 0, 0).To4()})
+	m.Extra = append(m.Extra, o)
+	r, _, err := (&dns.Client{Net: "udp"}).Exchange(m, f.addr)
+	if err != nil || r.Id != 4242 || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("reply %v %v", r, err)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	seen := up.seen[0]
+	if seen.Id == 4242 {
+		t.Error("client's query ID was sent upstream")
+	}
+	if opt := seen.IsEdns0(); opt == nil || len(opt.Option) != 0 || opt.UDPSize() != upstreamUDPSize {
+		t.Errorf("upstream OPT %v", opt)
+	}
+}
+
+func TestTruncation(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	// Plain UDP client (512 bytes): truncated, TC set.
+	r := query(t, f.addr, "udp", "big.example.com", dns.TypeTXT, 0)
+	r.Compress = true // as it was on the wire
+	if !r.Truncated || r.Len() > 512 || r.IsEdns0() != nil {
+		t.Errorf("UDP/512: TC=%v len=%d", r.Truncated, r.Len())
+	}
+	// EDNS 65000 over UDP: the forwarder retried upstream over TCP and sends
+	// everything.
+	r = query(t, f.addr, "udp", "big.example.com", dns.TypeTXT, 65000)
+	if r.Truncated || len(r.Answer) != 40 {
+		t.Errorf("UDP/EDNS: TC=%v answers=%d", r.Truncated, len(r.Answer))
+	}
+	r = query(t, f.addr, "tcp", "big.example.com", dns.TypeTXT, 0)
+	if r.Truncated || len(r.Answer) != 40 {
+		t.Errorf("TCP: TC=%v answers=%d", r.Truncated, len(r.Answer))
+	}
+}
+
+func TestUpstreamFailures(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, func(c *Config) { c.Attempts = 2 })
+	r := query(t, f.addr, "udp", "badid.example.com", dns.TypeA, 0)
+	if r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("mismatched ID: %s", dns.RcodeToString[r.Rcode])
+	}
+	start := time.Now()
+	r = query(t, f.addr, "udp", "slow.example.com", dns.TypeA, 0)
+	if r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("silent upstream: %s", dns.RcodeToString[r.Rcode])
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("answer took %v; the deadline is 1s", el)
+	}
+	if s := f.Stats(); s.Failed != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestOverloadShedsLoad(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, func(c *Config) {
+		c.MaxConcurrent = 1
+		c.AttemptTimeout = 2 * time.Second
+		c.Deadline = 2 * time.Second
+		c.Attempts = 1
+	})
+	done := make(chan *dns.Msg)
+	go func() { done <- query(t, f.addr, "udp", "slow.example.com", dns.TypeA, 0) }()
+	for up.queries.Load() == 0 { // the slow query holds the only slot
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 0)
+	if r.Rcode != dns.RcodeServerFailure || f.Stats().Overloaded != 1 {
+		t.Errorf("second query while full: %s, stats %+v", dns.RcodeToString[r.Rcode], f.Stats())
+	}
+	<-done
+	// The slot is free again.
+	if r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("after the slow query: %s", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestJunkDoesNotWedge(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	uc, err := net.Dial("udp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	for _, junk := range [][]byte{{}, {0}, []byte("hello"), bytes.Repeat([]byte{0xff}, 4000), {0, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0}} {
+		uc.Write(junk)
+	}
+	// TCP: a length prefix promising more than is sent, then silence, and
+	// a connection that sends garbage.
+	for _, junk := range [][]byte{{0xff, 0xff, 1, 2, 3}, []byte("GET / HTTP/1.1\r\n\r\n")} {
+		tc, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.Write(junk)
+		defer tc.Close()
+	}
+	// Two questions in one message: FORMERR.
+	m := new(dns.Msg)
+	m.SetQuestion("api.example.com.", dns.TypeA)
+	m.Question = append(m.Question, dns.Question{Name: "b.example.com.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	if r, _, err := (&dns.Client{Net: "udp", Timeout: time.Second}).Exchange(m, f.addr); err == nil && r.Rcode != dns.RcodeFormatError {
+		t.Errorf("two questions: %s", dns.RcodeToString[r.Rcode])
+	}
+	for _, n := range []string{"udp", "tcp"} {
+		if r := query(t, f.addr, n, "api.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+			t.Errorf("after junk, %s: %s", n, dns.RcodeToString[r.Rcode])
+		}
+	}
+}
+
+func TestSetPolicy(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	if r := query(t, f.addr, "udp", "new.example.org", dns.TypeA, 0); r.Rcode != dns.RcodeRefused {
+		t.Fatalf("before: %s", dns.RcodeToString[r.Rcode])
+	}
+	pol, _ := allowlist.Parse("p.yaml", []byte("version: 1\nallow:\n  - host: new.example.org\n"))
+	f.SetPolicy(pol)
+	if r := query(t, f.addr, "udp", "new.example.org", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("after: %s", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestReportModeForwards(t *testing.T) {
+	up := startUpstream(t)
+	pol, _ := allowlist.Parse("p.yaml", []byte("version: 1\nmode: report\n"))
+	f := startForwarder(t, up, func(c *Config) { c.Policy = pol })
+	if r := query(t, f.addr, "udp", "anything.example.net", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("report mode: %s", dns.RcodeToString[r.Rcode])
+	}
+	if !strings.Contains(f.auditLog(), `"decision":"would-deny"`) {
+		t.Errorf("audit: %s", f.auditLog())
+	}
+}
+
+// fakeWriter captures a handler's reply without a network.
+type fakeWriter struct {
+	remote net.Addr
+	msg    *dns.Msg
+}
+
+func (w *fakeWriter) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (w *fakeWriter) RemoteAddr() net.Addr      { return w.remote }
+func (w *fakeWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
+func (w *fakeWriter) Write(b []byte) (int, error) {
+	return len(b), nil
+}
+func (w *fakeWriter) Close() error        { return nil }
+func (w *fakeWriter) TsigStatus() error   { return nil }
+func (w *fakeWriter) TsigTimersOnly(bool) {}
+func (w *fakeWriter) Hijack()             {}
+
+// FuzzServeDNS: any message that unpacks gets exactly one reply and no panic;
+// names outside the policy never reach the upstream.
+func FuzzServeDNS(f *testing.F) {
+	up := startUpstream(f)
+	srv := startForwarder(f, up, func(c *Config) { c.AttemptTimeout = 50 * time.Millisecond; c.Deadline = 100 * time.Millisecond })
+	for _, name := range []string{"api.example.com.", "x.cdn.example.com.", "evil.example.net.", "big.example.com."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := new(dns.Msg)
+		if err := m.Unpack(b); err != nil {
+			return
+		}
+		before := up.queries.Load()
+		w := &fakeWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
+		srv.ServeDNS(w, m)
+		if w.msg == nil {
+			t.Fatal("no reply")
+		}
+		if len(m.Question) == 1 {
+			d := srv.pol.Load().p.DecideName(m.Question[0].Name)
+			if !d.Allowed && up.queries.Load() != before {
+				t.Fatalf("refused name %q reached the upstream", m.Question[0].Name)
+			}
+		}
+	})
+}
