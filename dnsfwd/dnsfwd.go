@@ -337,3 +337,39 @@ func ResolvConfServers(path string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Answer is the result of Query.
+type Answer struct {
+	Rcode string   // "NOERROR", "REFUSED", "NXDOMAIN", …
+	Addrs []string // A and AAAA answers
+}
+
+// Query asks server (HOST:PORT) for the A record of name over UDP, retrying
+// over TCP when truncated. It is the client side of `bottle-sidecar probe dns`
+// and `health`, kept here so that miekg/dns stays behind this package.
+func Query(ctx context.Context, server, name string, qtype string) (Answer, error) {
+	t, ok := dns.StringToType[strings.ToUpper(qtype)]
+	if !ok {
+		return Answer{}, fmt.Errorf("unknown query type %q", qtype)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), t)
+	c := &dns.Client{Net: "udp"}
+	r, _, err := c.ExchangeContext(ctx, m, server)
+	if err == nil && r.Truncated {
+		r, _, err = (&dns.Client{Net: "tcp"}).ExchangeContext(ctx, m, server)
+	}
+	if err != nil {
+		return Answer{}, err
+	}
+	a := Answer{Rcode: dns.RcodeToString[r.Rcode]}
+	for _, rr := range r.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			a.Addrs = append(a.Addrs, v.A.String())
+		case *dns.AAAA:
+			a.Addrs = append(a.Addrs, v.AAAA.String())
+		}
+	}
+	return a, nil
+}

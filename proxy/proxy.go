@@ -89,9 +89,12 @@ type Server struct {
 
 	accepted atomic.Int64 // agent connections accepted, for tests and metrics
 
-	mu      sync.Mutex
-	servers []*http.Server
-	tunnels sync.WaitGroup
+	mu       sync.Mutex
+	servers  []*http.Server
+	tunnels  sync.WaitGroup // every open tunnel, intercepted or passthrough
+	liveMu   sync.Mutex
+	live     map[*tunnelState]struct{}
+	draining atomic.Bool
 }
 
 type policyBox struct{ p Policy }
@@ -122,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 		leaves: ca.NewLeafCache(cfg.CA, ca.DefaultCacheSize),
 		log:    cfg.Logger,
 		self:   map[netip.AddrPort]bool{},
+		live:   map[*tunnelState]struct{}{},
 	}
 	s.resolver = cfg.Resolver
 	if s.resolver == nil {
@@ -221,9 +225,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting, waits for requests in flight and for tunnels
-// until ctx ends, then closes what is left.
+// Shutdown stops accepting, closes intercepted connections that sit idle
+// between requests (and the others as their current request ends), waits for
+// the rest until ctx ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	s.mu.Lock()
 	servers := s.servers
 	s.mu.Unlock()
@@ -233,11 +239,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = e
 		}
 	}
+	s.closeTunnels(func(ts *tunnelState) bool { return !ts.passthrough && ts.active.Load() == 0 })
 	done := make(chan struct{})
 	go func() { s.tunnels.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
+		s.closeTunnels(func(*tunnelState) bool { return true })
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -246,18 +254,53 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// closeTunnels closes the tunnels that match. Connections are closed outside
+// the lock: closing one untracks it.
+func (s *Server) closeTunnels(match func(*tunnelState) bool) {
+	var conns []*trackedConn
+	s.liveMu.Lock()
+	for ts := range s.live {
+		if match(ts) {
+			conns = append(conns, ts.conn)
+		}
+	}
+	s.liveMu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// track registers an open tunnel until its connection closes.
+func (s *Server) track(ts *tunnelState) {
+	s.tunnels.Add(1)
+	s.liveMu.Lock()
+	s.live[ts] = struct{}{}
+	s.liveMu.Unlock()
+}
+
+func (s *Server) untrack(ts *tunnelState) {
+	s.liveMu.Lock()
+	delete(s.live, ts)
+	s.liveMu.Unlock()
+	s.tunnels.Done()
+}
+
 // tunnelState is kept for the life of one intercepted CONNECT; every request
 // inside it is judged against it.
 type tunnelState struct {
-	host   string // as the agent named it in the CONNECT
-	port   uint16
-	client string
-	start  time.Time
-	rule   string
+	host        string // as the agent named it in the CONNECT
+	port        uint16
+	client      string
+	start       time.Time
+	rule        string
+	conn        *trackedConn
+	passthrough bool
+	active      atomic.Int32 // requests admitted and not yet answered
 }
 
 // reqState follows one request from decision to the end of its response.
 type reqState struct {
+	tunnel *tunnelState // nil for plain HTTP; set once the request is admitted
 	rec    Record
 	start  time.Time
 	in     *countingBody
@@ -307,9 +350,10 @@ func (s *Server) handleConnect(hostport string, ctx *goproxy.ProxyCtx) (*goproxy
 	ctx.UserData = ts
 	ctx.RoundTripper = goproxy.RoundTripperFunc(s.roundTrip)
 	if tc != nil {
-		s.tunnels.Add(1)
+		ts.conn = tc
+		s.track(ts)
 		done := func() {
-			s.tunnels.Done()
+			s.untrack(ts)
 			s.audit(&Record{
 				Bottle: s.cfg.Bottle, Kind: "tunnel", Client: ts.client, Scheme: "https", Host: host, Port: port,
 				Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: "intercepted: " + d.Reason,
@@ -388,6 +432,10 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		s.finish(rs, resp.StatusCode, "")
 		return r, resp
 	}
+	if inTunnel && ts.conn != nil {
+		rs.tunnel = ts
+		ts.active.Add(1)
+	}
 	// The upstream gets exactly the target that was judged.
 	r.URL.Host = authority(host, port, scheme)
 	r.Host = r.URL.Host
@@ -425,13 +473,16 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 		s.finish(rs, resp.StatusCode, msg)
 		return resp, nil
 	}
+	if s.draining.Load() {
+		resp.Close = true // the intercepted connection ends after this response
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
 		// A 101's body is the upgraded connection (io.ReadWriter); it must
 		// reach goproxy unwrapped.
 		s.finish(rs, resp.StatusCode, "")
 		return resp, nil
 	}
-	resp.Body = &auditBody{ReadCloser: resp.Body, s: s, rs: rs, status: resp.StatusCode}
+	resp.Body = &auditBody{ReadCloser: resp.Body, s: s, rs: rs, status: resp.StatusCode, resp: resp}
 	return resp, nil
 }
 
@@ -444,6 +495,9 @@ func (s *Server) audit(r *Record) {
 func (s *Server) finish(rs *reqState, status int, errMsg string) {
 	if !rs.logged.CompareAndSwap(false, true) {
 		return
+	}
+	if ts := rs.tunnel; ts != nil {
+		ts.active.Add(-1)
 	}
 	rs.rec.Status = status
 	rs.rec.Error = errMsg
@@ -472,6 +526,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 type auditBody struct {
 	io.ReadCloser
+	resp   *http.Response
 	s      *Server
 	rs     *reqState
 	status int
@@ -488,6 +543,12 @@ func (b *auditBody) Read(p []byte) (int, error) {
 func (b *auditBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(func() {
+		if b.s.draining.Load() {
+			// Shutdown began while this response was streaming: goproxy's
+			// request loop reads this after writing the response and ends
+			// the connection. (Close runs inside that write, on its goroutine.)
+			b.resp.Close = true
+		}
 		b.rs.rec.BytesOut = b.n
 		b.s.finish(b.rs, b.status, "")
 	})

@@ -707,3 +707,36 @@ func mustCA(t *testing.T) *ca.CA {
 	}
 	return c
 }
+
+// TestShutdownDrains: Shutdown closes intercepted connections idle between
+// requests at once and lets a request in flight finish.
+func TestShutdownDrains(t *testing.T) {
+	e := newEnv(t, basePolicy, nil)
+	idle := e.client(false)
+	if resp, _ := e.get(idle, fmt.Sprintf("https://o1.test:%d/", e.origin.port)); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	busy, err := e.client(false).Get(fmt.Sprintf("https://o2.test:%d/sse", e.origin.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(busy.Body)
+	if line, _ := br.ReadString('\n'); line != "data: first\n" {
+		t.Fatalf("first event %q", line)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- e.proxy.Shutdown(ctx) }()
+	// The in-flight stream is not cut: it ends when the origin finishes.
+	close(e.release)
+	rest, err := io.ReadAll(br)
+	busy.Body.Close()
+	if err != nil || !strings.Contains(string(rest), "data: second") {
+		t.Errorf("in-flight stream: %q %v", rest, err)
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("Shutdown: %v (tunnels left open until the deadline)", err)
+	}
+	e.waitAudit(func(r Record) bool { return r.Kind == "tunnel" && r.Host == "o1.test" })
+}

@@ -21,8 +21,11 @@ import (
 // its SNI against the CONNECT host, then relay bytes without looking inside.
 func (s *Server) tunnel(req *http.Request, client net.Conn, tc *trackedConn, host string, port uint16, d allowlist.Decision) {
 	start := time.Now()
-	s.tunnels.Add(1)
-	defer s.tunnels.Done()
+	if tc != nil {
+		ts := &tunnelState{host: host, port: port, conn: tc, passthrough: true}
+		s.track(ts)
+		defer s.untrack(ts)
+	}
 	defer client.Close()
 	rec := &Record{Bottle: s.cfg.Bottle, Kind: "tunnel", Client: req.RemoteAddr, Host: host, Port: port,
 		Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: d.Reason}

@@ -20,7 +20,9 @@ var version = ""
 const usage = `usage: bottle-sidecar COMMAND [FLAGS]
 
 Commands:
-  run        run the egress proxy (see: bottle-sidecar run -h)
+  run        run the egress proxy and DNS forwarder (bottle-sidecar run -h)
+  probe      test a path from inside a bottle: tcp, http or dns (exit code says what happened)
+  health     exit 0 when the proxy and the DNS forwarder both answer
   version    print the version
   help       print this help
 `
@@ -40,6 +42,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runCmd(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return probeCmd(ctx, args[1:], stdout, stderr)
+	case "health":
+		return healthCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "bottle-sidecar %s %s %s/%s\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -11,12 +13,18 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/dnsfwd"
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/proxy"
 )
@@ -27,44 +35,58 @@ const (
 	upstreamCAFile = "upstream-ca.pem"
 )
 
-// drainTimeout bounds how long SIGTERM waits for requests and tunnels.
-const drainTimeout = 10 * time.Second
+const (
+	// drainTimeout bounds how long SIGTERM waits for requests and tunnels.
+	drainTimeout = 10 * time.Second
+	// pollInterval is how often allowlist.yaml is checked for changes; a
+	// change is in force well within a second.
+	pollInterval = 250 * time.Millisecond
+)
 
 type runOptions struct {
-	configDir   string
-	proxyListen string
-	upstreamDNS string
-	upstreamCA  string
-	auditLog    string
-	bottle      string
-	verbose     bool
+	configDir    string
+	proxyListen  string
+	dnsListen    string
+	internalCIDR string
+	upstreamDNS  string
+	upstreamCA   string
+	auditLog     string
+	bottle       string
+	resolvConf   string
+	verbose      bool
 }
 
-const runUsage = `usage: bottle-sidecar run --config-dir DIR --proxy-listen ADDR [flags]
+const runUsage = `usage: bottle-sidecar run --config-dir DIR [flags]
 
-Runs the bottle's egress proxy. DIR holds allowlist.yaml, ca.crt and ca.key
-(mode 0600), and optionally upstream-ca.pem (extra roots for upstream TLS).
+Runs the bottle's egress proxy and DNS forwarder. DIR holds allowlist.yaml,
+ca.crt and ca.key (mode 0600), and optionally upstream-ca.pem (extra roots
+for upstream TLS). A change to DIR/allowlist.yaml, or SIGHUP, reloads the
+policy; an invalid file is rejected and the previous policy stays in force.
+SIGTERM drains for up to 10s and exits 0.
 
 Flags:
 `
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o runOptions
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
-	fs.StringVar(&o.configDir, "config-dir", "/etc/bottle", "directory with allowlist.yaml, ca.crt, ca.key")
-	fs.StringVar(&o.proxyListen, "proxy-listen", ":3128", "address the proxy listens on")
-	fs.StringVar(&o.upstreamDNS, "upstream-dns", "", "resolver (HOST:PORT) for upstream names; default: the system resolver")
-	fs.StringVar(&o.upstreamCA, "upstream-ca", "", "PEM file of extra roots trusted for upstream TLS")
-	fs.StringVar(&o.auditLog, "audit-log", "", "append audit JSON lines to this file as well as stdout")
-	fs.StringVar(&o.bottle, "bottle", "", "bottle name for audit lines and denial messages")
-	fs.BoolVar(&o.verbose, "v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
+	fset := flag.NewFlagSet("run", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() { fmt.Fprint(stderr, runUsage); fset.PrintDefaults() }
+	fset.StringVar(&o.configDir, "config-dir", "/etc/bottle", "directory with allowlist.yaml, ca.crt, ca.key")
+	fset.StringVar(&o.proxyListen, "proxy-listen", ":3128", "address the proxy listens on")
+	fset.StringVar(&o.dnsListen, "dns-listen", ":53", "address the DNS forwarder listens on (UDP and TCP); empty: no DNS")
+	fset.StringVar(&o.internalCIDR, "internal-cidr", "", "bind only to this machine's addresses inside CIDR (the internal network), never the egress side")
+	fset.StringVar(&o.upstreamDNS, "upstream-dns", "", "comma-separated resolvers (HOST:PORT) for upstream names; default: the sidecar's resolv.conf")
+	fset.StringVar(&o.upstreamCA, "upstream-ca", "", "PEM file of extra roots trusted for upstream TLS")
+	fset.StringVar(&o.auditLog, "audit-log", "", "append audit JSON lines to this file as well as stdout")
+	fset.StringVar(&o.bottle, "bottle", "", "bottle name for audit lines")
+	fset.StringVar(&o.resolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf to read upstream resolvers from when --upstream-dns is not given")
+	fset.BoolVar(&o.verbose, "v", false, "debug logging")
+	if err := fset.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bottle-sidecar run: unexpected arguments %q\n", fs.Args())
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stderr, "bottle-sidecar run: unexpected arguments %q\n", fset.Args())
 		return 2
 	}
 	level := slog.LevelInfo
@@ -73,61 +95,105 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg, closeAudit, err := o.load(stdout)
+	a, err := o.load(stdout, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-sidecar: %v\n", err)
 		return 2
 	}
-	defer closeAudit()
-	cfg.Logger = log
-
-	srv, err := proxy.New(cfg)
-	if err != nil {
+	defer a.close()
+	if err := a.listen(&o); err != nil {
 		fmt.Fprintf(stderr, "bottle-sidecar: %v\n", err)
-		return 2
-	}
-	ln, err := net.Listen("tcp", o.proxyListen)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-sidecar: proxy: %v\n", err)
 		return 1
 	}
-	log.Info("proxy listening", "addr", ln.Addr().String(), "bottle", o.bottle, "config_dir", o.configDir)
+	errc := make(chan error, len(a.proxyLns)+len(a.dnsPCs))
+	for _, ln := range a.proxyLns {
+		log.Info("proxy listening", "addr", ln.Addr().String(), "bottle", o.bottle)
+		go func() { errc <- a.proxy.Serve(ln) }()
+	}
+	for i, pc := range a.dnsPCs {
+		log.Info("dns listening", "addr", pc.LocalAddr().String(), "upstreams", strings.Join(a.upstreams, ","))
+		go func() { errc <- a.dns.Serve(pc, a.dnsLns[i]) }()
+	}
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.watch(wctx, hup)
+
 	select {
 	case err := <-errc:
-		if err != nil {
-			log.Error("proxy stopped", "err", err)
-			return 1
-		}
-		return 0
+		log.Error("server stopped", "err", err)
+		return 1
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "drain", drainTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("drain incomplete", "err", err)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); logErr(log, "proxy drain", a.proxy.Shutdown(sctx)) }()
+	go func() {
+		defer wg.Done()
+		if a.dns != nil {
+			logErr(log, "dns drain", a.dns.Shutdown(sctx))
+		}
+	}()
+	wg.Wait()
+	if a.dns != nil {
+		st := a.dns.Stats()
+		log.Info("dns totals", "allowed", st.Allowed, "denied", st.Denied, "forwarded", st.Forwarded, "failed", st.Failed, "overloaded", st.Overloaded)
 	}
 	return 0
 }
 
-// load reads everything the proxy needs from the config dir and flags. Any
-// problem is an error that names the file and the fix.
-func (o *runOptions) load(stdout io.Writer) (proxy.Config, func(), error) {
-	noop := func() {}
-	pol, err := allowlist.Load(filepath.Join(o.configDir, allowlistFile))
+func logErr(log *slog.Logger, what string, err error) {
 	if err != nil {
-		var el allowlist.ErrorList
-		if errors.As(err, &el) {
-			return proxy.Config{}, noop, fmt.Errorf("invalid allowlist:\n%w", err)
-		}
-		return proxy.Config{}, noop, err
+		log.Warn(what+" incomplete", "err", err)
 	}
+}
+
+// appliance is the running sidecar: proxy, DNS, their listeners and the
+// file the policy comes from.
+type appliance struct {
+	log       *slog.Logger
+	policyAt  string
+	proxy     *proxy.Server
+	dns       *dnsfwd.Server
+	upstreams []string
+	closers   []func()
+
+	proxyLns []net.Listener
+	dnsPCs   []net.PacketConn
+	dnsLns   []net.Listener
+
+	mu       sync.Mutex
+	lastHash [32]byte
+}
+
+func (a *appliance) close() {
+	for _, c := range a.closers {
+		c()
+	}
+}
+
+// load reads everything from the config dir and flags. Any problem is an
+// error that names the file and the fix.
+func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error) {
+	a := &appliance{log: log, policyAt: filepath.Join(o.configDir, allowlistFile)}
+	data, err := os.ReadFile(a.policyAt)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := allowlist.Parse(a.policyAt, data)
+	if err != nil {
+		return nil, fmt.Errorf("invalid allowlist:\n%w", err)
+	}
+	a.lastHash = sha256.Sum256(data)
 	authority, err := ca.Load(o.configDir)
 	if err != nil {
-		return proxy.Config{}, noop, err
+		return nil, err
 	}
 	var roots []*x509.Certificate
 	for _, p := range []string{filepath.Join(o.configDir, upstreamCAFile), o.upstreamCA} {
@@ -139,36 +205,175 @@ func (o *runOptions) load(stdout io.Writer) (proxy.Config, func(), error) {
 			continue // the config dir's file is optional; --upstream-ca is not
 		}
 		if err != nil {
-			return proxy.Config{}, noop, err
+			return nil, err
 		}
 		roots = append(roots, certs...)
 	}
+	if o.upstreamDNS != "" {
+		for _, u := range strings.Split(o.upstreamDNS, ",") {
+			u = strings.TrimSpace(u)
+			if _, _, err := net.SplitHostPort(u); err != nil {
+				return nil, fmt.Errorf("--upstream-dns %q: want HOST:PORT[,HOST:PORT], e.g. 10.0.0.2:53", o.upstreamDNS)
+			}
+			a.upstreams = append(a.upstreams, u)
+		}
+	} else if o.dnsListen != "" {
+		if a.upstreams, err = dnsfwd.ResolvConfServers(o.resolvConf); err != nil {
+			return nil, fmt.Errorf("no upstream resolvers: %v; pass --upstream-dns", err)
+		}
+	}
 	sinks := []io.Writer{stdout}
-	closeAudit := noop
 	if o.auditLog != "" {
 		f, err := os.OpenFile(o.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
-			return proxy.Config{}, noop, fmt.Errorf("audit log: %w", err)
+			return nil, fmt.Errorf("audit log: %w", err)
 		}
 		sinks = append(sinks, f)
-		closeAudit = func() { f.Sync(); f.Close() }
+		a.closers = append(a.closers, func() { f.Sync(); f.Close() })
 	}
-	cfg := proxy.Config{
-		Bottle:     o.bottle,
-		Policy:     pol,
-		CA:         authority,
-		Audit:      audit.New(sinks...),
-		ExtraRoots: roots,
-		AllowHTTP2: true,
-	}
+	al := audit.New(sinks...)
+	pcfg := proxy.Config{Bottle: o.bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log}
 	if o.upstreamDNS != "" {
-		if _, _, err := net.SplitHostPort(o.upstreamDNS); err != nil {
-			closeAudit()
-			return proxy.Config{}, noop, fmt.Errorf("--upstream-dns %q: want HOST:PORT, e.g. 10.0.0.2:53", o.upstreamDNS)
-		}
-		cfg.Resolver = proxy.UpstreamResolver(o.upstreamDNS)
+		// The proxy resolves upstream names the same way the forwarder does.
+		pcfg.Resolver = proxy.UpstreamResolver(a.upstreams[0])
 	}
-	return cfg, closeAudit, nil
+	if a.proxy, err = proxy.New(pcfg); err != nil {
+		return nil, err
+	}
+	if o.dnsListen != "" {
+		if a.dns, err = dnsfwd.New(dnsfwd.Config{Bottle: o.bottle, Policy: pol, Upstreams: a.upstreams, Audit: al, Logger: log}); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// listen binds the proxy and DNS. With --internal-cidr, each is bound to
+// every local address inside that range and to nothing else, so nothing
+// listens on the egress side.
+func (a *appliance) listen(o *runOptions) error {
+	hosts := []string{""}
+	if o.internalCIDR != "" {
+		pfx, err := netip.ParsePrefix(o.internalCIDR)
+		if err != nil {
+			return fmt.Errorf("--internal-cidr %q: %v", o.internalCIDR, err)
+		}
+		hosts, err = localAddrsIn(pfx)
+		if err != nil {
+			return err
+		}
+		if len(hosts) == 0 {
+			return fmt.Errorf("--internal-cidr %s: this machine has no address in that range", pfx)
+		}
+	}
+	bind := func(flagAddr, host string) (string, error) {
+		h, p, err := net.SplitHostPort(flagAddr)
+		if err != nil {
+			return "", fmt.Errorf("listen address %q: %v", flagAddr, err)
+		}
+		if host == "" {
+			host = h
+		}
+		return net.JoinHostPort(host, p), nil
+	}
+	for _, h := range hosts {
+		addr, err := bind(o.proxyListen, h)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("proxy: %v", err)
+		}
+		a.proxyLns = append(a.proxyLns, ln)
+		a.closers = append(a.closers, func() { ln.Close() })
+		if a.dns == nil {
+			continue
+		}
+		if addr, err = bind(o.dnsListen, h); err != nil {
+			return err
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return fmt.Errorf("dns: %v", err)
+		}
+		// TCP on the same port as the UDP socket actually got.
+		tl, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			pc.Close()
+			return fmt.Errorf("dns: %v", err)
+		}
+		a.dnsPCs, a.dnsLns = append(a.dnsPCs, pc), append(a.dnsLns, tl)
+		a.closers = append(a.closers, func() { pc.Close(); tl.Close() })
+	}
+	return nil
+}
+
+func localAddrsIn(pfx netip.Prefix) ([]string, error) {
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ia := range ifaddrs {
+		p, err := netip.ParsePrefix(ia.String())
+		if err != nil {
+			continue
+		}
+		if ad := p.Addr().Unmap(); pfx.Contains(ad) {
+			out = append(out, ad.String())
+		}
+	}
+	return out, nil
+}
+
+// watch reloads the policy on SIGHUP and whenever allowlist.yaml changes.
+func (a *appliance) watch(ctx context.Context, hup <-chan os.Signal) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			a.reload(true)
+		case <-t.C:
+			a.reload(false)
+		}
+	}
+}
+
+// reload re-reads the allowlist. A valid file replaces the policy of the
+// proxy and the forwarder at once; an invalid one is logged with its errors
+// and the policy in force stays. Unchanged content is not re-parsed unless
+// forced (SIGHUP).
+func (a *appliance) reload(force bool) {
+	data, err := os.ReadFile(a.policyAt)
+	if err != nil {
+		if force {
+			a.log.Error("policy not reloaded", "file", a.policyAt, "err", err)
+		}
+		return
+	}
+	h := sha256.Sum256(data)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h == a.lastHash && !force {
+		return
+	}
+	a.lastHash = h
+	pol, err := allowlist.Parse(a.policyAt, data)
+	if err != nil {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "%v", err)
+		a.log.Error("policy rejected; the previous policy stays in force", "file", a.policyAt, "errors", b.String())
+		return
+	}
+	a.proxy.SetPolicy(pol)
+	if a.dns != nil {
+		a.dns.SetPolicy(pol)
+	}
+	a.log.Info("policy reloaded", "file", a.policyAt, "allow", len(pol.Allow()), "deny", len(pol.DenyRules()), "mode", pol.Mode().String())
 }
 
 func readPEMCerts(path string) ([]*x509.Certificate, error) {

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpproxy"
+
+	"bottle.dev/bottle/dnsfwd"
+)
+
+// Probe exit codes: the launcher's self-test reads them to tell a working
+// path from a blocked one, and a blocked one from a leak.
+const (
+	probeOK      = 0 // connected / got an answer
+	probeUsage   = 2
+	probeRefused = 3 // connection refused, or DNS NXDOMAIN/SERVFAIL
+	probeTimeout = 4 // timed out, or no route to host
+	probeBlocked = 5 // refused by bottle's policy (403 from the proxy, REFUSED from the forwarder)
+	probeError   = 6 // anything else (TLS failure, bad URL, …)
+)
+
+const probeUsageText = `usage: bottle-sidecar probe [--timeout D] KIND ARGS
+
+  probe tcp HOST:PORT         open a TCP connection
+  probe http URL              GET URL through $HTTPS_PROXY / $HTTP_PROXY
+  probe dns NAME @SERVER      ask SERVER (HOST[:PORT]) for NAME's A record
+
+Exit status: 0 success, 3 refused, 4 timed out or no route, 5 blocked by
+bottle's policy, 6 other error, 2 usage.
+`
+
+func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() { fmt.Fprint(stderr, probeUsageText) }
+	timeout := fset.Duration("timeout", 3*time.Second, "give up after this long")
+	cafile := fset.String("cacert", os.Getenv("SSL_CERT_FILE"), "PEM roots for https (default $SSL_CERT_FILE, else the system roots)")
+	if err := fset.Parse(args); err != nil {
+		return probeUsage
+	}
+	rest := fset.Args()
+	if len(rest) < 2 {
+		fmt.Fprint(stderr, probeUsageText)
+		return probeUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var code int
+	var msg string
+	switch rest[0] {
+	case "tcp":
+		code, msg = probeTCP(ctx, rest[1])
+	case "http":
+		code, msg = probeHTTP(ctx, rest[1], *cafile)
+	case "dns":
+		if len(rest) != 3 || !strings.HasPrefix(rest[2], "@") {
+			fmt.Fprint(stderr, probeUsageText)
+			return probeUsage
+		}
+		code, msg = probeDNS(ctx, rest[1], strings.TrimPrefix(rest[2], "@"))
+	default:
+		fmt.Fprintf(stderr, "bottle-sidecar probe: unknown kind %q\n%s", rest[0], probeUsageText)
+		return probeUsage
+	}
+	word := map[int]string{probeOK: "ok", probeRefused: "refused", probeTimeout: "timeout", probeBlocked: "blocked", probeError: "error"}[code]
+	fmt.Fprintf(stdout, "%s %s\n", word, msg)
+	return code
+}
+
+// classify maps a dial or request error to a probe exit code.
+func classify(err error) int {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+		return probeRefused
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout(),
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return probeTimeout
+	}
+	return probeError
+}
+
+func probeTCP(ctx context.Context, addr string) (int, string) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return probeUsage, fmt.Sprintf("%q is not HOST:PORT", addr)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return classify(err), err.Error()
+	}
+	c.Close()
+	return probeOK, "connected to " + addr
+}
+
+func probeHTTP(ctx context.Context, raw, cafile string) (int, string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return probeUsage, fmt.Sprintf("%q is not an http(s) URL", raw)
+	}
+	// Read the proxy variables now (http.ProxyFromEnvironment caches them
+	// for the life of the process).
+	proxyFunc := httpproxy.FromEnvironment().ProxyFunc()
+	tr := &http.Transport{
+		Proxy:           func(r *http.Request) (*url.URL, error) { return proxyFunc(r.URL) },
+		TLSClientConfig: &tls.Config{},
+	}
+	if cafile != "" {
+		pem, err := os.ReadFile(cafile)
+		if err != nil {
+			return probeError, err.Error()
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return probeError, cafile + ": no certificates"
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		// A CONNECT refused by the proxy surfaces as an error naming 403.
+		if strings.Contains(err.Error(), "Forbidden") || strings.Contains(err.Error(), "403") {
+			return probeBlocked, err.Error()
+		}
+		return classify(err), err.Error()
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusForbidden && resp.Header.Get("X-Bottle-Decision") == "deny" {
+		return probeBlocked, fmt.Sprintf("403 by rule %s", resp.Header.Get("X-Bottle-Rule"))
+	}
+	return probeOK, fmt.Sprintf("HTTP %d", resp.StatusCode)
+}
+
+func probeDNS(ctx context.Context, name, server string) (int, string) {
+	if _, _, err := net.SplitHostPort(server); err != nil {
+		server = net.JoinHostPort(server, "53")
+	}
+	a, err := dnsfwd.Query(ctx, server, name, "A")
+	if err != nil {
+		return classify(err), err.Error()
+	}
+	switch a.Rcode {
+	case "NOERROR":
+		return probeOK, strings.Join(a.Addrs, " ")
+	case "REFUSED":
+		return probeBlocked, "REFUSED"
+	}
+	return probeRefused, a.Rcode
+}
+
+func healthCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("health", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	proxyAddr := fset.String("proxy", "127.0.0.1:3128", "proxy address")
+	dnsAddr := fset.String("dns", "127.0.0.1:53", "DNS address; empty: skip")
+	timeout := fset.Duration("timeout", 2*time.Second, "give up after this long")
+	if err := fset.Parse(args); err != nil {
+		return probeUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	ok := true
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+*proxyAddr+"/healthz", nil)
+	resp, err := (&http.Transport{Proxy: nil}).RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 {
+		ok = false
+		fmt.Fprintf(stderr, "proxy %s: not healthy: %v\n", *proxyAddr, errOrStatus(err, resp))
+	} else {
+		resp.Body.Close()
+	}
+	if *dnsAddr != "" {
+		// Any answer will do: a name outside the policy gets REFUSED fast.
+		if _, err := dnsfwd.Query(ctx, *dnsAddr, "health.bottle.invalid", "A"); err != nil {
+			ok = false
+			fmt.Fprintf(stderr, "dns %s: not healthy: %v\n", *dnsAddr, err)
+		}
+	}
+	if !ok {
+		return 1
+	}
+	fmt.Fprintln(stdout, "healthy")
+	return 0
+}
+
+func errOrStatus(err error, resp *http.Response) string {
+	if err != nil {
+		return err.Error()
+	}
+	return resp.Status
+}

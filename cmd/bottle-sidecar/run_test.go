@@ -1,0 +1,439 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/internal/atomicfile"
+)
+
+// syncBuf is a goroutine-safe buffer for a running command's output.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fakeDNS answers every A query for *.test with 127.0.0.1 and counts queries.
+func fakeDNS(t *testing.T) (string, *int64) {
+	t.Helper()
+	var n int64
+	var mu sync.Mutex
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Qtype == dns.TypeA && strings.HasSuffix(q.Name, ".test.") {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.IPv4(127, 0, 0, 1)})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String(), &n
+}
+
+type sidecar struct {
+	t        *testing.T
+	dir      string
+	proxy    string
+	dns      string
+	stdout   *syncBuf
+	stderr   *syncBuf
+	origin   *httptest.Server
+	root     *ca.CA
+	bottleCA *ca.CA
+	done     chan int
+	cancel   context.CancelFunc
+}
+
+// startSidecar runs `bottle-sidecar run` in-process against a loopback
+// HTTPS origin; policy may use {{PORT}} for the origin's port.
+func startSidecar(t *testing.T, policy string) *sidecar {
+	t.Helper()
+	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan int, 1)}
+	var err error
+	if sc.root, err = ca.New("origin-root", 0); err != nil {
+		t.Fatal(err)
+	}
+	leaves := ca.NewLeafCache(sc.root, 0)
+	sc.origin = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "origin %s %s", r.Host, r.URL.Path)
+	}))
+	sc.origin.TLS = &tls.Config{GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) { return leaves.Get(chi.ServerName) }}
+	sc.origin.StartTLS()
+	t.Cleanup(sc.origin.Close)
+	if sc.bottleCA, err = ca.New("sc", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.bottleCA.Save(sc.dir); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(sc.dir, "upstream-ca.pem"), sc.root.CertPEM(), 0o644)
+	sc.writePolicy(policy)
+	upstream, _ := fakeDNS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.cancel = cancel
+	go func() {
+		sc.done <- run(ctx, []string{"run", "--config-dir", sc.dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0",
+			"--upstream-dns", upstream, "--bottle", "sc"}, sc.stdout, sc.stderr)
+	}()
+	t.Cleanup(sc.stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for (sc.proxy == "" || sc.dns == "") && time.Now().Before(deadline) {
+		out := sc.stderr.String()
+		if m := regexp.MustCompile(`msg="proxy listening" addr=(\S+)`).FindStringSubmatch(out); m != nil {
+			sc.proxy = m[1]
+		}
+		if m := regexp.MustCompile(`msg="dns listening" addr=(\S+)`).FindStringSubmatch(out); m != nil {
+			sc.dns = m[1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if sc.proxy == "" || sc.dns == "" {
+		t.Fatalf("sidecar did not start:\n%s", sc.stderr.String())
+	}
+	return sc
+}
+
+func (sc *sidecar) port() string {
+	_, p, _ := net.SplitHostPort(sc.origin.Listener.Addr().String())
+	return p
+}
+
+func (sc *sidecar) writePolicy(p string) {
+	sc.t.Helper()
+	if sc.origin != nil {
+		p = strings.ReplaceAll(p, "{{PORT}}", sc.port())
+	}
+	if err := atomicfile.Write(filepath.Join(sc.dir, "allowlist.yaml"), []byte(p)); err != nil {
+		sc.t.Fatal(err)
+	}
+}
+
+func (sc *sidecar) stop() {
+	sc.cancel()
+	select {
+	case code := <-sc.done:
+		if code != 0 {
+			sc.t.Errorf("run exited %d:\n%s", code, sc.stderr.String())
+		}
+		sc.done <- code
+	case <-time.After(15 * time.Second):
+		sc.t.Error("run did not stop")
+	}
+}
+
+func (sc *sidecar) client() *http.Client {
+	roots := x509.NewCertPool()
+	roots.AddCert(sc.bottleCA.Cert)
+	pu, _ := url.Parse("http://" + sc.proxy)
+	tr := &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: roots}}
+	sc.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+func (sc *sidecar) status(c *http.Client, host string) (int, bool) {
+	sc.t.Helper()
+	reused := false
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://%s:%s/x", host, sc.port()), nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
+	resp, err := c.Do(req)
+	if err != nil {
+		if strings.Contains(err.Error(), "Forbidden") {
+			return 403, false
+		}
+		sc.t.Fatalf("GET %s: %v", host, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, reused
+}
+
+const sidecarPolicy = `version: 1
+allow:
+  - host: a.test
+    ports: [{{PORT}}]
+  - cidr: 127.0.0.1/32
+    ports: [{{PORT}}]
+`
+
+func TestRunProxyAndDNS(t *testing.T) {
+	sc := startSidecar(t, sidecarPolicy)
+	c := sc.client()
+	if st, _ := sc.status(c, "a.test"); st != 200 {
+		t.Errorf("allowed host: %d", st)
+	}
+	if st, _ := sc.status(c, "b.test"); st != 403 {
+		t.Errorf("blocked host: %d", st)
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"probe", "dns", "a.test", "@" + sc.dns}, &out, &errb); code != probeOK || !strings.Contains(out.String(), "127.0.0.1") {
+		t.Errorf("probe dns allowed: %d %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"probe", "dns", "b.test", "@" + sc.dns}, &out, &errb); code != probeBlocked {
+		t.Errorf("probe dns blocked: %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"health", "--proxy", sc.proxy, "--dns", sc.dns}, &out, &errb); code != 0 {
+		t.Errorf("health: %d %q", code, errb.String())
+	}
+	sc.stop()
+	for _, want := range []string{`"kind":"request"`, `"host":"a.test"`, `"kind":"dns"`, `"name":"b.test"`, `"bottle":"sc"`} {
+		if !strings.Contains(sc.stdout.String(), want) {
+			t.Errorf("audit lacks %s:\n%s", want, sc.stdout.String())
+		}
+	}
+	if !strings.Contains(sc.stderr.String(), "dns totals") {
+		t.Errorf("no totals on shutdown:\n%s", sc.stderr.String())
+	}
+}
+
+func TestReload(t *testing.T) {
+	sc := startSidecar(t, sidecarPolicy)
+	c := sc.client()
+	if st, _ := sc.status(c, "a.test"); st != 200 {
+		t.Fatalf("a.test: %d", st)
+	}
+	// An open passthrough-free keep-alive connection to a.test, and a raw
+	// CONNECT tunnel opened before the reload.
+	conn, err := net.Dial("tcp", sc.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "CONNECT a.test:%s HTTP/1.1\r\nHost: a.test\r\n\r\n", sc.port())
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(sc.bottleCA.Cert)
+	tunnel := tls.Client(conn, &tls.Config{ServerName: "a.test", RootCAs: roots})
+	tbr := bufio.NewReader(tunnel)
+	get := func(host string) int {
+		fmt.Fprintf(tunnel, "GET /t HTTP/1.1\r\nHost: %s:%s\r\n\r\n", host, sc.port())
+		resp, err := http.ReadResponse(tbr, nil)
+		if err != nil {
+			t.Fatalf("request in tunnel: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := get("a.test"); st != 200 {
+		t.Fatalf("in tunnel before reload: %d", st)
+	}
+
+	// b.test becomes allowed, a.test is dropped: in force within a second.
+	changed := time.Now()
+	sc.writePolicy(strings.Replace(sidecarPolicy, "a.test", "b.test", 1))
+	for {
+		if st, _ := sc.status(sc.client(), "b.test"); st == 200 {
+			break
+		}
+		if time.Since(changed) > time.Second {
+			t.Fatalf("b.test still blocked %v after the change", time.Since(changed))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The connections opened before the reload are still open, and their
+	// next request is judged by the new policy.
+	if st, reused := sc.status(c, "a.test"); st != 403 || !reused {
+		t.Errorf("keep-alive connection after reload: status %d, reused %v", st, reused)
+	}
+	if st := get("a.test"); st != 403 {
+		t.Errorf("tunnel after reload: %d", st)
+	}
+
+	// A bad file is rejected; the policy in force stays.
+	sc.writePolicy("version: 1\nallow:\n  - host: \"*\"\n")
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(sc.stderr.String(), "policy rejected") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if log := sc.stderr.String(); !strings.Contains(log, "policy rejected") || !strings.Contains(log, "allowlist.yaml:3:11:") {
+		t.Fatalf("bad file not reported:\n%s", log)
+	}
+	if st, _ := sc.status(sc.client(), "b.test"); st != 200 {
+		t.Errorf("after a bad file, b.test: %d", st)
+	}
+
+	// SIGHUP re-reads the file even when unchanged.
+	sc.writePolicy(strings.Replace(sidecarPolicy, "a.test", "b.test", 1))
+	time.Sleep(2 * pollInterval)
+	before := strings.Count(sc.stderr.String(), "policy reloaded")
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	deadline = time.Now().Add(3 * time.Second)
+	for strings.Count(sc.stderr.String(), "policy reloaded") == before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Count(sc.stderr.String(), "policy reloaded") == before {
+		t.Errorf("SIGHUP did not reload:\n%s", sc.stderr.String())
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	write := func(policy string) string {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "allowlist.yaml"), []byte(policy), 0o644)
+		c, _ := ca.New("x", 0)
+		c.Save(dir)
+		return dir
+	}
+	args := func(dir string, more ...string) []string {
+		return append([]string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--upstream-dns", "127.0.0.1:1"}, more...)
+	}
+	var out, errb bytes.Buffer
+	bad := write("version: 1\nallow:\n  - host: \"*\"\n  - cidr: 10.0.0.1\n")
+	if code := run(context.Background(), args(bad), &out, &errb); code != 2 || !strings.Contains(errb.String(), "allowlist.yaml:3:11:") || !strings.Contains(errb.String(), "allowlist.yaml:4:11:") {
+		t.Errorf("bad allowlist: exit %d\n%s", code, errb.String())
+	}
+	good := write("version: 1\n")
+	os.Chmod(filepath.Join(good, "ca.key"), 0o644)
+	errb.Reset()
+	if code := run(context.Background(), args(good), &out, &errb); code != 2 || !strings.Contains(errb.String(), "chmod 600") {
+		t.Errorf("readable key: exit %d\n%s", code, errb.String())
+	}
+	os.Chmod(filepath.Join(good, "ca.key"), 0o600)
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{[]string{"--upstream-ca", "/nonexistent.pem"}, "nonexistent.pem"},
+		{[]string{"--upstream-dns", "nonsense"}, "want HOST:PORT"},
+		{[]string{"--internal-cidr", "203.0.113.0/24"}, "no address in that range"},
+		{[]string{"--internal-cidr", "bogus"}, "--internal-cidr"},
+	} {
+		errb.Reset()
+		if code := run(context.Background(), args(good, tc.extra...), &out, &errb); code == 0 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d\n%s", tc.extra, code, errb.String())
+		}
+	}
+	errb.Reset()
+	if code := run(context.Background(), args(t.TempDir()), &out, &errb); code != 2 || !strings.Contains(errb.String(), "allowlist.yaml") {
+		t.Errorf("empty config dir: exit %d\n%s", code, errb.String())
+	}
+}
+
+// TestInternalCIDR: with --internal-cidr the sidecar listens only on its
+// addresses inside the range.
+func TestInternalCIDR(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "allowlist.yaml"), []byte("version: 1\n"), 0o644)
+	c, _ := ca.New("x", 0)
+	c.Save(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuf
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--config-dir", dir, "--proxy-listen", ":0", "--dns-listen", ":0",
+			"--upstream-dns", "127.0.0.1:1", "--internal-cidr", "127.0.0.0/8"}, &out, &errb)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(errb.String(), "dns listening") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for _, l := range strings.Split(errb.String(), "\n") {
+		if m := regexp.MustCompile(`listening" addr=(\S+)`).FindStringSubmatch(l); m != nil {
+			if !strings.HasPrefix(m[1], "127.") {
+				t.Errorf("listening outside the internal range: %s", l)
+			}
+		}
+	}
+	if !strings.Contains(errb.String(), `msg="proxy listening" addr=127.0.0.1:`) {
+		t.Errorf("no listener on the internal address:\n%s", errb.String())
+	}
+}
+
+func TestProbe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	defer ln.Close()
+	var out, errb bytes.Buffer
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"probe", "tcp", ln.Addr().String()}, probeOK},
+		{[]string{"probe", "tcp", closedAddr}, probeRefused},
+		{[]string{"probe", "tcp", "nonsense"}, probeUsage},
+		{[]string{"probe", "udp", "x"}, probeUsage},
+		{[]string{"probe", "dns", "x.test"}, probeUsage},
+		{[]string{"probe", "http", "ftp://x"}, probeUsage},
+		{[]string{"probe"}, probeUsage},
+	} {
+		out.Reset()
+		if code := run(context.Background(), tc.args, &out, &errb); code != tc.code {
+			t.Errorf("%v: exit %d; want %d (%s)", tc.args, code, tc.code, out.String())
+		}
+	}
+	// probe http through the proxy named by the environment.
+	sc := startSidecar(t, sidecarPolicy)
+	t.Setenv("HTTPS_PROXY", "http://"+sc.proxy)
+	t.Setenv("HTTP_PROXY", "http://"+sc.proxy)
+	cafile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(cafile, sc.bottleCA.CertPEM(), 0o644)
+	for _, tc := range []struct {
+		url  string
+		code int
+	}{
+		{fmt.Sprintf("https://a.test:%s/", sc.port()), probeOK},
+		{fmt.Sprintf("https://b.test:%s/", sc.port()), probeBlocked},
+		{fmt.Sprintf("http://b.test:%s/", sc.port()), probeBlocked},
+	} {
+		out.Reset()
+		if code := run(context.Background(), []string{"probe", "--cacert", cafile, "http", tc.url}, &out, &errb); code != tc.code {
+			t.Errorf("probe http %s: exit %d; want %d (%s)", tc.url, code, tc.code, out.String())
+		}
+	}
+	if code := run(context.Background(), []string{"health", "--proxy", closedAddr, "--dns", "", "--timeout", "500ms"}, &out, &errb); code != 1 {
+		t.Errorf("health against nothing: %d", code)
+	}
+}
