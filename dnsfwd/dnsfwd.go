@@ -206,13 +206,13 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	select {
 	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
 	default:
 		s.stat.overloaded.Add(1)
 		s.reply(w, r, dns.RcodeServerFailure) // shed load instead of queueing without bound
 		return
 	}
 	resp := s.forward(r)
+	<-s.sem // the slot is free before the client can send its next query
 	if resp == nil {
 		s.stat.failed.Add(1)
 		s.reply(w, r, dns.RcodeServerFailure)
@@ -320,6 +320,29 @@ func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.De
 		Name: strings.TrimSuffix(q.Name, "."), Type: dns.TypeToString[q.Qtype], Decision: decision,
 		Rule: d.Rule, Reason: d.Reason, Rcode: rcode,
 	})
+}
+
+// ListenUDPAndTCP opens a UDP socket and a TCP listener on the same address.
+// With port 0 the kernel picks the UDP port, which may be taken for TCP; it
+// then tries again with a new port.
+func ListenUDPAndTCP(addr string) (net.PacketConn, net.Listener, error) {
+	var lastErr error
+	for range 20 {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		lastErr = err
+		if _, p, _ := net.SplitHostPort(addr); p != "0" {
+			break
+		}
+	}
+	return nil, nil, lastErr
 }
 
 // ResolvConfServers reads the nameservers of a resolv.conf file as HOST:PORT.

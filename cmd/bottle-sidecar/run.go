@@ -293,14 +293,8 @@ func (a *appliance) listen(o *runOptions) error {
 		if addr, err = bind(o.dnsListen, h); err != nil {
 			return err
 		}
-		pc, err := net.ListenPacket("udp", addr)
+		pc, tl, err := dnsfwd.ListenUDPAndTCP(addr)
 		if err != nil {
-			return fmt.Errorf("dns: %v", err)
-		}
-		// TCP on the same port as the UDP socket actually got.
-		tl, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
 			return fmt.Errorf("dns: %v", err)
 		}
 		a.dnsPCs, a.dnsLns = append(a.dnsPCs, pc), append(a.dnsLns, tl)
