@@ -1,0 +1,132 @@
+// Command fakenet is the simulated internet of bottle's end-to-end tests: on
+// the egress side of a bottle it answers DNS for a test zone with its own
+// address, and serves HTTPS for every name in that zone with certificates
+// from a test root. It records every DNS question, so tests can prove that a
+// refused name never reached it. Test code only; never shipped.
+package main
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"bottle.dev/bottle/ca"
+)
+
+type recorder struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (r *recorder) add(n string) {
+	r.mu.Lock()
+	r.names = append(r.names, n)
+	r.mu.Unlock()
+}
+
+func (r *recorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.names...)
+}
+
+func main() {
+	zone := flag.String("zone", "sim.test", "DNS zone answered with this host's address")
+	ipFlag := flag.String("ip", "", "address to answer with (default: this host's first non-loopback IPv4)")
+	rootDir := flag.String("root", "/root-ca", "directory with ca.crt and ca.key of the test root")
+	gitRoot := flag.String("git-root", "", "serve these git repositories over smart HTTP at /git/ (needs git-http-backend)")
+	flag.Parse()
+
+	ip := net.ParseIP(*ipFlag)
+	if ip == nil {
+		ip = firstIPv4()
+	}
+	root, err := ca.Load(*rootDir)
+	if err != nil {
+		log.Fatalf("fakenet: %v", err)
+	}
+	leaves := ca.NewLeafCache(root, 0)
+	rec := &recorder{}
+	suffix := "." + strings.TrimSuffix(*zone, ".") + "."
+
+	dns.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if len(r.Question) == 1 {
+			q := r.Question[0]
+			name := strings.ToLower(q.Name)
+			rec.add(strings.TrimSuffix(name, "."))
+			if name == suffix[1:] || strings.HasSuffix(name, suffix) {
+				if q.Qtype == dns.TypeA {
+					m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: ip})
+				}
+			} else {
+				m.Rcode = dns.RcodeNameError
+			}
+		}
+		w.WriteMsg(m)
+	})
+	for _, n := range []string{"udp", "tcp"} {
+		srv := &dns.Server{Addr: ":53", Net: n}
+		go func() { log.Fatal(srv.ListenAndServe()) }()
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s %s %s\n", r.Host, r.Method, r.URL.Path)
+	})
+	mux.HandleFunc("/__dns", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(rec.list())
+	})
+	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: event %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+	if *gitRoot != "" {
+		backend := "/usr/lib/git-core/git-http-backend"
+		mux.Handle("/git/", &cgi.Handler{
+			Path: backend,
+			Root: "/git",
+			Env:  []string{"GIT_PROJECT_ROOT=" + *gitRoot, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=agent"},
+		})
+	}
+	tlsSrv := &http.Server{Addr: ":443", Handler: mux, TLSConfig: &tls.Config{
+		GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			n := chi.ServerName
+			if n == "" {
+				n = ip.String()
+			}
+			return leaves.Get(n)
+		},
+	}}
+	go func() { log.Fatal(http.ListenAndServe(":80", mux)) }()
+	log.Printf("fakenet: zone %s -> %s", *zone, ip)
+	log.Fatal(tlsSrv.ListenAndServeTLS("", ""))
+}
+
+func firstIPv4() net.IP {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.To4()
+		}
+	}
+	fmt.Fprintln(os.Stderr, "fakenet: no IPv4 address")
+	os.Exit(1)
+	return nil
+}
