@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,14 +10,17 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/launcher"
 )
 
 // defaultAllowlist is the file `bottle allow` uses without --file.
@@ -24,18 +29,64 @@ const defaultAllowlist = "allowlist.yaml"
 // fileOptions locates the allowlist a command works on. A later --bottle NAME
 // resolves to that bottle's live allowlist here, in one place.
 type fileOptions struct {
-	File string
+	File   string
+	Bottle string
 }
 
 func (o *fileOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "allowlist file (default \"allowlist.yaml\" in the current directory)")
+	cmd.Flags().StringVar(&o.Bottle, "bottle", "", "the live allowlist of this running bottle (applied at once)")
+	cmd.MarkFlagsMutuallyExclusive("file", "bottle")
 }
 
 func (o *fileOptions) path() string {
-	if o.File != "" {
+	switch {
+	case o.Bottle != "":
+		l := launcher.Launcher{StateDir: readEnv().StateDir}
+		return filepath.Join(l.ConfigDir(o.Bottle), "allowlist.yaml")
+	case o.File != "":
 		return o.File
 	}
 	return defaultAllowlist
+}
+
+// applied waits until the bottle's sidecar has loaded the edited allowlist,
+// so that "added" means "in force". reloads is the count of reloads seen
+// before the edit.
+func (o *fileOptions) applied(ctx context.Context, ios *IOStreams, reloads int) error {
+	if o.Bottle == "" {
+		return nil
+	}
+	l, b, err := loadBottle(ctx, ios, o.Bottle)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if sidecarReloads(ctx, l, b) > reloads {
+			fmt.Fprintf(ios.Err, "the sidecar of %s applied it\n", o.Bottle)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the file was written but the sidecar of %s did not confirm the reload within 5s; see: docker logs %s", o.Bottle, b.Sidecar)
+}
+
+func (o *fileOptions) reloadsBefore(ctx context.Context, ios *IOStreams) int {
+	if o.Bottle == "" {
+		return 0
+	}
+	l, b, err := loadBottle(ctx, ios, o.Bottle)
+	if err != nil {
+		return 0
+	}
+	return sidecarReloads(ctx, l, b)
+}
+
+func sidecarReloads(ctx context.Context, l *launcher.Launcher, b *launcher.Bottle) int {
+	var buf bytes.Buffer
+	l.Backend.Logs(ctx, b.Sidecar, false, &buf)
+	return strings.Count(buf.String(), "policy reloaded")
 }
 
 // load reads and parses the allowlist; a missing or invalid file is a usage
@@ -111,6 +162,7 @@ func (f *ruleFlags) spec(host string) (allowlist.RuleSpec, error) {
 }
 
 type allowEditOptions struct {
+	ctx  context.Context
 	IO   *IOStreams
 	File fileOptions
 	Rule ruleFlags
@@ -147,7 +199,7 @@ replaced atomically.`,
   bottle allow add gist.github.com --deny`,
 		Args: exactArgs(1, "the HOST to allow"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Host = args[0]
+			opts.Host, opts.ctx = args[0], cmd.Context()
 			return allowAddRun(opts)
 		},
 	}
@@ -167,6 +219,10 @@ func allowAddRun(opts *allowEditOptions) error {
 		return err
 	}
 	created := errors.Is(err, fs.ErrNotExist)
+	if created && opts.File.Bottle != "" {
+		return fmt.Errorf("bottle %q has no allowlist at %s; is it running? (bottle list)", opts.File.Bottle, path)
+	}
+	reloads := opts.File.reloadsBefore(opts.ctx, opts.IO)
 	res, err := allowlist.Add(path, data, spec)
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
@@ -194,7 +250,7 @@ func allowAddRun(opts *allowEditOptions) error {
 	if res.Rewritten {
 		fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", path)
 	}
-	return nil
+	return opts.File.applied(opts.ctx, opts.IO, reloads)
 }
 
 func newAllowRmCmd(ios *IOStreams) *cobra.Command {
@@ -212,7 +268,7 @@ HOST in the list. Comments and layout of the rest of the file are kept.`,
   bottle allow rm gist.github.com --deny`,
 		Args: exactArgs(1, "the HOST whose rule to remove"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Host = args[0]
+			opts.Host, opts.ctx = args[0], cmd.Context()
 			return allowRmRun(opts)
 		},
 	}
@@ -234,6 +290,7 @@ func allowRmRun(opts *allowEditOptions) error {
 	} else if err != nil {
 		return err
 	}
+	reloads := opts.File.reloadsBefore(opts.ctx, opts.IO)
 	res, err := allowlist.Remove(path, data, spec, opts.All)
 	switch {
 	case errors.Is(err, allowlist.ErrNoMatch):
@@ -248,7 +305,7 @@ func allowRmRun(opts *allowEditOptions) error {
 	if res.Rewritten {
 		fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", path)
 	}
-	return nil
+	return opts.File.applied(opts.ctx, opts.IO, reloads)
 }
 
 type allowListOptions struct {

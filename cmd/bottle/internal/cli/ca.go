@@ -11,6 +11,7 @@ import (
 
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/launcher"
 )
 
 func newCACmd(ios *IOStreams) *cobra.Command {
@@ -87,6 +88,7 @@ func caInitRun(opts *caInitOptions) error {
 type caExportOptions struct {
 	IO          *IOStreams
 	Dir         string
+	Bottle      string
 	Out         string
 	DER         bool
 	Fingerprint bool
@@ -100,19 +102,26 @@ func newCAExportCmd(ios *IOStreams) *cobra.Command {
 		Long: `Print the CA certificate of DIR, PEM by default, to stdout or --out FILE.
 The private key is never read. --fingerprint prints the SHA-256 fingerprint
 instead, to compare with what a client shows.`,
-		Example: `  bottle ca export --dir ./state > bottle-ca.pem
+		Example: `  bottle ca export --bottle demo > bottle-ca.pem
+  bottle ca export --dir ./state > bottle-ca.pem
   bottle ca export --dir ./state --der --out bottle-ca.der
   bottle ca export --dir ./state --fingerprint
   curl --cacert <(bottle ca export --dir ./state) -x http://127.0.0.1:3128 https://api.example.com/`,
 		Args: exactArgs(0, "no arguments (use --dir)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Bottle != "" {
+				l := launcher.Launcher{StateDir: readEnv().StateDir}
+				opts.Dir = l.ConfigDir(opts.Bottle)
+			}
 			if opts.Dir == "" {
-				return usageErrorf("--dir is required: the directory holding ca.crt")
+				return usageErrorf("--dir or --bottle is required: where the CA is")
 			}
 			return caExportRun(opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "directory holding ca.crt")
+	cmd.Flags().StringVar(&opts.Bottle, "bottle", "", "the CA of this bottle")
+	cmd.MarkFlagsMutuallyExclusive("dir", "bottle")
 	cmd.Flags().StringVarP(&opts.Out, "out", "o", "", "write to FILE instead of stdout")
 	cmd.Flags().BoolVar(&opts.DER, "der", false, "DER (binary) instead of PEM")
 	cmd.Flags().BoolVar(&opts.Fingerprint, "fingerprint", false, "print the SHA-256 fingerprint only")

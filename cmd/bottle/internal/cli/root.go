@@ -123,6 +123,14 @@ The allowlist is a YAML file (allowlist.yaml by default). Edit it with
 	})
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
+		newLaunchCmd(ios),
+		newListCmd(ios),
+		newExecCmd(ios),
+		newShellCmd(ios),
+		newLogsCmd(ios),
+		newStopCmd(ios),
+		newCleanupCmd(ios),
+		newDoctorCmd(ios),
 		newAllowCmd(ios),
 		newCACmd(ios),
 		newVersionCmd(ios, b),

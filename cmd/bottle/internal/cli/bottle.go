@@ -1,0 +1,479 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/docker"
+)
+
+// env is the BOTTLE_* (and XDG) environment, read in one place.
+type env struct {
+	Backend   string // BOTTLE_BACKEND
+	StateDir  string // $XDG_STATE_HOME/bottle, else ~/.local/state/bottle
+	AgentBase string // BOTTLE_AGENT_BASE
+}
+
+func readEnv() env {
+	e := env{Backend: os.Getenv("BOTTLE_BACKEND"), AgentBase: os.Getenv("BOTTLE_AGENT_BASE")}
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		home, _ := os.UserHomeDir()
+		state = filepath.Join(home, ".local", "state")
+	}
+	e.StateDir = filepath.Join(state, "bottle")
+	return e
+}
+
+// backendNames are the values --backend takes.
+var backendNames = []string{"docker", "macos-container"}
+
+// pickBackend chooses the backend: --backend, then BOTTLE_BACKEND, then the
+// first that works here. Each refusal says why and what to do.
+func pickBackend(ctx context.Context, flag string, e env) (launcher.Backend, error) {
+	name := flag
+	if name == "" {
+		name = e.Backend
+	}
+	switch name {
+	case "docker":
+		return &docker.Backend{}, nil
+	case "macos-container":
+		return nil, errors.New("the macos-container backend (Apple's container CLI on macOS) is not built yet; use --backend docker")
+	case "":
+	default:
+		return nil, usageErrorf("unknown backend %q; use one of %s", name, strings.Join(backendNames, ", "))
+	}
+	d := &docker.Backend{}
+	err := d.Check(ctx)
+	if err == nil {
+		return d, nil
+	}
+	return nil, fmt.Errorf("no usable backend: docker: %v", err)
+}
+
+func newLauncher(ctx context.Context, ios *IOStreams, backend string, verbose bool) (*launcher.Launcher, error) {
+	e := readEnv()
+	b, err := pickBackend(ctx, backend, e)
+	if err != nil {
+		return nil, err
+	}
+	return &launcher.Launcher{Backend: b, StateDir: e.StateDir, Progress: ios.Err, Verbose: verbose}, nil
+}
+
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+type launchOptions struct {
+	IO            *IOStreams
+	Name          string
+	Allowlist     string
+	Image         string
+	Dockerfile    string
+	Workspace     string
+	Env           []string
+	Backend       string
+	Detach        bool
+	EgressNetwork string
+	UpstreamDNS   string
+	UpstreamCA    string
+	Verbose       bool
+	Command       []string
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9_.-]+`)
+
+func defaultName() string {
+	wd, _ := os.Getwd()
+	n := strings.Trim(nonName.ReplaceAllString(strings.ToLower(filepath.Base(wd)), "-"), "-._")
+	if n == "" || launcher.ValidName(n) != nil {
+		return "bottle"
+	}
+	return n
+}
+
+func newLaunchCmd(ios *IOStreams) *cobra.Command {
+	opts := &launchOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "launch [NAME] [flags] [-- CMD ARGS...]",
+		Short: "Build, wire, self-test and start a bottle",
+		Long: `Launch a bottle: build the images (skipped when unchanged), create an internal
+network with no route out and an egress network, start the sidecar (proxy +
+DNS enforcing the allowlist) and the agent, install the bottle's CA in the
+agent, copy the workspace in, and prove from inside the agent that nothing
+gets around the sidecar. A bottle that fails the self-test is torn down.
+
+NAME defaults to the current directory's name. With a command after --, it
+runs in the agent (with a terminal when you have one); otherwise the bottle
+keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
+		Example: `  # The allowlist.yaml in this directory, this directory as the workspace, a shell
+  bottle launch demo --workspace . -- bash
+
+  # Detached, with a prebuilt agent image
+  bottle launch demo --image my-agent:latest -d
+
+  # Run an agent CLI unattended
+  bottle launch --workspace . -e ANTHROPIC_API_KEY -- claude -p "fix the tests"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			pos := args
+			if dash >= 0 {
+				pos, opts.Command = args[:dash], args[dash:]
+			}
+			switch len(pos) {
+			case 0:
+				opts.Name = defaultName()
+			case 1:
+				opts.Name = pos[0]
+			default:
+				return usageErrorf("launch takes one NAME; put the command after --: bottle launch %s -- %s", pos[0], strings.Join(pos[1:], " "))
+			}
+			if opts.Image != "" && opts.Dockerfile != "" {
+				return usageErrorf("give --image or --dockerfile, not both")
+			}
+			for i, kv := range opts.Env {
+				if !strings.Contains(kv, "=") { // -e NAME passes the value from here
+					v, ok := os.LookupEnv(kv)
+					if !ok {
+						return usageErrorf("-e %s: %s is not set here; write -e %s=VALUE", kv, kv, kv)
+					}
+					opts.Env[i] = kv + "=" + v
+				}
+			}
+			return launchRun(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Allowlist, "allowlist", "allowlist.yaml", "allowlist to start from (copied into the bottle's state)")
+	f.StringVar(&opts.Image, "image", "", "agent image to use as is")
+	f.StringVar(&opts.Dockerfile, "dockerfile", "", "Dockerfile to build the agent image from (default: bottle's own)")
+	f.StringVar(&opts.Workspace, "workspace", "", "directory copied into /workspace")
+	f.StringArrayVarP(&opts.Env, "env", "e", nil, "K=V (or K, taken from here) for the agent (repeatable)")
+	f.StringVar(&opts.Backend, "backend", "", "docker or macos-container (default: $BOTTLE_BACKEND, else the first that works)")
+	f.BoolVarP(&opts.Detach, "detach", "d", false, "do not attach, even with a command")
+	f.StringVar(&opts.EgressNetwork, "egress-network", "", "use this existing network as the egress side (e.g. a corporate one)")
+	f.StringVar(&opts.UpstreamDNS, "upstream-dns", "", "resolvers the sidecar uses, HOST:PORT[,...] (default: the engine's)")
+	f.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show image build output")
+	return cmd
+}
+
+func launchRun(ctx context.Context, opts *launchOptions) error {
+	l, err := newLauncher(ctx, opts.IO, opts.Backend, opts.Verbose)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	b, err := l.Launch(ctx, launcher.Spec{
+		Name: opts.Name, Allowlist: opts.Allowlist, Image: opts.Image, Dockerfile: opts.Dockerfile,
+		AgentBase: readEnv().AgentBase, Workspace: opts.Workspace, Env: opts.Env,
+		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
+	})
+	if err != nil {
+		return err
+	}
+	w := opts.IO.Err
+	fmt.Fprintf(w, "\nbottle %q is running (%s, launched in %.1fs)\n", b.Name, b.Backend, time.Since(start).Seconds())
+	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
+	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
+		b.Name, b.Name, b.Name, b.Name, b.Name)
+	if len(opts.Command) == 0 || opts.Detach {
+		if len(opts.Command) > 0 {
+			fmt.Fprintf(w, "detached; run the command with: bottle exec %s -- %s\n", b.Name, strings.Join(opts.Command, " "))
+		}
+		return nil
+	}
+	return execIn(ctx, l, b, opts.IO, opts.Command)
+}
+
+// execIn runs argv in the agent as its user, in /workspace, with a terminal
+// when ours is one; the exit status becomes ours.
+func execIn(ctx context.Context, l *launcher.Launcher, b *launcher.Bottle, ios *IOStreams, argv []string) error {
+	tty := isTerminal(ios.In) && isTerminal(ios.Out)
+	err := l.Backend.Exec(ctx, b.Agent, launcher.ExecSpec{Argv: argv, User: b.AgentUser, Workdir: "/workspace", TTY: tty,
+		Stdin: ios.In, Stdout: ios.Out, Stderr: ios.Err})
+	if err != nil {
+		if code := launcher.ExitCode(err); code > 0 {
+			return silentExit(code)
+		}
+		return err
+	}
+	return nil
+}
+
+func loadBottle(ctx context.Context, ios *IOStreams, name string) (*launcher.Launcher, *launcher.Bottle, error) {
+	e := readEnv()
+	l := &launcher.Launcher{StateDir: e.StateDir, Progress: ios.Err}
+	b, err := l.Load(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	be, err := pickBackend(ctx, b.Backend, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.Backend = be
+	return l, b, nil
+}
+
+func newExecCmd(ios *IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exec NAME -- CMD [ARGS...]",
+		Short: "Run a command in a bottle's agent (its exit status is bottle's)",
+		Example: `  bottle exec demo -- git status
+  bottle exec demo -- curl -sI https://api.github.com/`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			if dash != 1 || len(args) < 2 {
+				return usageErrorf("usage: bottle exec NAME -- CMD [ARGS...]")
+			}
+			l, b, err := loadBottle(cmd.Context(), ios, args[0])
+			if err != nil {
+				return err
+			}
+			return execIn(cmd.Context(), l, b, ios, args[1:])
+		},
+	}
+}
+
+func newShellCmd(ios *IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "shell NAME",
+		Short:   "Open a shell in a bottle's agent",
+		Example: `  bottle shell demo`,
+		Args:    exactArgs(1, "the bottle NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, b, err := loadBottle(cmd.Context(), ios, args[0])
+			if err != nil {
+				return err
+			}
+			return execIn(cmd.Context(), l, b, ios, []string{"sh", "-c", "command -v bash >/dev/null && exec bash -l || exec sh -l"})
+		},
+	}
+}
+
+func newStopCmd(ios *IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop NAME...",
+		Short: "Stop bottles: save their logs, remove their containers and networks",
+		Long: `Stop a bottle: dump the agent's and the sidecar's logs into its state
+directory (the egress audit is already there), then remove its containers and
+networks. Stopping a stopped bottle is not an error.`,
+		Example: `  bottle stop demo
+  bottle stop a b c`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := newLauncher(cmd.Context(), ios, "", false)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, n := range args {
+				if err := l.Stop(cmd.Context(), n); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", n, err))
+					continue
+				}
+				fmt.Fprintf(ios.Out, "stopped %s (logs in %s)\n", n, l.LogDir(n))
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func newListCmd(ios *IOStreams) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List bottles",
+		Example: `  bottle list
+  bottle list --json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := newLauncher(cmd.Context(), ios, "", false)
+			if err != nil {
+				return err
+			}
+			sums, err := l.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if sums == nil {
+					sums = []launcher.Summary{}
+				}
+				enc := json.NewEncoder(ios.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(sums)
+			}
+			if len(sums) == 0 {
+				fmt.Fprintln(ios.Out, "no bottles")
+				return nil
+			}
+			tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATUS\tPROXY\tCONTAINERS")
+			for _, s := range sums {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", s.Name, s.Status, s.ProxyURL, len(s.Containers))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func newLogsCmd(ios *IOStreams) *cobra.Command {
+	var egress, follow, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Show a bottle's agent log, or its egress audit",
+		Example: `  bottle logs demo
+  bottle logs demo --egress -f
+  bottle logs demo --egress --json | jq 'select(.decision=="deny")'`,
+		Args: exactArgs(1, "the bottle NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, b, err := loadBottle(cmd.Context(), ios, args[0])
+			if err != nil {
+				return err
+			}
+			if !egress {
+				return l.Backend.Logs(cmd.Context(), b.Agent, follow, ios.Out)
+			}
+			return egressLog(cmd.Context(), filepath.Join(l.LogDir(b.Name), "egress.jsonl"), follow, asJSON, ios.Out)
+		},
+	}
+	cmd.Flags().BoolVar(&egress, "egress", false, "the egress audit: every request, tunnel and refused DNS query")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "the audit lines as JSON (with --egress)")
+	return cmd
+}
+
+func egressLog(ctx context.Context, path string, follow, asJSON bool, out io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" && strings.HasSuffix(line, "\n") {
+			printAudit(out, line, asJSON)
+		}
+		if err == io.EOF {
+			if !follow {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func printAudit(out io.Writer, line string, asJSON bool) {
+	if asJSON {
+		io.WriteString(out, line)
+		return
+	}
+	var r map[string]any
+	if json.Unmarshal([]byte(line), &r) != nil {
+		return
+	}
+	s := func(k string) string {
+		if v, ok := r[k]; ok && v != nil {
+			return fmt.Sprint(v)
+		}
+		return ""
+	}
+	target := s("host")
+	if s("kind") == "dns" {
+		target = s("name") + " (" + s("qtype") + ")"
+	} else if s("port") != "" {
+		target += ":" + s("port") + s("path")
+	}
+	fmt.Fprintf(out, "%s %-10s %-8s %-7s %s %s  [%s] %s\n", s("time"), s("decision"), s("kind"), s("method"), target, s("status"), s("rule"), s("reason"))
+}
+
+func newCleanupCmd(ios *IOStreams) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove half-made or orphaned bottle resources",
+		Long: `Remove the containers and networks of bottles that are not complete and
+running: a launch that died half way, a bottle whose sidecar or agent is gone.
+Only resources labelled dev.bottle.managed=true are ever touched.`,
+		Example: `  bottle cleanup --dry-run
+  bottle cleanup`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := newLauncher(cmd.Context(), ios, "", false)
+			if err != nil {
+				return err
+			}
+			return l.Cleanup(cmd.Context(), dryRun, ios.Out)
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only say what would be removed")
+	return cmd
+}
+
+func newDoctorCmd(ios *IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "doctor",
+		Short:   "Say which backends work here, and why the others do not",
+		Example: `  bottle doctor`,
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e := readEnv()
+			ok := false
+			d := &docker.Backend{}
+			if err := d.Check(cmd.Context()); err != nil {
+				fmt.Fprintf(ios.Out, "docker:           not usable: %v\n", err)
+			} else {
+				v, _ := d.Version(cmd.Context())
+				fmt.Fprintf(ios.Out, "docker:           ok (engine %s)\n", v)
+				ok = true
+			}
+			if runtime.GOOS == "darwin" && runtime.GOARCH == "arm64" {
+				fmt.Fprintln(ios.Out, "macos-container:  not built yet in this version of bottle")
+			} else {
+				fmt.Fprintf(ios.Out, "macos-container:  not usable: needs macOS on Apple silicon (this is %s/%s)\n", runtime.GOOS, runtime.GOARCH)
+			}
+			fmt.Fprintf(ios.Out, "state directory:  %s\n", e.StateDir)
+			if e.Backend != "" {
+				fmt.Fprintf(ios.Out, "BOTTLE_BACKEND:   %s\n", e.Backend)
+			}
+			if !ok {
+				return silentExit(ExitError)
+			}
+			return nil
+		},
+	}
+}

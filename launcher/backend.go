@@ -1,0 +1,123 @@
+// Package launcher makes bottles: it builds the images, creates the two
+// networks, starts the sidecar and the agent, proves the agent cannot get
+// around the sidecar, and tears it all down again. Container engines are
+// behind the Backend interface (launcher/docker, later launcher/macoscontainer).
+package launcher
+
+import (
+	"context"
+	"io"
+)
+
+// Labels every resource bottle makes carries; enumeration and cleanup go by
+// them and never touch anything without them.
+const (
+	LabelManaged = "dev.bottle.managed"
+	LabelName    = "dev.bottle.name"
+	LabelRole    = "dev.bottle.role"
+)
+
+// Backend is a container engine as the launcher needs it.
+type Backend interface {
+	Name() string
+	// Check says whether the engine can be used now, and if not, why and
+	// what to do.
+	Check(ctx context.Context) error
+
+	ImageExists(ctx context.Context, tag string) (bool, error)
+	Build(ctx context.Context, b BuildSpec) error
+
+	NetworkCreate(ctx context.Context, n NetworkSpec) error
+	NetworkInspect(ctx context.Context, name string) (NetworkInfo, error)
+	NetworkRemove(ctx context.Context, name string) error // idempotent
+
+	// Run creates and starts a container attached to Networks in order (the
+	// first carries the default route) and returns once it runs.
+	Run(ctx context.Context, r RunSpec) error
+	Inspect(ctx context.Context, name string) (ContainerInfo, error)
+	Exec(ctx context.Context, name string, e ExecSpec) error
+	CopyIn(ctx context.Context, name, src, dst string) error
+	Logs(ctx context.Context, name string, follow bool, out io.Writer) error
+	Remove(ctx context.Context, name string) error // stop and delete; idempotent
+
+	// List returns the containers and networks carrying all of labels.
+	List(ctx context.Context, labels map[string]string) ([]Resource, error)
+}
+
+// BuildSpec is one image build.
+type BuildSpec struct {
+	Tag        string
+	Dockerfile string // path
+	Context    string // directory
+	Args       map[string]string
+	Labels     map[string]string
+	Progress   io.Writer // build output; nil: only shown on failure
+}
+
+// NetworkSpec is one network.
+type NetworkSpec struct {
+	Name     string
+	Internal bool // no route out and no address for the host on it
+	Labels   map[string]string
+}
+
+// NetworkInfo is what the launcher reads back about a network.
+type NetworkInfo struct {
+	Name     string
+	Subnet   string // CIDR
+	Gateway  string // may be empty (no host address)
+	Internal bool
+	Labels   map[string]string
+}
+
+// Mount is a bind mount.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// RunSpec is one container.
+type RunSpec struct {
+	Name       string
+	Image      string
+	Networks   []string // in order; the first carries the default route
+	DNS        []string
+	Env        []string // K=V
+	Labels     map[string]string
+	CapDrop    []string
+	Mounts     []Mount
+	User       string
+	Entrypoint []string
+	Cmd        []string
+	Workdir    string
+}
+
+// ContainerInfo is what the launcher reads back about a container.
+type ContainerInfo struct {
+	Name     string
+	Running  bool
+	State    string
+	Image    string
+	Networks map[string]string // network name → IPv4 address
+	Labels   map[string]string
+}
+
+// ExecSpec is one command inside a running container.
+type ExecSpec struct {
+	Argv    []string
+	User    string
+	Workdir string
+	Env     []string
+	TTY     bool
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// Resource is a labelled container or network.
+type Resource struct {
+	Kind   string // "container" or "network"
+	Name   string
+	State  string
+	Labels map[string]string
+}

@@ -1,0 +1,635 @@
+package launcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/images"
+	"bottle.dev/bottle/internal/atomicfile"
+)
+
+// Ports the sidecar serves on its internal address.
+const (
+	ProxyPort = 3128
+	DNSPort   = 53
+)
+
+// Paths inside the agent.
+const (
+	agentCABundle = "/etc/ssl/certs/ca-certificates.crt"
+	agentProbe    = "/usr/local/bin/bottle-probe"
+	workspaceDir  = "/workspace"
+)
+
+// Spec is what the user asked for.
+type Spec struct {
+	Name          string
+	Allowlist     string   // path of the allowlist to start from
+	Image         string   // agent image to use as is
+	Dockerfile    string   // or a Dockerfile to build it from; neither: the default agent image
+	AgentBase     string   // BASE_IMAGE for the default agent image ("" keeps its default)
+	Workspace     string   // directory copied into /workspace
+	Env           []string // K=V for the agent
+	EgressNetwork string   // existing network to use as the egress side (not created or removed)
+	UpstreamDNS   string   // resolvers the sidecar uses (HOST:PORT[,…])
+	UpstreamCA    string   // extra roots for upstream TLS
+	SidecarBinary string   // static bottle-sidecar to use; "" finds one
+}
+
+// Launcher makes and unmakes bottles on one backend.
+type Launcher struct {
+	Backend  Backend
+	StateDir string    // $XDG_STATE_HOME/bottle
+	Progress io.Writer // step-by-step progress (stderr)
+	Verbose  bool      // show build output
+}
+
+// Bottle is the metadata of a launched bottle (bottle.json).
+type Bottle struct {
+	Name          string    `json:"name"`
+	Backend       string    `json:"backend"`
+	Created       time.Time `json:"created"`
+	Sidecar       string    `json:"sidecar"`
+	Agent         string    `json:"agent"`
+	Internal      string    `json:"internal_network"`
+	Egress        string    `json:"egress_network"`
+	EgressOwned   bool      `json:"egress_owned"`
+	SidecarIP     string    `json:"sidecar_ip"`
+	SidecarEgress string    `json:"sidecar_egress_ip"`
+	ProxyURL      string    `json:"proxy_url"`
+	CAFingerprint string    `json:"ca_fingerprint"`
+	AgentImage    string    `json:"agent_image"`
+	SidecarImage  string    `json:"sidecar_image"`
+	AgentUser     string    `json:"agent_user"`
+	StateDir      string    `json:"state_dir"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,39}$`)
+
+// ValidName checks a bottle name: it becomes part of container and network
+// names on every backend (Apple's rules are the strictest: lower case).
+func ValidName(n string) error {
+	if !nameRE.MatchString(n) {
+		return fmt.Errorf("bottle name %q: use 1-40 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", n)
+	}
+	return nil
+}
+
+// Dir is the state directory of bottle name.
+func (l *Launcher) Dir(name string) string { return filepath.Join(l.StateDir, name) }
+
+// ConfigDir holds what the sidecar reads: allowlist.yaml, ca.crt, ca.key.
+func (l *Launcher) ConfigDir(name string) string { return filepath.Join(l.Dir(name), "config") }
+
+// LogDir holds the egress audit and the logs dumped at stop.
+func (l *Launcher) LogDir(name string) string { return filepath.Join(l.Dir(name), "logs") }
+
+func (l *Launcher) step(n int, format string, args ...any) {
+	if l.Progress != nil {
+		fmt.Fprintf(l.Progress, "[%d/9] %s\n", n, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l *Launcher) note(format string, args ...any) {
+	if l.Progress != nil {
+		fmt.Fprintf(l.Progress, "      %s\n", fmt.Sprintf(format, args...))
+	}
+}
+
+func labels(name, role string) map[string]string {
+	return map[string]string{LabelManaged: "true", LabelName: name, LabelRole: role}
+}
+
+// Launch runs the launch sequence. Any failure tears down what this call
+// made and returns the error; a bottle that leaks never reaches the user.
+func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
+	if err := ValidName(s.Name); err != nil {
+		return nil, err
+	}
+	b = &Bottle{
+		Name: s.Name, Backend: l.Backend.Name(), Created: time.Now().UTC(),
+		Sidecar: "bottle-" + s.Name + "-sidecar", Agent: "bottle-" + s.Name + "-agent",
+		Internal: "bottle-" + s.Name + "-internal", Egress: "bottle-" + s.Name + "-egress", EgressOwned: true,
+		StateDir: l.Dir(s.Name),
+	}
+	if s.EgressNetwork != "" {
+		b.Egress, b.EgressOwned = s.EgressNetwork, false
+	}
+	if existing, _ := l.Backend.List(ctx, map[string]string{LabelManaged: "true", LabelName: s.Name}); len(existing) > 0 {
+		return nil, fmt.Errorf("bottle %q already exists (%d resources); stop it first: bottle stop %s", s.Name, len(existing), s.Name)
+	}
+	defer func() {
+		if err != nil {
+			l.note("launch failed; tearing down what was made")
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			l.teardown(tctx, b, false)
+		}
+	}()
+
+	// 1. The backend.
+	if err := l.Backend.Check(ctx); err != nil {
+		return b, err
+	}
+	l.step(1, "backend: %s", l.Backend.Name())
+
+	// 2. State dir, CA and the live allowlist.
+	cfg := l.ConfigDir(s.Name)
+	if err := os.MkdirAll(l.LogDir(s.Name), 0o700); err != nil {
+		return b, err
+	}
+	if err := os.MkdirAll(cfg, 0o700); err != nil {
+		return b, err
+	}
+	authority, err := ca.Load(cfg)
+	if err != nil {
+		if authority, err = ca.New(s.Name, 0); err != nil {
+			return b, err
+		}
+		os.Remove(filepath.Join(cfg, ca.CertFile))
+		os.Remove(filepath.Join(cfg, ca.KeyFile))
+		if err := authority.Save(cfg); err != nil {
+			return b, err
+		}
+	}
+	b.CAFingerprint = authority.Fingerprint()
+	policy, err := os.ReadFile(s.Allowlist)
+	if err != nil {
+		return b, fmt.Errorf("allowlist: %w (pass --allowlist FILE, or create one with 'bottle allow add HOST')", err)
+	}
+	pol, err := allowlist.Parse(s.Allowlist, policy)
+	if err != nil {
+		return b, fmt.Errorf("invalid allowlist:\n%w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(cfg, "allowlist.yaml"), policy); err != nil {
+		return b, err
+	}
+	if s.UpstreamCA != "" {
+		data, err := os.ReadFile(s.UpstreamCA)
+		if err != nil {
+			return b, fmt.Errorf("--upstream-ca: %w", err)
+		}
+		if err := atomicfile.Write(filepath.Join(cfg, "upstream-ca.pem"), data); err != nil {
+			return b, err
+		}
+	}
+	l.step(2, "state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
+
+	// 3. Images, tagged by content: an unchanged input is not rebuilt.
+	sidecarBin, err := l.sidecarBinary(ctx, s.SidecarBinary)
+	if err != nil {
+		return b, err
+	}
+	if b.SidecarImage, err = l.sidecarImage(ctx, sidecarBin); err != nil {
+		return b, err
+	}
+	if b.AgentImage, err = l.agentImage(ctx, s); err != nil {
+		return b, err
+	}
+	l.step(3, "images: sidecar %s, agent %s", b.SidecarImage, b.AgentImage)
+
+	// 4. Networks: internal (no route out, no host address) and egress.
+	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: labels(s.Name, "internal")}); err != nil {
+		return b, err
+	}
+	if b.EgressOwned {
+		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels(s.Name, "egress")}); err != nil {
+			return b, err
+		}
+	}
+	internal, err := l.Backend.NetworkInspect(ctx, b.Internal)
+	if err != nil {
+		return b, err
+	}
+	egress, err := l.Backend.NetworkInspect(ctx, b.Egress)
+	if err != nil {
+		return b, fmt.Errorf("egress network %s: %w", b.Egress, err)
+	}
+	l.step(4, "networks: %s %s (internal), %s %s (egress)", b.Internal, internal.Subnet, b.Egress, egress.Subnet)
+
+	// 5. The sidecar: egress first (default route), then internal.
+	if err := l.chownForSidecar(s.Name); err != nil {
+		return b, err
+	}
+	sidecarArgs := []string{"run", "--config-dir", "/etc/bottle", "--proxy-listen", fmt.Sprintf(":%d", ProxyPort),
+		"--dns-listen", fmt.Sprintf(":%d", DNSPort), "--internal-cidr", internal.Subnet,
+		"--audit-log", "/var/log/bottle/egress.jsonl", "--bottle", s.Name}
+	if s.UpstreamDNS != "" {
+		sidecarArgs = append(sidecarArgs, "--upstream-dns", s.UpstreamDNS)
+	}
+	err = l.Backend.Run(ctx, RunSpec{
+		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
+		Labels: labels(s.Name, "sidecar"), User: sidecarUser(),
+		Mounts: []Mount{{Source: cfg, Target: "/etc/bottle", ReadOnly: true}, {Source: l.LogDir(s.Name), Target: "/var/log/bottle"}},
+		Cmd:    sidecarArgs,
+	})
+	if err != nil {
+		return b, err
+	}
+	sc, err := l.Backend.Inspect(ctx, b.Sidecar)
+	if err != nil {
+		return b, err
+	}
+	b.SidecarIP, b.SidecarEgress = sc.Networks[b.Internal], sc.Networks[b.Egress]
+	if b.SidecarIP == "" {
+		return b, fmt.Errorf("the sidecar has no address on %s", b.Internal)
+	}
+	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, ProxyPort)
+	l.step(5, "sidecar %s: internal %s, egress %s", b.Sidecar, b.SidecarIP, b.SidecarEgress)
+
+	// 6. The agent, on the internal network only.
+	resolv := filepath.Join(b.StateDir, "resolv.conf")
+	// Docker's embedded resolver does not forward from an internal network
+	// on every engine, so the agent asks the sidecar directly.
+	if err := os.WriteFile(resolv, []byte("nameserver "+b.SidecarIP+"\noptions ndots:0\n"), 0o644); err != nil {
+		return b, err
+	}
+	env := append(proxyEnv(b.ProxyURL), s.Env...)
+	err = l.Backend.Run(ctx, RunSpec{
+		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
+		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: labels(s.Name, "agent"),
+		Mounts:     []Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true}},
+		Entrypoint: []string{"sleep", "infinity"}, Workdir: "/",
+	})
+	if err != nil {
+		return b, err
+	}
+	l.step(6, "agent %s on %s only (NET_ADMIN and NET_RAW dropped)", b.Agent, b.Internal)
+
+	// 7. Provision: the CA into the trust store, the probe, the workspace.
+	if err := l.provision(ctx, b, s, sidecarBin); err != nil {
+		return b, err
+	}
+	l.step(7, "provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, b.AgentUser)
+
+	// 8. Self-test, fail closed.
+	if err := l.SelfTest(ctx, b, internal, egress, pol); err != nil {
+		return b, err
+	}
+	l.step(8, "self-test passed: the proxy and DNS answer and enforce; no way around the sidecar")
+
+	if err := l.save(b); err != nil {
+		return b, err
+	}
+	l.step(9, "ready")
+	return b, nil
+}
+
+// proxyEnv points every common tool at the proxy and the CA bundle that
+// includes the bottle CA.
+func proxyEnv(proxyURL string) []string {
+	env := []string{
+		"HTTP_PROXY=" + proxyURL, "HTTPS_PROXY=" + proxyURL, "http_proxy=" + proxyURL, "https_proxy=" + proxyURL,
+		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+	}
+	for _, v := range []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+		"PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT"} {
+		env = append(env, v+"="+agentCABundle)
+	}
+	return env
+}
+
+// sidecarUser is who the sidecar runs as: the unprivileged image user when
+// bottle runs as root (the config is handed to that uid), else the invoking
+// user, who owns the 0600 CA key.
+func sidecarUser() string {
+	if os.Geteuid() == 0 {
+		return "65532:65532"
+	}
+	return fmt.Sprintf("%d:%d", os.Geteuid(), os.Getegid())
+}
+
+func (l *Launcher) chownForSidecar(name string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	for _, dir := range []string{l.ConfigDir(name), l.LogDir(name)} {
+		err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, 65532, 65532)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec, sidecarBin string) error {
+	root := ExecSpec{User: "0"}
+	if err := l.Backend.CopyIn(ctx, b.Agent, filepath.Join(l.ConfigDir(b.Name), ca.CertFile), "/usr/local/share/ca-certificates/bottle-ca.crt"); err != nil {
+		return err
+	}
+	// update-ca-certificates where the image has it; else append to the
+	// bundle the CA variables point at.
+	script := `set -e
+mkdir -p /etc/ssl/certs
+if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1
+else cat /usr/local/share/ca-certificates/bottle-ca.crt >> ` + agentCABundle + `; fi
+grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle
+	root.Argv = []string{"sh", "-c", script}
+	if err := l.Backend.Exec(ctx, b.Agent, root); err != nil {
+		return fmt.Errorf("installing the bottle CA in the agent: %w", err)
+	}
+	if err := l.Backend.CopyIn(ctx, b.Agent, sidecarBin, agentProbe); err != nil {
+		return err
+	}
+	b.AgentUser = "root"
+	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"id", "-u", "agent"}}); err == nil {
+		b.AgentUser = "agent"
+	}
+	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"mkdir", "-p", workspaceDir}}); err != nil {
+		return err
+	}
+	if s.Workspace != "" {
+		if err := l.Backend.CopyIn(ctx, b.Agent, filepath.Clean(s.Workspace)+"/.", workspaceDir); err != nil {
+			return fmt.Errorf("copying the workspace: %w", err)
+		}
+	}
+	if b.AgentUser == "agent" {
+		if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"chown", "-R", "agent:", workspaceDir}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sidecarBinary finds a static bottle-sidecar: the one given, one beside the
+// bottle executable, or one built from the checkout in the working directory.
+func (l *Launcher) sidecarBinary(ctx context.Context, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "bottle-sidecar")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	root, err := findCheckout()
+	if err != nil {
+		return "", errors.New("no bottle-sidecar binary beside the bottle executable and no bottle source checkout here; put bottle-sidecar next to bottle")
+	}
+	out := filepath.Join(l.StateDir, ".build", "bottle-sidecar")
+	l.note("building bottle-sidecar from %s", root)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/bottle-sidecar")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/bottle-sidecar: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+func findCheckout() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(data), "module bottle.dev/bottle\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not in a checkout")
+		}
+		dir = parent
+	}
+}
+
+func hashFiles(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:", len(p))
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func (l *Launcher) sidecarImage(ctx context.Context, bin string) (string, error) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	tag := "bottle-sidecar:" + hashFiles(data, []byte(images.SidecarDockerfile))
+	return tag, l.buildIfMissing(ctx, tag, map[string][]byte{"Dockerfile": []byte(images.SidecarDockerfile), "bottle-sidecar": data}, nil)
+}
+
+func (l *Launcher) agentImage(ctx context.Context, s Spec) (string, error) {
+	if s.Image != "" {
+		return s.Image, nil
+	}
+	df := images.AgentDockerfile()
+	if s.Dockerfile != "" {
+		var err error
+		if df, err = os.ReadFile(s.Dockerfile); err != nil {
+			return "", err
+		}
+	}
+	args := map[string]string{}
+	if s.AgentBase != "" {
+		args["BASE_IMAGE"] = s.AgentBase
+	}
+	tag := "bottle-agent:" + hashFiles(df, []byte(s.AgentBase))
+	return tag, l.buildIfMissing(ctx, tag, map[string][]byte{"Dockerfile": df}, args)
+}
+
+func (l *Launcher) buildIfMissing(ctx context.Context, tag string, files map[string][]byte, args map[string]string) error {
+	if ok, err := l.Backend.ImageExists(ctx, tag); err != nil {
+		return err
+	} else if ok {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(l.StateDir, ".build"), 0o700); err != nil {
+		return err
+	}
+	dir, err := images.WriteContext(filepath.Join(l.StateDir, ".build"), files)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	l.note("building %s", tag)
+	var progress io.Writer
+	if l.Verbose {
+		progress = l.Progress
+	}
+	return l.Backend.Build(ctx, BuildSpec{Tag: tag, Dockerfile: filepath.Join(dir, "Dockerfile"), Context: dir, Args: args,
+		Labels: map[string]string{LabelManaged: "true"}, Progress: progress})
+}
+
+func (l *Launcher) save(b *Bottle) error {
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(b.StateDir, "bottle.json"), append(data, '\n'))
+}
+
+// Load reads a bottle's metadata.
+func (l *Launcher) Load(name string) (*Bottle, error) {
+	data, err := os.ReadFile(filepath.Join(l.Dir(name), "bottle.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no bottle named %q (see bottle list)", name)
+		}
+		return nil, err
+	}
+	var b Bottle
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(l.Dir(name), "bottle.json"), err)
+	}
+	return &b, nil
+}
+
+// Stop dumps the logs into the state dir and removes the bottle's containers
+// and networks. It is idempotent.
+func (l *Launcher) Stop(ctx context.Context, name string) error {
+	b, err := l.Load(name)
+	if err != nil {
+		// No metadata: remove whatever carries the name's labels.
+		b = &Bottle{Name: name, Sidecar: "bottle-" + name + "-sidecar", Agent: "bottle-" + name + "-agent",
+			Internal: "bottle-" + name + "-internal", Egress: "bottle-" + name + "-egress", EgressOwned: true, StateDir: l.Dir(name)}
+	}
+	return l.teardown(ctx, b, true)
+}
+
+func (l *Launcher) teardown(ctx context.Context, b *Bottle, dumpLogs bool) error {
+	var errs []error
+	if dumpLogs {
+		os.MkdirAll(l.LogDir(b.Name), 0o700)
+		for role, c := range map[string]string{"agent": b.Agent, "sidecar": b.Sidecar} {
+			f, err := os.Create(filepath.Join(l.LogDir(b.Name), role+".log"))
+			if err == nil {
+				l.Backend.Logs(ctx, c, false, f) // a container that never started has no logs
+				f.Close()
+			}
+		}
+	}
+	for _, c := range []string{b.Agent, b.Sidecar} {
+		if err := l.Backend.Remove(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Only networks we made, and only if they carry our labels.
+	res, _ := l.Backend.List(ctx, map[string]string{LabelManaged: "true", LabelName: b.Name})
+	for _, r := range res {
+		if r.Kind == "network" {
+			if err := l.Backend.NetworkRemove(ctx, r.Name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		os.Remove(filepath.Join(b.StateDir, "bottle.json"))
+	}
+	return errors.Join(errs...)
+}
+
+// Summary is one bottle as `bottle list` shows it.
+type Summary struct {
+	Name       string   `json:"name"`
+	Status     string   `json:"status"` // running, partial, stopped
+	Containers []string `json:"containers"`
+	Networks   []string `json:"networks"`
+	ProxyURL   string   `json:"proxy_url,omitempty"`
+}
+
+// List groups labelled resources by bottle.
+func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
+	res, err := l.Backend.List(ctx, map[string]string{LabelManaged: "true"})
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*Summary{}
+	var order []string
+	running := map[string]int{}
+	for _, r := range res {
+		n := r.Labels[LabelName]
+		if n == "" {
+			continue
+		}
+		s, ok := by[n]
+		if !ok {
+			s = &Summary{Name: n}
+			by[n] = s
+			order = append(order, n)
+		}
+		if r.Kind == "container" {
+			s.Containers = append(s.Containers, r.Name)
+			if r.State == "running" {
+				running[n]++
+			}
+		} else {
+			s.Networks = append(s.Networks, r.Name)
+		}
+	}
+	var out []Summary
+	for _, n := range order {
+		s := by[n]
+		switch {
+		case running[n] == 2:
+			s.Status = "running"
+		default:
+			s.Status = "partial"
+		}
+		if b, err := l.Load(n); err == nil {
+			s.ProxyURL = b.ProxyURL
+		}
+		out = append(out, *s)
+	}
+	return out, nil
+}
+
+// Cleanup removes the resources of bottles that are not complete and
+// running (half-made launches, orphans). It touches only labelled resources.
+func (l *Launcher) Cleanup(ctx context.Context, dryRun bool, report io.Writer) error {
+	sums, err := l.List(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range sums {
+		if s.Status == "running" {
+			continue
+		}
+		n++
+		fmt.Fprintf(report, "%s: %s (containers %v, networks %v)\n", map[bool]string{true: "would remove", false: "removing"}[dryRun], s.Name, s.Containers, s.Networks)
+		if !dryRun {
+			if err := l.Stop(ctx, s.Name); err != nil {
+				return err
+			}
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(report, "nothing to clean up")
+	}
+	return nil
+}
+
+// hostAddrs lists this machine's IPv4 addresses (for the self-test).
+func hostAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range interfaceAddrs() {
+		if a.Is4() && !a.IsLoopback() {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package launcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Runner runs one external command. Backends hold one in a struct field, so
+// tests substitute a fake that records argv.
+type Runner interface {
+	Run(ctx context.Context, cmd Cmd) error
+}
+
+// Cmd is one external command and where its streams go.
+type Cmd struct {
+	Argv   []string
+	Stdin  io.Reader
+	Stdout io.Writer // nil: captured into the error on failure only
+	Stderr io.Writer // nil: captured for RunError
+}
+
+// RunError is a failed external command: what ran, how it ended, what it
+// said. Its message is a command a person can paste.
+type RunError struct {
+	Argv     []string
+	ExitCode int
+	Stderr   string
+	Err      error
+}
+
+func (e *RunError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		msg = e.Err.Error()
+	}
+	return fmt.Sprintf("`%s` failed (exit %d): %s", PrettyCommand(e.Argv), e.ExitCode, msg)
+}
+
+func (e *RunError) Unwrap() error { return e.Err }
+
+// PrettyCommand quotes argv for a POSIX shell.
+func PrettyCommand(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}
+
+// ExecRunner runs commands with os/exec.
+type ExecRunner struct{}
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, c Cmd) error {
+	if len(c.Argv) == 0 {
+		return errors.New("empty command")
+	}
+	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	cmd.WaitDelay = 5 * time.Second // a child that keeps our pipes open cannot hang us
+	cmd.Stdin = c.Stdin
+	cmd.Stdout = c.Stdout
+	var stderr bytes.Buffer
+	if c.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(c.Stderr, &stderr)
+	} else {
+		cmd.Stderr = &stderr
+	}
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	code := -1
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	return &RunError{Argv: c.Argv, ExitCode: code, Stderr: stderr.String(), Err: err}
+}
+
+// output runs argv and returns its trimmed stdout.
+func output(ctx context.Context, r Runner, argv ...string) (string, error) {
+	var out bytes.Buffer
+	err := r.Run(ctx, Cmd{Argv: argv, Stdout: &out})
+	return strings.TrimSpace(out.String()), err
+}
+
+// ExitCode returns the exit status carried by err, or -1.
+func ExitCode(err error) int {
+	var re *RunError
+	if errors.As(err, &re) {
+		return re.ExitCode
+	}
+	return -1
+}
