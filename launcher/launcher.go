@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"bottle.dev/bottle/allowlist"
@@ -332,41 +334,43 @@ func (l *Launcher) chownForSidecar(name string) error {
 }
 
 func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec, sidecarBin string) error {
-	root := ExecSpec{User: "0"}
-	if err := l.Backend.CopyIn(ctx, b.Agent, filepath.Join(l.ConfigDir(b.Name), ca.CertFile), "/usr/local/share/ca-certificates/bottle-ca.crt"); err != nil {
+	// The copies go in parallel, then one command sets everything up.
+	copies := []struct{ src, dst string }{
+		{filepath.Join(l.ConfigDir(b.Name), ca.CertFile), "/usr/local/share/ca-certificates/bottle-ca.crt"},
+		{sidecarBin, agentProbe},
+	}
+	if s.Workspace != "" {
+		copies = append(copies, struct{ src, dst string }{filepath.Clean(s.Workspace) + "/.", workspaceDir})
+	}
+	errs := make([]error, len(copies))
+	var wg sync.WaitGroup
+	for i, c := range copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Backend.CopyIn(ctx, b.Agent, c.src, c.dst); err != nil {
+				errs[i] = fmt.Errorf("copying %s into the agent: %w", c.src, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	// update-ca-certificates where the image has it; else append to the
-	// bundle the CA variables point at.
+	// bundle the CA variables point at. Then the workspace goes to the
+	// agent user when the image has one.
 	script := `set -e
-mkdir -p /etc/ssl/certs
+mkdir -p /etc/ssl/certs ` + workspaceDir + `
 if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1
 else cat /usr/local/share/ca-certificates/bottle-ca.crt >> ` + agentCABundle + `; fi
-grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle
-	root.Argv = []string{"sh", "-c", script}
-	if err := l.Backend.Exec(ctx, b.Agent, root); err != nil {
-		return fmt.Errorf("installing the bottle CA in the agent: %w", err)
+grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle + `
+if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
+	var out bytes.Buffer
+	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {
+		return fmt.Errorf("installing the bottle CA in the agent (the image needs sh): %w", err)
 	}
-	if err := l.Backend.CopyIn(ctx, b.Agent, sidecarBin, agentProbe); err != nil {
-		return err
-	}
-	b.AgentUser = "root"
-	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"id", "-u", "agent"}}); err == nil {
-		b.AgentUser = "agent"
-	}
-	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"mkdir", "-p", workspaceDir}}); err != nil {
-		return err
-	}
-	if s.Workspace != "" {
-		if err := l.Backend.CopyIn(ctx, b.Agent, filepath.Clean(s.Workspace)+"/.", workspaceDir); err != nil {
-			return fmt.Errorf("copying the workspace: %w", err)
-		}
-	}
-	if b.AgentUser == "agent" {
-		if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"chown", "-R", "agent:", workspaceDir}}); err != nil {
-			return err
-		}
-	}
+	b.AgentUser = strings.TrimSpace(out.String())
 	return nil
 }
 

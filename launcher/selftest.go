@@ -96,7 +96,9 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		go func() {
 			defer wg.Done()
 			var out bytes.Buffer
-			argv := append([]string{agentProbe, "probe", "--timeout", "2s"}, p.argv...)
+			// One second: on these bridges an address that exists answers in
+			// well under a millisecond.
+			argv := append([]string{agentProbe, "probe", "--timeout", "1s"}, p.argv...)
 			err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: argv, Env: p.env, Stdout: &out, Stderr: &out})
 			code := 0
 			if err != nil {
