@@ -87,7 +87,7 @@ func Main(ctx context.Context, args []string, ios *IOStreams, b Build) int {
 // isCobraUsage recognises the errors cobra itself makes for bad command lines.
 func isCobraUsage(err error) bool {
 	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag"} {
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag", "if any flags in the group"} {
 		if strings.HasPrefix(s, p) {
 			return true
 		}
