@@ -103,7 +103,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, bin: t.TempDir(), state: t.TempDir()}
 	buildStatic(t, "./cmd/bottle", w.bin, "bottle")
 	buildStatic(t, "./cmd/bottle-sidecar", w.bin, "bottle-sidecar")
-	if out, err := exec.Command("bash", filepath.Join(repoRoot(), "e2e/testdata/mkbase"), baseImage).CombinedOutput(); err != nil {
+	if out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/mkbase"), baseImage).CombinedOutput(); err != nil {
 		t.Fatalf("building the base image: %v\n%s", err, out)
 	}
 
