@@ -95,13 +95,6 @@ func (ExecRunner) Run(ctx context.Context, c Cmd) error {
 	return &RunError{Argv: c.Argv, ExitCode: code, Stderr: stderr.String(), Err: err}
 }
 
-// output runs argv and returns its trimmed stdout.
-func output(ctx context.Context, r Runner, argv ...string) (string, error) {
-	var out bytes.Buffer
-	err := r.Run(ctx, Cmd{Argv: argv, Stdout: &out})
-	return strings.TrimSpace(out.String()), err
-}
-
 // ExitCode returns the exit status carried by err, or -1.
 func ExitCode(err error) int {
 	var re *RunError
