@@ -42,6 +42,17 @@ func Load(path string) (*Policy, error) {
 // problem yields an ErrorList naming every problem found; file is used only in
 // messages.
 func Parse(file string, data []byte) (*Policy, error) {
+	return parse(file, data, nil)
+}
+
+// ParseEmbedded parses allowlist keys (version, mode, allow, deny) that live
+// in another file, such as a project's bottle.yaml, whose own top-level keys
+// are extra. Errors carry that file's positions.
+func ParseEmbedded(file string, data []byte, extra []string) (*Policy, error) {
+	return parse(file, data, extra)
+}
+
+func parse(file string, data []byte, extra []string) (*Policy, error) {
 	if len(data) > MaxFileSize {
 		return nil, ErrorList{{File: file, Msg: fmt.Sprintf("file is larger than %d MiB; an allowlist is a short hand-written file", MaxFileSize>>20)}}
 	}
@@ -49,7 +60,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{file: file}
+	p := &parser{file: file, extra: extra}
 	pol := p.policy(root)
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int {
@@ -108,8 +119,9 @@ func yamlError(file string, err error) error {
 }
 
 type parser struct {
-	file string
-	errs ErrorList
+	file  string
+	extra []string // top-level keys another schema owns (ParseEmbedded)
+	errs  ErrorList
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
@@ -167,7 +179,7 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 		return pol
 	}
 	hasVersion := false
-	p.mapping("", root, []string{"version", "mode", "allow", "deny"}, func(key string, k, v *yaml.Node) {
+	p.mapping("", root, append([]string{"version", "mode", "allow", "deny"}, p.extra...), func(key string, k, v *yaml.Node) {
 		switch key {
 		case "version":
 			hasVersion = true

@@ -17,8 +17,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/docker"
+	"bottle.dev/bottle/project"
 )
 
 // env is the BOTTLE_* (and XDG) environment, read in one place.
@@ -86,6 +88,7 @@ func isTerminal(f any) bool {
 
 type launchOptions struct {
 	IO            *IOStreams
+	Project       string
 	Name          string
 	Allowlist     string
 	Image         string
@@ -99,6 +102,7 @@ type launchOptions struct {
 	UpstreamCA    string
 	Verbose       bool
 	Command       []string
+	cleanup       []func()
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9_.-]+`)
@@ -113,7 +117,10 @@ func defaultName() string {
 }
 
 func newLaunchCmd(ios *IOStreams) *cobra.Command {
-	opts := &launchOptions{IO: ios}
+	return newLaunchCmdWith(&launchOptions{IO: ios})
+}
+
+func newLaunchCmdWith(opts *launchOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "launch [NAME] [flags] [-- CMD ARGS...]",
 		Short: "Build, wire, self-test and start a bottle",
@@ -122,6 +129,10 @@ network with no route out and an egress network, start the sidecar (proxy +
 DNS enforcing the allowlist) and the agent, install the bottle's CA in the
 agent, copy the workspace in, and prove from inside the agent that nothing
 gets around the sidecar. A bottle that fails the self-test is torn down.
+
+A bottle.yaml in the working directory (or --project FILE) may hold the same
+settings: name, image or dockerfile, allowlist (a file) or inline allow/deny
+rules, env, workspace and command. Flags override it.
 
 NAME defaults to the current directory's name. With a command after --, it
 runs in the agent (with a terminal when you have one); otherwise the bottle
@@ -140,13 +151,17 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
 			if dash >= 0 {
 				pos, opts.Command = args[:dash], args[dash:]
 			}
-			switch len(pos) {
-			case 0:
-				opts.Name = defaultName()
-			case 1:
-				opts.Name = pos[0]
-			default:
+			if len(pos) > 1 {
 				return usageErrorf("launch takes one NAME; put the command after --: bottle launch %s -- %s", pos[0], strings.Join(pos[1:], " "))
+			}
+			if err := opts.applyProject(cmd); err != nil {
+				return err
+			}
+			switch {
+			case len(pos) == 1:
+				opts.Name = pos[0]
+			case opts.Name == "":
+				opts.Name = defaultName()
 			}
 			if opts.Image != "" && opts.Dockerfile != "" {
 				return usageErrorf("give --image or --dockerfile, not both")
@@ -165,6 +180,7 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Allowlist, "allowlist", "allowlist.yaml", "allowlist to start from (copied into the bottle's state)")
+	f.StringVar(&opts.Project, "project", "", "project file (default: bottle.yaml here, when present)")
 	f.StringVar(&opts.Image, "image", "", "agent image to use as is")
 	f.StringVar(&opts.Dockerfile, "dockerfile", "", "Dockerfile to build the agent image from (default: bottle's own)")
 	f.StringVar(&opts.Workspace, "workspace", "", "directory copied into /workspace")
@@ -178,7 +194,68 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
 	return cmd
 }
 
+// applyProject fills every option the command line left unset from the
+// project file.
+func (opts *launchOptions) applyProject(cmd *cobra.Command) error {
+	path := opts.Project
+	if path == "" {
+		if _, err := os.Stat(project.FileName); err != nil {
+			return nil
+		}
+		path = project.FileName
+	}
+	p, err := project.Load(path)
+	if err != nil {
+		var el allowlist.ErrorList
+		if errors.As(err, &el) {
+			return &exitError{code: ExitUsage, err: fmt.Errorf("%s is not valid:\n%w", path, err)}
+		}
+		return &exitError{code: ExitUsage, err: err}
+	}
+	set := cmd.Flags().Changed
+	opts.Name = p.Name
+	if !set("image") && !set("dockerfile") {
+		opts.Image, opts.Dockerfile = p.Image, p.Dockerfile
+	}
+	if !set("allowlist") {
+		switch {
+		case p.Allowlist != "":
+			opts.Allowlist = p.Allowlist
+		case p.Inline != nil:
+			f, err := os.CreateTemp("", "bottle-inline-*.yaml")
+			if err != nil {
+				return err
+			}
+			f.Write(p.Inline)
+			f.Close()
+			opts.Allowlist = f.Name()
+			opts.cleanup = append(opts.cleanup, func() { os.Remove(f.Name()) })
+		}
+	}
+	if !set("workspace") {
+		opts.Workspace = p.Workspace
+	}
+	if len(opts.Command) == 0 {
+		opts.Command = p.Command
+	}
+	env := append([]string{}, p.Env...)
+	for _, k := range p.EnvFromCLI {
+		v, ok := os.LookupEnv(k)
+		if !ok {
+			return usageErrorf("%s: env %s has no value there and is not set here", path, k)
+		}
+		env = append(env, k+"="+v)
+	}
+	opts.Env = append(env, opts.Env...) // flags last: they win
+	return nil
+}
+
 func launchRun(ctx context.Context, opts *launchOptions) error {
+	defer func() {
+		for _, f := range opts.cleanup {
+			f()
+		}
+	}()
 	l, err := newLauncher(ctx, opts.IO, opts.Backend, opts.Verbose)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -71,4 +72,50 @@ func mkdirChdir(t *testing.T, dir string) error {
 	}
 	t.Chdir(dir)
 	return nil
+}
+
+func TestProjectFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("bottle.yaml", []byte(`version: 1
+name: widget
+image: agent:1
+workspace: src
+env:
+  A: "1"
+  FROM_HERE:
+command: [make, test]
+allow:
+  - host: api.example.com
+`), 0o644)
+	t.Setenv("FROM_HERE", "yes")
+	opts := &launchOptions{IO: &IOStreams{}}
+	cmd := newLaunchCmdWith(opts)
+	if err := cmd.ParseFlags([]string{"--image", "override:2", "-e", "A=2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := opts.applyProject(cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, f := range opts.cleanup {
+			f()
+		}
+	}()
+	if opts.Name != "widget" || opts.Image != "override:2" || opts.Workspace != filepath.Join(dir, "src") || strings.Join(opts.Command, " ") != "make test" {
+		t.Errorf("%+v", opts)
+	}
+	if strings.Join(opts.Env, ",") != "A=1,FROM_HERE=yes,A=2" {
+		t.Errorf("env %v (flags must come last, so they win)", opts.Env)
+	}
+	data, err := os.ReadFile(opts.Allowlist)
+	if err != nil || !strings.Contains(string(data), "api.example.com") {
+		t.Errorf("inline allowlist %q: %v", data, err)
+	}
+
+	os.WriteFile("bottle.yaml", []byte("version: 1\nnmae: x\n"), 0o644)
+	r := run(t, dir, "launch", "--backend", "docker")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "bottle.yaml:2:1: unknown key \"nmae\"; did you mean \"name\"?") {
+		t.Errorf("bad project file: %+v", r)
+	}
 }

@@ -1,0 +1,202 @@
+// Package project reads bottle.yaml, the optional project file that holds the
+// settings of `bottle launch` for one project, so that a plain `bottle
+// launch` does the right thing. Flags override it.
+//
+//	version: 1
+//	name: widget
+//	image: my-agent:latest          # or dockerfile: ./Dockerfile.agent
+//	allowlist: allowlist.yaml       # or inline: mode, allow, deny as in allowlist.yaml
+//	env:
+//	  LOG_LEVEL: debug
+//	  ANTHROPIC_API_KEY:            # no value: taken from the environment of `bottle launch`
+//	workspace: .
+//	command: [claude, --dangerously-skip-permissions]
+package project
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/launcher"
+)
+
+// FileName is the project file bottle looks for in the working directory.
+const FileName = "bottle.yaml"
+
+// Project is a validated bottle.yaml. Paths are absolute.
+type Project struct {
+	File       string
+	Name       string
+	Image      string
+	Dockerfile string
+	Allowlist  string // a file, or
+	Inline     []byte // a standalone allowlist document made from the inline rules
+	Env        []string
+	EnvFromCLI []string // names whose value comes from the launching environment
+	Workspace  string
+	Command    []string
+}
+
+var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command"}
+
+// Load reads and validates path. Every problem is reported at once as
+// FILE:LINE:COL: message (an allowlist.ErrorList).
+func Load(path string) (*Project, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates the bytes of a project file.
+func Parse(path string, data []byte) (*Project, error) {
+	// The allowlist parser checks version, mode, allow and deny, and that no
+	// unknown key is present.
+	_, polErr := allowlist.ParseEmbedded(path, data, ownKeys)
+	var errs allowlist.ErrorList
+	var el allowlist.ErrorList
+	if errors.As(polErr, &el) {
+		errs = append(errs, el...)
+	} else if polErr != nil {
+		return nil, polErr
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errs // the allowlist parser has reported it
+	}
+	root := doc.Content[0]
+	full, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(full)
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	p := &Project{File: path}
+	errorf := func(n *yaml.Node, format string, args ...any) {
+		errs = append(errs, &allowlist.Error{File: path, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+	}
+	str := func(key string, v *yaml.Node) (string, bool) {
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+			errorf(v, "%s must be a non-empty string", key)
+			return "", false
+		}
+		return v.Value, true
+	}
+	inline := false
+	keys := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		keys[k.Value] = k
+		switch k.Value {
+		case "allow", "deny", "mode":
+			inline = true
+		case "name":
+			if s, ok := str("name", v); ok {
+				if err := launcher.ValidName(s); err != nil {
+					errorf(v, "%v", err)
+				}
+				p.Name = s
+			}
+		case "image":
+			p.Image, _ = str("image", v)
+		case "dockerfile":
+			if s, ok := str("dockerfile", v); ok {
+				p.Dockerfile = abs(s)
+			}
+		case "allowlist":
+			if s, ok := str("allowlist", v); ok {
+				p.Allowlist = abs(s)
+			}
+		case "workspace":
+			if s, ok := str("workspace", v); ok {
+				p.Workspace = abs(s)
+			}
+		case "command":
+			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+				errorf(v, "command must be a list of words, e.g. [claude, -p, \"fix the tests\"]")
+				continue
+			}
+			for _, w := range v.Content {
+				if w.Kind != yaml.ScalarNode {
+					errorf(w, "command: each word must be a string")
+					continue
+				}
+				p.Command = append(p.Command, w.Value)
+			}
+		case "env":
+			if v.Kind != yaml.MappingNode {
+				errorf(v, "env must be a mapping of NAME: value (no value: taken from the launching environment)")
+				continue
+			}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				ek, ev := v.Content[j], v.Content[j+1]
+				if ek.Value == "" || strings.ContainsAny(ek.Value, "= ") {
+					errorf(ek, "env: %q is not a variable name", ek.Value)
+					continue
+				}
+				switch {
+				case ev.Kind == yaml.ScalarNode && ev.Tag == "!!null":
+					p.EnvFromCLI = append(p.EnvFromCLI, ek.Value)
+				case ev.Kind == yaml.ScalarNode:
+					p.Env = append(p.Env, ek.Value+"="+ev.Value)
+				default:
+					errorf(ev, "env: %s must be a single value", ek.Value)
+				}
+			}
+		}
+	}
+	if p.Image != "" && p.Dockerfile != "" {
+		errorf(keys["dockerfile"], "give image or dockerfile, not both")
+	}
+	if inline && p.Allowlist != "" {
+		errorf(keys["allowlist"], "give allowlist (a file) or inline allow/deny rules, not both")
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b *allowlist.Error) int { return (a.Line-b.Line)*1000 + a.Col - b.Col })
+		return nil, errs
+	}
+	if inline {
+		out, err := standalone(root)
+		if err != nil {
+			return nil, err
+		}
+		p.Inline = out
+	}
+	return p, nil
+}
+
+// standalone makes an allowlist document of the inline keys, comments kept.
+func standalone(root *yaml.Node) ([]byte, error) {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "version"},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "1"})
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "mode", "allow", "deny":
+			m.Content = append(m.Content, root.Content[i], root.Content[i+1])
+		}
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	enc.Close()
+	return append([]byte("# made by bottle from the inline rules of bottle.yaml\n"), buf.Bytes()...), nil
+}

@@ -1,0 +1,104 @@
+package project
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bottle.dev/bottle/allowlist"
+)
+
+func TestParseInline(t *testing.T) {
+	src := `version: 1
+name: widget
+image: my-agent:latest
+env:
+  LOG_LEVEL: debug
+  ANTHROPIC_API_KEY:
+workspace: .
+command: [claude, -p, "fix the tests"]
+mode: report
+allow:
+  - host: api.anthropic.com   # the model
+deny:
+  - host: gist.github.com
+`
+	p, err := Parse("/proj/bottle.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "widget" || p.Image != "my-agent:latest" || p.Workspace != "/proj" || strings.Join(p.Command, "|") != "claude|-p|fix the tests" {
+		t.Errorf("%+v", p)
+	}
+	if strings.Join(p.Env, ",") != "LOG_LEVEL=debug" || strings.Join(p.EnvFromCLI, ",") != "ANTHROPIC_API_KEY" {
+		t.Errorf("env %v %v", p.Env, p.EnvFromCLI)
+	}
+	pol, err := allowlist.Parse("inline", p.Inline)
+	if err != nil {
+		t.Fatalf("inline allowlist: %v\n%s", err, p.Inline)
+	}
+	if pol.Mode() != allowlist.Report || len(pol.Allow()) != 1 || len(pol.DenyRules()) != 1 || !strings.Contains(string(p.Inline), "# the model") {
+		t.Errorf("inline allowlist:\n%s", p.Inline)
+	}
+}
+
+func TestParseFileForm(t *testing.T) {
+	p, err := Parse("/proj/bottle.yaml", []byte("version: 1\nallowlist: policy/allow.yaml\ndockerfile: Dockerfile.agent\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Allowlist != "/proj/policy/allow.yaml" || p.Dockerfile != "/proj/Dockerfile.agent" || p.Inline != nil {
+		t.Errorf("%+v", p)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	src := `version: 1
+name: Widget Project
+image: a
+dockerfile: b
+allowlist: x.yaml
+imag: typo
+env: [A=1]
+command: claude
+allow:
+  - host: "*github.com"
+`
+	_, err := Parse("bottle.yaml", []byte(src))
+	var el allowlist.ErrorList
+	if !errors.As(err, &el) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []string{
+		"bottle.yaml:2:7: bottle name \"Widget Project\"",
+		"bottle.yaml:4:1: give image or dockerfile, not both",
+		"bottle.yaml:5:1: give allowlist (a file) or inline allow/deny rules, not both",
+		"bottle.yaml:6:1: unknown key \"imag\"; did you mean \"image\"?",
+		"bottle.yaml:7:6: env must be a mapping",
+		"bottle.yaml:8:10: command must be a list of words",
+		"bottle.yaml:10:11: allow[0].host \"*github.com\" has a wildcard inside the name",
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in:\n%s", w, got)
+		}
+	}
+	if len(el) != len(want) {
+		t.Errorf("%d errors; want %d:\n%s", len(el), len(want), got)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, FileName), []byte("version: 1\nname: x\n"), 0o644)
+	p, err := Load(filepath.Join(dir, FileName))
+	if err != nil || p.Name != "x" {
+		t.Errorf("%+v %v", p, err)
+	}
+	if _, err := Load(filepath.Join(dir, "nope.yaml")); err == nil {
+		t.Error("missing file loaded")
+	}
+}
