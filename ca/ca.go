@@ -46,13 +46,7 @@ func New(bottle string, lifetime time.Duration) (*CA, error) {
 	if lifetime <= 0 {
 		lifetime = DefaultLifetime
 	}
-	// ECDSA P-256: leaves signed by it cost ~0.1 ms to mint, against ~50 ms
-	// with RSA-2048 (engine notes §1.3), and every client accepts it.
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := randomSerial()
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +82,18 @@ func New(bottle string, lifetime time.Duration) (*CA, error) {
 		return nil, err
 	}
 	return &CA{Cert: cert, Key: key, certDER: der}, nil
+}
+
+// newKeyAndSerial makes the key and serial of a new certificate. ECDSA
+// P-256: a leaf costs ~0.1 ms to mint, against ~50 ms with RSA-2048 (engine
+// notes §1.3), and every client accepts it.
+func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := randomSerial()
+	return key, serial, err
 }
 
 // randomSerial returns a 128-bit random serial number (RFC 5280 allows up to

@@ -2,8 +2,6 @@ package ca
 
 import (
 	"container/list"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -25,11 +23,7 @@ func (c *CA) Mint(host string) (*tls.Certificate, error) {
 	if host == "" {
 		return nil, errors.New("mint: empty host")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := randomSerial()
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return nil, err
 	}
