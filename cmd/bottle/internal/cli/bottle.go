@@ -20,6 +20,7 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/docker"
+	"bottle.dev/bottle/launcher/macoscontainer"
 	"bottle.dev/bottle/project"
 )
 
@@ -44,28 +45,53 @@ func readEnv() env {
 // backendNames are the values --backend takes.
 var backendNames = []string{"docker", "macos-container"}
 
+// host is what backend selection looks at; tests substitute it.
+type host struct {
+	GOOS, GOARCH string
+	Docker       launcher.Backend
+	Container    launcher.Backend
+}
+
+func realHost() host {
+	return host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Docker: &docker.Backend{}, Container: &macoscontainer.Backend{}}
+}
+
 // pickBackend chooses the backend: --backend, then BOTTLE_BACKEND, then the
 // first that works here. Each refusal says why and what to do.
 func pickBackend(ctx context.Context, flag string, e env) (launcher.Backend, error) {
+	return selectBackend(ctx, flag, e, realHost())
+}
+
+func selectBackend(ctx context.Context, flag string, e env, h host) (launcher.Backend, error) {
 	name := flag
 	if name == "" {
 		name = e.Backend
 	}
 	switch name {
 	case "docker":
-		return &docker.Backend{}, nil
+		return h.Docker, nil
 	case "macos-container":
-		return nil, errors.New("the macos-container backend (Apple's container CLI on macOS) is not built yet; use --backend docker")
+		return h.Container, nil
 	case "":
 	default:
 		return nil, usageErrorf("unknown backend %q; use one of %s", name, strings.Join(backendNames, ", "))
 	}
-	d := &docker.Backend{}
-	err := d.Check(ctx)
-	if err == nil {
-		return d, nil
+	var reasons []string
+	if h.GOOS == "darwin" && h.GOARCH == "arm64" {
+		err := h.Container.Check(ctx)
+		if err == nil {
+			return h.Container, nil
+		}
+		reasons = append(reasons, "macos-container: "+err.Error())
+	} else {
+		reasons = append(reasons, fmt.Sprintf("macos-container: needs macOS on Apple silicon (this is %s/%s)", h.GOOS, h.GOARCH))
 	}
-	return nil, fmt.Errorf("no usable backend: docker: %v", err)
+	err := h.Docker.Check(ctx)
+	if err == nil {
+		return h.Docker, nil
+	}
+	reasons = append(reasons, "docker: "+err.Error())
+	return nil, fmt.Errorf("no usable backend:\n  %s", strings.Join(reasons, "\n  "))
 }
 
 func newLauncher(ctx context.Context, ios *IOStreams, backend string, verbose bool) (*launcher.Launcher, error) {
@@ -539,7 +565,13 @@ func newDoctorCmd(ios *IOStreams) *cobra.Command {
 				ok = true
 			}
 			if runtime.GOOS == "darwin" && runtime.GOARCH == "arm64" {
-				fmt.Fprintln(ios.Out, "macos-container:  not built yet in this version of bottle")
+				mc := &macoscontainer.Backend{}
+				if err := mc.Check(cmd.Context()); err != nil {
+					fmt.Fprintf(ios.Out, "macos-container:  not usable: %v\n", err)
+				} else {
+					fmt.Fprintln(ios.Out, "macos-container:  ok (the default here)")
+					ok = true
+				}
 			} else {
 				fmt.Fprintf(ios.Out, "macos-container:  not usable: needs macOS on Apple silicon (this is %s/%s)\n", runtime.GOOS, runtime.GOARCH)
 			}

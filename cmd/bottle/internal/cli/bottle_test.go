@@ -2,22 +2,61 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"bottle.dev/bottle/launcher"
 )
 
-func TestPickBackend(t *testing.T) {
+// fakeBackend is a backend whose Check says what the test wants.
+type fakeBackend struct {
+	launcher.Backend
+	name string
+	err  error
+}
+
+func (f fakeBackend) Name() string                { return f.name }
+func (f fakeBackend) Check(context.Context) error { return f.err }
+
+func TestSelectBackend(t *testing.T) {
 	ctx := context.Background()
-	if b, err := pickBackend(ctx, "docker", env{Backend: "macos-container"}); err != nil || b.Name() != "docker" {
-		t.Errorf("flag must win over BOTTLE_BACKEND: %v %v", b, err)
+	up := func(n string) fakeBackend { return fakeBackend{name: n} }
+	down := func(n, why string) fakeBackend { return fakeBackend{name: n, err: errors.New(why)} }
+	cases := []struct {
+		name       string
+		flag, env  string
+		goos, arch string
+		docker, mc fakeBackend
+		want, err  string
+	}{
+		{name: "mac with container running", goos: "darwin", arch: "arm64", docker: up("docker"), mc: up("macos-container"), want: "macos-container"},
+		{name: "mac, container service stopped", goos: "darwin", arch: "arm64", docker: up("docker"), mc: down("macos-container", "not running; start it: container system start"), want: "docker"},
+		{name: "intel mac", goos: "darwin", arch: "amd64", docker: up("docker"), mc: up("macos-container"), want: "docker"},
+		{name: "linux", goos: "linux", arch: "amd64", docker: up("docker"), mc: up("macos-container"), want: "docker"},
+		{name: "nothing works", goos: "darwin", arch: "arm64", docker: down("docker", "the Docker daemon does not answer"), mc: down("macos-container", "container 0.12.3 is too old"),
+			err: "no usable backend:\n  macos-container: container 0.12.3 is too old\n  docker: the Docker daemon does not answer"},
+		{name: "linux without docker", goos: "linux", arch: "amd64", docker: down("docker", "docker not found on PATH"), mc: up("macos-container"),
+			err: "needs macOS on Apple silicon (this is linux/amd64)"},
+		{name: "flag wins", flag: "docker", env: "macos-container", goos: "darwin", arch: "arm64", docker: down("docker", "x"), mc: up("macos-container"), want: "docker"},
+		{name: "env when no flag", env: "macos-container", goos: "linux", arch: "amd64", docker: up("docker"), mc: down("macos-container", "x"), want: "macos-container"},
+		{name: "unknown", flag: "podman", err: "unknown backend \"podman\"; use one of docker, macos-container"},
 	}
-	if _, err := pickBackend(ctx, "", env{Backend: "macos-container"}); err == nil || !strings.Contains(err.Error(), "--backend docker") {
-		t.Errorf("BOTTLE_BACKEND=macos-container: %v", err)
-	}
-	if _, err := pickBackend(ctx, "podman", env{}); err == nil || !strings.Contains(err.Error(), "unknown backend \"podman\"; use one of docker, macos-container") {
-		t.Errorf("unknown: %v", err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := selectBackend(ctx, tc.flag, env{Backend: tc.env}, host{GOOS: tc.goos, GOARCH: tc.arch, Docker: tc.docker, Container: tc.mc})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("err = %v; want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || b.Name() != tc.want {
+				t.Errorf("got %v, %v; want %s", b, err, tc.want)
+			}
+		})
 	}
 }
 

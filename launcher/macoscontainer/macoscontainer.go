@@ -1,0 +1,469 @@
+// Package macoscontainer is the launcher's backend for Apple's `container`
+// CLI on macOS: each container is a lightweight VM. It builds argv for the
+// CLI (pure functions, pinned by golden tests) and parses its 1.x JSON
+// (shapes from the reference: sorted keys, escaped slashes, addresses as
+// CIDR strings).
+package macoscontainer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"bottle.dev/bottle/launcher"
+)
+
+// MinVersion is the oldest `container` bottle works with: multiple
+// --network flags (the sidecar's two networks) and `cp` arrived in 1.0.0,
+// and the JSON shapes changed then.
+var MinVersion = [3]int{1, 0, 0}
+
+// Backend drives Apple's container CLI.
+type Backend struct {
+	Runner launcher.Runner // nil: launcher.ExecRunner
+	Bin    string          // default "container"
+	// BuilderDNS, when set, is given to the builder (`container builder start
+	// --dns`) so image builds can resolve package mirrors. Before 1.2.1 a
+	// running builder ignores --dns (apple/container#402), so it is restarted.
+	BuilderDNS []string
+}
+
+func (b *Backend) runner() launcher.Runner {
+	if b.Runner == nil {
+		return launcher.ExecRunner{}
+	}
+	return b.Runner
+}
+
+func (b *Backend) bin() string {
+	if b.Bin == "" {
+		return "container"
+	}
+	return b.Bin
+}
+
+func (b *Backend) out(ctx context.Context, args ...string) (string, error) {
+	var out bytes.Buffer
+	err := b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, args...), Stdout: &out})
+	return strings.TrimSpace(out.String()), err
+}
+
+// Name implements launcher.Backend.
+func (b *Backend) Name() string { return "macos-container" }
+
+var versionRE = regexp.MustCompile(`version (\d+)\.(\d+)\.(\d+)`)
+
+// ParseVersion reads `container --version` ("container CLI version 1.2.2
+// (build: release, commit: abc1234)").
+func ParseVersion(s string) ([3]int, error) {
+	m := versionRE.FindStringSubmatch(s)
+	if m == nil {
+		return [3]int{}, fmt.Errorf("cannot read a version from %q", strings.TrimSpace(s))
+	}
+	var v [3]int
+	for i := range v {
+		v[i], _ = strconv.Atoi(m[i+1])
+	}
+	return v, nil
+}
+
+func older(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+type statusJSON struct {
+	Status string `json:"status"`
+}
+
+// Check implements launcher.Backend: the CLI is there, new enough, and its
+// system service runs.
+func (b *Backend) Check(ctx context.Context) error {
+	out, err := b.out(ctx, "--version")
+	if err != nil {
+		if launcher.ExitCode(err) == -1 {
+			return errors.New("container not found on PATH; install Apple's container (github.com/apple/container/releases) or pass --backend docker")
+		}
+		return err
+	}
+	v, err := ParseVersion(out)
+	if err != nil {
+		return err
+	}
+	if older(v, MinVersion) {
+		return fmt.Errorf("container %d.%d.%d is too old: bottle needs %d.%d.%d or later (several networks per container, cp); upgrade from github.com/apple/container/releases",
+			v[0], v[1], v[2], MinVersion[0], MinVersion[1], MinVersion[2])
+	}
+	st, err := b.out(ctx, "system", "status", "--format", "json")
+	var s statusJSON
+	if jerr := json.Unmarshal([]byte(st), &s); jerr != nil || s.Status != "running" {
+		state := s.Status
+		if state == "" && err != nil {
+			state = err.Error()
+		}
+		return fmt.Errorf("the container system service is not running (%s); start it: container system start --enable-kernel-install", state)
+	}
+	return nil
+}
+
+// ImageExists implements launcher.Backend.
+func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
+	_, err := b.out(ctx, "image", "inspect", tag)
+	if err == nil {
+		return true, nil
+	}
+	if launcher.ExitCode(err) == 1 {
+		return false, nil
+	}
+	return false, err
+}
+
+func labelArgs(labels map[string]string) []string {
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		args = append(args, "--label", k+"="+labels[k])
+	}
+	return args
+}
+
+// BuildArgs is the argv of an image build.
+func BuildArgs(s launcher.BuildSpec, dns []string) []string {
+	args := []string{"build", "--progress", "plain", "-t", s.Tag, "-f", s.Dockerfile}
+	for _, k := range slices.Sorted(maps.Keys(s.Args)) {
+		args = append(args, "--build-arg", k+"="+s.Args[k])
+	}
+	for _, d := range dns {
+		args = append(args, "--dns", d)
+	}
+	args = append(args, labelArgs(s.Labels)...)
+	return append(args, s.Context)
+}
+
+// Build implements launcher.Backend.
+func (b *Backend) Build(ctx context.Context, s launcher.BuildSpec) error {
+	if len(b.BuilderDNS) > 0 {
+		args := []string{"builder", "start"}
+		for _, d := range b.BuilderDNS {
+			args = append(args, "--dns", d)
+		}
+		if _, err := b.out(ctx, args...); err != nil {
+			return err
+		}
+	}
+	var log bytes.Buffer
+	w := io.Writer(&log)
+	if s.Progress != nil {
+		w = io.MultiWriter(&log, s.Progress)
+	}
+	err := b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, BuildArgs(s, b.BuilderDNS)...), Stdout: w, Stderr: w})
+	if err != nil && s.Progress == nil {
+		lines := strings.Split(strings.TrimRight(log.String(), "\n"), "\n")
+		if len(lines) > 30 {
+			lines = lines[len(lines)-30:]
+		}
+		return fmt.Errorf("%w\nbuild output:\n%s", err, strings.Join(lines, "\n"))
+	}
+	return err
+}
+
+// NetworkCreateArgs is the argv that creates a network. --internal gives a
+// hostOnly network: no route out through vmnet's NAT.
+func NetworkCreateArgs(n launcher.NetworkSpec) []string {
+	args := []string{"network", "create"}
+	if n.Internal {
+		args = append(args, "--internal")
+	}
+	args = append(args, labelArgs(n.Labels)...)
+	return append(args, n.Name)
+}
+
+// NetworkCreate implements launcher.Backend.
+func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
+	_, err := b.out(ctx, NetworkCreateArgs(n)...)
+	return err
+}
+
+type networkJSON struct {
+	ID            string `json:"id"`
+	Configuration struct {
+		Name   string            `json:"name"`
+		Mode   string            `json:"mode"`
+		Labels map[string]string `json:"labels"`
+	} `json:"configuration"`
+	Status struct {
+		IPv4Gateway string `json:"ipv4Gateway"`
+		IPv4Subnet  string `json:"ipv4Subnet"`
+	} `json:"status"`
+}
+
+func (n networkJSON) info() launcher.NetworkInfo {
+	return launcher.NetworkInfo{Name: n.Configuration.Name, Subnet: n.Status.IPv4Subnet, Gateway: n.Status.IPv4Gateway,
+		Internal: n.Configuration.Mode == "hostOnly", Labels: n.Configuration.Labels}
+}
+
+// ParseNetworks reads `network inspect` (pretty) or `network list --format
+// json` (compact): the same array of 1.x NetworkResource objects.
+func ParseNetworks(data []byte) ([]launcher.NetworkInfo, error) {
+	var ns []networkJSON
+	if err := json.Unmarshal(data, &ns); err != nil {
+		return nil, fmt.Errorf("unexpected container network JSON (is container older than 1.0.0?): %v", err)
+	}
+	var out []launcher.NetworkInfo
+	for _, n := range ns {
+		if n.Configuration.Name == "" {
+			return nil, errors.New("unexpected container network JSON: no configuration.name (a 0.x shape; bottle needs container 1.0.0 or later)")
+		}
+		out = append(out, n.info())
+	}
+	return out, nil
+}
+
+// NetworkInspect implements launcher.Backend.
+func (b *Backend) NetworkInspect(ctx context.Context, name string) (launcher.NetworkInfo, error) {
+	out, err := b.out(ctx, "network", "inspect", name)
+	if err != nil {
+		return launcher.NetworkInfo{}, err
+	}
+	ns, err := ParseNetworks([]byte(out))
+	if err != nil {
+		return launcher.NetworkInfo{}, err
+	}
+	if len(ns) != 1 {
+		return launcher.NetworkInfo{}, fmt.Errorf("network %s: %d results", name, len(ns))
+	}
+	return ns[0], nil
+}
+
+func notFound(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "not found")
+}
+
+// NetworkRemove implements launcher.Backend; a missing network is fine.
+func (b *Backend) NetworkRemove(ctx context.Context, name string) error {
+	if _, err := b.out(ctx, "network", "delete", name); err != nil && !notFound(err) {
+		return err
+	}
+	return nil
+}
+
+// RunArgs is the argv that starts a container. All networks are given at
+// once, in order — the first carries the default route — because `container`
+// has no `network connect`.
+func RunArgs(r launcher.RunSpec) []string {
+	args := []string{"run", "-d", "--progress", "none", "--name", r.Name}
+	for _, n := range r.Networks {
+		args = append(args, "--network", n)
+	}
+	for _, d := range r.DNS {
+		args = append(args, "--dns", d)
+	}
+	for _, c := range r.CapDrop {
+		args = append(args, "--cap-drop", c)
+	}
+	for _, e := range r.Env {
+		args = append(args, "-e", e)
+	}
+	for _, m := range r.Mounts {
+		v := m.Source + ":" + m.Target
+		if m.ReadOnly {
+			v += ":ro"
+		}
+		args = append(args, "-v", v)
+	}
+	if r.User != "" {
+		args = append(args, "--user", r.User)
+	}
+	if r.Workdir != "" {
+		args = append(args, "-w", r.Workdir)
+	}
+	if len(r.Entrypoint) > 0 {
+		args = append(args, "--entrypoint", r.Entrypoint[0])
+	}
+	args = append(args, labelArgs(r.Labels)...)
+	args = append(args, r.Image)
+	if len(r.Entrypoint) > 1 {
+		args = append(args, r.Entrypoint[1:]...)
+	}
+	return append(args, r.Cmd...)
+}
+
+// Run implements launcher.Backend.
+func (b *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
+	if len(r.Name) < 2 || len(r.Name) > 63 {
+		return fmt.Errorf("container name %q: Apple's container needs 2 to 63 characters", r.Name)
+	}
+	_, err := b.out(ctx, RunArgs(r)...)
+	return err
+}
+
+type attachmentJSON struct {
+	Network     string `json:"network"`
+	IPv4Address string `json:"ipv4Address"` // "a.b.c.d/nn"
+	IPv4Gateway string `json:"ipv4Gateway"`
+}
+
+type containerJSON struct {
+	ID            string `json:"id"`
+	Configuration struct {
+		ID     string            `json:"id"`
+		Labels map[string]string `json:"labels"`
+		Image  struct {
+			Reference string `json:"reference"`
+		} `json:"image"`
+	} `json:"configuration"`
+	Status struct {
+		State    string           `json:"state"`
+		Networks []attachmentJSON `json:"networks"`
+	} `json:"status"`
+}
+
+// ParseContainers reads `inspect` (pretty) or `list --format json`
+// (compact): arrays of 1.x ManagedContainer objects. Addresses come as CIDR
+// strings and are returned bare, keyed by network name.
+func ParseContainers(data []byte) ([]launcher.ContainerInfo, error) {
+	var cs []containerJSON
+	if err := json.Unmarshal(data, &cs); err != nil {
+		return nil, fmt.Errorf("unexpected container JSON (is container older than 1.0.0?): %v", err)
+	}
+	var out []launcher.ContainerInfo
+	for _, c := range cs {
+		if c.ID == "" {
+			return nil, errors.New("unexpected container JSON: no top-level id (a 0.x shape; bottle needs container 1.0.0 or later)")
+		}
+		info := launcher.ContainerInfo{Name: c.ID, State: c.Status.State, Running: c.Status.State == "running",
+			Image: c.Configuration.Image.Reference, Labels: c.Configuration.Labels, Networks: map[string]string{}}
+		for _, a := range c.Status.Networks {
+			if p, err := netip.ParsePrefix(a.IPv4Address); err == nil {
+				info.Networks[a.Network] = p.Addr().String()
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Inspect implements launcher.Backend.
+func (b *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerInfo, error) {
+	out, err := b.out(ctx, "inspect", name)
+	if err != nil {
+		return launcher.ContainerInfo{}, err
+	}
+	cs, err := ParseContainers([]byte(out))
+	if err != nil {
+		return launcher.ContainerInfo{}, err
+	}
+	if len(cs) != 1 {
+		return launcher.ContainerInfo{}, fmt.Errorf("container %s: %d results", name, len(cs))
+	}
+	return cs[0], nil
+}
+
+// ExecArgs is the argv of a command in a running container.
+func ExecArgs(name string, e launcher.ExecSpec) []string {
+	args := []string{"exec"}
+	if e.Stdin != nil {
+		args = append(args, "-i")
+	}
+	if e.TTY {
+		args = append(args, "-t")
+	}
+	if e.User != "" {
+		args = append(args, "-u", e.User)
+	}
+	if e.Workdir != "" {
+		args = append(args, "-w", e.Workdir)
+	}
+	for _, v := range e.Env {
+		args = append(args, "-e", v)
+	}
+	args = append(args, name)
+	return append(args, e.Argv...)
+}
+
+// Exec implements launcher.Backend.
+func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
+	return b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, ExecArgs(name, e)...), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+}
+
+// CopyIn implements launcher.Backend (`cp` is 1.0.0+; the container must run).
+func (b *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
+	_, err := b.out(ctx, "cp", src, name+":"+dst)
+	return err
+}
+
+// Logs implements launcher.Backend.
+func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Writer) error {
+	args := []string{b.bin(), "logs"}
+	if follow {
+		args = append(args, "-f")
+	}
+	return b.runner().Run(ctx, launcher.Cmd{Argv: append(args, name), Stdout: out, Stderr: out})
+}
+
+// Remove implements launcher.Backend: stop, then delete, by explicit ID —
+// never --all, which also hits the buildkit builder.
+func (b *Backend) Remove(ctx context.Context, name string) error {
+	if _, err := b.out(ctx, "stop", name); err != nil && !notFound(err) {
+		return err
+	}
+	if _, err := b.out(ctx, "delete", "--force", name); err != nil && !notFound(err) {
+		return err
+	}
+	return nil
+}
+
+func hasLabels(l, want map[string]string) bool {
+	for k, v := range want {
+		if l[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// List implements launcher.Backend. `container list` has no label filter,
+// so the filtering is done here; the builder and unlabelled resources never
+// match our labels.
+func (b *Backend) List(ctx context.Context, labels map[string]string) ([]launcher.Resource, error) {
+	out, err := b.out(ctx, "list", "--all", "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	cs, err := ParseContainers([]byte(out))
+	if err != nil {
+		return nil, err
+	}
+	var res []launcher.Resource
+	for _, c := range cs {
+		if hasLabels(c.Labels, labels) {
+			res = append(res, launcher.Resource{Kind: "container", Name: c.Name, State: c.State, Labels: c.Labels})
+		}
+	}
+	out, err = b.out(ctx, "network", "list", "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	ns, err := ParseNetworks([]byte(out))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		if hasLabels(n.Labels, labels) {
+			res = append(res, launcher.Resource{Kind: "network", Name: n.Name, Labels: n.Labels})
+		}
+	}
+	return res, nil
+}

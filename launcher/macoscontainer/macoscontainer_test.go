@@ -1,0 +1,177 @@
+package macoscontainer
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bottle.dev/bottle/launcher"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func read(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseContainers(t *testing.T) {
+	cs, err := ParseContainers(read(t, "inspect-1.x.json"))
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("%v %v", cs, err)
+	}
+	c := cs[0]
+	if c.Name != "bottle-demo-agent" || !c.Running || c.Networks["bottle-demo-internal"] != "192.168.100.3" || c.Labels["dev.bottle.role"] != "agent" || c.Image != "docker.io/library/bottle-agent:abc" {
+		t.Errorf("%+v", c)
+	}
+	cs, err = ParseContainers(read(t, "list-1.x.json"))
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("%v %v", cs, err)
+	}
+	if sc := cs[1]; sc.Networks["bottle-demo-internal"] != "192.168.100.2" || sc.Networks["bottle-demo-egress"] != "192.168.65.2" {
+		t.Errorf("sidecar networks %v", sc.Networks)
+	}
+	if _, err := ParseContainers(read(t, "list-0.12.json")); err == nil || !strings.Contains(err.Error(), "1.0.0") {
+		t.Errorf("0.12 document: %v", err)
+	}
+}
+
+func TestParseNetworks(t *testing.T) {
+	ns, err := ParseNetworks(read(t, "networks-1.x.json"))
+	if err != nil || len(ns) != 2 {
+		t.Fatalf("%v %v", ns, err)
+	}
+	if n := ns[1]; n.Name != "bottle-demo-internal" || !n.Internal || n.Subnet != "192.168.100.0/24" || n.Gateway != "192.168.100.1" || ns[0].Internal {
+		t.Errorf("%+v", ns)
+	}
+	if _, err := ParseNetworks(read(t, "networks-0.12.json")); err == nil {
+		t.Error("0.12 network document accepted")
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	v, err := ParseVersion("container CLI version 1.2.2 (build: release, commit: abc1234)\n")
+	if err != nil || v != [3]int{1, 2, 2} {
+		t.Errorf("%v %v", v, err)
+	}
+	if _, err := ParseVersion("garbage"); err == nil {
+		t.Error("garbage parsed")
+	}
+}
+
+// fakeCLI answers `container` invocations from a table keyed by the first
+// two arguments.
+type fakeCLI struct {
+	out   map[string]string
+	fail  map[string]error
+	calls [][]string
+}
+
+func (f *fakeCLI) Run(_ context.Context, c launcher.Cmd) error {
+	f.calls = append(f.calls, c.Argv)
+	key := strings.Join(c.Argv[1:min(3, len(c.Argv))], " ")
+	if err, ok := f.fail[key]; ok {
+		if o, ok := f.out[key]; ok && c.Stdout != nil {
+			c.Stdout.Write([]byte(o))
+		}
+		return err
+	}
+	if o, ok := f.out[key]; ok && c.Stdout != nil {
+		c.Stdout.Write([]byte(o))
+	}
+	return nil
+}
+
+func TestCheck(t *testing.T) {
+	ok := map[string]string{"--version": "container CLI version 1.2.2 (build: release, commit: abc)", "system status": `{"status":"running"}`}
+	cases := []struct {
+		name string
+		out  map[string]string
+		fail map[string]error
+		want string
+	}{
+		{"ok", ok, nil, ""},
+		{"missing", nil, map[string]error{"--version": &launcher.RunError{ExitCode: -1, Err: os.ErrNotExist}}, "container not found on PATH"},
+		{"too old", map[string]string{"--version": "container CLI version 0.12.3 (build: release, commit: abc)"}, nil, "container 0.12.3 is too old: bottle needs 1.0.0"},
+		{"not running", map[string]string{"--version": ok["--version"], "system status": `{"status":"not running"}`},
+			map[string]error{"system status": &launcher.RunError{ExitCode: 1, Err: os.ErrInvalid}}, "container system start"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Backend{Runner: &fakeCLI{out: tc.out, fail: tc.fail}}
+			err := b.Check(context.Background())
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("err = %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestListFiltersByLabelAndNeverTouchesBuilder(t *testing.T) {
+	f := &fakeCLI{out: map[string]string{"list --all": string(read(t, "list-1.x.json")), "network list": string(read(t, "networks-1.x.json"))}}
+	b := &Backend{Runner: f}
+	res, err := b.List(context.Background(), map[string]string{launcher.LabelManaged: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range res {
+		names = append(names, r.Kind+":"+r.Name)
+	}
+	if strings.Join(names, ",") != "container:bottle-demo-sidecar,network:bottle-demo-internal" {
+		t.Errorf("listed %v", names)
+	}
+	if err := b.Remove(context.Background(), "bottle-demo-sidecar"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.calls {
+		if strings.Contains(strings.Join(c, " "), "--all") && (c[1] == "stop" || c[1] == "delete") {
+			t.Errorf("used --all: %v", c)
+		}
+	}
+	if err := b.Run(context.Background(), launcher.RunSpec{Name: "x", Image: "i"}); err == nil {
+		t.Error("a 1-character container name was accepted")
+	}
+}
+
+func TestArgvGolden(t *testing.T) {
+	l := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "demo", launcher.LabelRole: "sidecar"}
+	cases := map[string][]string{
+		"build": BuildArgs(launcher.BuildSpec{Tag: "bottle-agent:abc", Dockerfile: "/ctx/Dockerfile", Context: "/ctx",
+			Args: map[string]string{"BASE_IMAGE": "debian:bookworm-slim"}, Labels: map[string]string{launcher.LabelManaged: "true"}}, []string{"192.0.2.53"}),
+		"network-internal": NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-internal", Internal: true, Labels: l}),
+		"network-egress":   NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-egress", Labels: l}),
+		"run-sidecar": RunArgs(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "bottle-sidecar:x",
+			Networks: []string{"bottle-demo-egress", "bottle-demo-internal"}, Labels: l, User: "65532:65532",
+			Mounts: []launcher.Mount{{Source: "/state/config", Target: "/etc/bottle", ReadOnly: true}},
+			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}}),
+		"run-agent": RunArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
+			DNS: []string{"192.168.100.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://192.168.100.2:3128"},
+			Entrypoint: []string{"sleep", "infinity"}, Labels: l}),
+		"exec": ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
+	}
+	for name, argv := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := launcher.PrettyCommand(append([]string{"container"}, argv...)) + "\n"
+			path := filepath.Join("testdata", name+".golden")
+			if *update {
+				os.WriteFile(path, []byte(got), 0o644)
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("got  %s want %s", got, want)
+			}
+		})
+	}
+}
