@@ -23,6 +23,7 @@ const baseImage = "bottle-e2e-base:bookworm"
 // world is the simulated internet and a bottle CLI to launch bottles into it.
 type world struct {
 	t        *testing.T
+	backend  string // "docker" or "macos-container" (Apple's CLI, played by e2e/containerdouble)
 	bin      string // dir with bottle and bottle-sidecar
 	state    string
 	net      string // the simulated internet's network (the bottles' egress)
@@ -33,7 +34,8 @@ type world struct {
 }
 
 func (w *world) env() []string {
-	return append(os.Environ(), "XDG_STATE_HOME="+w.state, "BOTTLE_AGENT_BASE="+baseImage, "BOTTLE_BACKEND=")
+	return append(os.Environ(), "XDG_STATE_HOME="+w.state, "BOTTLE_AGENT_BASE="+baseImage, "BOTTLE_BACKEND="+w.backend,
+		"PATH="+w.bin+string(os.PathListSeparator)+os.Getenv("PATH")) // the container double first
 }
 
 // bottle runs the bottle CLI and returns stdout, stderr and the exit status.
@@ -98,11 +100,14 @@ deny:
     methods: [DELETE]
 `
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, backend string) *world {
 	requireDocker(t)
-	w := &world{t: t, bin: t.TempDir(), state: t.TempDir()}
+	w := &world{t: t, backend: backend, bin: t.TempDir(), state: t.TempDir()}
 	buildStatic(t, "./cmd/bottle", w.bin, "bottle")
 	buildStatic(t, "./cmd/bottle-sidecar", w.bin, "bottle-sidecar")
+	if backend == "macos-container" {
+		buildStatic(t, "./e2e/containerdouble", w.bin, "container")
+	}
 	if out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/mkbase"), baseImage).CombinedOutput(); err != nil {
 		t.Fatalf("building the base image: %v\n%s", err, out)
 	}
@@ -170,10 +175,16 @@ func (w *world) sidecarIP(name string) string {
 
 // TestBottle launches a real bottle into the simulated internet and checks,
 // from inside its agent with real tools, what gets through and what does not.
-func TestBottle(t *testing.T) {
-	w := newWorld(t)
+func TestBottle(t *testing.T) { bottleSuite(t, "docker") }
+
+// TestBottleMacOSContainer runs the same suite through the macos-container
+// backend, with a double of Apple's container CLI on PATH that drives Docker.
+func TestBottleMacOSContainer(t *testing.T) { bottleSuite(t, "macos-container") }
+
+func bottleSuite(t *testing.T, backend string) {
+	w := newWorld(t, backend)
 	summary := w.launch("e2e1")
-	for _, want := range []string{"self-test passed", "bottle \"e2e1\" is running", "bottle shell e2e1"} {
+	for _, want := range []string{"self-test passed", "bottle \"e2e1\" is running (" + backend, "bottle shell e2e1"} {
 		if !strings.Contains(summary, want) {
 			t.Errorf("launch output lacks %q:\n%s", want, summary)
 		}
@@ -375,7 +386,7 @@ git push -q origin HEAD:main && echo pushed`)
 // TestIsolationAndCleanup: three bottles at once stay apart (A20); listing,
 // stopping and cleanup touch only bottle's own labelled resources.
 func TestIsolationAndCleanup(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, "docker")
 	names := []string{"iso-a", "iso-b", "iso-c"}
 	var wg sync.WaitGroup
 	for _, n := range names {

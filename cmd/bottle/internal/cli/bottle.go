@@ -26,13 +26,17 @@ import (
 
 // env is the BOTTLE_* (and XDG) environment, read in one place.
 type env struct {
-	Backend   string // BOTTLE_BACKEND
-	StateDir  string // $XDG_STATE_HOME/bottle, else ~/.local/state/bottle
-	AgentBase string // BOTTLE_AGENT_BASE
+	Backend    string   // BOTTLE_BACKEND
+	BuilderDNS []string // BOTTLE_BUILDER_DNS: resolvers for Apple's image builder
+	StateDir   string   // $XDG_STATE_HOME/bottle, else ~/.local/state/bottle
+	AgentBase  string   // BOTTLE_AGENT_BASE
 }
 
 func readEnv() env {
 	e := env{Backend: os.Getenv("BOTTLE_BACKEND"), AgentBase: os.Getenv("BOTTLE_AGENT_BASE")}
+	if v := os.Getenv("BOTTLE_BUILDER_DNS"); v != "" {
+		e.BuilderDNS = strings.Split(v, ",")
+	}
 	state := os.Getenv("XDG_STATE_HOME")
 	if state == "" {
 		home, _ := os.UserHomeDir()
@@ -59,7 +63,9 @@ func realHost() host {
 // pickBackend chooses the backend: --backend, then BOTTLE_BACKEND, then the
 // first that works here. Each refusal says why and what to do.
 func pickBackend(ctx context.Context, flag string, e env) (launcher.Backend, error) {
-	return selectBackend(ctx, flag, e, realHost())
+	h := realHost()
+	h.Container.(*macoscontainer.Backend).BuilderDNS = e.BuilderDNS
+	return selectBackend(ctx, flag, e, h)
 }
 
 func selectBackend(ctx context.Context, flag string, e env, h host) (launcher.Backend, error) {
