@@ -21,7 +21,7 @@ type pkg struct {
 var owners = map[string][]string{
 	"github.com/spf13/cobra":     {"bottle.dev/bottle/cmd/bottle/internal/cli"},
 	"github.com/elazarl/goproxy": {"bottle.dev/bottle/proxy"},
-	"github.com/miekg/dns":       {"bottle.dev/bottle/dnsfwd", "bottle.dev/bottle/e2e/fakenet"}, // fakenet: the tests' simulated internet
+	"github.com/miekg/dns":       {"bottle.dev/bottle/dnsfwd", "bottle.dev/bottle/e2e/fakenet", "bottle.dev/bottle/bench"}, // test programs: the simulated internet, the benchmark stub
 }
 
 // allowlistMay lists the non-standard imports of package allowlist, which
