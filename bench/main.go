@@ -222,12 +222,11 @@ func (e *env) start() error {
 
 // subject is a proxy or resolver under test, or the floor.
 type subject struct {
-	name    string
-	proxy   string // host:port of an HTTP proxy, "" for direct
-	dns     string // host:port of a resolver
-	roots   *x509.CertPool
-	pid     int
-	startFD int
+	name  string
+	proxy string // host:port of an HTTP proxy, "" for direct
+	dns   string // host:port of a resolver
+	roots *x509.CertPool
+	pid   int
 }
 
 func (e *env) spawn(name string, argv []string, dir string) (*exec.Cmd, error) {

@@ -7,6 +7,8 @@ package launcher
 import (
 	"context"
 	"io"
+	"maps"
+	"slices"
 )
 
 // Labels every resource bottle makes carries; enumeration and cleanup go by
@@ -120,4 +122,75 @@ type Resource struct {
 	Name   string
 	State  string
 	Labels map[string]string
+}
+
+// The docker and Apple container CLIs spell these flags alike; both backends
+// build their argv from here.
+
+// LabelFlags renders labels as --label flags, sorted by key.
+func LabelFlags(labels map[string]string) []string {
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		args = append(args, "--label", k+"="+labels[k])
+	}
+	return args
+}
+
+// RunFlags are a container's options after its name and networks.
+func RunFlags(r RunSpec) []string {
+	var args []string
+	for _, d := range r.DNS {
+		args = append(args, "--dns", d)
+	}
+	for _, c := range r.CapDrop {
+		args = append(args, "--cap-drop", c)
+	}
+	for _, e := range r.Env {
+		args = append(args, "-e", e)
+	}
+	for _, m := range r.Mounts {
+		v := m.Source + ":" + m.Target
+		if m.ReadOnly {
+			v += ":ro"
+		}
+		args = append(args, "-v", v)
+	}
+	if r.User != "" {
+		args = append(args, "--user", r.User)
+	}
+	if r.Workdir != "" {
+		args = append(args, "-w", r.Workdir)
+	}
+	if len(r.Entrypoint) > 0 {
+		// Both CLIs take one entrypoint word; the rest go before Cmd.
+		args = append(args, "--entrypoint", r.Entrypoint[0])
+	}
+	args = append(args, LabelFlags(r.Labels)...)
+	args = append(args, r.Image)
+	if len(r.Entrypoint) > 1 {
+		args = append(args, r.Entrypoint[1:]...)
+	}
+	return append(args, r.Cmd...)
+}
+
+// ExecArgs is the argv of a command in a running container.
+func ExecArgs(name string, e ExecSpec) []string {
+	args := []string{"exec"}
+	if e.Stdin != nil {
+		args = append(args, "-i")
+	}
+	if e.TTY {
+		args = append(args, "-t")
+	}
+	if e.User != "" {
+		args = append(args, "-u", e.User)
+	}
+	if e.Workdir != "" {
+		args = append(args, "-w", e.Workdir)
+	}
+	for _, v := range e.Env {
+		args = append(args, "-e", v)
+	}
+	args = append(args, name)
+	return append(args, e.Argv...)
 }

@@ -89,7 +89,7 @@ func BuildArgs(s launcher.BuildSpec) []string {
 	for _, k := range slices.Sorted(maps.Keys(s.Args)) {
 		args = append(args, "--build-arg", k+"="+s.Args[k])
 	}
-	args = append(args, labelArgs(s.Labels)...)
+	args = append(args, launcher.LabelFlags(s.Labels)...)
 	return append(args, s.Context)
 }
 
@@ -115,14 +115,6 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func labelArgs(labels map[string]string) []string {
-	var args []string
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		args = append(args, "--label", k+"="+labels[k])
-	}
-	return args
-}
-
 // NetworkCreateArgs is the argv that creates a network. An internal network
 // also gets no address for the host: a plain --internal bridge still lets
 // containers reach every address of the host (moby/libnetwork#1151), and
@@ -132,7 +124,7 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 	if n.Internal {
 		args = append(args, "--internal", "-o", "com.docker.network.bridge.inhibit_ipv4=true")
 	}
-	args = append(args, labelArgs(n.Labels)...)
+	args = append(args, launcher.LabelFlags(n.Labels)...)
 	return append(args, n.Name)
 }
 
@@ -204,38 +196,7 @@ func CreateArgs(r launcher.RunSpec) []string {
 	if len(r.Networks) > 0 {
 		args = append(args, "--network", r.Networks[0])
 	}
-	for _, d := range r.DNS {
-		args = append(args, "--dns", d)
-	}
-	for _, c := range r.CapDrop {
-		args = append(args, "--cap-drop", c)
-	}
-	for _, e := range r.Env {
-		args = append(args, "-e", e)
-	}
-	for _, m := range r.Mounts {
-		v := m.Source + ":" + m.Target
-		if m.ReadOnly {
-			v += ":ro"
-		}
-		args = append(args, "-v", v)
-	}
-	if r.User != "" {
-		args = append(args, "--user", r.User)
-	}
-	if r.Workdir != "" {
-		args = append(args, "-w", r.Workdir)
-	}
-	if len(r.Entrypoint) > 0 {
-		// docker takes one entrypoint word; the rest go before Cmd.
-		args = append(args, "--entrypoint", r.Entrypoint[0])
-	}
-	args = append(args, labelArgs(r.Labels)...)
-	args = append(args, r.Image)
-	if len(r.Entrypoint) > 1 {
-		args = append(args, r.Entrypoint[1:]...)
-	}
-	return append(args, r.Cmd...)
+	return append(args, launcher.RunFlags(r)...)
 }
 
 // Run implements launcher.Backend: create, connect the other networks in
@@ -293,32 +254,10 @@ func (b *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerI
 	return ParseInspect([]byte(out))
 }
 
-// ExecArgs is the argv of a command inside a container.
-func ExecArgs(name string, e launcher.ExecSpec) []string {
-	args := []string{"exec"}
-	if e.Stdin != nil {
-		args = append(args, "-i")
-	}
-	if e.TTY {
-		args = append(args, "-t")
-	}
-	if e.User != "" {
-		args = append(args, "-u", e.User)
-	}
-	if e.Workdir != "" {
-		args = append(args, "-w", e.Workdir)
-	}
-	for _, v := range e.Env {
-		args = append(args, "-e", v)
-	}
-	args = append(args, name)
-	return append(args, e.Argv...)
-}
-
 // Exec implements launcher.Backend; the command's exit status is in the
 // returned *launcher.RunError.
 func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
-	return b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, ExecArgs(name, e)...), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+	return b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, launcher.ExecArgs(name, e)...), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
 }
 
 // CopyIn implements launcher.Backend.

@@ -30,8 +30,8 @@ func TestArgvGolden(t *testing.T) {
 			DNS: []string{"172.20.0.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://172.20.0.2:3128"},
 			Mounts:     []launcher.Mount{{Source: "/state/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true}},
 			Entrypoint: []string{"sleep", "infinity"}, Workdir: "/", Labels: l}),
-		"exec-tty": ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"bash"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
-		"exec-env": ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"probe", "tcp", "x:1"}, User: "0", Env: []string{"HTTP_PROXY="}}),
+		"exec-tty": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"bash"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
+		"exec-env": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"probe", "tcp", "x:1"}, User: "0", Env: []string{"HTTP_PROXY="}}),
 	}
 	for name, argv := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -131,14 +131,6 @@ func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 	return false, err
 }
 
-func labelArgs(labels map[string]string) []string {
-	var args []string
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		args = append(args, "--label", k+"="+labels[k])
-	}
-	return args
-}
-
 // BuildArgs is the argv of an image build.
 func BuildArgs(s launcher.BuildSpec, dns []string) []string {
 	args := []string{"build", "--progress", "plain", "-t", s.Tag, "-f", s.Dockerfile}
@@ -148,7 +140,7 @@ func BuildArgs(s launcher.BuildSpec, dns []string) []string {
 	for _, d := range dns {
 		args = append(args, "--dns", d)
 	}
-	args = append(args, labelArgs(s.Labels)...)
+	args = append(args, launcher.LabelFlags(s.Labels)...)
 	return append(args, s.Context)
 }
 
@@ -186,7 +178,7 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 	if n.Internal {
 		args = append(args, "--internal")
 	}
-	args = append(args, labelArgs(n.Labels)...)
+	args = append(args, launcher.LabelFlags(n.Labels)...)
 	return append(args, n.Name)
 }
 
@@ -267,37 +259,7 @@ func RunArgs(r launcher.RunSpec) []string {
 	for _, n := range r.Networks {
 		args = append(args, "--network", n)
 	}
-	for _, d := range r.DNS {
-		args = append(args, "--dns", d)
-	}
-	for _, c := range r.CapDrop {
-		args = append(args, "--cap-drop", c)
-	}
-	for _, e := range r.Env {
-		args = append(args, "-e", e)
-	}
-	for _, m := range r.Mounts {
-		v := m.Source + ":" + m.Target
-		if m.ReadOnly {
-			v += ":ro"
-		}
-		args = append(args, "-v", v)
-	}
-	if r.User != "" {
-		args = append(args, "--user", r.User)
-	}
-	if r.Workdir != "" {
-		args = append(args, "-w", r.Workdir)
-	}
-	if len(r.Entrypoint) > 0 {
-		args = append(args, "--entrypoint", r.Entrypoint[0])
-	}
-	args = append(args, labelArgs(r.Labels)...)
-	args = append(args, r.Image)
-	if len(r.Entrypoint) > 1 {
-		args = append(args, r.Entrypoint[1:]...)
-	}
-	return append(args, r.Cmd...)
+	return append(args, launcher.RunFlags(r)...)
 }
 
 // Run implements launcher.Backend.
@@ -371,31 +333,9 @@ func (b *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerI
 	return cs[0], nil
 }
 
-// ExecArgs is the argv of a command in a running container.
-func ExecArgs(name string, e launcher.ExecSpec) []string {
-	args := []string{"exec"}
-	if e.Stdin != nil {
-		args = append(args, "-i")
-	}
-	if e.TTY {
-		args = append(args, "-t")
-	}
-	if e.User != "" {
-		args = append(args, "-u", e.User)
-	}
-	if e.Workdir != "" {
-		args = append(args, "-w", e.Workdir)
-	}
-	for _, v := range e.Env {
-		args = append(args, "-e", v)
-	}
-	args = append(args, name)
-	return append(args, e.Argv...)
-}
-
 // Exec implements launcher.Backend.
 func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
-	return b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, ExecArgs(name, e)...), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+	return b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, launcher.ExecArgs(name, e)...), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
 }
 
 // CopyIn implements launcher.Backend (`cp` is 1.0.0+; the container must run).

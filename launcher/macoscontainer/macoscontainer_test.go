@@ -155,7 +155,7 @@ func TestArgvGolden(t *testing.T) {
 		"run-agent": RunArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
 			DNS: []string{"192.168.100.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://192.168.100.2:3128"},
 			Entrypoint: []string{"sleep", "infinity"}, Labels: l}),
-		"exec": ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
+		"exec": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
 	}
 	for name, argv := range cases {
 		t.Run(name, func(t *testing.T) {
