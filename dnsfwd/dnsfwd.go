@@ -69,6 +69,56 @@ type Server struct {
 
 	mu      sync.Mutex
 	servers []*dns.Server
+
+	// Idle UDP sockets to each upstream, reused so that a forwarded query
+	// costs no socket()+connect() (CoreDNS forward does the same; engine
+	// notes §2.3). A socket that errs or returns a reply that does not
+	// match is closed, never reused.
+	idleMu sync.Mutex
+	idle   map[string][]*dns.Conn
+}
+
+// maxIdlePerUpstream bounds the sockets kept per upstream.
+const maxIdlePerUpstream = 64
+
+func (s *Server) getConn(ctx context.Context, addr string) (*dns.Conn, error) {
+	s.idleMu.Lock()
+	if conns := s.idle[addr]; len(conns) > 0 {
+		c := conns[len(conns)-1]
+		s.idle[addr] = conns[:len(conns)-1]
+		s.idleMu.Unlock()
+		return c, nil
+	}
+	s.idleMu.Unlock()
+	return s.udp.DialContext(ctx, addr)
+}
+
+func (s *Server) putConn(addr string, c *dns.Conn) {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	if len(s.idle[addr]) >= maxIdlePerUpstream {
+		c.Close()
+		return
+	}
+	s.idle[addr] = append(s.idle[addr], c)
+}
+
+// exchangeUDP asks addr over a pooled UDP socket.
+func (s *Server) exchangeUDP(ctx context.Context, m *dns.Msg, addr string) (*dns.Msg, error) {
+	c, err := s.getConn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := s.udp.ExchangeWithConnContext(ctx, m, c)
+	if err != nil || r.Id != m.Id {
+		c.Close() // a late reply to an earlier query could be waiting on it
+		if err == nil {
+			err = dns.ErrId
+		}
+		return nil, err
+	}
+	s.putConn(addr, c)
+	return r, nil
 }
 
 type policyBox struct{ p Policy }
@@ -117,11 +167,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg: cfg,
-		udp: &dns.Client{Net: "udp", Timeout: cfg.AttemptTimeout, UDPSize: upstreamUDPSize},
-		tcp: &dns.Client{Net: "tcp", Timeout: cfg.AttemptTimeout},
-		sem: make(chan struct{}, cfg.MaxConcurrent),
-		log: cfg.Logger,
+		cfg:  cfg,
+		udp:  &dns.Client{Net: "udp", Timeout: cfg.AttemptTimeout, UDPSize: upstreamUDPSize},
+		tcp:  &dns.Client{Net: "tcp", Timeout: cfg.AttemptTimeout},
+		sem:  make(chan struct{}, cfg.MaxConcurrent),
+		log:  cfg.Logger,
+		idle: map[string][]*dns.Conn{},
 	}
 	s.SetPolicy(cfg.Policy)
 	return s, nil
@@ -181,6 +232,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = e
 		}
 	}
+	s.idleMu.Lock()
+	for _, conns := range s.idle {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	s.idle = map[string][]*dns.Conn{}
+	s.idleMu.Unlock()
 	return err
 }
 
@@ -269,7 +328,7 @@ func (s *Server) forward(r *dns.Msg) *dns.Msg {
 	defer cancel()
 	for attempt := 0; attempt < s.cfg.Attempts && ctx.Err() == nil; attempt++ {
 		addr := s.cfg.Upstreams[attempt%len(s.cfg.Upstreams)]
-		resp, _, err := s.udp.ExchangeContext(ctx, up, addr)
+		resp, err := s.exchangeUDP(ctx, up, addr)
 		if err == nil && resp.Truncated {
 			resp, _, err = s.tcp.ExchangeContext(ctx, up, addr)
 		}

@@ -33,6 +33,7 @@ type upstream struct {
 	queries atomic.Int64
 	mu      sync.Mutex
 	seen    []*dns.Msg
+	sources map[string]bool // client addresses queries came from
 	release chan struct{}
 }
 
@@ -40,6 +41,10 @@ func (u *upstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	u.queries.Add(1)
 	u.mu.Lock()
 	u.seen = append(u.seen, r.Copy())
+	if u.sources == nil {
+		u.sources = map[string]bool{}
+	}
+	u.sources[w.RemoteAddr().String()] = true
 	u.mu.Unlock()
 	q := r.Question[0]
 	m := new(dns.Msg)
@@ -403,4 +408,33 @@ func FuzzServeDNS(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUpstreamSocketsReused: sequential queries share a pooled socket, and a
+// socket that got a mismatched reply is dropped rather than reused.
+func TestUpstreamSocketsReused(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, func(c *Config) { c.Attempts = 1 })
+	for range 20 {
+		if r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("rcode %s", dns.RcodeToString[r.Rcode])
+		}
+	}
+	up.mu.Lock()
+	n := len(up.sources)
+	up.mu.Unlock()
+	if n > 2 {
+		t.Errorf("20 sequential queries used %d upstream sockets", n)
+	}
+	if r := query(t, f.addr, "udp", "badid.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("mismatched ID: %s", dns.RcodeToString[r.Rcode])
+	}
+	if r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("after a mismatched reply: %s", dns.RcodeToString[r.Rcode])
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if len(up.sources) != n+1 {
+		t.Errorf("the socket that saw a bad reply was reused (%d sources, before %d)", len(up.sources), n)
+	}
 }
