@@ -157,16 +157,16 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if err := os.MkdirAll(cfg, 0o700); err != nil {
 		return b, err
 	}
+	// The bottle keeps its CA across launches (agents may have pinned it);
+	// one that exists but does not load is an error to fix, never replaced.
 	authority, err := ca.Load(cfg)
+	if errors.Is(err, os.ErrNotExist) {
+		if authority, err = ca.New(s.Name, 0); err == nil {
+			err = authority.Save(cfg)
+		}
+	}
 	if err != nil {
-		if authority, err = ca.New(s.Name, 0); err != nil {
-			return b, err
-		}
-		os.Remove(filepath.Join(cfg, ca.CertFile))
-		os.Remove(filepath.Join(cfg, ca.KeyFile))
-		if err := authority.Save(cfg); err != nil {
-			return b, err
-		}
+		return b, fmt.Errorf("the bottle's CA in %s: %w", cfg, err)
 	}
 	b.CAFingerprint = authority.Fingerprint()
 	policy, err := os.ReadFile(s.Allowlist)

@@ -332,3 +332,32 @@ func TestCleanupOnlyPartial(t *testing.T) {
 		t.Error("a running bottle was cleaned up")
 	}
 }
+
+// TestLaunchKeepsCA: a bottle's CA survives a stop and relaunch, and a CA
+// that does not load stops the launch instead of being replaced.
+func TestLaunchKeepsCA(t *testing.T) {
+	l, _, s := setup(t)
+	b1, err := l.Launch(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Stop(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := l.Launch(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b1.CAFingerprint != b2.CAFingerprint {
+		t.Error("relaunch minted a new CA")
+	}
+	l.Stop(context.Background(), "demo")
+	key := filepath.Join(l.ConfigDir("demo"), "ca.key")
+	os.Chmod(key, 0o644)
+	if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a readable key: %v", err)
+	}
+	if _, err := os.Stat(key); err != nil {
+		t.Errorf("the key was removed: %v", err)
+	}
+}
