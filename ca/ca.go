@@ -8,7 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -106,9 +105,6 @@ func randomSerial() (*big.Int, error) {
 func (c *CA) CertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.certDER})
 }
-
-// CertDER returns the CA certificate in DER form.
-func (c *CA) CertDER() []byte { return c.certDER }
 
 // Fingerprint is the SHA-256 of the certificate, as colon-separated hex.
 func (c *CA) Fingerprint() string {
@@ -264,8 +260,3 @@ func LoadCert(dir string) (*x509.Certificate, []byte, error) {
 
 // Fingerprint of a DER certificate, as colon-separated SHA-256 hex.
 func Fingerprint(der []byte) string { return (&CA{certDER: der}).Fingerprint() }
-
-// TLSCertificate returns the CA as a tls.Certificate (for tests and tools).
-func (c *CA) TLSCertificate() tls.Certificate {
-	return tls.Certificate{Certificate: [][]byte{c.certDER}, PrivateKey: c.Key, Leaf: c.Cert}
-}

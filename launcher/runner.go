@@ -114,3 +114,19 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// OrExec returns r, or ExecRunner when r is nil (a backend's zero value
+// means "really run the program").
+func OrExec(r Runner) Runner {
+	if r == nil {
+		return ExecRunner{}
+	}
+	return r
+}
+
+// Output runs argv through r and returns its trimmed stdout.
+func Output(ctx context.Context, r Runner, argv ...string) (string, error) {
+	var out bytes.Buffer
+	err := OrExec(r).Run(ctx, Cmd{Argv: argv, Stdout: &out})
+	return strings.TrimSpace(out.String()), err
+}

@@ -22,12 +22,7 @@ type Backend struct {
 	Bin    string          // default "docker"
 }
 
-func (b *Backend) runner() launcher.Runner {
-	if b.Runner == nil {
-		return launcher.ExecRunner{}
-	}
-	return b.Runner
-}
+func (b *Backend) runner() launcher.Runner { return launcher.OrExec(b.Runner) }
 
 func (b *Backend) bin() string {
 	if b.Bin == "" {
@@ -37,9 +32,7 @@ func (b *Backend) bin() string {
 }
 
 func (b *Backend) out(ctx context.Context, args ...string) (string, error) {
-	var out bytes.Buffer
-	err := b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, args...), Stdout: &out})
-	return strings.TrimSpace(out.String()), err
+	return launcher.Output(ctx, b.Runner, append([]string{b.bin()}, args...)...)
 }
 
 func (b *Backend) run(ctx context.Context, args ...string) error {
