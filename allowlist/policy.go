@@ -194,6 +194,11 @@ type Decision struct {
 	Action    Action // for DecideConnect; ActionDeny or ActionIntercept elsewhere
 	Rule      string // "allow[3]", "deny[0]" or "default"
 	Reason    string
+	// AllowNoSNI is set on an ActionTunnel decision whose passthrough rule
+	// lets a TLS client omit the SNI (`sni: optional`). Without it, a
+	// passthrough tunnel that carries TLS must name the CONNECT host in its
+	// ClientHello.
+	AllowNoSNI bool
 }
 
 // Denied reports whether enforce mode would block this (whatever the mode).
