@@ -23,6 +23,7 @@ Commands:
   run        run the egress proxy and DNS forwarder (bottle-sidecar run -h)
   probe      test a path from inside a bottle: tcp, http or dns (exit code says what happened)
   health     exit 0 when the proxy and the DNS forwarder both answer
+  idle       wait for SIGTERM (the self-test's probe container runs this)
   version    print the version
   help       print this help
 `
@@ -46,6 +47,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return probeCmd(ctx, args[1:], stdout, stderr)
 	case "health":
 		return healthCmd(ctx, args[1:], stdout, stderr)
+	case "idle":
+		<-ctx.Done()
+		return 0
 	case "version", "--version":
 		fmt.Fprintf(stdout, "bottle-sidecar %s %s %s/%s\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -26,6 +27,7 @@ import (
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/dnsfwd"
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/proxy"
 )
 
@@ -51,6 +53,8 @@ type runOptions struct {
 	upstreamDNS  string
 	upstreamCA   string
 	auditLog     string
+	auditMax     int64
+	statusFile   string
 	bottle       string
 	resolvConf   string
 	verbose      bool
@@ -78,7 +82,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset.StringVar(&o.internalCIDR, "internal-cidr", "", "bind only to this machine's addresses inside CIDR (the internal network), never the egress side")
 	fset.StringVar(&o.upstreamDNS, "upstream-dns", "", "comma-separated resolvers (HOST:PORT) for upstream names; default: the sidecar's resolv.conf")
 	fset.StringVar(&o.upstreamCA, "upstream-ca", "", "PEM file of extra roots trusted for upstream TLS")
-	fset.StringVar(&o.auditLog, "audit-log", "", "append audit JSON lines to this file as well as stdout")
+	fset.StringVar(&o.auditLog, "audit-log", "", "append audit JSON lines to this file (rotated at --audit-max-bytes, 3 old files kept) instead of stdout")
+	fset.Int64Var(&o.auditMax, "audit-max-bytes", audit.DefaultMaxBytes, "size at which the audit file is rotated")
+	fset.StringVar(&o.statusFile, "status-file", "", "write the outcome of every policy load here (JSON, replaced atomically)")
 	fset.StringVar(&o.bottle, "bottle", "", "bottle name for audit lines")
 	fset.StringVar(&o.resolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf to read upstream resolvers from when --upstream-dns is not given")
 	fset.BoolVar(&o.verbose, "v", false, "debug logging")
@@ -101,6 +107,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer a.close()
+	a.writeStatus(a.lastHash, true, "")
 	if err := a.listen(&o); err != nil {
 		fmt.Fprintf(stderr, "bottle-sidecar: %v\n", err)
 		return 1
@@ -141,6 +148,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	wg.Wait()
+	a.audit.Flush()
 	if a.dns != nil {
 		st := a.dns.Stats()
 		log.Info("dns totals", "allowed", st.Allowed, "denied", st.Denied, "forwarded", st.Forwarded, "failed", st.Failed, "overloaded", st.Overloaded)
@@ -157,8 +165,11 @@ func logErr(log *slog.Logger, what string, err error) {
 // appliance is the running sidecar: proxy, DNS, their listeners and the
 // file the policy comes from.
 type appliance struct {
-	log       *slog.Logger
-	policyAt  string
+	log        *slog.Logger
+	policyAt   string
+	statusFile string
+	audit      *audit.Log
+	pol        *allowlist.Policy // in force
 	proxy     *proxy.Server
 	dns       *dnsfwd.Server
 	upstreams []string
@@ -169,7 +180,8 @@ type appliance struct {
 	dnsLns   []net.Listener
 
 	mu       sync.Mutex
-	lastHash [32]byte
+	lastHash [32]byte // of the content last read
+	applied  [32]byte // of the policy in force
 }
 
 func (a *appliance) close() {
@@ -181,7 +193,7 @@ func (a *appliance) close() {
 // load reads everything from the config dir and flags. Any problem is an
 // error that names the file and the fix.
 func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error) {
-	a := &appliance{log: log, policyAt: filepath.Join(o.configDir, allowlistFile)}
+	a := &appliance{log: log, policyAt: filepath.Join(o.configDir, allowlistFile), statusFile: o.statusFile}
 	data, err := os.ReadFile(a.policyAt)
 	if err != nil {
 		return nil, err
@@ -191,6 +203,7 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 		return nil, fmt.Errorf("invalid allowlist:\n%w", err)
 	}
 	a.lastHash = sha256.Sum256(data)
+	a.pol = pol
 	authority, err := ca.Load(o.configDir)
 	if err != nil {
 		return nil, err
@@ -222,16 +235,19 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 			return nil, fmt.Errorf("no upstream resolvers: %v; pass --upstream-dns", err)
 		}
 	}
-	sinks := []io.Writer{stdout}
+	// The audit goes to one place: the file when there is one (capped and
+	// rotated, so an agent cannot fill the disk through it), else stdout.
+	sink := stdout
 	if o.auditLog != "" {
-		f, err := os.OpenFile(o.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := audit.OpenFile(o.auditLog, o.auditMax, audit.DefaultKeep)
 		if err != nil {
 			return nil, fmt.Errorf("audit log: %w", err)
 		}
-		sinks = append(sinks, f)
-		a.closers = append(a.closers, func() { f.Sync(); f.Close() })
+		sink = f
+		a.closers = append(a.closers, func() { f.Close() })
 	}
-	al := audit.New(sinks...)
+	al := audit.NewWith(audit.Options{Bottle: o.bottle}, sink)
+	a.audit = al
 	pcfg := proxy.Config{Bottle: o.bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log}
 	if o.upstreamDNS != "" {
 		// The proxy resolves upstream names the same way the forwarder does.
@@ -361,13 +377,34 @@ func (a *appliance) reload(force bool) {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "%v", err)
 		a.log.Error("policy rejected; the previous policy stays in force", "file", a.policyAt, "errors", b.String())
+		a.writeStatus(h, false, b.String())
 		return
 	}
 	a.proxy.SetPolicy(pol)
 	if a.dns != nil {
 		a.dns.SetPolicy(pol)
 	}
+	a.pol = pol
+	a.applied = h
 	a.log.Info("policy reloaded", "file", a.policyAt, "allow", len(pol.Allow()), "deny", len(pol.DenyRules()), "mode", pol.Mode().String())
+	a.writeStatus(h, true, "")
+}
+
+// writeStatus records a load attempt of content hash tried for the CLI
+// (contract.ReloadStatus). A failure to write is logged, never fatal: the
+// policy decision stands either way.
+func (a *appliance) writeStatus(tried [32]byte, ok bool, errs string) {
+	if a.statusFile == "" {
+		return
+	}
+	if ok && a.applied == ([32]byte{}) {
+		a.applied = tried // the first load
+	}
+	st := contract.ReloadStatus{Time: time.Now().UTC(), Tried: hex.EncodeToString(tried[:]), Applied: hex.EncodeToString(a.applied[:]),
+		OK: ok, Errors: errs, Mode: a.pol.Mode().String(), Allow: len(a.pol.Allow()), Deny: len(a.pol.DenyRules())}
+	if err := contract.WriteStatus(a.statusFile, st); err != nil {
+		a.log.Error("could not write the reload status", "file", a.statusFile, "err", err)
+	}
 }
 
 func readPEMCerts(path string) ([]*x509.Certificate, error) {

@@ -26,6 +26,7 @@ import (
 
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/internal/contract"
 )
 
 // syncBuf is a goroutine-safe buffer for a running command's output.
@@ -74,6 +75,7 @@ func fakeDNS(t *testing.T) (string, *int64) {
 type sidecar struct {
 	t        *testing.T
 	dir      string
+	state    string // the sidecar's writable state (status file, audit file)
 	proxy    string
 	dns      string
 	stdout   *syncBuf
@@ -87,9 +89,10 @@ type sidecar struct {
 
 // startSidecar runs `bottle-sidecar run` in-process against a loopback
 // HTTPS origin; policy may use {{PORT}} for the origin's port.
-func startSidecar(t *testing.T, policy string) *sidecar {
+func startSidecar(t *testing.T, policy string, extra ...string) *sidecar {
 	t.Helper()
 	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan int, 1)}
+	sc.state = t.TempDir()
 	var err error
 	if sc.root, err = ca.New("origin-root", 0); err != nil {
 		t.Fatal(err)
@@ -113,8 +116,8 @@ func startSidecar(t *testing.T, policy string) *sidecar {
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.cancel = cancel
 	go func() {
-		sc.done <- run(ctx, []string{"run", "--config-dir", sc.dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0",
-			"--upstream-dns", upstream, "--bottle", "sc"}, sc.stdout, sc.stderr)
+		sc.done <- run(ctx, append([]string{"run", "--config-dir", sc.dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0",
+			"--upstream-dns", upstream, "--bottle", "sc", "--status-file", filepath.Join(sc.state, "reload.json")}, extra...), sc.stdout, sc.stderr)
 	}()
 	t.Cleanup(sc.stop)
 	deadline := time.Now().Add(5 * time.Second)
@@ -435,5 +438,73 @@ func TestProbe(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"health", "--proxy", closedAddr, "--dns", "", "--timeout", "500ms"}, &out, &errb); code != 1 {
 		t.Errorf("health against nothing: %d", code)
+	}
+}
+
+// TestReloadStatusFile: the sidecar records every load attempt, so the CLI
+// can tell "applied" from "rejected" without reading any log the agent can
+// write into.
+func TestReloadStatusFile(t *testing.T) {
+	sc := startSidecar(t, sidecarPolicy)
+	path := filepath.Join(sc.state, "reload.json")
+	waitStatus := func(tried string) contract.ReloadStatus {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			st, err := contract.ReadStatus(path)
+			if err == nil && st.Tried == tried {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no status for %s: %+v %v", tried, st, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	first := []byte(strings.ReplaceAll(sidecarPolicy, "{{PORT}}", sc.port()))
+	st := waitStatus(contract.Hash(first))
+	if !st.OK || st.Applied != contract.Hash(first) || st.Mode != "enforce" || st.Allow == 0 {
+		t.Errorf("at start: %+v", st)
+	}
+	good := strings.Replace(sidecarPolicy, "a.test", "b.test", 1)
+	sc.writePolicy(good)
+	goodData := []byte(strings.ReplaceAll(good, "{{PORT}}", sc.port()))
+	if st := waitStatus(contract.Hash(goodData)); !st.OK || st.Applied != st.Tried || st.Errors != "" {
+		t.Errorf("after a good change: %+v", st)
+	}
+	bad := "version: 1\nallow:\n  - host: \"*\"\n"
+	sc.writePolicy(bad)
+	st = waitStatus(contract.Hash([]byte(bad)))
+	if st.OK || st.Applied != contract.Hash(goodData) || !strings.Contains(st.Errors, "allowlist.yaml:3:11:") {
+		t.Errorf("after a bad change: %+v", st)
+	}
+}
+
+// TestAuditFileOnly: with --audit-log the audit goes to the (rotated) file
+// and not to stdout, which is the engine's log and has no cap of its own.
+func TestAuditFileOnly(t *testing.T) {
+	state := t.TempDir()
+	sc := startSidecar(t, sidecarPolicy, "--audit-log", filepath.Join(state, "egress.jsonl"), "--audit-max-bytes", "4096")
+	for i := range 30 { // distinct, so the audit's per-client budget (20 a second) still writes most
+		sc.status(sc.client(), fmt.Sprintf("blocked-%d-%s.test", i, strings.Repeat("x", 40)))
+	}
+	sc.status(sc.client(), "a.test")
+	deadline := time.Now().Add(3 * time.Second)
+	var data []byte
+	for time.Now().Before(deadline) {
+		data, _ = os.ReadFile(filepath.Join(state, "egress.jsonl"))
+		if strings.Contains(string(data), `"host":"a.test"`) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(string(data), `"host":"a.test"`) {
+		t.Fatalf("audit file:\n%s", data)
+	}
+	if sc.stdout.String() != "" {
+		t.Errorf("the audit also went to stdout:\n%s", sc.stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(state, "egress.jsonl.1")); err != nil {
+		t.Errorf("the audit file was not rotated at 4096 bytes: %v", err)
 	}
 }
