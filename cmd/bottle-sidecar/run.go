@@ -170,10 +170,10 @@ type appliance struct {
 	statusFile string
 	audit      *audit.Log
 	pol        *allowlist.Policy // in force
-	proxy     *proxy.Server
-	dns       *dnsfwd.Server
-	upstreams []string
-	closers   []func()
+	proxy      *proxy.Server
+	dns        *dnsfwd.Server
+	upstreams  []string
+	closers    []func()
 
 	proxyLns []net.Listener
 	dnsPCs   []net.PacketConn
