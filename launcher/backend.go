@@ -69,6 +69,11 @@ type NetworkInfo struct {
 	Subnet   string // CIDR
 	Gateway  string // may be empty (no host address)
 	Internal bool
+	// Isolated says the network has the backend's full isolation for an
+	// internal network: on Docker --internal and no host address on the
+	// bridge (inhibit_ipv4); on Apple's container a hostOnly network. The
+	// launcher refuses an internal network without it.
+	Isolated bool
 	Labels   map[string]string
 }
 
@@ -80,11 +85,20 @@ type Mount struct {
 
 // RunSpec is one container.
 type RunSpec struct {
-	Name       string
-	Image      string
-	Networks   []string // in order; the first carries the default route
-	DNS        []string
-	Env        []string // K=V
+	Name     string
+	Image    string   // must be on this machine: backends never pull
+	Networks []string // in order; the first carries the default route
+	// NetworkOf, when set, asks to share that container's network namespace
+	// (Docker's --network container:NAME), so that what runs here sees
+	// exactly the network the other container sees. A backend that cannot
+	// (Apple's container: each container is a VM) attaches to Networks
+	// instead, which gives the same topology.
+	NetworkOf string
+	DNS       []string
+	// Env is K=V for the container. Backends never put a value on a command
+	// line (the process list, error messages): they hand the engine an env
+	// file only the user can read. A value may not hold a line break.
+	Env        []string
 	Labels     map[string]string
 	CapDrop    []string
 	Mounts     []Mount
@@ -92,6 +106,17 @@ type RunSpec struct {
 	Entrypoint []string
 	Cmd        []string
 	Workdir    string
+	Limits     Limits
+	// Sysctls are namespaced kernel settings (Docker's --sysctl); backends
+	// without them (Apple's container) ignore them.
+	Sysctls map[string]string
+}
+
+// Limits bound what a container may take. Zero values: no limit.
+type Limits struct {
+	Memory string // a size: 512m, 4g (bytes when no unit)
+	CPUs   string // a number of CPUs: 1.5
+	Pids   int    // processes and threads (Docker; Apple's container has no such limit)
 }
 
 // ContainerInfo is what the launcher reads back about a container.
@@ -136,8 +161,9 @@ func LabelFlags(labels map[string]string) []string {
 	return args
 }
 
-// RunFlags are a container's options after its name and networks.
-func RunFlags(r RunSpec) []string {
+// RunFlags are a container's options after its name and networks; envFile
+// is where Env was written ("" when there is none).
+func RunFlags(r RunSpec, envFile string) []string {
 	var args []string
 	for _, d := range r.DNS {
 		args = append(args, "--dns", d)
@@ -145,8 +171,14 @@ func RunFlags(r RunSpec) []string {
 	for _, c := range r.CapDrop {
 		args = append(args, "--cap-drop", c)
 	}
-	for _, e := range r.Env {
-		args = append(args, "-e", e)
+	if envFile != "" {
+		args = append(args, "--env-file", envFile)
+	}
+	if r.Limits.Memory != "" {
+		args = append(args, "--memory", r.Limits.Memory)
+	}
+	if r.Limits.CPUs != "" {
+		args = append(args, "--cpus", r.Limits.CPUs)
 	}
 	for _, m := range r.Mounts {
 		v := m.Source + ":" + m.Target

@@ -50,7 +50,27 @@ type Spec struct {
 	UpstreamDNS   string   // resolvers the sidecar uses (HOST:PORT[,…])
 	UpstreamCA    string   // extra roots for upstream TLS
 	SidecarBinary string   // static bottle-sidecar to use; "" finds one
+	Limits        Limits   // for the agent (the sidecar has its own, SidecarLimits)
 }
+
+// SidecarLimits bound the sidecar: enough for thousands of connections, and
+// a sidecar that leaks cannot take the host down with it.
+var SidecarLimits = Limits{Memory: "512m", Pids: 256}
+
+// sidecarSysctls turn off packet forwarding in the sidecar's network
+// namespace: a second barrier, under the proxy's own peer check, against
+// anything on one of its networks using it as a router to the other.
+var sidecarSysctls = map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}
+
+// Files in a bottle's log directory, which the sidecar writes.
+const (
+	AuditFile  = "egress.jsonl"
+	StatusFile = "reload.json" // the sidecar's account of its last reload
+)
+
+// ErrNoBottle is returned for a name that has neither metadata nor
+// resources.
+var ErrNoBottle = errors.New("no such bottle")
 
 // Launcher makes and unmakes bottles on one backend.
 type Launcher struct {
@@ -78,6 +98,8 @@ type Bottle struct {
 	SidecarImage  string    `json:"sidecar_image"`
 	AgentUser     string    `json:"agent_user"`
 	StateDir      string    `json:"state_dir"`
+	Mode          string    `json:"mode"`             // the allowlist's mode at launch
+	Stopped       time.Time `json:"stopped,omitzero"` // set by Stop; the bottle's logs stay in its state dir
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,39}$`)
@@ -91,8 +113,16 @@ func ValidName(n string) error {
 	return nil
 }
 
-// Dir is the state directory of bottle name.
+// Dir is the state directory of bottle name. The name must be valid
+// (ValidName): callers check it before the path is used.
 func (l *Launcher) Dir(name string) string { return filepath.Join(l.StateDir, name) }
+
+// agentFilesDir holds the files bind-mounted into the agent, and nothing
+// else: Apple's container shares a single-file mount's whole directory into
+// the VM, so no such directory may also hold the CA key.
+func (l *Launcher) agentFilesDir(name string) string {
+	return filepath.Join(l.Dir(name), "agent-files")
+}
 
 // ConfigDir holds what the sidecar reads: allowlist.yaml, ca.crt, ca.key.
 func (l *Launcher) ConfigDir(name string) string { return filepath.Join(l.Dir(name), "config") }
@@ -116,11 +146,19 @@ func labels(name, role string) map[string]string {
 	return map[string]string{LabelManaged: "true", LabelName: name, LabelRole: role}
 }
 
+// ownLabels select every resource of bottle name.
+func ownLabels(name string) map[string]string {
+	return map[string]string{LabelManaged: "true", LabelName: name}
+}
+
 // Launch runs the launch sequence. Any failure tears down what this call
 // made and returns the error; a bottle that leaks never reaches the user.
 func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if err := ValidName(s.Name); err != nil {
 		return nil, err
+	}
+	if err := CheckEnv(s.Env); err != nil {
+		return nil, fmt.Errorf("-e: %w", err)
 	}
 	b = &Bottle{
 		Name: s.Name, Backend: l.Backend.Name(), Created: time.Now().UTC(),
@@ -131,15 +169,21 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if s.EgressNetwork != "" {
 		b.Egress, b.EgressOwned = s.EgressNetwork, false
 	}
-	if existing, _ := l.Backend.List(ctx, map[string]string{LabelManaged: "true", LabelName: s.Name}); len(existing) > 0 {
+	if existing, _ := l.Backend.List(ctx, ownLabels(s.Name)); len(existing) > 0 {
 		return nil, fmt.Errorf("bottle %q already exists (%d resources); stop it first: bottle stop %s", s.Name, len(existing), s.Name)
 	}
+	if s.Workspace != "" {
+		if err := l.checkWorkspace(s.Workspace); err != nil {
+			return nil, err
+		}
+	}
+	made := false // whether this launch made anything the engine holds
 	defer func() {
-		if err != nil {
+		if err != nil && made {
 			l.note("launch failed; tearing down what was made")
 			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			l.teardown(tctx, b, false)
+			l.teardown(tctx, b.Name, false)
 		}
 	}()
 
@@ -151,11 +195,10 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 
 	// 2. State dir, CA and the live allowlist.
 	cfg := l.ConfigDir(s.Name)
-	if err := os.MkdirAll(l.LogDir(s.Name), 0o700); err != nil {
-		return b, err
-	}
-	if err := os.MkdirAll(cfg, 0o700); err != nil {
-		return b, err
+	for _, d := range []string{l.LogDir(s.Name), cfg, l.agentFilesDir(s.Name)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return b, err
+		}
 	}
 	// The bottle keeps its CA across launches (agents may have pinned it);
 	// one that exists but does not load is an error to fix, never replaced.
@@ -177,6 +220,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if err != nil {
 		return b, fmt.Errorf("invalid allowlist:\n%w", err)
 	}
+	b.Mode = pol.Mode().String()
 	if err := atomicfile.Write(filepath.Join(cfg, "allowlist.yaml"), policy); err != nil {
 		return b, err
 	}
@@ -190,6 +234,9 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 		}
 	}
 	l.step(2, "state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
+	if pol.Mode() == allowlist.Report {
+		l.note("mode: report — nothing is blocked; what enforce would deny is let through and logged as would-deny")
+	}
 
 	// 3. Images, tagged by content: an unchanged input is not rebuilt.
 	sidecarBin, err := l.sidecarBinary(ctx, s.SidecarBinary)
@@ -204,7 +251,9 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	}
 	l.step(3, "images: sidecar %s, agent %s", b.SidecarImage, b.AgentImage)
 
-	// 4. Networks: internal (no route out, no host address) and egress.
+	// 4. Networks: internal (no route out, no host address) and egress. A
+	// network this launch did not create is never used as the internal one.
+	made = true
 	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: labels(s.Name, "internal")}); err != nil {
 		return b, err
 	}
@@ -216,6 +265,10 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	internal, err := l.Backend.NetworkInspect(ctx, b.Internal)
 	if err != nil {
 		return b, err
+	}
+	if !internal.Internal || !internal.Isolated || internal.Labels[LabelName] != s.Name || internal.Labels[LabelManaged] != "true" {
+		return b, fmt.Errorf("network %s is not the isolated internal network bottle asked for (internal %v, isolated %v, labels %v); refusing to put the agent on it",
+			b.Internal, internal.Internal, internal.Isolated, internal.Labels)
 	}
 	egress, err := l.Backend.NetworkInspect(ctx, b.Egress)
 	if err != nil {
@@ -229,13 +282,13 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	}
 	sidecarArgs := []string{"run", "--config-dir", "/etc/bottle", "--proxy-listen", fmt.Sprintf(":%d", ProxyPort),
 		"--dns-listen", fmt.Sprintf(":%d", DNSPort), "--internal-cidr", internal.Subnet,
-		"--audit-log", "/var/log/bottle/egress.jsonl", "--bottle", s.Name}
+		"--audit-log", "/var/log/bottle/" + AuditFile, "--status-file", "/var/log/bottle/" + StatusFile, "--bottle", s.Name}
 	if s.UpstreamDNS != "" {
 		sidecarArgs = append(sidecarArgs, "--upstream-dns", s.UpstreamDNS)
 	}
 	err = l.Backend.Run(ctx, RunSpec{
 		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
-		Labels: labels(s.Name, "sidecar"), User: sidecarUser(),
+		Labels: labels(s.Name, "sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
 		Mounts: []Mount{{Source: cfg, Target: "/etc/bottle", ReadOnly: true}, {Source: l.LogDir(s.Name), Target: "/var/log/bottle"}},
 		Cmd:    sidecarArgs,
 	})
@@ -253,8 +306,10 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, ProxyPort)
 	l.step(5, "sidecar %s: internal %s, egress %s", b.Sidecar, b.SidecarIP, b.SidecarEgress)
 
-	// 6. The agent, on the internal network only.
-	resolv := filepath.Join(b.StateDir, "resolv.conf")
+	// 6. The agent, on the internal network only. Nothing from its image
+	// runs as root before the self-test has judged the network: its main
+	// process is an unprivileged sleep.
+	resolv := filepath.Join(l.agentFilesDir(s.Name), "resolv.conf")
 	// Docker's embedded resolver does not forward from an internal network
 	// on every engine, so the agent asks the sidecar directly.
 	if err := os.WriteFile(resolv, []byte("nameserver "+b.SidecarIP+"\noptions ndots:0\n"), 0o644); err != nil {
@@ -263,32 +318,69 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	env := append(proxyEnv(b.ProxyURL), s.Env...)
 	err = l.Backend.Run(ctx, RunSpec{
 		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
-		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: labels(s.Name, "agent"),
+		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: labels(s.Name, "agent"), Limits: s.Limits,
 		Mounts:     []Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true}},
-		Entrypoint: []string{"sleep", "infinity"}, Workdir: "/",
+		Entrypoint: []string{"sleep", "infinity"}, Workdir: "/", User: nobody,
 	})
 	if err != nil {
 		return b, err
 	}
 	l.step(6, "agent %s on %s only (NET_ADMIN and NET_RAW dropped)", b.Agent, b.Internal)
 
-	// 7. Provision: the CA into the trust store, the probe, the workspace.
-	if err := l.provision(ctx, b, s, sidecarBin); err != nil {
-		return b, err
-	}
-	l.step(7, "provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, b.AgentUser)
-
-	// 8. Self-test, fail closed.
+	// 7. Self-test, fail closed, from a container of bottle's own image in
+	// the agent's network: nothing the agent image controls takes part.
 	if err := l.SelfTest(ctx, b, internal, egress, pol); err != nil {
 		return b, err
 	}
-	l.step(8, "self-test passed: the proxy and DNS answer and enforce; no way around the sidecar")
+	l.step(7, "self-test passed: the proxy and DNS answer and enforce; no way around the sidecar")
+
+	// 8. Provision: the CA into the trust store, the probe, the workspace.
+	if err := l.provision(ctx, b, s, sidecarBin); err != nil {
+		return b, err
+	}
+	l.step(8, "provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, b.AgentUser)
 
 	if err := l.save(b); err != nil {
 		return b, err
 	}
 	l.step(9, "ready")
 	return b, nil
+}
+
+// nobody is the agent's main process: an unprivileged sleep.
+const nobody = "65534:65534"
+
+// checkWorkspace refuses a workspace that is, holds, or lies inside bottle's
+// state directory: that would copy the CA keys of every bottle into an agent.
+func (l *Launcher) checkWorkspace(ws string) error {
+	abs, err := filepath.Abs(ws)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return fmt.Errorf("workspace %s: %w", ws, err)
+	}
+	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+		return fmt.Errorf("workspace %s is not a directory", ws)
+	}
+	state, err := filepath.Abs(l.StateDir)
+	if err != nil {
+		return err
+	}
+	if r, err := filepath.EvalSymlinks(state); err == nil {
+		state = r
+	}
+	if within(real, state) || within(state, real) {
+		return fmt.Errorf("workspace %s holds or is inside bottle's state directory %s, which has the CA keys of every bottle; choose a narrower workspace", ws, state)
+	}
+	return nil
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // proxyEnv points every common tool at the proxy and the CA bundle that
@@ -486,12 +578,16 @@ func (l *Launcher) save(b *Bottle) error {
 	return atomicfile.Write(filepath.Join(b.StateDir, "bottle.json"), append(data, '\n'))
 }
 
-// Load reads a bottle's metadata.
+// Load reads a bottle's metadata. A name that is not valid is refused
+// before any path is made of it.
 func (l *Launcher) Load(name string) (*Bottle, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(filepath.Join(l.Dir(name), "bottle.json"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no bottle named %q (see bottle list)", name)
+			return nil, fmt.Errorf("no bottle named %q (see bottle list): %w", name, ErrNoBottle)
 		}
 		return nil, err
 	}
@@ -499,49 +595,80 @@ func (l *Launcher) Load(name string) (*Bottle, error) {
 	if err := json.Unmarshal(data, &b); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(l.Dir(name), "bottle.json"), err)
 	}
+	if b.Name != name {
+		return nil, fmt.Errorf("%s names bottle %q, not %q", filepath.Join(l.Dir(name), "bottle.json"), b.Name, name)
+	}
 	return &b, nil
 }
 
-// Stop dumps the logs into the state dir and removes the bottle's containers
-// and networks. It is idempotent.
-func (l *Launcher) Stop(ctx context.Context, name string) error {
+// Stop saves the logs of a bottle's containers into its state dir and
+// removes its containers and networks: only those that carry its labels.
+// It reports whether there was anything to stop. A bottle that is already
+// stopped is left as it is, saved logs included; a name with neither
+// metadata nor resources is ErrNoBottle.
+func (l *Launcher) Stop(ctx context.Context, name string) (bool, error) {
 	b, err := l.Load(name)
-	if err != nil {
-		// No metadata: remove whatever carries the name's labels.
-		b = &Bottle{Name: name, Sidecar: "bottle-" + name + "-sidecar", Agent: "bottle-" + name + "-agent",
-			Internal: "bottle-" + name + "-internal", Egress: "bottle-" + name + "-egress", EgressOwned: true, StateDir: l.Dir(name)}
+	if err != nil && !errors.Is(err, ErrNoBottle) {
+		return false, err
 	}
-	return l.teardown(ctx, b, true)
-}
-
-func (l *Launcher) teardown(ctx context.Context, b *Bottle, dumpLogs bool) error {
-	var errs []error
-	if dumpLogs {
-		os.MkdirAll(l.LogDir(b.Name), 0o700)
-		for role, c := range map[string]string{"agent": b.Agent, "sidecar": b.Sidecar} {
-			f, err := os.Create(filepath.Join(l.LogDir(b.Name), role+".log"))
-			if err == nil {
-				l.Backend.Logs(ctx, c, false, f) // a container that never started has no logs
-				f.Close()
-			}
+	res, lerr := l.Backend.List(ctx, ownLabels(name))
+	if lerr != nil {
+		return false, lerr
+	}
+	if len(res) == 0 {
+		if b == nil {
+			return false, fmt.Errorf("no bottle named %q (see bottle list): %w", name, ErrNoBottle)
+		}
+		if b.Stopped.IsZero() {
+			b.Stopped = time.Now().UTC()
+			l.save(b)
+		}
+		return false, nil
+	}
+	if err := l.teardown(ctx, name, true); err != nil {
+		return true, err
+	}
+	if b != nil {
+		b.Stopped = time.Now().UTC()
+		if err := l.save(b); err != nil {
+			return true, err
 		}
 	}
-	for _, c := range []string{b.Agent, b.Sidecar} {
-		if err := l.Backend.Remove(ctx, c); err != nil {
+	return true, nil
+}
+
+// teardown removes the containers and networks that carry bottle name's
+// labels, and nothing else: a container that merely has the name bottle
+// would give it is not touched. With dumpLogs, the agent's and the
+// sidecar's logs are saved first.
+func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) error {
+	res, err := l.Backend.List(ctx, ownLabels(name))
+	if err != nil {
+		return fmt.Errorf("listing bottle %s's resources (nothing was removed): %w", name, err)
+	}
+	var errs []error
+	for _, r := range res {
+		if r.Kind != "container" {
+			continue
+		}
+		if role := r.Labels[LabelRole]; dumpLogs && (role == "agent" || role == "sidecar") {
+			if err := os.MkdirAll(l.LogDir(name), 0o700); err == nil {
+				if f, err := os.Create(filepath.Join(l.LogDir(name), role+".log")); err == nil {
+					l.Backend.Logs(ctx, r.Name, false, f) // a container that never started has no logs
+					f.Close()
+				}
+			}
+		}
+		if err := l.Backend.Remove(ctx, r.Name); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	// Only networks we made, and only if they carry our labels.
-	res, _ := l.Backend.List(ctx, map[string]string{LabelManaged: "true", LabelName: b.Name})
 	for _, r := range res {
 		if r.Kind == "network" {
 			if err := l.Backend.NetworkRemove(ctx, r.Name); err != nil {
 				errs = append(errs, err)
 			}
 		}
-	}
-	if len(errs) == 0 {
-		os.Remove(filepath.Join(b.StateDir, "bottle.json"))
 	}
 	return errors.Join(errs...)
 }
@@ -577,7 +704,7 @@ func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
 		}
 		if r.Kind == "container" {
 			s.Containers = append(s.Containers, r.Name)
-			if r.State == "running" {
+			if role := r.Labels[LabelRole]; r.State == "running" && (role == "agent" || role == "sidecar") {
 				running[n]++
 			}
 		} else {
@@ -616,7 +743,7 @@ func (l *Launcher) Cleanup(ctx context.Context, dryRun bool, report io.Writer) e
 		n++
 		fmt.Fprintf(report, "%s: %s (containers %v, networks %v)\n", map[bool]string{true: "would remove", false: "removing"}[dryRun], s.Name, s.Containers, s.Networks)
 		if !dryRun {
-			if err := l.Stop(ctx, s.Name); err != nil {
+			if _, err := l.Stop(ctx, s.Name); err != nil {
 				return err
 			}
 		}
@@ -627,11 +754,13 @@ func (l *Launcher) Cleanup(ctx context.Context, dryRun bool, report io.Writer) e
 	return nil
 }
 
-// hostAddrs lists this machine's IPv4 addresses (for the self-test).
+// hostAddrs lists this machine's addresses the agent could try (for the
+// self-test): IPv4 and IPv6, but not loopback (the agent's own) and not
+// IPv6 link-local (it needs an interface of the agent's to name).
 func hostAddrs() []netip.Addr {
 	var out []netip.Addr
 	for _, a := range interfaceAddrs() {
-		if a.Is4() && !a.IsLoopback() {
+		if !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsMulticast() {
 			out = append(out, a)
 		}
 	}

@@ -16,13 +16,16 @@ import (
 // containers with their labels, hands out addresses, and answers probes from
 // a table, so the launch sequence runs without Docker.
 type fakeBackend struct {
-	mu         sync.Mutex
-	nets       map[string]NetworkSpec
-	containers map[string]RunSpec
-	images     map[string]bool
-	calls      []string
-	failAt     string // a call name that fails ("Run bottle-x-agent")
-	probeCode  func(argv []string) int
+	mu          sync.Mutex
+	nets        map[string]NetworkSpec
+	containers  map[string]RunSpec
+	images      map[string]bool
+	calls       []string
+	failAt      string // a call name that fails ("Run bottle-x-agent")
+	probeCode   func(argv []string) int
+	notIsolated bool                // NetworkInspect reports an internal network without full isolation
+	onProbe     func(argv []string) // called for each probe (to play the sidecar's audit)
+	execs       []string            // "container: argv" of every Exec, in order
 }
 
 func newFake() *fakeBackend {
@@ -75,7 +78,7 @@ func (f *fakeBackend) NetworkInspect(_ context.Context, name string) (NetworkInf
 	if !n.Internal {
 		sub = "10.2.0"
 	}
-	return NetworkInfo{Name: name, Subnet: sub + ".0/24", Gateway: sub + ".1", Internal: n.Internal, Labels: n.Labels}, nil
+	return NetworkInfo{Name: name, Subnet: sub + ".0/24", Gateway: sub + ".1", Internal: n.Internal, Isolated: n.Internal && !f.notIsolated, Labels: n.Labels}, nil
 }
 func (f *fakeBackend) NetworkRemove(_ context.Context, name string) error {
 	f.record("NetworkRemove " + name)
@@ -89,8 +92,11 @@ func (f *fakeBackend) Run(_ context.Context, r RunSpec) error {
 		return err
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.containers[r.Name]; ok {
+		return &RunError{Argv: []string{"fake", "run", r.Name}, ExitCode: 1, Stderr: "Conflict. The container name is already in use"}
+	}
 	f.containers[r.Name] = r
-	f.mu.Unlock()
 	return nil
 }
 func (f *fakeBackend) Inspect(_ context.Context, name string) (ContainerInfo, error) {
@@ -112,7 +118,13 @@ func (f *fakeBackend) Inspect(_ context.Context, name string) (ContainerInfo, er
 }
 func (f *fakeBackend) Exec(_ context.Context, name string, e ExecSpec) error {
 	f.record("Exec " + strings.Join(e.Argv, " "))
+	f.mu.Lock()
+	f.execs = append(f.execs, name+": "+strings.Join(e.Argv, " "))
+	f.mu.Unlock()
 	if len(e.Argv) > 1 && e.Argv[1] == "probe" {
+		if f.onProbe != nil {
+			f.onProbe(e.Argv[4:])
+		}
 		if code := f.probeCode(e.Argv[4:]); code != 0 {
 			return &RunError{Argv: e.Argv, ExitCode: code, Err: errors.New("exit")}
 		}
@@ -218,17 +230,50 @@ func TestLaunchAndStop(t *testing.T) {
 	if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second launch: %v", err)
 	}
-	if err := l.Stop(context.Background(), "demo"); err != nil {
-		t.Fatal(err)
+	if stopped, err := l.Stop(context.Background(), "demo"); err != nil || !stopped {
+		t.Fatal(stopped, err)
 	}
 	if len(f.containers) != 0 || len(f.nets) != 0 {
 		t.Errorf("left behind: %v %v", f.containers, f.nets)
 	}
-	if log, _ := os.ReadFile(filepath.Join(l.LogDir("demo"), "sidecar.log")); string(log) != "log of bottle-demo-sidecar\n" {
+	logPath := filepath.Join(l.LogDir("demo"), "sidecar.log")
+	if log, _ := os.ReadFile(logPath); string(log) != "log of bottle-demo-sidecar\n" {
 		t.Errorf("sidecar log %q", log)
 	}
-	if err := l.Stop(context.Background(), "demo"); err != nil {
-		t.Errorf("second stop: %v", err)
+	// A second stop finds it stopped and touches nothing it saved.
+	st1, _ := os.Stat(logPath)
+	if stopped, err := l.Stop(context.Background(), "demo"); err != nil || stopped {
+		t.Errorf("second stop: %v %v", stopped, err)
+	}
+	if log, _ := os.ReadFile(logPath); string(log) != "log of bottle-demo-sidecar\n" {
+		t.Errorf("the second stop changed the saved log: %q", log)
+	}
+	if st2, _ := os.Stat(logPath); !st2.ModTime().Equal(st1.ModTime()) {
+		t.Error("the second stop rewrote the saved log")
+	}
+	if got, err := l.Load("demo"); err != nil || got.Stopped.IsZero() {
+		t.Errorf("metadata after stop: %+v %v", got, err)
+	}
+}
+
+// TestStopUnknownName: a name with no metadata and no resources is an
+// error, and leaves no state dir behind.
+func TestStopUnknownName(t *testing.T) {
+	l, _, _ := setup(t)
+	_, err := l.Stop(context.Background(), "nothere")
+	if !errors.Is(err, ErrNoBottle) || !strings.Contains(err.Error(), `no bottle named "nothere"`) {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := os.Stat(l.Dir("nothere")); !os.IsNotExist(err) {
+		t.Errorf("a state dir was made: %v", err)
+	}
+	for _, bad := range []string{"../../evil", "a/b", "..", "Evil"} {
+		if _, err := l.Stop(context.Background(), bad); err == nil || errors.Is(err, ErrNoBottle) {
+			t.Errorf("%q: %v; want an invalid-name error", bad, err)
+		}
+		if _, err := l.Load(bad); err == nil || !strings.Contains(err.Error(), "bottle name") {
+			t.Errorf("Load(%q): %v", bad, err)
+		}
 	}
 }
 
@@ -341,7 +386,7 @@ func TestLaunchKeepsCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Stop(context.Background(), "demo"); err != nil {
+	if _, err := l.Stop(context.Background(), "demo"); err != nil {
 		t.Fatal(err)
 	}
 	b2, err := l.Launch(context.Background(), s)
@@ -359,5 +404,178 @@ func TestLaunchKeepsCA(t *testing.T) {
 	}
 	if _, err := os.Stat(key); err != nil {
 		t.Errorf("the key was removed: %v", err)
+	}
+}
+
+// TestSelfTestRunsOutsideTheImage: the probes run in a container of bottle's
+// own sidecar image that shares the agent's network, and nothing is run in
+// the agent (as root or otherwise) before the verdict; the agent's own main
+// process is unprivileged.
+func TestSelfTestRunsOutsideTheImage(t *testing.T) {
+	l, f, s := setup(t)
+	var probeSpec RunSpec
+	f.onProbe = func([]string) {
+		f.mu.Lock()
+		probeSpec = f.containers["bottle-demo-probe"]
+		f.mu.Unlock()
+	}
+	b, err := l.Launch(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probeSpec.Image != b.SidecarImage || probeSpec.NetworkOf != b.Agent || probeSpec.Labels[LabelRole] != "probe" {
+		t.Errorf("probe container %+v", probeSpec)
+	}
+	if _, ok := f.containers["bottle-demo-probe"]; ok {
+		t.Error("the probe container was left running")
+	}
+	lastProbe, firstAgent := -1, -1
+	for i, e := range f.execs {
+		switch {
+		case strings.HasPrefix(e, "bottle-demo-probe: /bottle-sidecar probe "):
+			lastProbe = i
+		case strings.HasPrefix(e, "bottle-demo-agent:") && firstAgent < 0:
+			firstAgent = i
+		case strings.Contains(e, " probe "):
+			t.Errorf("a probe ran elsewhere: %s", e)
+		}
+	}
+	if lastProbe < 0 || firstAgent < lastProbe {
+		t.Errorf("the agent ran something before the verdict: %q", f.execs)
+	}
+	if a := f.containers["bottle-demo-agent"]; a.User != nobody {
+		t.Errorf("the agent's main process runs as %q", a.User)
+	}
+	// The proxy probe goes through the proxy explicitly: the probe container
+	// has none of the agent's environment.
+	found := false
+	for _, c := range f.calls {
+		found = found || strings.Contains(c, "probe --timeout 1s http http://bottle-self-test-")
+	}
+	if !found {
+		t.Errorf("no blocked-host probe: %q", f.calls)
+	}
+}
+
+// TestReportModeSelfTest: with mode: report the self-test accepts what the
+// sidecar lets through, and instead requires the would-deny audit lines;
+// without them the launch fails.
+func TestReportModeSelfTest(t *testing.T) {
+	for _, audited := range []bool{true, false} {
+		t.Run(fmt.Sprint("audited=", audited), func(t *testing.T) {
+			l, f, s := setup(t)
+			os.WriteFile(s.Allowlist, []byte("version: 1\nmode: report\nallow:\n  - host: api.example.com\n"), 0o644)
+			f.probeCode = func(argv []string) int {
+				if argv[0] == "tcp" {
+					return 4
+				}
+				return 0 // a report-mode sidecar lets the blocked name through
+			}
+			f.onProbe = func(argv []string) {
+				if !audited || len(argv) < 2 || !strings.Contains(argv[1], "bottle-self-test-") {
+					return
+				}
+				name := strings.TrimSuffix(strings.TrimPrefix(argv[1], "http://"), "/")
+				line := fmt.Sprintf(`{"kind":"request","host":%q,"decision":"would-deny"}`, name)
+				if argv[0] == "dns" {
+					line = fmt.Sprintf(`{"kind":"dns","name":%q,"decision":"would-deny"}`, name)
+				}
+				af, _ := os.OpenFile(filepath.Join(l.LogDir("demo"), AuditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+				fmt.Fprintln(af, line)
+				af.Close()
+			}
+			b, err := l.Launch(context.Background(), s)
+			if audited && (err != nil || b.Mode != "report") {
+				t.Fatalf("report mode: %v", err)
+			}
+			if !audited && (err == nil || !strings.Contains(err.Error(), "would-deny")) {
+				t.Fatalf("report mode without audit lines: %v", err)
+			}
+		})
+	}
+}
+
+// TestAgentMountsHoldNoKey: every file mounted into the agent comes from a
+// directory that holds nothing else (Apple's container shares a single-file
+// mount's directory), so no mount can reach the CA key.
+func TestAgentMountsHoldNoKey(t *testing.T) {
+	l, f, s := setup(t)
+	if _, err := l.Launch(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	agent := f.containers["bottle-demo-agent"]
+	if len(agent.Mounts) == 0 {
+		t.Fatal("no mounts to check")
+	}
+	for _, m := range agent.Mounts {
+		dir := filepath.Dir(m.Source)
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 1 || entries[0].Name() != filepath.Base(m.Source) {
+			t.Errorf("mount %s: its directory holds %v", m.Source, entries)
+		}
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "ca.key" {
+				t.Errorf("mount %s: %s is in its directory", m.Source, p)
+			}
+			return nil
+		})
+	}
+}
+
+// TestLaunchRefusals: what a launch refuses before it makes anything.
+func TestLaunchRefusals(t *testing.T) {
+	t.Run("internal network without isolation", func(t *testing.T) {
+		l, f, s := setup(t)
+		f.notIsolated = true
+		if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "not the isolated internal network") {
+			t.Fatalf("err = %v", err)
+		}
+		if len(f.containers) != 0 || len(f.nets) != 0 {
+			t.Errorf("left behind: %v %v", f.containers, f.nets)
+		}
+	})
+	t.Run("workspace holding the state dir", func(t *testing.T) {
+		l, f, s := setup(t)
+		s.Workspace = filepath.Dir(l.StateDir)
+		if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "state directory") {
+			t.Fatalf("err = %v", err)
+		}
+		s.Workspace = filepath.Join(l.StateDir, "other")
+		os.MkdirAll(s.Workspace, 0o700)
+		if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "state directory") {
+			t.Fatalf("inside: err = %v", err)
+		}
+		if len(f.calls) != 0 {
+			t.Errorf("the engine was called: %v", f.calls)
+		}
+	})
+	t.Run("env value with a line break", func(t *testing.T) {
+		l, _, s := setup(t)
+		s.Env = []string{"TOKEN=abc\ndef"}
+		if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "TOKEN") || strings.Contains(err.Error(), "abc") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestTeardownOnlyLabelled: a failed launch never removes a container that
+// merely has the name bottle would have given its own.
+func TestTeardownOnlyLabelled(t *testing.T) {
+	l, f, s := setup(t)
+	f.containers["bottle-demo-sidecar"] = RunSpec{Name: "bottle-demo-sidecar", Image: "someone-else"}
+	if _, err := l.Launch(context.Background(), s); err == nil {
+		t.Fatal("launch over an existing container succeeded")
+	}
+	if c, ok := f.containers["bottle-demo-sidecar"]; !ok || c.Image != "someone-else" {
+		t.Error("an unlabelled container was removed")
+	}
+	if len(f.nets) != 0 {
+		t.Errorf("the launch's networks were left: %v", f.nets)
+	}
+	if _, err := l.Stop(context.Background(), "demo"); !errors.Is(err, ErrNoBottle) {
+		t.Errorf("stop: %v", err)
+	}
+	if _, ok := f.containers["bottle-demo-sidecar"]; !ok {
+		t.Error("stop removed an unlabelled container")
 	}
 }

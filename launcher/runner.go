@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
+
+	"bottle.dev/bottle/internal/termsafe"
 )
 
 // Runner runs one external command. Backends hold one in a struct field, so
@@ -40,15 +43,48 @@ func (e *RunError) Error() string {
 	if msg == "" {
 		msg = e.Err.Error()
 	}
-	return fmt.Sprintf("`%s` failed (exit %d): %s", PrettyCommand(e.Argv), e.ExitCode, msg)
+	// The stderr may be an image's own output: no terminal controls.
+	return fmt.Sprintf("`%s` failed (exit %d): %s", PrettyCommand(e.Argv), e.ExitCode, termsafe.Escape(msg))
+}
+
+// StderrSays reports whether err is a command that ran and failed, and whose
+// stderr contains one of phrases (case-insensitive). Backends classify the
+// engine's answers with it — "no such container" and the like — so that a
+// missing binary or a dead daemon (which never say such a thing) is never
+// mistaken for "already gone".
+func StderrSays(err error, phrases ...string) bool {
+	var re *RunError
+	if !errors.As(err, &re) || re.ExitCode <= 0 {
+		return false
+	}
+	s := strings.ToLower(re.Stderr)
+	for _, p := range phrases {
+		if strings.Contains(s, strings.ToLower(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// NotInstalled reports whether err is a command that could not be started
+// because its program is not on PATH.
+func NotInstalled(err error) bool {
+	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist)
 }
 
 func (e *RunError) Unwrap() error { return e.Err }
 
-// PrettyCommand quotes argv for a POSIX shell.
+// PrettyCommand quotes argv for a POSIX shell. The values of environment
+// flags (-e K=V, --env K=V, --env=K=V) are shown as K=***: a printed command
+// never carries a secret.
 func PrettyCommand(argv []string) string {
 	out := make([]string, len(argv))
 	for i, a := range argv {
+		if i > 0 && (argv[i-1] == "-e" || argv[i-1] == "--env") {
+			a = redactEnv(a)
+		} else if v, ok := strings.CutPrefix(a, "--env="); ok {
+			a = "--env=" + redactEnv(v)
+		}
 		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
 			out[i] = a
 			continue
@@ -56,6 +92,13 @@ func PrettyCommand(argv []string) string {
 		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(out, " ")
+}
+
+func redactEnv(kv string) string {
+	if k, v, ok := strings.Cut(kv, "="); ok && v != "" {
+		return k + "=***"
+	}
+	return kv
 }
 
 // ExecRunner runs commands with os/exec.

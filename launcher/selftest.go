@@ -1,14 +1,21 @@
 package launcher
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"bottle.dev/bottle/allowlist"
 )
@@ -21,46 +28,72 @@ const (
 	probeBlocked = 5
 )
 
+// probeBinary is the sidecar image's binary, which the self-test runs.
+const probeBinary = "/bottle-sidecar"
+
 type probe struct {
 	what string   // for messages
-	argv []string // after "bottle-probe probe --timeout 2s"
+	argv []string // after "bottle-sidecar probe --timeout 1s"
 	env  []string
-	// want: the exit codes that pass.
+	// want: the exit codes that pass; nil: any exit of the probe itself
+	// (report mode, where the audit is the proof).
 	want []int
 	// leak marks a probe whose success means the agent got around the sidecar.
 	leak bool
 }
 
-// SelfTest proves, from inside the agent, that the proxy and DNS answer and
-// enforce the policy, and that nothing else is reachable: not the sidecar's
-// egress address, not the networks' gateways, not any address of the host.
-// Any path around the sidecar is an error that says what leaked.
+// SelfTest proves that the proxy and DNS answer and enforce the policy, and
+// that nothing else is reachable from the agent's network: not the
+// sidecar's egress address, not the networks' gateways, not any address of
+// the host. Any path around the sidecar is an error that says what leaked.
+//
+// Nothing the agent's image controls takes part: the probes run in a
+// container of bottle's own sidecar image that shares the agent's network
+// namespace (on a backend that cannot share one, it sits on the agent's
+// network with the agent's restrictions), and nothing from the agent image
+// has run as root yet.
+//
+// In report mode the sidecar lets what it would deny through, so the proof
+// there is the audit: the refusals the probes provoke must be logged as
+// would-deny.
 func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy) error {
-	// Something listening on every host address, so that "unreachable" is
-	// proven against a port that would answer.
-	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	reached := &atomic.Int64{}
+	hostPort, closeListeners, err := listenEverywhere(reached)
 	if err != nil {
 		return fmt.Errorf("self-test listener: %w", err)
 	}
-	defer ln.Close()
-	var reached atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			reached.Add(1)
-			c.Close()
-		}
-	}()
-	hostPort := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-	noProxy := []string{"HTTP_PROXY=", "HTTPS_PROXY=", "http_proxy=", "https_proxy="}
+	defer closeListeners()
 
+	prober := "bottle-" + b.Name + "-probe"
+	err = l.Backend.Run(ctx, RunSpec{
+		Name: prober, Image: b.SidecarImage, NetworkOf: b.Agent, Networks: []string{b.Internal},
+		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, User: "65532:65532", Labels: labels(b.Name, "probe"),
+		Cmd: []string{"idle"},
+	})
+	if err != nil {
+		return fmt.Errorf("starting the self-test's probe container: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		l.Backend.Remove(rctx, prober)
+	}()
+
+	report := pol.Mode() == allowlist.Report
+	token := randomToken()
+	blockedName := "bottle-self-test-" + token + ".invalid" // outside any allowlist; unique to this launch
+	noProxy := []string{"HTTP_PROXY=", "HTTPS_PROXY=", "http_proxy=", "https_proxy="}
+	viaProxy := []string{"HTTP_PROXY=" + b.ProxyURL, "HTTPS_PROXY=" + b.ProxyURL}
+	enforced := func(codes ...int) []int {
+		if report {
+			return nil
+		}
+		return codes
+	}
 	probes := []probe{
 		{what: "the proxy answers", argv: []string{"http", fmt.Sprintf("http://%s:%d/healthz", b.SidecarIP, ProxyPort)}, env: noProxy, want: []int{probeOK}},
-		{what: "the sidecar's DNS refuses a name outside the allowlist", argv: []string{"dns", "bottle-self-test.invalid", "@" + b.SidecarIP}, want: []int{probeBlocked}},
-		{what: "the proxy refuses a host outside the allowlist", argv: []string{"http", "http://bottle-self-test.invalid/"}, want: []int{probeBlocked}},
+		{what: "the sidecar's DNS refuses a name outside the allowlist", argv: []string{"dns", blockedName, "@" + b.SidecarIP}, want: enforced(probeBlocked)},
+		{what: "the proxy refuses a host outside the allowlist", argv: []string{"http", "http://" + blockedName + "/"}, env: viaProxy, want: enforced(probeBlocked)},
 	}
 	if host := firstExactHost(pol); host != "" {
 		// Allowed: the sidecar does not refuse it (the upstream may still
@@ -98,8 +131,8 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 			var out bytes.Buffer
 			// One second: on these bridges an address that exists answers in
 			// well under a millisecond.
-			argv := append([]string{agentProbe, "probe", "--timeout", "1s"}, p.argv...)
-			err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: argv, Env: p.env, Stdout: &out, Stderr: &out})
+			argv := append([]string{probeBinary, "probe", "--timeout", "1s"}, p.argv...)
+			err := l.Backend.Exec(ctx, prober, ExecSpec{Argv: argv, Env: p.env, Stdout: &out, Stderr: &out})
 			code := 0
 			if err != nil {
 				code = ExitCode(err)
@@ -110,7 +143,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 	wg.Wait()
 	var leaks, failures []string
 	for _, r := range results {
-		ok := false
+		ok := r.p.want == nil && r.code >= 0 && r.code != 2
 		for _, w := range r.p.want {
 			ok = ok || r.code == w
 		}
@@ -132,10 +165,102 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 	if len(leaks) > 0 {
 		return fmt.Errorf("self-test: the bottle leaks, so it was torn down:\n  %s", strings.Join(append(leaks, failures...), "\n  "))
 	}
+	if report && len(failures) == 0 {
+		failures = append(failures, l.reportModeAudited(ctx, b.Name, blockedName)...)
+	}
 	if len(failures) > 0 {
 		return fmt.Errorf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))
 	}
 	return nil
+}
+
+// reportModeAudited checks, in report mode, that the sidecar logged the
+// self-test's DNS query and request for name as would-deny.
+func (l *Launcher) reportModeAudited(ctx context.Context, bottle, name string) []string {
+	want := map[string]string{
+		"dns":     "the sidecar's DNS logs a name outside the allowlist as would-deny",
+		"request": "the proxy logs a host outside the allowlist as would-deny",
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(want) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		for _, kind := range auditedWouldDeny(filepath.Join(l.LogDir(bottle), AuditFile), name) {
+			if what, ok := want[kind]; ok {
+				l.note("ok: %s", what)
+				delete(want, kind)
+			}
+		}
+		if len(want) > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var failures []string
+	for _, what := range want {
+		failures = append(failures, what+": no such line in the audit within 3s")
+	}
+	return failures
+}
+
+// auditedWouldDeny returns the kinds of the would-deny audit lines about
+// name (as a host or a DNS name).
+func auditedWouldDeny(path, name string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var kinds []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if !bytes.Contains(sc.Bytes(), []byte(name)) {
+			continue
+		}
+		var rec struct{ Kind, Host, Name, Decision string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Decision == "would-deny" && (rec.Host == name || rec.Name == name) {
+			kinds = append(kinds, rec.Kind)
+		}
+	}
+	return kinds
+}
+
+func randomToken() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// listenEverywhere listens on one port on every IPv4 and IPv6 address of
+// this machine, so that "unreachable" is proven against a port that would
+// answer; reached counts what connects.
+func listenEverywhere(reached *atomic.Int64) (string, func(), error) {
+	ln4, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := fmt.Sprint(ln4.Addr().(*net.TCPAddr).Port)
+	lns := []net.Listener{ln4}
+	// The same port on IPv6 when the host has IPv6 (best effort: the port
+	// may be taken there, and then another is not the port probed).
+	if ln6, err := net.Listen("tcp6", "[::]:"+port); err == nil {
+		lns = append(lns, ln6)
+	}
+	for _, ln := range lns {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				reached.Add(1)
+				c.Close()
+			}
+		}()
+	}
+	return port, func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}, nil
 }
 
 func firstExactHost(pol *allowlist.Policy) string {

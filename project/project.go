@@ -9,8 +9,15 @@
 //	env:
 //	  LOG_LEVEL: debug
 //	  ANTHROPIC_API_KEY:            # no value: taken from the environment of `bottle launch`
-//	workspace: .
+//	workspace: .                    # inside the project directory
 //	command: [claude, --dangerously-skip-permissions]
+//	memory: 4g                      # limits of the agent container
+//	cpus: 2
+//	pids_limit: 1024
+//
+// A project file comes with a repository, so it is not trusted: bottle
+// launch shows what it sets and asks before using it (see the CLI), and a
+// project file cannot point the workspace outside its own directory.
 package project
 
 import (
@@ -43,9 +50,10 @@ type Project struct {
 	EnvFromCLI []string // names whose value comes from the launching environment
 	Workspace  string
 	Command    []string
+	Limits     launcher.Limits
 }
 
-var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command"}
+var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit"}
 
 // Load reads and validates path. Every problem is reported at once as
 // FILE:LINE:COL: message (an allowlist.ErrorList).
@@ -96,6 +104,13 @@ func Parse(path string, data []byte) (*Project, error) {
 		}
 		return v.Value, true
 	}
+	scalar := func(v *yaml.Node) (string, bool) {
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			errorf(v, "must be a single value")
+			return "", false
+		}
+		return v.Value, true
+	}
 	inline := false
 	keys := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -124,6 +139,33 @@ func Parse(path string, data []byte) (*Project, error) {
 		case "workspace":
 			if s, ok := str("workspace", v); ok {
 				p.Workspace = abs(s)
+				if !insideDir(p.Workspace, dir) {
+					errorf(v, "workspace %q is outside the project directory %s; a project file may only name a directory inside it (to use another, pass --workspace DIR)", s, dir)
+				}
+			}
+		case "memory":
+			if s, ok := scalar(v); ok {
+				if m, err := launcher.ParseMemory(s); err != nil {
+					errorf(v, "memory: %v", err)
+				} else {
+					p.Limits.Memory = m
+				}
+			}
+		case "cpus":
+			if s, ok := scalar(v); ok {
+				if c, err := launcher.ParseCPUs(s); err != nil {
+					errorf(v, "cpus: %v", err)
+				} else {
+					p.Limits.CPUs = c
+				}
+			}
+		case "pids_limit":
+			if s, ok := scalar(v); ok {
+				if n, err := launcher.ParsePids(s); err != nil {
+					errorf(v, "pids_limit: %v", err)
+				} else {
+					p.Limits.Pids = n
+				}
 			}
 		case "command":
 			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
@@ -177,6 +219,20 @@ func Parse(path string, data []byte) (*Project, error) {
 		p.Inline = out
 	}
 	return p, nil
+}
+
+// insideDir reports whether path is dir or below it, once symlinks are
+// resolved (a link inside the project may point anywhere). A path that does
+// not exist yet is judged as written.
+func insideDir(path, dir string) bool {
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		path = r
+	}
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = r
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // standalone makes an allowlist document of the inline keys, comments kept.

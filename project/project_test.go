@@ -102,3 +102,35 @@ func TestLoad(t *testing.T) {
 		t.Error("missing file loaded")
 	}
 }
+
+// TestWorkspaceStaysInside: a project file comes with a repository, so it
+// may not point the workspace anywhere else (another bottle's state dir, the
+// home directory), by path or through a symlink.
+func TestWorkspaceStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "src"), 0o755)
+	os.Symlink(t.TempDir(), filepath.Join(dir, "escape"))
+	file := filepath.Join(dir, FileName)
+	for ws, ok := range map[string]bool{".": true, "src": true, "./src/../src": true, "..": false, "/etc": false, "escape": false, "src/../..": false} {
+		_, err := Parse(file, []byte("version: 1\nworkspace: "+ws+"\n"))
+		if ok && err != nil {
+			t.Errorf("workspace %q: %v", ws, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), ":2:12: workspace") || !strings.Contains(err.Error(), "pass --workspace")) {
+			t.Errorf("workspace %q accepted or badly refused: %v", ws, err)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	p, err := Parse("/proj/bottle.yaml", []byte("version: 1\nmemory: 4G\ncpus: 1.5\npids_limit: 1024\n"))
+	if err != nil || p.Limits.Memory != "4g" || p.Limits.CPUs != "1.5" || p.Limits.Pids != 1024 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	_, err = Parse("bottle.yaml", []byte("version: 1\nmemory: 512\ncpus: lots\npids_limit: -1\n"))
+	for _, want := range []string{"bottle.yaml:2:9: memory: \"512\" is not a size", "bottle.yaml:3:7: cpus: \"lots\" is not a number", "bottle.yaml:4:13: pids_limit: \"-1\" is not a process limit"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}

@@ -43,12 +43,23 @@ func (b *Backend) run(ctx context.Context, args ...string) error {
 // Name implements launcher.Backend.
 func (b *Backend) Name() string { return "docker" }
 
+// What the docker CLI says (on stderr, exit 1) when the object it was asked
+// about does not exist. Engines from 20.10 to 28 word these alike.
+func noSuchImage(err error) bool { return launcher.StderrSays(err, "no such image") }
+
+func noSuchContainer(err error) bool {
+	return launcher.StderrSays(err, "no such container", "no such object")
+}
+
+func noSuchNetwork(err error, name string) bool {
+	return launcher.StderrSays(err, "no such network", "network "+name+" not found")
+}
+
 // Check asks the daemon for its version.
 func (b *Backend) Check(ctx context.Context) error {
 	v, err := b.out(ctx, "version", "--format", "{{.Server.Version}}")
 	if err != nil {
-		var re *launcher.RunError
-		if errors.As(err, &re) && re.ExitCode == -1 {
+		if launcher.NotInstalled(err) {
 			return fmt.Errorf("docker not found on PATH; install Docker (apt-get install docker.io) or pass --backend macos-container")
 		}
 		return fmt.Errorf("the Docker daemon does not answer (%v); start it (systemctl start docker, or dockerd &)", err)
@@ -70,8 +81,8 @@ func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	if launcher.ExitCode(err) == 1 {
-		return false, nil // "Error: No such image"
+	if noSuchImage(err) {
+		return false, nil
 	}
 	return false, err
 }
@@ -121,23 +132,24 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 	return append(args, n.Name)
 }
 
-// NetworkCreate implements launcher.Backend. An existing network with the
-// same name and our labels is accepted (launch steps are idempotent).
+// NetworkCreate implements launcher.Backend. A network of that name that
+// already exists is never adopted, whatever its labels: this launch did not
+// make it, so nothing says how it is wired.
 func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
 	err := b.run(ctx, NetworkCreateArgs(n)...)
-	if err != nil && strings.Contains(err.Error(), "already exists") {
-		info, ierr := b.NetworkInspect(ctx, n.Name)
-		if ierr == nil && info.Labels[launcher.LabelManaged] == "true" && info.Internal == n.Internal {
-			return nil
-		}
+	if launcher.StderrSays(err, "already exists") {
+		return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or docker network rm %s)", n.Name, n.Name)
 	}
 	return err
 }
+
+const inhibitIPv4 = "com.docker.network.bridge.inhibit_ipv4"
 
 type networkJSON struct {
 	Name     string            `json:"Name"`
 	Internal bool              `json:"Internal"`
 	Labels   map[string]string `json:"Labels"`
+	Options  map[string]string `json:"Options"`
 	IPAM     struct {
 		Config []struct {
 			Subnet  string `json:"Subnet"`
@@ -153,7 +165,8 @@ func ParseNetworkInspect(data []byte) (launcher.NetworkInfo, error) {
 		return launcher.NetworkInfo{}, fmt.Errorf("unexpected docker network inspect output: %v", err)
 	}
 	n := ns[0]
-	info := launcher.NetworkInfo{Name: n.Name, Internal: n.Internal, Labels: n.Labels}
+	info := launcher.NetworkInfo{Name: n.Name, Internal: n.Internal, Labels: n.Labels,
+		Isolated: n.Internal && n.Options[inhibitIPv4] == "true"}
 	for _, c := range n.IPAM.Config {
 		if strings.Contains(c.Subnet, ".") { // the IPv4 range
 			info.Subnet, info.Gateway = c.Subnet, c.Gateway
@@ -175,28 +188,63 @@ func (b *Backend) NetworkInspect(ctx context.Context, name string) (launcher.Net
 // NetworkRemove implements launcher.Backend; a missing network is not an error.
 func (b *Backend) NetworkRemove(ctx context.Context, name string) error {
 	err := b.run(ctx, "network", "rm", name)
-	if err != nil && (strings.Contains(err.Error(), "No such network") || strings.Contains(err.Error(), "not found")) {
+	if noSuchNetwork(err, name) {
 		return nil
 	}
 	return err
 }
 
+// Log limits of every container bottle runs: the engine's json-file log
+// otherwise grows without bound, and the agent decides how much its
+// container writes.
+const (
+	logMaxSize  = "10m"
+	logMaxFiles = "3"
+)
+
 // CreateArgs is the argv that creates (not starts) a container on its first
 // network. Engines before API 1.44 take one --network at create; the others
-// are connected before start (see Run).
-func CreateArgs(r launcher.RunSpec) []string {
-	args := []string{"create", "--name", r.Name}
-	if len(r.Networks) > 0 {
+// are connected before start (see Run). envFile holds the environment ("":
+// none). --pull never: a missing image is a local error, never a download.
+func CreateArgs(r launcher.RunSpec, envFile string) []string {
+	args := []string{"create", "--name", r.Name, "--pull", "never",
+		"--log-opt", "max-size=" + logMaxSize, "--log-opt", "max-file=" + logMaxFiles}
+	switch {
+	case r.NetworkOf != "":
+		args = append(args, "--network", "container:"+r.NetworkOf)
+	case len(r.Networks) > 0:
 		args = append(args, "--network", r.Networks[0])
 	}
-	return append(args, launcher.RunFlags(r)...)
+	if r.Limits.Pids > 0 {
+		args = append(args, "--pids-limit", fmt.Sprint(r.Limits.Pids))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Sysctls)) {
+		args = append(args, "--sysctl", k+"="+r.Sysctls[k])
+	}
+	return append(args, launcher.RunFlags(r, envFile)...)
 }
 
 // Run implements launcher.Backend: create, connect the other networks in
 // order, start.
 func (b *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
-	if err := b.run(ctx, CreateArgs(r)...); err != nil {
+	envFile := ""
+	if len(r.Env) > 0 {
+		p, done, err := launcher.WriteEnvFile(r.Env)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", r.Name, err)
+		}
+		defer done() // the engine has read it once create returns
+		envFile = p
+	}
+	err := b.run(ctx, CreateArgs(r, envFile)...)
+	if launcher.StderrSays(err, "no such image", "pull access denied", "not found: manifest unknown") {
+		return fmt.Errorf("image %s is not on this machine, and bottle never pulls images: build it, or pull it yourself (docker pull %s)", r.Image, r.Image)
+	}
+	if err != nil {
 		return err
+	}
+	if r.NetworkOf != "" {
+		return b.run(ctx, "start", r.Name)
 	}
 	for _, n := range r.Networks[1:] {
 		if err := b.run(ctx, "network", "connect", n, r.Name); err != nil {
@@ -270,7 +318,7 @@ func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Wri
 // Remove implements launcher.Backend; a missing container is not an error.
 func (b *Backend) Remove(ctx context.Context, name string) error {
 	err := b.run(ctx, "rm", "-f", name)
-	if err != nil && strings.Contains(err.Error(), "No such container") {
+	if noSuchContainer(err) {
 		return nil
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,11 +26,15 @@ func TestArgvGolden(t *testing.T) {
 		"create-sidecar": CreateArgs(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "bottle-sidecar:x",
 			Networks: []string{"bottle-demo-egress", "bottle-demo-internal"}, Labels: l, User: "65532:65532",
 			Mounts: []launcher.Mount{{Source: "/state/config", Target: "/etc/bottle", ReadOnly: true}, {Source: "/state/logs", Target: "/var/log/bottle"}},
-			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}}),
+			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}, Limits: launcher.Limits{Memory: "512m", Pids: 256},
+			Sysctls: map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}}, ""),
 		"create-agent": CreateArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
 			DNS: []string{"172.20.0.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://172.20.0.2:3128"},
 			Mounts:     []launcher.Mount{{Source: "/state/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true}},
-			Entrypoint: []string{"sleep", "infinity"}, Workdir: "/", Labels: l}),
+			Entrypoint: []string{"sleep", "infinity"}, Workdir: "/", Labels: l, User: "65534:65534",
+			Limits: launcher.Limits{Memory: "4g", CPUs: "1.5", Pids: 1024}}, "/tmp/bottle-env-1/env"),
+		"create-probe": CreateArgs(launcher.RunSpec{Name: "bottle-demo-probe", Image: "bottle-sidecar:x", NetworkOf: "bottle-demo-agent",
+			Networks: []string{"bottle-demo-internal"}, CapDrop: []string{"ALL"}, User: "65532:65532", Labels: l, Cmd: []string{"idle"}}, ""),
 		"exec-tty": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"bash"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
 		"exec-env": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"probe", "tcp", "x:1"}, User: "0", Env: []string{"HTTP_PROXY="}}),
 	}
@@ -73,10 +78,16 @@ func TestParseInspect(t *testing.T) {
 
 func TestParseNetworkInspect(t *testing.T) {
 	data := `[{"Name":"bottle-demo-internal","Internal":true,"Labels":{"dev.bottle.name":"demo"},
+	  "Options":{"com.docker.network.bridge.inhibit_ipv4":"true"},
 	  "IPAM":{"Config":[{"Subnet":"fd00::/64"},{"Subnet":"172.20.0.0/16","Gateway":"172.20.0.1"}]}}]`
 	n, err := ParseNetworkInspect([]byte(data))
-	if err != nil || !n.Internal || n.Subnet != "172.20.0.0/16" || n.Gateway != "172.20.0.1" || n.Labels["dev.bottle.name"] != "demo" {
+	if err != nil || !n.Internal || !n.Isolated || n.Subnet != "172.20.0.0/16" || n.Gateway != "172.20.0.1" || n.Labels["dev.bottle.name"] != "demo" {
 		t.Errorf("%+v %v", n, err)
+	}
+	// A plain --internal bridge still reaches the host (moby/libnetwork#1151).
+	plain := strings.Replace(data, `"true"}`, `"false"}`, 1)
+	if n, err := ParseNetworkInspect([]byte(plain)); err != nil || !n.Internal || n.Isolated {
+		t.Errorf("without inhibit_ipv4: %+v %v", n, err)
 	}
 }
 
@@ -99,11 +110,15 @@ type fakeRunner struct {
 	calls   [][]string
 	answers map[string]string // first argv words → stdout
 	fail    map[string]error
+	onCall  func(argv []string)
 }
 
 func (f *fakeRunner) Run(_ context.Context, c launcher.Cmd) error {
 	f.calls = append(f.calls, c.Argv)
 	key := strings.Join(c.Argv[1:3], " ")
+	if f.onCall != nil {
+		f.onCall(c.Argv)
+	}
 	if err, ok := f.fail[key]; ok {
 		return err
 	}
@@ -159,5 +174,78 @@ func TestCheckMessages(t *testing.T) {
 	b = &Backend{Runner: &fakeRunner{answers: map[string]string{"version --format": "28.2.2"}}}
 	if err := b.Check(context.Background()); err != nil {
 		t.Errorf("ok daemon: %v %s", err, buf.String())
+	}
+}
+
+// TestRunKeepsValuesOffTheCommandLine: the environment reaches the engine in
+// a file only the user can read, which is gone once the container exists.
+func TestRunKeepsValuesOffTheCommandLine(t *testing.T) {
+	var envFile, content string
+	var mode os.FileMode
+	f := &fakeRunner{onCall: func(argv []string) {
+		for i, a := range argv {
+			if a == "--env-file" {
+				envFile = argv[i+1]
+				st, _ := os.Stat(envFile)
+				mode = st.Mode().Perm()
+				b, _ := os.ReadFile(envFile)
+				content = string(b)
+			}
+		}
+	}}
+	b := &Backend{Runner: f}
+	err := b.Run(context.Background(), launcher.RunSpec{Name: "c", Image: "i", Networks: []string{"n"},
+		Env: []string{"ANTHROPIC_API_KEY=sk-secret-value", "HTTPS_PROXY=http://10.0.0.2:3128"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.calls {
+		if strings.Contains(strings.Join(c, " "), "sk-secret-value") {
+			t.Errorf("a value on the command line: %q", c)
+		}
+	}
+	if content != "ANTHROPIC_API_KEY=sk-secret-value\nHTTPS_PROXY=http://10.0.0.2:3128\n" || mode != 0o600 {
+		t.Errorf("env file %s (%v): %q", envFile, mode, content)
+	}
+	if _, err := os.Stat(filepath.Dir(envFile)); !os.IsNotExist(err) {
+		t.Errorf("the env file's directory is still there: %v", err)
+	}
+	err = b.Run(context.Background(), launcher.RunSpec{Name: "c", Image: "i", Env: []string{"KEY=line1\nline2"}})
+	if err == nil || !strings.Contains(err.Error(), "KEY") || strings.Contains(err.Error(), "line1") {
+		t.Errorf("a value with a line break: %v", err)
+	}
+}
+
+// TestClassifiesByStderr: only the engine saying "no such …" means gone; a
+// missing binary or a dead daemon is an error.
+func TestClassifiesByStderr(t *testing.T) {
+	noBinary := &launcher.RunError{Argv: []string{"docker"}, ExitCode: -1, Err: exec.ErrNotFound}
+	noDaemon := &launcher.RunError{Argv: []string{"docker"}, ExitCode: 1, Stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"}
+	ctx := context.Background()
+	for name, err := range map[string]error{"missing binary": noBinary, "dead daemon": noDaemon} {
+		b := &Backend{Runner: &fakeRunner{fail: map[string]error{"rm -f": err, "network rm": err, "image inspect": err}}}
+		if err := b.Remove(ctx, "bottle-x-agent"); err == nil {
+			t.Errorf("%s: Remove said the container is gone", name)
+		}
+		if err := b.NetworkRemove(ctx, "bottle-x-internal"); err == nil {
+			t.Errorf("%s: NetworkRemove said the network is gone", name)
+		}
+		if ok, err := b.ImageExists(ctx, "img"); err == nil {
+			t.Errorf("%s: ImageExists = %v, nil", name, ok)
+		}
+	}
+	b := &Backend{Runner: &fakeRunner{fail: map[string]error{"image inspect": &launcher.RunError{ExitCode: 1,
+		Stderr: "Error response from daemon: no such image: img: No such image: img:latest"}}}}
+	if ok, err := b.ImageExists(ctx, "img"); ok || err != nil {
+		t.Errorf("missing image: %v %v", ok, err)
+	}
+	b = &Backend{Runner: &fakeRunner{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1,
+		Stderr: "Error response from daemon: network with name bottle-x-internal already exists"}}}}
+	if err := b.NetworkCreate(ctx, launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true}); err == nil || !strings.Contains(err.Error(), "does not adopt") {
+		t.Errorf("existing network: %v", err)
+	}
+	b = &Backend{Runner: &fakeRunner{fail: map[string]error{"create --name": &launcher.RunError{ExitCode: 1, Stderr: "Error: No such image: my-agent:latest"}}}}
+	if err := b.Run(ctx, launcher.RunSpec{Name: "c", Image: "my-agent:latest"}); err == nil || !strings.Contains(err.Error(), "never pulls") {
+		t.Errorf("missing image at run: %v", err)
 	}
 }

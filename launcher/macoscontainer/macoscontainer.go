@@ -87,7 +87,7 @@ type statusJSON struct {
 func (b *Backend) Check(ctx context.Context) error {
 	out, err := b.out(ctx, "--version")
 	if err != nil {
-		if launcher.ExitCode(err) == -1 {
+		if launcher.NotInstalled(err) {
 			return errors.New("container not found on PATH; install Apple's container (github.com/apple/container/releases) or pass --backend docker")
 		}
 		return err
@@ -118,7 +118,7 @@ func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	if launcher.ExitCode(err) == 1 {
+	if notFound(err, "image", tag) {
 		return false, nil
 	}
 	return false, err
@@ -175,9 +175,13 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 	return append(args, n.Name)
 }
 
-// NetworkCreate implements launcher.Backend.
+// NetworkCreate implements launcher.Backend. An existing network of that
+// name is never adopted.
 func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
 	_, err := b.out(ctx, NetworkCreateArgs(n)...)
+	if launcher.StderrSays(err, "already exists") {
+		return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or container network delete %s)", n.Name, n.Name)
+	}
 	return err
 }
 
@@ -195,8 +199,11 @@ type networkJSON struct {
 }
 
 func (n networkJSON) info() launcher.NetworkInfo {
+	hostOnly := n.Configuration.Mode == "hostOnly"
+	// hostOnly is the most isolation Apple's vmnet offers: no route out.
+	// (The host stays reachable, apple/container#1320: the self-test checks.)
 	return launcher.NetworkInfo{Name: n.Configuration.Name, Subnet: n.Status.IPv4Subnet, Gateway: n.Status.IPv4Gateway,
-		Internal: n.Configuration.Mode == "hostOnly", Labels: n.Configuration.Labels}
+		Internal: hostOnly, Isolated: hostOnly, Labels: n.Configuration.Labels}
 }
 
 // ParseNetworks reads `network inspect` (pretty) or `network list --format
@@ -232,13 +239,16 @@ func (b *Backend) NetworkInspect(ctx context.Context, name string) (launcher.Net
 	return ns[0], nil
 }
 
-func notFound(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "not found")
+// notFound reports Apple's answer (stderr, exit 1) for an object that does
+// not exist: "container not found: a, b", "network not found: x", "image
+// not found: x" (1.x).
+func notFound(err error, kind, name string) bool {
+	return launcher.StderrSays(err, kind+" not found: "+name, kind+" not found: \""+name+"\"")
 }
 
 // NetworkRemove implements launcher.Backend; a missing network is fine.
 func (b *Backend) NetworkRemove(ctx context.Context, name string) error {
-	if _, err := b.out(ctx, "network", "delete", name); err != nil && !notFound(err) {
+	if _, err := b.out(ctx, "network", "delete", name); err != nil && !notFound(err, "network", name) {
 		return err
 	}
 	return nil
@@ -246,21 +256,40 @@ func (b *Backend) NetworkRemove(ctx context.Context, name string) error {
 
 // RunArgs is the argv that starts a container. All networks are given at
 // once, in order — the first carries the default route — because `container`
-// has no `network connect`.
-func RunArgs(r launcher.RunSpec) []string {
+// has no `network connect`. Each container is a VM with its own kernel, so
+// RunSpec.NetworkOf cannot be honoured: the container joins Networks (the
+// same network, the same topology), and Limits.Pids and Sysctls do not
+// apply. envFile holds the environment ("": none).
+func RunArgs(r launcher.RunSpec, envFile string) []string {
 	args := []string{"run", "-d", "--progress", "none", "--name", r.Name}
 	for _, n := range r.Networks {
 		args = append(args, "--network", n)
 	}
-	return append(args, launcher.RunFlags(r)...)
+	r.Limits.Memory = strings.ToUpper(r.Limits.Memory) // Apple writes sizes as 512M, 4G
+	return append(args, launcher.RunFlags(r, envFile)...)
 }
 
-// Run implements launcher.Backend.
+// Run implements launcher.Backend. `container run` pulls a missing image and
+// has no flag against it, so the image is checked first: bottle never pulls.
 func (b *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
 	if len(r.Name) < 2 || len(r.Name) > 63 {
 		return fmt.Errorf("container name %q: Apple's container needs 2 to 63 characters", r.Name)
 	}
-	_, err := b.out(ctx, RunArgs(r)...)
+	if ok, err := b.ImageExists(ctx, r.Image); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("image %s is not on this machine, and bottle never pulls images: build it, or pull it yourself (container image pull %s)", r.Image, r.Image)
+	}
+	envFile := ""
+	if len(r.Env) > 0 {
+		p, done, err := launcher.WriteEnvFile(r.Env)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", r.Name, err)
+		}
+		defer done()
+		envFile = p
+	}
+	_, err := b.out(ctx, RunArgs(r, envFile)...)
 	return err
 }
 
@@ -349,10 +378,10 @@ func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Wri
 // Remove implements launcher.Backend: stop, then delete, by explicit ID —
 // never --all, which also hits the buildkit builder.
 func (b *Backend) Remove(ctx context.Context, name string) error {
-	if _, err := b.out(ctx, "stop", name); err != nil && !notFound(err) {
+	if _, err := b.out(ctx, "stop", name); err != nil && !notFound(err, "container", name) {
 		return err
 	}
-	if _, err := b.out(ctx, "delete", "--force", name); err != nil && !notFound(err) {
+	if _, err := b.out(ctx, "delete", "--force", name); err != nil && !notFound(err, "container", name) {
 		return err
 	}
 	return nil

@@ -151,10 +151,13 @@ func TestArgvGolden(t *testing.T) {
 		"run-sidecar": RunArgs(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "bottle-sidecar:x",
 			Networks: []string{"bottle-demo-egress", "bottle-demo-internal"}, Labels: l, User: "65532:65532",
 			Mounts: []launcher.Mount{{Source: "/state/config", Target: "/etc/bottle", ReadOnly: true}},
-			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}}),
+			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}, Limits: launcher.Limits{Memory: "512m", Pids: 256},
+			Sysctls: map[string]string{"net.ipv4.ip_forward": "0"}}, ""),
 		"run-agent": RunArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
 			DNS: []string{"192.168.100.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://192.168.100.2:3128"},
-			Entrypoint: []string{"sleep", "infinity"}, Labels: l}),
+			Entrypoint: []string{"sleep", "infinity"}, Labels: l, Limits: launcher.Limits{Memory: "4g", CPUs: "2"}}, "/tmp/bottle-env-1/env"),
+		"run-probe": RunArgs(launcher.RunSpec{Name: "bottle-demo-probe", Image: "bottle-sidecar:x", NetworkOf: "bottle-demo-agent",
+			Networks: []string{"bottle-demo-internal"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, User: "65532:65532", Labels: l, Cmd: []string{"idle"}}, ""),
 		"exec": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
 	}
 	for name, argv := range cases {
@@ -173,5 +176,59 @@ func TestArgvGolden(t *testing.T) {
 				t.Errorf("got  %s want %s", got, want)
 			}
 		})
+	}
+}
+
+// TestClassifiesByStderr: only Apple's "… not found: NAME" means gone; a
+// missing binary or a stopped service is an error; a missing image is never
+// pulled.
+func TestClassifiesByStderr(t *testing.T) {
+	ctx := context.Background()
+	noBinary := &launcher.RunError{Argv: []string{"container"}, ExitCode: -1, Err: os.ErrNotExist}
+	noService := &launcher.RunError{Argv: []string{"container"}, ExitCode: 1, Stderr: "Error: XPC connection error: Connection invalid"}
+	for name, err := range map[string]error{"missing binary": noBinary, "service down": noService} {
+		b := &Backend{Runner: &fakeCLI{fail: map[string]error{"stop bottle-x-agent": err, "network delete": err, "image inspect": err}}}
+		if err := b.Remove(ctx, "bottle-x-agent"); err == nil {
+			t.Errorf("%s: Remove said the container is gone", name)
+		}
+		if err := b.NetworkRemove(ctx, "bottle-x-internal"); err == nil {
+			t.Errorf("%s: NetworkRemove said the network is gone", name)
+		}
+		if _, err := b.ImageExists(ctx, "img"); err == nil {
+			t.Errorf("%s: ImageExists gave no error", name)
+		}
+	}
+	gone := func(kind, n string) error {
+		return &launcher.RunError{ExitCode: 1, Stderr: "Error: " + kind + " not found: " + n}
+	}
+	b := &Backend{Runner: &fakeCLI{fail: map[string]error{"stop bottle-x-agent": gone("container", "bottle-x-agent"),
+		"delete --force": gone("container", "bottle-x-agent"), "network delete": gone("network", "bottle-x-internal"), "image inspect": gone("image", "img")}}}
+	if err := b.Remove(ctx, "bottle-x-agent"); err != nil {
+		t.Errorf("Remove of a missing container: %v", err)
+	}
+	if err := b.NetworkRemove(ctx, "bottle-x-internal"); err != nil {
+		t.Errorf("NetworkRemove of a missing network: %v", err)
+	}
+	if ok, err := b.ImageExists(ctx, "img"); ok || err != nil {
+		t.Errorf("missing image: %v %v", ok, err)
+	}
+	// Another object's "not found" is not this one's.
+	b = &Backend{Runner: &fakeCLI{fail: map[string]error{"network delete": gone("network", "bottle-y-internal")}}}
+	if err := b.NetworkRemove(ctx, "bottle-x-internal"); err == nil {
+		t.Error("another network's not-found was taken for this one's")
+	}
+	f := &fakeCLI{fail: map[string]error{"image inspect": gone("image", "my-agent:latest")}}
+	b = &Backend{Runner: f}
+	if err := b.Run(ctx, launcher.RunSpec{Name: "bottle-x-agent", Image: "my-agent:latest"}); err == nil || !strings.Contains(err.Error(), "never pulls") {
+		t.Errorf("missing image at run: %v", err)
+	}
+	for _, c := range f.calls {
+		if c[1] == "run" {
+			t.Errorf("ran a container whose image is missing: %v", c)
+		}
+	}
+	b = &Backend{Runner: &fakeCLI{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Error: network bottle-x-internal already exists"}}}}
+	if err := b.NetworkCreate(ctx, launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true}); err == nil || !strings.Contains(err.Error(), "does not adopt") {
+		t.Errorf("existing network: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -37,6 +37,19 @@ func (o *fileOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "allowlist file (default \"allowlist.yaml\" in the current directory)")
 	cmd.Flags().StringVar(&o.Bottle, "bottle", "", "the live allowlist of this running bottle (applied at once)")
 	cmd.MarkFlagsMutuallyExclusive("file", "bottle")
+	cmd.PreRunE = func(*cobra.Command, []string) error { return o.check() }
+}
+
+// check refuses a --bottle NAME that is not a bottle name before any path
+// is made of it ("../../x" would edit a file outside the state dir).
+func (o *fileOptions) check() error {
+	if o.Bottle == "" {
+		return nil
+	}
+	if err := launcher.ValidName(o.Bottle); err != nil {
+		return &exitError{code: ExitUsage, err: fmt.Errorf("--bottle: %w", err)}
+	}
+	return nil
 }
 
 func (o *fileOptions) path() string {
@@ -50,43 +63,45 @@ func (o *fileOptions) path() string {
 	return defaultAllowlist
 }
 
-// applied waits until the bottle's sidecar has loaded the edited allowlist,
-// so that "added" means "in force". reloads is the count of reloads seen
-// before the edit.
-func (o *fileOptions) applied(ctx context.Context, ios *IOStreams, reloads int) error {
+// applyWait is how long `--bottle` edits wait for the sidecar to confirm.
+var applyWait = 5 * time.Second // tests shorten it
+
+// applied waits until the bottle's sidecar has loaded the allowlist it was
+// given (data), so that "added" means "in force". The sidecar's own status
+// file says so (contract.ReloadStatus): it lives in the sidecar's state,
+// which the agent cannot write, and names the hash of what was loaded. A
+// file the sidecar rejected is reported with the sidecar's errors.
+func (o *fileOptions) applied(ctx context.Context, ios *IOStreams, data []byte) error {
 	if o.Bottle == "" {
 		return nil
 	}
-	l, b, err := loadBottle(ctx, ios, o.Bottle)
+	l := launcher.Launcher{StateDir: readEnv().StateDir}
+	b, err := l.Load(o.Bottle)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if sidecarReloads(ctx, l, b) > reloads {
-			fmt.Fprintf(ios.Err, "the sidecar of %s applied it\n", o.Bottle)
-			return nil
+	if !b.Stopped.IsZero() {
+		fmt.Fprintf(ios.Err, "bottle %s is stopped; the change applies when it is launched again\n", o.Bottle)
+		return nil
+	}
+	want := contract.Hash(data)
+	statusPath := filepath.Join(l.LogDir(o.Bottle), launcher.StatusFile)
+	deadline := time.Now().Add(applyWait)
+	for {
+		st, err := contract.ReadStatus(statusPath)
+		if err == nil && st.Tried == want {
+			if st.OK {
+				fmt.Fprintf(ios.Err, "the sidecar of %s applied it\n", o.Bottle)
+				return nil
+			}
+			return fmt.Errorf("the sidecar of %s rejected the new file and keeps the previous policy:\n%s", o.Bottle, strings.TrimRight(st.Errors, "\n"))
 		}
-		time.Sleep(100 * time.Millisecond)
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the file was written, but the sidecar of %s did not confirm it within %s; is the bottle running? (bottle list; its log: bottle logs %s --sidecar)",
+				o.Bottle, applyWait, o.Bottle)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("the file was written but the sidecar of %s did not confirm the reload within 5s; see: docker logs %s", o.Bottle, b.Sidecar)
-}
-
-func (o *fileOptions) reloadsBefore(ctx context.Context, ios *IOStreams) int {
-	if o.Bottle == "" {
-		return 0
-	}
-	l, b, err := loadBottle(ctx, ios, o.Bottle)
-	if err != nil {
-		return 0
-	}
-	return sidecarReloads(ctx, l, b)
-}
-
-func sidecarReloads(ctx context.Context, l *launcher.Launcher, b *launcher.Bottle) int {
-	var buf bytes.Buffer
-	l.Backend.Logs(ctx, b.Sidecar, false, &buf)
-	return strings.Count(buf.String(), "policy reloaded")
 }
 
 // load reads and parses the allowlist; a missing or invalid file is a usage
@@ -222,7 +237,6 @@ func allowAddRun(opts *allowEditOptions) error {
 	if created && opts.File.Bottle != "" {
 		return fmt.Errorf("bottle %q has no allowlist at %s; is it running? (bottle list)", opts.File.Bottle, path)
 	}
-	reloads := opts.File.reloadsBefore(opts.ctx, opts.IO)
 	res, err := allowlist.Add(path, data, spec)
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
@@ -250,7 +264,7 @@ func allowAddRun(opts *allowEditOptions) error {
 	if res.Rewritten {
 		fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", path)
 	}
-	return opts.File.applied(opts.ctx, opts.IO, reloads)
+	return opts.File.applied(opts.ctx, opts.IO, res.Data)
 }
 
 func newAllowRmCmd(ios *IOStreams) *cobra.Command {
@@ -290,7 +304,6 @@ func allowRmRun(opts *allowEditOptions) error {
 	} else if err != nil {
 		return err
 	}
-	reloads := opts.File.reloadsBefore(opts.ctx, opts.IO)
 	res, err := allowlist.Remove(path, data, spec, opts.All)
 	switch {
 	case errors.Is(err, allowlist.ErrNoMatch):
@@ -305,7 +318,7 @@ func allowRmRun(opts *allowEditOptions) error {
 	if res.Rewritten {
 		fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", path)
 	}
-	return opts.File.applied(opts.ctx, opts.IO, reloads)
+	return opts.File.applied(opts.ctx, opts.IO, res.Data)
 }
 
 type allowListOptions struct {

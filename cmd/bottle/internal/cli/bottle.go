@@ -14,10 +14,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/docker"
 	"bottle.dev/bottle/launcher/macoscontainer"
@@ -109,13 +112,11 @@ func newLauncher(ctx context.Context, ios *IOStreams, backend string, verbose bo
 	return &launcher.Launcher{Backend: b, StateDir: e.StateDir, Progress: ios.Err, Verbose: verbose}, nil
 }
 
+// isTerminal reports whether f is a terminal. /dev/null is a character
+// device too, so the mode bits are not enough: ask the terminal driver.
 func isTerminal(f any) bool {
 	file, ok := f.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := file.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(file.Fd()))
 }
 
 type launchOptions struct {
@@ -133,7 +134,14 @@ type launchOptions struct {
 	UpstreamDNS   string
 	UpstreamCA    string
 	Verbose       bool
+	Yes           bool
+	NoProject     bool
+	Memory        string
+	CPUs          string
+	Pids          int
 	Command       []string
+	limits        launcher.Limits
+	imported      []string // names of variables taken from this environment
 	cleanup       []func()
 }
 
@@ -164,7 +172,11 @@ gets around the sidecar. A bottle that fails the self-test is torn down.
 
 A bottle.yaml in the working directory (or --project FILE) may hold the same
 settings: name, image or dockerfile, allowlist (a file) or inline allow/deny
-rules, env, workspace and command. Flags override it.
+rules, env, workspace, command and resource limits. Flags override it. A
+project file comes with a repository, so bottle shows what it sets and asks
+before using it, once per version of the file (--yes for scripts,
+--no-project to ignore it); its workspace must lie inside its directory.
+The names of variables the agent gets from your environment are printed.
 
 NAME defaults to the current directory's name. With a command after --, it
 runs in the agent (with a terminal when you have one); otherwise the bottle
@@ -198,6 +210,9 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
 			if opts.Image != "" && opts.Dockerfile != "" {
 				return usageErrorf("give --image or --dockerfile, not both")
 			}
+			if err := opts.parseLimits(cmd); err != nil {
+				return err
+			}
 			for i, kv := range opts.Env {
 				if !strings.Contains(kv, "=") { // -e NAME passes the value from here
 					v, ok := os.LookupEnv(kv)
@@ -205,7 +220,11 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
 						return usageErrorf("-e %s: %s is not set here; write -e %s=VALUE", kv, kv, kv)
 					}
 					opts.Env[i] = kv + "=" + v
+					opts.imported = append(opts.imported, kv)
 				}
+			}
+			if err := launcher.CheckEnv(opts.Env); err != nil {
+				return usageErrorf("-e: %v", err)
 			}
 			return launchRun(cmd.Context(), opts)
 		},
@@ -223,13 +242,45 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
 	f.StringVar(&opts.UpstreamDNS, "upstream-dns", "", "resolvers the sidecar uses, HOST:PORT[,...] (default: the engine's)")
 	f.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show image build output")
+	f.BoolVarP(&opts.Yes, "yes", "y", false, "use the project file without asking, even if it is new or changed (for scripts)")
+	f.BoolVar(&opts.NoProject, "no-project", false, "ignore bottle.yaml in this directory")
+	f.StringVar(&opts.Memory, "memory", "", "memory limit of the agent, e.g. 4g (default: none)")
+	f.StringVar(&opts.CPUs, "cpus", "", "CPU limit of the agent, e.g. 2 or 1.5 (default: none)")
+	f.IntVar(&opts.Pids, "pids-limit", 0, "process limit of the agent, e.g. 1024 (default: none; Docker only)")
 	return cmd
+}
+
+// parseLimits reads the resource flags over what the project file set.
+func (opts *launchOptions) parseLimits(cmd *cobra.Command) error {
+	var err error
+	if cmd.Flags().Changed("memory") {
+		if opts.limits.Memory, err = launcher.ParseMemory(opts.Memory); err != nil {
+			return usageErrorf("--memory: %v", err)
+		}
+	}
+	if cmd.Flags().Changed("cpus") {
+		if opts.limits.CPUs, err = launcher.ParseCPUs(opts.CPUs); err != nil {
+			return usageErrorf("--cpus: %v", err)
+		}
+	}
+	if cmd.Flags().Changed("pids-limit") {
+		if opts.limits.Pids, err = launcher.ParsePids(fmt.Sprint(opts.Pids)); err != nil {
+			return usageErrorf("--pids-limit: %v", err)
+		}
+	}
+	return nil
 }
 
 // applyProject fills every option the command line left unset from the
 // project file.
 func (opts *launchOptions) applyProject(cmd *cobra.Command) error {
 	path := opts.Project
+	if opts.NoProject {
+		if path != "" {
+			return usageErrorf("give --project or --no-project, not both")
+		}
+		return nil
+	}
 	if path == "" {
 		if _, err := os.Stat(project.FileName); err != nil {
 			return nil
@@ -244,7 +295,11 @@ func (opts *launchOptions) applyProject(cmd *cobra.Command) error {
 		}
 		return &exitError{code: ExitUsage, err: err}
 	}
+	if err := opts.approve(path, p); err != nil {
+		return err
+	}
 	set := cmd.Flags().Changed
+	opts.limits = p.Limits
 	opts.Name = p.Name
 	if !set("image") && !set("dockerfile") {
 		opts.Image, opts.Dockerfile = p.Image, p.Dockerfile
@@ -277,6 +332,7 @@ func (opts *launchOptions) applyProject(cmd *cobra.Command) error {
 			return usageErrorf("%s: env %s has no value there and is not set here", path, k)
 		}
 		env = append(env, k+"="+v)
+		opts.imported = append(opts.imported, k)
 	}
 	opts.Env = append(env, opts.Env...) // flags last: they win
 	return nil
@@ -293,10 +349,14 @@ func launchRun(ctx context.Context, opts *launchOptions) error {
 		return err
 	}
 	start := time.Now()
+	if len(opts.imported) > 0 {
+		fmt.Fprintf(opts.IO.Err, "the agent gets these variables from your environment: %s\n", strings.Join(opts.imported, ", "))
+	}
 	b, err := l.Launch(ctx, launcher.Spec{
 		Name: opts.Name, Allowlist: opts.Allowlist, Image: opts.Image, Dockerfile: opts.Dockerfile,
 		AgentBase: readEnv().AgentBase, Workspace: opts.Workspace, Env: opts.Env,
 		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
+		Limits: opts.limits,
 	})
 	if err != nil {
 		return err
@@ -330,7 +390,13 @@ func execIn(ctx context.Context, l *launcher.Launcher, b *launcher.Bottle, ios *
 	return nil
 }
 
+// loadBottle reads a bottle's metadata and gives it the backend it was
+// launched on (recorded there), whatever BOTTLE_BACKEND or auto-selection
+// would pick now. A name that is not valid is a usage error.
 func loadBottle(ctx context.Context, ios *IOStreams, name string) (*launcher.Launcher, *launcher.Bottle, error) {
+	if err := launcher.ValidName(name); err != nil {
+		return nil, nil, &exitError{code: ExitUsage, err: err}
+	}
 	e := readEnv()
 	l := &launcher.Launcher{StateDir: e.StateDir, Progress: ios.Err}
 	b, err := l.Load(name)
@@ -345,6 +411,16 @@ func loadBottle(ctx context.Context, ios *IOStreams, name string) (*launcher.Lau
 	return l, b, nil
 }
 
+// runningBottle is loadBottle for verbs that need the bottle running.
+func runningBottle(ctx context.Context, ios *IOStreams, name string) (*launcher.Launcher, *launcher.Bottle, error) {
+	l, b, err := loadBottle(ctx, ios, name)
+	if err == nil && !b.Stopped.IsZero() {
+		err = fmt.Errorf("bottle %s was stopped at %s; launch it again (bottle launch %s), or read its saved logs (bottle logs %s)",
+			name, b.Stopped.Local().Format(time.DateTime), name, name)
+	}
+	return l, b, err
+}
+
 func newExecCmd(ios *IOStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "exec NAME -- CMD [ARGS...]",
@@ -356,7 +432,7 @@ func newExecCmd(ios *IOStreams) *cobra.Command {
 			if dash != 1 || len(args) < 2 {
 				return usageErrorf("usage: bottle exec NAME -- CMD [ARGS...]")
 			}
-			l, b, err := loadBottle(cmd.Context(), ios, args[0])
+			l, b, err := runningBottle(cmd.Context(), ios, args[0])
 			if err != nil {
 				return err
 			}
@@ -372,7 +448,7 @@ func newShellCmd(ios *IOStreams) *cobra.Command {
 		Example: `  bottle shell demo`,
 		Args:    exactArgs(1, "the bottle NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, b, err := loadBottle(cmd.Context(), ios, args[0])
+			l, b, err := runningBottle(cmd.Context(), ios, args[0])
 			if err != nil {
 				return err
 			}
@@ -385,28 +461,53 @@ func newStopCmd(ios *IOStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stop NAME...",
 		Short: "Stop bottles: save their logs, remove their containers and networks",
-		Long: `Stop a bottle: dump the agent's and the sidecar's logs into its state
+		Long: `Stop a bottle: save the agent's and the sidecar's logs into its state
 directory (the egress audit is already there), then remove its containers and
-networks. Stopping a stopped bottle is not an error.`,
+networks, on the backend it was launched on. Only resources that carry the
+bottle's labels are removed. Stopping a stopped bottle changes nothing (its
+saved logs stay as they are); a name that is not a bottle is an error.`,
 		Example: `  bottle stop demo
   bottle stop a b c`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := newLauncher(cmd.Context(), ios, "", false)
-			if err != nil {
+			var errs []error
+			usage := false
+			for _, n := range args {
+				stopped, dir, err := stopOne(cmd.Context(), ios, n)
+				switch {
+				case err != nil:
+					var ee *exitError
+					usage = usage || errors.As(err, &ee) && ee.code == ExitUsage
+					errs = append(errs, fmt.Errorf("%s: %w", n, err))
+				case stopped:
+					fmt.Fprintf(ios.Out, "stopped %s (logs in %s)\n", n, dir)
+				default:
+					fmt.Fprintf(ios.Out, "%s was already stopped (logs in %s)\n", n, dir)
+				}
+			}
+			if err := errors.Join(errs...); err != nil && usage {
+				return &exitError{code: ExitUsage, err: err}
+			} else if err != nil {
 				return err
 			}
-			var errs []error
-			for _, n := range args {
-				if err := l.Stop(cmd.Context(), n); err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", n, err))
-					continue
-				}
-				fmt.Fprintf(ios.Out, "stopped %s (logs in %s)\n", n, l.LogDir(n))
-			}
-			return errors.Join(errs...)
+			return nil
 		},
 	}
+}
+
+// stopOne stops bottle name on the backend recorded at its launch. Without
+// metadata (a launch that died half way), the labelled resources are found
+// on the backend that would be picked now.
+func stopOne(ctx context.Context, ios *IOStreams, name string) (bool, string, error) {
+	l, _, err := loadBottle(ctx, ios, name)
+	if errors.Is(err, launcher.ErrNoBottle) {
+		l, err = newLauncher(ctx, ios, "", false)
+	}
+	if err != nil {
+		return false, "", err
+	}
+	stopped, err := l.Stop(ctx, name)
+	return stopped, l.LogDir(name), err
 }
 
 func newListCmd(ios *IOStreams) *cobra.Command {
@@ -452,42 +553,113 @@ func newListCmd(ios *IOStreams) *cobra.Command {
 }
 
 func newLogsCmd(ios *IOStreams) *cobra.Command {
-	var egress, follow, asJSON bool
+	var egress, sidecar, follow, asJSON, raw bool
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
-		Short: "Show a bottle's agent log, or its egress audit",
+		Short: "Show a bottle's agent log, its sidecar's log, or its egress audit",
+		Long: `Show the agent's log (its container's output), the sidecar's log (--sidecar),
+or the egress audit (--egress): one line per request, tunnel and refused DNS
+query, with the rule that decided and, for failures, the error. A stopped
+bottle's logs are the ones saved when it stopped.
+
+What the agent chose (its output, the hosts and paths it asked for) is shown
+with terminal control characters escaped, so it cannot rewrite your screen or
+your clipboard; --raw passes the agent's log through untouched.`,
 		Example: `  bottle logs demo
   bottle logs demo --egress -f
-  bottle logs demo --egress --json | jq 'select(.decision=="deny")'`,
+  bottle logs demo --egress --json | jq 'select(.decision=="deny")'
+  bottle logs demo --sidecar`,
 		Args: exactArgs(1, "the bottle NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if egress && sidecar {
+				return usageErrorf("give --egress or --sidecar, not both")
+			}
 			l, b, err := loadBottle(cmd.Context(), ios, args[0])
 			if err != nil {
 				return err
 			}
-			if !egress {
-				return l.Backend.Logs(cmd.Context(), b.Agent, follow, ios.Out)
+			if egress {
+				return egressLog(cmd.Context(), filepath.Join(l.LogDir(b.Name), launcher.AuditFile), follow, asJSON, ios.Out)
 			}
-			return egressLog(cmd.Context(), filepath.Join(l.LogDir(b.Name), "egress.jsonl"), follow, asJSON, ios.Out)
+			role, container := "agent", b.Agent
+			if sidecar {
+				role, container = "sidecar", b.Sidecar
+			}
+			out := ios.Out
+			if !raw {
+				out = &escapingWriter{w: ios.Out}
+			}
+			if !b.Stopped.IsZero() {
+				f, err := os.Open(filepath.Join(l.LogDir(b.Name), role+".log"))
+				if err != nil {
+					return fmt.Errorf("bottle %s is stopped and its %s log was not saved: %w", b.Name, role, err)
+				}
+				defer f.Close()
+				_, err = io.Copy(out, f)
+				return err
+			}
+			return l.Backend.Logs(cmd.Context(), container, follow, out)
 		},
 	}
 	cmd.Flags().BoolVar(&egress, "egress", false, "the egress audit: every request, tunnel and refused DNS query")
+	cmd.Flags().BoolVar(&sidecar, "sidecar", false, "the sidecar's own log (start, reloads, errors)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "the audit lines as JSON (with --egress)")
+	cmd.Flags().BoolVar(&raw, "raw", false, "pass the log through without escaping terminal controls")
 	return cmd
 }
 
+// escapingWriter escapes terminal controls in what passes through it
+// (termsafe.Escape), keeping line feeds and tabs.
+type escapingWriter struct {
+	w       io.Writer
+	pending []byte // an incomplete UTF-8 sequence held for the next write
+}
+
+func (e *escapingWriter) Write(p []byte) (int, error) {
+	buf := append(e.pending, p...)
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	e.pending = append([]byte(nil), buf[cut:]...)
+	if _, err := io.WriteString(e.w, termsafe.Escape(string(buf[:cut]))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// egressLog prints the audit: the rotated files first (oldest first), then
+// the current one; with follow, it keeps reading the current file and
+// starts over when the sidecar rotates it.
 func egressLog(ctx context.Context, path string, follow, asJSON bool, out io.Writer) error {
+	for i := 3; i >= 1; i-- {
+		if data, err := os.ReadFile(fmt.Sprintf("%s.%d", path, i)); err == nil {
+			for _, line := range strings.SplitAfter(string(data), "\n") {
+				if strings.HasSuffix(line, "\n") {
+					printAudit(out, line, asJSON)
+				}
+			}
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { f.Close() }()
 	r := bufio.NewReader(f)
+	var partial string
 	for {
 		line, err := r.ReadString('\n')
-		if line != "" && strings.HasSuffix(line, "\n") {
-			printAudit(out, line, asJSON)
+		partial += line
+		if strings.HasSuffix(partial, "\n") {
+			printAudit(out, partial, asJSON)
+			partial = ""
 		}
 		if err == io.EOF {
 			if !follow {
@@ -498,6 +670,15 @@ func egressLog(ctx context.Context, path string, follow, asJSON bool, out io.Wri
 				return nil
 			case <-time.After(200 * time.Millisecond):
 			}
+			// Rotated: the path now names a new, shorter file.
+			if cur, serr := os.Stat(path); serr == nil {
+				if old, ferr := f.Stat(); ferr == nil && !os.SameFile(cur, old) {
+					if nf, err := os.Open(path); err == nil {
+						f.Close()
+						f, r, partial = nf, bufio.NewReader(nf), ""
+					}
+				}
+			}
 			continue
 		}
 		if err != nil {
@@ -506,9 +687,11 @@ func egressLog(ctx context.Context, path string, follow, asJSON bool, out io.Wri
 	}
 }
 
+// printAudit prints one audit line. Everything in it may come from the
+// agent (hosts, names, paths), so nothing reaches the terminal raw.
 func printAudit(out io.Writer, line string, asJSON bool) {
 	if asJSON {
-		io.WriteString(out, line)
+		io.WriteString(out, termsafe.JSON(line))
 		return
 	}
 	var r map[string]any
@@ -517,17 +700,27 @@ func printAudit(out io.Writer, line string, asJSON bool) {
 	}
 	s := func(k string) string {
 		if v, ok := r[k]; ok && v != nil {
-			return fmt.Sprint(v)
+			return termsafe.Line(fmt.Sprint(v))
 		}
 		return ""
 	}
 	target := s("host")
-	if s("kind") == "dns" {
+	switch {
+	case s("kind") == "dns":
 		target = s("name") + " (" + s("qtype") + ")"
-	} else if s("port") != "" {
+	case s("kind") == "suppressed":
+		target = s("client") + " ×" + s("count")
+	case s("port") != "":
 		target += ":" + s("port") + s("path")
 	}
-	fmt.Fprintf(out, "%s %-10s %-8s %-7s %s %s  [%s] %s\n", s("time"), s("decision"), s("kind"), s("method"), target, s("status"), s("rule"), s("reason"))
+	extra := ""
+	if e := s("error"); e != "" {
+		extra = "  error: " + e
+	}
+	if n := s("repeated"); n != "" {
+		extra += "  (and " + n + " more like it)"
+	}
+	fmt.Fprintf(out, "%s %-10s %-8s %-7s %s %s  [%s] %s%s\n", s("time"), s("decision"), s("kind"), s("method"), target, s("status"), s("rule"), s("reason"), extra)
 }
 
 func newCleanupCmd(ios *IOStreams) *cobra.Command {

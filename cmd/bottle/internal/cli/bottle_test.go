@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,8 +129,10 @@ allow:
   - host: api.example.com
 `), 0o644)
 	t.Setenv("FROM_HERE", "yes")
-	opts := &launchOptions{IO: &IOStreams{}}
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	opts := &launchOptions{IO: &IOStreams{Err: io.Discard}}
 	cmd := newLaunchCmdWith(opts)
+	opts.Yes = true
 	if err := cmd.ParseFlags([]string{"--image", "override:2", "-e", "A=2"}); err != nil {
 		t.Fatal(err)
 	}
@@ -152,9 +155,60 @@ allow:
 		t.Errorf("inline allowlist %q: %v", data, err)
 	}
 
+	if strings.Join(opts.imported, ",") != "FROM_HERE" {
+		t.Errorf("imported %v", opts.imported)
+	}
+
 	os.WriteFile("bottle.yaml", []byte("version: 1\nnmae: x\n"), 0o644)
 	r := run(t, dir, "launch", "--backend", "docker")
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "bottle.yaml:2:1: unknown key \"nmae\"; did you mean \"name\"?") {
 		t.Errorf("bad project file: %+v", r)
+	}
+}
+
+// TestProjectApproval: a project file is used only after the user approved
+// that version of it; a script says so with --yes.
+func TestProjectApproval(t *testing.T) {
+	dir := t.TempDir()
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	t.Setenv("BOTTLE_BACKEND", "")
+	os.WriteFile(filepath.Join(dir, "bottle.yaml"), []byte("version: 1\nname: widget\nenv:\n  HOME_TOKEN:\nallow:\n  - host: api.example.com\n"), 0o644)
+	t.Setenv("HOME_TOKEN", "value")
+	approve := func(yes bool) (string, error) {
+		var errb strings.Builder
+		opts := &launchOptions{IO: &IOStreams{In: strings.NewReader("y\n"), Err: &errb}}
+		cmd := newLaunchCmdWith(opts)
+		opts.Yes, opts.Project = yes, filepath.Join(dir, "bottle.yaml")
+		err := opts.applyProject(cmd)
+		for _, f := range opts.cleanup {
+			f()
+		}
+		return errb.String(), err
+	}
+	// Not a terminal, no --yes: refused, with what it sets shown.
+	out, err := approve(false)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != ExitUsage || !strings.Contains(err.Error(), "is not approved") {
+		t.Fatalf("unapproved: %v", err)
+	}
+	for _, want := range []string{"name:       widget", "rules:      mode enforce; allow[0] api.example.com", "HOME_TOKEN — taken from your environment"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := approve(true); err != nil {
+		t.Fatalf("--yes: %v", err)
+	}
+	if out, err := approve(false); err != nil || out != "" {
+		t.Errorf("approved file asked again: %v\n%s", err, out)
+	}
+	// A changed file is asked about again.
+	os.WriteFile(filepath.Join(dir, "bottle.yaml"), []byte("version: 1\nname: widget\nallow:\n  - host: evil.example.com\n"), 0o644)
+	if _, err := approve(false); err == nil || !strings.Contains(err.Error(), "is not approved") {
+		t.Errorf("changed file used without asking: %v", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(state, "bottle", trustFile)); strings.Count(string(data), "\n") != 1 {
+		t.Errorf("trust store: %q", data)
 	}
 }

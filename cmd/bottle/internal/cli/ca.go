@@ -110,6 +110,9 @@ instead, to compare with what a client shows.`,
 		Args: exactArgs(0, "no arguments (use --dir)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Bottle != "" {
+				if err := launcher.ValidName(opts.Bottle); err != nil {
+					return &exitError{code: ExitUsage, err: fmt.Errorf("--bottle: %w", err)}
+				}
 				l := launcher.Launcher{StateDir: readEnv().StateDir}
 				opts.Dir = l.ConfigDir(opts.Bottle)
 			}
