@@ -10,7 +10,7 @@ import (
 // TestContainerDouble: the double answers like Apple's CLI for the cases
 // bottle handles: Apple's messages, exit status 1.
 func TestContainerDouble(t *testing.T) {
-	requireDocker(t)
+	images(t)
 	dir := t.TempDir()
 	buildStatic(t, "./e2e/containerdouble", dir, "container")
 	c := func(args ...string) (string, int) {

@@ -18,8 +18,6 @@ import (
 	"bottle.dev/bottle/ca"
 )
 
-const baseImage = "bottle-e2e-base:bookworm"
-
 // world is the simulated internet and a bottle CLI to launch bottles into it.
 type world struct {
 	t        *testing.T
@@ -102,35 +100,13 @@ deny:
 
 func newWorld(t *testing.T, backend string) *world {
 	requireDocker(t)
+	images(t)
 	w := &world{t: t, backend: backend, bin: t.TempDir(), state: t.TempDir()}
 	buildStatic(t, "./cmd/bottle", w.bin, "bottle")
 	buildStatic(t, "./cmd/bottle-sidecar", w.bin, "bottle-sidecar")
 	if backend == "macos-container" {
 		buildStatic(t, "./e2e/containerdouble", w.bin, "container")
 	}
-	if out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/mkbase"), baseImage).CombinedOutput(); err != nil {
-		t.Fatalf("building the base image: %v\n%s", err, out)
-	}
-
-	// The simulated internet: fakenet on the test base (git-http-backend is
-	// there), with a test repository that accepts pushes.
-	ctx := t.TempDir()
-	buildStatic(t, "./e2e/fakenet", ctx, "fakenet")
-	repo := filepath.Join(ctx, "git", "acme", "widget.git")
-	work := t.TempDir()
-	for _, c := range [][]string{
-		{"git", "init", "-q", "--bare", repo},
-		{"git", "-C", repo, "config", "http.receivepack", "true"},
-		{"git", "-C", repo, "symbolic-ref", "HEAD", "refs/heads/main"},
-		{"git", "init", "-q", "-b", "main", work},
-		{"sh", "-c", "cd " + work + " && echo hello > README && git add README && git -c user.email=t@test -c user.name=t commit -qm first && git push -q " + repo + " main"},
-	} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", c, err, out)
-		}
-	}
-	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM "+baseImage+"\nCOPY fakenet /fakenet\nCOPY git /git\nRUN chmod -R a+rwX /git\nENTRYPOINT [\"/fakenet\"]\n"), 0o644)
-	buildImage(t, "bottle-e2e-fakenet-git:e2e", filepath.Join(ctx, "Dockerfile"), ctx)
 
 	root, _ := ca.New("e2e-sim-root", 0)
 	rootDir := filepath.Join(t.TempDir(), "root")
@@ -142,11 +118,11 @@ func newWorld(t *testing.T, backend string) *world {
 	docker(t, "network", "create", "--label", "dev.bottle.e2e=true", w.net)
 	t.Cleanup(func() { dockerErr("network", "rm", w.net) })
 	b := uniq("bottle-e2e-simb")
-	docker(t, "run", "-d", "--name", b, "--network", w.net, "-v", rootDir+":/root-ca:ro", "bottle-e2e-fakenet-git:e2e")
+	docker(t, "run", "-d", "--name", b, "--network", w.net, "-v", rootDir+":/root-ca:ro", fakenetGitTag)
 	t.Cleanup(func() { dockerErr("rm", "-f", b) })
 	w.simB = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", b)
 	a := uniq("bottle-e2e-sima")
-	docker(t, "run", "-d", "--name", a, "--network", w.net, "-v", rootDir+":/root-ca:ro", "bottle-e2e-fakenet-git:e2e", "--git-root", "/git", "--other-ip", w.simB)
+	docker(t, "run", "-d", "--name", a, "--network", w.net, "-v", rootDir+":/root-ca:ro", fakenetGitTag, "--git-root", "/git", "--other-ip", w.simB)
 	t.Cleanup(func() { dockerErr("rm", "-f", a) })
 	w.simA = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", a)
 
@@ -156,17 +132,26 @@ func newWorld(t *testing.T, backend string) *world {
 	return w
 }
 
-func (w *world) launch(name string) string {
+func (w *world) launch(name string, extra ...string) string {
 	w.t.Helper()
 	start := time.Now()
-	_, errs, code := w.bottle("launch", name, "--workspace", ".", "--egress-network", w.net,
-		"--upstream-dns", w.simA+":53", "--upstream-ca", w.rootPEM)
+	errs, code := w.tryLaunch(name, extra...)
 	if code != 0 {
 		w.t.Fatalf("launch %s: exit %d\n%s", name, code, errs)
 	}
-	w.t.Cleanup(func() { w.bottle("stop", name) })
 	w.t.Logf("launched %s in %.1fs", name, time.Since(start).Seconds())
 	return errs
+}
+
+// tryLaunch launches into the simulated internet and returns stderr and the
+// exit status; the bottle is stopped when the test ends.
+func (w *world) tryLaunch(name string, extra ...string) (string, int) {
+	w.t.Helper()
+	args := append([]string{"launch", name, "--workspace", ".", "--egress-network", w.net,
+		"--upstream-dns", w.simA + ":53", "--upstream-ca", w.rootPEM}, extra...)
+	_, errs, code := w.bottle(args...)
+	w.t.Cleanup(func() { w.bottle("stop", name) })
+	return errs, code
 }
 
 func (w *world) sidecarIP(name string) string {

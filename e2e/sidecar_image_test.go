@@ -12,36 +12,13 @@ import (
 	"bottle.dev/bottle/ca"
 )
 
-// sidecarImage builds the sidecar image from Dockerfile.sidecar exactly as
-// the README says: a static binary first, then FROM scratch.
-func sidecarImage(t testing.TB) string {
-	t.Helper()
-	ctx := t.TempDir()
-	buildStatic(t, "./cmd/bottle-sidecar", ctx, "bottle-sidecar")
-	tag := "bottle-sidecar:e2e"
-	buildImage(t, tag, filepath.Join(repoRoot(), "Dockerfile.sidecar"), ctx)
-	return tag
-}
-
-// fakenetImage builds the simulated internet (FROM scratch).
-func fakenetImage(t testing.TB) string {
-	t.Helper()
-	ctx := t.TempDir()
-	buildStatic(t, "./e2e/fakenet", ctx, "fakenet")
-	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\nCOPY fakenet /fakenet\nENTRYPOINT [\"/fakenet\"]\n"), 0o644)
-	tag := "bottle-fakenet:e2e"
-	buildImage(t, tag, filepath.Join(ctx, "Dockerfile"), ctx)
-	return tag
-}
-
 // TestSidecarImage runs the sidecar image on a user-defined network with a
 // simulated internet behind it, and checks from a second container that an
 // allowed name resolves and fetches through the proxy while a blocked name is
 // refused by DNS and by the proxy.
 func TestSidecarImage(t *testing.T) {
-	requireDocker(t)
-	img := sidecarImage(t)
-	netImg := fakenetImage(t)
+	images(t)
+	img, netImg := sidecarTag, fakenetTag
 
 	size, _ := strconv.ParseInt(docker(t, "image", "inspect", "--format", "{{.Size}}", img), 10, 64)
 	t.Logf("sidecar image %s: %.1f MB", img, float64(size)/1e6)

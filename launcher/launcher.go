@@ -253,10 +253,10 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 
 	// 4. Networks: internal (no route out, no host address) and egress. A
 	// network this launch did not create is never used as the internal one.
-	made = true
 	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: labels(s.Name, "internal")}); err != nil {
-		return b, err
+		return b, err // nothing made yet: a network of that name that exists is not ours to remove
 	}
+	made = true
 	if b.EgressOwned {
 		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels(s.Name, "egress")}); err != nil {
 			return b, err

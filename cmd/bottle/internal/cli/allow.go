@@ -193,7 +193,7 @@ func newAllowAddCmd(ios *IOStreams) *cobra.Command {
 		Long: `Add a rule for HOST to the allowlist, keeping the file's comments and layout.
 
 HOST is a name ("api.github.com"), a wildcard over one label
-("*.githubusercontent.com") or over any depth ("**.npmjs.org"), or an address
+("*.githubusercontent.com") or over any depth ("**.pythonhosted.org"), or an address
 range ("10.20.0.0/16", written as a cidr rule). Without --port an allow rule
 covers ports 80 and 443. Adding a rule that is already there changes nothing.
 The file is created if it does not exist, validated before it is written, and
@@ -497,7 +497,7 @@ Exit status: 0 allowed, 1 denied, 2 bad usage or invalid allowlist.`,
   bottle allow check --method POST https://github.com/acme/widget.git/git-receive-pack
   bottle allow check ssh.github.com:22
   bottle allow check 10.20.1.5:5432
-  if bottle allow check -f ci.yaml https://registry.npmjs.org/; then echo ok; fi`,
+  if bottle allow check -f ci.yaml https://pypi.org/simple/; then echo ok; fi`,
 		Args: exactArgs(1, "the TARGET (a URL or HOST[:PORT])"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Target = args[0]

@@ -145,12 +145,12 @@ func TestAllowAddRmList(t *testing.T) {
 	dir := writeSample(t)
 	path := filepath.Join(dir, "allowlist.yaml")
 
-	r := run(t, dir, "allow", "add", "registry.npmjs.org")
-	if r.code != 0 || !strings.Contains(r.stdout, "added allow[3]: registry.npmjs.org ports 80,443") {
+	r := run(t, dir, "allow", "add", "pypi.org")
+	if r.code != 0 || !strings.Contains(r.stdout, "added allow[3]: pypi.org ports 80,443") {
 		t.Fatalf("add: %+v", r)
 	}
 	data, _ := os.ReadFile(path)
-	want := strings.Replace(sample, "    tls: passthrough\n", "    tls: passthrough\n  - host: registry.npmjs.org\n", 1)
+	want := strings.Replace(sample, "    tls: passthrough\n", "    tls: passthrough\n  - host: pypi.org\n", 1)
 	if string(data) != want {
 		t.Errorf("file after add:\n%s\nwant:\n%s", data, want)
 	}
