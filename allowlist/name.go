@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
@@ -135,10 +136,23 @@ func (h hostPattern) String() string { return h.wild.prefix() + h.suffix }
 // parseHostPattern validates a `host:` value. Errors are phrased to follow the
 // key name in a message and, where one exists, end with the fix.
 func parseHostPattern(s string) (hostPattern, error) {
+	// Characters first: every later check quotes or cuts the value, and a
+	// control character would lead it astray ("evil.test\nx:1" is not a name
+	// with a port) or put a raw newline or escape sequence into the message.
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return hostPattern{}, badChar(c)
+		}
+	}
 	raw := s
 	s = strings.TrimSpace(s)
 	if s != raw {
 		return hostPattern{}, fmt.Errorf("has leading or trailing spaces; use %q", s)
+	}
+	for _, c := range s {
+		if unicode.IsSpace(c) {
+			return hostPattern{}, badChar(c)
+		}
 	}
 	switch s {
 	case "":
@@ -188,6 +202,10 @@ func parseHostPattern(s string) (hostPattern, error) {
 		}
 	}
 	return hp, nil
+}
+
+func badChar(c rune) error {
+	return fmt.Errorf("is not a valid host name: character %q is not allowed in a host name", c)
 }
 
 // suggestWildcard proposes the nearest valid pattern for a mid-label glob:
