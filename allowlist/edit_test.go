@@ -22,7 +22,7 @@ func TestEditGolden(t *testing.T) {
 		removed   string
 	}{
 		{name: "add-to-commented", in: "commented.yaml", add: &RuleSpec{Host: "registry.example.com"}},
-		{name: "add-wildcard-with-selectors", in: "commented.yaml", add: &RuleSpec{Host: "*.GitHubUserContent.com", Ports: []uint16{443, 8443, 443}, Methods: []string{"get", "HEAD"}, Paths: []string{"/acme/**", "/x y/*"}}},
+		{name: "add-wildcard-with-selectors", in: "commented.yaml", add: &RuleSpec{Host: "*.CDN.Example.com", Ports: []uint16{443, 8443, 443}, Methods: []string{"get", "HEAD"}, Paths: []string{"/acme/**", "/x y/*"}}},
 		{name: "add-passthrough", in: "commented.yaml", add: &RuleSpec{Host: "ssh.github.com", Ports: []uint16{22, 443}, Passthrough: true}},
 		{name: "add-cidr", in: "commented.yaml", add: &RuleSpec{Host: "10.20.0.0/16", Ports: []uint16{5432}, Passthrough: true}},
 		{name: "add-deny", in: "commented.yaml", add: &RuleSpec{Host: "github.com", Methods: []string{"DELETE"}, Deny: true}},
@@ -146,6 +146,8 @@ func TestEditRejectsBadInput(t *testing.T) {
 	for _, spec := range []RuleSpec{
 		{Host: "*"},
 		{Host: "*.com"},
+		{Host: "*.github.io"},
+		{Host: "**.s3.amazonaws.com", Deny: true},
 		{Host: "a.example.com", Methods: []string{"FETCH"}},
 		{Host: "a.example.com", Paths: []string{"no-slash"}},
 		{Host: "a.example.com", Ports: []uint16{0}},
