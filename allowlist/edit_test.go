@@ -150,6 +150,7 @@ func TestEditRejectsBadInput(t *testing.T) {
 		{Host: "**.s3.amazonaws.com", Deny: true},
 		{Host: "a.example.com", Methods: []string{"FETCH"}},
 		{Host: "a.example.com", Paths: []string{"no-slash"}},
+		{Host: "a.example.com", Paths: []string{"/app/login;jsessionid=*"}},
 		{Host: "a.example.com", Ports: []uint16{0}},
 		{Host: "a.example.com", Passthrough: true, Methods: []string{"GET"}},
 		{Host: "a.example.com", Passthrough: true, Deny: true},

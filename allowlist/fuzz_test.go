@@ -2,7 +2,9 @@ package allowlist
 
 import (
 	"net/netip"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("version: 1\nallow:\n  - &a {host: a.example.com}\n  - *a\n"))
 	f.Add([]byte("version: 1\nallow: [{host: \"**.a.b\", paths: [\"/**/x/**\"]}]\n"))
+	f.Add([]byte("version: 1\nallow: [{host: a.b, paths: [\"/a;x/**\", \"/a%3b/*\"]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("f.yaml", data)
 		if err != nil {
@@ -56,6 +59,11 @@ func FuzzDecide(f *testing.F) {
 	f.Add("api.example.com", uint16(443), "GET", "/", "127.0.0.1")
 	f.Add("[::ffff:10.20.0.1]", uint16(5432), "GET", "/", "")
 	f.Add("bücher.example", uint16(80), "POST", "//a/../b", "::1")
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git/..;/..;/secret", "")
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git/%2e%2e%3bx=1/x", "")
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git;jsessionid=1/info/refs", "")
+	f.Add("both.example.com", uint16(443), "GET", "/admin;jsessionid=1/users", "")
+	f.Add("both.example.com", uint16(443), "GET", "/;x/admin%3b/users", "")
 	f.Fuzz(func(t *testing.T, host string, port uint16, method, path, dst string) {
 		req := Request{Scheme: "https", Host: host, Port: port, Method: method, Path: path}
 		if a, err := netip.ParseAddr(dst); err == nil {
@@ -74,14 +82,29 @@ func FuzzDecide(f *testing.F) {
 		if name == "gist.github.com" && (d.Allowed || c.Allowed || n.Allowed) {
 			t.Fatalf("denied host allowed: %+v %+v %+v", d, c, n)
 		}
+		segs, pathErr := CleanPath(path)
+		if d.Allowed && pathErr != nil {
+			t.Fatalf("allowed an unparseable path %q: %v", path, pathErr)
+		}
 		if d.Allowed && d.Rule == "allow[3]" {
-			segs, err := CleanPath(path)
-			if err != nil {
-				t.Fatalf("allowed an unparseable path %q", path)
-			}
 			clean := "/" + strings.Join(segs, "/")
 			if !strings.HasPrefix(clean, "/acme/") {
 				t.Fatalf("path %q (clean %q) escaped allow[3]", path, clean)
+			}
+		}
+		// Judged the way a servlet server routes the path, independently of
+		// CleanPath: no "..;" segment gets through, allow[3] stays under
+		// /acme/, and deny[3] denies both.example.com's "/admin/**" (which
+		// includes "/admin" itself) however the path is spelled.
+		if d.Allowed {
+			routed, ok := servletPath(path)
+			switch {
+			case !ok:
+				t.Fatalf("path %q with a dot segment with ;parameters allowed: %+v", path, d)
+			case d.Rule == "allow[3]" && !strings.HasPrefix(routed, "/acme/"):
+				t.Fatalf("path %q (routed as %q) escaped allow[3]", path, routed)
+			case name == "both.example.com" && (routed == "/admin" || strings.HasPrefix(routed, "/admin/")):
+				t.Fatalf("denied path %q (routed as %q) allowed: %+v", path, routed, d)
 			}
 		}
 		if d.Allowed && req.DstIP.IsValid() {
@@ -98,6 +121,32 @@ func FuzzDecide(f *testing.F) {
 	})
 }
 
+// servletPath is how a Tomcat-like server that decodes the path (as often
+// as it takes) routes it: backslashes as slashes, ";parameters" dropped from
+// each segment, dot segments resolved. ok is false when a segment is "." or
+// ".." only once its parameters are gone, which such a server may resolve.
+func servletPath(raw string) (routed string, ok bool) {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	for range 10 {
+		dec, err := url.PathUnescape(raw)
+		if err != nil || dec == raw {
+			break
+		}
+		raw = dec
+	}
+	segs := strings.Split(strings.ReplaceAll(raw, "\\", "/"), "/")
+	for i, seg := range segs {
+		base, _, params := strings.Cut(seg, ";")
+		if params && (base == "." || base == "..") {
+			return "", false
+		}
+		segs[i] = base
+	}
+	return path.Clean("/" + strings.Join(segs, "/")), true
+}
+
 // FuzzEdit: adding then removing a rule leaves a valid file, and removal
 // finds the rule that was added.
 func FuzzEdit(f *testing.F) {
@@ -107,6 +156,7 @@ func FuzzEdit(f *testing.F) {
 	}
 	f.Add("new.example.com", uint16(0), "", "")
 	f.Add("*.example.org", uint16(8443), "post", "/a/**")
+	f.Add("a.example.org", uint16(0), "GET", "/a;jsessionid=1/**")
 	f.Add("10.0.0.0/8", uint16(5432), "", "")
 	f.Fuzz(func(t *testing.T, host string, port uint16, method, path string) {
 		spec := RuleSpec{Host: host}

@@ -14,6 +14,12 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 	if err != nil {
 		return ""
 	}
+	// A path that CleanPath refuses is denied whatever the rules say; a
+	// command without --path would only allow far more.
+	segs, err := CleanPath(req.Path)
+	if err != nil {
+		return ""
+	}
 	if r := p.ruleByID(d.Rule); r != nil && r.Deny {
 		return "bottle allow rm --deny " + ruleArgs(r)
 	}
@@ -35,9 +41,9 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 	}
 	if narrow && req.Method != "" {
 		args = append(args, "--method", strings.ToUpper(req.Method))
-		if segs, err := CleanPath(req.Path); err == nil {
-			args = append(args, "--path", shellQuote("/"+strings.Join(segs, "/")))
-		}
+		// The path as it is matched (no ";parameters"), the only form a
+		// rule can hold.
+		args = append(args, "--path", shellQuote("/"+strings.Join(segs, "/")))
 	}
 	return strings.Join(args, " ")
 }
