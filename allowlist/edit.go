@@ -19,6 +19,7 @@ type RuleSpec struct {
 	Methods     []string
 	Paths       []string
 	Passthrough bool
+	SNIOptional bool // sni: optional; only with Passthrough
 	Deny        bool // the rule goes in (or comes out of) the deny list
 }
 
@@ -32,15 +33,22 @@ type normalized struct {
 	methods []string
 	paths   []string
 	pass    bool
+	sniOpt  bool
 }
 
 func (s RuleSpec) normalize() (normalized, error) {
-	n := normalized{list: "allow", pass: s.Passthrough}
+	n := normalized{list: "allow", pass: s.Passthrough, sniOpt: s.SNIOptional}
 	if s.Deny {
 		n.list = "deny"
 		if s.Passthrough {
 			return n, errors.New("--passthrough applies only to allow rules")
 		}
+		if s.SNIOptional {
+			return n, errors.New("--sni-optional applies only to allow rules with --passthrough")
+		}
+	}
+	if s.SNIOptional && !s.Passthrough {
+		return n, errors.New("--sni-optional applies only with --passthrough (the proxy terminates an intercepted connection itself and knows the host from CONNECT)")
 	}
 	if strings.Contains(s.Host, "/") || isIP(s.Host) {
 		h := s.Host
@@ -99,9 +107,9 @@ func isIP(s string) bool {
 
 // equal reports whether the parsed rule r is the rule n describes: same target,
 // same set of ports (an allow rule's default ports equal an explicit 80, 443),
-// methods, paths and TLS mode.
+// methods, paths, TLS mode and SNI setting.
 func (n normalized) equal(r *Rule) bool {
-	if r.Deny != (n.list == "deny") || r.HostPattern() != n.host || r.CIDR != n.cidr || r.Passthrough != n.pass {
+	if r.Deny != (n.list == "deny") || r.HostPattern() != n.host || r.CIDR != n.cidr || r.Passthrough != n.pass || r.SNIOptional != n.sniOpt {
 		return false
 	}
 	ports := n.ports
@@ -291,6 +299,9 @@ func describeRule(r *Rule) string {
 	if r.Passthrough {
 		b.WriteString(" tls passthrough")
 	}
+	if r.SNIOptional {
+		b.WriteString(" sni optional")
+	}
 	return b.String()
 }
 
@@ -359,6 +370,9 @@ func renderRule(n normalized, dash, keyIndent, nl string) string {
 	}
 	if n.pass {
 		kv = append(kv, [2]string{"tls", "passthrough"})
+	}
+	if n.sniOpt {
+		kv = append(kv, [2]string{"sni", "optional"})
 	}
 	var b strings.Builder
 	for i, p := range kv {

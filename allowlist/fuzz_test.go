@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: 1\nallow:\n  - &a {host: a.example.com}\n  - *a\n"))
 	f.Add([]byte("version: 1\nallow: [{host: \"**.a.b\", paths: [\"/**/x/**\"]}]\n"))
 	f.Add([]byte("version: 1\nallow: [{host: a.b, paths: [\"/a;x/**\", \"/a%3b/*\"]}]\n"))
+	f.Add([]byte("version: 1\nallow: [{host: a.b, tls: passthrough, sni: optional}, {host: c.d, sni: required}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("f.yaml", data)
 		if err != nil {

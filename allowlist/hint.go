@@ -101,6 +101,12 @@ func ruleArgs(r *Rule) string {
 	for _, g := range r.Paths {
 		args = append(args, "--path", shellQuote(g.raw))
 	}
+	if r.Passthrough {
+		args = append(args, "--passthrough")
+	}
+	if r.SNIOptional {
+		args = append(args, "--sni-optional")
+	}
 	return strings.Join(args, " ")
 }
 

@@ -245,7 +245,9 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 	before := len(p.errs)
 	var hostKey, cidrKey *yaml.Node
 	var methodsNode, pathsNode *yaml.Node
-	known := []string{"host", "cidr", "ports", "methods", "paths", "tls"}
+	var sniKey, sniVal *yaml.Node
+	tlsBad := false
+	known := []string{"host", "cidr", "ports", "methods", "paths", "tls", "sni"}
 	p.mapping(id, n, known, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "host":
@@ -292,10 +294,17 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 				r.Passthrough = true
 			case s == "intercept":
 			default:
+				tlsBad = true
 				p.errorf(v, "%s.tls %q is not a TLS mode; use \"passthrough\" (tunnel without inspection) or leave it out (intercept and check every request)", id, s)
 			}
+		case "sni":
+			// Judged below, once tls is known whatever the key order.
+			sniKey, sniVal = k, v
 		}
 	})
+	if sniKey != nil {
+		p.sni(id, list, r, sniKey, sniVal, tlsBad)
+	}
 	switch {
 	case hostKey != nil && cidrKey != nil:
 		p.errorf(cidrKey, "%s has both host and cidr; split it into two rules", id)
@@ -319,6 +328,33 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 	}
 	r.hasHost = hostKey != nil
 	return r
+}
+
+// sni reads a rule's `sni:`, which says whether a passthrough tunnel's TLS
+// ClientHello must name the host (required, the default) or may leave the
+// name out (optional, for clients that send none).
+func (p *parser) sni(id, list string, r *Rule, k, v *yaml.Node, tlsBad bool) {
+	switch {
+	case list == "deny":
+		p.errorf(k, "%s.sni applies only to allow rules with tls: passthrough; remove it (a deny rule blocks whatever the client sends)", id)
+		return
+	case tlsBad:
+		return // the tls error says what to fix first
+	case !r.Passthrough:
+		p.errorf(k, "%s.sni applies only with tls: passthrough (the proxy terminates an intercepted connection itself and knows the host from CONNECT); add `tls: passthrough` or remove sni", id)
+		return
+	}
+	s, ok := p.str(id+".sni", v)
+	if !ok {
+		return
+	}
+	switch s {
+	case "optional":
+		r.SNIOptional = true
+	case "required":
+	default:
+		p.errorf(v, "%s.sni %q is not an SNI setting; use \"optional\" (the TLS client may leave the server name out) or leave it out (\"required\": the ClientHello must name the host)", id, s)
+	}
 }
 
 // str reads a string scalar.
