@@ -38,6 +38,11 @@ func TestEditGolden(t *testing.T) {
 		{name: "rm-zero-indent", in: "zero-indent.yaml", rm: &RuleSpec{Host: "a.example.com", Ports: []uint16{8080}}, removed: "allow[0]"},
 		{name: "rm-all", in: "zero-indent.yaml", rm: &RuleSpec{Host: "b.example.com"}, all: true, removed: "allow[1]"},
 		{name: "rm-from-flow-list", in: "flow.yaml", rm: &RuleSpec{Host: "a.example.com"}, rewritten: true, removed: "allow[0]"},
+		// An item written as an alias ("- *r") is edited where it stands, not
+		// where its anchor is.
+		{name: "add-after-alias", in: "aliases.yaml", add: &RuleSpec{Host: "d.example.com"}},
+		{name: "rm-aliased-rule", in: "aliases.yaml", rm: &RuleSpec{Host: "a.example.com"}, removed: "allow[0],allow[3]"},
+		{name: "rm-alias-user", in: "aliases.yaml", rm: &RuleSpec{Host: "c.example.com", Ports: []uint16{8443}}, removed: "allow[2]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzParse: no input panics Parse, every error has a position, and a policy
@@ -38,6 +40,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if n := sharedNode(data); n != nil {
+			t.Fatalf("allow and deny share the node at %d:%d", n.Line, n.Column)
+		}
 		for _, r := range p.Allow() {
 			host := strings.TrimLeft(r.HostPattern(), "*.")
 			if host == "" {
@@ -48,6 +53,48 @@ func FuzzParse(f *testing.F) {
 			p.DecideName(host)
 		}
 	})
+}
+
+// sharedNode returns a node that both the allow and the deny list of the
+// YAML document in data stand for, following aliases, or nil.
+func sharedNode(data []byte) *yaml.Node {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	lists := map[string]map[*yaml.Node]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		name := root.Content[i].Value
+		if root.Content[i].Kind == yaml.AliasNode && root.Content[i].Alias != nil {
+			name = root.Content[i].Alias.Value
+		}
+		if name != "allow" && name != "deny" || lists[name] != nil {
+			continue
+		}
+		seen := map[*yaml.Node]bool{}
+		var walk func(*yaml.Node)
+		walk = func(n *yaml.Node) {
+			for n != nil && n.Kind == yaml.AliasNode {
+				n = n.Alias
+			}
+			if n == nil || seen[n] {
+				return
+			}
+			seen[n] = true
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+		walk(root.Content[i+1])
+		lists[name] = seen
+	}
+	for n := range lists["allow"] {
+		if lists["deny"][n] {
+			return n
+		}
+	}
+	return nil
 }
 
 // FuzzDecide: whatever the request, decisions never panic, a denied name is
@@ -148,16 +195,23 @@ func servletPath(raw string) (routed string, ok bool) {
 	return path.Clean("/" + strings.Join(segs, "/")), true
 }
 
-// FuzzEdit: adding then removing a rule leaves a valid file, and removal
-// finds the rule that was added.
+// FuzzEdit: adding then removing a rule leaves a valid file, removal finds
+// the rule that was added, and the editor never fails with an internal
+// error (an edit it made that does not parse), also in a file with aliases.
 func FuzzEdit(f *testing.F) {
-	in, err := os.ReadFile("testdata/edit/commented.yaml")
-	if err != nil {
-		f.Fatal(err)
+	var inputs [][]byte
+	for _, name := range []string{"commented.yaml", "aliases.yaml"} {
+		in, err := os.ReadFile("testdata/edit/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		inputs = append(inputs, in)
 	}
 	f.Add("new.example.com", uint16(0), "", "")
 	f.Add("*.example.org", uint16(8443), "post", "/a/**")
 	f.Add("a.example.org", uint16(0), "GET", "/a;jsessionid=1/**")
+	f.Add("a.example.com", uint16(0), "", "")
+	f.Add("b.example.com", uint16(8443), "", "")
 	f.Add("10.0.0.0/8", uint16(5432), "", "")
 	f.Fuzz(func(t *testing.T, host string, port uint16, method, path string) {
 		spec := RuleSpec{Host: host}
@@ -170,19 +224,27 @@ func FuzzEdit(f *testing.F) {
 		if path != "" {
 			spec.Paths = []string{path}
 		}
-		res, err := Add("c.yaml", in, spec)
-		if err != nil || res.Existing != "" {
-			return
-		}
-		if _, err := Parse("c.yaml", res.Data); err != nil {
-			t.Fatalf("Add produced an invalid file: %v\n%s", err, res.Data)
-		}
-		back, err := Remove("c.yaml", res.Data, spec, false)
-		if err != nil {
-			t.Fatalf("Remove after Add: %v\n%s", err, res.Data)
-		}
-		if string(back.Data) != string(in) {
-			t.Fatalf("add then remove did not restore the file:\n%s", back.Data)
+		for _, in := range inputs {
+			if _, err := Remove("c.yaml", in, spec, true); err != nil && strings.Contains(err.Error(), "internal error") {
+				t.Fatalf("Remove: %v", err)
+			}
+			res, err := Add("c.yaml", in, spec)
+			if err != nil && strings.Contains(err.Error(), "internal error") {
+				t.Fatalf("Add: %v", err)
+			}
+			if err != nil || res.Existing != "" {
+				continue
+			}
+			if _, err := Parse("c.yaml", res.Data); err != nil {
+				t.Fatalf("Add produced an invalid file: %v\n%s", err, res.Data)
+			}
+			back, err := Remove("c.yaml", res.Data, spec, false)
+			if err != nil {
+				t.Fatalf("Remove after Add: %v\n%s", err, res.Data)
+			}
+			if string(back.Data) != string(in) {
+				t.Fatalf("add then remove did not restore the file:\n%s", back.Data)
+			}
 		}
 	})
 }
