@@ -47,14 +47,14 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 		method := strings.ToUpper(req.Method)
 		// The path as it is matched (no ";parameters"), the only form a
 		// rule can hold.
-		p := "/" + strings.Join(segs, "/")
-		if !printable(method) || !printable(p) {
+		matched := "/" + strings.Join(segs, "/")
+		if !printable(method) || !printable(matched) {
 			// Quoting keeps a shell safe, not a terminal: an escape sequence
 			// or a right-to-left override would still act on the screen
 			// that shows the hint. No rule can name such a method anyway.
 			return ""
 		}
-		args = append(args, "--method", shellQuote(method), "--path", shellQuote(p))
+		args = append(args, "--method", shellQuote(method), "--path", shellQuote(matched))
 	}
 	return strings.Join(args, " ")
 }
