@@ -24,7 +24,6 @@ func TestEditGolden(t *testing.T) {
 		{name: "add-to-commented", in: "commented.yaml", add: &RuleSpec{Host: "registry.example.com"}},
 		{name: "add-wildcard-with-selectors", in: "commented.yaml", add: &RuleSpec{Host: "*.CDN.Example.com", Ports: []uint16{443, 8443, 443}, Methods: []string{"get", "HEAD"}, Paths: []string{"/acme/**", "/x y/*"}}},
 		{name: "add-passthrough", in: "commented.yaml", add: &RuleSpec{Host: "ssh.github.com", Ports: []uint16{22, 443}, Passthrough: true}},
-		{name: "add-passthrough-sni-optional", in: "commented.yaml", add: &RuleSpec{Host: "ssh.github.com", Ports: []uint16{22, 443}, Passthrough: true, SNIOptional: true}},
 		{name: "add-cidr", in: "commented.yaml", add: &RuleSpec{Host: "10.20.0.0/16", Ports: []uint16{5432}, Passthrough: true}},
 		{name: "add-deny", in: "commented.yaml", add: &RuleSpec{Host: "github.com", Methods: []string{"DELETE"}, Deny: true}},
 		{name: "add-deny-new-list", in: "zero-indent.yaml", add: &RuleSpec{Host: "c.example.com", Deny: true}},

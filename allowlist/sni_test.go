@@ -117,7 +117,11 @@ func TestEditSNI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The text is checked by TestEditGolden (add-passthrough-sni-optional).
+	// The rule goes after the last allow rule, every other byte as it was.
+	want := strings.Replace(string(in), "    ]\n\n# Never.", "    ]\n  - host: ssh.github.com\n    ports: [22, 443]\n    tls: passthrough\n    sni: optional\n\n# Never.", 1)
+	if want == string(in) || string(added.Data) != want {
+		t.Fatalf("Add(sni optional):\n%s\nwant:\n%s", added.Data, want)
+	}
 	if p, err := Parse("c.yaml", added.Data); err != nil || !p.Allow()[3].SNIOptional {
 		t.Fatalf("added rule does not parse as sni: optional: %v", err)
 	}
