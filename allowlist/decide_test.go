@@ -2,6 +2,7 @@ package allowlist
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -110,6 +111,22 @@ func TestDecide(t *testing.T) {
 		{name: "name resolving into denied cidr", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("10.20.9.9")}, allow: false, rule: "deny[2]"},
 		{name: "name without host rule resolving into allowed cidr", req: Request{Scheme: "https", Host: "other.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("192.168.7.9")}, allow: false, rule: "default"},
 		{name: "invalid host", req: Request{Scheme: "https", Host: "a..b", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		// Servlet servers (Tomcat, Jetty, Spring) drop ";params" from each
+		// segment before routing, so "/..;/" climbs and "/admin;x/" is /admin/.
+		{name: "dot-dot with params cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..;/..;/secret"}, allow: false, rule: "default"},
+		{name: "dot-dot with param value cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..;x=1/..;/secret"}, allow: false, rule: "default"},
+		{name: "dot with params refused", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/.;/info"}, allow: false, rule: "default"},
+		{name: "encoded dot-dot with encoded semicolon cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%2e%2e%3b/%2E%2E%3B/secret"}, allow: false, rule: "default"},
+		{name: "double-encoded semicolon counts", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..%253b/..%253b/secret"}, allow: false, rule: "default"},
+		{name: "backslash dot-dot with params cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git\\..;\\..;\\secret"}, allow: false, rule: "default"},
+		{name: "params on a literal segment are ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git;jsessionid=1/info/refs"}, allow: true, rule: "allow[3]"},
+		{name: "params on the last segment are ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/gadget/issues;x=1"}, allow: true, rule: "allow[3]"},
+		{name: "params do not make a segment", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/a;/b/issues"}, allow: false, rule: "default"},
+		{name: "deny path with params still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin;jsessionid=1/users"}, allow: false, rule: "deny[3]"},
+		{name: "deny path with encoded params still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin%3bx/users"}, allow: false, rule: "deny[3]"},
+		{name: "deny path with empty params segment still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/;x/admin/users"}, allow: false, rule: "deny[3]"},
+		{name: "deny path with bare semicolon still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin;"}, allow: false, rule: "deny[3]"},
+		{name: "outside the deny path is allowed", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/adminx;/users"}, allow: true, rule: "allow[10]"},
 		{name: "empty host", req: Request{Scheme: "https", Host: "", Method: "GET", Path: "/"}, allow: false, rule: "default"},
 	}
 	for _, tt := range tests {
@@ -125,6 +142,55 @@ func TestDecide(t *testing.T) {
 				t.Errorf("empty reason")
 			}
 		})
+	}
+}
+
+// TestDecideDotSegmentParams: a dot segment with parameters gets a reason that
+// says what was refused and why, and no path params leak into it.
+func TestDecideDotSegmentParams(t *testing.T) {
+	p := mustParse(t, testPolicy)
+	for _, path := range []string{"/acme/widget.git/..;jsessionid=SECRET/x", "/acme/widget.git/%2e%2e%3bjsessionid=SECRET/x"} {
+		d := p.Decide(Request{Scheme: "https", Host: "github.com", Method: "GET", Path: path})
+		want := `path has a ".." segment with ;parameters, which servlet servers (Tomcat, Jetty, Spring) read as ".."; such paths are refused`
+		if d.Allowed || d.Reason != want {
+			t.Errorf("Decide(%q) = allowed %v, reason %q; want denied with %q", path, d.Allowed, d.Reason, want)
+		}
+	}
+}
+
+func TestCleanPath(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // segments joined by "/"; "ERR" for an error
+	}{
+		{"/a/b", "a/b"},
+		{"/a;x/b;y=1,2/c;", "a/b/c"},
+		{"/a%3Bx/b%3by", "a/b"},
+		{"/a%253bx/b", "a/b"},
+		{"/a;x/../b", "b"},
+		{"/a/b;x/..", "a"},
+		{"/;x/a", "a"},
+		{"/a;/../../../b", "b"},
+		{"/a\\b;x\\c", "a/b/c"},
+		{"/a/..;", "ERR"},
+		{"/a/..;x=1/b", "ERR"},
+		{"/a/.;/b", "ERR"},
+		{"/a/.;x", "ERR"},
+		{"/a/%2e%2e%3b/b", "ERR"},
+		{"/a/..%5c..;/b", "ERR"},
+		{"/a/...;/b", "a/.../b"},
+		{"/a/..x;/b", "a/..x/b"},
+		{"/a;..;/b", "a/b"},
+	}
+	for _, tt := range tests {
+		segs, err := CleanPath(tt.in)
+		got := strings.Join(segs, "/")
+		if err != nil {
+			got = "ERR"
+		}
+		if got != tt.want {
+			t.Errorf("CleanPath(%q) = %q (%v); want %q", tt.in, got, err, tt.want)
+		}
 	}
 }
 
@@ -240,6 +306,12 @@ func TestAllowCommand(t *testing.T) {
 		{Request{Scheme: "https", Host: "github.com", Method: "put", Path: "/acme/x y?q=1"}, "bottle allow add github.com --method PUT --path '/acme/x y'"},
 		{Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git"}, "bottle allow rm --deny github.com --method DELETE"},
 		{Request{Scheme: "https", Host: "gist.github.com", Method: "GET", Path: "/"}, "bottle allow rm --deny gist.github.com"},
+		// The hint names the path as it is matched: a rule cannot hold ";".
+		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/x;jsessionid=1/y%3bz"}, "bottle allow add github.com --method GET --path /acme/x/y"},
+		// No rule can allow a path that is refused whatever the rules say,
+		// and a command without --path would allow far more.
+		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/..;/x"}, ""},
+		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/%zz"}, ""},
 	}
 	for _, tt := range tests {
 		d := p.Decide(tt.req)

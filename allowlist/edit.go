@@ -19,6 +19,7 @@ type RuleSpec struct {
 	Methods     []string
 	Paths       []string
 	Passthrough bool
+	SNIOptional bool // sni: optional; only with Passthrough
 	Deny        bool // the rule goes in (or comes out of) the deny list
 }
 
@@ -32,15 +33,22 @@ type normalized struct {
 	methods []string
 	paths   []string
 	pass    bool
+	sniOpt  bool
 }
 
 func (s RuleSpec) normalize() (normalized, error) {
-	n := normalized{list: "allow", pass: s.Passthrough}
+	n := normalized{list: "allow", pass: s.Passthrough, sniOpt: s.SNIOptional}
 	if s.Deny {
 		n.list = "deny"
 		if s.Passthrough {
 			return n, errors.New("--passthrough applies only to allow rules")
 		}
+		if s.SNIOptional {
+			return n, errors.New("--sni-optional applies only to allow rules with --passthrough")
+		}
+	}
+	if s.SNIOptional && !s.Passthrough {
+		return n, errors.New("--sni-optional applies only with --passthrough (the proxy terminates an intercepted connection itself and knows the host from CONNECT)")
 	}
 	if strings.Contains(s.Host, "/") || isIP(s.Host) {
 		h := s.Host
@@ -99,9 +107,9 @@ func isIP(s string) bool {
 
 // equal reports whether the parsed rule r is the rule n describes: same target,
 // same set of ports (an allow rule's default ports equal an explicit 80, 443),
-// methods, paths and TLS mode.
+// methods, paths, TLS mode and SNI setting.
 func (n normalized) equal(r *Rule) bool {
-	if r.Deny != (n.list == "deny") || r.HostPattern() != n.host || r.CIDR != n.cidr || r.Passthrough != n.pass {
+	if r.Deny != (n.list == "deny") || r.HostPattern() != n.host || r.CIDR != n.cidr || r.Passthrough != n.pass || r.SNIOptional != n.sniOpt {
 		return false
 	}
 	ports := n.ports
@@ -175,8 +183,10 @@ func Add(file string, data []byte, spec RuleSpec) (EditResult, error) {
 		indent := strings.Repeat(" ", key.Column-1) + "  "
 		e.insertAfter(key.Line, renderRule(n, indent, indent+"  ", e.nl))
 	case val.Kind == yaml.SequenceNode && val.Style&yaml.FlowStyle == 0 && len(val.Content) > 0 && !hasBlockScalar(val):
-		last := deref(val.Content[len(val.Content)-1])
-		first := deref(val.Content[0])
+		// Positions are those of the items as written: an item "- *r" is
+		// where the alias stands, not where its anchor is.
+		last := val.Content[len(val.Content)-1]
+		first := val.Content[0]
 		dash := strings.Repeat(" ", val.Column-1)
 		keyIndent := strings.Repeat(" ", max(first.Column-1, val.Column+1))
 		end := e.itemEnd(val.Column-1, last)
@@ -233,8 +243,13 @@ func Remove(file string, data []byte, spec RuleSpec, all bool) (EditResult, erro
 	}
 	_, val := lookup(root, n.list)
 	res := EditResult{}
+	var items []*yaml.Node
 	for _, i := range hit {
 		res.Removed = append(res.Removed, fmt.Sprintf("%s[%d]", n.list, i))
+		items = append(items, val.Content[i])
+	}
+	if err := danglingAlias(file, root, items, res.Removed); err != nil {
+		return EditResult{}, err
 	}
 	if val.Style&yaml.FlowStyle != 0 || hasBlockScalar(val) {
 		out, err := reemit(root, func() {
@@ -255,13 +270,38 @@ func Remove(file string, data []byte, spec RuleSpec, all bool) (EditResult, erro
 	e := newTextEdit(data)
 	// Delete from the last hit backwards so earlier line numbers stay valid.
 	for k := len(hit) - 1; k >= 0; k-- {
-		item := deref(val.Content[hit[k]])
+		item := val.Content[hit[k]] // as written, like Add
 		start := e.dashLine(item)
 		end := e.itemEnd(val.Column-1, item)
 		e.deleteLines(start, end)
 	}
 	res.Data = e.bytes()
 	return validated(file, res)
+}
+
+// danglingAlias refuses a removal that would delete an anchor still used by
+// an alias outside the removed items: the file would no longer be YAML.
+// items are the removed list items as written, ids their rule ids.
+func danglingAlias(file string, root *yaml.Node, items []*yaml.Node, ids []string) error {
+	gone := map[*yaml.Node]string{} // node → id of the removed rule it is written in
+	for i, item := range items {
+		walkOwn(item, func(n *yaml.Node) { gone[n] = ids[i] })
+	}
+	var err error
+	walkOwn(root, func(n *yaml.Node) {
+		if err != nil || n.Kind != yaml.AliasNode || n.Alias == nil {
+			return
+		}
+		if _, removed := gone[n]; removed {
+			return
+		}
+		if id, ok := gone[n.Alias]; ok {
+			err = ErrorList{{File: file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(
+				"*%s stands for a value in %s (anchor &%s, line %d), which removing %s would delete; write the value out in place of *%s, then run the command again",
+				n.Value, id, n.Value, n.Alias.Line, id, n.Value)}}
+		}
+	})
+	return err
 }
 
 func (n normalized) target() string {
@@ -290,6 +330,9 @@ func describeRule(r *Rule) string {
 	}
 	if r.Passthrough {
 		b.WriteString(" tls passthrough")
+	}
+	if r.SNIOptional {
+		b.WriteString(" sni optional")
 	}
 	return b.String()
 }
@@ -359,6 +402,9 @@ func renderRule(n normalized, dash, keyIndent, nl string) string {
 	}
 	if n.pass {
 		kv = append(kv, [2]string{"tls", "passthrough"})
+	}
+	if n.sniOpt {
+		kv = append(kv, [2]string{"sni", "optional"})
 	}
 	var b strings.Builder
 	for i, p := range kv {

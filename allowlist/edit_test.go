@@ -22,7 +22,7 @@ func TestEditGolden(t *testing.T) {
 		removed   string
 	}{
 		{name: "add-to-commented", in: "commented.yaml", add: &RuleSpec{Host: "registry.example.com"}},
-		{name: "add-wildcard-with-selectors", in: "commented.yaml", add: &RuleSpec{Host: "*.GitHubUserContent.com", Ports: []uint16{443, 8443, 443}, Methods: []string{"get", "HEAD"}, Paths: []string{"/acme/**", "/x y/*"}}},
+		{name: "add-wildcard-with-selectors", in: "commented.yaml", add: &RuleSpec{Host: "*.CDN.Example.com", Ports: []uint16{443, 8443, 443}, Methods: []string{"get", "HEAD"}, Paths: []string{"/acme/**", "/x y/*"}}},
 		{name: "add-passthrough", in: "commented.yaml", add: &RuleSpec{Host: "ssh.github.com", Ports: []uint16{22, 443}, Passthrough: true}},
 		{name: "add-cidr", in: "commented.yaml", add: &RuleSpec{Host: "10.20.0.0/16", Ports: []uint16{5432}, Passthrough: true}},
 		{name: "add-deny", in: "commented.yaml", add: &RuleSpec{Host: "github.com", Methods: []string{"DELETE"}, Deny: true}},
@@ -37,6 +37,11 @@ func TestEditGolden(t *testing.T) {
 		{name: "rm-zero-indent", in: "zero-indent.yaml", rm: &RuleSpec{Host: "a.example.com", Ports: []uint16{8080}}, removed: "allow[0]"},
 		{name: "rm-all", in: "zero-indent.yaml", rm: &RuleSpec{Host: "b.example.com"}, all: true, removed: "allow[1]"},
 		{name: "rm-from-flow-list", in: "flow.yaml", rm: &RuleSpec{Host: "a.example.com"}, rewritten: true, removed: "allow[0]"},
+		// An item written as an alias ("- *r") is edited where it stands, not
+		// where its anchor is.
+		{name: "add-after-alias", in: "aliases.yaml", add: &RuleSpec{Host: "d.example.com"}},
+		{name: "rm-aliased-rule", in: "aliases.yaml", rm: &RuleSpec{Host: "a.example.com"}, removed: "allow[0],allow[3]"},
+		{name: "rm-alias-user", in: "aliases.yaml", rm: &RuleSpec{Host: "c.example.com", Ports: []uint16{8443}}, removed: "allow[2]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,8 +151,11 @@ func TestEditRejectsBadInput(t *testing.T) {
 	for _, spec := range []RuleSpec{
 		{Host: "*"},
 		{Host: "*.com"},
+		{Host: "*.github.io"},
+		{Host: "**.s3.amazonaws.com", Deny: true},
 		{Host: "a.example.com", Methods: []string{"FETCH"}},
 		{Host: "a.example.com", Paths: []string{"no-slash"}},
+		{Host: "a.example.com", Paths: []string{"/app/login;jsessionid=*"}},
 		{Host: "a.example.com", Ports: []uint16{0}},
 		{Host: "a.example.com", Passthrough: true, Methods: []string{"GET"}},
 		{Host: "a.example.com", Passthrough: true, Deny: true},

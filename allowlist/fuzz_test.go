@@ -2,10 +2,14 @@ package allowlist
 
 import (
 	"net/netip"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzParse: no input panics Parse, every error has a position, and a policy
@@ -20,6 +24,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("version: 1\nallow:\n  - &a {host: a.example.com}\n  - *a\n"))
 	f.Add([]byte("version: 1\nallow: [{host: \"**.a.b\", paths: [\"/**/x/**\"]}]\n"))
+	f.Add([]byte("version: 1\nallow: [{host: a.b, paths: [\"/a;x/**\", \"/a%3b/*\"]}]\n"))
+	f.Add([]byte("version: 1\nallow: [{host: a.b, tls: passthrough, sni: optional}, {host: c.d, sni: required}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("f.yaml", data)
 		if err != nil {
@@ -34,6 +40,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if n := sharedNode(data); n != nil {
+			t.Fatalf("allow and deny share the node at %d:%d", n.Line, n.Column)
+		}
 		for _, r := range p.Allow() {
 			host := strings.TrimLeft(r.HostPattern(), "*.")
 			if host == "" {
@@ -46,6 +55,48 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// sharedNode returns a node that both the allow and the deny list of the
+// YAML document in data stand for, following aliases, or nil.
+func sharedNode(data []byte) *yaml.Node {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	lists := map[string]map[*yaml.Node]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		name := root.Content[i].Value
+		if root.Content[i].Kind == yaml.AliasNode && root.Content[i].Alias != nil {
+			name = root.Content[i].Alias.Value
+		}
+		if name != "allow" && name != "deny" || lists[name] != nil {
+			continue
+		}
+		seen := map[*yaml.Node]bool{}
+		var walk func(*yaml.Node)
+		walk = func(n *yaml.Node) {
+			for n != nil && n.Kind == yaml.AliasNode {
+				n = n.Alias
+			}
+			if n == nil || seen[n] {
+				return
+			}
+			seen[n] = true
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+		walk(root.Content[i+1])
+		lists[name] = seen
+	}
+	for n := range lists["allow"] {
+		if lists["deny"][n] {
+			return n
+		}
+	}
+	return nil
+}
+
 // FuzzDecide: whatever the request, decisions never panic, a denied name is
 // never allowed, and an allowed path on the L7 rule really lies under it.
 func FuzzDecide(f *testing.F) {
@@ -56,6 +107,11 @@ func FuzzDecide(f *testing.F) {
 	f.Add("api.example.com", uint16(443), "GET", "/", "127.0.0.1")
 	f.Add("[::ffff:10.20.0.1]", uint16(5432), "GET", "/", "")
 	f.Add("bücher.example", uint16(80), "POST", "//a/../b", "::1")
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git/..;/..;/secret", "")
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git/%2e%2e%3bx=1/x", "")
+	f.Add("github.com", uint16(443), "GET", "/acme/widget.git;jsessionid=1/info/refs", "")
+	f.Add("both.example.com", uint16(443), "GET", "/admin;jsessionid=1/users", "")
+	f.Add("both.example.com", uint16(443), "GET", "/;x/admin%3b/users", "")
 	f.Fuzz(func(t *testing.T, host string, port uint16, method, path, dst string) {
 		req := Request{Scheme: "https", Host: host, Port: port, Method: method, Path: path}
 		if a, err := netip.ParseAddr(dst); err == nil {
@@ -74,14 +130,29 @@ func FuzzDecide(f *testing.F) {
 		if name == "gist.github.com" && (d.Allowed || c.Allowed || n.Allowed) {
 			t.Fatalf("denied host allowed: %+v %+v %+v", d, c, n)
 		}
+		segs, pathErr := CleanPath(path)
+		if d.Allowed && pathErr != nil {
+			t.Fatalf("allowed an unparseable path %q: %v", path, pathErr)
+		}
 		if d.Allowed && d.Rule == "allow[3]" {
-			segs, err := CleanPath(path)
-			if err != nil {
-				t.Fatalf("allowed an unparseable path %q", path)
-			}
 			clean := "/" + strings.Join(segs, "/")
 			if !strings.HasPrefix(clean, "/acme/") {
 				t.Fatalf("path %q (clean %q) escaped allow[3]", path, clean)
+			}
+		}
+		// Judged the way a servlet server routes the path, independently of
+		// CleanPath: no "..;" segment gets through, allow[3] stays under
+		// /acme/, and deny[3] denies both.example.com's "/admin/**" (which
+		// includes "/admin" itself) however the path is spelled.
+		if d.Allowed {
+			routed, ok := servletPath(path)
+			switch {
+			case !ok:
+				t.Fatalf("path %q with a dot segment with ;parameters allowed: %+v", path, d)
+			case d.Rule == "allow[3]" && !strings.HasPrefix(routed, "/acme/"):
+				t.Fatalf("path %q (routed as %q) escaped allow[3]", path, routed)
+			case name == "both.example.com" && (routed == "/admin" || strings.HasPrefix(routed, "/admin/")):
+				t.Fatalf("denied path %q (routed as %q) allowed: %+v", path, routed, d)
 			}
 		}
 		if d.Allowed && req.DstIP.IsValid() {
@@ -98,15 +169,49 @@ func FuzzDecide(f *testing.F) {
 	})
 }
 
-// FuzzEdit: adding then removing a rule leaves a valid file, and removal
-// finds the rule that was added.
+// servletPath is how a Tomcat-like server that decodes the path (as often
+// as it takes) routes it: backslashes as slashes, ";parameters" dropped from
+// each segment, dot segments resolved. ok is false when a segment is "." or
+// ".." only once its parameters are gone, which such a server may resolve.
+func servletPath(raw string) (routed string, ok bool) {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	for range 10 {
+		dec, err := url.PathUnescape(raw)
+		if err != nil || dec == raw {
+			break
+		}
+		raw = dec
+	}
+	segs := strings.Split(strings.ReplaceAll(raw, "\\", "/"), "/")
+	for i, seg := range segs {
+		base, _, params := strings.Cut(seg, ";")
+		if params && (base == "." || base == "..") {
+			return "", false
+		}
+		segs[i] = base
+	}
+	return path.Clean("/" + strings.Join(segs, "/")), true
+}
+
+// FuzzEdit: adding then removing a rule leaves a valid file, removal finds
+// the rule that was added, and the editor never fails with an internal
+// error (an edit it made that does not parse), also in a file with aliases.
 func FuzzEdit(f *testing.F) {
-	in, err := os.ReadFile("testdata/edit/commented.yaml")
-	if err != nil {
-		f.Fatal(err)
+	var inputs [][]byte
+	for _, name := range []string{"commented.yaml", "aliases.yaml"} {
+		in, err := os.ReadFile("testdata/edit/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		inputs = append(inputs, in)
 	}
 	f.Add("new.example.com", uint16(0), "", "")
 	f.Add("*.example.org", uint16(8443), "post", "/a/**")
+	f.Add("a.example.org", uint16(0), "GET", "/a;jsessionid=1/**")
+	f.Add("a.example.com", uint16(0), "", "")
+	f.Add("b.example.com", uint16(8443), "", "")
 	f.Add("10.0.0.0/8", uint16(5432), "", "")
 	f.Fuzz(func(t *testing.T, host string, port uint16, method, path string) {
 		spec := RuleSpec{Host: host}
@@ -119,19 +224,27 @@ func FuzzEdit(f *testing.F) {
 		if path != "" {
 			spec.Paths = []string{path}
 		}
-		res, err := Add("c.yaml", in, spec)
-		if err != nil || res.Existing != "" {
-			return
-		}
-		if _, err := Parse("c.yaml", res.Data); err != nil {
-			t.Fatalf("Add produced an invalid file: %v\n%s", err, res.Data)
-		}
-		back, err := Remove("c.yaml", res.Data, spec, false)
-		if err != nil {
-			t.Fatalf("Remove after Add: %v\n%s", err, res.Data)
-		}
-		if string(back.Data) != string(in) {
-			t.Fatalf("add then remove did not restore the file:\n%s", back.Data)
+		for _, in := range inputs {
+			if _, err := Remove("c.yaml", in, spec, true); err != nil && strings.Contains(err.Error(), "internal error") {
+				t.Fatalf("Remove: %v", err)
+			}
+			res, err := Add("c.yaml", in, spec)
+			if err != nil && strings.Contains(err.Error(), "internal error") {
+				t.Fatalf("Add: %v", err)
+			}
+			if err != nil || res.Existing != "" {
+				continue
+			}
+			if _, err := Parse("c.yaml", res.Data); err != nil {
+				t.Fatalf("Add produced an invalid file: %v\n%s", err, res.Data)
+			}
+			back, err := Remove("c.yaml", res.Data, spec, false)
+			if err != nil {
+				t.Fatalf("Remove after Add: %v\n%s", err, res.Data)
+			}
+			if string(back.Data) != string(in) {
+				t.Fatalf("add then remove did not restore the file:\n%s", back.Data)
+			}
 		}
 	})
 }

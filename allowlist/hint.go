@@ -3,6 +3,8 @@ package allowlist
 import (
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // AllowCommand returns the `bottle allow` command that would let a request
@@ -11,6 +13,12 @@ import (
 // the command that removes that rule.
 func (p *Policy) AllowCommand(req Request, d Decision) string {
 	t, err := parseTarget(req.Host)
+	if err != nil {
+		return ""
+	}
+	// A path that CleanPath refuses is denied whatever the rules say; a
+	// command without --path would only allow far more.
+	segs, err := CleanPath(req.Path)
 	if err != nil {
 		return ""
 	}
@@ -23,7 +31,7 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 	}
 	args := []string{"bottle allow add", shellQuote(t.String())}
 	if port != 80 && port != 443 {
-		args = append(args, "--port", strconv.Itoa(int(port)))
+		args = append(args, "--port", shellQuote(strconv.Itoa(int(port))))
 	}
 	narrow := false
 	if !t.ip.IsValid() {
@@ -34,12 +42,35 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 		}
 	}
 	if narrow && req.Method != "" {
-		args = append(args, "--method", strings.ToUpper(req.Method))
-		if segs, err := CleanPath(req.Path); err == nil {
-			args = append(args, "--path", shellQuote("/"+strings.Join(segs, "/")))
+		// The method and path come from the client: quoted, since the hint
+		// is meant to be pasted into a shell.
+		method := strings.ToUpper(req.Method)
+		// The path as it is matched (no ";parameters"), the only form a
+		// rule can hold.
+		matched := "/" + strings.Join(segs, "/")
+		if !printable(method) || !printable(matched) {
+			// Quoting keeps a shell safe, not a terminal: an escape sequence
+			// or a right-to-left override would still act on the screen
+			// that shows the hint. No rule can name such a method anyway.
+			return ""
 		}
+		args = append(args, "--method", shellQuote(method), "--path", shellQuote(matched))
 	}
 	return strings.Join(args, " ")
+}
+
+// printable reports whether s is valid UTF-8 made of characters that show
+// as themselves: no control characters, no invisible formatting ones.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Policy) ruleByID(id string) *Rule {
@@ -57,18 +88,24 @@ func (p *Policy) ruleByID(id string) *Rule {
 func ruleArgs(r *Rule) string {
 	args := []string{shellQuote(r.HostPattern())}
 	if !r.hasHost {
-		args[0] = r.CIDR.String()
+		args[0] = shellQuote(r.CIDR.String())
 	}
 	if !r.DefaultPorts {
 		for _, p := range r.Ports {
-			args = append(args, "--port", strconv.Itoa(int(p)))
+			args = append(args, "--port", shellQuote(strconv.Itoa(int(p))))
 		}
 	}
 	for _, m := range r.Methods {
-		args = append(args, "--method", m)
+		args = append(args, "--method", shellQuote(m))
 	}
 	for _, g := range r.Paths {
 		args = append(args, "--path", shellQuote(g.raw))
+	}
+	if r.Passthrough {
+		args = append(args, "--passthrough")
+	}
+	if r.SNIOptional {
+		args = append(args, "--sni-optional")
 	}
 	return strings.Join(args, " ")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
@@ -135,10 +136,23 @@ func (h hostPattern) String() string { return h.wild.prefix() + h.suffix }
 // parseHostPattern validates a `host:` value. Errors are phrased to follow the
 // key name in a message and, where one exists, end with the fix.
 func parseHostPattern(s string) (hostPattern, error) {
+	// Characters first: every later check quotes or cuts the value, and a
+	// control character would lead it astray ("evil.test\nx:1" is not a name
+	// with a port) or put a raw newline or escape sequence into the message.
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return hostPattern{}, badChar(c)
+		}
+	}
 	raw := s
 	s = strings.TrimSpace(s)
 	if s != raw {
 		return hostPattern{}, fmt.Errorf("has leading or trailing spaces; use %q", s)
+	}
+	for _, c := range s {
+		if unicode.IsSpace(c) {
+			return hostPattern{}, badChar(c)
+		}
 	}
 	switch s {
 	case "":
@@ -183,11 +197,49 @@ func parseHostPattern(s string) (hostPattern, error) {
 		if !strings.Contains(n, ".") {
 			return hostPattern{}, fmt.Errorf("is a wildcard over the whole top-level domain %q; name a domain such as \"%sexample.%s\"", n, hp.wild.prefix(), n)
 		}
-		if ps, icann := publicsuffix.PublicSuffix(n); icann && ps == n {
-			return hostPattern{}, fmt.Errorf("is a wildcard over the public suffix %q; name a domain such as \"%sexample.%s\"", n, hp.wild.prefix(), n)
+		if err := overPublicSuffix(hp.wild, n); err != nil {
+			return hostPattern{}, err
 		}
 	}
 	return hp, nil
+}
+
+// pslProbe is a label that no public suffix list rule names: "--" in the
+// third and fourth places is reserved (RFC 5891 §4.2.3.1) and it is not an
+// A-label. So "pslProbe.NAME" is a public suffix only by a wildcard rule
+// "*.NAME", never by an exact or exception rule.
+const pslProbe = "zz--bottle-probe"
+
+// overPublicSuffix refuses a wildcard that would match names anyone can
+// create: names directly under a public suffix, whether the list's ICANN
+// section has it ("co.uk") or its private one, where companies list the
+// domains under which their customers get names ("github.io",
+// "s3.amazonaws.com"). n is the normalised part after the wildcard.
+func overPublicSuffix(w wildcard, n string) error {
+	if ps, icann := publicsuffix.PublicSuffix(n); ps == n {
+		// Also true for a name under a wildcard rule: "*.compute.amazonaws.com"
+		// makes "us-east-1.compute.amazonaws.com" a suffix.
+		label := "acme"
+		if icann {
+			label = "example"
+		}
+		return fmt.Errorf("is a wildcard over the public suffix %q, where anyone can create a name of their own; name the hosts you need, e.g. `host: %s.%s` (or %q for names under one of them)",
+			n, label, n, w.prefix()+label+"."+n)
+	}
+	// "*.NAME" matches only the suffixes themselves, which their operator
+	// owns; "**.NAME" also matches the names people create under them.
+	if w == anyDepth {
+		probe := pslProbe + "." + n
+		if ps, _ := publicsuffix.PublicSuffix(probe); ps == probe {
+			return fmt.Errorf("is a wildcard over every name below %q, and each name directly under it is a public suffix (the list has \"*.%s\") where anyone can create a name of their own; name the hosts you need, e.g. `host: acme.NAME.%s`",
+				n, n, n)
+		}
+	}
+	return nil
+}
+
+func badChar(c rune) error {
+	return fmt.Errorf("is not a valid host name: character %q is not allowed in a host name", c)
 }
 
 // suggestWildcard proposes the nearest valid pattern for a mid-label glob:

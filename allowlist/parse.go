@@ -2,6 +2,7 @@ package allowlist
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -211,7 +212,105 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 	if !hasVersion {
 		p.errorf(root, "missing `version: 1` at the top of the file")
 	}
+	p.sharedNodes(root)
 	return pol
+}
+
+// sharedNodes reports every YAML alias that makes one node part of both the
+// allow and the deny list ("allow: &r [...]" with "deny: *r", a rule or a
+// host used in both). Such a file means the same text twice: an edit to one
+// list would change the other, and a passthrough rule added to allow would
+// become an invalid deny rule.
+func (p *parser) sharedNodes(root *yaml.Node) {
+	var allowV, denyV *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch deref(root.Content[i]).Value {
+		case "allow":
+			allowV = cmp.Or(allowV, root.Content[i+1])
+		case "deny":
+			denyV = cmp.Or(denyV, root.Content[i+1])
+		}
+	}
+	if allowV == nil || denyV == nil {
+		return
+	}
+	inAllow, inDeny := reachable(allowV), reachable(denyV)
+	p.crossAliases("allow", allowV, ownNodes(allowV), inDeny, "deny", map[*yaml.Node]bool{})
+	p.crossAliases("deny", denyV, ownNodes(denyV), inAllow, "allow", map[*yaml.Node]bool{})
+}
+
+// crossAliases walks one list, following aliases, and reports each alias
+// that leads to a node the other list also reaches, when that node is not
+// written in this list itself (so that the alias that crosses over is
+// blamed, not the anchor it points at). It does not look below a reported
+// alias.
+func (p *parser) crossAliases(where string, n *yaml.Node, own, other map[*yaml.Node]bool, otherList string, seen map[*yaml.Node]bool) {
+	if n.Kind == yaml.AliasNode {
+		t := deref(n)
+		if t == nil {
+			return
+		}
+		if other[t] && !own[t] {
+			p.errorf(n, "%s is the YAML alias *%s of a node that is also part of %s (anchor &%s, line %d); one node cannot be in both lists, as editing one would change the other: write the rules out in each list", where, n.Value, otherList, n.Value, t.Line)
+			return
+		}
+		n = t
+	}
+	if seen[n] {
+		return
+	}
+	seen[n] = true
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p.crossAliases(fmt.Sprintf("%s[%d]", where, i), c, own, other, otherList, seen)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i]
+			p.crossAliases(where, key, own, other, otherList, seen)
+			if k := deref(key); k != nil && k.Kind == yaml.ScalarNode {
+				p.crossAliases(where+"."+k.Value, n.Content[i+1], own, other, otherList, seen)
+			} else {
+				p.crossAliases(where, n.Content[i+1], own, other, otherList, seen)
+			}
+		}
+	}
+}
+
+// reachable returns the nodes n stands for, following aliases. Each node is
+// visited once, so a chain of aliases to aliases costs no more than the file.
+func reachable(n *yaml.Node) map[*yaml.Node]bool {
+	seen := map[*yaml.Node]bool{}
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		n = deref(n)
+		if n == nil || seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return seen
+}
+
+// ownNodes returns the nodes written under n, not following aliases.
+func ownNodes(n *yaml.Node) map[*yaml.Node]bool {
+	own := map[*yaml.Node]bool{}
+	walkOwn(n, func(c *yaml.Node) { own[c] = true })
+	return own
+}
+
+// walkOwn calls fn for n and every node written under it, not following
+// aliases.
+func walkOwn(n *yaml.Node, fn func(*yaml.Node)) {
+	fn(n)
+	for _, c := range n.Content {
+		walkOwn(c, fn)
+	}
 }
 
 func (p *parser) rules(list string, n *yaml.Node) []*Rule {
@@ -245,7 +344,9 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 	before := len(p.errs)
 	var hostKey, cidrKey *yaml.Node
 	var methodsNode, pathsNode *yaml.Node
-	known := []string{"host", "cidr", "ports", "methods", "paths", "tls"}
+	var sniKey, sniVal *yaml.Node
+	tlsBad := false
+	known := []string{"host", "cidr", "ports", "methods", "paths", "tls", "sni"}
 	p.mapping(id, n, known, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "host":
@@ -292,10 +393,17 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 				r.Passthrough = true
 			case s == "intercept":
 			default:
+				tlsBad = true
 				p.errorf(v, "%s.tls %q is not a TLS mode; use \"passthrough\" (tunnel without inspection) or leave it out (intercept and check every request)", id, s)
 			}
+		case "sni":
+			// Judged below, once tls is known whatever the key order.
+			sniKey, sniVal = k, v
 		}
 	})
+	if sniKey != nil {
+		p.sni(id, list, r, sniKey, sniVal, tlsBad)
+	}
 	switch {
 	case hostKey != nil && cidrKey != nil:
 		p.errorf(cidrKey, "%s has both host and cidr; split it into two rules", id)
@@ -319,6 +427,33 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 	}
 	r.hasHost = hostKey != nil
 	return r
+}
+
+// sni reads a rule's `sni:`, which says whether a passthrough tunnel's TLS
+// ClientHello must name the host (required, the default) or may leave the
+// name out (optional, for clients that send none).
+func (p *parser) sni(id, list string, r *Rule, k, v *yaml.Node, tlsBad bool) {
+	switch {
+	case list == "deny":
+		p.errorf(k, "%s.sni applies only to allow rules with tls: passthrough; remove it (a deny rule blocks whatever the client sends)", id)
+		return
+	case tlsBad:
+		return // the tls error says what to fix first
+	case !r.Passthrough:
+		p.errorf(k, "%s.sni applies only with tls: passthrough (the proxy terminates an intercepted connection itself and knows the host from CONNECT); add `tls: passthrough` or remove sni", id)
+		return
+	}
+	s, ok := p.str(id+".sni", v)
+	if !ok {
+		return
+	}
+	switch s {
+	case "optional":
+		r.SNIOptional = true
+	case "required":
+	default:
+		p.errorf(v, "%s.sni %q is not an SNI setting; use \"optional\" (the TLS client may leave the server name out) or leave it out (\"required\": the ClientHello must name the host)", id, s)
+	}
 }
 
 // str reads a string scalar.

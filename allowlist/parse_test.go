@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -180,3 +182,52 @@ func TestAddrClass(t *testing.T) {
 }
 
 func netipParse(s string) (netip.Addr, error) { return netip.ParseAddr(s) }
+
+// TestWildcardOverPublicSuffix pins what the public suffix list says about
+// each example (so a list update that changes it shows up here) and what the
+// parser makes of a wildcard over it.
+func TestWildcardOverPublicSuffix(t *testing.T) {
+	tests := []struct {
+		pattern string
+		// What publicsuffix.PublicSuffix returns for the part after the
+		// wildcard.
+		ps    string
+		icann bool
+		// Empty: the pattern is accepted.
+		err string
+	}{
+		{pattern: "**.co.uk", ps: "co.uk", icann: true, err: `is a wildcard over the public suffix "co.uk", where anyone can create a name of their own; name the hosts you need, e.g. ` + "`host: example.co.uk`"},
+		{pattern: "*.github.io", ps: "github.io", err: "`host: acme.github.io`"},
+		{pattern: "**.s3.amazonaws.com", ps: "s3.amazonaws.com", err: "`host: acme.s3.amazonaws.com`"},
+		{pattern: "*.herokuapp.com", ps: "herokuapp.com", err: "`host: acme.herokuapp.com`"},
+		{pattern: "**.blogspot.com", ps: "blogspot.com", err: "`host: acme.blogspot.com`"},
+		{pattern: "*.workers.dev", ps: "workers.dev", err: "`host: acme.workers.dev`"},
+		// The list has the wildcard rule "*.compute.amazonaws.com": each
+		// region name is a suffix, and customers' names lie below it.
+		{pattern: "*.us-east-1.compute.amazonaws.com", ps: "us-east-1.compute.amazonaws.com", err: "`host: acme.us-east-1.compute.amazonaws.com`"},
+		{pattern: "**.compute.amazonaws.com", ps: "com", icann: true, err: `each name directly under it is a public suffix (the list has "*.compute.amazonaws.com")`},
+		{pattern: "*.compute.amazonaws.com", ps: "com", icann: true},
+		{pattern: "**.kawasaki.jp", ps: "jp", icann: true, err: `(the list has "*.kawasaki.jp")`},
+		{pattern: "*.acme.github.io", ps: "github.io"},
+		{pattern: "**.acme.s3.amazonaws.com", ps: "s3.amazonaws.com"},
+		{pattern: "*.github.com", ps: "com", icann: true},
+		{pattern: "**.pythonhosted.org", ps: "org", icann: true},
+	}
+	for _, tt := range tests {
+		suffix := strings.TrimLeft(tt.pattern, "*.")
+		if ps, icann := publicsuffix.PublicSuffix(suffix); ps != tt.ps || icann != tt.icann {
+			t.Errorf("PublicSuffix(%q) = %q, %v; the test expects %q, %v", suffix, ps, icann, tt.ps, tt.icann)
+		}
+		_, err := parseHostPattern(tt.pattern)
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("parseHostPattern(%q) = %v; want it accepted", tt.pattern, err)
+		case tt.err != "" && err == nil:
+			t.Errorf("parseHostPattern(%q) accepted; want an error containing %q", tt.pattern, tt.err)
+		case tt.err != "" && !strings.Contains(err.Error(), tt.err):
+			t.Errorf("parseHostPattern(%q) = %v; want it to contain %q", tt.pattern, err, tt.err)
+		case tt.err != "" && !strings.Contains(err.Error(), "anyone can create a name"):
+			t.Errorf("parseHostPattern(%q) = %v; want it to say why", tt.pattern, err)
+		}
+	}
+}

@@ -43,6 +43,9 @@ func parsePathGlob(s string) (pathGlob, error) {
 			return pathGlob{}, errors.New("contains a control character")
 		}
 	}
+	if strings.Contains(dec, ";") {
+		return pathGlob{}, fmt.Errorf("contains \";\", but requests are matched with the \";parameters\" of each segment removed (servlet servers such as Tomcat and Jetty ignore them), so this glob could never match; %s", paramsFix(s))
+	}
 	segs := splitPath(dec)
 	for _, seg := range segs {
 		switch {
@@ -54,6 +57,22 @@ func parsePathGlob(s string) (pathGlob, error) {
 		}
 	}
 	return pathGlob{raw: s, segs: segs}, nil
+}
+
+// paramsFix proposes the glob without its ";parameters", when that is a
+// valid glob.
+func paramsFix(s string) string {
+	s = strings.NewReplacer("%3b", ";", "%3B", ";").Replace(s)
+	segs := strings.Split(s, "/")
+	for i, seg := range segs {
+		segs[i], _, _ = strings.Cut(seg, ";")
+	}
+	if fix := strings.Join(segs, "/"); fix != s {
+		if _, err := parsePathGlob(fix); err == nil {
+			return fmt.Sprintf("write it without them: %q", fix)
+		}
+	}
+	return "write the path without them"
 }
 
 // splitPath splits a decoded path into its non-empty segments. Empty segments
@@ -104,8 +123,15 @@ const maxDecodeRounds = 3
 
 // CleanPath returns the segments of a request path as the policy judges it:
 // percent-decoded (repeatedly, see maxDecodeRounds), backslashes read as
-// slashes (some servers do), then "." and ".." resolved and empty segments
-// dropped, so "/a/%2e%2e/secret", "//a" and "/a/./b" cannot escape a rule.
+// slashes (some servers do), ";parameters" cut from each segment, then "."
+// and ".." resolved and empty segments dropped, so "/a/%2e%2e/secret", "//a"
+// and "/a/./b" cannot escape a rule.
+//
+// Servlet servers (Tomcat, Jetty, Spring) route "/secret;jsessionid=1/x" to
+// "/secret/x" and read "/a/..;/b" as "/b", so a segment's parameters are
+// dropped before matching, and a segment that is "." or ".." once they are
+// gone ("..;", "..;x=1", ".;") is refused: whether it climbs depends on the
+// server. A ";" that decoding produced ("%3b") counts as well.
 func CleanPath(raw string) ([]string, error) {
 	if raw == "" || raw == "*" {
 		return nil, nil
@@ -139,5 +165,17 @@ func CleanPath(raw string) ([]string, error) {
 		}
 	}
 	p = strings.ReplaceAll(p, "\\", "/")
+	if strings.Contains(p, ";") {
+		segs := strings.Split(p, "/")
+		for i, seg := range segs {
+			base, _, hasParams := strings.Cut(seg, ";")
+			if hasParams && (base == "." || base == "..") {
+				// The parameters are not repeated: they may be a session id.
+				return nil, fmt.Errorf("path has a %q segment with ;parameters, which servlet servers (Tomcat, Jetty, Spring) read as %q; such paths are refused", base, base)
+			}
+			segs[i] = base
+		}
+		p = strings.Join(segs, "/")
+	}
 	return splitPath(path.Clean("/" + p)), nil
 }

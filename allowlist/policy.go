@@ -38,6 +38,9 @@ type Rule struct {
 	Methods      []string // upper case; nil means every method
 	Paths        []pathGlob
 	Passthrough  bool // tls: passthrough
+	// SNIOptional is `sni: optional` (passthrough rules only): the tunnel's
+	// TLS ClientHello may leave out the server name.
+	SNIOptional bool
 
 	Line, Col int // position of the rule in its file
 }
@@ -450,6 +453,13 @@ func (p *Policy) DecideConnect(host string, port uint16) Decision {
 		}
 		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s; requests are checked against %s", hostPort(t, port), r.ID, l7Deny.ID))
 	case passthrough != nil:
+		// The first passthrough rule decides, like every other choice here:
+		// a later rule that lets the SNI be left out does not loosen it.
+		if passthrough.SNIOptional {
+			d := p.allowed(ActionTunnel, passthrough.ID, fmt.Sprintf("%s matches %s (tls: passthrough, sni: optional)", hostPort(t, port), passthrough.ID))
+			d.AllowNoSNI = true
+			return d
+		}
 		return p.allowed(ActionTunnel, passthrough.ID, fmt.Sprintf("%s matches %s (tls: passthrough)", hostPort(t, port), passthrough.ID))
 	case intercept != nil:
 		return p.allowed(ActionIntercept, intercept.ID, fmt.Sprintf("%s matches %s", hostPort(t, port), intercept.ID))
