@@ -10,7 +10,7 @@ const testPolicy = `version: 1
 allow:
   - host: api.example.com
   - host: "*.github.com"
-  - host: "**.npmjs.org"
+  - host: "**.pythonhosted.org"
   - host: github.com
     methods: [get, HEAD, POST]
     paths: ["/acme/widget.git/**", "/acme/*/issues"]
@@ -60,10 +60,10 @@ func TestDecide(t *testing.T) {
 		{name: "one-label wildcard not apex (apex has own L7 rule)", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/other"}, allow: false, rule: "default"},
 		{name: "evil-github.com is not *.github.com", req: Request{Scheme: "https", Host: "evil-github.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
 		{name: "github.com.evil.com is not *.github.com", req: Request{Scheme: "https", Host: "api.github.com.evil.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "any-depth wildcard one label", req: Request{Scheme: "https", Host: "registry.npmjs.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
-		{name: "any-depth wildcard three labels", req: Request{Scheme: "https", Host: "a.b.c.npmjs.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
-		{name: "any-depth wildcard not apex", req: Request{Scheme: "https", Host: "npmjs.org", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "any-depth wildcard trailing dot request", req: Request{Scheme: "https", Host: "Registry.NPMJS.org.", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
+		{name: "any-depth wildcard one label", req: Request{Scheme: "https", Host: "files.pythonhosted.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
+		{name: "any-depth wildcard three labels", req: Request{Scheme: "https", Host: "a.b.c.pythonhosted.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
+		{name: "any-depth wildcard not apex", req: Request{Scheme: "https", Host: "pythonhosted.org", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "any-depth wildcard trailing dot request", req: Request{Scheme: "https", Host: "Files.PythonHosted.org.", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
 		{name: "default port 443", req: Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
 		{name: "default port 80", req: Request{Scheme: "http", Host: "api.example.com", Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
 		{name: "port outside defaults", req: Request{Scheme: "https", Host: "api.example.com", Port: 8443, Method: "GET", Path: "/"}, allow: false, rule: "default"},

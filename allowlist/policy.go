@@ -93,7 +93,7 @@ type Policy struct {
 	// labels in the name, not with the number of rules.
 	exact map[string][]*Rule // "api.github.com"
 	one   map[string][]*Rule // "*.github.com" under "github.com"
-	deep  map[string][]*Rule // "**.npmjs.org" under "npmjs.org"
+	deep  map[string][]*Rule // "**.pythonhosted.org" under "pythonhosted.org"
 	cidrs []*Rule            // few in practice; checked in order
 }
 

@@ -154,6 +154,7 @@ type ruleFlags struct {
 	methods     []string
 	paths       []string
 	passthrough bool
+	sniOptional bool
 	deny        bool
 }
 
@@ -162,11 +163,12 @@ func (f *ruleFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.methods, "method", "X", nil, "HTTP method the rule covers (repeatable; default every method)")
 	cmd.Flags().StringArrayVar(&f.paths, "path", nil, "path glob the rule covers: * is one segment, ** any depth (repeatable; default every path)")
 	cmd.Flags().BoolVar(&f.passthrough, "passthrough", false, "tunnel TLS without interception (the proxy checks only the name); no --method/--path")
+	cmd.Flags().BoolVar(&f.sniOptional, "sni-optional", false, "with --passthrough: let TLS clients that send no SNI through (by default the ClientHello must name the host)")
 	cmd.Flags().BoolVar(&f.deny, "deny", false, "edit the deny list instead of the allow list (deny always wins)")
 }
 
 func (f *ruleFlags) spec(host string) (allowlist.RuleSpec, error) {
-	s := allowlist.RuleSpec{Host: host, Methods: f.methods, Paths: f.paths, Passthrough: f.passthrough, Deny: f.deny}
+	s := allowlist.RuleSpec{Host: host, Methods: f.methods, Paths: f.paths, Passthrough: f.passthrough, SNIOptional: f.sniOptional, Deny: f.deny}
 	for _, p := range f.ports {
 		if p < 1 || p > 65535 {
 			return s, usageErrorf("--port %d is not a port; use a number from 1 to 65535", p)
@@ -193,8 +195,10 @@ func newAllowAddCmd(ios *IOStreams) *cobra.Command {
 		Long: `Add a rule for HOST to the allowlist, keeping the file's comments and layout.
 
 HOST is a name ("api.github.com"), a wildcard over one label
-("*.githubusercontent.com") or over any depth ("**.pythonhosted.org"), or an address
-range ("10.20.0.0/16", written as a cidr rule). Without --port an allow rule
+("*.cdn.example.com") or over any depth ("**.pythonhosted.org"), or an
+address range ("10.20.0.0/16", written as a cidr rule). A wildcard directly
+over a public suffix, where anyone can make a name ("*.github.io"), is
+refused: name the host. Without --port an allow rule
 covers ports 80 and 443. Adding a rule that is already there changes nothing.
 The file is created if it does not exist, validated before it is written, and
 replaced atomically.`,
@@ -354,6 +358,7 @@ type ruleJSON struct {
 	Methods      []string `json:"methods"` // null: every method
 	Paths        []string `json:"paths"`   // null: every path
 	TLS          string   `json:"tls,omitempty"`
+	SNI          string   `json:"sni,omitempty"` // passthrough rules: "required" or "optional"
 	Line         int      `json:"line"`
 }
 
@@ -370,7 +375,10 @@ func toJSON(r *allowlist.Rule) ruleJSON {
 	} else {
 		j.TLS = "intercept"
 		if r.Passthrough {
-			j.TLS = "passthrough"
+			j.TLS, j.SNI = "passthrough", "required"
+			if r.SNIOptional {
+				j.SNI = "optional"
+			}
 		}
 	}
 	if j.Host == "" {
@@ -467,7 +475,10 @@ func ruleLine(r *allowlist.Rule) string {
 	if j.Paths != nil {
 		b.WriteString(" paths " + strings.Join(j.Paths, ","))
 	}
-	if r.Passthrough {
+	switch {
+	case r.Passthrough && r.SNIOptional:
+		b.WriteString(" (tls passthrough, sni optional)")
+	case r.Passthrough:
 		b.WriteString(" (tls passthrough)")
 	}
 	return b.String()

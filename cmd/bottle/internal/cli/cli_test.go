@@ -155,7 +155,7 @@ func TestAllowAddRmList(t *testing.T) {
 		t.Errorf("file after add:\n%s\nwant:\n%s", data, want)
 	}
 
-	r = run(t, dir, "allow", "add", "REGISTRY.npmjs.org.")
+	r = run(t, dir, "allow", "add", "PyPI.org.")
 	if r.code != 0 || !strings.Contains(r.stdout, "already has this rule (allow[3]); nothing changed") {
 		t.Errorf("re-add: %+v", r)
 	}
@@ -297,5 +297,23 @@ func TestEveryCommandTeaches(t *testing.T) {
 	walk(root)
 	if n < 9 {
 		t.Errorf("walked only %d commands", n)
+	}
+}
+
+func TestAllowAddSNIOptional(t *testing.T) {
+	dir := t.TempDir()
+	r := run(t, dir, "allow", "add", "ssh.example.test", "-p", "22", "--passthrough", "--sni-optional")
+	if r.code != 0 || !strings.Contains(r.stdout, "(tls passthrough, sni optional)") {
+		t.Fatalf("add: %+v", r)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "allowlist.yaml")); !strings.Contains(string(data), "    sni: optional\n") {
+		t.Errorf("file:\n%s", data)
+	}
+	r = run(t, dir, "allow", "list", "--json")
+	if !strings.Contains(r.stdout, `"sni": "optional"`) {
+		t.Errorf("list --json: %s", r.stdout)
+	}
+	if r := run(t, dir, "allow", "add", "x.test", "--sni-optional"); r.code != ExitUsage || !strings.Contains(r.stderr, "only with --passthrough") {
+		t.Errorf("without --passthrough: %+v", r)
 	}
 }
