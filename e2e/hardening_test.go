@@ -76,8 +76,10 @@ func TestHardening(t *testing.T) {
 		if got := inspect("bottle-limited-agent", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"); got != "1073741824 512 1500000000 10m" {
 			t.Errorf("agent: %s", got)
 		}
-		if out, _ := w.sh("limited", "cat /proc/sys/net/ipv4/ip_forward"); out != "0\n" {
-			t.Errorf("the agent's namespace forwards? %q", out)
+		// The sidecar's image has no shell: read its namespace from beside it.
+		if out := docker(t, "run", "--rm", "--network", "container:bottle-limited-sidecar", baseImage,
+			"cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"); out != "0\n0" {
+			t.Errorf("the sidecar forwards packets: %q", out)
 		}
 	})
 
