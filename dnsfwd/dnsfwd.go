@@ -53,6 +53,7 @@ const (
 // Stats counts what the forwarder did.
 type Stats struct {
 	Allowed, Denied, Forwarded, Failed, Overloaded, Truncated uint64
+	Unsupported                                               uint64 // opcode, class or type not forwarded
 }
 
 // Server answers DNS queries. It is safe for concurrent use.
@@ -64,7 +65,7 @@ type Server struct {
 	sem  chan struct{}
 	log  *slog.Logger
 	stat struct {
-		allowed, denied, forwarded, failed, overloaded, truncated atomic.Uint64
+		allowed, denied, forwarded, failed, overloaded, truncated, unsupported atomic.Uint64
 	}
 
 	mu      sync.Mutex
@@ -186,6 +187,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Allowed: s.stat.allowed.Load(), Denied: s.stat.denied.Load(), Forwarded: s.stat.forwarded.Load(),
 		Failed: s.stat.failed.Load(), Overloaded: s.stat.overloaded.Load(), Truncated: s.stat.truncated.Load(),
+		Unsupported: s.stat.unsupported.Load(),
 	}
 }
 
@@ -250,12 +252,33 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		return
 	}
 	q := r.Question[0]
+	if r.Opcode != dns.OpcodeQuery {
+		// NOTIFY, UPDATE, IQUERY, STATUS: nothing a bottle needs, and the
+		// opcode would be four bits of the agent's choosing on the wire.
+		s.stat.unsupported.Add(1)
+		s.auditQuery(w, q, s.local(RuleOpcode, "opcode %s is not forwarded; only QUERY is", opcodeName(r.Opcode)), "NOTIMP")
+		s.reply(w, r, dns.RcodeNotImplemented)
+		return
+	}
 	d := s.pol.Load().p.DecideName(q.Name)
 	if !d.Allowed {
 		s.stat.denied.Add(1)
 		s.auditQuery(w, q, d, "REFUSED")
 		// REFUSED, not NXDOMAIN: the name may well exist; this bottle may
 		// not look it up. Resolvers do not cache REFUSED as a negative answer.
+		s.reply(w, r, dns.RcodeRefused)
+		return
+	}
+	if q.Qclass != dns.ClassINET || !forwardable(q.Qtype) {
+		// An allowed name, but a question only the agent has a use for: the
+		// class and the type are bits it would choose. REFUSED rather than
+		// NOTIMP: the forwarder understands the question and declines it.
+		s.stat.unsupported.Add(1)
+		if q.Qclass != dns.ClassINET {
+			s.auditQuery(w, q, s.local(RuleClass, "class %s is not forwarded; only IN is", dns.Class(q.Qclass)), "REFUSED")
+		} else {
+			s.auditQuery(w, q, s.local(RuleType, "query type %s is not forwarded", dns.Type(q.Qtype)), "REFUSED")
+		}
 		s.reply(w, r, dns.RcodeRefused)
 		return
 	}
@@ -279,6 +302,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	s.stat.forwarded.Add(1)
 	resp.Id = r.Id
+	// The client's own question, letter case included: stubs that randomise
+	// the case (0x20) compare it, and upstream saw it in lower case.
+	resp.Question = []dns.Question{q}
+	resp.Opcode = dns.OpcodeQuery
+	resp.RecursionDesired = r.RecursionDesired
 	resp.Compress = true
 	// Fit the answer to what the client can take: its EDNS0 size (at least
 	// 512) over UDP, 64 KiB over TCP. Truncate sets TC when it drops records.
@@ -310,12 +338,17 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // forward asks the upstreams with a fresh query ID, within the deadline and
 // the attempt budget. It returns nil when no upstream gave a valid answer.
 func (s *Server) forward(r *dns.Msg) *dns.Msg {
+	// Only what the forwarder chose goes upstream: a fresh ID, opcode
+	// QUERY, RD set (we forward to recursive resolvers; RD clear would be
+	// a bit of the agent's choosing and asks only for cache contents), the
+	// name in lower case, class IN. CD and DO are the client's: a validating
+	// stub needs them, and they are two bits, part of the cache key.
 	up := new(dns.Msg)
 	up.Id = dns.Id()
-	up.Opcode = r.Opcode
-	up.RecursionDesired = r.RecursionDesired
+	up.Opcode = dns.OpcodeQuery
+	up.RecursionDesired = true
 	up.CheckingDisabled = r.CheckingDisabled
-	up.Question = []dns.Question{r.Question[0]}
+	up.Question = []dns.Question{{Name: lowerASCII(r.Question[0].Name), Qtype: r.Question[0].Qtype, Qclass: dns.ClassINET}}
 	do := false
 	if o := r.IsEdns0(); o != nil {
 		do = o.Do()
@@ -353,6 +386,64 @@ func valid(q, r *dns.Msg) bool {
 	}
 	a, b := q.Question[0], r.Question[0]
 	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+// forwardable reports whether queries of type t are forwarded. The list is
+// what software in a bottle looks up in practice: addresses (A, AAAA) and
+// aliases (CNAME); HTTPS and SVCB, which browsers, curl and TLS libraries ask
+// for next to A/AAAA (ALPN, ECH); MX, TXT, SRV, NS, SOA, CAA and PTR, asked by
+// mail, service discovery, ACME and diagnostic tools; DS and DNSKEY for
+// validating stubs. Each type allowed is a choice the agent makes on the wire,
+// so the list stays short: ANY (RFC 8482 deprecates it, and its answers are
+// large), zone transfers (AXFR, IXFR), meta and obsolete types, and types we
+// do not know are refused.
+func forwardable(t uint16) bool {
+	switch t {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeHTTPS, dns.TypeSVCB,
+		dns.TypeMX, dns.TypeTXT, dns.TypeSRV, dns.TypeNS, dns.TypeSOA,
+		dns.TypePTR, dns.TypeCAA, dns.TypeDS, dns.TypeDNSKEY:
+		return true
+	}
+	return false
+}
+
+// Rules the forwarder applies itself, whatever the allowlist says (report
+// mode included): they name the cause of a refusal in audit lines as
+// allowlist rule IDs do.
+const (
+	RuleOpcode = "dns-opcode" // opcode other than QUERY: NOTIMP
+	RuleClass  = "dns-class"  // class other than IN: REFUSED
+	RuleType   = "dns-type"   // a query type forwardable does not list: REFUSED
+)
+
+// local is the decision for a question the forwarder refuses by its own rule.
+func (s *Server) local(rule, format string, args ...any) allowlist.Decision {
+	return allowlist.Decision{Action: allowlist.ActionDeny, Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+func opcodeName(op int) string {
+	if n, ok := dns.OpcodeToString[op]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", op)
+}
+
+// lowerASCII lower-cases the ASCII letters of a name and nothing else: DNS
+// compares names case-insensitively for ASCII only (RFC 4343), and other
+// bytes appear in miekg's presentation form as \DDD escapes.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int) {

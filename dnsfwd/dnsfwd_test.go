@@ -438,3 +438,79 @@ func TestUpstreamSocketsReused(t *testing.T) {
 		t.Errorf("the socket that saw a bad reply was reused (%d sources, before %d)", len(up.sources), n)
 	}
 }
+
+// exchange sends m to addr and returns the reply.
+func exchange(t testing.TB, addr, net_ string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	r, _, err := (&dns.Client{Net: net_, Timeout: 3 * time.Second, UDPSize: dns.DefaultMsgSize}).Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%v over %s: %v", m.Question, net_, err)
+	}
+	return r
+}
+
+// TestOnlyPlainQueriesLeave: for an allowed name, the agent chooses neither
+// the class, nor the opcode, nor the letter case, nor the RD bit of what goes
+// upstream; unusual queries are answered locally with no upstream query.
+func TestOnlyPlainQueriesLeave(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	for _, tc := range []struct {
+		what   string
+		msg    func(*dns.Msg)
+		rcode  int
+		qtype  uint16
+		qclass uint16
+	}{
+		{"class 1416", nil, dns.RcodeRefused, dns.TypeA, 1416},
+		{"class CHAOS", nil, dns.RcodeRefused, dns.TypeTXT, dns.ClassCHAOS},
+		{"class ANY", nil, dns.RcodeRefused, dns.TypeA, dns.ClassANY},
+		{"NOTIFY", func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }, dns.RcodeNotImplemented, dns.TypeSOA, dns.ClassINET},
+		{"IQUERY", func(m *dns.Msg) { m.Opcode = dns.OpcodeIQuery }, dns.RcodeNotImplemented, dns.TypeA, dns.ClassINET},
+		{"ANY", nil, dns.RcodeRefused, dns.TypeANY, dns.ClassINET},
+		{"AXFR", nil, dns.RcodeRefused, dns.TypeAXFR, dns.ClassINET},
+		{"IXFR", nil, dns.RcodeRefused, dns.TypeIXFR, dns.ClassINET},
+		{"unknown type", nil, dns.RcodeRefused, 65280, dns.ClassINET},
+		{"NULL", nil, dns.RcodeRefused, dns.TypeNULL, dns.ClassINET},
+	} {
+		for _, n := range []string{"udp", "tcp"} {
+			m := new(dns.Msg)
+			m.SetQuestion("api.example.com.", tc.qtype)
+			m.Question[0].Qclass = tc.qclass
+			if tc.msg != nil {
+				tc.msg(m)
+			}
+			r := exchange(t, f.addr, n, m)
+			if r.Rcode != tc.rcode || len(r.Answer) != 0 {
+				t.Errorf("%s over %s: %s; want %s", tc.what, n, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+			}
+		}
+	}
+	if got := up.queries.Load(); got != 0 {
+		t.Fatalf("the upstream got %d queries for unusual questions", got)
+	}
+
+	// A plain query in mixed case, RD clear: upstream sees the lower-case
+	// name, class IN, opcode QUERY and RD set; the client gets its own
+	// question back, case included (stubs doing 0x20 compare it).
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeHTTPS, dns.TypeTXT, dns.TypeMX} {
+		m := new(dns.Msg)
+		m.SetQuestion("ApI.eXaMpLe.CoM.", qt)
+		m.RecursionDesired = false
+		r := exchange(t, f.addr, "udp", m)
+		if r.Rcode != dns.RcodeSuccess || len(r.Question) != 1 || r.Question[0] != m.Question[0] {
+			t.Errorf("%s: rcode %s, question %v; want the client's own %v", dns.TypeToString[qt], dns.RcodeToString[r.Rcode], r.Question, m.Question[0])
+		}
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if len(up.seen) == 0 {
+		t.Fatal("nothing was forwarded")
+	}
+	for _, s := range up.seen {
+		q := s.Question[0]
+		if q.Name != "api.example.com." || q.Qclass != dns.ClassINET || s.Opcode != dns.OpcodeQuery || !s.RecursionDesired || s.Zero || s.AuthenticatedData {
+			t.Errorf("upstream saw %v opcode %d RD %v Z %v AD %v", q, s.Opcode, s.RecursionDesired, s.Zero, s.AuthenticatedData)
+		}
+	}
+}
