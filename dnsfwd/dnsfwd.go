@@ -248,7 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // ServeDNS answers one query.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if len(r.Question) != 1 {
-		s.reply(w, r, dns.RcodeFormatError)
+		s.reply(w, r, dns.RcodeFormatError, nil)
 		return
 	}
 	q := r.Question[0]
@@ -257,7 +257,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		// opcode would be four bits of the agent's choosing on the wire.
 		s.stat.unsupported.Add(1)
 		s.auditQuery(w, q, s.local(RuleOpcode, "opcode %s is not forwarded; only QUERY is", opcodeName(r.Opcode)), "NOTIMP")
-		s.reply(w, r, dns.RcodeNotImplemented)
+		s.reply(w, r, dns.RcodeNotImplemented, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotSupported,
+			ExtraText: "bottle: opcode " + opcodeName(r.Opcode) + " is not forwarded"})
 		return
 	}
 	d := s.pol.Load().p.DecideName(q.Name)
@@ -266,7 +267,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		s.auditQuery(w, q, d, "REFUSED")
 		// REFUSED, not NXDOMAIN: the name may well exist; this bottle may
 		// not look it up. Resolvers do not cache REFUSED as a negative answer.
-		s.reply(w, r, dns.RcodeRefused)
+		s.reply(w, r, dns.RcodeRefused, blocked(q.Name, d.Rule))
 		return
 	}
 	if q.Qclass != dns.ClassINET || !forwardable(q.Qtype) {
@@ -274,12 +275,13 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		// class and the type are bits it would choose. REFUSED rather than
 		// NOTIMP: the forwarder understands the question and declines it.
 		s.stat.unsupported.Add(1)
+		what := "query type " + dns.Type(q.Qtype).String()
+		rule := RuleType
 		if q.Qclass != dns.ClassINET {
-			s.auditQuery(w, q, s.local(RuleClass, "class %s is not forwarded; only IN is", dns.Class(q.Qclass)), "REFUSED")
-		} else {
-			s.auditQuery(w, q, s.local(RuleType, "query type %s is not forwarded", dns.Type(q.Qtype)), "REFUSED")
+			what, rule = "class "+dns.Class(q.Qclass).String(), RuleClass
 		}
-		s.reply(w, r, dns.RcodeRefused)
+		s.auditQuery(w, q, s.local(rule, "%s is not forwarded", what), "REFUSED")
+		s.reply(w, r, dns.RcodeRefused, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotSupported, ExtraText: "bottle: " + what + " is not forwarded"})
 		return
 	}
 	s.stat.allowed.Add(1)
@@ -290,14 +292,14 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	case s.sem <- struct{}{}:
 	default:
 		s.stat.overloaded.Add(1)
-		s.reply(w, r, dns.RcodeServerFailure) // shed load instead of queueing without bound
+		s.reply(w, r, dns.RcodeServerFailure, nil) // shed load instead of queueing without bound
 		return
 	}
 	resp := s.forward(r)
 	<-s.sem // the slot is free before the client can send its next query
 	if resp == nil {
 		s.stat.failed.Add(1)
-		s.reply(w, r, dns.RcodeServerFailure)
+		s.reply(w, r, dns.RcodeServerFailure, nil)
 		return
 	}
 	s.stat.forwarded.Add(1)
@@ -446,14 +448,35 @@ func lowerASCII(s string) string {
 	return s
 }
 
-func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int) {
+// reply answers r with an empty message and rcode. When the client sent
+// EDNS0, ede (if any) goes in the OPT record to say why (RFC 8914); a
+// client without EDNS0 gets no OPT record at all (RFC 6891 §7).
+func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int, ede *dns.EDNS0_EDE) {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
 	m.RecursionAvailable = true
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(upstreamUDPSize, o.Do())
+		if ede != nil {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, ede)
+		}
 	}
 	w.WriteMsg(m)
+}
+
+// blocked is the Extended DNS Error of a name the policy denies: 15
+// (Blocked: by the operator's own policy, RFC 8914 §4.16), with the name
+// and the rule, so that a person reading `dig` output knows what to change.
+func blocked(name, rule string) *dns.EDNS0_EDE {
+	n := strings.TrimSuffix(lowerASCII(name), ".")
+	if n == "" {
+		n = "."
+	}
+	text := "blocked by bottle: " + n + " is not in the allowlist"
+	if rule != allowlist.RuleDefault && rule != "" {
+		text = "blocked by bottle: " + n + " is denied by " + rule
+	}
+	return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: text}
 }
 
 func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.Decision, rcode string) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -513,4 +514,64 @@ func TestOnlyPlainQueriesLeave(t *testing.T) {
 			t.Errorf("upstream saw %v opcode %d RD %v Z %v AD %v", q, s.Opcode, s.RecursionDesired, s.Zero, s.AuthenticatedData)
 		}
 	}
+}
+
+// ede returns the Extended DNS Error of a reply, if any.
+func ede(r *dns.Msg) *dns.EDNS0_EDE {
+	if o := r.IsEdns0(); o != nil {
+		for _, opt := range o.Option {
+			if e, ok := opt.(*dns.EDNS0_EDE); ok {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// TestExtendedDNSError: a refusal says why (RFC 8914), to clients that sent
+// EDNS0 and to no other.
+func TestExtendedDNSError(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		code  uint16
+		text  string
+	}{
+		{"Blocked.Example.NET", dns.TypeA, dns.ExtendedErrorCodeBlocked, "blocked by bottle: blocked.example.net is not in the allowlist"},
+		{"evil.cdn.example.com", dns.TypeAAAA, dns.ExtendedErrorCodeBlocked, "blocked by bottle: evil.cdn.example.com is denied by deny[0]"},
+		{"api.example.com", dns.TypeANY, dns.ExtendedErrorCodeNotSupported, "bottle: query type ANY is not forwarded"},
+	} {
+		for _, n := range []string{"udp", "tcp"} {
+			r := query(t, f.addr, n, tc.name, tc.qtype, 1232)
+			e := ede(r)
+			if r.Rcode != dns.RcodeRefused || e == nil || e.InfoCode != tc.code || e.ExtraText != tc.text {
+				t.Errorf("%s over %s: rcode %s, EDE %v; want REFUSED, %d %q", tc.name, n, dns.RcodeToString[r.Rcode], e, tc.code, tc.text)
+			}
+			if r := query(t, f.addr, n, tc.name, tc.qtype, 0); r.Rcode != dns.RcodeRefused || r.IsEdns0() != nil {
+				t.Errorf("%s over %s without EDNS0: rcode %s, OPT %v", tc.name, n, dns.RcodeToString[r.Rcode], r.IsEdns0())
+			}
+		}
+	}
+	if r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 1232); r.Rcode != dns.RcodeSuccess || ede(r) != nil {
+		t.Errorf("allowed name: rcode %s, EDE %v", dns.RcodeToString[r.Rcode], ede(r))
+	}
+
+	t.Run("dig", func(t *testing.T) {
+		dig, err := exec.LookPath("dig")
+		if err != nil {
+			t.Skip("dig is not on PATH (apt-get install dnsutils)")
+		}
+		host, port, _ := net.SplitHostPort(f.addr)
+		out, err := exec.Command(dig, "@"+host, "-p", port, "+tries=1", "+time=3", "+norecurse", "blocked.example.net", "A").CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig: %v\n%s", err, out)
+		}
+		for _, want := range []string{"status: REFUSED", "EDE: 15 (Blocked): (blocked by bottle: blocked.example.net is not in the allowlist)"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("dig output lacks %q:\n%s", want, out)
+			}
+		}
+	})
 }
