@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,13 @@ type Config struct {
 	Upstreams []string // HOST:PORT resolvers, tried in order
 	Audit     *audit.Log
 	Logger    *slog.Logger
+	// Clients are the peers served; empty: any. Linux delivers a packet
+	// addressed to the sidecar's internal address whatever interface it
+	// came in on, so binding to that address alone does not keep a
+	// neighbour on the egress side out. Packets from other peers are dropped
+	// unanswered (no reflection), connections closed at once, before any
+	// parsing.
+	Clients []netip.Prefix
 
 	AttemptTimeout time.Duration // one exchange with one upstream
 	Deadline       time.Duration // all attempts for one query
@@ -54,6 +62,7 @@ const (
 type Stats struct {
 	Allowed, Denied, Forwarded, Failed, Overloaded, Truncated uint64
 	Unsupported                                               uint64 // opcode, class or type not forwarded
+	Outsiders                                                 uint64 // packets and connections from peers outside Clients
 }
 
 // Server answers DNS queries. It is safe for concurrent use.
@@ -65,7 +74,7 @@ type Server struct {
 	sem  chan struct{}
 	log  *slog.Logger
 	stat struct {
-		allowed, denied, forwarded, failed, overloaded, truncated, unsupported atomic.Uint64
+		allowed, denied, forwarded, failed, overloaded, truncated, unsupported, outsiders atomic.Uint64
 	}
 
 	mu      sync.Mutex
@@ -152,6 +161,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("dnsfwd: upstream %q: want HOST:PORT", u)
 		}
 	}
+	for _, p := range cfg.Clients {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("dnsfwd: client prefix %v is not valid", p)
+		}
+	}
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = DefaultAttemptTimeout
 	}
@@ -187,7 +201,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Allowed: s.stat.allowed.Load(), Denied: s.stat.denied.Load(), Forwarded: s.stat.forwarded.Load(),
 		Failed: s.stat.failed.Load(), Overloaded: s.stat.overloaded.Load(), Truncated: s.stat.truncated.Load(),
-		Unsupported: s.stat.unsupported.Load(),
+		Unsupported: s.stat.unsupported.Load(), Outsiders: s.stat.outsiders.Load(),
 	}
 }
 
@@ -196,10 +210,19 @@ func (s *Server) Stats() Stats {
 func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 	var started []*dns.Server
 	if pc != nil {
-		started = append(started, &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize,
-			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		srv := &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize,
+			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+		if len(s.cfg.Clients) > 0 {
+			// A reader, not a wrapped PacketConn: miekg keeps its
+			// *net.UDPConn path (replies from the address asked).
+			srv.DecorateReader = func(r dns.Reader) dns.Reader { return &peerReader{Reader: r, s: s} }
+		}
+		started = append(started, srv)
 	}
 	if ln != nil {
+		if len(s.cfg.Clients) > 0 {
+			ln = &peerListener{Listener: ln, s: s}
+		}
 		started = append(started, &dns.Server{Listener: ln, Handler: s,
 			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 8 * time.Second }})
 	}
@@ -217,6 +240,76 @@ func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 		}
 	}
 	return first
+}
+
+// admits reports whether the peer at a may use the forwarder.
+func (s *Server) admits(a net.Addr) bool {
+	if len(s.cfg.Clients) == 0 {
+		return true
+	}
+	var ip netip.Addr
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ip = v.AddrPort().Addr()
+	case *net.TCPAddr:
+		ip = v.AddrPort().Addr()
+	default:
+		return false
+	}
+	ip = ip.Unmap().WithZone("")
+	for _, p := range s.cfg.Clients {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	s.stat.outsiders.Add(1)
+	return false
+}
+
+// peerReader drops datagrams from peers outside Config.Clients before
+// miekg parses them; they get no answer.
+type peerReader struct {
+	dns.Reader
+	s *Server
+}
+
+func (p *peerReader) ReadUDP(conn *net.UDPConn, timeout time.Duration) ([]byte, *dns.SessionUDP, error) {
+	for {
+		b, sess, err := p.Reader.ReadUDP(conn, timeout)
+		if err != nil || p.s.admits(sess.RemoteAddr()) {
+			return b, sess, err
+		}
+	}
+}
+
+func (p *peerReader) ReadPacketConn(conn net.PacketConn, timeout time.Duration) ([]byte, net.Addr, error) {
+	pr, ok := p.Reader.(dns.PacketConnReader)
+	if !ok {
+		return nil, nil, errors.New("dnsfwd: reader cannot read a net.PacketConn")
+	}
+	for {
+		b, from, err := pr.ReadPacketConn(conn, timeout)
+		if err != nil || p.s.admits(from) {
+			return b, from, err
+		}
+	}
+}
+
+// peerListener closes connections from peers outside Config.Clients as
+// soon as they are accepted, before a byte is read.
+type peerListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.s.admits(c.RemoteAddr()) {
+			return c, err
+		}
+		c.Close()
+	}
 }
 
 func isClosed(err error) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"sync"
@@ -574,4 +575,55 @@ func TestExtendedDNSError(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClientsOutsideRefused: a peer outside Config.Clients gets nothing, over
+// UDP (no answer at all: no reflection) or TCP (the connection is closed),
+// and nothing it sends is forwarded.
+func TestClientsOutsideRefused(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, func(c *Config) { c.Clients = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")} })
+	m := new(dns.Msg)
+	m.SetQuestion("api.example.com.", dns.TypeA)
+	from := func(ip string, net_ string) *dns.Client {
+		var local net.Addr = &net.UDPAddr{IP: net.ParseIP(ip)}
+		if net_ == "tcp" {
+			local = &net.TCPAddr{IP: net.ParseIP(ip)}
+		}
+		return &dns.Client{Net: net_, Timeout: 500 * time.Millisecond, Dialer: &net.Dialer{LocalAddr: local, Timeout: time.Second}}
+	}
+
+	// From 127.0.0.1: dropped.
+	if r, _, err := from("127.0.0.1", "udp").Exchange(m, f.addr); err == nil {
+		t.Errorf("UDP from outside: got an answer %v", r)
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Errorf("UDP from outside: %v; want no answer (a timeout)", err)
+	}
+	tc, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(f.addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	conn := &dns.Conn{Conn: tc}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.WriteMsg(m) // may fail already: the server closes at once
+	if r, err := conn.ReadMsg(); err == nil {
+		t.Errorf("TCP from outside: got an answer %v", r)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("TCP from outside: the connection stayed open (%v)", err)
+	}
+	if got := up.queries.Load(); got != 0 {
+		t.Errorf("the upstream got %d queries from outsiders", got)
+	}
+	if s := f.Stats(); s.Outsiders < 2 || s.Allowed != 0 || s.Denied != 0 {
+		t.Errorf("stats %+v; want both outsiders counted and nothing judged", s)
+	}
+
+	// From 127.0.0.2: answered, over both.
+	for _, n := range []string{"udp", "tcp"} {
+		r, _, err := from("127.0.0.2", n).Exchange(m, f.addr)
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("%s from inside: %v %v", n, r, err)
+		}
+	}
 }

@@ -241,7 +241,18 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 		return nil, err
 	}
 	if o.dnsListen != "" {
-		if a.dns, err = dnsfwd.New(dnsfwd.Config{Bottle: o.bottle, Policy: pol, Upstreams: a.upstreams, Audit: al, Logger: log}); err != nil {
+		dcfg := dnsfwd.Config{Bottle: o.bottle, Policy: pol, Upstreams: a.upstreams, Audit: al, Logger: log}
+		if o.internalCIDR != "" {
+			pfx, err := netip.ParsePrefix(o.internalCIDR)
+			if err != nil {
+				return nil, fmt.Errorf("--internal-cidr %q: %v", o.internalCIDR, err)
+			}
+			// Only the internal network's peers may ask: a packet for the
+			// internal address is delivered whatever interface it came in
+			// on, so a neighbour on the egress side could reach it too.
+			dcfg.Clients = []netip.Prefix{pfx.Masked()}
+		}
+		if a.dns, err = dnsfwd.New(dcfg); err != nil {
 			return nil, err
 		}
 	}
