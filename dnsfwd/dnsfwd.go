@@ -146,7 +146,13 @@ type Record struct {
 	Rule     string `json:"rule"`
 	Reason   string `json:"reason"`
 	Rcode    string `json:"rcode"`
+	// Repeated is how many identical refusals (same client, name, type and
+	// rule) this line stands for, when the audit log coalesced them.
+	Repeated int64 `json:"repeated,omitempty"`
 }
+
+// SetRepeated implements audit.Repeatable.
+func (r *Record) SetRepeated(n int64) { r.Repeated = n }
 
 // New builds a Server.
 func New(cfg Config) (*Server, error) {
@@ -572,20 +578,43 @@ func blocked(name, rule string) *dns.EDNS0_EDE {
 	return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: text}
 }
 
+// auditQuery logs a refusal (or a would-be refusal in report mode) under
+// the audit log's size discipline: the agent chooses how many queries it
+// sends and what they say, so identical refusals are coalesced, each client
+// has a budget of lines, and every field is clipped.
 func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.Decision, rcode string) {
 	decision := "deny"
 	if d.WouldDeny {
 		decision = "would-deny"
 	}
-	client := ""
-	if a := w.RemoteAddr(); a != nil {
-		client = a.String()
+	client := peerIP(w.RemoteAddr())
+	name := strings.TrimSuffix(lowerASCII(q.Name), ".")
+	qtype := dns.Type(q.Qtype).String()
+	rec := &Record{
+		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: audit.Clip(s.cfg.Bottle), Kind: "dns", Client: audit.Clip(client),
+		Name: audit.Clip(name), Type: audit.Clip(qtype), Decision: decision,
+		Rule: audit.Clip(d.Rule), Reason: audit.Clip(d.Reason), Rcode: rcode,
 	}
-	s.cfg.Audit.Write(&Record{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: "dns", Client: client,
-		Name: strings.TrimSuffix(q.Name, "."), Type: dns.TypeToString[q.Qtype], Decision: decision,
-		Rule: d.Rule, Reason: d.Reason, Rcode: rcode,
-	})
+	// The key is what makes two refusals identical: the name as judged
+	// (lower case), the type and the rule. The source port is not part of it.
+	s.cfg.Audit.Denial(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision, rec)
+}
+
+// peerIP is a peer's address without the port: the audit log budgets and
+// coalesces by client, and every query comes from a new port.
+func peerIP(a net.Addr) string {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		return v.AddrPort().Addr().Unmap().String()
+	case *net.TCPAddr:
+		return v.AddrPort().Addr().Unmap().String()
+	case nil:
+		return ""
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
 }
 
 // ListenUDPAndTCP opens a UDP socket and a TCP listener on the same address.

@@ -3,6 +3,8 @@ package dnsfwd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -625,5 +627,85 @@ func TestClientsOutsideRefused(t *testing.T) {
 		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Errorf("%s from inside: %v %v", n, r, err)
 		}
+	}
+}
+
+// TestAuditFloodBounded: the agent decides how often it is refused, not how
+// much the audit log grows. A flood of one refused question is one line and
+// a count; a flood of distinct ones is the client's budget of lines and one
+// line that counts the rest.
+func TestAuditFloodBounded(t *testing.T) {
+	pol, err := allowlist.Parse("p.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flood = 5000
+	for _, tc := range []struct {
+		what    string
+		name    func(i int) string
+		qtype   uint16
+		maxLine int
+	}{
+		{"identical", func(int) string { return "blocked.example.net." }, dns.TypeA, 2},
+		{"identical but for case", func(i int) string {
+			if i%2 == 0 {
+				return "BLOCKED.example.net."
+			}
+			return "blocked.EXAMPLE.net."
+		}, dns.TypeA, 2},
+		{"identical, refused type", func(int) string { return "api.example.com." }, dns.TypeANY, 2},
+		{"distinct", func(i int) string { return fmt.Sprintf("x%d.example.net.", i) }, dns.TypeA, audit.DefaultPerClient + 1},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			var buf bytes.Buffer
+			var mu sync.Mutex
+			al := audit.NewWith(audit.Options{Window: time.Hour}, lockedWriter{&buf, &mu}) // the flood fits in one window
+			s, err := New(Config{Bottle: "b", Policy: pol, Upstreams: []string{"127.0.0.1:1"}, Audit: al})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range flood {
+				m := new(dns.Msg)
+				m.SetQuestion(tc.name(i), tc.qtype)
+				w := &fakeWriter{remote: &net.UDPAddr{IP: net.IPv4(10, 89, 0, 2), Port: 1024 + i}}
+				s.ServeDNS(w, m)
+				if w.msg == nil || w.msg.Rcode != dns.RcodeRefused {
+					t.Fatalf("query %d: %v", i, w.msg)
+				}
+			}
+			al.Flush()
+			mu.Lock()
+			defer mu.Unlock()
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) > tc.maxLine {
+				t.Fatalf("%d refusals wrote %d lines; want at most %d:\n%s", flood, len(lines), tc.maxLine, strings.Join(lines[:min(len(lines), 5)], "\n"))
+			}
+			var total int64
+			for _, l := range lines {
+				var rec struct {
+					Kind     string `json:"kind"`
+					Client   string `json:"client"`
+					Repeated int64  `json:"repeated"`
+					Count    int64  `json:"count"`
+				}
+				if err := json.Unmarshal([]byte(l), &rec); err != nil {
+					t.Fatalf("line %q: %v", l, err)
+				}
+				if rec.Client != "10.89.0.2" {
+					t.Errorf("client %q; want the address without port", rec.Client)
+				}
+				switch {
+				case rec.Kind == "dns" && rec.Repeated == 0:
+					total++
+				case rec.Kind == "dns":
+					total += rec.Repeated
+				case rec.Kind == "suppressed":
+					total += rec.Count
+				}
+			}
+			if total != flood {
+				t.Errorf("the lines account for %d refusals; want %d:\n%s", total, flood, buf.String())
+			}
+		})
 	}
 }
