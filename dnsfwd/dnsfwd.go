@@ -1,7 +1,9 @@
 // Package dnsfwd is a bottle's DNS forwarder: names the allowlist could allow
 // are forwarded to the upstream resolvers; every other name is answered
 // REFUSED locally, with no upstream query at all, so DNS cannot carry data
-// out of the bottle. It is the only package that imports miekg/dns.
+// out of the bottle. Its Resolver, which asks the upstreams for the
+// forwarder, is also the proxy's, so that both share one cache and the same
+// failover. It is the only package that imports miekg/dns.
 package dnsfwd
 
 import (
@@ -29,9 +31,13 @@ type Policy interface {
 
 // Config configures a Server. Zero values take the defaults below.
 type Config struct {
-	Bottle    string
-	Policy    Policy   // required
-	Upstreams []string // HOST:PORT resolvers, tried in order
+	Bottle string
+	Policy Policy // required
+	// Resolver asks the upstreams; the proxy should use the same one, so
+	// that both share its cache. Nil: the Server builds its own from
+	// Upstreams and the timeouts below, and closes it on Shutdown.
+	Resolver  *Resolver
+	Upstreams []string // HOST:PORT resolvers; only without Resolver
 	Audit     *audit.Log
 	Logger    *slog.Logger
 	// Clients are the peers served; empty: any. Linux delivers a packet
@@ -42,10 +48,13 @@ type Config struct {
 	// parsing.
 	Clients []netip.Prefix
 
+	// Without Resolver, these configure the one the Server builds (see
+	// ResolverConfig).
 	AttemptTimeout time.Duration // one exchange with one upstream
 	Deadline       time.Duration // all attempts for one query
-	Attempts       int           // upstream exchanges per query (TC retries over TCP not counted)
-	MaxConcurrent  int           // queries being forwarded at once; beyond it: SERVFAIL
+	Attempts       int           // upstream exchanges per query, hedges included (TC retries over TCP not counted)
+
+	MaxConcurrent int // queries awaiting an upstream at once; beyond it: SERVFAIL
 }
 
 // Defaults, after CoreDNS forward (engine notes §2.4).
@@ -61,74 +70,25 @@ const (
 // Stats counts what the forwarder did.
 type Stats struct {
 	Allowed, Denied, Forwarded, Failed, Overloaded, Truncated uint64
+	Cached                                                    uint64 // of Forwarded, answered from the cache
 	Unsupported                                               uint64 // opcode, class or type not forwarded
 	Outsiders                                                 uint64 // packets and connections from peers outside Clients
 }
 
 // Server answers DNS queries. It is safe for concurrent use.
 type Server struct {
-	cfg  Config
-	pol  atomic.Pointer[policyBox]
-	udp  *dns.Client
-	tcp  *dns.Client
-	sem  chan struct{}
-	log  *slog.Logger
-	stat struct {
-		allowed, denied, forwarded, failed, overloaded, truncated, unsupported, outsiders atomic.Uint64
+	cfg    Config
+	pol    atomic.Pointer[policyBox]
+	res    *Resolver
+	ownRes bool // built by New, closed by Shutdown
+	sem    chan struct{}
+	log    *slog.Logger
+	stat   struct {
+		allowed, denied, forwarded, cached, failed, overloaded, truncated, unsupported, outsiders atomic.Uint64
 	}
 
 	mu      sync.Mutex
 	servers []*dns.Server
-
-	// Idle UDP sockets to each upstream, reused so that a forwarded query
-	// costs no socket()+connect() (CoreDNS forward does the same; engine
-	// notes §2.3). A socket that errs or returns a reply that does not
-	// match is closed, never reused.
-	idleMu sync.Mutex
-	idle   map[string][]*dns.Conn
-}
-
-// maxIdlePerUpstream bounds the sockets kept per upstream.
-const maxIdlePerUpstream = 64
-
-func (s *Server) getConn(ctx context.Context, addr string) (*dns.Conn, error) {
-	s.idleMu.Lock()
-	if conns := s.idle[addr]; len(conns) > 0 {
-		c := conns[len(conns)-1]
-		s.idle[addr] = conns[:len(conns)-1]
-		s.idleMu.Unlock()
-		return c, nil
-	}
-	s.idleMu.Unlock()
-	return s.udp.DialContext(ctx, addr)
-}
-
-func (s *Server) putConn(addr string, c *dns.Conn) {
-	s.idleMu.Lock()
-	defer s.idleMu.Unlock()
-	if len(s.idle[addr]) >= maxIdlePerUpstream {
-		c.Close()
-		return
-	}
-	s.idle[addr] = append(s.idle[addr], c)
-}
-
-// exchangeUDP asks addr over a pooled UDP socket.
-func (s *Server) exchangeUDP(ctx context.Context, m *dns.Msg, addr string) (*dns.Msg, error) {
-	c, err := s.getConn(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	r, _, err := s.udp.ExchangeWithConnContext(ctx, m, c)
-	if err != nil || r.Id != m.Id {
-		c.Close() // a late reply to an earlier query could be waiting on it
-		if err == nil {
-			err = dns.ErrId
-		}
-		return nil, err
-	}
-	s.putConn(addr, c)
-	return r, nil
 }
 
 type policyBox struct{ p Policy }
@@ -159,27 +119,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Policy == nil {
 		return nil, errors.New("dnsfwd: Policy is required")
 	}
-	if len(cfg.Upstreams) == 0 {
-		return nil, errors.New("dnsfwd: no upstream resolvers")
-	}
-	for _, u := range cfg.Upstreams {
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			return nil, fmt.Errorf("dnsfwd: upstream %q: want HOST:PORT", u)
-		}
-	}
 	for _, p := range cfg.Clients {
 		if !p.IsValid() {
 			return nil, fmt.Errorf("dnsfwd: client prefix %v is not valid", p)
 		}
-	}
-	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if cfg.Deadline <= 0 {
-		cfg.Deadline = DefaultDeadline
-	}
-	if cfg.Attempts <= 0 {
-		cfg.Attempts = 2 * len(cfg.Upstreams)
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
@@ -187,13 +130,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		cfg:  cfg,
-		udp:  &dns.Client{Net: "udp", Timeout: cfg.AttemptTimeout, UDPSize: upstreamUDPSize},
-		tcp:  &dns.Client{Net: "tcp", Timeout: cfg.AttemptTimeout},
-		sem:  make(chan struct{}, cfg.MaxConcurrent),
-		log:  cfg.Logger,
-		idle: map[string][]*dns.Conn{},
+	s := &Server{cfg: cfg, res: cfg.Resolver, sem: make(chan struct{}, cfg.MaxConcurrent), log: cfg.Logger}
+	if s.res == nil {
+		res, err := NewResolver(ResolverConfig{Upstreams: cfg.Upstreams, Logger: cfg.Logger,
+			AttemptTimeout: cfg.AttemptTimeout, Deadline: cfg.Deadline, Attempts: cfg.Attempts})
+		if err != nil {
+			return nil, err
+		}
+		s.res, s.ownRes = res, true
+	} else if len(cfg.Upstreams) > 0 {
+		return nil, errors.New("dnsfwd: Upstreams are the Resolver's; set one or the other")
 	}
 	s.SetPolicy(cfg.Policy)
 	return s, nil
@@ -205,7 +151,7 @@ func (s *Server) SetPolicy(p Policy) { s.pol.Store(&policyBox{p}) }
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Allowed: s.stat.allowed.Load(), Denied: s.stat.denied.Load(), Forwarded: s.stat.forwarded.Load(),
+		Allowed: s.stat.allowed.Load(), Denied: s.stat.denied.Load(), Forwarded: s.stat.forwarded.Load(), Cached: s.stat.cached.Load(),
 		Failed: s.stat.failed.Load(), Overloaded: s.stat.overloaded.Load(), Truncated: s.stat.truncated.Load(),
 		Unsupported: s.stat.unsupported.Load(), Outsiders: s.stat.outsiders.Load(),
 	}
@@ -333,14 +279,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = e
 		}
 	}
-	s.idleMu.Lock()
-	for _, conns := range s.idle {
-		for _, c := range conns {
-			c.Close()
-		}
+	if s.ownRes {
+		s.res.Close()
 	}
-	s.idle = map[string][]*dns.Conn{}
-	s.idleMu.Unlock()
 	return err
 }
 
@@ -387,40 +328,55 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if d.WouldDeny {
 		s.auditQuery(w, q, d, "forwarded")
 	}
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.stat.overloaded.Add(1)
-		s.reply(w, r, dns.RcodeServerFailure, nil) // shed load instead of queueing without bound
-		return
+	k := qkey{name: lowerASCII(q.Name), qtype: q.Qtype, cd: r.CheckingDisabled}
+	if o := r.IsEdns0(); o != nil {
+		k.do = o.Do()
 	}
-	resp := s.forward(r)
-	<-s.sem // the slot is free before the client can send its next query
-	if resp == nil {
-		s.stat.failed.Add(1)
-		s.reply(w, r, dns.RcodeServerFailure, nil)
-		return
+	resp := s.res.cached(k)
+	if resp != nil {
+		s.stat.cached.Add(1)
+	} else {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.stat.overloaded.Add(1)
+			s.reply(w, r, dns.RcodeServerFailure, nil) // shed load instead of queueing without bound
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.res.cfg.Deadline)
+		var err error
+		resp, err = s.res.resolve(ctx, k)
+		cancel()
+		<-s.sem // the slot is free before the client can send its next query
+		if err != nil {
+			s.stat.failed.Add(1)
+			s.reply(w, r, dns.RcodeServerFailure, nil)
+			return
+		}
 	}
 	s.stat.forwarded.Add(1)
 	resp.Id = r.Id
+	resp.Response = true
 	// The client's own question, letter case included: stubs that randomise
-	// the case (0x20) compare it, and upstream saw it in lower case.
+	// the case (0x20) compare it, and upstream saw it in lower case. Owner
+	// names spelled like the question get the client's spelling back too.
 	resp.Question = []dns.Question{q}
+	for _, rr := range resp.Answer {
+		if h := rr.Header(); strings.EqualFold(h.Name, q.Name) {
+			h.Name = q.Name
+		}
+	}
 	resp.Opcode = dns.OpcodeQuery
 	resp.RecursionDesired = r.RecursionDesired
 	resp.Compress = true
 	// Fit the answer to what the client can take: its EDNS0 size (at least
 	// 512) over UDP, 64 KiB over TCP. Truncate sets TC when it drops records.
+	// The resolver's answers carry no OPT record; a client that sent one
+	// gets ours (our buffer size, its DO bit), and one that did not gets
+	// none (RFC 6891 §7).
 	clientOPT := r.IsEdns0()
-	if clientOPT == nil {
-		// A client that sent no OPT record must not get one back (RFC 6891 §7).
-		extra := resp.Extra[:0]
-		for _, rr := range resp.Extra {
-			if rr.Header().Rrtype != dns.TypeOPT {
-				extra = append(extra, rr)
-			}
-		}
-		resp.Extra = extra
+	if clientOPT != nil {
+		resp.SetEdns0(upstreamUDPSize, clientOPT.Do())
 	}
 	size := dns.MaxMsgSize
 	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {
@@ -434,59 +390,6 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		s.stat.truncated.Add(1)
 	}
 	w.WriteMsg(resp)
-}
-
-// forward asks the upstreams with a fresh query ID, within the deadline and
-// the attempt budget. It returns nil when no upstream gave a valid answer.
-func (s *Server) forward(r *dns.Msg) *dns.Msg {
-	// Only what the forwarder chose goes upstream: a fresh ID, opcode
-	// QUERY, RD set (we forward to recursive resolvers; RD clear would be
-	// a bit of the agent's choosing and asks only for cache contents), the
-	// name in lower case, class IN. CD and DO are the client's: a validating
-	// stub needs them, and they are two bits, part of the cache key.
-	up := new(dns.Msg)
-	up.Id = dns.Id()
-	up.Opcode = dns.OpcodeQuery
-	up.RecursionDesired = true
-	up.CheckingDisabled = r.CheckingDisabled
-	up.Question = []dns.Question{{Name: lowerASCII(r.Question[0].Name), Qtype: r.Question[0].Qtype, Qclass: dns.ClassINET}}
-	do := false
-	if o := r.IsEdns0(); o != nil {
-		do = o.Do()
-	}
-	// A fresh OPT with our size and the DO bit only: the client's EDNS
-	// options (client subnet, cookies) do not leave the bottle.
-	up.SetEdns0(upstreamUDPSize, do)
-
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Deadline)
-	defer cancel()
-	for attempt := 0; attempt < s.cfg.Attempts && ctx.Err() == nil; attempt++ {
-		addr := s.cfg.Upstreams[attempt%len(s.cfg.Upstreams)]
-		resp, err := s.exchangeUDP(ctx, up, addr)
-		if err == nil && resp.Truncated {
-			resp, _, err = s.tcp.ExchangeContext(ctx, up, addr)
-		}
-		if err != nil {
-			s.log.Debug("upstream exchange failed", "upstream", addr, "name", up.Question[0].Name, "err", err)
-			continue
-		}
-		if !valid(up, resp) {
-			s.log.Warn("upstream reply does not match the query", "upstream", addr, "name", up.Question[0].Name)
-			continue
-		}
-		return resp
-	}
-	return nil
-}
-
-// valid checks a reply answers our query: same ID, a response, the same
-// single question (a spoofed or stray packet fails this).
-func valid(q, r *dns.Msg) bool {
-	if r.Id != q.Id || !r.Response || len(r.Question) != 1 {
-		return false
-	}
-	a, b := q.Question[0], r.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
 }
 
 // forwardable reports whether queries of type t are forwarded. The list is
