@@ -1,7 +1,9 @@
 // Package dnsfwd is a bottle's DNS forwarder: names the allowlist could allow
 // are forwarded to the upstream resolvers; every other name is answered
 // REFUSED locally, with no upstream query at all, so DNS cannot carry data
-// out of the bottle. It is the only package that imports miekg/dns.
+// out of the bottle. Its Resolver, which asks the upstreams for the
+// forwarder, is also the proxy's, so that both share one cache and the same
+// failover. It is the only package that imports miekg/dns.
 package dnsfwd
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,16 +31,30 @@ type Policy interface {
 
 // Config configures a Server. Zero values take the defaults below.
 type Config struct {
-	Bottle    string
-	Policy    Policy   // required
-	Upstreams []string // HOST:PORT resolvers, tried in order
+	Bottle string
+	Policy Policy // required
+	// Resolver asks the upstreams; the proxy should use the same one, so
+	// that both share its cache. Nil: the Server builds its own from
+	// Upstreams and the timeouts below, and closes it on Shutdown.
+	Resolver  *Resolver
+	Upstreams []string // HOST:PORT resolvers; only without Resolver
 	Audit     *audit.Log
 	Logger    *slog.Logger
+	// Clients are the peers served; empty: any. Linux delivers a packet
+	// addressed to the sidecar's internal address whatever interface it
+	// came in on, so binding to that address alone does not keep a
+	// neighbour on the egress side out. Packets from other peers are dropped
+	// unanswered (no reflection), connections closed at once, before any
+	// parsing.
+	Clients []netip.Prefix
 
+	// Without Resolver, these configure the one the Server builds (see
+	// ResolverConfig).
 	AttemptTimeout time.Duration // one exchange with one upstream
 	Deadline       time.Duration // all attempts for one query
-	Attempts       int           // upstream exchanges per query (TC retries over TCP not counted)
-	MaxConcurrent  int           // queries being forwarded at once; beyond it: SERVFAIL
+	Attempts       int           // upstream exchanges per query, hedges included (TC retries over TCP not counted)
+
+	MaxConcurrent int // queries awaiting an upstream at once; beyond it: SERVFAIL
 }
 
 // Defaults, after CoreDNS forward (engine notes §2.4).
@@ -53,72 +70,25 @@ const (
 // Stats counts what the forwarder did.
 type Stats struct {
 	Allowed, Denied, Forwarded, Failed, Overloaded, Truncated uint64
+	Cached                                                    uint64 // of Forwarded, answered from the cache
+	Unsupported                                               uint64 // opcode, class or type not forwarded
+	Outsiders                                                 uint64 // packets and connections from peers outside Clients
 }
 
 // Server answers DNS queries. It is safe for concurrent use.
 type Server struct {
-	cfg  Config
-	pol  atomic.Pointer[policyBox]
-	udp  *dns.Client
-	tcp  *dns.Client
-	sem  chan struct{}
-	log  *slog.Logger
-	stat struct {
-		allowed, denied, forwarded, failed, overloaded, truncated atomic.Uint64
+	cfg    Config
+	pol    atomic.Pointer[policyBox]
+	res    *Resolver
+	ownRes bool // built by New, closed by Shutdown
+	sem    chan struct{}
+	log    *slog.Logger
+	stat   struct {
+		allowed, denied, forwarded, cached, failed, overloaded, truncated, unsupported, outsiders atomic.Uint64
 	}
 
 	mu      sync.Mutex
 	servers []*dns.Server
-
-	// Idle UDP sockets to each upstream, reused so that a forwarded query
-	// costs no socket()+connect() (CoreDNS forward does the same; engine
-	// notes §2.3). A socket that errs or returns a reply that does not
-	// match is closed, never reused.
-	idleMu sync.Mutex
-	idle   map[string][]*dns.Conn
-}
-
-// maxIdlePerUpstream bounds the sockets kept per upstream.
-const maxIdlePerUpstream = 64
-
-func (s *Server) getConn(ctx context.Context, addr string) (*dns.Conn, error) {
-	s.idleMu.Lock()
-	if conns := s.idle[addr]; len(conns) > 0 {
-		c := conns[len(conns)-1]
-		s.idle[addr] = conns[:len(conns)-1]
-		s.idleMu.Unlock()
-		return c, nil
-	}
-	s.idleMu.Unlock()
-	return s.udp.DialContext(ctx, addr)
-}
-
-func (s *Server) putConn(addr string, c *dns.Conn) {
-	s.idleMu.Lock()
-	defer s.idleMu.Unlock()
-	if len(s.idle[addr]) >= maxIdlePerUpstream {
-		c.Close()
-		return
-	}
-	s.idle[addr] = append(s.idle[addr], c)
-}
-
-// exchangeUDP asks addr over a pooled UDP socket.
-func (s *Server) exchangeUDP(ctx context.Context, m *dns.Msg, addr string) (*dns.Msg, error) {
-	c, err := s.getConn(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	r, _, err := s.udp.ExchangeWithConnContext(ctx, m, c)
-	if err != nil || r.Id != m.Id {
-		c.Close() // a late reply to an earlier query could be waiting on it
-		if err == nil {
-			err = dns.ErrId
-		}
-		return nil, err
-	}
-	s.putConn(addr, c)
-	return r, nil
 }
 
 type policyBox struct{ p Policy }
@@ -136,29 +106,23 @@ type Record struct {
 	Rule     string `json:"rule"`
 	Reason   string `json:"reason"`
 	Rcode    string `json:"rcode"`
+	// Repeated is how many identical refusals (same client, name, type and
+	// rule) this line stands for, when the audit log coalesced them.
+	Repeated int64 `json:"repeated,omitempty"`
 }
+
+// SetRepeated implements audit.Repeatable.
+func (r *Record) SetRepeated(n int64) { r.Repeated = n }
 
 // New builds a Server.
 func New(cfg Config) (*Server, error) {
 	if cfg.Policy == nil {
 		return nil, errors.New("dnsfwd: Policy is required")
 	}
-	if len(cfg.Upstreams) == 0 {
-		return nil, errors.New("dnsfwd: no upstream resolvers")
-	}
-	for _, u := range cfg.Upstreams {
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			return nil, fmt.Errorf("dnsfwd: upstream %q: want HOST:PORT", u)
+	for _, p := range cfg.Clients {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("dnsfwd: client prefix %v is not valid", p)
 		}
-	}
-	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if cfg.Deadline <= 0 {
-		cfg.Deadline = DefaultDeadline
-	}
-	if cfg.Attempts <= 0 {
-		cfg.Attempts = 2 * len(cfg.Upstreams)
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
@@ -166,13 +130,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		cfg:  cfg,
-		udp:  &dns.Client{Net: "udp", Timeout: cfg.AttemptTimeout, UDPSize: upstreamUDPSize},
-		tcp:  &dns.Client{Net: "tcp", Timeout: cfg.AttemptTimeout},
-		sem:  make(chan struct{}, cfg.MaxConcurrent),
-		log:  cfg.Logger,
-		idle: map[string][]*dns.Conn{},
+	s := &Server{cfg: cfg, res: cfg.Resolver, sem: make(chan struct{}, cfg.MaxConcurrent), log: cfg.Logger}
+	if s.res == nil {
+		res, err := NewResolver(ResolverConfig{Upstreams: cfg.Upstreams, Logger: cfg.Logger,
+			AttemptTimeout: cfg.AttemptTimeout, Deadline: cfg.Deadline, Attempts: cfg.Attempts})
+		if err != nil {
+			return nil, err
+		}
+		s.res, s.ownRes = res, true
+	} else if len(cfg.Upstreams) > 0 {
+		return nil, errors.New("dnsfwd: Upstreams are the Resolver's; set one or the other")
 	}
 	s.SetPolicy(cfg.Policy)
 	return s, nil
@@ -184,8 +151,9 @@ func (s *Server) SetPolicy(p Policy) { s.pol.Store(&policyBox{p}) }
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Allowed: s.stat.allowed.Load(), Denied: s.stat.denied.Load(), Forwarded: s.stat.forwarded.Load(),
+		Allowed: s.stat.allowed.Load(), Denied: s.stat.denied.Load(), Forwarded: s.stat.forwarded.Load(), Cached: s.stat.cached.Load(),
 		Failed: s.stat.failed.Load(), Overloaded: s.stat.overloaded.Load(), Truncated: s.stat.truncated.Load(),
+		Unsupported: s.stat.unsupported.Load(), Outsiders: s.stat.outsiders.Load(),
 	}
 }
 
@@ -194,10 +162,19 @@ func (s *Server) Stats() Stats {
 func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 	var started []*dns.Server
 	if pc != nil {
-		started = append(started, &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize,
-			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		srv := &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize,
+			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+		if len(s.cfg.Clients) > 0 {
+			// A reader, not a wrapped PacketConn: miekg keeps its
+			// *net.UDPConn path (replies from the address asked).
+			srv.DecorateReader = func(r dns.Reader) dns.Reader { return &peerReader{Reader: r, s: s} }
+		}
+		started = append(started, srv)
 	}
 	if ln != nil {
+		if len(s.cfg.Clients) > 0 {
+			ln = &peerListener{Listener: ln, s: s}
+		}
 		started = append(started, &dns.Server{Listener: ln, Handler: s,
 			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 8 * time.Second }})
 	}
@@ -217,6 +194,76 @@ func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 	return first
 }
 
+// admits reports whether the peer at a may use the forwarder.
+func (s *Server) admits(a net.Addr) bool {
+	if len(s.cfg.Clients) == 0 {
+		return true
+	}
+	var ip netip.Addr
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ip = v.AddrPort().Addr()
+	case *net.TCPAddr:
+		ip = v.AddrPort().Addr()
+	default:
+		return false
+	}
+	ip = ip.Unmap().WithZone("")
+	for _, p := range s.cfg.Clients {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	s.stat.outsiders.Add(1)
+	return false
+}
+
+// peerReader drops datagrams from peers outside Config.Clients before
+// miekg parses them; they get no answer.
+type peerReader struct {
+	dns.Reader
+	s *Server
+}
+
+func (p *peerReader) ReadUDP(conn *net.UDPConn, timeout time.Duration) ([]byte, *dns.SessionUDP, error) {
+	for {
+		b, sess, err := p.Reader.ReadUDP(conn, timeout)
+		if err != nil || p.s.admits(sess.RemoteAddr()) {
+			return b, sess, err
+		}
+	}
+}
+
+func (p *peerReader) ReadPacketConn(conn net.PacketConn, timeout time.Duration) ([]byte, net.Addr, error) {
+	pr, ok := p.Reader.(dns.PacketConnReader)
+	if !ok {
+		return nil, nil, errors.New("dnsfwd: reader cannot read a net.PacketConn")
+	}
+	for {
+		b, from, err := pr.ReadPacketConn(conn, timeout)
+		if err != nil || p.s.admits(from) {
+			return b, from, err
+		}
+	}
+}
+
+// peerListener closes connections from peers outside Config.Clients as
+// soon as they are accepted, before a byte is read.
+type peerListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.s.admits(c.RemoteAddr()) {
+			return c, err
+		}
+		c.Close()
+	}
+}
+
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed")
 }
@@ -232,66 +279,104 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = e
 		}
 	}
-	s.idleMu.Lock()
-	for _, conns := range s.idle {
-		for _, c := range conns {
-			c.Close()
-		}
+	if s.ownRes {
+		s.res.Close()
 	}
-	s.idle = map[string][]*dns.Conn{}
-	s.idleMu.Unlock()
 	return err
 }
 
 // ServeDNS answers one query.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if len(r.Question) != 1 {
-		s.reply(w, r, dns.RcodeFormatError)
+		s.reply(w, r, dns.RcodeFormatError, nil)
 		return
 	}
 	q := r.Question[0]
+	if r.Opcode != dns.OpcodeQuery {
+		// NOTIFY, UPDATE, IQUERY, STATUS: nothing a bottle needs, and the
+		// opcode would be four bits of the agent's choosing on the wire.
+		s.stat.unsupported.Add(1)
+		s.auditQuery(w, q, s.local(RuleOpcode, "opcode %s is not forwarded; only QUERY is", opcodeName(r.Opcode)), "NOTIMP")
+		s.reply(w, r, dns.RcodeNotImplemented, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotSupported,
+			ExtraText: "bottle: opcode " + opcodeName(r.Opcode) + " is not forwarded"})
+		return
+	}
 	d := s.pol.Load().p.DecideName(q.Name)
 	if !d.Allowed {
 		s.stat.denied.Add(1)
 		s.auditQuery(w, q, d, "REFUSED")
 		// REFUSED, not NXDOMAIN: the name may well exist; this bottle may
 		// not look it up. Resolvers do not cache REFUSED as a negative answer.
-		s.reply(w, r, dns.RcodeRefused)
+		s.reply(w, r, dns.RcodeRefused, blocked(q.Name, d.Rule))
+		return
+	}
+	if q.Qclass != dns.ClassINET || !forwardable(q.Qtype) {
+		// An allowed name, but a question only the agent has a use for: the
+		// class and the type are bits it would choose. REFUSED rather than
+		// NOTIMP: the forwarder understands the question and declines it.
+		s.stat.unsupported.Add(1)
+		what := "query type " + dns.Type(q.Qtype).String()
+		rule := RuleType
+		if q.Qclass != dns.ClassINET {
+			what, rule = "class "+dns.Class(q.Qclass).String(), RuleClass
+		}
+		s.auditQuery(w, q, s.local(rule, "%s is not forwarded", what), "REFUSED")
+		s.reply(w, r, dns.RcodeRefused, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotSupported, ExtraText: "bottle: " + what + " is not forwarded"})
 		return
 	}
 	s.stat.allowed.Add(1)
 	if d.WouldDeny {
 		s.auditQuery(w, q, d, "forwarded")
 	}
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.stat.overloaded.Add(1)
-		s.reply(w, r, dns.RcodeServerFailure) // shed load instead of queueing without bound
-		return
+	k := qkey{name: lowerASCII(q.Name), qtype: q.Qtype, cd: r.CheckingDisabled}
+	if o := r.IsEdns0(); o != nil {
+		k.do = o.Do()
 	}
-	resp := s.forward(r)
-	<-s.sem // the slot is free before the client can send its next query
-	if resp == nil {
-		s.stat.failed.Add(1)
-		s.reply(w, r, dns.RcodeServerFailure)
-		return
+	resp := s.res.cached(k)
+	if resp != nil {
+		s.stat.cached.Add(1)
+	} else {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.stat.overloaded.Add(1)
+			s.reply(w, r, dns.RcodeServerFailure, nil) // shed load instead of queueing without bound
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.res.cfg.Deadline)
+		var err error
+		resp, err = s.res.resolve(ctx, k)
+		cancel()
+		<-s.sem // the slot is free before the client can send its next query
+		if err != nil {
+			s.stat.failed.Add(1)
+			s.reply(w, r, dns.RcodeServerFailure, nil)
+			return
+		}
 	}
 	s.stat.forwarded.Add(1)
 	resp.Id = r.Id
+	resp.Response = true
+	// The client's own question, letter case included: stubs that randomise
+	// the case (0x20) compare it, and upstream saw it in lower case. Owner
+	// names spelled like the question get the client's spelling back too.
+	resp.Question = []dns.Question{q}
+	for _, rr := range resp.Answer {
+		if h := rr.Header(); strings.EqualFold(h.Name, q.Name) {
+			h.Name = q.Name
+		}
+	}
+	resp.Opcode = dns.OpcodeQuery
+	resp.RecursionDesired = r.RecursionDesired
 	resp.Compress = true
 	// Fit the answer to what the client can take: its EDNS0 size (at least
 	// 512) over UDP, 64 KiB over TCP. Truncate sets TC when it drops records.
+	// The resolver's answers carry no OPT record; a client that sent one
+	// gets ours (our buffer size, its DO bit), and one that did not gets
+	// none (RFC 6891 §7).
 	clientOPT := r.IsEdns0()
-	if clientOPT == nil {
-		// A client that sent no OPT record must not get one back (RFC 6891 §7).
-		extra := resp.Extra[:0]
-		for _, rr := range resp.Extra {
-			if rr.Header().Rrtype != dns.TypeOPT {
-				extra = append(extra, rr)
-			}
-		}
-		resp.Extra = extra
+	if clientOPT != nil {
+		resp.SetEdns0(upstreamUDPSize, clientOPT.Do())
 	}
 	size := dns.MaxMsgSize
 	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {
@@ -307,78 +392,132 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(resp)
 }
 
-// forward asks the upstreams with a fresh query ID, within the deadline and
-// the attempt budget. It returns nil when no upstream gave a valid answer.
-func (s *Server) forward(r *dns.Msg) *dns.Msg {
-	up := new(dns.Msg)
-	up.Id = dns.Id()
-	up.Opcode = r.Opcode
-	up.RecursionDesired = r.RecursionDesired
-	up.CheckingDisabled = r.CheckingDisabled
-	up.Question = []dns.Question{r.Question[0]}
-	do := false
-	if o := r.IsEdns0(); o != nil {
-		do = o.Do()
+// forwardable reports whether queries of type t are forwarded. The list is
+// what software in a bottle looks up in practice: addresses (A, AAAA) and
+// aliases (CNAME); HTTPS and SVCB, which browsers, curl and TLS libraries ask
+// for next to A/AAAA (ALPN, ECH); MX, TXT, SRV, NS, SOA, CAA and PTR, asked by
+// mail, service discovery, ACME and diagnostic tools; DS and DNSKEY for
+// validating stubs. Each type allowed is a choice the agent makes on the wire,
+// so the list stays short: ANY (RFC 8482 deprecates it, and its answers are
+// large), zone transfers (AXFR, IXFR), meta and obsolete types, and types we
+// do not know are refused.
+func forwardable(t uint16) bool {
+	switch t {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeHTTPS, dns.TypeSVCB,
+		dns.TypeMX, dns.TypeTXT, dns.TypeSRV, dns.TypeNS, dns.TypeSOA,
+		dns.TypePTR, dns.TypeCAA, dns.TypeDS, dns.TypeDNSKEY:
+		return true
 	}
-	// A fresh OPT with our size and the DO bit only: the client's EDNS
-	// options (client subnet, cookies) do not leave the bottle.
-	up.SetEdns0(upstreamUDPSize, do)
-
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Deadline)
-	defer cancel()
-	for attempt := 0; attempt < s.cfg.Attempts && ctx.Err() == nil; attempt++ {
-		addr := s.cfg.Upstreams[attempt%len(s.cfg.Upstreams)]
-		resp, err := s.exchangeUDP(ctx, up, addr)
-		if err == nil && resp.Truncated {
-			resp, _, err = s.tcp.ExchangeContext(ctx, up, addr)
-		}
-		if err != nil {
-			s.log.Debug("upstream exchange failed", "upstream", addr, "name", up.Question[0].Name, "err", err)
-			continue
-		}
-		if !valid(up, resp) {
-			s.log.Warn("upstream reply does not match the query", "upstream", addr, "name", up.Question[0].Name)
-			continue
-		}
-		return resp
-	}
-	return nil
+	return false
 }
 
-// valid checks a reply answers our query: same ID, a response, the same
-// single question (a spoofed or stray packet fails this).
-func valid(q, r *dns.Msg) bool {
-	if r.Id != q.Id || !r.Response || len(r.Question) != 1 {
-		return false
-	}
-	a, b := q.Question[0], r.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+// Rules the forwarder applies itself, whatever the allowlist says (report
+// mode included): they name the cause of a refusal in audit lines as
+// allowlist rule IDs do.
+const (
+	RuleOpcode = "dns-opcode" // opcode other than QUERY: NOTIMP
+	RuleClass  = "dns-class"  // class other than IN: REFUSED
+	RuleType   = "dns-type"   // a query type forwardable does not list: REFUSED
+)
+
+// local is the decision for a question the forwarder refuses by its own rule.
+func (s *Server) local(rule, format string, args ...any) allowlist.Decision {
+	return allowlist.Decision{Action: allowlist.ActionDeny, Rule: rule, Reason: fmt.Sprintf(format, args...)}
 }
 
-func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int) {
+func opcodeName(op int) string {
+	if n, ok := dns.OpcodeToString[op]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", op)
+}
+
+// lowerASCII lower-cases the ASCII letters of a name and nothing else: DNS
+// compares names case-insensitively for ASCII only (RFC 4343), and other
+// bytes appear in miekg's presentation form as \DDD escapes.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// reply answers r with an empty message and rcode. When the client sent
+// EDNS0, ede (if any) goes in the OPT record to say why (RFC 8914); a
+// client without EDNS0 gets no OPT record at all (RFC 6891 §7).
+func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int, ede *dns.EDNS0_EDE) {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
 	m.RecursionAvailable = true
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(upstreamUDPSize, o.Do())
+		if ede != nil {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, ede)
+		}
 	}
 	w.WriteMsg(m)
 }
 
+// blocked is the Extended DNS Error of a name the policy denies: 15
+// (Blocked: by the operator's own policy, RFC 8914 §4.16), with the name
+// and the rule, so that a person reading `dig` output knows what to change.
+func blocked(name, rule string) *dns.EDNS0_EDE {
+	n := strings.TrimSuffix(lowerASCII(name), ".")
+	if n == "" {
+		n = "."
+	}
+	text := "blocked by bottle: " + n + " is not in the allowlist"
+	if rule != allowlist.RuleDefault && rule != "" {
+		text = "blocked by bottle: " + n + " is denied by " + rule
+	}
+	return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: text}
+}
+
+// auditQuery logs a refusal (or a would-be refusal in report mode) under
+// the audit log's size discipline: the agent chooses how many queries it
+// sends and what they say, so identical refusals are coalesced, each client
+// has a budget of lines, and every field is clipped.
 func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.Decision, rcode string) {
 	decision := "deny"
 	if d.WouldDeny {
 		decision = "would-deny"
 	}
-	client := ""
-	if a := w.RemoteAddr(); a != nil {
-		client = a.String()
+	client := peerIP(w.RemoteAddr())
+	name := strings.TrimSuffix(lowerASCII(q.Name), ".")
+	qtype := dns.Type(q.Qtype).String()
+	rec := &Record{
+		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: audit.Clip(s.cfg.Bottle), Kind: "dns", Client: audit.Clip(client),
+		Name: audit.Clip(name), Type: audit.Clip(qtype), Decision: decision,
+		Rule: audit.Clip(d.Rule), Reason: audit.Clip(d.Reason), Rcode: rcode,
 	}
-	s.cfg.Audit.Write(&Record{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: "dns", Client: client,
-		Name: strings.TrimSuffix(q.Name, "."), Type: dns.TypeToString[q.Qtype], Decision: decision,
-		Rule: d.Rule, Reason: d.Reason, Rcode: rcode,
-	})
+	// The key is what makes two refusals identical: the name as judged
+	// (lower case), the type and the rule. The source port is not part of it.
+	s.cfg.Audit.Denial(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision, rec)
+}
+
+// peerIP is a peer's address without the port: the audit log budgets and
+// coalesces by client, and every query comes from a new port.
+func peerIP(a net.Addr) string {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		return v.AddrPort().Addr().Unmap().String()
+	case *net.TCPAddr:
+		return v.AddrPort().Addr().Unmap().String()
+	case nil:
+		return ""
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
 }
 
 // ListenUDPAndTCP opens a UDP socket and a TCP listener on the same address.

@@ -3,7 +3,12 @@ package dnsfwd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,10 +172,11 @@ func TestAllowedNamesForwarded(t *testing.T) {
 			t.Errorf("%s over %s: %v", tc.name, tc.net, r)
 		}
 	}
-	if got := up.queries.Load(); got != 3 {
-		t.Errorf("upstream got %d queries; want 3", got)
+	// API.Example.COM is api.example.com, answered from the cache.
+	if got := up.queries.Load(); got != 2 {
+		t.Errorf("upstream got %d queries; want 2", got)
 	}
-	if s := f.Stats(); s.Allowed != 3 || s.Forwarded != 3 || s.Denied != 0 {
+	if s := f.Stats(); s.Allowed != 3 || s.Forwarded != 3 || s.Cached != 1 || s.Denied != 0 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -379,7 +385,9 @@ func (w *fakeWriter) TsigTimersOnly(bool) {}
 func (w *fakeWriter) Hijack()             {}
 
 // FuzzServeDNS: any message that unpacks gets exactly one reply and no panic;
-// names outside the policy never reach the upstream.
+// names outside the policy never reach the upstream, and what does reach it
+// is a plain question: lower case, class IN, opcode QUERY, a forwardable
+// type, RD set, and an OPT record without options.
 func FuzzServeDNS(f *testing.F) {
 	up := startUpstream(f)
 	srv := startForwarder(f, up, func(c *Config) { c.AttemptTimeout = 50 * time.Millisecond; c.Deadline = 100 * time.Millisecond })
@@ -396,10 +404,23 @@ func FuzzServeDNS(f *testing.F) {
 			return
 		}
 		before := up.queries.Load()
+		up.mu.Lock()
+		seenBefore := len(up.seen)
+		up.mu.Unlock()
 		w := &fakeWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}}
 		srv.ServeDNS(w, m)
 		if w.msg == nil {
 			t.Fatal("no reply")
+		}
+		up.mu.Lock()
+		sent := slices.Clone(up.seen[seenBefore:])
+		up.mu.Unlock()
+		for _, u := range sent {
+			q := u.Question[0]
+			if len(u.Question) != 1 || q.Name != lowerASCII(q.Name) || q.Qclass != dns.ClassINET || u.Opcode != dns.OpcodeQuery ||
+				!forwardable(q.Qtype) || !u.RecursionDesired || u.Zero || u.IsEdns0() == nil || len(u.IsEdns0().Option) != 0 {
+				t.Fatalf("upstream got %v (opcode %d, RD %v, Z %v)", u, u.Opcode, u.RecursionDesired, u.Zero)
+			}
 		}
 		if len(m.Question) == 1 {
 			d := srv.pol.Load().p.DecideName(m.Question[0].Name)
@@ -415,8 +436,8 @@ func FuzzServeDNS(f *testing.F) {
 func TestUpstreamSocketsReused(t *testing.T) {
 	up := startUpstream(t)
 	f := startForwarder(t, up, func(c *Config) { c.Attempts = 1 })
-	for range 20 {
-		if r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+	for i := range 20 { // distinct names: a repeat would be answered from the cache
+		if r := query(t, f.addr, "udp", fmt.Sprintf("q%d.cdn.example.com", i), dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
 			t.Fatalf("rcode %s", dns.RcodeToString[r.Rcode])
 		}
 	}
@@ -429,12 +450,279 @@ func TestUpstreamSocketsReused(t *testing.T) {
 	if r := query(t, f.addr, "udp", "badid.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeServerFailure {
 		t.Errorf("mismatched ID: %s", dns.RcodeToString[r.Rcode])
 	}
-	if r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
+	if r := query(t, f.addr, "udp", "after.cdn.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess {
 		t.Errorf("after a mismatched reply: %s", dns.RcodeToString[r.Rcode])
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	if len(up.sources) != n+1 {
 		t.Errorf("the socket that saw a bad reply was reused (%d sources, before %d)", len(up.sources), n)
+	}
+}
+
+// exchange sends m to addr and returns the reply.
+func exchange(t testing.TB, addr, net_ string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	r, _, err := (&dns.Client{Net: net_, Timeout: 3 * time.Second, UDPSize: dns.DefaultMsgSize}).Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%v over %s: %v", m.Question, net_, err)
+	}
+	return r
+}
+
+// TestOnlyPlainQueriesLeave: for an allowed name, the agent chooses neither
+// the class, nor the opcode, nor the letter case, nor the RD bit of what goes
+// upstream; unusual queries are answered locally with no upstream query.
+func TestOnlyPlainQueriesLeave(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	for _, tc := range []struct {
+		what   string
+		msg    func(*dns.Msg)
+		rcode  int
+		qtype  uint16
+		qclass uint16
+	}{
+		{"class 1416", nil, dns.RcodeRefused, dns.TypeA, 1416},
+		{"class CHAOS", nil, dns.RcodeRefused, dns.TypeTXT, dns.ClassCHAOS},
+		{"class ANY", nil, dns.RcodeRefused, dns.TypeA, dns.ClassANY},
+		{"NOTIFY", func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }, dns.RcodeNotImplemented, dns.TypeSOA, dns.ClassINET},
+		{"IQUERY", func(m *dns.Msg) { m.Opcode = dns.OpcodeIQuery }, dns.RcodeNotImplemented, dns.TypeA, dns.ClassINET},
+		{"ANY", nil, dns.RcodeRefused, dns.TypeANY, dns.ClassINET},
+		{"AXFR", nil, dns.RcodeRefused, dns.TypeAXFR, dns.ClassINET},
+		{"IXFR", nil, dns.RcodeRefused, dns.TypeIXFR, dns.ClassINET},
+		{"unknown type", nil, dns.RcodeRefused, 65280, dns.ClassINET},
+		{"NULL", nil, dns.RcodeRefused, dns.TypeNULL, dns.ClassINET},
+	} {
+		for _, n := range []string{"udp", "tcp"} {
+			m := new(dns.Msg)
+			m.SetQuestion("api.example.com.", tc.qtype)
+			m.Question[0].Qclass = tc.qclass
+			if tc.msg != nil {
+				tc.msg(m)
+			}
+			r := exchange(t, f.addr, n, m)
+			if r.Rcode != tc.rcode || len(r.Answer) != 0 {
+				t.Errorf("%s over %s: %s; want %s", tc.what, n, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+			}
+		}
+	}
+	if got := up.queries.Load(); got != 0 {
+		t.Fatalf("the upstream got %d queries for unusual questions", got)
+	}
+
+	// A plain query in mixed case, RD clear: upstream sees the lower-case
+	// name, class IN, opcode QUERY and RD set; the client gets its own
+	// question back, case included (stubs doing 0x20 compare it).
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeHTTPS, dns.TypeTXT, dns.TypeMX} {
+		m := new(dns.Msg)
+		m.SetQuestion("ApI.eXaMpLe.CoM.", qt)
+		m.RecursionDesired = false
+		r := exchange(t, f.addr, "udp", m)
+		if r.Rcode != dns.RcodeSuccess || len(r.Question) != 1 || r.Question[0] != m.Question[0] {
+			t.Errorf("%s: rcode %s, question %v; want the client's own %v", dns.TypeToString[qt], dns.RcodeToString[r.Rcode], r.Question, m.Question[0])
+		}
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if len(up.seen) == 0 {
+		t.Fatal("nothing was forwarded")
+	}
+	for _, s := range up.seen {
+		q := s.Question[0]
+		if q.Name != "api.example.com." || q.Qclass != dns.ClassINET || s.Opcode != dns.OpcodeQuery || !s.RecursionDesired || s.Zero || s.AuthenticatedData {
+			t.Errorf("upstream saw %v opcode %d RD %v Z %v AD %v", q, s.Opcode, s.RecursionDesired, s.Zero, s.AuthenticatedData)
+		}
+	}
+}
+
+// ede returns the Extended DNS Error of a reply, if any.
+func ede(r *dns.Msg) *dns.EDNS0_EDE {
+	if o := r.IsEdns0(); o != nil {
+		for _, opt := range o.Option {
+			if e, ok := opt.(*dns.EDNS0_EDE); ok {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// TestExtendedDNSError: a refusal says why (RFC 8914), to clients that sent
+// EDNS0 and to no other.
+func TestExtendedDNSError(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		code  uint16
+		text  string
+	}{
+		{"Blocked.Example.NET", dns.TypeA, dns.ExtendedErrorCodeBlocked, "blocked by bottle: blocked.example.net is not in the allowlist"},
+		{"evil.cdn.example.com", dns.TypeAAAA, dns.ExtendedErrorCodeBlocked, "blocked by bottle: evil.cdn.example.com is denied by deny[0]"},
+		{"api.example.com", dns.TypeANY, dns.ExtendedErrorCodeNotSupported, "bottle: query type ANY is not forwarded"},
+	} {
+		for _, n := range []string{"udp", "tcp"} {
+			r := query(t, f.addr, n, tc.name, tc.qtype, 1232)
+			e := ede(r)
+			if r.Rcode != dns.RcodeRefused || e == nil || e.InfoCode != tc.code || e.ExtraText != tc.text {
+				t.Errorf("%s over %s: rcode %s, EDE %v; want REFUSED, %d %q", tc.name, n, dns.RcodeToString[r.Rcode], e, tc.code, tc.text)
+			}
+			if r := query(t, f.addr, n, tc.name, tc.qtype, 0); r.Rcode != dns.RcodeRefused || r.IsEdns0() != nil {
+				t.Errorf("%s over %s without EDNS0: rcode %s, OPT %v", tc.name, n, dns.RcodeToString[r.Rcode], r.IsEdns0())
+			}
+		}
+	}
+	if r := query(t, f.addr, "udp", "api.example.com", dns.TypeA, 1232); r.Rcode != dns.RcodeSuccess || ede(r) != nil {
+		t.Errorf("allowed name: rcode %s, EDE %v", dns.RcodeToString[r.Rcode], ede(r))
+	}
+
+	t.Run("dig", func(t *testing.T) {
+		dig, err := exec.LookPath("dig")
+		if err != nil {
+			t.Skip("dig is not on PATH (apt-get install dnsutils)")
+		}
+		host, port, _ := net.SplitHostPort(f.addr)
+		out, err := exec.Command(dig, "@"+host, "-p", port, "+tries=1", "+time=3", "+norecurse", "blocked.example.net", "A").CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig: %v\n%s", err, out)
+		}
+		for _, want := range []string{"status: REFUSED", "EDE: 15 (Blocked): (blocked by bottle: blocked.example.net is not in the allowlist)"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("dig output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
+// TestClientsOutsideRefused: a peer outside Config.Clients gets nothing, over
+// UDP (no answer at all: no reflection) or TCP (the connection is closed),
+// and nothing it sends is forwarded.
+func TestClientsOutsideRefused(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, func(c *Config) { c.Clients = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")} })
+	m := new(dns.Msg)
+	m.SetQuestion("api.example.com.", dns.TypeA)
+	from := func(ip string, net_ string) *dns.Client {
+		var local net.Addr = &net.UDPAddr{IP: net.ParseIP(ip)}
+		if net_ == "tcp" {
+			local = &net.TCPAddr{IP: net.ParseIP(ip)}
+		}
+		return &dns.Client{Net: net_, Timeout: 500 * time.Millisecond, Dialer: &net.Dialer{LocalAddr: local, Timeout: time.Second}}
+	}
+
+	// From 127.0.0.1: dropped.
+	if r, _, err := from("127.0.0.1", "udp").Exchange(m, f.addr); err == nil {
+		t.Errorf("UDP from outside: got an answer %v", r)
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Errorf("UDP from outside: %v; want no answer (a timeout)", err)
+	}
+	tc, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(f.addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	conn := &dns.Conn{Conn: tc}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.WriteMsg(m) // may fail already: the server closes at once
+	if r, err := conn.ReadMsg(); err == nil {
+		t.Errorf("TCP from outside: got an answer %v", r)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("TCP from outside: the connection stayed open (%v)", err)
+	}
+	if got := up.queries.Load(); got != 0 {
+		t.Errorf("the upstream got %d queries from outsiders", got)
+	}
+	if s := f.Stats(); s.Outsiders < 2 || s.Allowed != 0 || s.Denied != 0 {
+		t.Errorf("stats %+v; want both outsiders counted and nothing judged", s)
+	}
+
+	// From 127.0.0.2: answered, over both.
+	for _, n := range []string{"udp", "tcp"} {
+		r, _, err := from("127.0.0.2", n).Exchange(m, f.addr)
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("%s from inside: %v %v", n, r, err)
+		}
+	}
+}
+
+// TestAuditFloodBounded: the agent decides how often it is refused, not how
+// much the audit log grows. A flood of one refused question is one line and
+// a count; a flood of distinct ones is the client's budget of lines and one
+// line that counts the rest.
+func TestAuditFloodBounded(t *testing.T) {
+	pol, err := allowlist.Parse("p.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flood = 5000
+	for _, tc := range []struct {
+		what    string
+		name    func(i int) string
+		qtype   uint16
+		maxLine int
+	}{
+		{"identical", func(int) string { return "blocked.example.net." }, dns.TypeA, 2},
+		{"identical but for case", func(i int) string {
+			if i%2 == 0 {
+				return "BLOCKED.example.net."
+			}
+			return "blocked.EXAMPLE.net."
+		}, dns.TypeA, 2},
+		{"identical, refused type", func(int) string { return "api.example.com." }, dns.TypeANY, 2},
+		{"distinct", func(i int) string { return fmt.Sprintf("x%d.example.net.", i) }, dns.TypeA, audit.DefaultPerClient + 1},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			var buf bytes.Buffer
+			var mu sync.Mutex
+			al := audit.NewWith(audit.Options{Window: time.Hour}, lockedWriter{&buf, &mu}) // the flood fits in one window
+			s, err := New(Config{Bottle: "b", Policy: pol, Upstreams: []string{"127.0.0.1:1"}, Audit: al})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range flood {
+				m := new(dns.Msg)
+				m.SetQuestion(tc.name(i), tc.qtype)
+				w := &fakeWriter{remote: &net.UDPAddr{IP: net.IPv4(10, 89, 0, 2), Port: 1024 + i}}
+				s.ServeDNS(w, m)
+				if w.msg == nil || w.msg.Rcode != dns.RcodeRefused {
+					t.Fatalf("query %d: %v", i, w.msg)
+				}
+			}
+			al.Flush()
+			mu.Lock()
+			defer mu.Unlock()
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) > tc.maxLine {
+				t.Fatalf("%d refusals wrote %d lines; want at most %d:\n%s", flood, len(lines), tc.maxLine, strings.Join(lines[:min(len(lines), 5)], "\n"))
+			}
+			var total int64
+			for _, l := range lines {
+				var rec struct {
+					Kind     string `json:"kind"`
+					Client   string `json:"client"`
+					Repeated int64  `json:"repeated"`
+					Count    int64  `json:"count"`
+				}
+				if err := json.Unmarshal([]byte(l), &rec); err != nil {
+					t.Fatalf("line %q: %v", l, err)
+				}
+				if rec.Client != "10.89.0.2" {
+					t.Errorf("client %q; want the address without port", rec.Client)
+				}
+				switch {
+				case rec.Kind == "dns" && rec.Repeated == 0:
+					total++
+				case rec.Kind == "dns":
+					total += rec.Repeated
+				case rec.Kind == "suppressed":
+					total += rec.Count
+				}
+			}
+			if total != flood {
+				t.Errorf("the lines account for %d refusals; want %d:\n%s", total, flood, buf.String())
+			}
+		})
 	}
 }

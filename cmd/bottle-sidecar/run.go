@@ -230,7 +230,8 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 			}
 			a.upstreams = append(a.upstreams, u)
 		}
-	} else if o.dnsListen != "" {
+	} else {
+		// The proxy needs upstreams too, even without the forwarder.
 		if a.upstreams, err = dnsfwd.ResolvConfServers(o.resolvConf); err != nil {
 			return nil, fmt.Errorf("no upstream resolvers: %v; pass --upstream-dns", err)
 		}
@@ -248,16 +249,30 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 	}
 	al := audit.NewWith(audit.Options{Bottle: o.bottle}, sink)
 	a.audit = al
-	pcfg := proxy.Config{Bottle: o.bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log}
-	if o.upstreamDNS != "" {
-		// The proxy resolves upstream names the same way the forwarder does.
-		pcfg.Resolver = proxy.UpstreamResolver(a.upstreams[0])
+	// One resolver for the proxy and the forwarder: every upstream, one
+	// cache, one lookup in flight per question.
+	res, err := dnsfwd.NewResolver(dnsfwd.ResolverConfig{Upstreams: a.upstreams, Logger: log})
+	if err != nil {
+		return nil, err
 	}
+	a.closers = append(a.closers, func() { res.Close() })
+	pcfg := proxy.Config{Bottle: o.bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log, Resolver: res}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
 	if o.dnsListen != "" {
-		if a.dns, err = dnsfwd.New(dnsfwd.Config{Bottle: o.bottle, Policy: pol, Upstreams: a.upstreams, Audit: al, Logger: log}); err != nil {
+		dcfg := dnsfwd.Config{Bottle: o.bottle, Policy: pol, Resolver: res, Audit: al, Logger: log}
+		if o.internalCIDR != "" {
+			pfx, err := netip.ParsePrefix(o.internalCIDR)
+			if err != nil {
+				return nil, fmt.Errorf("--internal-cidr %q: %v", o.internalCIDR, err)
+			}
+			// Only the internal network's peers may ask: a packet for the
+			// internal address is delivered whatever interface it came in
+			// on, so a neighbour on the egress side could reach it too.
+			dcfg.Clients = []netip.Prefix{pfx.Masked()}
+		}
+		if a.dns, err = dnsfwd.New(dcfg); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,875 @@
+package dnsfwd
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ResolverConfig configures a Resolver. Zero values take the defaults below.
+type ResolverConfig struct {
+	Upstreams []string // HOST:PORT recursive resolvers; required
+	Logger    *slog.Logger
+
+	AttemptTimeout time.Duration // one exchange with one upstream
+	Deadline       time.Duration // all attempts for one question
+	// Attempts bounds the exchanges for one question, hedges included (a
+	// retry over TCP after a truncated UDP answer is part of its exchange).
+	Attempts int
+	// HedgeDelay is how long an exchange may go unanswered before the same
+	// question is sent again, to the next upstream, while the first is still
+	// awaited; each further hedge waits twice as long as the one before.
+	HedgeDelay time.Duration
+
+	CacheSize      int           // answers kept; negative: no cache
+	MinTTL         time.Duration // shortest time an answer is kept
+	MaxTTL         time.Duration // longest time an answer is kept
+	MaxNegativeTTL time.Duration // longest time NXDOMAIN or NODATA is kept
+}
+
+// Resolver defaults.
+const (
+	// DefaultHedgeDelay: a loopback or same-host resolver answers in well
+	// under a millisecond and a cold recursive lookup in tens to a few
+	// hundred; an answer that has not come by then was most likely lost
+	// (Docker's embedded resolver drops answers in bursts of simultaneous
+	// queries), and waiting for a timeout costs the client seconds.
+	DefaultHedgeDelay     = 250 * time.Millisecond
+	DefaultCacheSize      = 10000
+	DefaultMinTTL         = 5 * time.Second
+	DefaultMaxTTL         = time.Hour
+	DefaultMaxNegativeTTL = 30 * time.Second
+
+	// minAttempts is the least attempt budget: with one upstream that
+	// loses a share of its answers, a third try costs nothing unless the
+	// first two were both lost.
+	minAttempts = 3
+	// maxCNAMEHops bounds the alias chain LookupNetIP follows in an answer.
+	maxCNAMEHops = 16
+)
+
+// Resolver asks the upstream resolvers on behalf of the forwarder and the
+// proxy, so both see the same answers and share one cache. Every upstream
+// is used: questions are spread over them in turn, one that stops answering
+// is asked last for a while, and an exchange that goes unanswered for
+// HedgeDelay is sent again to the next one while the first is still awaited.
+// Identical questions asked at once share one lookup. It is safe for
+// concurrent use.
+type Resolver struct {
+	cfg   ResolverConfig
+	ups   []*nameserver
+	next  atomic.Uint32 // where the next question starts in ups
+	udp   *dns.Client
+	tcp   *dns.Client
+	log   *slog.Logger
+	cache *cache // nil: no cache
+	now   func() time.Time
+
+	// base is cancelled by Close; lookups run under it rather than under
+	// one asker's context, since other askers may share them.
+	base context.Context
+	stop context.CancelFunc
+
+	mu      sync.Mutex
+	flights map[qkey]*flight
+	closed  bool
+
+	stat struct {
+		lookups, hits, shared, exchanges, hedges, failures atomic.Uint64
+	}
+}
+
+// ResolverStats counts what a Resolver did.
+type ResolverStats struct {
+	Lookups   uint64 // questions asked of the resolver
+	CacheHits uint64 // answered from the cache
+	Shared    uint64 // joined a lookup already in flight
+	Exchanges uint64 // exchanges with upstreams (hedges included)
+	Hedges    uint64 // exchanges sent while an earlier one was still awaited
+	Failures  uint64 // questions no upstream answered
+}
+
+// qkey is a question as the resolver asks it upstream, and the key of the
+// cache and of lookups in flight. The class is always IN.
+type qkey struct {
+	name   string // lower case, fully qualified
+	qtype  uint16
+	do, cd bool // DNSSEC OK and Checking Disabled change the answer
+}
+
+// flight is one lookup in progress, shared by everyone asking its question.
+type flight struct {
+	done    chan struct{}
+	cancel  context.CancelFunc
+	waiters int // under Resolver.mu; the lookup is cancelled when it drops to 0
+	entry   *entry
+	err     error
+}
+
+// NewResolver builds a Resolver.
+func NewResolver(cfg ResolverConfig) (*Resolver, error) {
+	if len(cfg.Upstreams) == 0 {
+		return nil, errors.New("dnsfwd: no upstream resolvers")
+	}
+	for _, u := range cfg.Upstreams {
+		if _, _, err := net.SplitHostPort(u); err != nil {
+			return nil, fmt.Errorf("dnsfwd: upstream %q: want HOST:PORT", u)
+		}
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = DefaultDeadline
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = max(2*len(cfg.Upstreams), minAttempts)
+	}
+	if cfg.HedgeDelay <= 0 {
+		cfg.HedgeDelay = DefaultHedgeDelay
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	if cfg.MinTTL <= 0 {
+		cfg.MinTTL = DefaultMinTTL
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = DefaultMaxTTL
+	}
+	if cfg.MaxNegativeTTL <= 0 {
+		cfg.MaxNegativeTTL = DefaultMaxNegativeTTL
+	}
+	if cfg.MaxTTL < cfg.MinTTL {
+		return nil, fmt.Errorf("dnsfwd: MaxTTL %v is shorter than MinTTL %v", cfg.MaxTTL, cfg.MinTTL)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Resolver{
+		cfg:     cfg,
+		udp:     &dns.Client{Net: "udp", Timeout: cfg.AttemptTimeout, UDPSize: upstreamUDPSize},
+		tcp:     &dns.Client{Net: "tcp", Timeout: cfg.AttemptTimeout},
+		log:     cfg.Logger,
+		now:     time.Now,
+		flights: map[qkey]*flight{},
+	}
+	for _, u := range cfg.Upstreams {
+		r.ups = append(r.ups, &nameserver{addr: u})
+	}
+	if cfg.CacheSize > 0 {
+		r.cache = newCache(cfg.CacheSize)
+	}
+	r.base, r.stop = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// Close cancels the lookups in flight and closes the pooled sockets. Lookups
+// after Close fail.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.stop()
+	for _, u := range r.ups {
+		u.close()
+	}
+	return nil
+}
+
+// Stats returns the counters so far.
+func (r *Resolver) Stats() ResolverStats {
+	return ResolverStats{
+		Lookups: r.stat.lookups.Load(), CacheHits: r.stat.hits.Load(), Shared: r.stat.shared.Load(),
+		Exchanges: r.stat.exchanges.Load(), Hedges: r.stat.hedges.Load(), Failures: r.stat.failures.Load(),
+	}
+}
+
+// errClosed is the error of a lookup on a closed Resolver.
+var errClosed = errors.New("dnsfwd: resolver closed")
+
+// timeoutError is a lookup that ran out of time: every exchange timed out,
+// or the deadline passed.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// cached returns the cached answer to k, TTLs decremented, or nil.
+func (r *Resolver) cached(k qkey) *dns.Msg {
+	if r.cache == nil {
+		return nil
+	}
+	now := r.now()
+	if e := r.cache.get(k, now); e != nil {
+		r.stat.lookups.Add(1)
+		r.stat.hits.Add(1)
+		return e.answer(now)
+	}
+	return nil
+}
+
+// resolve answers k from the cache, from a lookup in flight for the same
+// question, or from a new lookup. The message returned is the caller's to
+// change. It returns an error when no upstream gave an answer, or when ctx
+// ends first.
+func (r *Resolver) resolve(ctx context.Context, k qkey) (*dns.Msg, error) {
+	if m := r.cached(k); m != nil {
+		return m, nil
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, errClosed
+	}
+	r.stat.lookups.Add(1)
+	f := r.flights[k]
+	if f == nil {
+		// A lookup may have finished since the look above: it fills the
+		// cache before it leaves flights.
+		if r.cache != nil {
+			now := r.now()
+			if e := r.cache.get(k, now); e != nil {
+				r.mu.Unlock()
+				r.stat.hits.Add(1)
+				return e.answer(now), nil
+			}
+		}
+		fctx, cancel := context.WithTimeout(r.base, r.cfg.Deadline)
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		r.flights[k] = f
+		go r.fly(fctx, k, f)
+	} else {
+		r.stat.shared.Add(1)
+	}
+	f.waiters++
+	r.mu.Unlock()
+
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f.entry.answer(r.now()), nil
+	case <-ctx.Done():
+		r.mu.Lock()
+		f.waiters--
+		if f.waiters == 0 {
+			select {
+			case <-f.done:
+			default:
+				// Nobody waits for it any more: stop asking, and let the
+				// next asker start afresh.
+				f.cancel()
+				if r.flights[k] == f {
+					delete(r.flights, k)
+				}
+			}
+		}
+		r.mu.Unlock()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, timeoutError{}
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// fly runs one shared lookup and hands its result to the waiters.
+func (r *Resolver) fly(ctx context.Context, k qkey, f *flight) {
+	defer f.cancel()
+	m, err := r.ask(ctx, k)
+	var e *entry
+	if err == nil {
+		now := r.now()
+		e = &entry{key: k, msg: m, stored: now, ttl: r.cacheTTL(m)}
+		if e.ttl > 0 && r.cache != nil {
+			r.cache.put(e)
+		}
+	} else {
+		r.stat.failures.Add(1)
+	}
+	r.mu.Lock()
+	if r.flights[k] == f {
+		delete(r.flights, k)
+	}
+	f.entry, f.err = e, err
+	close(f.done)
+	r.mu.Unlock()
+}
+
+// result is what one exchange brought back.
+type result struct {
+	n   int // which attempt
+	up  *nameserver
+	msg *dns.Msg
+	err error
+}
+
+// ask puts k to the upstreams, hedging: the first exchange goes to the first
+// upstream in order; when it has not been answered after HedgeDelay, or
+// failed, the next goes to the next upstream, and so on, while the earlier
+// ones are still awaited. The first NOERROR or NXDOMAIN answer wins and the
+// other exchanges are cancelled. SERVFAIL, REFUSED and the like are kept and
+// returned only if nothing better comes. At most Attempts exchanges, all
+// within ctx (the Deadline).
+func (r *Resolver) ask(ctx context.Context, k qkey) (*dns.Msg, error) {
+	order := r.order()
+	actx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll() // the exchanges still out lose the race
+	results := make(chan result, r.cfg.Attempts)
+	var sentTo []*nameserver // by attempt
+	var finished []bool
+	pending := 0
+	launch := func() {
+		n := len(sentTo)
+		up := order[n%len(order)]
+		sentTo, finished = append(sentTo, up), append(finished, false)
+		pending++
+		r.stat.exchanges.Add(1)
+		go func() {
+			m, err := r.exchange(actx, up, k)
+			results <- result{n: n, up: up, msg: m, err: err}
+		}()
+	}
+	delay := r.cfg.HedgeDelay
+	hedge := time.NewTimer(delay)
+	defer hedge.Stop()
+	launch()
+
+	var fallback *dns.Msg
+	var lastErr error
+	allTimeouts := true
+	for pending > 0 || len(sentTo) < r.cfg.Attempts {
+		select {
+		case <-hedge.C:
+			if len(sentTo) < r.cfg.Attempts {
+				r.stat.hedges.Add(1)
+				launch()
+				delay *= 2
+				hedge.Reset(delay)
+			}
+		case res := <-results:
+			pending--
+			finished[res.n] = true
+			if res.err == nil && (res.msg.Rcode == dns.RcodeSuccess || res.msg.Rcode == dns.RcodeNameError) {
+				// Upstreams asked earlier that are still silent were slower
+				// than this one by a hedge delay at least.
+				for i := range res.n {
+					if !finished[i] && sentTo[i] != res.up && ctx.Err() == nil {
+						sentTo[i].failed(r.now())
+					}
+				}
+				res.up.answered()
+				return res.msg, nil
+			}
+			if res.err == nil {
+				res.up.answered() // it is alive, but had no good answer
+				fallback = res.msg
+				allTimeouts = false
+			} else {
+				if ctx.Err() == nil { // not our own cancellation
+					res.up.failed(r.now())
+				}
+				lastErr = res.err
+				var ne net.Error
+				if !errors.As(res.err, &ne) || !ne.Timeout() {
+					allTimeouts = false
+				}
+				r.log.Debug("upstream exchange failed", "upstream", res.up.addr, "name", k.name, "err", res.err)
+			}
+			if len(sentTo) < r.cfg.Attempts {
+				// Failed fast: ask the next one now, not after the delay.
+				launch()
+				hedge.Reset(delay)
+			}
+		case <-ctx.Done():
+			if fallback != nil {
+				return fallback, nil
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, timeoutError{}
+			}
+			return nil, ctx.Err()
+		}
+	}
+	if fallback != nil {
+		return fallback, nil
+	}
+	if allTimeouts {
+		return nil, timeoutError{}
+	}
+	return nil, lastErr
+}
+
+// order is the order in which the upstreams are asked for one question:
+// starting one further each time, so that the load is spread, with those
+// that recently stopped answering last.
+func (r *Resolver) order() []*nameserver {
+	if len(r.ups) == 1 {
+		return r.ups
+	}
+	start := int(r.next.Add(1) % uint32(len(r.ups)))
+	now := r.now()
+	out := make([]*nameserver, 0, len(r.ups))
+	var down []*nameserver
+	for i := range r.ups {
+		u := r.ups[(start+i)%len(r.ups)]
+		if u.isDown(now) {
+			down = append(down, u)
+		} else {
+			out = append(out, u)
+		}
+	}
+	return append(out, down...)
+}
+
+// query is the message sent upstream for k. Only what the forwarder chose
+// goes upstream: a fresh ID, opcode QUERY, RD set (we forward to recursive
+// resolvers; RD clear would be a bit of the agent's choosing and asks only
+// for cache contents), the name in lower case, class IN, and a fresh OPT
+// with our buffer size and the DO bit: the client's EDNS options (client
+// subnet, cookies, padding) never leave the bottle. CD and DO are the
+// client's: a validating stub needs them.
+func (k qkey) query() *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = dns.Id()
+	m.Opcode = dns.OpcodeQuery
+	m.RecursionDesired = true
+	m.CheckingDisabled = k.cd
+	m.Question = []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: dns.ClassINET}}
+	m.SetEdns0(upstreamUDPSize, k.do)
+	return m
+}
+
+// exchange asks up once: over a pooled UDP socket, then over TCP if the
+// answer was truncated. A socket that errs, is cancelled or gets a reply
+// that does not match is closed, never reused: a late reply to an earlier
+// query could be waiting on it.
+func (r *Resolver) exchange(ctx context.Context, up *nameserver, k qkey) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
+	defer cancel()
+	q := k.query()
+	c, err := up.get(ctx, r.udp)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.exchangeConn(ctx, r.udp, q, c)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	up.put(c)
+	if !resp.Truncated {
+		return resp, nil
+	}
+	tc, err := r.tcp.DialContext(ctx, up.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer tc.Close()
+	return r.exchangeConn(ctx, r.tcp, q, tc)
+}
+
+// exchangeConn is miekg's exchange, made to give up when ctx is cancelled
+// (miekg honours only its deadline), with the reply checked against q.
+func (r *Resolver) exchangeConn(ctx context.Context, cl *dns.Client, q *dns.Msg, c *dns.Conn) (*dns.Msg, error) {
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	resp, _, err := cl.ExchangeWithConnContext(ctx, q, c)
+	if !stop() && err == nil {
+		err = ctx.Err() // the deadline was spoilt; the caller closes c
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !valid(q, resp) {
+		r.log.Warn("upstream reply does not match the query", "name", q.Question[0].Name)
+		return nil, errMismatch
+	}
+	return resp, nil
+}
+
+var errMismatch = errors.New("dnsfwd: upstream reply does not match the query")
+
+// valid checks a reply answers our query: same ID, a response to a QUERY,
+// the same single question (a spoofed or stray packet fails this), and an
+// RCODE that fits in the header (we send no cookie and EDNS version 0, so an
+// extended one means a confused upstream).
+func valid(q, r *dns.Msg) bool {
+	if r.Id != q.Id || !r.Response || r.Opcode != dns.OpcodeQuery || len(r.Question) != 1 || r.Rcode > 0xF {
+		return false
+	}
+	a, b := q.Question[0], r.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+// cacheTTL is how long m may be kept: the smallest TTL of its answer,
+// clamped to [MinTTL, MaxTTL]; for NXDOMAIN and NODATA, the SOA's negative
+// TTL (RFC 2308 §5: the smaller of its TTL and MINIMUM), clamped to
+// MaxNegativeTTL, so a name that appears is seen soon. A negative answer
+// without SOA is kept MinTTL: RFC 2308 would not keep it at all, for fear of
+// loops between caches, but nothing resolves through this cache, and
+// without it every AAAA lookup of an IPv4-only name would go upstream.
+// Failures (SERVFAIL, REFUSED, …) are not kept: here they mostly come from
+// an answer lost upstream, and keeping one would turn a lost packet into
+// seconds of failures; identical questions at once already share a lookup.
+func (r *Resolver) cacheTTL(m *dns.Msg) time.Duration {
+	if m.Truncated {
+		return 0
+	}
+	negative := m.Rcode == dns.RcodeNameError || m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0
+	switch {
+	case negative:
+		ttl := r.cfg.MinTTL
+		for _, rr := range m.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				ttl = time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
+			}
+		}
+		return max(min(ttl, r.cfg.MaxNegativeTTL), min(r.cfg.MinTTL, r.cfg.MaxNegativeTTL))
+	case m.Rcode == dns.RcodeSuccess:
+		low := uint32(r.cfg.MaxTTL / time.Second)
+		for _, rr := range m.Answer {
+			low = min(low, rr.Header().Ttl)
+		}
+		return min(max(time.Duration(low)*time.Second, r.cfg.MinTTL), r.cfg.MaxTTL)
+	}
+	return 0
+}
+
+// entry is an upstream answer, cached or handed to the waiters of a lookup.
+// msg is never changed once stored; answer hands out copies.
+type entry struct {
+	key    qkey
+	msg    *dns.Msg
+	stored time.Time
+	ttl    time.Duration // 0: not cached
+}
+
+// answer is a copy of the stored reply as it stands at now: no ID, and no
+// OPT record (the forwarder writes its own).
+func (e *entry) answer(now time.Time) *dns.Msg {
+	m := e.msg.Copy()
+	m.Id = 0
+	extra := m.Extra[:0]
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			extra = append(extra, rr)
+		}
+	}
+	m.Extra = extra
+	if e.ttl == 0 {
+		return m
+	}
+	// Every TTL is capped at the entry's life and decremented by its age,
+	// so a client never keeps the answer longer than we do.
+	life := uint32(e.ttl / time.Second)
+	age := uint32(now.Sub(e.stored) / time.Second)
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			h.Ttl = min(h.Ttl, life)
+			if h.Ttl > age {
+				h.Ttl -= age
+			} else {
+				h.Ttl = 0
+			}
+		}
+	}
+	return m
+}
+
+// cache is a bounded LRU of answers.
+type cache struct {
+	mu  sync.Mutex
+	max int
+	m   map[qkey]*list.Element // of *entry
+	lru list.List              // front: most recently used
+}
+
+func newCache(n int) *cache { return &cache{max: n, m: map[qkey]*list.Element{}} }
+
+func (c *cache) get(k qkey, now time.Time) *entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.m[k]
+	if el == nil {
+		return nil
+	}
+	e := el.Value.(*entry)
+	if now.Sub(e.stored) >= e.ttl {
+		c.lru.Remove(el)
+		delete(c.m, k)
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return e
+}
+
+func (c *cache) put(e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el := c.m[e.key]; el != nil {
+		el.Value = e
+		c.lru.MoveToFront(el)
+		return
+	}
+	c.m[e.key] = c.lru.PushFront(e)
+	for c.lru.Len() > c.max {
+		// The least recently used goes, expired or not; expired entries
+		// also go when they are next looked at.
+		old := c.lru.Back()
+		c.lru.Remove(old)
+		delete(c.m, old.Value.(*entry).key)
+	}
+}
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// nameserver is one upstream resolver: its idle sockets and whether it answers.
+type nameserver struct {
+	addr string
+
+	mu        sync.Mutex
+	idle      []*dns.Conn
+	closed    bool
+	fails     int       // exchanges in a row that failed or lost a hedge race
+	downUntil time.Time // asked last until then
+}
+
+// Health: after maxFails failures in a row an upstream is asked last for
+// downFor, and again whenever it fails after that until it answers. It is
+// still asked when the others fail, which is how it comes back.
+const (
+	maxFails = 2
+	downFor  = 30 * time.Second
+	// maxIdlePerUpstream bounds the sockets kept per upstream.
+	maxIdlePerUpstream = 64
+)
+
+func (u *nameserver) failed(now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.fails++
+	if u.fails >= maxFails {
+		u.downUntil = now.Add(downFor)
+	}
+}
+
+func (u *nameserver) answered() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.fails, u.downUntil = 0, time.Time{}
+}
+
+func (u *nameserver) isDown(now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return now.Before(u.downUntil)
+}
+
+// get returns an idle UDP socket to u, or a new one. Idle sockets are
+// reused so that an exchange costs no socket()+connect() (CoreDNS forward
+// does the same; engine notes §2.3).
+func (u *nameserver) get(ctx context.Context, cl *dns.Client) (*dns.Conn, error) {
+	u.mu.Lock()
+	if n := len(u.idle); n > 0 {
+		c := u.idle[n-1]
+		u.idle = u.idle[:n-1]
+		u.mu.Unlock()
+		return c, nil
+	}
+	u.mu.Unlock()
+	return cl.DialContext(ctx, u.addr)
+}
+
+func (u *nameserver) put(c *dns.Conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed || len(u.idle) >= maxIdlePerUpstream {
+		c.Close()
+		return
+	}
+	u.idle = append(u.idle, c)
+}
+
+func (u *nameserver) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.closed = true
+	for _, c := range u.idle {
+		c.Close()
+	}
+	u.idle = nil
+}
+
+// LookupNetIP returns the addresses of host: network "ip" asks for A and
+// AAAA at once, "ip4" for A, "ip6" for AAAA. CNAME chains in the answer are
+// followed. IPv4 addresses come first: the proxy dials in this order, and
+// most egress networks of a bottle have no IPv6 route. It is the interface
+// proxy.Resolver.
+//
+// Errors are *net.DNSError with IsNotFound (NXDOMAIN, or no address) or
+// IsTimeout set, and Server empty: the agent must not learn the addresses
+// of the sidecar's resolvers from an error page.
+func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	var types []uint16
+	switch network {
+	case "ip":
+		types = []uint16{dns.TypeA, dns.TypeAAAA}
+	case "ip4":
+		types = []uint16{dns.TypeA}
+	case "ip6":
+		types = []uint16{dns.TypeAAAA}
+	default:
+		return nil, &net.DNSError{Err: "unsupported network " + network, Name: host}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if network == "ip4" && !ip.Unmap().Is4() || network == "ip6" && !ip.Is6() {
+			return nil, &net.DNSError{Err: "no suitable address", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{ip}, nil
+	}
+	name := dns.Fqdn(lowerASCII(host))
+	if _, ok := dns.IsDomainName(name); !ok || name == "." {
+		return nil, notFound(host)
+	}
+	type found struct {
+		addrs []netip.Addr
+		err   error
+	}
+	res := make([]found, len(types))
+	var wg sync.WaitGroup
+	for i, t := range types[1:] {
+		wg.Go(func() {
+			a, err := r.lookupType(ctx, name, t)
+			res[i+1] = found{a, err}
+		})
+	}
+	a, err := r.lookupType(ctx, name, types[0])
+	res[0] = found{a, err}
+	wg.Wait()
+
+	var addrs []netip.Addr
+	for _, f := range res {
+		addrs = append(addrs, f.addrs...)
+	}
+	if len(addrs) > 0 {
+		return addrs, nil
+	}
+	// No address: a failure says more than "not found" when one type
+	// failed and the other had nothing.
+	for _, f := range res {
+		if f.err != nil && !isNotFound(f.err) {
+			return nil, dnsError(host, f.err)
+		}
+	}
+	return nil, notFound(host)
+}
+
+// errNotFound is NXDOMAIN, or an answer without an address of the type.
+var errNotFound = errors.New("no such host")
+
+// errServer is an upstream that answered, but not usefully (SERVFAIL,
+// REFUSED, …), or could not be asked.
+var errServer = errors.New("server misbehaving")
+
+func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
+
+// lookupType returns the addresses of type t for name in an answer.
+func (r *Resolver) lookupType(ctx context.Context, name string, t uint16) ([]netip.Addr, error) {
+	m, err := r.resolve(ctx, qkey{name: name, qtype: t})
+	if err != nil {
+		return nil, err
+	}
+	switch m.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNameError:
+		return nil, errNotFound
+	default:
+		return nil, errServer
+	}
+	addrs := addrsIn(m, name, t)
+	if len(addrs) == 0 {
+		return nil, errNotFound
+	}
+	return addrs, nil
+}
+
+// addrsIn follows the CNAME chain from name in m's answer and returns the
+// addresses of type t its last name has there.
+func addrsIn(m *dns.Msg, name string, t uint16) []netip.Addr {
+	target := name
+	for range maxCNAMEHops {
+		next := ""
+		for _, rr := range m.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, target) {
+				next = c.Target
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		target = next
+	}
+	var out []netip.Addr
+	for _, rr := range m.Answer {
+		if !strings.EqualFold(rr.Header().Name, target) {
+			continue
+		}
+		var ip net.IP
+		switch v := rr.(type) {
+		case *dns.A:
+			if t == dns.TypeA {
+				ip = v.A
+			}
+		case *dns.AAAA:
+			if t == dns.TypeAAAA {
+				ip = v.AAAA
+			}
+		}
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			if t == dns.TypeA {
+				a = a.Unmap()
+			}
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func notFound(host string) *net.DNSError {
+	return &net.DNSError{Err: errNotFound.Error(), Name: host, IsNotFound: true}
+}
+
+// dnsError turns a lookup's error into the *net.DNSError callers of
+// LookupNetIP expect. The message is one of a few fixed strings: the
+// errors of the exchanges name the upstream's address, which must not
+// reach the agent, so Server stays empty too.
+func dnsError(host string, err error) *net.DNSError {
+	var ne net.Error
+	switch {
+	case isNotFound(err):
+		return notFound(host)
+	case errors.Is(err, context.Canceled):
+		return &net.DNSError{Err: "operation was canceled", Name: host, UnwrapErr: context.Canceled}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &net.DNSError{Err: "i/o timeout", Name: host, IsTimeout: true, IsTemporary: true}
+	}
+	return &net.DNSError{Err: errServer.Error(), Name: host, IsTemporary: true}
+}
