@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +67,32 @@ func TestHardening(t *testing.T) {
 		err := cmd.Run()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || strings.Contains(errb.String(), "TTY") {
 			t.Errorf("exec with /dev/null: %v %s", err, errb.String())
+		}
+	})
+
+	t.Run("dns_forwards_only_plain_queries", func(t *testing.T) {
+		// Allowed names, asked with bits the agent chose: a class, an
+		// opcode, letter case. Only a plain lower-case IN QUERY may leave.
+		out, _ := w.sh("plain", `dig +tries=1 +time=2 -c CH priv.sim.test TXT | grep -o 'status: [A-Z]*'
+dig +tries=1 +time=2 +opcode=notify meta.sim.test | grep -o 'status: [A-Z]*'
+dig +tries=1 +time=2 Loop.SIM.Test | grep -E -o 'status: [A-Z]*|Loop.SIM.Test'`)
+		if strings.Count(out, "status: REFUSED")+strings.Count(out, "status: NOTIMP") != 2 || !strings.Contains(out, "Loop.SIM.Test") {
+			t.Errorf("in the agent:\n%s", out)
+		}
+		resp, err := http.Get("http://" + w.simA + "/__dnsraw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var seen []string
+		json.NewDecoder(resp.Body).Decode(&seen)
+		for _, q := range seen {
+			if strings.Contains(q, "priv.sim.test") || strings.Contains(q, "meta.sim.test") || strings.Contains(q, "Loop") || !strings.HasSuffix(q, " IN QUERY") {
+				t.Errorf("the upstream was asked %q", q)
+			}
+		}
+		if !slices.Contains(seen, "loop.sim.test. IN QUERY") {
+			t.Errorf("the plain query did not reach the upstream lower-cased: %q", seen)
 		}
 	})
 

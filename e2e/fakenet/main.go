@@ -60,6 +60,7 @@ func main() {
 	}
 	leaves := ca.NewLeafCache(root, 0)
 	rec := &recorder{}
+	raw := &recorder{} // the questions exactly as they came: name (case kept), class, opcode
 	suffix := "." + strings.TrimSuffix(*zone, ".") + "."
 
 	dns.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
@@ -69,6 +70,7 @@ func main() {
 			q := r.Question[0]
 			name := strings.ToLower(q.Name)
 			rec.add(strings.TrimSuffix(name, "."))
+			raw.add(fmt.Sprintf("%s %s %s", q.Name, dns.ClassToString[q.Qclass], dns.OpcodeToString[r.Opcode]))
 			if name == suffix[1:] || strings.HasSuffix(name, suffix) {
 				answer := ip
 				// Names that lead where an allowed name must never take the
@@ -105,6 +107,9 @@ func main() {
 	})
 	mux.HandleFunc("/__dns", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(rec.list())
+	})
+	mux.HandleFunc("/__dnsraw", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(raw.list())
 	})
 	var conns atomic.Int64
 	mux.HandleFunc("/__conns", func(w http.ResponseWriter, r *http.Request) {
