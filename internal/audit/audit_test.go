@@ -232,3 +232,24 @@ func (s *syncBuffer) Len() int {
 	defer s.mu.Unlock()
 	return s.b.Len()
 }
+
+// TestFileNeverRenamesADevice: --audit-log /dev/null (the benchmark harness
+// uses it) is written, never rotated away.
+func TestFileNeverRenamesADevice(t *testing.T) {
+	f, err := OpenFile(os.DevNull, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := f.Write([]byte("0123456789\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	if st, err := os.Stat(os.DevNull); err != nil || st.Mode()&os.ModeDevice == 0 {
+		t.Fatalf("%s is no longer a device: %v %v", os.DevNull, st, err)
+	}
+	if _, err := os.Stat(os.DevNull + ".1"); err == nil {
+		t.Fatalf("%s.1 exists", os.DevNull)
+	}
+}

@@ -18,6 +18,9 @@ type File struct {
 	mu   sync.Mutex
 	f    *os.File
 	size int64
+	// regular is false for a device or pipe (--audit-log /dev/null): such a
+	// file is written as is and never renamed.
+	regular bool
 }
 
 // Defaults for File.
@@ -52,7 +55,7 @@ func (f *File) open() error {
 		fh.Close()
 		return err
 	}
-	f.f, f.size = fh, st.Size()
+	f.f, f.size, f.regular = fh, st.Size(), st.Mode().IsRegular()
 	return nil
 }
 
@@ -64,7 +67,7 @@ func (f *File) Write(p []byte) (int, error) {
 	if f.f == nil {
 		return 0, os.ErrClosed
 	}
-	if f.size > 0 && f.size+int64(len(p)) > f.maxBytes {
+	if f.regular && f.size > 0 && f.size+int64(len(p)) > f.maxBytes {
 		if err := f.rotate(); err != nil {
 			return 0, err
 		}
