@@ -286,3 +286,33 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+// TestSessionResumption: an agent that reconnects to an intercepted host
+// resumes its TLS session (the proxy's ticket keys are shared by every
+// intercepted connection), and the resumed session gets the same leaf.
+func TestSessionResumption(t *testing.T) {
+	e := newEnv(t, basePolicy, nil)
+	roots := x509.NewCertPool()
+	roots.AddCert(e.bottleCA.Cert)
+	cfg := &tls.Config{ServerName: "o1.test", RootCAs: roots, NextProtos: []string{"http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+	target := fmt.Sprintf("o1.test:%d", e.origin.port)
+	for i, wantResumed := range []bool{false, true} {
+		resp, conn, _ := e.connect(target)
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		tc := tls.Client(conn, cfg)
+		// A request, so that the session ticket (sent after the TLS 1.3
+		// handshake) is read.
+		fmt.Fprintf(tc, "GET /resume HTTP/1.1\r\nHost: %s\r\n\r\n", target)
+		r, err := http.ReadResponse(bufio.NewReader(tc), nil)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("connection %d: %v %v", i, r, err)
+		}
+		io.ReadAll(r.Body)
+		if got := tc.ConnectionState().DidResume; got != wantResumed {
+			t.Errorf("connection %d: resumed %v; want %v", i, got, wantResumed)
+		}
+		tc.Close()
+	}
+}

@@ -157,6 +157,7 @@ func newAnswer(status int, body string) *answer {
 	h := http.Header{}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	return &answer{status: status, header: h, body: body}
 }
 
@@ -183,7 +184,6 @@ func (a *answer) write(w http.ResponseWriter) {
 		h[k] = v
 	}
 	h.Set("Connection", "close")
-	h.Set("Content-Length", strconv.Itoa(len(a.body)))
 	w.WriteHeader(a.status)
 	io.WriteString(w, a.body)
 }

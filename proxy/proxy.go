@@ -247,7 +247,9 @@ func New(cfg Config) (*Server, error) {
 	// goproxy's default for a CONNECT no handler claims is a blind tunnel:
 	// refuse, should one ever get there.
 	gp.OnRequest().HandleConnectFunc(func(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-		ctx.Resp = newAnswer(http.StatusForbidden, "bottle: CONNECT is not allowed here\n").response(ctx.Req)
+		a := newAnswer(http.StatusForbidden, "bottle: CONNECT is not allowed here\n")
+		a.header.Set("Proxy-Status", proxyStatus("http_request_denied", "CONNECT is not allowed here"))
+		ctx.Resp = a.response(ctx.Req)
 		return goproxy.RejectConnect, host
 	})
 	gp.OnRequest().DoFunc(s.handleRequest)

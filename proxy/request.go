@@ -322,7 +322,7 @@ func (s *Server) upgraded(rs *reqState) {
 		ts = &tunnelState{kind: upgradedReq, host: rs.req.Host, port: rs.req.Port, client: rs.rec.Client,
 			start: time.Now(), conn: rs.conn, decidedBy: rs.gen}
 		s.track(ts)
-		d := allowlist.Decision{Allowed: true, Rule: rs.rec.Rule}
+		d := allowlist.Decision{Allowed: true, WouldDeny: rs.rec.Decision == "would-deny", Rule: rs.rec.Rule}
 		reason := fmt.Sprintf("upgraded: %s %s", rs.req.Method, rs.req.Path)
 		done := func() {
 			s.untrack(ts)
