@@ -182,6 +182,11 @@ func (e *env) originHandler() http.Handler {
 		}
 		fmt.Fprint(w, "data: second\n\n")
 	})
+	mux.HandleFunc("/truncate", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection (h1) or stream (h2) ends mid-body
+	})
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			http.Error(w, "not an upgrade", 400)

@@ -123,6 +123,7 @@ type Server struct {
 	tunnels sync.WaitGroup // every open tunnel: intercepted, passthrough, upgraded
 	liveMu  sync.Mutex
 	live    map[*tunnelState]struct{}
+	reqs    map[*reqState]struct{} // requests sent upstream and not finished
 }
 
 // generation is one policy with the transport that serves it. A transport's
@@ -183,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Logger,
 		self:   map[netip.AddrPort]bool{},
 		live:   map[*tunnelState]struct{}{},
+		reqs:   map[*reqState]struct{}{},
 	}
 	s.resolver = cfg.Resolver
 	if s.resolver == nil {
@@ -285,11 +287,14 @@ func New(cfg Config) (*Server, error) {
 }
 
 // SetPolicy swaps the policy. Every request judged from now on is judged by
-// p and sent over connections dialled under p; requests already on their
-// way finish. Tunnels p no longer allows are closed: passthrough tunnels
-// whose CONNECT or destination address it would refuse, intercepted tunnels
-// whose CONNECT it would refuse, and upgraded streams (raw bytes after a
-// 101) whose request or address it would refuse.
+// p and sent over connections dialled under p. What is already open is
+// judged again, and what p refuses is cut, saying why in its audit line:
+// requests in flight (a long download, upload or stream) that p would refuse
+// or whose upstream address it would not dial, passthrough tunnels whose
+// CONNECT or destination address it would refuse, and upgraded streams (raw
+// bytes after a 101) whose CONNECT, request or address it would refuse.
+// Intercepted tunnels stay open: each request in them is judged by p, and a
+// refused one gets a 403 the agent can read.
 func (s *Server) SetPolicy(p Policy) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -302,6 +307,9 @@ func (s *Server) SetPolicy(p Policy) {
 	old.retire()
 	for _, ts := range s.liveTunnels() {
 		s.judgeTunnel(ts, g)
+	}
+	for _, rs := range s.inflightRequests() {
+		s.judgeRequest(rs, p)
 	}
 }
 

@@ -271,3 +271,45 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 		closedRecord(t, e, "plain.test", "refuses the upgraded request GET plain.test")
 	})
 }
+
+// TestPolicyChangeCutsRequestsInFlight: a streaming response the new policy
+// would refuse (its host, or the address it came from) is cut, visibly, and
+// its audit line says why.
+func TestPolicyChangeCutsRequestsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		narrow    func(*env) string
+	}{
+		{"tunnel-host-denied", "https://o1.test:{{ORIGIN}}/sse", func(e *env) string {
+			return strings.Replace(e.policy, "deny:\n", "deny:\n  - host: o1.test\n", 1)
+		}},
+		{"tunnel-address-no-longer-allowed", "https://o1.test:{{ORIGIN}}/sse", (*env).withoutCIDR},
+		{"plain-host-denied", "http://plain.test:{{PLAIN}}/sse", func(e *env) string {
+			return strings.Replace(e.policy, "deny:\n", "deny:\n  - host: plain.test\n", 1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, basePolicy, nil)
+			t.Cleanup(func() { close(e.release) })
+			u := strings.NewReplacer("{{ORIGIN}}", fmt.Sprint(e.origin.port), "{{PLAIN}}", fmt.Sprint(e.plain.port)).Replace(tc.url)
+			resp, err := e.client(false).Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			if line, _ := br.ReadString('\n'); line != "data: first\n" {
+				t.Fatalf("first event %q", line)
+			}
+			e.setPolicy(tc.narrow(e))
+			rest, err := io.ReadAll(br)
+			if err == nil || strings.Contains(string(rest), "second") {
+				t.Errorf("the stream went on after the policy refused it: %q %v", rest, err)
+			}
+			rec := e.waitAuditT(t, func(r Record) bool { return r.Kind == "request" && r.Path == "/sse" })
+			if rec.Decision != "deny" || !strings.HasPrefix(rec.Reason, "closed: the policy") {
+				t.Errorf("audit %+v", rec)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,13 +55,21 @@ func (s *Server) serveInner(w http.ResponseWriter, r *http.Request) {
 // through goproxy: handleRequest judges it, roundTrip sends it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	rw := &respWriter{ResponseWriter: w}
-	s.gp.ServeHTTP(rw, r)
+	s.gp.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), respWriterKey{}, rw)))
 	if rw.hijacked != nil {
 		// goproxy relays an upgraded stream until one side ends, and leaves
 		// the agent's connection open.
 		rw.hijacked.Close()
 	}
+	if rw.aborted.Load() {
+		// The response body failed midway. goproxy ends the response as if
+		// it were complete (a chunked one gets its last chunk); abort
+		// instead, so that the agent sees a truncated response as one.
+		panic(http.ErrAbortHandler)
+	}
 }
+
+type respWriterKey struct{}
 
 // respWriter is the ResponseWriter goproxy writes responses to. It flushes
 // each write of a response of unknown length (goproxy's request path only
@@ -70,6 +79,7 @@ type respWriter struct {
 	http.ResponseWriter
 	stream   bool
 	hijacked net.Conn
+	aborted  atomic.Bool // the upstream body failed
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -121,18 +131,21 @@ const (
 
 // reqState follows one request from decision to the end of its response.
 type reqState struct {
-	in     reqInput
-	req    allowlist.Request // what was judged
-	kind   verdictKind
-	gen    *generation // the policy that judged it; its transport sends it
-	tunnel *tunnelState
-	conn   *trackedConn // the agent connection of a plain-HTTP request
-	rec    Record
-	start  time.Time
-	body   *countingBody
-	sent   bool // counted in gen.inflight
-	dst    atomic.Pointer[upstreamConn]
-	logged atomic.Bool
+	in       reqInput
+	req      allowlist.Request // what was judged
+	kind     verdictKind
+	gen      *generation // the policy that judged it; its transport sends it
+	tunnel   *tunnelState
+	conn     *trackedConn // the agent connection of a plain-HTTP request
+	rw       *respWriter
+	cancel   context.CancelFunc // ends the upstream request
+	rec      Record
+	start    time.Time
+	body     *countingBody
+	sent     bool // counted in gen.inflight
+	dst      atomic.Pointer[upstreamConn]
+	logged   atomic.Bool
+	closedBy atomic.Pointer[string] // why a policy change cut it
 }
 
 // judge decides a request by p. Inside a tunnel the request must name the
@@ -186,6 +199,7 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		conn:   connFrom(r.Context()),
 		start:  time.Now(),
 	}
+	rs.rw, _ = r.Context().Value(respWriterKey{}).(*respWriter)
 	ctx.UserData = rs
 	ctx.RoundTripper = goproxy.RoundTripperFunc(s.roundTrip)
 	areq, d, kind := s.judge(g.p, &rs.in, ts)
@@ -236,6 +250,11 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 	if rs == nil { // cannot happen: handleRequest runs first
 		return nil, errors.New("request was not judged")
 	}
+	// In flight from here until finish: a policy change judges it again
+	// (registered before the check below, so that no change is missed).
+	ctx2, cancel := context.WithCancel(req.Context())
+	rs.cancel = cancel
+	s.inflight(rs, true)
 	if g := s.gen.Load(); g != rs.gen {
 		// The policy changed since the request was judged: nothing a policy
 		// no longer in force admitted is sent.
@@ -253,9 +272,12 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if uc := upstreamOf(info.Conn); uc != nil {
 			rs.dst.Store(uc)
+			if cur := s.gen.Load(); cur != g {
+				s.judgeRequest(rs, cur.p) // the policy changed while it dialled
+			}
 		}
 	}}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	req = req.WithContext(httptrace.WithClientTrace(ctx2, trace))
 	resp, err := g.tr.RoundTrip(req)
 	if err != nil {
 		var de *dstDeniedError
@@ -267,6 +289,12 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 		}
 		if b := rs.body; b != nil && b.err != nil {
 			return s.badBody(req, rs, b.err), nil
+		}
+		if why := rs.closedBy.Load(); why != nil {
+			rs.decided(allowlist.Decision{Rule: allowlist.RuleDefault, Reason: *why})
+			a := denyAnswer(req.Method, rs.req.Host, rs.req.Port, rs.in.path, allowlist.Decision{Rule: allowlist.RuleDefault, Reason: *why}, "")
+			s.finish(rs, a.status, "")
+			return a.response(req), nil
 		}
 		f := classify(err)
 		a := failAnswer(rs.req.Host, rs.req.Port, f)
@@ -352,10 +380,53 @@ func upstreamOf(c net.Conn) *upstreamConn {
 	return nil
 }
 
+// inflight adds rs to (or removes it from) the requests a policy change
+// judges again.
+func (s *Server) inflight(rs *reqState, add bool) {
+	s.liveMu.Lock()
+	if add {
+		s.reqs[rs] = struct{}{}
+	} else {
+		delete(s.reqs, rs)
+	}
+	s.liveMu.Unlock()
+}
+
+func (s *Server) inflightRequests() []*reqState {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	out := make([]*reqState, 0, len(s.reqs))
+	for rs := range s.reqs {
+		out = append(out, rs)
+	}
+	return out
+}
+
+// judgeRequest cuts a request in flight (a long download or upload, a
+// stream) that p would refuse, or whose upstream address p would not dial.
+func (s *Server) judgeRequest(rs *reqState, p Policy) {
+	_, d, _ := s.judge(p, &rs.in, rs.tunnel)
+	why := ""
+	if !d.Allowed {
+		why = "the policy now refuses it: " + d.Reason
+	} else if uc := rs.dst.Load(); uc != nil {
+		if cd := p.CheckDst(rs.req.Host, rs.req.Port, uc.addr); !cd.Allowed {
+			why = fmt.Sprintf("the policy no longer lets %s reach %s: %s", rs.req.Host, uc.addr, cd.Reason)
+		}
+	}
+	if why != "" && rs.closedBy.CompareAndSwap(nil, &why) {
+		s.log.Info("request cut on policy change", "host", rs.req.Host, "path", audit.Clip(rs.in.path), "reason", why)
+		rs.cancel()
+	}
+}
+
 // finish writes the request's audit line once.
 func (s *Server) finish(rs *reqState, status int, cause string) {
 	if !rs.logged.CompareAndSwap(false, true) {
 		return
+	}
+	if rs.cancel != nil {
+		s.inflight(rs, false)
 	}
 	if rs.sent {
 		rs.gen.release()
@@ -373,6 +444,9 @@ func (s *Server) finish(rs *reqState, status int, cause string) {
 			// Report mode: the address guard would have refused this one.
 			rec.Decision, rec.Rule, rec.Reason = "would-deny", uc.wd.Rule, uc.wd.Reason
 		}
+	}
+	if why := rs.closedBy.Load(); why != nil {
+		rec.Decision, rec.Rule, rec.Reason = "deny", allowlist.RuleDefault, "closed: "+*why
 	}
 	s.record(&rec)
 }
@@ -407,6 +481,9 @@ func (b *auditBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
+		if rw := b.rs.rw; rw != nil {
+			rw.aborted.Store(true)
+		}
 	}
 	return n, err
 }

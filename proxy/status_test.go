@@ -335,3 +335,38 @@ func (r failingResolver) LookupNetIP(ctx context.Context, network, host string) 
 	}
 	return r.mapResolver.LookupNetIP(ctx, network, host)
 }
+
+// TestTruncatedResponseStaysTruncated: when an upstream response breaks off
+// midway, the agent sees it break off (a chunked response is not ended as if
+// it were complete), in a tunnel over h1 and h2 and on plain HTTP.
+func TestTruncatedResponseStaysTruncated(t *testing.T) {
+	e := newEnv(t, reloadPolicy, nil)
+	for _, tc := range []struct {
+		name, url string
+		h2        bool
+	}{
+		{"tunnel-h2-upstream", fmt.Sprintf("https://o1.test:%d/truncate", e.origin.port), false},
+		{"tunnel-h1-upstream", fmt.Sprintf("https://h1.test:%d/truncate", e.origin1.port), false},
+		{"tunnel-h2-agent", fmt.Sprintf("https://h1.test:%d/truncate", e.origin1.port), true},
+		{"plain", fmt.Sprintf("http://plain.test:%d/truncate", e.plain.port), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := e.client(tc.h2).Get(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("a truncated response (%q) read as complete", body)
+			}
+			rec := e.waitAuditT(t, func(r Record) bool { return r.Path == "/truncate" && r.Error != "" })
+			if !strings.Contains(rec.Error, "response body") {
+				t.Errorf("audit error %q", rec.Error)
+			}
+			e.audit.mu.Lock()
+			e.audit.b.Reset()
+			e.audit.mu.Unlock()
+		})
+	}
+}
