@@ -404,18 +404,20 @@ func (s *Server) inflightRequests() []*reqState {
 
 // judgeRequest cuts a request in flight (a long download or upload, a
 // stream) that p would refuse, or whose upstream address p would not dial.
+// It reads only what does not change once the request is in flight (its
+// input, its tunnel, atomics): it runs on SetPolicy's goroutine.
 func (s *Server) judgeRequest(rs *reqState, p Policy) {
-	_, d, _ := s.judge(p, &rs.in, rs.tunnel)
+	req, d, _ := s.judge(p, &rs.in, rs.tunnel)
 	why := ""
 	if !d.Allowed {
 		why = "the policy now refuses it: " + d.Reason
 	} else if uc := rs.dst.Load(); uc != nil {
-		if cd := p.CheckDst(rs.req.Host, rs.req.Port, uc.addr); !cd.Allowed {
-			why = fmt.Sprintf("the policy no longer lets %s reach %s: %s", rs.req.Host, uc.addr, cd.Reason)
+		if cd := p.CheckDst(req.Host, req.Port, uc.addr); !cd.Allowed {
+			why = fmt.Sprintf("the policy no longer lets %s reach %s: %s", req.Host, uc.addr, cd.Reason)
 		}
 	}
 	if why != "" && rs.closedBy.CompareAndSwap(nil, &why) {
-		s.log.Info("request cut on policy change", "host", rs.req.Host, "path", audit.Clip(rs.in.path), "reason", why)
+		s.log.Info("request cut on policy change", "host", req.Host, "path", audit.Clip(rs.in.path), "reason", why)
 		rs.cancel()
 	}
 }
