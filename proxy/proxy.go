@@ -12,6 +12,16 @@
 // http.Server of its own (header size and time limits, HTTP/2), whose
 // requests go through goproxy's request path exactly as plain-HTTP proxy
 // requests do: one judging function, one round trip, one response writer.
+//
+// Report mode (allowlist `mode: report`) exists to observe before enforcing,
+// so it lets through everything enforce would refuse on policy grounds and
+// marks it would-deny in the audit log, whatever refused it: a rule, the
+// address guard (a name that resolves to a loopback, private or link-local
+// address), a request that names another host than its tunnel, a passthrough
+// ClientHello whose SNI is missing or names another host. What report mode
+// does not let through: a dial to the proxy's own listening addresses, a
+// malformed target (there is nothing to dial), a peer outside
+// Config.Clients, and the size and time limits.
 package proxy
 
 import (
