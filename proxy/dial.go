@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,14 +29,24 @@ func UpstreamResolver(addr string) *net.Resolver {
 }
 
 // dstDeniedError is a dial refused by the SSRF guard: the name resolved only
-// to addresses the policy does not let it reach.
+// to addresses the policy does not let it reach, or to the proxy itself.
 type dstDeniedError struct {
 	host     string
 	port     uint16
+	addr     netip.Addr // the refused address (the first one, if several)
+	self     bool       // the proxy's own listening address
 	decision allowlist.Decision
 }
 
 func (e *dstDeniedError) Error() string { return e.decision.Reason }
+
+// token is the Proxy-Status error type of the refusal.
+func (e *dstDeniedError) token() string {
+	if e.self {
+		return "proxy_loop_detected"
+	}
+	return "destination_ip_prohibited"
+}
 
 // resolveError is a name that did not resolve.
 type resolveError struct {
@@ -48,12 +57,21 @@ type resolveError struct {
 func (e *resolveError) Error() string { return fmt.Sprintf("could not resolve %s: %v", e.host, e.err) }
 func (e *resolveError) Unwrap() error { return e.err }
 
-// resolveChecked resolves host and returns the addresses the policy lets
-// host:port reach, in resolver order. The connection must then go to one of
+// checkedAddr is an address the policy lets a name reach. In report mode it
+// may be one enforce would refuse; wd then says why.
+type checkedAddr struct {
+	a  netip.Addr
+	wd *allowlist.Decision
+}
+
+// resolveChecked resolves host and returns the addresses p lets host:port
+// reach: those enforce mode would allow first (in resolver order), then, in
+// report mode, those it would refuse. The connection must then go to one of
 // exactly these addresses: there is no second lookup, so a name cannot
 // rebind between the check and the dial. It never returns the proxy's own
-// listening addresses.
-func (s *Server) resolveChecked(ctx context.Context, host string, port uint16) ([]netip.Addr, *allowlist.Decision, error) {
+// listening addresses, in any mode. wd is set when every address returned is
+// one enforce mode would refuse: enforce would have refused the name.
+func (s *Server) resolveChecked(ctx context.Context, p Policy, host string, port uint16) ([]checkedAddr, *allowlist.Decision, error) {
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
@@ -65,45 +83,72 @@ func (s *Server) resolveChecked(ctx context.Context, host string, port uint16) (
 			return nil, nil, &resolveError{host: host, err: err}
 		}
 		if len(addrs) == 0 {
-			return nil, nil, &resolveError{host: host, err: errors.New("no addresses")}
+			return nil, nil, &resolveError{host: host, err: errNoAddresses}
 		}
 	}
-	pol := s.policy()
-	var ok []netip.Addr
-	var denied *allowlist.Decision
+	var clean, flagged []checkedAddr
+	var denied *dstDeniedError
 	for _, a := range addrs {
 		a = a.Unmap().WithZone("")
 		if s.isSelf(a, port) {
-			d := allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("%s is the proxy's own address", netip.AddrPortFrom(a, port))}
-			denied = &d
+			if denied == nil {
+				denied = &dstDeniedError{host: host, port: port, addr: a, self: true, decision: allowlist.Decision{
+					Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("%s is the proxy's own address", netip.AddrPortFrom(a, port))}}
+			}
 			continue
 		}
-		d := pol.CheckDst(host, port, a)
-		if !d.Allowed {
-			denied = &d
-			continue
+		d := p.CheckDst(host, port, a)
+		switch {
+		case !d.Allowed:
+			if denied == nil {
+				denied = &dstDeniedError{host: host, port: port, addr: a, decision: d}
+			}
+		case d.WouldDeny:
+			flagged = append(flagged, checkedAddr{a: a, wd: &d})
+		default:
+			clean = append(clean, checkedAddr{a: a})
 		}
-		if d.WouldDeny && denied == nil {
-			denied = &d // report mode: let it through, but say so
-		}
-		ok = append(ok, a)
 	}
-	if len(ok) == 0 {
-		return nil, denied, &dstDeniedError{host: host, port: port, decision: *denied}
+	if len(clean)+len(flagged) == 0 {
+		return nil, nil, denied
 	}
-	if denied != nil && !denied.WouldDeny {
-		denied = nil // some address was fine; the others are just skipped
+	var wd *allowlist.Decision
+	if len(clean) == 0 {
+		wd = flagged[0].wd
 	}
-	return ok, denied, nil
+	return append(clean, flagged...), wd, nil
+}
+
+// upstreamConn is a connection to an upstream, with the address it was
+// checked for.
+type upstreamConn struct {
+	net.Conn
+	addr netip.Addr
+	wd   *allowlist.Decision
+}
+
+// CloseWrite and CloseRead keep half-close working through the wrapper.
+func (c *upstreamConn) CloseWrite() error {
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
+	}
+	return c.Close()
+}
+
+func (c *upstreamConn) CloseRead() error {
+	if hc, ok := c.Conn.(interface{ CloseRead() error }); ok {
+		return hc.CloseRead()
+	}
+	return nil
 }
 
 // dialAddrs connects to the first address that answers.
-func (s *Server) dialAddrs(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, error) {
+func (s *Server) dialAddrs(ctx context.Context, addrs []checkedAddr, port uint16) (*upstreamConn, error) {
 	var firstErr error
-	for _, a := range addrs {
-		c, err := s.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, port).String())
+	for _, ca := range addrs {
+		c, err := s.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ca.a, port).String())
 		if err == nil {
-			return c, nil
+			return &upstreamConn{Conn: c, addr: ca.a, wd: ca.wd}, nil
 		}
 		if firstErr == nil {
 			firstErr = err
@@ -115,9 +160,10 @@ func (s *Server) dialAddrs(ctx context.Context, addrs []netip.Addr, port uint16)
 	return nil, firstErr
 }
 
-// dialUpstream is the transport's DialContext: every upstream connection of
-// an intercepted or plain-HTTP request is made here, after the SSRF check.
-func (s *Server) dialUpstream(ctx context.Context, network, addr string) (net.Conn, error) {
+// dialUpstream is the DialContext of a generation's transport: every
+// upstream connection of an intercepted or plain-HTTP request is made here,
+// after the SSRF check by that generation's policy.
+func (s *Server) dialUpstream(ctx context.Context, g *generation, addr string) (net.Conn, error) {
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -126,7 +172,7 @@ func (s *Server) dialUpstream(ctx context.Context, network, addr string) (net.Co
 	if err != nil {
 		return nil, err
 	}
-	addrs, _, err := s.resolveChecked(ctx, host, uint16(port))
+	addrs, _, err := s.resolveChecked(ctx, g.p, host, uint16(port))
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,12 @@ func (r *rebindResolver) LookupNetIP(ctx context.Context, network, host string) 
 	}
 	return r.mapResolver.LookupNetIP(ctx, network, host)
 }
+
+// unicodeName is an IDN test name; unicodeASCII is its punycode form.
+const (
+	unicodeName  = "bücher.test"
+	unicodeASCII = "xn--bcher-kva.test"
+)
 
 func addrs(s ...string) []netip.Addr {
 	out := make([]netip.Addr, len(s))
@@ -99,11 +106,32 @@ type env struct {
 	addr     string // proxy host:port
 	audit    *syncBuffer
 	origin   *upstream // HTTPS, h1 and h2, on 127.0.0.1
+	origin1  *upstream // HTTPS, h1 only, on 127.0.0.1
 	plain    *upstream // plain HTTP on 127.0.0.1
 	victim   *upstream // HTTPS on 127.0.0.2: must never be reached
 	rogue    *upstream // HTTPS with a certificate from an unknown CA
 	release  chan struct{}
 	policy   string
+	seen     pathLog // every path an origin served
+}
+
+// pathLog records the paths the origins were asked for, to prove a refused
+// request never reached one.
+type pathLog struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (l *pathLog) add(p string) {
+	l.mu.Lock()
+	l.paths = append(l.paths, p)
+	l.mu.Unlock()
+}
+
+func (l *pathLog) has(p string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.paths, p)
 }
 
 type syncBuffer struct {
@@ -154,6 +182,11 @@ func (e *env) originHandler() http.Handler {
 		}
 		fmt.Fprint(w, "data: second\n\n")
 	})
+	mux.HandleFunc("/truncate", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection (h1) or stream (h2) ends mid-body
+	})
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			http.Error(w, "not an upgrade", 400)
@@ -168,7 +201,10 @@ func (e *env) originHandler() http.Handler {
 		brw.Flush()
 		io.Copy(c, brw) // echo
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.seen.add(r.URL.Path)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 type zeros struct{}
@@ -220,6 +256,7 @@ func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 	}
 	unknownRoot, _ := ca.New("unknown-root", 0)
 	e.origin = e.startTLS("127.0.0.1", e.testRoot, true)
+	e.origin1 = e.startTLS("127.0.0.1", e.testRoot, false)
 	e.victim = e.startTLS("127.0.0.2", e.testRoot, false)
 	e.rogue = e.startTLS("127.0.0.1", unknownRoot, false)
 	pln := listen(t, "127.0.0.1")
@@ -237,6 +274,7 @@ func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 	_, pport, _ := net.SplitHostPort(e.addr)
 	e.policy = strings.NewReplacer(
 		"{{ORIGIN}}", fmt.Sprint(e.origin.port),
+		"{{ORIGIN1}}", fmt.Sprint(e.origin1.port),
 		"{{PLAIN}}", fmt.Sprint(e.plain.port),
 		"{{VICTIM}}", fmt.Sprint(e.victim.port),
 		"{{ROGUE}}", fmt.Sprint(e.rogue.port),
@@ -247,10 +285,12 @@ func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 		t.Fatalf("test policy: %v\n%s", err, e.policy)
 	}
 	cfg := Config{
-		Bottle:     "t1",
-		Policy:     pol,
-		CA:         e.bottleCA,
-		Audit:      audit.New(e.audit),
+		Bottle: "t1",
+		Policy: pol,
+		CA:     e.bottleCA,
+		// Every line, so tests can look for each denial; the per-client
+		// budget has its own test.
+		Audit:      audit.NewWith(audit.Options{PerClient: 1 << 30}, e.audit),
 		ExtraRoots: []*x509.Certificate{e.testRoot.Cert},
 		AllowHTTP2: true,
 		Resolver: mapResolver{
@@ -271,6 +311,10 @@ func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 			"v6loop.test":      addrs("::1"),
 			"nat64.test":       addrs("64:ff9b::7f00:2"),
 			"report-only.test": addrs("127.0.0.1"),
+			"h1.test":          addrs("127.0.0.1"),
+			"raw.test":         addrs("127.0.0.1"),
+			"refused.test":     addrs("127.0.0.1"),
+			unicodeASCII:       addrs("127.0.0.1"), // the resolver knows names in punycode only
 		},
 	}
 	if opt != nil {
@@ -349,6 +393,13 @@ func (e *env) auditLines() []Record {
 // response body is closed, which may trail the client by a moment).
 func (e *env) waitAudit(f func(Record) bool) Record {
 	e.t.Helper()
+	return e.waitAuditT(e.t, f)
+}
+
+// waitAuditT is waitAudit for a subtest: a failure ends t, not the test
+// that made the env.
+func (e *env) waitAuditT(t testing.TB, f func(Record) bool) Record {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		for _, r := range e.auditLines() {
@@ -357,7 +408,7 @@ func (e *env) waitAudit(f func(Record) bool) Record {
 			}
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("no matching audit line in:\n%s", e.audit.String())
+			t.Fatalf("no matching audit line in:\n%s", e.audit.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -4,6 +4,24 @@
 // every goproxy default on the security path: no built-in CA, no blind
 // tunnel for unmatched CONNECTs, no environment proxy, verified upstream TLS,
 // timeouts everywhere.
+//
+// CONNECT is handled here, not by goproxy: goproxy's hijack action drops the
+// bytes net/http buffered with the CONNECT request, and its interception loop
+// reads inner requests with a parser that bounds neither header size nor
+// time. An intercepted tunnel is terminated here and served by an
+// http.Server of its own (header size and time limits, HTTP/2), whose
+// requests go through goproxy's request path exactly as plain-HTTP proxy
+// requests do: one judging function, one round trip, one response writer.
+//
+// Report mode (allowlist `mode: report`) exists to observe before enforcing,
+// so it lets through everything enforce would refuse on policy grounds and
+// marks it would-deny in the audit log, whatever refused it: a rule, the
+// address guard (a name that resolves to a loopback, private or link-local
+// address), a request that names another host than its tunnel, a passthrough
+// ClientHello whose SNI is missing or names another host. What report mode
+// does not let through: a dial to the proxy's own listening addresses, a
+// malformed target (there is nothing to dial), a peer outside
+// Config.Clients, and the size and time limits.
 package proxy
 
 import (
@@ -17,8 +35,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,9 +58,14 @@ type Policy interface {
 	DecideConnect(host string, port uint16) allowlist.Decision
 	CheckDst(host string, port uint16, dst netip.Addr) allowlist.Decision
 	AllowCommand(allowlist.Request, allowlist.Decision) string
+	// Mode says whether refusals the proxy makes on its own (a Host that
+	// differs from the target, a passthrough SNI that differs from the
+	// CONNECT host) block or are only reported.
+	Mode() allowlist.Mode
 }
 
-// Config configures a Server. Zero durations take the defaults below.
+// Config configures a Server. Zero durations and sizes take the defaults
+// below.
 type Config struct {
 	Bottle   string     // name in audit lines and denial messages
 	Policy   Policy     // required; replace it later with SetPolicy
@@ -56,11 +79,18 @@ type Config struct {
 	// AllowHTTP2 offers h2 to agents inside intercepted tunnels. Upstream
 	// requests go through the same verified, SSRF-checked transport either way.
 	AllowHTTP2 bool
+	// Clients are the peer addresses allowed to connect; a connection from
+	// anywhere else is closed before a byte is read. Empty: any peer. The
+	// sidecar sets the internal network's range: a listener bound to the
+	// internal address is reachable from the egress side too.
+	Clients []netip.Prefix
 
 	DialTimeout           time.Duration // TCP connect to an upstream (and DNS lookup)
-	TLSHandshakeTimeout   time.Duration // TLS handshake, with the agent and with the upstream
+	TLSHandshakeTimeout   time.Duration // TLS handshake, with the agent and with the upstream; also CONNECT to the agent's first byte
 	ResponseHeaderTimeout time.Duration // from request sent to response headers
-	IdleTimeout           time.Duration // a tunnel or intercepted connection with no traffic
+	HeaderTimeout         time.Duration // an agent's request headers, on the listener and inside tunnels
+	IdleTimeout           time.Duration // any agent connection or tunnel with no traffic
+	MaxHeaderBytes        int           // an agent's request headers (and trailers), on the listener and inside tunnels
 }
 
 // Defaults. ResponseHeaderTimeout is long because a model API may think for
@@ -69,52 +99,90 @@ const (
 	DefaultDialTimeout           = 10 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultResponseHeaderTimeout = 5 * time.Minute
+	DefaultHeaderTimeout         = 15 * time.Second
 	DefaultIdleTimeout           = 10 * time.Minute
+	DefaultMaxHeaderBytes        = 1 << 20
 )
+
+// keepAliveTimeout bounds how long a plain-HTTP agent connection waits for
+// its next request.
+const keepAliveTimeout = 2 * time.Minute
 
 // Server is the proxy. It is safe for concurrent use.
 type Server struct {
-	cfg       Config
-	pol       atomic.Pointer[policyBox]
-	resolver  Resolver
-	dialer    *net.Dialer
-	transport *http.Transport
-	leaves    *ca.LeafCache
-	mitmTLS   *tls.Config
-	gp        *goproxy.ProxyHttpServer
-	log       *slog.Logger
+	cfg      Config
+	gen      atomic.Pointer[generation]
+	reloadMu sync.Mutex // serialises SetPolicy
+	resolver Resolver
+	dialer   *net.Dialer
+	upTLS    *tls.Config // upstream TLS, cloned into each generation's transport
+	leaves   *ca.LeafCache
+	mitmTLS  *tls.Config
+	gp       *goproxy.ProxyHttpServer
+	inner    *http.Server // serves every intercepted tunnel
+	log      *slog.Logger
 
 	selfMu sync.RWMutex
 	self   map[netip.AddrPort]bool
 
-	accepted atomic.Int64 // agent connections accepted, for tests and metrics
+	accepted     atomic.Int64 // agent connections accepted, for tests and metrics
+	refusedPeers atomic.Int64 // connections closed for coming from outside Clients
 
-	mu       sync.Mutex
-	servers  []*http.Server
-	tunnels  sync.WaitGroup // every open tunnel, intercepted or passthrough
-	liveMu   sync.Mutex
-	live     map[*tunnelState]struct{}
-	draining atomic.Bool
+	mu      sync.Mutex
+	servers []*http.Server
+	tunnels sync.WaitGroup // every open tunnel: intercepted, passthrough, upgraded
+	liveMu  sync.Mutex
+	live    map[*tunnelState]struct{}
+	reqs    map[*reqState]struct{} // requests sent upstream and not finished
 }
 
-type policyBox struct{ p Policy }
+// generation is one policy with the transport that serves it. A transport's
+// pool holds connections dialled after the address check of its own policy,
+// so a new policy gets a new transport: no request judged by it can travel
+// over a connection an older, wider policy let through.
+type generation struct {
+	p        Policy
+	tr       *http.Transport
+	inflight atomic.Int64 // requests sent on tr and not yet finished
+	retired  atomic.Bool
+}
+
+// retire closes the idle connections of a generation that is no longer
+// current; its busy ones go when their requests end.
+func (g *generation) retire() {
+	g.retired.Store(true)
+	g.tr.CloseIdleConnections()
+}
+
+func (g *generation) release() {
+	if g.inflight.Add(-1) == 0 && g.retired.Load() {
+		// The last response has ended, but its connection goes back to the
+		// pool asynchronously (after the body's EOF is seen).
+		time.AfterFunc(time.Second, g.tr.CloseIdleConnections)
+	}
+}
 
 // New builds a Server from cfg.
 func New(cfg Config) (*Server, error) {
 	if cfg.Policy == nil || cfg.CA == nil {
 		return nil, errors.New("proxy: Policy and CA are required")
 	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = DefaultDialTimeout
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&cfg.DialTimeout, DefaultDialTimeout},
+		{&cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout},
+		{&cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout},
+		{&cfg.HeaderTimeout, DefaultHeaderTimeout},
+		{&cfg.IdleTimeout, DefaultIdleTimeout},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
-	if cfg.TLSHandshakeTimeout <= 0 {
-		cfg.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
-	}
-	if cfg.ResponseHeaderTimeout <= 0 {
-		cfg.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -126,12 +194,12 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Logger,
 		self:   map[netip.AddrPort]bool{},
 		live:   map[*tunnelState]struct{}{},
+		reqs:   map[*reqState]struct{}{},
 	}
 	s.resolver = cfg.Resolver
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
-	s.SetPolicy(cfg.Policy)
 
 	roots := x509.NewCertPool()
 	for r := range bundle.Roots() {
@@ -148,29 +216,22 @@ func New(cfg Config) (*Server, error) {
 	for _, c := range cfg.ExtraRoots {
 		roots.AddCert(c)
 	}
-	s.transport = &http.Transport{
-		Proxy:       nil,            // never chain to $HTTPS_PROXY: that may be this proxy
-		DialContext: s.dialUpstream, // resolve, check, dial the checked address
-		TLSClientConfig: &tls.Config{
-			RootCAs:            roots,
-			MinVersion:         tls.VersionTLS12,
-			ClientSessionCache: tls.NewLRUClientSessionCache(1024),
-		},
-		ForceAttemptHTTP2:     true, // h2 upstream when the server offers it
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   cfg.TLSHandshakeTimeout,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		// Pass compressed bodies through untouched: the agent asked for them.
-		DisableCompression: true,
+	s.upTLS = &tls.Config{
+		RootCAs:    roots,
+		MinVersion: tls.VersionTLS12,
+		// Shared by every generation: resuming a session skips no check,
+		// as the address is checked before the dial.
+		ClientSessionCache: tls.NewLRUClientSessionCache(1024),
 	}
+	s.SetPolicy(cfg.Policy)
 
 	// The TLS config the agent's client handshakes with. Explicit session
-	// ticket keys make resumption work across intercepted connections
-	// (goproxy clones the config per CONNECT; see engine notes §1.8).
-	s.mitmTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	// ticket keys make resumption work across intercepted connections (each
+	// one gets a clone of this config; engine notes §1.8).
+	s.mitmTLS = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	if cfg.AllowHTTP2 {
+		s.mitmTLS.NextProtos = []string{"h2", "http/1.1"}
+	}
 	var key [32]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, err
@@ -179,67 +240,169 @@ func New(cfg Config) (*Server, error) {
 
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = slogPrintf{s.log}
-	gp.Tr = s.transport
+	// Every request is sent by the RoundTripper handleRequest sets, through
+	// the current generation's transport. goproxy's own transport is only a
+	// backstop that must never carry anything: NewProxyHttpServer's reads
+	// $HTTP(S)_PROXY.
+	gp.Tr = &http.Transport{Proxy: nil, DialContext: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("proxy: request was not judged")
+	}}
 	gp.ConnectDial = nil        // NewProxyHttpServer reads $HTTPS_PROXY into this
 	gp.ConnectDialWithReq = nil //
 	gp.KeepAcceptEncoding = true
-	gp.AllowHTTP2 = cfg.AllowHTTP2
-	gp.CertStore = certStore{s.leaves}
 	gp.ConnectionErrHandler = func(w io.Writer, _ *goproxy.ProxyCtx, _ error) {
 		// goproxy's default writes err.Error() to the agent.
 		io.WriteString(w, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\n\r\nbottle: upstream unreachable\n")
 	}
 	gp.NonproxyHandler = http.HandlerFunc(s.nonProxy)
-	gp.OnRequest().HandleConnectFunc(s.handleConnect)
+	// CONNECT never reaches goproxy (serveAgent and serveInner take it), and
+	// goproxy's default for a CONNECT no handler claims is a blind tunnel:
+	// refuse, should one ever get there.
+	gp.OnRequest().HandleConnectFunc(func(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+		a := newAnswer(http.StatusForbidden, "bottle: CONNECT is not allowed here\n")
+		a.header.Set("Proxy-Status", proxyStatus("http_request_denied", "CONNECT is not allowed here"))
+		ctx.Resp = a.response(ctx.Req)
+		return goproxy.RejectConnect, host
+	})
 	gp.OnRequest().DoFunc(s.handleRequest)
 	s.gp = gp
+
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	if cfg.AllowHTTP2 {
+		protos.SetHTTP2(true)
+		protos.SetUnencryptedHTTP2(true) // prior-knowledge h2c in a plain tunnel
+	}
+	s.inner = &http.Server{
+		Handler:           http.HandlerFunc(s.serveInner),
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes, // h2: MAX_HEADER_LIST_SIZE too
+		Protocols:         protos,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 100,
+			// The smallest frame size keeps each connection's read buffer
+			// small: an agent may hold thousands of connections.
+			MaxReadFrameSize: 16 << 10,
+		},
+		BaseContext: func(l net.Listener) context.Context {
+			if tl, ok := l.(*tunnelListener); ok {
+				return context.WithValue(context.Background(), tunnelKey{}, tl.ts)
+			}
+			return context.Background()
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 	return s, nil
 }
 
-// SetPolicy swaps the policy. Requests already admitted finish under the
-// old one; the next request on any connection is judged by the new one.
-func (s *Server) SetPolicy(p Policy) { s.pol.Store(&policyBox{p}) }
+// SetPolicy swaps the policy. Every request judged from now on is judged by
+// p and sent over connections dialled under p. What is already open is
+// judged again, and what p refuses is cut, saying why in its audit line:
+// requests in flight (a long download, upload or stream) that p would refuse
+// or whose upstream address it would not dial, passthrough tunnels whose
+// CONNECT or destination address it would refuse, and upgraded streams (raw
+// bytes after a 101) whose CONNECT, request or address it would refuse.
+// Intercepted tunnels stay open: each request in them is judged by p, and a
+// refused one gets a 403 the agent can read.
+func (s *Server) SetPolicy(p Policy) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	g := &generation{p: p}
+	g.tr = s.newTransport(g)
+	old := s.gen.Swap(g)
+	if old == nil {
+		return
+	}
+	old.retire()
+	for _, ts := range s.liveTunnels() {
+		s.judgeTunnel(ts, g)
+	}
+	for _, rs := range s.inflightRequests() {
+		s.judgeRequest(rs, p)
+	}
+}
 
-func (s *Server) policy() Policy { return s.pol.Load().p }
+func (s *Server) newTransport(g *generation) *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // never chain to $HTTPS_PROXY: that may be this proxy
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return s.dialUpstream(ctx, g, addr) // resolve, check, dial the checked address
+		},
+		// A clone each: configuring h2 writes to the transport's tls.Config.
+		TLSClientConfig:        s.upTLS.Clone(),
+		ForceAttemptHTTP2:      true, // h2 upstream when the server offers it
+		MaxIdleConns:           256,
+		MaxIdleConnsPerHost:    32,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    s.cfg.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  s.cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: int64(s.cfg.MaxHeaderBytes),
+		// Pass compressed bodies through untouched: the agent asked for them.
+		DisableCompression: true,
+	}
+}
+
+func (s *Server) policy() Policy { return s.gen.Load().p }
 
 // Leaves exposes the leaf cache (for metrics and tests).
 func (s *Server) Leaves() *ca.LeafCache { return s.leaves }
 
+// RefusedPeers counts connections closed for coming from outside
+// Config.Clients.
+func (s *Server) RefusedPeers() int64 { return s.refusedPeers.Load() }
+
 // Serve accepts agent connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.addSelf(ln.Addr())
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true) // the agent speaks plain HTTP/1 to the proxy
 	hs := &http.Server{
-		Handler:           s.gp,
-		ReadHeaderTimeout: 15 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           http.HandlerFunc(s.serveAgent),
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		IdleTimeout:       keepAliveTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		Protocols:         protos,
 		ConnContext:       withConn,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
 	s.servers = append(s.servers, hs)
 	s.mu.Unlock()
-	err := hs.Serve(trackingListener{Listener: ln, accepted: &s.accepted})
+	err := hs.Serve(agentListener{Listener: ln, s: s})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
+// serveAgent is the handler of the agent's connections to the proxy.
+func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		s.serveConnect(w, r)
+		return
+	}
+	s.serveProxy(w, r)
+}
+
 // Shutdown stops accepting, closes intercepted connections that sit idle
 // between requests (and the others as their current request ends), waits for
 // the rest until ctx ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
 	s.mu.Lock()
-	servers := s.servers
+	servers := append(slices.Clone(s.servers), s.inner)
 	s.mu.Unlock()
-	var err error
-	for _, hs := range servers {
-		if e := hs.Shutdown(ctx); e != nil && err == nil {
-			err = e
-		}
+	// Upgraded streams have no request boundary to wait for.
+	s.closeTunnels(func(ts *tunnelState) bool { return ts.upgraded() })
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, hs := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = hs.Shutdown(ctx) }()
 	}
-	s.closeTunnels(func(ts *tunnelState) bool { return !ts.passthrough && ts.active.Load() == 0 })
+	wg.Wait()
+	err := errors.Join(errs...)
 	done := make(chan struct{})
 	go func() { s.tunnels.Wait(); close(done) }()
 	select {
@@ -250,340 +413,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
-	s.transport.CloseIdleConnections()
+	s.gen.Load().tr.CloseIdleConnections()
 	return err
-}
-
-// closeTunnels closes the tunnels that match. Connections are closed outside
-// the lock: closing one untracks it.
-func (s *Server) closeTunnels(match func(*tunnelState) bool) {
-	var conns []*trackedConn
-	s.liveMu.Lock()
-	for ts := range s.live {
-		if match(ts) {
-			conns = append(conns, ts.conn)
-		}
-	}
-	s.liveMu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// track registers an open tunnel until its connection closes.
-func (s *Server) track(ts *tunnelState) {
-	s.tunnels.Add(1)
-	s.liveMu.Lock()
-	s.live[ts] = struct{}{}
-	s.liveMu.Unlock()
-}
-
-func (s *Server) untrack(ts *tunnelState) {
-	s.liveMu.Lock()
-	delete(s.live, ts)
-	s.liveMu.Unlock()
-	s.tunnels.Done()
-}
-
-// tunnelState is kept for the life of one intercepted CONNECT; every request
-// inside it is judged against it.
-type tunnelState struct {
-	host        string // as the agent named it in the CONNECT
-	port        uint16
-	client      string
-	start       time.Time
-	rule        string
-	conn        *trackedConn
-	passthrough bool
-	active      atomic.Int32 // requests admitted and not yet answered
-}
-
-// reqState follows one request from decision to the end of its response.
-type reqState struct {
-	tunnel *tunnelState // nil for plain HTTP; set once the request is admitted
-	rec    Record
-	start  time.Time
-	in     *countingBody
-	dst    atomic.Value // string
-	logged atomic.Bool
-}
-
-func (s *Server) handleConnect(hostport string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-	r := ctx.Req
-	host, port, err := splitHostPort(hostport, 443)
-	if err != nil {
-		d := allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("bad CONNECT target %q", hostport)}
-		ctx.Resp = s.denyResponse(r, "CONNECT", hostport, 0, "", d, "")
-		s.auditConnectDenied(r, hostport, 0, d)
-		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
-	}
-	d := s.policy().DecideConnect(host, port)
-	if !d.Allowed {
-		hint := s.policy().AllowCommand(allowlist.Request{Scheme: "https", Host: host, Port: port}, d)
-		ctx.Resp = s.denyResponse(r, "CONNECT", host, port, "", d, hint)
-		s.auditConnectDenied(r, host, port, d)
-		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
-	}
-	tc := connFrom(r.Context())
-	if d.Action == allowlist.ActionTunnel {
-		return &goproxy.ConnectAction{Action: goproxy.ConnectHijack, Hijack: func(req *http.Request, client net.Conn, _ *goproxy.ProxyCtx) {
-			s.tunnel(req, client, tc, host, port, d)
-		}}, hostport
-	}
-	// Where the name leads is checked before the agent is told the tunnel is
-	// open, so a rebinding or self-pointing name is refused with a 403 on the
-	// CONNECT itself. (Each dial inside the tunnel checks again.)
-	if _, _, err := s.resolveChecked(r.Context(), host, port); err != nil {
-		var de *dstDeniedError
-		if errors.As(err, &de) {
-			ctx.Resp = s.denyResponse(r, "CONNECT", host, port, "", de.decision, "")
-			s.auditConnectDenied(r, host, port, de.decision)
-		} else {
-			msg := upstreamError(err)
-			ctx.Resp = textResponse(r, http.StatusBadGateway, fmt.Sprintf("bottle: could not reach %s: %s\n", joinHostPort(host, port), msg))
-			s.audit(&Record{Bottle: s.cfg.Bottle, Kind: "connect", Client: r.RemoteAddr, Method: "CONNECT", Host: host, Port: port,
-				Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: d.Reason, Status: http.StatusBadGateway, Error: msg})
-		}
-		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
-	}
-	ts := &tunnelState{host: host, port: port, client: r.RemoteAddr, start: time.Now(), rule: d.Rule}
-	ctx.UserData = ts
-	ctx.RoundTripper = goproxy.RoundTripperFunc(s.roundTrip)
-	if tc != nil {
-		ts.conn = tc
-		s.track(ts)
-		done := func() {
-			s.untrack(ts)
-			s.audit(&Record{
-				Bottle: s.cfg.Bottle, Kind: "tunnel", Client: ts.client, Scheme: "https", Host: host, Port: port,
-				Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: "intercepted: " + d.Reason,
-				BytesIn: tc.in.Load(), BytesOut: tc.out.Load(), Duration: ms(time.Since(ts.start)),
-			})
-		}
-		tc.onClose.Store(&done)
-	}
-	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: s.mitmConfig(host, tc)}, hostport
-}
-
-// mitmConfig returns the TLS config for one intercepted CONNECT: the leaf is
-// for the host the agent named in the CONNECT (which was checked), whatever
-// the ClientHello's SNI says.
-func (s *Server) mitmConfig(host string, tc *trackedConn) func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
-	return func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
-		// Called after the hijack, just before the handshake: bound the
-		// handshake now (arming earlier would fight net/http's own deadline
-		// games during Hijack), and relax to the idle timeout once it is done.
-		if tc != nil {
-			tc.arm(s.cfg.TLSHandshakeTimeout)
-		}
-		c := s.mitmTLS.Clone()
-		c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return s.leaves.Get(host)
-		}
-		c.VerifyConnection = func(tls.ConnectionState) error {
-			if tc != nil {
-				tc.arm(s.cfg.IdleTimeout)
-			}
-			return nil
-		}
-		return c, nil
-	}
-}
-
-// handleRequest judges every request: plain HTTP ones and each one inside an
-// intercepted tunnel. It returns a response only to deny.
-func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	ts, inTunnel := ctx.UserData.(*tunnelState)
-	scheme := strings.ToLower(r.URL.Scheme)
-	if scheme == "" {
-		scheme = "http"
-	}
-	host, port, err := splitHostPort(r.URL.Host, defaultPort(scheme))
-	rs := &reqState{start: time.Now()}
-	rs.rec = Record{Bottle: s.cfg.Bottle, Kind: "request", Client: r.RemoteAddr, Method: r.Method, Scheme: scheme, Host: host, Port: port, Path: r.URL.EscapedPath()}
-	ctx.UserData = rs
-	ctx.RoundTripper = goproxy.RoundTripperFunc(s.roundTrip)
-
-	var d allowlist.Decision
-	switch {
-	case err != nil:
-		d = allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("bad request target %q", r.URL.Host)}
-	case inTunnel && !sameTarget(host, port, ts.host, ts.port, r.URL.Port() == ""):
-		d = allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("request for %s inside a tunnel to %s; a request may only go to the host it connected to", r.URL.Host, joinHostPort(ts.host, ts.port))}
-	case r.Host != "" && !sameAuthority(r.Host, host, port, scheme):
-		d = allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("Host header %q differs from the request target %s", r.Host, joinHostPort(host, port))}
-	}
-	if inTunnel {
-		host, port = ts.host, ts.port
-		rs.rec.Host, rs.rec.Port = host, port
-	}
-	areq := allowlist.Request{Scheme: scheme, Host: host, Port: port, Method: r.Method, Path: r.URL.EscapedPath()}
-	fromPolicy := d.Reason == "" // not refused above for a malformed or mismatched target
-	if fromPolicy {
-		d = s.policy().Decide(areq)
-	}
-	rs.rec.Decision, rs.rec.Rule, rs.rec.Reason = decisionWord(d.Allowed, d.WouldDeny), d.Rule, d.Reason
-	if !d.Allowed {
-		hint := ""
-		if fromPolicy {
-			hint = s.policy().AllowCommand(areq, d)
-		}
-		resp := s.denyResponse(r, r.Method, host, port, r.URL.EscapedPath(), d, hint)
-		s.finish(rs, resp.StatusCode, "")
-		return r, resp
-	}
-	if inTunnel && ts.conn != nil {
-		rs.tunnel = ts
-		ts.active.Add(1)
-	}
-	// The upstream gets exactly the target that was judged.
-	r.URL.Host = authority(host, port, scheme)
-	r.Host = r.URL.Host
-	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		rs.in = &countingBody{ReadCloser: r.Body}
-		r.Body = rs.in
-	}
-	return r, nil
-}
-
-// roundTrip sends an admitted request upstream. Errors become responses
-// here, so that the agent always gets an answer with a reason (goproxy's own
-// error paths close the connection or echo internal errors).
-func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
-	rs, _ := ctx.UserData.(*reqState)
-	if rs == nil { // cannot happen: handleRequest runs first
-		return nil, errors.New("request was not judged")
-	}
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		rs.dst.Store(info.Conn.RemoteAddr().String())
-	}}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	resp, err := s.transport.RoundTrip(req)
-	if err != nil {
-		var de *dstDeniedError
-		if errors.As(err, &de) {
-			d := de.decision
-			rs.rec.Decision, rs.rec.Rule, rs.rec.Reason = "deny", d.Rule, d.Reason
-			resp := s.denyResponse(req, req.Method, rs.rec.Host, rs.rec.Port, rs.rec.Path, d, "")
-			s.finish(rs, resp.StatusCode, "")
-			return resp, nil
-		}
-		msg := upstreamError(err)
-		resp := textResponse(req, http.StatusBadGateway, fmt.Sprintf("bottle: could not reach %s: %s\n", joinHostPort(rs.rec.Host, rs.rec.Port), msg))
-		s.finish(rs, resp.StatusCode, msg)
-		return resp, nil
-	}
-	if s.draining.Load() {
-		resp.Close = true // the intercepted connection ends after this response
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
-		// A 101's body is the upgraded connection (io.ReadWriter); it must
-		// reach goproxy unwrapped.
-		s.finish(rs, resp.StatusCode, "")
-		return resp, nil
-	}
-	resp.Body = &auditBody{ReadCloser: resp.Body, s: s, rs: rs, status: resp.StatusCode, resp: resp}
-	return resp, nil
-}
-
-func (s *Server) audit(r *Record) {
-	r.Time = time.Now().UTC().Format(time.RFC3339Nano)
-	s.cfg.Audit.Write(r)
-}
-
-// finish writes the request's audit line once.
-func (s *Server) finish(rs *reqState, status int, errMsg string) {
-	if !rs.logged.CompareAndSwap(false, true) {
-		return
-	}
-	if ts := rs.tunnel; ts != nil {
-		ts.active.Add(-1)
-	}
-	rs.rec.Status = status
-	rs.rec.Error = errMsg
-	rs.rec.Duration = ms(time.Since(rs.start))
-	if rs.in != nil {
-		rs.rec.BytesIn = rs.in.n.Load()
-	}
-	if v, ok := rs.dst.Load().(string); ok {
-		if ap, err := netip.ParseAddrPort(v); err == nil {
-			rs.rec.DstIP = ap.Addr().String()
-		}
-	}
-	s.audit(&rs.rec)
-}
-
-type countingBody struct {
-	io.ReadCloser
-	n atomic.Int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
-type auditBody struct {
-	io.ReadCloser
-	resp   *http.Response
-	s      *Server
-	rs     *reqState
-	status int
-	n      int64
-	once   sync.Once
-}
-
-func (b *auditBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n += int64(n)
-	return n, err
-}
-
-func (b *auditBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(func() {
-		if b.s.draining.Load() {
-			// Shutdown began while this response was streaming: goproxy's
-			// request loop reads this after writing the response and ends
-			// the connection. (Close runs inside that write, on its goroutine.)
-			b.resp.Close = true
-		}
-		b.rs.rec.BytesOut = b.n
-		b.s.finish(b.rs, b.status, "")
-	})
-	return err
-}
-
-func (s *Server) auditConnectDenied(r *http.Request, host string, port uint16, d allowlist.Decision) {
-	s.audit(&Record{
-		Bottle: s.cfg.Bottle, Kind: "connect", Client: r.RemoteAddr, Method: "CONNECT", Host: host, Port: port,
-		Decision: "deny", Rule: d.Rule, Reason: d.Reason, Status: http.StatusForbidden,
-	})
-}
-
-// denyResponse is what the agent sees when something is blocked: 403, the
-// deciding rule in headers, and a body a person (or an agent) can act on.
-func (s *Server) denyResponse(req *http.Request, method, host string, port uint16, path string, d allowlist.Decision, hint string) *http.Response {
-	var b strings.Builder
-	target := joinHostPort(host, port)
-	if path != "" {
-		target += path
-	}
-	fmt.Fprintf(&b, "bottle: blocked %s %s\nreason: %s (rule %s)\n", method, target, d.Reason, d.Rule)
-	if hint != "" {
-		fmt.Fprintf(&b, "to allow it, run on the host:\n  %s\n", hint)
-	}
-	resp := textResponse(req, http.StatusForbidden, b.String())
-	resp.Header.Set("X-Bottle-Decision", "deny")
-	resp.Header.Set("X-Bottle-Rule", d.Rule)
-	return resp
-}
-
-func textResponse(req *http.Request, status int, body string) *http.Response {
-	resp := goproxy.NewResponse(req, "text/plain; charset=utf-8", status, body)
-	resp.Header.Set("Cache-Control", "no-store")
-	return resp
 }
 
 // nonProxy answers requests addressed to the proxy itself.
@@ -595,24 +426,6 @@ func (s *Server) nonProxy(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusBadRequest)
 	io.WriteString(w, "bottle: this is the bottle's egress proxy; send requests through it (HTTPS_PROXY=http://THIS_ADDRESS), not to it\n")
-}
-
-// upstreamError says why an upstream could not be reached, briefly.
-func upstreamError(err error) string {
-	var re *resolveError
-	var cv *tls.CertificateVerificationError
-	var ne net.Error
-	switch {
-	case errors.As(err, &re):
-		return re.Error()
-	case errors.As(err, &cv):
-		return "its TLS certificate is not trusted: " + cv.Err.Error()
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timed out"
-	case strings.Contains(err.Error(), "connection refused"):
-		return "connection refused"
-	}
-	return "connection failed"
 }
 
 func defaultPort(scheme string) uint16 {
@@ -640,6 +453,21 @@ func splitHostPort(hp string, def uint16) (string, uint16, error) {
 
 func joinHostPort(host string, port uint16) string {
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+// canonicalHost is the form a target is resolved, dialled, minted for and
+// logged in: an IP literal as given, a name as the policy normalises it
+// (lower case, IDN in punycode), so that the name judged is the name used.
+// A name that does not normalise is returned as given: the policy refuses
+// it, with the reason.
+func canonicalHost(h string) string {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return h
+	}
+	if n, err := allowlist.NormalizeName(h); err == nil {
+		return n
+	}
+	return h
 }
 
 // authority is the Host an upstream should see: the port only when it is
@@ -676,13 +504,6 @@ func sameTarget(host string, port uint16, connHost string, connPort uint16, noPo
 func sameAuthority(hostHeader, host string, port uint16, scheme string) bool {
 	h, p, err := splitHostPort(hostHeader, defaultPort(scheme))
 	return err == nil && sameName(h, host) && p == port
-}
-
-type certStore struct{ lc *ca.LeafCache }
-
-// Fetch ignores goproxy's generator: leaves come from the bottle CA only.
-func (c certStore) Fetch(host string, _ func() (*tls.Certificate, error)) (*tls.Certificate, error) {
-	return c.lc.Get(host)
 }
 
 // slogPrintf routes goproxy's Printf logging to slog at debug level.

@@ -652,7 +652,7 @@ func TestSSRFClassification(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, _, err := s.resolveChecked(context.Background(), "x.test", 443)
+		got, _, err := s.resolveChecked(context.Background(), pol, "x.test", 443)
 		if tt.allow != (err == nil && len(got) == 1) {
 			t.Errorf("%s: allowed=%v err=%v; want allowed=%v", tt.addr, err == nil, err, tt.allow)
 		}

@@ -9,101 +9,97 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"bottle.dev/bottle/allowlist"
 )
 
-// tunnel serves a CONNECT allowed by a `tls: passthrough` rule: check where
-// the name resolves before answering, then read the ClientHello and check
-// its SNI against the CONNECT host, then relay bytes without looking inside.
-func (s *Server) tunnel(req *http.Request, client net.Conn, tc *trackedConn, host string, port uint16, d allowlist.Decision) {
-	start := time.Now()
-	if tc != nil {
-		ts := &tunnelState{host: host, port: port, conn: tc, passthrough: true}
-		s.track(ts)
-		defer s.untrack(ts)
-	}
-	defer client.Close()
-	rec := &Record{Bottle: s.cfg.Bottle, Kind: "tunnel", Client: req.RemoteAddr, Host: host, Port: port,
-		Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: d.Reason}
+// passthrough serves a CONNECT allowed by a `tls: passthrough` rule, whose
+// destination addresses were checked: read the ClientHello and check its SNI
+// against the CONNECT host, then dial and relay bytes without looking inside.
+func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *generation, d allowlist.Decision, addrs []checkedAddr, ok200 string) {
+	s.track(ts)
+	defer s.untrack(ts)
+	defer tc.Close()
+	var why string // a refusal after the tunnel opened
 	defer func() {
-		rec.Duration = ms(time.Since(start))
-		if tc != nil {
-			rec.BytesIn, rec.BytesOut = tc.in.Load(), tc.out.Load()
+		rec := s.tunnelRecord(ts, d, d.Reason)
+		if why != "" && rec.Decision != "deny" {
+			rec.Decision, rec.Reason = "deny", why+"; connection closed"
 		}
-		s.audit(rec)
+		s.record(rec)
 	}()
-	if tc != nil {
-		tc.arm(s.cfg.TLSHandshakeTimeout)
+	s.settle(ts, g)
+	if _, err := io.WriteString(tc, ok200); err != nil {
+		return
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.DialTimeout)
-	defer cancel()
-
-	addrs, wd, err := s.resolveChecked(ctx, host, port)
-	var de *dstDeniedError
-	switch {
-	case errors.As(err, &de):
-		rec.Decision, rec.Rule, rec.Reason, rec.Status = "deny", de.decision.Rule, de.decision.Reason, http.StatusForbidden
-		s.denyResponse(req, "CONNECT", host, port, "", de.decision, "").Write(client)
-		return
-	case err != nil:
-		rec.Status, rec.Error = http.StatusBadGateway, upstreamError(err)
-		textResponse(req, http.StatusBadGateway, "bottle: could not reach "+joinHostPort(host, port)+": "+rec.Error+"\n").Write(client)
-		return
-	case wd != nil:
-		rec.Decision, rec.Reason = "would-deny", wd.Reason
-	}
-	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-		return
+	report := g.p.Mode() == allowlist.Report
+	wouldDeny := func(reason string) {
+		if !d.WouldDeny {
+			d.WouldDeny, d.Reason = true, reason
+		}
 	}
 
 	// The agent speaks first in TLS. Read its ClientHello (bounded by the
-	// handshake timeout armed above) without answering it.
-	br := bufio.NewReaderSize(client, 4096)
+	// handshake timeout armed at the CONNECT) without answering it.
+	br := bufio.NewReaderSize(rd, 4096)
 	first, err := br.Peek(1)
 	if err != nil {
-		rec.Error = "no data from the agent"
+		ts.setErr(fmt.Sprintf("the agent sent nothing within %s of the CONNECT", s.cfg.TLSHandshakeTimeout))
 		return
 	}
 	var hello []byte
-	if first[0] == 0x16 { // TLS handshake record
+	if first[0] == 0x16 { // a TLS handshake record
 		sni, raw, err := readClientHello(br)
-		if err != nil {
-			rec.Decision, rec.Reason, rec.Error = "deny", "the agent sent a malformed TLS ClientHello", err.Error()
-			return
+		var refusal string
+		switch {
+		case err != nil:
+			refusal = "the agent sent a malformed TLS ClientHello"
+			ts.setErr(err.Error())
+		case sni == "" && !d.AllowNoSNI:
+			refusal = fmt.Sprintf("TLS ClientHello without SNI; passthrough to %s needs the SNI to name it (a rule with sni: optional lets a client omit it)", ts.host)
+		case sni != "" && !sameName(sni, ts.host):
+			refusal = fmt.Sprintf("TLS SNI %q differs from the CONNECT host %s", sni, ts.host)
 		}
-		if sni != "" && !sameName(sni, host) {
-			rec.Decision = "deny"
-			rec.Reason = fmt.Sprintf("TLS SNI %q differs from the CONNECT host %s; connection closed", sni, host)
-			return
+		if refusal != "" {
+			if !report {
+				why = refusal
+				return
+			}
+			wouldDeny(refusal) // report mode: relay what was read
 		}
 		hello = raw
 	}
 	// Not TLS (ssh, a database protocol): the name and port were checked at
-	// CONNECT and the address above, and there is no SNI to check.
+	// CONNECT and the addresses before it was answered, and there is no SNI
+	// to check.
 
-	up, err := s.dialAddrs(ctx, addrs, port)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
+	up, err := s.dialAddrs(ctx, addrs, ts.port)
+	cancel()
 	if err != nil {
-		rec.Error = upstreamError(err)
+		ts.setErr(classify(err).cause)
 		return
 	}
-	upc := &trackedConn{Conn: up}
-	defer upc.Close()
-	rec.DstIP = addrOf(up.RemoteAddr())
-	if tc != nil {
-		tc.arm(s.cfg.IdleTimeout)
+	if up.wd != nil {
+		wouldDeny(up.wd.Reason)
 	}
+	ts.mu.Lock()
+	ts.dst = up.addr
+	ts.mu.Unlock()
+	upc := newTrackedConn(up, 0)
+	defer upc.Close()
+	s.settle(ts, g)
+	tc.arm(s.cfg.IdleTimeout)
 	upc.arm(s.cfg.IdleTimeout)
 	if len(hello) > 0 {
 		if _, err := upc.Write(hello); err != nil {
-			rec.Error = upstreamError(err)
+			ts.setErr(classify(err).cause)
 			return
 		}
 	}
-	relay(client, br, upc)
+	relay(tc, br, upc)
 }
 
 // relay copies both ways until both directions end, half-closing as each
@@ -149,21 +145,15 @@ func closeWrite(c net.Conn) {
 	c.Close()
 }
 
-func addrOf(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap().String()
-	}
-	return ""
-}
-
 // maxClientHello bounds what is buffered before the SNI is known.
 const maxClientHello = 64 << 10
 
 // readClientHello reads one TLS ClientHello from br and returns its SNI and
-// the exact bytes read, to be replayed upstream. Parsing is done by
-// crypto/tls itself: a server handshake is started on a connection that
-// records what it reads and discards what it writes, and stopped from
-// GetConfigForClient once the hello is parsed.
+// the exact bytes read, to be replayed upstream (also on error: report mode
+// relays what it could not parse). Parsing is done by crypto/tls itself: a
+// server handshake is started on a connection that records what it reads and
+// discards what it writes, and stopped from GetConfigForClient once the hello
+// is parsed.
 func readClientHello(br *bufio.Reader) (string, []byte, error) {
 	rc := &recordingConn{r: io.LimitReader(br, maxClientHello)}
 	var sni string
@@ -179,7 +169,7 @@ func readClientHello(br *bufio.Reader) (string, []byte, error) {
 		if err == nil {
 			err = errors.New("no ClientHello")
 		}
-		return "", nil, err
+		return "", rc.buf.Bytes(), err
 	}
 	return sni, rc.buf.Bytes(), nil
 }

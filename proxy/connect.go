@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
+)
+
+// serveConnect answers a CONNECT: refuse it (403, before any dial), or check
+// where the name leads and then open a passthrough or intercepted tunnel.
+func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
+	g := s.gen.Load()
+	rec := &Record{Kind: "connect", Client: r.RemoteAddr, Method: "CONNECT", Host: r.URL.Host}
+	host, port, err := splitHostPort(r.URL.Host, 443)
+	if err != nil {
+		d := allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("bad CONNECT target %q", r.URL.Host)}
+		a := newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Reason)+"\n")
+		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Reason))
+		s.refuseConnect(w, a, rec, d)
+		return
+	}
+	host = canonicalHost(host)
+	rec.Host, rec.Port = host, port
+	d := g.p.DecideConnect(host, port)
+	if !d.Allowed {
+		hint := g.p.AllowCommand(allowlist.Request{Scheme: "https", Host: host, Port: port}, d)
+		s.refuseConnect(w, denyAnswer("CONNECT", host, port, "", d, hint), rec, d)
+		return
+	}
+	// Where the name leads is checked before the agent is told the tunnel is
+	// open, so a rebinding or self-pointing name is refused with a 403 on the
+	// CONNECT itself. (An intercepted tunnel's requests dial, and check,
+	// again.)
+	addrs, wd, err := s.resolveChecked(r.Context(), g.p, host, port)
+	var de *dstDeniedError
+	switch {
+	case errors.As(err, &de):
+		s.refuseConnect(w, dstDeniedAnswer("CONNECT", host, port, "", de), rec, de.decision)
+		return
+	case err != nil:
+		f := classify(err)
+		rec.Decision, rec.Rule, rec.Reason = decisionWord(d.Allowed, d.WouldDeny), d.Rule, d.Reason
+		rec.Status, rec.Error = f.status, f.cause
+		failAnswer(host, port, f).write(w)
+		s.record(rec)
+		return
+	}
+	if wd != nil && !d.WouldDeny {
+		// Report mode: enforce would refuse every address the name has.
+		d.WouldDeny, d.Reason = true, wd.Reason
+	}
+
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.log.Debug("cannot hijack CONNECT", "err", err)
+		return
+	}
+	tc, ok := conn.(*trackedConn)
+	if !ok { // cannot happen: Serve wraps every connection
+		tc = newTrackedConn(conn, s.cfg.IdleTimeout)
+	}
+	// net/http may have read the agent's first bytes (a ClientHello sent in
+	// the same packet as the CONNECT) into its buffer: replay them. (goproxy's
+	// ConnectHijack action drops them.)
+	var rd io.Reader = tc
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		rd = io.MultiReader(bytes.NewReader(bytes.Clone(b)), tc)
+	}
+	ts := &tunnelState{host: host, port: port, client: r.RemoteAddr, start: time.Now(), conn: tc, decidedBy: g}
+	// From the CONNECT answer to the agent's first byte, and through the TLS
+	// handshake: the handshake timeout.
+	tc.arm(s.cfg.TLSHandshakeTimeout)
+	ok200 := fmt.Sprintf("HTTP/%d.%d 200 Connection established\r\n\r\n", r.ProtoMajor, r.ProtoMinor)
+	if d.Action == allowlist.ActionTunnel {
+		ts.kind = passthrough
+		s.passthrough(tc, rd, ts, g, d, addrs, ok200)
+		return
+	}
+	ts.kind = intercepted
+	s.intercept(tc, rd, ts, d, ok200)
+}
+
+// refuseConnect answers a CONNECT that opens nothing, and logs the denial.
+func (s *Server) refuseConnect(w http.ResponseWriter, a *answer, rec *Record, d allowlist.Decision) {
+	a.write(w)
+	rec.Decision, rec.Rule, rec.Reason, rec.Status = "deny", d.Rule, d.Reason, a.status
+	s.record(rec)
+}
+
+// intercept terminates the agent's TLS with a leaf for the CONNECT host and
+// hands the connection to the inner server; a tunnel that starts with
+// anything but a TLS handshake is served as plain HTTP.
+func (s *Server) intercept(tc *trackedConn, rd io.Reader, ts *tunnelState, d allowlist.Decision, ok200 string) {
+	s.track(ts)
+	done := func() {
+		s.untrack(ts)
+		s.record(s.tunnelRecord(ts, d, "intercepted: "+d.Reason))
+	}
+	tc.onClose.Store(&done)
+	s.settle(ts, ts.decidedBy)
+	if _, err := io.WriteString(tc, ok200); err != nil {
+		tc.Close()
+		return
+	}
+	var first [1]byte
+	if _, err := io.ReadFull(rd, first[:]); err != nil {
+		ts.setErr(fmt.Sprintf("the agent sent nothing within %s of the CONNECT", s.cfg.TLSHandshakeTimeout))
+		tc.Close()
+		return
+	}
+	var c net.Conn = &prefixConn{trackedConn: tc, r: io.MultiReader(bytes.NewReader(first[:]), rd)}
+	ts.scheme = "http"
+	if first[0] == 0x16 { // a TLS handshake record
+		ts.scheme = "https"
+		tlc := tls.Server(c, s.mitmConfig(ts.host))
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TLSHandshakeTimeout)
+		err := tlc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			ts.setErr("TLS handshake with the agent failed: " + err.Error())
+			tc.Close()
+			return
+		}
+		c = tlc
+	}
+	// From here the inner server's header and keep-alive timeouts apply,
+	// and the watchdog bounds silence in the middle of a request.
+	tc.disarm()
+	ln := &tunnelListener{c: c, ts: ts}
+	if err := s.inner.Serve(ln); !ln.taken.Load() {
+		s.log.Debug("intercepted tunnel not served", "err", err)
+		c.Close() // shutting down
+	}
+}
+
+// mitmConfig returns the TLS config for one intercepted CONNECT: the leaf is
+// for the host the agent named in the CONNECT (which was checked), whatever
+// the ClientHello's SNI says.
+func (s *Server) mitmConfig(host string) *tls.Config {
+	c := s.mitmTLS.Clone()
+	c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return s.leaves.Get(host)
+	}
+	return c
+}

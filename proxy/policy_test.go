@@ -1,0 +1,296 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"bottle.dev/bottle/allowlist"
+)
+
+// tlsThrough handshakes over an open tunnel and sends one GET; it returns
+// the response body, or an error when the handshake fails.
+func tlsThrough(t *testing.T, conn net.Conn, cfg *tls.Config, host, path string) (string, error) {
+	t.Helper()
+	cfg.NextProtos = []string{"http/1.1"}
+	tc := tls.Client(conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(tc, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host)
+	r, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		return "", err
+	}
+	b, _ := io.ReadAll(r.Body)
+	tc.Close() // the tunnel's audit line is written when it ends
+	return string(b), nil
+}
+
+// TestReportModeMarksEveryWouldDeny: in report mode everything enforce would
+// refuse goes through, marked would-deny whatever refused it (the policy,
+// the address guard, a request or SNI that names another host than the
+// CONNECT), except a
+// dial to the proxy itself, which is refused in every mode.
+func TestReportModeMarksEveryWouldDeny(t *testing.T) {
+	pol := strings.NewReplacer(
+		"version: 1\n", "version: 1\nmode: report\n",
+		"deny:\n", "  - host: passloop.test\n    ports: [{{VICTIM}}]\n    tls: passthrough\ndeny:\n",
+	).Replace(basePolicy)
+	e := newEnv(t, pol, func(c *Config) {
+		c.Resolver.(mapResolver)["passloop.test"] = addrs("127.0.0.2")
+	})
+	c := e.client(false)
+	originRoots := x509.NewCertPool()
+	originRoots.AddCert(e.testRoot.Cert)
+	wouldDeny := func(t *testing.T, what string, f func(Record) bool) {
+		t.Helper()
+		rec := e.waitAuditT(t, func(r Record) bool { return f(r) && r.Decision != "allow" })
+		if rec.Decision != "would-deny" || !strings.Contains(rec.Reason, what) {
+			t.Errorf("audit %+v; want would-deny for %q", rec, what)
+		}
+	}
+
+	t.Run("address-guard-intercepted", func(t *testing.T) {
+		resp, body := e.get(c, fmt.Sprintf("https://loop.test:%d/report", e.victim.port))
+		if resp.StatusCode != 200 || !strings.Contains(body, "hello from loop.test") {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "request" && r.Host == "loop.test" })
+		c.Transport.(*http.Transport).CloseIdleConnections()
+		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "tunnel" && r.Host == "loop.test" })
+	})
+	t.Run("address-guard-plain", func(t *testing.T) {
+		resp, _ := e.get(c, fmt.Sprintf("http://loop.test:%d/report-plain", e.victim.port))
+		if resp.StatusCode == 403 {
+			t.Fatalf("report mode refused: %d", resp.StatusCode)
+		}
+		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "request" && r.Path == "/report-plain" })
+	})
+	t.Run("address-guard-passthrough", func(t *testing.T) {
+		resp, conn, _ := e.connect(fmt.Sprintf("passloop.test:%d", e.victim.port))
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		if _, err := tlsThrough(t, conn, &tls.Config{ServerName: "passloop.test", RootCAs: originRoots}, "passloop.test", "/"); err != nil {
+			t.Fatal(err)
+		}
+		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "tunnel" && r.Host == "passloop.test" })
+	})
+	t.Run("host-differs-inside-tunnel", func(t *testing.T) {
+		resp, conn, _ := e.connect(fmt.Sprintf("o1.test:%d", e.origin.port))
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(e.bottleCA.Cert)
+		body, err := tlsThrough(t, conn, &tls.Config{ServerName: "o1.test", RootCAs: roots}, fmt.Sprintf("o2.test:%d", e.origin.port), "/fronted")
+		if err != nil || !strings.Contains(body, "hello from o2.test") {
+			t.Fatalf("%q %v", body, err)
+		}
+		wouldDeny(t, "inside a tunnel to o1.test", func(r Record) bool { return r.Kind == "request" && r.Path == "/fronted" })
+	})
+	t.Run("sni-differs", func(t *testing.T) {
+		resp, conn, _ := e.connect(fmt.Sprintf("pass.test:%d", e.origin.port))
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		if _, err := tlsThrough(t, conn, &tls.Config{ServerName: "o2.test", RootCAs: originRoots}, "o2.test", "/"); err != nil {
+			t.Fatalf("report mode closed a tunnel with another SNI: %v", err)
+		}
+		wouldDeny(t, "SNI", func(r Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" })
+	})
+	t.Run("no-sni", func(t *testing.T) {
+		resp, conn, _ := e.connect(fmt.Sprintf("pass.test:%d", e.origin.port))
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		if _, err := tlsThrough(t, conn, &tls.Config{InsecureSkipVerify: true}, "pass.test", "/"); err != nil {
+			t.Fatalf("report mode closed a tunnel without SNI: %v", err)
+		}
+		wouldDeny(t, "without SNI", func(r Record) bool { return r.Kind == "tunnel" && strings.Contains(r.Reason, "without SNI") })
+	})
+	t.Run("own-address-refused-in-every-mode", func(t *testing.T) {
+		_, pport, _ := net.SplitHostPort(e.addr)
+		resp, _, _ := e.connect("self.test:" + pport)
+		if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("Proxy-Status"), "proxy_loop_detected") {
+			t.Errorf("CONNECT to self: %d %q", resp.StatusCode, resp.Header.Get("Proxy-Status"))
+		}
+		r, body := e.get(e.client(false), "http://self.test:"+pport+"/healthz")
+		if r.StatusCode != 403 || !strings.Contains(body, "proxy's own address") {
+			t.Errorf("plain request to self: %d %q", r.StatusCode, body)
+		}
+	})
+	t.Run("malformed-target-refused-in-every-mode", func(t *testing.T) {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET http://plain.test:99999/ HTTP/1.1\r\nHost: plain.test:99999\r\n\r\n")
+		r, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || r.StatusCode != 400 {
+			t.Errorf("%v %v", r, err)
+		}
+	})
+}
+
+// noSNIPolicy is a policy whose passthrough rules all say `sni: optional`.
+type noSNIPolicy struct{ Policy }
+
+func (p noSNIPolicy) DecideConnect(host string, port uint16) allowlist.Decision {
+	d := p.Policy.DecideConnect(host, port)
+	if d.Action == allowlist.ActionTunnel {
+		d.AllowNoSNI = true
+	}
+	return d
+}
+
+// TestPassthroughSNI: a passthrough tunnel that carries TLS must name the
+// CONNECT host in its SNI, unless the rule makes the SNI optional (then an
+// SNI, if present, must still match); one that does not carry TLS is
+// relayed as it is.
+func TestPassthroughSNI(t *testing.T) {
+	e := newEnv(t, basePolicy, nil)
+	originRoots := x509.NewCertPool()
+	originRoots.AddCert(e.testRoot.Cert)
+	pass := fmt.Sprintf("pass.test:%d", e.origin.port)
+	open := func(t *testing.T) net.Conn {
+		resp, conn, _ := e.connect(pass)
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		return conn
+	}
+	strict := e.proxy.policy()
+
+	t.Run("no-sni-refused", func(t *testing.T) {
+		before := e.origin.conns()
+		if _, err := tlsThrough(t, open(t), &tls.Config{InsecureSkipVerify: true}, "pass.test", "/nosni"); err == nil {
+			t.Error("a ClientHello without SNI was relayed")
+		}
+		if e.origin.conns() != before {
+			t.Error("upstream was dialled")
+		}
+		rec := e.waitAuditT(t, func(r Record) bool {
+			return r.Kind == "tunnel" && r.Decision == "deny" && strings.Contains(r.Reason, "without SNI")
+		})
+		if !strings.Contains(rec.Reason, "sni: optional") {
+			t.Errorf("reason %q does not say how to allow it", rec.Reason)
+		}
+	})
+	t.Run("no-sni-allowed-by-rule", func(t *testing.T) {
+		e.proxy.SetPolicy(noSNIPolicy{strict})
+		defer e.proxy.SetPolicy(strict)
+		body, err := tlsThrough(t, open(t), &tls.Config{InsecureSkipVerify: true}, "pass.test", "/nosni-ok")
+		if err != nil || !strings.Contains(body, "/nosni-ok") {
+			t.Errorf("%q %v", body, err)
+		}
+	})
+	t.Run("other-sni-refused-even-when-optional", func(t *testing.T) {
+		e.proxy.SetPolicy(noSNIPolicy{strict})
+		defer e.proxy.SetPolicy(strict)
+		if _, err := tlsThrough(t, open(t), &tls.Config{ServerName: "o2.test", RootCAs: originRoots}, "o2.test", "/"); err == nil {
+			t.Error("a mismatched SNI was relayed")
+		}
+	})
+	t.Run("not-tls-relayed", func(t *testing.T) {
+		echo := listen(t, "127.0.0.1")
+		t.Cleanup(func() { echo.Close() })
+		go func() {
+			for {
+				c, err := echo.Accept()
+				if err != nil {
+					return
+				}
+				go func() { defer c.Close(); io.Copy(c, c) }()
+			}
+		}()
+		port := echo.Addr().(*net.TCPAddr).Port
+		e.setPolicy(fmt.Sprintf("version: 1\nallow:\n  - host: raw.test\n    ports: [%d]\n    tls: passthrough\n  - cidr: 127.0.0.1/32\n    ports: [%d]\n", port, port))
+		defer e.proxy.SetPolicy(strict)
+		resp, conn, br := e.connect(fmt.Sprintf("raw.test:%d", port))
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		io.WriteString(conn, "SSH-2.0-test\r\n")
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := br.ReadString('\n')
+		if err != nil || line != "SSH-2.0-test\r\n" {
+			t.Errorf("non-TLS passthrough: %q %v", line, err)
+		}
+	})
+}
+
+// TestUnicodeNames: a name the agent writes in Unicode is judged, resolved,
+// minted for and sent upstream in its punycode form.
+func TestUnicodeNames(t *testing.T) {
+	pol := strings.Replace(basePolicy, "deny:\n", "  - host: "+unicodeName+"\n    ports: [{{ORIGIN}}, {{PLAIN}}]\ndeny:\n", 1)
+	e := newEnv(t, pol, nil)
+	roots := x509.NewCertPool()
+	roots.AddCert(e.bottleCA.Cert)
+
+	for _, connect := range []string{
+		fmt.Sprintf("CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n", unicodeName, e.origin.port, unicodeASCII, e.origin.port),
+		fmt.Sprintf("CONNECT %s:%d HTTP/1.0\r\n\r\n", unicodeName, e.origin.port),
+	} {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, connect)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%q: %v %v", connect, resp, err)
+		}
+		tc := tls.Client(&prefixedConn{Conn: conn, r: br}, &tls.Config{ServerName: unicodeASCII, RootCAs: roots, NextProtos: []string{"http/1.1"}})
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("%q: handshake: %v", connect, err)
+		}
+		if names := tc.ConnectionState().PeerCertificates[0].DNSNames; len(names) != 1 || names[0] != unicodeASCII {
+			t.Errorf("leaf names %v; want [%s]", names, unicodeASCII)
+		}
+		fmt.Fprintf(tc, "GET /idn HTTP/1.1\r\nHost: %s:%d\r\n\r\n", unicodeASCII, e.origin.port)
+		r, err := http.ReadResponse(bufio.NewReader(tc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		if r.StatusCode != 200 || !strings.Contains(string(body), "hello from "+unicodeASCII) {
+			t.Errorf("%q: %d %q", connect, r.StatusCode, body)
+		}
+	}
+
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET http://%s:%d/idn-plain HTTP/1.1\r\nHost: %s:%d\r\n\r\n", unicodeName, e.plain.port, unicodeASCII, e.plain.port)
+	r, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 || !strings.Contains(string(body), "hello from "+unicodeASCII) {
+		t.Errorf("plain: %d %q", r.StatusCode, body)
+	}
+}
+
+// prefixedConn reads from r (which has buffered part of Conn) first.
+type prefixedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -1,0 +1,529 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/elazarl/goproxy"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
+)
+
+// serveInner serves one request inside an intercepted tunnel: it gives the
+// request the absolute target goproxy's request path expects, from its Host
+// (or :authority) as goproxy's own interception loop did, and the tunnel's
+// scheme. handleRequest then holds it to the CONNECT target.
+func (s *Server) serveInner(w http.ResponseWriter, r *http.Request) {
+	ts := tunnelFrom(r.Context())
+	if ts == nil { // cannot happen: the inner server only serves tunnels
+		http.Error(w, "bottle: request outside a tunnel", http.StatusInternalServerError)
+		return
+	}
+	if r.Method == http.MethodConnect {
+		// A CONNECT inside a tunnel would be a tunnel no policy judged.
+		a := newAnswer(http.StatusMethodNotAllowed, "bottle: CONNECT inside a tunnel is not allowed\n")
+		a.header.Set("Proxy-Status", proxyStatus("http_request_denied", "CONNECT inside a tunnel"))
+		for k, v := range a.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(a.status)
+		io.WriteString(w, a.body)
+		return
+	}
+	if !r.URL.IsAbs() {
+		r.URL.Host = r.Host
+		if r.URL.Host == "" {
+			r.URL.Host = joinHostPort(ts.host, ts.port)
+		}
+	}
+	r.URL.Scheme = ts.scheme // what the tunnel carries, not what a request line claims
+	s.serveProxy(w, r)
+}
+
+// serveProxy runs a proxy request (plain HTTP, or one from inside a tunnel)
+// through goproxy: handleRequest judges it, roundTrip sends it.
+func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
+	rw := &respWriter{ResponseWriter: w}
+	s.gp.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), respWriterKey{}, rw)))
+	if rw.hijacked != nil {
+		// goproxy relays an upgraded stream until one side ends, and leaves
+		// the agent's connection open.
+		rw.hijacked.Close()
+	}
+	if rw.aborted.Load() {
+		// The response body failed midway. goproxy ends the response as if
+		// it were complete (a chunked one gets its last chunk); abort
+		// instead, so that the agent sees a truncated response as one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+type respWriterKey struct{}
+
+// respWriter is the ResponseWriter goproxy writes responses to. It flushes
+// each write of a response of unknown length (goproxy's request path only
+// flushes event streams and declared-chunked ones, so a streamed response
+// would sit in the server's buffer), and remembers a hijacked connection.
+type respWriter struct {
+	http.ResponseWriter
+	stream   bool
+	hijacked net.Conn
+	aborted  atomic.Bool // the upstream body failed
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if code >= 200 {
+		h := w.Header()
+		w.stream = h.Get("Content-Length") == "" || strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	if w.stream && err == nil {
+		w.Flush()
+	}
+	return n, err
+}
+
+func (w *respWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = c
+	}
+	return c, brw, err
+}
+
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// reqInput is what a request is judged on, kept so that it can be judged
+// again by a newer policy before it is sent.
+type reqInput struct {
+	scheme, urlHost, hostHeader, method, path string
+	noPort                                    bool // the target named no port
+}
+
+type verdictKind uint8
+
+const (
+	byPolicy  verdictKind = iota // the policy decided; the allow command applies
+	mismatch                     // the Host or target differs from what it must be
+	malformed                    // nothing to judge: 400, never let through
+)
+
+// reqState follows one request from decision to the end of its response.
+type reqState struct {
+	in       reqInput
+	req      allowlist.Request // what was judged
+	kind     verdictKind
+	gen      *generation // the policy that judged it; its transport sends it
+	tunnel   *tunnelState
+	conn     *trackedConn // the agent connection of a plain-HTTP request
+	rw       *respWriter
+	cancel   context.CancelFunc // ends the upstream request
+	rec      Record
+	start    time.Time
+	body     *countingBody
+	sent     bool // counted in gen.inflight
+	dst      atomic.Pointer[upstreamConn]
+	logged   atomic.Bool
+	closedBy atomic.Pointer[string] // why a policy change cut it
+}
+
+// judge decides a request by p. Inside a tunnel the request must name the
+// CONNECT host (domain fronting is refused); everywhere, the Host header
+// must name the request target. In report mode such a mismatch goes where
+// the request says, judged as such, marked would-deny.
+func (s *Server) judge(p Policy, in *reqInput, ts *tunnelState) (allowlist.Request, allowlist.Decision, verdictKind) {
+	host, port, err := splitHostPort(in.urlHost, defaultPort(in.scheme))
+	if err != nil {
+		return allowlist.Request{}, allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("bad request target %q", in.urlHost)}, malformed
+	}
+	host = canonicalHost(host)
+	var why string
+	switch {
+	case ts != nil && !sameTarget(host, port, ts.host, ts.port, in.noPort):
+		why = fmt.Sprintf("request for %s inside a tunnel to %s; a request may only go to the host it connected to", in.urlHost, joinHostPort(ts.host, ts.port))
+	case in.hostHeader != "" && !sameAuthority(in.hostHeader, host, port, in.scheme):
+		why = fmt.Sprintf("Host header %q differs from the request target %s", in.hostHeader, joinHostPort(host, port))
+	}
+	if ts != nil && why == "" {
+		host, port = ts.host, ts.port
+	}
+	req := allowlist.Request{Scheme: in.scheme, Host: host, Port: port, Method: in.method, Path: in.path}
+	if why == "" {
+		return req, p.Decide(req), byPolicy
+	}
+	d := allowlist.Decision{Rule: allowlist.RuleDefault, Reason: why}
+	if p.Mode() == allowlist.Report {
+		pd := p.Decide(req)
+		d.Allowed, d.WouldDeny, d.Action = true, true, allowlist.ActionIntercept
+		if pd.WouldDeny {
+			d.Reason += "; and " + pd.Reason
+		}
+	}
+	return req, d, mismatch
+}
+
+// handleRequest judges every request: plain HTTP ones and each one inside an
+// intercepted tunnel. It returns a response only to refuse.
+func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	ts := tunnelFrom(r.Context())
+	g := s.gen.Load()
+	scheme := strings.ToLower(r.URL.Scheme)
+	if scheme == "" {
+		scheme = "http"
+	}
+	rs := &reqState{
+		in:     reqInput{scheme: scheme, urlHost: r.URL.Host, hostHeader: r.Host, method: r.Method, path: r.URL.EscapedPath(), noPort: r.URL.Port() == ""},
+		gen:    g,
+		tunnel: ts,
+		conn:   connFrom(r.Context()),
+		start:  time.Now(),
+	}
+	rs.rw, _ = r.Context().Value(respWriterKey{}).(*respWriter)
+	ctx.UserData = rs
+	ctx.RoundTripper = goproxy.RoundTripperFunc(s.roundTrip)
+	areq, d, kind := s.judge(g.p, &rs.in, ts)
+	rs.req, rs.kind = areq, kind
+	rs.rec = Record{Kind: "request", Client: r.RemoteAddr, Method: r.Method, Scheme: scheme, Host: areq.Host, Port: areq.Port, Path: rs.in.path}
+	if kind == malformed {
+		rs.rec.Host = r.URL.Host
+	}
+	rs.decided(d)
+	if !d.Allowed {
+		return r, s.refuse(r, rs, d)
+	}
+	// The upstream gets exactly the target that was judged.
+	r.URL.Host = authority(areq.Host, areq.Port, scheme)
+	r.Host = r.URL.Host
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		rs.body = &countingBody{ReadCloser: r.Body}
+		r.Body = rs.body
+	}
+	return r, nil
+}
+
+func (rs *reqState) decided(d allowlist.Decision) {
+	rs.rec.Decision, rs.rec.Rule, rs.rec.Reason = decisionWord(d.Allowed, d.WouldDeny), d.Rule, d.Reason
+}
+
+// refuse answers a request the policy (or the proxy) refused, and logs it.
+func (s *Server) refuse(r *http.Request, rs *reqState, d allowlist.Decision) *http.Response {
+	var a *answer
+	switch rs.kind {
+	case malformed:
+		a = newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Reason)+"\n")
+		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Reason))
+	case mismatch:
+		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
+	default:
+		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, rs.gen.p.AllowCommand(rs.req, d))
+	}
+	s.finish(rs, a.status, "")
+	return a.response(r)
+}
+
+// roundTrip sends an admitted request upstream. Errors become responses
+// here, so that the agent always gets an answer with a reason (goproxy's own
+// error paths close the connection or echo internal errors).
+func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
+	rs, _ := ctx.UserData.(*reqState)
+	if rs == nil { // cannot happen: handleRequest runs first
+		return nil, errors.New("request was not judged")
+	}
+	// In flight from here until finish: a policy change judges it again
+	// (registered before the check below, so that no change is missed).
+	ctx2, cancel := context.WithCancel(req.Context())
+	rs.cancel = cancel
+	s.inflight(rs, true)
+	if g := s.gen.Load(); g != rs.gen {
+		// The policy changed since the request was judged: nothing a policy
+		// no longer in force admitted is sent.
+		rs.gen = g
+		areq, d, kind := s.judge(g.p, &rs.in, rs.tunnel)
+		rs.req, rs.kind = areq, kind
+		rs.decided(d)
+		if !d.Allowed {
+			return s.refuse(req, rs, d), nil
+		}
+	}
+	g := rs.gen
+	g.inflight.Add(1)
+	rs.sent = true
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if uc := upstreamOf(info.Conn); uc != nil {
+			rs.dst.Store(uc)
+			if cur := s.gen.Load(); cur != g {
+				s.judgeRequest(rs, cur.p) // the policy changed while it dialled
+			}
+		}
+	}}
+	req = req.WithContext(httptrace.WithClientTrace(ctx2, trace))
+	resp, err := g.tr.RoundTrip(req)
+	if err != nil {
+		var de *dstDeniedError
+		if errors.As(err, &de) {
+			rs.decided(de.decision)
+			a := dstDeniedAnswer(req.Method, rs.req.Host, rs.req.Port, rs.in.path, de)
+			s.finish(rs, a.status, "")
+			return a.response(req), nil
+		}
+		if b := rs.body; b != nil && b.err != nil {
+			return s.badBody(req, rs, b.err), nil
+		}
+		if why := rs.closedBy.Load(); why != nil {
+			rs.decided(allowlist.Decision{Rule: allowlist.RuleDefault, Reason: *why})
+			a := denyAnswer(req.Method, rs.req.Host, rs.req.Port, rs.in.path, allowlist.Decision{Rule: allowlist.RuleDefault, Reason: *why}, "")
+			s.finish(rs, a.status, "")
+			return a.response(req), nil
+		}
+		f := classify(err)
+		a := failAnswer(rs.req.Host, rs.req.Port, f)
+		s.finish(rs, a.status, f.cause)
+		return a.response(req), nil
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The body is the upgraded connection (io.ReadWriter); it must reach
+		// goproxy unwrapped. From here the stream is raw bytes, which a policy
+		// change must be able to cut.
+		s.finish(rs, resp.StatusCode, "")
+		s.upgraded(rs)
+		return resp, nil
+	}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		s.finish(rs, resp.StatusCode, "")
+		return resp, nil
+	}
+	resp.Body = &auditBody{ReadCloser: resp.Body, s: s, rs: rs, status: resp.StatusCode}
+	return resp, nil
+}
+
+// badBody answers a request whose own body could not be read: its trailers
+// were too large (net/http bounds them to its read buffer), or the agent
+// stopped sending.
+func (s *Server) badBody(req *http.Request, rs *reqState, err error) *http.Response {
+	status, class := http.StatusBadRequest, "the request body could not be read"
+	// net/http's error for an over-long trailer is not exported.
+	if strings.Contains(err.Error(), "trailer") {
+		status, class = http.StatusRequestHeaderFieldsTooLarge, "request trailers too large"
+	}
+	a := newAnswer(status, "bottle: "+class+"\n")
+	a.header.Set("Proxy-Status", proxyStatus("http_request_error", class))
+	a.header.Set("Connection", "close")
+	s.finish(rs, status, err.Error())
+	resp := a.response(req)
+	resp.Close = true
+	return resp
+}
+
+// upgraded registers an upgraded stream with the tunnel that carries it, or
+// as a tunnel of its own on a plain-HTTP connection.
+func (s *Server) upgraded(rs *reqState) {
+	u := upgrade{req: rs.req}
+	if uc := rs.dst.Load(); uc != nil {
+		u.dst = uc.addr
+	}
+	ts := rs.tunnel
+	if ts == nil {
+		if rs.conn == nil {
+			return
+		}
+		ts = &tunnelState{kind: upgradedReq, host: rs.req.Host, port: rs.req.Port, client: rs.rec.Client,
+			start: time.Now(), conn: rs.conn, decidedBy: rs.gen}
+		s.track(ts)
+		d := allowlist.Decision{Allowed: true, WouldDeny: rs.rec.Decision == "would-deny", Rule: rs.rec.Rule}
+		reason := fmt.Sprintf("upgraded: %s %s", rs.req.Method, rs.req.Path)
+		done := func() {
+			s.untrack(ts)
+			s.record(s.tunnelRecord(ts, d, reason))
+		}
+		rs.conn.onClose.Store(&done)
+	}
+	ts.mu.Lock()
+	ts.upgrades = append(ts.upgrades, u)
+	ts.mu.Unlock()
+	s.settle(ts, rs.gen)
+}
+
+// upstreamOf finds the checked connection under what the transport reports
+// (a *tls.Conn for HTTPS).
+func upstreamOf(c net.Conn) *upstreamConn {
+	for c != nil {
+		if uc, ok := c.(*upstreamConn); ok {
+			return uc
+		}
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = nc.NetConn()
+	}
+	return nil
+}
+
+// inflight adds rs to (or removes it from) the requests a policy change
+// judges again.
+func (s *Server) inflight(rs *reqState, add bool) {
+	s.liveMu.Lock()
+	if add {
+		s.reqs[rs] = struct{}{}
+	} else {
+		delete(s.reqs, rs)
+	}
+	s.liveMu.Unlock()
+}
+
+func (s *Server) inflightRequests() []*reqState {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	out := make([]*reqState, 0, len(s.reqs))
+	for rs := range s.reqs {
+		out = append(out, rs)
+	}
+	return out
+}
+
+// judgeRequest cuts a request in flight (a long download or upload, a
+// stream) that p would refuse, or whose upstream address p would not dial.
+// It reads only what does not change once the request is in flight (its
+// input, its tunnel, atomics): it runs on SetPolicy's goroutine.
+func (s *Server) judgeRequest(rs *reqState, p Policy) {
+	req, d, _ := s.judge(p, &rs.in, rs.tunnel)
+	why := ""
+	if !d.Allowed {
+		why = "the policy now refuses it: " + d.Reason
+	} else if uc := rs.dst.Load(); uc != nil {
+		if cd := p.CheckDst(req.Host, req.Port, uc.addr); !cd.Allowed {
+			why = fmt.Sprintf("the policy no longer lets %s reach %s: %s", req.Host, uc.addr, cd.Reason)
+		}
+	}
+	if why != "" && rs.closedBy.CompareAndSwap(nil, &why) {
+		s.log.Info("request cut on policy change", "host", req.Host, "path", audit.Clip(rs.in.path), "reason", why)
+		rs.cancel()
+	}
+}
+
+// finish writes the request's audit line once.
+func (s *Server) finish(rs *reqState, status int, cause string) {
+	if !rs.logged.CompareAndSwap(false, true) {
+		return
+	}
+	if rs.cancel != nil {
+		s.inflight(rs, false)
+	}
+	if rs.sent {
+		rs.gen.release()
+	}
+	rec := rs.rec
+	rec.Status = status
+	rec.Error = cause
+	rec.Duration = ms(time.Since(rs.start))
+	if rs.body != nil {
+		rec.BytesIn = rs.body.n.Load()
+	}
+	if uc := rs.dst.Load(); uc != nil {
+		rec.DstIP = uc.addr.String()
+		if uc.wd != nil && rec.Decision == "allow" {
+			// Report mode: the address guard would have refused this one.
+			rec.Decision, rec.Rule, rec.Reason = "would-deny", uc.wd.Rule, uc.wd.Reason
+		}
+	}
+	if why := rs.closedBy.Load(); why != nil {
+		rec.Decision, rec.Rule, rec.Reason = "deny", allowlist.RuleDefault, "closed: "+*why
+	}
+	s.record(&rec)
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n   atomic.Int64
+	err error // the first read error other than EOF
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+type auditBody struct {
+	io.ReadCloser
+	s      *Server
+	rs     *reqState
+	status int
+	n      int64
+	err    error
+	once   sync.Once
+}
+
+func (b *auditBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+		if rw := b.rs.rw; rw != nil {
+			rw.aborted.Store(true)
+		}
+	}
+	return n, err
+}
+
+func (b *auditBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() {
+		b.rs.rec.BytesOut = b.n
+		cause := ""
+		if b.err != nil {
+			cause = "response body: " + b.err.Error()
+		}
+		b.s.finish(b.rs, b.status, cause)
+	})
+	return err
+}
+
+// denyAnswer is what the agent sees when something is blocked: 403, the
+// deciding rule in headers, and a body a person (or an agent) can act on.
+// Nothing the agent sent appears unbounded.
+func denyAnswer(method, host string, port uint16, path string, d allowlist.Decision, hint string) *answer {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bottle: blocked %s %s\nreason: %s (rule %s)\n", audit.Clip(method), audit.Clip(joinHostPort(host, port)+path), audit.Clip(d.Reason), d.Rule)
+	if hint != "" && len(hint) <= audit.MaxField {
+		// A clipped command would not run: too long a one is left out.
+		fmt.Fprintf(&b, "to allow it, run on the host:\n  %s\n", hint)
+	}
+	a := newAnswer(http.StatusForbidden, b.String())
+	a.header.Set("X-Bottle-Decision", "deny")
+	a.header.Set("X-Bottle-Rule", d.Rule)
+	a.header.Set("Proxy-Status", proxyStatus("http_request_denied", d.Reason))
+	return a
+}
+
+// dstDeniedAnswer refuses a name that leads only where the policy does not
+// let it (or to the proxy itself).
+func dstDeniedAnswer(method, host string, port uint16, path string, de *dstDeniedError) *answer {
+	a := denyAnswer(method, host, port, path, de.decision, "")
+	a.header.Set("Proxy-Status", proxyStatus(de.token(), de.decision.Reason, sfParam{"next-hop", de.addr.String()}))
+	return a
+}
