@@ -256,22 +256,24 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { res.Close() })
-	pcfg := proxy.Config{Bottle: o.bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log, Resolver: res}
+	// Only the internal network's peers may use the proxy and the DNS: a
+	// packet for the internal address is delivered whatever interface it
+	// came in on, so a neighbour on the egress side could reach them too.
+	var clients []netip.Prefix
+	if o.internalCIDR != "" {
+		pfx, err := netip.ParsePrefix(o.internalCIDR)
+		if err != nil {
+			return nil, fmt.Errorf("--internal-cidr %q: %v", o.internalCIDR, err)
+		}
+		clients = []netip.Prefix{pfx.Masked()}
+	}
+	pcfg := proxy.Config{Bottle: o.bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
+		Resolver: res, Clients: clients}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
 	if o.dnsListen != "" {
-		dcfg := dnsfwd.Config{Bottle: o.bottle, Policy: pol, Resolver: res, Audit: al, Logger: log}
-		if o.internalCIDR != "" {
-			pfx, err := netip.ParsePrefix(o.internalCIDR)
-			if err != nil {
-				return nil, fmt.Errorf("--internal-cidr %q: %v", o.internalCIDR, err)
-			}
-			// Only the internal network's peers may ask: a packet for the
-			// internal address is delivered whatever interface it came in
-			// on, so a neighbour on the egress side could reach it too.
-			dcfg.Clients = []netip.Prefix{pfx.Masked()}
-		}
+		dcfg := dnsfwd.Config{Bottle: o.bottle, Policy: pol, Resolver: res, Audit: al, Logger: log, Clients: clients}
 		if a.dns, err = dnsfwd.New(dcfg); err != nil {
 			return nil, err
 		}
