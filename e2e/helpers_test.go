@@ -72,12 +72,6 @@ func buildStatic(t testing.TB, pkg, dir, name string) {
 	}
 }
 
-// buildImage builds an image from a Dockerfile and a context directory.
-func buildImage(t testing.TB, tag, dockerfile, contextDir string) {
-	t.Helper()
-	docker(t, "build", "-q", "-f", dockerfile, "-t", tag, contextDir)
-}
-
 // The images the suite uses. Every test gets them through images(), which
 // builds them once per run of the test binary, so any test passes alone or
 // in any order on an engine that has none of them (.ci/run removes them
