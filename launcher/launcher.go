@@ -22,6 +22,7 @@ import (
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/images"
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/internal/termsafe"
 )
 
 // Ports the sidecar serves on its internal address.
@@ -462,7 +463,14 @@ if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo 
 	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {
 		return fmt.Errorf("installing the bottle CA in the agent (the image needs sh): %w", err)
 	}
-	b.AgentUser = strings.TrimSpace(out.String())
+	// The image printed this, so it is taken only if it is one of the two
+	// answers the script gives.
+	switch u := strings.TrimSpace(out.String()); u {
+	case "agent", "root":
+		b.AgentUser = u
+	default:
+		return fmt.Errorf("provisioning the agent: unexpected answer %q from the image's shell", termsafe.Line(u))
+	}
 	return nil
 }
 
