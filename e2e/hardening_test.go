@@ -43,11 +43,13 @@ func TestHardening(t *testing.T) {
 		if !strings.Contains(errs, "self-test passed") {
 			t.Fatalf("launch:\n%s", errs)
 		}
-		// The image's sleep (the agent's main process) ran unprivileged;
-		// its update-ca-certificates ran only once the self-test was done,
-		// in a container that no longer holds a probe.
-		out, _ := w.sh("hostile", "cat /tmp/hostile-pid1-uid; test -f /tmp/hostile-ran && echo provisioned")
-		if out != "65534\nprovisioned\n" {
+		// The image's sleep never ran: the agent's main process is bottle's
+		// own binary, mounted read-only, idling unprivileged. Its
+		// update-ca-certificates ran only once the self-test was done, and
+		// could not replace bottle-probe.
+		out, _ := w.sh("hostile", `test -f /tmp/hostile-pid1-uid && echo "the image's sleep ran"; tr '\0' ' ' < /proc/1/cmdline; echo; stat -c %u /proc/1
+test -f /tmp/hostile-ran && echo provisioned; bottle-probe probe --timeout 2s tcp 127.0.0.1:9 >/dev/null; echo "probe exit $?"`)
+		if out != "/usr/local/bin/bottle-probe idle \n65534\nprovisioned\nprobe exit 3\n" {
 			t.Errorf("in the agent: %q", out)
 		}
 		if left := docker(t, "ps", "-aq", "--filter", "name=bottle-hostile-probe"); left != "" {
@@ -110,6 +112,11 @@ dig +tries=1 +time=2 Loop.SIM.Test | grep -E -o 'status: [A-Z]*|Loop.SIM.Test'`)
 		if out := docker(t, "run", "--rm", "--network", "container:bottle-limited-sidecar", baseImage,
 			"cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"); out != "0\n0" {
 			t.Errorf("the sidecar forwards packets: %q", out)
+		}
+		// No IPv6 in the agent: a link-local address would reach the
+		// host's on the bridge.
+		if out, _ := w.sh("limited", "cat /proc/sys/net/ipv6/conf/all/disable_ipv6; ip -6 addr show scope link | grep -c inet6"); out != "1\n0\n" {
+			t.Errorf("IPv6 in the agent: %q", out)
 		}
 	})
 

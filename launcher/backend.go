@@ -17,6 +17,7 @@ const (
 	LabelManaged = "dev.bottle.managed"
 	LabelName    = "dev.bottle.name"
 	LabelRole    = "dev.bottle.role"
+	LabelOwner   = "dev.bottle.owner" // a hash of the state directory the bottle belongs to
 )
 
 // Backend is a container engine as the launcher needs it.

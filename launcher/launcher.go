@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -143,13 +144,34 @@ func (l *Launcher) note(format string, args ...any) {
 	}
 }
 
-func labels(name, role string) map[string]string {
-	return map[string]string{LabelManaged: "true", LabelName: name, LabelRole: role}
+// labels are the labels of a resource of bottle name.
+func (l *Launcher) labels(name, role string) map[string]string {
+	m := l.ownLabels(name)
+	m[LabelRole] = role
+	return m
 }
 
-// ownLabels select every resource of bottle name.
-func ownLabels(name string) map[string]string {
-	return map[string]string{LabelManaged: "true", LabelName: name}
+// ownLabels select every resource of bottle name, of this state directory.
+func (l *Launcher) ownLabels(name string) map[string]string {
+	m := l.mine()
+	m[LabelName] = name
+	return m
+}
+
+// mine selects every resource of this state directory's bottles. The owner
+// label keeps two users (or two state directories) on one engine apart: one
+// never lists, stops or cleans up the other's bottles.
+func (l *Launcher) mine() map[string]string {
+	return map[string]string{LabelManaged: "true", LabelOwner: Owner(l.StateDir)}
+}
+
+// Owner is the owner label of the bottles of state directory dir.
+func Owner(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return hex.EncodeToString(sum[:])[:16]
 }
 
 // Launch runs the launch sequence. Any failure tears down what this call
@@ -170,7 +192,13 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if s.EgressNetwork != "" {
 		b.Egress, b.EgressOwned = s.EgressNetwork, false
 	}
-	if existing, _ := l.Backend.List(ctx, ownLabels(s.Name)); len(existing) > 0 {
+	existing, err := l.Backend.List(ctx, l.ownLabels(s.Name))
+	if err != nil {
+		// Without the list, a later failure could not tell this launch's
+		// resources from an earlier bottle's.
+		return nil, fmt.Errorf("listing bottle %s's resources: %w", s.Name, err)
+	}
+	if len(existing) > 0 {
 		return nil, fmt.Errorf("bottle %q already exists (%d resources); stop it first: bottle stop %s", s.Name, len(existing), s.Name)
 	}
 	if s.Workspace != "" {
@@ -235,6 +263,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 		}
 	}
 	l.step(2, "state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
+	l.note("policy %s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), len(pol.Allow()), len(pol.DenyRules()), pol.Mode())
 	if pol.Mode() == allowlist.Report {
 		l.note("mode: report — nothing is blocked; what enforce would deny is let through and logged as would-deny")
 	}
@@ -250,16 +279,16 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if b.AgentImage, err = l.agentImage(ctx, s); err != nil {
 		return b, err
 	}
-	l.step(3, "images: sidecar %s, agent %s", b.SidecarImage, b.AgentImage)
+	l.step(3, "images: sidecar %s, agent %s", b.SidecarImage, termsafe.Line(b.AgentImage))
 
 	// 4. Networks: internal (no route out, no host address) and egress. A
 	// network this launch did not create is never used as the internal one.
-	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: labels(s.Name, "internal")}); err != nil {
+	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: l.labels(s.Name, "internal")}); err != nil {
 		return b, err // nothing made yet: a network of that name that exists is not ours to remove
 	}
 	made = true
 	if b.EgressOwned {
-		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels(s.Name, "egress")}); err != nil {
+		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: l.labels(s.Name, "egress")}); err != nil {
 			return b, err
 		}
 	}
@@ -289,7 +318,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	}
 	err = l.Backend.Run(ctx, RunSpec{
 		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
-		Labels: labels(s.Name, "sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
+		Labels: l.labels(s.Name, "sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
 		Mounts: []Mount{{Source: cfg, Target: "/etc/bottle", ReadOnly: true}, {Source: l.LogDir(s.Name), Target: "/var/log/bottle"}},
 		Cmd:    sidecarArgs,
 	})
@@ -308,20 +337,27 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	l.step(5, "sidecar %s: internal %s, egress %s", b.Sidecar, b.SidecarIP, b.SidecarEgress)
 
 	// 6. The agent, on the internal network only. Nothing from its image
-	// runs as root before the self-test has judged the network: its main
-	// process is an unprivileged sleep.
-	resolv := filepath.Join(l.agentFilesDir(s.Name), "resolv.conf")
+	// runs before the self-test has judged the network: its main process is
+	// bottle's own static binary (mounted read-only, as bottle-probe),
+	// idling unprivileged, and no image healthcheck runs.
+	files := l.agentFilesDir(s.Name)
+	resolv := filepath.Join(files, "resolv.conf")
 	// Docker's embedded resolver does not forward from an internal network
 	// on every engine, so the agent asks the sidecar directly.
 	if err := os.WriteFile(resolv, []byte("nameserver "+b.SidecarIP+"\noptions ndots:0\n"), 0o644); err != nil {
 		return b, err
 	}
+	probeCopy := filepath.Join(files, "bottle-probe")
+	if err := copyFile(sidecarBin, probeCopy, 0o755); err != nil {
+		return b, err
+	}
 	env := append(proxyEnv(b.ProxyURL), s.Env...)
 	err = l.Backend.Run(ctx, RunSpec{
 		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
-		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: labels(s.Name, "agent"), Limits: s.Limits,
-		Mounts:     []Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true}},
-		Entrypoint: []string{"sleep", "infinity"}, Workdir: "/", User: nobody,
+		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: l.labels(s.Name, "agent"), Limits: s.Limits,
+		Mounts: []Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true},
+			{Source: probeCopy, Target: agentProbe, ReadOnly: true}},
+		Entrypoint: []string{agentProbe, "idle"}, Workdir: "/", User: nobody, Sysctls: agentSysctls,
 	})
 	if err != nil {
 		return b, err
@@ -336,7 +372,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	l.step(7, "self-test passed: the proxy and DNS answer and enforce; no way around the sidecar")
 
 	// 8. Provision: the CA into the trust store, the probe, the workspace.
-	if err := l.provision(ctx, b, s, sidecarBin); err != nil {
+	if err := l.provision(ctx, b, s); err != nil {
 		return b, err
 	}
 	l.step(8, "provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, b.AgentUser)
@@ -348,8 +384,24 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	return b, nil
 }
 
-// nobody is the agent's main process: an unprivileged sleep.
+// nobody runs the agent's main process.
 const nobody = "65534:65534"
+
+// agentSysctls turn IPv6 off in the agent's network namespace (Docker): the
+// internal network has no IPv6, and a link-local address would still reach
+// the host's own link-local addresses on the bridge (engines from 26 keep
+// one on every interface, moby#47062).
+var agentSysctls = map[string]string{"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+
+// copyFile copies src to dst (replacing it) with mode.
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	os.Remove(dst) // a running bottle's copy may be busy; a new inode is fine
+	return os.WriteFile(dst, data, mode)
+}
 
 // checkWorkspace refuses a workspace that is, holds, or lies inside bottle's
 // state directory: that would copy the CA keys of every bottle into an agent.
@@ -426,11 +478,10 @@ func (l *Launcher) chownForSidecar(name string) error {
 	return nil
 }
 
-func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec, sidecarBin string) error {
+func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec) error {
 	// The copies go in parallel, then one command sets everything up.
 	copies := []struct{ src, dst string }{
 		{filepath.Join(l.ConfigDir(b.Name), ca.CertFile), "/usr/local/share/ca-certificates/bottle-ca.crt"},
-		{sidecarBin, agentProbe},
 	}
 	if s.Workspace != "" {
 		copies = append(copies, struct{ src, dst string }{filepath.Clean(s.Workspace) + "/.", workspaceDir})
@@ -571,8 +622,10 @@ func (l *Launcher) buildIfMissing(ctx context.Context, tag string, files map[str
 	defer os.RemoveAll(dir)
 	l.note("building %s", tag)
 	var progress io.Writer
-	if l.Verbose {
-		progress = l.Progress
+	if l.Verbose && l.Progress != nil {
+		// A build runs the image's own commands: what they print is not
+		// trusted with the terminal.
+		progress = &termsafe.Writer{W: l.Progress}
 	}
 	return l.Backend.Build(ctx, BuildSpec{Tag: tag, Dockerfile: filepath.Join(dir, "Dockerfile"), Context: dir, Args: args,
 		Labels: map[string]string{LabelManaged: "true"}, Progress: progress})
@@ -619,7 +672,7 @@ func (l *Launcher) Stop(ctx context.Context, name string) (bool, error) {
 	if err != nil && !errors.Is(err, ErrNoBottle) {
 		return false, err
 	}
-	res, lerr := l.Backend.List(ctx, ownLabels(name))
+	res, lerr := l.Backend.List(ctx, l.ownLabels(name))
 	if lerr != nil {
 		return false, lerr
 	}
@@ -650,7 +703,7 @@ func (l *Launcher) Stop(ctx context.Context, name string) (bool, error) {
 // would give it is not touched. With dumpLogs, the agent's and the
 // sidecar's logs are saved first.
 func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) error {
-	res, err := l.Backend.List(ctx, ownLabels(name))
+	res, err := l.Backend.List(ctx, l.ownLabels(name))
 	if err != nil {
 		return fmt.Errorf("listing bottle %s's resources (nothing was removed): %w", name, err)
 	}
@@ -692,7 +745,7 @@ type Summary struct {
 
 // List groups labelled resources by bottle.
 func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
-	res, err := l.Backend.List(ctx, map[string]string{LabelManaged: "true"})
+	res, err := l.Backend.List(ctx, l.mine())
 	if err != nil {
 		return nil, err
 	}
@@ -744,31 +797,34 @@ func (l *Launcher) Cleanup(ctx context.Context, dryRun bool, report io.Writer) e
 		return err
 	}
 	n := 0
+	var errs []error
 	for _, s := range sums {
 		if s.Status == "running" {
 			continue
 		}
 		n++
-		fmt.Fprintf(report, "%s: %s (containers %v, networks %v)\n", map[bool]string{true: "would remove", false: "removing"}[dryRun], s.Name, s.Containers, s.Networks)
+		fmt.Fprintf(report, "%s: %s (containers %v, networks %v)\n", map[bool]string{true: "would remove", false: "removing"}[dryRun], termsafe.Line(s.Name), s.Containers, s.Networks)
 		if !dryRun {
+			// One that cannot be removed does not keep the others.
 			if _, err := l.Stop(ctx, s.Name); err != nil {
-				return err
+				errs = append(errs, fmt.Errorf("%s: %w", termsafe.Line(s.Name), err))
 			}
 		}
 	}
 	if n == 0 {
 		fmt.Fprintln(report, "nothing to clean up")
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // hostAddrs lists this machine's addresses the agent could try (for the
-// self-test): IPv4 and IPv6, but not loopback (the agent's own) and not
-// IPv6 link-local (it needs an interface of the agent's to name).
+// self-test): IPv4 and IPv6, link-local included (the probe tries those on
+// every interface of the agent's namespace), but not loopback (that is the
+// agent's own).
 func hostAddrs() []netip.Addr {
 	var out []netip.Addr
 	for _, a := range interfaceAddrs() {
-		if !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsMulticast() {
+		if !a.IsLoopback() && !a.IsMulticast() && !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}

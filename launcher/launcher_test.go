@@ -63,8 +63,11 @@ func (f *fakeBackend) NetworkCreate(_ context.Context, n NetworkSpec) error {
 		return err
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.nets[n.Name]; ok {
+		return &RunError{Argv: []string{"fake", "network", "create", n.Name}, ExitCode: 1, Stderr: "network with name " + n.Name + " already exists"}
+	}
 	f.nets[n.Name] = n
-	f.mu.Unlock()
 	return nil
 }
 func (f *fakeBackend) NetworkInspect(_ context.Context, name string) (NetworkInfo, error) {
@@ -279,7 +282,7 @@ func TestStopUnknownName(t *testing.T) {
 
 // TestLaunchTearsDown: a failure at any step leaves nothing behind.
 func TestLaunchTearsDown(t *testing.T) {
-	for _, step := range []string{"NetworkCreate bottle-demo-egress", "Run bottle-demo-sidecar", "Run bottle-demo-agent", "CopyIn /usr/local/bin/bottle-probe"} {
+	for _, step := range []string{"NetworkCreate bottle-demo-egress", "Run bottle-demo-sidecar", "Run bottle-demo-agent", "Run bottle-demo-probe", "CopyIn /usr/local/share/ca-certificates/bottle-ca.crt"} {
 		t.Run(step, func(t *testing.T) {
 			l, f, s := setup(t)
 			f.failAt = step
@@ -356,7 +359,7 @@ func TestCleanupOnlyPartial(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A half-made bottle: only its internal network.
-	f.nets["bottle-half-internal"] = NetworkSpec{Name: "bottle-half-internal", Internal: true, Labels: labels("half", "internal")}
+	f.nets["bottle-half-internal"] = NetworkSpec{Name: "bottle-half-internal", Internal: true, Labels: l.labels("half", "internal")}
 	// Not ours.
 	f.nets["someone-else"] = NetworkSpec{Name: "someone-else"}
 	var out strings.Builder
@@ -443,12 +446,25 @@ func TestSelfTestRunsOutsideTheImage(t *testing.T) {
 	if lastProbe < 0 || firstAgent < lastProbe {
 		t.Errorf("the agent ran something before the verdict: %q", f.execs)
 	}
-	if a := f.containers["bottle-demo-agent"]; a.User != nobody {
-		t.Errorf("the agent's main process runs as %q", a.User)
+	// The agent's main process is bottle's binary, mounted read-only, not
+	// a program of the image.
+	a := f.containers["bottle-demo-agent"]
+	if a.User != nobody || strings.Join(a.Entrypoint, " ") != agentProbe+" idle" {
+		t.Errorf("the agent's main process: %q as %q", a.Entrypoint, a.User)
+	}
+	found := false
+	for _, m := range a.Mounts {
+		found = found || m.Target == agentProbe && m.ReadOnly
+	}
+	if !found {
+		t.Errorf("bottle-probe is not mounted read-only: %+v", a.Mounts)
+	}
+	if a.Sysctls["net.ipv6.conf.all.disable_ipv6"] != "1" {
+		t.Errorf("IPv6 is not turned off in the agent: %v", a.Sysctls)
 	}
 	// The proxy probe goes through the proxy explicitly: the probe container
 	// has none of the agent's environment.
-	found := false
+	found = false
 	for _, c := range f.calls {
 		found = found || strings.Contains(c, "probe --timeout 1s http http://bottle-self-test-")
 	}
@@ -496,8 +512,9 @@ func TestReportModeSelfTest(t *testing.T) {
 }
 
 // TestAgentMountsHoldNoKey: every file mounted into the agent comes from a
-// directory that holds nothing else (Apple's container shares a single-file
-// mount's directory), so no mount can reach the CA key.
+// directory that holds nothing but files mounted into the agent (Apple's
+// container shares a single-file mount's directory), so no mount can reach
+// the CA key.
 func TestAgentMountsHoldNoKey(t *testing.T) {
 	l, f, s := setup(t)
 	if _, err := l.Launch(context.Background(), s); err != nil {
@@ -507,11 +524,17 @@ func TestAgentMountsHoldNoKey(t *testing.T) {
 	if len(agent.Mounts) == 0 {
 		t.Fatal("no mounts to check")
 	}
+	mounted := map[string]bool{}
+	for _, m := range agent.Mounts {
+		mounted[m.Source] = true
+	}
 	for _, m := range agent.Mounts {
 		dir := filepath.Dir(m.Source)
 		entries, _ := os.ReadDir(dir)
-		if len(entries) != 1 || entries[0].Name() != filepath.Base(m.Source) {
-			t.Errorf("mount %s: its directory holds %v", m.Source, entries)
+		for _, e := range entries {
+			if !mounted[filepath.Join(dir, e.Name())] {
+				t.Errorf("mount %s: its directory also holds %s", m.Source, e.Name())
+			}
 		}
 		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.Name() == "ca.key" {
@@ -577,5 +600,34 @@ func TestTeardownOnlyLabelled(t *testing.T) {
 	}
 	if _, ok := f.containers["bottle-demo-sidecar"]; !ok {
 		t.Error("stop removed an unlabelled container")
+	}
+}
+
+// TestOwnersKeptApart: two state directories (two users) on one engine do
+// not see, stop or clean up each other's bottles.
+func TestOwnersKeptApart(t *testing.T) {
+	l, f, s := setup(t)
+	if _, err := l.Launch(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	other := &Launcher{Backend: f, StateDir: filepath.Join(t.TempDir(), "other-user")}
+	if sums, err := other.List(context.Background()); err != nil || len(sums) != 0 {
+		t.Errorf("the other user lists %v %v", sums, err)
+	}
+	if _, err := other.Stop(context.Background(), "demo"); !errors.Is(err, ErrNoBottle) {
+		t.Errorf("the other user's stop: %v", err)
+	}
+	var out strings.Builder
+	if err := other.Cleanup(context.Background(), false, &out); err != nil || !strings.Contains(out.String(), "nothing to clean up") {
+		t.Errorf("the other user's cleanup: %v %s", err, out.String())
+	}
+	if len(f.containers) != 2 {
+		t.Errorf("the bottle lost containers: %v", f.containers)
+	}
+	if _, err := other.Launch(context.Background(), s); err == nil {
+		t.Error("a second bottle of the same name on one engine was launched")
+	}
+	if len(f.containers) != 2 || len(f.nets) != 2 {
+		t.Errorf("the other user's failed launch removed the first one's resources: %v %v", f.containers, f.nets)
 	}
 }

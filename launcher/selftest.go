@@ -67,7 +67,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 	prober := "bottle-" + b.Name + "-probe"
 	err = l.Backend.Run(ctx, RunSpec{
 		Name: prober, Image: b.SidecarImage, NetworkOf: b.Agent, Networks: []string{b.Internal},
-		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, User: "65532:65532", Labels: labels(b.Name, "probe"),
+		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, User: "65532:65532", Labels: l.labels(b.Name, "probe"),
 		Cmd: []string{"idle"},
 	})
 	if err != nil {

@@ -176,7 +176,20 @@ func (s *Server) dialUpstream(ctx context.Context, g *generation, addr string) (
 	if err != nil {
 		return nil, err
 	}
-	return s.dialAddrs(ctx, addrs, uint16(port))
+	c, err := s.dialAddrs(ctx, addrs, uint16(port))
+	if err != nil {
+		return nil, err
+	}
+	// The policy may have changed while this connection was made (the
+	// request was judged, and its address checked, by g): the address must
+	// also pass the policy in force now, or the connection is not used.
+	if cur := s.gen.Load(); cur != g {
+		if d := cur.p.CheckDst(host, uint16(port), c.addr); !d.Allowed {
+			c.Close()
+			return nil, &dstDeniedError{host: host, port: uint16(port), addr: c.addr, decision: d}
+		}
+	}
+	return c, nil
 }
 
 func (s *Server) isSelf(a netip.Addr, port uint16) bool {

@@ -201,6 +201,26 @@ func TestPassthroughSNI(t *testing.T) {
 			t.Error("a mismatched SNI was relayed")
 		}
 	})
+	t.Run("ip-literal-needs-no-sni", func(t *testing.T) {
+		// Clients never put an address in SNI (RFC 6066 §3), so to an IP
+		// literal, no SNI is what matches; a name there does not.
+		e.setPolicy(fmt.Sprintf("version: 1\nallow:\n  - cidr: 127.0.0.1/32\n    ports: [%d]\n    tls: passthrough\n", e.origin.port))
+		defer e.proxy.SetPolicy(strict)
+		target := fmt.Sprintf("127.0.0.1:%d", e.origin.port)
+		dial := func() net.Conn {
+			resp, conn, _ := e.connect(target)
+			if resp.StatusCode != 200 {
+				t.Fatalf("CONNECT %s: %d", target, resp.StatusCode)
+			}
+			return conn
+		}
+		if body, err := tlsThrough(t, dial(), &tls.Config{InsecureSkipVerify: true}, "127.0.0.1", "/ip-literal"); err != nil || !strings.Contains(body, "/ip-literal") {
+			t.Errorf("no SNI to an address: %q %v", body, err)
+		}
+		if _, err := tlsThrough(t, dial(), &tls.Config{ServerName: "pass.test", InsecureSkipVerify: true}, "pass.test", "/"); err == nil {
+			t.Error("an SNI naming a host was relayed to an address")
+		}
+	})
 	t.Run("not-tls-relayed", func(t *testing.T) {
 		echo := listen(t, "127.0.0.1")
 		t.Cleanup(func() { echo.Close() })

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -311,5 +313,43 @@ func TestPolicyChangeCutsRequestsInFlight(t *testing.T) {
 				t.Errorf("audit %+v", rec)
 			}
 		})
+	}
+}
+
+// hookResolver calls hook before answering for name.
+type hookResolver struct {
+	Resolver
+	name string
+	hook func()
+}
+
+func (h hookResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), h.name) && h.hook != nil {
+		h.hook()
+	}
+	return h.Resolver.LookupNetIP(ctx, network, host)
+}
+
+// TestPolicyChangeDuringDial: a policy change that lands while an upstream
+// connection is being made (after the request was judged, before the
+// connection is used) keeps the connection from being used when the new
+// policy refuses its address.
+func TestPolicyChangeDuringDial(t *testing.T) {
+	var swap func()
+	e := newEnv(t, reloadPolicy, func(c *Config) {
+		c.Resolver = hookResolver{Resolver: c.Resolver, name: "plain.test", hook: func() {
+			if swap != nil {
+				swap()
+			}
+		}}
+	})
+	narrower := e.withoutCIDR()
+	swap = func() { swap = nil; e.setPolicy(narrower) }
+	resp, body := e.get(e.client(false), fmt.Sprintf("http://plain.test:%d/during-dial", e.plain.port))
+	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("Proxy-Status"), "destination_ip_prohibited") {
+		t.Errorf("%d %q %q", resp.StatusCode, resp.Header.Get("Proxy-Status"), body)
+	}
+	if e.seen.has("/during-dial") {
+		t.Error("the origin got the request over a connection the new policy refuses")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +59,9 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 		case err != nil:
 			refusal = "the agent sent a malformed TLS ClientHello"
 			ts.setErr(err.Error())
+		case sni == "" && isIPLiteral(ts.host):
+			// A client never names an IP address in SNI (RFC 6066 §3):
+			// to an address, no SNI is the only ClientHello that matches.
 		case sni == "" && !d.AllowNoSNI:
 			refusal = fmt.Sprintf("TLS ClientHello without SNI; passthrough to %s needs the SNI to name it (a rule with sni: optional lets a client omit it)", ts.host)
 		case sni != "" && !sameName(sni, ts.host):
@@ -193,3 +198,8 @@ func (c *recordingConn) RemoteAddr() net.Addr             { return &net.TCPAddr{
 func (c *recordingConn) SetDeadline(time.Time) error      { return nil }
 func (c *recordingConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *recordingConn) SetWriteDeadline(time.Time) error { return nil }
+
+func isIPLiteral(host string) bool {
+	_, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil
+}

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestStaticBuild builds the sidecar the way its image does (CGO_ENABLED=0)
@@ -51,5 +56,61 @@ func TestRun(t *testing.T) {
 	out.Reset()
 	if code := run(context.Background(), []string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "bottle-sidecar ") {
 		t.Errorf("version: %d %q", code, out.String())
+	}
+}
+
+// TestProbeClassifiesAddrNotAvail: "cannot assign requested address" means
+// no route only for IPv6 (no source address of that family); for IPv4 it
+// means the ports ran out, which proves nothing about reachability.
+func TestProbeClassifiesAddrNotAvail(t *testing.T) {
+	err := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}
+	if got := classify(err, true); got != probeTimeout {
+		t.Errorf("IPv6: %d", got)
+	}
+	if got := classify(err, false); got != probeError {
+		t.Errorf("IPv4: %d (a process that used up the ports would pass a leak probe)", got)
+	}
+}
+
+// TestProbeLinkLocalOnEveryInterface: a link-local address without a zone
+// is tried on each interface, so the self-test can probe the host's
+// link-local addresses from the agent's namespace.
+func TestProbeLinkLocalOnEveryInterface(t *testing.T) {
+	var ln net.Listener
+	var addr netip.Addr
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		as, _ := ifc.Addrs()
+		for _, a := range as {
+			p, err := netip.ParsePrefix(a.String())
+			if err != nil || !p.Addr().Is6() || !p.Addr().IsLinkLocalUnicast() {
+				continue
+			}
+			if l, err := net.Listen("tcp6", net.JoinHostPort(p.Addr().String()+"%"+ifc.Name, "0")); err == nil {
+				ln, addr = l, p.Addr()
+			}
+		}
+	}
+	if ln == nil {
+		t.Skip("no interface with a usable IPv6 link-local address here")
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if code, msg := probeTCP(ctx, net.JoinHostPort(addr.String(), port)); code != probeOK {
+		t.Errorf("link-local %s without a zone: %d %s", addr, code, msg)
 	}
 }

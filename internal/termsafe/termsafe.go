@@ -7,6 +7,7 @@ package termsafe
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -92,4 +93,29 @@ func JSON(line string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Writer escapes what passes through it as Escape does. A UTF-8 sequence
+// split across writes is held until it is whole.
+type Writer struct {
+	W       io.Writer
+	pending []byte
+}
+
+func (e *Writer) Write(p []byte) (int, error) {
+	buf := append(e.pending, p...)
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	e.pending = append([]byte(nil), buf[cut:]...)
+	if _, err := io.WriteString(e.W, Escape(string(buf[:cut]))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -106,7 +107,7 @@ func (b *Backend) Build(ctx context.Context, s launcher.BuildSpec) error {
 	}
 	err := b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, BuildArgs(s)...), Stdout: w, Stderr: w})
 	if err != nil && s.Progress == nil {
-		return fmt.Errorf("%w\nbuild output:\n%s", err, lastLines(log.String(), 30))
+		return fmt.Errorf("%w\nbuild output:\n%s", err, termsafe.Escape(lastLines(log.String(), 30)))
 	}
 	return err
 }
@@ -207,7 +208,9 @@ const (
 // are connected before start (see Run). envFile holds the environment ("":
 // none). --pull never: a missing image is a local error, never a download.
 func CreateArgs(r launcher.RunSpec, envFile string) []string {
-	args := []string{"create", "--name", r.Name, "--pull", "never",
+	// No image healthcheck either: it would run the image's code, in the
+	// agent's case before the self-test has judged its network.
+	args := []string{"create", "--name", r.Name, "--pull", "never", "--no-healthcheck",
 		"--log-opt", "max-size=" + logMaxSize, "--log-opt", "max-file=" + logMaxFiles}
 	switch {
 	case r.NetworkOf != "":
@@ -236,6 +239,17 @@ func (b *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
 		defer done() // the engine has read it once create returns
 		envFile = p
 	}
+	err := b.createAndStart(ctx, r, envFile)
+	if ipv4Only := withoutIPv6Sysctls(r); err != nil && len(ipv4Only.Sysctls) < len(r.Sysctls) && launcher.StderrSays(err, "/proc/sys/net/ipv6") {
+		// A kernel booted without IPv6 (ipv6.disable=1) has none of its
+		// settings, and no IPv6 to turn off: make it again without them.
+		b.Remove(ctx, r.Name)
+		err = b.createAndStart(ctx, ipv4Only, envFile)
+	}
+	return err
+}
+
+func (b *Backend) createAndStart(ctx context.Context, r launcher.RunSpec, envFile string) error {
 	err := b.run(ctx, CreateArgs(r, envFile)...)
 	if launcher.StderrSays(err, "no such image", "pull access denied", "not found: manifest unknown") {
 		return fmt.Errorf("image %s is not on this machine, and bottle never pulls images: build it, or pull it yourself (docker pull %s)", r.Image, r.Image)
@@ -243,7 +257,21 @@ func (b *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
 	if err != nil {
 		return err
 	}
-	if r.NetworkOf != "" {
+	return b.connectAndStart(ctx, r)
+}
+
+// withoutIPv6Sysctls is r without its net.ipv6.* settings.
+func withoutIPv6Sysctls(r launcher.RunSpec) launcher.RunSpec {
+	out := maps.Clone(r.Sysctls)
+	maps.DeleteFunc(out, func(k, _ string) bool { return strings.HasPrefix(k, "net.ipv6.") })
+	r.Sysctls = out
+	return r
+}
+
+// connectAndStart connects a created container to its other networks, in
+// order, and starts it.
+func (b *Backend) connectAndStart(ctx context.Context, r launcher.RunSpec) error {
+	if r.NetworkOf != "" || len(r.Networks) == 0 {
 		return b.run(ctx, "start", r.Name)
 	}
 	for _, n := range r.Networks[1:] {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,3 +250,64 @@ func TestClassifiesByStderr(t *testing.T) {
 		t.Errorf("missing image at run: %v", err)
 	}
 }
+
+// TestRunWithoutKernelIPv6: on a kernel booted without IPv6 the IPv6
+// settings do not exist and start fails; the container is made again
+// without them (there is no IPv6 to turn off), and never otherwise.
+func TestRunWithoutKernelIPv6(t *testing.T) {
+	starts := 0
+	f := &fakeRunner{}
+	f.onCall = func(argv []string) {
+		if argv[1] == "start" {
+			starts++
+			if starts == 1 {
+				f.fail = map[string]error{"start c": &launcher.RunError{ExitCode: 1, Stderr: "Error response from daemon: failed to create task: runc create failed: " +
+					"open /proc/sys/net/ipv6/conf/all/disable_ipv6: no such file or directory"}}
+			} else {
+				f.fail = nil
+			}
+		}
+	}
+	b := &Backend{Runner: f}
+	spec := launcher.RunSpec{Name: "c", Image: "i", Networks: []string{"n"},
+		Sysctls: map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.disable_ipv6": "1"}}
+	if err := b.Run(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range f.calls {
+		got = append(got, strings.Join(c[1:], " "))
+	}
+	all := strings.Join(got, "\n")
+	if strings.Count(all, "create --name c") != 2 || !strings.Contains(all, "rm -f c") || starts != 2 {
+		t.Fatalf("calls:\n%s", all)
+	}
+	last := got[len(got)-2] // the second create
+	if !strings.Contains(last, "net.ipv4.ip_forward=0") || strings.Contains(last, "net.ipv6") {
+		t.Errorf("second create: %s", last)
+	}
+	// Any other failure is not retried.
+	f = &fakeRunner{fail: map[string]error{"start c": &launcher.RunError{ExitCode: 1, Stderr: "some other failure"}}}
+	b = &Backend{Runner: f}
+	if err := b.Run(context.Background(), spec); err == nil || len(f.calls) != 2 {
+		t.Errorf("%v after %d calls", err, len(f.calls))
+	}
+}
+
+// TestBuildOutputEscaped: a failed build's output is the image's own
+// commands talking; it reaches the terminal with its controls escaped.
+func TestBuildOutputEscaped(t *testing.T) {
+	osc := "step 3: \x1b]52;c;ZXZpbA==\x07 failed\n"
+	r := runnerFunc(func(_ context.Context, c launcher.Cmd) error {
+		io.WriteString(c.Stdout, osc)
+		return &launcher.RunError{Argv: c.Argv, ExitCode: 1, Stderr: osc}
+	})
+	err := (&Backend{Runner: r}).Build(context.Background(), launcher.BuildSpec{Tag: "t", Dockerfile: "/d", Context: "/c"})
+	if err == nil || strings.Contains(err.Error(), "\x1b") || !strings.Contains(err.Error(), `\x1b]52;c;ZXZpbA==\x07`) {
+		t.Errorf("%q", err)
+	}
+}
+
+type runnerFunc func(context.Context, launcher.Cmd) error
+
+func (f runnerFunc) Run(ctx context.Context, c launcher.Cmd) error { return f(ctx, c) }

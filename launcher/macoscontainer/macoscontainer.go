@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 
+	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -159,7 +160,7 @@ func (b *Backend) Build(ctx context.Context, s launcher.BuildSpec) error {
 		if len(lines) > 30 {
 			lines = lines[len(lines)-30:]
 		}
-		return fmt.Errorf("%w\nbuild output:\n%s", err, strings.Join(lines, "\n"))
+		return fmt.Errorf("%w\nbuild output:\n%s", err, termsafe.Escape(strings.Join(lines, "\n")))
 	}
 	return err
 }

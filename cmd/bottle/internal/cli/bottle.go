@@ -14,7 +14,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -587,7 +586,7 @@ your clipboard; --raw passes the agent's log through untouched.`,
 			}
 			out := ios.Out
 			if !raw {
-				out = &escapingWriter{w: ios.Out}
+				out = &termsafe.Writer{W: ios.Out}
 			}
 			if !b.Stopped.IsZero() {
 				f, err := os.Open(filepath.Join(l.LogDir(b.Name), role+".log"))
@@ -607,31 +606,6 @@ your clipboard; --raw passes the agent's log through untouched.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "the audit lines as JSON (with --egress)")
 	cmd.Flags().BoolVar(&raw, "raw", false, "pass the log through without escaping terminal controls")
 	return cmd
-}
-
-// escapingWriter escapes terminal controls in what passes through it
-// (termsafe.Escape), keeping line feeds and tabs.
-type escapingWriter struct {
-	w       io.Writer
-	pending []byte // an incomplete UTF-8 sequence held for the next write
-}
-
-func (e *escapingWriter) Write(p []byte) (int, error) {
-	buf := append(e.pending, p...)
-	cut := len(buf)
-	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(buf[i]) {
-			if !utf8.FullRune(buf[i:]) {
-				cut = i
-			}
-			break
-		}
-	}
-	e.pending = append([]byte(nil), buf[cut:]...)
-	if _, err := io.WriteString(e.w, termsafe.Escape(string(buf[:cut]))); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }
 
 // egressLog prints the audit: the rotated files first (oldest first), then

@@ -211,4 +211,14 @@ func TestProjectApproval(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(state, "bottle", trustFile)); strings.Count(string(data), "\n") != 1 {
 		t.Errorf("trust store: %q", data)
 	}
+	// So is a change to the allowlist it names.
+	os.WriteFile(filepath.Join(dir, "bottle.yaml"), []byte("version: 1\nallowlist: policy.yaml\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte("version: 1\nallow:\n  - host: a.example.com\n"), 0o644)
+	if out, err := approve(true); err != nil || !strings.Contains(out, "rules:      mode enforce; allow[0] a.example.com") {
+		t.Fatalf("--yes: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte("version: 1\nmode: report\nallow:\n  - host: a.example.com\n"), 0o644)
+	if out, err := approve(false); err == nil || !strings.Contains(out, "mode report") {
+		t.Errorf("a changed allowlist was used without asking: %v\n%s", err, out)
+	}
 }

@@ -74,12 +74,13 @@ func (f *fakeEngine) bottle(name, backend string) *launcher.Bottle {
 // running makes the fake engine list name's agent and sidecar.
 func (f *fakeEngine) running(name, backend string) {
 	var line string
+	owner := launcher.Owner(filepath.Join(f.state, "bottle"))
 	if backend == "docker" {
 		for _, role := range []string{"agent", "sidecar"} {
-			line += `{"Names":"bottle-` + name + `-` + role + `","State":"running","Labels":"dev.bottle.managed=true,dev.bottle.name=` + name + `,dev.bottle.role=` + role + `"}` + "\n"
+			line += `{"Names":"bottle-` + name + `-` + role + `","State":"running","Labels":"dev.bottle.managed=true,dev.bottle.owner=` + owner + `,dev.bottle.name=` + name + `,dev.bottle.role=` + role + `"}` + "\n"
 		}
 	} else {
-		line = `[{"id":"bottle-` + name + `-agent","configuration":{"id":"bottle-` + name + `-agent","labels":{"dev.bottle.managed":"true","dev.bottle.name":"` + name + `","dev.bottle.role":"agent"},"image":{"reference":"x"}},"status":{"state":"running","networks":[]}}]`
+		line = `[{"id":"bottle-` + name + `-agent","configuration":{"id":"bottle-` + name + `-agent","labels":{"dev.bottle.managed":"true","dev.bottle.owner":"` + owner + `","dev.bottle.name":"` + name + `","dev.bottle.role":"agent"},"image":{"reference":"x"}},"status":{"state":"running","networks":[]}}]`
 	}
 	bin := map[string]string{"docker": "docker", "macos-container": "container"}[backend]
 	os.WriteFile(filepath.Join(f.dir, "ps."+bin), []byte(line), 0o644)

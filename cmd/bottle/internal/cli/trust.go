@@ -32,8 +32,18 @@ func (opts *launchOptions) approve(path string, p *project.Project) error {
 		return err
 	}
 	abs, _ := filepath.Abs(path)
-	sum := sha256.Sum256(append([]byte(abs+"\x00"), data...))
-	key := hex.EncodeToString(sum[:])
+	h := sha256.New()
+	h.Write([]byte(abs + "\x00"))
+	h.Write(data)
+	if p.Allowlist != "" {
+		// The allowlist it names is part of what is approved: a change to
+		// it (a pull that adds a rule) is asked about again.
+		policy, _ := os.ReadFile(p.Allowlist)
+		fmt.Fprintf(h, "\x00%s\x00", p.Allowlist)
+		h.Write(policy)
+	}
+	sum := h.Sum(nil)
+	key := hex.EncodeToString(sum)
 	store := filepath.Join(readEnv().StateDir, trustFile)
 	known, _ := os.ReadFile(store)
 	if slices.Contains(strings.Fields(string(known)), key) {
@@ -75,17 +85,12 @@ func describeProject(w io.Writer, p *project.Project) {
 	switch {
 	case p.Allowlist != "":
 		line("allowlist", p.Allowlist)
+		if pol, err := allowlist.Load(p.Allowlist); err == nil {
+			line("rules", ruleSummary(pol))
+		}
 	case p.Inline != nil:
 		if pol, err := allowlist.Parse(p.File, p.Inline); err == nil {
-			var rules []string
-			for _, r := range append(append([]*allowlist.Rule{}, pol.Allow()...), pol.DenyRules()...) {
-				t := r.HostPattern()
-				if t == "" {
-					t = r.CIDR.String()
-				}
-				rules = append(rules, r.ID+" "+t)
-			}
-			line("rules", fmt.Sprintf("mode %s; %s", pol.Mode(), strings.Join(rules, ", ")))
+			line("rules", ruleSummary(pol))
 		}
 	}
 	if p.Workspace != "" {
@@ -108,4 +113,20 @@ func describeProject(w io.Writer, p *project.Project) {
 	if l := p.Limits; l.Memory != "" || l.CPUs != "" || l.Pids > 0 {
 		line("limits", fmt.Sprintf("memory %s, cpus %s, pids %d", orDash(l.Memory), orDash(l.CPUs), l.Pids))
 	}
+}
+
+// ruleSummary is a policy in one line: its mode and each rule's target.
+func ruleSummary(pol *allowlist.Policy) string {
+	var rules []string
+	for _, r := range append(append([]*allowlist.Rule{}, pol.Allow()...), pol.DenyRules()...) {
+		t := r.HostPattern()
+		if t == "" {
+			t = r.CIDR.String()
+		}
+		rules = append(rules, r.ID+" "+t)
+	}
+	if len(rules) == 0 {
+		rules = []string{"none (everything denied)"}
+	}
+	return fmt.Sprintf("mode %s; %s", pol.Mode(), strings.Join(rules, ", "))
 }
