@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/launcher"
 )
 
 // world is the simulated internet and a bottle CLI to launch bottles into it.
@@ -404,8 +405,16 @@ func TestIsolationAndCleanup(t *testing.T) {
 	docker(t, "create", "--name", decoy, "--network", decoyNet, baseImage, "true")
 	t.Cleanup(func() { dockerErr("rm", "-f", decoy) })
 
-	// A half-made bottle: a labelled network with nothing in it.
-	docker(t, "network", "create", "--label", "dev.bottle.managed=true", "--label", "dev.bottle.name=half", "bottle-half-internal")
+	// A half-made bottle: a labelled network with nothing in it. And
+	// another user's (another state directory's) half-made bottle, which is
+	// not ours to clean up.
+	owner := "dev.bottle.owner=" + launcher.Owner(filepath.Join(w.state, "bottle"))
+	half := uniq("bottle-half-internal")
+	docker(t, "network", "create", "--label", "dev.bottle.managed=true", "--label", owner, "--label", "dev.bottle.name=half", half)
+	t.Cleanup(func() { dockerErr("network", "rm", half) })
+	theirs := uniq("bottle-theirs-internal")
+	docker(t, "network", "create", "--label", "dev.bottle.managed=true", "--label", "dev.bottle.owner=0123456789abcdef", "--label", "dev.bottle.name=theirs", theirs)
+	t.Cleanup(func() { dockerErr("network", "rm", theirs) })
 	out, _, code := w.bottle("cleanup", "--dry-run")
 	if code != 0 || !strings.Contains(out, "would remove: half") || strings.Contains(out, "iso-a") {
 		t.Errorf("cleanup --dry-run: %d\n%s", code, out)
@@ -424,11 +433,14 @@ func TestIsolationAndCleanup(t *testing.T) {
 			t.Errorf("%s: sidecar log not saved: %v", n, err)
 		}
 	}
-	if left := docker(t, "ps", "-aq", "--filter", "label=dev.bottle.managed=true"); left != "" {
+	if left := docker(t, "ps", "-aq", "--filter", "label="+owner); left != "" {
 		t.Errorf("labelled containers left: %s", left)
 	}
-	if left := docker(t, "network", "ls", "-q", "--filter", "label=dev.bottle.managed=true"); left != "" {
+	if left := docker(t, "network", "ls", "-q", "--filter", "label="+owner); left != "" {
 		t.Errorf("labelled networks left: %s", left)
+	}
+	if _, err := dockerErr("network", "inspect", theirs); err != nil {
+		t.Errorf("another user's network was cleaned up: %v", err)
 	}
 	if _, err := dockerErr("inspect", decoy); err != nil {
 		t.Errorf("the decoy container is gone: %v", err)

@@ -34,3 +34,17 @@ func TestRunErrorIsPasteable(t *testing.T) {
 		t.Errorf("missing binary: %v", err)
 	}
 }
+
+// TestPrettyCommandRedactsEnv: a printed command never carries the value
+// of an environment flag, in any of its spellings.
+func TestPrettyCommandRedactsEnv(t *testing.T) {
+	got := PrettyCommand([]string{"docker", "create", "-e", "ANTHROPIC_API_KEY=sk-secret", "--env", "B=also secret", "--env=C=x", "-e", "NAME_ONLY", "-e", "EMPTY=", "img"})
+	want := "docker create -e 'ANTHROPIC_API_KEY=***' --env 'B=***' '--env=C=***' -e NAME_ONLY -e EMPTY= img"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	err := &RunError{Argv: []string{"docker", "exec", "-e", "TOKEN=sk-1", "c", "x"}, ExitCode: 1, Stderr: "boom \x1b]52;c;eA==\x07"}
+	if msg := err.Error(); strings.Contains(msg, "sk-1") || strings.Contains(msg, "\x1b") {
+		t.Errorf("RunError: %q", msg)
+	}
+}
