@@ -123,6 +123,7 @@ func BenchmarkSmallRequests(b *testing.B) {
 			c := e.clientFor(tc.root, tc.viaProxy, tc.keepAlive)
 			u := fmt.Sprintf("https://o1.test:%d/", e.origin.port)
 			fetch(b, c, u) // warm: leaf minted, pools filled
+			b.ReportAllocs()
 			b.ResetTimer()
 			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {

@@ -490,6 +490,32 @@ func (b *auditBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo copies the body to w through a pooled buffer. goproxy copies each
+// response with io.Copy into a ResponseWriter wrapper that has no ReadFrom,
+// so without this every response would allocate (and the GC clear) a fresh
+// 32 KiB buffer.
+func (b *auditBody) WriteTo(w io.Writer) (int64, error) {
+	buf := bufPool.Get().(*[]byte)
+	defer bufPool.Put(buf)
+	var total int64
+	for {
+		n, rerr := b.Read(*buf)
+		if n > 0 {
+			m, werr := w.Write((*buf)[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
 func (b *auditBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(func() {
