@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,13 +24,8 @@ import (
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/images"
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/internal/termsafe"
-)
-
-// Ports the sidecar serves on its internal address.
-const (
-	ProxyPort = 3128
-	DNSPort   = 53
 )
 
 // Paths inside the agent.
@@ -63,12 +59,6 @@ var SidecarLimits = Limits{Memory: "512m", Pids: 256}
 // namespace: a second barrier, under the proxy's own peer check, against
 // anything on one of its networks using it as a router to the other.
 var sidecarSysctls = map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}
-
-// Files in a bottle's log directory, which the sidecar writes.
-const (
-	AuditFile  = "egress.jsonl"
-	StatusFile = "reload.json" // the sidecar's account of its last reload
-)
 
 // ErrNoBottle is returned for a name that has neither metadata nor
 // resources.
@@ -123,14 +113,16 @@ func (l *Launcher) Dir(name string) string { return filepath.Join(l.StateDir, na
 // else: Apple's container shares a single-file mount's whole directory into
 // the VM, so no such directory may also hold the CA key.
 func (l *Launcher) agentFilesDir(name string) string {
-	return filepath.Join(l.Dir(name), "agent-files")
+	return filepath.Join(l.Dir(name), contract.AgentFilesDir)
 }
 
 // ConfigDir holds what the sidecar reads: allowlist.yaml, ca.crt, ca.key.
-func (l *Launcher) ConfigDir(name string) string { return filepath.Join(l.Dir(name), "config") }
+func (l *Launcher) ConfigDir(name string) string {
+	return filepath.Join(l.Dir(name), contract.ConfigDir)
+}
 
 // LogDir holds the egress audit and the logs dumped at stop.
-func (l *Launcher) LogDir(name string) string { return filepath.Join(l.Dir(name), "logs") }
+func (l *Launcher) LogDir(name string) string { return filepath.Join(l.Dir(name), contract.LogDir) }
 
 func (l *Launcher) step(n int, format string, args ...any) {
 	if l.Progress != nil {
@@ -250,7 +242,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 		return b, fmt.Errorf("invalid allowlist:\n%w", err)
 	}
 	b.Mode = pol.Mode().String()
-	if err := atomicfile.Write(filepath.Join(cfg, "allowlist.yaml"), policy); err != nil {
+	if err := atomicfile.Write(filepath.Join(cfg, contract.AllowlistFile), policy); err != nil {
 		return b, err
 	}
 	if s.UpstreamCA != "" {
@@ -258,7 +250,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 		if err != nil {
 			return b, fmt.Errorf("--upstream-ca: %w", err)
 		}
-		if err := atomicfile.Write(filepath.Join(cfg, "upstream-ca.pem"), data); err != nil {
+		if err := atomicfile.Write(filepath.Join(cfg, contract.UpstreamCAFile), data); err != nil {
 			return b, err
 		}
 	}
@@ -310,17 +302,15 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if err := l.chownForSidecar(s.Name); err != nil {
 		return b, err
 	}
-	sidecarArgs := []string{"run", "--config-dir", "/etc/bottle", "--proxy-listen", fmt.Sprintf(":%d", ProxyPort),
-		"--dns-listen", fmt.Sprintf(":%d", DNSPort), "--internal-cidr", internal.Subnet,
-		"--audit-log", "/var/log/bottle/" + AuditFile, "--status-file", "/var/log/bottle/" + StatusFile, "--bottle", s.Name}
-	if s.UpstreamDNS != "" {
-		sidecarArgs = append(sidecarArgs, "--upstream-dns", s.UpstreamDNS)
-	}
+	run := contract.DefaultRunOptions()
+	run.InternalCIDR, run.UpstreamDNS, run.Bottle = internal.Subnet, s.UpstreamDNS, s.Name
+	run.AuditLog = path.Join(contract.SidecarStateDir, contract.AuditFile)
+	run.StatusFile = path.Join(contract.SidecarStateDir, contract.StatusFile)
 	err = l.Backend.Run(ctx, RunSpec{
 		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
 		Labels: l.labels(s.Name, "sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
-		Mounts: []Mount{{Source: cfg, Target: "/etc/bottle", ReadOnly: true}, {Source: l.LogDir(s.Name), Target: "/var/log/bottle"}},
-		Cmd:    sidecarArgs,
+		Mounts: []Mount{{Source: cfg, Target: contract.SidecarConfigDir, ReadOnly: true}, {Source: l.LogDir(s.Name), Target: contract.SidecarStateDir}},
+		Cmd:    run.Args(),
 	})
 	if err != nil {
 		return b, err
@@ -333,7 +323,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if b.SidecarIP == "" {
 		return b, fmt.Errorf("the sidecar has no address on %s", b.Internal)
 	}
-	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, ProxyPort)
+	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, contract.ProxyPort)
 	l.step(5, "sidecar %s: internal %s, egress %s", b.Sidecar, b.SidecarIP, b.SidecarEgress)
 
 	// 6. The agent, on the internal network only. Nothing from its image
@@ -636,7 +626,7 @@ func (l *Launcher) save(b *Bottle) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(b.StateDir, "bottle.json"), append(data, '\n'))
+	return atomicfile.Write(filepath.Join(b.StateDir, contract.MetadataFile), append(data, '\n'))
 }
 
 // Load reads a bottle's metadata. A name that is not valid is refused
@@ -645,7 +635,7 @@ func (l *Launcher) Load(name string) (*Bottle, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(l.Dir(name), "bottle.json"))
+	data, err := os.ReadFile(filepath.Join(l.Dir(name), contract.MetadataFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("no bottle named %q (see bottle list): %w", name, ErrNoBottle)
@@ -654,10 +644,10 @@ func (l *Launcher) Load(name string) (*Bottle, error) {
 	}
 	var b Bottle
 	if err := json.Unmarshal(data, &b); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(l.Dir(name), "bottle.json"), err)
+		return nil, fmt.Errorf("%s: %w", filepath.Join(l.Dir(name), contract.MetadataFile), err)
 	}
 	if b.Name != name {
-		return nil, fmt.Errorf("%s names bottle %q, not %q", filepath.Join(l.Dir(name), "bottle.json"), b.Name, name)
+		return nil, fmt.Errorf("%s names bottle %q, not %q", filepath.Join(l.Dir(name), contract.MetadataFile), b.Name, name)
 	}
 	return &b, nil
 }

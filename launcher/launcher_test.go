@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"bottle.dev/bottle/internal/contract"
 	"context"
 	"errors"
 	"fmt"
@@ -496,7 +497,7 @@ func TestReportModeSelfTest(t *testing.T) {
 				if argv[0] == "dns" {
 					line = fmt.Sprintf(`{"kind":"dns","name":%q,"decision":"would-deny"}`, name)
 				}
-				af, _ := os.OpenFile(filepath.Join(l.LogDir("demo"), AuditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+				af, _ := os.OpenFile(filepath.Join(l.LogDir("demo"), contract.AuditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 				fmt.Fprintln(af, line)
 				af.Close()
 			}

@@ -18,14 +18,16 @@ import (
 	"time"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/contract"
 )
 
-// Exit codes of `bottle-sidecar probe` (see cmd/bottle-sidecar/probe.go).
+// Exit codes of `bottle-sidecar probe`.
 const (
-	probeOK      = 0
-	probeRefused = 3
-	probeTimeout = 4
-	probeBlocked = 5
+	probeOK      = contract.ProbeOK
+	probeUsage   = contract.ProbeUsage
+	probeRefused = contract.ProbeRefused
+	probeTimeout = contract.ProbeTimeout
+	probeBlocked = contract.ProbeBlocked
 )
 
 // probeBinary is the sidecar image's binary, which the self-test runs.
@@ -91,7 +93,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		return codes
 	}
 	probes := []probe{
-		{what: "the proxy answers", argv: []string{"http", fmt.Sprintf("http://%s:%d/healthz", b.SidecarIP, ProxyPort)}, env: noProxy, want: []int{probeOK}},
+		{what: "the proxy answers", argv: []string{"http", fmt.Sprintf("http://%s:%d/healthz", b.SidecarIP, contract.ProxyPort)}, env: noProxy, want: []int{probeOK}},
 		{what: "the sidecar's DNS refuses a name outside the allowlist", argv: []string{"dns", blockedName, "@" + b.SidecarIP}, want: enforced(probeBlocked)},
 		{what: "the proxy refuses a host outside the allowlist", argv: []string{"http", "http://" + blockedName + "/"}, env: viaProxy, want: enforced(probeBlocked)},
 	}
@@ -104,7 +106,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		return probe{what: what, argv: []string{"tcp", addr}, env: noProxy, want: []int{probeTimeout}, leak: true}
 	}
 	if b.SidecarEgress != "" {
-		for _, p := range []int{ProxyPort, DNSPort} {
+		for _, p := range []int{contract.ProxyPort, contract.DNSPort} {
 			probes = append(probes, blocked("the sidecar's egress address", fmt.Sprintf("%s:%d", b.SidecarEgress, p)))
 		}
 	}
@@ -143,7 +145,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 	wg.Wait()
 	var leaks, failures []string
 	for _, r := range results {
-		ok := r.p.want == nil && r.code >= 0 && r.code != 2
+		ok := r.p.want == nil && r.code >= 0 && r.code != probeUsage
 		for _, w := range r.p.want {
 			ok = ok || r.code == w
 		}
@@ -183,7 +185,7 @@ func (l *Launcher) reportModeAudited(ctx context.Context, bottle, name string) [
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for len(want) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		for _, kind := range auditedWouldDeny(filepath.Join(l.LogDir(bottle), AuditFile), name) {
+		for _, kind := range auditedWouldDeny(filepath.Join(l.LogDir(bottle), contract.AuditFile), name) {
 			if what, ok := want[kind]; ok {
 				l.note("ok: %s", what)
 				delete(want, kind)

@@ -20,17 +20,17 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	"bottle.dev/bottle/dnsfwd"
+	"bottle.dev/bottle/internal/contract"
 )
 
-// Probe exit codes: the launcher's self-test reads them to tell a working
-// path from a blocked one, and a blocked one from a leak.
+// The probe's exit codes are the launcher's to read: contract.Probe*.
 const (
-	probeOK      = 0 // connected / got an answer
-	probeUsage   = 2
-	probeRefused = 3 // connection refused, or DNS NXDOMAIN/SERVFAIL
-	probeTimeout = 4 // timed out, or no route to host
-	probeBlocked = 5 // refused by bottle's policy (403 from the proxy, REFUSED from the forwarder)
-	probeError   = 6 // anything else (TLS failure, bad URL, …)
+	probeOK      = contract.ProbeOK
+	probeUsage   = contract.ProbeUsage
+	probeRefused = contract.ProbeRefused
+	probeTimeout = contract.ProbeTimeout
+	probeBlocked = contract.ProbeBlocked
+	probeError   = contract.ProbeError
 )
 
 const probeUsageText = `usage: bottle-sidecar probe [--timeout D] KIND ARGS
@@ -76,8 +76,7 @@ func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "bottle-sidecar probe: unknown kind %q\n%s", rest[0], probeUsageText)
 		return probeUsage
 	}
-	word := map[int]string{probeOK: "ok", probeRefused: "refused", probeTimeout: "timeout", probeBlocked: "blocked", probeError: "error"}[code]
-	fmt.Fprintf(stdout, "%s %s\n", word, msg)
+	fmt.Fprintf(stdout, "%s %s\n", contract.ProbeWord(code), msg)
 	return code
 }
 

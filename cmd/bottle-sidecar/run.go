@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,12 +30,6 @@ import (
 	"bottle.dev/bottle/proxy"
 )
 
-// Files in the config dir.
-const (
-	allowlistFile  = "allowlist.yaml"
-	upstreamCAFile = "upstream-ca.pem"
-)
-
 const (
 	// drainTimeout bounds how long SIGTERM waits for requests and tunnels.
 	drainTimeout = 10 * time.Second
@@ -44,21 +37,6 @@ const (
 	// change is in force well within a second.
 	pollInterval = 250 * time.Millisecond
 )
-
-type runOptions struct {
-	configDir    string
-	proxyListen  string
-	dnsListen    string
-	internalCIDR string
-	upstreamDNS  string
-	upstreamCA   string
-	auditLog     string
-	auditMax     int64
-	statusFile   string
-	bottle       string
-	resolvConf   string
-	verbose      bool
-}
 
 const runUsage = `usage: bottle-sidecar run --config-dir DIR [flags]
 
@@ -72,36 +50,20 @@ Flags:
 `
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var o runOptions
-	fset := flag.NewFlagSet("run", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, runUsage); fset.PrintDefaults() }
-	fset.StringVar(&o.configDir, "config-dir", "/etc/bottle", "directory with allowlist.yaml, ca.crt, ca.key")
-	fset.StringVar(&o.proxyListen, "proxy-listen", ":3128", "address the proxy listens on")
-	fset.StringVar(&o.dnsListen, "dns-listen", ":53", "address the DNS forwarder listens on (UDP and TCP); empty: no DNS")
-	fset.StringVar(&o.internalCIDR, "internal-cidr", "", "bind only to this machine's addresses inside CIDR (the internal network), never the egress side")
-	fset.StringVar(&o.upstreamDNS, "upstream-dns", "", "comma-separated resolvers (HOST:PORT) for upstream names; default: the sidecar's resolv.conf")
-	fset.StringVar(&o.upstreamCA, "upstream-ca", "", "PEM file of extra roots trusted for upstream TLS")
-	fset.StringVar(&o.auditLog, "audit-log", "", "append audit JSON lines to this file (rotated at --audit-max-bytes, 3 old files kept) instead of stdout")
-	fset.Int64Var(&o.auditMax, "audit-max-bytes", audit.DefaultMaxBytes, "size at which the audit file is rotated")
-	fset.StringVar(&o.statusFile, "status-file", "", "write the outcome of every policy load here (JSON, replaced atomically)")
-	fset.StringVar(&o.bottle, "bottle", "", "bottle name for audit lines")
-	fset.StringVar(&o.resolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf to read upstream resolvers from when --upstream-dns is not given")
-	fset.BoolVar(&o.verbose, "v", false, "debug logging")
-	if err := fset.Parse(args); err != nil {
-		return 2
+	o, err := contract.ParseRun(args, runUsage, stderr)
+	if errors.Is(err, contract.ErrHelp) {
+		return 0
 	}
-	if fset.NArg() > 0 {
-		fmt.Fprintf(stderr, "bottle-sidecar run: unexpected arguments %q\n", fset.Args())
-		return 2
+	if err != nil {
+		return 2 // ParseRun said why
 	}
 	level := slog.LevelInfo
-	if o.verbose {
+	if o.Verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	a, err := o.load(stdout, log)
+	a, err := load(&o, stdout, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-sidecar: %v\n", err)
 		return 2
@@ -114,7 +76,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	errc := make(chan error, len(a.proxyLns)+len(a.dnsPCs))
 	for _, ln := range a.proxyLns {
-		log.Info("proxy listening", "addr", ln.Addr().String(), "bottle", o.bottle)
+		log.Info("proxy listening", "addr", ln.Addr().String(), "bottle", o.Bottle)
 		go func() { errc <- a.proxy.Serve(ln) }()
 	}
 	for i, pc := range a.dnsPCs {
@@ -192,8 +154,8 @@ func (a *appliance) close() {
 
 // load reads everything from the config dir and flags. Any problem is an
 // error that names the file and the fix.
-func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error) {
-	a := &appliance{log: log, policyAt: filepath.Join(o.configDir, allowlistFile), statusFile: o.statusFile}
+func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*appliance, error) {
+	a := &appliance{log: log, policyAt: filepath.Join(o.ConfigDir, contract.AllowlistFile), statusFile: o.StatusFile}
 	data, err := os.ReadFile(a.policyAt)
 	if err != nil {
 		return nil, err
@@ -204,17 +166,17 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 	}
 	a.lastHash = sha256.Sum256(data)
 	a.pol = pol
-	authority, err := ca.Load(o.configDir)
+	authority, err := ca.Load(o.ConfigDir)
 	if err != nil {
 		return nil, err
 	}
 	var roots []*x509.Certificate
-	for _, p := range []string{filepath.Join(o.configDir, upstreamCAFile), o.upstreamCA} {
+	for _, p := range []string{filepath.Join(o.ConfigDir, contract.UpstreamCAFile), o.UpstreamCA} {
 		if p == "" {
 			continue
 		}
 		certs, err := readPEMCerts(p)
-		if errors.Is(err, fs.ErrNotExist) && p != o.upstreamCA {
+		if errors.Is(err, fs.ErrNotExist) && p != o.UpstreamCA {
 			continue // the config dir's file is optional; --upstream-ca is not
 		}
 		if err != nil {
@@ -222,32 +184,32 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 		}
 		roots = append(roots, certs...)
 	}
-	if o.upstreamDNS != "" {
-		for _, u := range strings.Split(o.upstreamDNS, ",") {
+	if o.UpstreamDNS != "" {
+		for _, u := range strings.Split(o.UpstreamDNS, ",") {
 			u = strings.TrimSpace(u)
 			if _, _, err := net.SplitHostPort(u); err != nil {
-				return nil, fmt.Errorf("--upstream-dns %q: want HOST:PORT[,HOST:PORT], e.g. 10.0.0.2:53", o.upstreamDNS)
+				return nil, fmt.Errorf("--upstream-dns %q: want HOST:PORT[,HOST:PORT], e.g. 10.0.0.2:53", o.UpstreamDNS)
 			}
 			a.upstreams = append(a.upstreams, u)
 		}
 	} else {
 		// The proxy needs upstreams too, even without the forwarder.
-		if a.upstreams, err = dnsfwd.ResolvConfServers(o.resolvConf); err != nil {
+		if a.upstreams, err = dnsfwd.ResolvConfServers(o.ResolvConf); err != nil {
 			return nil, fmt.Errorf("no upstream resolvers: %v; pass --upstream-dns", err)
 		}
 	}
 	// The audit goes to one place: the file when there is one (capped and
 	// rotated, so an agent cannot fill the disk through it), else stdout.
 	sink := stdout
-	if o.auditLog != "" {
-		f, err := audit.OpenFile(o.auditLog, o.auditMax, audit.DefaultKeep)
+	if o.AuditLog != "" {
+		f, err := audit.OpenFile(o.AuditLog, o.AuditMaxBytes, audit.DefaultKeep)
 		if err != nil {
 			return nil, fmt.Errorf("audit log: %w", err)
 		}
 		sink = f
 		a.closers = append(a.closers, func() { f.Close() })
 	}
-	al := audit.NewWith(audit.Options{Bottle: o.bottle}, sink)
+	al := audit.NewWith(audit.Options{Bottle: o.Bottle}, sink)
 	a.audit = al
 	// One resolver for the proxy and the forwarder: every upstream, one
 	// cache, one lookup in flight per question.
@@ -260,20 +222,20 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 	// packet for the internal address is delivered whatever interface it
 	// came in on, so a neighbour on the egress side could reach them too.
 	var clients []netip.Prefix
-	if o.internalCIDR != "" {
-		pfx, err := netip.ParsePrefix(o.internalCIDR)
+	if o.InternalCIDR != "" {
+		pfx, err := netip.ParsePrefix(o.InternalCIDR)
 		if err != nil {
-			return nil, fmt.Errorf("--internal-cidr %q: %v", o.internalCIDR, err)
+			return nil, fmt.Errorf("--internal-cidr %q: %v", o.InternalCIDR, err)
 		}
 		clients = []netip.Prefix{pfx.Masked()}
 	}
-	pcfg := proxy.Config{Bottle: o.bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
+	pcfg := proxy.Config{Bottle: o.Bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
 		Resolver: res, Clients: clients}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
-	if o.dnsListen != "" {
-		dcfg := dnsfwd.Config{Bottle: o.bottle, Policy: pol, Resolver: res, Audit: al, Logger: log, Clients: clients}
+	if o.DNSListen != "" {
+		dcfg := dnsfwd.Config{Bottle: o.Bottle, Policy: pol, Resolver: res, Audit: al, Logger: log, Clients: clients}
 		if a.dns, err = dnsfwd.New(dcfg); err != nil {
 			return nil, err
 		}
@@ -284,12 +246,12 @@ func (o *runOptions) load(stdout io.Writer, log *slog.Logger) (*appliance, error
 // listen binds the proxy and DNS. With --internal-cidr, each is bound to
 // every local address inside that range and to nothing else, so nothing
 // listens on the egress side.
-func (a *appliance) listen(o *runOptions) error {
+func (a *appliance) listen(o *contract.RunOptions) error {
 	hosts := []string{""}
-	if o.internalCIDR != "" {
-		pfx, err := netip.ParsePrefix(o.internalCIDR)
+	if o.InternalCIDR != "" {
+		pfx, err := netip.ParsePrefix(o.InternalCIDR)
 		if err != nil {
-			return fmt.Errorf("--internal-cidr %q: %v", o.internalCIDR, err)
+			return fmt.Errorf("--internal-cidr %q: %v", o.InternalCIDR, err)
 		}
 		hosts, err = localAddrsIn(pfx)
 		if err != nil {
@@ -310,7 +272,7 @@ func (a *appliance) listen(o *runOptions) error {
 		return net.JoinHostPort(host, p), nil
 	}
 	for _, h := range hosts {
-		addr, err := bind(o.proxyListen, h)
+		addr, err := bind(o.ProxyListen, h)
 		if err != nil {
 			return err
 		}
@@ -323,7 +285,7 @@ func (a *appliance) listen(o *runOptions) error {
 		if a.dns == nil {
 			continue
 		}
-		if addr, err = bind(o.dnsListen, h); err != nil {
+		if addr, err = bind(o.DNSListen, h); err != nil {
 			return err
 		}
 		pc, tl, err := dnsfwd.ListenUDPAndTCP(addr)

@@ -47,18 +47,6 @@ type Repeatable interface {
 	SetRepeated(n int64)
 }
 
-// Suppressed is the line written for a client whose denials went over its
-// budget in one window.
-type Suppressed struct {
-	Time     string `json:"time"`
-	Bottle   string `json:"bottle,omitempty"`
-	Kind     string `json:"kind"` // "suppressed"
-	Client   string `json:"client"`
-	Decision string `json:"decision"` // "deny"
-	Count    int64  `json:"count"`
-	Reason   string `json:"reason"`
-}
-
 // Options configure a Log. Zero values take the defaults.
 type Options struct {
 	Bottle    string        // in Suppressed lines
@@ -198,8 +186,10 @@ func (l *Log) flushLocked(now time.Time) {
 		}
 		delete(l.clients, client)
 		if c.suppressed > 0 {
-			l.Write(&Suppressed{Time: now.UTC().Format(time.RFC3339Nano), Bottle: l.opt.Bottle, Kind: "suppressed",
-				Client: client, Decision: "deny", Count: c.suppressed,
+			// The line written for a client whose denials went over its
+			// budget in one window.
+			l.Write(&Record{Time: now.UTC().Format(time.RFC3339Nano), Bottle: l.opt.Bottle, Kind: KindSuppressed,
+				Client: client, Decision: DecisionDeny, Count: c.suppressed,
 				Reason: fmt.Sprintf("%d more denials of %s within %s were not logged one by one (at most %d lines per %s)",
 					c.suppressed, client, l.opt.Window, l.opt.PerClient, l.opt.Window)})
 		}

@@ -56,7 +56,7 @@ func (o *fileOptions) path() string {
 	switch {
 	case o.Bottle != "":
 		l := launcher.Launcher{StateDir: readEnv().StateDir}
-		return filepath.Join(l.ConfigDir(o.Bottle), "allowlist.yaml")
+		return filepath.Join(l.ConfigDir(o.Bottle), contract.AllowlistFile)
 	case o.File != "":
 		return o.File
 	}
@@ -85,7 +85,7 @@ func (o *fileOptions) applied(ctx context.Context, ios *IOStreams, data []byte) 
 		return nil
 	}
 	want := contract.Hash(data)
-	statusPath := filepath.Join(l.LogDir(o.Bottle), launcher.StatusFile)
+	statusPath := filepath.Join(l.LogDir(o.Bottle), contract.StatusFile)
 	deadline := time.Now().Add(applyWait)
 	for {
 		st, err := contract.ReadStatus(statusPath)

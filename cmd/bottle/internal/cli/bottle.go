@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/docker"
@@ -578,7 +579,7 @@ your clipboard; --raw passes the agent's log through untouched.`,
 				return err
 			}
 			if egress {
-				return egressLog(cmd.Context(), filepath.Join(l.LogDir(b.Name), launcher.AuditFile), follow, asJSON, ios.Out)
+				return egressLog(cmd.Context(), filepath.Join(l.LogDir(b.Name), contract.AuditFile), follow, asJSON, ios.Out)
 			}
 			role, container := "agent", b.Agent
 			if sidecar {

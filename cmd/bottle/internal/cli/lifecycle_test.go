@@ -205,7 +205,7 @@ func TestAllowWaitsForTheSidecar(t *testing.T) {
 	b := f.bottle("demo", "docker")
 	live := filepath.Join(b.StateDir, "config", "allowlist.yaml")
 	os.WriteFile(live, []byte("version: 1\nallow:\n  - host: a.test\n"), 0o600)
-	status := filepath.Join(b.StateDir, "logs", launcher.StatusFile)
+	status := filepath.Join(b.StateDir, "logs", contract.StatusFile)
 	// A sidecar that answers the next write of the live file.
 	sidecar := func(ok bool) chan struct{} {
 		done := make(chan struct{})
@@ -257,7 +257,7 @@ func TestLogsEscapeTerminalControls(t *testing.T) {
 	b := f.bottle("demo", "docker")
 	f.running("demo", "docker")
 	audit := `{"time":"t","kind":"request","method":"GET","host":"\u009b2Jevil\u202e.test","port":80,"path":"/x\u001b[31m","decision":"deny","rule":"default","reason":"no rule","status":403,"error":"boom"}` + "\n"
-	os.WriteFile(filepath.Join(b.StateDir, "logs", launcher.AuditFile), []byte(audit), 0o600)
+	os.WriteFile(filepath.Join(b.StateDir, "logs", contract.AuditFile), []byte(audit), 0o600)
 	r := run(t, t.TempDir(), "logs", "demo", "--egress")
 	if r.code != 0 || strings.ContainsAny(r.stdout, "\u009b\u202e\x1b") || !strings.Contains(r.stdout, `\u{009b}2Jevil\u{202e}.test:80/x\x1b[31m`) || !strings.Contains(r.stdout, "error: boom") {
 		t.Errorf("egress text: %+v", r)

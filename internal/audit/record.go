@@ -1,0 +1,70 @@
+package audit
+
+// Record is one audit line, of any kind: the proxy and the DNS forwarder
+// write them, `bottle logs --egress` reads them. Fields a kind does not use
+// are left out of its line. It never holds a query string, a header value or
+// a body.
+type Record struct {
+	Time   string `json:"time"` // RFC 3339, UTC, nanoseconds
+	Bottle string `json:"bottle,omitempty"`
+	Kind   string `json:"kind"`             // one of the Kind* constants
+	Client string `json:"client,omitempty"` // the agent's address (the proxy's lines have its port)
+
+	// Requests, tunnels and CONNECTs.
+	Method string `json:"method,omitempty"`
+	Scheme string `json:"scheme,omitempty"`
+	Host   string `json:"host,omitempty"`
+	Port   uint16 `json:"port,omitempty"`
+	Path   string `json:"path,omitempty"` // without the query
+
+	// DNS queries.
+	Name  string `json:"name,omitempty"`
+	QType string `json:"qtype,omitempty"`
+	Rcode string `json:"rcode,omitempty"`
+
+	Decision string `json:"decision"`        // one of the Decision* constants
+	Rule     string `json:"rule,omitempty"`  // "allow[3]", "deny[0]", "default"
+	Cause    string `json:"cause,omitempty"` // why, as a constant key (allowlist.Cause), for denials
+	Reason   string `json:"reason,omitempty"`
+
+	Status   int     `json:"status,omitempty"`
+	BytesIn  int64   `json:"bytes_in,omitempty"`  // from the agent
+	BytesOut int64   `json:"bytes_out,omitempty"` // to the agent
+	Duration float64 `json:"duration_ms,omitempty"`
+	DstIP    string  `json:"dst_ip,omitempty"`
+	Error    string  `json:"error,omitempty"`
+
+	// Repeated counts the identical denials this line stands for, when the
+	// log coalesced them (Log.Denial); Count is the number of denials a
+	// KindSuppressed line stands for.
+	Repeated int64 `json:"repeated,omitempty"`
+	Count    int64 `json:"count,omitempty"`
+}
+
+// Kinds of audit line.
+const (
+	KindRequest    = "request"    // an HTTP request, plain or inside an intercepted tunnel
+	KindTunnel     = "tunnel"     // an intercepted or passthrough connection, at its end
+	KindConnect    = "connect"    // a CONNECT answered without a tunnel (refused, or failed)
+	KindDNS        = "dns"        // a DNS query the forwarder refused (or would have)
+	KindSuppressed = "suppressed" // denials of one client over its budget, counted
+)
+
+// Decisions.
+const (
+	DecisionAllow     = "allow"
+	DecisionDeny      = "deny"
+	DecisionWouldDeny = "would-deny" // report mode: let through, enforce would deny
+)
+
+// SetRepeated implements Repeatable.
+func (r *Record) SetRepeated(n int64) { r.Repeated = n }
+
+// Clip bounds every string field (the agent decides most of them: names,
+// paths, and reasons, which embed both).
+func (r *Record) Clip() {
+	for _, f := range []*string{&r.Bottle, &r.Kind, &r.Client, &r.Method, &r.Scheme, &r.Host, &r.Path,
+		&r.Name, &r.QType, &r.Rcode, &r.Decision, &r.Rule, &r.Cause, &r.Reason, &r.DstIP, &r.Error} {
+		*f = Clip(*f)
+	}
+}

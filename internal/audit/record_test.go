@@ -1,0 +1,44 @@
+package audit
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestRecordSchema pins the JSON keys of an audit line: scripts read them
+// (`bottle logs --egress --json | jq`), and the README documents them.
+// Changing one is a change of the format, to be made on purpose.
+func TestRecordSchema(t *testing.T) {
+	var keys []string
+	rt := reflect.TypeOf(Record{})
+	for i := range rt.NumField() {
+		keys = append(keys, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
+	}
+	want := []string{"time", "bottle", "kind", "client", "method", "scheme", "host", "port", "path", "name", "qtype", "rcode",
+		"decision", "rule", "cause", "reason", "status", "bytes_in", "bytes_out", "duration_ms", "dst_ip", "error", "repeated", "count"}
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys\n got %q\nwant %q", keys, want)
+	}
+	// A line keeps only what its kind uses; time, kind and decision always.
+	b, _ := json.Marshal(&Record{Time: "t", Kind: KindDNS, Name: "x.test", QType: "A", Decision: DecisionDeny})
+	if string(b) != `{"time":"t","kind":"dns","name":"x.test","qtype":"A","decision":"deny"}` {
+		t.Errorf("%s", b)
+	}
+	var back Record
+	if err := json.Unmarshal(b, &back); err != nil || back.Name != "x.test" {
+		t.Errorf("%+v %v", back, err)
+	}
+}
+
+func TestRecordClip(t *testing.T) {
+	r := &Record{Path: strings.Repeat("p", 3*MaxField), Reason: strings.Repeat("r", 3*MaxField), Name: strings.Repeat("n", 3*MaxField)}
+	r.Clip()
+	for _, f := range []string{r.Path, r.Reason, r.Name} {
+		if len(f) > MaxField+32 {
+			t.Errorf("%d bytes after Clip", len(f))
+		}
+	}
+}

@@ -1,0 +1,75 @@
+// Package contract holds what the bottle CLI (the host) and bottle-sidecar
+// (the appliance) must agree on, in one place: the sidecar's run flags, the
+// probe's exit codes, the names of the files and directories of a bottle's
+// state, and the reload status file. Each side uses these names and never
+// spells them out by hand; a round-trip test keeps the flags honest.
+package contract
+
+// Ports the sidecar serves on its internal address.
+const (
+	ProxyPort = 3128
+	DNSPort   = 53
+)
+
+// Inside the sidecar: where the host's directories are mounted.
+const (
+	// SidecarConfigDir holds what the sidecar reads (read-only).
+	SidecarConfigDir = "/etc/bottle"
+	// SidecarStateDir is the sidecar's own writable state: the audit and
+	// the reload status. The agent never sees it.
+	SidecarStateDir = "/var/log/bottle"
+)
+
+// Files in the config directory (SidecarConfigDir; the host's config/).
+const (
+	AllowlistFile  = "allowlist.yaml"  // the live policy
+	UpstreamCAFile = "upstream-ca.pem" // optional extra roots for upstream TLS
+	// The CA's files are ca.CertFile and ca.KeyFile (package ca owns them).
+)
+
+// Files in the sidecar's state directory (SidecarStateDir; the host's
+// logs/).
+const (
+	AuditFile  = "egress.jsonl" // rotated to egress.jsonl.1 … (see audit.File)
+	StatusFile = "reload.json"  // ReloadStatus
+)
+
+// The layout of one bottle's state directory on the host,
+// $XDG_STATE_HOME/bottle/NAME/.
+const (
+	ConfigDir     = "config"      // mounted read-only at SidecarConfigDir
+	LogDir        = "logs"        // mounted at SidecarStateDir; also the logs saved at stop
+	AgentFilesDir = "agent-files" // the only files mounted into the agent
+	MetadataFile  = "bottle.json"
+)
+
+// Exit codes of `bottle-sidecar probe`, which the launcher's self-test
+// reads to tell a working path from a blocked one, and a blocked one from a
+// leak.
+const (
+	ProbeOK      = 0 // connected / got an answer
+	ProbeUsage   = 2
+	ProbeRefused = 3 // connection refused, or DNS NXDOMAIN/SERVFAIL
+	ProbeTimeout = 4 // timed out, or no route to host
+	ProbeBlocked = 5 // refused by bottle's policy (403 from the proxy, REFUSED from the forwarder)
+	ProbeError   = 6 // anything else (TLS failure, bad URL, …)
+)
+
+// ProbeWord names a probe exit code, as the probe prints it.
+func ProbeWord(code int) string {
+	switch code {
+	case ProbeOK:
+		return "ok"
+	case ProbeRefused:
+		return "refused"
+	case ProbeTimeout:
+		return "timeout"
+	case ProbeBlocked:
+		return "blocked"
+	case ProbeError:
+		return "error"
+	case ProbeUsage:
+		return "usage"
+	}
+	return "unknown"
+}
