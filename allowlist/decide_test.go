@@ -314,6 +314,25 @@ func TestCheckDst(t *testing.T) {
 	}
 }
 
+func TestDefaultPort(t *testing.T) {
+	for scheme, want := range map[string]uint16{
+		"": 443, "https": 443, "HTTPS": 443, "wss": 443, "Wss": 443,
+		"http": 80, "HTTP": 80, "ws": 80, "ftp": 80, "gopher": 80,
+	} {
+		if got := DefaultPort(scheme); got != want {
+			t.Errorf("DefaultPort(%q) = %d; want %d", scheme, got, want)
+		}
+	}
+	// A Request without a port or scheme is judged at 443.
+	p := mustParse(t, "version: 1\nallow:\n  - host: a.example.com\n    ports: [443]\n")
+	if d := p.Decide(Request{Host: "a.example.com", Method: "GET", Path: "/"}); !d.Allowed {
+		t.Errorf("no scheme, no port: %+v", d)
+	}
+	if d := p.Decide(Request{Scheme: "http", Host: "a.example.com", Method: "GET", Path: "/"}); d.Allowed || d.Cause != CausePort {
+		t.Errorf("http, no port: %+v", d)
+	}
+}
+
 // TestCauseKeys pins the String of every Cause: the audit log writes them,
 // and scripts match on them. Each is a distinct kebab-case word.
 func TestCauseKeys(t *testing.T) {

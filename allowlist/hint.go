@@ -27,7 +27,7 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 	}
 	port := req.Port
 	if port == 0 {
-		port = defaultPort(req.Scheme)
+		port = DefaultPort(req.Scheme)
 	}
 	args := []string{"bottle allow add", shellQuote(t.String())}
 	if port != 80 && port != 443 {

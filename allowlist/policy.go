@@ -258,17 +258,24 @@ func parseTarget(host string) (target, error) {
 type Request struct {
 	Scheme string     // "http" or "https"
 	Host   string     // name or IP literal, without port
-	Port   uint16     // 0: the scheme's default
+	Port   uint16     // 0: the scheme's default (DefaultPort)
 	Method string     // any case
 	Path   string     // escaped path as sent (query, if any, is ignored)
 	DstIP  netip.Addr // the address the proxy will dial, when already resolved
 }
 
-func defaultPort(scheme string) uint16 {
-	if strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "ws") {
-		return 80
+// DefaultPort is the port a target of scheme means when it names none,
+// whatever the letter case: 443 for https and wss, 80 for http, ws and any
+// other scheme (which could only be carried as plain HTTP). An empty scheme
+// is https: a target given without one (a Request built without a Scheme,
+// like a CONNECT's host) is taken to be TLS, as a CONNECT without a port
+// goes to 443. The proxy never asks with an empty scheme: it reads a
+// request without one as http first.
+func DefaultPort(scheme string) uint16 {
+	if scheme == "" || strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "wss") {
+		return 443
 	}
-	return 443
+	return 80
 }
 
 // Decide judges a full request: host, port, method and path, and, when known,
@@ -276,7 +283,7 @@ func defaultPort(scheme string) uint16 {
 func (p *Policy) Decide(req Request) Decision {
 	port := req.Port
 	if port == 0 {
-		port = defaultPort(req.Scheme)
+		port = DefaultPort(req.Scheme)
 	}
 	t, err := parseTarget(req.Host)
 	if err != nil {

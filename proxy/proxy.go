@@ -428,13 +428,6 @@ func (s *Server) nonProxy(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "bottle: this is the bottle's egress proxy; send requests through it (HTTPS_PROXY=http://THIS_ADDRESS), not to it\n")
 }
 
-func defaultPort(scheme string) uint16 {
-	if scheme == "https" || scheme == "wss" {
-		return 443
-	}
-	return 80
-}
-
 // splitHostPort splits "host:port" or "host"; IPv6 literals keep no brackets.
 func splitHostPort(hp string, def uint16) (string, uint16, error) {
 	host, p, err := net.SplitHostPort(hp)
@@ -473,7 +466,7 @@ func canonicalHost(h string) string {
 // authority is the Host an upstream should see: the port only when it is
 // not the scheme's default.
 func authority(host string, port uint16, scheme string) string {
-	if port == defaultPort(scheme) {
+	if port == allowlist.DefaultPort(scheme) {
 		if strings.Contains(host, ":") {
 			return "[" + host + "]"
 		}
@@ -502,7 +495,7 @@ func sameTarget(host string, port uint16, connHost string, connPort uint16, noPo
 
 // sameAuthority: a Host header names the same host and port as the target.
 func sameAuthority(hostHeader, host string, port uint16, scheme string) bool {
-	h, p, err := splitHostPort(hostHeader, defaultPort(scheme))
+	h, p, err := splitHostPort(hostHeader, allowlist.DefaultPort(scheme))
 	return err == nil && sameName(h, host) && p == port
 }
 

@@ -153,7 +153,7 @@ type reqState struct {
 // must name the request target. In report mode such a mismatch goes where
 // the request says, judged as such, marked would-deny.
 func (s *Server) judge(p Policy, in *reqInput, ts *tunnelState) (allowlist.Request, allowlist.Decision, verdictKind) {
-	host, port, err := splitHostPort(in.urlHost, defaultPort(in.scheme))
+	host, port, err := splitHostPort(in.urlHost, allowlist.DefaultPort(in.scheme))
 	if err != nil {
 		return allowlist.Request{}, allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("bad request target %q", in.urlHost)}, malformed
 	}
