@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +25,7 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/syncbuf"
 )
 
 // mapResolver resolves test names from a map; anything else fails, so no
@@ -104,7 +104,7 @@ type env struct {
 	testRoot *ca.CA
 	proxy    *Server
 	addr     string // proxy host:port
-	audit    *syncBuffer
+	audit    *syncbuf.Buffer
 	origin   *upstream // HTTPS, h1 and h2, on 127.0.0.1
 	origin1  *upstream // HTTPS, h1 only, on 127.0.0.1
 	plain    *upstream // plain HTTP on 127.0.0.1
@@ -132,23 +132,6 @@ func (l *pathLog) has(p string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Contains(l.paths, p)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) originHandler() http.Handler {
@@ -246,7 +229,7 @@ func (e *env) startTLS(ip string, root *ca.CA, h2 bool) *upstream {
 // {{ORIGIN}}, {{PLAIN}}, {{VICTIM}}, {{ROGUE}} and {{PROXY}} replaced by ports.
 func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, audit: &syncBuffer{}, release: make(chan struct{})}
+	e := &env{t: t, audit: &syncbuf.Buffer{}, release: make(chan struct{})}
 	var err error
 	if e.bottleCA, err = ca.New("test-bottle", 0); err != nil {
 		t.Fatal(err)
@@ -374,13 +357,13 @@ func (e *env) connect(target string) (*http.Response, net.Conn, *bufio.Reader) {
 }
 
 // auditLines returns the audit records written so far.
-func (e *env) auditLines() []Record {
-	var out []Record
+func (e *env) auditLines() []audit.Record {
+	var out []audit.Record
 	for _, l := range strings.Split(strings.TrimSpace(e.audit.String()), "\n") {
 		if l == "" {
 			continue
 		}
-		var r Record
+		var r audit.Record
 		if err := jsonUnmarshal([]byte(l), &r); err != nil {
 			e.t.Fatalf("audit line %q: %v", l, err)
 		}
@@ -391,14 +374,27 @@ func (e *env) auditLines() []Record {
 
 // waitAudit waits for an audit record matching f (lines are written when a
 // response body is closed, which may trail the client by a moment).
-func (e *env) waitAudit(f func(Record) bool) Record {
+func (e *env) waitAudit(f func(audit.Record) bool) audit.Record {
 	e.t.Helper()
 	return e.waitAuditT(e.t, f)
 }
 
+// wantCause fails t unless rec carries cause: the key of a denial's cause,
+// and none on an allowed line.
+func wantCause(t testing.TB, rec audit.Record, cause allowlist.Cause) {
+	t.Helper()
+	want := cause.String()
+	if cause == allowlist.CauseAllowed {
+		want = ""
+	}
+	if rec.Cause != want {
+		t.Errorf("audit cause %q; want %q in %+v", rec.Cause, want, rec)
+	}
+}
+
 // waitAuditT is waitAudit for a subtest: a failure ends t, not the test
 // that made the env.
-func (e *env) waitAuditT(t testing.TB, f func(Record) bool) Record {
+func (e *env) waitAuditT(t testing.TB, f func(audit.Record) bool) audit.Record {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
