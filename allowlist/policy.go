@@ -226,7 +226,7 @@ func (p *Policy) denied(cause Cause, rule, format string, args ...any) Decision 
 	return d
 }
 
-// Target is a host name or IP literal as a client named it, normalised.
+// target is a host name or IP literal as a client named it, normalised.
 type target struct {
 	name string     // normalised name, when not an IP
 	ip   netip.Addr // when the host is an IP literal (IPv4-mapped unmapped)

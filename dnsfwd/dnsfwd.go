@@ -31,7 +31,7 @@ type Policy interface {
 
 // Config configures a Server. Zero values take the defaults below.
 type Config struct {
-	Bottle string
+	Bottle string // name in audit lines
 	Policy Policy // required
 	// Resolver asks the upstreams; the proxy should use the same one, so
 	// that both share its cache. Nil: the Server builds its own from
@@ -57,7 +57,9 @@ type Config struct {
 	MaxConcurrent int // queries awaiting an upstream at once; beyond it: SERVFAIL
 }
 
-// Defaults, after CoreDNS forward (engine notes §2.4).
+// Defaults. The two timeouts are those of CoreDNS's forward plugin (its read
+// timeout and its deadline per query): long enough for a cold recursive
+// lookup, and no longer than a stub resolver waits (glibc: 5 s).
 const (
 	DefaultAttemptTimeout = 2 * time.Second
 	DefaultDeadline       = 5 * time.Second
@@ -546,8 +548,8 @@ type Answer struct {
 	Addrs []string // A and AAAA answers
 }
 
-// Query asks server (HOST:PORT) for the A record of name over UDP, retrying
-// over TCP when truncated. It is the client side of `bottle-sidecar probe dns`
+// Query asks server (HOST:PORT) for name's records of type qtype ("A",
+// "AAAA", …) over UDP, retrying over TCP when truncated. It is the client side of `bottle-sidecar probe dns`
 // and `health`, kept here so that miekg/dns stays behind this package.
 func Query(ctx context.Context, server, name string, qtype string) (Answer, error) {
 	t, ok := dns.StringToType[strings.ToUpper(qtype)]

@@ -212,8 +212,9 @@ func TestAllowedNamesForwarded(t *testing.T) {
 	}
 }
 
-// TestDeniedNamesNeverLeave covers battery cases A7 and A9: refused names get
-// REFUSED from the sidecar and cause no upstream query at all.
+// TestDeniedNamesNeverLeave covers the e2e battery's cases A7 and A9
+// (e2e/launch_test.go): refused names get REFUSED from the sidecar and cause
+// no upstream query at all.
 func TestDeniedNamesNeverLeave(t *testing.T) {
 	up := startUpstream(t)
 	f := startForwarder(t, up, nil)

@@ -96,8 +96,9 @@ type upstream struct {
 
 func (u *upstream) conns() int64 { return u.ln.n.Load() }
 
-// env is a proxy wired to test origins. Every name resolves to loopback
-// addresses of this machine; nothing leaves it.
+// env is a proxy wired to test origins. Names resolve through a map: to
+// loopback addresses of this machine, or to addresses the proxy must refuse
+// to dial (a private or link-local one); nothing leaves the machine.
 type env struct {
 	t        testing.TB
 	bottleCA *ca.CA

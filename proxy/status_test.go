@@ -251,7 +251,7 @@ func TestProxyStatus(t *testing.T) {
 	})
 }
 
-// addrPort matches an IPv4 or bracketed IPv6 address with a port, and any
+// addrLike matches an IPv4 or bracketed IPv6 address with a port, and any
 // bare IPv4 address.
 var addrLike = regexp.MustCompile(`\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]:\d+`)
 
