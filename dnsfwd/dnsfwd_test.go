@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -815,5 +817,51 @@ func TestAuditFloodBounded(t *testing.T) {
 				t.Errorf("the lines account for %d refusals; want %d:\n%s", total, flood, buf.String())
 			}
 		})
+	}
+}
+
+// TestQuery: the client side used by `bottle-sidecar probe dns` and
+// `health` asks the forwarder and reports its rcode and addresses.
+func TestQuery(t *testing.T) {
+	up := startUpstream(t)
+	f := startForwarder(t, up, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, qtype string
+		rcode       string
+		addrs       []string
+	}{
+		{"api.example.com", "A", "NOERROR", []string{"192.0.2.7"}},
+		{"blocked.example.net", "a", "REFUSED", nil},
+		{"big.example.com", "TXT", "NOERROR", nil}, // truncated over UDP: asked again over TCP
+	} {
+		a, err := Query(ctx, f.addr, tc.name, tc.qtype)
+		if err != nil || a.Rcode != tc.rcode || !slices.Equal(a.Addrs, tc.addrs) {
+			t.Errorf("Query(%s %s) = %+v, %v; want %s %v", tc.name, tc.qtype, a, err, tc.rcode, tc.addrs)
+		}
+	}
+	if _, err := Query(ctx, f.addr, "api.example.com", "BOGUS"); err == nil || !strings.Contains(err.Error(), `unknown query type "BOGUS"`) {
+		t.Errorf("unknown type: %v", err)
+	}
+}
+
+func TestResolvConfServers(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	got, err := ResolvConfServers(write("two", "# comment\nsearch example.com\nnameserver 10.0.0.2\nnameserver ::1\noptions ndots:1\n"))
+	if err != nil || !slices.Equal(got, []string{"10.0.0.2:53", "[::1]:53"}) {
+		t.Errorf("two nameservers: %q %v", got, err)
+	}
+	if _, err := ResolvConfServers(write("none", "search example.com\n")); err == nil || !strings.Contains(err.Error(), "names no nameserver") {
+		t.Errorf("no nameserver: %v", err)
+	}
+	if _, err := ResolvConfServers(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing file read as fine")
 	}
 }
