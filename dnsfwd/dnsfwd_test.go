@@ -145,6 +145,13 @@ func startForwarder(t testing.TB, up *upstream, tweak func(*Config)) *fwd {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
+		// Every line the forwarder wrote is a refusal (or would be), and
+		// says why.
+		for _, r := range auditLines(t, buf.String()) {
+			if r.Decision == "allow" || r.Cause == "" || r.Cause == allowlist.CauseUnknown.String() || r.Cause == allowlist.CauseAllowed.String() {
+				t.Errorf("audit line with decision %s and cause %q: %+v", r.Decision, r.Cause, r)
+			}
+		}
 	})
 	return &fwd{Server: s, addr: pc.LocalAddr().String(), audit: buf}
 }

@@ -231,6 +231,10 @@ func (e *env) startTLS(ip string, root *ca.CA, h2 bool) *upstream {
 func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, audit: &syncbuf.Buffer{}, release: make(chan struct{})}
+	// Registered first, so it runs last (after the proxy's shutdown has
+	// written the lines of the tunnels still open): every line a test made
+	// says why exactly when it denies.
+	t.Cleanup(func() { checkCauses(t, e.auditLines()) })
 	var err error
 	if e.bottleCA, err = ca.New("test-bottle", 0); err != nil {
 		t.Fatal(err)
@@ -378,6 +382,18 @@ func (e *env) auditLines() []audit.Record {
 func (e *env) waitAudit(f func(audit.Record) bool) audit.Record {
 	e.t.Helper()
 	return e.waitAuditT(e.t, f)
+}
+
+// checkCauses fails t if a line that denies (or would) has no cause, or
+// "unknown" or "allowed" for one, or if a line that allows has one.
+func checkCauses(t testing.TB, lines []audit.Record) {
+	t.Helper()
+	for _, r := range lines {
+		denies := r.Decision == audit.DecisionDeny || r.Decision == audit.DecisionWouldDeny
+		if denies && (r.Cause == "" || r.Cause == allowlist.CauseUnknown.String() || r.Cause == allowlist.CauseAllowed.String()) || !denies && r.Cause != "" {
+			t.Errorf("audit line with decision %s and cause %q: %+v", r.Decision, r.Cause, r)
+		}
+	}
 }
 
 // wantCause fails t unless rec carries cause: the key of a denial's cause,
