@@ -16,8 +16,10 @@ const (
 	// CauseUnknown is the zero value: no decision is made with it, so seeing
 	// it means a decision was built without saying why.
 	CauseUnknown Cause = iota
-	// CauseAllowed: a rule allows it (in report mode, a decision that lets
-	// traffic through but would deny it carries the cause of the denial).
+	// CauseAllowed: nothing refuses it. A rule allows the target (or, for
+	// CheckDst, the address may be reached). In report mode a decision that
+	// lets traffic through but would deny it carries the cause of the
+	// denial instead.
 	CauseAllowed
 
 	// What the policy decides.
@@ -54,7 +56,9 @@ const (
 )
 
 // causeKeys are the String forms. They are part of the audit log's format
-// (scripts match on them): renaming one is a change of that format.
+// (scripts match on them): renaming one is a change of that format. The
+// numeric values are part of no format, so a new cause may go where it
+// reads best.
 var causeKeys = [numCauses]string{
 	CauseUnknown:         "unknown",
 	CauseAllowed:         "allowed",
