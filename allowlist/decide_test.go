@@ -2,6 +2,7 @@ package allowlist
 
 import (
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -50,90 +51,92 @@ func TestDecide(t *testing.T) {
 		req   Request
 		allow bool
 		rule  string
+		cause Cause
 	}{
-		{name: "exact host", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/v1"}, allow: true, rule: "allow[0]"},
-		{name: "exact host upper case and trailing dot", req: Request{Scheme: "https", Host: "API.Example.COM.", Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
-		{name: "exact does not match subdomain", req: Request{Scheme: "https", Host: "x.api.example.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "exact does not match sibling", req: Request{Scheme: "https", Host: "evil-api.example.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "one-label wildcard", req: Request{Scheme: "https", Host: "raw.github.com", Method: "GET", Path: "/"}, allow: true, rule: "allow[1]"},
-		{name: "one-label wildcard not two labels", req: Request{Scheme: "https", Host: "a.raw.github.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "one-label wildcard not apex (apex has own L7 rule)", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/other"}, allow: false, rule: "default"},
-		{name: "evil-github.com is not *.github.com", req: Request{Scheme: "https", Host: "evil-github.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "github.com.evil.com is not *.github.com", req: Request{Scheme: "https", Host: "api.github.com.evil.com", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "any-depth wildcard one label", req: Request{Scheme: "https", Host: "files.pythonhosted.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
-		{name: "any-depth wildcard three labels", req: Request{Scheme: "https", Host: "a.b.c.pythonhosted.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
-		{name: "any-depth wildcard not apex", req: Request{Scheme: "https", Host: "pythonhosted.org", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "any-depth wildcard trailing dot request", req: Request{Scheme: "https", Host: "Files.PythonHosted.org.", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]"},
-		{name: "default port 443", req: Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
-		{name: "default port 80", req: Request{Scheme: "http", Host: "api.example.com", Method: "GET", Path: "/"}, allow: true, rule: "allow[0]"},
-		{name: "port outside defaults", req: Request{Scheme: "https", Host: "api.example.com", Port: 8443, Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "method lower case in rule and request", req: Request{Scheme: "https", Host: "github.com", Method: "get", Path: "/acme/widget.git/info/refs"}, allow: true, rule: "allow[3]"},
-		{name: "method not allowed", req: Request{Scheme: "https", Host: "github.com", Method: "PUT", Path: "/acme/widget.git/info/refs"}, allow: false, rule: "default"},
-		{name: "deny method wins", req: Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git/x"}, allow: false, rule: "deny[1]"},
-		{name: "deny host wins over wildcard allow", req: Request{Scheme: "https", Host: "gist.github.com", Method: "GET", Path: "/"}, allow: false, rule: "deny[0]"},
-		{name: "deny host on any port", req: Request{Scheme: "https", Host: "gist.github.com", Port: 8443, Method: "GET", Path: "/"}, allow: false, rule: "deny[0]"},
-		{name: "double star path deep", req: Request{Scheme: "https", Host: "github.com", Method: "POST", Path: "/acme/widget.git/git-upload-pack"}, allow: true, rule: "allow[3]"},
-		{name: "double star path zero segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git"}, allow: true, rule: "allow[3]"},
-		{name: "single star one segment", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/gadget/issues"}, allow: true, rule: "allow[3]"},
-		{name: "single star not two segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/a/b/issues"}, allow: false, rule: "default"},
-		{name: "single star not zero segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/issues"}, allow: false, rule: "default"},
-		{name: "encoded dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%2e%2e/%2e%2e/secret"}, allow: false, rule: "default"},
-		{name: "double-encoded dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%252e%252e/%252e%252e/secret"}, allow: false, rule: "default"},
-		{name: "plain dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/../../secret"}, allow: false, rule: "default"},
-		{name: "backslash dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..\\..\\secret"}, allow: false, rule: "default"},
-		{name: "encoded slash dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git%2f..%2f..%2fsecret"}, allow: false, rule: "default"},
-		{name: "dot-dot that stays inside is fine", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/a/../info/refs"}, allow: true, rule: "allow[3]"},
-		{name: "double slash collapses", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "//acme//widget.git/info"}, allow: true, rule: "allow[3]"},
-		{name: "double slash cannot fake a root", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "//secret/acme/widget.git"}, allow: false, rule: "default"},
-		{name: "dot segment collapses", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/./widget.git/./x"}, allow: true, rule: "allow[3]"},
-		{name: "query ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/info/refs?service=git-upload-pack"}, allow: true, rule: "allow[3]"},
-		{name: "bad escape denied", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%zz"}, allow: false, rule: "default"},
-		{name: "control character denied", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%00"}, allow: false, rule: "default"},
-		{name: "IDN request unicode", req: Request{Scheme: "https", Host: "BÜCHER.example", Method: "GET", Path: "/"}, allow: true, rule: "allow[7]"},
-		{name: "IDN request punycode", req: Request{Scheme: "https", Host: "xn--bcher-kva.example", Method: "GET", Path: "/"}, allow: true, rule: "allow[7]"},
-		{name: "cidr literal in range", req: Request{Scheme: "https", Host: "10.20.3.4", Port: 5432, Method: "GET", Path: "/"}, allow: true, rule: "allow[5]"},
-		{name: "cidr literal wrong port", req: Request{Scheme: "https", Host: "10.20.3.4", Port: 443, Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "cidr literal out of range", req: Request{Scheme: "https", Host: "10.21.0.1", Port: 5432, Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "cidr deny inside allowed range", req: Request{Scheme: "https", Host: "10.20.9.1", Port: 5432, Method: "GET", Path: "/"}, allow: false, rule: "deny[2]"},
-		{name: "IPv4-mapped IPv6 literal matches IPv4 cidr", req: Request{Scheme: "https", Host: "[::ffff:10.20.3.4]", Port: 5432, Method: "GET", Path: "/"}, allow: true, rule: "allow[5]"},
-		{name: "IPv6 literal in range", req: Request{Scheme: "https", Host: "[2001:db8:1::5]", Method: "GET", Path: "/"}, allow: true, rule: "allow[6]"},
-		{name: "IPv6 literal out of range", req: Request{Scheme: "https", Host: "2001:db8:2::5", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "public IP literal needs a cidr", req: Request{Scheme: "https", Host: "93.184.216.34", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "decimal IP literal is not a name", req: Request{Scheme: "http", Host: "2130706433", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "hex IP literal is not a name", req: Request{Scheme: "http", Host: "0x7f000001", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "dotted octal-ish literal is not a name", req: Request{Scheme: "http", Host: "0177.0.0.1", Method: "GET", Path: "/"}, allow: false, rule: "default"},
-		{name: "name resolving to public address", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("93.184.216.34")}, allow: true, rule: "allow[0]"},
-		{name: "name resolving to loopback", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("127.0.0.1")}, allow: false, rule: "default"},
-		{name: "name resolving to metadata", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("169.254.169.254")}, allow: false, rule: "default"},
-		{name: "name resolving to mapped loopback", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("::ffff:127.0.0.1")}, allow: false, rule: "default"},
-		{name: "name resolving to NAT64", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("64:ff9b::a00:1")}, allow: false, rule: "default"},
-		{name: "name resolving into allowed cidr", req: Request{Scheme: "https", Host: "internal.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("192.168.7.9")}, allow: true, rule: "allow[8]"},
-		{name: "name resolving into denied cidr", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("10.20.9.9")}, allow: false, rule: "deny[2]"},
-		{name: "name without host rule resolving into allowed cidr", req: Request{Scheme: "https", Host: "other.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("192.168.7.9")}, allow: false, rule: "default"},
-		{name: "invalid host", req: Request{Scheme: "https", Host: "a..b", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "exact host", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/v1"}, allow: true, rule: "allow[0]", cause: CauseAllowed},
+		{name: "exact host upper case and trailing dot", req: Request{Scheme: "https", Host: "API.Example.COM.", Method: "GET", Path: "/"}, allow: true, rule: "allow[0]", cause: CauseAllowed},
+		{name: "exact does not match subdomain", req: Request{Scheme: "https", Host: "x.api.example.com", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "exact does not match sibling", req: Request{Scheme: "https", Host: "evil-api.example.com", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "one-label wildcard", req: Request{Scheme: "https", Host: "raw.github.com", Method: "GET", Path: "/"}, allow: true, rule: "allow[1]", cause: CauseAllowed},
+		{name: "one-label wildcard not two labels", req: Request{Scheme: "https", Host: "a.raw.github.com", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "one-label wildcard not apex (apex has own L7 rule)", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/other"}, allow: false, rule: "default", cause: CausePath},
+		{name: "evil-github.com is not *.github.com", req: Request{Scheme: "https", Host: "evil-github.com", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "github.com.evil.com is not *.github.com", req: Request{Scheme: "https", Host: "api.github.com.evil.com", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "any-depth wildcard one label", req: Request{Scheme: "https", Host: "files.pythonhosted.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]", cause: CauseAllowed},
+		{name: "any-depth wildcard three labels", req: Request{Scheme: "https", Host: "a.b.c.pythonhosted.org", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]", cause: CauseAllowed},
+		{name: "any-depth wildcard not apex", req: Request{Scheme: "https", Host: "pythonhosted.org", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "any-depth wildcard trailing dot request", req: Request{Scheme: "https", Host: "Files.PythonHosted.org.", Method: "GET", Path: "/"}, allow: true, rule: "allow[2]", cause: CauseAllowed},
+		{name: "default port 443", req: Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "GET", Path: "/"}, allow: true, rule: "allow[0]", cause: CauseAllowed},
+		{name: "default port 80", req: Request{Scheme: "http", Host: "api.example.com", Method: "GET", Path: "/"}, allow: true, rule: "allow[0]", cause: CauseAllowed},
+		{name: "port outside defaults", req: Request{Scheme: "https", Host: "api.example.com", Port: 8443, Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CausePort},
+		{name: "method lower case in rule and request", req: Request{Scheme: "https", Host: "github.com", Method: "get", Path: "/acme/widget.git/info/refs"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "method not allowed", req: Request{Scheme: "https", Host: "github.com", Method: "PUT", Path: "/acme/widget.git/info/refs"}, allow: false, rule: "default", cause: CauseMethod},
+		{name: "deny method wins", req: Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git/x"}, allow: false, rule: "deny[1]", cause: CauseDenyRule},
+		{name: "deny host wins over wildcard allow", req: Request{Scheme: "https", Host: "gist.github.com", Method: "GET", Path: "/"}, allow: false, rule: "deny[0]", cause: CauseDenyRule},
+		{name: "deny host on any port", req: Request{Scheme: "https", Host: "gist.github.com", Port: 8443, Method: "GET", Path: "/"}, allow: false, rule: "deny[0]", cause: CauseDenyRule},
+		{name: "double star path deep", req: Request{Scheme: "https", Host: "github.com", Method: "POST", Path: "/acme/widget.git/git-upload-pack"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "double star path zero segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "single star one segment", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/gadget/issues"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "single star not two segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/a/b/issues"}, allow: false, rule: "default", cause: CausePath},
+		{name: "single star not zero segments", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/issues"}, allow: false, rule: "default", cause: CausePath},
+		{name: "encoded dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%2e%2e/%2e%2e/secret"}, allow: false, rule: "default", cause: CausePath},
+		{name: "double-encoded dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%252e%252e/%252e%252e/secret"}, allow: false, rule: "default", cause: CausePath},
+		{name: "plain dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/../../secret"}, allow: false, rule: "default", cause: CausePath},
+		{name: "backslash dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..\\..\\secret"}, allow: false, rule: "default", cause: CausePath},
+		{name: "encoded slash dot-dot cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git%2f..%2f..%2fsecret"}, allow: false, rule: "default", cause: CausePath},
+		{name: "dot-dot that stays inside is fine", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/a/../info/refs"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "double slash collapses", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "//acme//widget.git/info"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "double slash cannot fake a root", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "//secret/acme/widget.git"}, allow: false, rule: "default", cause: CausePath},
+		{name: "dot segment collapses", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/./widget.git/./x"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "query ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/info/refs?service=git-upload-pack"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "bad escape denied", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%zz"}, allow: false, rule: "default", cause: CauseBadPathEscape},
+		{name: "percent-encoded four times denied", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%2525252e%2525252e/x"}, allow: false, rule: "default", cause: CauseBadPathEncoding},
+		{name: "control character denied", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%00"}, allow: false, rule: "default", cause: CauseBadPathControl},
+		{name: "IDN request unicode", req: Request{Scheme: "https", Host: "BÜCHER.example", Method: "GET", Path: "/"}, allow: true, rule: "allow[7]", cause: CauseAllowed},
+		{name: "IDN request punycode", req: Request{Scheme: "https", Host: "xn--bcher-kva.example", Method: "GET", Path: "/"}, allow: true, rule: "allow[7]", cause: CauseAllowed},
+		{name: "cidr literal in range", req: Request{Scheme: "https", Host: "10.20.3.4", Port: 5432, Method: "GET", Path: "/"}, allow: true, rule: "allow[5]", cause: CauseAllowed},
+		{name: "cidr literal wrong port", req: Request{Scheme: "https", Host: "10.20.3.4", Port: 443, Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CausePort},
+		{name: "cidr literal out of range", req: Request{Scheme: "https", Host: "10.21.0.1", Port: 5432, Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "cidr deny inside allowed range", req: Request{Scheme: "https", Host: "10.20.9.1", Port: 5432, Method: "GET", Path: "/"}, allow: false, rule: "deny[2]", cause: CauseDenyRule},
+		{name: "IPv4-mapped IPv6 literal matches IPv4 cidr", req: Request{Scheme: "https", Host: "[::ffff:10.20.3.4]", Port: 5432, Method: "GET", Path: "/"}, allow: true, rule: "allow[5]", cause: CauseAllowed},
+		{name: "IPv6 literal in range", req: Request{Scheme: "https", Host: "[2001:db8:1::5]", Method: "GET", Path: "/"}, allow: true, rule: "allow[6]", cause: CauseAllowed},
+		{name: "IPv6 literal out of range", req: Request{Scheme: "https", Host: "2001:db8:2::5", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "public IP literal needs a cidr", req: Request{Scheme: "https", Host: "93.184.216.34", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "decimal IP literal is not a name", req: Request{Scheme: "http", Host: "2130706433", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseBadName},
+		{name: "hex IP literal is not a name", req: Request{Scheme: "http", Host: "0x7f000001", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseBadName},
+		{name: "dotted octal-ish literal is not a name", req: Request{Scheme: "http", Host: "0177.0.0.1", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseBadName},
+		{name: "name resolving to public address", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("93.184.216.34")}, allow: true, rule: "allow[0]", cause: CauseAllowed},
+		{name: "name resolving to loopback", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("127.0.0.1")}, allow: false, rule: "default", cause: CauseSpecialAddress},
+		{name: "name resolving to metadata", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("169.254.169.254")}, allow: false, rule: "default", cause: CauseSpecialAddress},
+		{name: "name resolving to mapped loopback", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("::ffff:127.0.0.1")}, allow: false, rule: "default", cause: CauseSpecialAddress},
+		{name: "name resolving to NAT64", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("64:ff9b::a00:1")}, allow: false, rule: "default", cause: CauseSpecialAddress},
+		{name: "name resolving into allowed cidr", req: Request{Scheme: "https", Host: "internal.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("192.168.7.9")}, allow: true, rule: "allow[8]", cause: CauseAllowed},
+		{name: "name resolving into denied cidr", req: Request{Scheme: "https", Host: "api.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("10.20.9.9")}, allow: false, rule: "deny[2]", cause: CauseDenyCIDR},
+		{name: "name without host rule resolving into allowed cidr", req: Request{Scheme: "https", Host: "other.example.com", Method: "GET", Path: "/", DstIP: netip.MustParseAddr("192.168.7.9")}, allow: false, rule: "default", cause: CauseNoRule},
+		{name: "invalid host", req: Request{Scheme: "https", Host: "a..b", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseBadName},
 		// Servlet servers (Tomcat, Jetty, Spring) drop ";params" from each
 		// segment before routing, so "/..;/" climbs and "/admin;x/" is /admin/.
-		{name: "dot-dot with params cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..;/..;/secret"}, allow: false, rule: "default"},
-		{name: "dot-dot with param value cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..;x=1/..;/secret"}, allow: false, rule: "default"},
-		{name: "dot with params refused", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/.;/info"}, allow: false, rule: "default"},
-		{name: "encoded dot-dot with encoded semicolon cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%2e%2e%3b/%2E%2E%3B/secret"}, allow: false, rule: "default"},
-		{name: "double-encoded semicolon counts", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..%253b/..%253b/secret"}, allow: false, rule: "default"},
-		{name: "backslash dot-dot with params cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git\\..;\\..;\\secret"}, allow: false, rule: "default"},
-		{name: "params on a literal segment are ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git;jsessionid=1/info/refs"}, allow: true, rule: "allow[3]"},
-		{name: "params on the last segment are ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/gadget/issues;x=1"}, allow: true, rule: "allow[3]"},
-		{name: "params do not make a segment", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/a;/b/issues"}, allow: false, rule: "default"},
-		{name: "deny path with params still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin;jsessionid=1/users"}, allow: false, rule: "deny[3]"},
-		{name: "deny path with encoded params still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin%3bx/users"}, allow: false, rule: "deny[3]"},
-		{name: "deny path with empty params segment still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/;x/admin/users"}, allow: false, rule: "deny[3]"},
-		{name: "deny path with bare semicolon still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin;"}, allow: false, rule: "deny[3]"},
-		{name: "outside the deny path is allowed", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/adminx;/users"}, allow: true, rule: "allow[10]"},
-		{name: "empty host", req: Request{Scheme: "https", Host: "", Method: "GET", Path: "/"}, allow: false, rule: "default"},
+		{name: "dot-dot with params cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..;/..;/secret"}, allow: false, rule: "default", cause: CauseBadPathParams},
+		{name: "dot-dot with param value cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..;x=1/..;/secret"}, allow: false, rule: "default", cause: CauseBadPathParams},
+		{name: "dot with params refused", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/.;/info"}, allow: false, rule: "default", cause: CauseBadPathParams},
+		{name: "encoded dot-dot with encoded semicolon cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/%2e%2e%3b/%2E%2E%3B/secret"}, allow: false, rule: "default", cause: CauseBadPathParams},
+		{name: "double-encoded semicolon counts", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git/..%253b/..%253b/secret"}, allow: false, rule: "default", cause: CauseBadPathParams},
+		{name: "backslash dot-dot with params cannot escape", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git\\..;\\..;\\secret"}, allow: false, rule: "default", cause: CauseBadPathParams},
+		{name: "params on a literal segment are ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/widget.git;jsessionid=1/info/refs"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "params on the last segment are ignored", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/gadget/issues;x=1"}, allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "params do not make a segment", req: Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/a;/b/issues"}, allow: false, rule: "default", cause: CausePath},
+		{name: "deny path with params still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin;jsessionid=1/users"}, allow: false, rule: "deny[3]", cause: CauseDenyRule},
+		{name: "deny path with encoded params still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin%3bx/users"}, allow: false, rule: "deny[3]", cause: CauseDenyRule},
+		{name: "deny path with empty params segment still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/;x/admin/users"}, allow: false, rule: "deny[3]", cause: CauseDenyRule},
+		{name: "deny path with bare semicolon still denies", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/admin;"}, allow: false, rule: "deny[3]", cause: CauseDenyRule},
+		{name: "outside the deny path is allowed", req: Request{Scheme: "https", Host: "both.example.com", Method: "GET", Path: "/adminx;/users"}, allow: true, rule: "allow[10]", cause: CauseAllowed},
+		{name: "empty host", req: Request{Scheme: "https", Host: "", Method: "GET", Path: "/"}, allow: false, rule: "default", cause: CauseBadName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.Decide(tt.req)
-			if d.Allowed != tt.allow || d.Rule != tt.rule {
-				t.Errorf("Decide(%+v) = allowed %v by %s (%s); want allowed %v by %s", tt.req, d.Allowed, d.Rule, d.Reason, tt.allow, tt.rule)
+			if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause {
+				t.Errorf("Decide(%+v) = allowed %v by %s, %s (%s); want allowed %v by %s, %s", tt.req, d.Allowed, d.Rule, d.Cause, d.Reason, tt.allow, tt.rule, tt.cause)
 			}
 			if d.WouldDeny {
 				t.Errorf("WouldDeny set in enforce mode")
@@ -152,8 +155,8 @@ func TestDecideDotSegmentParams(t *testing.T) {
 	for _, path := range []string{"/acme/widget.git/..;jsessionid=SECRET/x", "/acme/widget.git/%2e%2e%3bjsessionid=SECRET/x"} {
 		d := p.Decide(Request{Scheme: "https", Host: "github.com", Method: "GET", Path: path})
 		want := `path has a ".." segment with ;parameters, which servlet servers (Tomcat, Jetty, Spring) read as ".."; such paths are refused`
-		if d.Allowed || d.Reason != want {
-			t.Errorf("Decide(%q) = allowed %v, reason %q; want denied with %q", path, d.Allowed, d.Reason, want)
+		if d.Allowed || d.Reason != want || d.Cause != CauseBadPathParams {
+			t.Errorf("Decide(%q) = allowed %v, %s, reason %q; want denied, %s, with %q", path, d.Allowed, d.Cause, d.Reason, CauseBadPathParams, want)
 		}
 	}
 }
@@ -202,30 +205,31 @@ func TestDecideConnect(t *testing.T) {
 		port   uint16
 		action Action
 		rule   string
+		cause  Cause
 	}{
-		{name: "allowed host is intercepted", host: "api.example.com", port: 443, action: ActionIntercept, rule: "allow[0]"},
-		{name: "L7 host is intercepted", host: "github.com", port: 443, action: ActionIntercept, rule: "allow[3]"},
-		{name: "passthrough host tunnels", host: "ssh.example.com", port: 22, action: ActionTunnel, rule: "allow[4]"},
-		{name: "passthrough host on its other port", host: "SSH.example.com.", port: 443, action: ActionTunnel, rule: "allow[4]"},
-		{name: "passthrough host wrong port", host: "ssh.example.com", port: 25, action: ActionDeny, rule: "default"},
-		{name: "blocked host", host: "evil.example.net", port: 443, action: ActionDeny, rule: "default"},
-		{name: "allowed host wrong port", host: "api.example.com", port: 22, action: ActionDeny, rule: "default"},
-		{name: "deny host outright", host: "gist.github.com", port: 443, action: ActionDeny, rule: "deny[0]"},
-		{name: "deny with methods still intercepts", host: "github.com", port: 443, action: ActionIntercept, rule: "allow[3]"},
-		{name: "passthrough with L7 deny is intercepted", host: "both.example.com", port: 443, action: ActionIntercept, rule: "allow[10]"},
-		{name: "IPv4 literal outside cidr", host: "127.0.0.1", port: 443, action: ActionDeny, rule: "default"},
-		{name: "IPv4 literal in cidr", host: "10.20.0.7", port: 5432, action: ActionIntercept, rule: "allow[5]"},
-		{name: "IPv4 literal in deny cidr", host: "10.20.9.7", port: 5432, action: ActionDeny, rule: "deny[2]"},
-		{name: "IPv6 literal bracketed", host: "[::1]", port: 443, action: ActionDeny, rule: "default"},
-		{name: "IPv6 literal in cidr", host: "2001:db8:1::1", port: 443, action: ActionIntercept, rule: "allow[6]"},
-		{name: "decimal literal", host: "2130706433", port: 443, action: ActionDeny, rule: "default"},
-		{name: "hex literal", host: "0x7f.0x0.0x0.0x1", port: 443, action: ActionDeny, rule: "default"},
+		{name: "allowed host is intercepted", host: "api.example.com", port: 443, action: ActionIntercept, rule: "allow[0]", cause: CauseAllowed},
+		{name: "L7 host is intercepted", host: "github.com", port: 443, action: ActionIntercept, rule: "allow[3]", cause: CauseAllowed},
+		{name: "passthrough host tunnels", host: "ssh.example.com", port: 22, action: ActionTunnel, rule: "allow[4]", cause: CauseAllowed},
+		{name: "passthrough host on its other port", host: "SSH.example.com.", port: 443, action: ActionTunnel, rule: "allow[4]", cause: CauseAllowed},
+		{name: "passthrough host wrong port", host: "ssh.example.com", port: 25, action: ActionDeny, rule: "default", cause: CausePort},
+		{name: "blocked host", host: "evil.example.net", port: 443, action: ActionDeny, rule: "default", cause: CauseNoRule},
+		{name: "allowed host wrong port", host: "api.example.com", port: 22, action: ActionDeny, rule: "default", cause: CausePort},
+		{name: "deny host outright", host: "gist.github.com", port: 443, action: ActionDeny, rule: "deny[0]", cause: CauseDenyRule},
+		{name: "deny with methods still intercepts", host: "github.com", port: 443, action: ActionIntercept, rule: "allow[3]", cause: CauseAllowed},
+		{name: "passthrough with L7 deny is intercepted", host: "both.example.com", port: 443, action: ActionIntercept, rule: "allow[10]", cause: CauseAllowed},
+		{name: "IPv4 literal outside cidr", host: "127.0.0.1", port: 443, action: ActionDeny, rule: "default", cause: CauseNoRule},
+		{name: "IPv4 literal in cidr", host: "10.20.0.7", port: 5432, action: ActionIntercept, rule: "allow[5]", cause: CauseAllowed},
+		{name: "IPv4 literal in deny cidr", host: "10.20.9.7", port: 5432, action: ActionDeny, rule: "deny[2]", cause: CauseDenyRule},
+		{name: "IPv6 literal bracketed", host: "[::1]", port: 443, action: ActionDeny, rule: "default", cause: CauseNoRule},
+		{name: "IPv6 literal in cidr", host: "2001:db8:1::1", port: 443, action: ActionIntercept, rule: "allow[6]", cause: CauseAllowed},
+		{name: "decimal literal", host: "2130706433", port: 443, action: ActionDeny, rule: "default", cause: CauseBadName},
+		{name: "hex literal", host: "0x7f.0x0.0x0.0x1", port: 443, action: ActionDeny, rule: "default", cause: CauseBadName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.DecideConnect(tt.host, tt.port)
-			if d.Action != tt.action || d.Rule != tt.rule || d.Allowed != (tt.action != ActionDeny) {
-				t.Errorf("DecideConnect(%q, %d) = %v allowed=%v by %s (%s); want %v by %s", tt.host, tt.port, d.Action, d.Allowed, d.Rule, d.Reason, tt.action, tt.rule)
+			if d.Action != tt.action || d.Rule != tt.rule || d.Allowed != (tt.action != ActionDeny) || d.Cause != tt.cause {
+				t.Errorf("DecideConnect(%q, %d) = %v allowed=%v by %s, %s (%s); want %v by %s, %s", tt.host, tt.port, d.Action, d.Allowed, d.Rule, d.Cause, d.Reason, tt.action, tt.rule, tt.cause)
 			}
 		})
 	}
@@ -238,25 +242,26 @@ func TestDecideName(t *testing.T) {
 		query string
 		allow bool
 		rule  string
+		cause Cause
 	}{
-		{name: "exact", query: "api.example.com", allow: true, rule: "allow[0]"},
-		{name: "fqdn with dot and case", query: "API.EXAMPLE.COM.", allow: true, rule: "allow[0]"},
-		{name: "wildcard", query: "raw.github.com", allow: true, rule: "allow[1]"},
-		{name: "apex with L7 rule", query: "github.com", allow: true, rule: "allow[3]"},
-		{name: "apex deny with methods does not block the name", query: "github.com.", allow: true, rule: "allow[3]"},
-		{name: "deny outright", query: "gist.github.com", allow: false, rule: "deny[0]"},
-		{name: "unlisted", query: "exfil-4f2a9c.example.net", allow: false, rule: "default"},
-		{name: "sibling of allowed", query: "data.api.example.com", allow: false, rule: "default"},
-		{name: "passthrough host", query: "ssh.example.com", allow: true, rule: "allow[4]"},
-		{name: "IDN", query: "bücher.example", allow: true, rule: "allow[7]"},
-		{name: "reverse lookup not listed", query: "4.3.20.10.in-addr.arpa", allow: false, rule: "default"},
-		{name: "garbage", query: "a..b", allow: false, rule: "default"},
+		{name: "exact", query: "api.example.com", allow: true, rule: "allow[0]", cause: CauseAllowed},
+		{name: "fqdn with dot and case", query: "API.EXAMPLE.COM.", allow: true, rule: "allow[0]", cause: CauseAllowed},
+		{name: "wildcard", query: "raw.github.com", allow: true, rule: "allow[1]", cause: CauseAllowed},
+		{name: "apex with L7 rule", query: "github.com", allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "apex deny with methods does not block the name", query: "github.com.", allow: true, rule: "allow[3]", cause: CauseAllowed},
+		{name: "deny outright", query: "gist.github.com", allow: false, rule: "deny[0]", cause: CauseDenyRule},
+		{name: "unlisted", query: "exfil-4f2a9c.example.net", allow: false, rule: "default", cause: CauseNoRule},
+		{name: "sibling of allowed", query: "data.api.example.com", allow: false, rule: "default", cause: CauseNoRule},
+		{name: "passthrough host", query: "ssh.example.com", allow: true, rule: "allow[4]", cause: CauseAllowed},
+		{name: "IDN", query: "bücher.example", allow: true, rule: "allow[7]", cause: CauseAllowed},
+		{name: "reverse lookup not listed", query: "4.3.20.10.in-addr.arpa", allow: false, rule: "default", cause: CauseNoRule},
+		{name: "garbage", query: "a..b", allow: false, rule: "default", cause: CauseBadName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.DecideName(tt.query)
-			if d.Allowed != tt.allow || d.Rule != tt.rule {
-				t.Errorf("DecideName(%q) = allowed %v by %s (%s); want %v by %s", tt.query, d.Allowed, d.Rule, d.Reason, tt.allow, tt.rule)
+			if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause {
+				t.Errorf("DecideName(%q) = allowed %v by %s, %s (%s); want %v by %s, %s", tt.query, d.Allowed, d.Rule, d.Cause, d.Reason, tt.allow, tt.rule, tt.cause)
 			}
 		})
 	}
@@ -265,33 +270,89 @@ func TestDecideName(t *testing.T) {
 func TestReportMode(t *testing.T) {
 	p := mustParse(t, "version: 1\nmode: report\nallow:\n  - host: ok.example.com\ndeny:\n  - host: bad.example.com\n")
 	d := p.Decide(Request{Scheme: "https", Host: "bad.example.com", Method: "GET", Path: "/"})
-	if !d.Allowed || !d.WouldDeny || d.Rule != "deny[0]" || !d.Denied() {
-		t.Errorf("report-mode deny: %+v; want allowed, would-deny by deny[0]", d)
+	if !d.Allowed || !d.WouldDeny || d.Rule != "deny[0]" || !d.Denied() || d.Cause != CauseDenyRule {
+		t.Errorf("report-mode deny: %+v; want allowed, would-deny by deny[0], deny-rule", d)
 	}
 	d = p.DecideConnect("other.example.com", 443)
-	if !d.Allowed || !d.WouldDeny || d.Action != ActionIntercept || d.Rule != "default" {
-		t.Errorf("report-mode CONNECT: %+v; want intercept, would-deny", d)
+	if !d.Allowed || !d.WouldDeny || d.Action != ActionIntercept || d.Rule != "default" || d.Cause != CauseNoRule {
+		t.Errorf("report-mode CONNECT: %+v; want intercept, would-deny, no-rule", d)
 	}
 	d = p.DecideName("other.example.com")
-	if !d.Allowed || !d.WouldDeny {
-		t.Errorf("report-mode name: %+v; want allowed, would-deny", d)
+	if !d.Allowed || !d.WouldDeny || d.Cause != CauseNoRule {
+		t.Errorf("report-mode name: %+v; want allowed, would-deny, no-rule", d)
 	}
 	d = p.Decide(Request{Scheme: "https", Host: "ok.example.com", Method: "GET", Path: "/"})
-	if !d.Allowed || d.WouldDeny || d.Denied() {
+	if !d.Allowed || d.WouldDeny || d.Denied() || d.Cause != CauseAllowed {
 		t.Errorf("report-mode allow: %+v; want plain allow", d)
 	}
 }
 
 func TestCheckDst(t *testing.T) {
 	p := mustParse(t, testPolicy)
-	if d := p.CheckDst("internal.example.com", 443, netip.MustParseAddr("192.168.7.1")); !d.Allowed {
-		t.Errorf("allowed cidr: %+v", d)
+	tests := []struct {
+		name  string
+		host  string
+		port  uint16
+		dst   string
+		allow bool
+		rule  string
+		cause Cause
+	}{
+		{name: "allowed cidr", host: "internal.example.com", port: 443, dst: "192.168.7.1", allow: true, rule: "default", cause: CauseAllowed},
+		{name: "private destination", host: "ssh.example.com", port: 22, dst: "10.0.0.1", rule: "default", cause: CauseSpecialAddress},
+		{name: "public destination", host: "ssh.example.com", port: 22, dst: "8.8.4.4", allow: true, rule: "default", cause: CauseAllowed},
+		{name: "deny cidr on its port", host: "api.example.com", port: 5432, dst: "10.20.9.1", rule: "deny[2]", cause: CauseDenyCIDR},
+		{name: "literal judged already", host: "10.20.9.1", port: 5432, dst: "10.20.9.1", allow: true, rule: "default", cause: CauseAllowed},
+		{name: "bad name", host: "a..b", port: 443, dst: "8.8.4.4", rule: "default", cause: CauseBadName},
 	}
-	if d := p.CheckDst("ssh.example.com", 22, netip.MustParseAddr("10.0.0.1")); d.Allowed {
-		t.Errorf("private destination allowed: %+v", d)
+	for _, tt := range tests {
+		d := p.CheckDst(tt.host, tt.port, netip.MustParseAddr(tt.dst))
+		if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause || d.Reason == "" {
+			t.Errorf("%s: CheckDst(%q, %d, %s) = allowed %v by %s, %s (%q); want allowed %v by %s, %s",
+				tt.name, tt.host, tt.port, tt.dst, d.Allowed, d.Rule, d.Cause, d.Reason, tt.allow, tt.rule, tt.cause)
+		}
 	}
-	if d := p.CheckDst("ssh.example.com", 22, netip.MustParseAddr("8.8.4.4")); !d.Allowed {
-		t.Errorf("public destination denied: %+v", d)
+}
+
+func TestDefaultPort(t *testing.T) {
+	for scheme, want := range map[string]uint16{
+		"": 443, "https": 443, "HTTPS": 443, "wss": 443, "Wss": 443,
+		"http": 80, "HTTP": 80, "ws": 80, "ftp": 80, "gopher": 80,
+	} {
+		if got := DefaultPort(scheme); got != want {
+			t.Errorf("DefaultPort(%q) = %d; want %d", scheme, got, want)
+		}
+	}
+	// A Request without a port or scheme is judged at 443.
+	p := mustParse(t, "version: 1\nallow:\n  - host: a.example.com\n    ports: [443]\n")
+	if d := p.Decide(Request{Host: "a.example.com", Method: "GET", Path: "/"}); !d.Allowed {
+		t.Errorf("no scheme, no port: %+v", d)
+	}
+	if d := p.Decide(Request{Scheme: "http", Host: "a.example.com", Method: "GET", Path: "/"}); d.Allowed || d.Cause != CausePort {
+		t.Errorf("http, no port: %+v", d)
+	}
+}
+
+// TestCauseKeys pins the String of every Cause: the audit log writes them,
+// and scripts match on them. Each is a distinct kebab-case word.
+func TestCauseKeys(t *testing.T) {
+	want := []string{"unknown", "allowed",
+		"no-rule", "port-not-covered", "method-not-covered", "path-not-covered", "deny-rule", "deny-cidr", "special-address",
+		"bad-name", "bad-path-escape", "bad-path-encoding", "bad-path-control", "bad-path-params",
+		"own-address", "fronting", "host-mismatch", "sni-mismatch", "sni-missing", "bad-client-hello", "bad-target",
+		"connect-in-tunnel", "not-passthrough",
+		"dns-opcode", "dns-class", "dns-type"}
+	if int(numCauses) != len(want) {
+		t.Fatalf("%d causes; the test knows %d", numCauses, len(want))
+	}
+	kebab := regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
+	for c := range numCauses {
+		if got := c.String(); got != want[c] || !kebab.MatchString(got) {
+			t.Errorf("Cause(%d).String() = %q; want %q", c, got, want[c])
+		}
+	}
+	if got := numCauses.String(); got != "cause-26" {
+		t.Errorf("an unknown value prints as %q", got)
 	}
 }
 

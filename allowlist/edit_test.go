@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"bottle.dev/bottle/internal/golden"
 )
 
 // TestEditGolden applies edits to the files in testdata/edit and compares the
@@ -64,20 +66,7 @@ func TestEditGolden(t *testing.T) {
 			if got := strings.Join(res.Removed, ","); got != tt.removed {
 				t.Errorf("Removed = %q; want %q", got, tt.removed)
 			}
-			golden := filepath.Join("testdata/edit", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, res.Data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if string(res.Data) != string(want) {
-				t.Errorf("edited file differs\n--- got\n%s--- want\n%s", res.Data, want)
-			}
+			golden.Check(t, filepath.Join("testdata/edit", tt.name+".golden"), res.Data)
 			// Every comment of the input survives, except a removed rule's own
 			// line comment.
 			for _, line := range strings.Split(string(in), "\n") {

@@ -123,6 +123,13 @@ func FuzzDecide(f *testing.F) {
 		if d.Reason == "" || c.Reason == "" || n.Reason == "" || d.Rule == "" {
 			t.Fatalf("decision without rule or reason: %+v %+v %+v", d, c, n)
 		}
+		// Every decision says why, and says "allowed" exactly when it lets
+		// traffic through without a would-deny.
+		for _, x := range []Decision{d, c, n} {
+			if x.Cause == CauseUnknown || (x.Cause == CauseAllowed) == x.Denied() {
+				t.Fatalf("decision with cause %s: %+v", x.Cause, x)
+			}
+		}
 		name, err := NormalizeName(host)
 		if err != nil {
 			return

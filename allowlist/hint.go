@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"bottle.dev/bottle/internal/shquote"
 )
 
 // AllowCommand returns the `bottle allow` command that would let a request
@@ -27,11 +29,11 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 	}
 	port := req.Port
 	if port == 0 {
-		port = defaultPort(req.Scheme)
+		port = DefaultPort(req.Scheme)
 	}
-	args := []string{"bottle allow add", shellQuote(t.String())}
+	args := []string{"bottle allow add", shquote.Quote(t.String())}
 	if port != 80 && port != 443 {
-		args = append(args, "--port", shellQuote(strconv.Itoa(int(port))))
+		args = append(args, "--port", shquote.Quote(strconv.Itoa(int(port))))
 	}
 	narrow := false
 	if !t.ip.IsValid() {
@@ -54,7 +56,7 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 			// that shows the hint. No rule can name such a method anyway.
 			return ""
 		}
-		args = append(args, "--method", shellQuote(method), "--path", shellQuote(matched))
+		args = append(args, "--method", shquote.Quote(method), "--path", shquote.Quote(matched))
 	}
 	return strings.Join(args, " ")
 }
@@ -86,20 +88,20 @@ func (p *Policy) ruleByID(id string) *Rule {
 
 // ruleArgs renders a rule as `bottle allow` arguments.
 func ruleArgs(r *Rule) string {
-	args := []string{shellQuote(r.HostPattern())}
+	args := []string{shquote.Quote(r.HostPattern())}
 	if !r.hasHost {
-		args[0] = shellQuote(r.CIDR.String())
+		args[0] = shquote.Quote(r.CIDR.String())
 	}
 	if !r.DefaultPorts {
 		for _, p := range r.Ports {
-			args = append(args, "--port", shellQuote(strconv.Itoa(int(p))))
+			args = append(args, "--port", shquote.Quote(strconv.Itoa(int(p))))
 		}
 	}
 	for _, m := range r.Methods {
-		args = append(args, "--method", shellQuote(m))
+		args = append(args, "--method", shquote.Quote(m))
 	}
 	for _, g := range r.Paths {
-		args = append(args, "--path", shellQuote(g.raw))
+		args = append(args, "--path", shquote.Quote(g.raw))
 	}
 	if r.Passthrough {
 		args = append(args, "--passthrough")
@@ -108,19 +110,4 @@ func ruleArgs(r *Rule) string {
 		args = append(args, "--sni-optional")
 	}
 	return strings.Join(args, " ")
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:@%+=,", c)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

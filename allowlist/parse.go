@@ -19,10 +19,11 @@ import (
 // MaxFileSize bounds what Parse reads; a policy file is hand-written.
 const MaxFileSize = 16 << 20
 
-// DefaultPorts are the ports of an allow rule that names none.
+// defaultPorts are the ports of an allow rule that names none.
 var defaultPorts = []uint16{80, 443}
 
-// Methods a rule may name. Anything else is more likely a typo than a need.
+// knownMethods are the methods a rule may name. Anything else is more likely
+// a typo than a need.
 var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 
 // Load reads and parses the allowlist at path.

@@ -2,7 +2,6 @@ package allowlist
 
 import (
 	"errors"
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,9 +9,9 @@ import (
 	"testing"
 
 	"golang.org/x/net/publicsuffix"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
+	"bottle.dev/bottle/internal/golden"
+)
 
 // TestInvalid parses each testdata/invalid/NAME.yaml and compares the errors,
 // one per line, with NAME.err. Run with -update to rewrite the .err files,
@@ -34,21 +33,7 @@ func TestInvalid(t *testing.T) {
 			if !errors.As(err, &el) {
 				t.Fatalf("Parse returned %v; want an ErrorList", err)
 			}
-			got := err.Error() + "\n"
-			golden := strings.TrimSuffix(f, ".yaml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("errors differ\n--- got\n%s--- want\n%s", got, want)
-			}
+			golden.Check(t, strings.TrimSuffix(f, ".yaml")+".err", []byte(err.Error()+"\n"))
 			for _, e := range el {
 				if e.Line == 0 || e.Col == 0 {
 					t.Errorf("error without a position: %v", e)

@@ -145,12 +145,12 @@ func CleanPath(raw string) ([]string, error) {
 			break
 		}
 		if round == maxDecodeRounds {
-			return nil, errors.New("path is percent-encoded too many times")
+			return nil, &pathError{CauseBadPathEncoding, "path is percent-encoded too many times"}
 		}
 		dec, err := url.PathUnescape(p)
 		if err != nil {
 			if round == 0 {
-				return nil, fmt.Errorf("path has a bad percent-escape: %v", err)
+				return nil, &pathError{CauseBadPathEscape, fmt.Sprintf("path has a bad percent-escape: %v", err)}
 			}
 			break // a literal '%' produced by the previous round ("/100%25")
 		}
@@ -161,7 +161,7 @@ func CleanPath(raw string) ([]string, error) {
 	}
 	for i := 0; i < len(p); i++ {
 		if p[i] < 0x20 || p[i] == 0x7f {
-			return nil, errors.New("path contains a control character")
+			return nil, &pathError{CauseBadPathControl, "path contains a control character"}
 		}
 	}
 	p = strings.ReplaceAll(p, "\\", "/")
@@ -171,11 +171,29 @@ func CleanPath(raw string) ([]string, error) {
 			base, _, hasParams := strings.Cut(seg, ";")
 			if hasParams && (base == "." || base == "..") {
 				// The parameters are not repeated: they may be a session id.
-				return nil, fmt.Errorf("path has a %q segment with ;parameters, which servlet servers (Tomcat, Jetty, Spring) read as %q; such paths are refused", base, base)
+				return nil, &pathError{CauseBadPathParams, fmt.Sprintf("path has a %q segment with ;parameters, which servlet servers (Tomcat, Jetty, Spring) read as %q; such paths are refused", base, base)}
 			}
 			segs[i] = base
 		}
 		p = strings.Join(segs, "/")
 	}
 	return splitPath(path.Clean("/" + p)), nil
+}
+
+// pathError is a path CleanPath refuses, with the cause a decision on it
+// carries.
+type pathError struct {
+	cause Cause
+	msg   string
+}
+
+func (e *pathError) Error() string { return e.msg }
+
+// pathCause is the cause of a denial for a path CleanPath refused.
+func pathCause(err error) Cause {
+	var pe *pathError
+	if errors.As(err, &pe) {
+		return pe.cause
+	}
+	return CauseUnknown
 }

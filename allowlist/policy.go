@@ -196,7 +196,11 @@ type Decision struct {
 	WouldDeny bool
 	Action    Action // for DecideConnect; ActionDeny or ActionIntercept elsewhere
 	Rule      string // "allow[3]", "deny[0]" or "default"
-	Reason    string
+	// Cause says why, as a value; Reason says it to a person. A decision
+	// that denies, or would deny in report mode, carries the cause of the
+	// denial; one that simply allows carries CauseAllowed.
+	Cause  Cause
+	Reason string
 	// AllowNoSNI is set on an ActionTunnel decision whose passthrough rule
 	// lets a TLS client omit the SNI (`sni: optional`). Without it, a
 	// passthrough tunnel that carries TLS must name the CONNECT host in its
@@ -208,11 +212,11 @@ type Decision struct {
 func (d Decision) Denied() bool { return !d.Allowed || d.WouldDeny }
 
 func (p *Policy) allowed(action Action, rule, reason string) Decision {
-	return Decision{Allowed: true, Action: action, Rule: rule, Reason: reason}
+	return Decision{Allowed: true, Action: action, Rule: rule, Cause: CauseAllowed, Reason: reason}
 }
 
-func (p *Policy) denied(rule, format string, args ...any) Decision {
-	d := Decision{Action: ActionDeny, Rule: rule, Reason: fmt.Sprintf(format, args...)}
+func (p *Policy) denied(cause Cause, rule, format string, args ...any) Decision {
+	d := Decision{Action: ActionDeny, Rule: rule, Cause: cause, Reason: fmt.Sprintf(format, args...)}
 	if p.mode == Report {
 		// Report mode lets traffic through while recording what enforce would
 		// do. A CONNECT is intercepted so that every inner request is still
@@ -222,7 +226,7 @@ func (p *Policy) denied(rule, format string, args ...any) Decision {
 	return d
 }
 
-// Target is a host name or IP literal as a client named it, normalised.
+// target is a host name or IP literal as a client named it, normalised.
 type target struct {
 	name string     // normalised name, when not an IP
 	ip   netip.Addr // when the host is an IP literal (IPv4-mapped unmapped)
@@ -254,17 +258,24 @@ func parseTarget(host string) (target, error) {
 type Request struct {
 	Scheme string     // "http" or "https"
 	Host   string     // name or IP literal, without port
-	Port   uint16     // 0: the scheme's default
+	Port   uint16     // 0: the scheme's default (DefaultPort)
 	Method string     // any case
 	Path   string     // escaped path as sent (query, if any, is ignored)
 	DstIP  netip.Addr // the address the proxy will dial, when already resolved
 }
 
-func defaultPort(scheme string) uint16 {
-	if strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "ws") {
-		return 80
+// DefaultPort is the port a target of scheme means when it names none,
+// whatever the letter case: 443 for https and wss, 80 for http, ws and any
+// other scheme (which could only be carried as plain HTTP). An empty scheme
+// is https: a target given without one (a Request built without a Scheme,
+// like a CONNECT's host) is taken to be TLS, as a CONNECT without a port
+// goes to 443. The proxy never asks with an empty scheme: it reads a
+// request without one as http first.
+func DefaultPort(scheme string) uint16 {
+	if scheme == "" || strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "wss") {
+		return 443
 	}
-	return 443
+	return 80
 }
 
 // Decide judges a full request: host, port, method and path, and, when known,
@@ -272,16 +283,16 @@ func defaultPort(scheme string) uint16 {
 func (p *Policy) Decide(req Request) Decision {
 	port := req.Port
 	if port == 0 {
-		port = defaultPort(req.Scheme)
+		port = DefaultPort(req.Scheme)
 	}
 	t, err := parseTarget(req.Host)
 	if err != nil {
-		return p.denied(RuleDefault, "host %q is not a valid name: %v", req.Host, err)
+		return p.denied(CauseBadName, RuleDefault, "host %q is not a valid name: %v", req.Host, err)
 	}
 	method := strings.ToUpper(req.Method)
 	segs, err := CleanPath(req.Path)
 	if err != nil {
-		return p.denied(RuleDefault, "%s", err)
+		return p.denied(pathCause(err), RuleDefault, "%s", err)
 	}
 	var rules []*Rule
 	if t.ip.IsValid() {
@@ -304,7 +315,7 @@ func (p *Policy) Decide(req Request) Decision {
 			continue
 		}
 		if r.Deny {
-			return p.denied(r.ID, "%s matches %s", describeTarget(t, port, method, req.Path), r.ID)
+			return p.denied(CauseDenyRule, r.ID, "%s matches %s", describeTarget(t, port, method, req.Path), r.ID)
 		}
 		if req.DstIP.IsValid() {
 			if d, bad := p.checkDst(t, req.DstIP, port); bad {
@@ -313,7 +324,8 @@ func (p *Policy) Decide(req Request) Decision {
 		}
 		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", describeTarget(t, port, method, req.Path), r.ID))
 	}
-	return p.denied(RuleDefault, "%s", p.noRuleReason(t, port, method, req.Path, nearMiss))
+	cause, why := p.noRuleReason(t, port, method, req.Path, nearMiss)
+	return p.denied(cause, RuleDefault, "%s", why)
 }
 
 // checkDst applies the address rules to a name's resolved destination: a deny
@@ -326,7 +338,7 @@ func (p *Policy) checkDst(t target, dst netip.Addr, port uint16) (Decision, bool
 	cidrs := p.cidrRules(dst)
 	for _, r := range cidrs {
 		if r.Deny && r.portOK(port) {
-			return p.denied(r.ID, "%s resolves to %s, which %s denies", t, dst, r.ID), true
+			return p.denied(CauseDenyCIDR, r.ID, "%s resolves to %s, which %s denies", t, dst, r.ID), true
 		}
 	}
 	class := AddrClass(dst)
@@ -338,7 +350,7 @@ func (p *Policy) checkDst(t target, dst netip.Addr, port uint16) (Decision, bool
 			return Decision{}, false
 		}
 	}
-	return p.denied(RuleDefault, "%s resolves to %s, a %s address; only a cidr rule can allow that (cidr: %s)",
+	return p.denied(CauseSpecialAddress, RuleDefault, "%s resolves to %s, a %s address; only a cidr rule can allow that (cidr: %s)",
 		t, dst, class, netip.PrefixFrom(dst, dst.BitLen())), true
 }
 
@@ -347,7 +359,7 @@ func (p *Policy) checkDst(t target, dst netip.Addr, port uint16) (Decision, bool
 func (p *Policy) CheckDst(host string, port uint16, dst netip.Addr) Decision {
 	t, err := parseTarget(host)
 	if err != nil {
-		return p.denied(RuleDefault, "host %q is not a valid name: %v", host, err)
+		return p.denied(CauseBadName, RuleDefault, "host %q is not a valid name: %v", host, err)
 	}
 	if d, bad := p.checkDst(t, dst, port); bad {
 		return d
@@ -377,21 +389,23 @@ func hostPort(t target, port uint16) string {
 	return t.String() + ":" + strconv.Itoa(int(port))
 }
 
-func (p *Policy) noRuleReason(t target, port uint16, method, path string, near *Rule) string {
+// noRuleReason says why no rule allowed the target: near is the first allow
+// rule that covers its host but not all of the rest, if any.
+func (p *Policy) noRuleReason(t target, port uint16, method, path string, near *Rule) (Cause, string) {
 	what := describeTarget(t, port, method, path)
 	if near == nil {
 		if t.ip.IsValid() {
-			return fmt.Sprintf("no rule allows %s (an IP address needs a cidr rule)", what)
+			return CauseNoRule, fmt.Sprintf("no rule allows %s (an IP address needs a cidr rule)", what)
 		}
-		return fmt.Sprintf("no rule allows %s", what)
+		return CauseNoRule, fmt.Sprintf("no rule allows %s", what)
 	}
 	switch {
 	case !near.portOK(port):
-		return fmt.Sprintf("%s covers %s but not port %d (it allows %s)", near.ID, t, port, portList(near.Ports))
+		return CausePort, fmt.Sprintf("%s covers %s but not port %d (it allows %s)", near.ID, t, port, portList(near.Ports))
 	case method != "" && !near.methodOK(method):
-		return fmt.Sprintf("%s covers %s but not method %s (it allows %s)", near.ID, t, method, strings.Join(near.Methods, ", "))
+		return CauseMethod, fmt.Sprintf("%s covers %s but not method %s (it allows %s)", near.ID, t, method, strings.Join(near.Methods, ", "))
 	default:
-		return fmt.Sprintf("%s covers %s but not this path (it allows %s)", near.ID, t, strings.Join(near.PathGlobs(), ", "))
+		return CausePath, fmt.Sprintf("%s covers %s but not this path (it allows %s)", near.ID, t, strings.Join(near.PathGlobs(), ", "))
 	}
 }
 
@@ -409,7 +423,7 @@ func portList(ps []uint16) string {
 func (p *Policy) DecideConnect(host string, port uint16) Decision {
 	t, err := parseTarget(host)
 	if err != nil {
-		return p.denied(RuleDefault, "host %q is not a valid name: %v", host, err)
+		return p.denied(CauseBadName, RuleDefault, "host %q is not a valid name: %v", host, err)
 	}
 	var rules []*Rule
 	if t.ip.IsValid() {
@@ -427,7 +441,7 @@ func (p *Policy) DecideConnect(host string, port uint16) Decision {
 		}
 		switch {
 		case r.Deny && !r.hasL7():
-			return p.denied(r.ID, "%s matches %s", hostPort(t, port), r.ID)
+			return p.denied(CauseDenyRule, r.ID, "%s matches %s", hostPort(t, port), r.ID)
 		case r.Deny:
 			if l7Deny == nil {
 				l7Deny = r
@@ -464,7 +478,8 @@ func (p *Policy) DecideConnect(host string, port uint16) Decision {
 	case intercept != nil:
 		return p.allowed(ActionIntercept, intercept.ID, fmt.Sprintf("%s matches %s", hostPort(t, port), intercept.ID))
 	}
-	return p.denied(RuleDefault, "%s", p.noRuleReason(t, port, "", "", nearMiss))
+	cause, why := p.noRuleReason(t, port, "", "", nearMiss)
+	return p.denied(cause, RuleDefault, "%s", why)
 }
 
 // DecideName judges a DNS query for name: it is allowed when some rule could
@@ -473,16 +488,16 @@ func (p *Policy) DecideConnect(host string, port uint16) Decision {
 func (p *Policy) DecideName(name string) Decision {
 	n, err := NormalizeName(name)
 	if err != nil {
-		return p.denied(RuleDefault, "%q is not a valid name: %v", name, err)
+		return p.denied(CauseBadName, RuleDefault, "%q is not a valid name: %v", name, err)
 	}
 	for _, r := range p.hostRules(n) {
 		if r.Deny {
 			if r.Ports == nil && !r.hasL7() {
-				return p.denied(r.ID, "%s matches %s", n, r.ID)
+				return p.denied(CauseDenyRule, r.ID, "%s matches %s", n, r.ID)
 			}
 			continue
 		}
 		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", n, r.ID))
 	}
-	return p.denied(RuleDefault, "no rule allows the name %s", n)
+	return p.denied(CauseNoRule, RuleDefault, "no rule allows the name %s", n)
 }

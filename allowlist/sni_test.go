@@ -57,10 +57,11 @@ func TestDecideConnectSNI(t *testing.T) {
 		action  Action
 		rule    string
 		noSNIOK bool
+		cause   Cause // CauseAllowed unless set
 	}{
 		{name: "optional", host: "opt.example.com", port: 443, action: ActionTunnel, rule: "allow[0]", noSNIOK: true},
 		{name: "optional on its other port", host: "OPT.example.com.", port: 8443, action: ActionTunnel, rule: "allow[0]", noSNIOK: true},
-		{name: "optional, wrong port", host: "opt.example.com", port: 22, action: ActionDeny, rule: "default"},
+		{name: "optional, wrong port", host: "opt.example.com", port: 22, action: ActionDeny, rule: "default", cause: CausePort},
 		{name: "required written out", host: "req.example.com", port: 443, action: ActionTunnel, rule: "allow[1]"},
 		{name: "required by default", host: "default.example.com", port: 443, action: ActionTunnel, rule: "allow[2]"},
 		{name: "intercepted", host: "intercepted.example.com", port: 443, action: ActionIntercept, rule: "allow[3]"},
@@ -74,9 +75,13 @@ func TestDecideConnectSNI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.DecideConnect(tt.host, tt.port)
-			if d.Action != tt.action || d.Rule != tt.rule || d.AllowNoSNI != tt.noSNIOK {
-				t.Errorf("DecideConnect(%q, %d) = %v by %s, AllowNoSNI %v (%s); want %v by %s, AllowNoSNI %v",
-					tt.host, tt.port, d.Action, d.Rule, d.AllowNoSNI, d.Reason, tt.action, tt.rule, tt.noSNIOK)
+			cause := tt.cause
+			if cause == CauseUnknown {
+				cause = CauseAllowed
+			}
+			if d.Action != tt.action || d.Rule != tt.rule || d.AllowNoSNI != tt.noSNIOK || d.Cause != cause {
+				t.Errorf("DecideConnect(%q, %d) = %v by %s, %s, AllowNoSNI %v (%s); want %v by %s, %s, AllowNoSNI %v",
+					tt.host, tt.port, d.Action, d.Rule, d.Cause, d.AllowNoSNI, d.Reason, tt.action, tt.rule, cause, tt.noSNIOK)
 			}
 		})
 	}

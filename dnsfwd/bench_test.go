@@ -13,7 +13,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Benchmarks for the forwarder on loopback, same run, same client:
+// BenchmarkDNS measures the forwarder on loopback, same run, same client:
 //
 //	stub:     the client asks the stub upstream directly (the floor)
 //	allowed:  through the forwarder, answered from its cache after the first

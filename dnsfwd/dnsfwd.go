@@ -31,7 +31,7 @@ type Policy interface {
 
 // Config configures a Server. Zero values take the defaults below.
 type Config struct {
-	Bottle string
+	Bottle string // name in audit lines
 	Policy Policy // required
 	// Resolver asks the upstreams; the proxy should use the same one, so
 	// that both share its cache. Nil: the Server builds its own from
@@ -57,7 +57,9 @@ type Config struct {
 	MaxConcurrent int // queries awaiting an upstream at once; beyond it: SERVFAIL
 }
 
-// Defaults, after CoreDNS forward (engine notes §2.4).
+// Defaults. The two timeouts are those of CoreDNS's forward plugin (its read
+// timeout and its deadline per query): long enough for a cold recursive
+// lookup, and no longer than a stub resolver waits (glibc: 5 s).
 const (
 	DefaultAttemptTimeout = 2 * time.Second
 	DefaultDeadline       = 5 * time.Second
@@ -92,27 +94,6 @@ type Server struct {
 }
 
 type policyBox struct{ p Policy }
-
-// Record is the audit line of a refused (or, in report mode, would-be
-// refused) query. Allowed queries are counted, not logged.
-type Record struct {
-	Time     string `json:"time"`
-	Bottle   string `json:"bottle,omitempty"`
-	Kind     string `json:"kind"` // "dns"
-	Client   string `json:"client"`
-	Name     string `json:"name"`
-	Type     string `json:"qtype"`
-	Decision string `json:"decision"`
-	Rule     string `json:"rule"`
-	Reason   string `json:"reason"`
-	Rcode    string `json:"rcode"`
-	// Repeated is how many identical refusals (same client, name, type and
-	// rule) this line stands for, when the audit log coalesced them.
-	Repeated int64 `json:"repeated,omitempty"`
-}
-
-// SetRepeated implements audit.Repeatable.
-func (r *Record) SetRepeated(n int64) { r.Repeated = n }
 
 // New builds a Server.
 func New(cfg Config) (*Server, error) {
@@ -296,7 +277,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		// NOTIFY, UPDATE, IQUERY, STATUS: nothing a bottle needs, and the
 		// opcode would be four bits of the agent's choosing on the wire.
 		s.stat.unsupported.Add(1)
-		s.auditQuery(w, q, s.local(RuleOpcode, "opcode %s is not forwarded; only QUERY is", opcodeName(r.Opcode)), "NOTIMP")
+		s.auditQuery(w, q, local(RuleOpcode, allowlist.CauseDNSOpcode, "opcode %s is not forwarded; only QUERY is", opcodeName(r.Opcode)), "NOTIMP")
 		s.reply(w, r, dns.RcodeNotImplemented, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotSupported,
 			ExtraText: "bottle: opcode " + opcodeName(r.Opcode) + " is not forwarded"})
 		return
@@ -315,12 +296,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		// class and the type are bits it would choose. REFUSED rather than
 		// NOTIMP: the forwarder understands the question and declines it.
 		s.stat.unsupported.Add(1)
-		what := "query type " + dns.Type(q.Qtype).String()
-		rule := RuleType
+		what, rule, cause := "query type "+dns.Type(q.Qtype).String(), RuleType, allowlist.CauseDNSType
 		if q.Qclass != dns.ClassINET {
-			what, rule = "class "+dns.Class(q.Qclass).String(), RuleClass
+			what, rule, cause = "class "+dns.Class(q.Qclass).String(), RuleClass, allowlist.CauseDNSClass
 		}
-		s.auditQuery(w, q, s.local(rule, "%s is not forwarded", what), "REFUSED")
+		s.auditQuery(w, q, local(rule, cause, "%s is not forwarded", what), "REFUSED")
 		s.reply(w, r, dns.RcodeRefused, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotSupported, ExtraText: "bottle: " + what + " is not forwarded"})
 		return
 	}
@@ -412,8 +392,9 @@ func forwardable(t uint16) bool {
 }
 
 // Rules the forwarder applies itself, whatever the allowlist says (report
-// mode included): they name the cause of a refusal in audit lines as
-// allowlist rule IDs do.
+// mode included): an audit line names one where an allowlist refusal names
+// a rule ID; its cause is allowlist.CauseDNSOpcode, CauseDNSClass or
+// CauseDNSType.
 const (
 	RuleOpcode = "dns-opcode" // opcode other than QUERY: NOTIMP
 	RuleClass  = "dns-class"  // class other than IN: REFUSED
@@ -421,8 +402,8 @@ const (
 )
 
 // local is the decision for a question the forwarder refuses by its own rule.
-func (s *Server) local(rule, format string, args ...any) allowlist.Decision {
-	return allowlist.Decision{Action: allowlist.ActionDeny, Rule: rule, Reason: fmt.Sprintf(format, args...)}
+func local(rule string, cause allowlist.Cause, format string, args ...any) allowlist.Decision {
+	return allowlist.Decision{Action: allowlist.ActionDeny, Rule: rule, Cause: cause, Reason: fmt.Sprintf(format, args...)}
 }
 
 func opcodeName(op int) string {
@@ -481,23 +462,25 @@ func blocked(name, rule string) *dns.EDNS0_EDE {
 	return &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: text}
 }
 
-// auditQuery logs a refusal (or a would-be refusal in report mode) under
-// the audit log's size discipline: the agent chooses how many queries it
-// sends and what they say, so identical refusals are coalesced, each client
-// has a budget of lines, and every field is clipped.
+// auditQuery logs a refusal (or a would-be refusal in report mode) as an
+// audit.Record of kind dns, under the audit log's size discipline: the agent
+// chooses how many queries it sends and what they say, so identical
+// refusals are coalesced, each client has a budget of lines, and every
+// field is clipped. Allowed queries are counted, not logged.
 func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.Decision, rcode string) {
-	decision := "deny"
+	decision := audit.DecisionDeny
 	if d.WouldDeny {
-		decision = "would-deny"
+		decision = audit.DecisionWouldDeny
 	}
 	client := peerIP(w.RemoteAddr())
 	name := strings.TrimSuffix(lowerASCII(q.Name), ".")
 	qtype := dns.Type(q.Qtype).String()
-	rec := &Record{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: audit.Clip(s.cfg.Bottle), Kind: "dns", Client: audit.Clip(client),
-		Name: audit.Clip(name), Type: audit.Clip(qtype), Decision: decision,
-		Rule: audit.Clip(d.Rule), Reason: audit.Clip(d.Reason), Rcode: rcode,
+	rec := &audit.Record{
+		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: audit.KindDNS, Client: client,
+		Name: name, QType: qtype, Decision: decision,
+		Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Rcode: rcode,
 	}
+	rec.Clip()
 	// The key is what makes two refusals identical: the name as judged
 	// (lower case), the type and the rule. The source port is not part of it.
 	s.cfg.Audit.Denial(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision, rec)
@@ -565,8 +548,8 @@ type Answer struct {
 	Addrs []string // A and AAAA answers
 }
 
-// Query asks server (HOST:PORT) for the A record of name over UDP, retrying
-// over TCP when truncated. It is the client side of `bottle-sidecar probe dns`
+// Query asks server (HOST:PORT) for name's records of type qtype ("A",
+// "AAAA", …) over UDP, retrying over TCP when truncated. It is the client side of `bottle-sidecar probe dns`
 // and `health`, kept here so that miekg/dns stays behind this package.
 func Query(ctx context.Context, server, name string, qtype string) (Answer, error) {
 	t, ok := dns.StringToType[strings.ToUpper(qtype)]

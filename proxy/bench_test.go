@@ -16,7 +16,8 @@ import (
 )
 
 // Benchmarks compare each proxy path with the same request made directly to
-// the same origin, in the same run (engine notes §5). Read them as ratios:
+// the same origin, in the same run, so that what the machine can do cancels
+// out. Read them as ratios:
 //
 //	go test ./proxy -run '^$' -bench . -benchtime 3s
 //

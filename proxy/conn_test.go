@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"bottle.dev/bottle/internal/audit"
 )
 
 // openFDs counts this process's open file descriptors.
@@ -169,7 +171,7 @@ func TestTunnelTimeouts(t *testing.T) {
 				g, baseG, fd, baseFD, buf[:runtime.Stack(buf, true)])
 		}
 	}
-	if rec := e.waitAudit(func(r Record) bool { return r.Kind == "tunnel" && strings.Contains(r.Error, "without traffic") }); rec.Host == "" {
+	if rec := e.waitAudit(func(r audit.Record) bool { return r.Kind == "tunnel" && strings.Contains(r.Error, "without traffic") }); rec.Host == "" {
 		t.Errorf("idle close not logged: %+v", rec)
 	}
 }

@@ -19,10 +19,10 @@ import (
 // where the name leads and then open a passthrough or intercepted tunnel.
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	g := s.gen.Load()
-	rec := &Record{Kind: "connect", Client: r.RemoteAddr, Method: "CONNECT", Host: r.URL.Host}
+	rec := &audit.Record{Kind: audit.KindConnect, Client: r.RemoteAddr, Method: "CONNECT", Host: r.URL.Host}
 	host, port, err := splitHostPort(r.URL.Host, 443)
 	if err != nil {
-		d := allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("bad CONNECT target %q", r.URL.Host)}
+		d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: allowlist.CauseBadTarget, Reason: fmt.Sprintf("bad CONNECT target %q", r.URL.Host)}
 		a := newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Reason)+"\n")
 		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Reason))
 		s.refuseConnect(w, a, rec, d)
@@ -48,7 +48,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		f := classify(err)
-		rec.Decision, rec.Rule, rec.Reason = decisionWord(d.Allowed, d.WouldDeny), d.Rule, d.Reason
+		setDecision(rec, d)
 		rec.Status, rec.Error = f.status, f.cause
 		failAnswer(host, port, f).write(w)
 		s.record(rec)
@@ -56,7 +56,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	if wd != nil && !d.WouldDeny {
 		// Report mode: enforce would refuse every address the name has.
-		d.WouldDeny, d.Reason = true, wd.Reason
+		d.WouldDeny, d.Cause, d.Reason = true, wd.Cause, wd.Reason
 	}
 
 	conn, brw, err := http.NewResponseController(w).Hijack()
@@ -91,9 +91,9 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuseConnect answers a CONNECT that opens nothing, and logs the denial.
-func (s *Server) refuseConnect(w http.ResponseWriter, a *answer, rec *Record, d allowlist.Decision) {
+func (s *Server) refuseConnect(w http.ResponseWriter, a *answer, rec *audit.Record, d allowlist.Decision) {
 	a.write(w)
-	rec.Decision, rec.Rule, rec.Reason, rec.Status = "deny", d.Rule, d.Reason, a.status
+	rec.Decision, rec.Rule, rec.Cause, rec.Reason, rec.Status = audit.DecisionDeny, d.Rule, d.Cause.String(), d.Reason, a.status
 	s.record(rec)
 }
 

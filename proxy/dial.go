@@ -93,7 +93,7 @@ func (s *Server) resolveChecked(ctx context.Context, p Policy, host string, port
 		if s.isSelf(a, port) {
 			if denied == nil {
 				denied = &dstDeniedError{host: host, port: port, addr: a, self: true, decision: allowlist.Decision{
-					Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("%s is the proxy's own address", netip.AddrPortFrom(a, port))}}
+					Rule: allowlist.RuleDefault, Cause: allowlist.CauseOwnAddress, Reason: fmt.Sprintf("%s is the proxy's own address", netip.AddrPortFrom(a, port))}}
 			}
 			continue
 		}

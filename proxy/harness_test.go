@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +25,7 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/syncbuf"
 )
 
 // mapResolver resolves test names from a map; anything else fails, so no
@@ -96,15 +96,16 @@ type upstream struct {
 
 func (u *upstream) conns() int64 { return u.ln.n.Load() }
 
-// env is a proxy wired to test origins. Every name resolves to loopback
-// addresses of this machine; nothing leaves it.
+// env is a proxy wired to test origins. Names resolve through a map: to
+// loopback addresses of this machine, or to addresses the proxy must refuse
+// to dial (a private or link-local one); nothing leaves the machine.
 type env struct {
 	t        testing.TB
 	bottleCA *ca.CA
 	testRoot *ca.CA
 	proxy    *Server
 	addr     string // proxy host:port
-	audit    *syncBuffer
+	audit    *syncbuf.Buffer
 	origin   *upstream // HTTPS, h1 and h2, on 127.0.0.1
 	origin1  *upstream // HTTPS, h1 only, on 127.0.0.1
 	plain    *upstream // plain HTTP on 127.0.0.1
@@ -132,23 +133,6 @@ func (l *pathLog) has(p string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Contains(l.paths, p)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) originHandler() http.Handler {
@@ -246,7 +230,11 @@ func (e *env) startTLS(ip string, root *ca.CA, h2 bool) *upstream {
 // {{ORIGIN}}, {{PLAIN}}, {{VICTIM}}, {{ROGUE}} and {{PROXY}} replaced by ports.
 func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, audit: &syncBuffer{}, release: make(chan struct{})}
+	e := &env{t: t, audit: &syncbuf.Buffer{}, release: make(chan struct{})}
+	// Registered first, so it runs last (after the proxy's shutdown has
+	// written the lines of the tunnels still open): every line a test made
+	// says why exactly when it denies.
+	t.Cleanup(func() { checkCauses(t, e.auditLines()) })
 	var err error
 	if e.bottleCA, err = ca.New("test-bottle", 0); err != nil {
 		t.Fatal(err)
@@ -374,13 +362,13 @@ func (e *env) connect(target string) (*http.Response, net.Conn, *bufio.Reader) {
 }
 
 // auditLines returns the audit records written so far.
-func (e *env) auditLines() []Record {
-	var out []Record
+func (e *env) auditLines() []audit.Record {
+	var out []audit.Record
 	for _, l := range strings.Split(strings.TrimSpace(e.audit.String()), "\n") {
 		if l == "" {
 			continue
 		}
-		var r Record
+		var r audit.Record
 		if err := jsonUnmarshal([]byte(l), &r); err != nil {
 			e.t.Fatalf("audit line %q: %v", l, err)
 		}
@@ -391,14 +379,39 @@ func (e *env) auditLines() []Record {
 
 // waitAudit waits for an audit record matching f (lines are written when a
 // response body is closed, which may trail the client by a moment).
-func (e *env) waitAudit(f func(Record) bool) Record {
+func (e *env) waitAudit(f func(audit.Record) bool) audit.Record {
 	e.t.Helper()
 	return e.waitAuditT(e.t, f)
 }
 
+// checkCauses fails t if a line that denies (or would) has no cause, or
+// "unknown" or "allowed" for one, or if a line that allows has one.
+func checkCauses(t testing.TB, lines []audit.Record) {
+	t.Helper()
+	for _, r := range lines {
+		denies := r.Decision == audit.DecisionDeny || r.Decision == audit.DecisionWouldDeny
+		if denies && (r.Cause == "" || r.Cause == allowlist.CauseUnknown.String() || r.Cause == allowlist.CauseAllowed.String()) || !denies && r.Cause != "" {
+			t.Errorf("audit line with decision %s and cause %q: %+v", r.Decision, r.Cause, r)
+		}
+	}
+}
+
+// wantCause fails t unless rec carries cause: the key of a denial's cause,
+// and none on an allowed line.
+func wantCause(t testing.TB, rec audit.Record, cause allowlist.Cause) {
+	t.Helper()
+	want := cause.String()
+	if cause == allowlist.CauseAllowed {
+		want = ""
+	}
+	if rec.Cause != want {
+		t.Errorf("audit cause %q; want %q in %+v", rec.Cause, want, rec)
+	}
+}
+
 // waitAuditT is waitAudit for a subtest: a failure ends t, not the test
 // that made the env.
-func (e *env) waitAuditT(t testing.TB, f func(Record) bool) Record {
+func (e *env) waitAuditT(t testing.TB, f func(audit.Record) bool) audit.Record {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

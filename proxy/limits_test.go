@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/syncbuf"
 )
 
 // flood writes prefix, n filler bytes and suffix to w until a write fails.
@@ -41,7 +42,7 @@ func flood(w io.Writer, prefix string, n int, suffix string) {
 func (e *env) tunnelBytesIn(t *testing.T, c net.Conn) int64 {
 	t.Helper()
 	local := c.LocalAddr().String()
-	return e.waitAuditT(t, func(r Record) bool { return r.Kind == "tunnel" && r.Client == local }).BytesIn
+	return e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "tunnel" && r.Client == local }).BytesIn
 }
 
 // TestInnerHeaderLimits: inside an intercepted tunnel, as on the listener,
@@ -259,7 +260,7 @@ func TestInnerHeaderLimits(t *testing.T) {
 // clipped, denial lines budgeted per client), the agent's 403s stay short,
 // and allowed traffic is still logged one line per request.
 func TestAuditFloodBounded(t *testing.T) {
-	var log syncBuffer
+	var log syncbuf.Buffer
 	e := newEnv(t, basePolicy, func(c *Config) {
 		// One window for the whole test, so the budget is exact.
 		c.Audit = audit.NewWith(audit.Options{Window: time.Hour}, &log)

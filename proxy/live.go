@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
 )
 
 type tunnelKind uint8
@@ -36,8 +37,8 @@ type tunnelState struct {
 	upgrades []upgrade  // streams upgraded inside it
 	err      string     // why it ended early, for its audit line
 
-	closedBy  atomic.Pointer[string] // why the proxy closed it
-	wouldDeny atomic.Pointer[string] // report mode: why a newer policy would close it
+	closedBy  atomic.Pointer[cut] // why the proxy closed it
+	wouldDeny atomic.Pointer[cut] // report mode: why a newer policy would close it
 }
 
 // upgrade is a request whose connection became a raw stream after a 101.
@@ -62,21 +63,21 @@ func (ts *tunnelState) setErr(e string) {
 
 // disallowed judges an open tunnel by p: what would p say to its CONNECT,
 // to the address it went to, and to the requests whose streams it carries
-// raw? It returns why p refuses it, or "" (and, in report mode, why enforce
-// would).
-func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny string) {
+// raw? It returns why p refuses it, or nil (and, in report mode, why
+// enforce would).
+func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny *cut) {
 	ts.mu.Lock()
 	dst, ups := ts.dst, slices.Clone(ts.upgrades)
 	ts.mu.Unlock()
 	target := joinHostPort(ts.host, ts.port)
 	check := func(d allowlist.Decision, format string, args ...any) bool {
-		why := fmt.Sprintf(format, args...) + ": " + d.Reason
+		c := &cut{why: fmt.Sprintf(format, args...) + ": " + d.Reason, cause: d.Cause}
 		switch {
 		case !d.Allowed:
-			refused = why
+			refused = c
 			return true
-		case d.WouldDeny && wouldDeny == "":
-			wouldDeny = why
+		case d.WouldDeny && wouldDeny == nil:
+			wouldDeny = c
 		}
 		return false
 	}
@@ -89,7 +90,7 @@ func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny string) {
 			return
 		}
 		if ts.kind == passthrough && !d.WouldDeny && d.Action != allowlist.ActionTunnel {
-			return fmt.Sprintf("%s is no longer a passthrough target (%s)", target, d.Reason), ""
+			return &cut{why: fmt.Sprintf("%s is no longer a passthrough target (%s)", target, d.Reason), cause: allowlist.CauseNotPassthrough}, nil
 		}
 	}
 	if dst.IsValid() && check(p.CheckDst(ts.host, ts.port, dst), "the policy no longer lets %s reach %s", target, dst) {
@@ -103,21 +104,21 @@ func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny string) {
 			return
 		}
 	}
-	return "", wouldDeny
+	return nil, wouldDeny
 }
 
 // judgeTunnel closes ts if g's policy no longer allows it, saying why in its
 // audit line.
 func (s *Server) judgeTunnel(ts *tunnelState, g *generation) {
 	refused, wd := ts.disallowed(g.p)
-	if refused != "" {
-		ts.closedBy.Store(&refused)
-		s.log.Info("tunnel closed on policy change", "host", ts.host, "port", ts.port, "reason", refused)
+	if refused != nil {
+		ts.closedBy.Store(refused)
+		s.log.Info("tunnel closed on policy change", "host", ts.host, "port", ts.port, "reason", refused.why)
 		ts.conn.Close()
 		return
 	}
-	if wd != "" {
-		ts.wouldDeny.Store(&wd)
+	if wd != nil {
+		ts.wouldDeny.Store(wd)
 	}
 }
 
@@ -167,13 +168,14 @@ func (s *Server) closeTunnels(match func(*tunnelState) bool) {
 }
 
 // tunnelRecord is the audit line of a tunnel that ended: d is the decision
-// that opened it.
-func (s *Server) tunnelRecord(ts *tunnelState, d allowlist.Decision, reason string) *Record {
-	rec := &Record{
-		Kind: "tunnel", Client: ts.client, Host: ts.host, Port: ts.port,
-		Decision: decisionWord(d.Allowed, d.WouldDeny), Rule: d.Rule, Reason: reason,
+// that opened it, reason what the line says of it.
+func (s *Server) tunnelRecord(ts *tunnelState, d allowlist.Decision, reason string) *audit.Record {
+	rec := &audit.Record{
+		Kind: audit.KindTunnel, Client: ts.client, Host: ts.host, Port: ts.port,
 		BytesIn: ts.conn.in.Load(), BytesOut: ts.conn.out.Load(), Duration: ms(time.Since(ts.start)),
 	}
+	setDecision(rec, d)
+	rec.Reason = reason
 	ts.mu.Lock()
 	rec.Error = ts.err
 	if ts.dst.IsValid() {
@@ -183,11 +185,11 @@ func (s *Server) tunnelRecord(ts *tunnelState, d allowlist.Decision, reason stri
 	if ts.conn.idled.Load() && rec.Error == "" {
 		rec.Error = fmt.Sprintf("closed after %s without traffic", s.cfg.IdleTimeout)
 	}
-	if wd := ts.wouldDeny.Load(); wd != nil && rec.Decision == "allow" {
-		rec.Decision, rec.Reason = "would-deny", *wd
+	if wd := ts.wouldDeny.Load(); wd != nil && rec.Decision == audit.DecisionAllow {
+		rec.Decision, rec.Cause, rec.Reason = audit.DecisionWouldDeny, wd.cause.String(), wd.why
 	}
-	if why := ts.closedBy.Load(); why != nil {
-		rec.Decision, rec.Reason = "deny", "closed: "+*why
+	if c := ts.closedBy.Load(); c != nil {
+		rec.Decision, rec.Cause, rec.Reason = audit.DecisionDeny, c.cause.String(), "closed: "+c.why
 	}
 	return rec
 }

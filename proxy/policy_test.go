@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
 )
 
 // tlsThrough handshakes over an open tunnel and sends one GET; it returns
@@ -50,12 +51,13 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 	c := e.client(false)
 	originRoots := x509.NewCertPool()
 	originRoots.AddCert(e.testRoot.Cert)
-	wouldDeny := func(t *testing.T, what string, f func(Record) bool) {
+	wouldDeny := func(t *testing.T, cause allowlist.Cause, what string, f func(audit.Record) bool) {
 		t.Helper()
-		rec := e.waitAuditT(t, func(r Record) bool { return f(r) && r.Decision != "allow" })
+		rec := e.waitAuditT(t, func(r audit.Record) bool { return f(r) && r.Decision != "allow" })
 		if rec.Decision != "would-deny" || !strings.Contains(rec.Reason, what) {
 			t.Errorf("audit %+v; want would-deny for %q", rec, what)
 		}
+		wantCause(t, rec, cause)
 	}
 
 	t.Run("address-guard-intercepted", func(t *testing.T) {
@@ -63,16 +65,16 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(body, "hello from loop.test") {
 			t.Fatalf("%d %q", resp.StatusCode, body)
 		}
-		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "request" && r.Host == "loop.test" })
+		wouldDeny(t, allowlist.CauseSpecialAddress, "a loopback address", func(r audit.Record) bool { return r.Kind == "request" && r.Host == "loop.test" })
 		c.Transport.(*http.Transport).CloseIdleConnections()
-		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "tunnel" && r.Host == "loop.test" })
+		wouldDeny(t, allowlist.CauseSpecialAddress, "a loopback address", func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "loop.test" })
 	})
 	t.Run("address-guard-plain", func(t *testing.T) {
 		resp, _ := e.get(c, fmt.Sprintf("http://loop.test:%d/report-plain", e.victim.port))
 		if resp.StatusCode == 403 {
 			t.Fatalf("report mode refused: %d", resp.StatusCode)
 		}
-		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "request" && r.Path == "/report-plain" })
+		wouldDeny(t, allowlist.CauseSpecialAddress, "a loopback address", func(r audit.Record) bool { return r.Kind == "request" && r.Path == "/report-plain" })
 	})
 	t.Run("address-guard-passthrough", func(t *testing.T) {
 		resp, conn, _ := e.connect(fmt.Sprintf("passloop.test:%d", e.victim.port))
@@ -82,7 +84,7 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 		if _, err := tlsThrough(t, conn, &tls.Config{ServerName: "passloop.test", RootCAs: originRoots}, "passloop.test", "/"); err != nil {
 			t.Fatal(err)
 		}
-		wouldDeny(t, "a loopback address", func(r Record) bool { return r.Kind == "tunnel" && r.Host == "passloop.test" })
+		wouldDeny(t, allowlist.CauseSpecialAddress, "a loopback address", func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "passloop.test" })
 	})
 	t.Run("host-differs-inside-tunnel", func(t *testing.T) {
 		resp, conn, _ := e.connect(fmt.Sprintf("o1.test:%d", e.origin.port))
@@ -95,7 +97,7 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 		if err != nil || !strings.Contains(body, "hello from o2.test") {
 			t.Fatalf("%q %v", body, err)
 		}
-		wouldDeny(t, "inside a tunnel to o1.test", func(r Record) bool { return r.Kind == "request" && r.Path == "/fronted" })
+		wouldDeny(t, allowlist.CauseFronting, "inside a tunnel to o1.test", func(r audit.Record) bool { return r.Kind == "request" && r.Path == "/fronted" })
 	})
 	t.Run("sni-differs", func(t *testing.T) {
 		resp, conn, _ := e.connect(fmt.Sprintf("pass.test:%d", e.origin.port))
@@ -105,7 +107,9 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 		if _, err := tlsThrough(t, conn, &tls.Config{ServerName: "o2.test", RootCAs: originRoots}, "o2.test", "/"); err != nil {
 			t.Fatalf("report mode closed a tunnel with another SNI: %v", err)
 		}
-		wouldDeny(t, "SNI", func(r Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" })
+		wouldDeny(t, allowlist.CauseSNIMismatch, "SNI", func(r audit.Record) bool {
+			return r.Kind == "tunnel" && r.Host == "pass.test" && strings.Contains(r.Reason, "differs")
+		})
 	})
 	t.Run("no-sni", func(t *testing.T) {
 		resp, conn, _ := e.connect(fmt.Sprintf("pass.test:%d", e.origin.port))
@@ -115,7 +119,7 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 		if _, err := tlsThrough(t, conn, &tls.Config{InsecureSkipVerify: true}, "pass.test", "/"); err != nil {
 			t.Fatalf("report mode closed a tunnel without SNI: %v", err)
 		}
-		wouldDeny(t, "without SNI", func(r Record) bool { return r.Kind == "tunnel" && strings.Contains(r.Reason, "without SNI") })
+		wouldDeny(t, allowlist.CauseSNIMissing, "without SNI", func(r audit.Record) bool { return r.Kind == "tunnel" && strings.Contains(r.Reason, "without SNI") })
 	})
 	t.Run("own-address-refused-in-every-mode", func(t *testing.T) {
 		_, pport, _ := net.SplitHostPort(e.addr)
@@ -123,10 +127,12 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 		if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("Proxy-Status"), "proxy_loop_detected") {
 			t.Errorf("CONNECT to self: %d %q", resp.StatusCode, resp.Header.Get("Proxy-Status"))
 		}
+		wantCause(t, e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "connect" && r.Host == "self.test" && r.Decision == "deny" }), allowlist.CauseOwnAddress)
 		r, body := e.get(e.client(false), "http://self.test:"+pport+"/healthz")
 		if r.StatusCode != 403 || !strings.Contains(body, "proxy's own address") {
 			t.Errorf("plain request to self: %d %q", r.StatusCode, body)
 		}
+		wantCause(t, e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "request" && r.Path == "/healthz" && r.Decision == "deny" }), allowlist.CauseOwnAddress)
 	})
 	t.Run("malformed-target-refused-in-every-mode", func(t *testing.T) {
 		conn, err := net.Dial("tcp", e.addr)
@@ -139,6 +145,11 @@ func TestReportModeMarksEveryWouldDeny(t *testing.T) {
 		if err != nil || r.StatusCode != 400 {
 			t.Errorf("%v %v", r, err)
 		}
+		rec := e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "request" && r.Host == "plain.test:99999" })
+		if rec.Decision != "deny" || rec.Status != 400 {
+			t.Errorf("audit %+v", rec)
+		}
+		wantCause(t, rec, allowlist.CauseBadTarget)
 	})
 }
 
@@ -179,12 +190,13 @@ func TestPassthroughSNI(t *testing.T) {
 		if e.origin.conns() != before {
 			t.Error("upstream was dialled")
 		}
-		rec := e.waitAuditT(t, func(r Record) bool {
+		rec := e.waitAuditT(t, func(r audit.Record) bool {
 			return r.Kind == "tunnel" && r.Decision == "deny" && strings.Contains(r.Reason, "without SNI")
 		})
 		if !strings.Contains(rec.Reason, "sni: optional") {
 			t.Errorf("reason %q does not say how to allow it", rec.Reason)
 		}
+		wantCause(t, rec, allowlist.CauseSNIMissing)
 	})
 	t.Run("no-sni-allowed-by-rule", func(t *testing.T) {
 		e.proxy.SetPolicy(noSNIPolicy{strict})
@@ -200,6 +212,10 @@ func TestPassthroughSNI(t *testing.T) {
 		if _, err := tlsThrough(t, open(t), &tls.Config{ServerName: "o2.test", RootCAs: originRoots}, "o2.test", "/"); err == nil {
 			t.Error("a mismatched SNI was relayed")
 		}
+		rec := e.waitAuditT(t, func(r audit.Record) bool {
+			return r.Kind == "tunnel" && r.Decision == "deny" && strings.Contains(r.Reason, `SNI "o2.test"`)
+		})
+		wantCause(t, rec, allowlist.CauseSNIMismatch)
 	})
 	t.Run("ip-literal-needs-no-sni", func(t *testing.T) {
 		// Clients never put an address in SNI (RFC 6066 §3), so to an IP
@@ -220,6 +236,21 @@ func TestPassthroughSNI(t *testing.T) {
 		if _, err := tlsThrough(t, dial(), &tls.Config{ServerName: "pass.test", InsecureSkipVerify: true}, "pass.test", "/"); err == nil {
 			t.Error("an SNI naming a host was relayed to an address")
 		}
+		rec := e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "127.0.0.1" && r.Decision == "deny" })
+		wantCause(t, rec, allowlist.CauseSNIMismatch)
+	})
+	t.Run("malformed-client-hello-refused", func(t *testing.T) {
+		conn := open(t)
+		// A TLS handshake record header, then bytes that are no ClientHello.
+		conn.Write([]byte{0x16, 0x03, 0x01, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff})
+		readClosed(t, conn, conn)
+		rec := e.waitAuditT(t, func(r audit.Record) bool {
+			return r.Kind == "tunnel" && r.Decision == "deny" && strings.Contains(r.Reason, "malformed")
+		})
+		if rec.Error == "" {
+			t.Errorf("audit %+v has no parse error", rec)
+		}
+		wantCause(t, rec, allowlist.CauseBadClientHello)
 	})
 	t.Run("not-tls-relayed", func(t *testing.T) {
 		echo := listen(t, "127.0.0.1")

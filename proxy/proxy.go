@@ -20,8 +20,8 @@
 // address), a request that names another host than its tunnel, a passthrough
 // ClientHello whose SNI is missing or names another host. What report mode
 // does not let through: a dial to the proxy's own listening addresses, a
-// malformed target (there is nothing to dial), a peer outside
-// Config.Clients, and the size and time limits.
+// malformed target (there is nothing to dial), a CONNECT inside a tunnel, a
+// peer outside Config.Clients, and the size and time limits.
 package proxy
 
 import (
@@ -67,7 +67,7 @@ type Policy interface {
 // Config configures a Server. Zero durations and sizes take the defaults
 // below.
 type Config struct {
-	Bottle   string     // name in audit lines and denial messages
+	Bottle   string     // name in audit lines
 	Policy   Policy     // required; replace it later with SetPolicy
 	CA       *ca.CA     // required: signs the leaves the agent sees
 	Resolver Resolver   // nil: the system resolver
@@ -226,8 +226,11 @@ func New(cfg Config) (*Server, error) {
 	s.SetPolicy(cfg.Policy)
 
 	// The TLS config the agent's client handshakes with. Explicit session
-	// ticket keys make resumption work across intercepted connections (each
-	// one gets a clone of this config; engine notes §1.8).
+	// ticket keys make resumption work across intercepted connections: each
+	// one gets a clone of this config (mitmConfig), and crypto/tls makes
+	// automatic ticket keys lazily, on the config a handshake uses. This
+	// one is never used itself, so each clone would make keys of its own
+	// and could not read a ticket another clone issued.
 	s.mitmTLS = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
 	if cfg.AllowHTTP2 {
 		s.mitmTLS.NextProtos = []string{"h2", "http/1.1"}
@@ -428,13 +431,6 @@ func (s *Server) nonProxy(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "bottle: this is the bottle's egress proxy; send requests through it (HTTPS_PROXY=http://THIS_ADDRESS), not to it\n")
 }
 
-func defaultPort(scheme string) uint16 {
-	if scheme == "https" || scheme == "wss" {
-		return 443
-	}
-	return 80
-}
-
 // splitHostPort splits "host:port" or "host"; IPv6 literals keep no brackets.
 func splitHostPort(hp string, def uint16) (string, uint16, error) {
 	host, p, err := net.SplitHostPort(hp)
@@ -473,7 +469,7 @@ func canonicalHost(h string) string {
 // authority is the Host an upstream should see: the port only when it is
 // not the scheme's default.
 func authority(host string, port uint16, scheme string) string {
-	if port == defaultPort(scheme) {
+	if port == allowlist.DefaultPort(scheme) {
 		if strings.Contains(host, ":") {
 			return "[" + host + "]"
 		}
@@ -502,7 +498,7 @@ func sameTarget(host string, port uint16, connHost string, connPort uint16, noPo
 
 // sameAuthority: a Host header names the same host and port as the target.
 func sameAuthority(hostHeader, host string, port uint16, scheme string) bool {
-	h, p, err := splitHostPort(hostHeader, defaultPort(scheme))
+	h, p, err := splitHostPort(hostHeader, allowlist.DefaultPort(scheme))
 	return err == nil && sameName(h, host) && p == port
 }
 

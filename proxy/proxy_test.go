@@ -24,6 +24,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/internal/audit"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -98,10 +99,11 @@ func TestMITMAllowed(t *testing.T) {
 	if err := leaf.CheckSignatureFrom(e.bottleCA.Cert); err != nil {
 		t.Errorf("leaf not signed by the bottle CA: %v", err)
 	}
-	rec := e.waitAudit(func(r Record) bool { return r.Kind == "request" && r.Host == "o1.test" })
+	rec := e.waitAudit(func(r audit.Record) bool { return r.Kind == "request" && r.Host == "o1.test" })
 	if rec.Decision != "allow" || rec.Rule != "allow[0]" || rec.Status != 200 || rec.Method != "GET" || rec.Path != "/hello" || rec.DstIP != "127.0.0.1" || rec.BytesOut == 0 || rec.Bottle != "t1" {
 		t.Errorf("audit record %+v", rec)
 	}
+	wantCause(t, rec, allowlist.CauseAllowed)
 	if strings.Contains(e.audit.String(), "s3cr3t") {
 		t.Errorf("query string in audit log:\n%s", e.audit.String())
 	}
@@ -149,6 +151,7 @@ func TestHTTP2Client(t *testing.T) {
 	if resp.StatusCode != 403 || resp.Header.Get("X-Bottle-Rule") != "default" {
 		t.Errorf("h2 L7 denial: %d %q", resp.StatusCode, body)
 	}
+	wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Kind == "request" && r.Path == "/nope" }), allowlist.CausePath)
 }
 
 // TestRebindingAtDial: a name that passes the CONNECT check and then
@@ -180,6 +183,11 @@ func TestRebindingAtDial(t *testing.T) {
 		if res.n.Load() < 2 || trap.n.Load() != 0 {
 			t.Errorf("h2=%v: %d lookups, %d connections to the rebound address", h2, res.n.Load(), trap.n.Load())
 		}
+		rec := e.waitAudit(func(r audit.Record) bool { return r.Kind == "request" && r.Host == "rebind.test" })
+		if rec.Decision != "deny" || rec.DstIP != "" {
+			t.Errorf("h2=%v: audit %+v", h2, rec)
+		}
+		wantCause(t, rec, allowlist.CauseSpecialAddress)
 	}
 }
 
@@ -201,7 +209,10 @@ func TestBattery(t *testing.T) {
 		if e.origin.conns() != before {
 			t.Error("upstream was dialled")
 		}
-		e.waitAudit(func(r Record) bool { return r.Kind == "connect" && r.Host == "blocked.test" && r.Decision == "deny" })
+		rec := e.waitAudit(func(r audit.Record) bool {
+			return r.Kind == "connect" && r.Host == "blocked.test" && r.Decision == "deny"
+		})
+		wantCause(t, rec, allowlist.CauseNoRule)
 	})
 
 	t.Run("A2_plain_http_blocked_host", func(t *testing.T) {
@@ -218,23 +229,29 @@ func TestBattery(t *testing.T) {
 		if e.plain.conns() != before {
 			t.Error("upstream was dialled")
 		}
-		e.waitAudit(func(r Record) bool { return r.Host == "blocked.test" && r.Kind == "request" && r.Status == 403 })
+		rec := e.waitAudit(func(r audit.Record) bool { return r.Host == "blocked.test" && r.Kind == "request" && r.Status == 403 })
+		wantCause(t, rec, allowlist.CauseNoRule)
 	})
 
 	t.Run("A5_ip_literals", func(t *testing.T) {
 		p := e.victim.port
-		for _, target := range []string{
-			fmt.Sprintf("127.0.0.2:%d", p),
-			fmt.Sprintf("2130706434:%d", p),
-			fmt.Sprintf("0x7f000002:%d", p),
-			fmt.Sprintf("0177.0.0.2:%d", p),
-			fmt.Sprintf("[::1]:%d", p),
-			fmt.Sprintf("[::ffff:127.0.0.2]:%d", p),
+		for _, tc := range []struct {
+			host  string // as the audit line has it
+			cause allowlist.Cause
+		}{
+			{"127.0.0.2", allowlist.CauseNoRule},
+			{"2130706434", allowlist.CauseBadName},
+			{"0x7f000002", allowlist.CauseBadName},
+			{"0177.0.0.2", allowlist.CauseBadName},
+			{"::1", allowlist.CauseNoRule},
+			{"::ffff:127.0.0.2", allowlist.CauseNoRule},
 		} {
+			target := joinHostPort(tc.host, p)
 			resp, _, _ := e.connect(target)
 			if resp.StatusCode != 403 {
 				t.Errorf("CONNECT %s: %d", target, resp.StatusCode)
 			}
+			wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Kind == "connect" && r.Host == tc.host }), tc.cause)
 		}
 		if n := e.victim.conns(); n != 0 {
 			t.Errorf("victim saw %d connections", n)
@@ -248,11 +265,13 @@ func TestBattery(t *testing.T) {
 				t.Error("upstream was dialled")
 			}
 		}()
-		for _, port := range []int{22, 25, int(e.plain.port)} {
+		for _, port := range []uint16{22, 25, e.plain.port} {
 			resp, _, _ := e.connect(fmt.Sprintf("o1.test:%d", port))
 			if resp.StatusCode != 403 {
 				t.Errorf("CONNECT o1.test:%d: %d", port, resp.StatusCode)
 			}
+			rec := e.waitAudit(func(r audit.Record) bool { return r.Kind == "connect" && r.Host == "o1.test" && r.Port == port })
+			wantCause(t, rec, allowlist.CausePort)
 		}
 	})
 
@@ -263,16 +282,17 @@ func TestBattery(t *testing.T) {
 			if resp.StatusCode != 403 || !strings.Contains(string(body), "only a cidr rule can allow that") {
 				t.Errorf("CONNECT %s: %d %q", host, resp.StatusCode, body)
 			}
-			e.waitAudit(func(r Record) bool { return r.Host == host && r.Kind == "connect" && r.Decision == "deny" })
+			wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Host == host && r.Kind == "connect" && r.Decision == "deny" }), allowlist.CauseSpecialAddress)
 			// Plain HTTP has no CONNECT: the check happens at the dial.
 			resp2, body2 := e.get(c, fmt.Sprintf("http://%s:%d/", host, e.victim.port))
 			if resp2.StatusCode != 403 || !strings.Contains(body2, "only a cidr rule can allow that") {
 				t.Errorf("GET http://%s: %d %q", host, resp2.StatusCode, body2)
 			}
-			rec := e.waitAudit(func(r Record) bool { return r.Host == host && r.Kind == "request" })
+			rec := e.waitAudit(func(r audit.Record) bool { return r.Host == host && r.Kind == "request" })
 			if rec.Decision != "deny" || rec.Status != 403 {
 				t.Errorf("%s audit %+v", host, rec)
 			}
+			wantCause(t, rec, allowlist.CauseSpecialAddress)
 		}
 		if n := e.victim.conns(); n != 0 {
 			t.Errorf("victim saw %d connections", n)
@@ -293,17 +313,26 @@ func TestBattery(t *testing.T) {
 				t.Errorf("proxy accepted %d connections; want 4 (3 CONNECTs + 1 request)", got)
 			}
 		}()
-		_, pport, _ := net.SplitHostPort(e.addr)
-		for _, target := range []string{e.addr, "self.test:" + pport, "localhost:" + pport} {
-			resp, _, _ := e.connect(target)
+		pip, pport, _ := net.SplitHostPort(e.addr)
+		for _, tc := range []struct {
+			host  string
+			cause allowlist.Cause
+		}{
+			{pip, allowlist.CauseOwnAddress},         // the cidr rule allows the address and port
+			{"self.test", allowlist.CauseOwnAddress}, // a host rule allows the name, which resolves there
+			{"localhost", allowlist.CauseNoRule},     // no rule names it
+		} {
+			resp, _, _ := e.connect(tc.host + ":" + pport)
 			if resp.StatusCode != 403 {
-				t.Errorf("CONNECT %s: %d", target, resp.StatusCode)
+				t.Errorf("CONNECT %s: %d", tc.host, resp.StatusCode)
 			}
+			wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Kind == "connect" && r.Host == tc.host }), tc.cause)
 		}
 		resp, body := e.get(e.client(false), "http://self.test:"+pport+"/healthz") // a new client: one new connection
 		if resp.StatusCode != 403 || !strings.Contains(body, "proxy's own address") || strings.Contains(body, "bottle allow add") {
 			t.Errorf("plain request to self: %d %q", resp.StatusCode, body)
 		}
+		wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Kind == "request" && r.Path == "/healthz" }), allowlist.CauseOwnAddress)
 	})
 
 	t.Run("A13_domain_fronting", func(t *testing.T) {
@@ -315,11 +344,16 @@ func TestBattery(t *testing.T) {
 		}()
 		roots := x509.NewCertPool()
 		roots.AddCert(e.bottleCA.Cert)
-		for _, inner := range []string{
-			fmt.Sprintf("GET / HTTP/1.1\r\nHost: o2.test:%d\r\n\r\n", e.origin.port),
-			fmt.Sprintf("GET https://o2.test:%d/ HTTP/1.1\r\nHost: o1.test:%d\r\n\r\n", e.origin.port, e.origin.port),
-			fmt.Sprintf("GET / HTTP/1.1\r\nHost: o1.test:%d\r\n\r\n", e.origin.port+1),
+		for _, fc := range []struct {
+			inner string
+			path  string
+			cause allowlist.Cause
+		}{
+			{fmt.Sprintf("GET /front1 HTTP/1.1\r\nHost: o2.test:%d\r\n\r\n", e.origin.port), "/front1", allowlist.CauseFronting},
+			{fmt.Sprintf("GET https://o2.test:%d/front2 HTTP/1.1\r\nHost: o1.test:%d\r\n\r\n", e.origin.port, e.origin.port), "/front2", allowlist.CauseFronting},
+			{fmt.Sprintf("GET /front3 HTTP/1.1\r\nHost: o1.test:%d\r\n\r\n", e.origin.port+1), "/front3", allowlist.CauseFronting},
 		} {
+			inner := fc.inner
 			resp, conn, _ := e.connect(fmt.Sprintf("o1.test:%d", e.origin.port))
 			if resp.StatusCode != 200 {
 				t.Fatalf("CONNECT: %d", resp.StatusCode)
@@ -337,7 +371,28 @@ func TestBattery(t *testing.T) {
 			if r.StatusCode != 403 || !strings.Contains(string(body), "inside a tunnel to o1.test") && !strings.Contains(string(body), "differs") {
 				t.Errorf("%q: %d %q", inner, r.StatusCode, body)
 			}
+			wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Kind == "request" && r.Path == fc.path }), fc.cause)
 		}
+	})
+
+	t.Run("A16_connect_inside_a_tunnel", func(t *testing.T) {
+		resp, conn, _ := e.connect(fmt.Sprintf("o1.test:%d", e.origin.port))
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(e.bottleCA.Cert)
+		tc := tls.Client(conn, &tls.Config{ServerName: "o1.test", RootCAs: roots, NextProtos: []string{"http/1.1"}})
+		fmt.Fprintf(tc, "CONNECT o2.test:%d HTTP/1.1\r\nHost: o2.test:%d\r\n\r\n", e.origin.port, e.origin.port)
+		r, err := http.ReadResponse(bufio.NewReader(tc), &http.Request{Method: "CONNECT"})
+		if err != nil || r.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("CONNECT inside a tunnel: %v %v", r, err)
+		}
+		rec := e.waitAudit(func(r audit.Record) bool { return r.Kind == "connect" && r.Host == "o2.test" })
+		if rec.Decision != "deny" || rec.Status != http.StatusMethodNotAllowed || rec.Port != e.origin.port || !strings.Contains(rec.Reason, "inside a tunnel to o1.test") {
+			t.Errorf("audit %+v", rec)
+		}
+		wantCause(t, rec, allowlist.CauseConnectInTunnel)
 	})
 
 	t.Run("A14_sni_mismatch_on_passthrough", func(t *testing.T) {
@@ -355,10 +410,11 @@ func TestBattery(t *testing.T) {
 		if e.origin.conns() != before {
 			t.Error("upstream was dialled")
 		}
-		rec := e.waitAudit(func(r Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" && r.Decision == "deny" })
+		rec := e.waitAudit(func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" && r.Decision == "deny" })
 		if !strings.Contains(rec.Reason, "SNI") {
 			t.Errorf("audit %+v", rec)
 		}
+		wantCause(t, rec, allowlist.CauseSNIMismatch)
 	})
 
 	t.Run("A15_method_and_path", func(t *testing.T) {
@@ -373,12 +429,14 @@ func TestBattery(t *testing.T) {
 		cases := []struct {
 			method, path, rule string
 			status             int
+			cause              allowlist.Cause
 		}{
-			{"GET", "/ok/a/b", "allow[4]", 200},
-			{"GET", "/nope", "default", 403},
-			{"POST", "/ok/a", "default", 403},
-			{"DELETE", "/ok/a", "deny[0]", 403},
-			{"GET", "/ok/%2e%2e/secret", "default", 403},
+			{"GET", "/ok/a/b", "allow[4]", 200, allowlist.CauseAllowed},
+			{"GET", "/nope", "default", 403, allowlist.CausePath},
+			{"POST", "/ok/a", "default", 403, allowlist.CauseMethod},
+			{"DELETE", "/ok/a", "deny[0]", 403, allowlist.CauseDenyRule},
+			{"GET", "/ok/%2e%2e/secret", "default", 403, allowlist.CausePath},
+			{"GET", "/ok/..;/secret", "default", 403, allowlist.CauseBadPathParams},
 		}
 		for _, tc := range cases {
 			req, _ := http.NewRequest(tc.method, fmt.Sprintf("https://l7.test:%d%s", e.origin.port, tc.path), nil)
@@ -395,12 +453,65 @@ func TestBattery(t *testing.T) {
 				if got := resp.Header.Get("X-Bottle-Rule"); got != tc.rule {
 					t.Errorf("%s %s: rule %q; want %q", tc.method, tc.path, got, tc.rule)
 				}
-				if tc.rule == "default" && !strings.Contains(string(body), "allow[4]") {
+				if tc.rule == "default" && tc.cause != allowlist.CauseBadPathParams && !strings.Contains(string(body), "allow[4]") {
 					t.Errorf("%s %s: body does not name the rule that covers the host: %q", tc.method, tc.path, body)
 				}
 			}
+			rec := e.waitAudit(func(r audit.Record) bool {
+				return r.Kind == "request" && r.Host == "l7.test" && r.Method == tc.method && r.Path == tc.path
+			})
+			wantCause(t, rec, tc.cause)
 		}
 	})
+}
+
+// TestJudgeMismatch: a request whose target is not what it must be is
+// refused with the cause that says which: inside a tunnel, another host or
+// port than the CONNECT's; anywhere, a Host header other than the target
+// (net/http reads an absolute-form request's Host from its target, so this
+// is a check no agent reaches through the listener); a target that does not
+// parse. Report mode lets the first two through, marked.
+func TestJudgeMismatch(t *testing.T) {
+	s, err := New(Config{Policy: mustPolicy(t, "version: 1\nallow:\n  - host: a.test\n  - host: b.test\n"), CA: mustCA(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tunnel := &tunnelState{host: "a.test", port: 443, scheme: "https"}
+	tests := []struct {
+		name   string
+		in     reqInput
+		ts     *tunnelState
+		kind   verdictKind
+		cause  allowlist.Cause
+		reason string
+	}{
+		{"allowed", reqInput{scheme: "https", urlHost: "a.test", hostHeader: "a.test", method: "GET", path: "/", noPort: true}, tunnel, byPolicy, allowlist.CauseAllowed, "matches allow[0]"},
+		{"another host in the tunnel", reqInput{scheme: "https", urlHost: "b.test", hostHeader: "b.test", method: "GET", path: "/", noPort: true}, tunnel, mismatch, allowlist.CauseFronting, "inside a tunnel to a.test:443"},
+		{"another port in the tunnel", reqInput{scheme: "https", urlHost: "a.test:8443", hostHeader: "a.test:8443", method: "GET", path: "/"}, tunnel, mismatch, allowlist.CauseFronting, "inside a tunnel to a.test:443"},
+		{"Host header differs", reqInput{scheme: "http", urlHost: "a.test", hostHeader: "b.test", method: "GET", path: "/", noPort: true}, nil, mismatch, allowlist.CauseHostMismatch, `Host header "b.test" differs`},
+		{"Host header names another port", reqInput{scheme: "http", urlHost: "a.test", hostHeader: "a.test:81", method: "GET", path: "/", noPort: true}, nil, mismatch, allowlist.CauseHostMismatch, "differs from the request target a.test:80"},
+		{"bad target", reqInput{scheme: "http", urlHost: "a.test:0", method: "GET", path: "/"}, nil, malformed, allowlist.CauseBadTarget, `bad request target "a.test:0"`},
+	}
+	for _, tt := range tests {
+		_, d, kind := s.judge(s.policy(), &tt.in, tt.ts)
+		if kind != tt.kind || d.Cause != tt.cause || d.Allowed != (tt.cause == allowlist.CauseAllowed) || !strings.Contains(d.Reason, tt.reason) {
+			t.Errorf("%s: kind %d, %+v; want kind %d, %s, reason with %q", tt.name, kind, d, tt.kind, tt.cause, tt.reason)
+		}
+	}
+	report := mustPolicy(t, "version: 1\nmode: report\nallow:\n  - host: a.test\n")
+	_, d, kind := s.judge(report, &reqInput{scheme: "https", urlHost: "c.test", hostHeader: "c.test", method: "GET", path: "/", noPort: true}, tunnel)
+	if kind != mismatch || !d.Allowed || !d.WouldDeny || d.Cause != allowlist.CauseFronting || !strings.Contains(d.Reason, "; and no rule allows") {
+		t.Errorf("report mode: kind %d, %+v", kind, d)
+	}
+}
+
+func mustPolicy(t *testing.T, yaml string) *allowlist.Policy {
+	t.Helper()
+	p, err := allowlist.Parse("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestPassthroughTunnel(t *testing.T) {
@@ -429,7 +540,7 @@ func TestPassthroughTunnel(t *testing.T) {
 		t.Errorf("%d %q", r.StatusCode, body)
 	}
 	tc.Close()
-	rec := e.waitAudit(func(r Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" })
+	rec := e.waitAudit(func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" })
 	if rec.Decision != "allow" || rec.DstIP != "127.0.0.1" || rec.BytesIn == 0 || rec.BytesOut == 0 {
 		t.Errorf("audit %+v", rec)
 	}
@@ -537,7 +648,7 @@ func TestLargeBodies(t *testing.T) {
 	if grew := int64(peak) - int64(base.HeapInuse); grew > 48<<20 {
 		t.Errorf("heap grew by %d MB while moving 100 MB each way", grew>>20)
 	}
-	rec := e.waitAudit(func(r Record) bool { return r.Path == "/upload" })
+	rec := e.waitAudit(func(r audit.Record) bool { return r.Path == "/upload" })
 	if rec.BytesIn != size {
 		t.Errorf("audit bytes_in %d", rec.BytesIn)
 	}
@@ -572,10 +683,11 @@ func TestReportMode(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "hello from report-only.test") {
 		t.Fatalf("report mode blocked: %d %q", resp.StatusCode, body)
 	}
-	rec := e.waitAudit(func(r Record) bool { return r.Host == "report-only.test" && r.Kind == "request" })
+	rec := e.waitAudit(func(r audit.Record) bool { return r.Host == "report-only.test" && r.Kind == "request" })
 	if rec.Decision != "would-deny" || rec.Rule != "default" {
 		t.Errorf("audit %+v", rec)
 	}
+	wantCause(t, rec, allowlist.CauseNoRule)
 }
 
 func TestSetPolicy(t *testing.T) {
@@ -738,5 +850,5 @@ func TestShutdownDrains(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Errorf("Shutdown: %v (tunnels left open until the deadline)", err)
 	}
-	e.waitAudit(func(r Record) bool { return r.Kind == "tunnel" && r.Host == "o1.test" })
+	e.waitAudit(func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "o1.test" })
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
 )
 
 // reloadPolicy is basePolicy with an h1-only origin (h1.test), all of whose
@@ -102,6 +103,7 @@ func TestPolicyChangeReachesOpenConnections(t *testing.T) {
 				if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("Proxy-Status"), "error=destination_ip_prohibited") {
 					t.Errorf("%s: %d %q %q", c.name, resp.StatusCode, resp.Header.Get("Proxy-Status"), body)
 				}
+				wantCause(t, e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "request" && r.Path == path }), allowlist.CauseSpecialAddress)
 				if e.seen.has(path) {
 					t.Errorf("%s: the origin served %s after the policy stopped allowing its address", c.name, path)
 				}
@@ -151,12 +153,13 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 			t.Fatalf("GET %s: %d", path, r.StatusCode)
 		}
 	}
-	closedRecord := func(t *testing.T, e *env, host, want string) {
+	closedRecord := func(t *testing.T, e *env, host string, cause allowlist.Cause, want string) {
 		t.Helper()
-		rec := e.waitAuditT(t, func(r Record) bool { return r.Kind == "tunnel" && r.Host == host && r.Decision == "deny" })
+		rec := e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == host && r.Decision == "deny" })
 		if !strings.Contains(rec.Reason, "closed: ") || !strings.Contains(rec.Reason, want) {
 			t.Errorf("audit reason %q; want it to say %q", rec.Reason, want)
 		}
+		wantCause(t, rec, cause)
 	}
 
 	t.Run("passthrough-rule-removed", func(t *testing.T) {
@@ -166,7 +169,17 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 		get(t, tc, br, "/one")
 		e.setPolicy(strings.Replace(e.policy, "  - host: pass.test\n", "  - host: pass-renamed.test\n", 1))
 		readClosed(t, br, conn)
-		closedRecord(t, e, "pass.test", "refuses CONNECT pass.test")
+		closedRecord(t, e, "pass.test", allowlist.CauseNoRule, "refuses CONNECT pass.test")
+	})
+
+	t.Run("passthrough-now-intercepted", func(t *testing.T) {
+		e := newEnv(t, basePolicy, nil)
+		tc, conn := passthroughTLS(t, e)
+		br := bufio.NewReader(tc)
+		get(t, tc, br, "/one")
+		e.setPolicy(strings.Replace(e.policy, "    tls: passthrough\n", "", 1))
+		readClosed(t, br, conn)
+		closedRecord(t, e, "pass.test", allowlist.CauseNotPassthrough, "no longer a passthrough target")
 	})
 
 	t.Run("passthrough-address-no-longer-allowed", func(t *testing.T) {
@@ -176,7 +189,7 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 		get(t, tc, br, "/one")
 		e.setPolicy(e.withoutCIDR())
 		readClosed(t, br, conn)
-		closedRecord(t, e, "pass.test", "no longer lets pass.test")
+		closedRecord(t, e, "pass.test", allowlist.CauseSpecialAddress, "no longer lets pass.test")
 	})
 
 	t.Run("passthrough-unaffected", func(t *testing.T) {
@@ -197,10 +210,11 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 		e.setPolicy(strings.Replace(report, "  - host: pass.test\n", "  - host: pass-renamed.test\n", 1))
 		get(t, tc, br, "/two") // report mode only reports
 		tc.Close()
-		rec := e.waitAuditT(t, func(r Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" })
+		rec := e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "pass.test" })
 		if rec.Decision != "would-deny" || !strings.Contains(rec.Reason, "refuses CONNECT pass.test") {
 			t.Errorf("audit %+v", rec)
 		}
+		wantCause(t, rec, allowlist.CauseNoRule)
 	})
 
 	// wsOpen upgrades a connection to the /ws echo and checks it echoes.
@@ -239,7 +253,7 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 		_, br, conn := interceptedWS(t, e)
 		e.setPolicy(strings.Replace(e.policy, "deny:\n", "deny:\n  - host: o1.test\n", 1))
 		readClosed(t, br, conn)
-		closedRecord(t, e, "o1.test", "refuses CONNECT o1.test")
+		closedRecord(t, e, "o1.test", allowlist.CauseDenyRule, "refuses CONNECT o1.test")
 	})
 
 	t.Run("intercepted-websocket-address-no-longer-allowed", func(t *testing.T) {
@@ -247,7 +261,7 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 		_, br, conn := interceptedWS(t, e)
 		e.setPolicy(e.withoutCIDR())
 		readClosed(t, br, conn)
-		closedRecord(t, e, "o1.test", "no longer lets o1.test")
+		closedRecord(t, e, "o1.test", allowlist.CauseSpecialAddress, "no longer lets o1.test")
 	})
 
 	t.Run("intercepted-websocket-unaffected", func(t *testing.T) {
@@ -270,7 +284,7 @@ func TestPolicyChangeClosesTunnels(t *testing.T) {
 		echo(t, conn, br, "ping")
 		e.setPolicy(strings.Replace(e.policy, "deny:\n", "deny:\n  - host: plain.test\n", 1))
 		readClosed(t, br, conn)
-		closedRecord(t, e, "plain.test", "refuses the upgraded request GET plain.test")
+		closedRecord(t, e, "plain.test", allowlist.CauseDenyRule, "refuses the upgraded request GET plain.test")
 	})
 }
 
@@ -281,14 +295,15 @@ func TestPolicyChangeCutsRequestsInFlight(t *testing.T) {
 	for _, tc := range []struct {
 		name, url string
 		narrow    func(*env) string
+		cause     allowlist.Cause
 	}{
 		{"tunnel-host-denied", "https://o1.test:{{ORIGIN}}/sse", func(e *env) string {
 			return strings.Replace(e.policy, "deny:\n", "deny:\n  - host: o1.test\n", 1)
-		}},
-		{"tunnel-address-no-longer-allowed", "https://o1.test:{{ORIGIN}}/sse", (*env).withoutCIDR},
+		}, allowlist.CauseDenyRule},
+		{"tunnel-address-no-longer-allowed", "https://o1.test:{{ORIGIN}}/sse", (*env).withoutCIDR, allowlist.CauseSpecialAddress},
 		{"plain-host-denied", "http://plain.test:{{PLAIN}}/sse", func(e *env) string {
 			return strings.Replace(e.policy, "deny:\n", "deny:\n  - host: plain.test\n", 1)
-		}},
+		}, allowlist.CauseDenyRule},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, basePolicy, nil)
@@ -308,10 +323,11 @@ func TestPolicyChangeCutsRequestsInFlight(t *testing.T) {
 			if err == nil || strings.Contains(string(rest), "second") {
 				t.Errorf("the stream went on after the policy refused it: %q %v", rest, err)
 			}
-			rec := e.waitAuditT(t, func(r Record) bool { return r.Kind == "request" && r.Path == "/sse" })
+			rec := e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "request" && r.Path == "/sse" })
 			if rec.Decision != "deny" || !strings.HasPrefix(rec.Reason, "closed: the policy") {
 				t.Errorf("audit %+v", rec)
 			}
+			wantCause(t, rec, tc.cause)
 		})
 	}
 }
@@ -352,4 +368,5 @@ func TestPolicyChangeDuringDial(t *testing.T) {
 	if e.seen.has("/during-dial") {
 		t.Error("the origin got the request over a connection the new policy refuses")
 	}
+	wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Path == "/during-dial" }), allowlist.CauseSpecialAddress)
 }

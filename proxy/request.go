@@ -39,6 +39,13 @@ func (s *Server) serveInner(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(a.status)
 		io.WriteString(w, a.body)
+		rec := &audit.Record{Kind: audit.KindConnect, Client: r.RemoteAddr, Method: r.Method, Host: r.Host,
+			Decision: audit.DecisionDeny, Rule: allowlist.RuleDefault, Cause: allowlist.CauseConnectInTunnel.String(),
+			Reason: fmt.Sprintf("CONNECT %s inside a tunnel to %s", r.Host, joinHostPort(ts.host, ts.port)), Status: a.status}
+		if host, port, err := splitHostPort(r.Host, 443); err == nil {
+			rec.Host, rec.Port = canonicalHost(host), port
+		}
+		s.record(rec)
 		return
 	}
 	if !r.URL.IsAbs() {
@@ -139,13 +146,14 @@ type reqState struct {
 	conn     *trackedConn // the agent connection of a plain-HTTP request
 	rw       *respWriter
 	cancel   context.CancelFunc // ends the upstream request
-	rec      Record
+	d        allowlist.Decision // the last decision on it
+	rec      audit.Record
 	start    time.Time
 	body     *countingBody
 	sent     bool // counted in gen.inflight
 	dst      atomic.Pointer[upstreamConn]
 	logged   atomic.Bool
-	closedBy atomic.Pointer[string] // why a policy change cut it
+	closedBy atomic.Pointer[cut] // why a policy change cut it
 }
 
 // judge decides a request by p. Inside a tunnel the request must name the
@@ -153,16 +161,19 @@ type reqState struct {
 // must name the request target. In report mode such a mismatch goes where
 // the request says, judged as such, marked would-deny.
 func (s *Server) judge(p Policy, in *reqInput, ts *tunnelState) (allowlist.Request, allowlist.Decision, verdictKind) {
-	host, port, err := splitHostPort(in.urlHost, defaultPort(in.scheme))
+	host, port, err := splitHostPort(in.urlHost, allowlist.DefaultPort(in.scheme))
 	if err != nil {
-		return allowlist.Request{}, allowlist.Decision{Rule: allowlist.RuleDefault, Reason: fmt.Sprintf("bad request target %q", in.urlHost)}, malformed
+		return allowlist.Request{}, allowlist.Decision{Rule: allowlist.RuleDefault, Cause: allowlist.CauseBadTarget, Reason: fmt.Sprintf("bad request target %q", in.urlHost)}, malformed
 	}
 	host = canonicalHost(host)
 	var why string
+	var cause allowlist.Cause
 	switch {
 	case ts != nil && !sameTarget(host, port, ts.host, ts.port, in.noPort):
+		cause = allowlist.CauseFronting
 		why = fmt.Sprintf("request for %s inside a tunnel to %s; a request may only go to the host it connected to", in.urlHost, joinHostPort(ts.host, ts.port))
 	case in.hostHeader != "" && !sameAuthority(in.hostHeader, host, port, in.scheme):
+		cause = allowlist.CauseHostMismatch
 		why = fmt.Sprintf("Host header %q differs from the request target %s", in.hostHeader, joinHostPort(host, port))
 	}
 	if ts != nil && why == "" {
@@ -172,7 +183,7 @@ func (s *Server) judge(p Policy, in *reqInput, ts *tunnelState) (allowlist.Reque
 	if why == "" {
 		return req, p.Decide(req), byPolicy
 	}
-	d := allowlist.Decision{Rule: allowlist.RuleDefault, Reason: why}
+	d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: cause, Reason: why}
 	if p.Mode() == allowlist.Report {
 		pd := p.Decide(req)
 		d.Allowed, d.WouldDeny, d.Action = true, true, allowlist.ActionIntercept
@@ -204,7 +215,7 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	ctx.RoundTripper = goproxy.RoundTripperFunc(s.roundTrip)
 	areq, d, kind := s.judge(g.p, &rs.in, ts)
 	rs.req, rs.kind = areq, kind
-	rs.rec = Record{Kind: "request", Client: r.RemoteAddr, Method: r.Method, Scheme: scheme, Host: areq.Host, Port: areq.Port, Path: rs.in.path}
+	rs.rec = audit.Record{Kind: audit.KindRequest, Client: r.RemoteAddr, Method: r.Method, Scheme: scheme, Host: areq.Host, Port: areq.Port, Path: rs.in.path}
 	if kind == malformed {
 		rs.rec.Host = r.URL.Host
 	}
@@ -223,7 +234,8 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 }
 
 func (rs *reqState) decided(d allowlist.Decision) {
-	rs.rec.Decision, rs.rec.Rule, rs.rec.Reason = decisionWord(d.Allowed, d.WouldDeny), d.Rule, d.Reason
+	rs.d = d
+	setDecision(&rs.rec, d)
 }
 
 // refuse answers a request the policy (or the proxy) refused, and logs it.
@@ -290,9 +302,10 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 		if b := rs.body; b != nil && b.err != nil {
 			return s.badBody(req, rs, b.err), nil
 		}
-		if why := rs.closedBy.Load(); why != nil {
-			rs.decided(allowlist.Decision{Rule: allowlist.RuleDefault, Reason: *why})
-			a := denyAnswer(req.Method, rs.req.Host, rs.req.Port, rs.in.path, allowlist.Decision{Rule: allowlist.RuleDefault, Reason: *why}, "")
+		if c := rs.closedBy.Load(); c != nil {
+			d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: c.cause, Reason: c.why}
+			rs.decided(d)
+			a := denyAnswer(req.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
 			s.finish(rs, a.status, "")
 			return a.response(req), nil
 		}
@@ -350,7 +363,7 @@ func (s *Server) upgraded(rs *reqState) {
 		ts = &tunnelState{kind: upgradedReq, host: rs.req.Host, port: rs.req.Port, client: rs.rec.Client,
 			start: time.Now(), conn: rs.conn, decidedBy: rs.gen}
 		s.track(ts)
-		d := allowlist.Decision{Allowed: true, WouldDeny: rs.rec.Decision == "would-deny", Rule: rs.rec.Rule}
+		d := rs.d // the decision that let the request through
 		reason := fmt.Sprintf("upgraded: %s %s", rs.req.Method, rs.req.Path)
 		done := func() {
 			s.untrack(ts)
@@ -408,16 +421,16 @@ func (s *Server) inflightRequests() []*reqState {
 // input, its tunnel, atomics): it runs on SetPolicy's goroutine.
 func (s *Server) judgeRequest(rs *reqState, p Policy) {
 	req, d, _ := s.judge(p, &rs.in, rs.tunnel)
-	why := ""
+	var c *cut
 	if !d.Allowed {
-		why = "the policy now refuses it: " + d.Reason
+		c = &cut{why: "the policy now refuses it: " + d.Reason, cause: d.Cause}
 	} else if uc := rs.dst.Load(); uc != nil {
 		if cd := p.CheckDst(req.Host, req.Port, uc.addr); !cd.Allowed {
-			why = fmt.Sprintf("the policy no longer lets %s reach %s: %s", req.Host, uc.addr, cd.Reason)
+			c = &cut{why: fmt.Sprintf("the policy no longer lets %s reach %s: %s", req.Host, uc.addr, cd.Reason), cause: cd.Cause}
 		}
 	}
-	if why != "" && rs.closedBy.CompareAndSwap(nil, &why) {
-		s.log.Info("request cut on policy change", "host", req.Host, "path", audit.Clip(rs.in.path), "reason", why)
+	if c != nil && rs.closedBy.CompareAndSwap(nil, c) {
+		s.log.Info("request cut on policy change", "host", req.Host, "path", audit.Clip(rs.in.path), "reason", c.why)
 		rs.cancel()
 	}
 }
@@ -442,13 +455,13 @@ func (s *Server) finish(rs *reqState, status int, cause string) {
 	}
 	if uc := rs.dst.Load(); uc != nil {
 		rec.DstIP = uc.addr.String()
-		if uc.wd != nil && rec.Decision == "allow" {
+		if uc.wd != nil && rec.Decision == audit.DecisionAllow {
 			// Report mode: the address guard would have refused this one.
-			rec.Decision, rec.Rule, rec.Reason = "would-deny", uc.wd.Rule, uc.wd.Reason
+			rec.Decision, rec.Rule, rec.Cause, rec.Reason = audit.DecisionWouldDeny, uc.wd.Rule, uc.wd.Cause.String(), uc.wd.Reason
 		}
 	}
-	if why := rs.closedBy.Load(); why != nil {
-		rec.Decision, rec.Rule, rec.Reason = "deny", allowlist.RuleDefault, "closed: "+*why
+	if c := rs.closedBy.Load(); c != nil {
+		rec.Decision, rec.Rule, rec.Cause, rec.Reason = audit.DecisionDeny, allowlist.RuleDefault, c.cause.String(), "closed: "+c.why
 	}
 	s.record(&rec)
 }

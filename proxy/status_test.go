@@ -11,12 +11,16 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
 )
 
 // parseProxyStatus parses one Proxy-Status member (RFC 9209 over RFC 8941):
@@ -125,6 +129,7 @@ func TestProxyStatus(t *testing.T) {
 		token   string
 		details string            // a substring of details
 		params  map[string]string // exact
+		cause   allowlist.Cause   // of the audit line
 	}
 	check := func(t *testing.T, resp *http.Response, w want) {
 		t.Helper()
@@ -155,11 +160,17 @@ func TestProxyStatus(t *testing.T) {
 		t.Helper()
 		resp, _ := e.get(c, u)
 		check(t, resp, w)
+		pu, _ := url.Parse(u)
+		wantCause(t, e.waitAuditT(t, func(r audit.Record) bool { return r.Kind == "request" && r.Host == pu.Hostname() }), w.cause)
 	}
 	connect := func(t *testing.T, target string, w want) {
 		t.Helper()
 		resp, _, _ := e.connect(target)
 		check(t, resp, w)
+		host, _, _ := net.SplitHostPort(target)
+		wantCause(t, e.waitAuditT(t, func(r audit.Record) bool {
+			return r.Kind == "connect" && (r.Host == host || r.Host == target)
+		}), w.cause)
 	}
 	o := e.origin.port
 	cases := []struct {
@@ -167,37 +178,37 @@ func TestProxyStatus(t *testing.T) {
 		run  func(*testing.T)
 	}{
 		{"policy/plain", func(t *testing.T) {
-			get(t, fmt.Sprintf("http://blocked.test:%d/x?secret=1", e.plain.port), want{403, "http_request_denied", "no rule allows GET blocked.test", nil})
+			get(t, fmt.Sprintf("http://blocked.test:%d/x?secret=1", e.plain.port), want{403, "http_request_denied", "no rule allows GET blocked.test", nil, allowlist.CauseNoRule})
 		}},
 		{"policy/connect", func(t *testing.T) {
-			connect(t, fmt.Sprintf("blocked.test:%d", o), want{403, "http_request_denied", "no rule allows blocked.test", nil})
+			connect(t, fmt.Sprintf("blocked.test:%d", o), want{403, "http_request_denied", "no rule allows blocked.test", nil, allowlist.CauseNoRule})
 		}},
 		{"policy/in-tunnel", func(t *testing.T) {
-			get(t, fmt.Sprintf("https://l7.test:%d/nope?secret=1", o), want{403, "http_request_denied", "not this path", nil})
+			get(t, fmt.Sprintf("https://l7.test:%d/nope?secret=1", o), want{403, "http_request_denied", "not this path", nil, allowlist.CausePath})
 		}},
 		{"address-guard/plain", func(t *testing.T) {
-			get(t, fmt.Sprintf("http://loop.test:%d/", e.victim.port), want{403, "destination_ip_prohibited", "loopback", map[string]string{"next-hop": "127.0.0.2"}})
+			get(t, fmt.Sprintf("http://loop.test:%d/", e.victim.port), want{403, "destination_ip_prohibited", "loopback", map[string]string{"next-hop": "127.0.0.2"}, allowlist.CauseSpecialAddress})
 		}},
 		{"address-guard/connect", func(t *testing.T) {
-			connect(t, fmt.Sprintf("linklocal.test:%d", e.victim.port), want{403, "destination_ip_prohibited", "link-local", map[string]string{"next-hop": "169.254.169.254"}})
+			connect(t, fmt.Sprintf("linklocal.test:%d", e.victim.port), want{403, "destination_ip_prohibited", "link-local", map[string]string{"next-hop": "169.254.169.254"}, allowlist.CauseSpecialAddress})
 		}},
 		{"own-address", func(t *testing.T) {
-			connect(t, "self.test:"+pport, want{403, "proxy_loop_detected", "own address", nil})
+			connect(t, "self.test:"+pport, want{403, "proxy_loop_detected", "own address", nil, allowlist.CauseOwnAddress})
 		}},
 		{"dns/connect", func(t *testing.T) {
-			connect(t, fmt.Sprintf("gone.test:%d", o), want{502, "dns_error", "does not exist", map[string]string{"rcode": "NXDOMAIN"}})
+			connect(t, fmt.Sprintf("gone.test:%d", o), want{502, "dns_error", "does not exist", map[string]string{"rcode": "NXDOMAIN"}, allowlist.CauseAllowed})
 		}},
 		{"dns/plain", func(t *testing.T) {
-			get(t, fmt.Sprintf("http://gone.test:%d/", e.plain.port), want{502, "dns_error", "does not exist", map[string]string{"rcode": "NXDOMAIN"}})
+			get(t, fmt.Sprintf("http://gone.test:%d/", e.plain.port), want{502, "dns_error", "does not exist", map[string]string{"rcode": "NXDOMAIN"}, allowlist.CauseAllowed})
 		}},
 		{"tls-certificate", func(t *testing.T) {
-			get(t, fmt.Sprintf("https://rogue.test:%d/", e.rogue.port), want{502, "tls_certificate_error", "--upstream-ca", nil})
+			get(t, fmt.Sprintf("https://rogue.test:%d/", e.rogue.port), want{502, "tls_certificate_error", "--upstream-ca", nil, allowlist.CauseAllowed})
 		}},
 		{"connection-refused", func(t *testing.T) {
-			get(t, fmt.Sprintf("http://refused.test:%d/", refusedPort), want{502, "connection_refused", "refused", nil})
+			get(t, fmt.Sprintf("http://refused.test:%d/", refusedPort), want{502, "connection_refused", "refused", nil, allowlist.CauseAllowed})
 		}},
 		{"malformed-connect", func(t *testing.T) {
-			connect(t, "o1.test:0", want{400, "http_request_error", "bad CONNECT target", nil})
+			connect(t, "o1.test:0", want{400, "http_request_error", "bad CONNECT target", nil, allowlist.CauseBadTarget})
 		}},
 	}
 	for _, tc := range cases {
@@ -240,7 +251,7 @@ func TestProxyStatus(t *testing.T) {
 	})
 }
 
-// addrPort matches an IPv4 or bracketed IPv6 address with a port, and any
+// addrLike matches an IPv4 or bracketed IPv6 address with a port, and any
 // bare IPv4 address.
 var addrLike = regexp.MustCompile(`\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]:\d+`)
 
@@ -316,7 +327,7 @@ func TestFailureMessages(t *testing.T) {
 	if resp.StatusCode != 504 || addrLike.MatchString(body) || addrLike.MatchString(resp.Header.Get("Proxy-Status")) {
 		t.Errorf("%d %q %q", resp.StatusCode, body, resp.Header.Get("Proxy-Status"))
 	}
-	rec := e.waitAudit(func(r Record) bool { return r.Host == "slowdns.test" })
+	rec := e.waitAudit(func(r audit.Record) bool { return r.Host == "slowdns.test" })
 	if !strings.Contains(rec.Error, resolver) || rec.Status != 504 {
 		t.Errorf("audit %+v lacks the cause", rec)
 	}
@@ -360,13 +371,11 @@ func TestTruncatedResponseStaysTruncated(t *testing.T) {
 			if err == nil {
 				t.Errorf("a truncated response (%q) read as complete", body)
 			}
-			rec := e.waitAuditT(t, func(r Record) bool { return r.Path == "/truncate" && r.Error != "" })
+			rec := e.waitAuditT(t, func(r audit.Record) bool { return r.Path == "/truncate" && r.Error != "" })
 			if !strings.Contains(rec.Error, "response body") {
 				t.Errorf("audit error %q", rec.Error)
 			}
-			e.audit.mu.Lock()
-			e.audit.b.Reset()
-			e.audit.mu.Unlock()
+			e.audit.Reset()
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
 )
 
 // passthrough serves a CONNECT allowed by a `tls: passthrough` rule, whose
@@ -24,11 +25,11 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	s.track(ts)
 	defer s.untrack(ts)
 	defer tc.Close()
-	var why string // a refusal after the tunnel opened
+	var refused *cut // a refusal after the tunnel opened
 	defer func() {
 		rec := s.tunnelRecord(ts, d, d.Reason)
-		if why != "" && rec.Decision != "deny" {
-			rec.Decision, rec.Reason = "deny", why+"; connection closed"
+		if refused != nil && rec.Decision != audit.DecisionDeny {
+			rec.Decision, rec.Cause, rec.Reason = audit.DecisionDeny, refused.cause.String(), refused.why+"; connection closed"
 		}
 		s.record(rec)
 	}()
@@ -37,9 +38,9 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 		return
 	}
 	report := g.p.Mode() == allowlist.Report
-	wouldDeny := func(reason string) {
+	wouldDeny := func(cause allowlist.Cause, reason string) {
 		if !d.WouldDeny {
-			d.WouldDeny, d.Reason = true, reason
+			d.WouldDeny, d.Cause, d.Reason = true, cause, reason
 		}
 	}
 
@@ -54,25 +55,26 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	var hello []byte
 	if first[0] == 0x16 { // a TLS handshake record
 		sni, raw, err := readClientHello(br)
-		var refusal string
+		var refusal *cut
 		switch {
 		case err != nil:
-			refusal = "the agent sent a malformed TLS ClientHello"
+			refusal = &cut{why: "the agent sent a malformed TLS ClientHello", cause: allowlist.CauseBadClientHello}
 			ts.setErr(err.Error())
 		case sni == "" && isIPLiteral(ts.host):
 			// A client never names an IP address in SNI (RFC 6066 §3):
 			// to an address, no SNI is the only ClientHello that matches.
 		case sni == "" && !d.AllowNoSNI:
-			refusal = fmt.Sprintf("TLS ClientHello without SNI; passthrough to %s needs the SNI to name it (a rule with sni: optional lets a client omit it)", ts.host)
+			refusal = &cut{why: fmt.Sprintf("TLS ClientHello without SNI; passthrough to %s needs the SNI to name it (a rule with sni: optional lets a client omit it)", ts.host),
+				cause: allowlist.CauseSNIMissing}
 		case sni != "" && !sameName(sni, ts.host):
-			refusal = fmt.Sprintf("TLS SNI %q differs from the CONNECT host %s", sni, ts.host)
+			refusal = &cut{why: fmt.Sprintf("TLS SNI %q differs from the CONNECT host %s", sni, ts.host), cause: allowlist.CauseSNIMismatch}
 		}
-		if refusal != "" {
+		if refusal != nil {
 			if !report {
-				why = refusal
+				refused = refusal
 				return
 			}
-			wouldDeny(refusal) // report mode: relay what was read
+			wouldDeny(refusal.cause, refusal.why) // report mode: relay what was read
 		}
 		hello = raw
 	}
@@ -88,7 +90,7 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 		return
 	}
 	if up.wd != nil {
-		wouldDeny(up.wd.Reason)
+		wouldDeny(up.wd.Cause, up.wd.Reason)
 	}
 	ts.mu.Lock()
 	ts.dst = up.addr

@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/internal/syncbuf"
 )
 
 // countingDNS answers A queries for *.test with 127.0.0.1 and counts the
@@ -77,7 +78,7 @@ func silentDNS(t *testing.T) string {
 // startSidecarArgs is startSidecar with the DNS flags given by the test.
 func startSidecarArgs(t *testing.T, policy string, dnsArgs ...string) *sidecar {
 	t.Helper()
-	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan int, 1)}
+	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	var err error
 	if sc.root, err = ca.New("origin-root", 0); err != nil {
 		t.Fatal(err)
@@ -149,7 +150,7 @@ func TestRunOneResolver(t *testing.T) {
 func TestRunProxyWithoutDNS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var out, errb syncBuf
+	var out, errb syncbuf.Buffer
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "allowlist.yaml"), []byte("version: 1\n"), 0o644)
 	c, _ := ca.New("x", 0)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -26,26 +27,10 @@ import (
 
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/internal/syncbuf"
 )
-
-// syncBuf is a goroutine-safe buffer for a running command's output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fakeDNS answers every A query for *.test with 127.0.0.1 and counts queries.
 func fakeDNS(t *testing.T) (string, *int64) {
@@ -78,8 +63,8 @@ type sidecar struct {
 	state    string // the sidecar's writable state (status file, audit file)
 	proxy    string
 	dns      string
-	stdout   *syncBuf
-	stderr   *syncBuf
+	stdout   *syncbuf.Buffer
+	stderr   *syncbuf.Buffer
 	origin   *httptest.Server
 	root     *ca.CA
 	bottleCA *ca.CA
@@ -91,7 +76,7 @@ type sidecar struct {
 // HTTPS origin; policy may use {{PORT}} for the origin's port.
 func startSidecar(t *testing.T, policy string, extra ...string) *sidecar {
 	t.Helper()
-	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan int, 1)}
+	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	sc.state = t.TempDir()
 	var err error
 	if sc.root, err = ca.New("origin-root", 0); err != nil {
@@ -142,7 +127,8 @@ func (sc *sidecar) port() string {
 	return p
 }
 
-func (sc *sidecar) writePolicy(p string) {
+// writePolicy writes p as the allowlist and returns what it wrote.
+func (sc *sidecar) writePolicy(p string) []byte {
 	sc.t.Helper()
 	if sc.origin != nil {
 		p = strings.ReplaceAll(p, "{{PORT}}", sc.port())
@@ -150,6 +136,33 @@ func (sc *sidecar) writePolicy(p string) {
 	if err := atomicfile.Write(filepath.Join(sc.dir, "allowlist.yaml"), []byte(p)); err != nil {
 		sc.t.Fatal(err)
 	}
+	return []byte(p)
+}
+
+// waitStatus waits for the reload status file to record an attempt that
+// satisfies ok, and returns it; the test fails if none comes. The sidecar
+// writes the file after every attempt it makes, and at no other time.
+func (sc *sidecar) waitStatus(what string, ok func(contract.ReloadStatus) bool) contract.ReloadStatus {
+	sc.t.Helper()
+	path := filepath.Join(sc.state, "reload.json")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := contract.ReadStatus(path)
+		if err == nil && ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			sc.t.Fatalf("no reload status for %s: last %+v %v", what, st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitTried waits for the status of an attempt to load data.
+func (sc *sidecar) waitTried(data []byte) contract.ReloadStatus {
+	sc.t.Helper()
+	h := contract.Hash(data)
+	return sc.waitStatus("content "+h[:12], func(st contract.ReloadStatus) bool { return st.Tried == h })
 }
 
 func (sc *sidecar) stop() {
@@ -221,9 +234,24 @@ func TestRunProxyAndDNS(t *testing.T) {
 		t.Errorf("health: %d %q", code, errb.String())
 	}
 	sc.stop()
-	for _, want := range []string{`"kind":"request"`, `"host":"a.test"`, `"kind":"dns"`, `"name":"b.test"`, `"bottle":"sc"`} {
-		if !strings.Contains(sc.stdout.String(), want) {
-			t.Errorf("audit lacks %s:\n%s", want, sc.stdout.String())
+	lines := map[string]audit.Record{} // by kind and host or name
+	for _, l := range strings.Split(strings.TrimSpace(sc.stdout.String()), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if r.Bottle != "sc" {
+			t.Errorf("audit line of bottle %q: %s", r.Bottle, l)
+		}
+		lines[r.Kind+" "+r.Host+r.Name] = r
+	}
+	for key, want := range map[string]struct{ decision, cause string }{
+		"request a.test": {"allow", ""},
+		"connect b.test": {"deny", "no-rule"},
+		"dns b.test":     {"deny", "no-rule"},
+	} {
+		if r, ok := lines[key]; !ok || r.Decision != want.decision || r.Cause != want.cause {
+			t.Errorf("audit line %q: %+v; want %s, cause %q, in:\n%s", key, r, want.decision, want.cause, sc.stdout.String())
 		}
 	}
 	if !strings.Contains(sc.stderr.String(), "dns totals") {
@@ -267,17 +295,14 @@ func TestReload(t *testing.T) {
 		t.Fatalf("in tunnel before reload: %d", st)
 	}
 
-	// b.test becomes allowed, a.test is dropped: in force within a second.
-	changed := time.Now()
-	sc.writePolicy(strings.Replace(sidecarPolicy, "a.test", "b.test", 1))
-	for {
-		if st, _ := sc.status(sc.client(), "b.test"); st == 200 {
-			break
-		}
-		if time.Since(changed) > time.Second {
-			t.Fatalf("b.test still blocked %v after the change", time.Since(changed))
-		}
-		time.Sleep(20 * time.Millisecond)
+	// b.test becomes allowed, a.test is dropped: once the status file
+	// says the change is applied, it is in force.
+	good := sc.writePolicy(strings.Replace(sidecarPolicy, "a.test", "b.test", 1))
+	if st := sc.waitTried(good); !st.OK || st.Applied != st.Tried {
+		t.Fatalf("the change was not applied: %+v", st)
+	}
+	if st, _ := sc.status(sc.client(), "b.test"); st != 200 {
+		t.Fatalf("b.test after the change was applied: %d", st)
 	}
 	// The connections opened before the reload are still open, and their
 	// next request is judged by the new policy.
@@ -289,10 +314,9 @@ func TestReload(t *testing.T) {
 	}
 
 	// A bad file is rejected; the policy in force stays.
-	sc.writePolicy("version: 1\nallow:\n  - host: \"*\"\n")
-	deadline := time.Now().Add(3 * time.Second)
-	for !strings.Contains(sc.stderr.String(), "policy rejected") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	bad := sc.writePolicy("version: 1\nallow:\n  - host: \"*\"\n")
+	if st := sc.waitTried(bad); st.OK || st.Applied != contract.Hash(good) {
+		t.Fatalf("a bad file was applied: %+v", st)
 	}
 	if log := sc.stderr.String(); !strings.Contains(log, "policy rejected") || !strings.Contains(log, "allowlist.yaml:3:11:") {
 		t.Fatalf("bad file not reported:\n%s", log)
@@ -301,17 +325,21 @@ func TestReload(t *testing.T) {
 		t.Errorf("after a bad file, b.test: %d", st)
 	}
 
-	// SIGHUP re-reads the file even when unchanged.
-	sc.writePolicy(strings.Replace(sidecarPolicy, "a.test", "b.test", 1))
-	time.Sleep(2 * pollInterval)
-	before := strings.Count(sc.stderr.String(), "policy reloaded")
-	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	deadline = time.Now().Add(3 * time.Second)
-	for strings.Count(sc.stderr.String(), "policy reloaded") == before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	// SIGHUP re-reads the file even when unchanged. Once the good file is
+	// back in force, the poller has nothing more to do (it re-reads only a
+	// changed file), so a newer status can only come from the signal.
+	sc.writePolicy(string(good))
+	last := sc.waitTried(good)
+	reloads := strings.Count(sc.stderr.String(), "policy reloaded")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Count(sc.stderr.String(), "policy reloaded") == before {
-		t.Errorf("SIGHUP did not reload:\n%s", sc.stderr.String())
+	st := sc.waitStatus("the SIGHUP", func(st contract.ReloadStatus) bool { return st.Time.After(last.Time) })
+	if !st.OK || st.Tried != contract.Hash(good) || st.Applied != st.Tried {
+		t.Errorf("after SIGHUP: %+v", st)
+	}
+	if n := strings.Count(sc.stderr.String(), "policy reloaded"); n != reloads+1 {
+		t.Errorf("%d reloads logged after SIGHUP; want %d:\n%s", n, reloads+1, sc.stderr.String())
 	}
 }
 
@@ -366,7 +394,7 @@ func TestInternalCIDR(t *testing.T) {
 	c, _ := ca.New("x", 0)
 	c.Save(dir)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuf
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"run", "--config-dir", dir, "--proxy-listen", ":0", "--dns-listen", ":0",
@@ -446,36 +474,18 @@ func TestProbe(t *testing.T) {
 // write into.
 func TestReloadStatusFile(t *testing.T) {
 	sc := startSidecar(t, sidecarPolicy)
-	path := filepath.Join(sc.state, "reload.json")
-	waitStatus := func(tried string) contract.ReloadStatus {
-		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			st, err := contract.ReadStatus(path)
-			if err == nil && st.Tried == tried {
-				return st
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no status for %s: %+v %v", tried, st, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	first := []byte(strings.ReplaceAll(sidecarPolicy, "{{PORT}}", sc.port()))
-	st := waitStatus(contract.Hash(first))
+	st := sc.waitTried(first)
 	if !st.OK || st.Applied != contract.Hash(first) || st.Mode != "enforce" || st.Allow == 0 {
 		t.Errorf("at start: %+v", st)
 	}
-	good := strings.Replace(sidecarPolicy, "a.test", "b.test", 1)
-	sc.writePolicy(good)
-	goodData := []byte(strings.ReplaceAll(good, "{{PORT}}", sc.port()))
-	if st := waitStatus(contract.Hash(goodData)); !st.OK || st.Applied != st.Tried || st.Errors != "" {
+	good := sc.writePolicy(strings.Replace(sidecarPolicy, "a.test", "b.test", 1))
+	if st := sc.waitTried(good); !st.OK || st.Applied != st.Tried || st.Errors != "" {
 		t.Errorf("after a good change: %+v", st)
 	}
-	bad := "version: 1\nallow:\n  - host: \"*\"\n"
-	sc.writePolicy(bad)
-	st = waitStatus(contract.Hash([]byte(bad)))
-	if st.OK || st.Applied != contract.Hash(goodData) || !strings.Contains(st.Errors, "allowlist.yaml:3:11:") {
+	bad := sc.writePolicy("version: 1\nallow:\n  - host: \"*\"\n")
+	st = sc.waitTried(bad)
+	if st.OK || st.Applied != contract.Hash(good) || !strings.Contains(st.Errors, "allowlist.yaml:3:11:") {
 		t.Errorf("after a bad change: %+v", st)
 	}
 }

@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"bottle.dev/bottle/internal/syncbuf"
 )
 
 func TestWriteWholeLines(t *testing.T) {
-	var a, b bytes.Buffer
-	var mu sync.Mutex
-	l := New(lockedWriter{&a, &mu}, &b)
+	var a syncbuf.Buffer
+	var b bytes.Buffer // written under the Log's own lock only
+	l := New(&a, &b)
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Add(1)
@@ -37,17 +39,6 @@ func TestWriteWholeLines(t *testing.T) {
 	nilLog.Write("ignored") // must not panic
 }
 
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 type denial struct {
 	Kind     string `json:"kind"`
 	Client   string `json:"client"`
@@ -56,6 +47,23 @@ type denial struct {
 }
 
 func (d *denial) SetRepeated(n int64) { d.Repeated = n }
+
+// waitLines waits until buf holds n lines or more (the window's end writes
+// them from a timer) and returns them; the test fails if they never come.
+func waitLines(t *testing.T, buf *syncbuf.Buffer, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := lines(t, buf.String())
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines; want %d:\n%s", len(got), n, buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 func lines(t *testing.T, s string) []map[string]any {
 	t.Helper()
@@ -87,14 +95,13 @@ func TestClip(t *testing.T) {
 // Identical denials in one window become one line plus one line with the
 // count; a different key is its own line.
 func TestDenialCoalesces(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	l := NewWith(Options{Window: 50 * time.Millisecond, PerClient: 100}, &buf)
 	for range 1000 {
 		l.Denial("10.0.0.2", "a.test", &denial{Kind: "dns", Client: "10.0.0.2", Name: "a.test"})
 	}
 	l.Denial("10.0.0.2", "b.test", &denial{Kind: "dns", Client: "10.0.0.2", Name: "b.test"})
-	time.Sleep(150 * time.Millisecond)
-	got := lines(t, buf.String())
+	got := waitLines(t, &buf, 3) // the count, when the window ends
 	if len(got) != 3 {
 		t.Fatalf("%d lines:\n%s", len(got), buf.String())
 	}
@@ -114,14 +121,13 @@ func TestDenialCoalesces(t *testing.T) {
 // A client that sends many different denials gets PerClient lines and one
 // "suppressed" line with the rest counted; another client is unaffected.
 func TestDenialBudgetPerClient(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	l := NewWith(Options{Bottle: "b1", Window: 50 * time.Millisecond, PerClient: 5}, &buf)
 	for i := range 200 {
 		l.Denial("10.0.0.2", fmt.Sprint(i), &denial{Client: "10.0.0.2", Name: fmt.Sprint(i)})
 	}
 	l.Denial("10.0.0.3", "x", &denial{Client: "10.0.0.3", Name: "x"})
-	time.Sleep(150 * time.Millisecond)
-	got := lines(t, buf.String())
+	got := waitLines(t, &buf, 7) // 5 + 1 lines, and the suppressed line when the window ends
 	var from2, from3, suppressed int
 	for _, m := range got {
 		switch {
@@ -144,7 +150,7 @@ func TestDenialBudgetPerClient(t *testing.T) {
 // A flood of long, distinct denials from several clients writes a bounded
 // number of bytes.
 func TestDenialFloodIsBounded(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	l := NewWith(Options{Window: 20 * time.Millisecond, PerClient: 20}, &buf)
 	long := strings.Repeat("x", 60<<10)
 	var wg sync.WaitGroup
@@ -208,29 +214,6 @@ func TestFileRotates(t *testing.T) {
 	if st, _ := os.Stat(p); st.Size() != 120 && st.Size() != 40 {
 		t.Errorf("after reopen: %d", st.Size())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }
 
 // TestFileNeverRenamesADevice: --audit-log /dev/null (the benchmark harness
