@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -70,6 +69,10 @@ type Launcher struct {
 	StateDir string    // $XDG_STATE_HOME/bottle
 	Progress io.Writer // step-by-step progress (stderr)
 	Verbose  bool      // show build output
+	// Runner runs the host programs the launcher needs itself, not the
+	// engine's: the go build of bottle-sidecar in a checkout. Nil:
+	// ExecRunner.
+	Runner Runner
 }
 
 // Bottle is the metadata of a launched bottle (bottle.json).
@@ -533,11 +536,10 @@ func (l *Launcher) sidecarBinary(ctx context.Context, given string) (string, err
 	}
 	out := filepath.Join(l.StateDir, ".build", "bottle-sidecar")
 	l.note("building bottle-sidecar from %s", root)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/bottle-sidecar")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/bottle-sidecar: %v\n%s", err, b)
+	// Static: the sidecar image is FROM scratch, with no C library.
+	build := Cmd{Argv: []string{"go", "build", "-trimpath", "-o", out, "./cmd/bottle-sidecar"}, Dir: root, Env: []string{"CGO_ENABLED=0"}}
+	if err := OrExec(l.Runner).Run(ctx, build); err != nil {
+		return "", fmt.Errorf("building bottle-sidecar in %s with CGO_ENABLED=0: %w", root, err)
 	}
 	return out, nil
 }
