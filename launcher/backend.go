@@ -1,7 +1,7 @@
 // Package launcher makes bottles: it builds the images, creates the two
 // networks, starts the sidecar and the agent, proves the agent cannot get
 // around the sidecar, and tears it all down again. Container engines are
-// behind the Backend interface (launcher/docker, later launcher/macoscontainer).
+// behind the Backend interface (launcher/docker, launcher/macoscontainer).
 package launcher
 
 import (
