@@ -277,13 +277,20 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	l.step(3, "images: sidecar %s, agent %s", b.SidecarImage, termsafe.Line(b.AgentImage))
 
 	// 4. Networks: internal (no route out, no host address) and egress. A
-	// network this launch did not create is never used as the internal one.
-	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: l.labels(s.Name, "internal")}); err != nil {
+	// network this launch did not create is never used as the internal one:
+	// the launch id tells the backend which one it did (NetworkSpec.SameLaunch).
+	launchID := randomToken()
+	netLabels := func(role string) map[string]string {
+		m := l.labels(s.Name, role)
+		m[LabelLaunch] = launchID
+		return m
+	}
+	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: netLabels("internal")}); err != nil {
 		return b, err // nothing made yet: a network of that name that exists is not ours to remove
 	}
 	made = true
 	if b.EgressOwned {
-		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: l.labels(s.Name, "egress")}); err != nil {
+		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: netLabels("egress")}); err != nil {
 			return b, err
 		}
 	}

@@ -225,6 +225,8 @@ func auditedWouldDeny(path, name string) []string {
 	return kinds
 }
 
+// randomToken is 12 hex digits no one can guess: the self-test's blocked
+// name, a launch's id.
 func randomToken() string {
 	var b [6]byte
 	rand.Read(b[:])

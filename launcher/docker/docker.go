@@ -101,14 +101,18 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 }
 
 // NetworkCreate implements launcher.Backend. A network of that name that
-// already exists is never adopted, whatever its labels: this launch did not
-// make it, so nothing says how it is wired.
+// already exists is taken only when n.SameLaunch says this launch made it
+// (the create is being repeated); any other is never adopted, whatever its
+// labels: nothing says how it is wired.
 func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
 	err := b.cli().Run(ctx, NetworkCreateArgs(n)...)
-	if networkExists(err) {
-		return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or docker network rm %s)", n.Name, n.Name)
+	if !networkExists(err) {
+		return err
 	}
-	return err
+	if info, ierr := b.NetworkInspect(ctx, n.Name); ierr == nil && n.SameLaunch(info) {
+		return nil
+	}
+	return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or docker network rm %s)", n.Name, n.Name)
 }
 
 const inhibitIPv4 = "com.docker.network.bridge.inhibit_ipv4"

@@ -3,8 +3,10 @@ package docker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,3 +313,63 @@ func TestBuildOutputEscaped(t *testing.T) {
 type runnerFunc func(context.Context, launcher.Cmd) error
 
 func (f runnerFunc) Run(ctx context.Context, c launcher.Cmd) error { return f(ctx, c) }
+
+// TestNetworkCreateAdoptsOnlyItsOwnLaunch: creating a network again with
+// the same spec and the same launch id succeeds (the first create's answer
+// may have been lost); a network of that name that anyone else made, with
+// bottle's other labels or not, is refused and left alone.
+func TestNetworkCreateAdoptsOnlyItsOwnLaunch(t *testing.T) {
+	labels := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "x", launcher.LabelRole: "internal", launcher.LabelLaunch: "0123abcd"}
+	spec := launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true, Labels: labels}
+	exists := &launcher.RunError{ExitCode: 1, Stderr: "Error response from daemon: network with name bottle-x-internal already exists"}
+	inspect := func(internal bool, inhibit string, l map[string]string) string {
+		j, _ := json.Marshal([]map[string]any{{"Name": "bottle-x-internal", "Internal": internal, "Labels": l,
+			"Options": map[string]string{"com.docker.network.bridge.inhibit_ipv4": inhibit},
+			"IPAM":    map[string]any{"Config": []map[string]string{{"Subnet": "172.20.0.0/16", "Gateway": ""}}}}})
+		return string(j)
+	}
+	other := maps.Clone(labels)
+	other[launcher.LabelLaunch] = "ffff0000"
+	noID := maps.Clone(labels)
+	delete(noID, launcher.LabelLaunch)
+	for _, tc := range []struct {
+		name    string
+		spec    launcher.NetworkSpec
+		found   string // network inspect's answer; "": inspect fails
+		adopted bool
+	}{
+		{"same launch", spec, inspect(true, "true", labels), true},
+		{"same launch, engine added a label", spec, inspect(true, "true", map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "x", launcher.LabelRole: "internal", launcher.LabelLaunch: "0123abcd", "com.example.extra": "1"}), true},
+		{"another launch of the bottle", spec, inspect(true, "true", other), false},
+		{"a stranger's", spec, inspect(true, "true", nil), false},
+		{"bottle's labels, no launch id", spec, inspect(true, "true", noID), false},
+		{"the launch id, but the host is on it", spec, inspect(true, "false", labels), false},
+		{"the launch id, but it routes out", spec, inspect(false, "", labels), false},
+		{"a spec without a launch id", launcher.NetworkSpec{Name: spec.Name, Internal: true, Labels: noID}, inspect(true, "true", noID), false},
+		{"inspect fails", spec, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeRunner{fail: map[string]error{"network create": exists}, answers: map[string]string{"network inspect": tc.found}}
+			if tc.found == "" {
+				f.fail["network inspect"] = &launcher.RunError{ExitCode: 1, Stderr: "Error: No such network: bottle-x-internal"}
+			}
+			err := (&Backend{Runner: f}).NetworkCreate(context.Background(), tc.spec)
+			if tc.adopted && err != nil {
+				t.Errorf("a repeated create of this launch's network: %v", err)
+			}
+			if !tc.adopted && (err == nil || !strings.Contains(err.Error(), "does not adopt a network it did not create")) {
+				t.Errorf("err = %v; want the refusal", err)
+			}
+			for _, c := range f.calls {
+				if c[1] == "network" && c[2] != "create" && c[2] != "inspect" {
+					t.Errorf("touched the existing network: %q", c)
+				}
+			}
+		})
+	}
+	// Any other failure of the create is its own error, not "exists".
+	f := &fakeRunner{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Cannot connect to the Docker daemon"}}}
+	if err := (&Backend{Runner: f}).NetworkCreate(context.Background(), spec); err == nil || strings.Contains(err.Error(), "adopt") || len(f.calls) != 1 {
+		t.Errorf("dead daemon: %v after %q", err, f.calls)
+	}
+}

@@ -150,13 +150,17 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 }
 
 // NetworkCreate implements launcher.Backend. An existing network of that
-// name is never adopted.
+// name is taken only when n.SameLaunch says this launch made it (the create
+// is being repeated); any other is never adopted.
 func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
 	err := b.cli().Run(ctx, NetworkCreateArgs(n)...)
-	if networkExists(err) {
-		return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or container network delete %s)", n.Name, n.Name)
+	if !networkExists(err) {
+		return err
 	}
-	return err
+	if info, ierr := b.NetworkInspect(ctx, n.Name); ierr == nil && n.SameLaunch(info) {
+		return nil
+	}
+	return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or container network delete %s)", n.Name, n.Name)
 }
 
 // networkExists is Apple's "Error: network NAME already exists".

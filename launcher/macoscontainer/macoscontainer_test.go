@@ -2,7 +2,9 @@ package macoscontainer
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,5 +232,47 @@ func TestClassifiesByStderr(t *testing.T) {
 	b = &Backend{Runner: &fakeCLI{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Error: network bottle-x-internal already exists"}}}}
 	if err := b.NetworkCreate(ctx, launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true}); err == nil || !strings.Contains(err.Error(), "does not adopt") {
 		t.Errorf("existing network: %v", err)
+	}
+}
+
+// TestNetworkCreateAdoptsOnlyItsOwnLaunch: creating a network again with
+// the same spec and the same launch id succeeds; a network of that name
+// that anyone else made is refused and left alone.
+func TestNetworkCreateAdoptsOnlyItsOwnLaunch(t *testing.T) {
+	labels := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "x", launcher.LabelRole: "internal", launcher.LabelLaunch: "0123abcd"}
+	spec := launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true, Labels: labels}
+	found := func(mode string, l map[string]string) string {
+		j, _ := json.Marshal([]map[string]any{{"id": "bottle-x-internal",
+			"configuration": map[string]any{"name": "bottle-x-internal", "mode": mode, "labels": l},
+			"status":        map[string]string{"ipv4Subnet": "192.168.100.0/24", "ipv4Gateway": "192.168.100.1"}}})
+		return string(j)
+	}
+	other := maps.Clone(labels)
+	other[launcher.LabelLaunch] = "ffff0000"
+	for _, tc := range []struct {
+		name, found string
+		adopted     bool
+	}{
+		{"same launch", found("hostOnly", labels), true},
+		{"another launch of the bottle", found("hostOnly", other), false},
+		{"a stranger's", found("hostOnly", map[string]string{}), false},
+		{"the launch id, but NAT", found("nat", labels), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeCLI{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Error: network bottle-x-internal already exists"}},
+				out: map[string]string{"network inspect": tc.found}}
+			err := (&Backend{Runner: f}).NetworkCreate(context.Background(), spec)
+			if tc.adopted && err != nil {
+				t.Errorf("a repeated create of this launch's network: %v", err)
+			}
+			if !tc.adopted && (err == nil || !strings.Contains(err.Error(), "does not adopt a network it did not create")) {
+				t.Errorf("err = %v; want the refusal", err)
+			}
+			for _, c := range f.calls {
+				if c[1] == "network" && c[2] != "create" && c[2] != "inspect" {
+					t.Errorf("touched the existing network: %q", c)
+				}
+			}
+		})
 	}
 }
