@@ -187,6 +187,11 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	if s.EgressNetwork != "" {
 		b.Egress, b.EgressOwned = s.EgressNetwork, false
 	}
+	if s.Workspace != "" {
+		if err := l.checkWorkspace(s.Workspace); err != nil {
+			return nil, err
+		}
+	}
 	existing, err := l.Backend.List(ctx, l.ownLabels(s.Name))
 	if err != nil {
 		// Without the list, a later failure could not tell this launch's
@@ -195,11 +200,6 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (b *Bottle, err error) {
 	}
 	if len(existing) > 0 {
 		return nil, fmt.Errorf("bottle %q already exists (%d resources); stop it first: bottle stop %s", s.Name, len(existing), s.Name)
-	}
-	if s.Workspace != "" {
-		if err := l.checkWorkspace(s.Workspace); err != nil {
-			return nil, err
-		}
 	}
 	made := false // whether this launch made anything the engine holds
 	defer func() {
