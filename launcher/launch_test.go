@@ -1,6 +1,7 @@
 package launcher_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -190,6 +191,72 @@ func TestTeardownOutlivesCtrlC(t *testing.T) {
 		if left, ok := d.seen[c]; !ok || left <= 0 || left > time.Minute {
 			t.Errorf("%s: seen %v with %v left; want a deadline of its own, at most a minute", c, ok, left)
 		}
+	}
+}
+
+// TestStopOutlivesCtrlC: a stop whose context is already cancelled still
+// saves the logs and removes everything, under its own deadline.
+func TestStopOutlivesCtrlC(t *testing.T) {
+	l, f, s := setup(t)
+	if _, err := l.Launch(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	var d deadlines
+	f.OnCall = d.observe
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if stopped, err := l.Stop(ctx, "demo"); err != nil || !stopped {
+		t.Fatalf("stop: %v %v", stopped, err)
+	}
+	if got := f.State(); got != "" {
+		t.Errorf("left behind:\n%s", got)
+	}
+	if len(d.dead) > 0 {
+		t.Errorf("calls on a cancelled context: %q", d.dead)
+	}
+	if left := d.seen["Remove bottle-demo-agent"]; left <= 0 || left > time.Minute {
+		t.Errorf("the stop's removal had %v left; want its own deadline, at most a minute", left)
+	}
+	if log, _ := os.ReadFile(filepath.Join(l.LogDir("demo"), "agent.log")); string(log) != "log of bottle-demo-agent\n" {
+		t.Errorf("agent log %q", log)
+	}
+}
+
+// TestStopKeepsMetadata: a stop that cannot list the bottle's resources,
+// or cannot remove them, leaves the bottle's metadata as it was (not
+// marked stopped) and says so; once the engine answers, the stop goes
+// through.
+func TestStopKeepsMetadata(t *testing.T) {
+	for _, call := range []string{"List", "Remove bottle-demo-agent"} {
+		t.Run(call, func(t *testing.T) {
+			l, f, s := setup(t)
+			if _, err := l.Launch(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			meta := filepath.Join(l.Dir("demo"), contract.MetadataFile)
+			before, _ := os.ReadFile(meta)
+			f.FailAt = call
+			stopped, err := l.Stop(context.Background(), "demo")
+			if err == nil || !strings.Contains(err.Error(), "injected failure") {
+				t.Fatalf("stop: %v %v", stopped, err)
+			}
+			if call == "List" && (stopped || !strings.Contains(err.Error(), "nothing was removed") || f.State() != running) {
+				t.Errorf("a stop that could not list: stopped=%v %v\n%s", stopped, err, f.State())
+			}
+			if after, _ := os.ReadFile(meta); !bytes.Equal(after, before) {
+				t.Errorf("the metadata changed:\n%s\nwas:\n%s", after, before)
+			}
+			if b, err := l.Load("demo"); err != nil || !b.Stopped.IsZero() {
+				t.Errorf("after a failed stop: %+v %v", b, err)
+			}
+			f.FailAt = ""
+			if _, err := l.Stop(context.Background(), "demo"); err != nil || f.State() != "" {
+				t.Errorf("second stop: %v\n%s", err, f.State())
+			}
+			if b, err := l.Load("demo"); err != nil || b.Stopped.IsZero() {
+				t.Errorf("after the stop: %+v %v", b, err)
+			}
+		})
 	}
 }
 

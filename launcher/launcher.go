@@ -185,8 +185,11 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // removes its containers and networks: only those that carry its labels.
 // It reports whether there was anything to stop. A bottle that is already
 // stopped is left as it is, saved logs included; a name with neither
-// metadata nor resources is ErrNoBottle.
+// metadata nor resources is ErrNoBottle. Stop runs to the end under its
+// own timeout even when ctx is cancelled.
 func (l *Launcher) Stop(ctx context.Context, name string) (bool, error) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	b, err := l.Load(name)
 	if err != nil && !errors.Is(err, ErrNoBottle) {
 		return false, err
