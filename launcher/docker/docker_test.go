@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"maps"
 	"os"
@@ -13,51 +12,25 @@ import (
 	"strings"
 	"testing"
 
+	"bottle.dev/bottle/internal/golden"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/internal/fakebackend"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+// TestLaunchArgvGolden pins the docker command lines of a launch: the
+// specs Launch handed its backend, recorded against the fake engine, run
+// through this backend with a Runner that writes down each argv.
+func TestLaunchArgvGolden(t *testing.T) {
+	rec := fakebackend.Record(t)
+	log := &fakebackend.ArgvLog{}
+	golden.Check(t, filepath.Join("testdata", "launch.golden"), rec.Transcript(t, &Backend{Runner: log}, log))
+}
 
-// TestArgvGolden pins the docker command lines bottle runs.
-func TestArgvGolden(t *testing.T) {
-	l := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "demo", launcher.LabelRole: "sidecar"}
-	cases := map[string][]string{
-		"build": BuildArgs(launcher.BuildSpec{Tag: "bottle-agent:abc", Dockerfile: "/ctx/Dockerfile", Context: "/ctx",
-			Args: map[string]string{"BASE_IMAGE": "base:1", "A": "b"}, Labels: map[string]string{launcher.LabelManaged: "true"}}),
-		"network-internal": NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-internal", Internal: true, Labels: l}),
-		"network-egress":   NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-egress", Labels: l}),
-		"create-sidecar": CreateArgs(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "bottle-sidecar:x",
-			Networks: []string{"bottle-demo-egress", "bottle-demo-internal"}, Labels: l, User: "65532:65532",
-			Mounts: []launcher.Mount{{Source: "/state/config", Target: "/etc/bottle", ReadOnly: true}, {Source: "/state/logs", Target: "/var/log/bottle"}},
-			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}, Limits: launcher.Limits{Memory: "512m", Pids: 256},
-			Sysctls: map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}}, ""),
-		"create-agent": CreateArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
-			DNS: []string{"172.20.0.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://172.20.0.2:3128"},
-			Mounts:     []launcher.Mount{{Source: "/state/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true}},
-			Entrypoint: []string{"sleep", "infinity"}, Workdir: "/", Labels: l, User: "65534:65534",
-			Limits: launcher.Limits{Memory: "4g", CPUs: "1.5", Pids: 1024}}, "/tmp/bottle-env-1/env"),
-		"create-probe": CreateArgs(launcher.RunSpec{Name: "bottle-demo-probe", Image: "bottle-sidecar:x", NetworkOf: "bottle-demo-agent",
-			Networks: []string{"bottle-demo-internal"}, CapDrop: []string{"ALL"}, User: "65532:65532", Labels: l, Cmd: []string{"idle"}}, ""),
-		"exec-tty": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"bash"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
-		"exec-env": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"probe", "tcp", "x:1"}, User: "0", Env: []string{"HTTP_PROXY="}}),
-	}
-	for name, argv := range cases {
-		t.Run(name, func(t *testing.T) {
-			got := launcher.PrettyCommand(append([]string{"docker"}, argv...)) + "\n"
-			path := filepath.Join("testdata", name+".golden")
-			if *update {
-				os.WriteFile(path, []byte(got), 0o644)
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("got  %s want %s", got, want)
-			}
-		})
-	}
+// TestExecArgvGolden pins the exec of an interactive shell, which the CLI
+// (not the launch) hands the backend: a terminal, stdin, the agent user.
+func TestExecArgvGolden(t *testing.T) {
+	argv := launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"bash"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")})
+	golden.Check(t, filepath.Join("testdata", "exec-tty.golden"), []byte(launcher.PrettyCommand(append([]string{"docker"}, argv...))+"\n"))
 }
 
 func TestParseInspect(t *testing.T) {

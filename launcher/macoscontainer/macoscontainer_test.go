@@ -3,17 +3,16 @@ package macoscontainer
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"bottle.dev/bottle/internal/golden"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/internal/fakebackend"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func read(t *testing.T, name string) []byte {
 	t.Helper()
@@ -143,42 +142,20 @@ func TestListFiltersByLabelAndNeverTouchesBuilder(t *testing.T) {
 	}
 }
 
-func TestArgvGolden(t *testing.T) {
-	l := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "demo", launcher.LabelRole: "sidecar"}
-	cases := map[string][]string{
-		"build": BuildArgs(launcher.BuildSpec{Tag: "bottle-agent:abc", Dockerfile: "/ctx/Dockerfile", Context: "/ctx",
-			Args: map[string]string{"BASE_IMAGE": "debian:bookworm-slim"}, Labels: map[string]string{launcher.LabelManaged: "true"}}, []string{"192.0.2.53"}),
-		"network-internal": NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-internal", Internal: true, Labels: l}),
-		"network-egress":   NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-egress", Labels: l}),
-		"run-sidecar": RunArgs(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "bottle-sidecar:x",
-			Networks: []string{"bottle-demo-egress", "bottle-demo-internal"}, Labels: l, User: "65532:65532",
-			Mounts: []launcher.Mount{{Source: "/state/config", Target: "/etc/bottle", ReadOnly: true}},
-			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}, Limits: launcher.Limits{Memory: "512m", Pids: 256},
-			Sysctls: map[string]string{"net.ipv4.ip_forward": "0"}}, ""),
-		"run-agent": RunArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
-			DNS: []string{"192.168.100.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://192.168.100.2:3128"},
-			Entrypoint: []string{"sleep", "infinity"}, Labels: l, Limits: launcher.Limits{Memory: "4g", CPUs: "2"}}, "/tmp/bottle-env-1/env"),
-		"run-probe": RunArgs(launcher.RunSpec{Name: "bottle-demo-probe", Image: "bottle-sidecar:x", NetworkOf: "bottle-demo-agent",
-			Networks: []string{"bottle-demo-internal"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, User: "65532:65532", Labels: l, Cmd: []string{"idle"}}, ""),
-		"exec": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
-	}
-	for name, argv := range cases {
-		t.Run(name, func(t *testing.T) {
-			got := launcher.PrettyCommand(append([]string{"container"}, argv...)) + "\n"
-			path := filepath.Join("testdata", name+".golden")
-			if *update {
-				os.WriteFile(path, []byte(got), 0o644)
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("got  %s want %s", got, want)
-			}
-		})
-	}
+// TestLaunchArgvGolden pins the container command lines of a launch: the
+// specs Launch handed its backend, recorded against the fake engine, run
+// through this backend with a Runner that writes down each argv.
+func TestLaunchArgvGolden(t *testing.T) {
+	rec := fakebackend.Record(t)
+	log := &fakebackend.ArgvLog{}
+	golden.Check(t, filepath.Join("testdata", "launch.golden"), rec.Transcript(t, &Backend{Runner: log, BuilderDNS: []string{"192.0.2.53"}}, log))
+}
+
+// TestExecArgvGolden pins the exec of an interactive shell, which the CLI
+// (not the launch) hands the backend: a terminal, stdin, the agent user.
+func TestExecArgvGolden(t *testing.T) {
+	argv := launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")})
+	golden.Check(t, filepath.Join("testdata", "exec.golden"), []byte(launcher.PrettyCommand(append([]string{"container"}, argv...))+"\n"))
 }
 
 // TestClassifiesByStderr: only Apple's "… not found: NAME" means gone; a

@@ -58,6 +58,7 @@ type Backend struct {
 	runs       []launcher.RunSpec
 	builds     []launcher.BuildSpec
 	execs      []Exec
+	copies     []Copy
 }
 
 type network struct {
@@ -75,6 +76,11 @@ type container struct {
 type Exec struct {
 	Container string
 	Spec      launcher.ExecSpec
+}
+
+// Copy is one file or directory copied into a container.
+type Copy struct {
+	Container, Src, Dst string
 }
 
 // New returns an empty engine that reports to t.
@@ -238,6 +244,17 @@ func (f *Backend) info(n *network) launcher.NetworkInfo {
 		Isolated: internal && !f.NotIsolated, Labels: maps.Clone(n.spec.Labels)}
 }
 
+// gateways are the gateways of the networks the engine holds.
+func (f *Backend) gateways() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]bool{}
+	for _, n := range f.nets {
+		out[f.info(n).Gateway] = true
+	}
+	return out
+}
+
 // NetworkInspect implements launcher.Backend.
 func (f *Backend) NetworkInspect(ctx context.Context, name string) (launcher.NetworkInfo, error) {
 	defer f.mu.Unlock()
@@ -385,6 +402,7 @@ func (f *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 	if _, err := os.Stat(strings.TrimSuffix(src, "/.")); err != nil {
 		return engineError("cp", "lstat "+src+": no such file or directory")
 	}
+	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst})
 	return nil
 }
 
@@ -511,6 +529,13 @@ func (f *Backend) Execs() []Exec {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.execs)
+}
+
+// Copies lists every copy into a container, in order.
+func (f *Backend) Copies() []Copy {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.copies)
 }
 
 // Runs lists the spec of every container started, in order, removed ones
