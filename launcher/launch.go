@@ -41,10 +41,11 @@ type launch struct {
 	// exists: before that, whatever holds a bottle's name is not ours.
 	made bool
 
-	pol        *allowlist.Policy // state
-	sidecarBin string            // images: the static bottle-sidecar
-	internal   NetworkInfo       // networks
-	egress     NetworkInfo       // networks
+	// What one step finds for the later ones.
+	pol        *allowlist.Policy // the policy the bottle starts with (step "state")
+	sidecarBin string            // the static bottle-sidecar (step "images")
+	internal   NetworkInfo       // the internal network as read back (step "networks")
+	egress     NetworkInfo       // the egress network as read back (step "networks")
 }
 
 // step is one named step of the launch sequence. run does it and returns

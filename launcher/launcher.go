@@ -258,7 +258,7 @@ func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (in
 // Summary is one bottle as `bottle list` shows it.
 type Summary struct {
 	Name       string   `json:"name"`
-	Status     string   `json:"status"` // running, partial, stopped
+	Status     string   `json:"status"` // "running" (its agent and sidecar run) or "partial"
 	Containers []string `json:"containers"`
 	Networks   []string `json:"networks"`
 	ProxyURL   string   `json:"proxy_url,omitempty"`
