@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -344,5 +345,30 @@ func TestNetworkCreateAdoptsOnlyItsOwnLaunch(t *testing.T) {
 	f := &fakeRunner{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Cannot connect to the Docker daemon"}}}
 	if err := (&Backend{Runner: f}).NetworkCreate(context.Background(), spec); err == nil || strings.Contains(err.Error(), "adopt") || len(f.calls) != 1 {
 		t.Errorf("dead daemon: %v after %q", err, f.calls)
+	}
+}
+
+// TestListByLabels: the engine itself filters by every label asked for
+// (sorted, so the argv is stable), for containers and networks alike.
+func TestListByLabels(t *testing.T) {
+	f := &fakeRunner{answers: map[string]string{
+		"ps -a":      `{"Names":"bottle-demo-agent","State":"running","Labels":"dev.bottle.managed=true,dev.bottle.name=demo"}` + "\n",
+		"network ls": `{"Name":"bottle-demo-internal","Labels":"dev.bottle.managed=true,dev.bottle.name=demo"}` + "\n",
+	}}
+	res, err := (&Backend{Runner: f}).List(context.Background(), map[string]string{launcher.LabelName: "demo", launcher.LabelManaged: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters := "--filter label=dev.bottle.managed=true --filter label=dev.bottle.name=demo --format {{json .}}"
+	want := []string{"docker ps -a " + filters, "docker network ls " + filters}
+	var got []string
+	for _, c := range f.calls {
+		got = append(got, strings.Join(c, " "))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ran %q\nwant %q", got, want)
+	}
+	if len(res) != 2 || res[0].Kind != "container" || res[0].Name != "bottle-demo-agent" || res[1].Kind != "network" || res[1].Labels[launcher.LabelName] != "demo" {
+		t.Errorf("listed %+v", res)
 	}
 }
