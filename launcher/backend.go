@@ -1,7 +1,7 @@
 // Package launcher makes bottles: it builds the images, creates the two
 // networks, starts the sidecar and the agent, proves the agent cannot get
 // around the sidecar, and tears it all down again. Container engines are
-// behind the Backend interface (launcher/docker, later launcher/macoscontainer).
+// behind the Backend interface (launcher/docker, launcher/macoscontainer).
 package launcher
 
 import (
@@ -18,6 +18,9 @@ const (
 	LabelName    = "dev.bottle.name"
 	LabelRole    = "dev.bottle.role"
 	LabelOwner   = "dev.bottle.owner" // a hash of the state directory the bottle belongs to
+	// LabelLaunch is a random id of the launch that made a network; see
+	// NetworkSpec.SameLaunch.
+	LabelLaunch = "dev.bottle.launch"
 )
 
 // Backend is a container engine as the launcher needs it.
@@ -30,6 +33,9 @@ type Backend interface {
 	ImageExists(ctx context.Context, tag string) (bool, error)
 	Build(ctx context.Context, b BuildSpec) error
 
+	// NetworkCreate creates n. It is idempotent for the launch that made
+	// the network and for nobody else: when one of n's name exists, it is
+	// taken only if n.SameLaunch says so, and refused otherwise.
 	NetworkCreate(ctx context.Context, n NetworkSpec) error
 	NetworkInspect(ctx context.Context, name string) (NetworkInfo, error)
 	NetworkRemove(ctx context.Context, name string) error // idempotent
@@ -62,6 +68,33 @@ type NetworkSpec struct {
 	Name     string
 	Internal bool // no route out and no address for the host on it
 	Labels   map[string]string
+}
+
+// SameLaunch reports whether info, read back from a network found under
+// n's name when creating n failed because one exists, is n as this same
+// launch created it: it carries n's launch id (LabelLaunch, which n must
+// have) and every other label of n, and it is as internal, and as
+// isolated, as n asks.
+//
+// Why a launch id, and not the labels alone: a network of a bottle's name
+// that this launch did not create says nothing about how it is wired (a
+// plain internal bridge still reaches the host, moby/libnetwork#1151), and
+// the bottle, owner and role labels prove nothing, since an earlier
+// launch, a half-made one, or anyone who has seen them can put the same
+// ones on a network of their own. The launch id is random, made when the
+// launch starts, and first leaves it on the network its create makes: a
+// network that carries it can only be that one. So a create repeated after
+// its answer got lost succeeds, and whatever else exists is refused.
+func (n NetworkSpec) SameLaunch(info NetworkInfo) bool {
+	if n.Labels[LabelLaunch] == "" || info.Name != n.Name || info.Internal != n.Internal || n.Internal && !info.Isolated {
+		return false
+	}
+	for k, v := range n.Labels {
+		if got, ok := info.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // NetworkInfo is what the launcher reads back about a network.

@@ -1,210 +1,44 @@
-package launcher
+package launcher_test
 
 import (
-	"bottle.dev/bottle/internal/contract"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/internal/fakebackend"
 )
 
-// fakeBackend is an in-memory container engine: it keeps networks and
-// containers with their labels, hands out addresses, and answers probes from
-// a table, so the launch sequence runs without Docker.
-type fakeBackend struct {
-	mu          sync.Mutex
-	nets        map[string]NetworkSpec
-	containers  map[string]RunSpec
-	images      map[string]bool
-	calls       []string
-	failAt      string // a call name that fails ("Run bottle-x-agent")
-	probeCode   func(argv []string) int
-	notIsolated bool                // NetworkInspect reports an internal network without full isolation
-	onProbe     func(argv []string) // called for each probe (to play the sidecar's audit)
-	execs       []string            // "container: argv" of every Exec, in order
-}
-
-func newFake() *fakeBackend {
-	return &fakeBackend{nets: map[string]NetworkSpec{}, containers: map[string]RunSpec{}, images: map[string]bool{}}
-}
-
-func (f *fakeBackend) record(call string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, call)
-	if f.failAt != "" && call == f.failAt {
-		return &RunError{Argv: []string{"fake", call}, ExitCode: 1, Stderr: "injected failure"}
-	}
-	return nil
-}
-
-func (f *fakeBackend) Name() string                    { return "fake" }
-func (f *fakeBackend) Check(ctx context.Context) error { return f.record("Check") }
-func (f *fakeBackend) ImageExists(_ context.Context, tag string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.images[tag], nil
-}
-func (f *fakeBackend) Build(_ context.Context, b BuildSpec) error {
-	if err := f.record("Build " + b.Tag); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	f.images[b.Tag] = true
-	f.mu.Unlock()
-	return nil
-}
-func (f *fakeBackend) NetworkCreate(_ context.Context, n NetworkSpec) error {
-	if err := f.record("NetworkCreate " + n.Name); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.nets[n.Name]; ok {
-		return &RunError{Argv: []string{"fake", "network", "create", n.Name}, ExitCode: 1, Stderr: "network with name " + n.Name + " already exists"}
-	}
-	f.nets[n.Name] = n
-	return nil
-}
-func (f *fakeBackend) NetworkInspect(_ context.Context, name string) (NetworkInfo, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, ok := f.nets[name]
-	if !ok {
-		return NetworkInfo{}, fmt.Errorf("no such network %s", name)
-	}
-	sub := "10.1.0"
-	if !n.Internal {
-		sub = "10.2.0"
-	}
-	return NetworkInfo{Name: name, Subnet: sub + ".0/24", Gateway: sub + ".1", Internal: n.Internal, Isolated: n.Internal && !f.notIsolated, Labels: n.Labels}, nil
-}
-func (f *fakeBackend) NetworkRemove(_ context.Context, name string) error {
-	f.record("NetworkRemove " + name)
-	f.mu.Lock()
-	delete(f.nets, name)
-	f.mu.Unlock()
-	return nil
-}
-func (f *fakeBackend) Run(_ context.Context, r RunSpec) error {
-	if err := f.record("Run " + r.Name); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.containers[r.Name]; ok {
-		return &RunError{Argv: []string{"fake", "run", r.Name}, ExitCode: 1, Stderr: "Conflict. The container name is already in use"}
-	}
-	f.containers[r.Name] = r
-	return nil
-}
-func (f *fakeBackend) Inspect(_ context.Context, name string) (ContainerInfo, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r, ok := f.containers[name]
-	if !ok {
-		return ContainerInfo{}, fmt.Errorf("no such container")
-	}
-	nets := map[string]string{}
-	for i, n := range r.Networks {
-		if f.nets[n].Internal {
-			nets[n] = "10.1.0." + fmt.Sprint(2+i)
-		} else {
-			nets[n] = "10.2.0." + fmt.Sprint(2+i)
-		}
-	}
-	return ContainerInfo{Name: name, Running: true, State: "running", Networks: nets, Labels: r.Labels}, nil
-}
-func (f *fakeBackend) Exec(_ context.Context, name string, e ExecSpec) error {
-	f.record("Exec " + strings.Join(e.Argv, " "))
-	f.mu.Lock()
-	f.execs = append(f.execs, name+": "+strings.Join(e.Argv, " "))
-	f.mu.Unlock()
-	if len(e.Argv) > 1 && e.Argv[1] == "probe" {
-		if f.onProbe != nil {
-			f.onProbe(e.Argv[4:])
-		}
-		if code := f.probeCode(e.Argv[4:]); code != 0 {
-			return &RunError{Argv: e.Argv, ExitCode: code, Err: errors.New("exit")}
-		}
-		return nil
-	}
-	if e.Stdout != nil && e.Argv[0] == "sh" {
-		io.WriteString(e.Stdout, "agent\n")
-	}
-	return nil
-}
-func (f *fakeBackend) CopyIn(_ context.Context, name, src, dst string) error {
-	return f.record("CopyIn " + dst)
-}
-func (f *fakeBackend) Logs(_ context.Context, name string, _ bool, out io.Writer) error {
-	io.WriteString(out, "log of "+name+"\n")
-	return nil
-}
-func (f *fakeBackend) Remove(_ context.Context, name string) error {
-	f.record("Remove " + name)
-	f.mu.Lock()
-	delete(f.containers, name)
-	f.mu.Unlock()
-	return nil
-}
-func (f *fakeBackend) List(_ context.Context, labels map[string]string) ([]Resource, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	match := func(l map[string]string) bool {
-		for k, v := range labels {
-			if l[k] != v {
-				return false
-			}
-		}
-		return true
-	}
-	var out []Resource
-	for n, r := range f.containers {
-		if match(r.Labels) {
-			out = append(out, Resource{Kind: "container", Name: n, State: "running", Labels: r.Labels})
-		}
-	}
-	for n, s := range f.nets {
-		if match(s.Labels) {
-			out = append(out, Resource{Kind: "network", Name: n, Labels: s.Labels})
-		}
-	}
-	return out, nil
-}
-
-// goodProbes answers every probe the way a sound bottle does.
-func goodProbes(argv []string) int {
-	switch {
-	case argv[0] == "http" && strings.HasSuffix(argv[1], "/healthz"):
-		return 0
-	case argv[0] == "dns" && strings.HasPrefix(argv[1], "bottle-self-test"):
-		return 5
-	case argv[0] == "http":
-		return 5
-	case argv[0] == "dns":
-		return 0
-	}
-	return 4 // tcp: no route
-}
-
-func setup(t *testing.T) (*Launcher, *fakeBackend, Spec) {
+func setup(t *testing.T) (*launcher.Launcher, *fakebackend.Backend, launcher.Spec) {
 	t.Helper()
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "allowlist.yaml")
 	os.WriteFile(pol, []byte("version: 1\nallow:\n  - host: api.example.com\n"), 0o644)
 	bin := filepath.Join(dir, "bottle-sidecar")
 	os.WriteFile(bin, []byte("static binary"), 0o755)
-	f := newFake()
-	f.probeCode = goodProbes
-	l := &Launcher{Backend: f, StateDir: filepath.Join(dir, "state")}
-	return l, f, Spec{Name: "demo", Allowlist: pol, SidecarBinary: bin, Image: "agent:latest"}
+	f := fakebackend.New(t)
+	f.AddImage("agent:latest")
+	l := &launcher.Launcher{Backend: f, StateDir: filepath.Join(dir, "state")}
+	return l, f, launcher.Spec{Name: "demo", Allowlist: pol, SidecarBinary: bin, Image: "agent:latest"}
 }
+
+// labels are the labels bottle puts on a resource of bottle name in l's
+// state directory.
+func labels(l *launcher.Launcher, name, role string) map[string]string {
+	return map[string]string{launcher.LabelManaged: "true", launcher.LabelOwner: launcher.Owner(l.StateDir), launcher.LabelName: name, launcher.LabelRole: role}
+}
+
+// running is the fake engine's state with bottle demo up.
+const running = `container bottle-demo-agent agent
+container bottle-demo-sidecar sidecar
+network bottle-demo-egress egress
+network bottle-demo-internal internal`
 
 func TestLaunchAndStop(t *testing.T) {
 	l, f, s := setup(t)
@@ -212,15 +46,20 @@ func TestLaunchAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent := f.containers["bottle-demo-agent"]
+	if got := f.State(); got != running {
+		t.Errorf("engine:\n%s\nwant:\n%s", got, running)
+	}
+	agent, _ := f.Container("bottle-demo-agent")
 	if strings.Join(agent.Networks, ",") != "bottle-demo-internal" || strings.Join(agent.CapDrop, ",") != "NET_ADMIN,NET_RAW" || agent.DNS[0] != b.SidecarIP {
 		t.Errorf("agent spec %+v", agent)
 	}
-	if sc := f.containers["bottle-demo-sidecar"]; strings.Join(sc.Networks, ",") != "bottle-demo-egress,bottle-demo-internal" || !strings.Contains(strings.Join(sc.Cmd, " "), "--internal-cidr 10.1.0.0/24") {
+	if sc, _ := f.Container("bottle-demo-sidecar"); strings.Join(sc.Networks, ",") != "bottle-demo-egress,bottle-demo-internal" || !strings.Contains(strings.Join(sc.Cmd, " "), "--internal-cidr 10.1.0.0/24") {
 		t.Errorf("sidecar spec %+v", sc)
 	}
-	if !f.nets["bottle-demo-internal"].Internal || f.nets["bottle-demo-egress"].Internal {
-		t.Errorf("networks %+v", f.nets)
+	internal, _ := f.Network("bottle-demo-internal")
+	egress, _ := f.Network("bottle-demo-egress")
+	if !internal.Internal || egress.Internal {
+		t.Errorf("networks %+v %+v", internal, egress)
 	}
 	if !strings.Contains(strings.Join(agent.Env, " "), "HTTPS_PROXY=http://"+b.SidecarIP+":3128") || !strings.Contains(strings.Join(agent.Env, " "), "NODE_EXTRA_CA_CERTS=") {
 		t.Errorf("agent env %v", agent.Env)
@@ -237,8 +76,8 @@ func TestLaunchAndStop(t *testing.T) {
 	if stopped, err := l.Stop(context.Background(), "demo"); err != nil || !stopped {
 		t.Fatal(stopped, err)
 	}
-	if len(f.containers) != 0 || len(f.nets) != 0 {
-		t.Errorf("left behind: %v %v", f.containers, f.nets)
+	if got := f.State(); got != "" {
+		t.Errorf("left behind:\n%s", got)
 	}
 	logPath := filepath.Join(l.LogDir("demo"), "sidecar.log")
 	if log, _ := os.ReadFile(logPath); string(log) != "log of bottle-demo-sidecar\n" {
@@ -265,14 +104,14 @@ func TestLaunchAndStop(t *testing.T) {
 func TestStopUnknownName(t *testing.T) {
 	l, _, _ := setup(t)
 	_, err := l.Stop(context.Background(), "nothere")
-	if !errors.Is(err, ErrNoBottle) || !strings.Contains(err.Error(), `no bottle named "nothere"`) {
+	if !errors.Is(err, launcher.ErrNoBottle) || !strings.Contains(err.Error(), `no bottle named "nothere"`) {
 		t.Errorf("err = %v", err)
 	}
 	if _, err := os.Stat(l.Dir("nothere")); !os.IsNotExist(err) {
 		t.Errorf("a state dir was made: %v", err)
 	}
 	for _, bad := range []string{"../../evil", "a/b", "..", "Evil"} {
-		if _, err := l.Stop(context.Background(), bad); err == nil || errors.Is(err, ErrNoBottle) {
+		if _, err := l.Stop(context.Background(), bad); err == nil || errors.Is(err, launcher.ErrNoBottle) {
 			t.Errorf("%q: %v; want an invalid-name error", bad, err)
 		}
 		if _, err := l.Load(bad); err == nil || !strings.Contains(err.Error(), "bottle name") {
@@ -286,13 +125,13 @@ func TestLaunchTearsDown(t *testing.T) {
 	for _, step := range []string{"NetworkCreate bottle-demo-egress", "Run bottle-demo-sidecar", "Run bottle-demo-agent", "Run bottle-demo-probe", "CopyIn /usr/local/share/ca-certificates/bottle-ca.crt"} {
 		t.Run(step, func(t *testing.T) {
 			l, f, s := setup(t)
-			f.failAt = step
+			f.FailAt = step
 			_, err := l.Launch(context.Background(), s)
 			if err == nil || !strings.Contains(err.Error(), "injected failure") {
 				t.Fatalf("err = %v", err)
 			}
-			if len(f.containers) != 0 || len(f.nets) != 0 {
-				t.Errorf("left behind: %v %v", f.containers, f.nets)
+			if got := f.State(); got != "" {
+				t.Errorf("left behind:\n%s", got)
 			}
 		})
 	}
@@ -312,28 +151,28 @@ func TestSelfTestFailsClosed(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l, f, s := setup(t)
-			f.probeCode = func(argv []string) int {
+			f.Probe = func(argv []string) int {
 				if argv[0] == "tcp" && strings.HasPrefix(argv[1], tc.target) {
 					return tc.code
 				}
-				return goodProbes(argv)
+				return fakebackend.GoodProbes(argv)
 			}
 			_, err := l.Launch(context.Background(), s)
 			if err == nil || !strings.Contains(err.Error(), "leaks") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v", err)
 			}
-			if len(f.containers) != 0 || len(f.nets) != 0 {
-				t.Errorf("a leaking bottle was left running: %v %v", f.containers, f.nets)
+			if got := f.State(); got != "" {
+				t.Errorf("a leaking bottle was left running:\n%s", got)
 			}
 		})
 	}
 	t.Run("proxy does not enforce", func(t *testing.T) {
 		l, f, s := setup(t)
-		f.probeCode = func(argv []string) int {
+		f.Probe = func(argv []string) int {
 			if argv[0] == "http" && !strings.HasSuffix(argv[1], "/healthz") {
 				return 0 // a blocked host got through
 			}
-			return goodProbes(argv)
+			return fakebackend.GoodProbes(argv)
 		}
 		if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "the proxy refuses a host outside the allowlist") {
 			t.Fatalf("err = %v", err)
@@ -343,12 +182,12 @@ func TestSelfTestFailsClosed(t *testing.T) {
 
 func TestValidName(t *testing.T) {
 	for _, n := range []string{"demo", "a", "my-bottle.2", "x_y"} {
-		if err := ValidName(n); err != nil {
+		if err := launcher.ValidName(n); err != nil {
 			t.Errorf("%q: %v", n, err)
 		}
 	}
 	for _, n := range []string{"", "Demo", "-x", "a b", strings.Repeat("a", 41), "a/b"} {
-		if ValidName(n) == nil {
+		if launcher.ValidName(n) == nil {
 			t.Errorf("%q accepted", n)
 		}
 	}
@@ -360,25 +199,22 @@ func TestCleanupOnlyPartial(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A half-made bottle: only its internal network.
-	f.nets["bottle-half-internal"] = NetworkSpec{Name: "bottle-half-internal", Internal: true, Labels: l.labels("half", "internal")}
+	f.AddNetwork(launcher.NetworkSpec{Name: "bottle-half-internal", Internal: true, Labels: labels(l, "half", "internal")})
 	// Not ours.
-	f.nets["someone-else"] = NetworkSpec{Name: "someone-else"}
+	f.AddNetwork(launcher.NetworkSpec{Name: "someone-else"})
+	before := f.State()
 	var out strings.Builder
-	if err := l.Cleanup(context.Background(), true, &out); err != nil || !strings.Contains(out.String(), "would remove: half") || len(f.nets) != 4 {
-		t.Fatalf("dry run: %v %s %v", err, out.String(), f.nets)
+	if err := l.Cleanup(context.Background(), true, &out); err != nil || !strings.Contains(out.String(), "would remove: half") || f.State() != before {
+		t.Fatalf("dry run: %v %s\n%s", err, out.String(), f.State())
 	}
 	out.Reset()
 	if err := l.Cleanup(context.Background(), false, &out); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.nets["bottle-half-internal"]; ok {
-		t.Error("half-made network kept")
-	}
-	if _, ok := f.nets["someone-else"]; !ok {
-		t.Error("an unlabelled network was removed")
-	}
-	if _, ok := f.containers["bottle-demo-agent"]; !ok {
-		t.Error("a running bottle was cleaned up")
+	// The half-made bottle is gone; the running one and the stranger's
+	// network stay.
+	if got, want := f.State(), running+"\nnetwork someone-else -"; got != want {
+		t.Errorf("after cleanup:\n%s\nwant:\n%s", got, want)
 	}
 }
 
@@ -417,40 +253,45 @@ func TestLaunchKeepsCA(t *testing.T) {
 // process is unprivileged.
 func TestSelfTestRunsOutsideTheImage(t *testing.T) {
 	l, f, s := setup(t)
-	var probeSpec RunSpec
-	f.onProbe = func([]string) {
-		f.mu.Lock()
-		probeSpec = f.containers["bottle-demo-probe"]
-		f.mu.Unlock()
+	var (
+		mu        sync.Mutex // the probes run at once
+		probeSpec launcher.RunSpec
+	)
+	f.OnProbe = func([]string) {
+		mu.Lock()
+		defer mu.Unlock()
+		probeSpec, _ = f.Container("bottle-demo-probe")
 	}
 	b, err := l.Launch(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if probeSpec.Image != b.SidecarImage || probeSpec.NetworkOf != b.Agent || probeSpec.Labels[LabelRole] != "probe" {
+	if probeSpec.Image != b.SidecarImage || probeSpec.NetworkOf != b.Agent || probeSpec.Labels[launcher.LabelRole] != "probe" {
 		t.Errorf("probe container %+v", probeSpec)
 	}
-	if _, ok := f.containers["bottle-demo-probe"]; ok {
+	if _, ok := f.Container("bottle-demo-probe"); ok {
 		t.Error("the probe container was left running")
 	}
 	lastProbe, firstAgent := -1, -1
-	for i, e := range f.execs {
+	for i, e := range f.Execs() {
+		argv := strings.Join(e.Spec.Argv, " ")
 		switch {
-		case strings.HasPrefix(e, "bottle-demo-probe: /bottle-sidecar probe "):
+		case e.Container == "bottle-demo-probe" && strings.HasPrefix(argv, "/bottle-sidecar probe "):
 			lastProbe = i
-		case strings.HasPrefix(e, "bottle-demo-agent:") && firstAgent < 0:
+		case e.Container == "bottle-demo-agent" && firstAgent < 0:
 			firstAgent = i
-		case strings.Contains(e, " probe "):
-			t.Errorf("a probe ran elsewhere: %s", e)
+		case strings.Contains(argv, " probe "):
+			t.Errorf("a probe ran elsewhere: %s: %s", e.Container, argv)
 		}
 	}
 	if lastProbe < 0 || firstAgent < lastProbe {
-		t.Errorf("the agent ran something before the verdict: %q", f.execs)
+		t.Errorf("the agent ran something before the verdict: %+v", f.Execs())
 	}
 	// The agent's main process is bottle's binary, mounted read-only, not
 	// a program of the image.
-	a := f.containers["bottle-demo-agent"]
-	if a.User != nobody || strings.Join(a.Entrypoint, " ") != agentProbe+" idle" {
+	a, _ := f.Container("bottle-demo-agent")
+	const agentProbe = "/usr/local/bin/bottle-probe"
+	if a.User != "65534:65534" || strings.Join(a.Entrypoint, " ") != agentProbe+" idle" {
 		t.Errorf("the agent's main process: %q as %q", a.Entrypoint, a.User)
 	}
 	found := false
@@ -466,11 +307,11 @@ func TestSelfTestRunsOutsideTheImage(t *testing.T) {
 	// The proxy probe goes through the proxy explicitly: the probe container
 	// has none of the agent's environment.
 	found = false
-	for _, c := range f.calls {
+	for _, c := range f.Calls() {
 		found = found || strings.Contains(c, "probe --timeout 1s http http://bottle-self-test-")
 	}
 	if !found {
-		t.Errorf("no blocked-host probe: %q", f.calls)
+		t.Errorf("no blocked-host probe: %q", f.Calls())
 	}
 }
 
@@ -482,13 +323,13 @@ func TestReportModeSelfTest(t *testing.T) {
 		t.Run(fmt.Sprint("audited=", audited), func(t *testing.T) {
 			l, f, s := setup(t)
 			os.WriteFile(s.Allowlist, []byte("version: 1\nmode: report\nallow:\n  - host: api.example.com\n"), 0o644)
-			f.probeCode = func(argv []string) int {
+			f.Probe = func(argv []string) int {
 				if argv[0] == "tcp" {
 					return 4
 				}
 				return 0 // a report-mode sidecar lets the blocked name through
 			}
-			f.onProbe = func(argv []string) {
+			f.OnProbe = func(argv []string) {
 				if !audited || len(argv) < 2 || !strings.Contains(argv[1], "bottle-self-test-") {
 					return
 				}
@@ -521,7 +362,7 @@ func TestAgentMountsHoldNoKey(t *testing.T) {
 	if _, err := l.Launch(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	agent := f.containers["bottle-demo-agent"]
+	agent, _ := f.Container("bottle-demo-agent")
 	if len(agent.Mounts) == 0 {
 		t.Fatal("no mounts to check")
 	}
@@ -550,12 +391,12 @@ func TestAgentMountsHoldNoKey(t *testing.T) {
 func TestLaunchRefusals(t *testing.T) {
 	t.Run("internal network without isolation", func(t *testing.T) {
 		l, f, s := setup(t)
-		f.notIsolated = true
+		f.NotIsolated = true
 		if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "not the isolated internal network") {
 			t.Fatalf("err = %v", err)
 		}
-		if len(f.containers) != 0 || len(f.nets) != 0 {
-			t.Errorf("left behind: %v %v", f.containers, f.nets)
+		if got := f.State(); got != "" {
+			t.Errorf("left behind:\n%s", got)
 		}
 	})
 	t.Run("workspace holding the state dir", func(t *testing.T) {
@@ -569,8 +410,8 @@ func TestLaunchRefusals(t *testing.T) {
 		if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), "state directory") {
 			t.Fatalf("inside: err = %v", err)
 		}
-		if len(f.calls) != 0 {
-			t.Errorf("the engine was called: %v", f.calls)
+		if calls := f.Calls(); len(calls) != 0 {
+			t.Errorf("the engine was called: %v", calls)
 		}
 	})
 	t.Run("env value with a line break", func(t *testing.T) {
@@ -586,20 +427,20 @@ func TestLaunchRefusals(t *testing.T) {
 // merely has the name bottle would have given its own.
 func TestTeardownOnlyLabelled(t *testing.T) {
 	l, f, s := setup(t)
-	f.containers["bottle-demo-sidecar"] = RunSpec{Name: "bottle-demo-sidecar", Image: "someone-else"}
+	f.AddContainer(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "someone-else"})
 	if _, err := l.Launch(context.Background(), s); err == nil {
 		t.Fatal("launch over an existing container succeeded")
 	}
-	if c, ok := f.containers["bottle-demo-sidecar"]; !ok || c.Image != "someone-else" {
+	if c, ok := f.Container("bottle-demo-sidecar"); !ok || c.Image != "someone-else" {
 		t.Error("an unlabelled container was removed")
 	}
-	if len(f.nets) != 0 {
-		t.Errorf("the launch's networks were left: %v", f.nets)
+	if got := f.State(); got != "container bottle-demo-sidecar -" {
+		t.Errorf("the launch's networks were left:\n%s", got)
 	}
-	if _, err := l.Stop(context.Background(), "demo"); !errors.Is(err, ErrNoBottle) {
+	if _, err := l.Stop(context.Background(), "demo"); !errors.Is(err, launcher.ErrNoBottle) {
 		t.Errorf("stop: %v", err)
 	}
-	if _, ok := f.containers["bottle-demo-sidecar"]; !ok {
+	if _, ok := f.Container("bottle-demo-sidecar"); !ok {
 		t.Error("stop removed an unlabelled container")
 	}
 }
@@ -611,24 +452,24 @@ func TestOwnersKeptApart(t *testing.T) {
 	if _, err := l.Launch(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	other := &Launcher{Backend: f, StateDir: filepath.Join(t.TempDir(), "other-user")}
+	other := &launcher.Launcher{Backend: f, StateDir: filepath.Join(t.TempDir(), "other-user")}
 	if sums, err := other.List(context.Background()); err != nil || len(sums) != 0 {
 		t.Errorf("the other user lists %v %v", sums, err)
 	}
-	if _, err := other.Stop(context.Background(), "demo"); !errors.Is(err, ErrNoBottle) {
+	if _, err := other.Stop(context.Background(), "demo"); !errors.Is(err, launcher.ErrNoBottle) {
 		t.Errorf("the other user's stop: %v", err)
 	}
 	var out strings.Builder
 	if err := other.Cleanup(context.Background(), false, &out); err != nil || !strings.Contains(out.String(), "nothing to clean up") {
 		t.Errorf("the other user's cleanup: %v %s", err, out.String())
 	}
-	if len(f.containers) != 2 {
-		t.Errorf("the bottle lost containers: %v", f.containers)
+	if got := f.State(); got != running {
+		t.Errorf("the bottle lost resources:\n%s", got)
 	}
 	if _, err := other.Launch(context.Background(), s); err == nil {
 		t.Error("a second bottle of the same name on one engine was launched")
 	}
-	if len(f.containers) != 2 || len(f.nets) != 2 {
-		t.Errorf("the other user's failed launch removed the first one's resources: %v %v", f.containers, f.nets)
+	if got := f.State(); got != running {
+		t.Errorf("the other user's failed launch changed the first one's resources:\n%s", got)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
 
+	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/internal/termsafe"
 )
 
@@ -23,10 +25,18 @@ type Runner interface {
 
 // Cmd is one external command and where its streams go.
 type Cmd struct {
-	Argv   []string
-	Stdin  io.Reader
-	Stdout io.Writer // nil: captured into the error on failure only
-	Stderr io.Writer // nil: captured for RunError
+	Argv  []string
+	Stdin io.Reader
+	// Stdout receives the command's output; nil discards it.
+	Stdout io.Writer
+	// Stderr receives what the command says on its error stream. Whether
+	// or not it is set, a failure carries that text in its RunError.
+	Stderr io.Writer
+	// Dir is the working directory; "" is this process's.
+	Dir string
+	// Env holds K=V set on top of this process's environment (not instead
+	// of it); nil runs the command in the environment as it is.
+	Env []string
 }
 
 // RunError is a failed external command: what ran, how it ended, what it
@@ -85,13 +95,9 @@ func PrettyCommand(argv []string) string {
 		} else if v, ok := strings.CutPrefix(a, "--env="); ok {
 			a = "--env=" + redactEnv(v)
 		}
-		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
-			out[i] = a
-			continue
-		}
-		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		out[i] = a
 	}
-	return strings.Join(out, " ")
+	return shquote.Join(out)
 }
 
 func redactEnv(kv string) string {
@@ -112,6 +118,10 @@ func (ExecRunner) Run(ctx context.Context, c Cmd) error {
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.WaitDelay = 5 * time.Second // a child that keeps our pipes open cannot hang us
 	cmd.Stdin = c.Stdin
+	cmd.Dir = c.Dir
+	if c.Env != nil {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
 	stdout, errOut := c.Stdout, c.Stderr
 	if stdout != nil && stdout == errOut {
 		// One writer for both streams: os/exec copies each stream on its

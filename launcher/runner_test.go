@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,5 +49,34 @@ func TestPrettyCommandRedactsEnv(t *testing.T) {
 	err := &RunError{Argv: []string{"docker", "exec", "-e", "TOKEN=sk-1", "c", "x"}, ExitCode: 1, Stderr: "boom \x1b]52;c;eA==\x07"}
 	if msg := err.Error(); strings.Contains(msg, "sk-1") || strings.Contains(msg, "\x1b") {
 		t.Errorf("RunError: %q", msg)
+	}
+}
+
+// TestExecRunnerDirAndEnv: a command runs in Dir, with Env on top of this
+// process's environment rather than instead of it.
+func TestExecRunnerDirAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	err := ExecRunner{}.Run(context.Background(), Cmd{
+		Argv: []string{"sh", "-c", `pwd -P; printf '%s\n' "$BOTTLE_TEST_VAR"; [ -n "$PATH" ] && echo inherited`},
+		Dir:  dir, Env: []string{"BOTTLE_TEST_VAR=set here"}, Stdout: &out,
+	})
+	real, _ := filepath.EvalSymlinks(dir)
+	if want := real + "\nset here\ninherited\n"; err != nil || out.String() != want {
+		t.Errorf("%v: got %q, want %q", err, out.String(), want)
+	}
+}
+
+// TestPrettyCommandPastes: what PrettyCommand prints, pasted into a shell,
+// is the same argv again.
+func TestPrettyCommandPastes(t *testing.T) {
+	argv := []string{"printf", `%s\0`, "a b", "it's", "$(id)", "`id`", "*", "x|y&z;#", "new\nline", "", "^caret", "é", "~user", "!bang", `back\slash`, "{a,b}"}
+	out, err := exec.Command("sh", "-c", PrettyCommand(argv)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	if want := argv[2:]; !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

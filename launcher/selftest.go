@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,8 @@ func auditedWouldDeny(path, name string) []string {
 	return kinds
 }
 
+// randomToken is 12 hex digits no one can guess: the self-test's blocked
+// name, a launch's id.
 func randomToken() string {
 	var b [6]byte
 	rand.Read(b[:])
@@ -280,6 +283,20 @@ func interfaceAddrs() []netip.Addr {
 	for _, ia := range ifaddrs {
 		if p, err := netip.ParsePrefix(ia.String()); err == nil {
 			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
+}
+
+// hostAddrs lists this machine's addresses the agent could try (for the
+// self-test): IPv4 and IPv6, link-local included (the probe tries those on
+// every interface of the agent's namespace), but not loopback (that is the
+// agent's own).
+func hostAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range interfaceAddrs() {
+		if !a.IsLoopback() && !a.IsMulticast() && !slices.Contains(out, a) {
+			out = append(out, a)
 		}
 	}
 	return out

@@ -3,7 +3,7 @@
 package docker
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,8 +13,8 @@ import (
 	"slices"
 	"strings"
 
-	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/internal/enginecli"
 )
 
 // Backend drives the docker CLI.
@@ -23,22 +23,9 @@ type Backend struct {
 	Bin    string          // default "docker"
 }
 
-func (b *Backend) runner() launcher.Runner { return launcher.OrExec(b.Runner) }
-
-func (b *Backend) bin() string {
-	if b.Bin == "" {
-		return "docker"
-	}
-	return b.Bin
-}
-
-func (b *Backend) out(ctx context.Context, args ...string) (string, error) {
-	return launcher.Output(ctx, b.Runner, append([]string{b.bin()}, args...)...)
-}
-
-func (b *Backend) run(ctx context.Context, args ...string) error {
-	_, err := b.out(ctx, args...)
-	return err
+// cli is the docker program as the Backend's fields say.
+func (b *Backend) cli() enginecli.CLI {
+	return enginecli.CLI{Runner: b.Runner, Bin: cmp.Or(b.Bin, "docker")}
 }
 
 // Name implements launcher.Backend.
@@ -52,13 +39,17 @@ func noSuchContainer(err error) bool {
 	return launcher.StderrSays(err, "no such container", "no such object")
 }
 
-func noSuchNetwork(err error, name string) bool {
-	return launcher.StderrSays(err, "no such network", "network "+name+" not found")
+func noSuchNetwork(name string) func(error) bool {
+	return func(err error) bool { return launcher.StderrSays(err, "no such network", "network "+name+" not found") }
 }
+
+// networkExists is the daemon's "Error response from daemon: network with
+// name NAME already exists".
+func networkExists(err error) bool { return launcher.StderrSays(err, "already exists") }
 
 // Check asks the daemon for its version.
 func (b *Backend) Check(ctx context.Context) error {
-	v, err := b.out(ctx, "version", "--format", "{{.Server.Version}}")
+	v, err := b.Version(ctx)
 	if err != nil {
 		if launcher.NotInstalled(err) {
 			return fmt.Errorf("docker not found on PATH; install Docker (apt-get install docker.io) or pass --backend macos-container")
@@ -73,19 +64,12 @@ func (b *Backend) Check(ctx context.Context) error {
 
 // Version returns the engine's version.
 func (b *Backend) Version(ctx context.Context) (string, error) {
-	return b.out(ctx, "version", "--format", "{{.Server.Version}}")
+	return b.cli().Output(ctx, "version", "--format", "{{.Server.Version}}")
 }
 
 // ImageExists implements launcher.Backend.
 func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
-	err := b.run(ctx, "image", "inspect", "--format", "{{.Id}}", tag)
-	if err == nil {
-		return true, nil
-	}
-	if noSuchImage(err) {
-		return false, nil
-	}
-	return false, err
+	return b.cli().Exists(ctx, noSuchImage, "image", "inspect", "--format", "{{.Id}}", tag)
 }
 
 // BuildArgs is the argv of an image build.
@@ -100,24 +84,7 @@ func BuildArgs(s launcher.BuildSpec) []string {
 
 // Build implements launcher.Backend.
 func (b *Backend) Build(ctx context.Context, s launcher.BuildSpec) error {
-	var log bytes.Buffer
-	w := io.Writer(&log)
-	if s.Progress != nil {
-		w = io.MultiWriter(&log, s.Progress)
-	}
-	err := b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, BuildArgs(s)...), Stdout: w, Stderr: w})
-	if err != nil && s.Progress == nil {
-		return fmt.Errorf("%w\nbuild output:\n%s", err, termsafe.Escape(lastLines(log.String(), 30)))
-	}
-	return err
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return b.cli().Build(ctx, BuildArgs(s), s.Progress)
 }
 
 // NetworkCreateArgs is the argv that creates a network. An internal network
@@ -134,14 +101,18 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 }
 
 // NetworkCreate implements launcher.Backend. A network of that name that
-// already exists is never adopted, whatever its labels: this launch did not
-// make it, so nothing says how it is wired.
+// already exists is taken only when n.SameLaunch says this launch made it
+// (the create is being repeated); any other is never adopted, whatever its
+// labels: nothing says how it is wired.
 func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
-	err := b.run(ctx, NetworkCreateArgs(n)...)
-	if launcher.StderrSays(err, "already exists") {
-		return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or docker network rm %s)", n.Name, n.Name)
+	err := b.cli().Run(ctx, NetworkCreateArgs(n)...)
+	if !networkExists(err) {
+		return err
 	}
-	return err
+	if info, ierr := b.NetworkInspect(ctx, n.Name); ierr == nil && n.SameLaunch(info) {
+		return nil
+	}
+	return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or docker network rm %s)", n.Name, n.Name)
 }
 
 const inhibitIPv4 = "com.docker.network.bridge.inhibit_ipv4"
@@ -179,7 +150,7 @@ func ParseNetworkInspect(data []byte) (launcher.NetworkInfo, error) {
 
 // NetworkInspect implements launcher.Backend.
 func (b *Backend) NetworkInspect(ctx context.Context, name string) (launcher.NetworkInfo, error) {
-	out, err := b.out(ctx, "network", "inspect", name)
+	out, err := b.cli().Output(ctx, "network", "inspect", name)
 	if err != nil {
 		return launcher.NetworkInfo{}, err
 	}
@@ -188,11 +159,7 @@ func (b *Backend) NetworkInspect(ctx context.Context, name string) (launcher.Net
 
 // NetworkRemove implements launcher.Backend; a missing network is not an error.
 func (b *Backend) NetworkRemove(ctx context.Context, name string) error {
-	err := b.run(ctx, "network", "rm", name)
-	if noSuchNetwork(err, name) {
-		return nil
-	}
-	return err
+	return b.cli().RunUnlessGone(ctx, noSuchNetwork(name), "network", "rm", name)
 }
 
 // Log limits of every container bottle runs: the engine's json-file log
@@ -250,7 +217,7 @@ func (b *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
 }
 
 func (b *Backend) createAndStart(ctx context.Context, r launcher.RunSpec, envFile string) error {
-	err := b.run(ctx, CreateArgs(r, envFile)...)
+	err := b.cli().Run(ctx, CreateArgs(r, envFile)...)
 	if launcher.StderrSays(err, "no such image", "pull access denied", "not found: manifest unknown") {
 		return fmt.Errorf("image %s is not on this machine, and bottle never pulls images: build it, or pull it yourself (docker pull %s)", r.Image, r.Image)
 	}
@@ -272,14 +239,14 @@ func withoutIPv6Sysctls(r launcher.RunSpec) launcher.RunSpec {
 // order, and starts it.
 func (b *Backend) connectAndStart(ctx context.Context, r launcher.RunSpec) error {
 	if r.NetworkOf != "" || len(r.Networks) == 0 {
-		return b.run(ctx, "start", r.Name)
+		return b.cli().Run(ctx, "start", r.Name)
 	}
 	for _, n := range r.Networks[1:] {
-		if err := b.run(ctx, "network", "connect", n, r.Name); err != nil {
+		if err := b.cli().Run(ctx, "network", "connect", n, r.Name); err != nil {
 			return err
 		}
 	}
-	return b.run(ctx, "start", r.Name)
+	return b.cli().Run(ctx, "start", r.Name)
 }
 
 type containerJSON struct {
@@ -316,7 +283,7 @@ func ParseInspect(data []byte) (launcher.ContainerInfo, error) {
 
 // Inspect implements launcher.Backend.
 func (b *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerInfo, error) {
-	out, err := b.out(ctx, "container", "inspect", name)
+	out, err := b.cli().Output(ctx, "container", "inspect", name)
 	if err != nil {
 		return launcher.ContainerInfo{}, err
 	}
@@ -326,30 +293,22 @@ func (b *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerI
 // Exec implements launcher.Backend; the command's exit status is in the
 // returned *launcher.RunError.
 func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
-	return b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, launcher.ExecArgs(name, e)...), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+	return b.cli().Exec(ctx, name, e)
 }
 
 // CopyIn implements launcher.Backend.
 func (b *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
-	return b.run(ctx, "cp", src, name+":"+dst)
+	return b.cli().Run(ctx, "cp", src, name+":"+dst)
 }
 
 // Logs implements launcher.Backend.
 func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Writer) error {
-	args := []string{b.bin(), "logs"}
-	if follow {
-		args = append(args, "-f")
-	}
-	return b.runner().Run(ctx, launcher.Cmd{Argv: append(args, name), Stdout: out, Stderr: out})
+	return b.cli().Logs(ctx, name, follow, out)
 }
 
 // Remove implements launcher.Backend; a missing container is not an error.
 func (b *Backend) Remove(ctx context.Context, name string) error {
-	err := b.run(ctx, "rm", "-f", name)
-	if noSuchContainer(err) {
-		return nil
-	}
-	return err
+	return b.cli().RunUnlessGone(ctx, noSuchContainer, "rm", "-f", name)
 }
 
 type psJSON struct {
@@ -395,7 +354,7 @@ func filterArgs(labels map[string]string) []string {
 
 // List implements launcher.Backend.
 func (b *Backend) List(ctx context.Context, labels map[string]string) ([]launcher.Resource, error) {
-	ps, err := b.out(ctx, append(append([]string{"ps", "-a"}, filterArgs(labels)...), "--format", "{{json .}}")...)
+	ps, err := b.cli().Output(ctx, append(append([]string{"ps", "-a"}, filterArgs(labels)...), "--format", "{{json .}}")...)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +362,7 @@ func (b *Backend) List(ctx context.Context, labels map[string]string) ([]launche
 	if err != nil {
 		return nil, err
 	}
-	ns, err := b.out(ctx, append(append([]string{"network", "ls"}, filterArgs(labels)...), "--format", "{{json .}}")...)
+	ns, err := b.cli().Output(ctx, append(append([]string{"network", "ls"}, filterArgs(labels)...), "--format", "{{json .}}")...)
 	if err != nil {
 		return nil, err
 	}

@@ -3,59 +3,35 @@ package docker
 import (
 	"bytes"
 	"context"
-	"flag"
+	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"bottle.dev/bottle/internal/golden"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/internal/fakebackend"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+// TestLaunchArgvGolden pins the docker command lines of a launch: the
+// specs Launch handed its backend, recorded against the fake engine, run
+// through this backend with a Runner that writes down each argv.
+func TestLaunchArgvGolden(t *testing.T) {
+	rec := fakebackend.Record(t)
+	log := &fakebackend.ArgvLog{}
+	golden.Check(t, filepath.Join("testdata", "launch.golden"), rec.Transcript(t, &Backend{Runner: log}, log))
+}
 
-// TestArgvGolden pins the docker command lines bottle runs.
-func TestArgvGolden(t *testing.T) {
-	l := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "demo", launcher.LabelRole: "sidecar"}
-	cases := map[string][]string{
-		"build": BuildArgs(launcher.BuildSpec{Tag: "bottle-agent:abc", Dockerfile: "/ctx/Dockerfile", Context: "/ctx",
-			Args: map[string]string{"BASE_IMAGE": "base:1", "A": "b"}, Labels: map[string]string{launcher.LabelManaged: "true"}}),
-		"network-internal": NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-internal", Internal: true, Labels: l}),
-		"network-egress":   NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-egress", Labels: l}),
-		"create-sidecar": CreateArgs(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "bottle-sidecar:x",
-			Networks: []string{"bottle-demo-egress", "bottle-demo-internal"}, Labels: l, User: "65532:65532",
-			Mounts: []launcher.Mount{{Source: "/state/config", Target: "/etc/bottle", ReadOnly: true}, {Source: "/state/logs", Target: "/var/log/bottle"}},
-			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}, Limits: launcher.Limits{Memory: "512m", Pids: 256},
-			Sysctls: map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}}, ""),
-		"create-agent": CreateArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
-			DNS: []string{"172.20.0.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://172.20.0.2:3128"},
-			Mounts:     []launcher.Mount{{Source: "/state/resolv.conf", Target: "/etc/resolv.conf", ReadOnly: true}},
-			Entrypoint: []string{"sleep", "infinity"}, Workdir: "/", Labels: l, User: "65534:65534",
-			Limits: launcher.Limits{Memory: "4g", CPUs: "1.5", Pids: 1024}}, "/tmp/bottle-env-1/env"),
-		"create-probe": CreateArgs(launcher.RunSpec{Name: "bottle-demo-probe", Image: "bottle-sidecar:x", NetworkOf: "bottle-demo-agent",
-			Networks: []string{"bottle-demo-internal"}, CapDrop: []string{"ALL"}, User: "65532:65532", Labels: l, Cmd: []string{"idle"}}, ""),
-		"exec-tty": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"bash"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
-		"exec-env": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"probe", "tcp", "x:1"}, User: "0", Env: []string{"HTTP_PROXY="}}),
-	}
-	for name, argv := range cases {
-		t.Run(name, func(t *testing.T) {
-			got := launcher.PrettyCommand(append([]string{"docker"}, argv...)) + "\n"
-			path := filepath.Join("testdata", name+".golden")
-			if *update {
-				os.WriteFile(path, []byte(got), 0o644)
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("got  %s want %s", got, want)
-			}
-		})
-	}
+// TestExecArgvGolden pins the exec of an interactive shell, which the CLI
+// (not the launch) hands the backend: a terminal, stdin, the agent user.
+func TestExecArgvGolden(t *testing.T) {
+	argv := launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"bash"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")})
+	golden.Check(t, filepath.Join("testdata", "exec-tty.golden"), []byte(launcher.PrettyCommand(append([]string{"docker"}, argv...))+"\n"))
 }
 
 func TestParseInspect(t *testing.T) {
@@ -311,3 +287,88 @@ func TestBuildOutputEscaped(t *testing.T) {
 type runnerFunc func(context.Context, launcher.Cmd) error
 
 func (f runnerFunc) Run(ctx context.Context, c launcher.Cmd) error { return f(ctx, c) }
+
+// TestNetworkCreateAdoptsOnlyItsOwnLaunch: creating a network again with
+// the same spec and the same launch id succeeds (the first create's answer
+// may have been lost); a network of that name that anyone else made, with
+// bottle's other labels or not, is refused and left alone.
+func TestNetworkCreateAdoptsOnlyItsOwnLaunch(t *testing.T) {
+	labels := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "x", launcher.LabelRole: "internal", launcher.LabelLaunch: "0123abcd"}
+	spec := launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true, Labels: labels}
+	exists := &launcher.RunError{ExitCode: 1, Stderr: "Error response from daemon: network with name bottle-x-internal already exists"}
+	inspect := func(internal bool, inhibit string, l map[string]string) string {
+		j, _ := json.Marshal([]map[string]any{{"Name": "bottle-x-internal", "Internal": internal, "Labels": l,
+			"Options": map[string]string{"com.docker.network.bridge.inhibit_ipv4": inhibit},
+			"IPAM":    map[string]any{"Config": []map[string]string{{"Subnet": "172.20.0.0/16", "Gateway": ""}}}}})
+		return string(j)
+	}
+	other := maps.Clone(labels)
+	other[launcher.LabelLaunch] = "ffff0000"
+	noID := maps.Clone(labels)
+	delete(noID, launcher.LabelLaunch)
+	for _, tc := range []struct {
+		name    string
+		spec    launcher.NetworkSpec
+		found   string // network inspect's answer; "": inspect fails
+		adopted bool
+	}{
+		{"same launch", spec, inspect(true, "true", labels), true},
+		{"same launch, engine added a label", spec, inspect(true, "true", map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "x", launcher.LabelRole: "internal", launcher.LabelLaunch: "0123abcd", "com.example.extra": "1"}), true},
+		{"another launch of the bottle", spec, inspect(true, "true", other), false},
+		{"a stranger's", spec, inspect(true, "true", nil), false},
+		{"bottle's labels, no launch id", spec, inspect(true, "true", noID), false},
+		{"the launch id, but the host is on it", spec, inspect(true, "false", labels), false},
+		{"the launch id, but it routes out", spec, inspect(false, "", labels), false},
+		{"a spec without a launch id", launcher.NetworkSpec{Name: spec.Name, Internal: true, Labels: noID}, inspect(true, "true", noID), false},
+		{"inspect fails", spec, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeRunner{fail: map[string]error{"network create": exists}, answers: map[string]string{"network inspect": tc.found}}
+			if tc.found == "" {
+				f.fail["network inspect"] = &launcher.RunError{ExitCode: 1, Stderr: "Error: No such network: bottle-x-internal"}
+			}
+			err := (&Backend{Runner: f}).NetworkCreate(context.Background(), tc.spec)
+			if tc.adopted && err != nil {
+				t.Errorf("a repeated create of this launch's network: %v", err)
+			}
+			if !tc.adopted && (err == nil || !strings.Contains(err.Error(), "does not adopt a network it did not create")) {
+				t.Errorf("err = %v; want the refusal", err)
+			}
+			for _, c := range f.calls {
+				if c[1] == "network" && c[2] != "create" && c[2] != "inspect" {
+					t.Errorf("touched the existing network: %q", c)
+				}
+			}
+		})
+	}
+	// Any other failure of the create is its own error, not "exists".
+	f := &fakeRunner{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Cannot connect to the Docker daemon"}}}
+	if err := (&Backend{Runner: f}).NetworkCreate(context.Background(), spec); err == nil || strings.Contains(err.Error(), "adopt") || len(f.calls) != 1 {
+		t.Errorf("dead daemon: %v after %q", err, f.calls)
+	}
+}
+
+// TestListByLabels: the engine itself filters by every label asked for
+// (sorted, so the argv is stable), for containers and networks alike.
+func TestListByLabels(t *testing.T) {
+	f := &fakeRunner{answers: map[string]string{
+		"ps -a":      `{"Names":"bottle-demo-agent","State":"running","Labels":"dev.bottle.managed=true,dev.bottle.name=demo"}` + "\n",
+		"network ls": `{"Name":"bottle-demo-internal","Labels":"dev.bottle.managed=true,dev.bottle.name=demo"}` + "\n",
+	}}
+	res, err := (&Backend{Runner: f}).List(context.Background(), map[string]string{launcher.LabelName: "demo", launcher.LabelManaged: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters := "--filter label=dev.bottle.managed=true --filter label=dev.bottle.name=demo --format {{json .}}"
+	want := []string{"docker ps -a " + filters, "docker network ls " + filters}
+	var got []string
+	for _, c := range f.calls {
+		got = append(got, strings.Join(c, " "))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ran %q\nwant %q", got, want)
+	}
+	if len(res) != 2 || res[0].Kind != "container" || res[0].Name != "bottle-demo-agent" || res[1].Kind != "network" || res[1].Labels[launcher.LabelName] != "demo" {
+		t.Errorf("listed %+v", res)
+	}
+}

@@ -1,12 +1,11 @@
 // Package macoscontainer is the launcher's backend for Apple's `container`
 // CLI on macOS: each container is a lightweight VM. It builds argv for the
 // CLI (pure functions, pinned by golden tests) and parses its 1.x JSON
-// (shapes from the reference: sorted keys, escaped slashes, addresses as
-// CIDR strings).
+// (sorted keys, "/" escaped as "\/", addresses as CIDR strings).
 package macoscontainer
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,8 @@ import (
 	"strconv"
 	"strings"
 
-	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/internal/enginecli"
 )
 
 // MinVersion is the oldest `container` bottle works with: multiple
@@ -32,23 +31,17 @@ var MinVersion = [3]int{1, 0, 0}
 type Backend struct {
 	Runner launcher.Runner // nil: launcher.ExecRunner
 	Bin    string          // default "container"
-	// BuilderDNS, when set, is given to the builder (`container builder start
-	// --dns`) so image builds can resolve package mirrors. Before 1.2.1 a
-	// running builder ignores --dns (apple/container#402), so it is restarted.
+	// BuilderDNS, when set, is given to the builder so image builds can
+	// resolve package mirrors. Before 1.2.1 `container build --dns` does
+	// not reach a builder that is already running (apple/container#402), so
+	// Build runs `container builder start --dns` first, which recreates the
+	// builder when its nameservers differ.
 	BuilderDNS []string
 }
 
-func (b *Backend) runner() launcher.Runner { return launcher.OrExec(b.Runner) }
-
-func (b *Backend) bin() string {
-	if b.Bin == "" {
-		return "container"
-	}
-	return b.Bin
-}
-
-func (b *Backend) out(ctx context.Context, args ...string) (string, error) {
-	return launcher.Output(ctx, b.Runner, append([]string{b.bin()}, args...)...)
+// cli is the container program as the Backend's fields say.
+func (b *Backend) cli() enginecli.CLI {
+	return enginecli.CLI{Runner: b.Runner, Bin: cmp.Or(b.Bin, "container")}
 }
 
 // Name implements launcher.Backend.
@@ -86,7 +79,7 @@ type statusJSON struct {
 // Check implements launcher.Backend: the CLI is there, new enough, and its
 // system service runs.
 func (b *Backend) Check(ctx context.Context) error {
-	out, err := b.out(ctx, "--version")
+	out, err := b.cli().Output(ctx, "--version")
 	if err != nil {
 		if launcher.NotInstalled(err) {
 			return errors.New("container not found on PATH; install Apple's container (github.com/apple/container/releases) or pass --backend docker")
@@ -101,7 +94,7 @@ func (b *Backend) Check(ctx context.Context) error {
 		return fmt.Errorf("container %d.%d.%d is too old: bottle needs %d.%d.%d or later (several networks per container, cp); upgrade from github.com/apple/container/releases",
 			v[0], v[1], v[2], MinVersion[0], MinVersion[1], MinVersion[2])
 	}
-	st, err := b.out(ctx, "system", "status", "--format", "json")
+	st, err := b.cli().Output(ctx, "system", "status", "--format", "json")
 	var s statusJSON
 	if jerr := json.Unmarshal([]byte(st), &s); jerr != nil || s.Status != "running" {
 		state := s.Status
@@ -115,14 +108,7 @@ func (b *Backend) Check(ctx context.Context) error {
 
 // ImageExists implements launcher.Backend.
 func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
-	_, err := b.out(ctx, "image", "inspect", tag)
-	if err == nil {
-		return true, nil
-	}
-	if notFound(err, "image", tag) {
-		return false, nil
-	}
-	return false, err
+	return b.cli().Exists(ctx, notFound("image", tag), "image", "inspect", tag)
 }
 
 // BuildArgs is the argv of an image build.
@@ -145,24 +131,11 @@ func (b *Backend) Build(ctx context.Context, s launcher.BuildSpec) error {
 		for _, d := range b.BuilderDNS {
 			args = append(args, "--dns", d)
 		}
-		if _, err := b.out(ctx, args...); err != nil {
+		if err := b.cli().Run(ctx, args...); err != nil {
 			return err
 		}
 	}
-	var log bytes.Buffer
-	w := io.Writer(&log)
-	if s.Progress != nil {
-		w = io.MultiWriter(&log, s.Progress)
-	}
-	err := b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, BuildArgs(s, b.BuilderDNS)...), Stdout: w, Stderr: w})
-	if err != nil && s.Progress == nil {
-		lines := strings.Split(strings.TrimRight(log.String(), "\n"), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
-		}
-		return fmt.Errorf("%w\nbuild output:\n%s", err, termsafe.Escape(strings.Join(lines, "\n")))
-	}
-	return err
+	return b.cli().Build(ctx, BuildArgs(s, b.BuilderDNS), s.Progress)
 }
 
 // NetworkCreateArgs is the argv that creates a network. --internal gives a
@@ -177,14 +150,21 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 }
 
 // NetworkCreate implements launcher.Backend. An existing network of that
-// name is never adopted.
+// name is taken only when n.SameLaunch says this launch made it (the create
+// is being repeated); any other is never adopted.
 func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
-	_, err := b.out(ctx, NetworkCreateArgs(n)...)
-	if launcher.StderrSays(err, "already exists") {
-		return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or container network delete %s)", n.Name, n.Name)
+	err := b.cli().Run(ctx, NetworkCreateArgs(n)...)
+	if !networkExists(err) {
+		return err
 	}
-	return err
+	if info, ierr := b.NetworkInspect(ctx, n.Name); ierr == nil && n.SameLaunch(info) {
+		return nil
+	}
+	return fmt.Errorf("network %s already exists, and bottle does not adopt a network it did not create; remove it if it is a leftover (bottle cleanup, or container network delete %s)", n.Name, n.Name)
 }
+
+// networkExists is Apple's "Error: network NAME already exists".
+func networkExists(err error) bool { return launcher.StderrSays(err, "already exists") }
 
 type networkJSON struct {
 	ID            string `json:"id"`
@@ -226,7 +206,7 @@ func ParseNetworks(data []byte) ([]launcher.NetworkInfo, error) {
 
 // NetworkInspect implements launcher.Backend.
 func (b *Backend) NetworkInspect(ctx context.Context, name string) (launcher.NetworkInfo, error) {
-	out, err := b.out(ctx, "network", "inspect", name)
+	out, err := b.cli().Output(ctx, "network", "inspect", name)
 	if err != nil {
 		return launcher.NetworkInfo{}, err
 	}
@@ -240,19 +220,18 @@ func (b *Backend) NetworkInspect(ctx context.Context, name string) (launcher.Net
 	return ns[0], nil
 }
 
-// notFound reports Apple's answer (stderr, exit 1) for an object that does
-// not exist: "container not found: a, b", "network not found: x", "image
-// not found: x" (1.x).
-func notFound(err error, kind, name string) bool {
-	return launcher.StderrSays(err, kind+" not found: "+name, kind+" not found: \""+name+"\"")
+// notFound says which answer of Apple's (stderr, exit 1) means that the
+// object does not exist: "container not found: a, b", "network not found:
+// x", "image not found: x" (1.x).
+func notFound(kind, name string) func(error) bool {
+	return func(err error) bool {
+		return launcher.StderrSays(err, kind+" not found: "+name, kind+" not found: \""+name+"\"")
+	}
 }
 
 // NetworkRemove implements launcher.Backend; a missing network is fine.
 func (b *Backend) NetworkRemove(ctx context.Context, name string) error {
-	if _, err := b.out(ctx, "network", "delete", name); err != nil && !notFound(err, "network", name) {
-		return err
-	}
-	return nil
+	return b.cli().RunUnlessGone(ctx, notFound("network", name), "network", "delete", name)
 }
 
 // RunArgs is the argv that starts a container. All networks are given at
@@ -290,8 +269,7 @@ func (b *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
 		defer done()
 		envFile = p
 	}
-	_, err := b.out(ctx, RunArgs(r, envFile)...)
-	return err
+	return b.cli().Run(ctx, RunArgs(r, envFile)...)
 }
 
 type attachmentJSON struct {
@@ -342,7 +320,7 @@ func ParseContainers(data []byte) ([]launcher.ContainerInfo, error) {
 
 // Inspect implements launcher.Backend.
 func (b *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerInfo, error) {
-	out, err := b.out(ctx, "inspect", name)
+	out, err := b.cli().Output(ctx, "inspect", name)
 	if err != nil {
 		return launcher.ContainerInfo{}, err
 	}
@@ -358,34 +336,27 @@ func (b *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerI
 
 // Exec implements launcher.Backend.
 func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
-	return b.runner().Run(ctx, launcher.Cmd{Argv: append([]string{b.bin()}, launcher.ExecArgs(name, e)...), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+	return b.cli().Exec(ctx, name, e)
 }
 
 // CopyIn implements launcher.Backend (`cp` is 1.0.0+; the container must run).
 func (b *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
-	_, err := b.out(ctx, "cp", src, name+":"+dst)
-	return err
+	return b.cli().Run(ctx, "cp", src, name+":"+dst)
 }
 
 // Logs implements launcher.Backend.
 func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Writer) error {
-	args := []string{b.bin(), "logs"}
-	if follow {
-		args = append(args, "-f")
-	}
-	return b.runner().Run(ctx, launcher.Cmd{Argv: append(args, name), Stdout: out, Stderr: out})
+	return b.cli().Logs(ctx, name, follow, out)
 }
 
 // Remove implements launcher.Backend: stop, then delete, by explicit ID —
 // never --all, which also hits the buildkit builder.
 func (b *Backend) Remove(ctx context.Context, name string) error {
-	if _, err := b.out(ctx, "stop", name); err != nil && !notFound(err, "container", name) {
+	gone := notFound("container", name)
+	if err := b.cli().RunUnlessGone(ctx, gone, "stop", name); err != nil {
 		return err
 	}
-	if _, err := b.out(ctx, "delete", "--force", name); err != nil && !notFound(err, "container", name) {
-		return err
-	}
-	return nil
+	return b.cli().RunUnlessGone(ctx, gone, "delete", "--force", name)
 }
 
 func hasLabels(l, want map[string]string) bool {
@@ -401,7 +372,7 @@ func hasLabels(l, want map[string]string) bool {
 // so the filtering is done here; the builder and unlabelled resources never
 // match our labels.
 func (b *Backend) List(ctx context.Context, labels map[string]string) ([]launcher.Resource, error) {
-	out, err := b.out(ctx, "list", "--all", "--format", "json")
+	out, err := b.cli().Output(ctx, "list", "--all", "--format", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +386,7 @@ func (b *Backend) List(ctx context.Context, labels map[string]string) ([]launche
 			res = append(res, launcher.Resource{Kind: "container", Name: c.Name, State: c.State, Labels: c.Labels})
 		}
 	}
-	out, err = b.out(ctx, "network", "list", "--format", "json")
+	out, err = b.cli().Output(ctx, "network", "list", "--format", "json")
 	if err != nil {
 		return nil, err
 	}

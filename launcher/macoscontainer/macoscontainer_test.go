@@ -2,16 +2,17 @@ package macoscontainer
 
 import (
 	"context"
-	"flag"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"bottle.dev/bottle/internal/golden"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/internal/fakebackend"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func read(t *testing.T, name string) []byte {
 	t.Helper()
@@ -141,42 +142,20 @@ func TestListFiltersByLabelAndNeverTouchesBuilder(t *testing.T) {
 	}
 }
 
-func TestArgvGolden(t *testing.T) {
-	l := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "demo", launcher.LabelRole: "sidecar"}
-	cases := map[string][]string{
-		"build": BuildArgs(launcher.BuildSpec{Tag: "bottle-agent:abc", Dockerfile: "/ctx/Dockerfile", Context: "/ctx",
-			Args: map[string]string{"BASE_IMAGE": "debian:bookworm-slim"}, Labels: map[string]string{launcher.LabelManaged: "true"}}, []string{"192.0.2.53"}),
-		"network-internal": NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-internal", Internal: true, Labels: l}),
-		"network-egress":   NetworkCreateArgs(launcher.NetworkSpec{Name: "bottle-demo-egress", Labels: l}),
-		"run-sidecar": RunArgs(launcher.RunSpec{Name: "bottle-demo-sidecar", Image: "bottle-sidecar:x",
-			Networks: []string{"bottle-demo-egress", "bottle-demo-internal"}, Labels: l, User: "65532:65532",
-			Mounts: []launcher.Mount{{Source: "/state/config", Target: "/etc/bottle", ReadOnly: true}},
-			Cmd:    []string{"run", "--config-dir", "/etc/bottle"}, Limits: launcher.Limits{Memory: "512m", Pids: 256},
-			Sysctls: map[string]string{"net.ipv4.ip_forward": "0"}}, ""),
-		"run-agent": RunArgs(launcher.RunSpec{Name: "bottle-demo-agent", Image: "bottle-agent:y", Networks: []string{"bottle-demo-internal"},
-			DNS: []string{"192.168.100.2"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: []string{"HTTPS_PROXY=http://192.168.100.2:3128"},
-			Entrypoint: []string{"sleep", "infinity"}, Labels: l, Limits: launcher.Limits{Memory: "4g", CPUs: "2"}}, "/tmp/bottle-env-1/env"),
-		"run-probe": RunArgs(launcher.RunSpec{Name: "bottle-demo-probe", Image: "bottle-sidecar:x", NetworkOf: "bottle-demo-agent",
-			Networks: []string{"bottle-demo-internal"}, CapDrop: []string{"NET_ADMIN", "NET_RAW"}, User: "65532:65532", Labels: l, Cmd: []string{"idle"}}, ""),
-		"exec": launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")}),
-	}
-	for name, argv := range cases {
-		t.Run(name, func(t *testing.T) {
-			got := launcher.PrettyCommand(append([]string{"container"}, argv...)) + "\n"
-			path := filepath.Join("testdata", name+".golden")
-			if *update {
-				os.WriteFile(path, []byte(got), 0o644)
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("got  %s want %s", got, want)
-			}
-		})
-	}
+// TestLaunchArgvGolden pins the container command lines of a launch: the
+// specs Launch handed its backend, recorded against the fake engine, run
+// through this backend with a Runner that writes down each argv.
+func TestLaunchArgvGolden(t *testing.T) {
+	rec := fakebackend.Record(t)
+	log := &fakebackend.ArgvLog{}
+	golden.Check(t, filepath.Join("testdata", "launch.golden"), rec.Transcript(t, &Backend{Runner: log, BuilderDNS: []string{"192.0.2.53"}}, log))
+}
+
+// TestExecArgvGolden pins the exec of an interactive shell, which the CLI
+// (not the launch) hands the backend: a terminal, stdin, the agent user.
+func TestExecArgvGolden(t *testing.T) {
+	argv := launcher.ExecArgs("bottle-demo-agent", launcher.ExecSpec{Argv: []string{"sh"}, User: "agent", Workdir: "/workspace", TTY: true, Stdin: strings.NewReader("")})
+	golden.Check(t, filepath.Join("testdata", "exec.golden"), []byte(launcher.PrettyCommand(append([]string{"container"}, argv...))+"\n"))
 }
 
 // TestClassifiesByStderr: only Apple's "… not found: NAME" means gone; a
@@ -230,5 +209,47 @@ func TestClassifiesByStderr(t *testing.T) {
 	b = &Backend{Runner: &fakeCLI{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Error: network bottle-x-internal already exists"}}}}
 	if err := b.NetworkCreate(ctx, launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true}); err == nil || !strings.Contains(err.Error(), "does not adopt") {
 		t.Errorf("existing network: %v", err)
+	}
+}
+
+// TestNetworkCreateAdoptsOnlyItsOwnLaunch: creating a network again with
+// the same spec and the same launch id succeeds; a network of that name
+// that anyone else made is refused and left alone.
+func TestNetworkCreateAdoptsOnlyItsOwnLaunch(t *testing.T) {
+	labels := map[string]string{launcher.LabelManaged: "true", launcher.LabelName: "x", launcher.LabelRole: "internal", launcher.LabelLaunch: "0123abcd"}
+	spec := launcher.NetworkSpec{Name: "bottle-x-internal", Internal: true, Labels: labels}
+	found := func(mode string, l map[string]string) string {
+		j, _ := json.Marshal([]map[string]any{{"id": "bottle-x-internal",
+			"configuration": map[string]any{"name": "bottle-x-internal", "mode": mode, "labels": l},
+			"status":        map[string]string{"ipv4Subnet": "192.168.100.0/24", "ipv4Gateway": "192.168.100.1"}}})
+		return string(j)
+	}
+	other := maps.Clone(labels)
+	other[launcher.LabelLaunch] = "ffff0000"
+	for _, tc := range []struct {
+		name, found string
+		adopted     bool
+	}{
+		{"same launch", found("hostOnly", labels), true},
+		{"another launch of the bottle", found("hostOnly", other), false},
+		{"a stranger's", found("hostOnly", map[string]string{}), false},
+		{"the launch id, but NAT", found("nat", labels), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeCLI{fail: map[string]error{"network create": &launcher.RunError{ExitCode: 1, Stderr: "Error: network bottle-x-internal already exists"}},
+				out: map[string]string{"network inspect": tc.found}}
+			err := (&Backend{Runner: f}).NetworkCreate(context.Background(), spec)
+			if tc.adopted && err != nil {
+				t.Errorf("a repeated create of this launch's network: %v", err)
+			}
+			if !tc.adopted && (err == nil || !strings.Contains(err.Error(), "does not adopt a network it did not create")) {
+				t.Errorf("err = %v; want the refusal", err)
+			}
+			for _, c := range f.calls {
+				if c[1] == "network" && c[2] != "create" && c[2] != "inspect" {
+					t.Errorf("touched the existing network: %q", c)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,106 @@
+// Package enginecli is the plumbing the command-line backends
+// (launcher/docker, launcher/macoscontainer) share: one engine program, run
+// through a launcher.Runner, asked a question, told to do something, or
+// handed a build, an exec or a log stream. What differs between the engines
+// stays in each backend: their argv dialects, the phrases of their errors,
+// the shapes of their JSON.
+package enginecli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"bottle.dev/bottle/internal/termsafe"
+	"bottle.dev/bottle/launcher"
+)
+
+// CLI is an engine's program.
+type CLI struct {
+	Runner launcher.Runner // nil: launcher.ExecRunner
+	Bin    string          // the program's name (found on PATH) or path
+}
+
+func (c CLI) argv(args []string) []string { return append([]string{c.Bin}, args...) }
+
+// Output runs the program with args and returns its trimmed stdout.
+func (c CLI) Output(ctx context.Context, args ...string) (string, error) {
+	return launcher.Output(ctx, c.Runner, c.argv(args)...)
+}
+
+// Run runs the program with args for what it does; its stdout is dropped.
+func (c CLI) Run(ctx context.Context, args ...string) error {
+	_, err := c.Output(ctx, args...)
+	return err
+}
+
+// RunUnlessGone runs the program with args, and takes the engine saying
+// that the object is not there (gone) for done: removals are idempotent.
+// Anything else, a missing program or a dead engine included, is an error.
+func (c CLI) RunUnlessGone(ctx context.Context, gone func(error) bool, args ...string) error {
+	if err := c.Run(ctx, args...); err != nil && !gone(err) {
+		return err
+	}
+	return nil
+}
+
+// Exists asks whether an object is there by running a command that fails
+// when it is not: gone says which failure is the engine's "no such …".
+func (c CLI) Exists(ctx context.Context, gone func(error) bool, args ...string) (bool, error) {
+	err := c.Run(ctx, args...)
+	switch {
+	case err == nil:
+		return true, nil
+	case gone(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// Exec runs a command in a running container; the command's exit status
+// is in the returned *launcher.RunError.
+func (c CLI) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
+	return c.runner().Run(ctx, launcher.Cmd{Argv: c.argv(launcher.ExecArgs(name, e)), Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+}
+
+// Logs copies a container's output (both of its streams) to out; with
+// follow, until the container stops or ctx ends.
+func (c CLI) Logs(ctx context.Context, name string, follow bool, out io.Writer) error {
+	args := []string{"logs"}
+	if follow {
+		args = append(args, "-f")
+	}
+	return c.runner().Run(ctx, launcher.Cmd{Argv: c.argv(append(args, name)), Stdout: out, Stderr: out})
+}
+
+// buildTail is how much of a failed build's output its error carries: the
+// step that failed and what it said, not the whole log.
+const buildTail = 30
+
+// Build runs an image build with args. Its output goes to progress when
+// that is set; otherwise the last lines of it come with a failure, escaped:
+// they are the image's own commands talking.
+func (c CLI) Build(ctx context.Context, args []string, progress io.Writer) error {
+	var log bytes.Buffer
+	w := io.Writer(&log)
+	if progress != nil {
+		w = io.MultiWriter(&log, progress)
+	}
+	err := c.runner().Run(ctx, launcher.Cmd{Argv: c.argv(args), Stdout: w, Stderr: w})
+	if err != nil && progress == nil {
+		return fmt.Errorf("%w\nbuild output:\n%s", err, termsafe.Escape(lastLines(log.String(), buildTail)))
+	}
+	return err
+}
+
+func (c CLI) runner() launcher.Runner { return launcher.OrExec(c.Runner) }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

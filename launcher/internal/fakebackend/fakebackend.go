@@ -1,0 +1,561 @@
+// Package fakebackend is an in-memory container engine behind
+// launcher.Backend, for tests. It keeps networks, containers and images
+// with their labels, hands out addresses, and answers the self-test's
+// probes from a table, so a launch runs without an engine.
+//
+// It is strict: a call bottle must never make fails the test — touching a
+// container or network that does not exist or is not labelled as bottle's,
+// creating what this bottle already has, building an image that is there,
+// running a command it does not know — while what a real engine refuses
+// (a name a stranger holds, an image that is not there, a network still in
+// use) is answered with the engine's kind of error, as the backends would.
+package fakebackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/launcher"
+)
+
+// Backend is the fake engine. Set its exported fields before the first
+// call; they are read, never written, while a launch runs.
+type Backend struct {
+	// FailAt names one call that fails with an engine error, as Calls
+	// lists it ("Run bottle-demo-agent", "NetworkCreate bottle-demo-egress",
+	// "List").
+	FailAt string
+	// Probe gives the exit code of a self-test probe from its argv after
+	// "bottle-sidecar probe --timeout 1s"; nil: GoodProbes.
+	Probe func(argv []string) int
+	// OnProbe, when set, is called for each probe before it is answered
+	// (to play the sidecar's audit).
+	OnProbe func(argv []string)
+	// NotIsolated makes internal networks read back without the backend's
+	// full isolation.
+	NotIsolated bool
+	// OnCall, when set, sees every call and its context first (to check
+	// the context a teardown runs under, or to cancel one mid-launch).
+	OnCall func(ctx context.Context, call string)
+
+	t          testing.TB
+	mu         sync.Mutex
+	nets       map[string]*network
+	containers map[string]*container
+	images     map[string]bool
+	nextSubnet int
+	calls      []string
+	creates    []launcher.NetworkSpec
+	runs       []launcher.RunSpec
+	builds     []launcher.BuildSpec
+	execs      []Exec
+	copies     []Copy
+}
+
+type network struct {
+	spec     launcher.NetworkSpec
+	subnet   int // the network is 10.subnet.0.0/24, its gateway .1
+	nextHost int
+}
+
+type container struct {
+	spec  launcher.RunSpec
+	addrs map[string]string // network → address
+}
+
+// Exec is one command run in a container.
+type Exec struct {
+	Container string
+	Spec      launcher.ExecSpec
+}
+
+// Copy is one file or directory copied into a container.
+type Copy struct {
+	Container, Src, Dst string
+}
+
+// New returns an empty engine that reports to t.
+func New(t testing.TB) *Backend {
+	return &Backend{t: t, nets: map[string]*network{}, containers: map[string]*container{}, images: map[string]bool{}}
+}
+
+// GoodProbes answers every probe the way a sound bottle does: the proxy
+// answers, the self-test's blocked name is refused by DNS and proxy,
+// allowed names resolve, and nothing else is reachable.
+func GoodProbes(argv []string) int {
+	switch {
+	case argv[0] == "http" && strings.HasSuffix(argv[1], "/healthz"):
+		return contract.ProbeOK
+	case argv[0] == "dns" && strings.HasPrefix(argv[1], "bottle-self-test"):
+		return contract.ProbeBlocked
+	case argv[0] == "http":
+		return contract.ProbeBlocked
+	case argv[0] == "dns":
+		return contract.ProbeOK
+	}
+	return contract.ProbeTimeout // tcp: no route
+}
+
+// engineError is a failure as a backend reports the engine's answer.
+func engineError(call, stderr string) error {
+	return &launcher.RunError{Argv: []string{"fake", call}, ExitCode: 1, Stderr: stderr, Err: errors.New("exit status 1")}
+}
+
+// begin records call and says how it ends before the engine looks at it:
+// a cancelled context or the injected failure. The lock is held on return.
+func (f *Backend) begin(ctx context.Context, call string) error {
+	if f.OnCall != nil {
+		f.OnCall(ctx, call)
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.FailAt != "" && call == f.FailAt {
+		return engineError(call, "injected failure")
+	}
+	return nil
+}
+
+// unexpected fails the test: bottle made a call it must never make.
+func (f *Backend) unexpected(format string, args ...any) error {
+	f.t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	f.t.Errorf("fakebackend: unexpected call: %s", msg)
+	return engineError("unexpected", msg)
+}
+
+// checkLabels fails the test for a resource bottle makes without the
+// labels that enumeration and cleanup go by.
+func (f *Backend) checkLabels(what string, labels map[string]string) {
+	f.t.Helper()
+	for _, k := range []string{launcher.LabelManaged, launcher.LabelOwner, launcher.LabelName, launcher.LabelRole} {
+		if labels[k] == "" {
+			f.t.Errorf("fakebackend: %s has no %s label: %v", what, k, labels)
+		}
+	}
+}
+
+// sameBottle reports whether a and b are labelled as one bottle of one
+// owner: what a launch's own listing would have shown it.
+func sameBottle(a, b map[string]string) bool {
+	return a[launcher.LabelManaged] == "true" && b[launcher.LabelManaged] == "true" &&
+		a[launcher.LabelOwner] == b[launcher.LabelOwner] && a[launcher.LabelName] == b[launcher.LabelName]
+}
+
+// Name implements launcher.Backend.
+func (f *Backend) Name() string { return "fake" }
+
+// Check implements launcher.Backend.
+func (f *Backend) Check(ctx context.Context) error {
+	defer f.mu.Unlock()
+	return f.begin(ctx, "Check")
+}
+
+// ImageExists implements launcher.Backend.
+func (f *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ImageExists "+tag); err != nil {
+		return false, err
+	}
+	return f.images[tag], nil
+}
+
+// Build implements launcher.Backend.
+func (f *Backend) Build(ctx context.Context, b launcher.BuildSpec) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Build "+b.Tag); err != nil {
+		return err
+	}
+	if f.images[b.Tag] {
+		return f.unexpected("Build %s: the image is there (an unchanged input is never rebuilt)", b.Tag)
+	}
+	if _, err := os.Stat(b.Dockerfile); err != nil {
+		return engineError("build", "failed to read dockerfile: "+err.Error())
+	}
+	if b.Labels[launcher.LabelManaged] != "true" {
+		f.t.Errorf("fakebackend: image %s is built without %s", b.Tag, launcher.LabelManaged)
+	}
+	f.builds = append(f.builds, b)
+	f.images[b.Tag] = true
+	return nil
+}
+
+// AddImage puts an image on the engine, as if the user had built or
+// pulled it.
+func (f *Backend) AddImage(tag string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[tag] = true
+}
+
+// NetworkCreate implements launcher.Backend, with the backends' contract:
+// a network of the name that exists is taken only when n.SameLaunch says
+// this launch made it.
+func (f *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "NetworkCreate "+n.Name); err != nil {
+		return err
+	}
+	f.checkLabels("network "+n.Name, n.Labels)
+	if old, ok := f.nets[n.Name]; ok {
+		switch {
+		case n.SameLaunch(f.info(old)):
+			return nil
+		case sameBottle(old.spec.Labels, n.Labels):
+			return f.unexpected("NetworkCreate %s: this bottle has that network already (its listing shows it)", n.Name)
+		}
+		return engineError("network create", "network "+n.Name+" already exists, and bottle does not adopt a network it did not create")
+	}
+	f.creates = append(f.creates, n)
+	f.addNetwork(n)
+	return nil
+}
+
+func (f *Backend) addNetwork(n launcher.NetworkSpec) {
+	f.nextSubnet++
+	n.Labels = maps.Clone(n.Labels)
+	f.nets[n.Name] = &network{spec: n, subnet: f.nextSubnet, nextHost: 2}
+}
+
+// AddNetwork puts a network on the engine as another program made it: a
+// stranger's when it has no bottle labels, a half-made bottle's when it
+// has them.
+func (f *Backend) AddNetwork(n launcher.NetworkSpec) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addNetwork(n)
+}
+
+func (f *Backend) info(n *network) launcher.NetworkInfo {
+	sub := fmt.Sprintf("10.%d.0", n.subnet)
+	internal := n.spec.Internal
+	return launcher.NetworkInfo{Name: n.spec.Name, Subnet: sub + ".0/24", Gateway: sub + ".1", Internal: internal,
+		Isolated: internal && !f.NotIsolated, Labels: maps.Clone(n.spec.Labels)}
+}
+
+// gateways are the gateways of the networks the engine holds.
+func (f *Backend) gateways() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]bool{}
+	for _, n := range f.nets {
+		out[f.info(n).Gateway] = true
+	}
+	return out
+}
+
+// NetworkInspect implements launcher.Backend.
+func (f *Backend) NetworkInspect(ctx context.Context, name string) (launcher.NetworkInfo, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "NetworkInspect "+name); err != nil {
+		return launcher.NetworkInfo{}, err
+	}
+	n, ok := f.nets[name]
+	if !ok {
+		return launcher.NetworkInfo{}, engineError("network inspect", "Error: No such network: "+name)
+	}
+	return f.info(n), nil
+}
+
+// NetworkRemove implements launcher.Backend.
+func (f *Backend) NetworkRemove(ctx context.Context, name string) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "NetworkRemove "+name); err != nil {
+		return err
+	}
+	n, ok := f.nets[name]
+	switch {
+	case !ok:
+		return f.unexpected("NetworkRemove %s: there is no such network (bottle removes only what it listed or made)", name)
+	case n.spec.Labels[launcher.LabelManaged] != "true":
+		return f.unexpected("NetworkRemove %s: the network is not labelled as bottle's", name)
+	}
+	for _, c := range f.sortedContainers() {
+		if _, on := c.addrs[name]; on {
+			return engineError("network rm", "Error response from daemon: error while removing network: network "+name+" has active endpoints ("+c.spec.Name+")")
+		}
+	}
+	delete(f.nets, name)
+	return nil
+}
+
+// Run implements launcher.Backend.
+func (f *Backend) Run(ctx context.Context, r launcher.RunSpec) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Run "+r.Name); err != nil {
+		return err
+	}
+	f.checkLabels("container "+r.Name, r.Labels)
+	if old, ok := f.containers[r.Name]; ok {
+		if sameBottle(old.spec.Labels, r.Labels) {
+			return f.unexpected("Run %s: this bottle has that container already (its listing shows it)", r.Name)
+		}
+		return engineError("run", `Error response from daemon: Conflict. The container name "/`+r.Name+`" is already in use`)
+	}
+	if !f.images[r.Image] {
+		return engineError("run", "Error: No such image: "+r.Image)
+	}
+	for _, m := range r.Mounts {
+		if _, err := os.Stat(m.Source); err != nil {
+			return engineError("run", "invalid mount config: bind source path does not exist: "+m.Source)
+		}
+	}
+	c := &container{spec: r, addrs: map[string]string{}}
+	if r.NetworkOf != "" {
+		other, ok := f.containers[r.NetworkOf]
+		if !ok {
+			return engineError("run", "Error response from daemon: No such container: "+r.NetworkOf)
+		}
+		c.addrs = other.addrs // one network namespace
+	} else {
+		for _, n := range r.Networks {
+			if _, ok := f.nets[n]; !ok {
+				return engineError("run", "Error response from daemon: network "+n+" not found")
+			}
+		}
+		for _, name := range r.Networks {
+			n := f.nets[name]
+			c.addrs[name] = fmt.Sprintf("10.%d.0.%d", n.subnet, n.nextHost)
+			n.nextHost++
+		}
+	}
+	f.runs = append(f.runs, r)
+	f.containers[r.Name] = c
+	return nil
+}
+
+// AddContainer puts a running container on the engine as another program
+// made it (on no network): a stranger's when it has no bottle labels.
+func (f *Backend) AddContainer(r launcher.RunSpec) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.containers[r.Name] = &container{spec: r, addrs: map[string]string{}}
+}
+
+// Inspect implements launcher.Backend.
+func (f *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerInfo, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Inspect "+name); err != nil {
+		return launcher.ContainerInfo{}, err
+	}
+	c, ok := f.containers[name]
+	if !ok {
+		return launcher.ContainerInfo{}, engineError("inspect", "Error: No such container: "+name)
+	}
+	return launcher.ContainerInfo{Name: name, Running: true, State: "running", Image: c.spec.Image,
+		Networks: maps.Clone(c.addrs), Labels: maps.Clone(c.spec.Labels)}, nil
+}
+
+// Exec implements launcher.Backend. It knows the self-test's probes and
+// the provisioning script; any other command fails the test.
+func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
+	err := f.begin(ctx, "Exec "+name+": "+strings.Join(e.Argv, " "))
+	_, exists := f.containers[name]
+	f.execs = append(f.execs, Exec{Container: name, Spec: e})
+	f.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case !exists:
+		return f.unexpected("Exec in %s: there is no such container", name)
+	case len(e.Argv) > 4 && e.Argv[1] == "probe":
+		if f.OnProbe != nil {
+			f.OnProbe(e.Argv[4:])
+		}
+		probe := f.Probe
+		if probe == nil {
+			probe = GoodProbes
+		}
+		if code := probe(e.Argv[4:]); code != 0 {
+			return &launcher.RunError{Argv: e.Argv, ExitCode: code, Err: fmt.Errorf("exit status %d", code)}
+		}
+		return nil
+	case len(e.Argv) == 3 && e.Argv[0] == "sh" && e.Argv[1] == "-c" && strings.Contains(e.Argv[2], "update-ca-certificates"):
+		if e.Stdout != nil {
+			io.WriteString(e.Stdout, "agent\n") // the image has an agent user
+		}
+		return nil
+	}
+	return f.unexpected("Exec in %s: a command the fake does not know: %q", name, e.Argv)
+}
+
+// CopyIn implements launcher.Backend.
+func (f *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "CopyIn "+dst); err != nil {
+		return err
+	}
+	if _, ok := f.containers[name]; !ok {
+		return f.unexpected("CopyIn into %s: there is no such container", name)
+	}
+	if _, err := os.Stat(strings.TrimSuffix(src, "/.")); err != nil {
+		return engineError("cp", "lstat "+src+": no such file or directory")
+	}
+	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst})
+	return nil
+}
+
+// Logs implements launcher.Backend: a container's log is "log of NAME".
+func (f *Backend) Logs(ctx context.Context, name string, _ bool, out io.Writer) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Logs "+name); err != nil {
+		return err
+	}
+	if _, ok := f.containers[name]; !ok {
+		return f.unexpected("Logs of %s: there is no such container", name)
+	}
+	_, err := io.WriteString(out, "log of "+name+"\n")
+	return err
+}
+
+// Remove implements launcher.Backend.
+func (f *Backend) Remove(ctx context.Context, name string) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Remove "+name); err != nil {
+		return err
+	}
+	c, ok := f.containers[name]
+	switch {
+	case !ok:
+		return f.unexpected("Remove %s: there is no such container (bottle removes only what it listed or made)", name)
+	case c.spec.Labels[launcher.LabelManaged] != "true":
+		return f.unexpected("Remove %s: the container is not labelled as bottle's", name)
+	}
+	delete(f.containers, name)
+	return nil
+}
+
+// List implements launcher.Backend: containers, then networks, each by
+// name.
+func (f *Backend) List(ctx context.Context, labels map[string]string) ([]launcher.Resource, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "List"); err != nil {
+		return nil, err
+	}
+	match := func(l map[string]string) bool {
+		for k, v := range labels {
+			if l[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	var out []launcher.Resource
+	for _, c := range f.sortedContainers() {
+		if match(c.spec.Labels) {
+			out = append(out, launcher.Resource{Kind: "container", Name: c.spec.Name, State: "running", Labels: maps.Clone(c.spec.Labels)})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.nets)) {
+		if l := f.nets[name].spec.Labels; match(l) {
+			out = append(out, launcher.Resource{Kind: "network", Name: name, Labels: maps.Clone(l)})
+		}
+	}
+	return out, nil
+}
+
+func (f *Backend) sortedContainers() []*container {
+	var out []*container
+	for _, name := range slices.Sorted(maps.Keys(f.containers)) {
+		out = append(out, f.containers[name])
+	}
+	return out
+}
+
+// State is what the engine holds, one resource a line, sorted:
+// "container NAME ROLE" and "network NAME ROLE", with "-" for a resource
+// that is not bottle's.
+func (f *Backend) State() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	role := func(l map[string]string) string {
+		if l[launcher.LabelManaged] != "true" {
+			return "-"
+		}
+		return l[launcher.LabelRole]
+	}
+	var lines []string
+	for _, c := range f.sortedContainers() {
+		lines = append(lines, "container "+c.spec.Name+" "+role(c.spec.Labels))
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.nets)) {
+		lines = append(lines, "network "+name+" "+role(f.nets[name].spec.Labels))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Container returns the spec of a container the engine holds.
+func (f *Backend) Container(name string) (launcher.RunSpec, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[name]
+	if !ok {
+		return launcher.RunSpec{}, false
+	}
+	return c.spec, true
+}
+
+// Network returns the spec of a network the engine holds.
+func (f *Backend) Network(name string) (launcher.NetworkSpec, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.nets[name]
+	if !ok {
+		return launcher.NetworkSpec{}, false
+	}
+	return n.spec, true
+}
+
+// Calls lists every call, in order: "Run NAME", "Exec NAME: ARGV", ….
+func (f *Backend) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// Execs lists every command run in a container, in order.
+func (f *Backend) Execs() []Exec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.execs)
+}
+
+// Copies lists every copy into a container, in order.
+func (f *Backend) Copies() []Copy {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.copies)
+}
+
+// Runs lists the spec of every container started, in order, removed ones
+// included.
+func (f *Backend) Runs() []launcher.RunSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.runs)
+}
+
+// Creates lists the spec of every network created, in order.
+func (f *Backend) Creates() []launcher.NetworkSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.creates)
+}
+
+// Builds lists every image build, in order.
+func (f *Backend) Builds() []launcher.BuildSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.builds)
+}

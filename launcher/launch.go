@@ -1,0 +1,513 @@
+package launcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/internal/termsafe"
+)
+
+// Paths inside the agent.
+const (
+	agentCABundle = "/etc/ssl/certs/ca-certificates.crt"
+	agentProbe    = "/usr/local/bin/bottle-probe"
+	workspaceDir  = "/workspace"
+)
+
+// launch is one run of the launch sequence: what the user asked for, and
+// what the steps have found and made so far. Each step reads what the
+// steps before it left here and adds its own.
+type launch struct {
+	l    *Launcher
+	spec Spec
+	b    *Bottle // the metadata, filled in as the steps go
+	// id is this launch's LabelLaunch: the backends tell a network this
+	// launch created from any other of the same name by it.
+	id string
+	// made says the engine holds something this launch made, so a failure
+	// from here on tears the bottle down. It is set once the first network
+	// exists: before that, whatever holds a bottle's name is not ours.
+	made bool
+
+	// What one step finds for the later ones.
+	pol        *allowlist.Policy // the policy the bottle starts with (step "state")
+	sidecarBin string            // the static bottle-sidecar (step "images")
+	internal   NetworkInfo       // the internal network as read back (step "networks")
+	egress     NetworkInfo       // the egress network as read back (step "networks")
+}
+
+// step is one named step of the launch sequence. run does it and returns
+// what the progress line says once it is done.
+type step struct {
+	name string
+	run  func(ctx context.Context, st *launch) (done, error)
+}
+
+// done is what a step prints when it is done: its line, numbered from the
+// table, and notes under it.
+type done struct {
+	line  string
+	notes []string
+}
+
+func doneWith(format string, args ...any) done { return done{line: fmt.Sprintf(format, args...)} }
+
+// launchSteps is the launch sequence, in order. A new step goes here, and
+// the progress lines number themselves.
+func launchSteps() []step {
+	return []step{
+		{"backend", checkBackend},
+		{"state", makeState},
+		{"images", buildImages},
+		{"networks", createNetworks},
+		{"sidecar", startSidecar},
+		{"agent", startAgent},
+		// The self-test comes before provisioning, and not after: the
+		// provisioning runs the agent image's own programs as root
+		// (update-ca-certificates, its sh), and a hostile image could then
+		// replace the probe with one that lies. Until the verdict nothing
+		// from the image has run.
+		{"self-test", selfTest},
+		{"provision", provision},
+		{"save", saveMetadata},
+	}
+}
+
+// Launch runs the launch sequence. Any failure tears down what this call
+// made and returns the error; a bottle that leaks never reaches the user.
+func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
+	st, err := l.newLaunch(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	steps := launchSteps()
+	for i, step := range steps {
+		d, err := step.run(ctx, st)
+		if err != nil {
+			if st.made {
+				l.note("launch failed at step %d/%d (%s); tearing down what was made", i+1, len(steps), step.name)
+				st.undo(ctx)
+			}
+			return st.b, err
+		}
+		if l.Progress != nil {
+			fmt.Fprintf(l.Progress, "[%d/%d] %s\n", i+1, len(steps), d.line)
+			for _, n := range d.notes {
+				l.note("%s", n)
+			}
+		}
+	}
+	return st.b, nil
+}
+
+// newLaunch checks what can be checked before the engine makes anything:
+// the name, the environment, the workspace, and that no resource of the
+// bottle exists yet.
+func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
+	if err := ValidName(s.Name); err != nil {
+		return nil, err
+	}
+	if err := CheckEnv(s.Env); err != nil {
+		return nil, fmt.Errorf("-e: %w", err)
+	}
+	if s.Workspace != "" {
+		if err := l.checkWorkspace(s.Workspace); err != nil {
+			return nil, err
+		}
+	}
+	existing, err := l.Backend.List(ctx, l.ownLabels(s.Name))
+	if err != nil {
+		// Without the list, a later failure could not tell this launch's
+		// resources from an earlier bottle's.
+		return nil, fmt.Errorf("listing bottle %s's resources: %w", s.Name, err)
+	}
+	if len(existing) > 0 {
+		return nil, fmt.Errorf("bottle %q already exists (%d resources); stop it first: bottle stop %s", s.Name, len(existing), s.Name)
+	}
+	b := &Bottle{
+		Name: s.Name, Backend: l.Backend.Name(), Created: time.Now().UTC(),
+		Sidecar: "bottle-" + s.Name + "-sidecar", Agent: "bottle-" + s.Name + "-agent",
+		Internal: "bottle-" + s.Name + "-internal", Egress: "bottle-" + s.Name + "-egress", EgressOwned: true,
+		StateDir: l.Dir(s.Name),
+	}
+	if s.EgressNetwork != "" {
+		b.Egress, b.EgressOwned = s.EgressNetwork, false
+	}
+	return &launch{l: l, spec: s, b: b, id: randomToken()}, nil
+}
+
+// undo tears down what the launch made, under a context of its own: the
+// Ctrl-C that stopped the launch must not stop its cleanup.
+func (st *launch) undo(ctx context.Context) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	if _, err := st.l.teardown(ctx, st.spec.Name, false); err != nil {
+		st.l.note("could not tear down everything (bottle cleanup removes what is left): %v", err)
+	}
+}
+
+// labels are the labels of this launch's resource of role.
+func (st *launch) labels(role string) map[string]string { return st.l.labels(st.spec.Name, role) }
+
+// checkBackend: the engine can be used now.
+func checkBackend(ctx context.Context, st *launch) (done, error) {
+	if err := st.l.Backend.Check(ctx); err != nil {
+		return done{}, err
+	}
+	return doneWith("backend: %s", st.l.Backend.Name()), nil
+}
+
+// makeState makes the state dir, and in it the CA and the live allowlist.
+func makeState(_ context.Context, st *launch) (done, error) {
+	l, s, b := st.l, st.spec, st.b
+	cfg := l.ConfigDir(s.Name)
+	for _, d := range []string{l.LogDir(s.Name), cfg, l.agentFilesDir(s.Name)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return done{}, err
+		}
+	}
+	// The bottle keeps its CA across launches (agents may have pinned it);
+	// one that exists but does not load is an error to fix, never replaced.
+	authority, err := ca.Load(cfg)
+	if errors.Is(err, os.ErrNotExist) {
+		if authority, err = ca.New(s.Name, 0); err == nil {
+			err = authority.Save(cfg)
+		}
+	}
+	if err != nil {
+		return done{}, fmt.Errorf("the bottle's CA in %s: %w", cfg, err)
+	}
+	b.CAFingerprint = authority.Fingerprint()
+	policy, err := os.ReadFile(s.Allowlist)
+	if err != nil {
+		return done{}, fmt.Errorf("allowlist: %w (pass --allowlist FILE, or create one with 'bottle allow add HOST')", err)
+	}
+	pol, err := allowlist.Parse(s.Allowlist, policy)
+	if err != nil {
+		return done{}, fmt.Errorf("invalid allowlist:\n%w", err)
+	}
+	st.pol = pol
+	b.Mode = pol.Mode().String()
+	if err := atomicfile.Write(filepath.Join(cfg, contract.AllowlistFile), policy); err != nil {
+		return done{}, err
+	}
+	if s.UpstreamCA != "" {
+		data, err := os.ReadFile(s.UpstreamCA)
+		if err != nil {
+			return done{}, fmt.Errorf("--upstream-ca: %w", err)
+		}
+		if err := atomicfile.Write(filepath.Join(cfg, contract.UpstreamCAFile), data); err != nil {
+			return done{}, err
+		}
+	}
+	d := doneWith("state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
+	d.notes = append(d.notes, fmt.Sprintf("policy %s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), len(pol.Allow()), len(pol.DenyRules()), pol.Mode()))
+	if pol.Mode() == allowlist.Report {
+		d.notes = append(d.notes, "mode: report — nothing is blocked; what enforce would deny is let through and logged as would-deny")
+	}
+	return d, nil
+}
+
+// buildImages finds bottle-sidecar and builds the images that are not
+// there yet: they are tagged by content, so an unchanged input is not
+// rebuilt.
+func buildImages(ctx context.Context, st *launch) (done, error) {
+	l, b := st.l, st.b
+	var err error
+	if st.sidecarBin, err = l.sidecarBinary(ctx, st.spec.SidecarBinary); err != nil {
+		return done{}, err
+	}
+	if b.SidecarImage, err = l.sidecarImage(ctx, st.sidecarBin); err != nil {
+		return done{}, err
+	}
+	if b.AgentImage, err = l.agentImage(ctx, st.spec); err != nil {
+		return done{}, err
+	}
+	return doneWith("images: sidecar %s, agent %s", b.SidecarImage, termsafe.Line(b.AgentImage)), nil
+}
+
+// createNetworks makes the internal network (no route out, no host
+// address) and the egress one, and reads them back. A network this launch
+// did not create is never used as the internal one.
+func createNetworks(ctx context.Context, st *launch) (done, error) {
+	l, s, b := st.l, st.spec, st.b
+	labels := func(role string) map[string]string {
+		m := st.labels(role)
+		m[LabelLaunch] = st.id
+		return m
+	}
+	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: labels("internal")}); err != nil {
+		return done{}, err // nothing made yet: a network of that name that exists is not ours to remove
+	}
+	st.made = true
+	if b.EgressOwned {
+		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels("egress")}); err != nil {
+			return done{}, err
+		}
+	}
+	internal, err := l.Backend.NetworkInspect(ctx, b.Internal)
+	if err != nil {
+		return done{}, err
+	}
+	if !internal.Internal || !internal.Isolated || internal.Labels[LabelName] != s.Name || internal.Labels[LabelManaged] != "true" {
+		return done{}, fmt.Errorf("network %s is not the isolated internal network bottle asked for (internal %v, isolated %v, labels %v); refusing to put the agent on it",
+			b.Internal, internal.Internal, internal.Isolated, internal.Labels)
+	}
+	egress, err := l.Backend.NetworkInspect(ctx, b.Egress)
+	if err != nil {
+		return done{}, fmt.Errorf("egress network %s: %w", b.Egress, err)
+	}
+	st.internal, st.egress = internal, egress
+	return doneWith("networks: %s %s (internal), %s %s (egress)", b.Internal, internal.Subnet, b.Egress, egress.Subnet), nil
+}
+
+// SidecarLimits bound the sidecar: enough for thousands of connections, and
+// a sidecar that leaks cannot take the host down with it.
+var SidecarLimits = Limits{Memory: "512m", Pids: 256}
+
+// sidecarSysctls turn off packet forwarding in the sidecar's network
+// namespace: a second barrier, under the proxy's own peer check, against
+// anything on one of its networks using it as a router to the other.
+var sidecarSysctls = map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}
+
+// startSidecar starts the sidecar on egress first (the first network
+// carries the default route), then internal, and reads its addresses.
+func startSidecar(ctx context.Context, st *launch) (done, error) {
+	l, s, b := st.l, st.spec, st.b
+	if err := l.chownForSidecar(s.Name); err != nil {
+		return done{}, err
+	}
+	run := contract.DefaultRunOptions()
+	run.InternalCIDR, run.UpstreamDNS, run.Bottle = st.internal.Subnet, s.UpstreamDNS, s.Name
+	run.AuditLog = path.Join(contract.SidecarStateDir, contract.AuditFile)
+	run.StatusFile = path.Join(contract.SidecarStateDir, contract.StatusFile)
+	err := l.Backend.Run(ctx, RunSpec{
+		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
+		Labels: st.labels("sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
+		Mounts: []Mount{{Source: l.ConfigDir(s.Name), Target: contract.SidecarConfigDir, ReadOnly: true}, {Source: l.LogDir(s.Name), Target: contract.SidecarStateDir}},
+		Cmd:    run.Args(),
+	})
+	if err != nil {
+		return done{}, err
+	}
+	sc, err := l.Backend.Inspect(ctx, b.Sidecar)
+	if err != nil {
+		return done{}, err
+	}
+	b.SidecarIP, b.SidecarEgress = sc.Networks[b.Internal], sc.Networks[b.Egress]
+	if b.SidecarIP == "" {
+		return done{}, fmt.Errorf("the sidecar has no address on %s", b.Internal)
+	}
+	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, contract.ProxyPort)
+	return doneWith("sidecar %s: internal %s, egress %s", b.Sidecar, b.SidecarIP, b.SidecarEgress), nil
+}
+
+// nobody runs the agent's main process.
+const nobody = "65534:65534"
+
+// agentSysctls turn IPv6 off in the agent's network namespace (Docker): the
+// internal network has no IPv6, and a link-local address would still reach
+// the host's own link-local addresses on the bridge (engines from 26 keep
+// one on every interface, moby#47062).
+var agentSysctls = map[string]string{"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+
+// startAgent starts the agent, on the internal network only. Nothing from
+// its image runs before the self-test has judged the network: its main
+// process is bottle's own static binary (mounted read-only, as
+// bottle-probe), idling unprivileged, and no image healthcheck runs.
+func startAgent(ctx context.Context, st *launch) (done, error) {
+	l, s, b := st.l, st.spec, st.b
+	files := l.agentFilesDir(s.Name)
+	resolv := filepath.Join(files, "resolv.conf")
+	// Docker's embedded resolver does not forward from an internal network
+	// on every engine, so the agent asks the sidecar directly.
+	if err := os.WriteFile(resolv, []byte("nameserver "+b.SidecarIP+"\noptions ndots:0\n"), 0o644); err != nil {
+		return done{}, err
+	}
+	probeCopy := filepath.Join(files, "bottle-probe")
+	if err := copyFile(st.sidecarBin, probeCopy, 0o755); err != nil {
+		return done{}, err
+	}
+	env := append(proxyEnv(b.ProxyURL), s.Env...)
+	err := l.Backend.Run(ctx, RunSpec{
+		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
+		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: st.labels("agent"), Limits: s.Limits,
+		Mounts: []Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true},
+			{Source: probeCopy, Target: agentProbe, ReadOnly: true}},
+		Entrypoint: []string{agentProbe, "idle"}, Workdir: "/", User: nobody, Sysctls: agentSysctls,
+	})
+	if err != nil {
+		return done{}, err
+	}
+	return doneWith("agent %s on %s only (NET_ADMIN and NET_RAW dropped)", b.Agent, b.Internal), nil
+}
+
+// selfTest proves, fail closed, from a container of bottle's own image in
+// the agent's network, that nothing gets around the sidecar.
+func selfTest(ctx context.Context, st *launch) (done, error) {
+	if err := st.l.SelfTest(ctx, st.b, st.internal, st.egress, st.pol); err != nil {
+		return done{}, err
+	}
+	return doneWith("self-test passed: the proxy and DNS answer and enforce; no way around the sidecar"), nil
+}
+
+// provision puts the bottle CA into the agent's trust store and the
+// workspace into /workspace, and learns the agent's user.
+func provision(ctx context.Context, st *launch) (done, error) {
+	if err := st.l.provision(ctx, st.b, st.spec); err != nil {
+		return done{}, err
+	}
+	return doneWith("provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, st.b.AgentUser), nil
+}
+
+// saveMetadata writes bottle.json: the bottle is ready.
+func saveMetadata(_ context.Context, st *launch) (done, error) {
+	if err := st.l.save(st.b); err != nil {
+		return done{}, err
+	}
+	return doneWith("ready"), nil
+}
+
+// copyFile copies src to dst (replacing it) with mode.
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	os.Remove(dst) // a running bottle's copy may be busy; a new inode is fine
+	return os.WriteFile(dst, data, mode)
+}
+
+// checkWorkspace refuses a workspace that is, holds, or lies inside bottle's
+// state directory: that would copy the CA keys of every bottle into an agent.
+func (l *Launcher) checkWorkspace(ws string) error {
+	abs, err := filepath.Abs(ws)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return fmt.Errorf("workspace %s: %w", ws, err)
+	}
+	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+		return fmt.Errorf("workspace %s is not a directory", ws)
+	}
+	state, err := filepath.Abs(l.StateDir)
+	if err != nil {
+		return err
+	}
+	if r, err := filepath.EvalSymlinks(state); err == nil {
+		state = r
+	}
+	if within(real, state) || within(state, real) {
+		return fmt.Errorf("workspace %s holds or is inside bottle's state directory %s, which has the CA keys of every bottle; choose a narrower workspace", ws, state)
+	}
+	return nil
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// proxyEnv points every common tool at the proxy and the CA bundle that
+// includes the bottle CA.
+func proxyEnv(proxyURL string) []string {
+	env := []string{
+		"HTTP_PROXY=" + proxyURL, "HTTPS_PROXY=" + proxyURL, "http_proxy=" + proxyURL, "https_proxy=" + proxyURL,
+		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+	}
+	for _, v := range []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+		"PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT"} {
+		env = append(env, v+"="+agentCABundle)
+	}
+	return env
+}
+
+// sidecarUser is who the sidecar runs as: the unprivileged image user when
+// bottle runs as root (the config is handed to that uid), else the invoking
+// user, who owns the 0600 CA key.
+func sidecarUser() string {
+	if os.Geteuid() == 0 {
+		return "65532:65532"
+	}
+	return fmt.Sprintf("%d:%d", os.Geteuid(), os.Getegid())
+}
+
+func (l *Launcher) chownForSidecar(name string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	for _, dir := range []string{l.ConfigDir(name), l.LogDir(name)} {
+		err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, 65532, 65532)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec) error {
+	// The copies go in parallel, then one command sets everything up.
+	copies := []struct{ src, dst string }{
+		{filepath.Join(l.ConfigDir(b.Name), ca.CertFile), "/usr/local/share/ca-certificates/bottle-ca.crt"},
+	}
+	if s.Workspace != "" {
+		copies = append(copies, struct{ src, dst string }{filepath.Clean(s.Workspace) + "/.", workspaceDir})
+	}
+	errs := make([]error, len(copies))
+	var wg sync.WaitGroup
+	for i, c := range copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Backend.CopyIn(ctx, b.Agent, c.src, c.dst); err != nil {
+				errs[i] = fmt.Errorf("copying %s into the agent: %w", c.src, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// update-ca-certificates where the image has it; else append to the
+	// bundle the CA variables point at. Then the workspace goes to the
+	// agent user when the image has one.
+	script := `set -e
+mkdir -p /etc/ssl/certs ` + workspaceDir + `
+if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1
+else cat /usr/local/share/ca-certificates/bottle-ca.crt >> ` + agentCABundle + `; fi
+grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle + `
+if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
+	var out bytes.Buffer
+	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {
+		return fmt.Errorf("installing the bottle CA in the agent (the image needs sh): %w", err)
+	}
+	// The image printed this, so it is taken only if it is one of the two
+	// answers the script gives.
+	switch u := strings.TrimSpace(out.String()); u {
+	case "agent", "root":
+		b.AgentUser = u
+	default:
+		return fmt.Errorf("provisioning the agent: unexpected answer %q from the image's shell", termsafe.Line(u))
+	}
+	return nil
+}
