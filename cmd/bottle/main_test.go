@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"bottle.dev/bottle/cmd/bottle/internal/fakert"
+	"bottle.dev/bottle/internal/golden"
+	"bottle.dev/bottle/launcher"
+)
+
+// TestMain makes this test binary also bottle itself and the fake
+// container runtime: testscript puts copies named bottle, docker,
+// container and fakert first on PATH and runs the one a script execs.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"bottle":    main,
+		"docker":    fakert.Main,
+		"container": fakert.Main,
+		"fakert":    fakert.Main,
+	})
+}
+
+// TestScripts runs testdata/script/*.txtar: the CLI end to end, against
+// the fake runtime, with no engine and no network. -update rewrites the
+// scripts' expected files from what the commands printed.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       golden.Updating(),
+		Setup:               setup,
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" { // the goldens pin a run as root: the sidecar runs as 65532:65532
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
+}
+
+// setup gives each script its own state directory and fake engine, a
+// PATH with nothing but bottle and the fakes (so no real engine can be
+// reached), BOTTLES (the state directory) and OWNER (its owner label),
+// which fakert prints as $OWNER.
+func setup(e *testscript.Env) error {
+	bottle, err := exec.LookPath("bottle")
+	if err != nil {
+		return err
+	}
+	bin := filepath.Dir(bottle)
+	// The launcher hands the image build a static bottle-sidecar from
+	// beside the bottle executable; the fake engine never runs it.
+	if err := placeSidecar(filepath.Join(bin, "bottle-sidecar")); err != nil {
+		return err
+	}
+	state := filepath.Join(e.WorkDir, "state")
+	e.Setenv("PATH", bin)
+	e.Setenv("XDG_STATE_HOME", state)
+	e.Setenv("BOTTLES", filepath.Join(state, "bottle"))
+	e.Setenv("FAKERT_DIR", filepath.Join(e.WorkDir, ".fakert"))
+	e.Setenv("OWNER", launcher.Owner(filepath.Join(state, "bottle")))
+	// Under -race every process sleeps a second at exit, by default; the
+	// fakes are a process per engine call.
+	e.Setenv("GORACE", "atexit_sleep_ms=0")
+	return nil
+}
+
+// placeSidecar writes the stand-in bottle-sidecar once; scripts run in
+// parallel, so it is written beside and renamed into place.
+func placeSidecar(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "bottle-sidecar-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.WriteString("#!/bin/false\n# a stand-in: the fake runtime never runs the sidecar\n")
+	if err := tmp.Close(); werr != nil || err != nil {
+		return fmt.Errorf("writing %s: %v %v", tmp.Name(), werr, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
