@@ -1,6 +1,10 @@
-package main
+// Package script runs bottle's CLI end to end: testscript scripts
+// (testdata/script/*.txtar) against the fake container runtime, with no
+// engine and no network.
+package script
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +15,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/root"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/cmd/bottle/internal/fakert"
 	"bottle.dev/bottle/internal/golden"
 	"bottle.dev/bottle/launcher"
@@ -21,11 +27,16 @@ import (
 // container and fakert first on PATH and runs the one a script execs.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"bottle":    main,
+		"bottle":    bottle,
 		"docker":    fakert.Main,
 		"container": fakert.Main,
 		"fakert":    fakert.Main,
 	})
+}
+
+// bottle is cmd/bottle's main.
+func bottle() {
+	os.Exit(root.Main(context.Background(), cmdutil.New(cmdutil.System(), cmdutil.Build{}), os.Args[1:]))
 }
 
 // TestScripts runs testdata/script/*.txtar: the CLI end to end, against
