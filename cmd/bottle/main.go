@@ -8,7 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"bottle.dev/bottle/cmd/bottle/internal/cli"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/root"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=v1.2.3".
@@ -16,7 +17,7 @@ var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], cli.System(), cli.Build{Version: version})
+	code := root.Main(ctx, cmdutil.New(cmdutil.System(), cmdutil.Build{Version: version}), os.Args[1:])
 	stop() // deferred calls do not run after os.Exit
 	os.Exit(code)
 }

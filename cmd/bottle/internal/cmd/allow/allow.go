@@ -1,0 +1,41 @@
+// Package allow is `bottle allow`: the group of verbs that read, test and
+// edit an allowlist.
+package allow
+
+import (
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/add"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/check"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/list"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/rm"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/validate"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+)
+
+// NewCmd returns `bottle allow` and its verbs.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "allow",
+		Short: "Read, test and edit the allowlist",
+		Long: `The allowlist says which hosts, ports, methods and paths a bottle's agent may
+reach. Everything else is denied. These commands edit the YAML file in place,
+keeping your comments and layout, and test targets against it.`,
+		Example: `  bottle allow add api.anthropic.com
+  bottle allow add github.com --method GET --method POST --path '/acme/widget.git/**'
+  bottle allow add ssh.github.com --port 22 --port 443 --passthrough
+  bottle allow add gist.github.com --deny
+  bottle allow rm api.anthropic.com
+  bottle allow list
+  bottle allow check https://api.github.com/repos/acme/widget
+  bottle allow validate allowlist.yaml`,
+	}
+	cmd.AddCommand(
+		add.NewCmd(f, nil),
+		rm.NewCmd(f, nil),
+		list.NewCmd(f, nil),
+		check.NewCmd(f, nil),
+		validate.NewCmd(f, nil),
+	)
+	return cmd
+}

@@ -1,0 +1,144 @@
+// Package check is `bottle allow check`: test a URL or HOST:PORT against an
+// allowlist without sending anything.
+package check
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+)
+
+// Options are `bottle allow check`'s dependencies, flags and arguments.
+type Options struct {
+	IO     *cmdutil.IOStreams
+	File   shared.FileOptions
+	Method string // --method
+	Target string // TARGET
+}
+
+// NewCmd returns `bottle allow check`. With runF, the parsed options go
+// there instead (tests).
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, File: shared.FileOptions{StateDir: f.Env.StateDir}}
+	cmd := &cobra.Command{
+		Use:   "check TARGET",
+		Short: "Test whether the allowlist allows a URL or host:port",
+		Long: `Test TARGET against the allowlist without sending anything.
+
+TARGET is a URL (the request the agent would make, with --method, default GET)
+or HOST[:PORT] (a connection, as a CONNECT through the proxy; port 443 by
+default). The first word printed is "allow" or "deny", then the deciding
+rule and the reason; a denial also prints the command that would allow it.
+
+Exit status: 0 allowed, 1 denied, 2 bad usage or invalid allowlist.`,
+		Example: `  bottle allow check https://api.github.com/repos/acme/widget
+  bottle allow check --method POST https://github.com/acme/widget.git/git-receive-pack
+  bottle allow check ssh.github.com:22
+  bottle allow check 10.20.1.5:5432
+  if bottle allow check -f ci.yaml https://pypi.org/simple/; then echo ok; fi`,
+		Args: cmdutil.ExactArgs(1, "the TARGET (a URL or HOST[:PORT])"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Target = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(opts)
+		},
+	}
+	opts.File.AddFlags(cmd)
+	cmd.Flags().StringVarP(&opts.Method, "method", "X", "GET", "HTTP method of the request (URL targets only)")
+	return cmd
+}
+
+func run(opts *Options) error {
+	req, isURL, err := parseTarget(opts.Target)
+	if err != nil {
+		return err
+	}
+	pol, err := opts.File.Load()
+	if err != nil {
+		return err
+	}
+	var d allowlist.Decision
+	if isURL {
+		req.Method = opts.Method
+		d = pol.Decide(req)
+	} else {
+		d = pol.DecideConnect(req.Host, req.Port)
+	}
+	word := "allow"
+	if d.Denied() {
+		word = "deny"
+	}
+	fmt.Fprintf(opts.IO.Out, "%s by %s: %s\n", word, d.Rule, d.Reason)
+	if d.Allowed && !d.WouldDeny && !isURL {
+		switch d.Action {
+		case allowlist.ActionTunnel:
+			fmt.Fprintln(opts.IO.Out, "the connection is tunnelled without interception (tls: passthrough)")
+		case allowlist.ActionIntercept:
+			fmt.Fprintln(opts.IO.Out, "TLS is intercepted and each request inside is checked against the rules for this host")
+		}
+	}
+	if !d.Denied() {
+		return nil
+	}
+	if d.WouldDeny {
+		fmt.Fprintln(opts.IO.Out, "mode is report: the sidecar would log this and let it through")
+	}
+	if hint := pol.AllowCommand(req, d); hint != "" {
+		fmt.Fprintf(opts.IO.Out, "to allow it: %s\n", hint)
+	}
+	return cmdutil.SilentExit(cmdutil.ExitError)
+}
+
+// parseTarget reads a URL or HOST[:PORT]; it reports whether it was a URL.
+func parseTarget(s string) (allowlist.Request, bool, error) {
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return allowlist.Request{}, false, cmdutil.UsageErrorf("%q is not a URL: %v", s, err)
+		}
+		scheme := strings.ToLower(u.Scheme)
+		if scheme != "http" && scheme != "https" {
+			return allowlist.Request{}, false, cmdutil.UsageErrorf("%q: scheme %q is not http or https", s, u.Scheme)
+		}
+		if u.Hostname() == "" {
+			return allowlist.Request{}, false, cmdutil.UsageErrorf("%q has no host", s)
+		}
+		req := allowlist.Request{Scheme: scheme, Host: u.Hostname(), Path: u.EscapedPath()}
+		if p := u.Port(); p != "" {
+			n, err := strconv.ParseUint(p, 10, 16)
+			if err != nil || n == 0 {
+				return req, false, cmdutil.UsageErrorf("%q: port %q is not a port number", s, p)
+			}
+			req.Port = uint16(n)
+		}
+		if req.Path == "" {
+			req.Path = "/"
+		}
+		return req, true, nil
+	}
+	if strings.ContainsAny(s, "/?#") {
+		return allowlist.Request{}, false, cmdutil.UsageErrorf("%q is neither a URL nor HOST[:PORT]; write https://%s", s, s)
+	}
+	host, port := s, uint64(443)
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 {
+			return allowlist.Request{}, false, cmdutil.UsageErrorf("%q: port %q is not a port number", s, p)
+		}
+		host, port = h, n
+	}
+	if host == "" {
+		return allowlist.Request{}, false, cmdutil.UsageErrorf("%q has no host", s)
+	}
+	return allowlist.Request{Scheme: "https", Host: host, Port: uint16(port)}, false, nil
+}

@@ -1,0 +1,127 @@
+package check
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+)
+
+func TestNewCmd(t *testing.T) {
+	for _, tc := range []struct {
+		cli    string
+		method string
+		file   string
+		bottle string
+		target string
+	}{
+		{cli: "https://a.test/", method: "GET", target: "https://a.test/"},
+		{cli: "-X POST -f ci.yaml a.test:22", method: "POST", file: "ci.yaml", target: "a.test:22"},
+		{cli: "--bottle demo a.test", method: "GET", bottle: "demo", target: "a.test"},
+	} {
+		fx := cmdtest.New(t)
+		var got *Options
+		r := fx.Run(NewCmd(fx.F, func(o *Options) error { got = o; return nil }), []string{"allow"}, strings.Fields(tc.cli)...)
+		if r.Code != 0 || got == nil {
+			t.Fatalf("%s: %+v", tc.cli, r)
+		}
+		if got.Method != tc.method || got.File.File != tc.file || got.File.Bottle != tc.bottle || got.Target != tc.target || got.File.StateDir != fx.F.Env.StateDir {
+			t.Errorf("%s: %+v", tc.cli, got)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir(cmdtest.Sample)
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		firstWord string
+		contains  []string
+	}{
+		{name: "allowed URL", args: []string{"https://api.example.com/v1/x?token=secret"}, code: 0, firstWord: "allow", contains: []string{"allow[0]"}},
+		{name: "denied URL", args: []string{"https://evil.example.net/"}, code: 1, firstWord: "deny", contains: []string{"default", "to allow it: bottle allow add evil.example.net"}},
+		{name: "method outside rule", args: []string{"-X", "put", "https://github.com/acme/w"}, code: 1, firstWord: "deny", contains: []string{"not method PUT", "--method PUT --path /acme/w"}},
+		{name: "deny rule", args: []string{"--method", "DELETE", "https://github.com/acme/w"}, code: 1, firstWord: "deny", contains: []string{"deny[0]", "bottle allow rm --deny github.com --method DELETE"}},
+		{name: "path escape", args: []string{"https://github.com/acme/%2e%2e/other"}, code: 1, firstWord: "deny"},
+		{name: "host port tunnel", args: []string{"ssh.example.com:22"}, code: 0, firstWord: "allow", contains: []string{"tunnelled"}},
+		{name: "host port default 443", args: []string{"api.example.com"}, code: 0, firstWord: "allow", contains: []string{"intercepted"}},
+		{name: "host wrong port", args: []string{"api.example.com:8443"}, code: 1, firstWord: "deny", contains: []string{"--port 8443"}},
+		{name: "IP literal", args: []string{"[::1]:443"}, code: 1, firstWord: "deny", contains: []string{"cidr"}},
+		{name: "URL with port", args: []string{"http://api.example.com:80/"}, code: 0, firstWord: "allow"},
+		{name: "URL without path", args: []string{"https://api.example.com"}, code: 0, firstWord: "allow"},
+		{name: "explicit file", args: []string{"--file", "allowlist.yaml", "https://api.example.com"}, code: 0, firstWord: "allow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, tt.args...)
+			if r.Code != tt.code {
+				t.Errorf("exit %d; want %d\nstdout: %s\nstderr: %s", r.Code, tt.code, r.Stdout, r.Stderr)
+			}
+			if first, _, _ := strings.Cut(r.Stdout, " "); first != tt.firstWord {
+				t.Errorf("first word %q; want %q (stdout %q)", first, tt.firstWord, r.Stdout)
+			}
+			for _, c := range tt.contains {
+				if !strings.Contains(r.Stdout, c) {
+					t.Errorf("stdout lacks %q:\n%s", c, r.Stdout)
+				}
+			}
+			if strings.Contains(r.Stdout, "secret") {
+				t.Errorf("query string echoed: %s", r.Stdout)
+			}
+		})
+	}
+}
+
+func TestCheckReportMode(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nmode: report\nallow:\n  - host: a.example.com\n")
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "https://b.example.com/")
+	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stdout, "mode is report: the sidecar would log this and let it through") {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestCheckUsageErrors(t *testing.T) {
+	fx := cmdtest.New(t)
+	dir := fx.Dir(cmdtest.Sample)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "bottle allow check: missing the TARGET"},
+		{[]string{"ftp://x.example.com/"}, `scheme "ftp" is not http or https`},
+		{[]string{"https://"}, "has no host"},
+		{[]string{"https://x.example.com:0/"}, `port "0" is not a port number`},
+		{[]string{"http://[::1"}, "is not a URL"},
+		{[]string{"x.example.com/path"}, "neither a URL nor HOST[:PORT]; write https://x.example.com/path"},
+		{[]string{"x.example.com:99999"}, `port "99999" is not a port number`},
+		{[]string{":443"}, "has no host"},
+		{[]string{"--file", "missing.yaml", "https://x.example.com"}, "missing.yaml does not exist; create it with 'bottle allow add HOST' or pass --file"},
+		{[]string{"--nope", "https://x.example.com"}, "unknown flag: --nope"},
+		{[]string{"--bottle", "../x", "https://x.example.com"}, "--bottle: bottle name"},
+		{[]string{"--bottle", "x", "--file", "y", "a.test"}, "if any flags in the group [file bottle] are set none of the others can be"},
+	} {
+		r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, tc.args...)
+		if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, r.Code, r.Stderr, tc.want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("version: 1\nallow:\n  - host: \"*\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "-f", "bad.yaml", "https://x.example.com")
+	if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "bad.yaml is not a valid allowlist:\nbad.yaml:3:11:") {
+		t.Errorf("invalid file: %+v", r)
+	}
+	os.Mkdir(filepath.Join(dir, "adir.yaml"), 0o755)
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "-f", "adir.yaml", "https://x.example.com")
+	if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "adir.yaml") {
+		t.Errorf("a directory: %+v", r)
+	}
+}

@@ -1,0 +1,109 @@
+// Package list is `bottle allow list`: an allowlist's rules.
+package list
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+)
+
+// Options are `bottle allow list`'s dependencies and flags.
+type Options struct {
+	IO   *cmdutil.IOStreams
+	File shared.FileOptions
+	JSON bool // --json
+}
+
+// JSON is what --json prints (fields are only ever added).
+type JSON struct {
+	File  string            `json:"file"`
+	Mode  string            `json:"mode"`
+	Rules []shared.RuleJSON `json:"rules"`
+}
+
+// NewCmd returns `bottle allow list`. With runF, the parsed options go
+// there instead (tests).
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, File: shared.FileOptions{StateDir: f.Env.StateDir}}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the allowlist's rules",
+		Example: `  bottle allow list
+  bottle allow list --file team/allowlist.yaml
+  bottle allow list --json | jq '.rules[].host'`,
+		Args: cmdutil.ExactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(opts)
+		},
+	}
+	opts.File.AddFlags(cmd)
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON (stable field names)")
+	return cmd
+}
+
+func run(opts *Options) error {
+	pol, err := opts.File.Load()
+	if err != nil {
+		return err
+	}
+	rules := append(append([]*allowlist.Rule{}, pol.Allow()...), pol.DenyRules()...)
+	if opts.JSON {
+		out := JSON{File: opts.File.Path(), Mode: pol.Mode().String(), Rules: []shared.RuleJSON{}}
+		for _, r := range rules {
+			out.Rules = append(out.Rules, shared.ToJSON(r))
+		}
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(rules) == 0 {
+		fmt.Fprintf(opts.IO.Out, "%s has no rules: everything is denied (mode: %s)\n", opts.File.Path(), pol.Mode())
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tTARGET\tPORTS\tMETHODS\tPATHS\tTLS\tLINE")
+	for _, r := range rules {
+		j := shared.ToJSON(r)
+		target := j.Host
+		if target == "" {
+			target = j.CIDR
+		}
+		ports := "any"
+		if r.Ports != nil {
+			ports = shared.JoinPorts(r.Ports)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID, target, ports, orAny(r.Methods), orAny(j.Paths), orDash(j.TLS), r.Line)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if pol.Mode() == allowlist.Report {
+		fmt.Fprintln(opts.IO.Out, "mode: report (denials are logged, not enforced)")
+	}
+	return nil
+}
+
+func orAny(s []string) string {
+	if s == nil {
+		return "any"
+	}
+	return strings.Join(s, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

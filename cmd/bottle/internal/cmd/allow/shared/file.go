@@ -1,0 +1,141 @@
+// Package shared holds what the `bottle allow` verbs share: which
+// allowlist they work on (a file, or a running bottle's live one), the
+// rule selectors of add and rm, and how a rule is shown.
+package shared
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/launcher"
+)
+
+// DefaultAllowlist is the file `bottle allow` uses without --file.
+const DefaultAllowlist = "allowlist.yaml"
+
+// DefaultWait is how long `--bottle` edits wait for the sidecar to confirm.
+const DefaultWait = 5 * time.Second
+
+// FileOptions locate the allowlist a command works on: --file, or
+// --bottle NAME for that bottle's live allowlist.
+type FileOptions struct {
+	File     string // --file
+	Bottle   string // --bottle
+	StateDir string // bottle's state directory, where --bottle's file is
+	// Wait is how long an edit of a bottle's allowlist waits for its
+	// sidecar to confirm it; zero means DefaultWait.
+	Wait time.Duration
+}
+
+// AddFlags adds --file and --bottle to cmd, and the check of --bottle's
+// name before anything runs.
+func (o *FileOptions) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.File, "file", "f", "", "allowlist file (default \"allowlist.yaml\" in the current directory)")
+	cmd.Flags().StringVar(&o.Bottle, "bottle", "", "the live allowlist of this running bottle (applied at once)")
+	cmd.MarkFlagsMutuallyExclusive("file", "bottle")
+	cmd.PreRunE = func(*cobra.Command, []string) error { return o.Check() }
+}
+
+// Check refuses a --bottle NAME that is not a bottle name before any path
+// is made of it ("../../x" would edit a file outside the state dir).
+func (o *FileOptions) Check() error {
+	if o.Bottle == "" {
+		return nil
+	}
+	if err := launcher.ValidName(o.Bottle); err != nil {
+		return cmdutil.UsageError(fmt.Errorf("--bottle: %w", err))
+	}
+	return nil
+}
+
+func (o *FileOptions) state() *launcher.Launcher { return &launcher.Launcher{StateDir: o.StateDir} }
+
+// Path is the allowlist's path.
+func (o *FileOptions) Path() string {
+	switch {
+	case o.Bottle != "":
+		return filepath.Join(o.state().ConfigDir(o.Bottle), contract.AllowlistFile)
+	case o.File != "":
+		return o.File
+	}
+	return DefaultAllowlist
+}
+
+// Applied waits until the bottle's sidecar has loaded the allowlist it was
+// given (data), so that "added" means "in force". The sidecar's own status
+// file says so (contract.ReloadStatus): it lives in the sidecar's state,
+// which the agent cannot write, and names the hash of what was loaded. A
+// file the sidecar rejected is reported with the sidecar's errors. Notes
+// go to w. Without --bottle there is nothing to wait for.
+func (o *FileOptions) Applied(ctx context.Context, ios *cmdutil.IOStreams, data []byte) error {
+	if o.Bottle == "" {
+		return nil
+	}
+	l := o.state()
+	b, err := l.Load(o.Bottle)
+	if err != nil {
+		return err
+	}
+	if !b.Stopped.IsZero() {
+		fmt.Fprintf(ios.Err, "bottle %s is stopped; the change applies when it is launched again\n", o.Bottle)
+		return nil
+	}
+	wait := o.Wait
+	if wait == 0 {
+		wait = DefaultWait
+	}
+	want := contract.Hash(data)
+	statusPath := filepath.Join(l.LogDir(o.Bottle), contract.StatusFile)
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	// The sidecar writes the file once it has tried the new policy; there
+	// is no other signal to wait on, so look again every 50ms.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := contract.ReadStatus(statusPath)
+		if err == nil && st.Tried == want {
+			if st.OK {
+				fmt.Fprintf(ios.Err, "the sidecar of %s applied it\n", o.Bottle)
+				return nil
+			}
+			return fmt.Errorf("the sidecar of %s rejected the new file and keeps the previous policy:\n%s", o.Bottle, strings.TrimRight(st.Errors, "\n"))
+		}
+		select {
+		case <-tick.C:
+			continue
+		case <-ctx.Done():
+		case <-timeout.C:
+		}
+		return fmt.Errorf("the file was written, but the sidecar of %s did not confirm it within %s; is the bottle running? (bottle list; its log: bottle logs %s --sidecar)",
+			o.Bottle, wait, o.Bottle)
+	}
+}
+
+// Load reads and parses the allowlist; a missing or invalid file is a usage
+// error (exit 2) with every problem listed.
+func (o *FileOptions) Load() (*allowlist.Policy, error) {
+	p := o.Path()
+	pol, err := allowlist.Load(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, cmdutil.UsageErrorf("%s does not exist; create it with 'bottle allow add HOST' or pass --file", p)
+	case err != nil:
+		var el allowlist.ErrorList
+		if errors.As(err, &el) {
+			return nil, cmdutil.UsageError(fmt.Errorf("%s is not a valid allowlist:\n%w", p, err))
+		}
+		return nil, cmdutil.UsageError(err)
+	}
+	return pol, nil
+}

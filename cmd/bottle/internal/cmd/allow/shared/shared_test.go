@@ -1,0 +1,155 @@
+package shared
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/launcher"
+)
+
+func TestPath(t *testing.T) {
+	for _, tc := range []struct {
+		o    FileOptions
+		want string
+	}{
+		{FileOptions{}, "allowlist.yaml"},
+		{FileOptions{File: "x.yaml"}, "x.yaml"},
+		{FileOptions{Bottle: "demo", StateDir: "/s/bottle"}, filepath.Join("/s/bottle/demo", contract.ConfigDir, contract.AllowlistFile)},
+	} {
+		if got := tc.o.Path(); got != tc.want {
+			t.Errorf("%+v: %s; want %s", tc.o, got, tc.want)
+		}
+	}
+	if err := (&FileOptions{Bottle: "../x"}).Check(); !cmdutil.IsUsage(err) {
+		t.Errorf("Check(../x) = %v", err)
+	}
+}
+
+// TestAppliedCancelled: Ctrl-C ends the wait at once.
+func TestAppliedCancelled(t *testing.T) {
+	dir := t.TempDir()
+	l := &launcher.Launcher{StateDir: dir}
+	if err := os.MkdirAll(l.LogDir("demo"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(launcher.Bottle{Name: "demo", Backend: "docker"})
+	if err := os.WriteFile(filepath.Join(dir, "demo", contract.MetadataFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ios, _, _ := cmdutil.Test("")
+	start := time.Now()
+	err := (&FileOptions{Bottle: "demo", StateDir: dir, Wait: time.Hour}).Applied(ctx, ios, []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), "did not confirm it within 1h0m0s") || time.Since(start) > time.Minute {
+		t.Errorf("%v after %s", err, time.Since(start))
+	}
+}
+
+func TestRuleSpec(t *testing.T) {
+	f := RuleFlags{Ports: []uint{22, 443}, Methods: []string{"GET"}, Deny: true}
+	s, err := f.Spec("a.test")
+	if err != nil || s.Host != "a.test" || len(s.Ports) != 2 || s.Ports[1] != 443 || !s.Deny {
+		t.Errorf("%+v %v", s, err)
+	}
+	if _, err := (&RuleFlags{Ports: []uint{65536}}).Spec("a.test"); !cmdutil.IsUsage(err) {
+		t.Errorf("port 65536: %v", err)
+	}
+	if JoinPorts([]uint16{80, 443}) != "80,443" {
+		t.Error(JoinPorts([]uint16{80, 443}))
+	}
+}
+
+func TestRuleLineAndJSON(t *testing.T) {
+	pol, err := allowlist.Parse("a.yaml", []byte(`version: 1
+allow:
+  - host: a.test
+  - host: gh.test
+    methods: [GET]
+    paths: ["/x/**"]
+  - host: ssh.test
+    ports: [22]
+    tls: passthrough
+    sni: optional
+  - cidr: 10.0.0.0/8
+    ports: [5432]
+deny:
+  - host: b.test
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := append(pol.Allow(), pol.DenyRules()...)
+	want := []string{
+		"allow[0]: a.test ports 80,443",
+		"allow[1]: gh.test ports 80,443 methods GET paths /x/**",
+		"allow[2]: ssh.test ports 22 (tls passthrough, sni optional)",
+		"allow[3]: 10.0.0.0/8 ports 5432",
+		"deny[0]: b.test all ports",
+	}
+	for i, r := range rules {
+		if got := RuleLine(r); got != want[i] {
+			t.Errorf("RuleLine = %q; want %q", got, want[i])
+		}
+	}
+	j := ToJSON(rules[2])
+	if j.TLS != "passthrough" || j.SNI != "optional" || j.List != "allow" || j.Line != 7 {
+		t.Errorf("%+v", j)
+	}
+	if j := ToJSON(rules[4]); j.List != "deny" || j.TLS != "" || j.Ports != nil {
+		t.Errorf("%+v", j)
+	}
+	if j := ToJSON(rules[3]); j.CIDR != "10.0.0.0/8" || j.Host != "" || j.TLS != "intercept" {
+		t.Errorf("%+v", j)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("version: 1\nallow:\n  - host: a.test\n"), 0o644)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("version: 9\n"), 0o644)
+	if pol, err := (&FileOptions{File: good}).Load(); err != nil || len(pol.Allow()) != 1 {
+		t.Errorf("good: %v", err)
+	}
+	for file, want := range map[string]string{
+		bad:                           "bad.yaml is not a valid allowlist:\n",
+		filepath.Join(dir, "no.yaml"): "no.yaml does not exist; create it with 'bottle allow add HOST' or pass --file",
+		dir:                           "is a directory",
+	} {
+		if _, err := (&FileOptions{File: file}).Load(); !cmdutil.IsUsage(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want %q", file, err, want)
+		}
+	}
+}
+
+func TestApplied(t *testing.T) {
+	dir := t.TempDir()
+	l := &launcher.Launcher{StateDir: dir}
+	os.MkdirAll(l.LogDir("demo"), 0o700)
+	data, _ := json.Marshal(launcher.Bottle{Name: "demo", Backend: "docker"})
+	os.WriteFile(filepath.Join(dir, "demo", contract.MetadataFile), data, 0o600)
+	status := filepath.Join(l.LogDir("demo"), contract.StatusFile)
+	o := &FileOptions{Bottle: "demo", StateDir: dir, Wait: time.Hour}
+	ios, _, errb := cmdutil.Test("")
+	contract.WriteStatus(status, contract.ReloadStatus{Tried: contract.Hash([]byte("new")), OK: true})
+	if err := o.Applied(context.Background(), ios, []byte("new")); err != nil || errb.String() != "the sidecar of demo applied it\n" {
+		t.Errorf("applied: %v %q", err, errb)
+	}
+	contract.WriteStatus(status, contract.ReloadStatus{Tried: contract.Hash([]byte("newer")), Errors: "a.yaml:1:1: no\n"})
+	if err := o.Applied(context.Background(), ios, []byte("newer")); err == nil || err.Error() != "the sidecar of demo rejected the new file and keeps the previous policy:\na.yaml:1:1: no" {
+		t.Errorf("rejected: %v", err)
+	}
+	if err := (&FileOptions{}).Applied(context.Background(), ios, nil); err != nil {
+		t.Errorf("without --bottle: %v", err)
+	}
+}

@@ -1,0 +1,71 @@
+// Package validate is `bottle allow validate`: report every problem in an
+// allowlist file.
+package validate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+)
+
+// Options are `bottle allow validate`'s dependencies, flags and arguments.
+type Options struct {
+	IO   *cmdutil.IOStreams
+	File shared.FileOptions // FILE, or --file
+}
+
+// NewCmd returns `bottle allow validate`. With runF, the parsed options go
+// there instead (tests).
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, File: shared.FileOptions{StateDir: f.Env.StateDir}}
+	cmd := &cobra.Command{
+		Use:   "validate [FILE]",
+		Short: "Check an allowlist file and report every problem in it",
+		Long: `Check FILE (default: --file, else allowlist.yaml) and report every problem at
+once as FILE:LINE:COL: message on stderr.
+
+Exit status: 0 valid, 2 invalid or missing.`,
+		Example: `  bottle allow validate
+  bottle allow validate team/allowlist.yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if opts.File.File != "" && opts.File.File != args[0] {
+					return cmdutil.UsageErrorf("give the file once: as an argument or with --file")
+				}
+				opts.File.File = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(opts)
+		},
+	}
+	opts.File.AddFlags(cmd)
+	return cmd
+}
+
+func run(opts *Options) error {
+	path := opts.File.Path()
+	pol, err := allowlist.Load(path)
+	var el allowlist.ErrorList
+	switch {
+	case errors.As(err, &el):
+		for _, e := range el {
+			fmt.Fprintln(opts.IO.Err, e)
+		}
+		return cmdutil.SilentExit(cmdutil.ExitUsage)
+	case errors.Is(err, fs.ErrNotExist):
+		return cmdutil.UsageErrorf("%s does not exist", path)
+	case err != nil:
+		return cmdutil.UsageError(err)
+	}
+	fmt.Fprintf(opts.IO.Out, "%s: valid (%d allow, %d deny rules; mode %s)\n", path, len(pol.Allow()), len(pol.DenyRules()), pol.Mode())
+	return nil
+}

@@ -1,0 +1,47 @@
+package doctor
+
+import (
+	"regexp"
+	"testing"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+)
+
+func TestDoctor(t *testing.T) {
+	fx := cmdtest.New(t)
+	r := fx.Run(NewCmd(fx.F, nil), nil)
+	want := "docker:           ok (engine 20.10.24)\n" +
+		"macos-container:  not usable: needs macOS on Apple silicon (this is linux/amd64)\n" +
+		"state directory:  " + fx.F.Env.StateDir + "\n"
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("linux, docker up: %+v\nwant:\n%s", r, want)
+	}
+
+	fx.Fake.Down = "docker"
+	fx.F.Env.Backend = "docker"
+	r = fx.Run(NewCmd(fx.F, nil), nil)
+	if r.Code != cmdutil.ExitError || r.Stderr != "" ||
+		!regexp.MustCompile(`^docker:           not usable: the Docker daemon does not answer \(.*Cannot connect to the Docker daemon.*\); start it \(systemctl start docker, or dockerd &\)\n`).MatchString(r.Stdout) ||
+		!regexp.MustCompile(`\nBOTTLE_BACKEND:   docker\n$`).MatchString(r.Stdout) {
+		t.Errorf("docker down: %+v", r)
+	}
+
+	fx.F.Host = cmdutil.Host{GOOS: "darwin", GOARCH: "arm64"}
+	r = fx.Run(NewCmd(fx.F, nil), nil)
+	if r.Code != 0 || !regexp.MustCompile(`\nmacos-container:  ok \(the default here\)\n`).MatchString(r.Stdout) {
+		t.Errorf("a Mac with container: %+v", r)
+	}
+	fx.Fake.Down = "container"
+	r = fx.Run(NewCmd(fx.F, nil), nil)
+	if r.Code != 0 || !regexp.MustCompile(`\nmacos-container:  not usable: the container system service is not running \(stopped\); start it: container system start --enable-kernel-install\n`).MatchString(r.Stdout) {
+		t.Errorf("a Mac, container stopped: %+v", r)
+	}
+	if r = fx.Run(NewCmd(fx.F, nil), nil, "x"); r.Code != cmdutil.ExitUsage {
+		t.Errorf("an argument: %+v", r)
+	}
+	var ran bool
+	if r = fx.Run(NewCmd(fx.F, func(*Options) error { ran = true; return nil }), nil); r.Code != 0 || !ran {
+		t.Errorf("runF: %+v", r)
+	}
+}

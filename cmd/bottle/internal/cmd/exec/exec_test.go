@@ -1,0 +1,72 @@
+package exec
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+)
+
+func TestNewCmd(t *testing.T) {
+	fx := cmdtest.New(t)
+	var got *Options
+	if r := fx.Run(NewCmd(fx.F, func(o *Options) error { got = o; return nil }), nil, "demo", "--", "git", "status"); r.Code != 0 || got.Name != "demo" || strings.Join(got.Command, " ") != "git status" {
+		t.Errorf("%+v %+v", r, got)
+	}
+	for _, args := range [][]string{{"demo", "ls"}, {"demo", "--"}, {"--", "ls"}, {}} {
+		if r := fx.Run(NewCmd(fx.F, nil), nil, args...); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "usage: bottle exec NAME -- CMD [ARGS...]") {
+			t.Errorf("%q: %+v", args, r)
+		}
+	}
+}
+
+// TestExec: the command runs in the agent as its user, its output and exit
+// status are bottle's; on the backend the bottle was launched on.
+func TestExec(t *testing.T) {
+	for _, backend := range []string{"docker", "macos-container"} {
+		t.Run(backend, func(t *testing.T) {
+			fx := cmdtest.New(t)
+			fx.Launch("demo", backend)
+			fx.F.Env.Backend = "podman" // not asked: the recorded backend is used
+			fx.Calls()
+			fx.SetIn("from stdin\n")
+			if r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--", "cat"); r.Code != 0 || r.Stdout != "from stdin\n" {
+				t.Errorf("cat: %+v", r)
+			}
+			bin := map[string]string{"docker": "docker", "macos-container": "container"}[backend]
+			if c := fx.Calls(); len(c) != 1 || c[0] != bin+" exec -i -u agent -w /workspace bottle-demo-agent cat" {
+				t.Errorf("calls: %q", c)
+			}
+			if r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--", "sh", "-c", "exit 3"); r.Code != 3 || r.Stderr != "" {
+				t.Errorf("exit 3: %+v", r)
+			}
+			if r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--", "no-such-program"); r.Code != 99 || !strings.Contains(r.Stderr, "no program the fake knows") {
+				t.Errorf("unknown program: %+v", r)
+			}
+		})
+	}
+}
+
+func TestExecRefuses(t *testing.T) {
+	fx := cmdtest.New(t)
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "nothere", "--", "ls"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, `no bottle named "nothere"`) {
+		t.Errorf("missing bottle: %+v", r)
+	}
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "../../evil", "--", "id"); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "bottle name") {
+		t.Errorf("bad name: %+v", r)
+	}
+	fx.Launch("demo", "docker")
+	if _, err := fx.Launcher("docker").Stop(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--", "true"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle demo was stopped at") || !strings.Contains(r.Stderr, "(bottle logs demo)") {
+		t.Errorf("stopped: %+v", r)
+	}
+	fx.Launch("live", "docker")
+	fx.Fake.Fail = "exec bottle-live-agent"
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "live", "--", "true"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "injected failure") {
+		t.Errorf("the engine fails: %+v", r)
+	}
+}

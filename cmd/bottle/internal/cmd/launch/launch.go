@@ -1,0 +1,309 @@
+// Package launch is `bottle launch`: build, wire, self-test and start a
+// bottle.
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/project"
+)
+
+// Options are `bottle launch`'s dependencies, flags and arguments.
+type Options struct {
+	IO *cmdutil.IOStreams
+	// Launcher returns a launcher on the backend chosen for backend ("":
+	// BOTTLE_BACKEND, else the first that works).
+	Launcher func(ctx context.Context, backend string, verbose bool) (*launcher.Launcher, error)
+	// Lookup reads the user's environment, for -e NAME and a project file's
+	// env entries without a value.
+	Lookup    func(string) (string, bool)
+	StateDir  string // bottle's state directory: the trust store of project files lives there
+	AgentBase string // BOTTLE_AGENT_BASE
+	// SidecarBinary is the static bottle-sidecar to build the sidecar
+	// image from; if empty, the launcher finds one.
+	SidecarBinary string
+
+	Project       string   // --project
+	Name          string   // NAME, else the project file's, else the directory's
+	Allowlist     string   // --allowlist
+	Image         string   // --image
+	Dockerfile    string   // --dockerfile
+	Workspace     string   // --workspace
+	Env           []string // -e, resolved to K=V (the project file's first)
+	Backend       string   // --backend
+	Detach        bool     // -d
+	EgressNetwork string   // --egress-network
+	UpstreamDNS   string   // --upstream-dns
+	UpstreamCA    string   // --upstream-ca
+	Verbose       bool     // -v
+	Yes           bool     // -y
+	NoProject     bool     // --no-project
+	Memory        string   // --memory, as given
+	CPUs          string   // --cpus, as given
+	Pids          int      // --pids-limit, as given
+	Command       []string // after --, else the project file's
+
+	Limits   launcher.Limits // from the flags over the project file's
+	Imported []string        // names of variables taken from the user's environment
+	cleanup  []func()
+}
+
+// NewCmd returns `bottle launch`. With runF, the parsed options go there
+// instead of to the launch (tests).
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Launcher: f.Launcher, Lookup: f.Lookup, StateDir: f.Env.StateDir, AgentBase: f.Env.AgentBase, SidecarBinary: f.SidecarBinary}
+	cmd := &cobra.Command{
+		Use:   "launch [NAME] [flags] [-- CMD ARGS...]",
+		Short: "Build, wire, self-test and start a bottle",
+		Long: `Launch a bottle: build the images (skipped when unchanged), create an internal
+network with no route out and an egress network, start the sidecar (proxy +
+DNS enforcing the allowlist) and the agent, install the bottle's CA in the
+agent, copy the workspace in, and prove from inside the agent that nothing
+gets around the sidecar. A bottle that fails the self-test is torn down.
+
+A bottle.yaml in the working directory (or --project FILE) may hold the same
+settings: name, image or dockerfile, allowlist (a file) or inline allow/deny
+rules, env, workspace, command and resource limits. Flags override it. A
+project file comes with a repository, so bottle shows what it sets and asks
+before using it, once per version of the file (--yes for scripts,
+--no-project to ignore it); its workspace must lie inside its directory.
+The names of variables the agent gets from your environment are printed.
+
+NAME defaults to the current directory's name. With a command after --, it
+runs in the agent (with a terminal when you have one); otherwise the bottle
+keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
+		Example: `  # The allowlist.yaml in this directory, this directory as the workspace, a shell
+  bottle launch demo --workspace . -- bash
+
+  # Detached, with a prebuilt agent image
+  bottle launch demo --image my-agent:latest -d
+
+  # Run an agent CLI unattended
+  bottle launch --workspace . -e ANTHROPIC_API_KEY -- claude -p "fix the tests"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			defer opts.Cleanup()
+			if err := opts.resolve(cmd, args); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Allowlist, "allowlist", "allowlist.yaml", "allowlist to start from (copied into the bottle's state)")
+	fl.StringVar(&opts.Project, "project", "", "project file (default: bottle.yaml here, when present)")
+	fl.StringVar(&opts.Image, "image", "", "agent image to use as is")
+	fl.StringVar(&opts.Dockerfile, "dockerfile", "", "Dockerfile to build the agent image from (default: bottle's own)")
+	fl.StringVar(&opts.Workspace, "workspace", "", "directory copied into /workspace")
+	fl.StringArrayVarP(&opts.Env, "env", "e", nil, "K=V (or K, taken from here) for the agent (repeatable)")
+	fl.StringVar(&opts.Backend, "backend", "", "docker or macos-container (default: $BOTTLE_BACKEND, else the first that works)")
+	fl.BoolVarP(&opts.Detach, "detach", "d", false, "do not attach, even with a command")
+	fl.StringVar(&opts.EgressNetwork, "egress-network", "", "use this existing network as the egress side (e.g. a corporate one)")
+	fl.StringVar(&opts.UpstreamDNS, "upstream-dns", "", "resolvers the sidecar uses, HOST:PORT[,...] (default: the engine's)")
+	fl.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show image build output")
+	fl.BoolVarP(&opts.Yes, "yes", "y", false, "use the project file without asking, even if it is new or changed (for scripts)")
+	fl.BoolVar(&opts.NoProject, "no-project", false, "ignore bottle.yaml in this directory")
+	fl.StringVar(&opts.Memory, "memory", "", "memory limit of the agent, e.g. 4g (default: none)")
+	fl.StringVar(&opts.CPUs, "cpus", "", "CPU limit of the agent, e.g. 2 or 1.5 (default: none)")
+	fl.IntVar(&opts.Pids, "pids-limit", 0, "process limit of the agent, e.g. 1024 (default: none; Docker only)")
+	return cmd
+}
+
+// Cleanup removes what resolving the options made (an inline allowlist's
+// temporary file).
+func (opts *Options) Cleanup() {
+	for _, f := range opts.cleanup {
+		f()
+	}
+	opts.cleanup = nil
+}
+
+// resolve reads the arguments, the project file and the flags into opts,
+// and checks them.
+func (opts *Options) resolve(cmd *cobra.Command, args []string) error {
+	pos := args
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		pos, opts.Command = args[:dash], args[dash:]
+	}
+	if len(pos) > 1 {
+		return cmdutil.UsageErrorf("launch takes one NAME; put the command after --: bottle launch %s -- %s", pos[0], strings.Join(pos[1:], " "))
+	}
+	if err := opts.applyProject(cmd); err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1:
+		opts.Name = pos[0]
+	case opts.Name == "":
+		opts.Name = defaultName()
+	}
+	if opts.Image != "" && opts.Dockerfile != "" {
+		return cmdutil.UsageErrorf("give --image or --dockerfile, not both")
+	}
+	if err := opts.parseLimits(cmd); err != nil {
+		return err
+	}
+	for i, kv := range opts.Env {
+		if !strings.Contains(kv, "=") { // -e NAME passes the value from here
+			v, ok := opts.Lookup(kv)
+			if !ok {
+				return cmdutil.UsageErrorf("-e %s: %s is not set here; write -e %s=VALUE", kv, kv, kv)
+			}
+			opts.Env[i] = kv + "=" + v
+			opts.Imported = append(opts.Imported, kv)
+		}
+	}
+	if err := launcher.CheckEnv(opts.Env); err != nil {
+		return cmdutil.UsageErrorf("-e: %v", err)
+	}
+	return nil
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9_.-]+`)
+
+// defaultName is the working directory's name made into a bottle name.
+func defaultName() string {
+	wd, _ := os.Getwd()
+	n := strings.Trim(nonName.ReplaceAllString(strings.ToLower(filepath.Base(wd)), "-"), "-._")
+	if n == "" || launcher.ValidName(n) != nil {
+		return "bottle"
+	}
+	return n
+}
+
+// parseLimits reads the resource flags over what the project file set.
+func (opts *Options) parseLimits(cmd *cobra.Command) error {
+	var err error
+	if cmd.Flags().Changed("memory") {
+		if opts.Limits.Memory, err = launcher.ParseMemory(opts.Memory); err != nil {
+			return cmdutil.UsageErrorf("--memory: %v", err)
+		}
+	}
+	if cmd.Flags().Changed("cpus") {
+		if opts.Limits.CPUs, err = launcher.ParseCPUs(opts.CPUs); err != nil {
+			return cmdutil.UsageErrorf("--cpus: %v", err)
+		}
+	}
+	if cmd.Flags().Changed("pids-limit") {
+		if opts.Limits.Pids, err = launcher.ParsePids(fmt.Sprint(opts.Pids)); err != nil {
+			return cmdutil.UsageErrorf("--pids-limit: %v", err)
+		}
+	}
+	return nil
+}
+
+// applyProject fills every option the command line left unset from the
+// project file.
+func (opts *Options) applyProject(cmd *cobra.Command) error {
+	path := opts.Project
+	if opts.NoProject {
+		if path != "" {
+			return cmdutil.UsageErrorf("give --project or --no-project, not both")
+		}
+		return nil
+	}
+	if path == "" {
+		if _, err := os.Stat(project.FileName); err != nil {
+			return nil
+		}
+		path = project.FileName
+	}
+	p, err := project.Load(path)
+	if err != nil {
+		var el allowlist.ErrorList
+		if errors.As(err, &el) {
+			return cmdutil.UsageError(fmt.Errorf("%s is not valid:\n%w", path, err))
+		}
+		return cmdutil.UsageError(err)
+	}
+	if err := opts.approve(path, p); err != nil {
+		return err
+	}
+	set := cmd.Flags().Changed
+	opts.Limits = p.Limits
+	opts.Name = p.Name
+	if !set("image") && !set("dockerfile") {
+		opts.Image, opts.Dockerfile = p.Image, p.Dockerfile
+	}
+	if !set("allowlist") {
+		switch {
+		case p.Allowlist != "":
+			opts.Allowlist = p.Allowlist
+		case p.Inline != nil:
+			f, err := os.CreateTemp("", "bottle-inline-*.yaml")
+			if err != nil {
+				return err
+			}
+			opts.cleanup = append(opts.cleanup, func() { os.Remove(f.Name()) })
+			_, werr := f.Write(p.Inline)
+			if err := errors.Join(werr, f.Close()); err != nil {
+				return fmt.Errorf("writing the project's inline allowlist: %w", err)
+			}
+			opts.Allowlist = f.Name()
+		}
+	}
+	if !set("workspace") {
+		opts.Workspace = p.Workspace
+	}
+	if len(opts.Command) == 0 {
+		opts.Command = p.Command
+	}
+	env := append([]string{}, p.Env...)
+	for _, k := range p.EnvFromCLI {
+		v, ok := opts.Lookup(k)
+		if !ok {
+			return cmdutil.UsageErrorf("%s: env %s has no value there and is not set here", path, k)
+		}
+		env = append(env, k+"="+v)
+		opts.Imported = append(opts.Imported, k)
+	}
+	opts.Env = append(env, opts.Env...) // flags last: they win
+	return nil
+}
+
+func run(ctx context.Context, opts *Options) error {
+	l, err := opts.Launcher(ctx, opts.Backend, opts.Verbose)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if len(opts.Imported) > 0 {
+		fmt.Fprintf(opts.IO.Err, "the agent gets these variables from your environment: %s\n", strings.Join(opts.Imported, ", "))
+	}
+	b, err := l.Launch(ctx, launcher.Spec{
+		Name: opts.Name, Allowlist: opts.Allowlist, Image: opts.Image, Dockerfile: opts.Dockerfile,
+		AgentBase: opts.AgentBase, Workspace: opts.Workspace, Env: opts.Env,
+		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
+		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary,
+	})
+	if err != nil {
+		return err
+	}
+	w := opts.IO.Err
+	fmt.Fprintf(w, "\nbottle %q is running (%s, launched in %.1fs)\n", b.Name, b.Backend, time.Since(start).Seconds())
+	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
+	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
+		b.Name, b.Name, b.Name, b.Name, b.Name)
+	if len(opts.Command) == 0 || opts.Detach {
+		if len(opts.Command) > 0 {
+			fmt.Fprintf(w, "detached; run the command with: bottle exec %s -- %s\n", b.Name, strings.Join(opts.Command, " "))
+		}
+		return nil
+	}
+	return cmdutil.ExecInAgent(ctx, opts.IO, l, b, opts.Command)
+}

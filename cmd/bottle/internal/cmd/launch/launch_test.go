@@ -1,0 +1,130 @@
+package launch
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/launcher"
+)
+
+// parse runs `bottle launch ARGS` up to the launch and returns the options
+// it would launch with.
+func parse(t *testing.T, fx *cmdtest.Fixture, args ...string) (*Options, cmdtest.Result) {
+	t.Helper()
+	var got Options
+	r := fx.Run(NewCmd(fx.F, func(o *Options) error { got = *o; return nil }), nil, args...)
+	return &got, r
+}
+
+func TestNewCmd(t *testing.T) {
+	fx := cmdtest.New(t)
+	t.Chdir(t.TempDir())
+	fx.UserEnv["TOKEN"] = "from-here"
+	o, r := parse(t, fx, strings.Fields("demo --backend docker -d --image img:1 --workspace ws -e A=1 -e TOKEN --memory 4G --cpus 1.5 --pids-limit 1024 --egress-network corp --upstream-dns 192.0.2.53:53 --upstream-ca ca.pem -v -- claude -p hi")...)
+	if r.Code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if o.Name != "demo" || o.Backend != "docker" || !o.Detach || o.Image != "img:1" || o.Workspace != "ws" || strings.Join(o.Env, " ") != "A=1 TOKEN=from-here" ||
+		strings.Join(o.Imported, ",") != "TOKEN" || o.Limits != (launcher.Limits{Memory: "4g", CPUs: "1.5", Pids: 1024}) || o.EgressNetwork != "corp" ||
+		o.UpstreamDNS != "192.0.2.53:53" || o.UpstreamCA != "ca.pem" || !o.Verbose || strings.Join(o.Command, " ") != "claude -p hi" || o.Allowlist != "allowlist.yaml" {
+		t.Errorf("%+v", o)
+	}
+	if o.SidecarBinary != fx.F.SidecarBinary || o.StateDir != fx.F.Env.StateDir {
+		t.Errorf("dependencies: %+v", o)
+	}
+}
+
+func TestDefaultName(t *testing.T) {
+	fx := cmdtest.New(t)
+	for dir, want := range map[string]string{"My Project!": "my-project", "...": "bottle", strings.Repeat("x", 50): "bottle"} {
+		d := filepath.Join(t.TempDir(), dir)
+		os.MkdirAll(d, 0o755)
+		t.Chdir(d)
+		if o, r := parse(t, fx); r.Code != 0 || o.Name != want {
+			t.Errorf("in %q: %q (%+v); want %q", dir, o.Name, r, want)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	fx := cmdtest.New(t)
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"a", "b"}, "launch takes one NAME; put the command after --: bottle launch a -- b"},
+		{[]string{"a", "--image", "x", "--dockerfile", "y"}, "give --image or --dockerfile, not both"},
+		{[]string{"a", "-e", "BOTTLE_TEST_SURELY_UNSET"}, "-e BOTTLE_TEST_SURELY_UNSET: BOTTLE_TEST_SURELY_UNSET is not set here; write -e BOTTLE_TEST_SURELY_UNSET=VALUE"},
+		{[]string{"a", "-e", "A=1\n2"}, "-e: the value of A has a line break"},
+		{[]string{"a", "--memory", "lots"}, "--memory: "},
+		{[]string{"a", "--cpus", "0"}, "--cpus: "},
+		{[]string{"a", "--pids-limit", "3"}, "--pids-limit: "},
+		{[]string{"a", "--project", "p.yaml", "--no-project"}, "give --project or --no-project, not both"},
+		{[]string{"a", "--project", "nothere.yaml"}, "nothere.yaml"},
+		{[]string{"a", "--backend", "podman"}, `unknown backend "podman"; use one of docker, macos-container`},
+	} {
+		r := fx.Run(NewCmd(fx.F, nil), nil, tc.args...)
+		if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, r.Code, r.Stderr, tc.want)
+		}
+	}
+}
+
+// TestLaunch: a launch through the verb on each backend, detached, and
+// with a command, whose exit status becomes bottle's.
+func TestLaunch(t *testing.T) {
+	for _, backend := range []string{"docker", "macos-container"} {
+		t.Run(backend, func(t *testing.T) {
+			fx := cmdtest.New(t)
+			fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
+			fx.Fakert("", "image", "agent:1")
+			fx.UserEnv["TOKEN"] = "secret-value"
+			r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", backend, "--image", "agent:1", "-e", "TOKEN", "-d", "--", "claude")
+			for _, want := range []string{
+				"the agent gets these variables from your environment: TOKEN\n",
+				"[9/9] ready\n", "\nbottle \"demo\" is running (" + backend + ", launched in ",
+				"  stop:      bottle stop demo\n", "detached; run the command with: bottle exec demo -- claude\n",
+			} {
+				if !strings.Contains(r.Stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
+				}
+			}
+			if r.Code != 0 || r.Stdout != "" || strings.Contains(r.Stderr+fx.Fakert("", "argv"), "secret-value") {
+				t.Errorf("launch: %+v", r)
+			}
+			if _, err := os.Stat(filepath.Join(fx.F.Env.StateDir, "demo", contract.MetadataFile)); err != nil {
+				t.Error(err)
+			}
+			r = fx.Run(NewCmd(fx.F, nil), nil, "other", "--backend", backend, "--image", "agent:1", "--", "sh", "-c", "exit 7")
+			if r.Code != 7 || !strings.Contains(r.Stderr, `bottle "other" is running`) {
+				t.Errorf("with a command: %+v", r)
+			}
+			r = fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", backend, "--image", "agent:1")
+			if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, `bottle "demo" already exists`) {
+				t.Errorf("again: %+v", r)
+			}
+		})
+	}
+}
+
+// TestLaunchFailsClosed: a self-test that finds a way around the sidecar
+// tears the bottle down, and the error says what leaked.
+func TestLaunchFailsClosed(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
+	fx.Fakert("", "image", "agent:1")
+	fx.Fake.Probe = "tcp=0"
+	r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", "docker", "--image", "agent:1")
+	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "self-test: the bottle leaks, so it was torn down:\n") || !strings.Contains(r.Stderr, "the agent reached gateway 172.30.0.1 (tcp 172.30.0.1:") {
+		t.Errorf("%+v", r)
+	}
+	if st := fx.Fakert("", "state", "-resources"); st != "" {
+		t.Errorf("left behind:\n%s", st)
+	}
+}

@@ -1,0 +1,63 @@
+package list
+
+import (
+	"encoding/json"
+	"testing"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/launcher"
+)
+
+func TestList(t *testing.T) {
+	for _, backend := range []string{"docker", "macos-container"} {
+		t.Run(backend, func(t *testing.T) {
+			fx := cmdtest.New(t)
+			fx.F.Env.Backend = backend
+			if r := fx.Run(NewCmd(fx.F, nil), nil); r.Code != 0 || r.Stdout != "no bottles\n" {
+				t.Errorf("none: %+v", r)
+			}
+			if r := fx.Run(NewCmd(fx.F, nil), nil, "--json"); r.Code != 0 || r.Stdout != "[]\n" {
+				t.Errorf("none --json: %+v", r)
+			}
+			fx.Launch("demo", backend)
+			// Half of another: its network only.
+			fx.Fakert("", "network", "bottle-half-internal", launcher.LabelManaged+"=true", launcher.LabelName+"=half", launcher.LabelOwner+"="+launcher.Owner(fx.F.Env.StateDir))
+			// Someone else's bottle, on the same engine.
+			fx.Fakert("", "container", "bottle-theirs-agent", "running", launcher.LabelManaged+"=true", launcher.LabelName+"=theirs", launcher.LabelOwner+"=someoneelse")
+			r := fx.Run(NewCmd(fx.F, nil), nil)
+			want := "NAME  STATUS   PROXY                   CONTAINERS\n" +
+				"demo  running  http://172.30.0.2:3128  2\n" +
+				"half  partial                          0\n"
+			if r.Code != 0 || r.Stdout != want {
+				t.Errorf("list: %+v\nwant:\n%s", r, want)
+			}
+			r = fx.Run(NewCmd(fx.F, nil), nil, "--json")
+			var got []launcher.Summary
+			if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || len(got) != 2 || got[0].Name != "demo" || got[0].Status != "running" ||
+				len(got[0].Networks) != 2 || got[1].Name != "half" || got[1].Status != "partial" || got[1].Networks[0] != "bottle-half-internal" {
+				t.Errorf("list --json: %v %+v", err, r)
+			}
+		})
+	}
+}
+
+func TestListErrors(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.F.Env.Backend = "docker"
+	fx.Fake.Fail = "ps"
+	if r := fx.Run(NewCmd(fx.F, nil), nil); r.Code != cmdutil.ExitError || r.Stderr == "" {
+		t.Errorf("the engine fails: %+v", r)
+	}
+	fx.F.Env.Backend = "podman"
+	if r := fx.Run(NewCmd(fx.F, nil), nil); r.Code != cmdutil.ExitUsage {
+		t.Errorf("unknown backend: %+v", r)
+	}
+	var got *Options
+	if r := fx.Run(NewCmd(fx.F, func(o *Options) error { got = o; return nil }), nil, "--json"); r.Code != 0 || !got.JSON {
+		t.Errorf("%+v", r)
+	}
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "x"); r.Code != cmdutil.ExitUsage {
+		t.Errorf("an argument: %+v", r)
+	}
+}

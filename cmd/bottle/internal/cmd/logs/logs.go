@@ -1,0 +1,206 @@
+// Package logs is `bottle logs`: a bottle's agent log, its sidecar's log,
+// or its egress audit.
+package logs
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/internal/termsafe"
+	"bottle.dev/bottle/launcher"
+)
+
+// Options are `bottle logs`' dependencies, flags and arguments.
+type Options struct {
+	IO *cmdutil.IOStreams
+	// Bottle loads a bottle's metadata, on the backend it was launched on.
+	Bottle func(ctx context.Context, name string) (*launcher.Launcher, *launcher.Bottle, error)
+
+	Name    string // NAME
+	Egress  bool   // --egress
+	Sidecar bool   // --sidecar
+	Follow  bool   // -f
+	JSON    bool   // --json
+	Raw     bool   // --raw
+	// Poll is how often a followed audit file is looked at again; zero
+	// means 200ms.
+	Poll time.Duration
+}
+
+// NewCmd returns `bottle logs`. With runF, the parsed options go there
+// instead (tests).
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Bottle: f.LoadBottle}
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Show a bottle's agent log, its sidecar's log, or its egress audit",
+		Long: `Show the agent's log (its container's output), the sidecar's log (--sidecar),
+or the egress audit (--egress): one line per request, tunnel and refused DNS
+query, with the rule that decided and, for failures, the error. A stopped
+bottle's logs are the ones saved when it stopped.
+
+What the agent chose (its output, the hosts and paths it asked for) is shown
+with terminal control characters escaped, so it cannot rewrite your screen or
+your clipboard; --raw passes the agent's log through untouched.`,
+		Example: `  bottle logs demo
+  bottle logs demo --egress -f
+  bottle logs demo --egress --json | jq 'select(.decision=="deny")'
+  bottle logs demo --sidecar`,
+		Args: cmdutil.ExactArgs(1, "the bottle NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Egress && opts.Sidecar {
+				return cmdutil.UsageErrorf("give --egress or --sidecar, not both")
+			}
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Egress, "egress", false, "the egress audit: every request, tunnel and refused DNS query")
+	fl.BoolVar(&opts.Sidecar, "sidecar", false, "the sidecar's own log (start, reloads, errors)")
+	fl.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new lines")
+	fl.BoolVar(&opts.JSON, "json", false, "the audit lines as JSON (with --egress)")
+	fl.BoolVar(&opts.Raw, "raw", false, "pass the log through without escaping terminal controls")
+	return cmd
+}
+
+func run(ctx context.Context, opts *Options) error {
+	l, b, err := opts.Bottle(ctx, opts.Name)
+	if err != nil {
+		return err
+	}
+	if opts.Egress {
+		return egressLog(ctx, filepath.Join(l.LogDir(b.Name), contract.AuditFile), opts)
+	}
+	role, container := "agent", b.Agent
+	if opts.Sidecar {
+		role, container = "sidecar", b.Sidecar
+	}
+	out := opts.IO.Out
+	if !opts.Raw {
+		out = &termsafe.Writer{W: opts.IO.Out}
+	}
+	if !b.Stopped.IsZero() {
+		// The launcher saves each container's log at stop as ROLE.log.
+		f, err := os.Open(filepath.Join(l.LogDir(b.Name), role+".log"))
+		if err != nil {
+			return fmt.Errorf("bottle %s is stopped and its %s log was not saved: %w", b.Name, role, err)
+		}
+		defer f.Close()
+		_, err = io.Copy(out, f)
+		return err
+	}
+	return l.Backend.Logs(ctx, container, opts.Follow, out)
+}
+
+// egressLog prints the audit: the rotated files first (oldest first), then
+// the current one; with Follow, it keeps reading the current file and
+// starts over when the sidecar rotates it.
+func egressLog(ctx context.Context, path string, opts *Options) error {
+	out := opts.IO.Out
+	for i := audit.DefaultKeep; i >= 1; i-- {
+		if data, err := os.ReadFile(fmt.Sprintf("%s.%d", path, i)); err == nil {
+			for _, line := range strings.SplitAfter(string(data), "\n") {
+				if strings.HasSuffix(line, "\n") {
+					printAudit(out, line, opts.JSON)
+				}
+			}
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer func() { f.Close() }()
+	poll := opts.Poll
+	if poll == 0 {
+		poll = 200 * time.Millisecond
+	}
+	r := bufio.NewReader(f)
+	var partial string
+	for {
+		line, err := r.ReadString('\n')
+		partial += line
+		if strings.HasSuffix(partial, "\n") {
+			printAudit(out, partial, opts.JSON)
+			partial = ""
+		}
+		if err == io.EOF {
+			if !opts.Follow {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(poll):
+			}
+			// Rotated: the path now names a new, shorter file.
+			if cur, serr := os.Stat(path); serr == nil {
+				if old, ferr := f.Stat(); ferr == nil && !os.SameFile(cur, old) {
+					if nf, err := os.Open(path); err == nil {
+						f.Close()
+						f, r, partial = nf, bufio.NewReader(nf), ""
+					}
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// printAudit prints one audit line. Everything in it may come from the
+// agent (hosts, names, paths), so nothing reaches the terminal raw. A line
+// that is not an audit record is skipped.
+func printAudit(out io.Writer, line string, asJSON bool) {
+	if asJSON {
+		io.WriteString(out, termsafe.JSON(line))
+		return
+	}
+	var r audit.Record
+	if json.Unmarshal([]byte(line), &r) != nil {
+		return
+	}
+	s := termsafe.Line
+	num := func(n int64) string {
+		if n == 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	target := s(r.Host)
+	switch {
+	case r.Kind == audit.KindDNS:
+		target = s(r.Name) + " (" + s(r.QType) + ")"
+	case r.Kind == audit.KindSuppressed:
+		target = s(r.Client) + " ×" + num(r.Count)
+	case r.Port != 0:
+		target += ":" + num(int64(r.Port)) + s(r.Path)
+	}
+	extra := ""
+	if r.Error != "" {
+		extra = "  error: " + s(r.Error)
+	}
+	if r.Repeated != 0 {
+		extra += "  (and " + num(r.Repeated) + " more like it)"
+	}
+	fmt.Fprintf(out, "%s %-10s %-8s %-7s %s %s  [%s] %s%s\n", s(r.Time), s(r.Decision), s(r.Kind), s(r.Method), target, num(int64(r.Status)), s(r.Rule), s(r.Reason), extra)
+}

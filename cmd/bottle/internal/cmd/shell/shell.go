@@ -1,0 +1,50 @@
+// Package shell is `bottle shell`: a login shell in a bottle's agent.
+package shell
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/launcher"
+)
+
+// Argv is what runs in the agent: bash when the image has it, else sh.
+var Argv = []string{"sh", "-c", "command -v bash >/dev/null && exec bash -l || exec sh -l"}
+
+// Options are `bottle shell`'s dependencies and arguments.
+type Options struct {
+	IO *cmdutil.IOStreams
+	// Bottle loads a running bottle, on the backend it was launched on.
+	Bottle func(ctx context.Context, name string) (*launcher.Launcher, *launcher.Bottle, error)
+
+	Name string // NAME
+}
+
+// NewCmd returns `bottle shell`. With runF, the parsed options go there
+// instead (tests).
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Bottle: f.RunningBottle}
+	return &cobra.Command{
+		Use:     "shell NAME",
+		Short:   "Open a shell in a bottle's agent",
+		Example: `  bottle shell demo`,
+		Args:    cmdutil.ExactArgs(1, "the bottle NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+}
+
+func run(ctx context.Context, opts *Options) error {
+	l, b, err := opts.Bottle(ctx, opts.Name)
+	if err != nil {
+		return err
+	}
+	return cmdutil.ExecInAgent(ctx, opts.IO, l, b, Argv)
+}

@@ -1,0 +1,31 @@
+package cmdutil
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// Env is the BOTTLE_* (and XDG) environment, read once (ReadEnv, from
+// main) and handed down through the Factory.
+type Env struct {
+	Backend    string   // BOTTLE_BACKEND
+	BuilderDNS []string // BOTTLE_BUILDER_DNS: resolvers for Apple's image builder
+	StateDir   string   // $XDG_STATE_HOME/bottle, else ~/.local/state/bottle
+	AgentBase  string   // BOTTLE_AGENT_BASE
+}
+
+// ReadEnv reads the environment through getenv; home is the user's home
+// directory (used when XDG_STATE_HOME is not set).
+func ReadEnv(getenv func(string) string, home func() (string, error)) Env {
+	e := Env{Backend: getenv("BOTTLE_BACKEND"), AgentBase: getenv("BOTTLE_AGENT_BASE")}
+	if v := getenv("BOTTLE_BUILDER_DNS"); v != "" {
+		e.BuilderDNS = strings.Split(v, ",")
+	}
+	state := getenv("XDG_STATE_HOME")
+	if state == "" {
+		h, _ := home()
+		state = filepath.Join(h, ".local", "state")
+	}
+	e.StateDir = filepath.Join(state, "bottle")
+	return e
+}

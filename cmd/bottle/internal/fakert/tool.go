@@ -1,0 +1,226 @@
+package fakert
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/contract"
+)
+
+const toolUsage = `usage: fakert COMMAND
+  state [-resources]           print the state, sorted (-resources: no images)
+  argv                         print the argv log, temporary names replaced
+  network NAME [K=V]...        add a network with labels (a stranger's, or a half-made bottle's)
+  container NAME STATE [K=V]...  add a container (STATE: running, exited) with labels
+  image TAG                    add an image
+  log NAME                     set a container's log to stdin
+  sidecar DIR [-reject MSG] [-count N] [-timeout D]
+                               play the sidecar of the bottle whose state is DIR: write
+                               logs/reload.json whenever config/allowlist.yaml changes
+`
+
+// tool runs the tests' own commands.
+func (s store) tool(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, toolUsage)
+		return ExitUnknown
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "fakert %s: %v\n", args[0], err)
+		return 1
+	}
+	change := func(f func(*State) error) int {
+		var ferr error
+		if err := s.locked(func(st *State) bool { ferr = f(st); return ferr == nil }); err != nil {
+			return fail(err)
+		}
+		if ferr != nil {
+			return fail(ferr)
+		}
+		return 0
+	}
+	switch cmd, rest := args[0], args[1:]; {
+	case cmd == "state" && (len(rest) == 0 || len(rest) == 1 && rest[0] == "-resources"):
+		var b strings.Builder
+		if err := s.locked(func(st *State) bool { st.Print(&b, len(rest) == 1); return false }); err != nil {
+			return fail(err)
+		}
+		io.WriteString(stdout, cfg.name(b.String()))
+		return 0
+	case cmd == "argv" && len(rest) == 0:
+		data, err := os.ReadFile(s.path("argv.log"))
+		if err != nil && !os.IsNotExist(err) {
+			return fail(err)
+		}
+		io.WriteString(stdout, cfg.name(NormalizeArgv(string(data))))
+		return 0
+	case cmd == "network" && len(rest) >= 1:
+		return change(func(st *State) error {
+			c := &call{st: st}
+			c.newNetwork(rest[0], false, nil, labels(rest[1:]))
+			return nil
+		})
+	case cmd == "container" && len(rest) >= 2 && (rest[1] == "running" || rest[1] == "exited"):
+		return change(func(st *State) error {
+			st.Containers[rest[0]] = &Container{Name: rest[0], Image: "stranger:1", State: rest[1], Labels: labels(rest[2:])}
+			return nil
+		})
+	case cmd == "image" && len(rest) == 1:
+		return change(func(st *State) error {
+			st.Images[rest[0]] = &Image{Tag: rest[0]}
+			return nil
+		})
+	case cmd == "log" && len(rest) == 1:
+		data, err := io.ReadAll(stdin)
+		if err != nil {
+			return fail(err)
+		}
+		return change(func(st *State) error {
+			ct, ok := st.Containers[rest[0]]
+			if !ok {
+				return fmt.Errorf("no container %s", rest[0])
+			}
+			ct.Log = string(data)
+			return nil
+		})
+	case cmd == "sidecar" && len(rest) >= 1:
+		return sidecar(ctx, rest, stderr)
+	}
+	fmt.Fprintf(stderr, "fakert: unknown command %q\n%s", strings.Join(args, " "), toolUsage)
+	return ExitUnknown
+}
+
+var (
+	tempNames = regexp.MustCompile(`(bottle-(?:env|build)-)[0-9]+`)
+	imageTags = regexp.MustCompile(`(bottle-(?:sidecar|agent)):[0-9a-f]{16}`)
+	selfTest  = regexp.MustCompile(`bottle-self-test-[0-9a-f]+\.invalid`)
+	tcpProbe  = regexp.MustCompile(`^(.* /bottle-sidecar probe --timeout 1s tcp )(\S+)$`)
+)
+
+// normalize replaces what differs from run to run (temporary directories,
+// content-hash tags, the self-test's random name) with fixed words.
+func normalize(s string) string {
+	s = tempNames.ReplaceAllString(s, "${1}N")
+	s = imageTags.ReplaceAllString(s, "$1:HASH")
+	return selfTest.ReplaceAllString(s, "bottle-self-test-TOKEN.invalid")
+}
+
+// name replaces each of cfg.Names' values in s with its key, longest
+// first.
+func (cfg Config) name(s string) string {
+	keys := slices.Collect(maps.Keys(cfg.Names))
+	slices.SortFunc(keys, func(a, b string) int { return len(cfg.Names[b]) - len(cfg.Names[a]) })
+	for _, k := range keys {
+		s = strings.ReplaceAll(s, cfg.Names[k], k)
+	}
+	return s
+}
+
+// NormalizeArgv makes an argv log comparable across runs and machines:
+// normalize on every line; in TCP probes, the host's own addresses become
+// HOST and the self-test listener's port PORT (the fake's networks are
+// 172.30.N.0/24); and each run of probe lines, which the launcher sends in
+// parallel, is sorted and its duplicates dropped.
+func NormalizeArgv(log string) string {
+	var out, block []string
+	flush := func() {
+		slices.Sort(block)
+		out = append(out, slices.Compact(block)...)
+		block = nil
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		line = normalize(line)
+		if m := tcpProbe.FindStringSubmatch(line); m != nil {
+			host, port, err := net.SplitHostPort(strings.Trim(m[2], "'"))
+			if err == nil {
+				if !strings.HasPrefix(host, "172.30.") {
+					host = "HOST"
+				}
+				if port != "3128" && port != "53" {
+					port = "PORT"
+				}
+				line = m[1] + net.JoinHostPort(host, port)
+			}
+		}
+		if strings.Contains(line, " /bottle-sidecar probe ") {
+			block = append(block, line)
+			continue
+		}
+		flush()
+		out = append(out, line)
+	}
+	flush()
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// sidecar plays a bottle's sidecar for `bottle allow … --bottle`: each time
+// the live allowlist's content differs from the one the status file names,
+// it loads it as the real one does (an invalid file is rejected with its
+// errors; -reject rejects any) and writes the status. It ends after -count
+// loads, or fails after -timeout.
+func sidecar(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fakert sidecar", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	reject := fs.String("reject", "", "reject every file with this message")
+	count := fs.Int("count", 1, "loads before ending")
+	timeout := fs.Duration("timeout", 20*time.Second, "give up after this long")
+	dir := args[0]
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return ExitUnknown
+	}
+	policy := filepath.Join(dir, contract.ConfigDir, contract.AllowlistFile)
+	status := filepath.Join(dir, contract.LogDir, contract.StatusFile)
+	deadline := time.Now().Add(*timeout)
+	for n := 0; n < *count; {
+		data, err := os.ReadFile(policy)
+		if err != nil {
+			fmt.Fprintf(stderr, "fakert sidecar: %v\n", err)
+			return 1
+		}
+		h := contract.Hash(data)
+		prev, perr := contract.ReadStatus(status)
+		if perr != nil || prev.Tried != h {
+			st := contract.ReloadStatus{Time: time.Now().UTC(), Tried: h, Applied: prev.Applied}
+			pol, err := allowlist.Parse(contract.AllowlistFile, data)
+			switch {
+			case *reject != "":
+				st.Errors = *reject
+			case err != nil:
+				st.Errors = err.Error()
+			default:
+				st.OK, st.Applied = true, h
+				st.Mode, st.Allow, st.Deny = pol.Mode().String(), len(pol.Allow()), len(pol.DenyRules())
+			}
+			if err := contract.WriteStatus(status, st); err != nil {
+				fmt.Fprintf(stderr, "fakert sidecar: %v\n", err)
+				return 1
+			}
+			n++
+			continue
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			fmt.Fprintf(stderr, "fakert sidecar: %s did not change within %s\n", policy, *timeout)
+			return 1
+		}
+		// The real sidecar watches the file; the fake looks again soon.
+		time.Sleep(10 * time.Millisecond)
+	}
+	return 0
+}
