@@ -155,7 +155,7 @@ func (st *State) Print(w io.Writer, resourcesOnly bool) {
 		if len(n.Options) > 0 {
 			fmt.Fprintf(w, " options=%s", labelString(n.Options))
 		}
-		fmt.Fprintf(w, " labels=%s\n", labelString(n.Labels))
+		fmt.Fprintf(w, " labels=%s\n", normalize(labelString(n.Labels)))
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Containers)) {
 		c := st.Containers[k]

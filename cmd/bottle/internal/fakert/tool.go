@@ -105,14 +105,17 @@ var (
 	tempNames = regexp.MustCompile(`(bottle-(?:env|build)-)[0-9]+`)
 	imageTags = regexp.MustCompile(`(bottle-(?:sidecar|agent)):[0-9a-f]{16}`)
 	selfTest  = regexp.MustCompile(`bottle-self-test-[0-9a-f]+\.invalid`)
+	launchID  = regexp.MustCompile(`(dev\.bottle\.launch[=":]+)[0-9a-f]+`)
 	tcpProbe  = regexp.MustCompile(`^(.* /bottle-sidecar probe --timeout 1s tcp )(\S+)$`)
 )
 
 // normalize replaces what differs from run to run (temporary directories,
-// content-hash tags, the self-test's random name) with fixed words.
+// content-hash tags, the self-test's random name, the launch id label) with
+// fixed words.
 func normalize(s string) string {
 	s = tempNames.ReplaceAllString(s, "${1}N")
 	s = imageTags.ReplaceAllString(s, "$1:HASH")
+	s = launchID.ReplaceAllString(s, "${1}LAUNCH")
 	return selfTest.ReplaceAllString(s, "bottle-self-test-TOKEN.invalid")
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
@@ -17,7 +18,12 @@ func TestProjectAsked(t *testing.T) {
 	t.Chdir(t.TempDir())
 	os.WriteFile("bottle.yaml", []byte("version: 1\nname: widget\n"), 0o644)
 	master, pts := cmdtest.PTY(t)
-	for answer, ok := range map[string]bool{"n\n": false, "yes\n": true} {
+	// In order: a "no" leaves the file unapproved, so the "yes" is asked too.
+	for _, c := range []struct {
+		answer string
+		ok     bool
+	}{{"n\n", false}, {"yes\n", true}} {
+		answer, ok := c.answer, c.ok
 		master.WriteString(answer)
 		opts := &Options{IO: &cmdutil.IOStreams{In: pts, Out: pts, Err: pts}, StateDir: fx.F.Env.StateDir, Lookup: fx.F.Lookup, Project: "bottle.yaml"}
 		err := opts.applyProject(NewCmd(fx.F, nil))
@@ -28,10 +34,20 @@ func TestProjectAsked(t *testing.T) {
 		case !ok && (!errors.As(err, &se) || se.Code != cmdutil.ExitError || !strings.Contains(err.Error(), "not approved; nothing was launched")):
 			t.Errorf("%q: %v", answer, err)
 		}
+		// The terminal echoes the answer and shows the prompt, in as many
+		// reads as it likes: read what it holds until the prompt is there.
+		var shown strings.Builder
 		buf := make([]byte, 4096)
-		n, _ := master.Read(buf)
-		if !strings.Contains(string(buf[:n]), "Use this project file? [y/N] ") && !strings.Contains(string(buf[:n]), "new or has changed") {
-			t.Errorf("%q: the terminal showed %q", answer, buf[:n])
+		for !strings.Contains(shown.String(), "Use this project file? [y/N] ") {
+			master.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := master.Read(buf)
+			shown.Write(buf[:n])
+			if err != nil {
+				t.Fatalf("%q: the terminal showed %q (%v)", answer, shown.String(), err)
+			}
+		}
+		if !strings.Contains(shown.String(), "new or has changed") {
+			t.Errorf("%q: the terminal showed %q", answer, shown.String())
 		}
 	}
 }
