@@ -365,7 +365,7 @@ func TestAllowCommand(t *testing.T) {
 		{Request{Scheme: "https", Host: "new.example.net", Method: "GET", Path: "/x"}, "bottle allow add new.example.net"},
 		{Request{Scheme: "https", Host: "new.example.net", Port: 8443, Method: "GET", Path: "/x"}, "bottle allow add new.example.net --port 8443"},
 		{Request{Scheme: "https", Host: "github.com", Method: "put", Path: "/acme/x y?q=1"}, "bottle allow add github.com --method PUT --path '/acme/x y'"},
-		{Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git"}, "bottle allow rm --deny github.com --method DELETE"},
+		{Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git"}, "bottle allow rm --deny github.com --method DELETE && bottle allow add github.com --method DELETE --path /acme/widget.git"},
 		{Request{Scheme: "https", Host: "gist.github.com", Method: "GET", Path: "/"}, "bottle allow rm --deny gist.github.com"},
 		// The hint names the path as it is matched: a rule cannot hold ";".
 		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/x;jsessionid=1/y%3bz"}, "bottle allow add github.com --method GET --path /acme/x/y"},

@@ -12,7 +12,9 @@ import (
 // AllowCommand returns the `bottle allow` command that would let a request
 // like req through, for denial messages: narrow where the host already has
 // method or path rules, host-wide otherwise. When a deny rule decided, it is
-// the command that removes that rule.
+// the command that removes that rule, followed (&&) by whatever else the
+// request then needs: the command as a whole makes the request allowed. A
+// req without a method is a CONNECT.
 func (p *Policy) AllowCommand(req Request, d Decision) string {
 	t, err := parseTarget(req.Host)
 	if err != nil {
@@ -25,7 +27,21 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 		return ""
 	}
 	if r := p.ruleByID(d.Rule); r != nil && r.Deny {
-		return "bottle allow rm --deny " + ruleArgs(r)
+		rm := "bottle allow rm --deny " + ruleArgs(r)
+		rest := p.without(r)
+		var next Decision
+		if req.Method == "" {
+			next = rest.DecideConnect(req.Host, req.Port)
+		} else {
+			next = rest.Decide(req)
+		}
+		if !next.Denied() {
+			return rm
+		}
+		if more := rest.AllowCommand(req, next); more != "" {
+			return rm + " && " + more
+		}
+		return rm
 	}
 	port := req.Port
 	if port == 0 {
@@ -73,6 +89,19 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// without is p without rule r (a deny rule): the policy after `bottle allow
+// rm --deny` of it.
+func (p *Policy) without(r *Rule) *Policy {
+	q := &Policy{mode: p.mode, allow: p.allow}
+	for _, x := range p.deny {
+		if x != r {
+			q.deny = append(q.deny, x)
+		}
+	}
+	q.buildIndex()
+	return q
 }
 
 func (p *Policy) ruleByID(id string) *Rule {
