@@ -227,7 +227,7 @@ func Remove(file string, data []byte, spec RuleSpec, all bool) (EditResult, erro
 		case n.equal(r) || all && n.sameTarget(r):
 			hit = append(hit, r.Index)
 		case n.sameTarget(r):
-			near = append(near, describeRule(r))
+			near = append(near, r.String())
 		}
 	}
 	if len(hit) == 0 {
@@ -309,32 +309,6 @@ func (n normalized) target() string {
 		return n.host
 	}
 	return n.cidr.String()
-}
-
-func describeRule(r *Rule) string {
-	var b strings.Builder
-	b.WriteString(r.ID + ":")
-	if r.hasHost {
-		b.WriteString(" host " + r.Host.String())
-	} else {
-		b.WriteString(" cidr " + r.CIDR.String())
-	}
-	if r.Ports != nil && !r.DefaultPorts {
-		b.WriteString(" ports " + portList(r.Ports))
-	}
-	if r.Methods != nil {
-		b.WriteString(" methods " + strings.Join(r.Methods, ","))
-	}
-	if r.Paths != nil {
-		b.WriteString(" paths " + strings.Join(r.PathGlobs(), ","))
-	}
-	if r.Passthrough {
-		b.WriteString(" tls passthrough")
-	}
-	if r.SNIOptional {
-		b.WriteString(" sni optional")
-	}
-	return b.String()
 }
 
 func validated(file string, res EditResult) (EditResult, error) {

@@ -126,7 +126,7 @@ func TestRemoveNoMatch(t *testing.T) {
 	if !errors.Is(err, ErrNoMatch) {
 		t.Fatalf("err = %v; want ErrNoMatch", err)
 	}
-	if !strings.Contains(err.Error(), "allow[2]: host github.com methods GET,HEAD,POST") || !strings.Contains(err.Error(), "--all") {
+	if !strings.Contains(err.Error(), "allow[2]: github.com ports 80,443 methods GET,HEAD,POST") || !strings.Contains(err.Error(), "--all") {
 		t.Errorf("error does not list the rules for the host: %v", err)
 	}
 	_, err = Remove("commented.yaml", in, RuleSpec{Host: "nothere.example.com"}, true)

@@ -117,10 +117,7 @@ func (p *Policy) ruleByID(id string) *Rule {
 
 // ruleArgs renders a rule as `bottle allow` arguments.
 func ruleArgs(r *Rule) string {
-	args := []string{shquote.Quote(r.HostPattern())}
-	if !r.hasHost {
-		args[0] = shquote.Quote(r.CIDR.String())
-	}
+	args := []string{shquote.Quote(r.Target())}
 	if !r.DefaultPorts {
 		for _, p := range r.Ports {
 			args = append(args, "--port", shquote.Quote(strconv.Itoa(int(p))))

@@ -54,6 +54,48 @@ func (r *Rule) HostPattern() string {
 	return r.Host.String()
 }
 
+// Target is what the rule matches: its host pattern, or its address range.
+func (r *Rule) Target() string {
+	if r.hasHost {
+		return r.Host.String()
+	}
+	return r.CIDR.String()
+}
+
+// String describes the rule in one line, the way every message shows a rule:
+// "allow[1]: github.com ports 80,443 methods GET,POST paths /acme/**".
+func (r *Rule) String() string {
+	var b strings.Builder
+	b.WriteString(r.ID + ": " + r.Target())
+	if r.Ports != nil {
+		b.WriteString(" ports " + JoinPorts(r.Ports))
+	} else {
+		b.WriteString(" all ports")
+	}
+	if r.Methods != nil {
+		b.WriteString(" methods " + strings.Join(r.Methods, ","))
+	}
+	if r.Paths != nil {
+		b.WriteString(" paths " + strings.Join(r.PathGlobs(), ","))
+	}
+	switch {
+	case r.Passthrough && r.SNIOptional:
+		b.WriteString(" (tls passthrough, sni optional)")
+	case r.Passthrough:
+		b.WriteString(" (tls passthrough)")
+	}
+	return b.String()
+}
+
+// JoinPorts writes ports as "80,443".
+func JoinPorts(ps []uint16) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ",")
+}
+
 // PathGlobs returns the rule's paths as written.
 func (r *Rule) PathGlobs() []string {
 	out := make([]string, len(r.Paths))

@@ -141,7 +141,7 @@ func TestEditSNI(t *testing.T) {
 
 	// Remove names the rule exactly: the opt-out is a selector.
 	_, err = Remove("commented.yaml", added.Data, pass, false)
-	if !errors.Is(err, ErrNoMatch) || !strings.Contains(err.Error(), "allow[3]: host ssh.github.com ports 22, 443 tls passthrough sni optional") {
+	if !errors.Is(err, ErrNoMatch) || !strings.Contains(err.Error(), "allow[3]: ssh.github.com ports 22,443 (tls passthrough, sni optional)") {
 		t.Errorf("Remove without sni = %v; want ErrNoMatch listing the sni-optional rule", err)
 	}
 	res, err := Remove("commented.yaml", added.Data, opt, false)

@@ -120,11 +120,7 @@ func describeProject(w io.Writer, p *project.Project) {
 func ruleSummary(pol *allowlist.Policy) string {
 	var rules []string
 	for _, r := range append(append([]*allowlist.Rule{}, pol.Allow()...), pol.DenyRules()...) {
-		t := r.HostPattern()
-		if t == "" {
-			t = r.CIDR.String()
-		}
-		rules = append(rules, r.ID+" "+t)
+		rules = append(rules, r.ID+" "+r.Target())
 	}
 	if len(rules) == 0 {
 		rules = []string{"none (everything denied)"}

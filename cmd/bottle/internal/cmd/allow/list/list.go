@@ -81,7 +81,7 @@ func run(opts *Options) error {
 		}
 		ports := "any"
 		if r.Ports != nil {
-			ports = shared.JoinPorts(r.Ports)
+			ports = allowlist.JoinPorts(r.Ports)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID, target, ports, orAny(r.Methods), orAny(j.Paths), orDash(j.TLS), r.Line)
 	}

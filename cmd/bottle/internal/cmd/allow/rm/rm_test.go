@@ -26,7 +26,7 @@ func TestRm(t *testing.T) {
 	fx := cmdtest.New(t)
 	dir := fx.Dir(cmdtest.Sample)
 	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "github.com")
-	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "allow[1]: host github.com methods GET,POST paths /acme/**") {
+	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "allow[1]: github.com ports 80,443 methods GET,POST paths /acme/**") {
 		t.Errorf("rm without matching selectors: %+v", r)
 	}
 	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "github.com", "-X", "post", "-X", "GET", "--path", "/acme/**")

@@ -1,9 +1,6 @@
 package shared
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"bottle.dev/bottle/allowlist"
@@ -81,41 +78,6 @@ func ToJSON(r *allowlist.Rule) RuleJSON {
 	return j
 }
 
-// JoinPorts is ports as "80,443".
-func JoinPorts(ps []uint16) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = strconv.Itoa(int(p))
-	}
-	return strings.Join(s, ",")
-}
-
-// RuleLine is a one-line description of a rule for confirmations.
-func RuleLine(r *allowlist.Rule) string {
-	j := ToJSON(r)
-	var b strings.Builder
-	b.WriteString(r.ID + ": ")
-	if j.Host != "" {
-		b.WriteString(j.Host)
-	} else {
-		b.WriteString(j.CIDR)
-	}
-	if r.Ports != nil {
-		b.WriteString(" ports " + JoinPorts(r.Ports))
-	} else {
-		b.WriteString(" all ports")
-	}
-	if r.Methods != nil {
-		b.WriteString(" methods " + strings.Join(r.Methods, ","))
-	}
-	if j.Paths != nil {
-		b.WriteString(" paths " + strings.Join(j.Paths, ","))
-	}
-	switch {
-	case r.Passthrough && r.SNIOptional:
-		b.WriteString(" (tls passthrough, sni optional)")
-	case r.Passthrough:
-		b.WriteString(" (tls passthrough)")
-	}
-	return b.String()
-}
+// RuleLine is a one-line description of a rule for confirmations (the one
+// rendering every message uses: allowlist.Rule.String).
+func RuleLine(r *allowlist.Rule) string { return r.String() }

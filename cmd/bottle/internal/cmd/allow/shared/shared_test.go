@@ -63,9 +63,6 @@ func TestRuleSpec(t *testing.T) {
 	if _, err := (&RuleFlags{Ports: []uint{65536}}).Spec("a.test"); !cmdutil.IsUsage(err) {
 		t.Errorf("port 65536: %v", err)
 	}
-	if JoinPorts([]uint16{80, 443}) != "80,443" {
-		t.Error(JoinPorts([]uint16{80, 443}))
-	}
 }
 
 func TestRuleLineAndJSON(t *testing.T) {
