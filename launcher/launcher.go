@@ -235,7 +235,7 @@ func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (in
 		}
 		if role := r.Labels[LabelRole]; dumpLogs && (role == "agent" || role == "sidecar") {
 			if err := os.MkdirAll(l.LogDir(name), 0o700); err == nil {
-				if f, err := os.Create(filepath.Join(l.LogDir(name), role+".log")); err == nil {
+				if f, err := os.Create(filepath.Join(l.LogDir(name), contract.SavedLogFile(role))); err == nil {
 					l.Backend.Logs(ctx, r.Name, false, f) // a container that never started has no logs
 					f.Close()
 				}

@@ -34,6 +34,10 @@ const (
 	StatusFile = "reload.json"  // ReloadStatus
 )
 
+// SavedLogFile is the file in the log directory that holds a container's
+// log, saved when the bottle stopped; role is "agent" or "sidecar".
+func SavedLogFile(role string) string { return role + ".log" }
+
 // The layout of one bottle's state directory on the host,
 // $XDG_STATE_HOME/bottle/NAME/.
 const (

@@ -98,7 +98,7 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	if !b.Stopped.IsZero() {
 		// The launcher saves each container's log at stop as ROLE.log.
-		f, err := os.Open(filepath.Join(l.LogDir(b.Name), role+".log"))
+		f, err := os.Open(filepath.Join(l.LogDir(b.Name), contract.SavedLogFile(role)))
 		if err != nil {
 			return fmt.Errorf("bottle %s is stopped and its %s log was not saved: %w", b.Name, role, err)
 		}
