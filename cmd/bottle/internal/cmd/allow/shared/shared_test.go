@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/internal/contract"
@@ -148,5 +150,33 @@ func TestApplied(t *testing.T) {
 	}
 	if err := (&FileOptions{}).Applied(context.Background(), ios, nil); err != nil {
 		t.Errorf("without --bottle: %v", err)
+	}
+}
+
+// TestFlags: the shared flags parse into the options, --file and --bottle
+// exclude each other, and a bad --bottle name stops the command before it
+// runs.
+func TestFlags(t *testing.T) {
+	var fo FileOptions
+	var rf RuleFlags
+	ran := false
+	cmd := &cobra.Command{Use: "x", RunE: func(*cobra.Command, []string) error { ran = true; return nil }}
+	fo.AddFlags(cmd)
+	rf.AddFlags(cmd)
+	cmd.SetArgs([]string{"--bottle", "demo", "-p", "22", "-X", "get", "--path", "/a/**", "--passthrough", "--sni-optional", "--deny"})
+	if err := cmd.Execute(); err != nil || !ran {
+		t.Fatalf("%v %v", err, ran)
+	}
+	if fo.Bottle != "demo" || len(rf.Ports) != 1 || rf.Ports[0] != 22 || rf.Methods[0] != "get" || rf.Paths[0] != "/a/**" || !rf.Passthrough || !rf.SNIOptional || !rf.Deny {
+		t.Errorf("%+v %+v", fo, rf)
+	}
+	ran = false
+	cmd.SetArgs([]string{"--bottle", "../../evil"})
+	if err := cmd.Execute(); !cmdutil.IsUsage(err) || ran {
+		t.Errorf("a bad name: %v (ran %v)", err, ran)
+	}
+	cmd.SetArgs([]string{"--bottle", "demo", "--file", "x.yaml"})
+	if err := cmd.Execute(); err == nil {
+		t.Error("--file with --bottle accepted")
 	}
 }

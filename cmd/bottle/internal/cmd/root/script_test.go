@@ -1,7 +1,11 @@
-// Package script runs bottle's CLI end to end: testscript scripts
+// The scripts run bottle's CLI end to end: testscript scripts
 // (testdata/script/*.txtar) against the fake container runtime, with no
-// engine and no network.
-package script
+// engine and no network. They live in this package, which has code of its
+// own, so that under -cover the processes they start carry coverage
+// metadata (a package with only tests has none, and each child would say
+// so on stderr).
+
+package root
 
 import (
 	"context"
@@ -15,7 +19,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"bottle.dev/bottle/cmd/bottle/internal/cmd/root"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/cmd/bottle/internal/fakert"
 	"bottle.dev/bottle/internal/golden"
@@ -36,7 +39,7 @@ func TestMain(m *testing.M) {
 
 // bottle is cmd/bottle's main.
 func bottle() {
-	os.Exit(root.Main(context.Background(), cmdutil.New(cmdutil.System(), cmdutil.Build{}), os.Args[1:]))
+	os.Exit(Main(context.Background(), cmdutil.New(cmdutil.System(), cmdutil.Build{}), os.Args[1:]))
 }
 
 // TestScripts runs testdata/script/*.txtar: the CLI end to end, against
