@@ -86,130 +86,31 @@ func Parse(path string, data []byte) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(full)
-	abs := func(p string) string {
-		if filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(dir, p)
-	}
-	p := &Project{File: path}
-	errorf := func(n *yaml.Node, format string, args ...any) {
-		errs = append(errs, &allowlist.Error{File: path, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
-	}
-	str := func(key string, v *yaml.Node) (string, bool) {
-		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
-			errorf(v, "%s must be a non-empty string", key)
-			return "", false
-		}
-		return v.Value, true
-	}
-	scalar := func(v *yaml.Node) (string, bool) {
-		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-			errorf(v, "must be a single value")
-			return "", false
-		}
-		return v.Value, true
-	}
+	ps := &parser{file: path, dir: filepath.Dir(full), errs: errs, p: &Project{File: path}}
 	inline := false
 	keys := map[string]*yaml.Node{}
+	read := ps.keys()
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		keys[k.Value] = k
-		switch k.Value {
-		case "allow", "deny", "mode":
+		if k.Value == "allow" || k.Value == "deny" || k.Value == "mode" {
 			inline = true
-		case "name":
-			if s, ok := str("name", v); ok {
-				if err := launcher.ValidName(s); err != nil {
-					errorf(v, "%v", err)
-				}
-				p.Name = s
-			}
-		case "image":
-			p.Image, _ = str("image", v)
-		case "dockerfile":
-			if s, ok := str("dockerfile", v); ok {
-				p.Dockerfile = abs(s)
-			}
-		case "allowlist":
-			if s, ok := str("allowlist", v); ok {
-				p.Allowlist = abs(s)
-			}
-		case "workspace":
-			if s, ok := str("workspace", v); ok {
-				p.Workspace = abs(s)
-				if !insideDir(p.Workspace, dir) {
-					errorf(v, "workspace %q is outside the project directory %s; a project file may only name a directory inside it (to use another, pass --workspace DIR)", s, dir)
-				}
-			}
-		case "memory":
-			if s, ok := scalar(v); ok {
-				if m, err := launcher.ParseMemory(s); err != nil {
-					errorf(v, "memory: %v", err)
-				} else {
-					p.Limits.Memory = m
-				}
-			}
-		case "cpus":
-			if s, ok := scalar(v); ok {
-				if c, err := launcher.ParseCPUs(s); err != nil {
-					errorf(v, "cpus: %v", err)
-				} else {
-					p.Limits.CPUs = c
-				}
-			}
-		case "pids_limit":
-			if s, ok := scalar(v); ok {
-				if n, err := launcher.ParsePids(s); err != nil {
-					errorf(v, "pids_limit: %v", err)
-				} else {
-					p.Limits.Pids = n
-				}
-			}
-		case "command":
-			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-				errorf(v, "command must be a list of words, e.g. [claude, -p, \"fix the tests\"]")
-				continue
-			}
-			for _, w := range v.Content {
-				if w.Kind != yaml.ScalarNode {
-					errorf(w, "command: each word must be a string")
-					continue
-				}
-				p.Command = append(p.Command, w.Value)
-			}
-		case "env":
-			if v.Kind != yaml.MappingNode {
-				errorf(v, "env must be a mapping of NAME: value (no value: taken from the launching environment)")
-				continue
-			}
-			for j := 0; j+1 < len(v.Content); j += 2 {
-				ek, ev := v.Content[j], v.Content[j+1]
-				if ek.Value == "" || strings.ContainsAny(ek.Value, "= ") {
-					errorf(ek, "env: %q is not a variable name", ek.Value)
-					continue
-				}
-				switch {
-				case ev.Kind == yaml.ScalarNode && ev.Tag == "!!null":
-					p.EnvFromCLI = append(p.EnvFromCLI, ek.Value)
-				case ev.Kind == yaml.ScalarNode:
-					p.Env = append(p.Env, ek.Value+"="+ev.Value)
-				default:
-					errorf(ev, "env: %s must be a single value", ek.Value)
-				}
-			}
+			continue
+		}
+		if f := read[k.Value]; f != nil {
+			f(v)
 		}
 	}
+	p := ps.p
 	if p.Image != "" && p.Dockerfile != "" {
-		errorf(keys["dockerfile"], "give image or dockerfile, not both")
+		ps.errorf(keys["dockerfile"], "give image or dockerfile, not both")
 	}
 	if inline && p.Allowlist != "" {
-		errorf(keys["allowlist"], "give allowlist (a file) or inline allow/deny rules, not both")
+		ps.errorf(keys["allowlist"], "give allowlist (a file) or inline allow/deny rules, not both")
 	}
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b *allowlist.Error) int { return (a.Line-b.Line)*1000 + a.Col - b.Col })
-		return nil, errs
+	if len(ps.errs) > 0 {
+		slices.SortStableFunc(ps.errs, func(a, b *allowlist.Error) int { return (a.Line-b.Line)*1000 + a.Col - b.Col })
+		return nil, ps.errs
 	}
 	if inline {
 		out, err := standalone(root)
@@ -219,6 +120,117 @@ func Parse(path string, data []byte) (*Project, error) {
 		p.Inline = out
 	}
 	return p, nil
+}
+
+// parser reads the project's own keys into p, collecting every problem.
+type parser struct {
+	file string
+	dir  string // the project file's directory: relative paths are from here
+	errs allowlist.ErrorList
+	p    *Project
+}
+
+// keys maps each of the project's own keys to what reads it.
+func (ps *parser) keys() map[string]func(v *yaml.Node) {
+	p := ps.p
+	return map[string]func(*yaml.Node){
+		"name": func(v *yaml.Node) {
+			if s, ok := ps.str("name", v); ok {
+				if err := launcher.ValidName(s); err != nil {
+					ps.errorf(v, "%v", err)
+				}
+				p.Name = s
+			}
+		},
+		"image":      func(v *yaml.Node) { p.Image, _ = ps.str("image", v) },
+		"dockerfile": func(v *yaml.Node) { p.Dockerfile = ps.path("dockerfile", v) },
+		"allowlist":  func(v *yaml.Node) { p.Allowlist = ps.path("allowlist", v) },
+		"workspace": func(v *yaml.Node) {
+			p.Workspace = ps.path("workspace", v)
+			if p.Workspace != "" && !insideDir(p.Workspace, ps.dir) {
+				ps.errorf(v, "workspace %q is outside the project directory %s; a project file may only name a directory inside it (to use another, pass --workspace DIR)", v.Value, ps.dir)
+			}
+		},
+		"memory":     func(v *yaml.Node) { limit(ps, "memory", v, launcher.ParseMemory, &p.Limits.Memory) },
+		"cpus":       func(v *yaml.Node) { limit(ps, "cpus", v, launcher.ParseCPUs, &p.Limits.CPUs) },
+		"pids_limit": func(v *yaml.Node) { limit(ps, "pids_limit", v, launcher.ParsePids, &p.Limits.Pids) },
+		"command":    ps.command,
+		"env":        ps.env,
+	}
+}
+
+func (ps *parser) errorf(n *yaml.Node, format string, args ...any) {
+	ps.errs = append(ps.errs, &allowlist.Error{File: ps.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (ps *parser) str(key string, v *yaml.Node) (string, bool) {
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+		ps.errorf(v, "%s must be a non-empty string", key)
+		return "", false
+	}
+	return v.Value, true
+}
+
+// path reads a path, made absolute from the project file's directory.
+func (ps *parser) path(key string, v *yaml.Node) string {
+	s, ok := ps.str(key, v)
+	if !ok {
+		return ""
+	}
+	if filepath.IsAbs(s) {
+		return s
+	}
+	return filepath.Join(ps.dir, s)
+}
+
+// limit reads a resource limit with parse into *out.
+func limit[T any](ps *parser, key string, v *yaml.Node, parse func(string) (T, error), out *T) {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		ps.errorf(v, "must be a single value")
+		return
+	}
+	x, err := parse(v.Value)
+	if err != nil {
+		ps.errorf(v, "%s: %v", key, err)
+		return
+	}
+	*out = x
+}
+
+func (ps *parser) command(v *yaml.Node) {
+	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+		ps.errorf(v, "command must be a list of words, e.g. [claude, -p, \"fix the tests\"]")
+		return
+	}
+	for _, w := range v.Content {
+		if w.Kind != yaml.ScalarNode {
+			ps.errorf(w, "command: each word must be a string")
+			continue
+		}
+		ps.p.Command = append(ps.p.Command, w.Value)
+	}
+}
+
+func (ps *parser) env(v *yaml.Node) {
+	if v.Kind != yaml.MappingNode {
+		ps.errorf(v, "env must be a mapping of NAME: value (no value: taken from the launching environment)")
+		return
+	}
+	for j := 0; j+1 < len(v.Content); j += 2 {
+		ek, ev := v.Content[j], v.Content[j+1]
+		if ek.Value == "" || strings.ContainsAny(ek.Value, "= ") {
+			ps.errorf(ek, "env: %q is not a variable name", ek.Value)
+			continue
+		}
+		switch {
+		case ev.Kind == yaml.ScalarNode && ev.Tag == "!!null":
+			ps.p.EnvFromCLI = append(ps.p.EnvFromCLI, ek.Value)
+		case ev.Kind == yaml.ScalarNode:
+			ps.p.Env = append(ps.p.Env, ek.Value+"="+ev.Value)
+		default:
+			ps.errorf(ev, "env: %s must be a single value", ek.Value)
+		}
+	}
 }
 
 // insideDir reports whether path is dir or below it, once symlinks are
