@@ -301,6 +301,7 @@ func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 			"report-only.test": addrs("127.0.0.1"),
 			"h1.test":          addrs("127.0.0.1"),
 			"raw.test":         addrs("127.0.0.1"),
+			"greet.test":       addrs("127.0.0.1"),
 			"refused.test":     addrs("127.0.0.1"),
 			unicodeASCII:       addrs("127.0.0.1"), // the resolver knows names in punycode only
 		},

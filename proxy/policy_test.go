@@ -278,6 +278,58 @@ func TestPassthroughSNI(t *testing.T) {
 			t.Errorf("non-TLS passthrough: %q %v", line, err)
 		}
 	})
+	t.Run("server-speaks-first", func(t *testing.T) {
+		// MySQL, SMTP, FTP: the client waits for the server's greeting.
+		greet := listen(t, "127.0.0.1")
+		t.Cleanup(func() { greet.Close() })
+		go func() {
+			for {
+				c, err := greet.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					io.WriteString(c, "220 greet.test ready\r\n")
+					line, _ := bufio.NewReader(c).ReadString('\n')
+					io.WriteString(c, "250 got "+line)
+				}()
+			}
+		}()
+		port := greet.Addr().(*net.TCPAddr).Port
+		e.setPolicy(fmt.Sprintf("version: 1\nallow:\n  - host: greet.test\n    ports: [%d]\n    tls: passthrough\n  - cidr: 127.0.0.1/32\n    ports: [%d]\n", port, port))
+		defer e.proxy.SetPolicy(strict)
+		resp, conn, br := e.connect(fmt.Sprintf("greet.test:%d", port))
+		if resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %d", resp.StatusCode)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if line, err := br.ReadString('\n'); err != nil || line != "220 greet.test ready\r\n" {
+			t.Fatalf("greeting: %q %v", line, err)
+		}
+		io.WriteString(conn, "HELO me\r\n")
+		if line, err := br.ReadString('\n'); err != nil || line != "250 got HELO me\r\n" {
+			t.Errorf("reply: %q %v", line, err)
+		}
+	})
+	t.Run("late-client-hello-still-checked", func(t *testing.T) {
+		// An agent that waits past serverFirstWait before its ClientHello
+		// gets the upstream dialed early, but its SNI is checked all the same.
+		conn := open(t)
+		time.Sleep(2 * serverFirstWait)
+		if _, err := tlsThrough(t, conn, &tls.Config{ServerName: "o2.test", RootCAs: originRoots}, "o2.test", "/late"); err == nil {
+			t.Error("a mismatched SNI sent late was relayed")
+		}
+		rec := e.waitAuditT(t, func(r audit.Record) bool {
+			return r.Kind == "tunnel" && r.Decision == "deny" && strings.Contains(r.Reason, `SNI "o2.test"`) && r.Host == "pass.test"
+		})
+		wantCause(t, rec, allowlist.CauseSNIMismatch)
+		conn = open(t)
+		time.Sleep(2 * serverFirstWait)
+		if body, err := tlsThrough(t, conn, &tls.Config{ServerName: "pass.test", RootCAs: originRoots}, "pass.test", "/late-ok"); err != nil || !strings.Contains(body, "/late-ok") {
+			t.Errorf("a matching SNI sent late: %q %v", body, err)
+		}
+	})
 }
 
 // TestUnicodeNames: a name the agent writes in Unicode is judged, resolved,

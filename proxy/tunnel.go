@@ -44,16 +44,47 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 		}
 	}
 
-	// The agent speaks first in TLS. Read its ClientHello (bounded by the
-	// handshake timeout armed at the CONNECT) without answering it.
+	// The agent speaks first in TLS: its ClientHello is read (bounded by the
+	// handshake timeout armed at the CONNECT) before anything goes upstream.
+	// An agent still silent after serverFirstWait may be the client of a
+	// protocol where the server speaks first (MySQL, SMTP, FTP): the upstream
+	// is dialed then and its greeting relayed, and the agent's first bytes
+	// are still checked before any reach the upstream.
 	br := bufio.NewReaderSize(rd, 4096)
-	first, err := br.Peek(1)
+	peeked := make(chan error, 1)
+	go func() { _, err := br.Peek(1); peeked <- err }()
+	var upc *trackedConn
+	var down chan struct{} // closed when the upstream-to-agent copy ends
+	var err error
+	select {
+	case err = <-peeked:
+	case <-time.After(serverFirstWait):
+		if upc = s.dialPassthrough(ts, addrs, wouldDeny); upc == nil {
+			return
+		}
+		defer upc.Close()
+		s.settle(ts, g)
+		tc.arm(s.cfg.IdleTimeout)
+		upc.arm(s.cfg.IdleTimeout)
+		down = make(chan struct{})
+		go func() { defer close(down); copyBuf(tc, upc); closeWrite(tc) }()
+		err = <-peeked
+	}
 	if err != nil {
-		ts.setErr(fmt.Sprintf("the agent sent nothing within %s of the CONNECT", s.cfg.TLSHandshakeTimeout))
+		if down != nil && errors.Is(err, io.EOF) {
+			// The agent read the server's greeting and hung up: a whole
+			// session of a server-first protocol.
+			closeWrite(upc)
+			<-down
+			return
+		}
+		if down == nil {
+			ts.setErr(fmt.Sprintf("the agent sent nothing within %s of the CONNECT", s.cfg.TLSHandshakeTimeout))
+		}
 		return
 	}
 	var hello []byte
-	if first[0] == 0x16 { // a TLS handshake record
+	if first, _ := br.Peek(1); first[0] == 0x16 { // a TLS handshake record
 		sni, raw, err := readClientHello(br)
 		var refusal *cut
 		switch {
@@ -82,12 +113,44 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	// CONNECT and the addresses before it was answered, and there is no SNI
 	// to check.
 
+	if upc == nil {
+		if upc = s.dialPassthrough(ts, addrs, wouldDeny); upc == nil {
+			return
+		}
+		defer upc.Close()
+		s.settle(ts, g)
+		tc.arm(s.cfg.IdleTimeout)
+		upc.arm(s.cfg.IdleTimeout)
+	}
+	if len(hello) > 0 {
+		if _, err := upc.Write(hello); err != nil {
+			ts.setErr(classify(err).cause)
+			return
+		}
+	}
+	if down == nil {
+		relay(tc, br, upc)
+		return
+	}
+	copyBuf(upc, br)
+	closeWrite(upc)
+	<-down
+}
+
+// serverFirstWait is how long a passthrough tunnel waits for the agent's
+// first byte before dialing the upstream, whose protocol may speak first.
+// A TLS client sends its ClientHello at once, so it is rarely reached.
+const serverFirstWait = 200 * time.Millisecond
+
+// dialPassthrough dials a passthrough tunnel's checked addresses and
+// records the one reached; nil (with the error recorded) when none answers.
+func (s *Server) dialPassthrough(ts *tunnelState, addrs []checkedAddr, wouldDeny func(allowlist.Cause, string)) *trackedConn {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
 	up, err := s.dialAddrs(ctx, addrs, ts.port)
 	cancel()
 	if err != nil {
 		ts.setErr(classify(err).cause)
-		return
+		return nil
 	}
 	if up.wd != nil {
 		wouldDeny(up.wd.Cause, up.wd.Reason)
@@ -95,18 +158,7 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	ts.mu.Lock()
 	ts.dst = up.addr
 	ts.mu.Unlock()
-	upc := newTrackedConn(up, 0)
-	defer upc.Close()
-	s.settle(ts, g)
-	tc.arm(s.cfg.IdleTimeout)
-	upc.arm(s.cfg.IdleTimeout)
-	if len(hello) > 0 {
-		if _, err := upc.Write(hello); err != nil {
-			ts.setErr(classify(err).cause)
-			return
-		}
-	}
-	relay(tc, br, upc)
+	return newTrackedConn(up, 0)
 }
 
 // relay copies both ways until both directions end, half-closing as each
