@@ -23,6 +23,8 @@ Commands:
   run        run the egress proxy and DNS forwarder (bottle-sidecar run -h)
   probe      test a path from inside a bottle: tcp, http or dns (exit code says what happened)
   health     exit 0 when the proxy and the DNS forwarder both answer
+  connect    relay stdin/stdout to HOST:PORT through the proxy (an ssh ProxyCommand)
+  forward    relay a local port to HOST:PORT through the proxy (for database clients)
   idle       wait for SIGTERM (the self-test's probe container runs this)
   version    print the version
   help       print this help
@@ -47,6 +49,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return probeCmd(ctx, args[1:], stdout, stderr)
 	case "health":
 		return healthCmd(ctx, args[1:], stdout, stderr)
+	case "connect":
+		return connectCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "forward":
+		return forwardCmd(ctx, args[1:], stdout, stderr)
 	case "idle":
 		<-ctx.Done()
 		return 0
