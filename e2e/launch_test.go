@@ -90,10 +90,18 @@ allow:
   - host: loop.sim.test
   - host: meta.sim.test
   - host: priv.sim.test
-  # The simulated internet lives on a private network: only its DNS and web
-  # server may be reached, and only on these ports.
+  # ssh and a protocol where the server speaks first: through CONNECT
+  # tunnels opened by bottle-probe connect and forward.
+  - host: ssh.sim.test
+    ports: [22]
+    tls: passthrough
+  - host: db.sim.test
+    ports: [3306]
+    tls: passthrough
+  # The simulated internet lives on a private network: only its DNS, web,
+  # ssh and greeter servers may be reached, and only on these ports.
   - cidr: {{SIMA}}/32
-    ports: [80, 443]
+    ports: [80, 443, 22, 3306]
 deny:
   - host: git.sim.test
     methods: [DELETE]
@@ -123,7 +131,7 @@ func newWorld(t *testing.T, backend string) *world {
 	t.Cleanup(func() { dockerErr("rm", "-f", b) })
 	w.simB = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", b)
 	a := uniq("bottle-e2e-sima")
-	docker(t, "run", "-d", "--name", a, "--network", w.net, "-v", rootDir+":/root-ca:ro", fakenetGitTag, "--git-root", "/git", "--other-ip", w.simB)
+	docker(t, "run", "-d", "--name", a, "--network", w.net, "-v", rootDir+":/root-ca:ro", fakenetGitTag, "--git-root", "/git", "--other-ip", w.simB, "--ssh-listen", ":22")
 	t.Cleanup(func() { dockerErr("rm", "-f", a) })
 	w.simA = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", a)
 
@@ -227,6 +235,39 @@ git push -q origin HEAD:main && echo pushed`)
 		last, _ := strconv.ParseFloat(strings.Fields(lines[2])[0], 64)
 		if last-first < 0.4 { // the origin waits 300 ms between events
 			t.Errorf("events arrived together (%.2fs apart): the stream was buffered", last-first)
+		}
+	})
+
+	t.Run("git_over_ssh_through_proxycommand", func(t *testing.T) {
+		// The README's recipe: ssh reaches HOST:22 through the proxy with
+		// bottle-probe connect, judged by a passthrough rule.
+		out, code := w.sh("e2e1", `set -e; cd /tmp; rm -rf ssh-widget
+export GIT_SSH_COMMAND="ssh -o ProxyCommand='bottle-probe connect %h:%p' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+git clone -q ssh://git@ssh.sim.test/git/acme/widget.git ssh-widget; cat ssh-widget/README`)
+		if code != 0 || !strings.Contains(out, "hello") {
+			t.Errorf("exit %d:\n%s", code, out)
+		}
+		// A host no rule names: ssh fails, and the helper said why and how.
+		out, code = w.sh("e2e1", `ssh -o ProxyCommand='bottle-probe connect %h:%p' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR git@blocked.sim.test true 2>&1`)
+		if code == 0 || !strings.Contains(out, "403") || !strings.Contains(out, "bottle allow add blocked.sim.test") {
+			t.Errorf("refused ssh: exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("server_first_protocol_through_forward", func(t *testing.T) {
+		// A client that takes a host and a port but no proxy, of a protocol
+		// where the server speaks first (MySQL, SMTP): bottle-probe forward.
+		out, code := w.sh("e2e1", `bottle-probe forward 13306 db.sim.test:3306 >/tmp/fwd.log 2>&1 & fwd=$!
+for i in $(seq 50); do grep -q forwarding /tmp/fwd.log && break; sleep 0.1; done
+python3 -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 13306), timeout=10)
+f = s.makefile("rwb")
+print(f.readline().decode().strip())
+f.write(b"HELO agent\r\n"); f.flush()
+print(f.readline().decode().strip())
+'; kill $fwd`)
+		if code != 0 || out != "220 fakenet ready\n250 got HELO agent\n" {
+			t.Errorf("exit %d: %q", code, out)
 		}
 	})
 

@@ -1,8 +1,9 @@
 // Command fakenet is the simulated internet of bottle's end-to-end tests: on
 // the egress side of a bottle it answers DNS for a test zone with its own
 // address, and serves HTTPS for every name in that zone with certificates
-// from a test root. It records every DNS question, so tests can prove that a
-// refused name never reached it. Test code only; never shipped.
+// from a test root; it also serves ssh (with --ssh-listen) and a protocol
+// where the server speaks first. It records every DNS question, so tests can
+// prove that a refused name never reached it. Test code only; never shipped.
 package main
 
 import (
@@ -48,6 +49,8 @@ func main() {
 	rootDir := flag.String("root", "/root-ca", "directory with ca.crt and ca.key of the test root")
 	gitRoot := flag.String("git-root", "", "serve these git repositories over smart HTTP at /git/ (needs git-http-backend)")
 	otherIP := flag.String("other-ip", "", "address other.ZONE resolves to")
+	sshListen := flag.String("ssh-listen", "", "serve ssh here (exec requests run with sh; needs the image on the test base)")
+	greetListen := flag.String("greet-listen", ":3306", "serve a protocol where the server speaks first here")
 	flag.Parse()
 
 	ip := net.ParseIP(*ipFlag)
@@ -145,6 +148,12 @@ func main() {
 			return leaves.Get(n)
 		},
 	}}
+	if *sshListen != "" {
+		go serveSSH(*sshListen)
+	}
+	if *greetListen != "" {
+		go serveGreeter(*greetListen)
+	}
 	go func() { log.Fatal((&http.Server{Addr: ":80", Handler: mux, ConnState: countConns}).ListenAndServe()) }()
 	log.Printf("fakenet: zone %s -> %s", *zone, ip)
 	log.Fatal(tlsSrv.ListenAndServeTLS("", ""))
