@@ -299,8 +299,8 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 			s.finish(rs, a.status, "")
 			return a.response(req), nil
 		}
-		if b := rs.body; b != nil && b.err != nil {
-			return s.badBody(req, rs, b.err), nil
+		if b := rs.body; b != nil && b.readErr() != nil {
+			return s.badBody(req, rs, b.readErr()), nil
 		}
 		if c := rs.closedBy.Load(); c != nil {
 			d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: c.cause, Reason: c.why}
@@ -466,19 +466,31 @@ func (s *Server) finish(rs *reqState, status int, cause string) {
 	s.record(&rec)
 }
 
+// countingBody counts the bytes of a request body and keeps its first read
+// error. The transport reads it in a goroutine of its own (HTTP/2 writes
+// the body beside the round trip, and may still be reading when RoundTrip
+// returns), so both are read and written atomically.
 type countingBody struct {
 	io.ReadCloser
 	n   atomic.Int64
-	err error // the first read error other than EOF
+	err atomic.Pointer[error] // the first read error other than EOF
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+// readErr is the body's first read error other than EOF, or nil.
+func (b *countingBody) readErr() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 type auditBody struct {
