@@ -35,8 +35,19 @@ type Spec struct {
 }
 
 // ErrNoBottle is returned for a name that has neither metadata nor
-// resources.
+// resources: errors.Is(err, ErrNoBottle) holds for every NoBottleError.
 var ErrNoBottle = errors.New("no such bottle")
+
+// NoBottleError is the error for a name that is not a bottle, in the words
+// every verb uses.
+type NoBottleError struct{ Name string }
+
+func (e *NoBottleError) Error() string {
+	return fmt.Sprintf("no bottle named %q (see bottle list)", e.Name)
+}
+
+// Is makes errors.Is(err, ErrNoBottle) true.
+func (e *NoBottleError) Is(target error) bool { return target == ErrNoBottle }
 
 // Launcher makes and unmakes bottles on one backend.
 type Launcher struct {
@@ -155,7 +166,7 @@ func (l *Launcher) Load(name string) (*Bottle, error) {
 	data, err := os.ReadFile(filepath.Join(l.Dir(name), contract.MetadataFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no bottle named %q (see bottle list): %w", name, ErrNoBottle)
+			return nil, &NoBottleError{Name: name}
 		}
 		return nil, err
 	}
@@ -201,7 +212,7 @@ func (l *Launcher) Stop(ctx context.Context, name string) (bool, error) {
 	}
 	if found == 0 {
 		if b == nil {
-			return false, fmt.Errorf("no bottle named %q (see bottle list): %w", name, ErrNoBottle)
+			return false, &NoBottleError{Name: name}
 		}
 		if b.Stopped.IsZero() {
 			b.Stopped = time.Now().UTC()

@@ -103,7 +103,7 @@ type Result struct {
 func (fx *Fixture) Run(cmd *cobra.Command, groups []string, args ...string) Result {
 	fx.T.Helper()
 	root := &cobra.Command{Use: "bottle", SilenceErrors: true, SilenceUsage: true}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.UsageError(err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return cmdutil.Classify(cmd, err) })
 	parent := root
 	for _, g := range groups {
 		c := &cobra.Command{Use: g}
@@ -117,7 +117,8 @@ func (fx *Fixture) Run(cmd *cobra.Command, groups []string, args ...string) Resu
 	root.SetArgs(append(append(groups, cmd.Name()), args...))
 	fx.Out.Reset()
 	fx.Err.Reset()
-	code := cmdutil.HandleError(root.ExecuteContext(context.Background()), fx.Err)
+	ran, err := root.ExecuteContextC(context.Background())
+	code := cmdutil.HandleError(cmdutil.Classify(ran, err), fx.Err)
 	return Result{Code: code, Stdout: fx.Out.String(), Stderr: fx.Err.String()}
 }
 

@@ -15,7 +15,7 @@ import (
 
 // NewCmd returns `bottle allow` and its verbs.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := cmdutil.Group(&cobra.Command{
 		Use:   "allow",
 		Short: "Read, test and edit the allowlist",
 		Long: `The allowlist says which hosts, ports, methods and paths a bottle's agent may
@@ -29,7 +29,7 @@ keeping your comments and layout, and test targets against it.`,
   bottle allow list
   bottle allow check https://api.github.com/repos/acme/widget
   bottle allow validate allowlist.yaml`,
-	}
+	})
 	cmd.AddCommand(
 		add.NewCmd(f, nil),
 		rm.NewCmd(f, nil),

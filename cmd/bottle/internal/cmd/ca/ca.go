@@ -12,7 +12,7 @@ import (
 
 // NewCmd returns `bottle ca` and its verbs.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := cmdutil.Group(&cobra.Command{
 		Use:   "ca",
 		Short: "Create and export a bottle's certificate authority",
 		Long: `Each bottle has its own CA: the proxy signs the certificates the agent sees
@@ -21,7 +21,7 @@ host's state directory and the sidecar.`,
 		Example: `  bottle ca init --dir ./state --name demo
   bottle ca export --dir ./state > bottle-ca.pem
   bottle ca export --dir ./state --fingerprint`,
-	}
+	})
 	cmd.AddCommand(initcmd.NewCmd(f, nil), export.NewCmd(f, nil))
 	return cmd
 }

@@ -3,10 +3,12 @@ package exec
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -24,14 +26,14 @@ type Options struct {
 // instead (tests).
 func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Bottle: f.RunningBottle}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "exec NAME -- CMD [ARGS...]",
 		Short: "Run a command in a bottle's agent (its exit status is bottle's)",
 		Example: `  bottle exec demo -- git status
   bottle exec demo -- curl -sI https://api.github.com/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
-				return cmdutil.UsageErrorf("usage: bottle exec NAME -- CMD [ARGS...]")
+			if err := checkArgs(cmd.ArgsLenAtDash(), args); err != nil {
+				return err
 			}
 			opts.Name, opts.Command = args[0], args[1:]
 			if runF != nil {
@@ -40,6 +42,11 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			return run(cmd.Context(), opts)
 		},
 	}
+	// exec has no flags: one here is the command's, which goes after --.
+	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return cmdutil.Classify(cmd, fmt.Errorf("%w; the command goes after --: bottle exec NAME -- CMD [ARGS...]", err))
+	})
+	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
@@ -48,4 +55,24 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	return cmdutil.ExecInAgent(ctx, opts.IO, l, b, opts.Command)
+}
+
+// checkArgs wants NAME, then --, then the command; each mistake is said
+// with the command line that would work.
+func checkArgs(dash int, args []string) error {
+	switch {
+	case len(args) == 0:
+		return cmdutil.UsageErrorf("bottle exec: missing the bottle NAME and the command: bottle exec NAME -- CMD [ARGS...]")
+	case dash < 0 && len(args) == 1:
+		return cmdutil.UsageErrorf("bottle exec: missing the command: bottle exec %s -- CMD [ARGS...]", args[0])
+	case dash < 0:
+		return cmdutil.UsageErrorf("bottle exec: put the command after --: bottle exec %s -- %s", args[0], shquote.Join(args[1:]))
+	case dash == 0:
+		return cmdutil.UsageErrorf("bottle exec: missing the bottle NAME before --: bottle exec NAME -- %s", shquote.Join(args))
+	case dash > 1:
+		return cmdutil.UsageErrorf("bottle exec: one bottle NAME before --, not %d: bottle exec %s -- %s", dash, args[0], shquote.Join(args[dash:]))
+	case len(args) == 1:
+		return cmdutil.UsageErrorf("bottle exec: missing the command after --: bottle exec %s -- CMD [ARGS...]", args[0])
+	}
+	return nil
 }

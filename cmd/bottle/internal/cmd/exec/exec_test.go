@@ -15,9 +15,22 @@ func TestNewCmd(t *testing.T) {
 	if r := fx.Run(NewCmd(fx.F, func(o *Options) error { got = o; return nil }), nil, "demo", "--", "git", "status"); r.Code != 0 || got.Name != "demo" || strings.Join(got.Command, " ") != "git status" {
 		t.Errorf("%+v %+v", r, got)
 	}
-	for _, args := range [][]string{{"demo", "ls"}, {"demo", "--"}, {"--", "ls"}, {}} {
-		if r := fx.Run(NewCmd(fx.F, nil), nil, args...); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "usage: bottle exec NAME -- CMD [ARGS...]") {
-			t.Errorf("%q: %+v", args, r)
+	// Each mistake is said with the command line that would work.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "ls", "/tmp"}, "bottle exec: put the command after --: bottle exec demo -- ls /tmp"},
+		{[]string{"demo", "ls", "-la"}, "unknown shorthand flag: 'l' in -la; the command goes after --: bottle exec NAME -- CMD [ARGS...]"},
+		{[]string{"demo"}, "bottle exec: missing the command: bottle exec demo -- CMD [ARGS...]"},
+		{[]string{"demo", "--"}, "bottle exec: missing the command after --: bottle exec demo -- CMD [ARGS...]"},
+		{[]string{"--", "ls"}, "bottle exec: missing the bottle NAME before --: bottle exec NAME -- ls"},
+		{[]string{"a", "b", "--", "ls"}, "bottle exec: one bottle NAME before --, not 2: bottle exec a -- ls"},
+		{nil, "bottle exec: missing the bottle NAME and the command: bottle exec NAME -- CMD [ARGS...]"},
+	} {
+		r := fx.Run(NewCmd(fx.F, nil), nil, tc.args...)
+		if r.Code != cmdutil.ExitUsage || r.Stderr != "bottle: "+tc.want+"\nRun 'bottle exec --help' for usage.\n" {
+			t.Errorf("%q: %+v", tc.args, r)
 		}
 	}
 }

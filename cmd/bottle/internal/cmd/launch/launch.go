@@ -227,9 +227,9 @@ func (opts *Options) applyProject(cmd *cobra.Command) error {
 	if err != nil {
 		var el allowlist.ErrorList
 		if errors.As(err, &el) {
-			return cmdutil.UsageError(fmt.Errorf("%s is not valid:\n%w", path, err))
+			return cmdutil.InvalidInput(fmt.Errorf("%s is not valid:\n%w", path, err))
 		}
-		return cmdutil.UsageError(err)
+		return cmdutil.InvalidInput(err)
 	}
 	if err := opts.approve(path, p); err != nil {
 		return err

@@ -4,6 +4,7 @@ package root
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +27,8 @@ import (
 func Main(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	root := NewCmd(f)
 	root.SetArgs(args)
-	return cmdutil.HandleError(root.ExecuteContext(ctx), f.IOStreams.Err)
+	cmd, err := root.ExecuteContextC(ctx)
+	return cmdutil.HandleError(cmdutil.Classify(cmd, err), f.IOStreams.Err)
 }
 
 // NewCmd builds the command tree.
@@ -40,7 +42,13 @@ whose only way to the network is a sidecar proxy and DNS forwarder that
 enforce a per-bottle allowlist, with a TLS CA minted for that bottle alone.
 
 The allowlist is a YAML file (allowlist.yaml by default). Edit it with
-'bottle allow', test it with 'bottle allow check'.`,
+'bottle allow', test it with 'bottle allow check'.
+
+Exit status: 0 success; 1 failure (a name that is not a bottle, a launch
+that failed, a denial from 'bottle allow check'); 2 a bad command line, or
+an invalid file or value (an allowlist, a project file); 130 interrupted
+(Ctrl-C). 'bottle exec' and 'bottle shell' exit with the status of the
+command in the agent.`,
 		Example: `  # Allow the agent's API, then test a URL against the allowlist
   bottle allow add api.anthropic.com
   bottle allow check https://api.anthropic.com/v1/messages
@@ -49,11 +57,19 @@ The allowlist is a YAML file (allowlist.yaml by default). Edit it with
   bottle allow list`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		// cobra's --version prints Version through the template.
+		Version: version.Line(f.Build),
 	}
+	root.Flags().Bool("version", false, "print bottle's version (as 'bottle version' does)")
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetHelpCommand(helpCmd())
+	// A group (cmdutil.Group) runs only to print its help or refuse an
+	// unknown command: its usage is its commands, not a line of its own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.Err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.UsageError(err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return cmdutil.Classify(cmd, err) })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		launch.NewCmd(f, nil),
@@ -70,4 +86,37 @@ The allowlist is a YAML file (allowlist.yaml by default). Edit it with
 		completion.NewCmd(f, nil),
 	)
 	return root
+}
+
+// helpCmd is `bottle help [COMMAND]`: cobra's own says "Unknown help
+// topic" and exits 0.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Help about any command",
+		Long:  "Help about any command: the same as COMMAND --help.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				return cmdutil.UsageErrorf("no help for %q: it is not a command of bottle; 'bottle --help' lists them", strings.Join(args, " "))
+			}
+			if len(rest) > 0 && cmd.HasSubCommands() {
+				return cmdutil.UnknownCommand(cmd, rest[0])
+			}
+			return cmd.Help()
+		},
+	}
 }

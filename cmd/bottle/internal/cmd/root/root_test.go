@@ -64,12 +64,13 @@ func TestMainExitCodes(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"version"}, 0, "bottle v0.0.0-test", ""},
+		{[]string{"--version"}, 0, "bottle v0.0.0-test", ""},
 		{[]string{"allow", "check", "https://api.example.com/"}, 0, "allow by allow[0]", ""},
 		{[]string{"allow", "check", "https://evil.example.com/"}, 1, "deny by default", ""},
-		{[]string{"allow", "check"}, 2, "", "bottle: bottle allow check: missing the TARGET (a URL or HOST[:PORT])\nRun 'bottle --help' or add --help to the command for usage.\n"},
+		{[]string{"allow", "check"}, 2, "", "bottle: bottle allow check: missing the TARGET (a URL or HOST[:PORT])\nRun 'bottle allow check --help' for usage.\n"},
 		{[]string{"frobnicate"}, 2, "", "bottle: unknown command \"frobnicate\" for \"bottle\"\nRun 'bottle --help' for usage.\n"},
-		{[]string{"list", "--nope"}, 2, "", "bottle: unknown flag: --nope\n"},
-		{[]string{"stop", "nothere"}, 1, "", "bottle: nothere: no bottle named \"nothere\" (see bottle list): no such bottle\n"},
+		{[]string{"list", "--nope"}, 2, "", "bottle: unknown flag: --nope\nRun 'bottle list --help' for usage.\n"},
+		{[]string{"stop", "nothere"}, 1, "", "bottle: no bottle named \"nothere\" (see bottle list)\n"},
 		{[]string{"ls"}, 0, "no bottles", ""},
 	} {
 		fx.Out.Reset()

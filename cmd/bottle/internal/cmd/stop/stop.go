@@ -39,7 +39,7 @@ bottle's labels are removed. Stopping a stopped bottle changes nothing (its
 saved logs stay as they are); a name that is not a bottle is an error.`,
 		Example: `  bottle stop demo
   bottle stop a b c`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cmdutil.MinimumArgs(1, "the NAME of each bottle to stop"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
 			if runF != nil {
@@ -56,6 +56,8 @@ func run(ctx context.Context, opts *Options) error {
 	for _, n := range opts.Names {
 		stopped, dir, err := stopOne(ctx, opts, n)
 		switch {
+		case errors.Is(err, launcher.ErrNoBottle):
+			errs = append(errs, err) // it names the bottle, in the words every verb uses
 		case err != nil:
 			usage = usage || cmdutil.IsUsage(err)
 			errs = append(errs, fmt.Errorf("%s: %w", n, err))

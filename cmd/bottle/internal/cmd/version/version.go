@@ -87,6 +87,18 @@ func run(opts *Options) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
+	_, err := fmt.Fprintln(opts.IO.Out, v.line())
+	return err
+}
+
+// Line is what `bottle version` prints, without the newline: `bottle
+// --version` prints it too.
+func Line(b cmdutil.Build) string {
+	return info(&Options{Build: b}).line()
+}
+
+// line is v as one line of text.
+func (v Info) line() string {
 	commit := ""
 	if v.Commit != "" {
 		commit = " (" + v.Commit[:min(12, len(v.Commit))]
@@ -95,6 +107,5 @@ func run(opts *Options) error {
 		}
 		commit += ")"
 	}
-	_, err := fmt.Fprintf(opts.IO.Out, "bottle %s%s %s %s\n", v.Version, commit, v.Go, v.Platform)
-	return err
+	return fmt.Sprintf("bottle %s%s %s %s", v.Version, commit, v.Go, v.Platform)
 }

@@ -74,6 +74,9 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if err := opts.File.Exists(); err != nil {
+		return err
+	}
 	path := opts.File.Path()
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

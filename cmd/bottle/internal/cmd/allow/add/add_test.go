@@ -182,8 +182,11 @@ func TestAddBottleStoppedOrMissing(t *testing.T) {
 	fx := cmdtest.New(t)
 	t.Chdir(t.TempDir())
 	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "x.example.com", "--bottle", "nothere")
-	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, `bottle "nothere" has no allowlist at`) || !strings.Contains(r.Stderr, "is it running? (bottle list)") {
+	if r.Code != cmdutil.ExitError || r.Stderr != "bottle: no bottle named \"nothere\" (see bottle list)\n" {
 		t.Errorf("missing bottle: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(fx.F.Env.StateDir, "nothere")); !os.IsNotExist(err) {
+		t.Errorf("a missing bottle got a state directory: %v", err)
 	}
 	b := fx.Launch("demo", "docker")
 	if _, err := fx.Launcher("docker").Stop(context.Background(), "demo"); err != nil {

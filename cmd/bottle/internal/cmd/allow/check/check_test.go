@@ -105,7 +105,7 @@ func TestCheckUsageErrors(t *testing.T) {
 		{[]string{"--file", "missing.yaml", "https://x.example.com"}, "missing.yaml does not exist; create it with 'bottle allow add HOST' or pass --file"},
 		{[]string{"--nope", "https://x.example.com"}, "unknown flag: --nope"},
 		{[]string{"--bottle", "../x", "https://x.example.com"}, "--bottle: bottle name"},
-		{[]string{"--bottle", "x", "--file", "y", "a.test"}, "if any flags in the group [file bottle] are set none of the others can be"},
+		{[]string{"--bottle", "x", "--file", "y", "a.test"}, "bottle: give --file or --bottle, not both\nRun 'bottle allow check --help' for usage.\n"},
 	} {
 		r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, tc.args...)
 		if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, tc.want) {

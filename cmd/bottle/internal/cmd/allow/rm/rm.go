@@ -61,10 +61,13 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if err := opts.File.Exists(); err != nil {
+		return err
+	}
 	path := opts.File.Path()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return cmdutil.UsageErrorf("%s does not exist; pass --file", path)
+		return cmdutil.InvalidInputf("%s does not exist; pass --file", path)
 	} else if err != nil {
 		return err
 	}

@@ -58,6 +58,19 @@ func (o *FileOptions) Check() error {
 	return nil
 }
 
+// Exists refuses a --bottle NAME that names no bottle, in the words (and
+// with the exit status, 1) of every verb, before anything is read or
+// written. Without --bottle there is nothing to check.
+func (o *FileOptions) Exists() error {
+	if o.Bottle == "" {
+		return nil
+	}
+	if _, err := o.state().Load(o.Bottle); errors.Is(err, launcher.ErrNoBottle) {
+		return err
+	}
+	return nil
+}
+
 func (o *FileOptions) state() *launcher.Launcher { return &launcher.Launcher{StateDir: o.StateDir} }
 
 // Path is the allowlist's path.
@@ -125,17 +138,20 @@ func (o *FileOptions) Applied(ctx context.Context, ios *cmdutil.IOStreams, data 
 // Load reads and parses the allowlist; a missing or invalid file is a usage
 // error (exit 2) with every problem listed.
 func (o *FileOptions) Load() (*allowlist.Policy, error) {
+	if err := o.Exists(); err != nil {
+		return nil, err
+	}
 	p := o.Path()
 	pol, err := allowlist.Load(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, cmdutil.UsageErrorf("%s does not exist; create it with 'bottle allow add HOST' or pass --file", p)
+		return nil, cmdutil.InvalidInputf("%s does not exist; create it with 'bottle allow add HOST' or pass --file", p)
 	case err != nil:
 		var el allowlist.ErrorList
 		if errors.As(err, &el) {
-			return nil, cmdutil.UsageError(fmt.Errorf("%s is not a valid allowlist:\n%w", p, err))
+			return nil, cmdutil.InvalidInput(fmt.Errorf("%s is not a valid allowlist:\n%w", p, err))
 		}
-		return nil, cmdutil.UsageError(err)
+		return nil, cmdutil.InvalidInput(err)
 	}
 	return pol, nil
 }

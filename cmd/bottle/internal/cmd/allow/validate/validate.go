@@ -33,7 +33,7 @@ once as FILE:LINE:COL: message on stderr.
 Exit status: 0 valid, 2 invalid or missing.`,
 		Example: `  bottle allow validate
   bottle allow validate team/allowlist.yaml`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumArgs(1, "one FILE at most"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				if opts.File.File != "" && opts.File.File != args[0] {
@@ -52,6 +52,9 @@ Exit status: 0 valid, 2 invalid or missing.`,
 }
 
 func run(opts *Options) error {
+	if err := opts.File.Exists(); err != nil {
+		return err
+	}
 	path := opts.File.Path()
 	pol, err := allowlist.Load(path)
 	var el allowlist.ErrorList
@@ -62,9 +65,9 @@ func run(opts *Options) error {
 		}
 		return cmdutil.SilentExit(cmdutil.ExitUsage)
 	case errors.Is(err, fs.ErrNotExist):
-		return cmdutil.UsageErrorf("%s does not exist", path)
+		return cmdutil.InvalidInputf("%s does not exist; name the allowlist to check (bottle allow validate FILE)", path)
 	case err != nil:
-		return cmdutil.UsageError(err)
+		return cmdutil.InvalidInput(err)
 	}
 	fmt.Fprintf(opts.IO.Out, "%s: valid (%d allow, %d deny rules; mode %s)\n", path, len(pol.Allow()), len(pol.DenyRules()), pol.Mode())
 	return nil

@@ -4,6 +4,7 @@ package export
 
 import (
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 
@@ -69,9 +70,15 @@ instead, to compare with what a client shows.`,
 }
 
 func run(opts *Options) error {
+	if opts.Bottle != "" {
+		l := launcher.Launcher{StateDir: opts.StateDir}
+		if _, err := l.Load(opts.Bottle); errors.Is(err, launcher.ErrNoBottle) {
+			return err // as every verb says it, exit 1
+		}
+	}
 	_, der, err := ca.LoadCert(opts.Dir)
 	if err != nil {
-		return cmdutil.UsageError(err)
+		return cmdutil.InvalidInput(err)
 	}
 	var data []byte
 	switch {
