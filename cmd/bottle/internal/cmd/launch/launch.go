@@ -16,6 +16,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/project"
 )
@@ -48,6 +49,8 @@ type Options struct {
 	UpstreamDNS   string   // --upstream-dns
 	UpstreamCA    string   // --upstream-ca
 	Verbose       bool     // -v
+	Quiet         bool     // -q
+	JSON          bool     // --json
 	Yes           bool     // -y
 	NoProject     bool     // --no-project
 	Memory        string   // --memory, as given
@@ -83,7 +86,12 @@ The names of variables the agent gets from your environment are printed.
 
 NAME defaults to the current directory's name. With a command after --, it
 runs in the agent (with a terminal when you have one); otherwise the bottle
-keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
+keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.
+
+Progress and the summary go to stderr; -q prints nothing but errors.
+--json prints the summary on stdout instead, as one JSON object: name,
+backend, proxy_url, ca_fingerprint, state_dir, containers (agent,
+sidecar), networks (internal, egress), agent_user and mode.`,
 		Example: `  # The allowlist.yaml in this directory, this directory as the workspace, a shell
   bottle launch demo --workspace . -- bash
 
@@ -91,7 +99,10 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
   bottle launch demo --image my-agent:latest -d
 
   # Run an agent CLI unattended
-  bottle launch --workspace . -e ANTHROPIC_API_KEY -- claude -p "fix the tests"`,
+  bottle launch --workspace . -e ANTHROPIC_API_KEY -- claude -p "fix the tests"
+
+  # In a script: no progress, the summary as JSON
+  proxy=$(bottle launch demo -q --json | jq -r .proxy_url)`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			defer opts.Cleanup()
 			if err := opts.resolve(cmd, args); err != nil {
@@ -116,6 +127,9 @@ keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.`,
 	fl.StringVar(&opts.UpstreamDNS, "upstream-dns", "", "resolvers the sidecar uses, HOST:PORT[,...] (default: the engine's)")
 	fl.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show image build output")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors (no progress, no summary)")
+	fl.BoolVar(&opts.JSON, "json", false, "print the bottle's summary as JSON on stdout (stable field names; see above)")
+	cmd.MarkFlagsMutuallyExclusive("quiet", "verbose")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "use the project file without asking, even if it is new or changed (for scripts)")
 	fl.BoolVar(&opts.NoProject, "no-project", false, "ignore bottle.yaml in this directory")
 	fl.StringVar(&opts.Memory, "memory", "", "memory limit of the agent, e.g. 4g (default: none)")
@@ -154,6 +168,9 @@ func (opts *Options) resolve(cmd *cobra.Command, args []string) error {
 	}
 	if opts.Image != "" && opts.Dockerfile != "" {
 		return cmdutil.UsageErrorf("give --image or --dockerfile, not both")
+	}
+	if opts.JSON && len(opts.Command) > 0 && !opts.Detach {
+		return cmdutil.UsageErrorf("--json prints the summary for scripts, and the command's output would be mixed into it: add -d, or run the command afterwards with bottle exec %s -- %s", opts.Name, shquote.Join(opts.Command))
 	}
 	if err := opts.parseLimits(cmd); err != nil {
 		return err
@@ -281,8 +298,11 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.Quiet {
+		l.Progress = nil
+	}
 	start := time.Now()
-	if len(opts.Imported) > 0 {
+	if len(opts.Imported) > 0 && !opts.Quiet {
 		fmt.Fprintf(opts.IO.Err, "the agent gets these variables from your environment: %s\n", strings.Join(opts.Imported, ", "))
 	}
 	b, err := l.Launch(ctx, launcher.Spec{
@@ -294,13 +314,12 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if err := opts.summary(b, time.Since(start)); err != nil {
+		return err
+	}
 	w := opts.IO.Err
-	fmt.Fprintf(w, "\nbottle %q is running (%s, launched in %.1fs)\n", b.Name, b.Backend, time.Since(start).Seconds())
-	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
-	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
-		b.Name, b.Name, b.Name, b.Name, b.Name)
 	if len(opts.Command) == 0 || opts.Detach {
-		if len(opts.Command) > 0 {
+		if len(opts.Command) > 0 && !opts.Quiet {
 			fmt.Fprintf(w, "detached; run the command with: bottle exec %s -- %s\n", b.Name, strings.Join(opts.Command, " "))
 		}
 		return nil

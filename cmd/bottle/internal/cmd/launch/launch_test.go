@@ -1,8 +1,10 @@
 package launch
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,5 +128,69 @@ func TestLaunchFailsClosed(t *testing.T) {
 	}
 	if st := fx.Fakert("", "state", "-resources"); st != "" {
 		t.Errorf("left behind:\n%s", st)
+	}
+}
+
+// TestLaunchQuietAndJSON: -q prints nothing but errors; --json prints the
+// bottle's summary on stdout, with these field names, and nothing of it
+// on stderr.
+func TestLaunchQuietAndJSON(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
+	fx.Fakert("", "image", "agent:1")
+	fx.UserEnv["TOKEN"] = "x"
+	r := fx.Run(NewCmd(fx.F, nil), nil, "quiet", "--backend", "docker", "--image", "agent:1", "-e", "TOKEN", "-q")
+	if r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
+		t.Errorf("-q: %+v", r)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), nil, "js", "--backend", "docker", "--image", "agent:1", "--json")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "[9/9] ready\n") || strings.Contains(r.Stderr, "is running") {
+		t.Errorf("--json: %+v", r)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &fields); err != nil {
+		t.Fatalf("--json: %v\n%s", err, r.Stdout)
+	}
+	var keys []string
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if strings.Join(keys, " ") != "agent_user backend ca_fingerprint containers mode name networks proxy_url state_dir" {
+		t.Errorf("--json fields: %s", keys)
+	}
+	var got JSON
+	json.Unmarshal([]byte(r.Stdout), &got)
+	b, err := fx.F.State().Load("js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := JSON{Name: "js", Backend: "docker", ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
+		Containers: JSONContainers{Agent: "bottle-js-agent", Sidecar: "bottle-js-sidecar"},
+		Networks:   JSONNetworks{Internal: "bottle-js-internal", Egress: "bottle-js-egress"}, AgentUser: "agent", Mode: "enforce"}
+	if got != want || !strings.HasPrefix(got.ProxyURL, "http://172.30.") {
+		t.Errorf("--json:\n%+v\nwant\n%+v", got, want)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), nil, "both", "--backend", "docker", "--image", "agent:1", "-q", "--json")
+	if r.Code != 0 || r.Stderr != "" || !json.Valid([]byte(r.Stdout)) {
+		t.Errorf("-q --json: %+v", r)
+	}
+	// A failure is still said with -q.
+	fx.Fake.Probe = "tcp=0"
+	r = fx.Run(NewCmd(fx.F, nil), nil, "leaky", "--backend", "docker", "--image", "agent:1", "-q")
+	if r.Code != cmdutil.ExitError || !strings.HasPrefix(r.Stderr, "bottle: self-test: the bottle leaks") || strings.Contains(r.Stderr, "[1/9]") {
+		t.Errorf("-q, failing: %+v", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"x", "-q", "-v"}, "bottle: give --quiet or --verbose, not both\n"},
+		{[]string{"x", "--json", "--", "make", "test"}, "bottle: --json prints the summary for scripts, and the command's output would be mixed into it: add -d, or run the command afterwards with bottle exec x -- make test\n"},
+	} {
+		r := fx.Run(NewCmd(fx.F, nil), nil, tc.args...)
+		if r.Code != cmdutil.ExitUsage || r.Stderr != tc.want+"Run 'bottle launch --help' for usage.\n" {
+			t.Errorf("%q: %+v", tc.args, r)
+		}
 	}
 }

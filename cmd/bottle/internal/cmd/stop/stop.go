@@ -23,22 +23,25 @@ type Options struct {
 	Launcher func(ctx context.Context, backend string, verbose bool) (*launcher.Launcher, error)
 
 	Names []string // NAME...
+	Quiet bool     // -q
 }
 
 // NewCmd returns `bottle stop`. With runF, the parsed options go there
 // instead (tests).
 func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Bottle: f.LoadBottle, Launcher: f.Launcher}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "stop NAME...",
 		Short: "Stop bottles: save their logs, remove their containers and networks",
 		Long: `Stop a bottle: save the agent's and the sidecar's logs into its state
 directory (the egress audit is already there), then remove its containers and
 networks, on the backend it was launched on. Only resources that carry the
 bottle's labels are removed. Stopping a stopped bottle changes nothing (its
-saved logs stay as they are); a name that is not a bottle is an error.`,
+saved logs stay as they are); a name that is not a bottle is an error.
+-q prints nothing but errors.`,
 		Example: `  bottle stop demo
-  bottle stop a b c`,
+  bottle stop a b c
+  bottle stop -q demo`,
 		Args: cmdutil.MinimumArgs(1, "the NAME of each bottle to stop"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
@@ -48,6 +51,8 @@ saved logs stay as they are); a name that is not a bottle is an error.`,
 			return run(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors")
+	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
@@ -61,6 +66,7 @@ func run(ctx context.Context, opts *Options) error {
 		case err != nil:
 			usage = usage || cmdutil.IsUsage(err)
 			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		case opts.Quiet:
 		case stopped:
 			fmt.Fprintf(opts.IO.Out, "stopped %s (logs in %s)\n", n, dir)
 		default:

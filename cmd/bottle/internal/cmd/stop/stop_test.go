@@ -109,3 +109,20 @@ func TestStopNames(t *testing.T) {
 		t.Errorf("no metadata, bad backend: %+v", r)
 	}
 }
+
+// TestStopQuiet: -q prints nothing but errors, and still stops.
+func TestStopQuiet(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Launch("a", "docker")
+	fx.Launch("b", "docker")
+	r := fx.Run(NewCmd(fx.F, nil), nil, "-q", "a", "nothere", "b")
+	if r.Code != cmdutil.ExitError || r.Stdout != "" || r.Stderr != "bottle: no bottle named \"nothere\" (see bottle list)\n" {
+		t.Errorf("stop -q: %+v", r)
+	}
+	if st := fx.Fakert("", "state", "-resources"); st != "" {
+		t.Errorf("-q did not stop them:\n%s", st)
+	}
+	if r = fx.Run(NewCmd(fx.F, nil), nil, "-q", "a"); r.Code != 0 || r.Stdout+r.Stderr != "" {
+		t.Errorf("stop -q of a stopped bottle: %+v", r)
+	}
+}

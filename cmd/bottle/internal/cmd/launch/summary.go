@@ -1,0 +1,65 @@
+package launch
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/launcher"
+)
+
+// JSON is what `bottle launch --json` prints on stdout once the bottle
+// runs: its summary, for scripts (fields are only ever added).
+type JSON struct {
+	Name          string         `json:"name"`
+	Backend       string         `json:"backend"`
+	ProxyURL      string         `json:"proxy_url"`
+	CAFingerprint string         `json:"ca_fingerprint"` // SHA-256 of the CA certificate, hex bytes joined by ':'
+	StateDir      string         `json:"state_dir"`
+	Containers    JSONContainers `json:"containers"`
+	Networks      JSONNetworks   `json:"networks"`
+	AgentUser     string         `json:"agent_user"` // who commands run as in the agent: "agent", or "root" when the image has no agent user
+	Mode          string         `json:"mode"`       // the allowlist's mode: "enforce" or "report"
+}
+
+// JSONContainers are a bottle's containers, by role.
+type JSONContainers struct {
+	Agent   string `json:"agent"`
+	Sidecar string `json:"sidecar"`
+}
+
+// JSONNetworks are a bottle's networks, by role.
+type JSONNetworks struct {
+	Internal string `json:"internal"`
+	Egress   string `json:"egress"`
+}
+
+// ToJSON is b's summary.
+func ToJSON(b *launcher.Bottle) JSON {
+	return JSON{
+		Name: b.Name, Backend: b.Backend, ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
+		Containers: JSONContainers{Agent: b.Agent, Sidecar: b.Sidecar}, Networks: JSONNetworks{Internal: b.Internal, Egress: b.Egress},
+		AgentUser: b.AgentUser, Mode: b.Mode,
+	}
+}
+
+// summary says what was launched: as JSON on stdout with --json, else in
+// words on stderr (nothing with -q).
+func (opts *Options) summary(b *launcher.Bottle, took time.Duration) error {
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, ToJSON(b))
+	}
+	if opts.Quiet {
+		return nil
+	}
+	printSummary(opts.IO.Err, b, took)
+	return nil
+}
+
+func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration) {
+	fmt.Fprintf(w, "\nbottle %q is running (%s, launched in %.1fs)\n", b.Name, b.Backend, took.Seconds())
+	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
+	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
+		b.Name, b.Name, b.Name, b.Name, b.Name)
+}
