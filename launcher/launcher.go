@@ -321,30 +321,43 @@ func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
 	return out, nil
 }
 
+// Cleaned is a bottle Cleanup removed, or would remove in a dry run.
+type Cleaned struct {
+	Summary       // its resources, as List found them
+	Err     error // why they could not all be removed; nil: removed (or a dry run)
+}
+
 // Cleanup removes the resources of bottles that are not complete and
-// running (half-made launches, orphans). It touches only labelled resources.
-func (l *Launcher) Cleanup(ctx context.Context, dryRun bool, report io.Writer) error {
+// running (half-made launches, orphans). It touches only labelled
+// resources. It says what it does on report (nil: nothing), and returns
+// the bottles it removed (or, with dryRun, would remove).
+func (l *Launcher) Cleanup(ctx context.Context, dryRun bool, report io.Writer) ([]Cleaned, error) {
+	if report == nil {
+		report = io.Discard
+	}
 	sums, err := l.List(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n := 0
+	var done []Cleaned
 	var errs []error
 	for _, s := range sums {
 		if s.Status == "running" {
 			continue
 		}
-		n++
 		fmt.Fprintf(report, "%s: %s (containers %v, networks %v)\n", map[bool]string{true: "would remove", false: "removing"}[dryRun], termsafe.Line(s.Name), s.Containers, s.Networks)
+		c := Cleaned{Summary: s}
 		if !dryRun {
 			// One that cannot be removed does not keep the others.
 			if _, err := l.Stop(ctx, s.Name); err != nil {
+				c.Err = err
 				errs = append(errs, fmt.Errorf("%s: %w", termsafe.Line(s.Name), err))
 			}
 		}
+		done = append(done, c)
 	}
-	if n == 0 {
+	if len(done) == 0 {
 		fmt.Fprintln(report, "nothing to clean up")
 	}
-	return errors.Join(errs...)
+	return done, errors.Join(errs...)
 }

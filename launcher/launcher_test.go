@@ -204,12 +204,13 @@ func TestCleanupOnlyPartial(t *testing.T) {
 	f.AddNetwork(launcher.NetworkSpec{Name: "someone-else"})
 	before := f.State()
 	var out strings.Builder
-	if err := l.Cleanup(context.Background(), true, &out); err != nil || !strings.Contains(out.String(), "would remove: half") || f.State() != before {
-		t.Fatalf("dry run: %v %s\n%s", err, out.String(), f.State())
+	done, err := l.Cleanup(context.Background(), true, &out)
+	if err != nil || !strings.Contains(out.String(), "would remove: half") || f.State() != before || len(done) != 1 || done[0].Name != "half" || done[0].Networks[0] != "bottle-half-internal" {
+		t.Fatalf("dry run: %v %+v %s\n%s", err, done, out.String(), f.State())
 	}
 	out.Reset()
-	if err := l.Cleanup(context.Background(), false, &out); err != nil {
-		t.Fatal(err)
+	if done, err = l.Cleanup(context.Background(), false, &out); err != nil || len(done) != 1 || done[0].Name != "half" || done[0].Err != nil {
+		t.Fatal(done, err)
 	}
 	// The half-made bottle is gone; the running one and the stranger's
 	// network stay.
@@ -460,7 +461,7 @@ func TestOwnersKeptApart(t *testing.T) {
 		t.Errorf("the other user's stop: %v", err)
 	}
 	var out strings.Builder
-	if err := other.Cleanup(context.Background(), false, &out); err != nil || !strings.Contains(out.String(), "nothing to clean up") {
+	if done, err := other.Cleanup(context.Background(), false, &out); err != nil || done != nil || !strings.Contains(out.String(), "nothing to clean up") {
 		t.Errorf("the other user's cleanup: %v %s", err, out.String())
 	}
 	if got := f.State(); got != running {
