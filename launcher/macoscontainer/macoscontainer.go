@@ -76,6 +76,19 @@ type statusJSON struct {
 	Status string `json:"status"`
 }
 
+// Version is the container CLI's version, as "1.0.0" (for bottle doctor).
+func (b *Backend) Version(ctx context.Context) (string, error) {
+	out, err := b.cli().Output(ctx, "--version")
+	if err != nil {
+		return "", err
+	}
+	v, err := ParseVersion(out)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]), nil
+}
+
 // Check implements launcher.Backend: the CLI is there, new enough, and its
 // system service runs.
 func (b *Backend) Check(ctx context.Context) error {

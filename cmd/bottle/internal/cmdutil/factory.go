@@ -170,6 +170,7 @@ type Diagnosis struct {
 	Backend string
 	Err     error  // nil: usable here
 	Detail  string // for a usable one: its version, or that it is the default
+	Version string // for a usable one: the engine's (docker) or the CLI's (container) version
 }
 
 // Diagnose checks every backend, in the order doctor prints them.
@@ -177,13 +178,14 @@ func (f *Factory) Diagnose(ctx context.Context) []Diagnosis {
 	d := Diagnosis{Backend: "docker"}
 	db := f.docker()
 	if d.Err = db.Check(ctx); d.Err == nil {
-		v, _ := db.Version(ctx)
-		d.Detail = "engine " + v
+		d.Version, _ = db.Version(ctx)
+		d.Detail = "engine " + d.Version
 	}
 	mc := Diagnosis{Backend: "macos-container"}
 	if f.Host.AppleSilicon() {
 		if mc.Err = f.container().Check(ctx); mc.Err == nil {
 			mc.Detail = "the default here"
+			mc.Version, _ = f.container().Version(ctx)
 		}
 	} else {
 		mc.Err = errors.New(f.Host.notAppleSilicon())

@@ -1,7 +1,9 @@
 package doctor
 
 import (
+	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
@@ -39,6 +41,41 @@ func TestDoctor(t *testing.T) {
 	}
 	if r = fx.Run(NewCmd(fx.F, nil), nil, "x"); r.Code != cmdutil.ExitUsage {
 		t.Errorf("an argument: %+v", r)
+	}
+	// --json: the same, with these field names; the exit status as without.
+	fx.Fake.Down = ""
+	r = fx.Run(NewCmd(fx.F, nil), nil, "--json")
+	want = `{
+  "backends": [
+    {
+      "name": "docker",
+      "ok": true,
+      "version": "20.10.24"
+    },
+    {
+      "name": "macos-container",
+      "ok": true,
+      "version": "VERSION"
+    }
+  ],
+  "state_dir": "` + fx.F.Env.StateDir + `",
+  "bottle_backend": "docker"
+}
+`
+	var got JSON
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != 0 || len(got.Backends) != 2 {
+		t.Fatalf("--json: %v %+v", err, r)
+	}
+	if v := got.Backends[1].Version; !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(v) || r.Stdout != strings.Replace(want, "VERSION", v, 1) {
+		t.Errorf("--json:\n%s\nwant\n%s", r.Stdout, want)
+	}
+	fx.Fake.Down = "docker"
+	fx.F.Host = cmdutil.Host{GOOS: "linux", GOARCH: "amd64"}
+	r = fx.Run(NewCmd(fx.F, nil), nil, "--json")
+	got = JSON{}
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != cmdutil.ExitError || r.Stderr != "" || got.Backends[0].OK || got.Backends[0].Version != "" ||
+		!strings.Contains(got.Backends[0].Reason, "the Docker daemon does not answer") || !strings.Contains(r.Stdout, "dockerd &)") || got.Backends[1].Reason != "needs macOS on Apple silicon (this is linux/amd64)" {
+		t.Errorf("--json, nothing usable: %v %+v", err, r)
 	}
 	var ran bool
 	if r = fx.Run(NewCmd(fx.F, func(*Options) error { ran = true; return nil }), nil); r.Code != 0 || !ran {
