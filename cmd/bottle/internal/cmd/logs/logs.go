@@ -64,6 +64,9 @@ your clipboard; --raw passes the agent's log through untouched.`,
 			if opts.Egress && opts.Sidecar {
 				return cmdutil.UsageErrorf("give --egress or --sidecar, not both")
 			}
+			if opts.JSON && !opts.Egress {
+				return cmdutil.UsageErrorf("--json is for the egress audit, whose lines are JSON: add --egress (the agent's and the sidecar's logs are text)")
+			}
 			opts.Name = args[0]
 			if runF != nil {
 				return runF(opts)

@@ -29,6 +29,14 @@ func TestNewCmd(t *testing.T) {
 			t.Errorf("%q: %+v", args, r)
 		}
 	}
+	// --json without --egress would print the text logs or nothing: say so,
+	// whether or not the bottle is there.
+	for _, args := range [][]string{{"demo", "--json"}, {"demo", "--json", "--sidecar"}, {"nothere", "--json", "-f"}} {
+		r := fx.Run(NewCmd(fx.F, nil), nil, args...)
+		if r.Code != cmdutil.ExitUsage || r.Stderr != "bottle: --json is for the egress audit, whose lines are JSON: add --egress (the agent's and the sidecar's logs are text)\nRun 'bottle logs --help' for usage.\n" {
+			t.Errorf("%q: %+v", args, r)
+		}
+	}
 }
 
 // TestEgress: the audit in text, typed, with everything the agent chose

@@ -45,6 +45,8 @@ func TestBadInvocations(t *testing.T) {
 		usage("bottle launch", `--pids-limit "many": want a whole number`, "launch", "--pids-limit", "many"),
 		usage("bottle launch", `unknown backend "podman"; use one of docker, macos-container`, "launch", "--backend", "podman"),
 		usage("bottle launch", "give --project or --no-project, not both", "launch", "--project", "p.yaml", "--no-project"),
+		usage("bottle launch", "give --quiet or --verbose, not both", "launch", "-q", "-v"),
+		usage("bottle launch", "--json prints the summary for scripts, and the command's output would be mixed into it: add -d, or run the command afterwards with bottle exec x -- make test", "launch", "x", "--json", "--", "make", "test"),
 
 		usage("bottle list", `bottle list: too many arguments (["x"]); it takes no arguments`, "list", "x"),
 		usage("bottle list", `--json "3": want true or false`, "list", "--json=3"),
@@ -59,10 +61,13 @@ func TestBadInvocations(t *testing.T) {
 
 		usage("bottle logs", "bottle logs: missing the bottle NAME", "logs"),
 		usage("bottle logs", "give --egress or --sidecar, not both", "logs", "demo", "--egress", "--sidecar"),
+		usage("bottle logs", "--json is for the egress audit, whose lines are JSON: add --egress (the agent's and the sidecar's logs are text)", "logs", "demo", "--json"),
 
 		usage("bottle stop", "bottle stop: missing the NAME of each bottle to stop", "stop"),
 
 		usage("bottle cleanup", `bottle cleanup: too many arguments (["x"]); it takes no arguments`, "cleanup", "x"),
+		usage("bottle cleanup", "a dry run only prints what it would remove, and -q would print nothing: give one of them", "cleanup", "-q", "--dry-run"),
+		usage("bottle cleanup", "give --quiet or --json, not both", "cleanup", "-q", "--json"),
 		usage("bottle doctor", `bottle doctor: too many arguments (["x"]); it takes no arguments`, "doctor", "x"),
 		usage("bottle version", `bottle version: too many arguments (["x"]); it takes no arguments`, "version", "x"),
 		usage("bottle completion", "bottle completion: missing the shell name (bash, zsh, fish or powershell)", "completion"),

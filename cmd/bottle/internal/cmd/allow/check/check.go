@@ -21,7 +21,18 @@ type Options struct {
 	IO     *cmdutil.IOStreams
 	File   shared.FileOptions
 	Method string // --method
+	JSON   bool   // --json
 	Target string // TARGET
+}
+
+// JSON is what --json prints (fields are only ever added).
+type JSON struct {
+	Decision string `json:"decision"`         // "allow", "deny", or "would-deny" (mode: report lets it through)
+	Rule     string `json:"rule"`             // the rule that decided: "allow[3]", "deny[0]", "default"
+	Cause    string `json:"cause"`            // why, as the audit log's constant key: "allowed", "no-rule", "port-not-covered", …
+	Reason   string `json:"reason"`           // why, in words
+	Hint     string `json:"hint,omitempty"`   // for a denial: the command that would allow it
+	Action   string `json:"action,omitempty"` // HOST[:PORT] that is allowed: "intercept" (TLS terminated, each request checked) or "tunnel" (tls: passthrough)
 }
 
 // NewCmd returns `bottle allow check`. With runF, the parsed options go
@@ -38,12 +49,19 @@ or HOST[:PORT] (a connection, as a CONNECT through the proxy; port 443 by
 default). The first word printed is "allow" or "deny", then the deciding
 rule and the reason; a denial also prints the command that would allow it.
 
-Exit status: 0 allowed, 1 denied, 2 bad usage or invalid allowlist.`,
+--json prints one JSON object instead: decision ("allow", "deny" or
+"would-deny"), rule, cause (the audit log's key, e.g. "no-rule"), reason,
+hint (for a denial: the command that would allow it) and, for an allowed
+HOST[:PORT], action ("intercept" or "tunnel").
+
+Exit status: 0 allowed, 1 denied (also would-deny in report mode), 2 bad
+usage or invalid allowlist.`,
 		Example: `  bottle allow check https://api.github.com/repos/acme/widget
   bottle allow check --method POST https://github.com/acme/widget.git/git-receive-pack
   bottle allow check ssh.github.com:22
   bottle allow check 10.20.1.5:5432
-  if bottle allow check -f ci.yaml https://pypi.org/simple/; then echo ok; fi`,
+  if bottle allow check -f ci.yaml https://pypi.org/simple/; then echo ok; fi
+  bottle allow check --json https://pypi.org/simple/ | jq -r .cause`,
 		Args: cmdutil.ExactArgs(1, "the TARGET (a URL or HOST[:PORT])"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Target = args[0]
@@ -55,6 +73,7 @@ Exit status: 0 allowed, 1 denied, 2 bad usage or invalid allowlist.`,
 	}
 	opts.File.AddFlags(cmd)
 	cmd.Flags().StringVarP(&opts.Method, "method", "X", "GET", "HTTP method of the request (URL targets only)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the decision as JSON (stable field names; see above)")
 	return cmd
 }
 
@@ -73,6 +92,28 @@ func run(opts *Options) error {
 		d = pol.Decide(req)
 	} else {
 		d = pol.DecideConnect(req.Host, req.Port)
+	}
+	hint := ""
+	if d.Denied() {
+		hint = pol.AllowCommand(req, d)
+	}
+	if opts.JSON {
+		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint}
+		switch {
+		case d.WouldDeny:
+			j.Decision = "would-deny"
+		case !d.Allowed:
+			j.Decision = "deny"
+		case !isURL:
+			j.Action = d.Action.String()
+		}
+		if err := cmdutil.WriteJSON(opts.IO.Out, j); err != nil {
+			return err
+		}
+		if d.Denied() {
+			return cmdutil.SilentExit(cmdutil.ExitError)
+		}
+		return nil
 	}
 	word := "allow"
 	if d.Denied() {
@@ -93,7 +134,7 @@ func run(opts *Options) error {
 	if d.WouldDeny {
 		fmt.Fprintln(opts.IO.Out, "mode is report: the sidecar would log this and let it through")
 	}
-	if hint := pol.AllowCommand(req, d); hint != "" {
+	if hint != "" {
 		fmt.Fprintf(opts.IO.Out, "to allow it: %s\n", hint)
 	}
 	return cmdutil.SilentExit(cmdutil.ExitError)

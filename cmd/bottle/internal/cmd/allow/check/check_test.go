@@ -1,8 +1,10 @@
 package check
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,5 +125,53 @@ func TestCheckUsageErrors(t *testing.T) {
 	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "-f", "adir.yaml", "https://x.example.com")
 	if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "adir.yaml") {
 		t.Errorf("a directory: %+v", r)
+	}
+}
+
+// TestCheckJSON: --json says the decision with these field names, the
+// same reason and hint as the words do, and the exit status is the same as
+// without.
+func TestCheckJSON(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir(cmdtest.Sample)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want JSON // without Reason and Hint: those are the text's
+	}{
+		{[]string{"https://api.example.com/v1?token=secret"}, 0, JSON{Decision: "allow", Rule: "allow[0]", Cause: "allowed"}},
+		{[]string{"ssh.example.com:22"}, 0, JSON{Decision: "allow", Rule: "allow[2]", Cause: "allowed", Action: "tunnel"}},
+		{[]string{"api.example.com"}, 0, JSON{Decision: "allow", Rule: "allow[0]", Cause: "allowed", Action: "intercept"}},
+		{[]string{"https://evil.example.net/x"}, 1, JSON{Decision: "deny", Rule: "default", Cause: "no-rule"}},
+		{[]string{"api.example.com:8443"}, 1, JSON{Decision: "deny", Rule: "default", Cause: "port-not-covered"}},
+		{[]string{"-X", "DELETE", "https://github.com/acme/w"}, 1, JSON{Decision: "deny", Rule: "deny[0]", Cause: "deny-rule"}},
+	} {
+		text := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, tc.args...)
+		r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, append([]string{"--json"}, tc.args...)...)
+		var fields map[string]any
+		var got JSON
+		if err := json.Unmarshal([]byte(r.Stdout), &fields); err != nil || r.Code != tc.code || text.Code != tc.code || r.Stderr != "" {
+			t.Errorf("%q: %v %+v", tc.args, err, r)
+			continue
+		}
+		json.Unmarshal([]byte(r.Stdout), &got)
+		first, _, _ := strings.Cut(text.Stdout, "\n")
+		_, reason, _ := strings.Cut(first, ": ")
+		_, hint, _ := strings.Cut(text.Stdout, "to allow it: ")
+		tc.want.Reason, tc.want.Hint = reason, strings.TrimSuffix(hint, "\n")
+		if got != tc.want || (tc.code == 1) != (got.Hint != "") || strings.Contains(r.Stdout, "secret") {
+			t.Errorf("%q:\n%s\nwant %+v", tc.args, r.Stdout, tc.want)
+		}
+		for k := range fields {
+			if !slices.Contains([]string{"decision", "rule", "cause", "reason", "hint", "action"}, k) {
+				t.Errorf("%q: field %q", tc.args, k)
+			}
+		}
+	}
+	fx.Dir("version: 1\nmode: report\nallow:\n  - host: a.example.com\n")
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "--json", "https://b.example.com/")
+	var got JSON
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != cmdutil.ExitError || got.Decision != "would-deny" || got.Cause != "no-rule" || got.Hint == "" {
+		t.Errorf("report mode: %v %+v", err, r)
 	}
 }
