@@ -373,11 +373,66 @@ func TestAllowCommand(t *testing.T) {
 		// and a command without --path would allow far more.
 		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/..;/x"}, ""},
 		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/%zz"}, ""},
+		// A git clone over smart HTTP: the rule the whole clone needs, for
+		// its first request and for its second.
+		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/other.git/info/refs?service=git-upload-pack"}, "bottle allow add github.com --path '/acme/other.git/**' --method GET --method POST"},
+		{Request{Scheme: "https", Host: "github.com", Method: "POST", Path: "/acme/other.git/git-upload-pack"}, "bottle allow add github.com --path '/acme/other.git/**' --method GET --method POST"},
+		{Request{Scheme: "https", Host: "github.com", Method: "POST", Path: "/acme/other/git-receive-pack"}, "bottle allow add github.com --path '/acme/other/**' --method GET --method POST"},
+		{Request{Scheme: "http", Host: "git.example.net", Port: 8080, Method: "GET", Path: "/r/info/refs"}, "bottle allow add git.example.net --port 8080 --path '/r/**' --method GET --method POST"},
+		// Not a repository: a path of its own named info/refs, or one whose
+		// glob would be a wildcard.
+		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/info/refs"}, "bottle allow add github.com --method GET --path /info/refs"},
+		{Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/*/info/refs"}, "bottle allow add github.com --method GET --path '/acme/*/info/refs'"},
+		// A CONNECT to the port of a protocol that is not HTTP needs a
+		// passthrough rule; another port is intercepted.
+		{Request{Host: "db.example.net", Port: 5432}, "bottle allow add db.example.net --port 5432 --passthrough"},
+		{Request{Host: "git.example.net", Port: 22}, "bottle allow add git.example.net --port 22 --passthrough"},
+		{Request{Host: "web.example.net", Port: 8443}, "bottle allow add web.example.net --port 8443"},
+		{Request{Host: "web.example.net", Port: 443}, "bottle allow add web.example.net"},
 	}
 	for _, tt := range tests {
-		d := p.Decide(tt.req)
-		if got := p.AllowCommand(tt.req, d); got != tt.want {
+		var d Decision
+		if tt.req.Method == "" {
+			d = p.DecideConnect(tt.req.Host, tt.req.Port)
+		} else {
+			d = p.Decide(tt.req)
+		}
+		if !d.Denied() {
+			t.Fatalf("%+v: allowed by %s; the case needs a denial", tt.req, d.Rule)
+		}
+		if got := p.AllowCommand(tt.req, d, HintScope{}); got != tt.want {
 			t.Errorf("AllowCommand(%+v) = %q; want %q", tt.req, got, tt.want)
+		}
+	}
+}
+
+// TestAllowCommandScope: every command of a hint names the allowlist it is
+// for; the bottle's name and the file are quoted like every other word.
+func TestAllowCommandScope(t *testing.T) {
+	p := mustParse(t, testPolicy)
+	deny := Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/widget.git"}
+	tests := []struct {
+		scope HintScope
+		req   Request
+		want  string
+	}{
+		{HintScope{Bottle: "demo"}, Request{Scheme: "https", Host: "new.example.net", Method: "GET", Path: "/x"}, "bottle allow add new.example.net --bottle demo"},
+		{HintScope{Bottle: "demo"}, deny, "bottle allow rm --deny github.com --method DELETE --bottle demo && bottle allow add github.com --method DELETE --path /acme/widget.git --bottle demo"},
+		{HintScope{File: "team rules.yaml"}, deny, "bottle allow rm --deny github.com --method DELETE --file 'team rules.yaml' && bottle allow add github.com --method DELETE --path /acme/widget.git --file 'team rules.yaml'"},
+		// --bottle wins: a bottle's hint is about its live allowlist.
+		{HintScope{Bottle: "demo", File: "x.yaml"}, Request{Host: "db.example.net", Port: 5432}, "bottle allow add db.example.net --port 5432 --passthrough --bottle demo"},
+		// Nothing to suggest stays nothing.
+		{HintScope{Bottle: "demo"}, Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/%zz"}, ""},
+	}
+	for _, tt := range tests {
+		var d Decision
+		if tt.req.Method == "" {
+			d = p.DecideConnect(tt.req.Host, tt.req.Port)
+		} else {
+			d = p.Decide(tt.req)
+		}
+		if got := p.AllowCommand(tt.req, d, tt.scope); got != tt.want {
+			t.Errorf("%+v %+v: %q; want %q", tt.scope, tt.req, got, tt.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package allowlist
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -9,22 +10,57 @@ import (
 	"bottle.dev/bottle/internal/shquote"
 )
 
+// HintScope says which allowlist the commands of a hint edit, as flags
+// added to each of them. The zero value adds none: the command edits the
+// allowlist `bottle allow` finds where it runs.
+type HintScope struct {
+	// Bottle is a bottle's name (--bottle NAME): the command edits that
+	// bottle's live allowlist and the file it was launched from. The
+	// sidecar sets it, so that the hint in a 403 reaches the bottle that
+	// refused.
+	Bottle string
+	// File is an allowlist file (--file PATH).
+	File string
+}
+
+// flags are the words the scope adds to a command, quoted.
+func (s HintScope) flags() string {
+	switch {
+	case s.Bottle != "":
+		return " --bottle " + shquote.Quote(s.Bottle)
+	case s.File != "":
+		return " --file " + shquote.Quote(s.File)
+	}
+	return ""
+}
+
 // AllowCommand returns the `bottle allow` command that would let a request
 // like req through, for denial messages: narrow where the host already has
-// method or path rules, host-wide otherwise. When a deny rule decided, it is
-// the command that removes that rule, followed (&&) by whatever else the
+// method or path rules, host-wide otherwise; for a git clone or fetch over
+// smart HTTP, the rule the whole clone needs. When a deny rule decided, it
+// is the command that removes that rule, followed (&&) by whatever else the
 // request then needs: the command as a whole makes the request allowed. A
-// req without a method is a CONNECT.
-func (p *Policy) AllowCommand(req Request, d Decision) string {
+// req without a method is a CONNECT. Each command carries the flags of
+// scope.
+func (p *Policy) AllowCommand(req Request, d Decision, scope HintScope) string {
+	cmds := p.allowCommands(req, d)
+	for i := range cmds {
+		cmds[i] += scope.flags()
+	}
+	return strings.Join(cmds, " && ")
+}
+
+// allowCommands are the commands of AllowCommand, without the scope.
+func (p *Policy) allowCommands(req Request, d Decision) []string {
 	t, err := parseTarget(req.Host)
 	if err != nil {
-		return ""
+		return nil
 	}
 	// A path that CleanPath refuses is denied whatever the rules say; a
 	// command without --path would only allow far more.
 	segs, err := CleanPath(req.Path)
 	if err != nil {
-		return ""
+		return nil
 	}
 	if r := p.ruleByID(d.Rule); r != nil && r.Deny {
 		rm := "bottle allow rm --deny " + ruleArgs(r)
@@ -36,12 +72,9 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 			next = rest.Decide(req)
 		}
 		if !next.Denied() {
-			return rm
+			return []string{rm}
 		}
-		if more := rest.AllowCommand(req, next); more != "" {
-			return rm + " && " + more
-		}
-		return rm
+		return append([]string{rm}, rest.allowCommands(req, next)...)
 	}
 	port := req.Port
 	if port == 0 {
@@ -50,6 +83,22 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 	args := []string{"bottle allow add", shquote.Quote(t.String())}
 	if port != 80 && port != 443 {
 		args = append(args, "--port", shquote.Quote(strconv.Itoa(int(port))))
+		if req.Method == "" && nonHTTPPort(port) {
+			// A CONNECT to the port of a protocol that is not HTTP (ssh, a
+			// database): an intercepted rule would let the tunnel open and
+			// then fail at the TLS handshake the proxy expects.
+			args = append(args, "--passthrough")
+		}
+	}
+	if req.Method == "" {
+		return []string{strings.Join(args, " ")}
+	}
+	if repo, ok := gitRepo(segs); ok && !t.ip.IsValid() {
+		// A clone or fetch makes two requests (GET …/info/refs, then POST
+		// …/git-upload-pack), a push the same two for receive-pack: a rule
+		// for the one path seen would only lead to the next denial.
+		args = append(args, "--path", shquote.Quote(repo), "--method", "GET", "--method", "POST")
+		return []string{strings.Join(args, " ")}
 	}
 	narrow := false
 	if !t.ip.IsValid() {
@@ -59,7 +108,7 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 			}
 		}
 	}
-	if narrow && req.Method != "" {
+	if narrow {
 		// The method and path come from the client: quoted, since the hint
 		// is meant to be pasted into a shell.
 		method := strings.ToUpper(req.Method)
@@ -70,11 +119,36 @@ func (p *Policy) AllowCommand(req Request, d Decision) string {
 			// Quoting keeps a shell safe, not a terminal: an escape sequence
 			// or a right-to-left override would still act on the screen
 			// that shows the hint. No rule can name such a method anyway.
-			return ""
+			return nil
 		}
 		args = append(args, "--method", shquote.Quote(method), "--path", shquote.Quote(matched))
 	}
-	return strings.Join(args, " ")
+	return []string{strings.Join(args, " ")}
+}
+
+// gitServices are the last segments of git's smart-HTTP requests: the ref
+// advertisement (GET …/info/refs?service=…) and the two services.
+var gitServices = [][]string{{"info", "refs"}, {"git-upload-pack"}, {"git-receive-pack"}}
+
+// gitRepo reports whether the cleaned path segs is a request of git's
+// smart-HTTP protocol, and returns the glob for everything under its
+// repository ("/acme/widget.git/**"), which covers every request a clone,
+// a fetch or a push makes.
+func gitRepo(segs []string) (string, bool) {
+	for _, tail := range gitServices {
+		if len(segs) <= len(tail) || !slices.Equal(segs[len(segs)-len(tail):], tail) {
+			continue
+		}
+		repo := segs[:len(segs)-len(tail)]
+		glob := "/" + strings.Join(repo, "/") + "/**"
+		// A segment the glob would read as a wildcard, or one a terminal
+		// would not show as itself, makes no rule to suggest.
+		if _, err := parsePathGlob(glob); err != nil || strings.Contains(strings.Join(repo, "/"), "*") || !printable(glob) {
+			return "", false
+		}
+		return glob, true
+	}
+	return "", false
 }
 
 // printable reports whether s is valid UTF-8 made of characters that show

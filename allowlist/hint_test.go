@@ -62,7 +62,7 @@ func TestAllowCommandQuoting(t *testing.T) {
 	for _, tt := range tests {
 		req := Request{Scheme: "https", Host: "github.com", Port: 8443, Method: tt.method, Path: tt.path}
 		d := p.Decide(req)
-		cmd := p.AllowCommand(req, d)
+		cmd := p.AllowCommand(req, d, HintScope{})
 		want := []string{"bottle", "allow", "add", "github.com", "--port", "8443", "--method", tt.wantMethod, "--path", tt.wantPath}
 		if got := shellWords(t, cmd); !slices.Equal(got, want) {
 			t.Errorf("method %q path %q: AllowCommand = %s\nshell reads %q\nwant        %q", tt.method, tt.path, cmd, got, want)
@@ -82,7 +82,7 @@ func TestAllowCommandUnprintable(t *testing.T) {
 		{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/%E2%80%AEtxt.exe"}, // right-to-left override
 		{Scheme: "https", Host: "github.com", Method: "GET", Path: "/acme/%FF"},              // not UTF-8
 	} {
-		if got := p.AllowCommand(req, p.Decide(req)); got != "" {
+		if got := p.AllowCommand(req, p.Decide(req), HintScope{}); got != "" {
 			t.Errorf("AllowCommand(%q %q) = %q; want nothing", req.Method, req.Path, got)
 		}
 	}

@@ -32,7 +32,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	rec.Host, rec.Port = host, port
 	d := g.p.DecideConnect(host, port)
 	if !d.Allowed {
-		hint := g.p.AllowCommand(allowlist.Request{Scheme: "https", Host: host, Port: port}, d)
+		hint := g.p.AllowCommand(allowlist.Request{Scheme: "https", Host: host, Port: port}, d, s.hintScope())
 		s.refuseConnect(w, denyAnswer("CONNECT", host, port, "", d, hint), rec, d)
 		return
 	}

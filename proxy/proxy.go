@@ -57,7 +57,10 @@ type Policy interface {
 	Decide(allowlist.Request) allowlist.Decision
 	DecideConnect(host string, port uint16) allowlist.Decision
 	CheckDst(host string, port uint16, dst netip.Addr) allowlist.Decision
-	AllowCommand(allowlist.Request, allowlist.Decision) string
+	// AllowCommand is the `bottle allow` command a denial suggests, for
+	// the allowlist scope names (the bottle's own: the 403 is read inside
+	// it, and the command is run on the host).
+	AllowCommand(req allowlist.Request, d allowlist.Decision, scope allowlist.HintScope) string
 	// Mode says whether refusals the proxy makes on its own (a Host that
 	// differs from the target, a passthrough SNI that differs from the
 	// CONNECT host) block or are only reported.
@@ -67,7 +70,7 @@ type Policy interface {
 // Config configures a Server. Zero durations and sizes take the defaults
 // below.
 type Config struct {
-	Bottle   string     // name in audit lines
+	Bottle   string     // name in audit lines, and in the commands denials suggest (--bottle NAME)
 	Policy   Policy     // required; replace it later with SetPolicy
 	CA       *ca.CA     // required: signs the leaves the agent sees
 	Resolver Resolver   // nil: the system resolver

@@ -248,7 +248,7 @@ func (s *Server) refuse(r *http.Request, rs *reqState, d allowlist.Decision) *ht
 	case mismatch:
 		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
 	default:
-		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, rs.gen.p.AllowCommand(rs.req, d))
+		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, rs.gen.p.AllowCommand(rs.req, d, s.hintScope()))
 	}
 	s.finish(rs, a.status, "")
 	return a.response(r)
@@ -552,6 +552,12 @@ func (b *auditBody) Close() error {
 		b.s.finish(b.rs, b.status, cause)
 	})
 	return err
+}
+
+// hintScope is where the commands of a denial's hint apply: this bottle,
+// when the sidecar was told its name.
+func (s *Server) hintScope() allowlist.HintScope {
+	return allowlist.HintScope{Bottle: s.cfg.Bottle}
 }
 
 // denyAnswer is what the agent sees when something is blocked: 403, the

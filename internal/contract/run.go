@@ -24,7 +24,7 @@ type RunOptions struct {
 	AuditLog      string // --audit-log FILE ("": stdout)
 	AuditMaxBytes int64  // --audit-max-bytes
 	StatusFile    string // --status-file FILE (ReloadStatus)
-	Bottle        string // --bottle NAME, in audit lines
+	Bottle        string // --bottle NAME, in audit lines and in the hints of denials
 	ResolvConf    string // --resolv-conf: upstreams when UpstreamDNS is empty
 	Verbose       bool   // -v
 }
@@ -49,7 +49,7 @@ func (o *RunOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AuditLog, "audit-log", o.AuditLog, "append audit JSON lines to this file (rotated at --audit-max-bytes, 3 old files kept) instead of stdout")
 	fs.Int64Var(&o.AuditMaxBytes, "audit-max-bytes", o.AuditMaxBytes, "size at which the audit file is rotated")
 	fs.StringVar(&o.StatusFile, "status-file", o.StatusFile, "write the outcome of every policy load here (JSON, replaced atomically)")
-	fs.StringVar(&o.Bottle, "bottle", o.Bottle, "bottle name for audit lines")
+	fs.StringVar(&o.Bottle, "bottle", o.Bottle, "bottle name, for audit lines and for the commands denials suggest (bottle allow add … --bottle NAME)")
 	fs.StringVar(&o.ResolvConf, "resolv-conf", o.ResolvConf, "resolv.conf to read upstream resolvers from when --upstream-dns is not given")
 	fs.BoolVar(&o.Verbose, "v", o.Verbose, "debug logging")
 }

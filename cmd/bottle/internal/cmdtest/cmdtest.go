@@ -150,11 +150,23 @@ func (fx *Fixture) Allowlist(content string) string {
 // returns it.
 func (fx *Fixture) Launch(name, backend string) *launcher.Bottle {
 	fx.T.Helper()
+	return fx.LaunchSpec(backend, launcher.Spec{Name: name, Allowlist: fx.Allowlist("version: 1\nallow:\n  - host: api.example.com\n")})
+}
+
+// LaunchSpec launches s on backend with the fake runtime, with image
+// agent:1 unless s names one, and returns it.
+func (fx *Fixture) LaunchSpec(backend string, s launcher.Spec) *launcher.Bottle {
+	fx.T.Helper()
 	fx.Fakert("", "image", "agent:1")
-	b, err := fx.Launcher(backend).Launch(context.Background(), launcher.Spec{Name: name, Image: "agent:1",
-		Allowlist: fx.Allowlist("version: 1\nallow:\n  - host: api.example.com\n"), SidecarBinary: fx.F.SidecarBinary})
+	if s.Image == "" && s.Dockerfile == "" {
+		s.Image = "agent:1"
+	}
+	if s.SidecarBinary == "" {
+		s.SidecarBinary = fx.F.SidecarBinary
+	}
+	b, err := fx.Launcher(backend).Launch(context.Background(), s)
 	if err != nil {
-		fx.T.Fatalf("launch %s on %s: %v", name, backend, err)
+		fx.T.Fatalf("launch %s on %s: %v", s.Name, backend, err)
 	}
 	return b
 }

@@ -1,15 +1,20 @@
 package root
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
+	"bottle.dev/bottle/cmd/bottle/internal/fakert"
+	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/launcher"
 )
 
 // A policy with each kind of rule a denial can meet.
@@ -36,6 +41,9 @@ func TestDenialHintRoundTrip(t *testing.T) {
 		req     allowlist.Request
 		connect bool // judged as a CONNECT (host:port) rather than a request
 		cause   allowlist.Cause
+		// also must be allowed too once the hint has run: the next request
+		// of the same job (a clone's POST after its GET).
+		also *allowlist.Request
 	}{
 		{name: "no rule", req: allowlist.Request{Scheme: "https", Host: "new.example.com", Method: "GET", Path: "/x"}, cause: allowlist.CauseNoRule},
 		{name: "no rule, plain http", req: allowlist.Request{Scheme: "http", Host: "plain.example.com", Method: "POST", Path: "/upload"}, cause: allowlist.CauseNoRule},
@@ -45,45 +53,103 @@ func TestDenialHintRoundTrip(t *testing.T) {
 		{name: "hostile method", req: allowlist.Request{Scheme: "https", Host: "github.com", Method: "PATCH", Path: "/acme/a b/'x'"}, cause: allowlist.CauseMethod},
 		{name: "deny rule on the host", req: allowlist.Request{Scheme: "https", Host: "gist.github.com", Method: "GET", Path: "/"}, cause: allowlist.CauseDenyRule},
 		{name: "deny rule on a method", req: allowlist.Request{Scheme: "https", Host: "github.com", Method: "DELETE", Path: "/acme/x"}, cause: allowlist.CauseDenyRule},
+		{name: "git clone", req: allowlist.Request{Scheme: "https", Host: "github.com", Method: "GET", Path: "/other/repo.git/info/refs?service=git-upload-pack"}, cause: allowlist.CausePath,
+			also: &allowlist.Request{Scheme: "https", Host: "github.com", Method: "POST", Path: "/other/repo.git/git-upload-pack"}},
+		{name: "git clone, plain http", req: allowlist.Request{Scheme: "http", Host: "git.example.com", Method: "GET", Path: "/r/info/refs?service=git-upload-pack"}, cause: allowlist.CauseNoRule,
+			also: &allowlist.Request{Scheme: "http", Host: "git.example.com", Method: "POST", Path: "/r/git-upload-pack"}},
 		{name: "CONNECT, no rule", req: allowlist.Request{Host: "db.example.com", Port: 5432}, connect: true, cause: allowlist.CauseNoRule},
 		{name: "CONNECT, port not covered", req: allowlist.Request{Host: "api.example.com", Port: 22}, connect: true, cause: allowlist.CausePort},
 		{name: "CONNECT to an address", req: allowlist.Request{Host: "10.30.0.5", Port: 5432}, connect: true, cause: allowlist.CauseNoRule},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			fx := cmdtest.New(t)
-			file := filepath.Join(t.TempDir(), "allowlist.yaml")
-			os.WriteFile(file, []byte(roundTripPolicy), 0o644)
-			decide := func() allowlist.Decision {
-				pol, err := allowlist.Load(file)
-				if err != nil {
-					t.Fatalf("%v", err)
-				}
-				if tc.connect {
-					return pol.DecideConnect(tc.req.Host, tc.req.Port)
-				}
-				return pol.Decide(tc.req)
+		decide := func(t *testing.T, file string) allowlist.Decision {
+			t.Helper()
+			pol, err := allowlist.Load(file)
+			if err != nil {
+				t.Fatalf("%v", err)
 			}
-			d := decide()
+			if tc.connect {
+				return pol.DecideConnect(tc.req.Host, tc.req.Port)
+			}
+			return pol.Decide(tc.req)
+		}
+		// hint checks the denial and returns the commands that should end
+		// it: one, or several joined with && (a deny rule to remove, then
+		// the rule the request needs).
+		hint := func(t *testing.T, file string, scope allowlist.HintScope) [][]string {
+			t.Helper()
+			d := decide(t, file)
 			if d.Allowed || d.Cause != tc.cause {
 				t.Fatalf("before: allowed %v, cause %s; want denied by %s", d.Allowed, d.Cause, tc.cause)
 			}
 			pol, _ := allowlist.Load(file)
-			hint := pol.AllowCommand(tc.req, d)
-			// One command, or several joined with && (a deny rule to
-			// remove, then the rule the request needs).
-			for _, command := range strings.Split(hint, " && ") {
+			var cmds [][]string
+			for _, command := range strings.Split(pol.AllowCommand(tc.req, d, scope), " && ") {
 				words := shellWords(t, command)
 				if len(words) < 3 || words[0] != "bottle" || words[1] != "allow" {
-					t.Fatalf("hint %q", hint)
+					t.Fatalf("hint %q", command)
 				}
-				if code := Main(context.Background(), fx.F, append(words[1:], "--file", file)); code != 0 {
-					t.Fatalf("%s: exit %d\n%s%s", command, code, fx.Out.String(), fx.Err.String())
+				cmds = append(cmds, words[1:])
+			}
+			return cmds
+		}
+		alsoAllowed := func(t *testing.T, file string) {
+			t.Helper()
+			if tc.also == nil {
+				return
+			}
+			pol, _ := allowlist.Load(file)
+			if d := pol.Decide(*tc.also); !d.Allowed || d.WouldDeny {
+				t.Errorf("after the hint, %s %s is still denied (%s: %s)", tc.also.Method, tc.also.Path, d.Cause, d.Reason)
+			}
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			fx := cmdtest.New(t)
+			file := filepath.Join(t.TempDir(), "allowlist.yaml")
+			os.WriteFile(file, []byte(roundTripPolicy), 0o644)
+			for _, args := range hint(t, file, allowlist.HintScope{File: file}) {
+				if code := Main(context.Background(), fx.F, args); code != 0 {
+					t.Fatalf("%q: exit %d\n%s%s", args, code, fx.Out.String(), fx.Err.String())
 				}
 			}
-			if d := decide(); !d.Allowed || d.WouldDeny {
-				t.Errorf("after %s: still denied (%s: %s)", hint, d.Cause, d.Reason)
+			if d := decide(t, file); !d.Allowed || d.WouldDeny {
+				t.Errorf("after the hint: still denied (%s: %s)", d.Cause, d.Reason)
 			}
+			alsoAllowed(t, file)
+		})
+		// The form the sidecar prints: the bottle's live allowlist is
+		// edited, its sidecar confirms it, and the request is allowed
+		// there.
+		t.Run(tc.name+", --bottle", func(t *testing.T) {
+			fx := cmdtest.New(t)
+			b := fx.LaunchSpec("docker", launcher.Spec{Name: "demo", Allowlist: fx.Allowlist(roundTripPolicy)})
+			live := filepath.Join(b.StateDir, contract.ConfigDir, contract.AllowlistFile)
+			fx.Fakert("", "sidecar", b.StateDir) // the launch's allowlist is loaded
+			cmds := hint(t, live, allowlist.HintScope{Bottle: "demo"})
+			done := make(chan string, 1)
+			go func() {
+				var errb bytes.Buffer
+				fakert.Run(context.Background(), *fx.Fake, "fakert", []string{"sidecar", b.StateDir, "-count", strconv.Itoa(len(cmds))}, nil, &bytes.Buffer{}, &errb)
+				done <- errb.String()
+			}()
+			for _, args := range cmds {
+				if args[len(args)-2] != "--bottle" || args[len(args)-1] != "demo" {
+					t.Errorf("%q does not name the bottle", args)
+				}
+				if code := Main(context.Background(), fx.F, args); code != 0 {
+					t.Fatalf("%q: exit %d\n%s%s", args, code, fx.Out.String(), fx.Err.String())
+				}
+				if !strings.Contains(fx.Err.String(), "the sidecar of demo applied it") {
+					t.Errorf("%q: %s", args, fx.Err.String())
+				}
+			}
+			if errs := <-done; errs != "" {
+				t.Errorf("the sidecar: %s", errs)
+			}
+			if d := decide(t, live); !d.Allowed || d.WouldDeny {
+				t.Errorf("after the hint: still denied (%s: %s)", d.Cause, d.Reason)
+			}
+			alsoAllowed(t, live)
 		})
 	}
 }

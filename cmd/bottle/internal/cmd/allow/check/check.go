@@ -94,8 +94,11 @@ func run(opts *Options) error {
 		d = pol.DecideConnect(req.Host, req.Port)
 	}
 	hint := ""
+	// The command edits the allowlist this check read: the same --bottle
+	// or --file.
+	scope := allowlist.HintScope{Bottle: opts.File.Bottle, File: opts.File.File}
 	if d.Denied() {
-		hint = pol.AllowCommand(req, d)
+		hint = pol.AllowCommand(req, d, scope)
 	}
 	if opts.JSON {
 		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint}
@@ -134,7 +137,7 @@ func run(opts *Options) error {
 	if d.WouldDeny {
 		fmt.Fprintln(opts.IO.Out, "mode is report: the sidecar would log this and let it through")
 	}
-	if hint != "" {
+if hint != "" {
 		fmt.Fprintf(opts.IO.Out, "to allow it: %s\n", hint)
 	}
 	return cmdutil.SilentExit(cmdutil.ExitError)

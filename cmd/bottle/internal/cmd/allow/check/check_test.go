@@ -80,6 +80,28 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckHintScope: the command a denial suggests edits the allowlist
+// that was checked: the same --file, or the same bottle.
+func TestCheckHintScope(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir(cmdtest.Sample)
+	fx.Launch("demo", "docker")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"https://evil.example.net/"}, "to allow it: bottle allow add evil.example.net\n"},
+		{[]string{"-f", "allowlist.yaml", "https://evil.example.net/"}, "to allow it: bottle allow add evil.example.net --file allowlist.yaml\n"},
+		{[]string{"--bottle", "demo", "https://evil.example.net/"}, "to allow it: bottle allow add evil.example.net --bottle demo\n"},
+		{[]string{"--bottle", "demo", "db.example.net:5432"}, "to allow it: bottle allow add db.example.net --port 5432 --passthrough --bottle demo\n"},
+	} {
+		r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, tc.args...)
+		if r.Code != cmdutil.ExitError || !strings.HasSuffix(r.Stdout, tc.want) {
+			t.Errorf("%q: %+v; want stdout ending %q", tc.args, r, tc.want)
+		}
+	}
+}
+
 func TestCheckReportMode(t *testing.T) {
 	fx := cmdtest.New(t)
 	fx.Dir("version: 1\nmode: report\nallow:\n  - host: a.example.com\n")
