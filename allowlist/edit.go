@@ -150,15 +150,27 @@ var ErrNoMatch = errors.New("no matching rule")
 // byte of the file as it was. data may be nil for a new file. The result is
 // validated before it is returned.
 func Add(file string, data []byte, spec RuleSpec) (EditResult, error) {
+	return add(file, data, spec, nil)
+}
+
+// AddEmbedded is Add for allowlist keys that live in another file, such as
+// a project's bottle.yaml, whose own top-level keys are extra (as for
+// ParseEmbedded): those are kept byte for byte, and the result is
+// validated as ParseEmbedded reads it.
+func AddEmbedded(file string, data []byte, spec RuleSpec, extra []string) (EditResult, error) {
+	return add(file, data, spec, extra)
+}
+
+func add(file string, data []byte, spec RuleSpec, extra []string) (EditResult, error) {
 	n, err := spec.normalize()
 	if err != nil {
 		return EditResult{}, err
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		out := []byte("version: 1\n\n" + n.list + ":\n" + renderRule(n, "  ", "    ", "\n"))
-		return validated(file, EditResult{Data: out})
+		return validated(file, EditResult{Data: out}, extra)
 	}
-	pol, err := Parse(file, data)
+	pol, err := parse(file, data, extra)
 	if err != nil {
 		return EditResult{}, fmt.Errorf("%w\nfix the file before editing it", err)
 	}
@@ -200,19 +212,29 @@ func Add(file string, data []byte, spec RuleSpec) (EditResult, error) {
 		if err != nil {
 			return EditResult{}, err
 		}
-		return validated(file, EditResult{Data: out, Rewritten: true})
+		return validated(file, EditResult{Data: out, Rewritten: true}, extra)
 	}
-	return validated(file, EditResult{Data: e.bytes()})
+	return validated(file, EditResult{Data: e.bytes()}, extra)
 }
 
 // Remove returns data without the rules that equal spec. With all set, every
 // rule for spec's host (or range) in that list goes, whatever its selectors.
 func Remove(file string, data []byte, spec RuleSpec, all bool) (EditResult, error) {
+	return remove(file, data, spec, all, nil)
+}
+
+// RemoveEmbedded is Remove for allowlist keys that live in another file,
+// whose own top-level keys are extra (see AddEmbedded).
+func RemoveEmbedded(file string, data []byte, spec RuleSpec, all bool, extra []string) (EditResult, error) {
+	return remove(file, data, spec, all, extra)
+}
+
+func remove(file string, data []byte, spec RuleSpec, all bool, extra []string) (EditResult, error) {
 	n, err := spec.normalize()
 	if err != nil {
 		return EditResult{}, err
 	}
-	pol, err := Parse(file, data)
+	pol, err := parse(file, data, extra)
 	if err != nil {
 		return EditResult{}, fmt.Errorf("%w\nfix the file before editing it", err)
 	}
@@ -265,7 +287,7 @@ func Remove(file string, data []byte, spec RuleSpec, all bool) (EditResult, erro
 			return EditResult{}, err
 		}
 		res.Data, res.Rewritten = out, true
-		return validated(file, res)
+		return validated(file, res, extra)
 	}
 	e := newTextEdit(data)
 	// Delete from the last hit backwards so earlier line numbers stay valid.
@@ -276,7 +298,7 @@ func Remove(file string, data []byte, spec RuleSpec, all bool) (EditResult, erro
 		e.deleteLines(start, end)
 	}
 	res.Data = e.bytes()
-	return validated(file, res)
+	return validated(file, res, extra)
 }
 
 // danglingAlias refuses a removal that would delete an anchor still used by
@@ -311,8 +333,8 @@ func (n normalized) target() string {
 	return n.cidr.String()
 }
 
-func validated(file string, res EditResult) (EditResult, error) {
-	if _, err := Parse(file, res.Data); err != nil {
+func validated(file string, res EditResult, extra []string) (EditResult, error) {
+	if _, err := parse(file, res.Data, extra); err != nil {
 		// A bug in the editor, not the user's fault: refuse to write.
 		return EditResult{}, fmt.Errorf("internal error: the edited file would not be valid, so nothing was written:\n%w", err)
 	}

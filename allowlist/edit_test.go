@@ -14,6 +14,7 @@ import (
 // result byte for byte with NAME.golden. Everything an edit does not touch
 // (comments, blank lines, quoting, order) must survive.
 func TestEditGolden(t *testing.T) {
+	projectKeys := []string{"name", "image", "env", "workspace", "command", "memory"}
 	tests := []struct {
 		name      string
 		in        string
@@ -22,6 +23,7 @@ func TestEditGolden(t *testing.T) {
 		all       bool
 		rewritten bool
 		removed   string
+		extra     []string // the keys of a project file: an embedded edit
 	}{
 		{name: "add-to-commented", in: "commented.yaml", add: &RuleSpec{Host: "registry.example.com"}},
 		{name: "add-wildcard-with-selectors", in: "commented.yaml", add: &RuleSpec{Host: "*.CDN.Example.com", Ports: []uint16{443, 8443, 443}, Methods: []string{"get", "HEAD"}, Paths: []string{"/acme/**", "/x y/*"}}},
@@ -44,6 +46,11 @@ func TestEditGolden(t *testing.T) {
 		{name: "add-after-alias", in: "aliases.yaml", add: &RuleSpec{Host: "d.example.com"}},
 		{name: "rm-aliased-rule", in: "aliases.yaml", rm: &RuleSpec{Host: "a.example.com"}, removed: "allow[0],allow[3]"},
 		{name: "rm-alias-user", in: "aliases.yaml", rm: &RuleSpec{Host: "c.example.com", Ports: []uint16{8443}}, removed: "allow[2]"},
+		// The rules inline in a project file: its own keys and comments
+		// stay where they are.
+		{name: "embedded-add", in: "project.yaml", add: &RuleSpec{Host: "pypi.org"}, extra: projectKeys},
+		{name: "embedded-add-list", in: "project-no-rules.yaml", add: &RuleSpec{Host: "pypi.org"}, extra: projectKeys},
+		{name: "embedded-rm", in: "project.yaml", rm: &RuleSpec{Host: "api.anthropic.com"}, removed: "allow[0]", extra: projectKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,9 +59,14 @@ func TestEditGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			var res EditResult
-			if tt.add != nil {
+			switch {
+			case tt.add != nil && tt.extra != nil:
+				res, err = AddEmbedded(tt.in, in, *tt.add, tt.extra)
+			case tt.add != nil:
 				res, err = Add(tt.in, in, *tt.add)
-			} else {
+			case tt.extra != nil:
+				res, err = RemoveEmbedded(tt.in, in, *tt.rm, tt.all, tt.extra)
+			default:
 				res, err = Remove(tt.in, in, *tt.rm, tt.all)
 			}
 			if err != nil {
@@ -156,5 +168,29 @@ func TestEditRejectsBadInput(t *testing.T) {
 	}
 	if _, err := Add("bad.yaml", []byte("version: 2\n"), RuleSpec{Host: "a.example.com"}); err == nil || !strings.Contains(err.Error(), "bad.yaml:1:10") {
 		t.Errorf("editing an invalid file: %v; want its errors", err)
+	}
+}
+
+// TestEditEmbeddedKeys: a project file is edited only as one (a plain edit
+// names its first foreign key, as Parse does), and an embedded edit still
+// refuses keys that neither schema owns.
+func TestEditEmbeddedKeys(t *testing.T) {
+	in, err := os.ReadFile("testdata/edit/project.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"name", "image", "env", "workspace", "command", "memory"}
+	if _, err := Add("bottle.yaml", in, RuleSpec{Host: "pypi.org"}); err == nil || !strings.Contains(err.Error(), `bottle.yaml:3:1: unknown key "name"`) {
+		t.Errorf("a plain Add of a project file: %v", err)
+	}
+	if _, err := AddEmbedded("bottle.yaml", in, RuleSpec{Host: "pypi.org"}, keys[1:]); err == nil || !strings.Contains(err.Error(), `bottle.yaml:3:1: unknown key "name"`) {
+		t.Errorf("an embedded Add without that key: %v", err)
+	}
+	res, err := AddEmbedded("bottle.yaml", in, RuleSpec{Host: "api.anthropic.com"}, keys)
+	if err != nil || res.Existing != "allow[0]" || res.Data != nil {
+		t.Errorf("re-adding an inline rule: %+v %v", res, err)
+	}
+	if _, err := RemoveEmbedded("bottle.yaml", in, RuleSpec{Host: "pypi.org"}, false, keys); !errors.Is(err, ErrNoMatch) {
+		t.Errorf("removing a rule that is not there: %v", err)
 	}
 }

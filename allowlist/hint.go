@@ -63,7 +63,7 @@ func (p *Policy) allowCommands(req Request, d Decision) []string {
 		return nil
 	}
 	if r := p.ruleByID(d.Rule); r != nil && r.Deny {
-		rm := "bottle allow rm --deny " + ruleArgs(r)
+		rm := "bottle allow rm " + r.Spec().Args()
 		rest := p.without(r)
 		var next Decision
 		if req.Method == "" {
@@ -189,24 +189,43 @@ func (p *Policy) ruleByID(id string) *Rule {
 	return nil
 }
 
-// ruleArgs renders a rule as `bottle allow` arguments.
-func ruleArgs(r *Rule) string {
-	args := []string{shquote.Quote(r.Target())}
-	if !r.DefaultPorts {
-		for _, p := range r.Ports {
-			args = append(args, "--port", shquote.Quote(strconv.Itoa(int(p))))
-		}
+// Rule returns the rule with id ("allow[3]", "deny[0]"), or nil.
+func (p *Policy) Rule(id string) *Rule { return p.ruleByID(id) }
+
+// Spec is the rule as `bottle allow add|rm` names it: the flags that make
+// it, or remove exactly it.
+func (r *Rule) Spec() RuleSpec {
+	s := RuleSpec{Host: r.Target(), Methods: r.Methods, Paths: r.PathGlobs(), Passthrough: r.Passthrough, SNIOptional: r.SNIOptional, Deny: r.Deny}
+	if r.Paths == nil {
+		s.Paths = nil
 	}
-	for _, m := range r.Methods {
+	if !r.DefaultPorts {
+		s.Ports = r.Ports
+	}
+	return s
+}
+
+// Args renders the spec as the arguments of `bottle allow add` (or rm),
+// each word quoted for a shell: "--deny github.com --method DELETE".
+func (s RuleSpec) Args() string {
+	var args []string
+	if s.Deny {
+		args = append(args, "--deny")
+	}
+	args = append(args, shquote.Quote(s.Host))
+	for _, p := range s.Ports {
+		args = append(args, "--port", shquote.Quote(strconv.Itoa(int(p))))
+	}
+	for _, m := range s.Methods {
 		args = append(args, "--method", shquote.Quote(m))
 	}
-	for _, g := range r.Paths {
-		args = append(args, "--path", shquote.Quote(g.raw))
+	for _, g := range s.Paths {
+		args = append(args, "--path", shquote.Quote(g))
 	}
-	if r.Passthrough {
+	if s.Passthrough {
 		args = append(args, "--passthrough")
 	}
-	if r.SNIOptional {
+	if s.SNIOptional {
 		args = append(args, "--sni-optional")
 	}
 	return strings.Join(args, " ")

@@ -88,7 +88,8 @@ func TestAllowCommandUnprintable(t *testing.T) {
 	}
 }
 
-// TestRuleArgsQuoting: the rm command for a deny rule quotes every word.
+// TestRuleArgsQuoting: the rm command for a deny rule quotes every word,
+// and removes exactly that rule.
 func TestRuleArgsQuoting(t *testing.T) {
 	p := mustParse(t, `version: 1
 deny:
@@ -106,9 +107,14 @@ deny:
 		{1, []string{"bottle", "allow", "rm", "--deny", "*.example.com", "--method", "DELETE", "--path", "/a b/*", "--path", "/x/$(y)"}},
 	}
 	for _, tt := range tests {
-		cmd := "bottle allow rm --deny " + ruleArgs(p.DenyRules()[tt.rule])
+		r := p.DenyRules()[tt.rule]
+		cmd := "bottle allow rm " + r.Spec().Args()
 		if got := shellWords(t, cmd); !slices.Equal(got, tt.want) {
 			t.Errorf("deny[%d]: %s\nshell reads %q\nwant        %q", tt.rule, cmd, got, tt.want)
+		}
+		n, err := r.Spec().normalize()
+		if err != nil || !n.equal(r) {
+			t.Errorf("deny[%d]: the spec %+v does not name the rule (%v)", tt.rule, r.Spec(), err)
 		}
 	}
 }

@@ -101,11 +101,11 @@ func TestDecideConnectSNI(t *testing.T) {
 
 func TestRuleArgsSNI(t *testing.T) {
 	p := mustParse(t, sniPolicy)
-	if got, want := ruleArgs(p.Allow()[0]), "opt.example.com --port 443 --port 8443 --passthrough --sni-optional"; got != want {
-		t.Errorf("ruleArgs(allow[0]) = %q; want %q", got, want)
+	if got, want := p.Allow()[0].Spec().Args(), "opt.example.com --port 443 --port 8443 --passthrough --sni-optional"; got != want {
+		t.Errorf("Spec().Args() of allow[0] = %q; want %q", got, want)
 	}
-	if got, want := ruleArgs(p.Allow()[2]), "default.example.com --passthrough"; got != want {
-		t.Errorf("ruleArgs(allow[2]) = %q; want %q", got, want)
+	if got, want := p.Allow()[2].Spec().Args(), "default.example.com --passthrough"; got != want {
+		t.Errorf("Spec().Args() of allow[2] = %q; want %q", got, want)
 	}
 }
 
