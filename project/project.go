@@ -55,6 +55,31 @@ type Project struct {
 
 var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit"}
 
+// Keys returns the top-level keys of a project file that are not the
+// allowlist's (version, mode, allow, deny): what allowlist.ParseEmbedded
+// and allowlist.AddEmbedded are told belong to the project.
+func Keys() []string { return slices.Clone(ownKeys) }
+
+// IsProject reports whether the file at path, holding data, is a project
+// file rather than a plain allowlist: it is named bottle.yaml, or one of
+// the project's own keys is at its top.
+func IsProject(path string, data []byte) bool {
+	if filepath.Base(path) == FileName {
+		return true
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return false
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if slices.Contains(ownKeys, root.Content[i].Value) {
+			return true
+		}
+	}
+	return false
+}
+
 // Load reads and validates path. Every problem is reported at once as
 // FILE:LINE:COL: message (an allowlist.ErrorList).
 func Load(path string) (*Project, error) {

@@ -15,6 +15,7 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/fakert"
 	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/project"
 )
 
 // A policy with each kind of rule a denial can meet.
@@ -61,13 +62,28 @@ func TestDenialHintRoundTrip(t *testing.T) {
 		{name: "CONNECT, port not covered", req: allowlist.Request{Host: "api.example.com", Port: 22}, connect: true, cause: allowlist.CausePort},
 		{name: "CONNECT to an address", req: allowlist.Request{Host: "10.30.0.5", Port: 5432}, connect: true, cause: allowlist.CauseNoRule},
 	}
+	// load reads an allowlist, or the rules inline in a project file.
+	load := func(t *testing.T, file string) *allowlist.Policy {
+		t.Helper()
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pol *allowlist.Policy
+		if project.IsProject(file, data) {
+			pol, err = allowlist.ParseEmbedded(file, data, project.Keys())
+		} else {
+			pol, err = allowlist.Parse(file, data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pol
+	}
 	for _, tc := range cases {
 		decide := func(t *testing.T, file string) allowlist.Decision {
 			t.Helper()
-			pol, err := allowlist.Load(file)
-			if err != nil {
-				t.Fatalf("%v", err)
-			}
+			pol := load(t, file)
 			if tc.connect {
 				return pol.DecideConnect(tc.req.Host, tc.req.Port)
 			}
@@ -82,7 +98,7 @@ func TestDenialHintRoundTrip(t *testing.T) {
 			if d.Allowed || d.Cause != tc.cause {
 				t.Fatalf("before: allowed %v, cause %s; want denied by %s", d.Allowed, d.Cause, tc.cause)
 			}
-			pol, _ := allowlist.Load(file)
+			pol := load(t, file)
 			var cmds [][]string
 			for _, command := range strings.Split(pol.AllowCommand(tc.req, d, scope), " && ") {
 				words := shellWords(t, command)
@@ -98,8 +114,7 @@ func TestDenialHintRoundTrip(t *testing.T) {
 			if tc.also == nil {
 				return
 			}
-			pol, _ := allowlist.Load(file)
-			if d := pol.Decide(*tc.also); !d.Allowed || d.WouldDeny {
+			if d := load(t, file).Decide(*tc.also); !d.Allowed || d.WouldDeny {
 				t.Errorf("after the hint, %s %s is still denied (%s: %s)", tc.also.Method, tc.also.Path, d.Cause, d.Reason)
 			}
 		}
@@ -116,6 +131,28 @@ func TestDenialHintRoundTrip(t *testing.T) {
 				t.Errorf("after the hint: still denied (%s: %s)", d.Cause, d.Reason)
 			}
 			alsoAllowed(t, file)
+		})
+		// A project whose rules are inline in its bottle.yaml: the hint,
+		// run in its directory without --file, edits them there.
+		t.Run(tc.name+", bottle.yaml", func(t *testing.T) {
+			fx := cmdtest.New(t)
+			dir := t.TempDir()
+			t.Chdir(dir)
+			proj := "version: 1\nname: widget\nenv:\n  A: b\n" + strings.TrimPrefix(roundTripPolicy, "version: 1\n")
+			os.WriteFile("bottle.yaml", []byte(proj), 0o644)
+			file := filepath.Join(dir, "bottle.yaml")
+			for _, args := range hint(t, file, allowlist.HintScope{}) {
+				if code := Main(context.Background(), fx.F, args); code != 0 {
+					t.Fatalf("%q: exit %d\n%s%s", args, code, fx.Out.String(), fx.Err.String())
+				}
+			}
+			if d := decide(t, file); !d.Allowed || d.WouldDeny {
+				t.Errorf("after the hint: still denied (%s: %s)", d.Cause, d.Reason)
+			}
+			alsoAllowed(t, file)
+			if _, err := os.Stat("allowlist.yaml"); err == nil {
+				t.Error("the hint made an allowlist.yaml that launch would not read")
+			}
 		})
 		// The form the sidecar prints: the bottle's live allowlist is
 		// edited, its sidecar confirms it, and the request is allowed

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/internal/atomicfile"
@@ -77,7 +76,11 @@ func run(ctx context.Context, opts *Options) error {
 	if err := opts.File.Exists(); err != nil {
 		return err
 	}
-	path := opts.File.Path()
+	src, err := opts.File.Source()
+	if err != nil {
+		return err
+	}
+	path := src.Path
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -86,18 +89,18 @@ func run(ctx context.Context, opts *Options) error {
 	if created && opts.File.Bottle != "" {
 		return fmt.Errorf("bottle %q has no allowlist at %s; is it running? (bottle list)", opts.File.Bottle, path)
 	}
-	res, err := allowlist.Add(path, data, spec)
+	res, err := src.Add(data, spec)
 	if err != nil {
 		return cmdutil.UsageError(err)
 	}
 	if res.Existing != "" {
-		fmt.Fprintf(opts.IO.Out, "%s already has this rule (%s); nothing changed\n", path, res.Existing)
+		fmt.Fprintf(opts.IO.Out, "%s already has this rule (%s); nothing changed\n", src, res.Existing)
 		return nil
 	}
 	if err := atomicfile.Write(path, res.Data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	pol, err := allowlist.Parse(path, res.Data)
+	pol, err := src.Parse(res.Data)
 	if err != nil {
 		return err
 	}
@@ -105,11 +108,11 @@ func run(ctx context.Context, opts *Options) error {
 	if spec.Deny {
 		list = pol.DenyRules()
 	}
-	verb := "added"
 	if created {
-		verb = "created " + path + " with"
+		fmt.Fprintf(opts.IO.Out, "created %s with %s\n", src, shared.RuleLine(list[len(list)-1]))
+	} else {
+		fmt.Fprintf(opts.IO.Out, "added %s to %s\n", shared.RuleLine(list[len(list)-1]), src)
 	}
-	fmt.Fprintf(opts.IO.Out, "%s %s\n", verb, shared.RuleLine(list[len(list)-1]))
 	if res.Rewritten {
 		fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", path)
 	}

@@ -40,7 +40,7 @@ func TestAdd(t *testing.T) {
 	dir := fx.Dir(cmdtest.Sample)
 	path := filepath.Join(dir, "allowlist.yaml")
 	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "pypi.org")
-	if r.Code != 0 || r.Stdout != "added allow[3]: pypi.org ports 80,443\n" {
+	if r.Code != 0 || r.Stdout != "added allow[3]: pypi.org ports 80,443 to allowlist.yaml\n" {
 		t.Fatalf("add: %+v", r)
 	}
 	data, _ := os.ReadFile(path)
@@ -56,11 +56,11 @@ func TestAdd(t *testing.T) {
 		t.Errorf("no-op add changed the file")
 	}
 	for _, tc := range []struct{ args, want string }{
-		{"ssh.github.com -p 22 -p 443 --passthrough", "added allow[4]: ssh.github.com ports 22,443 (tls passthrough)\n"},
-		{"ssh2.example.com -p 22 --passthrough --sni-optional", "added allow[5]: ssh2.example.com ports 22 (tls passthrough, sni optional)\n"},
-		{"github.com -X GET --path /x/**", "added allow[6]: github.com ports 80,443 methods GET paths /x/**\n"},
-		{"10.20.0.0/16 -p 5432", "added allow[7]: 10.20.0.0/16 ports 5432\n"},
-		{"gist.github.com --deny", "added deny[1]: gist.github.com all ports\n"},
+		{"ssh.github.com -p 22 -p 443 --passthrough", "added allow[4]: ssh.github.com ports 22,443 (tls passthrough) to allowlist.yaml\n"},
+		{"ssh2.example.com -p 22 --passthrough --sni-optional", "added allow[5]: ssh2.example.com ports 22 (tls passthrough, sni optional) to allowlist.yaml\n"},
+		{"github.com -X GET --path /x/**", "added allow[6]: github.com ports 80,443 methods GET paths /x/** to allowlist.yaml\n"},
+		{"10.20.0.0/16 -p 5432", "added allow[7]: 10.20.0.0/16 ports 5432 to allowlist.yaml\n"},
+		{"gist.github.com --deny", "added deny[1]: gist.github.com all ports to allowlist.yaml\n"},
 	} {
 		if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, strings.Fields(tc.args)...); r.Code != 0 || r.Stdout != tc.want {
 			t.Errorf("%s: %+v; want %q", tc.args, r, tc.want)
@@ -149,7 +149,7 @@ func TestAddWaitsForTheSidecar(t *testing.T) {
 	}
 	done := sidecar()
 	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "b.example.com", "--bottle", "demo")
-	if r.Code != 0 || r.Stdout != "added allow[1]: b.example.com ports 80,443\n" || r.Stderr != "the sidecar of demo applied it\n" || <-done != 0 {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "added allow[1]: b.example.com ports 80,443 to ") || r.Stderr != "the sidecar of demo applied it\n" || <-done != 0 {
 		t.Errorf("applied: %+v", r)
 	}
 	st, _ := contract.ReadStatus(filepath.Join(b.StateDir, contract.LogDir, contract.StatusFile))
@@ -202,5 +202,65 @@ func TestAddBottleStoppedOrMissing(t *testing.T) {
 	os.Remove(filepath.Join(b.StateDir, contract.MetadataFile))
 	if r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "y.example.com", "--bottle", "demo"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, `no bottle named "demo"`) {
 		t.Errorf("no metadata: %+v", r)
+	}
+}
+
+// projectInline is a bottle.yaml with its rules inline, comments and the
+// project's own keys around them.
+const projectInline = `# the widget project
+version: 1
+name: widget
+env:
+  LOG_LEVEL: debug   # chatty
+allow:
+  - host: api.example.com   # the API
+command: [claude, -p, "fix the tests"]
+`
+
+// TestAddFollowsTheProject: without --file, add edits what bottle launch
+// reads: the inline rules of bottle.yaml, in place, its own keys and
+// comments kept (and no stray allowlist.yaml), or the file it names.
+func TestAddFollowsTheProject(t *testing.T) {
+	fx := cmdtest.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("bottle.yaml", []byte(projectInline), 0o644)
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "pypi.org")
+	if r.Code != 0 || r.Stdout != "added allow[1]: pypi.org ports 80,443 to bottle.yaml\n" {
+		t.Fatalf("%+v", r)
+	}
+	want := strings.Replace(projectInline, "# the API\n", "# the API\n  - host: pypi.org\n", 1)
+	if data, _ := os.ReadFile("bottle.yaml"); string(data) != want {
+		t.Errorf("bottle.yaml:\n%s\nwant:\n%s", data, want)
+	}
+	if _, err := os.Stat("allowlist.yaml"); err == nil {
+		t.Error("a stray allowlist.yaml was made")
+	}
+	if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "pypi.org"); r.Code != 0 || r.Stdout != "bottle.yaml already has this rule (allow[1]); nothing changed\n" {
+		t.Errorf("again: %+v", r)
+	}
+
+	os.WriteFile("bottle.yaml", []byte("version: 1\nname: widget\nallowlist: team/rules.yaml\n"), 0o644)
+	os.Mkdir("team", 0o755)
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "pypi.org")
+	if r.Code != 0 || r.Stdout != "created team/rules.yaml (named by bottle.yaml) with allow[0]: pypi.org ports 80,443\n" {
+		t.Errorf("the file bottle.yaml names: %+v", r)
+	}
+	if _, err := os.Stat("team/rules.yaml"); err != nil {
+		t.Error(err)
+	}
+
+	// A project file that is not valid is not edited, nor is anything else.
+	bad := "version: 1\nname: Widget\nallow:\n  - host: a.test\n"
+	os.WriteFile("bottle.yaml", []byte(bad), 0o644)
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "pypi.org")
+	if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "bottle.yaml is not valid:\nbottle.yaml:2:7: ") {
+		t.Errorf("invalid bottle.yaml: %+v", r)
+	}
+	if data, _ := os.ReadFile("bottle.yaml"); string(data) != bad {
+		t.Errorf("an invalid bottle.yaml was changed:\n%s", data)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("files: %v", ents)
 	}
 }

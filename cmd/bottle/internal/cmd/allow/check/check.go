@@ -137,7 +137,7 @@ func run(opts *Options) error {
 	if d.WouldDeny {
 		fmt.Fprintln(opts.IO.Out, "mode is report: the sidecar would log this and let it through")
 	}
-if hint != "" {
+	if hint != "" {
 		fmt.Fprintf(opts.IO.Out, "to allow it: %s\n", hint)
 	}
 	return cmdutil.SilentExit(cmdutil.ExitError)

@@ -53,13 +53,20 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 }
 
 func run(opts *Options) error {
-	pol, err := opts.File.Load()
+	if err := opts.File.Exists(); err != nil {
+		return err
+	}
+	src, err := opts.File.Source()
+	if err != nil {
+		return err
+	}
+	pol, err := src.Load()
 	if err != nil {
 		return err
 	}
 	rules := append(append([]*allowlist.Rule{}, pol.Allow()...), pol.DenyRules()...)
 	if opts.JSON {
-		out := JSON{File: opts.File.Path(), Mode: pol.Mode().String(), Rules: []shared.RuleJSON{}}
+		out := JSON{File: src.Path, Mode: pol.Mode().String(), Rules: []shared.RuleJSON{}}
 		for _, r := range rules {
 			out.Rules = append(out.Rules, shared.ToJSON(r))
 		}
@@ -68,7 +75,7 @@ func run(opts *Options) error {
 		return enc.Encode(out)
 	}
 	if len(rules) == 0 {
-		fmt.Fprintf(opts.IO.Out, "%s has no rules: everything is denied (mode: %s)\n", opts.File.Path(), pol.Mode())
+		fmt.Fprintf(opts.IO.Out, "%s has no rules: everything is denied (mode: %s)\n", src, pol.Mode())
 		return nil
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)

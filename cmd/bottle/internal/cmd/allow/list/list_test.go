@@ -2,6 +2,7 @@ package list
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -64,5 +65,24 @@ func TestListEmptyAndReport(t *testing.T) {
 	}
 	if r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "-f", "nothere.yaml"); r.Code != cmdutil.ExitUsage {
 		t.Errorf("missing: %+v", r)
+	}
+}
+
+// TestListProject: `allow list -f bottle.yaml` lists its inline rules (a
+// plain allowlist parse would stop at its first project key), and a
+// bottle.yaml here is followed to the file it names.
+func TestListProject(t *testing.T) {
+	fx := cmdtest.New(t)
+	t.Chdir(t.TempDir())
+	os.WriteFile("bottle.yaml", []byte("version: 1\nname: widget\nenv:\n  A: b\nallow:\n  - host: a.test\n"), 0o644)
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "-f", "bottle.yaml", "--json")
+	var got JSON
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != 0 || got.File != "bottle.yaml" || len(got.Rules) != 1 || got.Rules[0].Host != "a.test" || got.Rules[0].Line != 6 {
+		t.Errorf("-f bottle.yaml: %+v %v", r, err)
+	}
+	os.WriteFile("bottle.yaml", []byte("version: 1\nallowlist: rules.yaml\n"), 0o644)
+	os.WriteFile("rules.yaml", []byte("version: 1\n"), 0o644)
+	if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}); r.Code != 0 || r.Stdout != "rules.yaml (named by bottle.yaml) has no rules: everything is denied (mode: enforce)\n" {
+		t.Errorf("the file bottle.yaml names: %+v", r)
 	}
 }

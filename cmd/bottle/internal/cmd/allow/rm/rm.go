@@ -64,14 +64,18 @@ func run(ctx context.Context, opts *Options) error {
 	if err := opts.File.Exists(); err != nil {
 		return err
 	}
-	path := opts.File.Path()
+	src, err := opts.File.Source()
+	if err != nil {
+		return err
+	}
+	path := src.Path
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return cmdutil.InvalidInputf("%s does not exist; pass --file", path)
+		return cmdutil.InvalidInputf("%s does not exist; pass --file", src)
 	} else if err != nil {
 		return err
 	}
-	res, err := allowlist.Remove(path, data, spec, opts.All)
+	res, err := src.Remove(data, spec, opts.All)
 	switch {
 	case errors.Is(err, allowlist.ErrNoMatch):
 		return cmdutil.WithCode(cmdutil.ExitError, errors.New(strings.TrimPrefix(err.Error(), allowlist.ErrNoMatch.Error()+": ")))
@@ -81,7 +85,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err := atomicfile.Write(path, res.Data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	fmt.Fprintf(opts.IO.Out, "removed %s from %s\n", strings.Join(res.Removed, ", "), path)
+	fmt.Fprintf(opts.IO.Out, "removed %s from %s\n", strings.Join(res.Removed, ", "), src)
 	if res.Rewritten {
 		fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", path)
 	}

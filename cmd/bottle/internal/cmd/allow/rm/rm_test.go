@@ -60,3 +60,18 @@ func TestRm(t *testing.T) {
 		t.Errorf("flow style: %+v", r)
 	}
 }
+
+// TestRmInline: rm edits a bottle.yaml's inline rules in place.
+func TestRmInline(t *testing.T) {
+	fx := cmdtest.New(t)
+	t.Chdir(t.TempDir())
+	in := "version: 1\nname: widget   # ours\nallow:\n  - host: a.test\n  - host: b.test\nworkspace: .\n"
+	os.WriteFile("bottle.yaml", []byte(in), 0o644)
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "a.test")
+	if r.Code != 0 || r.Stdout != "removed allow[0] from bottle.yaml\n" {
+		t.Fatalf("%+v", r)
+	}
+	if data, _ := os.ReadFile("bottle.yaml"); string(data) != strings.Replace(in, "  - host: a.test\n", "", 1) {
+		t.Errorf("bottle.yaml:\n%s", data)
+	}
+}

@@ -1,6 +1,7 @@
 // Package shared holds what the `bottle allow` verbs share: which
-// allowlist they work on (a file, or a running bottle's live one), the
-// rule selectors of add and rm, and how a rule is shown.
+// allowlist they work on (a file, the one bottle.yaml names or holds, or a
+// running bottle's live one), the rule selectors of add and rm, and how a
+// rule is shown.
 package shared
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,9 +20,12 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/project"
 )
 
-// DefaultAllowlist is the file `bottle allow` uses without --file.
+// DefaultAllowlist is the file `bottle allow` uses without --file, when
+// the working directory has no bottle.yaml: the one `bottle launch` reads
+// by default.
 const DefaultAllowlist = "allowlist.yaml"
 
 // DefaultWait is how long `--bottle` edits wait for the sidecar to confirm.
@@ -40,7 +45,7 @@ type FileOptions struct {
 // AddFlags adds --file and --bottle to cmd, and the check of --bottle's
 // name before anything runs.
 func (o *FileOptions) AddFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&o.File, "file", "f", "", "allowlist file (default \"allowlist.yaml\" in the current directory)")
+	cmd.Flags().StringVarP(&o.File, "file", "f", "", "allowlist file, or a bottle.yaml: the allowlist it names, or its inline rules (default: bottle.yaml here when there is one, else allowlist.yaml)")
 	cmd.Flags().StringVar(&o.Bottle, "bottle", "", "the live allowlist of this running bottle (applied at once)")
 	cmd.MarkFlagsMutuallyExclusive("file", "bottle")
 	cmd.PreRunE = func(*cobra.Command, []string) error { return o.Check() }
@@ -73,15 +78,113 @@ func (o *FileOptions) Exists() error {
 
 func (o *FileOptions) state() *launcher.Launcher { return &launcher.Launcher{StateDir: o.StateDir} }
 
-// Path is the allowlist's path.
-func (o *FileOptions) Path() string {
+// Source is the allowlist a command reads and edits, once found.
+type Source struct {
+	Path string // the file, as it is shown
+	// Project says Path is a project file with the rules inline: it is
+	// read and edited with the project's own keys kept as they are.
+	Project bool
+	// Via is the project file whose allowlist: key names Path, if any.
+	Via string
+}
+
+// String names the source in messages: "allowlist.yaml",
+// "team/allowlist.yaml (named by bottle.yaml)".
+func (s Source) String() string {
+	if s.Via != "" {
+		return s.Path + " (named by " + s.Via + ")"
+	}
+	return s.Path
+}
+
+// Parse reads data as the source's content.
+func (s Source) Parse(data []byte) (*allowlist.Policy, error) {
+	if s.Project {
+		return allowlist.ParseEmbedded(s.Path, data, project.Keys())
+	}
+	return allowlist.Parse(s.Path, data)
+}
+
+// Add is allowlist.Add on the source's content.
+func (s Source) Add(data []byte, spec allowlist.RuleSpec) (allowlist.EditResult, error) {
+	if s.Project {
+		return allowlist.AddEmbedded(s.Path, data, spec, project.Keys())
+	}
+	return allowlist.Add(s.Path, data, spec)
+}
+
+// Remove is allowlist.Remove on the source's content.
+func (s Source) Remove(data []byte, spec allowlist.RuleSpec, all bool) (allowlist.EditResult, error) {
+	if s.Project {
+		return allowlist.RemoveEmbedded(s.Path, data, spec, all, project.Keys())
+	}
+	return allowlist.Remove(s.Path, data, spec, all)
+}
+
+// Source finds the allowlist: --bottle's live one; --file, where a project
+// file is followed to the allowlist it names or stands for its inline
+// rules; else bottle.yaml in the working directory, the same way; else
+// allowlist.yaml. So an edit lands where `bottle launch` will read it. A
+// project file that is not valid is a usage error with its problems.
+func (o *FileOptions) Source() (Source, error) {
 	switch {
 	case o.Bottle != "":
-		return filepath.Join(o.state().ConfigDir(o.Bottle), contract.AllowlistFile)
+		return Source{Path: filepath.Join(o.state().ConfigDir(o.Bottle), contract.AllowlistFile)}, nil
 	case o.File != "":
-		return o.File
+		return resolve(o.File)
 	}
-	return DefaultAllowlist
+	if _, err := os.Stat(project.FileName); err == nil {
+		return resolve(project.FileName)
+	}
+	return Source{Path: DefaultAllowlist}, nil
+}
+
+// resolve finds the allowlist that file is, or, for a project file, names
+// or holds. A file that does not exist is itself (add creates it).
+func resolve(file string) (Source, error) {
+	data, err := os.ReadFile(file)
+	if err != nil || !project.IsProject(file, data) {
+		return Source{Path: file}, nil
+	}
+	p, err := project.Parse(file, data)
+	if err != nil {
+		var el allowlist.ErrorList
+		if errors.As(err, &el) {
+			return Source{}, cmdutil.UsageError(fmt.Errorf("%s is not valid:\n%w", file, err))
+		}
+		return Source{}, cmdutil.UsageError(err)
+	}
+	switch {
+	case p.Allowlist != "":
+		return Source{Path: shown(p.Allowlist), Via: file}, nil
+	case p.Inline != nil:
+		return Source{Path: file, Project: true}, nil
+	}
+	// Neither: bottle launch reads allowlist.yaml, from the directory it
+	// runs in, which for a project file is the file's own.
+	return Source{Path: filepath.Join(filepath.Dir(file), DefaultAllowlist)}, nil
+}
+
+// shown is path as messages show it: relative to the working directory
+// when it lies below it.
+func shown(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return path
+}
+
+// Path is the allowlist's path (see Source); "" when it cannot be found.
+func (o *FileOptions) Path() string {
+	s, err := o.Source()
+	if err != nil {
+		return ""
+	}
+	return s.Path
 }
 
 // Applied waits until the bottle's sidecar has loaded the allowlist it was
@@ -141,15 +244,28 @@ func (o *FileOptions) Load() (*allowlist.Policy, error) {
 	if err := o.Exists(); err != nil {
 		return nil, err
 	}
-	p := o.Path()
-	pol, err := allowlist.Load(p)
+	src, err := o.Source()
+	if err != nil {
+		return nil, err
+	}
+	return src.Load()
+}
+
+// Load reads and parses the source; a missing or invalid file is a usage
+// error (exit 2) with every problem listed.
+func (s Source) Load() (*allowlist.Policy, error) {
+	data, err := os.ReadFile(s.Path)
+	var pol *allowlist.Policy
+	if err == nil {
+		pol, err = s.Parse(data)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, cmdutil.InvalidInputf("%s does not exist; create it with 'bottle allow add HOST' or pass --file", p)
+		return nil, cmdutil.InvalidInputf("%s does not exist; create it with 'bottle allow add HOST' or pass --file", s)
 	case err != nil:
 		var el allowlist.ErrorList
 		if errors.As(err, &el) {
-			return nil, cmdutil.InvalidInput(fmt.Errorf("%s is not a valid allowlist:\n%w", p, err))
+			return nil, cmdutil.InvalidInput(fmt.Errorf("%s is not a valid allowlist:\n%w", s, err))
 		}
 		return nil, cmdutil.InvalidInput(err)
 	}

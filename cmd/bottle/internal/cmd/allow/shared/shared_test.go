@@ -3,6 +3,7 @@ package shared
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 )
 
 func TestPath(t *testing.T) {
+	t.Chdir(t.TempDir())
 	for _, tc := range []struct {
 		o    FileOptions
 		want string
@@ -32,6 +34,67 @@ func TestPath(t *testing.T) {
 	}
 	if err := (&FileOptions{Bottle: "../x"}).Check(); !cmdutil.IsUsage(err) {
 		t.Errorf("Check(../x) = %v", err)
+	}
+}
+
+// TestSource: without --file, bottle allow works on what bottle launch
+// would read: the allowlist bottle.yaml names, its inline rules, else
+// allowlist.yaml; --file follows a project file the same way.
+func TestSource(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	write := func(name, content string) {
+		t.Helper()
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const inline = "version: 1\nname: widget\nallow:\n  - host: a.test\n"
+	outside := filepath.Join(t.TempDir(), "rules.yaml")
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		o     FileOptions
+		want  Source
+		str   string
+	}{
+		{name: "nothing here", want: Source{Path: "allowlist.yaml"}, str: "allowlist.yaml"},
+		{name: "bottle.yaml names a file", files: map[string]string{"bottle.yaml": "version: 1\nallowlist: team/rules.yaml\n"},
+			want: Source{Path: "team/rules.yaml", Via: "bottle.yaml"}, str: "team/rules.yaml (named by bottle.yaml)"},
+		{name: "bottle.yaml names a file outside", files: map[string]string{"bottle.yaml": "version: 1\nallowlist: " + outside + "\n"},
+			want: Source{Path: outside, Via: "bottle.yaml"}},
+		{name: "inline rules", files: map[string]string{"bottle.yaml": inline}, want: Source{Path: "bottle.yaml", Project: true}, str: "bottle.yaml"},
+		{name: "no rules at all", files: map[string]string{"bottle.yaml": "version: 1\nname: widget\n"}, want: Source{Path: "allowlist.yaml"}},
+		{name: "--file wins", files: map[string]string{"bottle.yaml": inline}, o: FileOptions{File: "x.yaml"}, want: Source{Path: "x.yaml"}},
+		{name: "--file of a project elsewhere", files: map[string]string{"sub/bottle.yaml": inline}, o: FileOptions{File: "sub/bottle.yaml"}, want: Source{Path: "sub/bottle.yaml", Project: true}},
+		{name: "--file of a project by its keys", files: map[string]string{"ci.yaml": inline}, o: FileOptions{File: "ci.yaml"}, want: Source{Path: "ci.yaml", Project: true}},
+		{name: "--file of a project without rules", files: map[string]string{"sub/bottle.yaml": "version: 1\n"}, o: FileOptions{File: "sub/bottle.yaml"}, want: Source{Path: "sub/allowlist.yaml"}},
+		{name: "--bottle", files: map[string]string{"bottle.yaml": inline}, o: FileOptions{Bottle: "demo", StateDir: "/s/bottle"},
+			want: Source{Path: filepath.Join("/s/bottle/demo", contract.ConfigDir, contract.AllowlistFile)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, f := range []string{"bottle.yaml", "sub", "ci.yaml"} {
+				os.RemoveAll(f)
+			}
+			for name, content := range tc.files {
+				write(name, content)
+			}
+			got, err := tc.o.Source()
+			if err != nil || got != tc.want {
+				t.Errorf("%+v, %v; want %+v", got, err, tc.want)
+			}
+			if tc.str != "" && got.String() != tc.str {
+				t.Errorf("String() = %q; want %q", got.String(), tc.str)
+			}
+		})
+	}
+	os.RemoveAll("sub")
+	write("bottle.yaml", "version: 1\nname: Widget\nallow:\n  - host: \"*\"\n")
+	_, err := (&FileOptions{}).Source()
+	var el allowlist.ErrorList
+	if !cmdutil.IsUsage(err) || !errors.As(err, &el) || !strings.Contains(err.Error(), "bottle.yaml is not valid:\nbottle.yaml:2:7: ") || !strings.Contains(err.Error(), "bottle.yaml:4:11: allow[0].host") {
+		t.Errorf("an invalid bottle.yaml: %v", err)
 	}
 }
 

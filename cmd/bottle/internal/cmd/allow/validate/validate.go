@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -27,8 +28,10 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate [FILE]",
 		Short: "Check an allowlist file and report every problem in it",
-		Long: `Check FILE (default: --file, else allowlist.yaml) and report every problem at
-once as FILE:LINE:COL: message on stderr.
+		Long: `Check FILE (default: --file, else bottle.yaml here when there is one, else
+allowlist.yaml) and report every problem at once as FILE:LINE:COL: message on
+stderr. A bottle.yaml is checked whole, with the allowlist it names or its
+inline rules.
 
 Exit status: 0 valid, 2 invalid or missing.`,
 		Example: `  bottle allow validate
@@ -55,9 +58,22 @@ func run(opts *Options) error {
 	if err := opts.File.Exists(); err != nil {
 		return err
 	}
-	path := opts.File.Path()
-	pol, err := allowlist.Load(path)
+	src, err := opts.File.Source()
 	var el allowlist.ErrorList
+	if errors.As(err, &el) {
+		// A project file's own problems, with those of its inline rules.
+		for _, e := range el {
+			fmt.Fprintln(opts.IO.Err, e)
+		}
+		return cmdutil.SilentExit(cmdutil.ExitUsage)
+	} else if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(src.Path)
+	var pol *allowlist.Policy
+	if err == nil {
+		pol, err = src.Parse(data)
+	}
 	switch {
 	case errors.As(err, &el):
 		for _, e := range el {
@@ -65,10 +81,10 @@ func run(opts *Options) error {
 		}
 		return cmdutil.SilentExit(cmdutil.ExitUsage)
 	case errors.Is(err, fs.ErrNotExist):
-		return cmdutil.InvalidInputf("%s does not exist; name the allowlist to check (bottle allow validate FILE)", path)
+		return cmdutil.InvalidInputf("%s does not exist; name the allowlist to check (bottle allow validate FILE)", src)
 	case err != nil:
 		return cmdutil.InvalidInput(err)
 	}
-	fmt.Fprintf(opts.IO.Out, "%s: valid (%d allow, %d deny rules; mode %s)\n", path, len(pol.Allow()), len(pol.DenyRules()), pol.Mode())
+	fmt.Fprintf(opts.IO.Out, "%s: valid (%d allow, %d deny rules; mode %s)\n", src, len(pol.Allow()), len(pol.DenyRules()), pol.Mode())
 	return nil
 }

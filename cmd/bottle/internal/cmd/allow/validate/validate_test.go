@@ -60,3 +60,25 @@ bad.yaml:4:13: allow[0].ports: 0 is not a port number; use a number from 1 to 65
 		t.Errorf("a directory: %+v", r)
 	}
 }
+
+// TestValidateProject: a bottle.yaml is checked whole, its own keys and
+// its inline rules, every problem at once; the file it names is checked
+// as an allowlist.
+func TestValidateProject(t *testing.T) {
+	fx := cmdtest.New(t)
+	t.Chdir(t.TempDir())
+	os.WriteFile("bottle.yaml", []byte("version: 1\nname: Widget\nallow:\n  - host: \"*github.com\"\n"), 0o644)
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"})
+	if r.Code != cmdutil.ExitUsage || !strings.HasPrefix(r.Stderr, "bottle.yaml:2:7: ") || !strings.Contains(r.Stderr, "\nbottle.yaml:4:11: allow[0].host \"*github.com\" has a wildcard inside the name") {
+		t.Errorf("invalid bottle.yaml: %+v", r)
+	}
+	os.WriteFile("bottle.yaml", []byte("version: 1\nname: widget\nallow:\n  - host: a.test\n"), 0o644)
+	if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "bottle.yaml"); r.Code != 0 || r.Stdout != "bottle.yaml: valid (1 allow, 0 deny rules; mode enforce)\n" {
+		t.Errorf("valid bottle.yaml: %+v", r)
+	}
+	os.WriteFile("bottle.yaml", []byte("version: 1\nallowlist: rules.yaml\n"), 0o644)
+	os.WriteFile("rules.yaml", []byte("version: 1\nallow:\n  - host: a.test\n    ports: [0]\n"), 0o644)
+	if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}); r.Code != cmdutil.ExitUsage || r.Stderr != "rules.yaml:4:13: allow[0].ports: 0 is not a port number; use a number from 1 to 65535\n" {
+		t.Errorf("the file it names: %+v", r)
+	}
+}
