@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -144,6 +145,10 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	}
 	if s.EgressNetwork != "" {
 		b.Egress, b.EgressOwned = s.EgressNetwork, false
+	}
+	b.AllowlistSource = cmp.Or(s.AllowlistSource, s.Allowlist)
+	if abs, err := filepath.Abs(b.AllowlistSource); err == nil {
+		b.AllowlistSource = abs
 	}
 	return &launch{l: l, spec: s, b: b, id: randomToken()}, nil
 }

@@ -32,6 +32,12 @@ type Spec struct {
 	UpstreamCA    string   // extra roots for upstream TLS
 	SidecarBinary string   // static bottle-sidecar to use; "" finds one
 	Limits        Limits   // what the agent may take; the sidecar's limits are bottle's own
+
+	// AllowlistSource is the file a person edits to change Allowlist, when
+	// Allowlist is a copy made from it: the project file whose inline rules
+	// it holds. Empty: Allowlist itself. It is recorded in the bottle's
+	// metadata (Bottle.AllowlistSource).
+	AllowlistSource string
 }
 
 // ErrNoBottle is returned for a name that has neither metadata nor
@@ -81,6 +87,13 @@ type Bottle struct {
 	StateDir      string    `json:"state_dir"`
 	Mode          string    `json:"mode"`             // the allowlist's mode at launch
 	Stopped       time.Time `json:"stopped,omitzero"` // set by Stop; the bottle's logs stay in its state dir
+
+	// AllowlistSource is the absolute path of the file the bottle's
+	// allowlist was launched from (Spec.AllowlistSource, else
+	// Spec.Allowlist): where `bottle allow --bottle` also makes an edit, so
+	// that the next launch keeps it. Empty for bottles launched before it
+	// was recorded.
+	AllowlistSource string `json:"allowlist_source,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,39}$`)

@@ -474,3 +474,31 @@ func TestOwnersKeptApart(t *testing.T) {
 		t.Errorf("the other user's failed launch changed the first one's resources:\n%s", got)
 	}
 }
+
+// TestAllowlistSourceRecorded: the metadata names the file the allowlist
+// was launched from, absolute: the project file whose inline rules were
+// copied when there is one, else the allowlist itself.
+func TestAllowlistSourceRecorded(t *testing.T) {
+	l, _, s := setup(t)
+	t.Chdir(filepath.Dir(s.Allowlist))
+	s.Allowlist = "allowlist.yaml"
+	if _, err := l.Launch(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Abs("allowlist.yaml")
+	if got, err := l.Load("demo"); err != nil || got.AllowlistSource != want {
+		t.Errorf("the allowlist itself: %q %v; want %q", got.AllowlistSource, err, want)
+	}
+	if _, err := l.Stop(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(l.Dir("demo"))
+	s.AllowlistSource = "bottle.yaml"
+	if _, err := l.Launch(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	want, _ = filepath.Abs("bottle.yaml")
+	if got, err := l.Load("demo"); err != nil || got.AllowlistSource != want {
+		t.Errorf("a project's inline rules: %q %v; want %q", got.AllowlistSource, err, want)
+	}
+}

@@ -36,27 +36,30 @@ type Options struct {
 	// image from; if empty, the launcher finds one.
 	SidecarBinary string
 
-	Project       string   // --project
-	Name          string   // NAME, else the project file's, else the directory's
-	Allowlist     string   // --allowlist
-	Image         string   // --image
-	Dockerfile    string   // --dockerfile
-	Workspace     string   // --workspace
-	Env           []string // -e, resolved to K=V (the project file's first)
-	Backend       string   // --backend
-	Detach        bool     // -d
-	EgressNetwork string   // --egress-network
-	UpstreamDNS   string   // --upstream-dns
-	UpstreamCA    string   // --upstream-ca
-	Verbose       bool     // -v
-	Quiet         bool     // -q
-	JSON          bool     // --json
-	Yes           bool     // -y
-	NoProject     bool     // --no-project
-	Memory        string   // --memory, as given
-	CPUs          string   // --cpus, as given
-	Pids          int      // --pids-limit, as given
-	Command       []string // after --, else the project file's
+	Project   string // --project
+	Name      string // NAME, else the project file's, else the directory's
+	Allowlist string // --allowlist
+	// AllowlistSource is the project file whose inline rules Allowlist is
+	// a copy of; empty when Allowlist is the file itself.
+	AllowlistSource string
+	Image           string   // --image
+	Dockerfile      string   // --dockerfile
+	Workspace       string   // --workspace
+	Env             []string // -e, resolved to K=V (the project file's first)
+	Backend         string   // --backend
+	Detach          bool     // -d
+	EgressNetwork   string   // --egress-network
+	UpstreamDNS     string   // --upstream-dns
+	UpstreamCA      string   // --upstream-ca
+	Verbose         bool     // -v
+	Quiet           bool     // -q
+	JSON            bool     // --json
+	Yes             bool     // -y
+	NoProject       bool     // --no-project
+	Memory          string   // --memory, as given
+	CPUs            string   // --cpus, as given
+	Pids            int      // --pids-limit, as given
+	Command         []string // after --, else the project file's
 
 	Limits   launcher.Limits // from the flags over the project file's
 	Imported []string        // names of variables taken from the user's environment
@@ -272,6 +275,9 @@ func (opts *Options) applyProject(cmd *cobra.Command) error {
 				return fmt.Errorf("writing the project's inline allowlist: %w", err)
 			}
 			opts.Allowlist = f.Name()
+			// The copy is gone after the launch: `bottle allow --bottle`
+			// edits the file the rules came from.
+			opts.AllowlistSource = path
 		}
 	}
 	if !set("workspace") {
@@ -309,7 +315,7 @@ func run(ctx context.Context, opts *Options) error {
 		Name: opts.Name, Allowlist: opts.Allowlist, Image: opts.Image, Dockerfile: opts.Dockerfile,
 		AgentBase: opts.AgentBase, Workspace: opts.Workspace, Env: opts.Env,
 		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
-		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary,
+		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary, AllowlistSource: opts.AllowlistSource,
 	})
 	if err != nil {
 		return err

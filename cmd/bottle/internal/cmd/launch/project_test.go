@@ -36,6 +36,9 @@ allow:
 			t.Errorf("inline allowlist %q: %v", data, err)
 		}
 		inline = o.Allowlist
+		if o.AllowlistSource != "bottle.yaml" {
+			t.Errorf("AllowlistSource %q; want the project file", o.AllowlistSource)
+		}
 		if o.Name != "widget" || o.Image != "override:2" || o.Workspace != filepath.Join(dir, "src") || strings.Join(o.Command, " ") != "make test" || o.Limits.Memory != "2g" {
 			t.Errorf("%+v", o)
 		}
@@ -54,7 +57,7 @@ allow:
 		t.Errorf("the inline allowlist outlived the command: %v", err)
 	}
 	// Flags and NAME win over the file; --no-project ignores it.
-	if o, r := parse(t, fx, "named", "--memory", "1g", "--allowlist", "team.yaml"); r.Code != 0 || o.Name != "named" || o.Limits.Memory != "1g" || o.Allowlist != "team.yaml" {
+	if o, r := parse(t, fx, "named", "--memory", "1g", "--allowlist", "team.yaml"); r.Code != 0 || o.Name != "named" || o.Limits.Memory != "1g" || o.Allowlist != "team.yaml" || o.AllowlistSource != "" {
 		t.Errorf("flags over the file: %+v %+v", o, r)
 	}
 	if o, r := parse(t, fx, "--no-project"); r.Code != 0 || o.Image != "" || o.Name != filepath.Base(dir) && o.Name != "bottle" {
