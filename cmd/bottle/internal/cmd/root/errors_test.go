@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
 )
 
@@ -77,7 +78,7 @@ func TestBadInvocations(t *testing.T) {
 		usage("bottle allow", `unknown command "frob" for "bottle allow"; its commands are add, check, list, rm and validate`, "allow", "frob"),
 		usage("bottle allow add", "bottle allow add: missing the HOST to allow", "allow", "add"),
 		usage("bottle allow add", "give --file or --bottle, not both", "allow", "add", "a.example.com", "--file", "x.yaml", "--bottle", "demo"),
-		usage("bottle allow add", `--port "https": want a whole number`, "allow", "add", "a.example.com", "-p", "https"),
+		usage("bottle allow add", `--port "gopher" is not a port; use a number from 1 to 65535 or a service name (`+strings.Join(allowlist.ServiceNames(), ", ")+`)`, "allow", "add", "a.example.com", "-p", "gopher"),
 		usage("bottle allow rm", "bottle allow rm: missing the HOST whose rule to remove", "allow", "rm"),
 		invalid("missing.yaml does not exist; pass --file", "allow", "rm", "a.example.com", "--file", "missing.yaml"),
 		usage("bottle allow list", `bottle allow list: too many arguments (["x"]); it takes no arguments`, "allow", "list", "x"),

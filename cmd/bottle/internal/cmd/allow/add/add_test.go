@@ -24,11 +24,11 @@ func TestNewCmd(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("%+v", r)
 	}
-	if got.Host != "github.com" || !reflect.DeepEqual(got.Rule.Ports, []uint{22, 443}) || !reflect.DeepEqual(got.Rule.Methods, []string{"GET", "POST"}) ||
+	if got.Host != "github.com" || !reflect.DeepEqual(got.Rule.Ports, []string{"22", "443"}) || !reflect.DeepEqual(got.Rule.Methods, []string{"GET", "POST"}) ||
 		!reflect.DeepEqual(got.Rule.Paths, []string{"/a/**"}) || !got.Rule.Passthrough || !got.Rule.SNIOptional || !got.Rule.Deny || got.File.Bottle != "demo" {
 		t.Errorf("%+v", got)
 	}
-	for _, args := range [][]string{{}, {"a.test", "b.test"}, {"a.test", "--bottle", "../evil"}, {"a.test", "-f", "x", "--bottle", "y"}, {"a.test", "--port", "x"}} {
+	for _, args := range [][]string{{}, {"a.test", "b.test"}, {"a.test", "--bottle", "../evil"}, {"a.test", "-f", "x", "--bottle", "y"}, {"a.test", "--live-only"}} {
 		if r := fx.Run(NewCmd(fx.F, func(*Options) error { t.Errorf("%q ran", args); return nil }), []string{"allow"}, args...); r.Code != cmdutil.ExitUsage {
 			t.Errorf("%q: %+v", args, r)
 		}
@@ -49,7 +49,7 @@ func TestAdd(t *testing.T) {
 		t.Errorf("file after add:\n%s\nwant:\n%s", data, want)
 	}
 	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "PyPI.org.")
-	if r.Code != 0 || r.Stdout != "allowlist.yaml already has this rule (allow[3]); nothing changed\n" {
+	if r.Code != 0 || r.Stdout != "nothing changed in allowlist.yaml: it already has this rule (allow[3])\n" {
 		t.Errorf("re-add: %+v", r)
 	}
 	if again, _ := os.ReadFile(path); string(again) != string(data) {
@@ -104,6 +104,8 @@ func TestAddRejects(t *testing.T) {
 		{[]string{"*"}, "*"},
 		{[]string{"*.com"}, "top-level domain"},
 		{[]string{"x.example.com", "--port", "70000"}, "--port 70000 is not a port; use a number from 1 to 65535"},
+		{[]string{"x.example.com", "--port", "gopher"}, `--port "gopher" is not a port; use a number from 1 to 65535 or a service name (http, https,`},
+		{[]string{"x.example.com/v1"}, "write its scheme (https://x.example.com/v1), for a path use --path"},
 		{[]string{"x.example.com", "--method", "FETCH"}, "FETCH"},
 		{[]string{"x.example.com", "--passthrough", "--path", "/a"}, "passthrough"},
 		{[]string{"x.test", "--sni-optional"}, "only with --passthrough"},
@@ -236,7 +238,7 @@ func TestAddFollowsTheProject(t *testing.T) {
 	if _, err := os.Stat("allowlist.yaml"); err == nil {
 		t.Error("a stray allowlist.yaml was made")
 	}
-	if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "pypi.org"); r.Code != 0 || r.Stdout != "bottle.yaml already has this rule (allow[1]); nothing changed\n" {
+	if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "pypi.org"); r.Code != 0 || r.Stdout != "nothing changed in bottle.yaml: it already has this rule (allow[1])\n" {
 		t.Errorf("again: %+v", r)
 	}
 

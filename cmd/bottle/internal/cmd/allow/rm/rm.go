@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,7 +12,6 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
-	"bottle.dev/bottle/internal/atomicfile"
 )
 
 // Options are `bottle allow rm`'s dependencies, flags and arguments.
@@ -35,11 +32,21 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove a rule from the allowlist",
 		Long: `Remove the rule for HOST whose ports, methods, paths and TLS mode are exactly
-the ones given (none given: the rule with none). --all removes every rule for
-HOST in the list. Comments and layout of the rest of the file are kept.`,
+the ones given (none given: the rule with none). HOST is written as for add
+(a name, HOST:PORT, a URL, an address or range), or is a rule's id as
+bottle allow list shows it ("allow[1]", "deny[0]"), given alone. --all removes
+every rule for HOST in the list. Comments and layout of the rest of the file
+are kept.
+
+--bottle NAME removes the rule from the bottle's live allowlist and from the
+file it was launched from, as add does (--live-only: the live one alone; a
+rule id is read from the live allowlist). Without --bottle, a running bottle
+launched from the file keeps the rule until its next launch, and rm says how
+to remove it now.`,
 		Example: `  bottle allow rm api.anthropic.com
   bottle allow rm ssh.github.com --port 22 --port 443 --passthrough
   bottle allow rm github.com --all
+  bottle allow rm 'allow[3]' --bottle demo
   bottle allow rm gist.github.com --deny`,
 		Args: cmdutil.ExactArgs(1, "the HOST whose rule to remove"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,44 +57,56 @@ HOST in the list. Comments and layout of the rest of the file are kept.`,
 			return run(cmd.Context(), opts)
 		},
 	}
-	opts.File.AddFlags(cmd)
+	opts.File.AddEditFlags(cmd)
 	opts.Rule.AddFlags(cmd)
 	cmd.Flags().BoolVar(&opts.All, "all", false, "remove every rule for HOST in the list, whatever its selectors")
 	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
-	spec, err := opts.Rule.Spec(opts.Host)
+	spec, err := opts.spec()
 	if err != nil {
 		return err
 	}
-	if err := opts.File.Exists(); err != nil {
-		return err
+	return opts.File.Edit(ctx, opts.IO, "bottle allow rm "+spec.Args(), func(src shared.Source, data []byte, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, cmdutil.InvalidInputf("%s does not exist; pass --file", src)
+		}
+		res, err := src.Remove(data, spec, opts.All)
+		switch {
+		case errors.Is(err, allowlist.ErrNoMatch):
+			return nil, cmdutil.WithCode(cmdutil.ExitError, errors.New(strings.TrimPrefix(err.Error(), allowlist.ErrNoMatch.Error()+": ")))
+		case err != nil:
+			return nil, cmdutil.UsageError(err)
+		}
+		fmt.Fprintf(opts.IO.Out, "removed %s from %s\n", strings.Join(res.Removed, ", "), src)
+		if res.Rewritten {
+			fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", src.Path)
+		}
+		return res.Data, nil
+	})
+}
+
+// spec is the rule to remove: the one the flags select for HOST, or the
+// rule whose id HOST is ("allow[1]", as bottle allow list shows it), read
+// from the allowlist the command edits first. The same rule, by what it
+// says, is then removed from every file the edit reaches, where its id
+// may differ.
+func (opts *Options) spec() (allowlist.RuleSpec, error) {
+	if !shared.IsRuleID(opts.Host) {
+		spec, _, err := opts.Rule.Spec(opts.Host)
+		return spec, err
 	}
-	src, err := opts.File.Source()
+	if opts.Rule.Selects() || opts.All {
+		return allowlist.RuleSpec{}, cmdutil.UsageErrorf("%s names one rule; give it without --port, --method, --path, --passthrough, --sni-optional, --deny or --all", opts.Host)
+	}
+	pol, err := opts.File.Load()
 	if err != nil {
-		return err
+		return allowlist.RuleSpec{}, err
 	}
-	path := src.Path
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return cmdutil.InvalidInputf("%s does not exist; pass --file", src)
-	} else if err != nil {
-		return err
+	r := pol.Rule(opts.Host)
+	if r == nil {
+		return allowlist.RuleSpec{}, cmdutil.WithCode(cmdutil.ExitError, fmt.Errorf("%s has no rule %s (see bottle allow list)", opts.File.Path(), opts.Host))
 	}
-	res, err := src.Remove(data, spec, opts.All)
-	switch {
-	case errors.Is(err, allowlist.ErrNoMatch):
-		return cmdutil.WithCode(cmdutil.ExitError, errors.New(strings.TrimPrefix(err.Error(), allowlist.ErrNoMatch.Error()+": ")))
-	case err != nil:
-		return cmdutil.UsageError(err)
-	}
-	if err := atomicfile.Write(path, res.Data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	fmt.Fprintf(opts.IO.Out, "removed %s from %s\n", strings.Join(res.Removed, ", "), src)
-	if res.Rewritten {
-		fmt.Fprintf(opts.IO.Err, "note: %s uses a flow-style list, so it was re-emitted in block style (comments kept)\n", path)
-	}
-	return opts.File.Applied(ctx, opts.IO, res.Data)
+	return r.Spec(), nil
 }

@@ -36,6 +36,7 @@ const DefaultWait = 5 * time.Second
 type FileOptions struct {
 	File     string // --file
 	Bottle   string // --bottle
+	LiveOnly bool   // --live-only (add and rm): with --bottle, not the file it was launched from
 	StateDir string // bottle's state directory, where --bottle's file is
 	// Wait is how long an edit of a bottle's allowlist waits for its
 	// sidecar to confirm it; zero means DefaultWait.
@@ -86,15 +87,28 @@ type Source struct {
 	Project bool
 	// Via is the project file whose allowlist: key names Path, if any.
 	Via string
+	// Bottle names the bottle whose live allowlist Path is (--bottle).
+	Bottle string
+	// LaunchOf names the bottle that was launched from Path, when an edit
+	// of its live allowlist is made here too.
+	LaunchOf string
 }
 
 // String names the source in messages: "allowlist.yaml",
-// "team/allowlist.yaml (named by bottle.yaml)".
+// "team/allowlist.yaml (named by bottle.yaml)", "the live allowlist of
+// demo (PATH)", "bottle.yaml, which demo was launched from".
 func (s Source) String() string {
+	name := s.Path
 	if s.Via != "" {
-		return s.Path + " (named by " + s.Via + ")"
+		name += " (named by " + s.Via + ")"
 	}
-	return s.Path
+	switch {
+	case s.Bottle != "":
+		return "the live allowlist of " + s.Bottle + " (" + s.Path + ")"
+	case s.LaunchOf != "":
+		return name + ", which " + s.LaunchOf + " was launched from"
+	}
+	return name
 }
 
 // Parse reads data as the source's content.
@@ -129,7 +143,7 @@ func (s Source) Remove(data []byte, spec allowlist.RuleSpec, all bool) (allowlis
 func (o *FileOptions) Source() (Source, error) {
 	switch {
 	case o.Bottle != "":
-		return Source{Path: filepath.Join(o.state().ConfigDir(o.Bottle), contract.AllowlistFile)}, nil
+		return Source{Path: filepath.Join(o.state().ConfigDir(o.Bottle), contract.AllowlistFile), Bottle: o.Bottle}, nil
 	case o.File != "":
 		return resolve(o.File)
 	}

@@ -71,7 +71,7 @@ func TestSource(t *testing.T) {
 		{name: "--file of a project by its keys", files: map[string]string{"ci.yaml": inline}, o: FileOptions{File: "ci.yaml"}, want: Source{Path: "ci.yaml", Project: true}},
 		{name: "--file of a project without rules", files: map[string]string{"sub/bottle.yaml": "version: 1\n"}, o: FileOptions{File: "sub/bottle.yaml"}, want: Source{Path: "sub/allowlist.yaml"}},
 		{name: "--bottle", files: map[string]string{"bottle.yaml": inline}, o: FileOptions{Bottle: "demo", StateDir: "/s/bottle"},
-			want: Source{Path: filepath.Join("/s/bottle/demo", contract.ConfigDir, contract.AllowlistFile)}},
+			want: Source{Path: filepath.Join("/s/bottle/demo", contract.ConfigDir, contract.AllowlistFile), Bottle: "demo"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, f := range []string{"bottle.yaml", "sub", "ci.yaml"} {
@@ -120,13 +120,91 @@ func TestAppliedCancelled(t *testing.T) {
 }
 
 func TestRuleSpec(t *testing.T) {
-	f := RuleFlags{Ports: []uint{22, 443}, Methods: []string{"GET"}, Deny: true}
-	s, err := f.Spec("a.test")
+	f := RuleFlags{Ports: []string{"22", "https"}, Methods: []string{"GET"}, Deny: true}
+	s, _, err := f.Spec("a.test")
 	if err != nil || s.Host != "a.test" || len(s.Ports) != 2 || s.Ports[1] != 443 || !s.Deny {
 		t.Errorf("%+v %v", s, err)
 	}
-	if _, err := (&RuleFlags{Ports: []uint{65536}}).Spec("a.test"); !cmdutil.IsUsage(err) {
-		t.Errorf("port 65536: %v", err)
+	for _, p := range []string{"65536", "0", "gopher"} {
+		if _, _, err := (&RuleFlags{Ports: []string{p}}).Spec("a.test"); !cmdutil.IsUsage(err) || !strings.Contains(err.Error(), "--port") {
+			t.Errorf("port %s: %v", p, err)
+		}
+	}
+}
+
+// TestRuleSpecTargets: add and rm take the target as people type it; what
+// the target and the flags say must agree, and mistakes are told in terms
+// of arguments and flags.
+func TestRuleSpecTargets(t *testing.T) {
+	for _, tc := range []struct {
+		target string
+		flags  RuleFlags
+		want   string // RuleSpec.Args
+		note   string
+	}{
+		{target: "api.example.com", want: "api.example.com"},
+		{target: "https://api.example.com/v1", want: "api.example.com --path '/v1/**'"},
+		{target: "https://api.example.com/v1/", want: "api.example.com --path '/v1/**'"},
+		{target: "https://api.example.com/v1/**", want: "api.example.com --path '/v1/**'"},
+		{target: "https://api.example.com/", want: "api.example.com"},
+		{target: "https://api.example.com", want: "api.example.com"},
+		{target: "https://api.example.com:443/x", want: "api.example.com --path '/x/**'"},
+		{target: "http://api.example.com:8080", want: "api.example.com --port 8080"},
+		{target: "https://api.example.com/v1?key=1", want: "api.example.com --path '/v1/**'", note: "not the query"},
+		{target: "postgres://db.example.com/app", want: "", note: ""},
+		{target: "postgres://db.example.com", want: "db.example.com --port 5432"},
+		{target: "ssh://git.example.com:2222", want: "git.example.com --port 2222"},
+		{target: "db.example.com:5432", want: "db.example.com --port 5432"},
+		{target: "db.example.com:postgres", want: "db.example.com --port 5432"},
+		{target: "db.example.com:5432", flags: RuleFlags{Ports: []string{"5432"}}, want: "db.example.com --port 5432"},
+		{target: "[2001:db8::1]:22", want: "2001:db8::1 --port 22"},
+		{target: "10.20.5.7", want: "10.20.5.7"},
+		{target: "10.20.0.0/16", flags: RuleFlags{Ports: []string{"postgres"}}, want: "10.20.0.0/16 --port 5432"},
+		{target: "fd00::/8", want: "fd00::/8"},
+		{target: "ssh.example.com", flags: RuleFlags{Ports: []string{"ssh", "https"}, Passthrough: true}, want: "ssh.example.com --port 22 --port 443 --passthrough"},
+	} {
+		s, notes, err := tc.flags.Spec(tc.target)
+		if tc.want == "" {
+			if !cmdutil.IsUsage(err) {
+				t.Errorf("%s: %+v %v; want a usage error", tc.target, s, err)
+			}
+			continue
+		}
+		if err != nil || s.Args() != tc.want {
+			t.Errorf("%s %+v: %q %v; want %q", tc.target, tc.flags, s.Args(), err, tc.want)
+		}
+		if got := strings.Join(notes, "\n"); tc.note == "" && got != "" || !strings.Contains(got, tc.note) {
+			t.Errorf("%s: notes %q; want %q", tc.target, got, tc.note)
+		}
+	}
+	for _, tc := range []struct {
+		target string
+		flags  RuleFlags
+		want   string
+	}{
+		{"db.example.com:5432", RuleFlags{Ports: []string{"22"}}, "give the port once"},
+		{"https://api.example.com/v1", RuleFlags{Paths: []string{"/v2/**"}}, "give the path once"},
+		{"api.example.com/v1", RuleFlags{}, "write its scheme (https://api.example.com/v1)"},
+		{"gopher://h.example.com", RuleFlags{}, "scheme \"gopher\""},
+		{"h.example.com:gopher", RuleFlags{}, "is not a port"},
+		{"https:///x", RuleFlags{}, "has no host"},
+		{":22", RuleFlags{}, "is not HOST or HOST:PORT"},
+	} {
+		if _, _, err := tc.flags.Spec(tc.target); !cmdutil.IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want %q", tc.target, err, tc.want)
+		}
+	}
+	if !IsRuleID("allow[12]") || !IsRuleID("deny[0]") || IsRuleID("allow[x]") || IsRuleID("xallow[1]") {
+		t.Error("IsRuleID")
+	}
+	again := "bottle allow add db.example.com --port 5432"
+	if n := InterceptedPortNote(allowlist.RuleSpec{Host: "db.example.com", Ports: []uint16{5432}}, again); !strings.Contains(n, "port 5432 is intercepted") || !strings.HasSuffix(n, again+" --passthrough") {
+		t.Errorf("note %q", n)
+	}
+	for _, s := range []allowlist.RuleSpec{{Ports: []uint16{443}}, {}, {Ports: []uint16{22}, Passthrough: true}, {Ports: []uint16{22}, Deny: true}} {
+		if n := InterceptedPortNote(s, again); n != "" {
+			t.Errorf("%+v: note %q", s, n)
+		}
 	}
 }
 
@@ -230,7 +308,7 @@ func TestFlags(t *testing.T) {
 	if err := cmd.Execute(); err != nil || !ran {
 		t.Fatalf("%v %v", err, ran)
 	}
-	if fo.Bottle != "demo" || len(rf.Ports) != 1 || rf.Ports[0] != 22 || rf.Methods[0] != "get" || rf.Paths[0] != "/a/**" || !rf.Passthrough || !rf.SNIOptional || !rf.Deny {
+	if fo.Bottle != "demo" || len(rf.Ports) != 1 || rf.Ports[0] != "22" || rf.Methods[0] != "get" || rf.Paths[0] != "/a/**" || !rf.Passthrough || !rf.SNIOptional || !rf.Deny {
 		t.Errorf("%+v %+v", fo, rf)
 	}
 	ran = false
