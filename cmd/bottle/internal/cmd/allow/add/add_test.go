@@ -14,6 +14,7 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/cmd/bottle/internal/fakert"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/launcher"
 )
 
 func TestNewCmd(t *testing.T) {
@@ -264,5 +265,57 @@ func TestAddFollowsTheProject(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Errorf("files: %v", ents)
+	}
+}
+
+// TestAddLaunchFile: with --bottle, the file the bottle was launched from
+// is edited too, unless it no longer takes the rule (a warning, and the
+// live edit stands) or the bottle predates the record (a note); without
+// --bottle, only running bottles launched from the file are named.
+func TestAddLaunchFile(t *testing.T) {
+	fx := cmdtest.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("bottle.yaml", []byte(projectInline), 0o644)
+	abs := filepath.Join(dir, "bottle.yaml")
+	b := fx.LaunchSpec("docker", launcher.Spec{Name: "demo", Allowlist: fx.Allowlist("version: 1\nallow:\n  - host: api.example.com\n"), AllowlistSource: abs})
+	if _, err := fx.Launcher("docker").Stop(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(b.StateDir, contract.ConfigDir, contract.AllowlistFile)
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "a.example.com", "--bottle", "demo")
+	if r.Code != 0 || r.Stdout != "added allow[1]: a.example.com ports 80,443 to the live allowlist of demo ("+live+")\nadded allow[1]: a.example.com ports 80,443 to bottle.yaml, which demo was launched from\n" {
+		t.Errorf("both files: %+v", r)
+	}
+
+	os.WriteFile("bottle.yaml", []byte("version: 1\nname: Widget\nallow:\n  - host: a.test\n"), 0o644)
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "b.example.com", "--bottle", "demo")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "warning: bottle.yaml, which demo was launched from, was not changed: bottle.yaml is not valid:\nbottle.yaml:2:7: ") ||
+		!strings.Contains(r.Stderr, "; only the live allowlist was changed\n") {
+		t.Errorf("an invalid launch file: %+v", r)
+	}
+	if data, _ := os.ReadFile(live); !strings.Contains(string(data), "b.example.com") {
+		t.Errorf("the live edit did not stand:\n%s", data)
+	}
+
+	meta := filepath.Join(b.StateDir, contract.MetadataFile)
+	data, _ := os.ReadFile(meta)
+	os.WriteFile(meta, []byte(strings.Replace(string(data), `"allowlist_source"`, `"x_old"`, 1)), 0o600)
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "c.example.com", "--bottle", "demo")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "note: demo was launched by an older bottle that did not record its allowlist's file: only the live allowlist was changed") {
+		t.Errorf("an older bottle: %+v", r)
+	}
+
+	os.WriteFile("bottle.yaml", []byte(projectInline), 0o644)
+	fx.LaunchSpec("docker", launcher.Spec{Name: "run", Allowlist: fx.Allowlist("version: 1\nallow:\n  - host: api.example.com\n"), AllowlistSource: abs})
+	os.WriteFile(meta, data, 0o600) // demo names bottle.yaml again, but is stopped
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "d.example.com", "-p", "5432")
+	want := "bottle run runs with this allowlist; it changes at its next launch, or apply it now with: bottle allow add d.example.com --port 5432 --bottle run\n" +
+		"note: port 5432 is intercepted: the proxy expects TLS there and checks each HTTP request inside; for ssh, a database or another protocol that is not HTTP, tunnel it instead: bottle allow add d.example.com --port 5432 --passthrough\n"
+	if r.Code != 0 || r.Stderr != want {
+		t.Errorf("without --bottle: %+v\nwant stderr:\n%s", r, want)
+	}
+	if r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "d.example.com", "-p", "5432"); r.Stderr != "" {
+		t.Errorf("nothing added, yet: %q", r.Stderr)
 	}
 }

@@ -42,9 +42,10 @@ type EditFunc func(src Source, data []byte, exists bool) ([]byte, error)
 //     with --live-only, the live one alone, with a note that a relaunch
 //     forgets it. A launch file that is gone or no longer takes the edit
 //     does not stop the live edit: a warning says the file was not changed.
-//   - Without --bottle, the file; a running bottle launched from that file
-//     is named, with the command that applies the change to it now: the
-//     running policy is never changed behind the user's back.
+//   - Without --bottle, the file; when it changed, a running bottle
+//     launched from that file is named, with the command that applies the
+//     change to it now: the running policy is never changed behind the
+//     user's back.
 //
 // again is the command that makes the same edit, without --file or
 // --bottle, for that suggestion. Edit waits for the sidecar to apply a
@@ -75,7 +76,9 @@ func (o *FileOptions) Edit(ctx context.Context, ios *cmdutil.IOStreams, again st
 		}
 	}
 	if o.Bottle == "" {
-		o.tellRunning(ios, src, again)
+		if out != nil {
+			o.tellRunning(ios, src, again)
+		}
 		return nil
 	}
 	o.editLaunchFile(ios, edit)
