@@ -80,6 +80,9 @@ func (p *Policy) allowCommands(req Request, d Decision) []string {
 	if port == 0 {
 		port = DefaultPort(req.Scheme)
 	}
+	if cmd, ok := p.apexCommand(t, port, req, segs, d); ok {
+		return []string{cmd}
+	}
 	args := []string{"bottle allow add", shquote.Quote(t.String())}
 	if port != 80 && port != 443 {
 		args = append(args, "--port", shquote.Quote(strconv.Itoa(int(port))))
@@ -124,6 +127,26 @@ func (p *Policy) allowCommands(req Request, d Decision) []string {
 		args = append(args, "--method", shquote.Quote(method), "--path", shquote.Quote(matched))
 	}
 	return []string{strings.Join(args, " ")}
+}
+
+// apexCommand is, for a name that no rule covers but a wildcard stands
+// over ("*.example.com" for example.com), the wildcard's own rule for the
+// name itself: what the person who wrote the wildcard most likely meant,
+// when it would let this request through.
+func (p *Policy) apexCommand(t target, port uint16, req Request, segs []string, d Decision) (string, bool) {
+	if t.ip.IsValid() || d.Cause != CauseNoRule {
+		return "", false
+	}
+	method := strings.ToUpper(req.Method)
+	for _, r := range p.apexWildcards(t.name) {
+		if !r.portOK(port) || req.Method != "" && (!r.methodOK(method) || !r.pathOK(segs)) {
+			continue
+		}
+		spec := r.Spec()
+		spec.Host = t.name
+		return "bottle allow add " + spec.Args(), true
+	}
+	return "", false
 }
 
 // gitServices are the last segments of git's smart-HTTP requests: the ref

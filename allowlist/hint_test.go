@@ -118,3 +118,53 @@ deny:
 		}
 	}
 }
+
+// TestApexMissed: a wildcard does not cover the name it stands over; the
+// reason says so, naming the wildcard, and the hint is the wildcard's own
+// rule for that name, when it would allow the request.
+func TestApexMissed(t *testing.T) {
+	p := mustParse(t, `version: 1
+allow:
+  - host: "*.example.com"
+  - host: "**.corp.example"
+    ports: [8443]
+    methods: [GET]
+  - host: "*.pass.example"
+    ports: [22]
+    tls: passthrough
+`)
+	for _, tc := range []struct {
+		req    Request
+		reason string
+		hint   string
+	}{
+		{Request{Scheme: "https", Host: "example.com", Method: "GET", Path: "/"},
+			"no rule allows GET example.com:443/: *.example.com (allow[0]) covers the names under example.com, not example.com itself", "bottle allow add example.com"},
+		{Request{Scheme: "https", Host: "corp.example", Port: 8443, Method: "GET", Path: "/x"},
+			"**.corp.example (allow[1]) covers the names under corp.example, not corp.example itself", "bottle allow add corp.example --port 8443 --method GET"},
+		// The wildcard's rule would not allow this one: the usual hint.
+		{Request{Scheme: "https", Host: "corp.example", Port: 8443, Method: "POST", Path: "/x"},
+			"**.corp.example (allow[1]) covers the names under corp.example, not corp.example itself", "bottle allow add corp.example --port 8443"},
+		{Request{Host: "pass.example", Port: 22},
+			"*.pass.example (allow[2]) covers the names under pass.example, not pass.example itself", "bottle allow add pass.example --port 22 --passthrough"},
+	} {
+		var d Decision
+		if tc.req.Method == "" {
+			d = p.DecideConnect(tc.req.Host, tc.req.Port)
+		} else {
+			d = p.Decide(tc.req)
+		}
+		if d.Allowed || d.Cause != CauseNoRule || !strings.Contains(d.Reason, tc.reason) {
+			t.Errorf("%+v: %+v; want the reason %q", tc.req, d, tc.reason)
+		}
+		if got := p.AllowCommand(tc.req, d, HintScope{}); got != tc.hint {
+			t.Errorf("%+v: hint %q; want %q", tc.req, got, tc.hint)
+		}
+	}
+	// A name deeper down, or elsewhere, is not told about the wildcard.
+	for _, host := range []string{"a.b.example.com", "other.test"} {
+		if d := p.Decide(Request{Scheme: "https", Host: host, Method: "GET", Path: "/"}); strings.Contains(d.Reason, "itself") {
+			t.Errorf("%s: %q", host, d.Reason)
+		}
+	}
+}

@@ -188,6 +188,21 @@ func (p *Policy) hostRules(name string) []*Rule {
 	return out
 }
 
+// apexWildcards are the allow rules whose wildcard stands over name
+// ("*.example.com", "**.example.com" for example.com) and so, by design,
+// do not cover name itself: the rules a person most likely meant to cover
+// it, in file order.
+func (p *Policy) apexWildcards(name string) []*Rule {
+	var out []*Rule
+	for _, r := range append(slices.Clone(p.one[name]), p.deep[name]...) {
+		if !r.Deny {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, ruleOrder)
+	return out
+}
+
 func (p *Policy) cidrRules(a netip.Addr) []*Rule {
 	var out []*Rule
 	for _, r := range p.cidrs {
@@ -438,6 +453,9 @@ func (p *Policy) noRuleReason(t target, port uint16, method, path string, near *
 	if near == nil {
 		if t.ip.IsValid() {
 			return CauseNoRule, fmt.Sprintf("no rule allows %s (an IP address needs a cidr rule)", what)
+		}
+		if w := p.apexWildcards(t.name); len(w) > 0 {
+			return CauseNoRule, fmt.Sprintf("no rule allows %s: %s (%s) covers the names under %s, not %s itself", what, w[0].HostPattern(), w[0].ID, t.name, t.name)
 		}
 		return CauseNoRule, fmt.Sprintf("no rule allows %s", what)
 	}

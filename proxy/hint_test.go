@@ -62,3 +62,18 @@ func TestDenialPageWithoutABottle(t *testing.T) {
 	}
 	wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Kind == "connect" && r.Host == "blocked.test" }), allowlist.CauseNoRule)
 }
+
+// TestDenialPageApex: a name that a wildcard stands over but does not
+// cover is told why, with the wildcard's rule for the name itself.
+func TestDenialPageApex(t *testing.T) {
+	e := newEnv(t, "version: 1\nallow:\n  - host: \"*.apex.test\"\n    ports: [{{ORIGIN}}]\n", nil)
+	o := e.origin.port
+	resp, _, _ := e.connect(fmt.Sprintf("apex.test:%d", o))
+	data, _ := io.ReadAll(resp.Body)
+	body := string(data)
+	want := fmt.Sprintf("reason: no rule allows apex.test:%d: *.apex.test (allow[0]) covers the names under apex.test, not apex.test itself (rule default)\nto allow it, run on the host:\n  bottle allow add apex.test --port %d --bottle t1\n", o, o)
+	if resp.StatusCode != 403 || !strings.HasSuffix(body, want) {
+		t.Errorf("%d\n%s\nwant it to end with:\n%s", resp.StatusCode, body, want)
+	}
+	wantCause(t, e.waitAudit(func(r audit.Record) bool { return r.Host == "apex.test" }), allowlist.CauseNoRule)
+}
