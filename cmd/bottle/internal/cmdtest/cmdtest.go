@@ -7,6 +7,8 @@ package cmdtest
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +30,9 @@ type Fixture struct {
 	Err     *bytes.Buffer
 	Fake    *fakert.Config // the fake runtime's configuration; change it between runs
 	UserEnv map[string]string
+	// Hosts are the names the Factory's LookupHost resolves; any other
+	// is not found. No test resolves a real name.
+	Hosts map[string][]netip.Addr
 }
 
 // New returns a Fixture: state under a temporary directory, the fake
@@ -40,7 +45,7 @@ func New(t testing.TB) *Fixture {
 		t.Fatal(err)
 	}
 	fx := &Fixture{T: t, In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{},
-		Fake: &fakert.Config{Dir: filepath.Join(dir, "fakert")}, UserEnv: map[string]string{}}
+		Fake: &fakert.Config{Dir: filepath.Join(dir, "fakert")}, UserEnv: map[string]string{}, Hosts: map[string][]netip.Addr{}}
 	fx.F = &cmdutil.Factory{
 		IOStreams:     &cmdutil.IOStreams{In: fx.In, Out: fx.Out, Err: fx.Err},
 		Env:           cmdutil.Env{StateDir: filepath.Join(dir, "state", "bottle")},
@@ -51,6 +56,12 @@ func New(t testing.TB) *Fixture {
 		LookupEnv: func(k string) (string, bool) {
 			v, ok := fx.UserEnv[k]
 			return v, ok
+		},
+		LookupHost: func(_ context.Context, name string) ([]netip.Addr, error) {
+			if a, ok := fx.Hosts[name]; ok {
+				return a, nil
+			}
+			return nil, &net.DNSError{Err: "no such host (the tests resolve only Fixture.Hosts)", Name: name, IsNotFound: true}
 		},
 	}
 	return fx

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -53,12 +55,24 @@ type Factory struct {
 	// sidecar image from. If empty, the launcher finds one (beside the
 	// bottle executable, or built from the checkout).
 	SidecarBinary string
+	// LookupHost resolves a name on the host, for the warnings of `bottle
+	// allow check`. If nil, the system's resolver. Tests set it: they never
+	// resolve real names.
+	LookupHost func(ctx context.Context, name string) ([]netip.Addr, error)
 }
 
 // New returns the Factory of a real run: the process's environment, read
 // here once.
 func New(ios *IOStreams, b Build) *Factory {
 	return &Factory{IOStreams: ios, Env: ReadEnv(os.Getenv, os.UserHomeDir), Host: ThisHost(), Build: b}
+}
+
+// Resolve resolves name on the host (see LookupHost).
+func (f *Factory) Resolve(ctx context.Context, name string) ([]netip.Addr, error) {
+	if f.LookupHost == nil {
+		return net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+	}
+	return f.LookupHost(ctx, name)
 }
 
 // Lookup reads a variable of the user's environment (see LookupEnv).

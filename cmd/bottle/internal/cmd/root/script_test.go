@@ -11,10 +11,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -37,9 +40,31 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// bottle is cmd/bottle's main.
+// bottle is cmd/bottle's main, except that names resolve only through
+// the script's table (scriptHosts): no script makes a real lookup.
 func bottle() {
-	os.Exit(Main(context.Background(), cmdutil.New(cmdutil.System(), cmdutil.Build{}), os.Args[1:]))
+	f := cmdutil.New(cmdutil.System(), cmdutil.Build{})
+	f.LookupHost = scriptHosts
+	os.Exit(Main(context.Background(), f, os.Args[1:]))
+}
+
+// scriptHosts resolves the names a script lists in $TEST_HOSTS
+// ("name=addr name=addr …"); any other name is not found.
+func scriptHosts(_ context.Context, name string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, entry := range strings.Fields(os.Getenv("TEST_HOSTS")) {
+		if n, a, ok := strings.Cut(entry, "="); ok && n == name {
+			addr, err := netip.ParseAddr(a)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, addr)
+		}
+	}
+	if out == nil {
+		return nil, &net.DNSError{Err: "no such host (scripts resolve only $TEST_HOSTS)", Name: name, IsNotFound: true}
+	}
+	return out, nil
 }
 
 // TestScripts runs testdata/script/*.txtar: the CLI end to end, against

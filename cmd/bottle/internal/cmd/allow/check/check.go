@@ -3,11 +3,14 @@
 package check
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +26,15 @@ type Options struct {
 	Method string // --method
 	JSON   bool   // --json
 	Target string // TARGET
+	// NoResolve is --no-resolve: no lookup of the name on the host.
+	NoResolve bool
+	// Resolve resolves a name on the host (Factory.Resolve).
+	Resolve func(ctx context.Context, name string) ([]netip.Addr, error)
 }
+
+// resolveTimeout bounds the lookup of the name on the host: a warning is
+// not worth a hang.
+const resolveTimeout = 2 * time.Second
 
 // JSON is what --json prints (fields are only ever added).
 type JSON struct {
@@ -33,12 +44,15 @@ type JSON struct {
 	Reason   string `json:"reason"`           // why, in words
 	Hint     string `json:"hint,omitempty"`   // for a denial: the command that would allow it
 	Action   string `json:"action,omitempty"` // HOST[:PORT] that is allowed: "intercept" (TLS terminated, each request checked) or "tunnel" (tls: passthrough)
+	// Warnings are what else stands in the way: a name that resolves on
+	// the host to an address only a cidr rule allows.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // NewCmd returns `bottle allow check`. With runF, the parsed options go
 // there instead (tests).
 func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, File: shared.FileOptions{StateDir: f.Env.StateDir}}
+	opts := &Options{IO: f.IOStreams, File: shared.FileOptions{StateDir: f.Env.StateDir}, Resolve: f.Resolve}
 	cmd := &cobra.Command{
 		Use:   "check TARGET",
 		Short: "Test whether the allowlist allows a URL or host:port",
@@ -52,7 +66,13 @@ rule and the reason; a denial also prints the command that would allow it.
 --json prints one JSON object instead: decision ("allow", "deny" or
 "would-deny"), rule, cause (the audit log's key, e.g. "no-rule"), reason,
 hint (for a denial: the command that would allow it) and, for an allowed
-HOST[:PORT], action ("intercept" or "tunnel").
+HOST[:PORT], action ("intercept" or "tunnel") and warnings.
+
+A name is also looked up on the host (--no-resolve: not): if it resolves to a
+private, loopback, link-local or unique-local address, a warning says so,
+since the proxy dials such an address only when a cidr rule allows it too.
+The sidecar resolves through its own upstream resolvers, which may answer
+otherwise.
 
 Exit status: 0 allowed, 1 denied (also would-deny in report mode), 2 bad
 usage or invalid allowlist.`,
@@ -68,16 +88,17 @@ usage or invalid allowlist.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return run(opts)
+			return run(cmd.Context(), opts)
 		},
 	}
 	opts.File.AddFlags(cmd)
 	cmd.Flags().StringVarP(&opts.Method, "method", "X", "GET", "HTTP method of the request (URL targets only)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the decision as JSON (stable field names; see above)")
+	cmd.Flags().BoolVar(&opts.NoResolve, "no-resolve", false, "do not look the name up on the host (no warning about private addresses)")
 	return cmd
 }
 
-func run(opts *Options) error {
+func run(ctx context.Context, opts *Options) error {
 	req, isURL, err := parseTarget(opts.Target)
 	if err != nil {
 		return err
@@ -100,8 +121,9 @@ func run(opts *Options) error {
 	if d.Denied() {
 		hint = pol.AllowCommand(req, d, scope)
 	}
+	warnings := opts.addressWarnings(ctx, pol, req, scope)
 	if opts.JSON {
-		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint}
+		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint, Warnings: warnings}
 		switch {
 		case d.WouldDeny:
 			j.Decision = "would-deny"
@@ -123,6 +145,9 @@ func run(opts *Options) error {
 		word = "deny"
 	}
 	fmt.Fprintf(opts.IO.Out, "%s by %s: %s\n", word, d.Rule, d.Reason)
+	for _, w := range warnings {
+		fmt.Fprintf(opts.IO.Err, "warning: %s\n", w)
+	}
 	if d.Allowed && !d.WouldDeny && !isURL {
 		switch d.Action {
 		case allowlist.ActionTunnel:
@@ -141,6 +166,48 @@ func run(opts *Options) error {
 		fmt.Fprintf(opts.IO.Out, "to allow it: %s\n", hint)
 	}
 	return cmdutil.SilentExit(cmdutil.ExitError)
+}
+
+// addressWarnings look req's name up on the host and say which of its
+// addresses the proxy would refuse to dial for want of a cidr rule (or
+// because one denies it), with the command that allows each. An address
+// literal, --no-resolve, or a failed lookup give none.
+func (opts *Options) addressWarnings(ctx context.Context, pol *allowlist.Policy, req allowlist.Request, scope allowlist.HintScope) []string {
+	if opts.NoResolve || opts.Resolve == nil {
+		return nil
+	}
+	if _, err := netip.ParseAddr(strings.Trim(req.Host, "[]")); err == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	addrs, err := opts.Resolve(ctx, req.Host)
+	if err != nil {
+		return nil
+	}
+	port := req.Port
+	if port == 0 {
+		port = allowlist.DefaultPort(req.Scheme)
+	}
+	var out []string
+	seen := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		a = a.Unmap().WithZone("")
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		d := pol.CheckDst(req.Host, port, a)
+		if !d.Denied() {
+			continue
+		}
+		w := "on this host, " + d.Reason
+		if d.Cause == allowlist.CauseSpecialAddress {
+			w += "; to allow it: " + pol.AllowCommand(allowlist.Request{Scheme: "https", Host: a.String(), Port: port}, pol.DecideConnect(a.String(), port), scope)
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // parseTarget reads a URL or HOST[:PORT]; it reports whether it was a URL.

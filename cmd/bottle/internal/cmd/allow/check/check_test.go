@@ -2,8 +2,10 @@ package check
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -181,11 +183,11 @@ func TestCheckJSON(t *testing.T) {
 		_, reason, _ := strings.Cut(first, ": ")
 		_, hint, _ := strings.Cut(text.Stdout, "to allow it: ")
 		tc.want.Reason, tc.want.Hint = reason, strings.TrimSuffix(hint, "\n")
-		if got != tc.want || (tc.code == 1) != (got.Hint != "") || strings.Contains(r.Stdout, "secret") {
+		if !reflect.DeepEqual(got, tc.want) || (tc.code == 1) != (got.Hint != "") || strings.Contains(r.Stdout, "secret") {
 			t.Errorf("%q:\n%s\nwant %+v", tc.args, r.Stdout, tc.want)
 		}
 		for k := range fields {
-			if !slices.Contains([]string{"decision", "rule", "cause", "reason", "hint", "action"}, k) {
+			if !slices.Contains([]string{"decision", "rule", "cause", "reason", "hint", "action", "warnings"}, k) {
 				t.Errorf("%q: field %q", tc.args, k)
 			}
 		}
@@ -195,5 +197,43 @@ func TestCheckJSON(t *testing.T) {
 	var got JSON
 	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != cmdutil.ExitError || got.Decision != "would-deny" || got.Cause != "no-rule" || got.Hint == "" {
 		t.Errorf("report mode: %v %+v", err, r)
+	}
+}
+
+// TestCheckPrivateAddress: a name that resolves on the host to an address
+// only a cidr rule allows is warned about, with the command that allows
+// it; a public address, a cidr rule that covers it, an address literal and
+// --no-resolve give no warning. The names resolve through the fixture's
+// table: no real lookup is made.
+func TestCheckPrivateAddress(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: \"*.corp.example\"\n  - host: db.corp.example\n    ports: [5432]\n    tls: passthrough\n  - cidr: 10.9.0.0/16\n")
+	a := netip.MustParseAddr
+	fx.Hosts["git.corp.example"] = []netip.Addr{a("10.20.5.7"), a("10.20.5.7"), a("192.0.2.1")}
+	fx.Hosts["db.corp.example"] = []netip.Addr{a("fd00::5")}
+	fx.Hosts["ok.corp.example"] = []netip.Addr{a("10.9.1.1")}
+	fx.Hosts["pub.corp.example"] = []netip.Addr{a("8.8.8.8")}
+	fx.Hosts["lo.corp.example"] = []netip.Addr{a("127.0.0.1")}
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "https://git.corp.example/x")
+	want := "warning: on this host, git.corp.example resolves to 10.20.5.7, a private address; only a cidr rule can allow that (cidr: 10.20.5.7/32); to allow it: bottle allow add 10.20.5.7\n" +
+		"warning: on this host, git.corp.example resolves to 192.0.2.1, a documentation address; only a cidr rule can allow that (cidr: 192.0.2.1/32); to allow it: bottle allow add 192.0.2.1\n"
+	if r.Code != 0 || r.Stderr != want || !strings.HasPrefix(r.Stdout, "allow by allow[0]") {
+		t.Errorf("private: %+v\nwant stderr:\n%s", r, want)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "db.corp.example:5432", "--bottle", "x")
+	if r.Code != cmdutil.ExitError { // no bottle x
+		t.Errorf("--bottle x: %+v", r)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "db.corp.example:5432")
+	if !strings.Contains(r.Stderr, "resolves to fd00::5, a unique-local address") || !strings.HasSuffix(r.Stderr, "to allow it: bottle allow add fd00::5 --port 5432 --passthrough\n") {
+		t.Errorf("ULA: %+v", r)
+	}
+	if r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "--json", "lo.corp.example"); !strings.Contains(r.Stdout, `"warnings": [`) || !strings.Contains(r.Stdout, "a loopback address") || r.Stderr != "" {
+		t.Errorf("--json: %+v", r)
+	}
+	for _, args := range [][]string{{"ok.corp.example"}, {"pub.corp.example"}, {"nx.corp.example"}, {"10.20.5.7:443"}, {"--no-resolve", "git.corp.example"}} {
+		if r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, args...); r.Stderr != "" {
+			t.Errorf("%q: %+v", args, r)
+		}
 	}
 }
