@@ -401,11 +401,50 @@ print(f.readline().decode().strip())
 		if out, _ := w.sh("e2e1", "curl -sS -m 5 https://new.sim.test/x"); !strings.Contains(out, "hello from new.sim.test") {
 			t.Errorf("after: %s", out)
 		}
-		if out, _, code := w.bottle("allow", "check", "--bottle", "e2e1", "https://new.sim.test/"); code != 0 || !strings.HasPrefix(out, "allow") {
+		// The file e2e1 was launched from has the rule too.
+		if data, _ := os.ReadFile(w.policyAt); !strings.Contains(string(data), "new.sim.test") || !strings.Contains(out, "to allowlist.yaml, which e2e1 was launched from") {
+			t.Errorf("the launch file was not edited: %s\n%s", out, data)
+		}
+		// --no-resolve: the host's resolver is not the simulated internet's.
+		if out, _, code := w.bottle("allow", "check", "--no-resolve", "--bottle", "e2e1", "https://new.sim.test/"); code != 0 || !strings.HasPrefix(out, "allow") {
 			t.Errorf("allow check --bottle: %d %s", code, out)
 		}
 		if out, _, code := w.bottle("ca", "export", "--bottle", "e2e1", "--fingerprint"); code != 0 || !strings.HasPrefix(out, "sha256 ") {
 			t.Errorf("ca export --bottle: %d %s", code, out)
+		}
+	})
+	// A bottle launched from a bottle.yaml with inline rules: allow add
+	// --bottle reaches the running bottle and the rules in bottle.yaml, in
+	// place, so that a relaunch from the file keeps the rule.
+	t.Run("allow_add_reaches_bottle_yaml", func(t *testing.T) {
+		proj := filepath.Join(t.TempDir(), "bottle.yaml")
+		head := "# the e2e project\nversion: 1\nenv:\n  E2E: \"1\"   # kept\n"
+		rules := strings.TrimPrefix(strings.ReplaceAll(e2ePolicy, "{{SIMA}}", w.simA), "version: 1\n")
+		if err := os.WriteFile(proj, []byte(head+rules), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w.launch("e2e-proj", "--project", proj, "--yes")
+		if out, _ := w.sh("e2e-proj", "curl -sS -m 5 -o /dev/null -w '%{http_code}' https://proj.sim.test/"); !strings.Contains(out, "403") {
+			t.Fatalf("before: %s", out)
+		}
+		out, errs, code := w.bottle("allow", "add", "https://proj.sim.test/v1", "--bottle", "e2e-proj")
+		if code != 0 || !strings.Contains(errs, "the sidecar of e2e-proj applied it") || !strings.Contains(out, "to the live allowlist of e2e-proj") ||
+			!strings.Contains(out, proj+", which e2e-proj was launched from") {
+			t.Fatalf("allow add: %d\n%s%s", code, out, errs)
+		}
+		if out, _ := w.sh("e2e-proj", "curl -sS -m 5 https://proj.sim.test/v1/x; curl -sS -m 5 -o /dev/null -w ' %{http_code}' https://proj.sim.test/v2"); !strings.Contains(out, "hello from proj.sim.test GET /v1/x") || !strings.HasSuffix(out, " 403") {
+			t.Errorf("after, live: %s", out)
+		}
+		data, _ := os.ReadFile(proj)
+		if !strings.HasPrefix(string(data), head) || !strings.Contains(string(data), "  - host: proj.sim.test\n") {
+			t.Errorf("bottle.yaml:\n%s", data)
+		}
+		if _, errs, code := w.bottle("stop", "e2e-proj"); code != 0 {
+			t.Fatalf("stop: %s", errs)
+		}
+		w.launch("e2e-proj", "--project", proj, "--yes")
+		if out, _ := w.sh("e2e-proj", "curl -sS -m 5 https://proj.sim.test/v1/y"); !strings.Contains(out, "hello from proj.sim.test GET /v1/y") {
+			t.Errorf("after the relaunch: %s", out)
 		}
 	})
 }
