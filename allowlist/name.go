@@ -223,15 +223,15 @@ func overPublicSuffix(w wildcard, n string) error {
 		if icann {
 			label = "example"
 		}
-		return fmt.Errorf("is a wildcard over the public suffix %q, where anyone can create a name of their own; name the hosts you need, e.g. `host: %s.%s` (or %q for names under one of them)",
-			n, label, n, w.prefix()+label+"."+n)
+		return fmt.Errorf("is a wildcard over the public suffix %q, where anyone can create a name of their own; name the hosts you need, e.g. %q (or %q for names under one of them)",
+			n, label+"."+n, w.prefix()+label+"."+n)
 	}
 	// "*.NAME" matches only the suffixes themselves, which their operator
 	// owns; "**.NAME" also matches the names people create under them.
 	if w == anyDepth {
 		probe := pslProbe + "." + n
 		if ps, _ := publicsuffix.PublicSuffix(probe); ps == probe {
-			return fmt.Errorf("is a wildcard over every name below %q, and each name directly under it is a public suffix (the list has \"*.%s\") where anyone can create a name of their own; name the hosts you need, e.g. `host: acme.NAME.%s`",
+			return fmt.Errorf("is a wildcard over every name below %q, and each name directly under it is a public suffix (the list has \"*.%s\") where anyone can create a name of their own; name the hosts you need, e.g. \"acme.NAME.%s\"",
 				n, n, n)
 		}
 	}

@@ -181,15 +181,15 @@ func TestWildcardOverPublicSuffix(t *testing.T) {
 		// Empty: the pattern is accepted.
 		err string
 	}{
-		{pattern: "**.co.uk", ps: "co.uk", icann: true, err: `is a wildcard over the public suffix "co.uk", where anyone can create a name of their own; name the hosts you need, e.g. ` + "`host: example.co.uk`"},
-		{pattern: "*.github.io", ps: "github.io", err: "`host: acme.github.io`"},
-		{pattern: "**.s3.amazonaws.com", ps: "s3.amazonaws.com", err: "`host: acme.s3.amazonaws.com`"},
-		{pattern: "*.herokuapp.com", ps: "herokuapp.com", err: "`host: acme.herokuapp.com`"},
-		{pattern: "**.blogspot.com", ps: "blogspot.com", err: "`host: acme.blogspot.com`"},
-		{pattern: "*.workers.dev", ps: "workers.dev", err: "`host: acme.workers.dev`"},
+		{pattern: "**.co.uk", ps: "co.uk", icann: true, err: `is a wildcard over the public suffix "co.uk", where anyone can create a name of their own; name the hosts you need, e.g. "example.co.uk"`},
+		{pattern: "*.github.io", ps: "github.io", err: `e.g. "acme.github.io"`},
+		{pattern: "**.s3.amazonaws.com", ps: "s3.amazonaws.com", err: `e.g. "acme.s3.amazonaws.com"`},
+		{pattern: "*.herokuapp.com", ps: "herokuapp.com", err: `e.g. "acme.herokuapp.com"`},
+		{pattern: "**.blogspot.com", ps: "blogspot.com", err: `e.g. "acme.blogspot.com"`},
+		{pattern: "*.workers.dev", ps: "workers.dev", err: `e.g. "acme.workers.dev"`},
 		// The list has the wildcard rule "*.compute.amazonaws.com": each
 		// region name is a suffix, and customers' names lie below it.
-		{pattern: "*.us-east-1.compute.amazonaws.com", ps: "us-east-1.compute.amazonaws.com", err: "`host: acme.us-east-1.compute.amazonaws.com`"},
+		{pattern: "*.us-east-1.compute.amazonaws.com", ps: "us-east-1.compute.amazonaws.com", err: `e.g. "acme.us-east-1.compute.amazonaws.com"`},
 		{pattern: "**.compute.amazonaws.com", ps: "com", icann: true, err: `each name directly under it is a public suffix (the list has "*.compute.amazonaws.com")`},
 		{pattern: "*.compute.amazonaws.com", ps: "com", icann: true},
 		{pattern: "**.kawasaki.jp", ps: "jp", icann: true, err: `(the list has "*.kawasaki.jp")`},
