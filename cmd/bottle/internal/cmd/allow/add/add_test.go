@@ -202,6 +202,10 @@ func TestAddBottleStoppedOrMissing(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(b.StateDir, contract.ConfigDir, contract.AllowlistFile)); !strings.Contains(string(data), "x.example.com") {
 		t.Errorf("the stopped bottle's allowlist:\n%s", data)
 	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "w.example.com", "--bottle", "demo", "--live-only")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "a relaunch from ") || !strings.HasSuffix(r.Stderr, "bottle demo is stopped; nothing runs with the change\n") {
+		t.Errorf("stopped, --live-only: %+v", r)
+	}
 	os.Remove(filepath.Join(b.StateDir, contract.MetadataFile))
 	if r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "y.example.com", "--bottle", "demo"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, `no bottle named "demo"`) {
 		t.Errorf("no metadata: %+v", r)

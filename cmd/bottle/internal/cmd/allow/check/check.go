@@ -65,8 +65,8 @@ rule and the reason; a denial also prints the command that would allow it.
 
 --json prints one JSON object instead: decision ("allow", "deny" or
 "would-deny"), rule, cause (the audit log's key, e.g. "no-rule"), reason,
-hint (for a denial: the command that would allow it) and, for an allowed
-HOST[:PORT], action ("intercept" or "tunnel") and warnings.
+hint (for a denial: the command that would allow it), for an allowed
+HOST[:PORT] action ("intercept" or "tunnel"), and warnings (see below).
 
 A name is also looked up on the host (--no-resolve: not): if it resolves to a
 private, loopback, link-local or unique-local address, a warning says so,

@@ -19,6 +19,7 @@ import (
 // AddFlags: --live-only.
 func (o *FileOptions) AddEditFlags(cmd *cobra.Command) {
 	o.AddFlags(cmd)
+	cmd.Flags().Lookup("bottle").Usage = "this running bottle's live allowlist (applied at once) and the file it was launched from"
 	cmd.Flags().BoolVar(&o.LiveOnly, "live-only", false, "with --bottle: edit only the bottle's live allowlist, not the file it was launched from (a relaunch forgets the change)")
 	check := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {

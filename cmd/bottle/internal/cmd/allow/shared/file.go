@@ -217,6 +217,11 @@ func (o *FileOptions) Applied(ctx context.Context, ios *cmdutil.IOStreams, data 
 		return err
 	}
 	if !b.Stopped.IsZero() {
+		if o.LiveOnly {
+			// Its next launch copies the file it is launched from again.
+			fmt.Fprintf(ios.Err, "bottle %s is stopped; nothing runs with the change\n", o.Bottle)
+			return nil
+		}
 		fmt.Fprintf(ios.Err, "bottle %s is stopped; the change applies when it is launched again\n", o.Bottle)
 		return nil
 	}
