@@ -75,7 +75,7 @@ func run(ctx context.Context, opts *Options) error {
 		res, err := src.Remove(data, spec, opts.All)
 		switch {
 		case errors.Is(err, allowlist.ErrNoMatch):
-			return nil, cmdutil.WithCode(cmdutil.ExitError, errors.New(strings.TrimPrefix(err.Error(), allowlist.ErrNoMatch.Error()+": ")))
+			return nil, cmdutil.WithCode(cmdutil.ExitError, &shared.NotThereError{Err: errors.New(strings.TrimPrefix(err.Error(), allowlist.ErrNoMatch.Error()+": "))})
 		case err != nil:
 			return nil, cmdutil.UsageError(err)
 		}

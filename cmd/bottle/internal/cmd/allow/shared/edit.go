@@ -68,7 +68,8 @@ func (o *FileOptions) Edit(ctx context.Context, ios *cmdutil.IOStreams, again st
 		return fmt.Errorf("bottle %q has no allowlist at %s; is it running? (bottle list)", o.Bottle, src.Path)
 	}
 	out, err := edit(src, data, exists)
-	if err != nil {
+	var notThere *NotThereError
+	if err != nil && (o.Bottle == "" || o.LiveOnly || !errors.As(err, &notThere)) {
 		return err
 	}
 	if out != nil {
@@ -82,58 +83,80 @@ func (o *FileOptions) Edit(ctx context.Context, ios *cmdutil.IOStreams, again st
 		}
 		return nil
 	}
-	o.editLaunchFile(ios, edit)
+	wrote, why := o.editLaunchFile(ios, edit)
+	if notThere != nil {
+		// The live allowlist lacks what a removal removes; the file the
+		// bottle was launched from may still have it.
+		if !wrote {
+			return notThere
+		}
+		fmt.Fprintf(ios.Err, "note: %v\n", notThere)
+		return nil
+	}
+	if why != nil {
+		also := ""
+		if out != nil {
+			also = "; only the live allowlist was changed"
+		}
+		fmt.Fprintf(ios.Err, "warning: %v%s\n", why, also)
+	}
 	if out == nil {
 		return nil
 	}
 	return o.Applied(ctx, ios, out)
 }
 
+// NotThereError is an EditFunc's error for a file that lacks what the
+// edit removes. With --bottle, the live allowlist's does not stop the edit
+// of the file the bottle was launched from, which may still have it.
+type NotThereError struct{ Err error }
+
+func (e *NotThereError) Error() string { return e.Err.Error() }
+
+func (e *NotThereError) Unwrap() error { return e.Err }
+
 // editLaunchFile makes the edit of a --bottle command in the file the
-// bottle was launched from, or says why it did not.
-func (o *FileOptions) editLaunchFile(ios *cmdutil.IOStreams, edit EditFunc) {
+// bottle was launched from. It reports whether it wrote the file, and why
+// it did not, when that needs a warning; notes (--live-only, a bottle that
+// did not record the file) it prints itself.
+func (o *FileOptions) editLaunchFile(ios *cmdutil.IOStreams, edit EditFunc) (bool, error) {
 	b, err := o.state().Load(o.Bottle)
 	if err != nil {
-		fmt.Fprintf(ios.Err, "warning: %v; only the live allowlist of %s was changed\n", err, o.Bottle)
-		return
+		return false, err
 	}
 	switch {
 	case o.LiveOnly && b.AllowlistSource != "":
 		fmt.Fprintf(ios.Err, "note: only the live allowlist of %s was changed; a relaunch from %s forgets it\n", o.Bottle, shown(b.AllowlistSource))
-		return
+		return false, nil
 	case o.LiveOnly:
 		fmt.Fprintf(ios.Err, "note: only the live allowlist of %s was changed; a relaunch forgets it\n", o.Bottle)
-		return
+		return false, nil
 	case b.AllowlistSource == "":
 		fmt.Fprintf(ios.Err, "note: %s was launched by an older bottle that did not record its allowlist's file: only the live allowlist was changed; make the same edit with --file to keep it\n", o.Bottle)
-		return
+		return false, nil
 	}
 	src, err := resolve(shown(b.AllowlistSource))
 	src.LaunchOf = o.Bottle
 	if err != nil {
-		fmt.Fprintf(ios.Err, "warning: %s, which %s was launched from, was not changed: %v; only the live allowlist was changed\n", shown(b.AllowlistSource), o.Bottle, err)
-		return
+		return false, fmt.Errorf("%s, which %s was launched from, was not changed: %w", shown(b.AllowlistSource), o.Bottle, err)
 	}
 	data, err := os.ReadFile(src.Path)
-	if err != nil {
-		why := err.Error()
-		if errors.Is(err, fs.ErrNotExist) {
-			why = "it no longer exists"
-		}
-		fmt.Fprintf(ios.Err, "warning: %s, was not changed: %s; only the live allowlist was changed\n", src, why)
-		return
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("%s, was not changed: it no longer exists", src)
+	} else if err != nil {
+		return false, fmt.Errorf("%s, was not changed: %w", src, err)
 	}
 	out, err := edit(src, data, true)
 	if err != nil {
-		fmt.Fprintf(ios.Err, "warning: %s, was not changed: %v; only the live allowlist was changed\n", src, err)
-		return
+		return false, fmt.Errorf("%s, was not changed: %w", src, err)
 	}
 	if out == nil {
-		return
+		return false, nil
 	}
 	if err := atomicfile.Write(src.Path, out); err != nil {
-		fmt.Fprintf(ios.Err, "warning: writing %s: %v; only the live allowlist was changed\n", src.Path, err)
+		return false, fmt.Errorf("writing %s: %w", src.Path, err)
 	}
+	return true, nil
 }
 
 // tellRunning names the running bottles launched from src, whose policy
