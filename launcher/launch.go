@@ -146,9 +146,11 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	if s.EgressNetwork != "" {
 		b.Egress, b.EgressOwned = s.EgressNetwork, false
 	}
-	b.AllowlistSource = cmp.Or(s.AllowlistSource, s.Allowlist)
-	if abs, err := filepath.Abs(b.AllowlistSource); err == nil {
-		b.AllowlistSource = abs
+	if src := cmp.Or(s.AllowlistSource, s.Allowlist); src != "" {
+		b.AllowlistSource = src
+		if abs, err := filepath.Abs(src); err == nil {
+			b.AllowlistSource = abs
+		}
 	}
 	return &launch{l: l, spec: s, b: b, id: randomToken()}, nil
 }
