@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -113,6 +114,17 @@ type Result struct {
 // "allow"), as Main does, and returns its exit code and output.
 func (fx *Fixture) Run(cmd *cobra.Command, groups []string, args ...string) Result {
 	fx.T.Helper()
+	root := fx.root(cmd, groups)
+	root.SetArgs(append(append(groups, cmd.Name()), args...))
+	fx.Out.Reset()
+	fx.Err.Reset()
+	ran, err := root.ExecuteContextC(context.Background())
+	code := cmdutil.HandleError(cmdutil.Classify(ran, err), fx.Err)
+	return Result{Code: code, Stdout: fx.Out.String(), Stderr: fx.Err.String()}
+}
+
+// root puts cmd under a root named bottle and groups.
+func (fx *Fixture) root(cmd *cobra.Command, groups []string) *cobra.Command {
 	root := &cobra.Command{Use: "bottle", SilenceErrors: true, SilenceUsage: true}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return cmdutil.Classify(cmd, err) })
 	parent := root
@@ -125,12 +137,30 @@ func (fx *Fixture) Run(cmd *cobra.Command, groups []string, args ...string) Resu
 	root.SetIn(fx.In)
 	root.SetOut(fx.Out)
 	root.SetErr(fx.Err)
-	root.SetArgs(append(append(groups, cmd.Name()), args...))
-	fx.Out.Reset()
-	fx.Err.Reset()
-	ran, err := root.ExecuteContextC(context.Background())
-	code := cmdutil.HandleError(cmdutil.Classify(ran, err), fx.Err)
-	return Result{Code: code, Stdout: fx.Out.String(), Stderr: fx.Err.String()}
+	return root
+}
+
+// Complete runs `root __complete ARGS...` with its output going to out, and
+// returns the choices (without their descriptions) and the directive.
+func Complete(t testing.TB, root *cobra.Command, out *bytes.Buffer, args ...string) ([]string, cobra.ShellCompDirective) {
+	t.Helper()
+	root.SetArgs(append([]string{cobra.ShellCompRequestCmd}, args...))
+	out.Reset()
+	if err := root.Execute(); err != nil {
+		t.Fatalf("__complete %q: %v", args, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	last := lines[len(lines)-1]
+	d, err := strconv.Atoi(strings.TrimPrefix(last, ":"))
+	if !strings.HasPrefix(last, ":") || err != nil {
+		t.Fatalf("__complete %q: no directive in %q", args, out.String())
+	}
+	var choices []string
+	for _, l := range lines[:len(lines)-1] {
+		choice, _, _ := strings.Cut(l, "\t")
+		choices = append(choices, choice)
+	}
+	return choices, cobra.ShellCompDirective(d)
 }
 
 // SetIn gives the next commands stdin.

@@ -31,6 +31,7 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Short: "Run a command in a bottle's agent (its exit status is bottle's)",
 		Example: `  bottle exec demo -- git status
   bottle exec demo -- curl -sI https://api.github.com/`,
+		ValidArgsFunction: f.CompleteBottles(1, cmdutil.LiveBottles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkArgs(cmd.ArgsLenAtDash(), args); err != nil {
 				return err

@@ -106,6 +106,8 @@ sidecar), networks (internal, egress), agent_user and mode.`,
 
   # In a script: no progress, the summary as JSON
   proxy=$(bottle launch demo -q --json | jq -r .proxy_url)`,
+		// A new name, or a stopped bottle's to launch it again.
+		ValidArgsFunction: f.CompleteBottles(1, cmdutil.StoppedBottles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			defer opts.Cleanup()
 			if err := opts.resolve(cmd, args); err != nil {
@@ -133,6 +135,10 @@ sidecar), networks (internal, egress), agent_user and mode.`,
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors (no progress, no summary)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the bottle's summary as JSON on stdout (stable field names; see above)")
 	cmd.MarkFlagsMutuallyExclusive("quiet", "verbose")
+	cmd.RegisterFlagCompletionFunc("backend", cmdutil.CompleteBackends)
+	cmd.RegisterFlagCompletionFunc("allowlist", cmdutil.CompleteYAML)
+	cmd.RegisterFlagCompletionFunc("project", cmdutil.CompleteYAML)
+	cmd.MarkFlagDirname("workspace")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "use the project file without asking, even if it is new or changed (for scripts)")
 	fl.BoolVar(&opts.NoProject, "no-project", false, "ignore bottle.yaml in this directory")
 	fl.StringVar(&opts.Memory, "memory", "", "memory limit of the agent, e.g. 4g (default: none)")

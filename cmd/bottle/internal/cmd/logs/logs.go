@@ -59,7 +59,8 @@ your clipboard; --raw passes the agent's log through untouched.`,
   bottle logs demo --egress -f
   bottle logs demo --egress --json | jq 'select(.decision=="deny")'
   bottle logs demo --sidecar`,
-		Args: cmdutil.ExactArgs(1, "the bottle NAME"),
+		Args:              cmdutil.ExactArgs(1, "the bottle NAME"),
+		ValidArgsFunction: f.CompleteBottles(1, cmdutil.AllBottles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Egress && opts.Sidecar {
 				return cmdutil.UsageErrorf("give --egress or --sidecar, not both")

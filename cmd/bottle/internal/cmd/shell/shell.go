@@ -27,10 +27,11 @@ type Options struct {
 func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Bottle: f.RunningBottle}
 	return &cobra.Command{
-		Use:     "shell NAME",
-		Short:   "Open a shell in a bottle's agent",
-		Example: `  bottle shell demo`,
-		Args:    cmdutil.ExactArgs(1, "the bottle NAME"),
+		Use:               "shell NAME",
+		Short:             "Open a shell in a bottle's agent",
+		Example:           `  bottle shell demo`,
+		Args:              cmdutil.ExactArgs(1, "the bottle NAME"),
+		ValidArgsFunction: f.CompleteBottles(1, cmdutil.LiveBottles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {

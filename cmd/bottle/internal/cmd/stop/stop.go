@@ -42,7 +42,8 @@ saved logs stay as they are); a name that is not a bottle is an error.
 		Example: `  bottle stop demo
   bottle stop a b c
   bottle stop -q demo`,
-		Args: cmdutil.MinimumArgs(1, "the NAME of each bottle to stop"),
+		Args:              cmdutil.MinimumArgs(1, "the NAME of each bottle to stop"),
+		ValidArgsFunction: f.CompleteBottles(0, cmdutil.LiveBottles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
 			if runF != nil {

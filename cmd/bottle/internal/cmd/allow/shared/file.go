@@ -49,6 +49,8 @@ func (o *FileOptions) AddFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "allowlist file, or a bottle.yaml: the allowlist it names, or its inline rules (default: bottle.yaml here when there is one, else allowlist.yaml)")
 	cmd.Flags().StringVar(&o.Bottle, "bottle", "", "the live allowlist of this running bottle (applied at once)")
 	cmd.MarkFlagsMutuallyExclusive("file", "bottle")
+	cmd.RegisterFlagCompletionFunc("file", cmdutil.CompleteYAML)
+	cmd.RegisterFlagCompletionFunc("bottle", cmdutil.CompleteBottleFlag(&o.StateDir, cmdutil.AllBottles))
 	cmd.PreRunE = func(*cobra.Command, []string) error { return o.Check() }
 }
 

@@ -36,7 +36,8 @@ inline rules.
 Exit status: 0 valid, 2 invalid or missing.`,
 		Example: `  bottle allow validate
   bottle allow validate team/allowlist.yaml`,
-		Args: cmdutil.MaximumArgs(1, "one FILE at most"),
+		Args:              cmdutil.MaximumArgs(1, "one FILE at most"),
+		ValidArgsFunction: cmdutil.CompleteYAML,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				if opts.File.File != "" && opts.File.File != args[0] {

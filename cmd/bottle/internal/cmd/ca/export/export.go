@@ -63,6 +63,8 @@ instead, to compare with what a client shows.`,
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "directory holding ca.crt")
 	cmd.Flags().StringVar(&opts.Bottle, "bottle", "", "the CA of this bottle")
 	cmd.MarkFlagsMutuallyExclusive("dir", "bottle")
+	cmd.MarkFlagDirname("dir")
+	cmd.RegisterFlagCompletionFunc("bottle", cmdutil.CompleteBottleFlag(&opts.StateDir, cmdutil.AllBottles))
 	cmd.Flags().StringVarP(&opts.Out, "out", "o", "", "write to FILE instead of stdout")
 	cmd.Flags().BoolVar(&opts.DER, "der", false, "DER (binary) instead of PEM")
 	cmd.Flags().BoolVar(&opts.Fingerprint, "fingerprint", false, "print the SHA-256 fingerprint only")

@@ -48,6 +48,7 @@ The CA is valid for --days (default 365): longer than any bottle lives.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "directory for ca.crt and ca.key (created 0700 if missing)")
+	cmd.MarkFlagDirname("dir")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "bottle name for the CA's subject (default: the directory's name)")
 	cmd.Flags().IntVar(&opts.Days, "days", int(ca.DefaultLifetime/(24*time.Hour)), "days the CA is valid")
 	return cmd
