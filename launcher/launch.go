@@ -364,10 +364,16 @@ func startAgent(ctx context.Context, st *launch) (done, error) {
 // selfTest proves, fail closed, from a container of bottle's own image in
 // the agent's network, that nothing gets around the sidecar.
 func selfTest(ctx context.Context, st *launch) (done, error) {
-	if err := st.l.SelfTest(ctx, st.b, st.internal, st.egress, st.pol); err != nil {
+	proved, err := st.l.SelfTest(ctx, st.b, st.internal, st.egress, st.pol)
+	if err != nil {
+		for _, p := range proved {
+			st.l.note("%s", p)
+		}
 		return done{}, err
 	}
-	return doneWith("self-test passed: the proxy and DNS answer and enforce; no way around the sidecar"), nil
+	d := doneWith("self-test passed: the proxy and DNS answer and enforce; no way around the sidecar")
+	d.notes = proved
+	return d, nil
 }
 
 // provision puts the bottle CA into the agent's trust store and the

@@ -363,3 +363,80 @@ func TestSidecarBuiltForALaunch(t *testing.T) {
 type runnerFunc func(context.Context, launcher.Cmd) error
 
 func (r runnerFunc) Run(ctx context.Context, c launcher.Cmd) error { return r(ctx, c) }
+
+// TestSelfTestSaysWhatItProved: under the self-test's line, one line per
+// probe, in the probes' order, each the fact it proved with the address
+// (what answered, what was refused or blocked, what is unreachable); in
+// report mode the refusals are what was let through and what the audit
+// logged instead.
+func TestSelfTestSaysWhatItProved(t *testing.T) {
+	for _, mode := range []string{"enforce", "report"} {
+		t.Run(mode, func(t *testing.T) {
+			l, f, s := setup(t)
+			os.WriteFile(s.Allowlist, []byte("version: 1\nmode: "+mode+"\nallow:\n  - host: api.example.com\n"), 0o644)
+			blockedDNS := `refused: the DNS lookup of bottle-self-test-[0-9a-f]{12}\.invalid \(REFUSED from the sidecar's DNS at 10\.1\.0\.2:53\)`
+			blockedHTTP := `blocked: http://bottle-self-test-[0-9a-f]{12}\.invalid/ \(403 from the proxy at 10\.1\.0\.2:3128\)`
+			var logged []string
+			if mode == "report" {
+				blockedDNS = `let through \(report mode\): the DNS lookup of bottle-self-test-[0-9a-f]{12}\.invalid at 10\.1\.0\.2:53`
+				blockedHTTP = `let through \(report mode\): http://bottle-self-test-[0-9a-f]{12}\.invalid/ through the proxy at 10\.1\.0\.2:3128`
+				logged = []string{
+					`logged: the DNS lookup of bottle-self-test-[0-9a-f]{12}\.invalid as would-deny, in .*/logs/egress\.jsonl`,
+					`logged: the request for http://bottle-self-test-[0-9a-f]{12}\.invalid/ as would-deny, in .*/logs/egress\.jsonl`,
+				}
+				f.Probe = func(argv []string) int {
+					if argv[0] == "tcp" {
+						return contract.ProbeTimeout
+					}
+					return contract.ProbeOK // report mode lets the blocked name through
+				}
+				f.OnProbe = func(argv []string) {
+					if len(argv) < 2 || !strings.Contains(argv[1], "bottle-self-test-") {
+						return
+					}
+					name := strings.TrimSuffix(strings.TrimPrefix(argv[1], "http://"), "/")
+					line := `{"kind":"request","host":"` + name + `","decision":"would-deny"}`
+					if argv[0] == "dns" {
+						line = `{"kind":"dns","name":"` + name + `","decision":"would-deny"}`
+					}
+					af, _ := os.OpenFile(filepath.Join(l.LogDir("demo"), contract.AuditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+					af.WriteString(line + "\n")
+					af.Close()
+				}
+			}
+			var out syncbuf.Buffer
+			l.Progress = &out
+			if _, err := l.Launch(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			_, notes, _ := strings.Cut(out.String(), "self-test passed: the proxy and DNS answer and enforce; no way around the sidecar\n")
+			notes, _, _ = strings.Cut(notes, "[8/9]")
+			lines := strings.Split(strings.TrimSuffix(notes, "\n"), "\n")
+			want := []string{
+				`answers: the proxy at 10\.1\.0\.2:3128 \(GET /healthz\)`,
+				blockedDNS,
+				blockedHTTP,
+				`forwarded: the DNS lookup of api\.example\.com, which the allowlist allows \(not refused by the sidecar's DNS at 10\.1\.0\.2:53\)`,
+				`unreachable: the sidecar's egress address 10\.2\.0\.2:3128`,
+				`unreachable: the sidecar's egress address 10\.2\.0\.2:53`,
+				`unreachable: the internal network's gateway 10\.1\.0\.1:\d+`,
+				`unreachable: the egress network's gateway 10\.2\.0\.1:\d+`,
+			}
+			// Then each of this machine's addresses, and in report mode the
+			// audit's lines.
+			hosts := len(lines) - len(want) - len(logged)
+			if hosts < 1 {
+				t.Fatalf("self-test lines:\n%s", notes)
+			}
+			for range hosts {
+				want = append(want, `unreachable: the host's address (\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):\d+`)
+			}
+			want = append(want, logged...)
+			for i, re := range want {
+				if !regexp.MustCompile(`^      ` + re + `$`).MatchString(lines[i]) {
+					t.Errorf("line %d: %q does not match %s", i+1, lines[i], re)
+				}
+			}
+		})
+	}
+}

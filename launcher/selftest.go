@@ -35,9 +35,13 @@ const (
 const probeBinary = "/bottle-sidecar"
 
 type probe struct {
-	what string   // for messages
-	argv []string // after "bottle-sidecar probe --timeout 1s"
-	env  []string
+	what string // for failures: what the probe was to show, or (leak) the address it tried
+	// proved is the line it prints when it passes: the fact it proved,
+	// with the address ("unreachable: the sidecar's egress address
+	// 10.2.0.2:3128").
+	proved string
+	argv   []string // after "bottle-sidecar probe --timeout 1s"
+	env    []string
 	// want: the exit codes that pass; nil: any exit of the probe itself
 	// (report mode, where the audit is the proof).
 	want []int
@@ -59,11 +63,14 @@ type probe struct {
 // In report mode the sidecar lets what it would deny through, so the proof
 // there is the audit: the refusals the probes provoke must be logged as
 // would-deny.
-func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy) error {
+//
+// It returns what it proved, one line a fact with its address, in the
+// order of the probes (also when it fails: what did pass).
+func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy) ([]string, error) {
 	reached := &atomic.Int64{}
 	hostPort, closeListeners, err := listenEverywhere(reached)
 	if err != nil {
-		return fmt.Errorf("self-test listener: %w", err)
+		return nil, fmt.Errorf("self-test listener: %w", err)
 	}
 	defer closeListeners()
 
@@ -74,7 +81,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		Cmd: []string{"idle"},
 	})
 	if err != nil {
-		return fmt.Errorf("starting the self-test's probe container: %w", err)
+		return nil, fmt.Errorf("starting the self-test's probe container: %w", err)
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -93,31 +100,51 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		}
 		return codes
 	}
+	proxyAddr := net.JoinHostPort(b.SidecarIP, fmt.Sprint(contract.ProxyPort))
+	dnsAddr := net.JoinHostPort(b.SidecarIP, fmt.Sprint(contract.DNSPort))
+	blockedURL := "http://" + blockedName + "/"
+	// What the refusals prove: in report mode the sidecar lets them
+	// through, and the audit is the proof (reportModeAudited).
+	dnsRefused := fmt.Sprintf("refused: the DNS lookup of %s (REFUSED from the sidecar's DNS at %s)", blockedName, dnsAddr)
+	proxyRefused := fmt.Sprintf("blocked: %s (403 from the proxy at %s)", blockedURL, proxyAddr)
+	if report {
+		dnsRefused = fmt.Sprintf("let through (report mode): the DNS lookup of %s at %s", blockedName, dnsAddr)
+		proxyRefused = fmt.Sprintf("let through (report mode): %s through the proxy at %s", blockedURL, proxyAddr)
+	}
 	probes := []probe{
-		{what: "the proxy answers", argv: []string{"http", fmt.Sprintf("http://%s:%d/healthz", b.SidecarIP, contract.ProxyPort)}, env: noProxy, want: []int{probeOK}},
-		{what: "the sidecar's DNS refuses a name outside the allowlist", argv: []string{"dns", blockedName, "@" + b.SidecarIP}, want: enforced(probeBlocked)},
-		{what: "the proxy refuses a host outside the allowlist", argv: []string{"http", "http://" + blockedName + "/"}, env: viaProxy, want: enforced(probeBlocked)},
+		{what: "the proxy answers", proved: "answers: the proxy at " + proxyAddr + " (GET /healthz)",
+			argv: []string{"http", "http://" + proxyAddr + "/healthz"}, env: noProxy, want: []int{probeOK}},
+		{what: "the sidecar's DNS refuses a name outside the allowlist", proved: dnsRefused,
+			argv: []string{"dns", blockedName, "@" + b.SidecarIP}, want: enforced(probeBlocked)},
+		{what: "the proxy refuses a host outside the allowlist", proved: proxyRefused,
+			argv: []string{"http", blockedURL}, env: viaProxy, want: enforced(probeBlocked)},
 	}
 	if host := firstExactHost(pol); host != "" {
 		// Allowed: the sidecar does not refuse it (the upstream may still
 		// fail to answer; that is not a leak).
-		probes = append(probes, probe{what: "the sidecar's DNS forwards allowed name " + host, argv: []string{"dns", host, "@" + b.SidecarIP}, want: []int{probeOK, probeRefused, probeTimeout}})
+		probes = append(probes, probe{what: "the sidecar's DNS forwards allowed name " + host,
+			proved: fmt.Sprintf("forwarded: the DNS lookup of %s, which the allowlist allows (not refused by the sidecar's DNS at %s)", host, dnsAddr),
+			argv:   []string{"dns", host, "@" + b.SidecarIP}, want: []int{probeOK, probeRefused, probeTimeout}})
 	}
+	// Each address the agent must not reach: the proof is a connection that
+	// times out (no route), where a listener of ours answers (hostPort) or
+	// the sidecar serves.
 	blocked := func(what, addr string) probe {
-		return probe{what: what, argv: []string{"tcp", addr}, env: noProxy, want: []int{probeTimeout}, leak: true}
+		what += " " + addr
+		return probe{what: what, proved: "unreachable: " + what, argv: []string{"tcp", addr}, env: noProxy, want: []int{probeTimeout}, leak: true}
 	}
 	if b.SidecarEgress != "" {
 		for _, p := range []int{contract.ProxyPort, contract.DNSPort} {
-			probes = append(probes, blocked("the sidecar's egress address", fmt.Sprintf("%s:%d", b.SidecarEgress, p)))
+			probes = append(probes, blocked("the sidecar's egress address", net.JoinHostPort(b.SidecarEgress, fmt.Sprint(p))))
 		}
 	}
-	for _, gw := range []string{internal.Gateway, egress.Gateway} {
-		if gw != "" {
-			probes = append(probes, blocked("gateway "+gw, net.JoinHostPort(gw, hostPort)))
+	for _, gw := range []struct{ net, addr string }{{"internal", internal.Gateway}, {"egress", egress.Gateway}} {
+		if gw.addr != "" {
+			probes = append(probes, blocked("the "+gw.net+" network's gateway", net.JoinHostPort(gw.addr, hostPort)))
 		}
 	}
 	for _, a := range hostAddrs() {
-		probes = append(probes, blocked("host address "+a.String(), net.JoinHostPort(a.String(), hostPort)))
+		probes = append(probes, blocked("the host's address", net.JoinHostPort(a.String(), hostPort)))
 	}
 
 	type result struct {
@@ -144,7 +171,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		}()
 	}
 	wg.Wait()
-	var leaks, failures []string
+	var proved, leaks, failures []string
 	for _, r := range results {
 		ok := r.p.want == nil && r.code >= 0 && r.code != probeUsage
 		for _, w := range r.p.want {
@@ -152,9 +179,9 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		}
 		switch {
 		case ok:
-			l.note("ok: %s (%s)", r.p.what, strings.Join(r.p.argv, " "))
+			proved = append(proved, r.p.proved)
 		case r.p.leak && (r.code == probeOK || r.code == probeRefused):
-			leaks = append(leaks, fmt.Sprintf("the agent reached %s (%s: %s)", r.p.what, strings.Join(r.p.argv, " "), r.out))
+			leaks = append(leaks, fmt.Sprintf("the agent reached %s (%s)", r.p.what, r.out))
 		case r.p.leak:
 			// Some other error (say, the probe could not run): not proven.
 			failures = append(failures, fmt.Sprintf("could not prove %s is unreachable (exit %d: %s)", r.p.what, r.code, r.out))
@@ -166,41 +193,48 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		leaks = append(leaks, fmt.Sprintf("the host's self-test listener accepted %d connection(s) from the agent", n))
 	}
 	if len(leaks) > 0 {
-		return fmt.Errorf("self-test: the bottle leaks, so it was torn down:\n  %s", strings.Join(append(leaks, failures...), "\n  "))
+		return proved, fmt.Errorf("self-test: the bottle leaks, so it was torn down:\n  %s", strings.Join(append(leaks, failures...), "\n  "))
 	}
 	if report && len(failures) == 0 {
-		failures = append(failures, l.reportModeAudited(ctx, b.Name, blockedName)...)
+		logged, missing := l.reportModeAudited(ctx, b.Name, blockedName)
+		proved, failures = append(proved, logged...), missing
 	}
 	if len(failures) > 0 {
-		return fmt.Errorf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))
+		return proved, fmt.Errorf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))
 	}
-	return nil
+	return proved, nil
 }
 
 // reportModeAudited checks, in report mode, that the sidecar logged the
-// self-test's DNS query and request for name as would-deny.
-func (l *Launcher) reportModeAudited(ctx context.Context, bottle, name string) []string {
+// self-test's DNS query and request for name as would-deny: what it found
+// (the lines SelfTest prints), and what it did not (failures).
+func (l *Launcher) reportModeAudited(ctx context.Context, bottle, name string) (logged, missing []string) {
+	audit := filepath.Join(l.LogDir(bottle), contract.AuditFile)
 	want := map[string]string{
 		"dns":     "the sidecar's DNS logs a name outside the allowlist as would-deny",
 		"request": "the proxy logs a host outside the allowlist as would-deny",
 	}
+	proved := map[string]string{
+		"dns":     fmt.Sprintf("logged: the DNS lookup of %s as would-deny, in %s", name, audit),
+		"request": fmt.Sprintf("logged: the request for http://%s/ as would-deny, in %s", name, audit),
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	for len(want) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		for _, kind := range auditedWouldDeny(filepath.Join(l.LogDir(bottle), contract.AuditFile), name) {
-			if what, ok := want[kind]; ok {
-				l.note("ok: %s", what)
-				delete(want, kind)
-			}
+		for _, kind := range auditedWouldDeny(audit, name) {
+			delete(want, kind)
 		}
 		if len(want) > 0 {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	var failures []string
-	for _, what := range want {
-		failures = append(failures, what+": no such line in the audit within 3s")
+	for _, kind := range []string{"dns", "request"} {
+		if what, ok := want[kind]; ok {
+			missing = append(missing, what+": no such line in the audit within 3s")
+		} else {
+			logged = append(logged, proved[kind])
+		}
 	}
-	return failures
+	return logged, missing
 }
 
 // auditedWouldDeny returns the kinds of the would-deny audit lines about

@@ -123,7 +123,7 @@ func TestLaunchFailsClosed(t *testing.T) {
 	fx.Fakert("", "image", "agent:1")
 	fx.Fake.Probe = "tcp=0"
 	r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", "docker", "--image", "agent:1")
-	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "self-test: the bottle leaks, so it was torn down:\n") || !strings.Contains(r.Stderr, "the agent reached gateway 172.30.0.1 (tcp 172.30.0.1:") {
+	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "self-test: the bottle leaks, so it was torn down:\n") || !strings.Contains(r.Stderr, "the agent reached the internal network's gateway 172.30.0.1:") {
 		t.Errorf("%+v", r)
 	}
 	if st := fx.Fakert("", "state", "-resources"); st != "" {
