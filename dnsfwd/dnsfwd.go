@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,9 @@ type Config struct {
 	// unanswered (no reflection), connections closed at once, before any
 	// parsing.
 	Clients []netip.Prefix
+	// SelfTest says whether a name is the launcher's self-test probe's;
+	// the audit lines about it are marked SelfTest. Nil: none is.
+	SelfTest func(name string) bool
 
 	// Without Resolver, these configure the one the Server builds (see
 	// ResolverConfig).
@@ -479,11 +483,13 @@ func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.De
 		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: audit.KindDNS, Client: client,
 		Name: name, QType: qtype, Decision: decision,
 		Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Rcode: rcode,
+		SelfTest: s.cfg.SelfTest != nil && s.cfg.SelfTest(name),
 	}
 	rec.Clip()
 	// The key is what makes two refusals identical: the name as judged
-	// (lower case), the type and the rule. The source port is not part of it.
-	s.cfg.Audit.Denial(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision, rec)
+	// (lower case), the type and the rule, and whether it is the
+	// self-test's. The source port is not part of it.
+	s.cfg.Audit.Denial(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision+"\x00"+strconv.FormatBool(rec.SelfTest), rec)
 }
 
 // peerIP is a peer's address without the port: the audit log budgets and

@@ -3,12 +3,15 @@ package launcher_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -438,5 +441,56 @@ func TestSelfTestSaysWhatItProved(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSelfTestWindow: while the probes run, the config directory (the
+// sidecar's, never the agent's) names the self-test's probe name, so that
+// the sidecar marks the audit lines about it as the self-test's; the file
+// is gone before provisioning runs anything of the agent's image, whether
+// the self-test passed or failed.
+func TestSelfTestWindow(t *testing.T) {
+	for _, leak := range []bool{false, true} {
+		l, f, s := setup(t)
+		window := filepath.Join(l.ConfigDir("demo"), contract.SelfTestFile)
+		var named []string
+		f.OnProbe = func(argv []string) {
+			data, err := os.ReadFile(window)
+			if err != nil {
+				t.Errorf("probe %q ran without the self-test's window: %v", argv, err)
+				return
+			}
+			name := strings.TrimSpace(string(data))
+			if argv[0] == "dns" && strings.HasPrefix(argv[1], contract.SelfTestPrefix) {
+				named = append(named, argv[1])
+				if argv[1] != name {
+					t.Errorf("the window names %q; the probe asks for %q", name, argv[1])
+				}
+			}
+		}
+		var provisioned, wasOpen atomic.Bool
+		f.OnCall = func(_ context.Context, call string) {
+			if strings.HasPrefix(call, "Exec bottle-demo-agent: sh -c") { // provisioning: the image's own shell
+				_, err := os.Stat(window)
+				provisioned.Store(true)
+				wasOpen.Store(wasOpen.Load() || err == nil)
+			}
+		}
+		if leak {
+			f.Probe = func(argv []string) int { return contract.ProbeOK } // the bottle leaks
+		}
+		_, err := l.Launch(context.Background(), s)
+		if leak != (err != nil) {
+			t.Fatalf("leak=%v: %v", leak, err)
+		}
+		if len(named) != 1 {
+			t.Errorf("leak=%v: self-test names probed: %q", leak, named)
+		}
+		if _, err := os.Stat(window); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("leak=%v: the window is still open after the launch: %v", leak, err)
+		}
+		if provisioned.Load() == leak || wasOpen.Load() {
+			t.Errorf("leak=%v: provisioned %v, with the window open %v", leak, provisioned.Load(), wasOpen.Load())
+		}
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -91,7 +93,12 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 
 	report := pol.Mode() == allowlist.Report
 	token := randomToken()
-	blockedName := "bottle-self-test-" + token + ".invalid" // outside any allowlist; unique to this launch
+	blockedName := contract.SelfTestPrefix + token + ".invalid" // outside any allowlist; unique to this launch
+	closeWindow, err := l.openSelfTestWindow(b.Name, blockedName)
+	if err != nil {
+		return nil, err
+	}
+	defer closeWindow()
 	noProxy := []string{"HTTP_PROXY=", "HTTPS_PROXY=", "http_proxy=", "https_proxy="}
 	viaProxy := []string{"HTTP_PROXY=" + b.ProxyURL, "HTTPS_PROXY=" + b.ProxyURL}
 	enforced := func(codes ...int) []int {
@@ -199,10 +206,34 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		logged, missing := l.reportModeAudited(ctx, b.Name, blockedName)
 		proved, failures = append(proved, logged...), missing
 	}
+	if err := closeWindow(); err != nil {
+		failures = append(failures, err.Error())
+	}
 	if len(failures) > 0 {
 		return proved, fmt.Errorf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))
 	}
 	return proved, nil
+}
+
+// openSelfTestWindow names the self-test's probe name to the sidecar
+// (contract.SelfTestFile, in the config directory only the sidecar sees),
+// which marks its audit lines about that name as the self-test's while the
+// file is there. The returned function removes it; it is called before the
+// self-test's verdict, so that nothing from the agent's image ever runs
+// while the window is open.
+func (l *Launcher) openSelfTestWindow(bottle, name string) (func() error, error) {
+	path := filepath.Join(l.ConfigDir(bottle), contract.SelfTestFile)
+	// Readable by the sidecar's user, which is not this one when bottle
+	// runs as root (the directory itself is the sidecar's alone).
+	if err := os.WriteFile(path, []byte(name+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("self-test: %w", err)
+	}
+	return func() error {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("could not close the self-test's audit window: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // reportModeAudited checks, in report mode, that the sidecar logged the

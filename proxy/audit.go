@@ -19,7 +19,8 @@ import (
 // the agent puts in a path.
 func denialKey(r *audit.Record) string {
 	h := sha256.New()
-	for _, f := range []string{r.Kind, r.Method, r.Host, strconv.Itoa(int(r.Port)), r.Path, r.Rule} {
+	// The self-test's line and the agent's are never the same denial.
+	for _, f := range []string{r.Kind, r.Method, r.Host, strconv.Itoa(int(r.Port)), r.Path, r.Rule, strconv.FormatBool(r.SelfTest)} {
 		h.Write([]byte(f))
 		h.Write([]byte{0})
 	}
@@ -31,6 +32,7 @@ func denialKey(r *audit.Record) string {
 func (s *Server) record(r *audit.Record) {
 	r.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	r.Bottle = s.cfg.Bottle
+	r.SelfTest = s.cfg.SelfTest != nil && s.cfg.SelfTest(r.Host)
 	if r.Decision == audit.DecisionDeny {
 		key := denialKey(r)
 		r.Clip()

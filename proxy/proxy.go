@@ -87,6 +87,9 @@ type Config struct {
 	// sidecar sets the internal network's range: a listener bound to the
 	// internal address is reachable from the egress side too.
 	Clients []netip.Prefix
+	// SelfTest says whether a host is the launcher's self-test probe's;
+	// the audit lines about it are marked SelfTest. Nil: none is.
+	SelfTest func(host string) bool
 
 	DialTimeout           time.Duration // TCP connect to an upstream (and DNS lookup)
 	TLSHandshakeTimeout   time.Duration // TLS handshake, with the agent and with the upstream; also CONNECT to the agent's first byte

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -851,4 +852,38 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("Shutdown: %v (tunnels left open until the deadline)", err)
 	}
 	e.waitAudit(func(r audit.Record) bool { return r.Kind == "tunnel" && r.Host == "o1.test" })
+}
+
+// TestSelfTestMarked: the lines about the host Config.SelfTest names (a
+// refused CONNECT to it, a refused plain request) are marked SelfTest; a
+// line about any other host is not, whatever the request says of itself.
+func TestSelfTestMarked(t *testing.T) {
+	e := newEnv(t, basePolicy, func(c *Config) {
+		c.SelfTest = func(host string) bool { return host == "bottle-self-test-x.invalid" }
+	})
+	for _, target := range []string{"bottle-self-test-x.invalid:443", "bottle-self-test-y.invalid:443"} {
+		if resp, _, _ := e.connect(target); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("CONNECT %s: %s", target, resp.Status)
+		}
+	}
+	for _, host := range []string{"bottle-self-test-x.invalid", "blocked.test"} {
+		req, _ := http.NewRequest("GET", "http://"+host+"/p", nil)
+		req.Header.Set("X-Bottle-Self-Test", "true")
+		resp, err := e.client(false).Do(req)
+		if err != nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("GET %s: %v %v", host, resp, err)
+		}
+		resp.Body.Close()
+	}
+	marked := map[string]bool{}
+	for _, r := range e.auditLines() {
+		marked[r.Kind+" "+r.Host] = r.SelfTest
+	}
+	want := map[string]bool{
+		"connect bottle-self-test-x.invalid": true, "connect bottle-self-test-y.invalid": false,
+		"request bottle-self-test-x.invalid": true, "request blocked.test": false,
+	}
+	if !maps.Equal(marked, want) {
+		t.Errorf("marked: %v; want %v", marked, want)
+	}
 }

@@ -229,18 +229,36 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 		}
 		clients = []netip.Prefix{pfx.Masked()}
 	}
+	selfTest := selfTestName(o.ConfigDir)
 	pcfg := proxy.Config{Bottle: o.Bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
-		Resolver: res, Clients: clients}
+		Resolver: res, Clients: clients, SelfTest: selfTest}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
 	if o.DNSListen != "" {
-		dcfg := dnsfwd.Config{Bottle: o.Bottle, Policy: pol, Resolver: res, Audit: al, Logger: log, Clients: clients}
+		dcfg := dnsfwd.Config{Bottle: o.Bottle, Policy: pol, Resolver: res, Audit: al, Logger: log, Clients: clients, SelfTest: selfTest}
 		if a.dns, err = dnsfwd.New(dcfg); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
+}
+
+// selfTestName says whether a name is the launcher's self-test probe's:
+// the one the config directory's contract.SelfTestFile holds, read anew
+// each time, so that a name is the self-test's only while the launcher's
+// self-test runs (it removes the file before anything of the agent's
+// image runs). Only a name with contract.SelfTestPrefix is looked up; the
+// agent cannot know the rest of it.
+func selfTestName(configDir string) func(string) bool {
+	path := filepath.Join(configDir, contract.SelfTestFile)
+	return func(name string) bool {
+		if !strings.HasPrefix(name, contract.SelfTestPrefix) {
+			return false
+		}
+		data, err := os.ReadFile(path)
+		return err == nil && strings.TrimSpace(string(data)) == name
+	}
 }
 
 // listen binds the proxy and DNS. With --internal-cidr, each is bound to

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"github.com/miekg/dns"
 
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/dnsfwd"
 	"bottle.dev/bottle/internal/atomicfile"
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
@@ -516,5 +518,76 @@ func TestAuditFileOnly(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "egress.jsonl.1")); err != nil {
 		t.Errorf("the audit file was not rotated at 4096 bytes: %v", err)
+	}
+}
+
+// TestSelfTestMarked: while the config directory's selftest file names the
+// launcher's self-test name, the audit lines about that name (its DNS
+// query, its request through the proxy) are marked selftest, and no other
+// line is: not another name with the prefix (a guess at the token), not a
+// request that says it is the self-test's, not the same name once the file
+// is gone (the self-test is over, and the agent's image may run), and an
+// agent's repeat of the name is never folded into the self-test's line.
+func TestSelfTestMarked(t *testing.T) {
+	auditPath := filepath.Join(t.TempDir(), contract.AuditFile)
+	sc := startSidecar(t, sidecarPolicy, "--audit-log", auditPath)
+	c := sc.client()
+	name := contract.SelfTestPrefix + "0123456789ab.invalid"
+	guess := contract.SelfTestPrefix + "000000000000.invalid"
+	window := filepath.Join(sc.dir, contract.SelfTestFile)
+	ask := func(name, qtype, path string, header ...string) {
+		t.Helper()
+		if a, err := dnsfwd.Query(context.Background(), sc.dns, name, qtype); err != nil || a.Rcode != "REFUSED" {
+			t.Fatalf("dns %s %s: %+v %v", name, qtype, a, err)
+		}
+		req, _ := http.NewRequest("GET", "http://"+name+path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := c.Do(req)
+		if err != nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("GET %s: %v %v", req.URL, resp, err)
+		}
+		resp.Body.Close()
+	}
+	if err := os.WriteFile(window, []byte(name+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ask(name, "A", "/")                                                      // the self-test's probes
+	ask(guess, "A", "/guess", "X-Bottle-Self-Test", "true", "Selftest", "1") // the agent, during the window
+	os.Remove(window)
+	ask(name, "A", "/")     // the agent, after: the same request, as if it had learnt the name
+	ask(name, "AAAA", "/x") // and new ones
+	sc.stop()
+
+	type line struct {
+		kind, target string
+		selftest     bool
+	}
+	var got []line
+	data, _ := os.ReadFile(auditPath)
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("audit line %q: %v", l, err)
+		}
+		if r.Kind == audit.KindDNS {
+			got = append(got, line{r.Kind, r.Name + " " + r.QType, r.SelfTest})
+		} else {
+			got = append(got, line{r.Kind, r.Host + r.Path, r.SelfTest})
+		}
+	}
+	want := []line{
+		{"dns", name + " A", true},
+		{"request", name + "/", true},
+		{"dns", guess + " A", false},
+		{"request", guess + "/guess", false},
+		{"dns", name + " A", false},
+		{"request", name + "/", false},
+		{"dns", name + " AAAA", false},
+		{"request", name + "/x", false},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit lines (kind, target, selftest):\n got %v\nwant %v\n%s", got, want, data)
 	}
 }

@@ -39,6 +39,11 @@ type Record struct {
 	// KindSuppressed line stands for.
 	Repeated int64 `json:"repeated,omitempty"`
 	Count    int64 `json:"count,omitempty"`
+
+	// SelfTest marks a line about the launcher's self-test probe (the
+	// sidecar sets it for the self-test's name only, while the self-test
+	// runs: contract.SelfTestPrefix), not about the agent's traffic.
+	SelfTest bool `json:"selftest,omitempty"`
 }
 
 // Kinds of audit line.

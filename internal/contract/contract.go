@@ -24,6 +24,9 @@ const (
 const (
 	AllowlistFile  = "allowlist.yaml"  // the live policy
 	UpstreamCAFile = "upstream-ca.pem" // optional extra roots for upstream TLS
+	// SelfTestFile names the launcher's self-test probe name while the
+	// self-test runs, and exists at no other time (see SelfTestPrefix).
+	SelfTestFile = "selftest"
 	// The CA's files are ca.CertFile and ca.KeyFile (package ca owns them).
 )
 
@@ -77,3 +80,13 @@ func ProbeWord(code int) string {
 	}
 	return "unknown"
 }
+
+// SelfTestPrefix begins the name the launcher's self-test asks the sidecar
+// for, and is refused: SelfTestPrefix + a random token + ".invalid". While
+// the self-test runs, the config directory's SelfTestFile holds that name,
+// and the sidecar marks its audit lines about it as the self-test's
+// (audit.Record.SelfTest), which `bottle logs --egress` leaves out. Nothing
+// else is marked: the agent cannot know the token, never sees the file,
+// and nothing from its image runs before the self-test is over and the
+// file removed.
+const SelfTestPrefix = "bottle-self-test-"

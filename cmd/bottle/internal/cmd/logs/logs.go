@@ -35,6 +35,9 @@ type Options struct {
 	Follow  bool   // -f
 	JSON    bool   // --json
 	Raw     bool   // --raw
+	// SelfTest shows the audit lines of the launch's self-test probes
+	// (--selftest), left out by default.
+	SelfTest bool
 	// Poll is how often a followed audit file is looked at again; zero
 	// means 200ms.
 	Poll time.Duration
@@ -49,7 +52,9 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Short: "Show a bottle's agent log, its sidecar's log, or its egress audit",
 		Long: `Show the agent's log (its container's output), the sidecar's log (--sidecar),
 or the egress audit (--egress): one line per request, tunnel and refused DNS
-query, with the rule that decided and, for failures, the error. A stopped
+query, with the rule that decided and, for failures, the error. The
+launch's self-test probes its own sidecar, and those lines are left out
+(--selftest shows them, marked; in the JSON, "selftest": true). A stopped
 bottle's logs are the ones saved when it stopped.
 
 What the agent chose (its output, the hosts and paths it asked for) is shown
@@ -64,6 +69,9 @@ your clipboard; --raw passes the agent's log through untouched.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Egress && opts.Sidecar {
 				return cmdutil.UsageErrorf("give --egress or --sidecar, not both")
+			}
+			if opts.SelfTest && !opts.Egress {
+				return cmdutil.UsageErrorf("--selftest shows the self-test's lines of the egress audit: add --egress")
 			}
 			if opts.JSON && !opts.Egress {
 				return cmdutil.UsageErrorf("--json is for the egress audit, whose lines are JSON: add --egress (the agent's and the sidecar's logs are text)")
@@ -81,6 +89,7 @@ your clipboard; --raw passes the agent's log through untouched.`,
 	fl.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new lines")
 	fl.BoolVar(&opts.JSON, "json", false, "the audit lines as JSON (with --egress)")
 	fl.BoolVar(&opts.Raw, "raw", false, "pass the log through without escaping terminal controls")
+	fl.BoolVar(&opts.SelfTest, "selftest", false, "also the audit lines of the launch's self-test probes (with --egress)")
 	return cmd
 }
 
@@ -122,7 +131,7 @@ func egressLog(ctx context.Context, path string, opts *Options) error {
 		if data, err := os.ReadFile(fmt.Sprintf("%s.%d", path, i)); err == nil {
 			for _, line := range strings.SplitAfter(string(data), "\n") {
 				if strings.HasSuffix(line, "\n") {
-					printAudit(out, line, opts.JSON)
+					printAudit(out, line, opts)
 				}
 			}
 		}
@@ -142,7 +151,7 @@ func egressLog(ctx context.Context, path string, opts *Options) error {
 		line, err := r.ReadString('\n')
 		partial += line
 		if strings.HasSuffix(partial, "\n") {
-			printAudit(out, partial, opts.JSON)
+			printAudit(out, partial, opts)
 			partial = ""
 		}
 		if err == io.EOF {
@@ -173,14 +182,19 @@ func egressLog(ctx context.Context, path string, opts *Options) error {
 
 // printAudit prints one audit line. Everything in it may come from the
 // agent (hosts, names, paths), so nothing reaches the terminal raw. A line
-// that is not an audit record is skipped.
-func printAudit(out io.Writer, line string, asJSON bool) {
-	if asJSON {
+// that is not an audit record is skipped, and so is a line of the
+// self-test's (the sidecar marks those, and no others) without --selftest.
+func printAudit(out io.Writer, line string, opts *Options) {
+	var r audit.Record
+	err := json.Unmarshal([]byte(line), &r)
+	if err == nil && r.SelfTest && !opts.SelfTest {
+		return
+	}
+	if opts.JSON {
 		io.WriteString(out, termsafe.JSON(line))
 		return
 	}
-	var r audit.Record
-	if json.Unmarshal([]byte(line), &r) != nil {
+	if err != nil {
 		return
 	}
 	s := termsafe.Line
@@ -205,6 +219,9 @@ func printAudit(out io.Writer, line string, asJSON bool) {
 	}
 	if r.Repeated != 0 {
 		extra += "  (and " + num(r.Repeated) + " more like it)"
+	}
+	if r.SelfTest {
+		extra += "  (self-test)"
 	}
 	fmt.Fprintf(out, "%s %-10s %-8s %-7s %s %s  [%s] %s%s\n", s(r.Time), s(r.Decision), s(r.Kind), s(r.Method), target, num(int64(r.Status)), s(r.Rule), s(r.Reason), extra)
 }
