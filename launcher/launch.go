@@ -382,7 +382,12 @@ func provision(ctx context.Context, st *launch) (done, error) {
 	if err := st.l.provision(ctx, st.b, st.spec); err != nil {
 		return done{}, err
 	}
-	return doneWith("provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, st.b.AgentUser), nil
+	d := doneWith("provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, st.b.AgentUser)
+	if st.b.AgentUser == "root" {
+		// Not an error: the image is the user's, and so is who runs in it.
+		d.notes = []string{`the image has no user "agent", so the agent's commands run as root in its container (to run them unprivileged, add the user to the image: RUN useradd --create-home agent)`}
+	}
+	return d, nil
 }
 
 // saveMetadata writes bottle.json: the bottle is ready.

@@ -494,3 +494,24 @@ func TestSelfTestWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestImageWithoutAgentUser: an image without an agent user launches, and
+// the launch says, once, that the agent's commands run as root and how to
+// change that; an image with one says nothing of the kind.
+func TestImageWithoutAgentUser(t *testing.T) {
+	for _, user := range []string{"agent", "root"} {
+		l, f, s := setup(t)
+		f.AgentUser = user
+		var out syncbuf.Buffer
+		l.Progress = &out
+		b, err := l.Launch(context.Background(), s)
+		if err != nil || b.AgentUser != user {
+			t.Fatalf("%s: %v %+v", user, err, b)
+		}
+		note := "\n[8/9] provisioned: bottle CA trusted, workspace in /workspace as user root\n" +
+			`      the image has no user "agent", so the agent's commands run as root in its container (to run them unprivileged, add the user to the image: RUN useradd --create-home agent)` + "\n[9/9]"
+		if got := strings.Contains(out.String(), note); got != (user == "root") || strings.Count(out.String(), "run as root") > 1 {
+			t.Errorf("%s: the root note is there: %v\n%s", user, got, out.String())
+		}
+	}
+}

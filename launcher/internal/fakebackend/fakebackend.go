@@ -40,6 +40,10 @@ type Backend struct {
 	// OnProbe, when set, is called for each probe before it is answered
 	// (to play the sidecar's audit).
 	OnProbe func(argv []string)
+	// AgentUser is what the image's shell answers when provisioning asks
+	// for the agent's user: "agent" (the default) or "root" (an image
+	// without an agent user).
+	AgentUser string
 	// NotIsolated makes internal networks read back without the backend's
 	// full isolation.
 	NotIsolated bool
@@ -383,7 +387,11 @@ func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 		return nil
 	case len(e.Argv) == 3 && e.Argv[0] == "sh" && e.Argv[1] == "-c" && strings.Contains(e.Argv[2], "update-ca-certificates"):
 		if e.Stdout != nil {
-			io.WriteString(e.Stdout, "agent\n") // the image has an agent user
+			u := f.AgentUser
+			if u == "" {
+				u = "agent" // the image has an agent user
+			}
+			io.WriteString(e.Stdout, u+"\n")
 		}
 		return nil
 	}
