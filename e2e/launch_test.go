@@ -195,6 +195,76 @@ func bottleSuite(t *testing.T, backend string) {
 		return string(b)
 	}
 
+	t.Run("selftest_says_what_it_proved_and_marks_its_audit", func(t *testing.T) {
+		// Each line names the fact and the address, under the self-test's step.
+		_, after, _ := strings.Cut(summary, "self-test passed")
+		egressIP := docker(t, "inspect", "--format", "{{(index .NetworkSettings.Networks \""+w.net+"\").IPAddress}}", "bottle-e2e1-sidecar")
+		for _, want := range []string{
+			"\n      answers: the proxy at " + sidecar + ":3128 (GET /healthz)\n",
+			"\n      blocked: http://bottle-self-test-",
+			"(403 from the proxy at " + sidecar + ":3128)\n",
+			"(REFUSED from the sidecar's DNS at " + sidecar + ":53)\n",
+			"\n      unreachable: the sidecar's egress address " + egressIP + ":3128\n",
+			"\n      unreachable: the internal network's gateway ",
+		} {
+			if !strings.Contains(after, want) {
+				t.Errorf("self-test lines lack %q:\n%s", want, summary)
+			}
+		}
+		// The sidecar marked the self-test's refusals, and only those.
+		var name string
+		marked := 0
+		for _, l := range strings.Split(audit(), "\n") {
+			if !strings.Contains(l, `"selftest":true`) {
+				continue
+			}
+			marked++
+			i := strings.Index(l, "bottle-self-test-")
+			if i < 0 {
+				t.Fatalf("a marked line not about the self-test's name: %s", l)
+			}
+			name = l[i : i+len("bottle-self-test-")+12] + ".invalid"
+		}
+		if marked < 2 {
+			t.Fatalf("%d marked lines (want the DNS query and the request):\n%s", marked, audit())
+		}
+		if _, err := os.Stat(filepath.Join(w.state, "bottle", "e2e1", "config", "selftest")); err == nil {
+			t.Error("the self-test's window is still open")
+		}
+		// The agent asking for the very name, after the self-test: its
+		// lines are its own, not marked, and shown.
+		w.sh("e2e1", "getent hosts "+name+"; curl -sS -m 5 -o /dev/null http://"+name+"/agent")
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(audit(), name+`","port":80,"path":"/agent"`) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		for _, l := range strings.Split(audit(), "\n") {
+			if strings.Contains(l, "/agent") && strings.Contains(l, `"selftest"`) {
+				t.Errorf("the agent's request was marked: %s", l)
+			}
+		}
+		if n := strings.Count(audit(), `"selftest":true`); n != marked {
+			t.Errorf("%d marked lines after the agent's requests; %d before", n, marked)
+		}
+		out, _, _ := w.bottle("logs", "e2e1", "--egress")
+		if strings.Contains(out, "(self-test)") || !strings.Contains(out, name+":80/agent") {
+			t.Errorf("logs --egress:\n%s", out)
+		}
+		out, _, _ = w.bottle("logs", "e2e1", "--egress", "--selftest")
+		if strings.Count(out, "(self-test)") != marked {
+			t.Errorf("logs --egress --selftest shows %d self-test lines; want %d:\n%s", strings.Count(out, "(self-test)"), marked, out)
+		}
+	})
+	t.Run("image_without_agent_user", func(t *testing.T) {
+		errs := w.launch("e2e-root", "--image", baseImage)
+		defer w.bottle("stop", "e2e-root")
+		if !strings.Contains(errs, "as user root\n") || strings.Count(errs, `the image has no user "agent", so the agent's commands run as root`) != 1 {
+			t.Errorf("launch:\n%s", errs)
+		}
+		if out, code := w.sh("e2e-root", "id -u"); code != 0 || strings.TrimSpace(out) != "0" {
+			t.Errorf("id -u: %d %q", code, out)
+		}
+	})
 	t.Run("curl_allowed_through_mitm", func(t *testing.T) {
 		out, code := w.sh("e2e1", "curl -sS -v https://ok.sim.test/hello 2>&1")
 		if code != 0 || !strings.Contains(out, "hello from ok.sim.test GET /hello") || !strings.Contains(out, "issuer: O=bottle; CN=bottle CA for e2e1") {
