@@ -148,6 +148,20 @@ dig +tries=1 +time=2 Loop.SIM.Test | grep -E -o 'status: [A-Z]*|Loop.SIM.Test'`)
 		if !strings.Contains(string(audit), `"host":"blocked.sim.test"`) || !strings.Contains(string(audit), `"decision":"would-deny"`) {
 			t.Errorf("audit:\n%s", audit)
 		}
+		// The self-test's would-deny lines (what the launch checked for)
+		// are marked as its own; the agent's are not.
+		var marked []string
+		for _, l := range strings.Split(string(audit), "\n") {
+			if strings.Contains(l, `"selftest":true`) {
+				marked = append(marked, l)
+				if !strings.Contains(l, "bottle-self-test-") || !strings.Contains(l, `"decision":"would-deny"`) {
+					t.Errorf("marked: %s", l)
+				}
+			}
+		}
+		if len(marked) < 2 || !strings.Contains(errs, "logged: the request for http://bottle-self-test-") {
+			t.Errorf("marked lines %q; launch:\n%s", marked, errs)
+		}
 	})
 
 	t.Run("stop_names", func(t *testing.T) {
