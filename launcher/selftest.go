@@ -216,15 +216,15 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 }
 
 // openSelfTestWindow names the self-test's probe name to the sidecar
-// (contract.SelfTestFile, in the config directory only the sidecar sees),
-// which marks its audit lines about that name as the self-test's while the
-// file is there. The returned function removes it; it is called before the
-// self-test's verdict, so that nothing from the agent's image ever runs
-// while the window is open.
+// (contract.SelfTestFile, in the config directory: mounted into the
+// sidecar, never into the agent), which marks its audit lines about that
+// name as the self-test's while the file is there. The returned function
+// removes it; SelfTest calls it before its verdict, so nothing from the
+// agent's image ever runs while the window is open.
 func (l *Launcher) openSelfTestWindow(bottle, name string) (func() error, error) {
 	path := filepath.Join(l.ConfigDir(bottle), contract.SelfTestFile)
 	// Readable by the sidecar's user, which is not this one when bottle
-	// runs as root (the directory itself is the sidecar's alone).
+	// runs as root; the directory (0700) keeps everyone else out.
 	if err := os.WriteFile(path, []byte(name+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("self-test: %w", err)
 	}
