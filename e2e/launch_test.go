@@ -223,7 +223,7 @@ func bottleSuite(t *testing.T, backend string) {
 			if i < 0 {
 				t.Fatalf("a marked line not about the self-test's name: %s", l)
 			}
-			name = l[i : i+len("bottle-self-test-")+12] + ".invalid"
+			name = l[i:i+len("bottle-self-test-")+12] + ".invalid"
 		}
 		if marked < 2 {
 			t.Fatalf("%d marked lines (want the DNS query and the request):\n%s", marked, audit())
