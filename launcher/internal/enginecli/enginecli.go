@@ -9,11 +9,10 @@ package enginecli
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"strings"
 
-	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -80,17 +79,22 @@ func (c CLI) Logs(ctx context.Context, name string, follow bool, out io.Writer) 
 const buildTail = 30
 
 // Build runs an image build with args. Its output goes to progress when
-// that is set; otherwise the last lines of it come with a failure, escaped:
-// they are the image's own commands talking.
+// that is set; a failure carries the end of it (the last line when
+// progress has shown the rest) as its RunError's Output, once: the
+// build's stderr is in it, and is not repeated.
 func (c CLI) Build(ctx context.Context, args []string, progress io.Writer) error {
 	var log bytes.Buffer
 	w := io.Writer(&log)
+	tail := buildTail
 	if progress != nil {
-		w = io.MultiWriter(&log, progress)
+		w, tail = io.MultiWriter(&log, progress), 1
 	}
 	err := c.runner().Run(ctx, launcher.Cmd{Argv: c.argv(args), Stdout: w, Stderr: w})
-	if err != nil && progress == nil {
-		return fmt.Errorf("%w\nbuild output:\n%s", err, termsafe.Escape(lastLines(log.String(), buildTail)))
+	var re *launcher.RunError
+	if errors.As(err, &re) {
+		withOutput := *re
+		withOutput.Output = lastLines(log.String(), tail)
+		return &withOutput
 	}
 	return err
 }
