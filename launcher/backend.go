@@ -61,6 +61,7 @@ type BuildSpec struct {
 	Args       map[string]string
 	Labels     map[string]string
 	Progress   io.Writer // build output; nil: only shown on failure
+	NoCache    bool      // build every step again (launch --rebuild)
 }
 
 // NetworkSpec is one network.
@@ -170,9 +171,12 @@ type ExecSpec struct {
 	Workdir string
 	Env     []string
 	TTY     bool
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
+	// Detach starts the command and returns (the engine's exec -d): no
+	// streams, no exit status.
+	Detach bool
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
 }
 
 // Resource is a labelled container or network.
@@ -242,6 +246,9 @@ func RunFlags(r RunSpec, envFile string) []string {
 // ExecArgs is the argv of a command in a running container.
 func ExecArgs(name string, e ExecSpec) []string {
 	args := []string{"exec"}
+	if e.Detach {
+		args = append(args, "-d")
+	}
 	if e.Stdin != nil {
 		args = append(args, "-i")
 	}

@@ -166,16 +166,23 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		leaks = append(leaks, fmt.Sprintf("the host's self-test listener accepted %d connection(s) from the agent", n))
 	}
 	if len(leaks) > 0 {
-		return fmt.Errorf("self-test: the bottle leaks, so it was torn down:\n  %s", strings.Join(append(leaks, failures...), "\n  "))
+		return &SelfTestError{fmt.Sprintf("self-test: the bottle leaks, so it was torn down:\n  %s", strings.Join(append(leaks, failures...), "\n  "))}
 	}
 	if report && len(failures) == 0 {
 		failures = append(failures, l.reportModeAudited(ctx, b.Name, blockedName)...)
 	}
 	if len(failures) > 0 {
-		return fmt.Errorf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))
+		return &SelfTestError{fmt.Sprintf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))}
 	}
 	return nil
 }
+
+// SelfTestError is the self-test's verdict against a bottle: what leaked,
+// or what could not be proven. (An engine that fails to run the probes is
+// an error of its own kind.)
+type SelfTestError struct{ msg string }
+
+func (e *SelfTestError) Error() string { return e.msg }
 
 // reportModeAudited checks, in report mode, that the sidecar logged the
 // self-test's DNS query and request for name as would-deny.

@@ -127,6 +127,9 @@ func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 // BuildArgs is the argv of an image build.
 func BuildArgs(s launcher.BuildSpec, dns []string) []string {
 	args := []string{"build", "--progress", "plain", "-t", s.Tag, "-f", s.Dockerfile}
+	if s.NoCache {
+		args = append(args, "--no-cache")
+	}
 	for _, k := range slices.Sorted(maps.Keys(s.Args)) {
 		args = append(args, "--build-arg", k+"="+s.Args[k])
 	}

@@ -91,7 +91,7 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	out := JSON{DryRun: opts.DryRun, Bottles: []BottleJSON{}}
 	for _, c := range done {
-		b := BottleJSON{Name: c.Name, Status: c.Status, Containers: orEmpty(c.Containers), Networks: orEmpty(c.Networks), Removed: !opts.DryRun && c.Err == nil}
+		b := BottleJSON{Name: c.Name, Status: string(c.Status), Containers: orEmpty(c.Containers), Networks: orEmpty(c.Networks), Removed: !opts.DryRun && c.Err == nil}
 		if c.Err != nil {
 			b.Error = c.Err.Error()
 		}
