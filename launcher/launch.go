@@ -133,7 +133,9 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 
 // StepError is a launch that failed at a step, and was torn down. Its
 // message is one line per engine command (RunError.Brief) unless Verbose,
-// which gives each command whole: argv, and what it said.
+// which gives each command whole: argv, and what it said. A self-test
+// that refused the bottle is said in its own words (they begin with
+// "self-test:").
 type StepError struct {
 	N, Total int
 	Step     string
@@ -143,6 +145,11 @@ type StepError struct {
 
 func (e *StepError) Error() string {
 	msg := e.Err.Error()
+	var refused *SelfTestError
+	if errors.As(e.Err, &refused) {
+		// The self-test's verdict names its step, and says all it found.
+		return msg
+	}
 	if brief := Brief(e.Err); !e.Verbose && brief != msg {
 		msg = brief + " (-v shows the whole command and its output)"
 	}

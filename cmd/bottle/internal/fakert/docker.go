@@ -20,7 +20,7 @@ var dockerCreateFlags = flagSpec{
 	"--memory": true, "--cpus": true, "-v": true, "--user": true, "-w": true, "--entrypoint": true, "--label": true,
 }
 
-var execFlags = flagSpec{"-i": false, "-t": false, "-u": true, "-w": true, "-e": true}
+var execFlags = flagSpec{"-d": false, "-i": false, "-t": false, "-u": true, "-w": true, "-e": true}
 
 // docker interprets one docker CLI call.
 func (c *call) docker() int {

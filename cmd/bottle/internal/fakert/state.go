@@ -55,6 +55,16 @@ type Container struct {
 	Argv      []string          `json:"argv,omitempty"` // entrypoint and command
 	Copied    []string          `json:"copied,omitempty"`
 	Log       string            `json:"log,omitempty"`
+	// Procs are the detached supervised commands that run (a sleep), by
+	// the pid file bottle gave them.
+	Procs map[string]*Proc `json:"procs,omitempty"`
+}
+
+// Proc is a detached supervised command that runs: its argv, and where
+// its status file is on the host.
+type Proc struct {
+	Argv   []string `json:"argv"`
+	Status string   `json:"status"`
 }
 
 // Image is one image.

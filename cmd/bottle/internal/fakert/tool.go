@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ const toolUsage = `usage: fakert COMMAND
   container NAME STATE [K=V]...  add a container (STATE: running, exited) with labels
   image TAG                    add an image
   log NAME                     set a container's log to stdin
+  end NAME CODE                end the detached command (a sleep) running in a container with CODE
   sidecar DIR [-reject MSG] [-count N] [-timeout D]
                                play the sidecar of the bottle whose state is DIR: write
                                logs/reload.json whenever config/allowlist.yaml changes
@@ -94,6 +96,20 @@ func (s store) tool(ctx context.Context, cfg Config, args []string, stdin io.Rea
 			ct.Log = string(data)
 			return nil
 		})
+	case cmd == "end" && len(rest) == 2:
+		code, err := strconv.Atoi(rest[1])
+		if err != nil {
+			return fail(err)
+		}
+		r := 0
+		if err := s.locked(func(st *State) bool {
+			c := &call{st: st, errw: stderr}
+			r = c.end(rest[0], code)
+			return c.dirty
+		}); err != nil {
+			return fail(err)
+		}
+		return r
 	case cmd == "sidecar" && len(rest) >= 1:
 		return sidecar(ctx, rest, stderr)
 	}

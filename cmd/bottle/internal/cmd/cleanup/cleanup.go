@@ -32,7 +32,7 @@ type JSON struct {
 // BottleJSON is one bottle cleanup removed, or would remove.
 type BottleJSON struct {
 	Name       string   `json:"name"`
-	Status     string   `json:"status"` // what list says of it: "partial"
+	Status     string   `json:"status"` // what list says of it: "incomplete"
 	Containers []string `json:"containers"`
 	Networks   []string `json:"networks"`
 	Removed    bool     `json:"removed"`         // false in a dry run, or when it failed

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -49,7 +50,10 @@ func TestExec(t *testing.T) {
 				t.Errorf("cat: %+v", r)
 			}
 			bin := map[string]string{"docker": "docker", "macos-container": "container"}[backend]
-			if c := fx.Calls(); len(c) != 1 || c[0] != bin+" exec -i -u agent -w /workspace bottle-demo-agent cat" {
+			// Without a terminal, under the supervisor, with a pid file
+			// of its own that a Ctrl-C's signal is sent through.
+			supervised := regexp.MustCompile("^" + bin + ` exec -i -u agent -w /workspace bottle-demo-agent /usr/local/bin/bottle-probe supervise --pid-file /run/bottle/exec-[0-9a-f]{12}\.pid -- cat$`)
+			if c := fx.Calls(); len(c) != 1 || !supervised.MatchString(c[0]) {
 				t.Errorf("calls: %q", c)
 			}
 			if r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--", "sh", "-c", "exit 3"); r.Code != 3 || r.Stderr != "" {
