@@ -145,6 +145,11 @@ func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
 			if ValidName(n) != nil {
 				continue
 			}
+			// A bottle's resources are on the backend it was launched
+			// on (one without metadata: the first that has any).
+			if b := metas[n]; b != nil && b.Backend != "" && b.Backend != name || held[n] != nil && held[n].backend != name {
+				continue
+			}
 			if held[n] == nil {
 				held[n] = &found{backend: name}
 			}
@@ -200,6 +205,7 @@ func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
 		} else if st, err := os.Stat(l.Dir(n)); err == nil {
 			s.lastActive = st.ModTime()
 		}
+		s.Containers, s.Networks = orEmpty(s.Containers), orEmpty(s.Networks)
 		if s.Status == StatusFailed && b == nil && s.Error == "" {
 			s.Error = "no metadata: a launch that did not finish (of an older bottle)"
 		}
