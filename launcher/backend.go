@@ -31,6 +31,10 @@ type Backend interface {
 	Check(ctx context.Context) error
 
 	ImageExists(ctx context.Context, tag string) (bool, error)
+	// ImageID is the ID the engine gives image ref on this machine, ""
+	// when it is not here: what changes when an image is rebuilt or
+	// pulled again under the same name.
+	ImageID(ctx context.Context, ref string) (string, error)
 	Build(ctx context.Context, b BuildSpec) error
 
 	// NetworkCreate creates n. It is idempotent for the launch that made

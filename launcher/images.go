@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"bottle.dev/bottle/images"
@@ -124,12 +125,19 @@ type agentBuild struct {
 	dockerfile string            // the user's Dockerfile (absolute); its directory is the context
 	files      map[string][]byte // else the context of bottle's own Dockerfile
 	args       map[string]string
+	// sum hashes what the image is made from on the host; bases are the
+	// images it is built FROM, whose IDs on the engine go into the tag
+	// too (agentTag).
+	sum   string
+	bases []string
 }
 
-// planAgent reads what the agent image is made from and tags it by
-// content: the Dockerfile, BASE_IMAGE, and every file of the context that
-// a build would send (.dockerignore is respected; without one, .git is
-// left out), so an unchanged context is not rebuilt and a changed file is.
+// planAgent reads what the agent image is made from: the Dockerfile,
+// BASE_IMAGE, every file of the context that a build would send
+// (.dockerignore is respected; without one, .git is left out), and the
+// base images it names. agentTag then tags it by all of that and the base
+// images' IDs, so an unchanged image is not rebuilt, and a changed file or
+// a base image rebuilt under the same name is.
 func planAgent(s Spec) (agentBuild, error) {
 	if s.Image != "" {
 		return agentBuild{tag: s.Image, given: true}, nil
@@ -140,7 +148,7 @@ func planAgent(s Spec) (agentBuild, error) {
 	}
 	if s.Dockerfile == "" {
 		df := images.AgentDockerfile()
-		return agentBuild{tag: "bottle-agent:" + hashFiles(df, []byte(s.AgentBase)), files: map[string][]byte{"Dockerfile": df}, args: args}, nil
+		return agentBuild{sum: hashFiles(df, []byte(s.AgentBase)), bases: DockerfileBases(df, args), files: map[string][]byte{"Dockerfile": df}, args: args}, nil
 	}
 	abs, err := filepath.Abs(s.Dockerfile)
 	if err != nil {
@@ -154,7 +162,98 @@ func planAgent(s Spec) (agentBuild, error) {
 	if err != nil {
 		return agentBuild{}, fmt.Errorf("the build context of %s (its directory): %w", s.Dockerfile, err)
 	}
-	return agentBuild{tag: "bottle-agent:" + hashFiles(df, []byte(s.AgentBase), []byte(sum)), dockerfile: abs, args: args}, nil
+	return agentBuild{sum: hashFiles(df, []byte(s.AgentBase), []byte(sum)), bases: DockerfileBases(df, args), dockerfile: abs, args: args}, nil
+}
+
+// agentTag tags a built agent image: by what planAgent hashed, and by the
+// ID the engine gives each of its base images ("" for one it does not
+// have, which the build fetches).
+func (l *Launcher) agentTag(ctx context.Context, a *agentBuild) error {
+	if a.given {
+		return nil
+	}
+	parts := [][]byte{[]byte(a.sum)}
+	for _, base := range a.bases {
+		id, err := l.Backend.ImageID(ctx, base)
+		if err != nil {
+			return fmt.Errorf("the agent image's base %s: %w", base, err)
+		}
+		parts = append(parts, []byte(base), []byte(id))
+	}
+	a.tag = "bottle-agent:" + hashFiles(parts...)
+	return nil
+}
+
+// DockerfileBases are the images a Dockerfile builds FROM, with build
+// args (over the ARG defaults before the first FROM) put in: not scratch,
+// not an earlier stage, and not one whose name still holds a variable
+// after that (it cannot be known here).
+func DockerfileBases(df []byte, buildArgs map[string]string) []string {
+	vars := map[string]string{}
+	stages := map[string]bool{}
+	var bases []string
+	seenFrom := false
+	for _, line := range dockerfileLines(string(df)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "ARG":
+			if seenFrom {
+				continue
+			}
+			for _, kv := range f[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				vars[k] = strings.Trim(v, `"'`)
+			}
+		case "FROM":
+			seenFrom = true
+			rest := f[1:]
+			for len(rest) > 0 && strings.HasPrefix(rest[0], "--") {
+				rest = rest[1:]
+			}
+			if len(rest) == 0 {
+				continue
+			}
+			img := os.Expand(rest[0], func(k string) string {
+				if v, ok := buildArgs[k]; ok {
+					return v
+				}
+				return vars[k]
+			})
+			if img != "" && img != "scratch" && !stages[strings.ToLower(img)] && !strings.Contains(img, "$") && !slices.Contains(bases, img) {
+				bases = append(bases, img)
+			}
+			if len(rest) >= 3 && strings.EqualFold(rest[1], "AS") {
+				stages[strings.ToLower(rest[2])] = true
+			}
+		}
+	}
+	return bases
+}
+
+// dockerfileLines are a Dockerfile's instructions: comments dropped,
+// continued lines joined.
+func dockerfileLines(df string) []string {
+	var out []string
+	cur := ""
+	for _, line := range strings.Split(df, "\n") {
+		t := strings.TrimSpace(line)
+		if cur == "" && strings.HasPrefix(t, "#") {
+			continue
+		}
+		if strings.HasSuffix(t, "\\") {
+			cur += strings.TrimSuffix(t, "\\") + " "
+			continue
+		}
+		out = append(out, cur+t)
+		cur = ""
+	}
+	if cur != "" {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // agentImage builds the agent image unless it is given, or there already

@@ -96,3 +96,65 @@ func TestChecksBeforeAnything(t *testing.T) {
 		})
 	}
 }
+
+// TestBaseImageID: the agent image's tag holds the ID of its base image
+// as the engine reports it, so a base rebuilt (or pulled again) under the
+// same name builds the agent image again; an unchanged one does not.
+func TestBaseImageID(t *testing.T) {
+	for _, own := range []bool{true, false} {
+		l, f, s := setup(t)
+		s.Image = ""
+		base := "debian:bookworm-slim" // the default agent Dockerfile's
+		if !own {
+			dir := t.TempDir()
+			s.Dockerfile = filepath.Join(dir, "Dockerfile")
+			base = "example.test/base:1"
+			os.WriteFile(s.Dockerfile, []byte("ARG BASE=example.test/base:1\nFROM ${BASE} AS build\nFROM build\n"), 0o644)
+		}
+		f.SetImageID(base, "sha256:aaaa")
+		launch := func() string {
+			t.Helper()
+			b, err := l.Launch(context.Background(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Stop(context.Background(), "demo"); err != nil {
+				t.Fatal(err)
+			}
+			return b.AgentImage
+		}
+		first, again := launch(), launch()
+		f.SetImageID(base, "sha256:bbbb")
+		rebuilt := launch()
+		if first != again || rebuilt == first {
+			t.Errorf("own Dockerfile %v: tags %s, %s, then with a new base ID %s", own, first, again, rebuilt)
+		}
+		n := 0
+		for _, b := range f.Builds() {
+			if b.Tag == first || b.Tag == rebuilt {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("own Dockerfile %v: %d agent builds, want 2 (one per base ID): %+v", own, n, f.Builds())
+		}
+	}
+}
+
+func TestDockerfileBases(t *testing.T) {
+	for _, tc := range []struct {
+		df   string
+		args map[string]string
+		want string
+	}{
+		{"FROM debian:12\n", nil, "debian:12"},
+		{"ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\n", nil, "debian:bookworm-slim"},
+		{"ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\n", map[string]string{"BASE_IMAGE": "mine:2"}, "mine:2"},
+		{"# c\nFROM --platform=linux/amd64 golang:1 AS build\nRUN x \\\n  y\nFROM scratch\nCOPY --from=build /a /a\nFROM build AS again\nFROM alpine:3\n", nil, "golang:1 alpine:3"},
+		{"FROM $UNSET\n", nil, ""},
+	} {
+		if got := strings.Join(launcher.DockerfileBases([]byte(tc.df), tc.args), " "); got != tc.want {
+			t.Errorf("%q %v: %q, want %q", tc.df, tc.args, got, tc.want)
+		}
+	}
+}

@@ -376,6 +376,9 @@ func buildImages(ctx context.Context, st *launch) (done, error) {
 	if b.SidecarImage, err = l.sidecarImage(ctx, st.sidecarBin); err != nil {
 		return done{}, err
 	}
+	if err = l.agentTag(ctx, &st.agent); err != nil {
+		return done{}, err
+	}
 	if err = l.agentImage(ctx, st.agent, st.spec.Rebuild); err != nil {
 		return done{}, err
 	}

@@ -58,6 +58,19 @@ func (c CLI) Exists(ctx context.Context, gone func(error) bool, args ...string) 
 	return false, err
 }
 
+// OutputUnlessGone is Output, with the engine saying that the object is
+// not there (gone) taken for "": an inspect of what may be missing.
+func (c CLI) OutputUnlessGone(ctx context.Context, gone func(error) bool, args ...string) (string, error) {
+	out, err := c.Output(ctx, args...)
+	switch {
+	case err == nil:
+		return out, nil
+	case gone(err):
+		return "", nil
+	}
+	return "", err
+}
+
 // Exec runs a command in a running container; the command's exit status
 // is in the returned *launcher.RunError.
 func (c CLI) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {

@@ -53,6 +53,7 @@ type Backend struct {
 	nets       map[string]*network
 	containers map[string]*container
 	images     map[string]bool
+	imageIDs   map[string]string // SetImageID
 	nextSubnet int
 	calls      []string
 	creates    []launcher.NetworkSpec
@@ -182,6 +183,34 @@ func (f *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 		return false, err
 	}
 	return f.images[tag], nil
+}
+
+// ImageID implements launcher.Backend: "sha256:" and the tag
+// (SetImageID sets another).
+func (f *Backend) ImageID(ctx context.Context, ref string) (string, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ImageID "+ref); err != nil {
+		return "", err
+	}
+	if !f.images[ref] {
+		return "", nil
+	}
+	if id, ok := f.imageIDs[ref]; ok {
+		return id, nil
+	}
+	return "sha256:" + ref, nil
+}
+
+// SetImageID makes image ref exist with that ID: a base image pulled or
+// rebuilt again under its name.
+func (f *Backend) SetImageID(ref, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[ref] = true
+	if f.imageIDs == nil {
+		f.imageIDs = map[string]string{}
+	}
+	f.imageIDs[ref] = id
 }
 
 // Build implements launcher.Backend.

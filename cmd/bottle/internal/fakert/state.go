@@ -70,7 +70,16 @@ type Proc struct {
 // Image is one image.
 type Image struct {
 	Tag    string            `json:"tag"`
+	ID     string            `json:"id,omitempty"` // "": sha256 of the tag (fakeID)
 	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// id is the image's ID as the engine reports it: "sha256:" and hex.
+func (i *Image) id() string {
+	if i.ID != "" {
+		return i.ID
+	}
+	return "sha256:" + fakeID(i.Tag)
 }
 
 func newState() *State {
