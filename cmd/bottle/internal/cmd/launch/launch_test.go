@@ -87,11 +87,13 @@ func TestLaunch(t *testing.T) {
 			fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
 			fx.Fakert("", "image", "agent:1")
 			fx.UserEnv["TOKEN"] = "secret-value"
-			r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", backend, "--image", "agent:1", "-e", "TOKEN", "-d", "--", "claude")
+			r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", backend, "--image", "agent:1", "-e", "TOKEN", "-d", "--", "echo", "hello from the agent")
 			for _, want := range []string{
 				"the agent gets these variables from your environment: TOKEN\n",
-				"[9/9] ready\n", "\nbottle \"demo\" is running (" + backend + ", launched in ",
-				"  stop:      bottle stop demo\n", "detached; run the command with: bottle exec demo -- claude\n",
+				"[9/9] ready; running in the background: echo 'hello from the agent' (its output: bottle logs demo -f)\n",
+				"\nbottle \"demo\" is running (" + backend + ", launched in ",
+				"  stop:      bottle stop demo\n", "  command:   echo 'hello from the agent', in the background\n",
+				"  output:    bottle logs demo -f (ends when the command does)\n",
 			} {
 				if !strings.Contains(r.Stderr, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
@@ -102,6 +104,23 @@ func TestLaunch(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(fx.F.Env.StateDir, "demo", contract.MetadataFile)); err != nil {
 				t.Error(err)
+			}
+			// It ran detached, under the supervisor, its output and status
+			// in the command directory.
+			out, err := os.ReadFile(filepath.Join(fx.F.Env.StateDir, "demo", contract.CommandDir, contract.CommandLogFile))
+			if err != nil || string(out) != "hello from the agent\n" {
+				t.Errorf("the command's output: %q %v", out, err)
+			}
+			if st, _ := os.ReadFile(filepath.Join(fx.F.Env.StateDir, "demo", contract.CommandDir, contract.CommandStatusFile)); !strings.Contains(string(st), `"exit_code": 0`) {
+				t.Errorf("the command's status: %s", st)
+			}
+			if argv := fx.Fakert("", "argv"); !strings.Contains(argv, " exec -d -u agent -w /workspace bottle-demo-agent /usr/local/bin/bottle-probe supervise --log /run/bottle/output.log --status /run/bottle/status.json --pid-file /run/bottle/command.pid -- echo 'hello from the agent'\n") {
+				t.Errorf("argv:\n%s", argv)
+			}
+			// A command the agent does not have fails the launch at once.
+			r = fx.Run(NewCmd(fx.F, nil), nil, "nocmd", "--backend", backend, "--image", "agent:1", "-d", "--", "no-such-program")
+			if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle: launch failed at step 9/9 (ready): the command cannot start in the agent: bottle-probe: exec: \"no-such-program\": executable file not found in $PATH\n") {
+				t.Errorf("a command that is not there: %+v", r)
 			}
 			r = fx.Run(NewCmd(fx.F, nil), nil, "other", "--backend", backend, "--image", "agent:1", "--", "sh", "-c", "exit 7")
 			if r.Code != 7 || !strings.Contains(r.Stderr, `bottle "other" is running`) {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/shquote"
+	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -62,4 +64,8 @@ func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration) {
 	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
 	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
 		b.Name, b.Name, b.Name, b.Name, b.Name)
+	if len(b.Command) > 0 {
+		fmt.Fprintf(w, "  command:   %s, in the background\n  output:    bottle logs %s -f (ends when the command does)\n  status:    bottle list (its exit status, once it has ended)\n",
+			termsafe.Line(shquote.Join(b.Command)), b.Name)
+	}
 }
