@@ -330,7 +330,7 @@ func (l *Launcher) Remove(ctx context.Context, name string, force bool) (Summary
 		return s, err
 	}
 	if !found {
-		return s, fmt.Errorf("no bottle named %q (see bottle list --all): %w", name, ErrNoBottle)
+		return s, &NoBottleError{Name: name}
 	}
 	switch {
 	case s.Status == StatusLaunching:

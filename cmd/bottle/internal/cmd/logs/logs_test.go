@@ -158,7 +158,7 @@ func TestContainerLogs(t *testing.T) {
 		t.Errorf("a stopped bottle's logs asked the engine: %q", c)
 	}
 	os.Remove(filepath.Join(b.StateDir, contract.LogDir, "agent.log"))
-	if r := fx.Run(NewCmd(fx.F, nil), nil, "demo"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle demo is stopped and its agent log was not saved") {
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "demo"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle demo does not run, and its agent log was not saved") {
 		t.Errorf("not saved: %+v", r)
 	}
 	if r := fx.Run(NewCmd(fx.F, nil), nil, "nothere"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, `no bottle named "nothere"`) {
