@@ -64,7 +64,11 @@ type Container struct {
 // its status file is on the host.
 type Proc struct {
 	Argv   []string `json:"argv"`
-	Status string   `json:"status"`
+	Status string   `json:"status,omitempty"`
+	// Attached: its exec waits for it; Ended is its exit status once
+	// bottle-probe signal has ended it.
+	Attached bool `json:"attached,omitempty"`
+	Ended    *int `json:"ended,omitempty"`
 }
 
 // Image is one image.
@@ -186,5 +190,8 @@ func (st *State) Print(w io.Writer, resourcesOnly bool) {
 			nets = append(nets, "container:"+c.NetworkOf)
 		}
 		fmt.Fprintf(w, "container %s %s image=%s networks=%s labels=%s\n", c.Name, c.State, normalize(c.Image), strings.Join(nets, ","), labelString(c.Labels))
+		for _, pid := range slices.Sorted(maps.Keys(c.Procs)) {
+			fmt.Fprintf(w, "  runs %s (%s)\n", strings.Join(c.Procs[pid].Argv, " "), pid)
+		}
 	}
 }

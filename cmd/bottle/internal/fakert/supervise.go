@@ -2,6 +2,7 @@ package fakert
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -60,6 +61,21 @@ func (c *call) supervise(ct *Container, user string, detach bool, args []string)
 		if o.Log != "" || o.Status != "" {
 			return c.unknown("an attached supervise with --log or --status")
 		}
+		if len(argv) == 2 && argv[0] == "sleep" {
+			// Runs until bottle-probe signal ends it (waitFor, once the
+			// state is saved), or its time is up.
+			d, err := time.ParseDuration(argv[1] + "s")
+			if err != nil {
+				return c.unknown("sleep %q", argv[1])
+			}
+			if ct.Procs == nil {
+				ct.Procs = map[string]*Proc{}
+			}
+			ct.Procs[o.PidFile] = &Proc{Argv: argv, Attached: true}
+			c.dirty = true
+			c.wait = &waiting{container: ct.Name, pidFile: o.PidFile, until: time.Now().Add(d)}
+			return 0
+		}
 		return c.program(ct, user, argv)
 	}
 	if o.Log == "" || o.Status == "" {
@@ -108,9 +124,63 @@ func (c *call) signal(ct *Container, pidFile, sig string) int {
 		fmt.Fprintf(c.out, "bottle-probe signal: open %s: no such file or directory (the command has ended, or never started)\n", pidFile)
 		return 1
 	}
-	delete(ct.Procs, pidFile)
 	c.dirty = true
+	if p.Attached {
+		code := contract.ExitSignalBase + n
+		p.Ended = &code // its exec, waiting, sees it and exits
+		return 0
+	}
+	delete(ct.Procs, pidFile)
 	return writeStatus(p.Status, p.Argv, contract.ExitSignalBase+n, sig)
+}
+
+// waiting is an attached sleep under way: its exec returns once signal
+// has ended it (Proc.Ended), or its time is up.
+type waiting struct {
+	container, pidFile string
+	until              time.Time
+}
+
+// waitFor waits for the attached sleep w and returns its exit status.
+func (s store) waitFor(ctx context.Context, w *waiting) int {
+	for {
+		code := -1
+		err := s.locked(func(st *State) bool {
+			ct := st.Containers[w.container]
+			p := ct.procs()[w.pidFile]
+			switch {
+			case p == nil:
+				code = 137 // its container went away
+			case p.Ended != nil:
+				code = *p.Ended
+			case time.Now().After(w.until):
+				code = 0
+			default:
+				return false
+			}
+			delete(ct.procs(), w.pidFile)
+			return true
+		})
+		if err != nil {
+			return ExitUnknown
+		}
+		if code >= 0 {
+			return code
+		}
+		select {
+		case <-ctx.Done():
+			return 130 // the engine's client was interrupted itself
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// procs is ct's running supervised commands (none when ct is nil).
+func (ct *Container) procs() map[string]*Proc {
+	if ct == nil {
+		return nil
+	}
+	return ct.Procs
 }
 
 // end is `fakert end CONTAINER CODE`: the running detached command of
@@ -121,6 +191,9 @@ func (c *call) end(name string, code int) int {
 		return c.fail("fakert: %s runs no detached command", name)
 	}
 	for k, p := range ct.Procs {
+		if p.Attached {
+			continue
+		}
 		delete(ct.Procs, k)
 		c.dirty = true
 		if r := writeStatus(p.Status, p.Argv, code, ""); r != 0 {
