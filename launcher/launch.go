@@ -114,6 +114,11 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 	for i, step := range steps {
 		st.b.State, st.b.Step = StateLaunching, step.name
 		err := l.save(st.b)
+		if err == nil {
+			// A Ctrl-C during a step that the engine had no part in (the
+			// CA, a file) is seen here, before the next one starts.
+			err = ctx.Err()
+		}
 		var d done
 		if err == nil {
 			d, err = step.run(ctx, st)

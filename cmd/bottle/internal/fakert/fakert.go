@@ -297,6 +297,10 @@ func (r Runner) Run(ctx context.Context, cmd launcher.Cmd) error {
 	if len(cmd.Argv) == 0 {
 		return errors.New("empty command")
 	}
+	if err := ctx.Err(); err != nil {
+		// As exec.CommandContext: a cancelled context starts nothing.
+		return err
+	}
 	var stderr bytes.Buffer
 	errw := io.Writer(&stderr)
 	if cmd.Stderr != nil {

@@ -1,7 +1,9 @@
 package launch
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,5 +213,49 @@ func TestLaunchQuietAndJSON(t *testing.T) {
 		if r.Code != cmdutil.ExitUsage || r.Stderr != tc.want+"Run 'bottle launch --help' for usage.\n" {
 			t.Errorf("%q: %+v", tc.args, r)
 		}
+	}
+}
+
+// interruptAt is a runner that cancels the launch's context (as a Ctrl-C
+// does) when the engine is asked to do what starts with at.
+type interruptAt struct {
+	next   launcher.Runner
+	at     string
+	cancel context.CancelCauseFunc
+}
+
+func (r interruptAt) Run(ctx context.Context, c launcher.Cmd) error {
+	if strings.HasPrefix(strings.Join(c.Argv, " "), r.at) {
+		r.cancel(errors.New("interrupt signal received"))
+	}
+	return r.next.Run(ctx, c)
+}
+
+// TestLaunchInterrupted: Ctrl-C during a launch tears it down, says what
+// it removed, exits 130, and is not a failure of the bottle: list shows it
+// as interrupted, and nothing of it is left on the engine.
+func TestLaunchInterrupted(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
+	fx.Fakert("", "image", "agent:1")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	fx.F.Runner = interruptAt{next: fx.F.Runner, at: "docker start bottle-demo-agent", cancel: cancel}
+	cmd := NewCmd(fx.F, nil)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	cmd.SetArgs([]string{"demo", "--backend", "docker", "--image", "agent:1"})
+	cmd.SetOut(fx.Out)
+	cmd.SetErr(fx.Err)
+	code := cmdutil.HandleError(cmd.ExecuteContext(ctx), fx.Err)
+	stderr := fx.Err.String()
+	if code != cmdutil.ExitSignal || !strings.HasSuffix(stderr, "interrupted at step 6/9 (agent); tearing down what was made\nbottle: interrupted; removed 2 containers and 2 networks\n") ||
+		strings.Contains(stderr, "self-test") || strings.Contains(stderr, "launch failed") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+	if st := fx.Fakert("", "state", "-resources"); st != "" {
+		t.Errorf("left on the engine:\n%s", st)
+	}
+	sums, err := fx.Launcher("docker").List(context.Background())
+	if err != nil || len(sums) != 1 || sums[0].Status != launcher.StatusInterrupted || sums[0].Step != "agent" {
+		t.Errorf("listed as %+v %v", sums, err)
 	}
 }
