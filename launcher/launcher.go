@@ -201,6 +201,9 @@ func (l *Launcher) Load(name string) (*Bottle, error) {
 	if b.Name != name {
 		return nil, fmt.Errorf("%s names bottle %q, not %q", filepath.Join(l.Dir(name), contract.MetadataFile), b.Name, name)
 	}
+	// It is where it was read from, whatever it says (a state directory
+	// moved, or copied from another machine).
+	b.StateDir = l.Dir(name)
 	b.normalize()
 	return &b, nil
 }
