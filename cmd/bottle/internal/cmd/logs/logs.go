@@ -164,7 +164,7 @@ func commandLog(ctx context.Context, l *launcher.Launcher, b *launcher.Bottle, o
 		}
 		// Once it has ended, what it wrote is all there: one more read.
 		ended := l.CommandEnded(b)
-		if !ended && n%10 == 9 {
+		if !ended && n%10 == 0 {
 			// A stop ends the command with the bottle, status or not.
 			if nb, err := l.Load(b.Name); err != nil || l.CheckUsable(nb) != nil {
 				ended = true
