@@ -147,7 +147,14 @@ func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
 			}
 			// A bottle's resources are on the backend it was launched
 			// on (one without metadata: the first that has any).
-			if b := metas[n]; b != nil && b.Backend != "" && b.Backend != name || held[n] != nil && held[n].backend != name {
+			home := ""
+			if b := metas[n]; b != nil {
+				home = b.Backend
+			}
+			if home == "" && held[n] != nil {
+				home = held[n].backend
+			}
+			if home != "" && home != name {
 				continue
 			}
 			if held[n] == nil {
