@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"bottle.dev/bottle/internal/syncbuf"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -55,6 +56,35 @@ func TestLifecycle(t *testing.T) {
 		var sums []launcher.Summary
 		if err := json.Unmarshal([]byte(out), &sums); err != nil || len(sums) != 1 || sums[0].Command == nil || sums[0].Command.ExitCode == nil || *sums[0].Command.ExitCode != 3 {
 			t.Errorf("list --json: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("exec_without_terminal_forwards_sigint", func(t *testing.T) {
+		cmd := exec.Command(filepath.Join(w.bin, "bottle"), "exec", "life", "--", "sh", "-c",
+			`trap 'echo got INT > /tmp/got-int; exit 5' INT; echo started; sleep 30 & wait`)
+		cmd.Env = w.env()
+		var out syncbuf.Buffer // read while the command writes
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(out.String(), "started") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		cmd.Process.Signal(syscall.SIGINT)
+		err := cmd.Wait()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != 130 || time.Since(start) > 15*time.Second {
+			t.Errorf("exit %d after %s:\n%s", code, time.Since(start), out.String())
+		}
+		if got, code := w.sh("life", "cat /tmp/got-int"); code != 0 || got != "got INT\n" {
+			t.Errorf("the command in the agent did not get the SIGINT: %d %q", code, got)
 		}
 	})
 
