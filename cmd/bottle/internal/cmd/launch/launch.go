@@ -106,7 +106,8 @@ goes. Ctrl-C during a launch removes what it made, says so, and exits 130.
 Progress and the summary go to stderr; -q prints nothing but errors.
 --json prints the summary on stdout instead, as one JSON object: name,
 backend, proxy_url, ca_fingerprint, state_dir, containers (agent,
-sidecar), networks (internal, egress), agent_user and mode.`,
+sidecar), networks (internal, egress), agent_user and mode; and command,
+the command -d started in the background, when there is one.`,
 		Example: `  # The allowlist.yaml in this directory, this directory as the workspace, a shell
   bottle launch demo --workspace . -- bash
 

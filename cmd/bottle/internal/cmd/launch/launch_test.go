@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -189,12 +190,13 @@ func TestLaunchQuietAndJSON(t *testing.T) {
 	want := JSON{Name: "js", Backend: "docker", ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
 		Containers: JSONContainers{Agent: "bottle-js-agent", Sidecar: "bottle-js-sidecar"},
 		Networks:   JSONNetworks{Internal: "bottle-js-internal", Egress: "bottle-js-egress"}, AgentUser: "agent", Mode: "enforce"}
-	if got != want || !strings.HasPrefix(got.ProxyURL, "http://172.30.") {
+	if !reflect.DeepEqual(got, want) || !strings.HasPrefix(got.ProxyURL, "http://172.30.") {
 		t.Errorf("--json:\n%+v\nwant\n%+v", got, want)
 	}
-	r = fx.Run(NewCmd(fx.F, nil), nil, "both", "--backend", "docker", "--image", "agent:1", "-q", "--json")
-	if r.Code != 0 || r.Stderr != "" || !json.Valid([]byte(r.Stdout)) {
-		t.Errorf("-q --json: %+v", r)
+	r = fx.Run(NewCmd(fx.F, nil), nil, "both", "--backend", "docker", "--image", "agent:1", "-q", "--json", "-d", "--", "echo", "hi")
+	got = JSON{}
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != 0 || r.Stderr != "" || strings.Join(got.Command, " ") != "echo hi" {
+		t.Errorf("-q --json -d -- CMD: %v %+v", err, r)
 	}
 	// A failure is still said with -q.
 	fx.Fake.Probe = "tcp=0"

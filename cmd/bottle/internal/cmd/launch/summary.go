@@ -23,6 +23,9 @@ type JSON struct {
 	Networks      JSONNetworks   `json:"networks"`
 	AgentUser     string         `json:"agent_user"` // who commands run as in the agent: "agent", or "root" when the image has no agent user
 	Mode          string         `json:"mode"`       // the allowlist's mode: "enforce" or "report"
+	// Command is the command -d started in the background (its state and
+	// exit status: bottle list --json).
+	Command []string `json:"command,omitempty"`
 }
 
 // JSONContainers are a bottle's containers, by role.
@@ -42,7 +45,7 @@ func ToJSON(b *launcher.Bottle) JSON {
 	return JSON{
 		Name: b.Name, Backend: b.Backend, ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
 		Containers: JSONContainers{Agent: b.Agent, Sidecar: b.Sidecar}, Networks: JSONNetworks{Internal: b.Internal, Egress: b.Egress},
-		AgentUser: b.AgentUser, Mode: b.Mode,
+		AgentUser: b.AgentUser, Mode: b.Mode, Command: b.Command,
 	}
 }
 
