@@ -17,9 +17,10 @@ type Options struct {
 	IO       *cmdutil.IOStreams
 	Launcher func(ctx context.Context, backend string, verbose bool) (*launcher.Launcher, error)
 
-	DryRun bool // --dry-run
-	Quiet  bool // -q
-	JSON   bool // --json
+	DryRun  bool // --dry-run
+	Quiet   bool // -q
+	JSON    bool // --json
+	Verbose bool // -v
 }
 
 // JSON is what `bottle cleanup --json` prints (fields are only ever added).
@@ -72,6 +73,7 @@ removed, error. Exit status 1 when something could not be removed.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "only say what would be removed")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors")
 	fl.BoolVar(&opts.JSON, "json", false, "print what was (or would be) removed as JSON (stable field names; see above)")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show a failed engine command whole (its argv and output), not in one line")
 	cmd.MarkFlagsMutuallyExclusive("quiet", "json")
 	return cmd
 }
@@ -87,7 +89,7 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	done, err := l.Cleanup(ctx, opts.DryRun, report)
 	if !opts.JSON || done == nil && err != nil { // nothing listed: the error is all there is
-		return err
+		return cmdutil.Brief(err, opts.Verbose)
 	}
 	out := JSON{DryRun: opts.DryRun, Bottles: []BottleJSON{}}
 	for _, c := range done {
@@ -100,7 +102,7 @@ func run(ctx context.Context, opts *Options) error {
 	if jerr := cmdutil.WriteJSON(opts.IO.Out, out); jerr != nil {
 		return jerr
 	}
-	return err
+	return cmdutil.Brief(err, opts.Verbose)
 }
 
 func orEmpty(s []string) []string {

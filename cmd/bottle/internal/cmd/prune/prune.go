@@ -19,6 +19,7 @@ type Options struct {
 
 	OlderThan time.Duration // --older-than
 	DryRun    bool          // --dry-run
+	Verbose   bool          // -v
 }
 
 // NewCmd returns `bottle prune`. With runF, the parsed options go there
@@ -56,6 +57,7 @@ Go duration (36h, 90m) or a number of days (7d).`,
 	}
 	cmd.Flags().StringVar(&olderThan, "older-than", "", "only those that last ran longer ago than this (7d, 36h)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be removed, and remove nothing")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "show a failed engine command whole (its argv and output), not in one line")
 	return cmd
 }
 
@@ -64,5 +66,5 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	return l.Prune(ctx, opts.OlderThan, opts.DryRun, opts.IO.Out)
+	return cmdutil.Brief(l.Prune(ctx, opts.OlderThan, opts.DryRun, opts.IO.Out), opts.Verbose)
 }

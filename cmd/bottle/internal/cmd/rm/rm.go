@@ -19,9 +19,10 @@ type Options struct {
 	// bottle is looked up on the backend it was launched on.
 	Launcher func(ctx context.Context, backend string, verbose bool) (*launcher.Launcher, error)
 
-	Names []string // NAME...
-	Force bool     // -f
-	Quiet bool     // -q
+	Names   []string // NAME...
+	Force   bool     // -f
+	Quiet   bool     // -q
+	Verbose bool     // -v
 }
 
 // NewCmd returns `bottle rm`. With runF, the parsed options go there
@@ -54,6 +55,7 @@ launched is always refused. A name that is not a bottle is an error (exit 1).`,
 	}
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "stop a bottle that runs, then remove it")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "show a failed engine command whole (its argv and output), not in one line")
 	return cmd
 }
 
@@ -80,5 +82,5 @@ func run(ctx context.Context, opts *Options) error {
 			fmt.Fprintf(opts.IO.Out, "removed %s (%s)\n", n, l.Dir(n))
 		}
 	}
-	return errors.Join(errs...)
+	return cmdutil.Brief(errors.Join(errs...), opts.Verbose)
 }

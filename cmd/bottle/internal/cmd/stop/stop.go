@@ -24,8 +24,9 @@ type Options struct {
 	// bottle without metadata (a launch that died half way).
 	Launcher func(ctx context.Context, backend string, verbose bool) (*launcher.Launcher, error)
 
-	Names []string // NAME...
-	Quiet bool     // -q
+	Names   []string // NAME...
+	Quiet   bool     // -q
+	Verbose bool     // -v
 }
 
 // NewCmd returns `bottle stop`. With runF, the parsed options go there
@@ -54,6 +55,7 @@ saved logs stay as they are); a name that is not a bottle is an error.
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "show a failed engine command whole (its argv and output), not in one line")
 	return cmd
 }
 
@@ -82,7 +84,7 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil && usage {
 		return cmdutil.UsageError(err)
 	}
-	return err
+	return cmdutil.Brief(err, opts.Verbose)
 }
 
 // stopOne stops bottle name on the backend recorded at its launch, and
