@@ -260,7 +260,7 @@ func TestNetworkCreateAdoptsOnlyItsOwnLaunch(t *testing.T) {
 func TestImageID(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ out, want string }{
-		{`[{"configuration" : {"descriptor" : {"digest" : "sha256:4bcf"}, "name" : "docker.io\/library\/alpine:3.22"}, "id" : "4bcf", "variants" : []}]`, "4bcf"},
+		{`[{"configuration" : {"descriptor" : {"digest" : "sha256:4bcf"}, "name" : "registry.example.test\/library\/alpine:3.22"}, "id" : "4bcf", "variants" : []}]`, "4bcf"},
 		{`[{"configuration" : {"descriptor" : {"digest" : "sha256:4bcf"}}}]`, "sha256:4bcf"},
 		{`[{"name" : "alpine", "index" : {"digest" : "sha256:old"}}]`, "sha256:old"},
 		{`[]`, ""},
