@@ -261,3 +261,34 @@ func TestLaunchInterrupted(t *testing.T) {
 		t.Errorf("listed as %+v %v", sums, err)
 	}
 }
+
+// TestLaunchInterruptedInBuild: Ctrl-C during an image build is an
+// interruption too, said once, with nothing made yet; not a failed build.
+func TestLaunchInterruptedInBuild(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
+	fx.Fakert("", "image", "base:1")
+	os.WriteFile("Dockerfile", []byte("FROM base:1\n"), 0o644)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	fx.F.Runner = interruptAt{next: fx.F.Runner, at: "docker build -f " + filepath.Join(mustGetwd(t), "Dockerfile"), cancel: cancel}
+	cmd := NewCmd(fx.F, nil)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	cmd.SetArgs([]string{"demo", "--backend", "docker", "--dockerfile", "Dockerfile", "-v"})
+	code := cmdutil.HandleError(cmd.ExecuteContext(ctx), fx.Err)
+	stderr := fx.Err.String()
+	if code != cmdutil.ExitSignal || !strings.HasSuffix(stderr, "\nbottle: interrupted; removed 0 containers and 0 networks\n") ||
+		strings.Contains(stderr, "failed") || strings.Count(stderr, "docker build") > 0 {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+	if st := fx.Fakert("", "state", "-resources"); st != "" {
+		t.Errorf("left on the engine:\n%s", st)
+	}
+}
+
+func mustGetwd(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
+}
