@@ -31,6 +31,10 @@ type Backend interface {
 	Check(ctx context.Context) error
 
 	ImageExists(ctx context.Context, tag string) (bool, error)
+	// ImageID is the ID the engine gives image ref on this machine, ""
+	// when it is not here: what changes when an image is rebuilt or
+	// pulled again under the same name.
+	ImageID(ctx context.Context, ref string) (string, error)
 	Build(ctx context.Context, b BuildSpec) error
 
 	// NetworkCreate creates n. It is idempotent for the launch that made
@@ -61,6 +65,7 @@ type BuildSpec struct {
 	Args       map[string]string
 	Labels     map[string]string
 	Progress   io.Writer // build output; nil: only shown on failure
+	NoCache    bool      // build every step again (launch --rebuild)
 }
 
 // NetworkSpec is one network.
@@ -170,9 +175,12 @@ type ExecSpec struct {
 	Workdir string
 	Env     []string
 	TTY     bool
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
+	// Detach starts the command and returns (the engine's exec -d): no
+	// streams, no exit status.
+	Detach bool
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
 }
 
 // Resource is a labelled container or network.
@@ -242,6 +250,9 @@ func RunFlags(r RunSpec, envFile string) []string {
 // ExecArgs is the argv of a command in a running container.
 func ExecArgs(name string, e ExecSpec) []string {
 	args := []string{"exec"}
+	if e.Detach {
+		args = append(args, "-d")
+	}
 	if e.Stdin != nil {
 		args = append(args, "-i")
 	}

@@ -17,13 +17,14 @@ import (
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/atomicfile"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/internal/termsafe"
 )
 
 // Paths inside the agent.
 const (
 	agentCABundle = "/etc/ssl/certs/ca-certificates.crt"
-	agentProbe    = "/usr/local/bin/bottle-probe"
+	agentProbe    = contract.AgentProbe
 	workspaceDir  = "/workspace"
 )
 
@@ -33,7 +34,7 @@ const (
 type launch struct {
 	l    *Launcher
 	spec Spec
-	b    *Bottle // the metadata, filled in as the steps go
+	b    *Bottle // the metadata, filled in as the steps go (and saved at each)
 	// id is this launch's LabelLaunch: the backends tell a network this
 	// launch created from any other of the same name by it.
 	id string
@@ -41,12 +42,19 @@ type launch struct {
 	// from here on tears the bottle down. It is set once the first network
 	// exists: before that, whatever holds a bottle's name is not ours.
 	made bool
+	lock *launchLock // held from the first step to the end
+
+	// What the checks before the first step found.
+	pol         *allowlist.Policy // the policy the bottle starts with
+	policy      []byte            // and its file
+	upstreamCA  []byte            // --upstream-ca's file
+	agent       agentBuild        // how the agent image is had
+	sidecarBin  string            // the static bottle-sidecar (or, when "", built in step "images" …)
+	sidecarRoot string            // … from this checkout
 
 	// What one step finds for the later ones.
-	pol        *allowlist.Policy // the policy the bottle starts with (step "state")
-	sidecarBin string            // the static bottle-sidecar (step "images")
-	internal   NetworkInfo       // the internal network as read back (step "networks")
-	egress     NetworkInfo       // the egress network as read back (step "networks")
+	internal NetworkInfo // the internal network as read back (step "networks")
+	egress   NetworkInfo // the egress network as read back (step "networks")
 }
 
 // step is one named step of the launch sequence. run does it and returns
@@ -82,26 +90,42 @@ func launchSteps() []step {
 		// from the image has run.
 		{"self-test", selfTest},
 		{"provision", provision},
-		{"save", saveMetadata},
+		{"ready", ready},
 	}
 }
 
-// Launch runs the launch sequence. Any failure tears down what this call
-// made and returns the error; a bottle that leaks never reaches the user.
+// Launch checks what can be checked before anything is made (Spec, the
+// engine, the images' inputs, bottle-sidecar), then runs the launch
+// sequence, recording in the bottle's metadata from its first step on how
+// far it got. Any failure tears down what this call made and returns a
+// *StepError (the metadata says failed, or refused when the self-test
+// refused the bottle); a bottle that leaks never reaches the user. When ctx
+// is cancelled (Ctrl-C), the launch is torn down and an *InterruptedError
+// says what was removed.
 func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 	st, err := l.newLaunch(ctx, s)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &InterruptedError{}
+		}
 		return nil, err
 	}
+	defer st.lock.release()
 	steps := launchSteps()
 	for i, step := range steps {
-		d, err := step.run(ctx, st)
+		st.b.State, st.b.Step = StateLaunching, step.name
+		err := l.save(st.b)
+		if err == nil {
+			// A Ctrl-C during a step that the engine had no part in (the
+			// CA, a file) is seen here, before the next one starts.
+			err = ctx.Err()
+		}
+		var d done
+		if err == nil {
+			d, err = step.run(ctx, st)
+		}
 		if err != nil {
-			if st.made {
-				l.note("launch failed at step %d/%d (%s); tearing down what was made", i+1, len(steps), step.name)
-				st.undo(ctx)
-			}
-			return st.b, err
+			return st.b, st.fail(ctx, i+1, len(steps), step.name, err)
 		}
 		if l.Progress != nil {
 			fmt.Fprintf(l.Progress, "[%d/%d] %s\n", i+1, len(steps), d.line)
@@ -113,9 +137,111 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 	return st.b, nil
 }
 
-// newLaunch checks what can be checked before the engine makes anything:
-// the name, the environment, the workspace, and that no resource of the
-// bottle exists yet.
+// StepError is a launch that failed at a step, and was torn down. Its
+// message is one line per engine command (RunError.Brief) unless Verbose,
+// which gives each command whole: argv, and what it said. A self-test
+// that refused the bottle is said in its own words (they begin with
+// "self-test:").
+type StepError struct {
+	N, Total int
+	Step     string
+	Err      error
+	Verbose  bool
+}
+
+func (e *StepError) Error() string {
+	msg := e.Err.Error()
+	var refused *SelfTestError
+	if errors.As(e.Err, &refused) {
+		// The self-test's verdict names its step, and says all it found.
+		return msg
+	}
+	if brief := Brief(e.Err); !e.Verbose && brief != msg {
+		msg = brief + " (-v shows the whole command and its output)"
+	}
+	return fmt.Sprintf("launch failed at step %d/%d (%s): %s", e.N, e.Total, e.Step, msg)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// InterruptedError is a launch that was interrupted (its context was
+// cancelled: Ctrl-C, SIGTERM) and torn down: what it removed.
+type InterruptedError struct {
+	Step                 string // "" when it had not begun a step
+	Containers, Networks int
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted; removed %s and %s", plural(e.Containers, "container"), plural(e.Networks, "network"))
+}
+
+// Unwrap makes an interrupted launch context.Canceled to errors.Is.
+func (e *InterruptedError) Unwrap() error { return context.Canceled }
+
+func plural(n int, word string) string {
+	if n != 1 {
+		word += "s"
+	}
+	return fmt.Sprintf("%d %s", n, word)
+}
+
+// fail ends a launch that failed at step n of total: it tears down what
+// was made, records the outcome in the metadata, and returns the error to
+// report.
+func (st *launch) fail(ctx context.Context, n, total int, name string, err error) error {
+	l, b := st.l, st.b
+	interrupted := ctx.Err() != nil
+	var gone removed
+	if st.made {
+		if interrupted {
+			l.note("interrupted at step %d/%d (%s); tearing down what was made", n, total, name)
+		} else {
+			l.note("launch failed at step %d/%d (%s); tearing down what was made", n, total, name)
+		}
+		gone = st.undo(ctx)
+	}
+	b.Step = name
+	var out error
+	var refused *SelfTestError
+	switch {
+	case interrupted:
+		b.State, b.Error = StateInterrupted, ""
+		out = &InterruptedError{Step: name, Containers: gone.containers, Networks: gone.networks}
+	case errors.As(err, &refused):
+		b.State = StateRefused
+	default:
+		b.State = StateFailed
+	}
+	if !interrupted {
+		b.Error = oneLine(Brief(err))
+		out = &StepError{N: n, Total: total, Step: name, Err: err, Verbose: l.Verbose}
+	}
+	if serr := l.save(b); serr != nil {
+		l.note("could not record the failure in %s: %v", b.StateDir, serr)
+	}
+	return out
+}
+
+// oneLine joins a message's lines, for the metadata's error.
+func oneLine(s string) string {
+	var parts []string
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	s = strings.Join(parts, "; ")
+	if len(s) > 1000 {
+		s = s[:1000] + "…"
+	}
+	return s
+}
+
+// newLaunch checks what can be checked before anything is made — the name,
+// the environment, the workspace, the allowlist, the images' inputs,
+// bottle-sidecar, the engine, that no resource of the bottle exists yet —
+// and takes the bottle's lock. A failure here leaves nothing behind, not
+// even a state directory.
 func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	if err := ValidName(s.Name); err != nil {
 		return nil, err
@@ -128,6 +254,28 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 			return nil, err
 		}
 	}
+	st := &launch{l: l, spec: s, id: randomToken()}
+	var err error
+	if st.policy, err = os.ReadFile(s.Allowlist); err != nil {
+		return nil, fmt.Errorf("allowlist: %w (pass --allowlist FILE, or create one with 'bottle allow add HOST')", err)
+	}
+	if st.pol, err = allowlist.Parse(s.Allowlist, st.policy); err != nil {
+		return nil, fmt.Errorf("invalid allowlist:\n%w", err)
+	}
+	if s.UpstreamCA != "" {
+		if st.upstreamCA, err = os.ReadFile(s.UpstreamCA); err != nil {
+			return nil, fmt.Errorf("--upstream-ca: %w", err)
+		}
+	}
+	if st.agent, err = planAgent(s); err != nil {
+		return nil, err
+	}
+	if st.sidecarBin, st.sidecarRoot, err = findSidecar(s.SidecarBinary); err != nil {
+		return nil, err
+	}
+	if err := l.Backend.Check(ctx); err != nil {
+		return nil, err
+	}
 	existing, err := l.Backend.List(ctx, l.ownLabels(s.Name))
 	if err != nil {
 		// Without the list, a later failure could not tell this launch's
@@ -137,42 +285,54 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	if len(existing) > 0 {
 		return nil, fmt.Errorf("bottle %q already exists (%d resources); stop it first: bottle stop %s", s.Name, len(existing), s.Name)
 	}
-	b := &Bottle{
+	if st.agent.given {
+		ok, err := l.Backend.ImageExists(ctx, s.Image)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("image %s is not on this machine, and bottle never pulls images: build it or pull it yourself, or pass --dockerfile", s.Image)
+		}
+	}
+	if st.lock, err = l.lock(s.Name); err != nil {
+		return nil, err
+	}
+	st.b = &Bottle{
 		Name: s.Name, Backend: l.Backend.Name(), Created: time.Now().UTC(),
 		Sidecar: "bottle-" + s.Name + "-sidecar", Agent: "bottle-" + s.Name + "-agent",
 		Internal: "bottle-" + s.Name + "-internal", Egress: "bottle-" + s.Name + "-egress", EgressOwned: true,
-		StateDir: l.Dir(s.Name),
+		StateDir: l.Dir(s.Name), Mode: st.pol.Mode().String(), Supervised: true,
 	}
 	if s.EgressNetwork != "" {
-		b.Egress, b.EgressOwned = s.EgressNetwork, false
+		st.b.Egress, st.b.EgressOwned = s.EgressNetwork, false
 	}
 	if src := cmp.Or(s.AllowlistSource, s.Allowlist); src != "" {
-		b.AllowlistSource = src
+		st.b.AllowlistSource = src
 		if abs, err := filepath.Abs(src); err == nil {
-			b.AllowlistSource = abs
+			st.b.AllowlistSource = abs
 		}
 	}
-	return &launch{l: l, spec: s, b: b, id: randomToken()}, nil
+	return st, nil
 }
 
-// undo tears down what the launch made, under a context of its own: the
-// Ctrl-C that stopped the launch must not stop its cleanup.
-func (st *launch) undo(ctx context.Context) {
+// undo tears down what the launch made, under a context of its own (the
+// Ctrl-C that stopped the launch must not stop its cleanup), saving the
+// agent's and the sidecar's logs first: they say why it failed.
+func (st *launch) undo(ctx context.Context) removed {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	if _, err := st.l.teardown(ctx, st.spec.Name, false); err != nil {
+	gone, err := st.l.teardown(ctx, st.spec.Name, true)
+	if err != nil {
 		st.l.note("could not tear down everything (bottle cleanup removes what is left): %v", err)
 	}
+	return gone
 }
 
 // labels are the labels of this launch's resource of role.
 func (st *launch) labels(role string) map[string]string { return st.l.labels(st.spec.Name, role) }
 
-// checkBackend: the engine can be used now.
-func checkBackend(ctx context.Context, st *launch) (done, error) {
-	if err := st.l.Backend.Check(ctx); err != nil {
-		return done{}, err
-	}
+// checkBackend: the engine answered the checks before the first step.
+func checkBackend(_ context.Context, st *launch) (done, error) {
 	return doneWith("backend: %s", st.l.Backend.Name()), nil
 }
 
@@ -197,28 +357,15 @@ func makeState(_ context.Context, st *launch) (done, error) {
 		return done{}, fmt.Errorf("the bottle's CA in %s: %w", cfg, err)
 	}
 	b.CAFingerprint = authority.Fingerprint()
-	policy, err := os.ReadFile(s.Allowlist)
-	if err != nil {
-		return done{}, fmt.Errorf("allowlist: %w (pass --allowlist FILE, or create one with 'bottle allow add HOST')", err)
-	}
-	pol, err := allowlist.Parse(s.Allowlist, policy)
-	if err != nil {
-		return done{}, fmt.Errorf("invalid allowlist:\n%w", err)
-	}
-	st.pol = pol
-	b.Mode = pol.Mode().String()
-	if err := atomicfile.Write(filepath.Join(cfg, contract.AllowlistFile), policy); err != nil {
+	if err := atomicfile.Write(filepath.Join(cfg, contract.AllowlistFile), st.policy); err != nil {
 		return done{}, err
 	}
-	if s.UpstreamCA != "" {
-		data, err := os.ReadFile(s.UpstreamCA)
-		if err != nil {
-			return done{}, fmt.Errorf("--upstream-ca: %w", err)
-		}
-		if err := atomicfile.Write(filepath.Join(cfg, contract.UpstreamCAFile), data); err != nil {
+	if st.upstreamCA != nil {
+		if err := atomicfile.Write(filepath.Join(cfg, contract.UpstreamCAFile), st.upstreamCA); err != nil {
 			return done{}, err
 		}
 	}
+	pol := st.pol
 	d := doneWith("state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
 	d.notes = append(d.notes, fmt.Sprintf("policy %s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), len(pol.Allow()), len(pol.DenyRules()), pol.Mode()))
 	if pol.Mode() == allowlist.Report {
@@ -227,21 +374,27 @@ func makeState(_ context.Context, st *launch) (done, error) {
 	return d, nil
 }
 
-// buildImages finds bottle-sidecar and builds the images that are not
-// there yet: they are tagged by content, so an unchanged input is not
-// rebuilt.
+// buildImages builds bottle-sidecar when it comes from the checkout, and
+// the images that are not there yet: they are tagged by content, so an
+// unchanged input is not rebuilt (the agent's is, with Spec.Rebuild).
 func buildImages(ctx context.Context, st *launch) (done, error) {
 	l, b := st.l, st.b
 	var err error
-	if st.sidecarBin, err = l.sidecarBinary(ctx, st.spec.SidecarBinary); err != nil {
-		return done{}, err
+	if st.sidecarBin == "" {
+		if st.sidecarBin, err = l.buildSidecar(ctx, st.sidecarRoot); err != nil {
+			return done{}, err
+		}
 	}
 	if b.SidecarImage, err = l.sidecarImage(ctx, st.sidecarBin); err != nil {
 		return done{}, err
 	}
-	if b.AgentImage, err = l.agentImage(ctx, st.spec); err != nil {
+	if err = l.agentTag(ctx, &st.agent); err != nil {
 		return done{}, err
 	}
+	if err = l.agentImage(ctx, st.agent, st.spec.Rebuild); err != nil {
+		return done{}, err
+	}
+	b.AgentImage = st.agent.tag
 	return doneWith("images: sidecar %s, agent %s", b.SidecarImage, termsafe.Line(b.AgentImage)), nil
 }
 
@@ -347,12 +500,18 @@ func startAgent(ctx context.Context, st *launch) (done, error) {
 	if err := copyFile(st.sidecarBin, probeCopy, 0o755); err != nil {
 		return done{}, err
 	}
+	if err := l.makeCommandDir(s.Name); err != nil {
+		return done{}, err
+	}
 	env := append(proxyEnv(b.ProxyURL), s.Env...)
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
 		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: st.labels("agent"), Limits: s.Limits,
 		Mounts: []Mount{{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true},
-			{Source: probeCopy, Target: agentProbe, ReadOnly: true}},
+			{Source: probeCopy, Target: agentProbe, ReadOnly: true},
+			// The one directory of the state the agent may write: its
+			// commands' output, status and pid files (see contract).
+			{Source: l.CommandDir(s.Name), Target: contract.AgentCommandDir}},
 		Entrypoint: []string{agentProbe, "idle"}, Workdir: "/", User: nobody, Sysctls: agentSysctls,
 	})
 	if err != nil {
@@ -390,12 +549,23 @@ func provision(ctx context.Context, st *launch) (done, error) {
 	return d, nil
 }
 
-// saveMetadata writes bottle.json: the bottle is ready.
-func saveMetadata(_ context.Context, st *launch) (done, error) {
-	if err := st.l.save(st.b); err != nil {
+// ready starts the detached command, if there is one, and records the
+// bottle as ready.
+func ready(ctx context.Context, st *launch) (done, error) {
+	l, b := st.l, st.b
+	d := doneWith("ready")
+	if len(st.spec.Command) > 0 {
+		if err := l.startCommand(ctx, b, st.spec.Command); err != nil {
+			return done{}, err
+		}
+		b.Command = st.spec.Command
+		d = doneWith("ready; running in the background: %s (its output: bottle logs %s -f)", termsafe.Line(shquote.Join(b.Command)), b.Name)
+	}
+	b.State, b.Step = StateReady, ""
+	if err := l.save(b); err != nil {
 		return done{}, err
 	}
-	return doneWith("ready"), nil
+	return d, nil
 }
 
 // copyFile copies src to dst (replacing it) with mode.

@@ -15,7 +15,6 @@ import (
 
 	"bottle.dev/bottle/internal/atomicfile"
 	"bottle.dev/bottle/internal/contract"
-	"bottle.dev/bottle/internal/termsafe"
 )
 
 // Spec is what the user asked for.
@@ -38,6 +37,14 @@ type Spec struct {
 	// it holds. Empty: Allowlist itself. It is recorded in the bottle's
 	// metadata (Bottle.AllowlistSource).
 	AllowlistSource string
+	// Rebuild builds the agent image again, every step, even when its
+	// inputs have not changed (a Dockerfile whose RUN steps fetch things).
+	Rebuild bool
+	// Command is started in the agent, in the background, once the bottle
+	// is ready (launch -d -- CMD): its output and exit status go to the
+	// command directory. A command the caller attaches to is the caller's
+	// to run.
+	Command []string
 }
 
 // ErrNoBottle is returned for a name that has neither metadata nor
@@ -65,6 +72,11 @@ type Launcher struct {
 	// engine's: the go build of bottle-sidecar in a checkout. Nil:
 	// ExecRunner.
 	Runner Runner
+	// BackendNamed returns the backend of that name (Bottle.Backend), for
+	// what looks at every bottle of the state directory (List, Cleanup,
+	// Prune): each is asked on the backend it was launched on. Nil: only
+	// Backend is asked, and bottles of another backend are unknown.
+	BackendNamed func(ctx context.Context, name string) (Backend, error)
 }
 
 // Bottle is the metadata of a launched bottle (bottle.json).
@@ -94,6 +106,18 @@ type Bottle struct {
 	// that the next launch keeps it. Empty for bottles launched before it
 	// was recorded.
 	AllowlistSource string `json:"allowlist_source,omitempty"`
+	// State is how far the launch got (written from its first step on);
+	// Step the step it is at, or failed or was interrupted at; Error why
+	// it failed, in one line.
+	State State  `json:"state"`
+	Step  string `json:"step,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Command is the detached command started at launch (Spec.Command).
+	Command []string `json:"command,omitempty"`
+	// Supervised says the agent has the command directory and runs
+	// commands through bottle-probe supervise (bottles launched before
+	// they existed do not).
+	Supervised bool `json:"supervised,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,39}$`)
@@ -190,6 +214,10 @@ func (l *Launcher) Load(name string) (*Bottle, error) {
 	if b.Name != name {
 		return nil, fmt.Errorf("%s names bottle %q, not %q", filepath.Join(l.Dir(name), contract.MetadataFile), b.Name, name)
 	}
+	// It is where it was read from, whatever it says (a state directory
+	// moved, or copied from another machine).
+	b.StateDir = l.Dir(name)
+	b.normalize()
 	return &b, nil
 }
 
@@ -209,8 +237,9 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // removes its containers and networks: only those that carry its labels.
 // It reports whether there was anything to stop. A bottle that is already
 // stopped is left as it is, saved logs included; a name with neither
-// metadata nor resources is ErrNoBottle. Stop runs to the end under its
-// own timeout even when ctx is cancelled.
+// metadata nor resources is ErrNoBottle; a bottle being launched is left
+// to its launch. Stop runs to the end under its own timeout even when ctx
+// is cancelled.
 func (l *Launcher) Stop(ctx context.Context, name string) (bool, error) {
 	ctx, cancel := detached(ctx)
 	defer cancel()
@@ -218,39 +247,53 @@ func (l *Launcher) Stop(ctx context.Context, name string) (bool, error) {
 	if err != nil && !errors.Is(err, ErrNoBottle) {
 		return false, err
 	}
-	found, err := l.teardown(ctx, name, true)
+	if b != nil && b.State == StateLaunching && l.Busy(name) {
+		return false, fmt.Errorf("bottle %s is being launched (at step %s); Ctrl-C that launch to stop it, or stop it once it is up", name, b.Step)
+	}
+	res, err := l.teardown(ctx, name, true)
 	if err != nil {
 		// The metadata stays as it is: the bottle is not stopped.
-		return found > 0, err
+		return res.total() > 0, err
 	}
-	if found == 0 {
-		if b == nil {
-			return false, &NoBottleError{Name: name}
-		}
-		if b.Stopped.IsZero() {
-			b.Stopped = time.Now().UTC()
-			l.save(b)
-		}
-		return false, nil
+	if res.total() == 0 && b == nil {
+		return false, &NoBottleError{Name: name}
 	}
-	if b != nil {
-		b.Stopped = time.Now().UTC()
+	if b != nil && (res.total() > 0 || b.Stopped.IsZero()) {
+		b.stopped()
 		if err := l.save(b); err != nil {
-			return true, err
+			return res.total() > 0, err
 		}
 	}
-	return true, nil
+	return res.total() > 0, nil
 }
+
+// stopped records a stop: a ready bottle is stopped; a launch that died is
+// interrupted at its step; a failed one keeps what it says.
+func (b *Bottle) stopped() {
+	switch b.State {
+	case StateReady:
+		b.State = StateStopped
+	case StateLaunching:
+		b.State = StateInterrupted
+	}
+	b.Stopped = time.Now().UTC()
+}
+
+// removed counts what a teardown removed.
+type removed struct{ containers, networks int }
+
+func (r removed) total() int { return r.containers + r.networks }
 
 // teardown removes the containers and networks that carry bottle name's
 // labels, and nothing else: a container that merely has the name bottle
 // would give it is not touched. With dumpLogs, the agent's and the
-// sidecar's logs are saved first. It returns how many resources it found;
-// when they cannot be listed, nothing is removed.
-func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (int, error) {
+// sidecar's logs are saved first. It returns how many resources of each
+// kind it found; when they cannot be listed, nothing is removed.
+func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (removed, error) {
+	var n removed
 	res, err := l.Backend.List(ctx, l.ownLabels(name))
 	if err != nil {
-		return 0, fmt.Errorf("listing bottle %s's resources (nothing was removed): %w", name, err)
+		return n, fmt.Errorf("listing bottle %s's resources (nothing was removed): %w", name, err)
 	}
 	var errs []error
 	for _, r := range res {
@@ -265,112 +308,18 @@ func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (in
 				}
 			}
 		}
+		n.containers++
 		if err := l.Backend.Remove(ctx, r.Name); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, r := range res {
 		if r.Kind == "network" {
+			n.networks++
 			if err := l.Backend.NetworkRemove(ctx, r.Name); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	return len(res), errors.Join(errs...)
-}
-
-// Summary is one bottle as `bottle list` shows it.
-type Summary struct {
-	Name       string   `json:"name"`
-	Status     string   `json:"status"` // "running" (its agent and sidecar run) or "partial"
-	Containers []string `json:"containers"`
-	Networks   []string `json:"networks"`
-	ProxyURL   string   `json:"proxy_url,omitempty"`
-}
-
-// List groups labelled resources by bottle.
-func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
-	res, err := l.Backend.List(ctx, l.mine())
-	if err != nil {
-		return nil, err
-	}
-	by := map[string]*Summary{}
-	var order []string
-	running := map[string]int{}
-	for _, r := range res {
-		n := r.Labels[LabelName]
-		if n == "" {
-			continue
-		}
-		s, ok := by[n]
-		if !ok {
-			s = &Summary{Name: n}
-			by[n] = s
-			order = append(order, n)
-		}
-		if r.Kind == "container" {
-			s.Containers = append(s.Containers, r.Name)
-			if role := r.Labels[LabelRole]; r.State == "running" && (role == "agent" || role == "sidecar") {
-				running[n]++
-			}
-		} else {
-			s.Networks = append(s.Networks, r.Name)
-		}
-	}
-	var out []Summary
-	for _, n := range order {
-		s := by[n]
-		switch {
-		case running[n] == 2:
-			s.Status = "running"
-		default:
-			s.Status = "partial"
-		}
-		if b, err := l.Load(n); err == nil {
-			s.ProxyURL = b.ProxyURL
-		}
-		out = append(out, *s)
-	}
-	return out, nil
-}
-
-// Cleaned is a bottle Cleanup removed, or would remove in a dry run.
-type Cleaned struct {
-	Summary       // its resources, as List found them
-	Err     error // why they could not all be removed; nil: removed (or a dry run)
-}
-
-// Cleanup removes the resources of bottles that are not complete and
-// running (half-made launches, orphans). It touches only labelled
-// resources. It says what it does on report (nil: nothing), and returns
-// the bottles it removed (or, with dryRun, would remove).
-func (l *Launcher) Cleanup(ctx context.Context, dryRun bool, report io.Writer) ([]Cleaned, error) {
-	if report == nil {
-		report = io.Discard
-	}
-	sums, err := l.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var done []Cleaned
-	var errs []error
-	for _, s := range sums {
-		if s.Status == "running" {
-			continue
-		}
-		fmt.Fprintf(report, "%s: %s (containers %v, networks %v)\n", map[bool]string{true: "would remove", false: "removing"}[dryRun], termsafe.Line(s.Name), s.Containers, s.Networks)
-		c := Cleaned{Summary: s}
-		if !dryRun {
-			// One that cannot be removed does not keep the others.
-			if _, err := l.Stop(ctx, s.Name); err != nil {
-				c.Err = err
-				errs = append(errs, fmt.Errorf("%s: %w", termsafe.Line(s.Name), err))
-			}
-		}
-		done = append(done, c)
-	}
-	if len(done) == 0 {
-		fmt.Fprintln(report, "nothing to clean up")
-	}
-	return done, errors.Join(errs...)
+	return n, errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -40,21 +41,96 @@ type Cmd struct {
 }
 
 // RunError is a failed external command: what ran, how it ended, what it
-// said. Its message is a command a person can paste.
+// said. Its message is a command a person can paste; Brief is one line.
 type RunError struct {
 	Argv     []string
 	ExitCode int
 	Stderr   string
-	Err      error
+	// Output, when set, is the end of the command's whole output (both
+	// streams, in order), which says more than its stderr: an image
+	// build's. The message shows it instead of Stderr, which it holds.
+	Output string
+	Err    error
 }
 
 func (e *RunError) Error() string {
+	// What the command said may be an image's own output: no terminal
+	// controls.
+	if out := strings.TrimRight(e.Output, "\n"); strings.TrimSpace(out) != "" {
+		return fmt.Sprintf("`%s` failed (exit %d); the end of its output:\n%s", PrettyCommand(e.Argv), e.ExitCode, termsafe.Escape(out))
+	}
 	msg := strings.TrimSpace(e.Stderr)
 	if msg == "" {
 		msg = e.Err.Error()
 	}
-	// The stderr may be an image's own output: no terminal controls.
 	return fmt.Sprintf("`%s` failed (exit %d): %s", PrettyCommand(e.Argv), e.ExitCode, termsafe.Escape(msg))
+}
+
+// Brief is the failure in one line: the program and its verb (docker
+// build, container network create), the exit status and the last line it
+// said — not the whole argv and output, which Error gives.
+func (e *RunError) Brief() string {
+	last := lastLine(e.Output)
+	if last == "" {
+		last = lastLine(e.Stderr)
+	}
+	if last == "" {
+		last = e.Err.Error()
+	}
+	return fmt.Sprintf("%s failed (exit %d): %s", commandName(e.Argv), e.ExitCode, termsafe.Line(last))
+}
+
+// commandName is a program and the words after it up to its first flag,
+// two at most: "docker build", "docker network create", "go build".
+func commandName(argv []string) string {
+	if len(argv) == 0 {
+		return "a command"
+	}
+	words := []string{filepath.Base(argv[0])}
+	for _, a := range argv[1:] {
+		if strings.HasPrefix(a, "-") || len(words) == 3 {
+			break
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// Brief is err with every external command in it said in one line
+// (RunError.Brief): what a launch step's failure prints without -v. The
+// rest of the message is left as it is.
+func Brief(err error) string {
+	msg := err.Error()
+	for _, re := range runErrors(err) {
+		msg = strings.Replace(msg, re.Error(), re.Brief(), 1)
+	}
+	return msg
+}
+
+// runErrors are the RunErrors in err's tree, outermost first.
+func runErrors(err error) []*RunError {
+	if re, ok := err.(*RunError); ok {
+		return []*RunError{re}
+	}
+	var out []*RunError
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		if inner := u.Unwrap(); inner != nil {
+			out = runErrors(inner)
+		}
+	case interface{ Unwrap() []error }:
+		for _, inner := range u.Unwrap() {
+			if inner != nil {
+				out = append(out, runErrors(inner)...)
+			}
+		}
+	}
+	return out
 }
 
 // StderrSays reports whether err is a command that ran and failed, and whose
@@ -118,6 +194,7 @@ func (ExecRunner) Run(ctx context.Context, c Cmd) error {
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.WaitDelay = 5 * time.Second // a child that keeps our pipes open cannot hang us
 	cmd.Stdin = c.Stdin
+	cmd.SysProcAttr = processGroup(c.Stdin)
 	cmd.Dir = c.Dir
 	if c.Env != nil {
 		cmd.Env = append(os.Environ(), c.Env...)

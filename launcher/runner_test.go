@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -78,5 +79,29 @@ func TestPrettyCommandPastes(t *testing.T) {
 	got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
 	if want := argv[2:]; !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestBrief: every external command in an error says itself in one line —
+// program, verb, exit status, the last line it said — wherever it is in
+// the error's tree, and the rest of the message stays as it is.
+func TestBrief(t *testing.T) {
+	build := &RunError{Argv: []string{"/usr/bin/docker", "build", "-f", "/x/Dockerfile", "-t", "t", "/x"}, ExitCode: 1,
+		Stderr: "#5 ERROR: boom\n", Output: "#4 RUN make\n#5 ERROR: boom\nERROR: failed to solve: process \"make\" did not complete\n", Err: errors.New("exit status 1")}
+	if got := build.Brief(); got != `docker build failed (exit 1): ERROR: failed to solve: process "make" did not complete` {
+		t.Errorf("build: %s", got)
+	}
+	if strings.Count(build.Error(), "ERROR: boom") != 1 || !strings.HasPrefix(build.Error(), "`/usr/bin/docker build -f /x/Dockerfile -t t /x` failed (exit 1); the end of its output:\n#4 RUN make\n") {
+		t.Errorf("build in full: %s", build.Error())
+	}
+	cp := &RunError{Argv: []string{"container", "network", "create", "--internal", "n"}, ExitCode: 1, Stderr: "Error: one\nError: network n already exists\n", Err: errors.New("exit status 1")}
+	gone := &RunError{Argv: []string{"docker"}, ExitCode: -1, Err: errors.New("signal: killed")}
+	err := fmt.Errorf("copying: %w", errors.Join(cp, fmt.Errorf("and then: %w", gone), errors.New("plain\nsecond line")))
+	want := "copying: container network create failed (exit 1): Error: network n already exists\nand then: docker failed (exit -1): signal: killed\nplain\nsecond line"
+	if got := Brief(err); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := Brief(errors.New("no command here")); got != "no command here" {
+		t.Errorf("%q", got)
 	}
 }

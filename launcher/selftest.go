@@ -200,7 +200,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		leaks = append(leaks, fmt.Sprintf("the host's self-test listener accepted %d connection(s) from the agent", n))
 	}
 	if len(leaks) > 0 {
-		return proved, fmt.Errorf("self-test: the bottle leaks, so it was torn down:\n  %s", strings.Join(append(leaks, failures...), "\n  "))
+		return proved, &SelfTestError{fmt.Sprintf("self-test: the bottle leaks, so it was torn down:\n  %s", strings.Join(append(leaks, failures...), "\n  "))}
 	}
 	if report && len(failures) == 0 {
 		logged, missing := l.reportModeAudited(ctx, b.Name, blockedName)
@@ -210,7 +210,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		failures = append(failures, err.Error())
 	}
 	if len(failures) > 0 {
-		return proved, fmt.Errorf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))
+		return proved, &SelfTestError{fmt.Sprintf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))}
 	}
 	return proved, nil
 }
@@ -235,6 +235,13 @@ func (l *Launcher) openSelfTestWindow(bottle, name string) (func() error, error)
 		return nil
 	}, nil
 }
+
+// SelfTestError is the self-test's verdict against a bottle: what leaked,
+// or what could not be proven. (An engine that fails to run the probes is
+// an error of its own kind.)
+type SelfTestError struct{ msg string }
+
+func (e *SelfTestError) Error() string { return e.msg }
 
 // reportModeAudited checks, in report mode, that the sidecar logged the
 // self-test's DNS query and request for name as would-deny: what it found

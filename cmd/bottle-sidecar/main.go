@@ -26,6 +26,8 @@ Commands:
   connect    relay stdin/stdout to HOST:PORT through the proxy (an ssh ProxyCommand)
   forward    relay a local port to HOST:PORT through the proxy (for database clients)
   idle       wait for SIGTERM (the self-test's probe container runs this)
+  supervise  run a command in the agent, passing signals on and keeping its status (bottle-probe supervise -h)
+  signal     send a signal to a supervised command (bottle-probe signal -h)
   version    print the version
   help       print this help
 `
@@ -53,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return connectCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "forward":
 		return forwardCmd(ctx, args[1:], stdout, stderr)
+	case "supervise":
+		return superviseCmd(args[1:], os.Stdin, stdout, stderr)
+	case "signal":
+		return signalCmd(args[1:], stdout, stderr)
 	case "idle":
 		<-ctx.Done()
 		return 0

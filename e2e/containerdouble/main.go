@@ -89,10 +89,15 @@ func run(args []string) int {
 		return 0 // the double's builder is docker's: nothing to start
 	case "image":
 		if len(args) == 3 && args[1] == "inspect" {
-			if _, _, code := docker("image", "inspect", args[2]); code != 0 {
+			id, _, code := docker("image", "inspect", "--format", "{{.Id}}", args[2])
+			if code != 0 {
 				return fail("image not found: %s", args[2])
 			}
-			emit([]any{map[string]any{"id": "x", "configuration": map[string]any{"name": args[2]}}}, true)
+			// 1.x: id is the digest's hex, and the descriptor has the
+			// digest (ImageResource); docker's image ID stands in for it,
+			// so a rebuilt image has a new one, as on Apple's.
+			emit([]any{map[string]any{"id": strings.TrimPrefix(id, "sha256:"),
+				"configuration": map[string]any{"name": args[2], "descriptor": map[string]any{"digest": id}}}}, true)
 			return 0
 		}
 	case "build":

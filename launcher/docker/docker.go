@@ -72,9 +72,17 @@ func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 	return b.cli().Exists(ctx, noSuchImage, "image", "inspect", "--format", "{{.Id}}", tag)
 }
 
+// ImageID implements launcher.Backend.
+func (b *Backend) ImageID(ctx context.Context, ref string) (string, error) {
+	return b.cli().OutputUnlessGone(ctx, noSuchImage, "image", "inspect", "--format", "{{.Id}}", ref)
+}
+
 // BuildArgs is the argv of an image build.
 func BuildArgs(s launcher.BuildSpec) []string {
 	args := []string{"build", "-f", s.Dockerfile, "-t", s.Tag}
+	if s.NoCache {
+		args = append(args, "--no-cache")
+	}
 	for _, k := range slices.Sorted(maps.Keys(s.Args)) {
 		args = append(args, "--build-arg", k+"="+s.Args[k])
 	}

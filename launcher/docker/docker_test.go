@@ -372,3 +372,22 @@ func TestListByLabels(t *testing.T) {
 		t.Errorf("listed %+v", res)
 	}
 }
+
+// TestImageID: the engine's {{.Id}}; "" for an image that is not here; an
+// engine that fails is an error, not a missing image.
+func TestImageID(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeRunner{answers: map[string]string{"image inspect": "sha256:abc\n"}}
+	if id, err := (&Backend{Runner: f}).ImageID(ctx, "debian:12"); err != nil || id != "sha256:abc" ||
+		strings.Join(f.calls[0], " ") != "docker image inspect --format {{.Id}} debian:12" {
+		t.Errorf("%q %v %q", id, err, f.calls)
+	}
+	f = &fakeRunner{fail: map[string]error{"image inspect": &launcher.RunError{Argv: []string{"docker", "image"}, ExitCode: 1, Stderr: "Error response from daemon: No such image: debian:12"}}}
+	if id, err := (&Backend{Runner: f}).ImageID(ctx, "debian:12"); err != nil || id != "" {
+		t.Errorf("missing: %q %v", id, err)
+	}
+	f = &fakeRunner{fail: map[string]error{"image inspect": &launcher.RunError{Argv: []string{"docker", "image"}, ExitCode: 1, Stderr: "Cannot connect to the Docker daemon"}}}
+	if _, err := (&Backend{Runner: f}).ImageID(ctx, "debian:12"); err == nil {
+		t.Error("a dead engine took for a missing image")
+	}
+}

@@ -124,9 +124,47 @@ func (b *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 	return b.cli().Exists(ctx, notFound("image", tag), "image", "inspect", tag)
 }
 
+// imageJSON is what `container image inspect` says of an image that
+// ImageID reads: its id (1.x: the index digest's hex), else that digest.
+type imageJSON struct {
+	ID            string `json:"id"`
+	Configuration struct {
+		Descriptor struct {
+			Digest string `json:"digest"`
+		} `json:"descriptor"`
+	} `json:"configuration"`
+	Index struct { // before 1.0
+		Digest string `json:"digest"`
+	} `json:"index"`
+}
+
+// ImageID implements launcher.Backend.
+func (b *Backend) ImageID(ctx context.Context, ref string) (string, error) {
+	out, err := b.cli().OutputUnlessGone(ctx, notFound("image", ref), "image", "inspect", ref)
+	if err != nil || out == "" {
+		return "", err
+	}
+	var imgs []imageJSON
+	if err := json.Unmarshal([]byte(out), &imgs); err != nil {
+		return "", fmt.Errorf("container image inspect %s: unexpected output: %w", ref, err)
+	}
+	if len(imgs) == 0 {
+		return "", nil // 0.x prints only what it found
+	}
+	for _, id := range []string{imgs[0].ID, imgs[0].Configuration.Descriptor.Digest, imgs[0].Index.Digest} {
+		if id != "" {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("container image inspect %s: no id and no digest in its answer", ref)
+}
+
 // BuildArgs is the argv of an image build.
 func BuildArgs(s launcher.BuildSpec, dns []string) []string {
 	args := []string{"build", "--progress", "plain", "-t", s.Tag, "-f", s.Dockerfile}
+	if s.NoCache {
+		args = append(args, "--no-cache")
+	}
 	for _, k := range slices.Sorted(maps.Keys(s.Args)) {
 		args = append(args, "--build-arg", k+"="+s.Args[k])
 	}

@@ -253,3 +253,29 @@ func TestNetworkCreateAdoptsOnlyItsOwnLaunch(t *testing.T) {
 		})
 	}
 }
+
+// TestImageID: the image's id as 1.x prints it (the reference's
+// ImageResource shape), else its descriptor's or (0.x) index digest; ""
+// for an image that is not here; an error for an answer without either.
+func TestImageID(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ out, want string }{
+		{`[{"configuration" : {"descriptor" : {"digest" : "sha256:4bcf"}, "name" : "registry.example.test\/library\/alpine:3.22"}, "id" : "4bcf", "variants" : []}]`, "4bcf"},
+		{`[{"configuration" : {"descriptor" : {"digest" : "sha256:4bcf"}}}]`, "sha256:4bcf"},
+		{`[{"name" : "alpine", "index" : {"digest" : "sha256:old"}}]`, "sha256:old"},
+		{`[]`, ""},
+	} {
+		b := &Backend{Runner: &fakeCLI{out: map[string]string{"image inspect": tc.out}}}
+		if got, err := b.ImageID(ctx, "alpine:3.22"); err != nil || got != tc.want {
+			t.Errorf("%s: %q %v; want %q", tc.out, got, err, tc.want)
+		}
+	}
+	b := &Backend{Runner: &fakeCLI{out: map[string]string{"image inspect": `[{"name" : "x"}]`}}}
+	if _, err := b.ImageID(ctx, "x"); err == nil {
+		t.Error("an answer without an id took for one")
+	}
+	b = &Backend{Runner: &fakeCLI{fail: map[string]error{"image inspect": &launcher.RunError{ExitCode: 1, Stderr: "Error: image not found: x"}}}}
+	if id, err := b.ImageID(ctx, "x"); id != "" || err != nil {
+		t.Errorf("a missing image: %q %v", id, err)
+	}
+}

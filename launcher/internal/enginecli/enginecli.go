@@ -9,11 +9,10 @@ package enginecli
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"strings"
 
-	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -59,6 +58,19 @@ func (c CLI) Exists(ctx context.Context, gone func(error) bool, args ...string) 
 	return false, err
 }
 
+// OutputUnlessGone is Output, with the engine saying that the object is
+// not there (gone) taken for "": an inspect of what may be missing.
+func (c CLI) OutputUnlessGone(ctx context.Context, gone func(error) bool, args ...string) (string, error) {
+	out, err := c.Output(ctx, args...)
+	switch {
+	case err == nil:
+		return out, nil
+	case gone(err):
+		return "", nil
+	}
+	return "", err
+}
+
 // Exec runs a command in a running container; the command's exit status
 // is in the returned *launcher.RunError.
 func (c CLI) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
@@ -80,17 +92,22 @@ func (c CLI) Logs(ctx context.Context, name string, follow bool, out io.Writer) 
 const buildTail = 30
 
 // Build runs an image build with args. Its output goes to progress when
-// that is set; otherwise the last lines of it come with a failure, escaped:
-// they are the image's own commands talking.
+// that is set; a failure carries the end of it (the last line when
+// progress has shown the rest) as its RunError's Output, once: the
+// build's stderr is in it, and is not repeated.
 func (c CLI) Build(ctx context.Context, args []string, progress io.Writer) error {
 	var log bytes.Buffer
 	w := io.Writer(&log)
+	tail := buildTail
 	if progress != nil {
-		w = io.MultiWriter(&log, progress)
+		w, tail = io.MultiWriter(&log, progress), 1
 	}
 	err := c.runner().Run(ctx, launcher.Cmd{Argv: c.argv(args), Stdout: w, Stderr: w})
-	if err != nil && progress == nil {
-		return fmt.Errorf("%w\nbuild output:\n%s", err, termsafe.Escape(lastLines(log.String(), buildTail)))
+	var re *launcher.RunError
+	if errors.As(err, &re) {
+		withOutput := *re
+		withOutput.Output = lastLines(log.String(), tail)
+		return &withOutput
 	}
 	return err
 }

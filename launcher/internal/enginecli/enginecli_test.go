@@ -94,10 +94,11 @@ func TestExecAndLogsStreams(t *testing.T) {
 	}
 }
 
-// TestBuildOutput: with progress the build's output streams there and a
-// failure is the command's error alone; without, a failure carries the
-// last lines of the output, escaped (they are the image's commands
-// talking).
+// TestBuildOutput: without progress, a failure carries the last lines of
+// the build's output once, escaped (they are the image's commands
+// talking), the stderr that is in them not repeated, and says itself in
+// one line (Brief) with the last of them; with progress, where the output
+// has streamed, a failure carries its last line only.
 func TestBuildOutput(t *testing.T) {
 	var lines []string
 	for i := 1; i <= 40; i++ {
@@ -107,30 +108,34 @@ func TestBuildOutput(t *testing.T) {
 	failing := func(c launcher.Cmd) error {
 		io.WriteString(c.Stdout, strings.Join(lines[:20], "\n")+"\n")
 		io.WriteString(c.Stderr, strings.Join(lines[20:], "\n")+"\n")
-		return &launcher.RunError{Argv: c.Argv, ExitCode: 1, Err: errors.New("exit status 1")}
+		return &launcher.RunError{Argv: c.Argv, ExitCode: 1, Stderr: strings.Join(lines[20:], "\n") + "\n", Err: errors.New("exit status 1")}
 	}
 	c := CLI{Runner: &script{answer: failing}, Bin: "eng"}
 	err := c.Build(context.Background(), []string{"build", "-t", "t", "/ctx"}, nil)
-	if err == nil {
-		t.Fatal("no error")
+	var re *launcher.RunError
+	if !errors.As(err, &re) {
+		t.Fatalf("not a RunError: %v", err)
 	}
 	msg := err.Error()
-	tail := strings.SplitN(msg, "build output:\n", 2)
-	if len(tail) != 2 {
+	tail := strings.SplitN(msg, "; the end of its output:\n", 2)
+	if len(tail) != 2 || tail[0] != "`eng build -t t /ctx` failed (exit 1)" {
 		t.Fatalf("no build output in %q", msg)
 	}
 	got := strings.Split(tail[1], "\n")
 	if len(got) != buildTail || got[0] != "step 11" || got[buildTail-1] != `step 40 \x1b]52;c;ZXZpbA==\x07 failed` {
 		t.Errorf("tail of %d lines: %q", len(got), got)
 	}
-	if !strings.HasPrefix(msg, "`eng build -t t /ctx` failed (exit 1)") {
-		t.Errorf("the command is not in %q", msg)
+	if strings.Count(msg, "step 21\n") != 1 {
+		t.Errorf("the stderr is repeated: %q", msg)
+	}
+	if b := re.Brief(); b != `eng build failed (exit 1): step 40 \x1b]52;c;ZXZpbA==\x07 failed` {
+		t.Errorf("brief: %q", b)
 	}
 
 	var progress bytes.Buffer
 	c = CLI{Runner: &script{answer: failing}, Bin: "eng"}
 	err = c.Build(context.Background(), []string{"build", "/ctx"}, &progress)
-	if err == nil || strings.Contains(err.Error(), "build output") || strings.Count(progress.String(), "step") != 40 {
+	if err == nil || strings.Count(err.Error(), "step") != 1 || !strings.HasSuffix(err.Error(), "step 40 \\x1b]52;c;ZXZpbA==\\x07 failed") || strings.Count(progress.String(), "step") != 40 {
 		t.Errorf("with progress: %v; progress %q", err, progress.String())
 	}
 }

@@ -48,7 +48,8 @@ type Backend struct {
 	// full isolation.
 	NotIsolated bool
 	// OnCall, when set, sees every call and its context first (to check
-	// the context a teardown runs under, or to cancel one mid-launch).
+	// the context a teardown runs under, to cancel one mid-launch, or to
+	// panic, playing a launch killed there).
 	OnCall func(ctx context.Context, call string)
 
 	t          testing.TB
@@ -56,6 +57,7 @@ type Backend struct {
 	nets       map[string]*network
 	containers map[string]*container
 	images     map[string]bool
+	imageIDs   map[string]string // SetImageID
 	nextSubnet int
 	calls      []string
 	creates    []launcher.NetworkSpec
@@ -63,6 +65,7 @@ type Backend struct {
 	builds     []launcher.BuildSpec
 	execs      []Exec
 	copies     []Copy
+	procs      map[string]*proc // supervised commands that run, by pid file
 }
 
 type network struct {
@@ -89,7 +92,7 @@ type Copy struct {
 
 // New returns an empty engine that reports to t.
 func New(t testing.TB) *Backend {
-	return &Backend{t: t, nets: map[string]*network{}, containers: map[string]*container{}, images: map[string]bool{}}
+	return &Backend{t: t, nets: map[string]*network{}, containers: map[string]*container{}, images: map[string]bool{}, procs: map[string]*proc{}}
 }
 
 // GoodProbes answers every probe the way a sound bottle does: the proxy
@@ -118,7 +121,18 @@ func engineError(call, stderr string) error {
 // a cancelled context or the injected failure. The lock is held on return.
 func (f *Backend) begin(ctx context.Context, call string) error {
 	if f.OnCall != nil {
-		f.OnCall(ctx, call)
+		func() {
+			// OnCall may panic, to play a launch killed at that call: the
+			// caller's deferred unlock then finds the lock held, as it
+			// does on return.
+			defer func() {
+				if r := recover(); r != nil {
+					f.mu.Lock()
+					panic(r)
+				}
+			}()
+			f.OnCall(ctx, call)
+		}()
 	}
 	f.mu.Lock()
 	f.calls = append(f.calls, call)
@@ -175,14 +189,42 @@ func (f *Backend) ImageExists(ctx context.Context, tag string) (bool, error) {
 	return f.images[tag], nil
 }
 
+// ImageID implements launcher.Backend: "sha256:" and the tag
+// (SetImageID sets another).
+func (f *Backend) ImageID(ctx context.Context, ref string) (string, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ImageID "+ref); err != nil {
+		return "", err
+	}
+	if !f.images[ref] {
+		return "", nil
+	}
+	if id, ok := f.imageIDs[ref]; ok {
+		return id, nil
+	}
+	return "sha256:" + ref, nil
+}
+
+// SetImageID makes image ref exist with that ID: a base image pulled or
+// rebuilt again under its name.
+func (f *Backend) SetImageID(ref, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[ref] = true
+	if f.imageIDs == nil {
+		f.imageIDs = map[string]string{}
+	}
+	f.imageIDs[ref] = id
+}
+
 // Build implements launcher.Backend.
 func (f *Backend) Build(ctx context.Context, b launcher.BuildSpec) error {
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "Build "+b.Tag); err != nil {
 		return err
 	}
-	if f.images[b.Tag] {
-		return f.unexpected("Build %s: the image is there (an unchanged input is never rebuilt)", b.Tag)
+	if f.images[b.Tag] && !b.NoCache {
+		return f.unexpected("Build %s: the image is there (an unchanged input is never rebuilt, but with --rebuild)", b.Tag)
 	}
 	if _, err := os.Stat(b.Dockerfile); err != nil {
 		return engineError("build", "failed to read dockerfile: "+err.Error())
@@ -361,8 +403,9 @@ func (f *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerI
 		Networks: maps.Clone(c.addrs), Labels: maps.Clone(c.spec.Labels)}, nil
 }
 
-// Exec implements launcher.Backend. It knows the self-test's probes and
-// the provisioning script; any other command fails the test.
+// Exec implements launcher.Backend. It knows the self-test's probes, the
+// provisioning script, and bottle-probe supervise and signal of a few
+// programs (command.go); any other command fails the test.
 func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) error {
 	err := f.begin(ctx, "Exec "+name+": "+strings.Join(e.Argv, " "))
 	_, exists := f.containers[name]
@@ -385,6 +428,12 @@ func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 			return &launcher.RunError{Argv: e.Argv, ExitCode: code, Err: fmt.Errorf("exit status %d", code)}
 		}
 		return nil
+	case len(e.Argv) > 2 && e.Argv[0] == contract.AgentProbe && e.Argv[1] == "supervise":
+		return f.supervise(ctx, name, e)
+	case len(e.Argv) > 2 && e.Argv[0] == contract.AgentProbe && e.Argv[1] == "signal":
+		return f.signal(name, e)
+	case e.Detach:
+		return f.unexpected("Exec -d in %s of %q: bottle detaches only bottle-probe supervise", name, e.Argv)
 	case len(e.Argv) == 3 && e.Argv[0] == "sh" && e.Argv[1] == "-c" && strings.Contains(e.Argv[2], "update-ca-certificates"):
 		if e.Stdout != nil {
 			u := f.AgentUser
@@ -392,6 +441,15 @@ func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 				u = "agent" // the image has an agent user
 			}
 			io.WriteString(e.Stdout, u+"\n")
+		}
+		return nil
+	}
+	if out, code, long, known := program(e.Argv); known && !long {
+		if e.Stdout != nil {
+			io.WriteString(e.Stdout, out)
+		}
+		if code != 0 {
+			return exitError(e.Argv, code)
 		}
 		return nil
 	}
@@ -441,6 +499,16 @@ func (f *Backend) Remove(ctx context.Context, name string) error {
 		return f.unexpected("Remove %s: the container is not labelled as bottle's", name)
 	}
 	delete(f.containers, name)
+	// What ran in it ends with it, killed: a detached command writes no
+	// status, an attached one's exec ends.
+	for k, p := range f.procs {
+		if p.container == name {
+			delete(f.procs, k)
+			p.detached = false
+			p.ended <- 128 + signals["KILL"]
+			close(p.done)
+		}
+	}
 	return nil
 }
 

@@ -37,7 +37,8 @@ const RecordName = "demo"
 
 // Record launches a bottle the way `bottle launch` does with most options
 // set (the default agent image, built with a base; a workspace; a
-// variable; limits; upstream DNS and CA) and returns what it made.
+// variable; limits; upstream DNS and CA; a detached command) and returns
+// what it made.
 func Record(t *testing.T) *Recording {
 	t.Helper()
 	root := t.TempDir()
@@ -61,6 +62,7 @@ func Record(t *testing.T) *Recording {
 		UpstreamCA:    write("upstream-ca.pem", "-----BEGIN CERTIFICATE-----\n", 0o644),
 		SidecarBinary: write("bottle-sidecar", "a static binary", 0o755),
 		Limits:        launcher.Limits{Memory: "4g", CPUs: "1.5", Pids: 1024},
+		Command:       []string{"sleep", "600"},
 	}
 	f := New(t)
 	l := &launcher.Launcher{Backend: f, StateDir: filepath.Join(root, "state")}
@@ -230,7 +232,7 @@ func (r *Recording) Transcript(t *testing.T, b launcher.Backend, log *ArgvLog) [
 	for _, e := range r.Execs(t, "agent") {
 		b.Exec(ctx, r.Bottle.Agent, e)
 	}
-	section("provisioning: the copies at once (sorted), then one script", append(copies, log.take(r)...))
+	section("provisioning: the copies at once (sorted), then one script; then the detached command, checked and started", append(copies, log.take(r)...))
 	return []byte(out.String())
 }
 

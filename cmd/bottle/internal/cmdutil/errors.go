@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"bottle.dev/bottle/launcher"
 )
 
 // Exit codes, in one place: every verb ends with one of these (`bottle
@@ -341,3 +343,27 @@ func MaximumArgs(n int, what string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// Brief is err with each failed engine command in one line
+// (launcher.Brief: the program and its verb, the exit status, the last
+// line it said), and a word that -v shows them whole; with verbose, or
+// when err holds no engine command, err as it is. What err is to
+// errors.Is and errors.As does not change.
+func Brief(err error, verbose bool) error {
+	if err == nil || verbose {
+		return err
+	}
+	msg := launcher.Brief(err)
+	if msg == err.Error() {
+		return err
+	}
+	return &briefError{msg: msg + " (-v shows the whole command and its output)", err: err}
+}
+
+type briefError struct {
+	msg string
+	err error
+}
+
+func (e *briefError) Error() string { return e.msg }
+func (e *briefError) Unwrap() error { return e.err }

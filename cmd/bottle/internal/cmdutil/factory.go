@@ -13,7 +13,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"time"
 
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/docker"
@@ -133,9 +132,10 @@ func (h Host) notAppleSilicon() string {
 }
 
 // State is a launcher without a backend: for what lives in the state
-// directory alone (paths, metadata).
+// directory alone (paths, metadata). Its BackendNamed gives each bottle
+// the backend it was launched on.
 func (f *Factory) State() *launcher.Launcher {
-	return &launcher.Launcher{StateDir: f.Env.StateDir, Progress: f.IOStreams.Err}
+	return &launcher.Launcher{StateDir: f.Env.StateDir, Progress: f.IOStreams.Err, BackendNamed: f.PickBackend}
 }
 
 // Launcher is a launcher on the backend PickBackend chooses for backend.
@@ -169,12 +169,13 @@ func (f *Factory) LoadBottle(ctx context.Context, name string) (*launcher.Launch
 	return l, b, nil
 }
 
-// RunningBottle is LoadBottle for verbs that need the bottle running.
+// RunningBottle is LoadBottle for verbs that need the bottle running: one
+// whose launch is under way, died, failed or was stopped is refused,
+// saying which and what to do.
 func (f *Factory) RunningBottle(ctx context.Context, name string) (*launcher.Launcher, *launcher.Bottle, error) {
 	l, b, err := f.LoadBottle(ctx, name)
-	if err == nil && !b.Stopped.IsZero() {
-		err = fmt.Errorf("bottle %s was stopped at %s; launch it again (bottle launch %s), or read its saved logs (bottle logs %s)",
-			name, b.Stopped.Local().Format(time.DateTime), name, name)
+	if err == nil {
+		err = l.CheckUsable(b)
 	}
 	return l, b, err
 }
@@ -209,10 +210,17 @@ func (f *Factory) Diagnose(ctx context.Context) []Diagnosis {
 
 // ExecInAgent runs argv in the agent as its user, in /workspace, with a
 // terminal when ours is one; the command's exit status becomes bottle's.
+// Without a terminal, a Ctrl-C or SIGTERM is passed on to the command in
+// the agent (launcher.Exec), and bottle exits 130 once it has ended.
 func ExecInAgent(ctx context.Context, ios *IOStreams, l *launcher.Launcher, b *launcher.Bottle, argv []string) error {
-	err := l.Backend.Exec(ctx, b.Agent, launcher.ExecSpec{Argv: argv, User: b.AgentUser, Workdir: "/workspace", TTY: ios.Interactive(),
-		Stdin: ios.In, Stdout: ios.Out, Stderr: ios.Err})
-	if err != nil {
+	err := l.Exec(ctx, b, launcher.ExecSpec{Argv: argv, TTY: ios.Interactive(), Stdin: ios.In, Stdout: ios.Out, Stderr: ios.Err})
+	var ie *launcher.ExecInterrupted
+	switch {
+	case errors.As(err, &ie) && ie.Err != nil:
+		return WithCode(ExitSignal, err)
+	case errors.As(err, &ie):
+		return SilentExit(ExitSignal)
+	case err != nil:
 		if code := launcher.ExitCode(err); code > 0 {
 			return SilentExit(code)
 		}

@@ -80,13 +80,17 @@ func (c *call) container() int {
 		if code, failed := c.step("image inspect " + args[1]); failed {
 			return code
 		}
-		if _, ok := c.st.Images[args[1]]; !ok {
+		img, ok := c.st.Images[args[1]]
+		if !ok {
 			return c.fail("Error: image not found: %s", args[1])
 		}
-		c.emitApple([]any{map[string]any{"name": args[1], "index": map[string]any{"digest": "sha256:" + fakeID(args[1])}}}, true)
+		// 1.x: id is the index digest's hex (ImageResource).
+		digest := img.id()
+		c.emitApple([]any{map[string]any{"id": strings.TrimPrefix(digest, "sha256:"),
+			"configuration": map[string]any{"name": args[1], "descriptor": map[string]any{"digest": digest, "mediaType": "application/vnd.oci.image.index.v1+json"}}}}, true)
 		return 0
 	case "build":
-		p, err := parse(args, flagSpec{"--progress": true, "-t": true, "-f": true, "--build-arg": true, "--dns": true, "--label": true}, false)
+		p, err := parse(args, flagSpec{"--progress": true, "-t": true, "-f": true, "--build-arg": true, "--dns": true, "--label": true, "--no-cache": false}, false)
 		if err != nil || len(p.pos) != 1 {
 			return c.unknown("want build --progress plain -t TAG -f FILE [--build-arg K=V]... [--dns ADDR]... [--label K=V]... CONTEXT (%v)", err)
 		}

@@ -20,7 +20,7 @@ var dockerCreateFlags = flagSpec{
 	"--memory": true, "--cpus": true, "-v": true, "--user": true, "-w": true, "--entrypoint": true, "--label": true,
 }
 
-var execFlags = flagSpec{"-i": false, "-t": false, "-u": true, "-w": true, "-e": true}
+var execFlags = flagSpec{"-d": false, "-i": false, "-t": false, "-u": true, "-w": true, "-e": true}
 
 // docker interprets one docker CLI call.
 func (c *call) docker() int {
@@ -54,13 +54,14 @@ func (c *call) docker() int {
 		if code, failed := c.step("image inspect " + p.pos[0]); failed {
 			return code
 		}
-		if _, ok := c.st.Images[p.pos[0]]; !ok {
+		img, ok := c.st.Images[p.pos[0]]
+		if !ok {
 			return c.fail("Error: No such image: %s", p.pos[0])
 		}
-		fmt.Fprintln(c.out, "sha256:"+fakeID(p.pos[0]))
+		fmt.Fprintln(c.out, img.id())
 		return 0
 	case "build":
-		p, err := parse(args, flagSpec{"-f": true, "-t": true, "--build-arg": true, "--label": true}, false)
+		p, err := parse(args, flagSpec{"-f": true, "-t": true, "--build-arg": true, "--label": true, "--no-cache": false}, false)
 		if err != nil || len(p.pos) != 1 {
 			return c.unknown("want build -f FILE -t TAG [--build-arg K=V]... [--label K=V]... CONTEXT (%v)", err)
 		}

@@ -28,7 +28,7 @@ func fakeID(name string) string {
 func (c *call) exec(args []string) int {
 	p, err := parse(args, execFlags, true)
 	if err != nil || len(p.pos) < 2 {
-		return c.unknown("want exec [-i] [-t] [-u USER] [-w DIR] [-e K=V]... NAME ARGV... (%v)", err)
+		return c.unknown("want exec [-d] [-i] [-t] [-u USER] [-w DIR] [-e K=V]... NAME ARGV... (%v)", err)
 	}
 	name, argv := p.pos[0], p.pos[1:]
 	if code, failed := c.step("exec " + name); failed {
@@ -51,6 +51,12 @@ func (c *call) exec(args []string) int {
 			// What docker says when asked for a terminal it cannot have.
 			return c.fail("the input device is not a TTY")
 		}
+	}
+	if argv[0] == contract.AgentProbe {
+		return c.agentProbe(ct, p.last("-u"), p.set["-d"], argv)
+	}
+	if p.set["-d"] {
+		return c.unknown("a detached exec not under %s supervise", contract.AgentProbe)
 	}
 	if len(argv) > 1 && argv[1] == "probe" {
 		return c.probe(ct, argv)

@@ -121,6 +121,9 @@ func Run(ctx context.Context, cfg Config, name string, args []string, stdin io.R
 		fmt.Fprintf(stderr, "fakert: state: %v\n", err)
 		return ExitUnknown
 	}
+	if c.wait != nil && code == 0 {
+		return s.waitFor(ctx, c.wait)
+	}
 	return code
 }
 
@@ -133,7 +136,8 @@ type call struct {
 	out   io.Writer
 	errw  io.Writer
 	st    *State
-	dirty bool // the state changed
+	dirty bool     // the state changed
+	wait  *waiting // an attached sleep to wait for, once the state is saved
 }
 
 // unknown fails loudly: bottle sent something the fake does not know.
@@ -292,6 +296,10 @@ type Runner struct{ Config Config }
 func (r Runner) Run(ctx context.Context, cmd launcher.Cmd) error {
 	if len(cmd.Argv) == 0 {
 		return errors.New("empty command")
+	}
+	if err := ctx.Err(); err != nil {
+		// As exec.CommandContext: a cancelled context starts nothing.
+		return err
 	}
 	var stderr bytes.Buffer
 	errw := io.Writer(&stderr)

@@ -55,12 +55,35 @@ type Container struct {
 	Argv      []string          `json:"argv,omitempty"` // entrypoint and command
 	Copied    []string          `json:"copied,omitempty"`
 	Log       string            `json:"log,omitempty"`
+	// Procs are the detached supervised commands that run (a sleep), by
+	// the pid file bottle gave them.
+	Procs map[string]*Proc `json:"procs,omitempty"`
+}
+
+// Proc is a detached supervised command that runs: its argv, and where
+// its status file is on the host.
+type Proc struct {
+	Argv   []string `json:"argv"`
+	Status string   `json:"status,omitempty"`
+	// Attached: its exec waits for it; Ended is its exit status once
+	// bottle-probe signal has ended it.
+	Attached bool `json:"attached,omitempty"`
+	Ended    *int `json:"ended,omitempty"`
 }
 
 // Image is one image.
 type Image struct {
 	Tag    string            `json:"tag"`
+	ID     string            `json:"id,omitempty"` // "": sha256 of the tag (fakeID)
 	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// id is the image's ID as the engine reports it: "sha256:" and hex.
+func (i *Image) id() string {
+	if i.ID != "" {
+		return i.ID
+	}
+	return "sha256:" + fakeID(i.Tag)
 }
 
 func newState() *State {
@@ -167,5 +190,8 @@ func (st *State) Print(w io.Writer, resourcesOnly bool) {
 			nets = append(nets, "container:"+c.NetworkOf)
 		}
 		fmt.Fprintf(w, "container %s %s image=%s networks=%s labels=%s\n", c.Name, c.State, normalize(c.Image), strings.Join(nets, ","), labelString(c.Labels))
+		for _, pid := range slices.Sorted(maps.Keys(c.Procs)) {
+			fmt.Fprintf(w, "  runs %s (%s)\n", strings.Join(c.Procs[pid].Argv, " "), pid)
+		}
 	}
 }

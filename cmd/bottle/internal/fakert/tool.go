@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,8 +24,9 @@ const toolUsage = `usage: fakert COMMAND
   argv                         print the argv log, temporary names replaced
   network NAME [K=V]...        add a network with labels (a stranger's, or a half-made bottle's)
   container NAME STATE [K=V]...  add a container (STATE: running, exited) with labels
-  image TAG                    add an image
+  image TAG [ID]               add an image (again: with a new ID, as a rebuild gives it)
   log NAME                     set a container's log to stdin
+  end NAME CODE                end the detached command (a sleep) running in a container with CODE
   sidecar DIR [-reject MSG] [-count N] [-timeout D]
                                play the sidecar of the bottle whose state is DIR: write
                                logs/reload.json whenever config/allowlist.yaml changes
@@ -76,9 +78,13 @@ func (s store) tool(ctx context.Context, cfg Config, args []string, stdin io.Rea
 			st.Containers[rest[0]] = &Container{Name: rest[0], Image: "stranger:1", State: rest[1], Labels: labels(rest[2:])}
 			return nil
 		})
-	case cmd == "image" && len(rest) == 1:
+	case cmd == "image" && (len(rest) == 1 || len(rest) == 2):
 		return change(func(st *State) error {
-			st.Images[rest[0]] = &Image{Tag: rest[0]}
+			img := &Image{Tag: rest[0]}
+			if len(rest) == 2 {
+				img.ID = rest[1]
+			}
+			st.Images[rest[0]] = img
 			return nil
 		})
 	case cmd == "log" && len(rest) == 1:
@@ -94,6 +100,20 @@ func (s store) tool(ctx context.Context, cfg Config, args []string, stdin io.Rea
 			ct.Log = string(data)
 			return nil
 		})
+	case cmd == "end" && len(rest) == 2:
+		code, err := strconv.Atoi(rest[1])
+		if err != nil {
+			return fail(err)
+		}
+		r := 0
+		if err := s.locked(func(st *State) bool {
+			c := &call{st: st, errw: stderr}
+			r = c.end(rest[0], code)
+			return c.dirty
+		}); err != nil {
+			return fail(err)
+		}
+		return r
 	case cmd == "sidecar" && len(rest) >= 1:
 		return sidecar(ctx, rest, stderr)
 	}

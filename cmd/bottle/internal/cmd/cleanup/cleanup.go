@@ -17,9 +17,10 @@ type Options struct {
 	IO       *cmdutil.IOStreams
 	Launcher func(ctx context.Context, backend string, verbose bool) (*launcher.Launcher, error)
 
-	DryRun bool // --dry-run
-	Quiet  bool // -q
-	JSON   bool // --json
+	DryRun  bool // --dry-run
+	Quiet   bool // -q
+	JSON    bool // --json
+	Verbose bool // -v
 }
 
 // JSON is what `bottle cleanup --json` prints (fields are only ever added).
@@ -32,7 +33,7 @@ type JSON struct {
 // BottleJSON is one bottle cleanup removed, or would remove.
 type BottleJSON struct {
 	Name       string   `json:"name"`
-	Status     string   `json:"status"` // what list says of it: "partial"
+	Status     string   `json:"status"` // what list says of it: "incomplete"
 	Containers []string `json:"containers"`
 	Networks   []string `json:"networks"`
 	Removed    bool     `json:"removed"`         // false in a dry run, or when it failed
@@ -72,6 +73,7 @@ removed, error. Exit status 1 when something could not be removed.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "only say what would be removed")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors")
 	fl.BoolVar(&opts.JSON, "json", false, "print what was (or would be) removed as JSON (stable field names; see above)")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show a failed engine command whole (its argv and output), not in one line")
 	cmd.MarkFlagsMutuallyExclusive("quiet", "json")
 	return cmd
 }
@@ -87,11 +89,11 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	done, err := l.Cleanup(ctx, opts.DryRun, report)
 	if !opts.JSON || done == nil && err != nil { // nothing listed: the error is all there is
-		return err
+		return cmdutil.Brief(err, opts.Verbose)
 	}
 	out := JSON{DryRun: opts.DryRun, Bottles: []BottleJSON{}}
 	for _, c := range done {
-		b := BottleJSON{Name: c.Name, Status: c.Status, Containers: orEmpty(c.Containers), Networks: orEmpty(c.Networks), Removed: !opts.DryRun && c.Err == nil}
+		b := BottleJSON{Name: c.Name, Status: string(c.Status), Containers: orEmpty(c.Containers), Networks: orEmpty(c.Networks), Removed: !opts.DryRun && c.Err == nil}
 		if c.Err != nil {
 			b.Error = c.Err.Error()
 		}
@@ -100,7 +102,7 @@ func run(ctx context.Context, opts *Options) error {
 	if jerr := cmdutil.WriteJSON(opts.IO.Out, out); jerr != nil {
 		return jerr
 	}
-	return err
+	return cmdutil.Brief(err, opts.Verbose)
 }
 
 func orEmpty(s []string) []string {

@@ -80,7 +80,7 @@ func TestCleanupQuietAndJSON(t *testing.T) {
   "bottles": [
     {
       "name": "half",
-      "status": "partial",
+      "status": "incomplete",
       "containers": [],
       "networks": [
         "bottle-half-internal"
@@ -89,7 +89,7 @@ func TestCleanupQuietAndJSON(t *testing.T) {
     },
     {
       "name": "stuck",
-      "status": "partial",
+      "status": "incomplete",
       "containers": [],
       "networks": [
         "bottle-stuck-internal"

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ func TestDoctor(t *testing.T) {
 	r := fx.Run(NewCmd(fx.F, nil), nil)
 	want := "docker:           ok (engine 20.10.24)\n" +
 		"macos-container:  not usable: needs macOS on Apple silicon (this is linux/amd64)\n" +
+		"bottle-sidecar:   " + fx.F.SidecarBinary + "\n" +
 		"state directory:  " + fx.F.Env.StateDir + "\n"
 	if r.Code != 0 || r.Stdout != want {
 		t.Errorf("linux, docker up: %+v\nwant:\n%s", r, want)
@@ -59,7 +61,11 @@ func TestDoctor(t *testing.T) {
     }
   ],
   "state_dir": "` + fx.F.Env.StateDir + `",
-  "bottle_backend": "docker"
+  "bottle_backend": "docker",
+  "sidecar": {
+    "ok": true,
+    "path": "` + fx.F.SidecarBinary + `"
+  }
 }
 `
 	var got JSON
@@ -80,5 +86,26 @@ func TestDoctor(t *testing.T) {
 	var ran bool
 	if r = fx.Run(NewCmd(fx.F, func(*Options) error { ran = true; return nil }), nil); r.Code != 0 || !ran {
 		t.Errorf("runF: %+v", r)
+	}
+}
+
+// TestDoctorSidecar: doctor says where bottle-sidecar is, or where it
+// looked and how to fix it, and exits 1 without one.
+func TestDoctorSidecar(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.F.SidecarBinary = filepath.Join(t.TempDir(), "nothere")
+	r := fx.Run(NewCmd(fx.F, nil), nil)
+	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stdout, "\nbottle-sidecar:   not found: bottle-sidecar "+fx.F.SidecarBinary+": ") {
+		t.Errorf("given, missing: %+v", r)
+	}
+	// Not given: beside bottle, else a checkout; the test binary has
+	// neither, from a directory outside the checkout.
+	fx.F.SidecarBinary = ""
+	t.Chdir(t.TempDir())
+	r = fx.Run(NewCmd(fx.F, nil), nil, "--json")
+	var got JSON
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != cmdutil.ExitError || got.Sidecar.OK ||
+		!strings.Contains(got.Sidecar.Reason, "no bottle-sidecar beside bottle (in ") || !strings.Contains(got.Sidecar.Reason, "CGO_ENABLED=0 go build -o ") {
+		t.Errorf("none: %v %+v", err, r)
 	}
 }

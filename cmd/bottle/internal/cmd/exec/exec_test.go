@@ -2,8 +2,11 @@ package exec
 
 import (
 	"context"
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
@@ -49,7 +52,10 @@ func TestExec(t *testing.T) {
 				t.Errorf("cat: %+v", r)
 			}
 			bin := map[string]string{"docker": "docker", "macos-container": "container"}[backend]
-			if c := fx.Calls(); len(c) != 1 || c[0] != bin+" exec -i -u agent -w /workspace bottle-demo-agent cat" {
+			// Without a terminal, under the supervisor, with a pid file
+			// of its own that a Ctrl-C's signal is sent through.
+			supervised := regexp.MustCompile("^" + bin + ` exec -i -u agent -w /workspace bottle-demo-agent /usr/local/bin/bottle-probe supervise --pid-file /run/bottle/exec-[0-9a-f]{12}\.pid -- cat$`)
+			if c := fx.Calls(); len(c) != 1 || !supervised.MatchString(c[0]) {
 				t.Errorf("calls: %q", c)
 			}
 			if r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--", "sh", "-c", "exit 3"); r.Code != 3 || r.Stderr != "" {
@@ -81,5 +87,43 @@ func TestExecRefuses(t *testing.T) {
 	fx.Fake.Fail = "exec bottle-live-agent"
 	if r := fx.Run(NewCmd(fx.F, nil), nil, "live", "--", "true"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "injected failure") {
 		t.Errorf("the engine fails: %+v", r)
+	}
+}
+
+// TestExecInterrupted: without a terminal, a Ctrl-C (or SIGTERM) is passed
+// on to the command in the agent through its supervisor's pid file, and
+// bottle exits 130 once the command has ended.
+func TestExecInterrupted(t *testing.T) {
+	for sig, cause := range map[string]string{"INT": "interrupt signal received", "TERM": "terminated signal received"} {
+		fx := cmdtest.New(t)
+		fx.Launch("demo", "docker")
+		fx.Calls()
+		ctx, cancel := context.WithCancelCause(context.Background())
+		done := make(chan int, 1)
+		go func() {
+			opts := &Options{IO: fx.F.IOStreams, Bottle: fx.F.RunningBottle, Name: "demo", Command: []string{"sleep", "60"}}
+			done <- cmdutil.HandleError(run(ctx, opts), fx.Err)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		select {
+		case code := <-done:
+			t.Fatalf("%s: the command ended by itself (exit %d): %s", sig, code, fx.Err)
+		default:
+		}
+		cancel(errors.New(cause)) // as signal.NotifyContext says it
+		var code int
+		select {
+		case code = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: bottle exec did not end", sig)
+		}
+		calls := strings.Join(fx.Calls(), "\n")
+		forwarded := regexp.MustCompile(`(?m)^docker exec -u agent bottle-demo-agent /usr/local/bin/bottle-probe signal --pid-file /run/bottle/exec-[0-9a-f]{12}\.pid ` + sig + `$`)
+		if code != cmdutil.ExitSignal || !forwarded.MatchString(calls) {
+			t.Errorf("%s: exit %d, calls:\n%s", sig, code, calls)
+		}
+		if st := fx.Fakert("", "state"); strings.Contains(st, "sleep") {
+			t.Errorf("%s: the command still runs in the agent:\n%s", sig, st)
+		}
 	}
 }

@@ -48,6 +48,7 @@ type Options struct {
 	Env             []string // -e, resolved to K=V (the project file's first)
 	Backend         string   // --backend
 	Detach          bool     // -d
+	Rebuild         bool     // --rebuild
 	EgressNetwork   string   // --egress-network
 	UpstreamDNS     string   // --upstream-dns
 	UpstreamCA      string   // --upstream-ca
@@ -88,18 +89,41 @@ before using it, once per version of the file (--yes for scripts,
 The names of variables the agent gets from your environment are printed.
 
 NAME defaults to the current directory's name. With a command after --, it
-runs in the agent (with a terminal when you have one); otherwise the bottle
-keeps running and you attach with 'bottle shell NAME' or 'bottle exec'.
+runs in the agent (with a terminal when you have one), and bottle exits with
+its status; the bottle keeps running. With -d and a command, the command
+runs in the background as the agent's user in /workspace: 'bottle logs NAME
+-f' follows its output and ends when it exits, and 'bottle list' shows its
+exit status. Without a command the bottle keeps running, and you attach with
+'bottle shell NAME' or 'bottle exec NAME -- CMD'.
+
+An image built from a Dockerfile (--dockerfile, or bottle's own) is tagged
+by what goes into it: the Dockerfile, every file of its directory (the build
+context; .dockerignore is followed, else .git is left out), and the ID of
+the base image. An unchanged one is not rebuilt; --rebuild builds it again,
+every step, for a Dockerfile whose RUN steps fetch what changes.
+
+A failed step is said in one line, with the engine command that failed;
+-v shows the whole command and its output, and the build's output as it
+goes. Ctrl-C during a launch removes what it made, says so, and exits 130.
 
 Progress and the summary go to stderr; -q prints nothing but errors.
 --json prints the summary on stdout instead, as one JSON object: name,
 backend, proxy_url, ca_fingerprint, state_dir, containers (agent,
-sidecar), networks (internal, egress), agent_user and mode.`,
+sidecar), networks (internal, egress), agent_user and mode; and command,
+the command -d started in the background, when there is one.`,
 		Example: `  # The allowlist.yaml in this directory, this directory as the workspace, a shell
   bottle launch demo --workspace . -- bash
 
   # Detached, with a prebuilt agent image
   bottle launch demo --image my-agent:latest -d
+
+  # A command in the background; follow it, then see how it exited
+  bottle launch demo --workspace . -d -- make test
+  bottle logs demo -f
+  bottle list
+
+  # Build the agent image again, even though its Dockerfile did not change
+  bottle launch demo --dockerfile ./Dockerfile --rebuild
 
   # Run an agent CLI unattended
   bottle launch --workspace . -e ANTHROPIC_API_KEY -- claude -p "fix the tests"
@@ -127,11 +151,12 @@ sidecar), networks (internal, egress), agent_user and mode.`,
 	fl.StringVar(&opts.Workspace, "workspace", "", "directory copied into /workspace")
 	fl.StringArrayVarP(&opts.Env, "env", "e", nil, "K=V (or K, taken from here) for the agent (repeatable)")
 	fl.StringVar(&opts.Backend, "backend", "", "docker or macos-container (default: $BOTTLE_BACKEND, else the first that works)")
-	fl.BoolVarP(&opts.Detach, "detach", "d", false, "do not attach, even with a command")
+	fl.BoolVarP(&opts.Detach, "detach", "d", false, "run the command in the background (bottle logs NAME -f follows it)")
+	fl.BoolVar(&opts.Rebuild, "rebuild", false, "build the agent image again, every step, even when nothing it is made from changed")
 	fl.StringVar(&opts.EgressNetwork, "egress-network", "", "use this existing network as the egress side (e.g. a corporate one)")
 	fl.StringVar(&opts.UpstreamDNS, "upstream-dns", "", "resolvers the sidecar uses, HOST:PORT[,...] (default: the engine's)")
 	fl.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones")
-	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show image build output")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show image build output, and a failed engine command whole")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors (no progress, no summary)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the bottle's summary as JSON on stdout (stable field names; see above)")
 	cmd.MarkFlagsMutuallyExclusive("quiet", "verbose")
@@ -177,6 +202,9 @@ func (opts *Options) resolve(cmd *cobra.Command, args []string) error {
 	}
 	if opts.Image != "" && opts.Dockerfile != "" {
 		return cmdutil.UsageErrorf("give --image or --dockerfile, not both")
+	}
+	if opts.Rebuild && opts.Image != "" {
+		return cmdutil.UsageErrorf("--rebuild builds the agent image from a Dockerfile, and --image %s is used as it is: give one of them", opts.Image)
 	}
 	if opts.JSON && len(opts.Command) > 0 && !opts.Detach {
 		return cmdutil.UsageErrorf("--json prints the summary for scripts, and the command's output would be mixed into it: add -d, or run the command afterwards with bottle exec %s -- %s", opts.Name, shquote.Join(opts.Command))
@@ -317,23 +345,29 @@ func run(ctx context.Context, opts *Options) error {
 	if len(opts.Imported) > 0 && !opts.Quiet {
 		fmt.Fprintf(opts.IO.Err, "the agent gets these variables from your environment: %s\n", strings.Join(opts.Imported, ", "))
 	}
-	b, err := l.Launch(ctx, launcher.Spec{
+	spec := launcher.Spec{
 		Name: opts.Name, Allowlist: opts.Allowlist, Image: opts.Image, Dockerfile: opts.Dockerfile,
 		AgentBase: opts.AgentBase, Workspace: opts.Workspace, Env: opts.Env,
 		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
-		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary, AllowlistSource: opts.AllowlistSource,
-	})
-	if err != nil {
+		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary, Rebuild: opts.Rebuild,
+		AllowlistSource: opts.AllowlistSource,
+	}
+	if opts.Detach {
+		spec.Command = opts.Command
+	}
+	b, err := l.Launch(ctx, spec)
+	var interrupted *launcher.InterruptedError
+	switch {
+	case errors.As(err, &interrupted):
+		// Not a failure of the bottle: say what was removed, exit 130.
+		return cmdutil.WithCode(cmdutil.ExitSignal, err)
+	case err != nil:
 		return err
 	}
 	if err := opts.summary(b, time.Since(start)); err != nil {
 		return err
 	}
-	w := opts.IO.Err
 	if len(opts.Command) == 0 || opts.Detach {
-		if len(opts.Command) > 0 && !opts.Quiet {
-			fmt.Fprintf(w, "detached; run the command with: bottle exec %s -- %s\n", b.Name, strings.Join(opts.Command, " "))
-		}
 		return nil
 	}
 	return cmdutil.ExecInAgent(ctx, opts.IO, l, b, opts.Command)

@@ -1,9 +1,12 @@
 package launch
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -87,11 +90,13 @@ func TestLaunch(t *testing.T) {
 			fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
 			fx.Fakert("", "image", "agent:1")
 			fx.UserEnv["TOKEN"] = "secret-value"
-			r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", backend, "--image", "agent:1", "-e", "TOKEN", "-d", "--", "claude")
+			r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--backend", backend, "--image", "agent:1", "-e", "TOKEN", "-d", "--", "echo", "hello from the agent")
 			for _, want := range []string{
 				"the agent gets these variables from your environment: TOKEN\n",
-				"[9/9] ready\n", "\nbottle \"demo\" is running (" + backend + ", launched in ",
-				"  stop:      bottle stop demo\n", "detached; run the command with: bottle exec demo -- claude\n",
+				"[9/9] ready; running in the background: echo 'hello from the agent' (its output: bottle logs demo -f)\n",
+				"\nbottle \"demo\" is running (" + backend + ", launched in ",
+				"  stop:      bottle stop demo\n", "  command:   echo 'hello from the agent', in the background\n",
+				"  output:    bottle logs demo -f (ends when the command does)\n",
 			} {
 				if !strings.Contains(r.Stderr, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
@@ -102,6 +107,23 @@ func TestLaunch(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(fx.F.Env.StateDir, "demo", contract.MetadataFile)); err != nil {
 				t.Error(err)
+			}
+			// It ran detached, under the supervisor, its output and status
+			// in the command directory.
+			out, err := os.ReadFile(filepath.Join(fx.F.Env.StateDir, "demo", contract.CommandDir, contract.CommandLogFile))
+			if err != nil || string(out) != "hello from the agent\n" {
+				t.Errorf("the command's output: %q %v", out, err)
+			}
+			if st, _ := os.ReadFile(filepath.Join(fx.F.Env.StateDir, "demo", contract.CommandDir, contract.CommandStatusFile)); !strings.Contains(string(st), `"exit_code": 0`) {
+				t.Errorf("the command's status: %s", st)
+			}
+			if argv := fx.Fakert("", "argv"); !strings.Contains(argv, " exec -d -u agent -w /workspace bottle-demo-agent /usr/local/bin/bottle-probe supervise --log /run/bottle/output.log --status /run/bottle/status.json --pid-file /run/bottle/command.pid -- echo 'hello from the agent'\n") {
+				t.Errorf("argv:\n%s", argv)
+			}
+			// A command the agent does not have fails the launch at once.
+			r = fx.Run(NewCmd(fx.F, nil), nil, "nocmd", "--backend", backend, "--image", "agent:1", "-d", "--", "no-such-program")
+			if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle: launch failed at step 9/9 (ready): the command cannot start in the agent: bottle-probe: exec: \"no-such-program\": executable file not found in $PATH\n") {
+				t.Errorf("a command that is not there: %+v", r)
 			}
 			r = fx.Run(NewCmd(fx.F, nil), nil, "other", "--backend", backend, "--image", "agent:1", "--", "sh", "-c", "exit 7")
 			if r.Code != 7 || !strings.Contains(r.Stderr, `bottle "other" is running`) {
@@ -168,12 +190,13 @@ func TestLaunchQuietAndJSON(t *testing.T) {
 	want := JSON{Name: "js", Backend: "docker", ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
 		Containers: JSONContainers{Agent: "bottle-js-agent", Sidecar: "bottle-js-sidecar"},
 		Networks:   JSONNetworks{Internal: "bottle-js-internal", Egress: "bottle-js-egress"}, AgentUser: "agent", Mode: "enforce"}
-	if got != want || !strings.HasPrefix(got.ProxyURL, "http://172.30.") {
+	if !reflect.DeepEqual(got, want) || !strings.HasPrefix(got.ProxyURL, "http://172.30.") {
 		t.Errorf("--json:\n%+v\nwant\n%+v", got, want)
 	}
-	r = fx.Run(NewCmd(fx.F, nil), nil, "both", "--backend", "docker", "--image", "agent:1", "-q", "--json")
-	if r.Code != 0 || r.Stderr != "" || !json.Valid([]byte(r.Stdout)) {
-		t.Errorf("-q --json: %+v", r)
+	r = fx.Run(NewCmd(fx.F, nil), nil, "both", "--backend", "docker", "--image", "agent:1", "-q", "--json", "-d", "--", "echo", "hi")
+	got = JSON{}
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != 0 || r.Stderr != "" || strings.Join(got.Command, " ") != "echo hi" {
+		t.Errorf("-q --json -d -- CMD: %v %+v", err, r)
 	}
 	// A failure is still said with -q.
 	fx.Fake.Probe = "tcp=0"
@@ -193,4 +216,79 @@ func TestLaunchQuietAndJSON(t *testing.T) {
 			t.Errorf("%q: %+v", tc.args, r)
 		}
 	}
+}
+
+// interruptAt is a runner that cancels the launch's context (as a Ctrl-C
+// does) when the engine is asked to do what starts with at.
+type interruptAt struct {
+	next   launcher.Runner
+	at     string
+	cancel context.CancelCauseFunc
+}
+
+func (r interruptAt) Run(ctx context.Context, c launcher.Cmd) error {
+	if strings.HasPrefix(strings.Join(c.Argv, " "), r.at) {
+		r.cancel(errors.New("interrupt signal received"))
+	}
+	return r.next.Run(ctx, c)
+}
+
+// TestLaunchInterrupted: Ctrl-C during a launch tears it down, says what
+// it removed, exits 130, and is not a failure of the bottle: list shows it
+// as interrupted, and nothing of it is left on the engine.
+func TestLaunchInterrupted(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
+	fx.Fakert("", "image", "agent:1")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	fx.F.Runner = interruptAt{next: fx.F.Runner, at: "docker start bottle-demo-agent", cancel: cancel}
+	cmd := NewCmd(fx.F, nil)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	cmd.SetArgs([]string{"demo", "--backend", "docker", "--image", "agent:1"})
+	cmd.SetOut(fx.Out)
+	cmd.SetErr(fx.Err)
+	code := cmdutil.HandleError(cmd.ExecuteContext(ctx), fx.Err)
+	stderr := fx.Err.String()
+	if code != cmdutil.ExitSignal || !strings.HasSuffix(stderr, "interrupted at step 6/9 (agent); tearing down what was made\nbottle: interrupted; removed 2 containers and 2 networks\n") ||
+		strings.Contains(stderr, "self-test") || strings.Contains(stderr, "launch failed") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+	if st := fx.Fakert("", "state", "-resources"); st != "" {
+		t.Errorf("left on the engine:\n%s", st)
+	}
+	sums, err := fx.Launcher("docker").List(context.Background())
+	if err != nil || len(sums) != 1 || sums[0].Status != launcher.StatusInterrupted || sums[0].Step != "agent" {
+		t.Errorf("listed as %+v %v", sums, err)
+	}
+}
+
+// TestLaunchInterruptedInBuild: Ctrl-C during an image build is an
+// interruption too, said once, with nothing made yet; not a failed build.
+func TestLaunchInterruptedInBuild(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.example.com\n")
+	fx.Fakert("", "image", "base:1")
+	os.WriteFile("Dockerfile", []byte("FROM base:1\n"), 0o644)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	fx.F.Runner = interruptAt{next: fx.F.Runner, at: "docker build -f " + filepath.Join(mustGetwd(t), "Dockerfile"), cancel: cancel}
+	cmd := NewCmd(fx.F, nil)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	cmd.SetArgs([]string{"demo", "--backend", "docker", "--dockerfile", "Dockerfile", "-v"})
+	code := cmdutil.HandleError(cmd.ExecuteContext(ctx), fx.Err)
+	stderr := fx.Err.String()
+	if code != cmdutil.ExitSignal || !strings.HasSuffix(stderr, "\nbottle: interrupted; removed 0 containers and 0 networks\n") ||
+		strings.Contains(stderr, "failed") || strings.Count(stderr, "docker build") > 0 {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+	if st := fx.Fakert("", "state", "-resources"); st != "" {
+		t.Errorf("left on the engine:\n%s", st)
+	}
+}
+
+func mustGetwd(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }

@@ -1,7 +1,10 @@
 package list
 
 import (
+	"context"
 	"encoding/json"
+	"regexp"
+	"strings"
 	"testing"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
@@ -26,17 +29,35 @@ func TestList(t *testing.T) {
 			// Someone else's bottle, on the same engine.
 			fx.Fakert("", "container", "bottle-theirs-agent", "running", launcher.LabelManaged+"=true", launcher.LabelName+"=theirs", launcher.LabelOwner+"=someoneelse")
 			r := fx.Run(NewCmd(fx.F, nil), nil)
-			want := "NAME  STATUS   PROXY                   CONTAINERS\n" +
-				"demo  running  http://172.30.0.2:3128  2\n" +
-				"half  partial                          0\n"
-			if r.Code != 0 || r.Stdout != want {
+			want := "NAME  STATUS      PROXY                   CONTAINERS  COMMAND\n" +
+				"demo  running     http://172.30.0.2:3128  2           -\n" +
+				"half  incomplete                          0           -\n"
+			if r.Code != 0 || r.Stdout != want || r.Stderr != "" {
 				t.Errorf("list: %+v\nwant:\n%s", r, want)
 			}
 			r = fx.Run(NewCmd(fx.F, nil), nil, "--json")
 			var got []launcher.Summary
 			if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || len(got) != 2 || got[0].Name != "demo" || got[0].Status != "running" ||
-				len(got[0].Networks) != 2 || got[1].Name != "half" || got[1].Status != "partial" || got[1].Networks[0] != "bottle-half-internal" {
+				len(got[0].Networks) != 2 || got[1].Name != "half" || got[1].Status != "incomplete" || got[1].Networks[0] != "bottle-half-internal" ||
+				got[1].Containers == nil {
 				t.Errorf("list --json: %v %+v", err, r)
+			}
+			// A stopped bottle is only shown with --all.
+			if _, err := fx.Launcher(backend).Stop(context.Background(), "demo"); err != nil {
+				t.Fatal(err)
+			}
+			r = fx.Run(NewCmd(fx.F, nil), nil)
+			if r.Code != 0 || strings.Contains(r.Stdout, "demo") || !strings.Contains(r.Stdout, "half  incomplete") || r.Stderr != "and 1 bottle stopped or failed: bottle list --all\n" {
+				t.Errorf("list with a stopped one: %+v", r)
+			}
+			r = fx.Run(NewCmd(fx.F, nil), nil, "--all")
+			if r.Code != 0 || !regexp.MustCompile(`(?m)^demo +stopped +http://172\.30\.0\.2:3128 +0 +-$`).MatchString(r.Stdout) || r.Stderr != "" {
+				t.Errorf("list --all: %+v", r)
+			}
+			r = fx.Run(NewCmd(fx.F, nil), nil, "--all", "--json")
+			got = nil
+			if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || len(got) != 2 || got[0].Status != "stopped" || got[0].Stopped.IsZero() {
+				t.Errorf("list --all --json: %v %+v", err, r)
 			}
 		})
 	}

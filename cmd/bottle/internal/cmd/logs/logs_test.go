@@ -15,6 +15,7 @@ import (
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/internal/syncbuf"
+	"bottle.dev/bottle/launcher"
 )
 
 func TestNewCmd(t *testing.T) {
@@ -158,10 +159,57 @@ func TestContainerLogs(t *testing.T) {
 		t.Errorf("a stopped bottle's logs asked the engine: %q", c)
 	}
 	os.Remove(filepath.Join(b.StateDir, contract.LogDir, "agent.log"))
-	if r := fx.Run(NewCmd(fx.F, nil), nil, "demo"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle demo is stopped and its agent log was not saved") {
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "demo"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle demo does not run, and its agent log was not saved") {
 		t.Errorf("not saved: %+v", r)
 	}
 	if r := fx.Run(NewCmd(fx.F, nil), nil, "nothere"); r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, `no bottle named "nothere"`) {
 		t.Errorf("unknown: %+v", r)
+	}
+}
+
+// TestCommandLog: the detached command's output, the rotated file first,
+// escaped; -f keeps printing what it writes and ends when it exits, or at
+// once when the bottle is stopped.
+func TestCommandLog(t *testing.T) {
+	fx := cmdtest.New(t)
+	b := fx.LaunchSpec("docker", launcher.Spec{Name: "demo", Allowlist: fx.Allowlist("version: 1\nallow:\n  - host: api.example.com\n"), Command: []string{"sleep", "60"}})
+	dir := filepath.Join(b.StateDir, contract.CommandDir)
+	os.WriteFile(filepath.Join(dir, contract.CommandLogFile+".1"), []byte("older\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, contract.CommandLogFile), []byte("first \x1b[2J\n"), 0o644)
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "demo"); r.Code != 0 || r.Stdout != "older\nfirst \\x1b[2J\n" {
+		t.Errorf("logs: %+v", r)
+	}
+	var out syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() {
+		opts := &Options{IO: &cmdutil.IOStreams{Out: &out, Err: &out}, Bottle: fx.F.LoadBottle, Name: "demo", Follow: true, Poll: 10 * time.Millisecond}
+		done <- run(context.Background(), opts)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	f, _ := os.OpenFile(filepath.Join(dir, contract.CommandLogFile), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("second\n")
+	f.Close()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("-f ended before the command did: %v %q", err, out.String())
+	default:
+	}
+	fx.Fakert("", "end", b.Agent, "0")
+	select {
+	case err := <-done:
+		if err != nil || out.String() != "older\nfirst \\x1b[2J\nsecond\n" {
+			t.Errorf("-f: %v %q", err, out.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("-f did not end when the command did")
+	}
+	// Stopped with a command that never wrote its status: -f ends.
+	s := fx.LaunchSpec("docker", launcher.Spec{Name: "other", Allowlist: fx.Allowlist("version: 1\nallow:\n  - host: api.example.com\n"), Command: []string{"sleep", "60"}})
+	if _, err := fx.Launcher("docker").Stop(context.Background(), s.Name); err != nil {
+		t.Fatal(err)
+	}
+	if r := fx.Run(NewCmd(fx.F, nil), nil, "other", "-f"); r.Code != 0 || r.Stdout != "" {
+		t.Errorf("-f of a stopped bottle: %+v", r)
 	}
 }

@@ -42,6 +42,7 @@ func TestCompletion(t *testing.T) {
 		"bottle stop":   {"up"},
 		"bottle logs":   {"old", "up"},
 		"bottle launch": {"old"},
+		"bottle rm":     {"old", "up"},
 	}
 	seen := 0
 	walk(NewCmd(fx.F), func(c *cobra.Command) {

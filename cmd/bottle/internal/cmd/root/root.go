@@ -17,6 +17,8 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/launch"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/list"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/logs"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/prune"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/rm"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/shell"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/stop"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/version"
@@ -78,6 +80,8 @@ command in the agent.`,
 		shell.NewCmd(f, nil),
 		logs.NewCmd(f, nil),
 		stop.NewCmd(f, nil),
+		rm.NewCmd(f, nil),
+		prune.NewCmd(f, nil),
 		cleanup.NewCmd(f, nil),
 		doctor.NewCmd(f, nil),
 		allow.NewCmd(f),

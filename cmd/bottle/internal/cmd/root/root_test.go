@@ -23,8 +23,8 @@ func TestEveryCommandTeaches(t *testing.T) {
 			t.Errorf("%q lacks Short or Example", c.CommandPath())
 		}
 	})
-	if n != 20 {
-		t.Errorf("walked %d commands; want 20", n)
+	if n != 22 {
+		t.Errorf("walked %d commands; want 22", n)
 	}
 }
 

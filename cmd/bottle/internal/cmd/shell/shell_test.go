@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -17,7 +18,10 @@ func TestShell(t *testing.T) {
 			t.Errorf("%s: %+v", backend, r)
 		}
 		bin := map[string]string{"docker": "docker", "macos-container": "container"}[backend]
-		if c := fx.Calls(); len(c) != 1 || c[0] != bin+` exec -i -u agent -w /workspace bottle-demo-agent sh -c 'command -v bash >/dev/null && exec bash -l || exec sh -l'` {
+		// No terminal here: under the supervisor, which a Ctrl-C is passed
+		// on through.
+		want := regexp.MustCompile("^" + bin + ` exec -i -u agent -w /workspace bottle-demo-agent /usr/local/bin/bottle-probe supervise --pid-file /run/bottle/exec-[0-9a-f]{12}\.pid -- sh -c 'command -v bash >/dev/null && exec bash -l \|\| exec sh -l'$`)
+		if c := fx.Calls(); len(c) != 1 || !want.MatchString(c[0]) {
 			t.Errorf("%s: %q", backend, c)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/shquote"
+	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -22,8 +24,9 @@ type Options struct {
 	// bottle without metadata (a launch that died half way).
 	Launcher func(ctx context.Context, backend string, verbose bool) (*launcher.Launcher, error)
 
-	Names []string // NAME...
-	Quiet bool     // -q
+	Names   []string // NAME...
+	Quiet   bool     // -q
+	Verbose bool     // -v
 }
 
 // NewCmd returns `bottle stop`. With runF, the parsed options go there
@@ -53,6 +56,7 @@ saved logs stay as they are); a name that is not a bottle is an error.
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "show a failed engine command whole (its argv and output), not in one line")
 	return cmd
 }
 
@@ -60,7 +64,7 @@ func run(ctx context.Context, opts *Options) error {
 	var errs []error
 	usage := false
 	for _, n := range opts.Names {
-		stopped, dir, err := stopOne(ctx, opts, n)
+		stopped, dir, cut, err := stopOne(ctx, opts, n)
 		switch {
 		case errors.Is(err, launcher.ErrNoBottle):
 			errs = append(errs, err) // it names the bottle, in the words every verb uses
@@ -70,6 +74,9 @@ func run(ctx context.Context, opts *Options) error {
 		case opts.Quiet:
 		case stopped:
 			fmt.Fprintf(opts.IO.Out, "stopped %s (logs in %s)\n", n, dir)
+			if cut != nil {
+				fmt.Fprintf(opts.IO.Out, "  its command (%s) was still running and ended with it; its output: bottle logs %s\n", termsafe.Line(shquote.Join(cut)), n)
+			}
 		default:
 			fmt.Fprintf(opts.IO.Out, "%s was already stopped (logs in %s)\n", n, dir)
 		}
@@ -78,20 +85,25 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil && usage {
 		return cmdutil.UsageError(err)
 	}
-	return err
+	return cmdutil.Brief(err, opts.Verbose)
 }
 
-// stopOne stops bottle name on the backend recorded at its launch. Without
-// metadata (a launch that died half way), the labelled resources are found
-// on the backend that would be picked now.
-func stopOne(ctx context.Context, opts *Options, name string) (bool, string, error) {
-	l, _, err := opts.Bottle(ctx, name)
+// stopOne stops bottle name on the backend recorded at its launch, and
+// returns its detached command if the stop cut it short. Without metadata
+// (a launch that died half way), the labelled resources are found on the
+// backend that would be picked now.
+func stopOne(ctx context.Context, opts *Options, name string) (bool, string, []string, error) {
+	l, b, err := opts.Bottle(ctx, name)
 	if errors.Is(err, launcher.ErrNoBottle) {
 		l, err = opts.Launcher(ctx, "", false)
 	}
 	if err != nil {
-		return false, "", err
+		return false, "", nil, err
+	}
+	var cut []string
+	if b != nil && len(b.Command) > 0 && l.CheckUsable(b) == nil && !l.CommandEnded(b) {
+		cut = b.Command
 	}
 	stopped, err := l.Stop(ctx, name)
-	return stopped, l.LogDir(name), err
+	return stopped, l.LogDir(name), cut, err
 }

@@ -126,3 +126,21 @@ func TestStopQuiet(t *testing.T) {
 		t.Errorf("stop -q of a stopped bottle: %+v", r)
 	}
 }
+
+// TestStopEngineErrorBrief: an engine command that fails is said in one
+// line naming it; -v shows it whole.
+func TestStopEngineErrorBrief(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Launch("demo", "docker")
+	fx.Fake.Fail = "rm bottle-demo-agent"
+	r := fx.Run(NewCmd(fx.F, nil), nil, "demo")
+	// The container stays, so its network cannot go either: a line each.
+	if r.Code != cmdutil.ExitError || !strings.HasPrefix(r.Stderr, "bottle: demo: docker rm failed (exit 1): Error response from daemon: fakert: injected failure of \"rm bottle-demo-agent\"\ndocker network rm failed (exit 1): ") ||
+		!strings.HasSuffix(r.Stderr, " (-v shows the whole command and its output)\n") || strings.Contains(r.Stderr, "`") {
+		t.Errorf("brief: %+v", r)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), nil, "demo", "-v")
+	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "`docker rm -f bottle-demo-agent` failed (exit 1)") || strings.Contains(r.Stderr, "-v shows") {
+		t.Errorf("-v: %+v", r)
+	}
+}
