@@ -1,0 +1,227 @@
+package workspace
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// branchFixture is a host repository, a bottle's baseline of it, and the
+// agent's copy as play left it, compared.
+func branchFixture(t *testing.T, play func(files string)) (string, *Changes, Baseline) {
+	t.Helper()
+	dir := hostRepoFixture(t)
+	c, b := compareFixture(t, dir, play)
+	return dir, c, b
+}
+
+// hostState sums the host repository as a pull may not change it: its
+// .git but for objects/ and the new branch's ref, and its work tree.
+func hostState(t *testing.T, dir, branch string) string {
+	t.Helper()
+	return checksum(t, filepath.Join(dir, ".git"), "objects", "refs/heads/"+branch) + checksum(t, dir, ".git")
+}
+
+func pull(t *testing.T, c *Changes, b Baseline, branch string) (Branched, error) {
+	t.Helper()
+	return c.Branch(context.Background(), BranchSpec{Baseline: b, Branch: branch, Bottle: "demo", Limit: DefaultLimit})
+}
+
+// TestBranchKeepsCommits: the agent's commits on top of the launch's HEAD
+// are kept as commits, what it left uncommitted is one more on top, and the
+// host repository gets nothing but objects and the new ref — its HEAD,
+// index, config, hooks, other refs, reflogs and work tree are as they were.
+func TestBranchKeepsCommits(t *testing.T) {
+	dir, c, b := branchFixture(t, func(files string) {
+		write(t, filepath.Join(files, "src", "a.go"), "package main // a\n")
+		gitIn(t, files, "add", "src/a.go")
+		gitIn(t, files, "commit", "-qm", "agent: add a")
+		write(t, filepath.Join(files, "src", "b.go"), "package main // b\n")
+		gitIn(t, files, "add", "src/b.go")
+		gitIn(t, files, "commit", "-qm", "agent: add b")
+		write(t, filepath.Join(files, "README"), "uncommitted\n")
+	})
+	before := hostState(t, dir, "bottle/demo")
+	head := gitIn(t, dir, "rev-parse", "HEAD")
+	res, err := pull(t, c, b, "bottle/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Commits != 2 || !res.Uncommitted || res.Dropped != "" || res.Tip == "" {
+		t.Errorf("result %+v", res)
+	}
+	if got := gitIn(t, dir, "log", "--format=%s", head+"..bottle/demo"); got != "What the agent left uncommitted in bottle demo\nagent: add b\nagent: add a" {
+		t.Errorf("the branch's commits:\n%s", got)
+	}
+	if got := gitIn(t, dir, "show", "bottle/demo:README"); got != "uncommitted" {
+		t.Errorf("README on the branch: %q", got)
+	}
+	if got := gitIn(t, dir, "rev-parse", "bottle/demo"); got != res.Tip {
+		t.Errorf("branch at %s, want %s", got, res.Tip)
+	}
+	if after := hostState(t, dir, "bottle/demo"); after != before {
+		t.Error("the pull changed the host's .git (but for objects and the new ref) or its work tree")
+	}
+	if gitIn(t, dir, "rev-parse", "HEAD") != head {
+		t.Error("HEAD moved")
+	}
+	gitIn(t, dir, "fsck", "--strict", "--no-dangling")
+}
+
+// TestBranchOfUncommitted: without commits of the agent's, the branch is
+// one commit on the launch's HEAD with its files.
+func TestBranchOfUncommitted(t *testing.T) {
+	dir, c, b := branchFixture(t, func(files string) {
+		write(t, filepath.Join(files, "new.txt"), "new\n")
+		os.Remove(filepath.Join(files, "notes.txt"))
+	})
+	res, err := pull(t, c, b, "bottle/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Commits != 0 || !res.Uncommitted {
+		t.Errorf("result %+v", res)
+	}
+	if got := gitIn(t, dir, "diff", "--name-status", b.Commit, "bottle/demo"); got != "A\tnew.txt" {
+		// notes.txt was untracked on the host: it never was in HEAD.
+		t.Errorf("the branch against HEAD:\n%s", got)
+	}
+	if got := gitIn(t, dir, "rev-parse", "bottle/demo^"); got != b.Commit {
+		t.Errorf("parent %s, want %s", got, b.Commit)
+	}
+}
+
+// TestBranchDropsUnrelatedHistory: commits that do not descend from the
+// launch's HEAD (the agent rewrote its history) are not kept; its files
+// still are, as one commit.
+func TestBranchDropsUnrelatedHistory(t *testing.T) {
+	dir, c, b := branchFixture(t, func(files string) {
+		gitIn(t, files, "checkout", "-q", "--orphan", "rewritten")
+		gitIn(t, files, "commit", "-qm", "from scratch")
+		write(t, filepath.Join(files, "README"), "rewritten\n")
+	})
+	res, err := pull(t, c, b, "bottle/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Commits != 0 || !strings.Contains(res.Dropped, "does not descend from the commit the bottle was launched from") {
+		t.Errorf("result %+v", res)
+	}
+	if got := gitIn(t, dir, "log", "--format=%s", "bottle/demo"); !strings.HasPrefix(got, "What the agent left uncommitted in bottle demo\nsecond\nfirst") {
+		t.Errorf("history:\n%s", got)
+	}
+}
+
+// TestBranchRefusals: an existing branch, a workspace that was no
+// repository's top level, a symlink out in one of the agent's commits (gone
+// again from its files), and a forged object in its .git are refused, and
+// each leaves the host repository exactly as it was, objects included.
+func TestBranchRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		play   func(files string)
+		host   func(dir string)
+		spec   func(b *Baseline)
+		branch string
+		want   string
+	}{
+		{name: "existing branch", host: func(dir string) { gitIn(t, dir, "branch", "bottle/demo") },
+			play: func(files string) { write(t, filepath.Join(files, "x"), "x\n") }, want: "branch bottle/demo already exists in "},
+		{name: "a ref in the way", host: func(dir string) { gitIn(t, dir, "branch", "bottle") },
+			play: func(files string) { write(t, filepath.Join(files, "x"), "x\n") }, want: "making branch bottle/demo"},
+		{name: "bad name", branch: "a..b", play: func(files string) { write(t, filepath.Join(files, "x"), "x\n") }, want: `"a..b" is not a valid branch name`},
+		{name: "no repository", spec: func(b *Baseline) { b.Repo = "" }, play: func(files string) { write(t, filepath.Join(files, "x"), "x\n") },
+			want: "not the top level of a git repository"},
+		{name: "symlink out in a commit", play: func(files string) {
+			os.Symlink("/etc/passwd", filepath.Join(files, "passwd"))
+			gitIn(t, files, "add", "passwd")
+			gitIn(t, files, "commit", "-qm", "sneaky")
+			gitIn(t, files, "rm", "-q", "passwd")
+			gitIn(t, files, "commit", "-qm", "gone again")
+		}, want: `: /workspace/passwd is a symlink to "/etc/passwd", outside the workspace; bottle pull refuses it: pull the files as they are now, without the agent's commits, with --patch FILE or --into DIR`},
+		{name: "forged object", play: func(files string) {
+			write(t, filepath.Join(files, "forged.txt"), "the real content\n")
+			gitIn(t, files, "add", "forged.txt")
+			gitIn(t, files, "commit", "-qm", "forged")
+			id := gitIn(t, files, "rev-parse", "HEAD:forged.txt")
+			// Another object's bytes under this one's name.
+			other := gitIn(t, files, "rev-parse", "HEAD^{tree}")
+			data, err := os.ReadFile(filepath.Join(files, ".git", "objects", other[:2], other[2:]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(files, ".git", "objects", id[:2], id[2:])
+			os.Chmod(p, 0o644)
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Gone from the files: only the agent's .git has the blob.
+			os.Remove(filepath.Join(files, "forged.txt"))
+		}, want: "(nothing was written to "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, c, b := branchFixture(t, tc.play)
+			if tc.host != nil {
+				tc.host(dir)
+			}
+			if tc.spec != nil {
+				tc.spec(&b)
+			}
+			branch := tc.branch
+			if branch == "" {
+				branch = "bottle/demo"
+			}
+			before := checksum(t, dir)
+			_, err := pull(t, c, b, branch)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if after := checksum(t, dir); after != before {
+				t.Error("a refused pull changed the host repository")
+			}
+		})
+	}
+}
+
+// TestBranchEmptyRepository: a repository without a commit at launch gets
+// a branch that starts with the agent's history.
+func TestBranchEmptyRepository(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "empty")
+	os.Mkdir(dir, 0o755)
+	gitIn(t, dir, "init", "-q")
+	write(t, filepath.Join(dir, "draft.txt"), "untracked at launch\n")
+	c, b := compareFixture(t, dir, func(files string) {
+		gitIn(t, files, "add", "draft.txt")
+		gitIn(t, files, "commit", "-qm", "agent: first")
+		write(t, filepath.Join(files, "more.txt"), "more\n")
+	})
+	if b.Repo == "" || b.Commit != "" {
+		t.Fatalf("baseline %+v", b)
+	}
+	res, err := pull(t, c, b, "bottle/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Commits != 1 || !res.Uncommitted {
+		t.Errorf("result %+v", res)
+	}
+	if got := gitIn(t, dir, "log", "--format=%s", "bottle/demo"); got != "What the agent left uncommitted in bottle demo\nagent: first" {
+		t.Errorf("history:\n%s", got)
+	}
+}
+
+// TestBranchIdent: the commit of the uncommitted changes is by the host
+// repository's user.
+func TestBranchIdent(t *testing.T) {
+	dir, c, b := branchFixture(t, func(files string) { write(t, filepath.Join(files, "x"), "x\n") })
+	gitIn(t, dir, "config", "user.name", "Grace Hopper")
+	gitIn(t, dir, "config", "user.email", "grace@example.com")
+	if _, err := pull(t, c, b, "bottle/demo"); err != nil {
+		t.Fatal(err)
+	}
+	if got := gitIn(t, dir, "log", "-1", "--format=%an <%ae>", "bottle/demo"); got != "Grace Hopper <grace@example.com>" {
+		t.Errorf("author %q", got)
+	}
+}

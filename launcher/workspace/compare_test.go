@@ -1,0 +1,243 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestCompare: what the agent changed, added and deleted is the
+// difference; what it did in ignored files, inside a nested repository or
+// in its own .git is not; the diff is one git apply takes.
+func TestCompare(t *testing.T) {
+	dir := hostRepoFixture(t)
+	c, _ := compareFixture(t, dir, func(files string) {
+		write(t, filepath.Join(files, "README"), "hello\nfrom the agent\n")
+		write(t, filepath.Join(files, "src", "new.go"), "package main // new\n")
+		os.Remove(filepath.Join(files, "notes.txt"))
+		write(t, filepath.Join(files, "build", "more.bin"), "ignored output\n")
+		write(t, filepath.Join(files, "keep.log"), "tracked, changed\n")
+		write(t, filepath.Join(files, "vendor", "lib", "lib.go"), "package lib // changed in a nested repository\n")
+		write(t, filepath.Join(files, ".git", "info", "exclude"), "README\n") // the agent's .git is not read
+	})
+	if c.Empty() {
+		t.Fatal("no changes")
+	}
+	if got, want := diffText(t, c, NameOnly), "README\nkeep.log\nnotes.txt\nsrc/new.go\n"; got != want {
+		t.Errorf("name-only:\n%s\nwant\n%s", got, want)
+	}
+	entries, err := c.Entries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, string(e.Status)+" "+e.Path)
+	}
+	if want := []string{"M README", "M keep.log", "D notes.txt", "A src/new.go"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("entries %q, want %q", got, want)
+	}
+	patch := diffText(t, c, Binary)
+	if !strings.Contains(patch, "+from the agent\n") || !strings.Contains(patch, "new file mode 100644") {
+		t.Errorf("patch:\n%s", patch)
+	}
+	// The patch applies to the workspace as it was copied in.
+	p := filepath.Join(t.TempDir(), "x.patch")
+	os.WriteFile(p, []byte(patch), 0o644)
+	gitIn(t, dir, "apply", "--check", p)
+	if stat := diffText(t, c, Stat); !strings.Contains(stat, "4 files changed") {
+		t.Errorf("stat:\n%s", stat)
+	}
+}
+
+// TestCompareNoChanges: a copy the agent left alone is no change, even
+// though its .git, ignored files and nested repositories came with it.
+func TestCompareNoChanges(t *testing.T) {
+	for name, dir := range map[string]string{"repository": hostRepoFixture(t), "none": ""} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := compareFixture(t, dir, nil)
+			if !c.Empty() || diffText(t, c, Patch) != "" {
+				t.Errorf("changes in an untouched copy: %s", diffText(t, c, NameOnly))
+			}
+		})
+	}
+}
+
+// TestHostileTreeNeverRuns: the agent's .git/config (core.fsmonitor,
+// core.hooksPath, a filter, core.sshCommand), its hooks and its
+// .gitattributes are never acted on by diff or by a pull of any kind.
+func TestHostileTreeNeverRuns(t *testing.T) {
+	dir := hostRepoFixture(t)
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	touch := "touch " + pwned
+	hook := "#!/bin/sh\n" + touch + "\n"
+	c, b := compareFixture(t, dir, func(files string) {
+		write(t, filepath.Join(files, ".git", "config"), "[core]\n\tfsmonitor = "+touch+"\n\thooksPath = hooks\n\tsshCommand = "+touch+"\n"+
+			"[filter \"x\"]\n\tclean = "+touch+"\n\tsmudge = "+touch+"\n\trequired = true\n[diff \"x\"]\n\ttextconv = "+touch+"\n")
+		for _, h := range []string{"post-checkout", "pre-commit", "post-commit", "reference-transaction", "post-index-change", "pre-auto-gc"} {
+			write(t, filepath.Join(files, ".git", "hooks", h), hook)
+			os.Chmod(filepath.Join(files, ".git", "hooks", h), 0o755)
+		}
+		write(t, filepath.Join(files, ".gitattributes"), "* filter=x diff=x\n")
+		write(t, filepath.Join(files, "README"), "changed\n")
+		write(t, filepath.Join(files, "vendor", "lib", ".git", "hooks", "post-checkout"), hook)
+	})
+	ctx := context.Background()
+	for _, f := range []Format{Patch, Stat, NameOnly, Binary} {
+		diffText(t, c, f)
+	}
+	if _, err := c.Into(ctx, t.TempDir()); err != nil {
+		t.Fatalf("into: %v", err)
+	}
+	if _, err := c.Branch(ctx, BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: DefaultLimit}); err != nil {
+		t.Fatalf("branch: %v", err)
+	}
+	gitIn(t, dir, "log", "-1", "bottle/demo") // the branch is there and readable
+	if _, err := os.Stat(pwned); !os.IsNotExist(err) {
+		t.Fatalf("something the agent wrote ran: %v", err)
+	}
+	// What Check left of the agent's .git: its HEAD, refs and objects.
+	for _, gone := range []string{"config", "hooks", "index", "info"} {
+		if _, err := os.Lstat(filepath.Join(c.t.GitDir, gone)); !os.IsNotExist(err) {
+			t.Errorf("the agent's .git/%s is still there: %v", gone, err)
+		}
+	}
+}
+
+// TestCheckRefuses: what bottle never takes from the agent's copy, each
+// refused by name: a fifo, more bytes or files than the limit, a
+// /workspace that is not a directory.
+func TestCheckRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		play  func(t *testing.T, files string)
+		limit Limit
+		want  string
+	}{
+		{"fifo", func(t *testing.T, files string) {
+			if err := syscall.Mkfifo(filepath.Join(files, "pipe"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, DefaultLimit, "/workspace/pipe is a fifo: bottle takes only files, directories and symlinks"},
+		{"huge", func(t *testing.T, files string) {
+			f, _ := os.Create(filepath.Join(files, "big"))
+			f.Truncate(3 << 20) // sparse: the test needs no disk for it
+			f.Close()
+		}, Limit{Bytes: 1 << 20, Files: 100}, "/workspace holds more than 1m of files"},
+		{"many", func(t *testing.T, files string) {
+			for i := range 20 {
+				write(t, filepath.Join(files, "d", string(rune('a'+i))), "x")
+			}
+		}, Limit{Bytes: 1 << 20, Files: 10}, "/workspace holds more than 10 files and directories"},
+		{"not a directory", func(t *testing.T, files string) {
+			os.RemoveAll(files)
+			os.Symlink("/etc", files)
+		}, DefaultLimit, "/workspace in the bottle is a symlink, not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			copyDir := filepath.Join(t.TempDir(), "copy")
+			os.Mkdir(copyDir, 0o700)
+			files := FilesDir(copyDir)
+			os.Mkdir(files, 0o755)
+			tc.play(t, files)
+			_, err := Check(copyDir, tc.limit)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSymlinksOut: a symlink that leads out of the workspace — absolute,
+// climbing with .., or only through another symlink — is shown by diff
+// but refused by pull, by name; one that stays inside passes, and so does
+// a symlink out that the user's own workspace already had.
+func TestSymlinksOut(t *testing.T) {
+	dir := hostRepoFixture(t)
+	os.Symlink("/usr/share/dict/words", filepath.Join(dir, "words")) // the user's own
+	for _, tc := range []struct {
+		name  string
+		links map[string]string
+		bad   string // "" when the pull is fine
+	}{
+		{"inside", map[string]string{"src/link": "../README", "up": "src/.."}, ""},
+		{"absolute", map[string]string{"etc": "/etc/passwd"}, "etc"},
+		{"climbing", map[string]string{"src/out": "../../secret"}, "src/out"},
+		{"through another link", map[string]string{"a/b/y": "../..", "a/b/x": "y/../../.."}, "a/b/x"},
+		{"the user's own, changed", map[string]string{"words": "/etc/shadow"}, "words"},
+		{"loop", map[string]string{"l1": "l2", "l2": "l1"}, "l"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := compareFixture(t, dir, func(files string) {
+				for p, target := range tc.links {
+					os.MkdirAll(filepath.Dir(filepath.Join(files, p)), 0o755)
+					os.Remove(filepath.Join(files, p))
+					if err := os.Symlink(target, filepath.Join(files, p)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			for p := range tc.links {
+				if !strings.Contains(diffText(t, c, NameOnly), p+"\n") {
+					t.Errorf("diff does not show %s", p)
+				}
+			}
+			err := c.Check(context.Background())
+			var re *RefusedError
+			switch {
+			case tc.bad == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.bad != "" && (!errors.As(err, &re) || !strings.HasPrefix(re.Path, tc.bad) || !strings.Contains(err.Error(), "outside the workspace")):
+				t.Errorf("err = %v, want %s refused", err, tc.bad)
+			}
+			if tc.bad != "" {
+				if _, err := c.Into(context.Background(), t.TempDir()); err == nil {
+					t.Error("Into took it")
+				}
+			}
+		})
+	}
+}
+
+// TestEscapes: the resolution of a symlink through the others of its tree.
+func TestEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		links map[string]string
+		path  string
+		out   bool
+	}{
+		{map[string]string{"a": "b"}, "a", false},
+		{map[string]string{"a": "/b"}, "a", true},
+		{map[string]string{"d/a": "../b"}, "d/a", false},
+		{map[string]string{"d/a": "../../b"}, "d/a", true},
+		{map[string]string{"d/e/up": "../..", "d/e/x": "up/.."}, "d/e/x", true},
+		{map[string]string{"d/e/up": "../..", "d/e/x": "up/d"}, "d/e/x", false},
+		{map[string]string{"s": "d/e", "x": "s/../../.."}, "x", true}, // s/.. is d, then .. is the root, then out
+		{map[string]string{"s": "d/e", "x": "s/../.."}, "x", false},
+		{map[string]string{"x": "./././y"}, "x", false},
+		{map[string]string{"x": "y", "y": "x"}, "x", true},
+		{map[string]string{"x": "abs", "abs": "/"}, "x", true},
+	} {
+		if got := escapes(tc.path, tc.links); got != tc.out {
+			t.Errorf("%v: %s escapes = %v, want %v", tc.links, tc.path, got, tc.out)
+		}
+	}
+}
+
+// TestCheckNames: a tree may hold only plain relative names.
+func TestCheckNames(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"a/b": true, "..a": true, "a..": true, ".gitignore": true,
+		"../x": false, "a/../x": false, "/etc/passwd": false, "a//b": false, "./a": false,
+		".git/hooks/post-checkout": false, "sub/.GIT/config": false, "sub/.git./config": false,
+	} {
+		if err := checkName(p); (err == nil) != ok {
+			t.Errorf("checkName(%q) = %v", p, err)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package workspace
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+
+	"bottle.dev/bottle/internal/termsafe"
+)
+
+// Copied is what Into did.
+type Copied struct {
+	Written, Removed int
+	Skipped          []string // submodule changes, which are not files
+}
+
+// Into brings the changes into dir (made when missing): every file and
+// symlink the agent added or changed is written there as the agent left
+// it, every one it deleted is removed. Nothing is ever written or removed
+// outside dir, or through a symlink that leads out of it. Everything is
+// checked and staged beside its place before anything is replaced, so a
+// failure before that leaves dir as it was.
+func (c *Changes) Into(ctx context.Context, dir string) (Copied, error) {
+	var done Copied
+	if err := c.Check(ctx); err != nil {
+		return done, err
+	}
+	entries, err := c.Entries(ctx)
+	if err != nil {
+		return done, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return done, err
+	}
+	dst, err := os.OpenRoot(dir)
+	if err != nil {
+		return done, err
+	}
+	defer dst.Close()
+	src, err := os.OpenRoot(c.t.Files)
+	if err != nil {
+		return done, err
+	}
+	defer src.Close()
+
+	type step struct {
+		path, staged string // staged "" removes path
+	}
+	var steps []step
+	var made []string // directories made for staged files, outermost first
+	cleanup := func() {
+		for _, s := range steps {
+			if s.staged != "" {
+				dst.Remove(s.staged)
+			}
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			dst.Remove(made[i]) // only when empty
+		}
+	}
+	var linkIDs []string
+	for _, e := range entries {
+		if e.NewMode == "120000" {
+			linkIDs = append(linkIDs, e.NewID)
+		}
+	}
+	targets, err := blobs(ctx, c.s, linkIDs, maxLink)
+	if err != nil {
+		return done, err
+	}
+	fail := func(err error) (Copied, error) {
+		cleanup()
+		return Copied{}, err
+	}
+	for _, e := range entries {
+		if e.OldMode == "160000" || e.NewMode == "160000" {
+			done.Skipped = append(done.Skipped, e.Path)
+			continue
+		}
+		shown := termsafe.Line(path.Join(dir, e.Path))
+		if err := checkName(e.Path); err != nil {
+			return fail(err)
+		}
+		if err := dirsAbove(dst, e.Path); err != nil {
+			return fail(fmt.Errorf("%s: %w", shown, err))
+		}
+		st, err := dst.Lstat(e.Path)
+		if err == nil && st.IsDir() {
+			return fail(fmt.Errorf("%s is a directory, where the agent left a file or deleted one: move it away and pull again", shown))
+		}
+		if e.Status == 'D' {
+			if err == nil {
+				steps = append(steps, step{path: e.Path})
+			}
+			continue
+		}
+		if dir := pathDir(e.Path); dir != "." {
+			missing, err := missingDirs(dst, dir)
+			if err == nil {
+				err = dst.MkdirAll(dir, 0o755)
+			}
+			made = append(made, missing...)
+			if err != nil {
+				return fail(fmt.Errorf("%s: %w", shown, err))
+			}
+		}
+		staged := stagedName(e.Path)
+		if e.NewMode == "120000" {
+			err = dst.Symlink(targets[e.NewID], staged)
+		} else {
+			err = copyFrom(src, dst, e.Path, staged, e.NewMode == "100755")
+		}
+		if err != nil {
+			dst.Remove(staged)
+			return fail(fmt.Errorf("%s: %w", termsafe.Line("/workspace/"+e.Path), err))
+		}
+		steps = append(steps, step{path: e.Path, staged: staged})
+	}
+	// Everything is in place beside its target: now replace.
+	for i, s := range steps {
+		if s.staged == "" {
+			if err := dst.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fail(err)
+			}
+			done.Removed++
+			continue
+		}
+		if err := dst.Rename(s.staged, s.path); err != nil {
+			return fail(err)
+		}
+		steps[i].staged = ""
+		done.Written++
+	}
+	return done, nil
+}
+
+// missingDirs lists the directories from dir up that root does not have
+// yet, outermost first.
+func missingDirs(root *os.Root, dir string) ([]string, error) {
+	var missing []string
+	for d := dir; d != "."; d = pathDir(d) {
+		_, err := root.Lstat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append([]string{d}, missing...)
+	}
+	return missing, nil
+}
+
+// dirsAbove checks that every existing parent of p in root is a directory
+// (not a file, and not a symlink: nothing is written through one).
+func dirsAbove(root *os.Root, p string) error {
+	parts := strings.Split(p, "/")
+	for i := 1; i < len(parts); i++ {
+		st, err := root.Lstat(strings.Join(parts[:i], "/"))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("%s is a %s, not a directory", strings.Join(parts[:i], "/"), modeKind(st.Mode()))
+		}
+	}
+	return nil
+}
+
+// stagedName is a fresh name beside p for its new content.
+func stagedName(p string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return path.Join(pathDir(p), ".bottle-pull-"+hex.EncodeToString(b[:]))
+}
+
+// copyFrom copies the regular file p of src to staged in dst.
+func copyFrom(src, dst *os.Root, p, staged string, exec bool) error {
+	st, err := src.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("is a %s in the copy, not a file", modeKind(st.Mode()))
+	}
+	in, err := src.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	perm := fs.FileMode(0o644)
+	if exec {
+		perm = 0o755
+	}
+	out, err := dst.OpenFile(staged, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, io.LimitReader(in, st.Size())); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
