@@ -20,6 +20,7 @@ import (
 
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/internal/enginecli"
+	"bottle.dev/bottle/launcher/workspace"
 )
 
 // MinVersion is the oldest `container` bottle works with: multiple
@@ -394,6 +395,19 @@ func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 func (b *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 	return b.cli().Run(ctx, "cp", src, name+":"+dst)
 }
+
+// CopyOut implements launcher.Backend (`cp` is 1.0.0+; the container must
+// run). Apple's cp writes dst itself — through the guest agent, with no
+// way to stream it — so limit cannot bound it as it arrives here: the
+// caller's check (workspace.Check) refuses too much, and any special file,
+// afterwards. dst must not exist: cp then makes it the copy of src (an
+// existing one would get src inside it).
+func (b *Backend) CopyOut(ctx context.Context, name, src, dst string, _ workspace.Limit) error {
+	return b.cli().Run(ctx, CopyOutArgs(name, src, dst)...)
+}
+
+// CopyOutArgs is the argv (after container) of CopyOut's copy.
+func CopyOutArgs(name, src, dst string) []string { return []string{"cp", name + ":" + src, dst} }
 
 // Logs implements launcher.Backend.
 func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Writer) error {
