@@ -102,6 +102,9 @@ func (l *Launcher) recordBaseline(ctx context.Context, b *Bottle, dir string) st
 	base, err := workspace.Record(ctx, g, dir, private)
 	if err != nil {
 		os.RemoveAll(private)
+		if dir == "" && errors.Is(err, workspace.ErrNoGit) {
+			return "" // nothing was copied in: no need to say git is missing
+		}
 		return fmt.Sprintf("no baseline of the workspace: %v; bottle diff and bottle pull will not work for this bottle", err)
 	}
 	b.Workspace, b.WorkspaceRepo, b.WorkspaceCommit, b.WorkspaceTree = base.Dir, base.Repo, base.Commit, base.Tree

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,11 +140,15 @@ func (c *call) program(ct *Container, user string, argv []string) int {
 	return c.unknown("%s has no program the fake knows for %q", ct.Name, argv)
 }
 
-// copyIn is `cp SRC NAME:DST`: the source must exist; the container
-// remembers the destination.
+// copyIn is `cp SRC NAME:DST`: the source must exist; it lands in the
+// container's file system, which remembers the destination. `cp NAME:SRC
+// …` is a copy out (copyOut).
 func (c *call) copyIn(args []string) int {
 	if len(args) != 2 {
 		return c.unknown("want cp SRC NAME:DST")
+	}
+	if strings.Contains(args[0], ":") {
+		return c.copyOut(args)
 	}
 	name, dst, ok := strings.Cut(args[1], ":")
 	if !ok {
@@ -161,9 +164,11 @@ func (c *call) copyIn(args []string) int {
 		}
 		return c.fail("Error: container not found: %s", name)
 	}
-	src := strings.TrimSuffix(args[0], "/.")
-	if _, err := os.Stat(filepath.Clean(src)); err != nil {
+	if src := strings.TrimSuffix(args[0], "/."); !exists(src) {
 		return c.fail("lstat %s: no such file or directory", src)
+	}
+	if err := c.place(name, args[0], dst); err != nil {
+		return c.fail("Error: %v", err)
 	}
 	ct.Copied = append(ct.Copied, dst)
 	c.dirty = true
