@@ -24,6 +24,9 @@ type BranchSpec struct {
 	Ident string
 	// Limit bounds the objects brought to the host.
 	Limit Limit
+	// Replace lets an existing branch be moved to the pull's commit,
+	// unless a work tree of the repository has it checked out.
+	Replace bool
 }
 
 // Branched is what Branch made.
@@ -37,6 +40,9 @@ type Branched struct {
 	// Dropped says why the agent's commits were not kept ("" when they
 	// were, or there were none).
 	Dropped string
+	// Replaced is the commit an existing branch was on before the pull
+	// moved it (BranchSpec.Replace); "" for a new branch.
+	Replaced string
 }
 
 // ErrExists is a branch that is already there.
@@ -49,7 +55,7 @@ const maxCommits = 1000
 // from, as a new branch: the agent's commits on top of the commit the
 // bottle was launched from are kept as they are, and what it left
 // uncommitted becomes one more commit. An existing branch is never
-// touched.
+// touched, unless spec.Replace says it may be moved.
 //
 // The host repository gets objects and the one new ref, nothing else: no
 // hook runs, no config, index, reflog or other ref is written. The
@@ -96,9 +102,14 @@ func (c *Changes) Branch(ctx context.Context, spec BranchSpec) (Branched, error)
 		return res, fmt.Errorf("%q is not a valid branch name", spec.Branch)
 	}
 	var ge *Error
-	switch _, err := host("rev-parse", "--verify", "--quiet", ref); {
-	case err == nil:
+	switch old, err := host("rev-parse", "--verify", "--quiet", ref); {
+	case err == nil && !spec.Replace:
 		return res, fmt.Errorf("branch %s %w in %s", spec.Branch, ErrExists, b.Repo)
+	case err == nil:
+		if err := checkedOut(ctx, host, ref); err != nil {
+			return res, err
+		}
+		res.Replaced = old
 	case !errors.As(err, &ge) || ge.Code != 1:
 		return res, err
 	}
@@ -176,8 +187,13 @@ func (c *Changes) Branch(ctx context.Context, spec BranchSpec) (Branched, error)
 	if err != nil {
 		return res, err
 	}
-	zero := strings.Repeat("0", len(tip))
-	if _, err := c.g.run(ctx, cmd{args: []string{"-c", "core.logAllRefUpdates=false", "update-ref", "--no-deref", "-m", "bottle pull " + spec.Bottle, ref, tip, zero}, dir: b.Repo}); err != nil {
+	// The ref must still be what it was (none, or the branch replaced):
+	// update-ref checks that under the ref's lock.
+	was := res.Replaced
+	if was == "" {
+		was = strings.Repeat("0", len(tip))
+	}
+	if _, err := c.g.run(ctx, cmd{args: []string{"-c", "core.logAllRefUpdates=false", "update-ref", "--no-deref", "-m", "bottle pull " + spec.Bottle, ref, tip, was}, dir: b.Repo}); err != nil {
 		for _, p := range placed {
 			os.Remove(p)
 		}
@@ -185,6 +201,26 @@ func (c *Changes) Branch(ctx context.Context, spec BranchSpec) (Branched, error)
 	}
 	res.Tip = tip
 	return res, nil
+}
+
+// checkedOut refuses ref when a work tree of the repository (host runs
+// git there) has it checked out: moving it would leave that work tree's
+// files and index behind its HEAD.
+func checkedOut(ctx context.Context, host func(...string) (string, error), ref string) error {
+	out, err := host("worktree", "list", "--porcelain")
+	if err != nil {
+		return err
+	}
+	tree := ""
+	for _, line := range splitLines(out) {
+		if p, ok := strings.CutPrefix(line, "worktree "); ok {
+			tree = p
+		}
+		if line == "branch "+ref {
+			return fmt.Errorf("branch %s is checked out in %s, so bottle pull will not move it: pull into another branch (--branch NAME), or check out another branch there first", strings.TrimPrefix(ref, "refs/heads/"), termsafe.Line(tree))
+		}
+	}
+	return nil
 }
 
 // branchTree makes the tree of the branch's last commit: parent's tree

@@ -225,3 +225,28 @@ func TestBranchIdent(t *testing.T) {
 		t.Errorf("author %q", got)
 	}
 }
+
+// TestBranchReplace: with Replace an existing branch is moved to the
+// pull's commit (and says where it was), but never one a work tree has
+// checked out.
+func TestBranchReplace(t *testing.T) {
+	dir, c, b := branchFixture(t, func(files string) { write(t, filepath.Join(files, "x"), "x\n") })
+	gitIn(t, dir, "branch", "bottle/demo")
+	old := gitIn(t, dir, "rev-parse", "bottle/demo")
+	res, err := c.Branch(context.Background(), BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: DefaultLimit, Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replaced != old || gitIn(t, dir, "rev-parse", "bottle/demo") != res.Tip || res.Tip == old {
+		t.Errorf("result %+v, branch at %s, was %s", res, gitIn(t, dir, "rev-parse", "bottle/demo"), old)
+	}
+	current := gitIn(t, dir, "symbolic-ref", "--short", "HEAD")
+	before := checksum(t, dir)
+	_, err = c.Branch(context.Background(), BranchSpec{Baseline: b, Branch: current, Bottle: "demo", Limit: DefaultLimit, Replace: true})
+	if err == nil || !strings.Contains(err.Error(), "branch "+current+" is checked out in "+dir+", so bottle pull will not move it") {
+		t.Fatalf("replacing the checked-out branch: %v", err)
+	}
+	if checksum(t, dir) != before {
+		t.Error("the refused replace changed the host repository")
+	}
+}
