@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,6 +111,10 @@ func (c *call) program(ct *Container, user string, argv []string) int {
 		}
 		if !slices.Contains(ct.Copied, "/usr/local/share/ca-certificates/bottle-ca.crt") {
 			return c.fail("grep: /usr/local/share/ca-certificates/bottle-ca.crt: No such file or directory")
+		}
+		// mkdir -p /workspace, as the script does.
+		if err := os.MkdirAll(filepath.Join(c.root(ct.Name), "workspace"), 0o755); err != nil {
+			return c.fail("mkdir: %v", err)
 		}
 		u := c.cfg.AgentUser
 		if u == "" {
