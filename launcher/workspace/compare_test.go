@@ -91,7 +91,7 @@ func TestHostileTreeNeverRuns(t *testing.T) {
 	for _, f := range []Format{Patch, Stat, NameOnly, Binary} {
 		diffText(t, c, f)
 	}
-	if _, err := c.Into(ctx, t.TempDir()); err != nil {
+	if _, err := c.Into(ctx, t.TempDir(), false); err != nil {
 		t.Fatalf("into: %v", err)
 	}
 	if _, err := c.Branch(ctx, BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: DefaultLimit}); err != nil {
@@ -196,7 +196,7 @@ func TestSymlinksOut(t *testing.T) {
 				t.Errorf("err = %v, want %s refused", err, tc.bad)
 			}
 			if tc.bad != "" {
-				if _, err := c.Into(context.Background(), t.TempDir()); err == nil {
+				if _, err := c.Into(context.Background(), t.TempDir(), false); err == nil {
 					t.Error("Into took it")
 				}
 			}

@@ -3,6 +3,8 @@ package workspace
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,13 +24,35 @@ type Copied struct {
 	Skipped          []string // submodule changes, which are not files
 }
 
+// ChangedError is a path that Into would overwrite or remove although it
+// is in dir as neither the launch nor the agent left it: someone changed
+// it there since.
+type ChangedError struct {
+	Dir   string
+	Paths []string // slash-separated, relative to Dir
+}
+
+func (e *ChangedError) Error() string {
+	shown := make([]string, 0, 5)
+	for i, p := range e.Paths {
+		if i == 4 {
+			shown = append(shown, fmt.Sprintf("and %d more", len(e.Paths)-i))
+			break
+		}
+		shown = append(shown, termsafe.Line(p))
+	}
+	return fmt.Sprintf("%s has changes of its own where the agent changed files too (%s); nothing was written: pull into another directory, or overwrite them with --force", termsafe.Line(e.Dir), strings.Join(shown, ", "))
+}
+
 // Into brings the changes into dir (made when missing): every file and
 // symlink the agent added or changed is written there as the agent left
 // it, every one it deleted is removed. Nothing is ever written or removed
-// outside dir, or through a symlink that leads out of it. Everything is
-// checked and staged beside its place before anything is replaced, so a
-// failure before that leaves dir as it was.
-func (c *Changes) Into(ctx context.Context, dir string) (Copied, error) {
+// outside dir, or through a symlink that leads out of it. A path that is
+// in dir as neither the baseline nor the agent has it (changed there since
+// the launch) is a ChangedError, unless overwrite. Everything is checked
+// and staged beside its place before anything is replaced, so a failure
+// before that leaves dir as it was.
+func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied, error) {
 	var done Copied
 	if err := c.Check(ctx); err != nil {
 		return done, err
@@ -55,7 +79,8 @@ func (c *Changes) Into(ctx context.Context, dir string) (Copied, error) {
 		path, staged string // staged "" removes path
 	}
 	var steps []step
-	var made []string // directories made for staged files, outermost first
+	var changed []string // paths changed in dir since the launch
+	var made []string    // directories made for staged files, outermost first
 	cleanup := func() {
 		for _, s := range steps {
 			if s.staged != "" {
@@ -96,6 +121,15 @@ func (c *Changes) Into(ctx context.Context, dir string) (Copied, error) {
 		if err == nil && st.IsDir() {
 			return fail(fmt.Errorf("%s is a directory, where the agent left a file or deleted one: move it away and pull again", shown))
 		}
+		if err == nil && !overwrite {
+			id, herr := c.idAt(dst, e.Path, st)
+			if herr != nil {
+				return fail(fmt.Errorf("%s: %w", shown, herr))
+			}
+			if id != e.OldID && id != e.NewID {
+				changed = append(changed, e.Path)
+			}
+		}
 		if e.Status == 'D' {
 			if err == nil {
 				steps = append(steps, step{path: e.Path})
@@ -123,6 +157,9 @@ func (c *Changes) Into(ctx context.Context, dir string) (Copied, error) {
 			return fail(fmt.Errorf("%s: %w", termsafe.Line("/workspace/"+e.Path), err))
 		}
 		steps = append(steps, step{path: e.Path, staged: staged})
+	}
+	if len(changed) > 0 {
+		return fail(&ChangedError{Dir: dir, Paths: changed})
 	}
 	// Everything is in place beside its target: now replace.
 	for i, s := range steps {
@@ -212,4 +249,31 @@ func copyFrom(src, dst *os.Root, p, staged string, exec bool) error {
 		return err
 	}
 	return out.Close()
+}
+
+// idAt is the git object id of what is at p in root (a file or a symlink,
+// st its Lstat), as the changes' object format names it.
+func (c *Changes) idAt(root *os.Root, p string, st fs.FileInfo) (string, error) {
+	var data []byte
+	var err error
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		var target string
+		target, err = root.Readlink(p)
+		data = []byte(target)
+	case st.Mode().IsRegular():
+		data, err = root.ReadFile(p)
+	default:
+		return "", fmt.Errorf("is a %s", modeKind(st.Mode()))
+	}
+	if err != nil {
+		return "", err
+	}
+	h := sha1.New()
+	if c.format == "sha256" {
+		h = sha256.New()
+	}
+	fmt.Fprintf(h, "blob %d\x00", len(data))
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,7 +24,7 @@ func TestInto(t *testing.T) {
 	})
 	ctx := context.Background()
 	fresh := filepath.Join(t.TempDir(), "out")
-	got, err := c.Into(ctx, fresh)
+	got, err := c.Into(ctx, fresh, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestInto(t *testing.T) {
 	if target, _ := os.Readlink(filepath.Join(fresh, "tools", "readme")); target != "../README" {
 		t.Errorf("readme -> %q", target)
 	}
-	if got, err = c.Into(ctx, dir); err != nil || got.Written != 3 || got.Removed != 1 {
+	if got, err = c.Into(ctx, dir, false); err != nil || got.Written != 3 || got.Removed != 1 {
 		t.Fatalf("into the workspace: %+v %v", got, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "notes.txt")); !os.IsNotExist(err) {
@@ -68,7 +69,7 @@ func TestIntoStaysInside(t *testing.T) {
 	outside := t.TempDir()
 	os.Symlink(outside, filepath.Join(into, "lib"))
 	before := checksum(t, into)
-	_, err := c.Into(context.Background(), into)
+	_, err := c.Into(context.Background(), into, false)
 	if err == nil || !strings.Contains(err.Error(), "lib is a symlink, not a directory") {
 		t.Fatalf("err = %v", err)
 	}
@@ -77,5 +78,38 @@ func TestIntoStaysInside(t *testing.T) {
 	}
 	if files := listFiles(t, outside); len(files) > 0 {
 		t.Errorf("written outside: %q", files)
+	}
+}
+
+// TestIntoKeepsOthersChanges: a file changed in the target since the
+// launch, which the agent changed too (or deleted), is not overwritten:
+// nothing is written, and the error names it; overwrite writes it anyway.
+// A file already as the agent left it is no conflict.
+func TestIntoKeepsOthersChanges(t *testing.T) {
+	dir := hostRepoFixture(t)
+	c, _ := compareFixture(t, dir, func(files string) {
+		write(t, filepath.Join(files, "README"), "the agent's\n")
+		write(t, filepath.Join(files, "same.txt"), "same\n")
+		os.Remove(filepath.Join(files, "notes.txt"))
+	})
+	write(t, filepath.Join(dir, "README"), "the user's, since\n")
+	write(t, filepath.Join(dir, "notes.txt"), "the user's notes, since\n")
+	write(t, filepath.Join(dir, "same.txt"), "same\n")
+	before := checksum(t, dir)
+	_, err := c.Into(context.Background(), dir, false)
+	var ce *ChangedError
+	if !errors.As(err, &ce) || !reflect.DeepEqual(ce.Paths, []string{"README", "notes.txt"}) ||
+		!strings.Contains(err.Error(), "has changes of its own where the agent changed files too (README, notes.txt); nothing was written: pull into another directory, or overwrite them with --force") {
+		t.Fatalf("err = %v", err)
+	}
+	if checksum(t, dir) != before {
+		t.Error("a refused pull changed the directory")
+	}
+	got, err := c.Into(context.Background(), dir, true)
+	if err != nil || got.Written != 2 || got.Removed != 1 {
+		t.Fatalf("overwrite: %+v %v", got, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "README")); string(data) != "the agent's\n" {
+		t.Errorf("README = %q", data)
 	}
 }

@@ -32,7 +32,7 @@ type Options struct {
 	Branch  string // --branch; "" is bottle/NAME
 	Patch   string // --patch FILE; "-" is stdout
 	Into    string // --into DIR
-	Force   bool   // --force: move an existing branch
+	Force   bool   // --force: move an existing branch; overwrite files changed in --into's DIR
 	MaxSize string // --max-size
 }
 
@@ -55,7 +55,8 @@ checked out).
   --patch FILE  writes one patch of all the changes instead (- for stdout),
                 binary files included, for git apply
   --into DIR    writes the changed files into DIR (made when missing) and
-                removes the ones the agent deleted
+                removes the ones the agent deleted; a file there that was
+                changed since the launch is not overwritten unless --force
 
 The agent controls everything in /workspace, its .git included, so what it
 made is checked before anything reaches the host: a symlink that points
@@ -70,8 +71,8 @@ stopped bottle's is the copy bottle stop saved, until bottle rm or a prune.
 A pull marks the changes as pulled, so bottle stop no longer warns of them.
 
 Exit status: 0 pulled, or nothing to pull; 1 when the bottle does not exist,
-the pull was refused or failed (nothing was written then); 2 a bad command
-line.`,
+or the pull was refused (nothing was written then) or failed; 2 a bad
+command line.`,
 		Example: `  bottle pull demo
   git log -p main..bottle/demo && git merge bottle/demo
 
@@ -96,8 +97,8 @@ line.`,
 				return cmdutil.UsageErrorf("--patch needs a FILE (- for stdout)")
 			case fl.Changed("into") && opts.Into == "":
 				return cmdutil.UsageErrorf("--into needs a DIR")
-			case opts.Force && (opts.Patch != "" || opts.Into != ""):
-				return cmdutil.UsageErrorf("--force replaces an existing branch; it does not go with --patch or --into")
+			case opts.Force && opts.Patch != "":
+				return cmdutil.UsageErrorf("--force moves an existing branch or overwrites files in --into's DIR; it does not go with --patch")
 			}
 			if _, err := cmdutil.Limit(opts.MaxSize); err != nil {
 				return err
@@ -113,7 +114,7 @@ line.`,
 	fl.StringVarP(&opts.Branch, "branch", "b", "", "the new branch's name (default bottle/NAME)")
 	fl.StringVar(&opts.Patch, "patch", "", "write a patch to FILE instead (- for stdout)")
 	fl.StringVar(&opts.Into, "into", "", "write the changed files into DIR instead")
-	fl.BoolVar(&opts.Force, "force", false, "move the branch if it exists already")
+	fl.BoolVar(&opts.Force, "force", false, "move the branch if it exists already; with --into, overwrite files changed there")
 	cmdutil.MaxSizeFlag(fl, &opts.MaxSize)
 	return cmd
 }
@@ -265,7 +266,7 @@ func writePatch(ctx context.Context, opts *Options, w *launcher.Work) error {
 
 // into writes the changed files into a directory.
 func into(ctx context.Context, opts *Options, w *launcher.Work) error {
-	done, err := w.Into(ctx, opts.Into)
+	done, err := w.Into(ctx, opts.Into, opts.Force)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func TestNewCmd(t *testing.T) {
 		{[]string{"demo", "--branch="}, "bottle: --branch needs a branch name\n"},
 		{[]string{"demo", "--patch="}, "bottle: --patch needs a FILE (- for stdout)\n"},
 		{[]string{"demo", "--into="}, "bottle: --into needs a DIR\n"},
-		{[]string{"demo", "--into", "d", "--force"}, "bottle: --force replaces an existing branch; it does not go with --patch or --into\n"},
+		{[]string{"demo", "--patch", "p", "--force"}, "bottle: --force moves an existing branch or overwrites files in --into's DIR; it does not go with --patch\n"},
 		{[]string{"demo", "--max-size", "0"}, "bottle: --max-size: \"0\" is not a size"},
 	} {
 		r := fx.Run(NewCmd(fx.F, func(*Options) error { t.Error("ran"); return nil }), nil, tc.args...)
@@ -140,7 +140,7 @@ func TestPullInto(t *testing.T) {
 	_, ws := agentWork(t, fx)
 	os.Remove(filepath.Join(ws, "README"))
 	dir := filepath.Join(t.TempDir(), "out")
-	fx.Write(filepath.Join(dir, "README"), "an old copy\n")
+	fx.Write(filepath.Join(dir, "README"), "hello\n") // as it was copied in
 	r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--into", dir)
 	if r.Code != 0 || r.Stdout != "wrote 2 paths into "+dir+", removed 1 path the agent deleted\n" {
 		t.Fatalf("--into: %+v", r)
@@ -152,6 +152,29 @@ func TestPullInto(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "README")); !os.IsNotExist(err) {
 		t.Errorf("README was not removed: %v", err)
+	}
+}
+
+// TestPullIntoKeepsUsersChanges: --into the workspace's own directory,
+// where the user changed a file the agent changed too, writes nothing and
+// names it; --force overwrites it.
+func TestPullIntoKeepsUsersChanges(t *testing.T) {
+	fx := cmdtest.New(t)
+	repo, _ := agentWork(t, fx)
+	fx.Write(filepath.Join(repo, "main.go"), "package main // the user's, since\n")
+	r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--into", repo)
+	if r.Code != cmdutil.ExitError || r.Stderr != "bottle: "+repo+" has changes of its own where the agent changed files too (main.go); nothing was written: pull into another directory, or overwrite them with --force\n" {
+		t.Fatalf("--into a changed directory: %+v", r)
+	}
+	if data, _ := os.ReadFile(filepath.Join(repo, "README")); string(data) != "hello\n" {
+		t.Errorf("README was written: %q", data)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), nil, "demo", "--into", repo, "--force")
+	if r.Code != 0 || r.Stdout != "wrote 3 paths into "+repo+"\n" {
+		t.Fatalf("--force: %+v", r)
+	}
+	if data, _ := os.ReadFile(filepath.Join(repo, "main.go")); string(data) != "package main\n\nfunc main() {}\n" {
+		t.Errorf("main.go = %q", data)
 	}
 }
 
