@@ -127,13 +127,13 @@ func (r result) tell(opts *Options, name string) {
 		fmt.Fprintf(opts.IO.Err, "warning: %s: the agent's container was gone, so its /workspace could not be saved\n", name)
 	case opts.Quiet:
 	case r.saved.Unpulled || r.unpulled:
-		what := "changes"
+		what := "changes that were"
 		if n := r.saved.Changed; n == 1 {
-			what = "1 changed path"
+			what = "1 changed path that was"
 		} else if n > 1 {
-			what = fmt.Sprintf("%d changed paths", n)
+			what = fmt.Sprintf("%d changed paths that were", n)
 		}
-		fmt.Fprintf(opts.IO.Err, "%s: /workspace has %s that were not pulled; they are kept: see them with bottle diff %s, get them with bottle pull %s (bottle rm %s drops them)\n",
+		fmt.Fprintf(opts.IO.Err, "%s: /workspace has %s not pulled; they are kept: see them with bottle diff %s, get them with bottle pull %s (bottle rm %s drops them)\n",
 			name, what, name, name, name)
 	}
 }

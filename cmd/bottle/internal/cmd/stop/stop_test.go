@@ -166,7 +166,7 @@ func TestStopSavesWorkspace(t *testing.T) {
 	fx.Fake.Fail = ""
 
 	r = fx.Run(NewCmd(fx.F, nil), nil, "demo")
-	if r.Code != 0 || r.Stderr != "demo: /workspace has 1 changed path that were not pulled; they are kept: see them with bottle diff demo, get them with bottle pull demo (bottle rm demo drops them)\n" {
+	if r.Code != 0 || r.Stderr != "demo: /workspace has 1 changed path that was not pulled; they are kept: see them with bottle diff demo, get them with bottle pull demo (bottle rm demo drops them)\n" {
 		t.Errorf("stop: %+v", r)
 	}
 	if data, err := os.ReadFile(filepath.Join(b.StateDir, contract.WorkspaceDir, contract.SavedWorkspace, "files", "README")); err != nil || string(data) != "changed\n" {
