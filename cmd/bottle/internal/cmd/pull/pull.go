@@ -136,6 +136,9 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer w.Close()
+	if w.Saved {
+		fmt.Fprintf(opts.IO.Err, "bottle %s is stopped: pulling its /workspace as bottle stop saved it\n", b.Name)
+	}
 	if w.Empty() {
 		fmt.Fprintf(opts.IO.Err, "the agent changed nothing in /workspace of bottle %s: nothing to pull\n", b.Name)
 		return nil

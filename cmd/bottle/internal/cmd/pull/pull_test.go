@@ -222,7 +222,8 @@ func TestPullAfterStop(t *testing.T) {
 		t.Fatalf("relaunch with unpulled changes: %v", err)
 	}
 	r = fx.Run(NewCmd(fx.F, nil), nil, "demo")
-	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "made branch bottle/demo in "+repo+" from bottle demo: 1 commit of the agent's, and 1 commit of what it left uncommitted\n") {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "made branch bottle/demo in "+repo+" from bottle demo: 1 commit of the agent's, and 1 commit of what it left uncommitted\n") ||
+		r.Stderr != "bottle demo is stopped: pulling its /workspace as bottle stop saved it\n" {
 		t.Fatalf("pull after stop: %+v", r)
 	}
 	if got := fx.Git(repo, "show", "bottle/demo:README"); got != "hello\nuncommitted" {
