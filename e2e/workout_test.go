@@ -329,5 +329,12 @@ mkfifo pipe`)
 		if _, errs, code = w.bottle("stop", "wo1"); code != 0 || strings.Contains(errs, "not pulled") {
 			t.Errorf("stop after the pull still warns: %s", errs)
 		}
+		// bottle rm takes the saved changes with the state directory.
+		if out, errs, code := w.bottle("rm", "wo1"); code != 0 {
+			t.Fatalf("rm: exit %d\n%s%s", code, out, errs)
+		}
+		if _, err := os.Stat(filepath.Join(w.state, "bottle", "wo1", "workspace")); !os.IsNotExist(err) {
+			t.Errorf("the saved changes outlived bottle rm: %v", err)
+		}
 	})
 }
