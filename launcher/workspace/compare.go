@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"bottle.dev/bottle/internal/termsafe"
 )
@@ -253,8 +256,7 @@ func (e *RefusedError) Error() string {
 }
 
 // Check refuses what bottle pull must never bring to the host: a symlink
-// that points outside the workspace (absolute, or climbing out with ..,
-// followed through the tree's other symlinks as the kernel would), and a
+// that points outside the workspace, or may (see shape.escapes), and a
 // path that is not a plain relative name. The baseline's own symlinks out
 // of it, unchanged, are the user's and pass.
 func (c *Changes) Check(ctx context.Context) error {
@@ -277,8 +279,9 @@ func (c *Changes) loadAllowed(ctx context.Context) error {
 		return err
 	}
 	c.allowed = map[string]string{}
+	s := newShape(entries, links)
 	for p, target := range links {
-		if escapes(p, links) {
+		if s.escapes(p) {
 			c.allowed[p] = target
 		}
 	}
@@ -326,8 +329,9 @@ func checkTree(ctx context.Context, r repo, tree string, allowed map[string]stri
 	if err != nil {
 		return err
 	}
+	s := newShape(entries, links)
 	for p, target := range links {
-		if escapes(p, links) {
+		if s.escapes(p) {
 			if was, ok := allowed[p]; ok && was == target {
 				continue
 			}
@@ -358,17 +362,66 @@ func checkName(p string) error {
 // is 40).
 const maxHops = 40
 
-// escapes reports whether the symlink at path, resolved through the other
-// symlinks of its tree (links: path → target) as the kernel would, leads
-// outside the tree's root: an absolute target does, as does a .. above the
-// root at any point. A loop counts as leading out: nothing says where it
-// goes. Components that do not exist are taken as they are.
-func escapes(path string, links map[string]string) bool {
-	var stack []string // the real directories walked so far, from the root
+// shape is what a tree's symlinks are resolved against: its symlinks, its
+// directories, and its symlinks as a file system that does not tell names
+// apart by case or Unicode form (macOS's, by default) would find them.
+type shape struct {
+	links  map[string]string // path → target
+	dirs   map[string]bool   // every directory above an entry
+	folded map[string]bool   // fold(path) of every symlink
+}
+
+// newShape is the shape of a tree of entries whose symlinks are links.
+func newShape(entries map[string]treeEntry, links map[string]string) *shape {
+	s := &shape{links: links, dirs: map[string]bool{}, folded: map[string]bool{}}
+	for p := range entries {
+		for d := pathDir(p); d != "." && !s.dirs[d]; d = pathDir(d) {
+			s.dirs[d] = true
+		}
+	}
+	for p := range links {
+		s.folded[fold(p)] = true
+	}
+	return s
+}
+
+// fold is a path as a file system that ignores case and Unicode form
+// compares it: decomposed, lower case, without the code points HFS+
+// ignores.
+func fold(p string) string {
+	return norm.NFD.String(strings.Map(func(r rune) rune {
+		if hfsIgnored(r) {
+			return -1
+		}
+		return unicode.ToLower(unicode.ToUpper(r))
+	}, norm.NFD.String(p)))
+}
+
+// hfsIgnored reports whether HFS+ leaves r out of names it compares (as git
+// lists them for .git).
+func hfsIgnored(r rune) bool {
+	switch {
+	case r >= 0x200c && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x206a && r <= 0x206f, r == 0xfeff:
+		return true
+	}
+	return false
+}
+
+// escapes reports whether the symlink at path may lead outside the tree's
+// root. Its target is resolved lexically, component by component, through
+// the tree's other symlinks as the kernel would, and it may lead out when:
+// it is absolute, or a symlink on the way is; a .. climbs above the root;
+// a .. comes after a name that is not a directory of the tree (a name the
+// tree does not have may be, where the files land, a symlink of the host's
+// — an ignored one the user has — so what it leads up from is unknown); a
+// name is a symlink of the tree only under case or Unicode folding; the
+// symlinks loop (nothing says where they go).
+func (s *shape) escapes(path string) bool {
+	var stack []string // the directories walked so far, from the root
 	if dir := pathDir(path); dir != "." {
 		stack = strings.Split(dir, "/")
 	}
-	target := links[path]
+	target := s.links[path]
 	if strings.HasPrefix(target, "/") {
 		return true
 	}
@@ -380,15 +433,18 @@ func escapes(path string, links map[string]string) bool {
 		case "", ".":
 			continue
 		case "..":
-			if len(stack) == 0 {
+			if len(stack) == 0 || !s.dirs[strings.Join(stack, "/")] {
 				return true
 			}
 			stack = stack[:len(stack)-1]
 			continue
 		}
 		next := strings.Join(append(stack[:len(stack):len(stack)], part), "/")
-		target, ok := links[next]
+		target, ok := s.links[next]
 		if !ok {
+			if s.folded[fold(next)] {
+				return true
+			}
 			stack = append(stack, part)
 			continue
 		}

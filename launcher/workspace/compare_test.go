@@ -204,7 +204,8 @@ func TestSymlinksOut(t *testing.T) {
 	}
 }
 
-// TestEscapes: the resolution of a symlink through the others of its tree.
+// TestEscapes: the resolution of a symlink through the others of its tree
+// (whose files are d/e/f, d/g and README).
 func TestEscapes(t *testing.T) {
 	for _, tc := range []struct {
 		links map[string]string
@@ -222,10 +223,56 @@ func TestEscapes(t *testing.T) {
 		{map[string]string{"x": "./././y"}, "x", false},
 		{map[string]string{"x": "y", "y": "x"}, "x", true},
 		{map[string]string{"x": "abs", "abs": "/"}, "x", true},
+		{map[string]string{"x": "d/e/f/../../g"}, "x", true},   // a .. after a file
+		{map[string]string{"x": "d/../README"}, "x", false},    // a .. after a directory
+		{map[string]string{"x": "cache/../secret"}, "x", true}, // a name the tree does not have
+		{map[string]string{"x": "D/../README"}, "x", true},     // a directory only under folding
+		{map[string]string{"d/e/up": "../..", "x": "D/E/UP/../etc/passwd"}, "x", true},
+		{map[string]string{"d/e/up": "../..", "x": "D/E/UP"}, "x", true},              // a symlink only under case folding
+		{map[string]string{"d/e/up": "../..", "x": "d/e/u\u200cp"}, "x", true},        // … under HFS+'s ignored code points
+		{map[string]string{"d/caf\u00e9": "../..", "x": "d/cafe\u0301/x"}, "x", true}, // … under Unicode form
+		{map[string]string{"d/e/up": "../d", "x": "D/E/f"}, "x", false},               // a file only under folding: no matter
 	} {
-		if got := escapes(tc.path, tc.links); got != tc.out {
-			t.Errorf("%v: %s escapes = %v, want %v", tc.links, tc.path, got, tc.out)
+		entries := map[string]treeEntry{"d/e/f": {mode: "100644"}, "d/g": {mode: "100644"}, "README": {mode: "100644"}}
+		for p := range tc.links {
+			entries[p] = treeEntry{mode: "120000"}
 		}
+		if got := newShape(entries, tc.links).escapes(tc.path); got != tc.out {
+			t.Errorf("%q: %s escapes = %v, want %v", tc.links, tc.path, got, tc.out)
+		}
+	}
+}
+
+// TestSymlinkThroughHostsOwnName: a symlink that climbs out of a name the
+// agent's tree does not have — here an ignored symlink of the user's that
+// leads out of the workspace, which a pull into the workspace would keep —
+// is refused by every kind of pull, and diff flags it.
+func TestSymlinkThroughHostsOwnName(t *testing.T) {
+	dir := hostRepoFixture(t)
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(outside, "cache"), 0o755)
+	if err := os.Symlink(filepath.Join(outside, "cache"), filepath.Join(dir, "cache.log")); err != nil { // ignored: *.log
+		t.Fatal(err)
+	}
+	c, b := compareFixture(t, dir, func(files string) {
+		os.Symlink("cache.log/../secret", filepath.Join(files, "innocent"))
+	})
+	ctx := context.Background()
+	want := `/workspace/innocent is a symlink to "cache.log/../secret", outside the workspace`
+	if err := c.Check(ctx); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Check: %v, want %s", err, want)
+	}
+	if _, err := c.Into(ctx, dir, false); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Into: %v, want %s", err, want)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "innocent")); err == nil {
+		t.Error("Into wrote the symlink")
+	}
+	if _, err := c.Branch(ctx, BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: DefaultLimit}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Branch: %v, want %s", err, want)
+	}
+	if out := gitIn(t, dir, "branch", "--list", "bottle/demo"); out != "" {
+		t.Errorf("Branch made %s", out)
 	}
 }
 

@@ -5,6 +5,7 @@ package diff
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -122,6 +123,9 @@ func run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.Err, "the agent changed nothing in /workspace of bottle %s\n", b.Name)
 		return nil
 	}
+	if err := warnRefused(ctx, opts, w); err != nil {
+		return err
+	}
 	format := workspace.Patch
 	switch {
 	case opts.Stat:
@@ -136,6 +140,19 @@ func run(ctx context.Context, opts *Options) error {
 		out = c
 	}
 	return w.Diff(ctx, out, format)
+}
+
+// warnRefused says on stderr what in the changes bottle pull would
+// refuse (a symlink out of the workspace, a repository of the agent's): the
+// diff shows it, and the user should know before they apply it by hand.
+func warnRefused(ctx context.Context, opts *Options, w *launcher.Work) error {
+	err := w.Check(ctx)
+	var re *workspace.RefusedError
+	if errors.As(err, &re) {
+		fmt.Fprintf(opts.IO.Err, "warning: %v\n", err)
+		return nil
+	}
+	return err
 }
 
 func writeJSON(ctx context.Context, opts *Options, w *launcher.Work) error {

@@ -104,6 +104,22 @@ func TestDiff(t *testing.T) {
 	}
 }
 
+// TestDiffWarnsOfRefused: a change bottle pull would refuse (a symlink
+// climbing out of a name the workspace does not have) is shown, with a
+// warning on stderr that names it.
+func TestDiffWarnsOfRefused(t *testing.T) {
+	fx := cmdtest.New(t)
+	b := fx.LaunchRepo("demo", "docker", fx.Repo())
+	if err := os.Symlink("nowhere/../../etc/passwd", filepath.Join(fx.Workspace(b), "innocent")); err != nil {
+		t.Fatal(err)
+	}
+	r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--name-only")
+	want := "warning: /workspace/innocent is a symlink to \"nowhere/../../etc/passwd\", outside the workspace; bottle pull refuses it"
+	if r.Code != 0 || r.Stdout != "innocent\n" || !strings.HasPrefix(r.Stderr, want) {
+		t.Errorf("%+v, want stderr %s", r, want)
+	}
+}
+
 // TestDiffTerminal: on a terminal the diff is coloured and the agent's
 // escape sequences are shown, not sent; into a pipe it is as it is.
 func TestDiffTerminal(t *testing.T) {
