@@ -6,8 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -325,6 +328,9 @@ func checkTree(ctx context.Context, r repo, tree string, allowed map[string]stri
 			return &RefusedError{Path: p, Reason: "has git mode " + e.mode + ", which is neither a file, a symlink nor a submodule"}
 		}
 	}
+	if err := checkRepos(entries); err != nil {
+		return err
+	}
 	links, err := linkTargets(ctx, r, entries)
 	if err != nil {
 		return err
@@ -339,6 +345,58 @@ func checkTree(ctx context.Context, r repo, tree string, allowed map[string]stri
 		}
 	}
 	return nil
+}
+
+// checkRepos refuses a directory of the tree (its top included) that git
+// would take for a repository: once it is on the host, any git command run
+// in it would read the agent's config there and run what it says
+// (core.fsmonitor, a pager, an alias).
+func checkRepos(entries map[string]treeEntry) error {
+	children := map[string][]string{} // directory → the names directly in it
+	for p := range entries {
+		for d, name := pathDir(p), path.Base(p); ; d, name = pathDir(d), path.Base(d) {
+			children[d] = append(children[d], name)
+			if d == "." {
+				break
+			}
+		}
+	}
+	dirs := slices.Sorted(maps.Keys(children))
+	for _, d := range dirs {
+		if what := repoNames(children[d]); what != "" {
+			p := d
+			if d == "." {
+				p = ""
+			}
+			return &RefusedError{Path: p, Reason: "is a directory git would take for a repository (it holds " + what + "): git run there would read its config and run what that says"}
+		}
+	}
+	return nil
+}
+
+// repoNames says which of names (what one directory holds) make git take
+// the directory for a repository or a work tree's git directory — HEAD
+// with objects, refs, config, commondir or gitdir, or a commondir — as a
+// file system that ignores case and Unicode form would find them; "" when
+// none do.
+func repoNames(names []string) string {
+	has := map[string]string{}
+	for _, n := range names {
+		has[strings.TrimRight(fold(n), ". ")] = n
+	}
+	if c, ok := has["commondir"]; ok {
+		return termsafe.Line(c)
+	}
+	head, ok := has["head"]
+	if !ok {
+		return ""
+	}
+	for _, k := range []string{"objects", "refs", "config", "gitdir"} {
+		if n, ok := has[k]; ok {
+			return termsafe.Line(head) + " and " + termsafe.Line(n)
+		}
+	}
+	return ""
 }
 
 // checkName refuses a path that is not a plain relative name: absolute,

@@ -288,3 +288,90 @@ func TestCheckNames(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedRepositoryRefused: plain files the agent arranged as a
+// repository git would find (HEAD, objects, refs, a config whose
+// core.fsmonitor runs a command) are refused by name by Check, Into and
+// Branch, so that no git run in that directory on the host ever runs them.
+func TestEmbeddedRepositoryRefused(t *testing.T) {
+	dir := hostRepoFixture(t)
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	c, b := compareFixture(t, dir, func(files string) {
+		d := filepath.Join(files, "docs", "examples")
+		write(t, filepath.Join(d, "HEAD"), "ref: refs/heads/main\n")
+		write(t, filepath.Join(d, "config"), "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = .\n\tfsmonitor = \"touch "+pwned+"; false\"\n")
+		write(t, filepath.Join(d, "objects", ".keep"), "")
+		write(t, filepath.Join(d, "refs", "heads", ".keep"), "")
+	})
+	ctx := context.Background()
+	want := "/workspace/docs/examples is a directory git would take for a repository (it holds HEAD and "
+	if err := c.Check(ctx); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Check: %v, want %s…", err, want)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := c.Into(ctx, out, false); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Into: %v, want %s…", err, want)
+	}
+	if files := listFiles(t, out); len(files) != 0 {
+		t.Errorf("Into wrote %q", files)
+	}
+	if _, err := c.Branch(ctx, BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: DefaultLimit}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Branch: %v, want %s…", err, want)
+	}
+	if out := gitIn(t, dir, "branch", "--list", "bottle/demo"); out != "" {
+		t.Errorf("Branch made %s", out)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Error("the agent's core.fsmonitor ran")
+	}
+}
+
+// TestIntoRefusesRepositoryWithHostsFiles: a HEAD the agent adds where the
+// directory it lands in already has objects and refs of the user's (an
+// ignored directory) is refused: together they would be a repository.
+func TestIntoRefusesRepositoryWithHostsFiles(t *testing.T) {
+	dir := hostRepoFixture(t)
+	c, _ := compareFixture(t, dir, func(files string) {
+		write(t, filepath.Join(files, "HEAD"), "ref: refs/heads/main\n")
+	})
+	if err := c.Check(context.Background()); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	out := t.TempDir()
+	os.Mkdir(filepath.Join(out, "objects"), 0o755)
+	os.Mkdir(filepath.Join(out, "refs"), 0o755)
+	_, err := c.Into(context.Background(), out, false)
+	if want := "would be, with what is there already, a directory git takes for a repository"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Into: %v, want %s", err, want)
+	}
+	if _, err := os.Lstat(filepath.Join(out, "HEAD")); err == nil {
+		t.Error("Into wrote HEAD")
+	}
+}
+
+// TestRepoNames: what makes git take a directory for a repository, as a
+// file system that ignores case and Unicode form finds the names.
+func TestRepoNames(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		repo  bool
+	}{
+		{[]string{"HEAD", "objects", "refs"}, true},
+		{[]string{"HEAD", "config"}, true},
+		{[]string{"head", "OBJECTS"}, true},
+		{[]string{"HE\u200cAD", "refs"}, true},
+		{[]string{"HEAD.", "gitdir"}, true},
+		{[]string{"commondir"}, true},
+		{[]string{"HEAD"}, false},
+		{[]string{"objects", "refs", "config"}, false},
+		{[]string{"README", "src"}, false},
+	} {
+		if got := repoNames(tc.names) != ""; got != tc.repo {
+			t.Errorf("repoNames(%q) = %q", tc.names, repoNames(tc.names))
+		}
+	}
+	entries := map[string]treeEntry{"HEAD": {}, "refs/heads/main": {}, "src/a.go": {}}
+	if err := checkRepos(entries); err == nil || !strings.Contains(err.Error(), "/workspace/ is a directory git would take") {
+		t.Errorf("the top as a repository: %v", err)
+	}
+}

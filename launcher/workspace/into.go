@@ -161,6 +161,9 @@ func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied,
 	if len(changed) > 0 {
 		return fail(&ChangedError{Dir: dir, Paths: changed})
 	}
+	if err := reposMade(dst, entries); err != nil {
+		return fail(err)
+	}
 	// Everything is in place beside its target: now replace.
 	for i, s := range steps {
 		if s.staged == "" {
@@ -177,6 +180,32 @@ func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied,
 		done.Written++
 	}
 	return done, nil
+}
+
+// reposMade refuses the changes when a directory they write into would,
+// with what dir has there already, be one git takes for a repository (see
+// checkRepos: the tree alone was checked).
+func reposMade(dst *os.Root, entries []Entry) error {
+	added := map[string][]string{} // directory → the names written in it
+	for _, e := range entries {
+		if e.Status != 'D' && e.NewMode != "160000" {
+			added[pathDir(e.Path)] = append(added[pathDir(e.Path)], path.Base(e.Path))
+		}
+	}
+	for d, names := range added {
+		if f, err := dst.Open(d); err == nil {
+			have, _ := f.Readdirnames(-1)
+			f.Close()
+			names = append(names, have...)
+		}
+		if what := repoNames(names); what != "" {
+			if d == "." {
+				d = ""
+			}
+			return &RefusedError{Path: d, Reason: "would be, with what is there already, a directory git takes for a repository (it would hold " + what + "): git run there would read its config and run what that says"}
+		}
+	}
+	return nil
 }
 
 // missingDirs lists the directories from dir up that root does not have
