@@ -110,21 +110,21 @@ func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied,
 			done.Skipped = append(done.Skipped, e.Path)
 			continue
 		}
-		shown := termsafe.Line(path.Join(dir, e.Path))
+		shown := path.Join(dir, e.Path)
 		if err := checkName(e.Path); err != nil {
 			return fail(err)
 		}
 		if err := dirsAbove(dst, e.Path); err != nil {
-			return fail(fmt.Errorf("%s: %w", shown, err))
+			return fail(pathError(shown, err))
 		}
 		st, err := dst.Lstat(e.Path)
 		if err == nil && st.IsDir() {
-			return fail(fmt.Errorf("%s is a directory, where the agent left a file or deleted one: move it away and pull again", shown))
+			return fail(fmt.Errorf("%s is a directory, where the agent left a file or deleted one: move it away and pull again", termsafe.Line(shown)))
 		}
 		if err == nil && !overwrite {
 			id, herr := c.idAt(dst, e.Path, st)
 			if herr != nil {
-				return fail(fmt.Errorf("%s: %w", shown, herr))
+				return fail(pathError(shown, herr))
 			}
 			if id != e.OldID && id != e.NewID {
 				changed = append(changed, e.Path)
@@ -143,7 +143,7 @@ func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied,
 			}
 			made = append(made, missing...)
 			if err != nil {
-				return fail(fmt.Errorf("%s: %w", shown, err))
+				return fail(pathError(shown, err))
 			}
 		}
 		staged := stagedName(e.Path)
@@ -154,7 +154,7 @@ func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied,
 		}
 		if err != nil {
 			dst.Remove(staged)
-			return fail(fmt.Errorf("%s: %w", termsafe.Line("/workspace/"+e.Path), err))
+			return fail(pathError("/workspace/"+e.Path, err))
 		}
 		steps = append(steps, step{path: e.Path, staged: staged})
 	}
@@ -168,13 +168,13 @@ func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied,
 	for i, s := range steps {
 		if s.staged == "" {
 			if err := dst.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fail(err)
+				return fail(pathError(path.Join(dir, s.path), err))
 			}
 			done.Removed++
 			continue
 		}
 		if err := dst.Rename(s.staged, s.path); err != nil {
-			return fail(err)
+			return fail(pathError(path.Join(dir, s.path), err))
 		}
 		steps[i].staged = ""
 		done.Written++
@@ -238,7 +238,7 @@ func dirsAbove(root *os.Root, p string) error {
 			return err
 		}
 		if !st.IsDir() {
-			return fmt.Errorf("%s is a %s, not a directory", strings.Join(parts[:i], "/"), modeKind(st.Mode()))
+			return fmt.Errorf("%s is a %s, not a directory", termsafe.Line(strings.Join(parts[:i], "/")), modeKind(st.Mode()))
 		}
 	}
 	return nil

@@ -130,7 +130,7 @@ func Extract(r io.Reader, dst, top string, limit Limit) error {
 			}
 			src, err := root.Open(target)
 			if err != nil {
-				return err
+				return pathError("/"+top+"/"+target, err)
 			}
 			st, err := src.Stat()
 			if err == nil {
@@ -228,7 +228,7 @@ func collision(shown string, err error) error {
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s collides with another name in the copy (this file system may not tell names apart by case or Unicode form): rename one of them in the bottle", termsafe.Line(shown))
 	}
-	return fmt.Errorf("%s: %w", termsafe.Line(shown), err)
+	return pathError(shown, err)
 }
 
 func tooBig(top string, limit Limit) error {

@@ -67,11 +67,11 @@ func Check(dir string, limit Limit) (*Tree, error) {
 	var gits []string // every .git found, relative to Files
 	walk := func(base string, note bool) error {
 		return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
 			rel := filepath.ToSlash(mustRel(t.Files, p))
 			shown := "/workspace/" + rel
+			if err != nil {
+				return pathError(shown, err)
+			}
 			if note && p != base && strings.EqualFold(d.Name(), ".git") {
 				gits = append(gits, rel)
 			}
@@ -82,18 +82,20 @@ func Check(dir string, limit Limit) (*Tree, error) {
 			case typ == 0:
 				info, err := d.Info()
 				if err != nil {
-					return err
+					return pathError(shown, err)
 				}
 				if t.Bytes += info.Size(); t.Bytes > limit.Bytes {
 					return tooBig("workspace", limit)
 				}
 				if info.Mode().Perm()&0o600 != 0o600 {
-					return os.Chmod(p, info.Mode().Perm()|0o600)
+					if err := os.Chmod(p, info.Mode().Perm()|0o600); err != nil {
+						return pathError(shown, err)
+					}
 				}
 			case typ == fs.ModeDir:
 				if info, err := d.Info(); err == nil && info.Mode().Perm()&0o700 != 0o700 {
 					if err := os.Chmod(p, info.Mode().Perm()|0o700); err != nil {
-						return err
+						return pathError(shown, err)
 					}
 				}
 				if note && p != base && strings.EqualFold(d.Name(), ".git") {
@@ -102,7 +104,7 @@ func Check(dir string, limit Limit) (*Tree, error) {
 			case typ == fs.ModeSymlink:
 				target, err := os.Readlink(p)
 				if err != nil {
-					return err
+					return pathError(shown, err)
 				}
 				if len(target) > maxLink {
 					return fmt.Errorf("%s is a symlink with a target of %d bytes; bottle takes targets of up to %d", termsafe.Line(shown), len(target), maxLink)
@@ -125,22 +127,23 @@ func Check(dir string, limit Limit) (*Tree, error) {
 	}
 	for _, g := range gits {
 		p := filepath.Join(t.Files, filepath.FromSlash(g))
+		shown := "/workspace/" + g
 		st, err := os.Lstat(p)
 		if err != nil {
-			return nil, err
+			return nil, pathError(shown, err)
 		}
 		if g == ".git" && st.IsDir() {
 			t.GitDir = filepath.Join(dir, gitName)
 			if err := os.Rename(p, t.GitDir); err != nil {
-				return nil, err
+				return nil, pathError(shown, err)
 			}
 			if err := reduceGitDir(t.GitDir); err != nil {
-				return nil, err
+				return nil, pathError(shown, err)
 			}
 			continue
 		}
 		if err := os.RemoveAll(p); err != nil {
-			return nil, err
+			return nil, pathError(shown, err)
 		}
 		if parent := pathDir(g); parent != "." {
 			t.Nested = append(t.Nested, parent)
