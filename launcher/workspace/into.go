@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -150,7 +151,7 @@ func (c *Changes) Into(ctx context.Context, dir string, overwrite bool) (Copied,
 		if e.NewMode == "120000" {
 			err = dst.Symlink(targets[e.NewID], staged)
 		} else {
-			err = copyFrom(src, dst, e.Path, staged, e.NewMode == "100755")
+			err = c.copyFrom(src, dst, e.Path, staged, e.NewMode == "100755", e.NewID)
 		}
 		if err != nil {
 			dst.Remove(staged)
@@ -251,8 +252,10 @@ func stagedName(p string) string {
 	return path.Join(pathDir(p), ".bottle-pull-"+hex.EncodeToString(b[:]))
 }
 
-// copyFrom copies the regular file p of src to staged in dst.
-func copyFrom(src, dst *os.Root, p, staged string, exec bool) error {
+// copyFrom copies the regular file p of src to staged in dst, and fails
+// unless what it wrote is the blob id: what was compared (and shown by
+// bottle diff) is what is written.
+func (c *Changes) copyFrom(src, dst *os.Root, p, staged string, exec bool, id string) error {
 	st, err := src.Lstat(p)
 	if err != nil {
 		return err
@@ -273,11 +276,30 @@ func copyFrom(src, dst *os.Root, p, staged string, exec bool) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, io.LimitReader(in, st.Size())); err != nil {
+	h := c.blobHash(st.Size())
+	n, err := io.Copy(io.MultiWriter(out, h), io.LimitReader(in, st.Size()))
+	if err != nil {
 		out.Close()
 		return err
 	}
-	return out.Close()
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if n != st.Size() || hex.EncodeToString(h.Sum(nil)) != id {
+		return errors.New("is not in the copy as it was compared (it changed since)")
+	}
+	return nil
+}
+
+// blobHash starts the git object id of a blob of n bytes, as the changes'
+// object format names it.
+func (c *Changes) blobHash(n int64) hash.Hash {
+	h := sha1.New()
+	if c.format == "sha256" {
+		h = sha256.New()
+	}
+	fmt.Fprintf(h, "blob %d\x00", n)
+	return h
 }
 
 // idAt is the git object id of what is at p in root (a file or a symlink,
@@ -298,11 +320,7 @@ func (c *Changes) idAt(root *os.Root, p string, st fs.FileInfo) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	h := sha1.New()
-	if c.format == "sha256" {
-		h = sha256.New()
-	}
-	fmt.Fprintf(h, "blob %d\x00", len(data))
+	h := c.blobHash(int64(len(data)))
 	h.Write(data)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
