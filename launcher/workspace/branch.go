@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -123,6 +124,9 @@ func (c *Changes) Branch(ctx context.Context, spec BranchSpec) (Branched, error)
 	if err := c.s.setAlternates(alt...); err != nil {
 		return res, err
 	}
+	if err := c.checkAgentObjects(ctx, spec.Limit); err != nil {
+		return res, fmt.Errorf("reading what the agent made (nothing was written to %s): %w", b.Repo, err)
+	}
 	parent := b.Commit
 	if head := c.t.Head(); head != "" && head != b.Commit {
 		kept, why := c.descends(ctx, head, b.Commit)
@@ -153,6 +157,9 @@ func (c *Changes) Branch(ctx context.Context, spec BranchSpec) (Branched, error)
 	revs := tip + "\n"
 	if b.Commit != "" {
 		revs += "^" + b.Commit + "\n"
+	}
+	if err := c.checkSizes(ctx, tip, b.Commit, res.Uncommitted, spec.Limit); err != nil {
+		return res, fmt.Errorf("collecting what the agent made (nothing was written to %s): %w", b.Repo, err)
 	}
 	if err := c.packTo(ctx, pack, revs, spec.Limit); err != nil {
 		return res, fmt.Errorf("collecting what the agent made (nothing was written to %s): %w", b.Repo, err)
@@ -328,6 +335,86 @@ func (c *Changes) ident(ctx context.Context, spec BranchSpec) (string, string) {
 		return strings.TrimSpace(name), strings.TrimSuffix(email, ">")
 	}
 	return "bottle", "bottle@localhost"
+}
+
+// checkSizes refuses, before anything of the branch is packed, more than
+// maxCommits of the agent's commits (ours is the one more of its
+// uncommitted files) and objects of more than limit in all, unpacked (tip,
+// without what base has): only their sizes are asked, which git reads from
+// each object's header. Each of the agent's objects was at most limit
+// already (checkAgentObjects).
+func (c *Changes) checkSizes(ctx context.Context, tip, base string, ours bool, limit Limit) error {
+	args := []string{"rev-list", "--count", tip}
+	if base != "" {
+		args = append(args, "^"+base)
+	}
+	out, err := c.s.git(ctx, args...)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(out)
+	if err != nil {
+		return fmt.Errorf("git rev-list --count: unexpected answer %q", out)
+	}
+	if ours {
+		n--
+	}
+	if n > maxCommits {
+		return fmt.Errorf("the agent made %d commits; bottle pull keeps at most %d: pull with --patch FILE instead (one patch of all the changes)", n, maxCommits)
+	}
+	args = []string{"rev-list", "--objects", "--no-object-names", tip}
+	if base != "" {
+		args = append(args, "^"+base)
+	}
+	var ids bytes.Buffer
+	if _, err := c.s.run(ctx, cmd{args: args, stdout: &ids}); err != nil {
+		return err
+	}
+	var sizes bytes.Buffer
+	if _, err := c.s.run(ctx, cmd{args: []string{"cat-file", "--batch-check=%(objectsize)"}, stdin: &ids, stdout: &sizes}); err != nil {
+		return err
+	}
+	var total int64
+	for _, size := range splitLines(strings.TrimSuffix(sizes.String(), "\n")) {
+		n, err := strconv.ParseInt(size, 10, 64)
+		if err != nil {
+			return fmt.Errorf("git cat-file: unexpected answer %q", size)
+		}
+		if total += n; total > limit.Bytes {
+			return fmt.Errorf("it is more than %s unpacked; bottle pull takes at most that much (--max-size)", FormatSize(limit.Bytes))
+		}
+	}
+	return nil
+}
+
+// checkAgentObjects refuses, before git reads any object of the agent's
+// .git, one that is more than limit: git reads an object whole, and a pack
+// of a few kilobytes may hold deltas that make a blob, a tree or a commit
+// of gigabytes. Only the sizes are asked (git reads them from each
+// object's header, without expanding it), in a repository that sees the
+// agent's objects alone.
+func (c *Changes) checkAgentObjects(ctx context.Context, limit Limit) error {
+	if c.t.GitDir == "" {
+		return nil
+	}
+	a, err := c.g.initBare(ctx, filepath.Join(c.work, "agent.git"), c.format)
+	if err != nil {
+		return err
+	}
+	if err := a.setAlternates(filepath.Join(c.t.GitDir, "objects")); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if _, err := a.run(ctx, cmd{args: []string{"cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname) %(objectsize)"}, stdout: &out}); err != nil {
+		return err
+	}
+	for _, line := range splitLines(strings.TrimSuffix(out.String(), "\n")) {
+		id, size, _ := strings.Cut(line, " ")
+		if n, err := strconv.ParseInt(size, 10, 64); err != nil || n > limit.Bytes {
+			return fmt.Errorf("the agent's .git holds object %.12s of %s bytes, more than the %s bottle pull takes (--max-size)", id, size, FormatSize(limit.Bytes))
+		}
+	}
+	return nil
 }
 
 // packTo writes the objects of revs (rev-list arguments, one a line) to

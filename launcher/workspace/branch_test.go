@@ -2,7 +2,9 @@ package workspace
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -248,5 +250,61 @@ func TestBranchReplace(t *testing.T) {
 	}
 	if checksum(t, dir) != before {
 		t.Error("the refused replace changed the host repository")
+	}
+}
+
+// TestBranchRefusesObjectsOverLimit: an object of the agent's .git that
+// expands to more than the limit (a few kilobytes on disk: zeros, as a
+// delta bomb's would be) is refused before git reads any object of the
+// agent's; objects each under the limit but over it in all are refused
+// before anything is packed. Nothing is written to the host.
+func TestBranchRefusesObjectsOverLimit(t *testing.T) {
+	real, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git on PATH")
+	}
+	zeros := func(n int) string { return strings.Repeat("\x00", n) }
+	for _, tc := range []struct {
+		name  string
+		blobs []int
+		want  string
+		never []string // what git must not have been asked
+	}{
+		{"one object", []int{4 << 20}, "the agent's .git holds object ", []string{"pack-objects", "rev-list", "merge-base", "read-tree"}},
+		{"in all", []int{600 << 10, 600 << 10}, "it is more than 1m unpacked; bottle pull takes at most that much (--max-size)", []string{"pack-objects"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, c, b := branchFixture(t, func(files string) {
+				for i, n := range tc.blobs {
+					write(t, filepath.Join(files, fmt.Sprintf("big%d.bin", i)), zeros(n)+fmt.Sprint(i))
+				}
+				gitIn(t, files, "add", "-A")
+				gitIn(t, files, "commit", "-qm", "agent: big")
+				gitIn(t, files, "rm", "-q", "big*.bin")
+				gitIn(t, files, "commit", "-qm", "agent: gone")
+			})
+			log := filepath.Join(t.TempDir(), "log")
+			wrapper := filepath.Join(t.TempDir(), "git")
+			write(t, wrapper, "#!/bin/sh\nprintf '%s\\n' \"$*\" >> "+log+"\nexec "+real+" \"$@\"\n")
+			os.Chmod(wrapper, 0o755)
+			c.g.Path = wrapper
+			before := hostState(t, dir, "bottle/demo")
+			_, err := c.Branch(context.Background(), BranchSpec{Baseline: b, Branch: "bottle/demo", Bottle: "demo", Limit: Limit{Bytes: 1 << 20, Files: 1000}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Branch: %v, want %s", err, tc.want)
+			}
+			ran, _ := os.ReadFile(log)
+			if !strings.Contains(string(ran), " cat-file ") {
+				t.Fatalf("no git was logged: %q", ran)
+			}
+			for _, cmd := range tc.never {
+				if strings.Contains(string(ran), " "+cmd+" ") {
+					t.Errorf("git %s ran:\n%s", cmd, ran)
+				}
+			}
+			if hostState(t, dir, "bottle/demo") != before || gitIn(t, dir, "branch", "--list", "bottle/demo") != "" {
+				t.Error("the host repository changed")
+			}
+		})
 	}
 }
