@@ -154,6 +154,29 @@ func TestCheckRefuses(t *testing.T) {
 	}
 }
 
+// TestCheckRefusesHardLink: a hard link in a copy an engine wrote itself
+// (Apple's cp) may be a file of the host's: Check refuses it by name, and
+// neither reads nor changes it (its mode stays as it was).
+func TestCheckRefusesHardLink(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "secret")
+	write(t, host, "the host's\n")
+	os.Chmod(host, 0o400)
+	copyDir := filepath.Join(t.TempDir(), "copy")
+	os.Mkdir(copyDir, 0o700)
+	files := FilesDir(copyDir)
+	os.Mkdir(files, 0o755)
+	if err := os.Link(host, filepath.Join(files, "innocent")); err != nil {
+		t.Skip("no hard links here:", err)
+	}
+	_, err := Check(copyDir, DefaultLimit)
+	if want := "/workspace/innocent is a hard link in the copy"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Check: %v, want %s", err, want)
+	}
+	if st, err := os.Stat(host); err != nil || st.Mode().Perm() != 0o400 {
+		t.Errorf("the host's file: %v %v", st.Mode(), err)
+	}
+}
+
 // TestSymlinksOut: a symlink that leads out of the workspace — absolute,
 // climbing with .., or only through another symlink — is shown by diff
 // but refused by pull, by name; one that stays inside passes, and so does

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"bottle.dev/bottle/internal/atomicfile"
 	"bottle.dev/bottle/internal/termsafe"
@@ -50,7 +51,8 @@ func FilesDir(dir string) string { return filepath.Join(dir, filesName) }
 func (t *Tree) Dir() string { return t.dir }
 
 // Check makes the copy in dir, whose FilesDir the engine wrote, a Tree: it
-// refuses special files (fifos, devices, sockets) and more than limit, and
+// refuses special files (fifos, devices, sockets), hard links and more
+// than limit, and
 // takes every .git out of the files — the top one is moved beside them
 // (and reduced to what Branch reads), the others are removed and their
 // directories noted as Nested — so that nothing the agent wrote there is
@@ -86,6 +88,12 @@ func Check(dir string, limit Limit) (*Tree, error) {
 				}
 				if t.Bytes += info.Size(); t.Bytes > limit.Bytes {
 					return tooBig("workspace", limit)
+				}
+				if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+					// Only an engine that writes the copy itself (Apple's
+					// cp) could make one, and it may be linked to any file
+					// of the host's: never change or read it.
+					return fmt.Errorf("%s is a hard link in the copy (to a file bottle cannot tell is the copy's); bottle takes only files it copied: remove the hard link in the bottle", termsafe.Line(shown))
 				}
 				if info.Mode().Perm()&0o600 != 0o600 {
 					if err := os.Chmod(p, info.Mode().Perm()|0o600); err != nil {
@@ -159,6 +167,31 @@ func Check(dir string, limit Limit) (*Tree, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// Measure refuses files, as Check would, when they hold more than limit:
+// for a copy an engine is still writing itself, which limit cannot bound as
+// it arrives. What cannot be read (not written yet, or gone) counts as
+// nothing.
+func Measure(files string, limit Limit) error {
+	var bytes int64
+	count := 0
+	return filepath.WalkDir(files, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if count++; count > limit.Files {
+			return fmt.Errorf("/workspace holds more than %d files and directories; bottle takes at most that many: remove what is not needed in the bottle", limit.Files)
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				if bytes += info.Size(); bytes > limit.Bytes {
+					return tooBig("workspace", limit)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Open reads back a Tree that Check made in dir (a copy saved earlier).
