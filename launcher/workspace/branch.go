@@ -235,7 +235,9 @@ func checkedOut(ctx context.Context, host func(...string) (string, error), ref s
 // they are now — but for files that were untracked at launch (in the
 // baseline, not in the launch commit base) and that the agent left as they
 // were: they are the user's, not the agent's work, and stay out of the
-// branch. It returns that tree and parent's.
+// branch; and files the agent left as they were copied in, and its commits
+// as base has them: they stay as base has them, whatever their bytes. It
+// returns that tree and parent's.
 func (c *Changes) branchTree(ctx context.Context, parent, base string) (string, string, error) {
 	parentTree, err := c.s.emptyTree(ctx)
 	if err != nil {
@@ -264,20 +266,31 @@ func (c *Changes) branchTree(ctx context.Context, parent, base string) (string, 
 			return "", "", err
 		}
 	}
-	var drop []byte
+	var drop, keep []byte
 	for _, e := range added {
 		was, inBaseline := baseline[e.Path]
-		_, tracked := launched[e.Path]
-		if e.Status == 'A' && inBaseline && !tracked && was.id == e.NewID && was.mode == e.NewMode {
+		l, tracked := launched[e.Path]
+		asCopied := inBaseline && was.id == e.NewID && was.mode == e.NewMode
+		switch {
+		case e.Status == 'A' && asCopied && !tracked:
 			drop = append(drop, e.Path+"\x00"...)
+		case (e.Status == 'M' || e.Status == 'T') && asCopied && tracked && l.id == e.OldID && l.mode == e.OldMode:
+			// A file the agent left as it was copied in, which its
+			// commits left as the launch's commit has it, but whose
+			// bytes are not that commit's (the user's git converts it,
+			// eol=crlf say, as it checks it out): it stays the commit's.
+			keep = append(keep, e.OldMode+" "+e.OldID+"\t"+e.Path+"\x00"...)
 		}
 	}
-	if len(drop) == 0 {
+	if len(drop) == 0 && len(keep) == 0 {
 		return tree, parentTree, nil
 	}
 	env := []string{"GIT_INDEX_FILE=" + filepath.Join(c.work, "branch.index")}
 	work := append([]string{"GIT_WORK_TREE=" + c.t.Files}, env...)
 	if _, err := c.s.run(ctx, cmd{args: []string{"update-index", "--force-remove", "-z", "--stdin"}, dir: c.t.Files, stdin: strings.NewReader(string(drop)), env: work}); err != nil {
+		return "", "", err
+	}
+	if _, err := c.s.run(ctx, cmd{args: []string{"update-index", "-z", "--index-info"}, stdin: strings.NewReader(string(keep)), env: env}); err != nil {
 		return "", "", err
 	}
 	tree, err = c.s.run(ctx, cmd{args: []string{"write-tree", "--missing-ok"}, env: env})

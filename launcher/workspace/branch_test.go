@@ -308,3 +308,28 @@ func TestBranchRefusesObjectsOverLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestBranchKeepsConvertedFiles: a file the user's git converts as it
+// checks it out (eol=crlf: LF in the commit, CRLF in the workspace), which
+// the agent left alone, is not a change of the branch: it stays as the
+// commit has it. Its bytes are still what the diff compares.
+func TestBranchKeepsConvertedFiles(t *testing.T) {
+	dir := hostRepoFixture(t)
+	write(t, filepath.Join(dir, ".gitattributes"), "*.bat text eol=crlf\n")
+	write(t, filepath.Join(dir, "run.bat"), "echo one\r\necho two\r\n")
+	gitIn(t, dir, "add", ".gitattributes", "run.bat")
+	gitIn(t, dir, "commit", "-qm", "a bat file")
+	c, b := compareFixture(t, dir, func(files string) {
+		write(t, filepath.Join(files, "README"), "changed\n")
+	})
+	if got := diffText(t, c, NameOnly); got != "README\n" {
+		t.Errorf("diff: %q", got)
+	}
+	res, err := pull(t, c, b, "bottle/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gitIn(t, dir, "diff", "--name-only", b.Commit, res.Tip); got != "README" {
+		t.Errorf("the branch changes %q", got)
+	}
+}
