@@ -260,6 +260,33 @@ mkfifo pipe`)
 		}
 		w.sh("wo2", "rm passwd up")
 
+		// A symlink that climbs out of a name the workspace does not have
+		// (an ignored symlink of the user's could be there), and plain
+		// files that make a directory git would take for a repository
+		// whose config runs a command: each refused, by name.
+		for _, step := range []struct{ make, want, remove string }{
+			{`mkdir -p ex/objects ex/refs && echo 'ref: refs/heads/main' > ex/HEAD && touch ex/objects/k ex/refs/k && printf '[core]\n\tfsmonitor = touch ` + marker + `\n' > ex/config`,
+				"/workspace/ex is a directory git would take for a repository (it holds HEAD and ", "rm -r ex"},
+			{"ln -s nowhere/../../x sneaky", `/workspace/sneaky is a symlink to "nowhere/../../x", outside the workspace; bottle pull refuses it`, "rm sneaky"},
+		} {
+			if out, code := w.sh("wo2", step.make); code != 0 {
+				t.Fatalf("the hostile agent: exit %d\n%s", code, out)
+			}
+			for _, args := range [][]string{{"pull", "wo2", "--branch", "hostile"}, {"pull", "wo2", "--into", into}, {"pull", "wo2", "--patch", patch}} {
+				if _, errs, code := w.bottle(args...); code != 1 || !refused(errs, step.want) {
+					t.Errorf("%v: exit %d %s, want %s", args, code, errs, step.want)
+				}
+			}
+			_, errs, code := w.bottle("diff", "wo2", "--name-only")
+			if !(code == 0 && strings.Contains(errs, "warning: "+step.want) || backend == "macos-container" && refused(errs)) {
+				t.Errorf("diff: exit %d %s, want the warning %s", code, errs, step.want)
+			}
+			w.sh("wo2", step.remove)
+		}
+		if got := listTree(t, target); len(got) != 0 {
+			t.Errorf("a refused pull wrote %v", got)
+		}
+
 		// Now the rest comes out, neutralised: the names as plain files in
 		// the workspace, no .git or .GIT of the agent's, no hook run.
 		if out, errs, code := w.bottle("pull", "wo2", "--branch", "hostile"); code != 0 {
