@@ -54,6 +54,9 @@ compares two copies in a repository of bottle's own.
 On a terminal the diff is coloured and terminal control characters in the
 agent's files are escaped; into a pipe or a file it is written as it is, for
 git apply (bottle pull --patch writes one that also carries binary files).
+What bottle pull would refuse (a symlink that points outside the workspace,
+a directory git would take for a repository) is shown too, and named in a
+warning on stderr.
 
 Exit status: 0 whether or not there are changes; 1 when the bottle does not
 exist or its /workspace cannot be read; 2 a bad command line.`,

@@ -60,11 +60,14 @@ checked out).
 
 The agent controls everything in /workspace, its .git included, so what it
 made is checked before anything reaches the host: a symlink that points
-outside the workspace, a name outside it, a file inside a .git, a fifo or a
-device is refused, by name. Into the host repository's .git go only objects
-(each verified by git index-pack --strict, in a repository of bottle's own)
-and the new branch's ref: never a hook, config, another ref, the index or
-HEAD, and no hook or filter of the agent's runs.
+outside the workspace (or may: through a name the workspace does not have),
+a name outside it, a file inside a .git, a directory git would take for a
+repository, a fifo or a device is refused, by name. Files are taken as their
+bytes are, whatever the agent's .gitattributes say: what bottle diff shows
+is what is written. Into the host repository's .git go only objects (each
+verified by git index-pack --strict, in a repository of bottle's own; none
+over --max-size unpacked) and the new branch's ref: never a hook, config,
+another ref, the index or HEAD, and no hook or filter of the agent's runs.
 
 A running bottle's /workspace is copied out of it (at most --max-size); a
 stopped bottle's is the copy bottle stop saved, until bottle rm or a prune.
