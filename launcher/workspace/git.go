@@ -225,7 +225,7 @@ func (g *Git) initBare(ctx context.Context, dir, format string) (repo, error) {
 		return repo{}, err
 	}
 	info := filepath.Join(dir, "info")
-	if err := os.Mkdir(info, 0o700); err != nil {
+	if err := os.MkdirAll(info, 0o700); err != nil {
 		return repo{}, err
 	}
 	if err := os.WriteFile(filepath.Join(info, "attributes"), []byte(noConversions), 0o600); err != nil {
