@@ -353,8 +353,10 @@ func checkTree(ctx context.Context, r repo, tree string, allowed map[string]stri
 // (core.fsmonitor, a pager, an alias).
 func checkRepos(entries map[string]treeEntry) error {
 	children := map[string][]string{} // directory → the names directly in it
+	seen := map[string]bool{}         // directory NUL name, once each
 	for p := range entries {
-		for d, name := pathDir(p), path.Base(p); ; d, name = pathDir(d), path.Base(d) {
+		for d, name := pathDir(p), path.Base(p); !seen[d+"\x00"+name]; d, name = pathDir(d), path.Base(d) {
+			seen[d+"\x00"+name] = true
 			children[d] = append(children[d], name)
 			if d == "." {
 				break
