@@ -402,7 +402,8 @@ func repoNames(names []string) string {
 }
 
 // checkName refuses a path that is not a plain relative name: absolute,
-// empty, with . or .. or a .git in it.
+// empty, with . or .. or a .git in it (as a file system that ignores case,
+// Unicode form or the code points HFS+ ignores would find it).
 func checkName(p string) error {
 	if p == "" || strings.HasPrefix(p, "/") {
 		return &RefusedError{Path: p, Reason: "is not a relative path"}
@@ -411,7 +412,7 @@ func checkName(p string) error {
 		switch {
 		case part == "", part == ".", part == "..":
 			return &RefusedError{Path: p, Reason: "names a path outside the workspace"}
-		case strings.EqualFold(strings.TrimRight(part, ". "), ".git"):
+		case strings.TrimRight(fold(part), ". ") == ".git":
 			return &RefusedError{Path: p, Reason: "is inside a .git directory"}
 		}
 	}

@@ -306,6 +306,7 @@ func TestCheckNames(t *testing.T) {
 		"a/b": true, "..a": true, "a..": true, ".gitignore": true,
 		"../x": false, "a/../x": false, "/etc/passwd": false, "a//b": false, "./a": false,
 		".git/hooks/post-checkout": false, "sub/.GIT/config": false, "sub/.git./config": false,
+		".g\u200cit/config": false, "sub/.\ufeffGit/hooks/x": false, ".gitx/config": true,
 	} {
 		if err := checkName(p); (err == nil) != ok {
 			t.Errorf("checkName(%q) = %v", p, err)
@@ -483,5 +484,18 @@ func TestNoDriverRuns(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a driver ran")
+	}
+}
+
+// TestHFSDotGitRefused: a directory whose name HFS+ takes for .git (with a
+// code point it ignores) is refused by name, not written as a .git.
+func TestHFSDotGitRefused(t *testing.T) {
+	dir := hostRepoFixture(t)
+	c, _ := compareFixture(t, dir, func(files string) {
+		write(t, filepath.Join(files, ".g\u200cit", "hooks", "post-checkout"), "#!/bin/sh\n")
+	})
+	err := c.Check(context.Background())
+	if want := "/workspace/.g\u200cit/hooks/post-checkout is inside a .git directory"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Check: %v, want %s", err, want)
 	}
 }
