@@ -9,6 +9,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+
+	"bottle.dev/bottle/launcher/workspace"
 )
 
 // Labels every resource bottle makes carries; enumeration and cleanup go by
@@ -50,6 +52,14 @@ type Backend interface {
 	Inspect(ctx context.Context, name string) (ContainerInfo, error)
 	Exec(ctx context.Context, name string, e ExecSpec) error
 	CopyIn(ctx context.Context, name, src, dst string) error
+	// CopyOut copies the directory src of container name to dst on the
+	// host, a directory it makes (dst must not exist), so that dst holds
+	// what src held. What is in src is the agent's: a backend takes no
+	// more than limit, writes nothing outside dst, follows no symlink
+	// and makes no special file where it can help it (see
+	// workspace.Extract); the caller checks what it got either way
+	// (workspace.Check).
+	CopyOut(ctx context.Context, name, src, dst string, limit workspace.Limit) error
 	Logs(ctx context.Context, name string, follow bool, out io.Writer) error
 	Remove(ctx context.Context, name string) error // stop and delete; idempotent
 

@@ -294,6 +294,14 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 			return nil, fmt.Errorf("image %s is not on this machine, and bottle never pulls images: build it or pull it yourself, or pass --dockerfile", s.Image)
 		}
 	}
+	// A new launch records a new baseline: the last run's changes must
+	// have been pulled, or the user must say they may go.
+	if ws, err := l.ReadWorkspaceStatus(s.Name); err != nil {
+		return nil, err
+	} else if ws.Unpulled() {
+		return nil, fmt.Errorf("bottle %q has changes in /workspace from its last run that were not pulled; see them with bottle diff %s, get them with bottle pull %s, or drop them with bottle rm %s, then launch again",
+			s.Name, s.Name, s.Name, s.Name)
+	}
 	if st.lock, err = l.lock(s.Name); err != nil {
 		return nil, err
 	}
@@ -538,6 +546,9 @@ func selfTest(ctx context.Context, st *launch) (done, error) {
 // provision puts the bottle CA into the agent's trust store and the
 // workspace into /workspace, and learns the agent's user.
 func provision(ctx context.Context, st *launch) (done, error) {
+	// What is copied in is recorded first, on the host: the agent cannot
+	// be trusted to keep it.
+	note := st.l.recordBaseline(ctx, st.b, st.spec.Workspace)
 	if err := st.l.provision(ctx, st.b, st.spec); err != nil {
 		return done{}, err
 	}
@@ -545,6 +556,9 @@ func provision(ctx context.Context, st *launch) (done, error) {
 	if st.b.AgentUser == "root" {
 		// Not an error: the image is the user's, and so is who runs in it.
 		d.notes = []string{`the image has no user "agent", so the agent's commands run as root in its container (to run them unprivileged, add the user to the image: RUN useradd --create-home agent)`}
+	}
+	if note != "" {
+		d.notes = append(d.notes, note)
 	}
 	return d, nil
 }

@@ -118,6 +118,12 @@ type Bottle struct {
 	// commands through bottle-probe supervise (bottles launched before
 	// they existed do not).
 	Supervised bool `json:"supervised,omitempty"`
+
+	// What was copied into /workspace at launch (see Baseline).
+	Workspace       string `json:"workspace,omitempty"`        // the host directory; "" for none
+	WorkspaceRepo   string `json:"workspace_repo,omitempty"`   // the same, when it is a git repository's top level
+	WorkspaceCommit string `json:"workspace_commit,omitempty"` // that repository's HEAD at launch
+	WorkspaceTree   string `json:"workspace_tree,omitempty"`   // the baseline's tree in workspace/baseline.git; "" for none recorded
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,39}$`)

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/internal/enginecli"
+	"bottle.dev/bottle/launcher/workspace"
 )
 
 // Backend drives the docker CLI.
@@ -308,6 +310,18 @@ func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 func (b *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 	return b.cli().Run(ctx, "cp", src, name+":"+dst)
 }
+
+// CopyOut implements launcher.Backend. It asks the engine for a tar
+// stream of src (`docker cp NAME:SRC -`) and extracts it itself, rather
+// than letting docker write dst: so the copy is bounded as it arrives
+// (the agent may have made its workspace huge to fill the disk), and no
+// fifo or device node the agent made is ever created on the host.
+func (b *Backend) CopyOut(ctx context.Context, name, src, dst string, limit workspace.Limit) error {
+	return b.cli().CopyOutStream(ctx, CopyOutArgs(name, src), dst, path.Base(src), limit)
+}
+
+// CopyOutArgs is the argv (after docker) of CopyOut's copy.
+func CopyOutArgs(name, src string) []string { return []string{"cp", name + ":" + src, "-"} }
 
 // Logs implements launcher.Backend.
 func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Writer) error {

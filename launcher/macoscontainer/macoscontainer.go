@@ -17,9 +17,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/internal/enginecli"
+	"bottle.dev/bottle/launcher/workspace"
 )
 
 // MinVersion is the oldest `container` bottle works with: multiple
@@ -394,6 +396,52 @@ func (b *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 func (b *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 	return b.cli().Run(ctx, "cp", src, name+":"+dst)
 }
+
+// CopyOut implements launcher.Backend (`cp` is 1.0.0+; the container must
+// run). Apple's cp writes dst itself — through the guest agent, with no
+// way to stream it — so limit cannot bound it as it arrives: while cp runs,
+// dst is measured every watchInterval and cp is stopped once it holds more
+// than limit (a little more may land in between). The caller's check
+// (workspace.Check) refuses too much, any special file and any hard link,
+// afterwards, before anything reads the copy; dst is in a fresh directory
+// of the caller's own. dst must not exist: cp then makes it the copy of
+// src (an existing one would get src inside it).
+func (b *Backend) CopyOut(ctx context.Context, name, src, dst string, limit workspace.Limit) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var over error // set, before cancel, when dst holds too much
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(watchInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := workspace.Measure(dst, limit); err != nil {
+					over = err
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := b.cli().Run(ctx, CopyOutArgs(name, src, dst)...)
+	close(stop)
+	<-watched
+	if over != nil {
+		return over
+	}
+	return err
+}
+
+// watchInterval is how often CopyOut measures what cp wrote so far.
+var watchInterval = 200 * time.Millisecond
+
+// CopyOutArgs is the argv (after container) of CopyOut's copy.
+func CopyOutArgs(name, src, dst string) []string { return []string{"cp", name + ":" + src, dst} }
 
 // Logs implements launcher.Backend.
 func (b *Backend) Logs(ctx context.Context, name string, follow bool, out io.Writer) error {

@@ -3,15 +3,18 @@ package macoscontainer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"bottle.dev/bottle/internal/golden"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/internal/fakebackend"
+	"bottle.dev/bottle/launcher/workspace"
 )
 
 func read(t *testing.T, name string) []byte {
@@ -277,5 +280,46 @@ func TestImageID(t *testing.T) {
 	b = &Backend{Runner: &fakeCLI{fail: map[string]error{"image inspect": &launcher.RunError{ExitCode: 1, Stderr: "Error: image not found: x"}}}}
 	if id, err := b.ImageID(ctx, "x"); id != "" || err != nil {
 		t.Errorf("a missing image: %q %v", id, err)
+	}
+}
+
+// copyingCLI plays Apple's cp: it writes 1 MiB files into dst, without
+// end, until it is stopped.
+type copyingCLI struct{ written int64 }
+
+func (f *copyingCLI) Run(ctx context.Context, c launcher.Cmd) error {
+	dst := c.Argv[len(c.Argv)-1]
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	chunk := make([]byte, 1<<20)
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return &launcher.RunError{Argv: c.Argv, ExitCode: -1, Err: ctx.Err()}
+		default:
+		}
+		if err := os.WriteFile(filepath.Join(dst, fmt.Sprint(i)), chunk, 0o644); err != nil {
+			return err
+		}
+		f.written += int64(len(chunk))
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCopyOutStopsAtLimit: cp writes the copy itself, so CopyOut measures
+// it as it grows and stops cp once it holds more than the limit, saying
+// so.
+func TestCopyOutStopsAtLimit(t *testing.T) {
+	watchInterval = 20 * time.Millisecond
+	f := &copyingCLI{}
+	b := &Backend{Runner: f}
+	limit := workspace.Limit{Bytes: 8 << 20, Files: 1000}
+	err := b.CopyOut(context.Background(), "bottle-x-agent", "/workspace", filepath.Join(t.TempDir(), "files"), limit)
+	if want := "/workspace holds more than 8m of files"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CopyOut: %v, want %s", err, want)
+	}
+	if f.written > 2*limit.Bytes {
+		t.Errorf("cp wrote %d bytes before it was stopped", f.written)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/workspace"
 )
 
 // CLI is an engine's program.
@@ -85,6 +86,32 @@ func (c CLI) Logs(ctx context.Context, name string, follow bool, out io.Writer) 
 		args = append(args, "-f")
 	}
 	return c.runner().Run(ctx, launcher.Cmd{Argv: c.argv(append(args, name)), Stdout: out, Stderr: out})
+}
+
+// CopyOutStream runs the program with args — a copy out of a container
+// that writes a tar stream of the directory top to stdout (`docker cp
+// NAME:/top -`) — and extracts the stream into dst with
+// workspace.Extract: bounded by limit as it arrives, nothing outside dst,
+// no special file made. When the extraction refuses, the copy is stopped.
+func (c CLI) CopyOutStream(ctx context.Context, args []string, dst, top string, limit workspace.Limit) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	ran := make(chan error, 1)
+	go func() {
+		err := c.runner().Run(ctx, launcher.Cmd{Argv: c.argv(args), Stdout: pw})
+		pw.CloseWithError(err)
+		ran <- err
+	}()
+	err := workspace.Extract(pr, dst, top, limit)
+	if err != nil {
+		cancel() // the rest of the stream is not wanted
+	}
+	pr.CloseWithError(errors.New("the copy was refused"))
+	if runErr := <-ran; err == nil && runErr != nil {
+		return runErr
+	}
+	return err
 }
 
 // buildTail is how much of a failed build's output its error carries: the

@@ -16,8 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +28,7 @@ import (
 
 	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/launcher/workspace"
 )
 
 // Backend is the fake engine. Set its exported fields before the first
@@ -65,7 +69,8 @@ type Backend struct {
 	builds     []launcher.BuildSpec
 	execs      []Exec
 	copies     []Copy
-	procs      map[string]*proc // supervised commands that run, by pid file
+	procs      map[string]*proc  // supervised commands that run, by pid file
+	roots      map[string]string // container → its file system
 }
 
 type network struct {
@@ -469,7 +474,99 @@ func (f *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 		return engineError("cp", "lstat "+src+": no such file or directory")
 	}
 	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst})
-	return nil
+	// The copy really lands in the container's file system, for CopyOut
+	// and the tests to find.
+	to := filepath.Join(f.rootLocked(name), filepath.FromSlash(dst))
+	if dir, ok := strings.CutSuffix(src, "/."); ok {
+		return copyTree(dir, to)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o644)
+}
+
+// CopyOut implements launcher.Backend as Docker's does: the container's
+// directory as a tar stream, extracted by workspace.Extract.
+func (f *Backend) CopyOut(ctx context.Context, name, src, dst string, limit workspace.Limit) error {
+	err := f.begin(ctx, "CopyOut "+name+":"+src)
+	c, ok := f.containers[name]
+	from := ""
+	if ok {
+		from = filepath.Join(f.rootLocked(name), filepath.FromSlash(src))
+	}
+	f.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return f.unexpected("CopyOut of %s: there is no such container", name)
+	case c.spec.Labels[launcher.LabelManaged] != "true":
+		return f.unexpected("CopyOut of %s: the container is not labelled as bottle's", name)
+	}
+	if _, err := os.Lstat(from); err != nil {
+		return engineError("cp", "Error: Could not find the file "+src+" in container "+name)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(workspace.Archive(pw, from, path.Base(src))) }()
+	err = workspace.Extract(pr, dst, path.Base(src), limit)
+	pr.Close()
+	return err
+}
+
+// Root is the directory that holds container name's file system: what
+// CopyIn put there, for a test to change as the agent would.
+func (f *Backend) Root(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rootLocked(name)
+}
+
+func (f *Backend) rootLocked(name string) string {
+	if f.roots == nil {
+		f.roots = map[string]string{}
+	}
+	if f.roots[name] == "" {
+		f.roots[name] = f.t.TempDir()
+	}
+	return f.roots[name]
+}
+
+// copyTree copies the directory src into dst (made when missing), as an
+// engine's cp does: files, directories and symlinks as they are.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch m := info.Mode(); {
+		case m.IsDir():
+			return os.MkdirAll(to, m.Perm()|0o700)
+		case m&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		case m.IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(to, data, m.Perm())
+		}
+		return fmt.Errorf("fakebackend: cannot copy %s (%v)", p, info.Mode())
+	})
 }
 
 // Logs implements launcher.Backend: a container's log is "log of NAME".
@@ -508,6 +605,10 @@ func (f *Backend) Remove(ctx context.Context, name string) error {
 			p.ended <- 128 + signals["KILL"]
 			close(p.done)
 		}
+	}
+	if root := f.roots[name]; root != "" {
+		delete(f.roots, name)
+		os.RemoveAll(root) // the container's file system goes with it
 	}
 	return nil
 }

@@ -140,6 +140,9 @@ func TestHandleError(t *testing.T) {
 		{fmt.Errorf("launching: %w", context.Canceled), ExitSignal, "bottle: interrupted\n"},
 		{errors.New("unknown flag: --x"), 2, "bottle: unknown flag: --x\nRun 'bottle --help' for usage.\n"},
 		{errors.New("boom"), 1, "bottle: boom\n"},
+		// What an error quotes is escaped; its lines and tabs stay.
+		{errors.New("/workspace/\x1b]52;c;eA==\x07: no space\n\tsecond line"), 1, "bottle: /workspace/\\x1b]52;c;eA==\\x07: no space\n\tsecond line\n"},
+		{WithCode(ExitError, errors.New("a \x1b[2J\nb")), 1, "bottle: a \\x1b[2J\nb\n"},
 	} {
 		ios, _, errb := Test("")
 		if code := HandleError(tc.err, ios.Err); code != tc.code || errb.String() != tc.out {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -91,7 +92,7 @@ func HandleError(err error, w io.Writer) int {
 	case errors.As(err, &ee) && ee.Silent:
 		return ee.Code
 	case errors.As(err, &ee):
-		fmt.Fprintf(w, "bottle: %v\n", ee.Err)
+		fmt.Fprintf(w, "bottle: %s\n", termsafe.Escape(ee.Err.Error()))
 		// A message of several lines lists problems in a file; the usage
 		// would bury them.
 		if ee.Usage && !strings.Contains(ee.Err.Error(), "\n") {
@@ -106,7 +107,9 @@ func HandleError(err error, w io.Writer) int {
 		fmt.Fprintln(w, "bottle: interrupted")
 		return ExitSignal
 	}
-	fmt.Fprintf(w, "bottle: %v\n", err)
+	// Whatever an error quotes (a name the agent chose, a line an engine
+	// said) reaches the terminal without its controls; its lines stay.
+	fmt.Fprintf(w, "bottle: %s\n", termsafe.Escape(err.Error()))
 	return ExitError
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 )
@@ -153,6 +154,7 @@ func (c *call) container() int {
 			ct.State = "stopped"
 		} else {
 			delete(c.st.Containers, name)
+			os.RemoveAll(c.root(name)) // its file system goes with it
 		}
 		c.dirty = true
 		fmt.Fprintln(c.out, name)

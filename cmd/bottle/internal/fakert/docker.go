@@ -114,6 +114,7 @@ func (c *call) docker() int {
 			return c.fail("Error: No such container: %s", p.pos[0])
 		}
 		delete(c.st.Containers, p.pos[0])
+		os.RemoveAll(c.root(p.pos[0])) // its file system goes with it
 		c.dirty = true
 		fmt.Fprintln(c.out, p.pos[0])
 		return 0

@@ -112,6 +112,10 @@ func (c *call) program(ct *Container, user string, argv []string) int {
 		if !slices.Contains(ct.Copied, "/usr/local/share/ca-certificates/bottle-ca.crt") {
 			return c.fail("grep: /usr/local/share/ca-certificates/bottle-ca.crt: No such file or directory")
 		}
+		// mkdir -p /workspace, as the script does.
+		if err := os.MkdirAll(filepath.Join(c.root(ct.Name), "workspace"), 0o755); err != nil {
+			return c.fail("mkdir: %v", err)
+		}
 		u := c.cfg.AgentUser
 		if u == "" {
 			u = "agent"
@@ -141,11 +145,15 @@ func (c *call) program(ct *Container, user string, argv []string) int {
 	return c.unknown("%s has no program the fake knows for %q", ct.Name, argv)
 }
 
-// copyIn is `cp SRC NAME:DST`: the source must exist; the container
-// remembers the destination.
+// copyIn is `cp SRC NAME:DST`: the source must exist; it lands in the
+// container's file system, which remembers the destination. `cp NAME:SRC
+// …` is a copy out (copyOut).
 func (c *call) copyIn(args []string) int {
 	if len(args) != 2 {
 		return c.unknown("want cp SRC NAME:DST")
+	}
+	if strings.Contains(args[0], ":") {
+		return c.copyOut(args)
 	}
 	name, dst, ok := strings.Cut(args[1], ":")
 	if !ok {
@@ -161,9 +169,11 @@ func (c *call) copyIn(args []string) int {
 		}
 		return c.fail("Error: container not found: %s", name)
 	}
-	src := strings.TrimSuffix(args[0], "/.")
-	if _, err := os.Stat(filepath.Clean(src)); err != nil {
+	if src := strings.TrimSuffix(args[0], "/."); !exists(src) {
 		return c.fail("lstat %s: no such file or directory", src)
+	}
+	if err := c.place(name, args[0], dst); err != nil {
+		return c.fail("Error: %v", err)
 	}
 	ct.Copied = append(ct.Copied, dst)
 	c.dirty = true

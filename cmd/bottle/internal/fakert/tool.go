@@ -27,6 +27,7 @@ const toolUsage = `usage: fakert COMMAND
   image TAG [ID]               add an image (again: with a new ID, as a rebuild gives it)
   log NAME                     set a container's log to stdin
   end NAME CODE                end the detached command (a sleep) running in a container with CODE
+  fs NAME                      print the directory that holds a container's file system
   sidecar DIR [-reject MSG] [-count N] [-timeout D]
                                play the sidecar of the bottle whose state is DIR: write
                                logs/reload.json whenever config/allowlist.yaml changes
@@ -114,6 +115,9 @@ func (s store) tool(ctx context.Context, cfg Config, args []string, stdin io.Rea
 			return fail(err)
 		}
 		return r
+	case cmd == "fs" && len(rest) == 1:
+		fmt.Fprintln(stdout, rootOf(cfg, rest[0]))
+		return 0
 	case cmd == "sidecar" && len(rest) >= 1:
 		return sidecar(ctx, rest, stderr)
 	}

@@ -43,6 +43,8 @@ func TestCompletion(t *testing.T) {
 		"bottle logs":   {"old", "up"},
 		"bottle launch": {"old"},
 		"bottle rm":     {"old", "up"},
+		"bottle diff":   {"old", "up"},
+		"bottle pull":   {"old", "up"},
 	}
 	seen := 0
 	walk(NewCmd(fx.F), func(c *cobra.Command) {

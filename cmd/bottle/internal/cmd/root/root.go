@@ -12,12 +12,14 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/ca"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/cleanup"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/completion"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/diff"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/doctor"
 	execcmd "bottle.dev/bottle/cmd/bottle/internal/cmd/exec"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/launch"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/list"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/logs"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/prune"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/pull"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/rm"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/shell"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/stop"
@@ -79,6 +81,8 @@ command in the agent.`,
 		execcmd.NewCmd(f, nil),
 		shell.NewCmd(f, nil),
 		logs.NewCmd(f, nil),
+		diff.NewCmd(f, nil),
+		pull.NewCmd(f, nil),
 		stop.NewCmd(f, nil),
 		rm.NewCmd(f, nil),
 		prune.NewCmd(f, nil),

@@ -23,8 +23,8 @@ func TestEveryCommandTeaches(t *testing.T) {
 			t.Errorf("%q lacks Short or Example", c.CommandPath())
 		}
 	})
-	if n != 22 {
-		t.Errorf("walked %d commands; want 22", n)
+	if n != 24 {
+		t.Errorf("walked %d commands; want 24", n)
 	}
 }
 

@@ -144,3 +144,47 @@ func TestStopEngineErrorBrief(t *testing.T) {
 		t.Errorf("-v: %+v", r)
 	}
 }
+
+// TestStopSavesWorkspace: stop keeps the agent's changes and says they
+// were not pulled (and again when asked to stop the stopped bottle); when
+// /workspace cannot be copied out, nothing is stopped unless --force,
+// which says the changes are lost.
+func TestStopSavesWorkspace(t *testing.T) {
+	fx := cmdtest.New(t)
+	b := fx.LaunchRepo("demo", "docker", fx.Repo())
+	fx.Write(filepath.Join(fx.Workspace(b), "README"), "changed\n")
+
+	fx.Fake.Fail = "cp " + b.Agent
+	r := fx.Run(NewCmd(fx.F, nil), nil, "demo")
+	if r.Code != cmdutil.ExitError || !strings.Contains(r.Stderr, "bottle: demo: copying /workspace out of bottle demo: ") ||
+		!strings.Contains(r.Stderr, "nothing was stopped, so the agent's changes are still in the bottle: fix that and stop again, get them first (bottle pull demo --patch FILE), or stop with --force to drop them (-v shows the whole command and its output)\n") || r.Stdout != "" {
+		t.Errorf("stop that cannot save: %+v", r)
+	}
+	if st := fx.Fakert("", "state", "-resources"); !strings.Contains(st, b.Agent) {
+		t.Errorf("the refused stop removed the agent:\n%s", st)
+	}
+	fx.Fake.Fail = ""
+
+	r = fx.Run(NewCmd(fx.F, nil), nil, "demo")
+	if r.Code != 0 || r.Stderr != "demo: /workspace has 1 changed path that was not pulled; they are kept: see them with bottle diff demo, get them with bottle pull demo (bottle rm demo drops them)\n" {
+		t.Errorf("stop: %+v", r)
+	}
+	if data, err := os.ReadFile(filepath.Join(b.StateDir, contract.WorkspaceDir, contract.SavedWorkspace, "files", "README")); err != nil || string(data) != "changed\n" {
+		t.Errorf("the saved copy: %q %v", data, err)
+	}
+	if r = fx.Run(NewCmd(fx.F, nil), nil, "demo"); r.Code != 0 || !strings.Contains(r.Stderr, "demo: /workspace has changes that were not pulled; they are kept") {
+		t.Errorf("stop of the stopped bottle: %+v", r)
+	}
+	if r = fx.Run(NewCmd(fx.F, nil), nil, "-q", "demo"); r.Code != 0 || r.Stderr+r.Stdout != "" {
+		t.Errorf("stop -q: %+v", r)
+	}
+
+	// --force: the changes may go.
+	b2 := fx.LaunchRepo("other", "docker", fx.Repo())
+	fx.Write(filepath.Join(fx.Workspace(b2), "README"), "changed\n")
+	fx.Fake.Fail = "cp " + b2.Agent
+	r = fx.Run(NewCmd(fx.F, nil), nil, "--force", "other")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "stopped other") || !strings.HasPrefix(r.Stderr, "warning: other: /workspace was not saved (--force): copying /workspace out of bottle other: ") {
+		t.Errorf("stop --force: %+v", r)
+	}
+}
