@@ -277,6 +277,14 @@ func bottleSuite(t *testing.T, backend string) {
 			t.Errorf("exit %d: %q", code, out)
 		}
 	})
+	t.Run("agent_commits_with_its_own_identity", func(t *testing.T) {
+		// The image sets no git identity, so the launch gives the agent
+		// one that names the bottle: git commit just works.
+		out, code := w.sh("e2e1", "d=$(mktemp -d) && cd $d && git init -q && echo x > f && git add f && git commit -qm x && git log -1 --format='%an <%ae>'")
+		if code != 0 || out != "bottle agent (e2e1) <agent@e2e1.bottle.invalid>\n" {
+			t.Errorf("exit %d: %q", code, out)
+		}
+	})
 	t.Run("exit_status_propagates", func(t *testing.T) {
 		if _, code := w.sh("e2e1", "exit 7"); code != 7 {
 			t.Errorf("exit %d; want 7", code)

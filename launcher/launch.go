@@ -582,6 +582,13 @@ func ready(ctx context.Context, st *launch) (done, error) {
 	return d, nil
 }
 
+// gitName and gitEmail are the identity the agent's commits carry when its
+// image sets none: they say which bottle made them (a pulled branch keeps
+// them), and the address is in a domain that cannot exist. A bottle name
+// needs no quoting in sh (ValidName).
+func gitName(bottle string) string  { return "'bottle agent (" + bottle + ")'" }
+func gitEmail(bottle string) string { return "agent@" + bottle + ".bottle.invalid" }
+
 // copyFile copies src to dst (replacing it) with mode.
 func copyFile(src, dst string, mode os.FileMode) error {
 	data, err := os.ReadFile(src)
@@ -691,13 +698,17 @@ func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec) error {
 		return err
 	}
 	// update-ca-certificates where the image has it; else append to the
-	// bundle the CA variables point at. Then the workspace goes to the
-	// agent user when the image has one.
+	// bundle the CA variables point at. A git identity for the agent's
+	// commits, unless the image has one (without it, git commit fails and
+	// the agent's work has no author). Then the workspace goes to the agent
+	// user when the image has one.
 	script := `set -e
 mkdir -p /etc/ssl/certs ` + workspaceDir + `
 if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1
 else cat /usr/local/share/ca-certificates/bottle-ca.crt >> ` + agentCABundle + `; fi
 grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle + `
+if command -v git >/dev/null 2>&1 && ! git config --system user.email >/dev/null 2>&1; then
+git config --system user.name ` + gitName(b.Name) + ` && git config --system user.email ` + gitEmail(b.Name) + `; fi
 if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
 	var out bytes.Buffer
 	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {
