@@ -339,6 +339,9 @@ func (l *Launcher) Remove(ctx context.Context, name string, force bool) (Summary
 	if !found {
 		return s, &NoBottleError{Name: name}
 	}
+	if err := l.unpulled(name); err != nil && !force {
+		return s, fmt.Errorf("%w, or drop them with the bottle: bottle rm --force %s", err, name)
+	}
 	switch {
 	case s.Status == StatusLaunching:
 		return s, fmt.Errorf("bottle %s is being launched; Ctrl-C that launch, then remove it", name)
@@ -358,6 +361,16 @@ func (l *Launcher) Remove(ctx context.Context, name string, force bool) (Summary
 		}
 	}
 	return s, l.removeDir(name)
+}
+
+// unpulled says, as an error, that bottle name keeps changes of its
+// /workspace that stop saved and no pull took; nil when it keeps none.
+func (l *Launcher) unpulled(name string) error {
+	ws, err := l.ReadWorkspaceStatus(name)
+	if err != nil || !ws.Unpulled() {
+		return nil
+	}
+	return fmt.Errorf("bottle %s: its /workspace has changes that were not pulled (see them: bottle diff %s); pull them (bottle pull %s)", name, name, name)
 }
 
 // removeDir removes bottle name's state directory, holding its lock so
@@ -402,6 +415,11 @@ func (l *Launcher) Prune(ctx context.Context, olderThan time.Duration, dryRun bo
 			continue
 		}
 		if olderThan > 0 && time.Since(s.lastActive) < olderThan {
+			continue
+		}
+		if err := l.unpulled(s.Name); err != nil {
+			// The agent's work is not pruned: only an rm says it may go.
+			fmt.Fprintf(report, "kept %v, or drop them: bottle rm --force %s\n", err, termsafe.Line(s.Name))
 			continue
 		}
 		n++

@@ -73,6 +73,17 @@ func TestSaveWorkspace(t *testing.T) {
 	if err != nil || !w.Saved || w.Empty() {
 		t.Fatalf("work after stop: %+v %v", w, err)
 	}
+	// Unpulled, the work outlives an rm without --force and every prune.
+	if _, err := l.Remove(ctx, b.Name, false); err == nil || !strings.Contains(err.Error(), "its /workspace has changes that were not pulled") || !strings.Contains(err.Error(), "bottle rm --force "+b.Name) {
+		t.Errorf("rm of unpulled work: %v", err)
+	}
+	var pruned strings.Builder
+	if err := l.Prune(ctx, 0, false, &pruned); err != nil || !strings.Contains(pruned.String(), "kept bottle "+b.Name+": its /workspace has changes") {
+		t.Errorf("prune of unpulled work: %v\n%s", err, pruned.String())
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("the saved changes did not outlive rm and prune: %v", err)
+	}
 	if err := l.MarkPulled(b, w); err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,9 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 ones whose launch failed, failed its self-test or was interrupted, and
 incomplete ones (what the engine still holds of those is removed first). A
 bottle that runs, is being launched, or whose backend does not answer is
-never touched. Each one removed is printed; --dry-run only prints them.
+never touched, nor one whose saved /workspace changes were never pulled
+(bottle pull NAME, or bottle rm -f NAME). Each one removed or kept is
+printed; --dry-run only prints them.
 
 --older-than keeps the ones that stopped (or were launched) more recently: a
 Go duration (36h, 90m) or a number of days (7d).`,

@@ -34,13 +34,16 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove bottles' state: their CA, saved logs and command output",
 		Long: `Remove a bottle's state directory: its CA, its live allowlist, the logs saved
-when it stopped, the egress audit, and the detached command's output. A
+when it stopped, the egress audit, the detached command's output, and the changes of its
+/workspace that bottle stop saved. A
 stopped bottle (or one whose launch failed) keeps all of that until it is
 removed; 'bottle list --all' shows them.
 
 A bottle that runs, or that the engine still holds something of, is refused:
 stop it first, or give -f to stop and remove it at once. A bottle being
-launched is always refused. A name that is not a bottle is an error (exit 1).`,
+launched is always refused. So is one whose saved /workspace changes were
+never pulled (bottle pull NAME), unless -f says they may go. A name that is
+not a bottle is an error (exit 1).`,
 		Example: `  bottle rm demo
   bottle rm -f demo
   bottle rm a b c`,
@@ -54,7 +57,7 @@ launched is always refused. A name that is not a bottle is an error (exit 1).`,
 			return run(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "stop a bottle that runs, then remove it")
+	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "stop a bottle that runs, then remove it; remove its unpulled /workspace changes too")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "show a failed engine command whole (its argv and output), not in one line")
 	return cmd
