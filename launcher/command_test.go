@@ -77,7 +77,7 @@ func TestDetachedCommand(t *testing.T) {
 // TestDetachedCommandOutput: what the command writes is in the command
 // directory; one stopped with its bottle is said to have ended with it.
 func TestDetachedCommandOutput(t *testing.T) {
-	l, f, s := setup(t)
+	l, _, s := setup(t)
 	s.Command = []string{"echo", "hello", "from", "the", "agent"}
 	if _, err := l.Launch(context.Background(), s); err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestDetachedCommandOutput(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 
-	l, f, s = setup(t)
+	l, f, s := setup(t)
 	s.Command = []string{"sleep", "600"}
 	if _, err := l.Launch(context.Background(), s); err != nil {
 		t.Fatal(err)
