@@ -42,7 +42,7 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Bottle: f.LoadBottle, Terminal: func() bool { return cmdutil.IsTerminal(f.IOStreams.Out) }}
 	cmd := &cobra.Command{
 		Use:   "pull NAME [--branch B | --patch FILE | --into DIR]",
-		Short: "Bring the agent's changes to /workspace to the host",
+		Short: "Bring what the agent changed in /workspace to the host (a branch, a patch or files)",
 		Long: `Bring what the agent changed in /workspace (bottle diff shows it) to the host.
 
 By default it becomes a new branch, bottle/NAME (--branch B for another), in

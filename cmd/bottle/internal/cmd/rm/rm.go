@@ -32,7 +32,7 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "rm NAME...",
 		Aliases: []string{"remove"},
-		Short:   "Remove bottles' state: their CA, saved logs and command output",
+		Short:   "Remove bottles' state: their CA, saved logs, command output and saved changes",
 		Long: `Remove a bottle's state directory: its CA, its live allowlist, the logs saved
 when it stopped, the egress audit, the detached command's output, and the changes of its
 /workspace that bottle stop saved. A

@@ -37,7 +37,7 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Bottle: f.LoadBottle, Launcher: f.Launcher}
 	cmd := &cobra.Command{
 		Use:   "stop NAME...",
-		Short: "Stop bottles: save their logs, remove their containers and networks",
+		Short: "Stop bottles: save their /workspace changes and logs, remove their containers and networks",
 		Long: `Stop a bottle: save the agent's and the sidecar's logs into its state
 directory (the egress audit is already there), then remove its containers and
 networks, on the backend it was launched on. Only resources that carry the
