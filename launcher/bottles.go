@@ -364,10 +364,15 @@ func (l *Launcher) Remove(ctx context.Context, name string, force bool) (Summary
 }
 
 // unpulled says, as an error, that bottle name keeps changes of its
-// /workspace that stop saved and no pull took; nil when it keeps none.
+// /workspace that stop saved and no pull took, or that it cannot tell (a
+// status file it cannot read: the work is not dropped on a guess); nil
+// when it keeps none.
 func (l *Launcher) unpulled(name string) error {
 	ws, err := l.ReadWorkspaceStatus(name)
-	if err != nil || !ws.Unpulled() {
+	if err != nil {
+		return fmt.Errorf("bottle %s: cannot tell whether its saved /workspace changes were pulled (%v); look at them (bottle diff %s), pull them (bottle pull %s)", name, err, name, name)
+	}
+	if !ws.Unpulled() {
 		return nil
 	}
 	return fmt.Errorf("bottle %s: its /workspace has changes that were not pulled (see them: bottle diff %s); pull them (bottle pull %s)", name, name, name)

@@ -584,9 +584,8 @@ func ready(ctx context.Context, st *launch) (done, error) {
 
 // gitName and gitEmail are the identity the agent's commits carry when its
 // image sets none: they say which bottle made them (a pulled branch keeps
-// them), and the address is in a domain that cannot exist. A bottle name
-// needs no quoting in sh (ValidName).
-func gitName(bottle string) string  { return "'bottle agent (" + bottle + ")'" }
+// them), and the address is in a domain that cannot exist.
+func gitName(bottle string) string  { return "bottle agent (" + bottle + ")" }
 func gitEmail(bottle string) string { return "agent@" + bottle + ".bottle.invalid" }
 
 // copyFile copies src to dst (replacing it) with mode.
@@ -708,7 +707,7 @@ if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificate
 else cat /usr/local/share/ca-certificates/bottle-ca.crt >> ` + agentCABundle + `; fi
 grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle + `
 if command -v git >/dev/null 2>&1 && ! git config --system user.email >/dev/null 2>&1; then
-git config --system user.name ` + gitName(b.Name) + ` && git config --system user.email ` + gitEmail(b.Name) + `; fi
+git config --system user.name ` + shquote.Quote(gitName(b.Name)) + ` && git config --system user.email ` + shquote.Quote(gitEmail(b.Name)) + `; fi
 if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
 	var out bytes.Buffer
 	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {

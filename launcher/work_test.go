@@ -157,3 +157,31 @@ func TestLaunchRefusesUnpulled(t *testing.T) {
 		t.Errorf("no baseline: %v", err)
 	}
 }
+
+// TestRemoveUnreadableWorkspaceStatus: a status file that cannot be read
+// does not count as "nothing unpulled": rm refuses without --force, prune
+// keeps the bottle, and --force removes it.
+func TestRemoveUnreadableWorkspaceStatus(t *testing.T) {
+	ctx := context.Background()
+	l, b, _, _ := workSetup(t)
+	if _, err := l.Stop(ctx, b.Name); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(l.WorkspaceDir(b.Name), 0o700)
+	if err := os.WriteFile(filepath.Join(l.WorkspaceDir(b.Name), contract.WorkspaceStatusFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Remove(ctx, b.Name, false); err == nil || !strings.Contains(err.Error(), "cannot tell whether its saved /workspace changes were pulled") {
+		t.Errorf("rm: %v", err)
+	}
+	var pruned strings.Builder
+	if err := l.Prune(ctx, 0, false, &pruned); err != nil || !strings.Contains(pruned.String(), "kept bottle "+b.Name+": cannot tell") {
+		t.Errorf("prune: %v\n%s", err, pruned.String())
+	}
+	if _, err := l.Remove(ctx, b.Name, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.Dir(b.Name)); !os.IsNotExist(err) {
+		t.Errorf("rm --force left the state directory: %v", err)
+	}
+}
