@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -27,6 +26,7 @@ import (
 	"testing"
 
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/internal/fstree"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/workspace"
 )
@@ -536,37 +536,12 @@ func (f *Backend) rootLocked(name string) string {
 	return f.roots[name]
 }
 
-// copyTree copies the directory src into dst (made when missing), as an
-// engine's cp does: files, directories and symlinks as they are.
+// copyTree is fstree.Copy, its errors said as fakebackend's.
 func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch m := info.Mode(); {
-		case m.IsDir():
-			return os.MkdirAll(to, m.Perm()|0o700)
-		case m&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		case m.IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(to, data, m.Perm())
-		}
-		return fmt.Errorf("fakebackend: cannot copy %s (%v)", p, info.Mode())
-	})
+	if err := fstree.Copy(src, dst); err != nil {
+		return fmt.Errorf("fakebackend: %w", err)
+	}
+	return nil
 }
 
 // Logs implements launcher.Backend: a container's log is "log of NAME".

@@ -2,12 +2,12 @@ package fakert
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
+	"bottle.dev/bottle/internal/fstree"
 	"bottle.dev/bottle/launcher/workspace"
 )
 
@@ -74,37 +74,12 @@ func (c *call) copyOut(args []string) int {
 	return 0
 }
 
-// copyTree copies the directory src into dst (made when missing):
-// files, directories and symlinks as they are; anything else is an error.
+// copyTree is fstree.Copy, its errors said as fakert's.
 func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch m := info.Mode(); {
-		case m.IsDir():
-			return os.MkdirAll(to, m.Perm()|0o700)
-		case m&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		case m.IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(to, data, m.Perm())
-		}
-		return fmt.Errorf("fakert: cannot copy %s (%v)", p, info.Mode())
-	})
+	if err := fstree.Copy(src, dst); err != nil {
+		return fmt.Errorf("fakert: %w", err)
+	}
+	return nil
 }
 
 func exists(p string) bool {
