@@ -50,6 +50,17 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	// protocol where the server speaks first (MySQL, SMTP, FTP): the upstream
 	// is dialed then and its greeting relayed, and the agent's first bytes
 	// are still checked before any reach the upstream.
+	// open dials the upstream (nil: refused, and said) and settles the
+	// tunnel: both sides on the idle timeout from then on.
+	open := func() *trackedConn {
+		upc := s.dialPassthrough(ts, addrs, wouldDeny)
+		if upc != nil {
+			s.settle(ts, g)
+			tc.arm(s.cfg.IdleTimeout)
+			upc.arm(s.cfg.IdleTimeout)
+		}
+		return upc
+	}
 	br := bufio.NewReaderSize(rd, 4096)
 	peeked := make(chan error, 1)
 	go func() { _, err := br.Peek(1); peeked <- err }()
@@ -59,13 +70,10 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	select {
 	case err = <-peeked:
 	case <-time.After(serverFirstWait):
-		if upc = s.dialPassthrough(ts, addrs, wouldDeny); upc == nil {
+		if upc = open(); upc == nil {
 			return
 		}
 		defer upc.Close()
-		s.settle(ts, g)
-		tc.arm(s.cfg.IdleTimeout)
-		upc.arm(s.cfg.IdleTimeout)
 		down = make(chan struct{})
 		go func() { defer close(down); copyBuf(tc, upc); closeWrite(tc) }()
 		err = <-peeked
@@ -114,13 +122,10 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	// to check.
 
 	if upc == nil {
-		if upc = s.dialPassthrough(ts, addrs, wouldDeny); upc == nil {
+		if upc = open(); upc == nil {
 			return
 		}
 		defer upc.Close()
-		s.settle(ts, g)
-		tc.arm(s.cfg.IdleTimeout)
-		upc.arm(s.cfg.IdleTimeout)
 	}
 	if len(hello) > 0 {
 		if _, err := upc.Write(hello); err != nil {
