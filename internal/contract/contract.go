@@ -24,6 +24,12 @@ const (
 const (
 	AllowlistFile  = "allowlist.yaml"  // the live policy
 	UpstreamCAFile = "upstream-ca.pem" // optional extra roots for upstream TLS
+	// CredentialsFile holds the resolved values of the allowlist's
+	// credentials and their placeholders (package secret), mode 0600,
+	// owned by the sidecar's user. It is the only file bottle writes that
+	// holds a value; it is rewritten by `bottle secret refresh`, and the
+	// sidecar reloads it like the allowlist.
+	CredentialsFile = "credentials.json"
 	// SelfTestFile names the launcher's self-test probe name while the
 	// self-test runs, and exists at no other time (see SelfTestPrefix).
 	SelfTestFile = "selftest"
