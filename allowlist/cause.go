@@ -52,6 +52,11 @@ const (
 	CauseDNSClass  // a class other than IN
 	CauseDNSType   // a query type the forwarder does not forward
 
+	// What the proxy decides about secrets in a request (secret/guard, DLP).
+	CauseCredentialMisuse // a credential's placeholder sent to a host the credential is not bound to
+	CauseSecretLeak       // a credential's real value (or an encoding of it) in a request, to any host
+	CauseDLP              // a well-known secret format (a DLP pattern) in a request
+
 	numCauses
 )
 
@@ -86,6 +91,10 @@ var causeKeys = [numCauses]string{
 	CauseDNSOpcode:       "dns-opcode",
 	CauseDNSClass:        "dns-class",
 	CauseDNSType:         "dns-type",
+
+	CauseCredentialMisuse: "credential-misuse",
+	CauseSecretLeak:       "secret-leak",
+	CauseDLP:              "dlp",
 }
 
 // String returns the cause's constant kebab-case key ("no-rule",

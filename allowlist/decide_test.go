@@ -341,7 +341,8 @@ func TestCauseKeys(t *testing.T) {
 		"bad-name", "bad-path-escape", "bad-path-encoding", "bad-path-control", "bad-path-params",
 		"own-address", "fronting", "host-mismatch", "sni-mismatch", "sni-missing", "bad-client-hello", "bad-target",
 		"connect-in-tunnel", "not-passthrough",
-		"dns-opcode", "dns-class", "dns-type"}
+		"dns-opcode", "dns-class", "dns-type",
+		"credential-misuse", "secret-leak", "dlp"}
 	if int(numCauses) != len(want) {
 		t.Fatalf("%d causes; the test knows %d", numCauses, len(want))
 	}
@@ -351,7 +352,7 @@ func TestCauseKeys(t *testing.T) {
 			t.Errorf("Cause(%d).String() = %q; want %q", c, got, want[c])
 		}
 	}
-	if got := numCauses.String(); got != "cause-26" {
+	if got := numCauses.String(); got != "cause-29" {
 		t.Errorf("an unknown value prints as %q", got)
 	}
 }

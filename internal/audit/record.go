@@ -34,6 +34,15 @@ type Record struct {
 	DstIP    string  `json:"dst_ip,omitempty"`
 	Error    string  `json:"error,omitempty"`
 
+	// Credential is the credential the proxy injected into the request, or
+	// the one whose placeholder it refused to send (cause
+	// credential-misuse): its name, never its value or placeholder.
+	Credential string `json:"credential,omitempty"`
+	// DLP lists what was found in the request: the rule ids of DLP
+	// patterns, and "value:NAME" for the real value of credential NAME.
+	// Never the match.
+	DLP []string `json:"dlp,omitempty"`
+
 	// Repeated counts the identical denials this line stands for, when the
 	// log coalesced them (Log.Denial); Count is the number of denials a
 	// KindSuppressed line stands for.
@@ -69,7 +78,7 @@ func (r *Record) SetRepeated(n int64) { r.Repeated = n }
 // paths, and reasons, which embed both).
 func (r *Record) Clip() {
 	for _, f := range []*string{&r.Bottle, &r.Kind, &r.Client, &r.Method, &r.Scheme, &r.Host, &r.Path,
-		&r.Name, &r.QType, &r.Rcode, &r.Decision, &r.Rule, &r.Cause, &r.Reason, &r.DstIP, &r.Error} {
+		&r.Name, &r.QType, &r.Rcode, &r.Decision, &r.Rule, &r.Cause, &r.Reason, &r.DstIP, &r.Error, &r.Credential} {
 		*f = Clip(*f)
 	}
 }
