@@ -49,6 +49,7 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/secret/guard"
 )
 
 // Policy is what the proxy asks of the allowlist. *allowlist.Policy
@@ -90,6 +91,18 @@ type Config struct {
 	// SelfTest says whether a host is the launcher's self-test probe's;
 	// the audit lines about it are marked SelfTest. Nil: none is.
 	SelfTest func(host string) bool
+	// Secrets are the credentials the proxy injects on their hosts and
+	// keeps from going anywhere else (see secrets.go). Nil: none; replace
+	// them later with SetSecrets.
+	Secrets *guard.Set
+	// DLP detects well-known secret formats in requests. Nil: no pattern
+	// detection (the real values of Secrets are still refused).
+	DLP Patterns
+	// ResignAWS re-signs a request to a host an aws credential is bound
+	// to, from the placeholder keys to the real ones (secret/sigv4). Nil:
+	// such requests are refused with a 403 that says re-signing is not
+	// available.
+	ResignAWS guard.Resigner
 
 	DialTimeout           time.Duration // TCP connect to an upstream (and DNS lookup)
 	TLSHandshakeTimeout   time.Duration // TLS handshake, with the agent and with the upstream; also CONNECT to the agent's first byte
@@ -118,6 +131,7 @@ const keepAliveTimeout = 2 * time.Minute
 type Server struct {
 	cfg      Config
 	gen      atomic.Pointer[generation]
+	secrets  atomic.Pointer[guard.Set]
 	reloadMu sync.Mutex // serialises SetPolicy
 	resolver Resolver
 	dialer   *net.Dialer
@@ -202,6 +216,7 @@ func New(cfg Config) (*Server, error) {
 		live:   map[*tunnelState]struct{}{},
 		reqs:   map[*reqState]struct{}{},
 	}
+	s.secrets.Store(cfg.Secrets)
 	s.resolver = cfg.Resolver
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver

@@ -154,6 +154,7 @@ type reqState struct {
 	dst      atomic.Pointer[upstreamConn]
 	logged   atomic.Bool
 	closedBy atomic.Pointer[cut] // why a policy change cut it
+	sec      *reqSecrets         // what the guard and DLP did; nil when neither looked
 }
 
 // judge decides a request by p. Inside a tunnel the request must name the
@@ -230,6 +231,9 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		rs.body = &countingBody{ReadCloser: r.Body}
 		r.Body = rs.body
 	}
+	if resp := s.guardRequest(r, rs); resp != nil {
+		return r, resp
+	}
 	return r, nil
 }
 
@@ -266,6 +270,11 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 	// (registered before the check below, so that no change is missed).
 	ctx2, cancel := context.WithCancel(req.Context())
 	rs.cancel = cancel
+	if rs.sec != nil {
+		rs.sec.mu.Lock()
+		rs.sec.stop = cancel
+		rs.sec.mu.Unlock()
+	}
 	s.inflight(rs, true)
 	if g := s.gen.Load(); g != rs.gen {
 		// The policy changed since the request was judged: nothing a policy
@@ -299,6 +308,9 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 			s.finish(rs, a.status, "")
 			return a.response(req), nil
 		}
+		if resp := s.bodyRefusal(req, rs); resp != nil {
+			return resp, nil
+		}
 		if b := rs.body; b != nil && b.readErr() != nil {
 			return s.badBody(req, rs, b.readErr()), nil
 		}
@@ -322,6 +334,7 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 		s.upgraded(rs)
 		return resp, nil
 	}
+	s.guardResponse(resp, rs)
 	if resp.Body == nil || resp.Body == http.NoBody {
 		s.finish(rs, resp.StatusCode, "")
 		return resp, nil
@@ -460,6 +473,7 @@ func (s *Server) finish(rs *reqState, status int, cause string) {
 			rec.Decision, rec.Rule, rec.Cause, rec.Reason = audit.DecisionWouldDeny, uc.wd.Rule, uc.wd.Cause.String(), uc.wd.Reason
 		}
 	}
+	rs.finishSecrets(&rec)
 	if c := rs.closedBy.Load(); c != nil {
 		rec.Decision, rec.Rule, rec.Cause, rec.Reason = audit.DecisionDeny, allowlist.RuleDefault, c.cause.String(), "closed: "+c.why
 	}
