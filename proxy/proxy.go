@@ -66,6 +66,9 @@ type Policy interface {
 	// differs from the target, a passthrough SNI that differs from the
 	// CONNECT host) block or are only reported.
 	Mode() allowlist.Mode
+	// DLPFor says what DLP does with an admitted request: report, block,
+	// or nothing (the rule that admits it says `dlp: off`).
+	DLPFor(allowlist.Request) allowlist.DLPMode
 }
 
 // Config configures a Server. Zero durations and sizes take the defaults

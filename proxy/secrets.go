@@ -59,12 +59,6 @@ type Finding struct {
 	Offset int64
 }
 
-// dlpPolicy is the part of a policy that says how DLP scans a request.
-// *allowlist.Policy has it; a policy without it scans in report mode.
-type dlpPolicy interface {
-	DLPFor(allowlist.Request) allowlist.DLPMode
-}
-
 // SetSecrets swaps the credentials: every request from now on is guarded
 // by set (nil: none). Requests in flight keep the set they started with.
 func (s *Server) SetSecrets(set *guard.Set) { s.secrets.Store(set) }
@@ -109,15 +103,13 @@ func (s *Server) guardRequest(r *http.Request, rs *reqState) *http.Response {
 	if set.Len() == 0 && s.cfg.DLP == nil {
 		return nil
 	}
-	sec := &reqSecrets{set: set, mode: allowlist.DLPReport}
+	sec := &reqSecrets{set: set}
 	rs.sec = sec
 	host := rs.req.Host
 	if v := set.Check(r, host); v != nil {
 		return s.refuseSecret(r, rs, v)
 	}
-	if dp, ok := rs.gen.p.(dlpPolicy); ok {
-		sec.mode = dp.DLPFor(rs.req)
-	}
+	sec.mode = rs.gen.p.DLPFor(rs.req)
 	sec.block = sec.mode == allowlist.DLPBlock && rs.gen.p.Mode() == allowlist.Enforce
 	if s.cfg.DLP != nil && sec.mode != allowlist.DLPOff {
 		if where, ids := s.scanHead(r); len(ids) > 0 {
