@@ -33,6 +33,13 @@ func (s *Server) record(r *audit.Record) {
 	r.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	r.Bottle = s.cfg.Bottle
 	r.SelfTest = s.cfg.SelfTest != nil && s.cfg.SelfTest(r.Host)
+	// What the agent wrote never brings a credential's value (or its
+	// placeholder) into the log.
+	if set := s.secrets.Load(); set.Len() > 0 {
+		for _, f := range []*string{&r.Host, &r.Path, &r.Reason, &r.Error} {
+			*f = set.Scrub(*f)
+		}
+	}
 	if r.Decision == audit.DecisionDeny {
 		key := denialKey(r)
 		r.Clip()

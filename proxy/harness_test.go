@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -114,6 +115,12 @@ type env struct {
 	release  chan struct{}
 	policy   string
 	seen     pathLog // every path an origin served
+
+	sink        syncbuf.Buffer // every body byte /sink received (up to 1 MiB a request)
+	upstreamSaw syncbuf.Buffer // the credential headers and query of each /echo
+	gotData     chan struct{}  // closed when /sink has received its first bytes
+	gotOnce     sync.Once
+	secrets     []string // values and placeholders no audit line may hold
 }
 
 // pathLog records the paths the origins were asked for, to prove a refused
@@ -165,6 +172,57 @@ func (e *env) originHandler() http.Handler {
 		case <-time.After(10 * time.Second):
 		}
 		fmt.Fprint(w, "data: second\n\n")
+	})
+	// /echo answers with what it was sent: the request's headers and
+	// query in the body, and its credential headers in the answer's.
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := strings.Cut(r.Host, ":")
+		fmt.Fprintf(&e.upstreamSaw, "%s %q %q %q\n", host, r.Header.Values("X-Api-Key"), r.Header.Values("Authorization"), r.URL.RawQuery)
+		w.Header().Set("X-Echo-Key", r.Header.Get("X-Api-Key"))
+		w.Header().Set("X-Echo-Authorization", r.Header.Get("Authorization"))
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"header": r.Header, "query": r.URL.RawQuery})
+	})
+	// /sink keeps every body byte it receives, and says when the first
+	// ones came.
+	sink := func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 32<<10)
+		var n int64
+		for {
+			k, err := r.Body.Read(buf)
+			if k > 0 {
+				if n < 1<<20 {
+					e.sink.Write(buf[:k])
+				}
+				n += int64(k)
+				e.gotOnce.Do(func() { close(e.gotData) })
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+		}
+		fmt.Fprintf(w, "%d", n)
+	}
+	mux.HandleFunc("/sink", sink)
+	mux.HandleFunc("/sink/", sink)
+	// /sse-echo is an event stream that says what X-Api-Key it got, once
+	// per event; the second event waits for the client to have seen the
+	// first.
+	mux.HandleFunc("/sse-echo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: first key=%s\n\n", r.Header.Get("X-Api-Key"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-e.release:
+		case <-r.Context().Done():
+			return
+		case <-time.After(10 * time.Second):
+		}
+		fmt.Fprintf(w, "data: second key=%s\n\n", r.Header.Get("X-Api-Key"))
 	})
 	mux.HandleFunc("/truncate", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "partial")
@@ -230,11 +288,14 @@ func (e *env) startTLS(ip string, root *ca.CA, h2 bool) *upstream {
 // {{ORIGIN}}, {{PLAIN}}, {{VICTIM}}, {{ROGUE}} and {{PROXY}} replaced by ports.
 func newEnv(t testing.TB, policyTmpl string, opt func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, audit: &syncbuf.Buffer{}, release: make(chan struct{})}
+	e := &env{t: t, audit: &syncbuf.Buffer{}, release: make(chan struct{}), gotData: make(chan struct{})}
 	// Registered first, so it runs last (after the proxy's shutdown has
 	// written the lines of the tunnels still open): every line a test made
-	// says why exactly when it denies.
-	t.Cleanup(func() { checkCauses(t, e.auditLines()) })
+	// says why exactly when it denies, and none holds a secret.
+	t.Cleanup(func() {
+		checkCauses(t, e.auditLines())
+		checkNoSecrets(t, e.audit.String(), e.secrets)
+	})
 	var err error
 	if e.bottleCA, err = ca.New("test-bottle", 0); err != nil {
 		t.Fatal(err)

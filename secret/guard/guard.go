@@ -46,6 +46,8 @@ type Set struct {
 	// is which.
 	req    *matcher
 	reqHit []hit
+	// scrub is, by request pattern, what Scrub writes instead.
+	scrub [][]byte
 	// resp finds every real value in each encoding, in what a bound host
 	// answers; respRepl is the placeholder in the same encoding.
 	resp     *matcher
@@ -141,6 +143,11 @@ func compile(creds []*cred) (*Set, error) {
 		reqSeen[p] = true
 		reqPats = append(reqPats, []byte(p))
 		s.reqHit = append(s.reqHit, h)
+		what := "value"
+		if h.placeholder {
+			what = "placeholder"
+		}
+		s.scrub = append(s.scrub, []byte("[credential "+creds[h.cred].name+" "+what+"]"))
 	}
 	addResp := func(p, repl string) {
 		if len(p) < minPattern || respSeen[p] {
@@ -330,6 +337,12 @@ func basicDecode(name, val string) ([]byte, bool) {
 	if name != "Authorization" && name != "Proxy-Authorization" {
 		return nil, false
 	}
+	return basicCreds(val)
+}
+
+// basicCreds decodes the credentials of a header value of the form
+// "Basic BASE64".
+func basicCreds(val string) ([]byte, bool) {
 	scheme, enc, ok := strings.Cut(strings.TrimSpace(val), " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
 		return nil, false
@@ -366,6 +379,20 @@ func (s *Set) judge(id int, host, where string) *Violation {
 		return &Violation{Cause: allowlist.CauseCredentialMisuse, Credential: c.name, Hosts: c.hosts, Where: where, Host: host}
 	}
 	return nil
+}
+
+// Scrub returns s with every real value (in any encoding) and every
+// placeholder replaced by "[credential NAME value]" or "[credential NAME
+// placeholder]": for what is written about a request (the audit's path
+// and reason), which must never hold either.
+func (s *Set) Scrub(str string) string {
+	if s == nil || len(s.creds) == 0 {
+		return str
+	}
+	if b, ok := s.req.replace([]byte(str), s.scrub); ok {
+		return string(b)
+	}
+	return str
 }
 
 // Resigner re-signs an AWS request the agent signed with the placeholder
@@ -546,6 +573,14 @@ func (s *Set) Response(resp *http.Response, host string) bool {
 	}
 	for _, vals := range resp.Header {
 		for i, v := range vals {
+			if dec, ok := basicCreds(v); ok {
+				// Echoed Basic credentials: swapped back as Inject swapped
+				// them, so that they decode to the placeholder.
+				if nv, ok := s.resp.replace(dec, s.respRepl); ok {
+					vals[i] = "Basic " + base64.StdEncoding.EncodeToString(nv)
+					continue
+				}
+			}
 			if nv, ok := s.resp.replace([]byte(v), s.respRepl); ok {
 				vals[i] = string(nv)
 			}

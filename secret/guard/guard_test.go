@@ -124,6 +124,12 @@ func TestRealValueRefusedInEveryEncoding(t *testing.T) {
 			}
 		}
 	}
+	// Scrub takes every form out.
+	for name, form := range encodedForms(v) {
+		if got := s.Scrub("/p/" + form + "/q"); strings.Contains(got, form) || !strings.Contains(got, "[credential api value]") {
+			t.Errorf("Scrub of the %s form: %q", name, got)
+		}
+	}
 	// And the Violation never holds the value.
 	r := newReq(t, "GET", "https://x.example.com/"+v, nil)
 	if viol := s.Check(r, "x.example.com"); viol == nil || strings.Contains(viol.Error(), v) || viol.Finding() != "value:api" {
