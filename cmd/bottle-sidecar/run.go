@@ -28,13 +28,15 @@ import (
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/proxy"
+	"bottle.dev/bottle/secret"
+	"bottle.dev/bottle/secret/guard"
 )
 
 const (
 	// drainTimeout bounds how long SIGTERM waits for requests and tunnels.
 	drainTimeout = 10 * time.Second
-	// pollInterval is how often allowlist.yaml is checked for changes; a
-	// change is in force well within a second.
+	// pollInterval is how often allowlist.yaml and credentials.json are
+	// checked for changes; a change is in force well within a second.
 	pollInterval = 250 * time.Millisecond
 )
 
@@ -42,9 +44,10 @@ const runUsage = `usage: bottle-sidecar run --config-dir DIR [flags]
 
 Runs the bottle's egress proxy and DNS forwarder. DIR holds allowlist.yaml,
 ca.crt and ca.key (mode 0600), and optionally upstream-ca.pem (extra roots
-for upstream TLS). A change to DIR/allowlist.yaml, or SIGHUP, reloads the
-policy; an invalid file is rejected and the previous policy stays in force.
-SIGTERM drains for up to 10s and exits 0.
+for upstream TLS) and credentials.json (the values of the allowlist's
+credentials, mode 0600). A change to DIR/allowlist.yaml or
+DIR/credentials.json, or SIGHUP, reloads them; an invalid file is rejected
+and what was in force stays. SIGTERM drains for up to 10s and exits 0.
 
 Flags:
 `
@@ -129,6 +132,7 @@ func logErr(log *slog.Logger, what string, err error) {
 type appliance struct {
 	log        *slog.Logger
 	policyAt   string
+	credsAt    string
 	statusFile string
 	audit      *audit.Log
 	pol        *allowlist.Policy // in force
@@ -141,9 +145,11 @@ type appliance struct {
 	dnsPCs   []net.PacketConn
 	dnsLns   []net.Listener
 
-	mu       sync.Mutex
-	lastHash [32]byte // of the content last read
-	applied  [32]byte // of the policy in force
+	mu        sync.Mutex
+	lastHash  [32]byte // of the content last read
+	applied   [32]byte // of the policy in force
+	credsHash [32]byte // of the credentials file last read (zero: none)
+	creds     *secret.File
 }
 
 func (a *appliance) close() {
@@ -155,7 +161,8 @@ func (a *appliance) close() {
 // load reads everything from the config dir and flags. Any problem is an
 // error that names the file and the fix.
 func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*appliance, error) {
-	a := &appliance{log: log, policyAt: filepath.Join(o.ConfigDir, contract.AllowlistFile), statusFile: o.StatusFile}
+	a := &appliance{log: log, policyAt: filepath.Join(o.ConfigDir, contract.AllowlistFile),
+		credsAt: filepath.Join(o.ConfigDir, contract.CredentialsFile), statusFile: o.StatusFile}
 	data, err := os.ReadFile(a.policyAt)
 	if err != nil {
 		return nil, err
@@ -166,6 +173,16 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 	}
 	a.lastHash = sha256.Sum256(data)
 	a.pol = pol
+	creds, credsHash, err := readCredentials(a.credsAt)
+	if err != nil {
+		return nil, err
+	}
+	set, err := guard.New(pol.Credentials(), creds)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.credsAt, err)
+	}
+	a.creds, a.credsHash = creds, credsHash
+	a.logSet(set)
 	authority, err := ca.Load(o.ConfigDir)
 	if err != nil {
 		return nil, err
@@ -231,7 +248,7 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 	}
 	selfTest := selfTestName(o.ConfigDir)
 	pcfg := proxy.Config{Bottle: o.Bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
-		Resolver: res, Clients: clients, SelfTest: selfTest}
+		Resolver: res, Clients: clients, SelfTest: selfTest, Secrets: set}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
@@ -350,23 +367,52 @@ func (a *appliance) watch(ctx context.Context, hup <-chan os.Signal) {
 	}
 }
 
-// reload re-reads the allowlist. A valid file replaces the policy of the
-// proxy and the forwarder at once; an invalid one is logged with its errors
-// and the policy in force stays. Unchanged content is not re-parsed unless
-// forced (SIGHUP).
+// reload re-reads the allowlist and the credentials file. A valid
+// allowlist replaces the policy of the proxy and the forwarder at once; an
+// invalid one is logged with its errors and the policy in force stays. The
+// credentials are compiled again whenever either file changes, from the
+// policy in force and the last valid credentials file; an invalid
+// credentials file is logged (never its content) and the credentials in
+// force stay. Unchanged content is not re-read unless forced (SIGHUP).
 func (a *appliance) reload(force bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	pol, h := a.readPolicy(force)
+	credsChanged := a.reloadCredentials(force)
+	if pol != nil {
+		a.pol = pol
+	}
+	if pol != nil || credsChanged {
+		// The credentials of a new policy are put in force before it is,
+		// so that nothing it admits goes out unguarded.
+		a.rebuildSecrets()
+	}
+	if pol == nil {
+		return
+	}
+	a.proxy.SetPolicy(pol)
+	if a.dns != nil {
+		a.dns.SetPolicy(pol)
+	}
+	a.applied = h
+	a.log.Info("policy reloaded", "file", a.policyAt, "allow", len(pol.Allow()), "deny", len(pol.DenyRules()), "mode", pol.Mode().String(),
+		"credentials", len(pol.Credentials()))
+	a.writeStatus(h, true, "")
+}
+
+// readPolicy re-reads the allowlist, and returns the new policy with the
+// hash of its content, or nil when it is unchanged or invalid.
+func (a *appliance) readPolicy(force bool) (*allowlist.Policy, [32]byte) {
 	data, err := os.ReadFile(a.policyAt)
 	if err != nil {
 		if force {
 			a.log.Error("policy not reloaded", "file", a.policyAt, "err", err)
 		}
-		return
+		return nil, [32]byte{}
 	}
 	h := sha256.Sum256(data)
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if h == a.lastHash && !force {
-		return
+		return nil, h
 	}
 	a.lastHash = h
 	pol, err := allowlist.Parse(a.policyAt, data)
@@ -375,16 +421,76 @@ func (a *appliance) reload(force bool) {
 		fmt.Fprintf(&b, "%v", err)
 		a.log.Error("policy rejected; the previous policy stays in force", "file", a.policyAt, "errors", b.String())
 		a.writeStatus(h, false, b.String())
+		return nil, h
+	}
+	return pol, h
+}
+
+// reloadCredentials re-reads the credentials file, and says whether what
+// it holds changed. An absent file holds no credentials.
+func (a *appliance) reloadCredentials(force bool) bool {
+	creds, h, err := readCredentials(a.credsAt)
+	if err != nil {
+		if h != a.credsHash || force {
+			// The error names the file and what is wrong, never its content.
+			a.log.Error("credentials rejected; the previous ones stay in force", "file", a.credsAt, "err", err)
+		}
+		a.credsHash = h
+		return false
+	}
+	if h == a.credsHash && !force {
+		return false
+	}
+	a.credsHash = h
+	a.creds = creds
+	return true
+}
+
+// rebuildSecrets compiles the credentials of the policy in force with the
+// values of the last valid credentials file, and puts them in force.
+func (a *appliance) rebuildSecrets() {
+	set, err := guard.New(a.pol.Credentials(), a.creds)
+	if err != nil {
+		a.log.Error("credentials not reloaded; the previous ones stay in force", "file", a.credsAt, "err", err)
 		return
 	}
-	a.proxy.SetPolicy(pol)
-	if a.dns != nil {
-		a.dns.SetPolicy(pol)
+	a.proxy.SetSecrets(set)
+	a.logSet(set)
+}
+
+// logSet says which credentials are in force, and which of the policy's
+// are not injected, by name only.
+func (a *appliance) logSet(set *guard.Set) {
+	a.log.Info("credentials in force", "file", a.credsAt, "count", set.Len())
+	for _, name := range set.Missing() {
+		a.log.Warn("credential not injected: the credentials file has no value for it; run `bottle secret refresh` on the host", "credential", name)
 	}
-	a.pol = pol
-	a.applied = h
-	a.log.Info("policy reloaded", "file", a.policyAt, "allow", len(pol.Allow()), "deny", len(pol.DenyRules()), "mode", pol.Mode().String())
-	a.writeStatus(h, true, "")
+	for _, name := range set.Weak() {
+		a.log.Warn("credential value shorter than 8 bytes: it is injected, but not looked for in requests and answers", "credential", name)
+	}
+}
+
+// readCredentials reads the credentials file at path, and returns it (nil
+// when there is none) with the hash of its content (zero when there is
+// none).
+func readCredentials(path string) (*secret.File, [32]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, [32]byte{}, nil
+	}
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	h := sha256.Sum256(data)
+	if len(data) > secret.MaxFileSize {
+		return nil, h, fmt.Errorf("%s is larger than %d KiB", path, secret.MaxFileSize>>10)
+	}
+	f, err := secret.Parse(data)
+	clear(data)
+	if err != nil {
+		return nil, h, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, h, nil
 }
 
 // writeStatus records a load attempt of content hash tried for the CLI

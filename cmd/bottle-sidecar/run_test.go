@@ -68,6 +68,7 @@ type sidecar struct {
 	stdout   *syncbuf.Buffer
 	stderr   *syncbuf.Buffer
 	origin   *httptest.Server
+	saw      syncbuf.Buffer // the X-Api-Key of each request the origin served
 	root     *ca.CA
 	bottleCA *ca.CA
 	done     chan int
@@ -78,6 +79,13 @@ type sidecar struct {
 // HTTPS origin; policy may use {{PORT}} for the origin's port.
 func startSidecar(t *testing.T, policy string, extra ...string) *sidecar {
 	t.Helper()
+	return startSidecarWith(t, policy, nil, extra...)
+}
+
+// startSidecarWith is startSidecar with prepare run on the config dir
+// before the sidecar starts.
+func startSidecarWith(t *testing.T, policy string, prepare func(*sidecar), extra ...string) *sidecar {
+	t.Helper()
 	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	sc.state = t.TempDir()
 	var err error
@@ -86,6 +94,7 @@ func startSidecar(t *testing.T, policy string, extra ...string) *sidecar {
 	}
 	leaves := ca.NewLeafCache(sc.root, 0)
 	sc.origin = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(&sc.saw, "key=%s\n", r.Header.Get("X-Api-Key"))
 		fmt.Fprintf(w, "origin %s %s", r.Host, r.URL.Path)
 	}))
 	sc.origin.TLS = &tls.Config{GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) { return leaves.Get(chi.ServerName) }}
@@ -99,6 +108,9 @@ func startSidecar(t *testing.T, policy string, extra ...string) *sidecar {
 	}
 	os.WriteFile(filepath.Join(sc.dir, "upstream-ca.pem"), sc.root.CertPEM(), 0o644)
 	sc.writePolicy(policy)
+	if prepare != nil {
+		prepare(sc)
+	}
 	upstream, _ := fakeDNS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.cancel = cancel

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/secret"
+)
+
+const credPolicy = `version: 1
+allow:
+  - host: a.test
+    ports: [{{PORT}}]
+  - host: b.test
+    ports: [{{PORT}}]
+  - cidr: 127.0.0.1/32
+    ports: [{{PORT}}]
+credentials:
+  - name: k
+    hosts: [a.test]
+    header: x-api-key
+    source: env:K
+`
+
+// writeCreds writes the credentials file with value v for k (and its
+// placeholder ph).
+func (sc *sidecar) writeCreds(ph, v string) {
+	sc.t.Helper()
+	f := &secret.File{Credentials: []secret.Value{{Name: "k", Placeholder: ph, Value: v}}}
+	data, err := f.Marshal()
+	if err != nil {
+		sc.t.Fatal(err)
+	}
+	if err := atomicfile.Write(filepath.Join(sc.dir, "credentials.json"), data); err != nil {
+		sc.t.Fatal(err)
+	}
+}
+
+func testSecret() string {
+	b := make([]byte, 20)
+	rand.Read(b)
+	return "tsv-" + hex.EncodeToString(b)
+}
+
+// waitInjected sends requests to host until the origin has seen want as
+// X-Api-Key.
+func (sc *sidecar) waitInjected(host, want string) {
+	sc.t.Helper()
+	c := sc.client()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://%s:%s/x", host, sc.port()), nil)
+		if resp, err := c.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		lines := strings.Split(strings.TrimSpace(sc.saw.String()), "\n")
+		if lines[len(lines)-1] == "key="+want {
+			return
+		}
+		if time.Now().After(deadline) {
+			sc.t.Fatalf("the origin never saw key=%q; it saw:\n%s\nsidecar:\n%s", want, sc.saw.String(), sc.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCredentialsReload: the sidecar injects the value of the credentials
+// file in its config dir, and takes a rotated value from the next request;
+// a bad file is refused (without its content in the log) and the value in
+// force stays; a policy change applies to the credentials too; a removed
+// file means no credentials. No value is ever in the sidecar's log, its status file or its
+// audit.
+func TestCredentialsReload(t *testing.T) {
+	ph, v1, v2 := secret.NewPlaceholder("k"), testSecret(), testSecret()
+	sc := startSidecarWith(t, credPolicy, func(sc *sidecar) { sc.writeCreds(ph, v1) })
+	sc.waitInjected("a.test", v1)
+
+	// Rotation.
+	sc.writeCreds(ph, v2)
+	sc.waitInjected("a.test", v2)
+
+	// A bad file: refused, v2 stays.
+	bad := `{"version": 1, "credentials": [{"name": "k", "value": "` + v1 + `"`
+	if err := atomicfile.Write(filepath.Join(sc.dir, "credentials.json"), []byte(bad)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(sc.stderr.String(), "credentials rejected") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bad file was not reported:\n%s", sc.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sc.waitInjected("a.test", v2)
+
+	// The policy binds k to b.test instead: a.test gets nothing now.
+	sc.writeCreds(ph, v2)
+	sc.writePolicy(strings.Replace(credPolicy, "hosts: [a.test]", "hosts: [b.test]", 1))
+	sc.waitInjected("b.test", v2)
+	sc.waitInjected("a.test", "")
+
+	// The file removed: no credentials at all.
+	os.Remove(filepath.Join(sc.dir, "credentials.json"))
+	sc.waitInjected("b.test", "")
+
+	// Back, and SIGHUP (which re-reads both files) changes nothing.
+	sc.writeCreds(ph, v1)
+	sc.waitInjected("b.test", v1)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	sc.waitInjected("b.test", v1)
+
+	sc.stop()
+	for name, text := range map[string]string{"the sidecar's log": sc.stderr.String(), "its stdout (the audit)": sc.stdout.String(), "its status file": readFile(t, filepath.Join(sc.state, "reload.json"))} {
+		for _, v := range []string{v1, v2, ph} {
+			if strings.Contains(text, v) {
+				t.Errorf("%s holds a secret:\n%s", name, text)
+			}
+		}
+	}
+	if !strings.Contains(sc.stdout.String(), `"credential":"k"`) {
+		t.Errorf("the audit does not name the credential injected:\n%s", sc.stdout.String())
+	}
+}
+
+// TestCredentialsBadAtStart: a credentials file that does not parse stops
+// the sidecar at start, naming the file, never its content.
+func TestCredentialsBadAtStart(t *testing.T) {
+	dir := t.TempDir()
+	v := testSecret()
+	os.WriteFile(filepath.Join(dir, "credentials.json"), []byte(`{"credentials": [{"value": "`+v+`"}]`), 0o600)
+	os.WriteFile(filepath.Join(dir, "allowlist.yaml"), []byte(strings.ReplaceAll(credPolicy, "{{PORT}}", "443")), 0o644)
+	var stderr strings.Builder
+	code := run(t.Context(), []string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--upstream-dns", "127.0.0.1:53"}, io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "credentials.json") || strings.Contains(stderr.String(), v) {
+		t.Errorf("exit %d:\n%s", code, stderr.String())
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
