@@ -53,7 +53,7 @@ const (
 var (
 	ErrNotSigned    = errors.New("the request is not signed with AWS Signature Version 4")
 	ErrMalformed    = errors.New("the request's AWS signature is malformed")
-	ErrWrongKey     = errors.New("the request is signed with an access key id or session token other than the bottle's placeholder")
+	ErrWrongKey     = errors.New("the request is signed with keys other than the bottle's placeholders")
 	ErrBadSignature = errors.New("the request's signature does not verify against the bottle's placeholder secret access key")
 	ErrSkew         = errors.New("the request's X-Amz-Date is more than 15 minutes away from the sidecar's clock; check the clock")
 	ErrExpired      = errors.New("the presigned request has expired")
@@ -85,7 +85,7 @@ const (
 // .checksummer); all sign them over plain http. botocore (the AWS CLI, the
 // SDK for Python) sends only unsigned trailers, and the SDK for Go v2 has no
 // chunk signer at all.
-const chunkedAdvice = "the client signs each chunk of the body (aws-chunked, %s), which bottle cannot re-sign; " +
+const chunkedAdvice = "signed aws-chunked uploads (%s), whose every chunk carries a signature, are not supported; " +
 	"use an https:// endpoint with payload signing off (the AWS SDKs for Java sign chunks over http:// or with payloadSigningEnabled; " +
 	"chunkedEncodingEnabled(false) also stops it), or send UNSIGNED-PAYLOAD"
 
@@ -142,13 +142,18 @@ func (s *request) scope() string {
 // (and so the signing time) stays the request's; now is only the clock the
 // date is checked against. When Resign reads the body to hash it, it puts
 // it back on r. On error r's headers and URL are as they were.
+//
+// The signature binds the host it is made for: r.Host (else r.URL.Host).
+// The caller must make sure that is the host the request goes to, the one
+// it matched against the credential's hosts: else the agent could have the
+// real keys sign for one host a request that is sent to another.
 func Resign(r *http.Request, from, to Credentials, now time.Time) error {
 	s, err := parse(r)
 	if err != nil {
 		return err
 	}
 	if subtle.ConstantTimeCompare([]byte(s.keyID), []byte(from.AccessKeyID)) != 1 {
-		return ErrWrongKey
+		return fmt.Errorf("%w: the access key id is not the placeholder", ErrWrongKey)
 	}
 	if err := checkToken(r, s, from); err != nil {
 		return err
@@ -281,8 +286,11 @@ func parseHeader(r *http.Request, auth string) (*request, error) {
 		}
 	}
 	dates := r.Header.Values(hDate)
-	if len(dates) != 1 {
-		return nil, fmt.Errorf("%w: the request needs exactly one X-Amz-Date header (a Date header alone is not supported)", ErrUnsupported)
+	switch {
+	case len(dates) == 0:
+		return nil, fmt.Errorf("%w: the request has no X-Amz-Date header (a Date header alone is not supported)", ErrUnsupported)
+	case len(dates) > 1:
+		return nil, fmt.Errorf("%w: more than one X-Amz-Date header", ErrMalformed)
 	}
 	s := &request{signature: fields["Signature"], amzDate: dates[0]}
 	if err := s.setCredential(fields["Credential"]); err != nil {
@@ -335,13 +343,18 @@ func (s *request) setCredential(c string) error {
 }
 
 // setSignedHeaders reads "host;x-amz-date;…", which must be lowercase and
-// sorted without repeats, as the canonical request needs.
+// sorted without repeats, as the canonical request needs, and must hold
+// host (as AWS requires): a signature with the real keys that does not
+// bind the host could be taken to another host and used there.
 func (s *request) setSignedHeaders(h string) error {
 	s.signedHeaders = strings.Split(h, ";")
 	for i, name := range s.signedHeaders {
 		if name == "" || name != strings.ToLower(name) || (i > 0 && name <= s.signedHeaders[i-1]) {
 			return fmt.Errorf("%w: SignedHeaders must be lowercase header names, sorted, each once", ErrMalformed)
 		}
+	}
+	if !slices.Contains(s.signedHeaders, "host") {
+		return fmt.Errorf("%w: SignedHeaders must include host", ErrMalformed)
 	}
 	return nil
 }
@@ -366,7 +379,7 @@ func checkToken(r *http.Request, s *request, from Credentials) error {
 	}
 	for _, t := range sent {
 		if subtle.ConstantTimeCompare([]byte(t), []byte(from.SessionToken)) != 1 {
-			return ErrWrongKey
+			return fmt.Errorf("%w: the X-Amz-Security-Token is not the placeholder session token", ErrWrongKey)
 		}
 	}
 	return nil

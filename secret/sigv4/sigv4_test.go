@@ -446,7 +446,7 @@ type errorCase struct {
 }
 
 // signed is signCases()[i] signed with keys, then changed by edit.
-func signed(t *testing.T, i int, keys Credentials, edit func(*http.Request)) *http.Request {
+func signed(t testing.TB, i int, keys Credentials, edit func(*http.Request)) *http.Request {
 	c := signCases()[i]
 	r := c.build()
 	c.sign(t, r, keys)
@@ -612,6 +612,21 @@ func errorCases() []errorCase {
 				r.Header.Set("Authorization", strings.Replace(a, "SignedHeaders=", "SignedHeaders=zzz;", 1))
 			})
 		}},
+		{"host not signed", ErrMalformed, func(t *testing.T) (*http.Request, Credentials, time.Time) {
+			return ph(t, func(r *http.Request) {
+				a := r.Header.Get("Authorization")
+				r.Header.Set("Authorization", strings.Replace(a, "SignedHeaders=content-length;content-type;host;", "SignedHeaders=content-length;content-type;", 1))
+			})
+		}},
+		{"presigned, host not signed", ErrMalformed, func(t *testing.T) (*http.Request, Credentials, time.Time) {
+			from, c := placeholderKeys(false), presignCases()[0]
+			r := c.request(c.presign(t, from))
+			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=x-amz-date", 1)
+			return r, from, now
+		}},
+		{"two X-Amz-Date headers", ErrMalformed, func(t *testing.T) (*http.Request, Credentials, time.Time) {
+			return ph(t, func(r *http.Request) { r.Header.Add("X-Amz-Date", r.Header.Get("X-Amz-Date")) })
+		}},
 		{"scope day is not X-Amz-Date's", ErrMalformed, func(t *testing.T) (*http.Request, Credentials, time.Time) {
 			return ph(t, func(r *http.Request) { r.Header.Set("X-Amz-Date", "20260305T050607Z") })
 		}},
@@ -741,24 +756,36 @@ func TestKeyID(t *testing.T) {
 }
 
 // FuzzResign: Resign never panics on any Authorization header, query,
-// payload hash or date, and whatever it accepts it has re-signed so that it
-// verifies against the real keys.
+// payload hash or date set on a request the SDK signed, and whatever it
+// accepts it has re-signed so that it verifies against the real keys.
+// Empty arguments leave the signed request as it is ("-" deletes the
+// Authorization header), so the seeds reach the re-signing too.
 func FuzzResign(f *testing.F) {
 	from := Credentials{AccessKeyID: "BOTTLEFUZZKEY0000000", SecretAccessKey: "placeholder-secret", SessionToken: "placeholder-token"}
 	to := Credentials{AccessKeyID: "REALFUZZKEY000000000", SecretAccessKey: "real-secret"}
-	good := signed(&testing.T{}, 0, from, nil)
-	f.Add(good.Header.Get("Authorization"), good.URL.RawQuery, "", good.Header.Get("X-Amz-Date"))
+	template := signed(f, 1, from, nil)
+	body := readAll(f, template)
 	c := presignCases()[0]
 	u, _ := c.presign(f, from)
 	pu, _ := url.Parse(u)
-	f.Add("", pu.RawQuery, "", "")
+	f.Add("", "", "", "")
+	f.Add("-", pu.RawQuery, "", "")
+	f.Add("", "", "UNSIGNED-PAYLOAD", "")
+	f.Add("", "a=1", "", "20260304T050000Z")
 	f.Add("AWS4-HMAC-SHA256 Credential=BOTTLEFUZZKEY0000000/20260304/us-east-1/s3/aws4_request,SignedHeaders=host;x-amz-date,Signature=0", "", "UNSIGNED-PAYLOAD", "20260304T050607Z")
 	f.Add("AWS4-HMAC-SHA256 ,,,=,Credential=/,", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=-1", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x")
 	f.Fuzz(func(t *testing.T, auth, rawQuery, payload, date string) {
-		r := newRequest("POST", "https://sts.sim.test/p%20q", "body")
-		r.URL.RawQuery = rawQuery
-		if auth != "" {
+		r := template.Clone(context.Background())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		switch auth {
+		case "":
+		case "-":
+			r.Header.Del("Authorization")
+		default:
 			r.Header.Set("Authorization", auth)
+		}
+		if rawQuery != "" {
+			r.URL.RawQuery = rawQuery
 		}
 		if payload != "" {
 			r.Header.Set("X-Amz-Content-Sha256", payload)
