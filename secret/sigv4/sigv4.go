@@ -292,7 +292,7 @@ func parseHeader(r *http.Request, auth string) (*request, error) {
 	case len(dates) > 1:
 		return nil, fmt.Errorf("%w: more than one X-Amz-Date header", ErrMalformed)
 	}
-	s := &request{signature: fields["Signature"], amzDate: dates[0]}
+	s := &request{signature: strings.ToLower(fields["Signature"]), amzDate: dates[0]}
 	if err := s.setCredential(fields["Credential"]); err != nil {
 		return nil, err
 	}
@@ -313,7 +313,7 @@ func parseQuery(q url.Values) (*request, error) {
 	} else if alg != algorithm {
 		return nil, fmt.Errorf("%w: X-Amz-Algorithm is not %s", ErrUnsupported, algorithm)
 	}
-	s := &request{presigned: true, signature: q.Get(qSignature), amzDate: q.Get(qDate)}
+	s := &request{presigned: true, signature: strings.ToLower(q.Get(qSignature)), amzDate: q.Get(qDate)}
 	if err := s.setCredential(q.Get(qCredential)); err != nil {
 		return nil, err
 	}
@@ -406,7 +406,11 @@ func checkTime(s *request, now time.Time) error {
 // request's X-Amz-Content-Sha256 when it has one, else the hash of its body
 // (and for a presigned request UNSIGNED-PAYLOAD, which S3 uses).
 func payloadHashes(r *http.Request, s *request) ([]string, error) {
-	if v := r.Header.Values(hContentSha); len(v) > 0 {
+	v := r.Header.Values(hContentSha)
+	if len(v) == 0 && s.presigned {
+		v = s.query[hContentSha] // some presigners put it in the query
+	}
+	if len(v) > 0 {
 		if len(v) > 1 {
 			return nil, fmt.Errorf("%w: more than one X-Amz-Content-Sha256 header", ErrMalformed)
 		}
@@ -614,6 +618,11 @@ func headerValue(r *http.Request, name, host string) string {
 		// read by a server has both.
 		if r.ContentLength > 0 || r.ContentLength == 0 && r.Header.Get("Content-Length") == "" {
 			return strconv.FormatInt(r.ContentLength, 10)
+		}
+	case "transfer-encoding":
+		// A server moves it out of the header (older botocore signed it).
+		if len(r.TransferEncoding) > 0 && r.Header.Get("Transfer-Encoding") == "" {
+			return strings.Join(r.TransferEncoding, ",")
 		}
 	}
 	var values []string

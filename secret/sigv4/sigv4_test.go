@@ -301,6 +301,48 @@ func TestResignQueryAsSent(t *testing.T) {
 	}
 }
 
+// TestResignUppercaseSignature: a signature in uppercase hex verifies.
+func TestResignUppercaseSignature(t *testing.T) {
+	from, to := placeholderKeys(false), realKeys(t, false)
+	r := signed(t, 0, from, nil)
+	a := r.Header.Get("Authorization")
+	i := strings.LastIndex(a, "=") + 1
+	r.Header.Set("Authorization", a[:i]+strings.ToUpper(a[i:]))
+	if err := Resign(r, from, to, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResignSignedTransferEncoding: a client that signs Transfer-Encoding
+// (older botocore did) verifies once a server has moved it out of the
+// header into TransferEncoding.
+func TestResignSignedTransferEncoding(t *testing.T) {
+	from, to := placeholderKeys(false), realKeys(t, false)
+	c := signCases()[4] // s3 PUT with an unsigned trailer
+	build := func() *http.Request {
+		r := c.build()
+		r.ContentLength = -1
+		// The SDK leaves out "Transfer-Encoding", but not this spelling.
+		r.Header["transfer-encoding"] = []string{"chunked"}
+		return r
+	}
+	agent := build()
+	c.sign(t, agent, from)
+	if !strings.Contains(agent.Header.Get("Authorization"), ";transfer-encoding;") {
+		t.Fatal("the SDK did not sign transfer-encoding; this test needs another way")
+	}
+	delete(agent.Header, "transfer-encoding")
+	agent.TransferEncoding = []string{"chunked"}
+	if err := Resign(agent, from, to, now); err != nil {
+		t.Fatal(err)
+	}
+	want := build()
+	c.sign(t, want, to)
+	if agent.Header.Get("Authorization") != want.Header.Get("Authorization") {
+		t.Error("Authorization differs from the SDK's")
+	}
+}
+
 // TestResignOnlySignedHeaders: headers the client did not sign are not in
 // the canonical request: a client that signs fewer headers than it sends
 // (as the CLI leaves User-Agent out) verifies, and keeps its set.
@@ -373,6 +415,9 @@ func presignCases() []presignCase {
 		}},
 		{name: "no X-Amz-Expires", service: "rds-db", region: "us-east-1", payload: sha(nil), build: func() *http.Request {
 			return newRequest("GET", "https://db.sim.test:5432/?Action=connect&DBUser=agent", "")
+		}},
+		{name: "payload hash in the query", service: "s3", region: "us-east-1", s3: true, payload: sha([]byte("x")), expires: "300", build: func() *http.Request {
+			return newRequest("PUT", "https://s3.sim.test/bucket/key?X-Amz-Content-Sha256="+sha([]byte("x")), "")
 		}},
 	}
 }
