@@ -194,7 +194,10 @@ func sign(r *http.Request, s *request, host, uri, payload string, to Credentials
 	}
 	s.keyID = to.AccessKeyID
 	headers := s.signedHeaders
-	if !s.presigned || r.Header.Get(hToken) != "" {
+	// A presigned request carries its token in the query, unless its
+	// client put it in a header.
+	tokenInHeader := !s.presigned || r.Header.Get(hToken) != ""
+	if tokenInHeader {
 		headers = setTokenHeader(r, headers, to.SessionToken)
 	}
 	if !s.presigned {
@@ -207,7 +210,7 @@ func sign(r *http.Request, s *request, host, uri, payload string, to Credentials
 	q := s.query
 	q.Set(qCredential, to.AccessKeyID+"/"+s.scope())
 	q.Set(qSignedHeader, strings.Join(headers, ";"))
-	if to.SessionToken != "" {
+	if to.SessionToken != "" && !tokenInHeader {
 		q.Set(qToken, to.SessionToken)
 	} else {
 		q.Del(qToken)

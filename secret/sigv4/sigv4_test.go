@@ -395,6 +395,7 @@ type presignCase struct {
 	payload         string
 	s3              bool
 	expires         string // X-Amz-Expires, set in the query before presigning as the S3 presigner does
+	noHoist         bool   // DisableHeaderHoisting: X-Amz-* headers stay headers
 }
 
 func presignCases() []presignCase {
@@ -431,7 +432,7 @@ func (c presignCase) presign(t testing.TB, keys Credentials) (string, http.Heade
 		r.URL.RawQuery = q.Encode()
 	}
 	u, h, err := v4.NewSigner().PresignHTTP(context.Background(), sdk(keys), r, c.payload, c.service, c.region, signedAt,
-		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = c.s3 })
+		func(o *v4.SignerOptions) { o.DisableURIPathEscaping, o.DisableHeaderHoisting = c.s3, c.noHoist })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,6 +479,46 @@ func TestResignPresignedMatchesSDK(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestResignPresignedTokenHeader: a presigned request whose client sent
+// the session token as a header keeps it there, signed, and none in the
+// query.
+func TestResignPresignedTokenHeader(t *testing.T) {
+	from, to := placeholderKeys(true), realKeys(t, true)
+	c := presignCases()[2] // sts, a signed header of its own
+	build := func(k Credentials) presignCase {
+		c := c
+		c.noHoist = true
+		c.build = func() *http.Request {
+			r := presignCases()[2].build()
+			r.Header.Set("X-Amz-Security-Token", k.SessionToken)
+			return r
+		}
+		return c
+	}
+	noToken := func(k Credentials) Credentials { k.SessionToken = ""; return k }
+	u, h := build(from).presign(t, noToken(from))
+	r := c.request(u, h)
+	r.Header.Set("X-Amz-Security-Token", from.SessionToken)
+	if err := Resign(r, from, to, now); err != nil {
+		t.Fatal(err)
+	}
+	wantURL, wantHeader := build(to).presign(t, noToken(to))
+	if r.URL.String() != wantURL {
+		t.Errorf("URL\n got %s\nwant %s", r.URL, wantURL)
+	}
+	if !strings.Contains(wantURL, "x-amz-security-token") {
+		t.Error("the SDK did not sign the token header; this test needs another way")
+	}
+	for k, v := range wantHeader {
+		if k != "Host" && !reflect.DeepEqual(r.Header[k], v) {
+			t.Errorf("header %s differs from the SDK's", k)
+		}
+	}
+	if r.Header.Get("X-Amz-Security-Token") != to.SessionToken || r.URL.Query().Has("X-Amz-Security-Token") {
+		t.Error("the token is not the real one, in the header only")
 	}
 }
 
