@@ -148,6 +148,9 @@ func (s *request) scope() string {
 // it matched against the credential's hosts: else the agent could have the
 // real keys sign for one host a request that is sent to another.
 func Resign(r *http.Request, from, to Credentials, now time.Time) error {
+	if from.AccessKeyID == "" || from.SecretAccessKey == "" || to.AccessKeyID == "" || to.SecretAccessKey == "" {
+		return errors.New("sigv4: Resign needs an access key id and a secret access key on both sides")
+	}
 	s, err := parse(r)
 	if err != nil {
 		return err
@@ -161,24 +164,26 @@ func Resign(r *http.Request, from, to Credentials, now time.Time) error {
 	if err := checkTime(s, now); err != nil {
 		return err
 	}
+	var query string
+	if s.presigned {
+		query = encodeQuery(s.query)
+	} else if q, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		return fmt.Errorf("%w: its query string does not parse", ErrMalformed)
+	} else {
+		query = encodeQuery(q)
+	}
 	payloads, err := payloadHashes(r, s)
 	if err != nil {
 		return err
 	}
-	rawQuery := r.URL.RawQuery
-	if s.presigned {
-		rawQuery = encodeQuery(s.query)
-	} else if _, err := url.ParseQuery(rawQuery); err != nil {
-		return fmt.Errorf("%w: its query string does not parse", ErrMalformed)
-	}
-	query := canonicalQuery(rawQuery)
+	key := signingKey(from.SecretAccessKey, s)
 	for _, host := range hosts(r) {
 		for _, uri := range uris(r.URL, s.service) {
 			for _, payload := range payloads {
 				c := canonical(r, host, uri, query, s.signedHeaders, payload)
-				want := hex.EncodeToString(signature(from.SecretAccessKey, s, c))
+				want := hex.EncodeToString(signature(key, s, c))
 				if hmac.Equal([]byte(want), []byte(s.signature)) {
-					sign(r, s, host, uri, payload, to)
+					sign(r, s, host, uri, query, payload, to)
 					return nil
 				}
 			}
@@ -187,12 +192,13 @@ func Resign(r *http.Request, from, to Credentials, now time.Time) error {
 	return ErrBadSignature
 }
 
-// sign signs r again with to, as the request s describes was signed.
-func sign(r *http.Request, s *request, host, uri, payload string, to Credentials) {
+// sign signs r again with to, as the request s describes was signed (with
+// the canonical host, uri, query and payload hash that verified).
+func sign(r *http.Request, s *request, host, uri, query, payload string, to Credentials) {
 	if r.Host != host && (r.Host != "" || r.URL.Host != host) {
 		r.Host = host // the default port stripped, as the SDK does
 	}
-	s.keyID = to.AccessKeyID
+	key := signingKey(to.SecretAccessKey, s)
 	headers := s.signedHeaders
 	// A presigned request carries its token in the query, unless its
 	// client put it in a header.
@@ -201,8 +207,8 @@ func sign(r *http.Request, s *request, host, uri, payload string, to Credentials
 		headers = setTokenHeader(r, headers, to.SessionToken)
 	}
 	if !s.presigned {
-		c := canonical(r, host, uri, canonicalQuery(r.URL.RawQuery), headers, payload)
-		sig := hex.EncodeToString(signature(to.SecretAccessKey, s, c))
+		c := canonical(r, host, uri, query, headers, payload)
+		sig := hex.EncodeToString(signature(key, s, c))
 		r.Header.Set("Authorization", algorithm+" Credential="+to.AccessKeyID+"/"+s.scope()+
 			", SignedHeaders="+strings.Join(headers, ";")+", Signature="+sig)
 		return
@@ -217,7 +223,7 @@ func sign(r *http.Request, s *request, host, uri, payload string, to Credentials
 	}
 	raw := encodeQuery(q)
 	c := canonical(r, host, uri, raw, headers, payload)
-	sig := hex.EncodeToString(signature(to.SecretAccessKey, s, c))
+	sig := hex.EncodeToString(signature(key, s, c))
 	r.URL.RawQuery = raw + "&" + qSignature + "=" + sig
 }
 
@@ -532,13 +538,6 @@ func unreserved(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
-// canonicalQuery is rawQuery decoded, re-encoded and sorted (an unparsable
-// pair is dropped, as the SDK does; Resign refuses those first).
-func canonicalQuery(rawQuery string) string {
-	q, _ := url.ParseQuery(rawQuery)
-	return encodeQuery(q)
-}
-
 // encodeQuery encodes q as the canonical query: keys and values escaped
 // (space as %20), sorted by key, then value.
 func encodeQuery(q url.Values) string {
@@ -663,15 +662,18 @@ func stripSpaces(s string) string {
 	return b.String()
 }
 
-// signature is the HMAC of the string to sign for canonical under secret.
-func signature(secret string, s *request, canonical string) []byte {
-	sum := sha256.Sum256([]byte(canonical))
-	sts := algorithm + "\n" + s.amzDate + "\n" + s.scope() + "\n" + hex.EncodeToString(sum[:])
+// signingKey derives the key secret signs with in s's scope.
+func signingKey(secret string, s *request) []byte {
 	k := mac([]byte("AWS4"+secret), s.day)
 	k = mac(k, s.region)
 	k = mac(k, s.service)
-	k = mac(k, "aws4_request")
-	return mac(k, sts)
+	return mac(k, "aws4_request")
+}
+
+// signature is the HMAC under key of the string to sign for canonical.
+func signature(key []byte, s *request, canonical string) []byte {
+	sum := sha256.Sum256([]byte(canonical))
+	return mac(key, algorithm+"\n"+s.amzDate+"\n"+s.scope()+"\n"+hex.EncodeToString(sum[:]))
 }
 
 func mac(key []byte, data string) []byte {

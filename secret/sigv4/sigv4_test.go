@@ -923,3 +923,19 @@ func TestResignDefaultPort(t *testing.T) {
 		t.Errorf("Host %q, Authorization %q; want %q, %q", agent.Host, agent.Header.Get("Authorization"), "sts.sim.test", want.Header.Get("Authorization"))
 	}
 }
+
+// TestResignNeedsKeys: keys missing on either side are the caller's
+// mistake, never a signature that verifies against an empty secret.
+func TestResignNeedsKeys(t *testing.T) {
+	from, to := placeholderKeys(false), realKeys(t, false)
+	for _, k := range [][2]Credentials{
+		{{AccessKeyID: from.AccessKeyID}, to},
+		{from, {AccessKeyID: to.AccessKeyID}},
+		{{SecretAccessKey: from.SecretAccessKey}, to},
+	} {
+		r := signed(t, 0, from, nil)
+		if err := Resign(r, k[0], k[1], now); err == nil || errors.Is(err, ErrBadSignature) {
+			t.Errorf("Resign with incomplete keys = %v", err)
+		}
+	}
+}
