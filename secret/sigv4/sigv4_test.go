@@ -12,7 +12,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -844,25 +843,29 @@ func TestKeyID(t *testing.T) {
 // FuzzResign: Resign never panics on any Authorization header, query,
 // payload hash or date set on a request the SDK signed, and whatever it
 // accepts it has re-signed so that it verifies against the real keys.
-// Empty arguments leave the signed request as it is ("-" deletes the
-// Authorization header), so the seeds reach the re-signing too.
+// Empty arguments leave the signed request (header-signed or presigned) as
+// it is ("-" deletes the Authorization header), so the seeds reach the
+// re-signing too.
 func FuzzResign(f *testing.F) {
 	from := Credentials{AccessKeyID: "BOTTLEFUZZKEY0000000", SecretAccessKey: "placeholder-secret", SessionToken: "placeholder-token"}
 	to := Credentials{AccessKeyID: "REALFUZZKEY000000000", SecretAccessKey: "real-secret"}
-	template := signed(f, 1, from, nil)
-	body := readAll(f, template)
-	c := presignCases()[0]
-	u, _ := c.presign(f, from)
-	pu, _ := url.Parse(u)
-	f.Add("", "", "", "")
-	f.Add("-", pu.RawQuery, "", "")
-	f.Add("", "", "UNSIGNED-PAYLOAD", "")
-	f.Add("", "a=1", "", "20260304T050000Z")
-	f.Add("AWS4-HMAC-SHA256 Credential=BOTTLEFUZZKEY0000000/20260304/us-east-1/s3/aws4_request,SignedHeaders=host;x-amz-date,Signature=0", "", "UNSIGNED-PAYLOAD", "20260304T050607Z")
-	f.Add("AWS4-HMAC-SHA256 ,,,=,Credential=/,", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=-1", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x")
-	f.Fuzz(func(t *testing.T, auth, rawQuery, payload, date string) {
-		r := template.Clone(context.Background())
+	headerSigned := signed(f, 1, from, nil)
+	body := readAll(f, headerSigned)
+	presigned := presignCases()[0].request(presignCases()[0].presign(f, from))
+	f.Add(false, "", "", "", "")
+	f.Add(true, "", "", "", "")
+	f.Add(true, "", strings.Replace(presigned.URL.RawQuery, "X-Amz-Expires=900", "X-Amz-Expires=9e9", 1), "", "")
+	f.Add(false, "-", presigned.URL.RawQuery, "", "")
+	f.Add(false, "", "", "UNSIGNED-PAYLOAD", "")
+	f.Add(false, "", "a=1", "", "20260304T050000Z")
+	f.Add(false, "AWS4-HMAC-SHA256 Credential=BOTTLEFUZZKEY0000000/20260304/us-east-1/s3/aws4_request,SignedHeaders=host;x-amz-date,Signature=0", "", "UNSIGNED-PAYLOAD", "20260304T050607Z")
+	f.Add(false, "AWS4-HMAC-SHA256 ,,,=,Credential=/,", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=-1", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x")
+	f.Fuzz(func(t *testing.T, isPresigned bool, auth, rawQuery, payload, date string) {
+		r := headerSigned.Clone(context.Background())
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if isPresigned {
+			r = presigned.Clone(context.Background())
+		}
 		switch auth {
 		case "":
 		case "-":
