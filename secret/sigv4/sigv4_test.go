@@ -942,3 +942,40 @@ func TestResignNeedsKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestResignChunkedBody: a body of unknown length (chunked on the wire) is
+// read whole to hash it, and forwarded with the length it turned out to have.
+func TestResignChunkedBody(t *testing.T) {
+	from, to := placeholderKeys(false), realKeys(t, false)
+	c := signCases()[5] // lambda, JSON body, no X-Amz-Content-Sha256
+	build := func() *http.Request {
+		r := c.build()
+		r.ContentLength = -1 // as for a body from a pipe
+		return r
+	}
+	agent := build()
+	c.sign(t, agent, from)
+	var wire bytes.Buffer
+	if err := agent.Write(&wire); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(wire.String(), "Transfer-Encoding: chunked") {
+		t.Fatal("the request was not sent chunked")
+	}
+	r, err := http.ReadRequest(bufio.NewReader(&wire))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.URL.Scheme, r.URL.Host = "https", r.Host
+	if err := Resign(r, from, to, now); err != nil {
+		t.Fatal(err)
+	}
+	want := build()
+	c.sign(t, want, to)
+	if r.Header.Get("Authorization") != want.Header.Get("Authorization") {
+		t.Error("Authorization differs from the SDK's")
+	}
+	if body := readAll(t, r); string(body) != `{"a":1}` || r.ContentLength != int64(len(body)) {
+		t.Errorf("body %q, ContentLength %d", body, r.ContentLength)
+	}
+}
