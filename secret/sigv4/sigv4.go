@@ -79,12 +79,14 @@ const (
 	tokenHeader   = "x-amz-security-token"
 )
 
-// chunkedAdvice is what to do about signed aws-chunked uploads. Of the
-// SDKs, only those for Java sign chunks over https, and only with payload
-// signing enabled (AWSS3V4Signer.useChunkEncoding; DefaultAwsV4HttpSigner
-// .checksummer); all sign them over plain http. botocore (the AWS CLI, the
-// SDK for Python) sends only unsigned trailers, and the SDK for Go v2 has no
-// chunk signer at all.
+// chunkedAdvice is what to do about signed aws-chunked uploads. The SDKs
+// for Java sign the chunks of an S3 upload over plain http always, and over
+// https only with payload signing enabled (v1 AWSS3V4Signer.useChunkEncoding,
+// v2 DefaultAwsV4HttpSigner.checksummer). botocore (the AWS CLI, the SDK for
+// Python) never signs chunks: over https it sends unsigned trailers
+// (STREAMING-UNSIGNED-PAYLOAD-TRAILER, which Resign handles), and turning
+// its checksums off (AWS_REQUEST_CHECKSUM_CALCULATION=when_required) only
+// stops those. The SDK for Go v2's signer signs no chunks at all.
 const chunkedAdvice = "signed aws-chunked uploads (%s), whose every chunk carries a signature, are not supported; " +
 	"use an https:// endpoint with payload signing off (the AWS SDKs for Java sign chunks over http:// or with payloadSigningEnabled; " +
 	"chunkedEncodingEnabled(false) also stops it), or send UNSIGNED-PAYLOAD"
