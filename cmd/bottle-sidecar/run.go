@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ import (
 	"bottle.dev/bottle/proxy"
 	"bottle.dev/bottle/secret"
 	"bottle.dev/bottle/secret/guard"
+	"bottle.dev/bottle/secret/sigv4"
 )
 
 const (
@@ -248,7 +250,7 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 	}
 	selfTest := selfTestName(o.ConfigDir)
 	pcfg := proxy.Config{Bottle: o.Bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
-		Resolver: res, Clients: clients, SelfTest: selfTest, Secrets: set}
+		Resolver: res, Clients: clients, SelfTest: selfTest, Secrets: set, ResignAWS: resignAWS}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
@@ -259,6 +261,14 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 		}
 	}
 	return a, nil
+}
+
+// resignAWS is the proxy's hook for aws credentials: secret/sigv4 verifies
+// that the agent signed with the placeholder keys and signs again with the
+// real ones. The proxy has set the request's Host to the host it judged
+// (and matched against the credential's hosts) before it is called.
+func resignAWS(r *http.Request, from, to guard.AWSKeys, now time.Time) error {
+	return sigv4.Resign(r, sigv4.Credentials(from), sigv4.Credentials(to), now)
 }
 
 // selfTestName says whether a name is the launcher's self-test probe's:

@@ -69,6 +69,7 @@ type sidecar struct {
 	stderr   *syncbuf.Buffer
 	origin   *httptest.Server
 	saw      syncbuf.Buffer // the X-Api-Key of each request the origin served
+	sawReq   chan *http.Request // each request the origin served, when set (a copy of its headers)
 	root     *ca.CA
 	bottleCA *ca.CA
 	done     chan int
@@ -86,7 +87,7 @@ func startSidecar(t *testing.T, policy string, extra ...string) *sidecar {
 // before the sidecar starts.
 func startSidecarWith(t *testing.T, policy string, prepare func(*sidecar), extra ...string) *sidecar {
 	t.Helper()
-	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
+	sc := &sidecar{t: t, dir: t.TempDir(), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1), sawReq: make(chan *http.Request, 16)}
 	sc.state = t.TempDir()
 	var err error
 	if sc.root, err = ca.New("origin-root", 0); err != nil {
@@ -95,6 +96,12 @@ func startSidecarWith(t *testing.T, policy string, prepare func(*sidecar), extra
 	leaves := ca.NewLeafCache(sc.root, 0)
 	sc.origin = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&sc.saw, "key=%s\n", r.Header.Get("X-Api-Key"))
+		if sc.sawReq != nil {
+			select {
+			case sc.sawReq <- &http.Request{Method: r.Method, Host: r.Host, URL: r.URL, Header: r.Header.Clone()}:
+			default:
+			}
+		}
 		fmt.Fprintf(w, "origin %s %s", r.Host, r.URL.Path)
 	}))
 	sc.origin.TLS = &tls.Config{GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) { return leaves.Get(chi.ServerName) }}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -154,4 +156,72 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// signV4 signs r (a GET without a body) with AWS Signature Version 4, as an
+// SDK would: host and x-amz-date signed, the empty payload's hash.
+func signV4(r *http.Request, keyID, secretKey string, at time.Time) {
+	date := at.UTC().Format("20060102T150405Z")
+	r.Header.Set("X-Amz-Date", date)
+	r.Header.Set("Authorization", v4Authorization(r.Method, r.Host, r.URL.EscapedPath(), date, keyID, secretKey))
+}
+
+// v4Authorization is the Authorization header of a GET of path on host at
+// date, signed with keyID and secretKey.
+func v4Authorization(method, host, path, date, keyID, secretKey string) string {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	mac := func(k []byte, s string) []byte { m := hmac.New(sha256.New, k); m.Write([]byte(s)); return m.Sum(nil) }
+	scope := date[:8] + "/us-east-1/sts/aws4_request"
+	canon := method + "\n" + path + "\n\nhost:" + host + "\nx-amz-date:" + date + "\n\nhost;x-amz-date\n" + sum("")
+	k := mac([]byte("AWS4"+secretKey), date[:8])
+	for _, part := range []string{"us-east-1", "sts", "aws4_request"} {
+		k = mac(k, part)
+	}
+	sig := hex.EncodeToString(mac(k, "AWS4-HMAC-SHA256\n"+date+"\n"+scope+"\n"+sum(canon)))
+	return "AWS4-HMAC-SHA256 Credential=" + keyID + "/" + scope + ", SignedHeaders=host;x-amz-date, Signature=" + sig
+}
+
+// TestAWSResigned: a request the agent signs with the placeholder keys
+// reaches the upstream signed with the real ones (a signature the real
+// secret key verifies), and one signed with other keys is refused.
+func TestAWSResigned(t *testing.T) {
+	pol := strings.Replace(credPolicy, "    header: x-api-key\n    source: env:K\n",
+		"    aws:\n      access_key_id: env:AK\n      secret_access_key: env:SK\n", 1)
+	real := secret.AWS{AccessKeyID: "EXAMPLEKEYID" + strings.ToUpper(hex.EncodeToString([]byte("tkey"))), SecretAccessKey: testSecret(),
+		PlaceholderKeyID: secret.NewAWSKeyID()}
+	ph := secret.NewPlaceholder("k")
+	sc := startSidecarWith(t, pol, func(sc *sidecar) {
+		data, _ := (&secret.File{Credentials: []secret.Value{{Name: "k", Placeholder: ph, AWS: &real}}}).Marshal()
+		atomicfile.Write(filepath.Join(sc.dir, "credentials.json"), data)
+	})
+	c := sc.client()
+	host := "a.test:" + sc.port()
+	for _, tc := range []struct {
+		name          string
+		keyID, secret string
+		want          int
+	}{
+		{"placeholder keys", real.PlaceholderKeyID, ph, 200},
+		{"the placeholder key id with another secret", real.PlaceholderKeyID, testSecret(), 403},
+	} {
+		req, _ := http.NewRequest("GET", "https://"+host+"/x", nil)
+		signV4(req, tc.keyID, tc.secret, time.Now())
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s: %d %q", tc.name, resp.StatusCode, body)
+		}
+		if tc.want != 200 {
+			continue
+		}
+		got := <-sc.sawReq
+		want := v4Authorization("GET", got.Host, "/x", got.Header.Get("X-Amz-Date"), real.AccessKeyID, real.SecretAccessKey)
+		if got.Header.Get("Authorization") != want {
+			t.Errorf("%s: the upstream got Authorization %q; want one signed with the real keys", tc.name, got.Header.Get("Authorization"))
+		}
+	}
 }
