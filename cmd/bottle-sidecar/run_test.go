@@ -68,7 +68,7 @@ type sidecar struct {
 	stdout   *syncbuf.Buffer
 	stderr   *syncbuf.Buffer
 	origin   *httptest.Server
-	saw      syncbuf.Buffer // the X-Api-Key of each request the origin served
+	saw      syncbuf.Buffer     // the X-Api-Key of each request the origin served
 	sawReq   chan *http.Request // each request the origin served, when set (a copy of its headers)
 	root     *ca.CA
 	bottleCA *ca.CA
