@@ -13,6 +13,14 @@
 // requests go through goproxy's request path exactly as plain-HTTP proxy
 // requests do: one judging function, one round trip, one response writer.
 //
+// Credentials (Config.Secrets, package secret/guard) and DLP (Config.DLP)
+// apply to what the proxy intercepts: plain-HTTP requests and the requests
+// inside an intercepted tunnel, after the policy admits them (secrets.go
+// says in what order). Passthrough tunnels (TLS the sidecar cannot read)
+// and the raw bytes of an upgraded stream after its 101 (a WebSocket) are
+// not inspected; the request that asks for the upgrade is. Request
+// trailers and compressed request bodies are not looked into either.
+//
 // Report mode (allowlist `mode: report`) exists to observe before enforcing,
 // so it lets through everything enforce would refuse on policy grounds and
 // marks it would-deny in the audit log, whatever refused it: a rule, the
@@ -21,7 +29,12 @@
 // ClientHello whose SNI is missing or names another host. What report mode
 // does not let through: a dial to the proxy's own listening addresses, a
 // malformed target (there is nothing to dial), a CONNECT inside a tunnel, a
-// peer outside Config.Clients, and the size and time limits.
+// peer outside Config.Clients, the size and time limits, and the refusals
+// of the guard: a credential's real value in a request (secret-leak) and a
+// placeholder sent to a host its credential is not bound to
+// (credential-misuse), for a bottle under observation must not leak its
+// keys either. A DLP finding in `dlp: block` is a would-deny in report
+// mode.
 package proxy
 
 import (

@@ -443,7 +443,8 @@ func (s *Server) judgeRequest(rs *reqState, p Policy) {
 		}
 	}
 	if c != nil && rs.closedBy.CompareAndSwap(nil, c) {
-		s.log.Info("request cut on policy change", "host", req.Host, "path", audit.Clip(rs.in.path), "reason", c.why)
+		set := s.secrets.Load()
+		s.log.Info("request cut on policy change", "host", req.Host, "path", set.Scrub(audit.Clip(rs.in.path)), "reason", set.Scrub(c.why))
 		rs.cancel()
 	}
 }

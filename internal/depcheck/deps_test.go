@@ -58,7 +58,7 @@ var allowlistDeps = []string{
 // internal/…): neither imports the other, directly or through a dependency.
 var (
 	host      = []string{mod + "/launcher", mod + "/launcher/", mod + "/cmd/bottle", mod + "/cmd/bottle/", mod + "/project"}
-	appliance = []string{mod + "/proxy", mod + "/dnsfwd", mod + "/cmd/bottle-sidecar"}
+	appliance = []string{mod + "/proxy", mod + "/dnsfwd", mod + "/cmd/bottle-sidecar", mod + "/secret/guard"}
 )
 
 func matches(list []string, path string) bool {
