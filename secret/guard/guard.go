@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -177,7 +178,10 @@ func compile(creds []*cred) (*Set, error) {
 		for _, vp := range values {
 			v, ph := vp[0], vp[1]
 			if len(v) < minPattern {
+				// Nor its encodings: hex of 7 bytes is no rarer than
+				// they are.
 				s.weak = append(s.weak, c.name)
+				continue
 			}
 			raw := v[:min(len(v), maxRaw)]
 			addReq(raw, hit{cred: i})
@@ -426,13 +430,17 @@ func (s *Set) Inject(r *http.Request, host string, resign Resigner) (string, *Vi
 	if len(bound) == 0 {
 		return "", nil
 	}
-	r.Header.Del("Accept-Encoding")
 	c := s.creds[bound[0]]
 	for _, i := range bound {
 		if s.carries(r, s.creds[i]) {
 			c = s.creds[i]
 			break
 		}
+	}
+	if c.kind != allowlist.CredAWS || !awsSigns(r, "accept-encoding") {
+		// An AWS client may have signed it: then it stays, or the
+		// signature would not verify upstream.
+		r.Header.Del("Accept-Encoding")
 	}
 	if c.kind == allowlist.CredAWS {
 		// AWS: the hook for SigV4 re-signing. The agent signed with the
@@ -467,6 +475,16 @@ func (s *Set) Inject(r *http.Request, host string, resign Resigner) (string, *Vi
 		r.URL.ForceQuery = false
 	}
 	return c.name, nil
+}
+
+// awsSigns says whether the AWS signature of r (in its Authorization
+// header or, presigned, its query) covers the header name (lower case).
+func awsSigns(r *http.Request, name string) bool {
+	signed := r.URL.Query().Get("X-Amz-SignedHeaders")
+	if _, rest, ok := strings.Cut(r.Header.Get("Authorization"), "SignedHeaders="); ok {
+		signed, _, _ = strings.Cut(rest, ",")
+	}
+	return slices.Contains(strings.Split(strings.TrimSpace(signed), ";"), name)
 }
 
 // carries says whether a placeholder of c is in the request's URL or

@@ -292,10 +292,22 @@ func TestAWS(t *testing.T) {
 		t.Errorf("no resigner: %q %v", name, v)
 	}
 	var from, to AWSKeys
+	r.Header.Set("Accept-Encoding", "identity") // not signed: dropped
 	name, v := s.Inject(r, "s3.example.com", func(_ *http.Request, f, tk AWSKeys, _ time.Time) error { from, to = f, tk; return nil })
+	if r.Header.Get("Accept-Encoding") != "" {
+		t.Error("an unsigned Accept-Encoding was kept")
+	}
 	if name != "aws" || v != nil || from != (AWSKeys{aws.PlaceholderKeyID, c.placeholder, aws.PlaceholderToken}) ||
 		to != (AWSKeys{aws.AccessKeyID, aws.SecretAccessKey, aws.SessionToken}) {
 		t.Errorf("resigner: %q %v, from %v to %v", name, v, from, to)
+	}
+	// A signed Accept-Encoding stays, or the signature would break.
+	r = newReq(t, "GET", "https://s3.example.com/b/k", nil)
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+aws.PlaceholderKeyID+"/20260101/us-east-1/s3/aws4_request, SignedHeaders=accept-encoding;host, Signature=00")
+	r.Header.Set("Accept-Encoding", "identity")
+	s.Inject(r, "s3.example.com", func(*http.Request, AWSKeys, AWSKeys, time.Time) error { return nil })
+	if r.Header.Get("Accept-Encoding") != "identity" {
+		t.Error("a signed Accept-Encoding was dropped")
 	}
 	r = newReq(t, "GET", "https://s3.example.com/b/k", nil)
 	sign(r, aws.PlaceholderKeyID)
@@ -357,7 +369,7 @@ func TestResponseRedacted(t *testing.T) {
 // named by Weak; a long one is caught raw whole and encoded by its start;
 // a set too large to look for is refused.
 func TestWeakAndLongValues(t *testing.T) {
-	short := testCred("short", allowlist.CredBearer, "abc", "a.example.com")
+	short := testCred("short", allowlist.CredBearer, "abcdefg", "a.example.com")
 	long := testCred("long", allowlist.CredBearer, strings.Repeat(testValue(t), 20), "b.example.com")
 	s := mustCompile(t, []*cred{short, long})
 	if !slices.Equal(s.Weak(), []string{"short"}) {
@@ -370,7 +382,7 @@ func TestWeakAndLongValues(t *testing.T) {
 	if _, err := compile(many); err == nil || !strings.Contains(err.Error(), "too many or too long") {
 		t.Errorf("60 long credentials: %v", err)
 	}
-	r := newReq(t, "GET", "https://x.example.com/abc", nil)
+	r := newReq(t, "GET", "https://x.example.com/abcdefg/"+hex.EncodeToString([]byte("abcdefg")), nil)
 	if v := s.Check(r, "x.example.com"); v != nil {
 		t.Errorf("a short value matched ordinary bytes: %v", v)
 	}
