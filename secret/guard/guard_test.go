@@ -399,3 +399,35 @@ func TestWeakAndLongValues(t *testing.T) {
 		t.Errorf("long value redacted as %q", got)
 	}
 }
+
+// FuzzRequestBodyNeverReleasesAValue: whatever surrounds the value, in
+// whatever encoding and read sizes, a body that holds it fails, and what it
+// released before failing does not hold it.
+func FuzzRequestBodyNeverReleasesAValue(f *testing.F) {
+	f.Add([]byte("prefix "), []byte(" suffix"), uint8(0), uint8(1))
+	f.Add([]byte{}, []byte{}, uint8(7), uint8(3))
+	f.Add([]byte("u:"), []byte("\n\n"), uint8(9), uint8(200))
+	v := "fz_" + strings.Repeat("k3y/+=", 4)
+	s, err := compile([]*cred{testCred("f", allowlist.CredHeader, v, "f.example.com")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	names := make([]string, 0, len(encodings))
+	forms := encodedForms(v)
+	for name := range forms {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	f.Fuzz(func(t *testing.T, pre, post []byte, enc, size uint8) {
+		form := forms[names[int(enc)%len(names)]]
+		body := append(append(append([]byte{}, pre...), form...), post...)
+		got, err := io.ReadAll(s.RequestBody(io.NopCloser(chunked(body, 1+int(size))), "other.example.com"))
+		var viol *Violation
+		if !errors.As(err, &viol) || viol.Cause != allowlist.CauseSecretLeak {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if bytes.Contains(got, []byte(form)) {
+			t.Fatalf("%q: released %q", body, got)
+		}
+	})
+}
