@@ -89,8 +89,7 @@ func newSecretValue(t testing.TB) string {
 func newSecretEnv(t testing.TB, policy string, opt func(*Config)) (*env, secrets) {
 	t.Helper()
 	vals := secrets{}
-	var e *env
-	e = newEnv(t, policy, func(c *Config) {
+	e := newEnv(t, policy, func(c *Config) {
 		pol := c.Policy.(*allowlist.Policy)
 		f := &secret.File{Version: secret.Version}
 		for _, cr := range pol.Credentials() {
@@ -241,7 +240,7 @@ func TestCredentialInjected(t *testing.T) {
 
 			// A query credential on plain HTTP: the agent's key= replaced
 			// where it stood, the rest kept.
-			resp, body = e.do(c, mkReq(t, "GET", fmt.Sprintf("http://plain.test:%d/echo?a=1&key=agents-own&b=2", e.plain.port), nil))
+			_, body = e.do(c, mkReq(t, "GET", fmt.Sprintf("http://plain.test:%d/echo?a=1&key=agents-own&b=2", e.plain.port), nil))
 			if got := decodeEcho(t, body); got.Query != "a=1&key="+q.Placeholder+"&b=2" {
 				t.Errorf("query: upstream saw %q (redacted)", got.Query)
 			}

@@ -193,18 +193,18 @@ func (m *matcher) contains(b []byte) bool {
 // ending first, matches not overlapping; and whether anything was.
 func (m *matcher) replace(b []byte, repl [][]byte) ([]byte, bool) {
 	var out []byte
-	var st state
 	done, pos := 0, 0
 	for pos < len(b) {
-		var n, id int
-		st, n, id = m.scan(st, b[pos:])
+		// Each scan starts afresh: after a match, nothing before its end
+		// is looked at again.
+		_, n, id := m.scan(0, b[pos:])
 		pos += n
 		if id < 0 {
 			break
 		}
 		out = append(out, b[done:pos-m.lens[id]]...)
 		out = append(out, repl[id]...)
-		done, st = pos, 0
+		done = pos
 	}
 	if out == nil {
 		return b, false
