@@ -473,7 +473,7 @@ func (a *appliance) rebuildSecrets() {
 func (a *appliance) logSet(set *guard.Set) {
 	a.log.Info("credentials in force", "file", a.credsAt, "count", set.Len())
 	for _, name := range set.Missing() {
-		a.log.Warn("credential not injected: the credentials file has no value for it; run `bottle secret refresh` on the host", "credential", name)
+		a.log.Warn("credential not injected: the credentials file has no value of its kind for it; run `bottle secret refresh` on the host", "credential", name)
 	}
 	for _, name := range set.Weak() {
 		a.log.Warn("credential value shorter than 8 bytes: it is injected, but not looked for in requests and answers", "credential", name)

@@ -92,8 +92,8 @@ const (
 )
 
 // New compiles the credentials of a policy (in its file order) with their
-// values from f (nil: none). A credential of the policy without a value in
-// f is not injected; Missing names it. A value in f that the policy does
+// values from f (nil: none). A credential of the policy without a value of
+// its kind in f is not injected; Missing names it. A value in f that the policy does
 // not declare is ignored: where a credential may go is the policy's alone.
 func New(creds []*allowlist.Credential, f *secret.File) (*Set, error) {
 	var in []*cred
@@ -103,12 +103,11 @@ func New(creds []*allowlist.Credential, f *secret.File) (*Set, error) {
 		if f != nil {
 			v, _ = f.Lookup(c.Name)
 		}
-		if v == nil {
+		if v == nil || (c.Kind == allowlist.CredAWS) != (v.AWS != nil) {
+			// None, or one of another kind (the policy changed and the
+			// file was not refreshed): the others still apply.
 			missing = append(missing, c.Name)
 			continue
-		}
-		if (c.Kind == allowlist.CredAWS) != (v.AWS != nil) {
-			return nil, fmt.Errorf("credential %s: the policy declares it of kind %s, but the credentials file has %s; run `bottle secret refresh` to rewrite the file", c.Name, c.Kind, describe(v))
 		}
 		in = append(in, &cred{name: c.Name, kind: c.Kind, header: c.Header, basicUser: c.BasicUser, query: c.Query,
 			hosts: c.Hosts(), matches: c.Matches, value: v.Value, placeholder: v.Placeholder, aws: v.AWS})
@@ -119,13 +118,6 @@ func New(creds []*allowlist.Credential, f *secret.File) (*Set, error) {
 	}
 	s.missing = missing
 	return s, nil
-}
-
-func describe(v *secret.Value) string {
-	if v.AWS != nil {
-		return "aws keys"
-	}
-	return "a single value"
 }
 
 // maxPatternBytes bounds the patterns of a set, and so the size of its
@@ -212,7 +204,8 @@ func compile(creds []*cred) (*Set, error) {
 }
 
 // Missing names the credentials of the policy that have no value in the
-// credentials file: they are not injected anywhere.
+// credentials file, or one of another kind (aws keys for a header, a single
+// value for aws): they are not injected anywhere.
 func (s *Set) Missing() []string {
 	if s == nil {
 		return nil

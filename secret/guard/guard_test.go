@@ -431,3 +431,60 @@ func FuzzRequestBodyNeverReleasesAValue(f *testing.F) {
 		}
 	})
 }
+
+// TestNew joins a real policy's credentials with the file's values: a
+// credential without a value of its kind is missing, a value the policy
+// does not declare is ignored, and hosts match as the policy's patterns do
+// (wildcards, any case).
+func TestNew(t *testing.T) {
+	pol, err := allowlist.Parse("t.yaml", []byte(`version: 1
+allow:
+  - host: "*.example.com"
+  - host: git.example.org
+credentials:
+  - name: api
+    hosts: ["*.example.com"]
+    bearer: true
+    source: env:API
+  - name: git
+    hosts: [git.example.org]
+    basic_user: x-access-token
+    source: env:GIT
+  - name: none
+    hosts: [git.example.org]
+    header: x-other
+    source: env:NONE
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, git := testValue(t), testValue(t)
+	f := &secret.File{Version: secret.Version, Credentials: []secret.Value{
+		{Name: "api", Placeholder: secret.NewPlaceholder("api"), Value: api},
+		// Of another kind than the policy says: not used.
+		{Name: "git", Placeholder: secret.NewPlaceholder("git"), AWS: &secret.AWS{AccessKeyID: "K", SecretAccessKey: git, PlaceholderKeyID: "P"}},
+		{Name: "undeclared", Placeholder: secret.NewPlaceholder("undeclared"), Value: testValue(t)},
+	}}
+	s, err := New(pol.Credentials(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 1 || !slices.Equal(s.Missing(), []string{"git", "none"}) {
+		t.Errorf("Len %d, Missing %q", s.Len(), s.Missing())
+	}
+	if !s.Bound("a.example.com") || !s.Bound("b.example.com") || s.Bound("example.com") || s.Bound("git.example.org") {
+		t.Error("Bound does not follow the policy's patterns")
+	}
+	r := newReq(t, "GET", "https://A.Example.com/", nil)
+	if name, v := s.Inject(r, "a.example.com", nil); name != "api" || v != nil || r.Header.Get("Authorization") != "Bearer "+api {
+		t.Errorf("%q %v %v", name, v, r.Header)
+	}
+	// The undeclared value is no credential: not refused, not injected.
+	r = newReq(t, "GET", "https://x.example.net/"+f.Credentials[2].Value, nil)
+	if v := s.Check(r, "x.example.net"); v != nil {
+		t.Errorf("an undeclared value: %v", v)
+	}
+	if s, err := New(pol.Credentials(), nil); err != nil || s.Len() != 0 || len(s.Missing()) != 3 {
+		t.Errorf("no file: %v %v", s, err)
+	}
+}
