@@ -139,7 +139,8 @@ func sameSet(a, b []string) bool {
 type EditResult struct {
 	Data      []byte   // the new file content; nil when nothing changed
 	Existing  string   // Add: the id of an identical rule already present
-	Removed   []string // Remove: ids of the rules taken out
+	Removed   []string // Remove: ids of the rules taken out; RemoveCredential: the name
+	Replaced  string   // AddCredential: the name of the entry replaced ("" when appended)
 	Rewritten bool     // the file had to be re-emitted (flow-style list), so its layout changed
 }
 
@@ -335,6 +336,16 @@ func (n normalized) target() string {
 
 func validated(file string, res EditResult, extra []string) (EditResult, error) {
 	if _, err := parse(file, res.Data, extra); err != nil {
+		var el ErrorList
+		if _, err2 := parseCoverage(file, res.Data, extra, false); err2 == nil && errors.As(err, &el) {
+			// The edit is sound, but a credential would be left without the
+			// allow rule that intercepts its host.
+			var msgs []string
+			for _, e := range el {
+				msgs = append(msgs, "  "+e.Msg)
+			}
+			return EditResult{}, fmt.Errorf("%s: the change would leave a credential bound to a host no allow rule intercepts, so nothing was written:\n%s\nremove or change the credential first (bottle secret rm NAME)", file, strings.Join(msgs, "\n"))
+		}
 		// A bug in the editor, not the user's fault: refuse to write.
 		return EditResult{}, fmt.Errorf("internal error: the edited file would not be valid, so nothing was written:\n%w", err)
 	}
