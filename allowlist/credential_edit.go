@@ -98,7 +98,7 @@ func (s CredentialSpec) normalize() (credSpec, error) {
 				continue
 			}
 			if _, err := ParseSource(src.s.String()); err != nil {
-				return n, fmt.Errorf("%s %q %v", src.what, src.s.String(), err)
+				return n, sourceError(src.what, src.s.String(), err)
 			}
 		}
 	default:
@@ -106,7 +106,7 @@ func (s CredentialSpec) normalize() (credSpec, error) {
 	}
 	if s.Kind != CredAWS {
 		if _, err := ParseSource(s.Source.String()); err != nil {
-			return n, fmt.Errorf("--from %q %v", s.Source.String(), err)
+			return n, sourceError("--from", s.Source.String(), err)
 		}
 	}
 	if s.AgentEnv != "" {
@@ -115,6 +115,16 @@ func (s CredentialSpec) normalize() (credSpec, error) {
 		}
 	}
 	return n, nil
+}
+
+// sourceError is err of ParseSource(s) after what, with s quoted unless
+// it may be the secret itself.
+func sourceError(what, s string, err error) error {
+	var secretLike *SecretLikeError
+	if errors.As(err, &secretLike) {
+		return fmt.Errorf("%s %v", what, err)
+	}
+	return fmt.Errorf("%s %q %v", what, s, err)
 }
 
 // equal reports whether the parsed credential c is what n describes.

@@ -139,6 +139,22 @@ func CheckBasicUser(u string) error {
 	return nil
 }
 
+// SecretLikeError is ParseSource's error for a source with no scheme: as
+// likely as not the secret itself, pasted where its source belongs, so
+// messages say what is wrong without quoting it.
+type SecretLikeError struct{ Msg string }
+
+func (e *SecretLikeError) Error() string { return e.Msg }
+
+var (
+	// schemeRE is what a scheme looks like; anything else before a colon
+	// (a token with a ':' in it) is no scheme.
+	schemeRE = regexp.MustCompile(`^[a-z]{1,12}$`)
+	// varNameRE is a conventional variable name, in upper case: one that
+	// a message may repeat, as a token is rarely all capitals.
+	varNameRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,63}$`)
+)
+
 // sourceSchemes are the schemes of a Source.
 var sourceSchemes = []string{"env", "file", "command", "keychain"}
 
@@ -152,12 +168,14 @@ func ParseSource(s string) (Source, error) {
 		}
 	}
 	scheme, ref, ok := strings.Cut(s, ":")
-	if !ok {
+	if !ok || !schemeRE.MatchString(scheme) {
+		// Most likely the secret itself: not quoted back (see
+		// SecretLikeError).
 		hint := ""
-		if envNameRE.MatchString(s) {
+		if varNameRE.MatchString(s) {
 			hint = fmt.Sprintf(" (for the variable %s: \"env:%s\")", s, s)
 		}
-		return Source{}, fmt.Errorf("has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT]%s", hint)
+		return Source{}, &SecretLikeError{Msg: "has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT], never the secret itself" + hint}
 	}
 	if !slices.Contains(sourceSchemes, scheme) {
 		hint := ""
@@ -565,7 +583,12 @@ func (p *parser) source(what string, v *yaml.Node) (Source, bool) {
 		return Source{}, false
 	}
 	src, err := ParseSource(s)
-	if err != nil {
+	var secretLike *SecretLikeError
+	switch {
+	case errors.As(err, &secretLike):
+		p.errorf(v, "%s %v", what, err)
+		return Source{}, false
+	case err != nil:
 		p.errorf(v, "%s %q %v", what, s, err)
 		return Source{}, false
 	}

@@ -225,7 +225,7 @@ func servletPath(raw string) (routed string, ok bool) {
 // error (an edit it made that does not parse), also in a file with aliases.
 func FuzzEdit(f *testing.F) {
 	var inputs [][]byte
-	for _, name := range []string{"commented.yaml", "aliases.yaml"} {
+	for _, name := range []string{"commented.yaml", "aliases.yaml", "credentials.yaml"} {
 		in, err := os.ReadFile("testdata/edit/" + name)
 		if err != nil {
 			f.Fatal(err)
@@ -238,6 +238,7 @@ func FuzzEdit(f *testing.F) {
 	f.Add("a.example.com", uint16(0), "", "")
 	f.Add("b.example.com", uint16(8443), "", "")
 	f.Add("10.0.0.0/8", uint16(5432), "", "")
+	f.Add("github.com", uint16(0), "", "")
 	f.Fuzz(func(t *testing.T, host string, port uint16, method, path string) {
 		spec := RuleSpec{Host: host}
 		if port != 0 {

@@ -157,7 +157,11 @@ func (opts *Options) Spec() (allowlist.CredentialSpec, error) {
 			return allowlist.Source{}
 		}
 		src, e := allowlist.ParseSource(s)
-		if e != nil {
+		var secretLike *allowlist.SecretLikeError
+		switch {
+		case errors.As(e, &secretLike):
+			err = cmdutil.UsageErrorf("%s %v", flag, e) // perhaps the secret itself: not repeated
+		case e != nil:
 			err = cmdutil.UsageErrorf("%s %q %v", flag, s, e)
 		}
 		return src

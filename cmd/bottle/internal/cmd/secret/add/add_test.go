@@ -68,6 +68,10 @@ func TestNewCmd(t *testing.T) {
 	}
 }
 
+// token stands for a secret pasted where its source belongs; made here, so
+// that no real-looking secret is in the file.
+var token = "tok" + strings.Repeat("aB3x", 10)
+
 func TestSpecRejects(t *testing.T) {
 	fx := cmdtest.New(t)
 	fx.Dir(rules)
@@ -82,7 +86,8 @@ func TestSpecRejects(t *testing.T) {
 		{"x --host api.example.com --aws --key-id-from env:K", "--aws needs --from SOURCE, where the secret access key comes from"},
 		{"x --host api.example.com --aws --from env:S", "--aws needs --key-id-from SOURCE"},
 		{"x --host api.example.com --bearer --from env:A --token-from env:T", "--key-id-from and --token-from apply only with --aws"},
-		{"x --host api.example.com --bearer --from A", `--from "A" has no scheme`},
+		{"x --host api.example.com --bearer --from A", `--from has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT], never the secret itself (for the variable A: "env:A")`},
+		{"x --host api.example.com --bearer --from " + token, "--from has no scheme"},
 		{"x --host api.example.com --bearer --from command:'a", `--from "command:'a" has an unterminated ' quote`},
 		{"x --host api.example.com --aws --key-id-from vault:k --from env:S", `--key-id-from "vault:k" has the unknown scheme "vault:"`},
 		{"X --host api.example.com --bearer --from env:A", `credential name "X" is not a credential name`},
@@ -93,7 +98,7 @@ func TestSpecRejects(t *testing.T) {
 		{"x --host api.example.com --aws --key-id-from env:K --from env:S --agent-env K", "--agent-env does not apply to an aws credential"},
 	} {
 		r := run1(t, fx, strings.Fields(tc.args)...)
-		if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, tc.want) {
+		if r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stderr, token) {
 			t.Errorf("%s: exit %d stderr %q; want 2 and %q", tc.args, r.Code, r.Stderr, tc.want)
 		}
 	}
