@@ -135,6 +135,9 @@ type Policy struct {
 	allow []*Rule
 	deny  []*Rule
 	creds []*Credential
+	// ruleDLP says some allow rule has its own `dlp:`, so DLPFor must
+	// find the rule that admits a request.
+	ruleDLP bool
 
 	// Host rules indexed by the name they hang off, so a decision looks at the
 	// rules for its own name and suffixes only: cost grows with the number of
@@ -159,6 +162,7 @@ func (p *Policy) buildIndex() {
 	p.deep = map[string][]*Rule{}
 	for _, list := range [][]*Rule{p.deny, p.allow} {
 		for _, r := range list {
+			p.ruleDLP = p.ruleDLP || r.HasDLP
 			if !r.hasHost {
 				p.cidrs = append(p.cidrs, r)
 				continue

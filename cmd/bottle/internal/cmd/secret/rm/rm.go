@@ -43,6 +43,9 @@ file the bottle was launched from.`,
   bottle secret rm anthropic --file team/allowlist.yaml
   bottle secret rm github --bottle demo`,
 		Args: cmdutil.ExactArgs(1, "the SECRET (a credential's name) to remove"),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			return opts.complete(args), cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {
@@ -53,6 +56,22 @@ file the bottle was launched from.`,
 	}
 	opts.File.AddEditFlags(cmd)
 	return cmd
+}
+
+// complete offers the names of the allowlist's credentials, as SECRET.
+func (opts *Options) complete(args []string) []cobra.Completion {
+	if len(args) > 0 {
+		return nil
+	}
+	pol, err := opts.File.Load()
+	if err != nil {
+		return nil
+	}
+	var out []cobra.Completion
+	for _, c := range pol.Credentials() {
+		out = append(out, cobra.CompletionWithDesc(c.Name, shared.Describe(c)))
+	}
+	return out
 }
 
 func run(ctx context.Context, opts *Options) error {

@@ -1,6 +1,8 @@
 package rm
 
 import (
+	"github.com/spf13/cobra"
+
 	"os"
 	"strings"
 	"testing"
@@ -46,5 +48,22 @@ func TestRemove(t *testing.T) {
 	}
 	if r := fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "other", "--file", "none.yaml"); r.Code != cmdutil.ExitUsage || r.Stderr != "bottle: none.yaml does not exist; pass --file\n" {
 		t.Errorf("missing file: %+v", r)
+	}
+}
+
+func TestComplete(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir(file)
+	root := &cobra.Command{Use: "bottle"}
+	root.SetOut(fx.Out)
+	group := &cobra.Command{Use: "secret"}
+	root.AddCommand(group)
+	group.AddCommand(NewCmd(fx.F, nil))
+	got, d := cmdtest.Complete(t, root, fx.Out, "secret", "rm", "")
+	if strings.Join(got, ",") != "model,other" || d != cobra.ShellCompDirectiveNoFileComp {
+		t.Errorf("rm <TAB> = %q (directive %d)", got, d)
+	}
+	if got, _ := cmdtest.Complete(t, root, fx.Out, "secret", "rm", "model", ""); len(got) != 0 {
+		t.Errorf("rm model <TAB> = %q; want nothing", got)
 	}
 }
