@@ -323,3 +323,13 @@ func TestParseEmbeddedCredentials(t *testing.T) {
 		t.Errorf("embedded uncovered host: %v", err)
 	}
 }
+
+func TestRuleStringDLP(t *testing.T) {
+	p := mustParse(t, credPolicy)
+	if got := p.Allow()[3].String(); got != "allow[3]: paste.example.com ports 80,443 dlp off" {
+		t.Errorf("String = %q", got)
+	}
+	if got := p.Allow()[0].String(); got != "allow[0]: api.example.com ports 80,443" {
+		t.Errorf("String = %q", got)
+	}
+}

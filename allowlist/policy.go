@@ -67,7 +67,8 @@ func (r *Rule) Target() string {
 }
 
 // String describes the rule in one line, the way every message shows a rule:
-// "allow[1]: github.com ports 80,443 methods GET,POST paths /acme/**".
+// "allow[1]: github.com ports 80,443 methods GET,POST paths /acme/**"
+// (and "dlp off" when the rule has its own dlp:).
 func (r *Rule) String() string {
 	var b strings.Builder
 	b.WriteString(r.ID + ": " + r.Target())
@@ -81,6 +82,9 @@ func (r *Rule) String() string {
 	}
 	if r.Paths != nil {
 		b.WriteString(" paths " + strings.Join(r.PathGlobs(), ","))
+	}
+	if r.HasDLP {
+		b.WriteString(" dlp " + r.DLP.String())
 	}
 	switch {
 	case r.Passthrough && r.SNIOptional:
