@@ -63,10 +63,11 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Short:   "List the credentials, and whether each source resolves now",
 		Long: `List the allowlist's credentials: how each is sent, the hosts it is bound
 to, where its value comes from, the agent's variables that hold its
-placeholders, and whether each source resolves now on this machine (as
-bottle launch would resolve it). A value is read only to check it, and never
-printed. The file is chosen as for bottle secret add; --bottle NAME lists a
-running bottle's live allowlist.`,
+placeholders, and whether each source resolves now on this machine, as
+bottle launch would resolve it (a command: source is run, the keychain is
+asked). A value is read only to check it, and never printed; list exits 0
+either way (--json's resolves says which do). The file is chosen as for
+bottle secret add; --bottle NAME lists a running bottle's live allowlist.`,
 		Example: `  bottle secret list
   bottle secret list --bottle demo
   bottle secret list --json | jq '.credentials[] | select(any(.sources[]; .resolves == false)) | .name'`,
