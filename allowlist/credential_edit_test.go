@@ -47,6 +47,8 @@ func TestCredentialEditGolden(t *testing.T) {
 		{name: "cred-rm-first", in: "credentials.yaml", rm: "anthropic"},
 		{name: "cred-rm-last", in: "credentials.yaml", rm: "github"},
 		{name: "cred-rm-flow", in: "credentials-flow.yaml", rm: "anthropic", rewritten: true},
+		{name: "cred-add-crlf-zero-indent", in: "credentials-crlf.yaml", add: &CredentialSpec{Name: "b", Hosts: []string{"a.example.com"}, Kind: CredQuery, Query: "k", Source: mustSource(t, "env:B")}},
+		{name: "cred-replace-crlf-zero-indent", in: "credentials-crlf.yaml", add: &CredentialSpec{Name: "a", Hosts: []string{"a.example.com"}, Kind: CredHeader, Header: "x-a", Source: mustSource(t, "env:A")}, replaced: "a"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
