@@ -209,10 +209,8 @@ func (r *Resolver) command(ctx context.Context, s allowlist.Source) (string, err
 
 // keychain asks macOS's security command for a generic password.
 func (r *Resolver) keychain(ctx context.Context, s allowlist.Source) (string, error) {
-	service, account := s.Ref, ""
-	if i := strings.LastIndex(s.Ref, "/"); i >= 0 {
-		service, account = s.Ref[:i], s.Ref[i+1:]
-	}
+	// As the allowlist reads it: the account is what follows the first /.
+	service, account, _ := strings.Cut(s.Ref, "/")
 	if service == "" {
 		return "", &Error{Source: s, Problem: "names no service", Fix: "write keychain:SERVICE or keychain:SERVICE/ACCOUNT"}
 	}

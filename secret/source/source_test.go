@@ -174,7 +174,7 @@ func TestKeychain(t *testing.T) {
 	script(t, dir, "security", `echo "$*" >> `+log+`
 case "$*" in
 "find-generic-password -w -s gh") echo `+k+` ;;
-"find-generic-password -w -s api/x -a me@example.com") echo `+k+`-2 ;;
+"find-generic-password -w -s api -a me/x@example.com") echo `+k+`-2 ;;
 "find-generic-password -w -s locked") echo "security: SecKeychainSearchCopyNext: User interaction is not allowed." >&2; exit 36 ;;
 *) echo "security: SecKeychainSearchCopyNext: The specified item could not be found in the keychain." >&2; exit 44 ;;
 esac`)
@@ -183,8 +183,8 @@ esac`)
 	if v, err := r.Resolve(context.Background(), src("keychain:gh")); err != nil || v != k {
 		t.Errorf("keychain:gh = %q, %v", v, err)
 	}
-	if v, err := r.Resolve(context.Background(), src("keychain:api/x/me@example.com")); err != nil || v != k+"-2" {
-		t.Errorf("keychain:api/x/me@example.com = %q, %v", v, err)
+	if v, err := r.Resolve(context.Background(), src("keychain:api/me/x@example.com")); err != nil || v != k+"-2" {
+		t.Errorf("keychain:api/me/x@example.com = %q, %v", v, err)
 	}
 	checkFailures(t, r, k, []failure{
 		{"not_found", "keychain:nope/me", "keychain:nope/me is not in the keychain (security said the item could not be found); add it with: security add-generic-password -s nope -a me -w"},
@@ -192,7 +192,7 @@ esac`)
 		{"no_service", "keychain:/me", "keychain:/me names no service; write keychain:SERVICE or keychain:SERVICE/ACCOUNT"},
 	})
 	argv, _ := os.ReadFile(log)
-	if want := "find-generic-password -w -s gh\nfind-generic-password -w -s api/x -a me@example.com\n"; !strings.HasPrefix(string(argv), want) {
+	if want := "find-generic-password -w -s gh\nfind-generic-password -w -s api -a me/x@example.com\n"; !strings.HasPrefix(string(argv), want) {
 		t.Errorf("security was run with:\n%s", argv)
 	}
 	t.Setenv("PATH", t.TempDir())
