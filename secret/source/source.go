@@ -197,12 +197,10 @@ func trimNewline(s string) string {
 // command runs ARGV without a shell, under the timeout, and takes its
 // standard output, less one trailing line break.
 func (r *Resolver) command(ctx context.Context, s allowlist.Source) (string, error) {
-	argv, err := SplitArgs(s.Ref)
+	// Split as the allowlist checked it: one reading of the words.
+	argv, err := s.Argv()
 	if err != nil {
-		return "", &Error{Source: s, Problem: "cannot be split into arguments: " + err.Error(), Fix: "quote with ' or \" (no shell runs it)"}
-	}
-	if len(argv) == 0 {
-		return "", &Error{Source: s, Problem: "names no command", Fix: `write the command after "command:"`}
+		return "", &Error{Source: s, Problem: err.Error(), Fix: "quote with ' or \" (no shell runs it)"}
 	}
 	return r.run(ctx, s, argv)
 }
@@ -323,61 +321,6 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 func (b *limitedBuffer) Bytes() []byte  { return b.buf.Bytes() }
 func (b *limitedBuffer) String() string { return b.buf.String() }
-
-// SplitArgs splits a command: source into its arguments as a shell would
-// split simple words, without running one: blanks separate arguments;
-// '…' is literal; "…" is literal but for \" and \\; a backslash outside
-// quotes takes the next character as it is. Nothing is expanded.
-func SplitArgs(s string) ([]string, error) {
-	var args []string
-	var cur strings.Builder
-	in := false // cur holds an argument, maybe empty ('')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if in {
-				args = append(args, cur.String())
-				cur.Reset()
-				in = false
-			}
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, errors.New("a ' is not closed")
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			in = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\') {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i == len(s) {
-				return nil, errors.New(`a " is not closed`)
-			}
-			in = true
-		case c == '\\':
-			if i+1 == len(s) {
-				return nil, errors.New("a \\ ends it")
-			}
-			i++
-			cur.WriteByte(s[i])
-			in = true
-		default:
-			cur.WriteByte(c)
-			in = true
-		}
-	}
-	if in {
-		args = append(args, cur.String())
-	}
-	return args, nil
-}
 
 // Credential resolves every source of credential c (an aws credential has
 // two or three) into its value, without placeholders: the caller makes
