@@ -90,6 +90,7 @@ command in the agent.`,
 		doctor.NewCmd(f, nil),
 		allow.NewCmd(f),
 		ca.NewCmd(f),
+		secretStandIn(f), // until bottle secret is in the tree (secret_standin.go)
 		version.NewCmd(f, nil),
 		completion.NewCmd(f, nil),
 	)
