@@ -64,11 +64,26 @@ func checkCredentialEnv(pol *allowlist.Policy, env []string) error {
 	}
 	var errs []error
 	for _, c := range pol.Credentials() {
-		for _, v := range agentVars(c) {
+		hosts := strings.Join(c.Hosts(), ", ")
+		vars := agentVars(c)
+		for _, v := range vars {
 			if given[v] {
 				errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): the agent gets credential %s's placeholder in %s, and the sidecar puts the real value on its requests to %s; drop %s from -e and env:",
-					v, c.Name, v, strings.Join(c.Hosts(), ", "), v))
+					v, c.Name, v, hosts, v))
 			}
+		}
+		// The variable a source reads holds the real value: the agent
+		// must not get it under any name.
+		for _, src := range []allowlist.Source{c.Source, c.AccessKeyID, c.SecretAccessKey, c.SessionToken} {
+			if src.Scheme != "env" || !given[src.Ref] || slices.Contains(vars, src.Ref) {
+				continue
+			}
+			instead := "give the agent a placeholder with agent_env: " + src.Ref + " in the credential"
+			if len(vars) > 0 {
+				instead = "the agent has its placeholder in " + strings.Join(vars, ", ")
+			}
+			errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): %s holds the real value of credential %s (its source is %s), which the agent must never hold; drop it from -e and env: (%s)",
+				src.Ref, src.Ref, c.Name, src, instead))
 		}
 	}
 	return errors.Join(errs...)
