@@ -359,7 +359,7 @@ curl -sS -o /dev/null -w '%{http_code}\n' --data-binary "$v" https://api.sim.tes
 	})
 
 	t.Run("echoed_value_comes_back_as_placeholder", func(t *testing.T) {
-		out, code := w.sh(name, `curl -sS -D - https://api.sim.test/echo?header=x-api-key`)
+		out, code := w.sh(name, `curl -sS -D - "https://api.sim.test/echo?header=x-api-key"`)
 		if code != 0 || !strings.Contains(out, "X-Api-Key: "+placeholder["SIM_API_KEY"]) || !regexp.MustCompile(`(?i)x-echo: `+placeholder["SIM_API_KEY"]).MatchString(out) {
 			t.Errorf("exit %d:\n%s", code, out)
 		}
