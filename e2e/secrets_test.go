@@ -31,6 +31,9 @@ allow:
   - host: private.sim.test
     methods: [GET, POST]
     paths: ["/private-git/**"]
+  # The simulated internet lives on a private network (see e2ePolicy).
+  - cidr: {{SIMA}}/32
+    ports: [80, 443]
 credentials:
   - name: simapi
     hosts: [api.sim.test]
@@ -188,7 +191,7 @@ func TestSecrets(t *testing.T) {
 	apiKey1 := e2eValue(t, "api")
 	t.Setenv("E2E_SIM_API_KEY", apiKey1)
 	t.Setenv("E2E_SIM_GIT_TOKEN", gitPass1)
-	os.WriteFile(w.policyAt, []byte(secretsPolicy), 0o644)
+	os.WriteFile(w.policyAt, []byte(strings.ReplaceAll(secretsPolicy, "{{SIMA}}", w.simA)), 0o644)
 	values := []string{apiKey1, gitPass1}
 	name := "sec"
 
