@@ -350,8 +350,11 @@ curl -sS -o /dev/null -w '%{http_code}\n' --data-binary "$v" https://api.sim.tes
 		if l := w.waitAudit(name, `"cause":"secret-leak"`, `"host":"ok.sim.test"`); l == "" {
 			t.Error("no secret-leak audit line")
 		}
+		enc := base64.StdEncoding.EncodeToString([]byte(apiKey1))
 		for _, r := range o.requests() {
-			enc := base64.StdEncoding.EncodeToString([]byte(apiKey1))
+			if r.Host == "api.sim.test" {
+				delete(r.Headers, "X-Api-Key") // where the proxy put the value
+			}
 			if len(findIn(strings.NewReader(r.String()), append(values, enc))) > 0 {
 				t.Errorf("the origin got the value: %s %s", r.Host, r.Path)
 			}
