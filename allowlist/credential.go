@@ -150,6 +150,9 @@ func (p *Policy) DLP() DLPMode { return p.dlp }
 // it when the rule has `dlp:`, else the file's. A request no rule admits
 // (including one let through in report mode) gets the file's.
 func (p *Policy) DLPFor(req Request) DLPMode {
+	if !p.ruleDLP {
+		return p.dlp
+	}
 	if _, r := p.decide(req); r != nil && r.HasDLP {
 		return r.DLP
 	}

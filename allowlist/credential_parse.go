@@ -139,6 +139,22 @@ func CheckBasicUser(u string) error {
 	return nil
 }
 
+// SecretLikeError is ParseSource's error for a source with no scheme: as
+// likely as not the secret itself, pasted where its source belongs, so
+// messages say what is wrong without quoting it.
+type SecretLikeError struct{ Msg string }
+
+func (e *SecretLikeError) Error() string { return e.Msg }
+
+var (
+	// schemeRE is what a scheme looks like; anything else before a colon
+	// (a token with a ':' in it) is no scheme.
+	schemeRE = regexp.MustCompile(`^[a-z]{1,12}$`)
+	// varNameRE is a conventional variable name, in upper case: one that
+	// a message may repeat, as a token is rarely all capitals.
+	varNameRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,63}$`)
+)
+
 // sourceSchemes are the schemes of a Source.
 var sourceSchemes = []string{"env", "file", "command", "keychain"}
 
@@ -152,12 +168,14 @@ func ParseSource(s string) (Source, error) {
 		}
 	}
 	scheme, ref, ok := strings.Cut(s, ":")
-	if !ok {
+	if !ok || !schemeRE.MatchString(scheme) {
+		// Most likely the secret itself: not quoted back (see
+		// SecretLikeError).
 		hint := ""
-		if envNameRE.MatchString(s) {
+		if varNameRE.MatchString(s) {
 			hint = fmt.Sprintf(" (for the variable %s: \"env:%s\")", s, s)
 		}
-		return Source{}, fmt.Errorf("has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT]%s", hint)
+		return Source{}, &SecretLikeError{Msg: "has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT], never the secret itself" + hint}
 	}
 	if !slices.Contains(sourceSchemes, scheme) {
 		hint := ""
@@ -565,7 +583,12 @@ func (p *parser) source(what string, v *yaml.Node) (Source, bool) {
 		return Source{}, false
 	}
 	src, err := ParseSource(s)
-	if err != nil {
+	var secretLike *SecretLikeError
+	switch {
+	case errors.As(err, &secretLike):
+		p.errorf(v, "%s %v", what, err)
+		return Source{}, false
+	case err != nil:
 		p.errorf(v, "%s %q %v", what, s, err)
 		return Source{}, false
 	}
@@ -577,26 +600,15 @@ func (p *parser) source(what string, v *yaml.Node) (Source, bool) {
 // policy allows, inside connections the proxy opens.
 func (p *parser) credentialCoverage(pol *Policy) {
 	for _, ch := range p.credHosts {
-		intercept, pass := pol.coveringRules(ch.hp)
-		ports := map[uint16]bool{}
-		for _, r := range intercept {
-			for _, port := range r.Ports {
-				ports[port] = true
-			}
-		}
-		for _, r := range pass {
-			for _, port := range r.Ports {
-				delete(ports, port)
-			}
-		}
+		ok, intercept, pass := pol.intercepted(ch.hp)
 		switch {
-		case len(ports) > 0:
-		case len(pass) > 0 && len(intercept) > 0:
-			r := pass[0]
+		case ok:
+		case pass != nil && intercept != nil:
+			r := pass
 			p.errorf(ch.pos, "%s: %q is allowed by %s, but %s (line %d) tunnels it with tls: passthrough on the same ports, and a passthrough rule wins; credentials apply only to intercepted hosts: the proxy cannot set a header inside a tunnel it does not open; remove `tls: passthrough` from %s, or give it other ports",
-				ch.id, ch.hp.String(), intercept[0].ID, r.ID, r.Line, r.ID)
-		case len(pass) > 0:
-			r := pass[0]
+				ch.id, ch.hp.String(), intercept.ID, r.ID, r.Line, r.ID)
+		case pass != nil:
+			r := pass
 			p.errorf(ch.pos, "%s: %q is allowed only through %s (line %d) with tls: passthrough, and credentials apply only to intercepted hosts: the proxy cannot set a header inside a tunnel it does not open; remove `tls: passthrough` from %s, or bind the credential to another host",
 				ch.id, ch.hp.String(), r.ID, r.Line, r.ID)
 		default:
@@ -615,6 +627,32 @@ func (p *Policy) apexHint(hp hostPattern) string {
 		return fmt.Sprintf("; %s (%s) covers the names under %s, not %s itself", w[0].HostPattern(), w[0].ID, hp.suffix, hp.suffix)
 	}
 	return ""
+}
+
+// intercepted reports whether an allow rule that intercepts admits the
+// names hp matches on some port that no passthrough rule takes over (a
+// passthrough rule wins where both match). It also returns the first
+// covering rule of each kind, for messages.
+func (p *Policy) intercepted(hp hostPattern) (ok bool, intercept, pass *Rule) {
+	in, through := p.coveringRules(hp)
+	ports := map[uint16]bool{}
+	for _, r := range in {
+		for _, port := range r.Ports {
+			ports[port] = true
+		}
+	}
+	for _, r := range through {
+		for _, port := range r.Ports {
+			delete(ports, port)
+		}
+	}
+	if len(in) > 0 {
+		intercept = in[0]
+	}
+	if len(through) > 0 {
+		pass = through[0]
+	}
+	return len(ports) > 0, intercept, pass
 }
 
 // coveringRules returns the allow host rules that admit every name hp

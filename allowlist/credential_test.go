@@ -228,7 +228,8 @@ func TestParseSource(t *testing.T) {
 		{in: `command:a\ b c`, argv: []string{"a b", "c"}},
 		{in: `command:x'y'"z"`, argv: []string{"xyz"}},
 		{in: `command:'it''s'`, argv: []string{"its"}},
-		{in: "TOKEN", err: `has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT] (for the variable TOKEN: "env:TOKEN")`},
+		{in: "TOKEN", err: `has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT], never the secret itself (for the variable TOKEN: "env:TOKEN")`},
+		{in: "Bearer:x", err: "has no scheme"},
 		{in: "", err: "has no scheme"},
 		{in: "vault:x", err: `has the unknown scheme "vault:"; use env:`},
 		{in: "env:", err: "does not name a variable"},
@@ -269,6 +270,28 @@ func TestParseSource(t *testing.T) {
 	}
 }
 
+// TestSourceNotEchoed: a source with no scheme is most likely the secret
+// itself, pasted where its source belongs; no message repeats it.
+func TestSourceNotEchoed(t *testing.T) {
+	token := "tok" + strings.Repeat("aB3x", 10) // made here: no real-looking secret in the file
+	for _, bad := range []string{token, token[:10] + ":" + token[10:], "x" + token + ":y"} {
+		_, err := ParseSource(bad)
+		var sl *SecretLikeError
+		if !errors.As(err, &sl) || strings.Contains(err.Error(), token[:10]) {
+			t.Errorf("ParseSource(token) = %v", err)
+		}
+		src := "version: 1\nallow:\n  - host: a.example.com\ncredentials:\n  - name: a\n    hosts: [a.example.com]\n    bearer: true\n    source: " + bad + "\n"
+		_, err = Parse("t.yaml", []byte(src))
+		if err == nil || strings.Contains(err.Error(), token[:10]) || !strings.Contains(err.Error(), "t.yaml:8:13: credentials[0].source has no scheme") {
+			t.Errorf("Parse echoes the value: %v", err)
+		}
+		_, err = AddCredential("t.yaml", []byte("version: 1\nallow:\n  - host: a.example.com\n"), CredentialSpec{Name: "a", Hosts: []string{"a.example.com"}, Kind: CredBearer, Source: Source{Scheme: "", Ref: bad}})
+		if err == nil || strings.Contains(err.Error(), token[:10]) {
+			t.Errorf("AddCredential echoes the value: %v", err)
+		}
+	}
+}
+
 func TestCheckHeader(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"x-api-key", "X-Api-Key"},
@@ -298,5 +321,15 @@ func TestParseEmbeddedCredentials(t *testing.T) {
 	_, err = ParseEmbedded("bottle.yaml", []byte("version: 1\nname: demo\ncredentials:\n  - name: key\n    hosts: [api.example.com]\n    bearer: true\n    source: env:KEY\n"), []string{"name"})
 	if err == nil || !strings.Contains(err.Error(), "bottle.yaml:5:13: credentials[0].hosts: \"api.example.com\" is not allowed by any allow rule") {
 		t.Errorf("embedded uncovered host: %v", err)
+	}
+}
+
+func TestRuleStringDLP(t *testing.T) {
+	p := mustParse(t, credPolicy)
+	if got := p.Allow()[3].String(); got != "allow[3]: paste.example.com ports 80,443 dlp off" {
+		t.Errorf("String = %q", got)
+	}
+	if got := p.Allow()[0].String(); got != "allow[0]: api.example.com ports 80,443" {
+		t.Errorf("String = %q", got)
 	}
 }

@@ -139,7 +139,8 @@ func sameSet(a, b []string) bool {
 type EditResult struct {
 	Data      []byte   // the new file content; nil when nothing changed
 	Existing  string   // Add: the id of an identical rule already present
-	Removed   []string // Remove: ids of the rules taken out
+	Removed   []string // Remove: ids of the rules taken out; RemoveCredential: the name
+	Replaced  string   // AddCredential: the name of the entry replaced ("" when appended)
 	Rewritten bool     // the file had to be re-emitted (flow-style list), so its layout changed
 }
 
@@ -335,10 +336,36 @@ func (n normalized) target() string {
 
 func validated(file string, res EditResult, extra []string) (EditResult, error) {
 	if _, err := parse(file, res.Data, extra); err != nil {
+		if pol, err2 := parseCoverage(file, res.Data, extra, false); err2 == nil {
+			// The edit is sound, but a credential would be left without the
+			// allow rule that intercepts its host.
+			return EditResult{}, strandedError(file, pol)
+		}
 		// A bug in the editor, not the user's fault: refuse to write.
 		return EditResult{}, fmt.Errorf("internal error: the edited file would not be valid, so nothing was written:\n%w", err)
 	}
 	return res, nil
+}
+
+// strandedError names the credentials of pol bound to a host no allow rule
+// intercepts, and the fix.
+func strandedError(file string, pol *Policy) error {
+	var msgs, names []string
+	for _, c := range pol.creds {
+		for _, h := range c.hosts {
+			if ok, _, pass := pol.intercepted(h); !ok {
+				why := "no allow rule would admit it"
+				if pass != nil {
+					why = fmt.Sprintf("%s would tunnel it with tls: passthrough, where no credential can apply", pass.ID)
+				}
+				msgs = append(msgs, fmt.Sprintf("  credential %s is bound to %s, and %s", c.Name, h, why))
+				if !slices.Contains(names, c.Name) {
+					names = append(names, c.Name)
+				}
+			}
+		}
+	}
+	return fmt.Errorf("%s: the change would leave a credential without the allow rule it needs, so nothing was written:\n%s\nremove the credential first (bottle secret rm %s), or keep the rule", file, strings.Join(msgs, "\n"), strings.Join(names, ", "))
 }
 
 func lookup(root *yaml.Node, key string) (k, v *yaml.Node) {

@@ -225,7 +225,7 @@ func servletPath(raw string) (routed string, ok bool) {
 // error (an edit it made that does not parse), also in a file with aliases.
 func FuzzEdit(f *testing.F) {
 	var inputs [][]byte
-	for _, name := range []string{"commented.yaml", "aliases.yaml"} {
+	for _, name := range []string{"commented.yaml", "aliases.yaml", "credentials.yaml"} {
 		in, err := os.ReadFile("testdata/edit/" + name)
 		if err != nil {
 			f.Fatal(err)
@@ -238,6 +238,7 @@ func FuzzEdit(f *testing.F) {
 	f.Add("a.example.com", uint16(0), "", "")
 	f.Add("b.example.com", uint16(8443), "", "")
 	f.Add("10.0.0.0/8", uint16(5432), "", "")
+	f.Add("github.com", uint16(0), "", "")
 	f.Fuzz(func(t *testing.T, host string, port uint16, method, path string) {
 		spec := RuleSpec{Host: host}
 		if port != 0 {
@@ -269,6 +270,64 @@ func FuzzEdit(f *testing.F) {
 			}
 			if string(back.Data) != string(in) {
 				t.Fatalf("add then remove did not restore the file:\n%s", back.Data)
+			}
+		}
+	})
+}
+
+// FuzzCredentialEdit: adding a credential either fails with a user error or
+// gives a valid file holding it, which removing it edits back to a valid
+// file without it; the editor never fails with an internal error.
+func FuzzCredentialEdit(f *testing.F) {
+	var inputs [][]byte
+	for _, name := range []string{"credentials.yaml", "credentials-flow.yaml", "credentials-empty.yaml", "commented.yaml"} {
+		in, err := os.ReadFile("testdata/edit/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		inputs = append(inputs, in)
+	}
+	f.Add("anthropic", "api.anthropic.com", uint8(1), "x-api-key", "env:K", "K")
+	f.Add("new", "*.example.org", uint8(3), "x-access-token", "command:a 'b c'", "")
+	f.Add("github", "github.com", uint8(4), "key", "file:/x", "")
+	f.Add("aws", "s3.example.com", uint8(5), "", "keychain:a/b", "")
+	f.Fuzz(func(t *testing.T, name, host string, kind uint8, arg, source, env string) {
+		src, err := ParseSource(source)
+		if err != nil {
+			return
+		}
+		spec := CredentialSpec{Name: name, Hosts: []string{host}, Kind: CredentialKind(kind % 6), Header: arg, BasicUser: arg, Query: arg, Source: src, AgentEnv: env}
+		if spec.Kind == CredAWS {
+			spec.AccessKeyID, spec.SecretAccessKey, spec.AgentEnv = src, src, ""
+		}
+		for _, in := range inputs {
+			res, err := AddCredential("c.yaml", in, spec)
+			if err != nil {
+				if strings.Contains(err.Error(), "internal error") {
+					t.Fatalf("AddCredential: %v", err)
+				}
+				continue
+			}
+			if res.Existing != "" {
+				continue
+			}
+			p, err := Parse("c.yaml", res.Data)
+			if err != nil {
+				t.Fatalf("AddCredential produced an invalid file: %v\n%s", err, res.Data)
+			}
+			found := false
+			for _, c := range p.Credentials() {
+				found = found || c.Name == name
+			}
+			if !found {
+				t.Fatalf("credential %q not in\n%s", name, res.Data)
+			}
+			back, err := RemoveCredential("c.yaml", res.Data, name)
+			if err != nil {
+				t.Fatalf("RemoveCredential: %v\n%s", err, res.Data)
+			}
+			if _, err := Parse("c.yaml", back.Data); err != nil {
+				t.Fatalf("RemoveCredential produced an invalid file: %v\n%s", err, back.Data)
 			}
 		}
 	})

@@ -67,7 +67,8 @@ func (r *Rule) Target() string {
 }
 
 // String describes the rule in one line, the way every message shows a rule:
-// "allow[1]: github.com ports 80,443 methods GET,POST paths /acme/**".
+// "allow[1]: github.com ports 80,443 methods GET,POST paths /acme/**"
+// (and "dlp off" when the rule has its own dlp:).
 func (r *Rule) String() string {
 	var b strings.Builder
 	b.WriteString(r.ID + ": " + r.Target())
@@ -81,6 +82,9 @@ func (r *Rule) String() string {
 	}
 	if r.Paths != nil {
 		b.WriteString(" paths " + strings.Join(r.PathGlobs(), ","))
+	}
+	if r.HasDLP {
+		b.WriteString(" dlp " + r.DLP.String())
 	}
 	switch {
 	case r.Passthrough && r.SNIOptional:
@@ -135,6 +139,9 @@ type Policy struct {
 	allow []*Rule
 	deny  []*Rule
 	creds []*Credential
+	// ruleDLP says some allow rule has its own `dlp:`, so DLPFor must
+	// find the rule that admits a request.
+	ruleDLP bool
 
 	// Host rules indexed by the name they hang off, so a decision looks at the
 	// rules for its own name and suffixes only: cost grows with the number of
@@ -159,6 +166,7 @@ func (p *Policy) buildIndex() {
 	p.deep = map[string][]*Rule{}
 	for _, list := range [][]*Rule{p.deny, p.allow} {
 		for _, r := range list {
+			p.ruleDLP = p.ruleDLP || r.HasDLP
 			if !r.hasHost {
 				p.cidrs = append(p.cidrs, r)
 				continue

@@ -32,6 +32,9 @@ var owners = map[string][]string{
 	"github.com/miekg/dns": {mod + "/dnsfwd", mod + "/e2e/fakenet", mod + "/bench"},
 	// CLI tests with a fake container runtime on PATH.
 	"github.com/rogpeppe/go-internal": {mod + "/cmd/bottle/"},
+	// The AWS SDK's signer plays the agent in secret/sigv4's tests; no code
+	// imports it (secret/sigv4 is the standard library only).
+	"github.com/aws/aws-sdk-go-v2": {},
 }
 
 // allowlistDeps is every package outside the standard library that package
@@ -94,6 +97,9 @@ func packages(t *testing.T) []pkg {
 var testOwners = map[string][]string{
 	// The sidecar's tests run fake upstream resolvers.
 	"github.com/miekg/dns": {mod + "/cmd/bottle-sidecar"},
+	// The real SDK signer signs as the agent does, to prove a re-signed
+	// request is the one the SDK signs with the real keys.
+	"github.com/aws/aws-sdk-go-v2": {mod + "/secret/sigv4"},
 }
 
 func TestDependencyOwners(t *testing.T) {

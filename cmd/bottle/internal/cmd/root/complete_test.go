@@ -66,8 +66,8 @@ func TestCompletion(t *testing.T) {
 			}
 		}
 	})
-	if seen != len(want)+6 { // the five allow verbs and ca export have --bottle
-		t.Errorf("%d verbs complete bottle names; want %d", seen, len(want)+6)
+	if seen != len(want)+9 { // the five allow verbs, the three secret verbs and ca export have --bottle
+		t.Errorf("%d verbs complete bottle names; want %d", seen, len(want)+9)
 	}
 	for _, tc := range []struct {
 		args []string

@@ -21,6 +21,7 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/prune"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/pull"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/rm"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/secret"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/shell"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/stop"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/version"
@@ -89,6 +90,7 @@ command in the agent.`,
 		cleanup.NewCmd(f, nil),
 		doctor.NewCmd(f, nil),
 		allow.NewCmd(f),
+		secret.NewCmd(f),
 		ca.NewCmd(f),
 		secretStandIn(f), // until bottle secret is in the tree (secret_standin.go)
 		version.NewCmd(f, nil),
