@@ -92,7 +92,6 @@ command in the agent.`,
 		allow.NewCmd(f),
 		secret.NewCmd(f),
 		ca.NewCmd(f),
-		secretStandIn(f), // until bottle secret is in the tree (secret_standin.go)
 		version.NewCmd(f, nil),
 		completion.NewCmd(f, nil),
 	)
