@@ -57,7 +57,7 @@ var allowlistDeps = []string{
 // runs in the sidecar) share only the packages both need (allowlist, ca,
 // internal/…): neither imports the other, directly or through a dependency.
 var (
-	host      = []string{mod + "/launcher", mod + "/launcher/", mod + "/cmd/bottle", mod + "/cmd/bottle/", mod + "/project"}
+	host      = []string{mod + "/launcher", mod + "/launcher/", mod + "/cmd/bottle", mod + "/cmd/bottle/", mod + "/project", mod + "/secret/source"}
 	appliance = []string{mod + "/proxy", mod + "/dnsfwd", mod + "/cmd/bottle-sidecar"}
 )
 
