@@ -26,6 +26,10 @@ type Request struct {
 
 const maxBody = 64 << 10
 
+// maxRequests bounds the log (the oldest go first): a test that floods the
+// simulated internet must not grow it without end.
+const maxRequests = 10000
+
 // requestLog keeps every request but the tests' own (/__…).
 type requestLog struct {
 	mu   sync.Mutex
@@ -60,6 +64,9 @@ func (l *requestLog) add(r *http.Request) {
 		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
 	}
 	l.mu.Lock()
+	if len(l.reqs) == maxRequests {
+		l.reqs = append(l.reqs[:0], l.reqs[1:]...)
+	}
 	l.reqs = append(l.reqs, rec)
 	l.mu.Unlock()
 }
