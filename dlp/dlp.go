@@ -37,7 +37,10 @@ type Finding struct {
 // out by default (offRules). It is immutable once New returns, and safe for
 // concurrent use.
 type Detector struct {
-	gl *detect.Detector
+	// deep decodes encoded text before it scans; raw does not, and is
+	// used where deep's decoder would find nothing to decode (see
+	// mayBeEncoded). Both share one configuration.
+	deep, raw *detect.Detector
 }
 
 // offRules returns the gitleaks default rules left out, each with the
@@ -91,17 +94,47 @@ func newDetector(off map[string]string) (*Detector, error) {
 	if err := dropRules(&cfg, off); err != nil {
 		return nil, err
 	}
-	gl := detect.NewDetector(cfg)
+	deep, raw := detect.NewDetector(cfg), detect.NewDetector(cfg)
 	// The `gitleaks:allow` comment would let the agent exempt any line.
-	gl.IgnoreGitleaksAllow = true
-	// Find secrets inside base64, hex and percent encoding, nested up to
-	// five deep, as the gitleaks command does (the library's default is 0).
-	gl.MaxDecodeDepth = 5
+	deep.IgnoreGitleaksAllow, raw.IgnoreGitleaksAllow = true, true
+	// Find secrets inside base64, hex, percent and unicode escapes, nested
+	// up to five deep, as the gitleaks command does (the library's default
+	// is 0).
+	deep.MaxDecodeDepth = 5
 	// The rest stays at its zero value on purpose: Redact is moot (no
 	// match leaves this package), and no fragment ever has a FilePath, so
 	// neither the global allowlist's paths (images, go.sum, vendor/…: an
 	// evasion path for a request) nor path-only rules ever apply.
-	return &Detector{gl: gl}, nil
+	return &Detector{deep: deep, raw: raw}, nil
+}
+
+// mayBeEncoded says whether gitleaks' decoder could find anything to
+// decode in b: a percent escape, a unicode escape, or a run of 16 or more
+// base64 or hex characters (the patterns of detect/codec/encodings.go,
+// loosened). Where it could not, its first pass finds nothing and the
+// scan is the same without it; and that pass is most of a scan's cost
+// (one regular expression with four alternatives over all of b).
+func mayBeEncoded(b []byte) bool {
+	run := 0
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '/', c == '+', c == '-':
+			if run++; run >= 16 {
+				return true
+			}
+			continue
+		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+			return true
+		case c == '\\' && i+1 < len(b) && (b[i+1] == 'u' || b[i+1] == 'U'):
+			return true
+		}
+		run = 0
+	}
+	return bytes.Contains(b, []byte("U+"))
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // dropRules takes the rules in off out of cfg, and the keywords only they
@@ -134,7 +167,7 @@ func dropRules(cfg *config.Config, off map[string]string) error {
 // Rules returns the ids of the rules the Detector uses, in gitleaks'
 // order.
 func (d *Detector) Rules() []string {
-	return append([]string(nil), d.gl.Config.OrderedRules...)
+	return append([]string(nil), d.raw.Config.OrderedRules...)
 }
 
 // Scan returns the findings in a small field (a URL, a header value), in
@@ -160,7 +193,11 @@ func (d *Detector) scan(b []byte, base int64) []span {
 	if len(b) == 0 {
 		return nil
 	}
-	fs := d.gl.DetectContext(context.Background(), detect.Fragment{Raw: string(b)})
+	gl := d.raw
+	if mayBeEncoded(b) {
+		gl = d.deep
+	}
+	fs := gl.DetectContext(context.Background(), detect.Fragment{Raw: string(b)})
 	if len(fs) == 0 {
 		return nil
 	}

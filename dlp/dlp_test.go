@@ -1,7 +1,6 @@
 package dlp
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"io"
@@ -193,4 +192,3 @@ func TestRulesLeftOut(t *testing.T) {
 	}
 }
 
-var _ = bytes.Equal
