@@ -191,4 +191,3 @@ func TestRulesLeftOut(t *testing.T) {
 		t.Errorf("only %d rules", len(rules))
 	}
 }
-
