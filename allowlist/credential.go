@@ -90,3 +90,68 @@ func (m DLPMode) String() string {
 	}
 	return "report"
 }
+
+// Hosts returns the credential's host patterns in canonical form
+// ("*.example.com"), in file order.
+func (c *Credential) Hosts() []string {
+	out := make([]string, len(c.hosts))
+	for i, h := range c.hosts {
+		out[i] = h.String()
+	}
+	return out
+}
+
+// Matches reports whether the credential is bound to host, a name as
+// Request.Host holds it. An IP address never matches: credentials are bound
+// to names.
+func (c *Credential) Matches(host string) bool {
+	n, err := NormalizeName(host)
+	if err != nil {
+		return false
+	}
+	for _, h := range c.hosts {
+		if h.match(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// Credentials returns the policy's credentials in file order. The slice must
+// not be modified.
+func (p *Policy) Credentials() []*Credential { return p.creds }
+
+// CredentialsFor returns the credentials bound to host (see
+// Credential.Matches), in file order.
+func (p *Policy) CredentialsFor(host string) []*Credential {
+	if len(p.creds) == 0 {
+		return nil
+	}
+	n, err := NormalizeName(host)
+	if err != nil {
+		return nil
+	}
+	var out []*Credential
+	for _, c := range p.creds {
+		for _, h := range c.hosts {
+			if h.match(n) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// DLP returns the file's `dlp:` setting (DLPReport when it has none).
+func (p *Policy) DLP() DLPMode { return p.dlp }
+
+// DLPFor returns the DLP setting for req: that of the allow rule that admits
+// it when the rule has `dlp:`, else the file's. A request no rule admits
+// (including one let through in report mode) gets the file's.
+func (p *Policy) DLPFor(req Request) DLPMode {
+	if _, r := p.decide(req); r != nil && r.HasDLP {
+		return r.DLP
+	}
+	return p.dlp
+}

@@ -26,6 +26,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: 1\nallow: [{host: \"**.a.b\", paths: [\"/**/x/**\"]}]\n"))
 	f.Add([]byte("version: 1\nallow: [{host: a.b, paths: [\"/a;x/**\", \"/a%3b/*\"]}]\n"))
 	f.Add([]byte("version: 1\nallow: [{host: a.b, tls: passthrough, sni: optional}, {host: c.d, sni: required}]\n"))
+	f.Add([]byte(credPolicy))
+	f.Add([]byte("version: 1\ndlp: off\nallow: [{host: \"*.a.b\", dlp: block}]\ncredentials: [{name: x, hosts: [\"*.a.b\"], query: k, source: \"command:a 'b c' \\\"d\\\"\"}]\n"))
+	f.Add([]byte("version: 1\nallow: [{host: a.b}]\ncredentials: [&c {name: x, hosts: [a.b], aws: {access_key_id: env:A, secret_access_key: env:B}}, *c]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("f.yaml", data)
 		if err != nil {
@@ -51,6 +54,21 @@ func FuzzParse(f *testing.F) {
 			p.Decide(Request{Scheme: "https", Host: host, Method: "GET", Path: "/a/b"})
 			p.DecideConnect(host, 443)
 			p.DecideName(host)
+			p.DLPFor(Request{Scheme: "https", Host: host, Method: "POST", Path: "/"})
+			p.CredentialsFor(host)
+		}
+		for _, c := range p.Credentials() {
+			if c.Name == "" || c.Kind == 0 || len(c.Hosts()) == 0 {
+				t.Fatalf("incomplete credential %+v", c)
+			}
+			if (c.Kind == CredAWS) != (c.Source.Scheme == "") {
+				t.Fatalf("credential %s of kind %v has source %q", c.Name, c.Kind, c.Source)
+			}
+			for _, h := range c.Hosts() {
+				if name := strings.TrimLeft(h, "*."); !c.Matches("x."+name) && !c.Matches(name) {
+					t.Fatalf("credential %s does not match its own host %s", c.Name, h)
+				}
+			}
 		}
 	})
 }

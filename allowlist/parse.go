@@ -47,7 +47,8 @@ func Parse(file string, data []byte) (*Policy, error) {
 	return parse(file, data, nil)
 }
 
-// ParseEmbedded parses allowlist keys (version, mode, allow, deny) that live
+// ParseEmbedded parses allowlist keys (version, mode, dlp, allow, deny,
+// credentials) that live
 // in another file, such as a project's bottle.yaml, whose own top-level keys
 // are extra. Errors carry that file's positions.
 func ParseEmbedded(file string, data []byte, extra []string) (*Policy, error) {
@@ -74,6 +75,13 @@ func parse(file string, data []byte, extra []string) (*Policy, error) {
 		return nil, p.errs
 	}
 	pol.buildIndex()
+	// Whether each credential's hosts are allowed (and intercepted) is judged
+	// on a file whose rules are all valid: a rule dropped for an error would
+	// make its hosts look unallowed.
+	p.credentialCoverage(pol)
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
 	return pol, nil
 }
 
@@ -124,6 +132,8 @@ type parser struct {
 	file  string
 	extra []string // top-level keys another schema owns (ParseEmbedded)
 	errs  ErrorList
+
+	credHosts []credHost // every credential's hosts, for credentialCoverage
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
@@ -181,7 +191,7 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 		return pol
 	}
 	hasVersion := false
-	p.mapping("", root, append([]string{"version", "mode", "allow", "deny"}, p.extra...), func(key string, k, v *yaml.Node) {
+	p.mapping("", root, append(Keys(), p.extra...), func(key string, k, v *yaml.Node) {
 		switch key {
 		case "version":
 			hasVersion = true
@@ -201,6 +211,12 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 			default:
 				p.errorf(v, "mode %q is not a mode; use \"enforce\" (deny what is not allowed) or \"report\" (log would-deny, let it through)", s)
 			}
+		case "dlp":
+			if m, ok := p.dlpMode("dlp", v); ok {
+				pol.dlp = m
+			}
+		case "credentials":
+			pol.creds = p.credentials(v)
 		case "allow", "deny":
 			rules := p.rules(key, v)
 			if key == "allow" {
@@ -346,8 +362,9 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 	var hostKey, cidrKey *yaml.Node
 	var methodsNode, pathsNode *yaml.Node
 	var sniKey, sniVal *yaml.Node
+	var dlpKey, dlpVal *yaml.Node
 	tlsBad := false
-	known := []string{"host", "cidr", "ports", "methods", "paths", "tls", "sni"}
+	known := []string{"host", "cidr", "ports", "methods", "paths", "tls", "sni", "dlp"}
 	p.mapping(id, n, known, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "host":
@@ -400,10 +417,16 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 		case "sni":
 			// Judged below, once tls is known whatever the key order.
 			sniKey, sniVal = k, v
+		case "dlp":
+			// Judged below, once host, cidr and tls are known.
+			dlpKey, dlpVal = k, v
 		}
 	})
 	if sniKey != nil {
 		p.sni(id, list, r, sniKey, sniVal, tlsBad)
+	}
+	if dlpKey != nil {
+		p.ruleDLP(id, list, r, cidrKey != nil && hostKey == nil, dlpKey, dlpVal, tlsBad)
 	}
 	switch {
 	case hostKey != nil && cidrKey != nil:
@@ -455,6 +478,45 @@ func (p *parser) sni(id, list string, r *Rule, k, v *yaml.Node, tlsBad bool) {
 	default:
 		p.errorf(v, "%s.sni %q is not an SNI setting; use \"optional\" (the TLS client may leave the server name out) or leave it out (\"required\": the ClientHello must name the host)", id, s)
 	}
+}
+
+// ruleDLP reads a host rule's `dlp:`, the pattern detection of secrets in
+// what that rule admits, instead of the file's own setting.
+func (p *parser) ruleDLP(id, list string, r *Rule, cidr bool, k, v *yaml.Node, tlsBad bool) {
+	switch {
+	case list == "deny":
+		p.errorf(k, "%s.dlp applies only to allow rules; remove it (a deny rule refuses the request, so nothing of it is sent to scan)", id)
+		return
+	case cidr:
+		p.errorf(k, "%s.dlp applies only to host rules; remove it (a cidr rule admits addresses, which also back the names other rules allow, so the setting would not say which requests it is for; put `dlp:` on a host rule)", id)
+		return
+	case tlsBad:
+		return // the tls error says what to fix first
+	case r.Passthrough:
+		p.errorf(k, "%s.dlp cannot apply with tls: passthrough (the proxy does not see requests inside the tunnel, so it scans nothing of them); remove dlp or tls", id)
+		return
+	}
+	if m, ok := p.dlpMode(id+".dlp", v); ok {
+		r.DLP, r.HasDLP = m, true
+	}
+}
+
+// dlpMode reads a `dlp:` value.
+func (p *parser) dlpMode(what string, v *yaml.Node) (DLPMode, bool) {
+	s, ok := p.str(what, v)
+	if !ok {
+		return 0, false
+	}
+	switch s {
+	case "report":
+		return DLPReport, true
+	case "block":
+		return DLPBlock, true
+	case "off":
+		return DLPOff, true
+	}
+	p.errorf(v, "%s %q is not a DLP setting; use \"report\" (audit secrets found in requests, let them through: the default), \"block\" (refuse such requests) or \"off\" (do not look)", what, s)
+	return 0, false
 }
 
 // str reads a string scalar.

@@ -41,6 +41,10 @@ type Rule struct {
 	// SNIOptional is `sni: optional` (passthrough rules only): the tunnel's
 	// TLS ClientHello may leave out the server name.
 	SNIOptional bool
+	// DLP is the rule's `dlp:` (allow host rules only), which overrides the
+	// file's for the requests the rule admits; HasDLP says it is set.
+	DLP    DLPMode
+	HasDLP bool
 
 	Line, Col int // position of the rule in its file
 }
@@ -127,8 +131,10 @@ func (r *Rule) pathOK(segs []string) bool {
 // Policy is an immutable, validated allowlist. It is safe for concurrent use.
 type Policy struct {
 	mode  Mode
+	dlp   DLPMode
 	allow []*Rule
 	deny  []*Rule
+	creds []*Credential
 
 	// Host rules indexed by the name they hang off, so a decision looks at the
 	// rules for its own name and suffixes only: cost grows with the number of
@@ -338,18 +344,25 @@ func DefaultPort(scheme string) uint16 {
 // Decide judges a full request: host, port, method and path, and, when known,
 // the address it resolved to.
 func (p *Policy) Decide(req Request) Decision {
+	d, _ := p.decide(req)
+	return d
+}
+
+// decide is Decide that also returns the allow rule that admits the request
+// (nil when none does, including a would-deny in report mode).
+func (p *Policy) decide(req Request) (Decision, *Rule) {
 	port := req.Port
 	if port == 0 {
 		port = DefaultPort(req.Scheme)
 	}
 	t, err := parseTarget(req.Host)
 	if err != nil {
-		return p.denied(CauseBadName, RuleDefault, "host %q is not a valid name: %v", req.Host, err)
+		return p.denied(CauseBadName, RuleDefault, "host %q is not a valid name: %v", req.Host, err), nil
 	}
 	method := strings.ToUpper(req.Method)
 	segs, err := CleanPath(req.Path)
 	if err != nil {
-		return p.denied(pathCause(err), RuleDefault, "%s", err)
+		return p.denied(pathCause(err), RuleDefault, "%s", err), nil
 	}
 	var rules []*Rule
 	if t.ip.IsValid() {
@@ -372,17 +385,17 @@ func (p *Policy) Decide(req Request) Decision {
 			continue
 		}
 		if r.Deny {
-			return p.denied(CauseDenyRule, r.ID, "%s matches %s", describeTarget(t, port, method, req.Path), r.ID)
+			return p.denied(CauseDenyRule, r.ID, "%s matches %s", describeTarget(t, port, method, req.Path), r.ID), nil
 		}
 		if req.DstIP.IsValid() {
 			if d, bad := p.checkDst(t, req.DstIP, port); bad {
-				return d
+				return d, nil
 			}
 		}
-		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", describeTarget(t, port, method, req.Path), r.ID))
+		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", describeTarget(t, port, method, req.Path), r.ID)), r
 	}
 	cause, why := p.noRuleReason(t, port, method, req.Path, nearMiss)
-	return p.denied(cause, RuleDefault, "%s", why)
+	return p.denied(cause, RuleDefault, "%s", why), nil
 }
 
 // checkDst applies the address rules to a name's resolved destination: a deny

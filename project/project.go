@@ -53,10 +53,14 @@ type Project struct {
 	Limits     launcher.Limits
 }
 
+// inlineKeys are the allowlist's keys that a project may hold inline
+// (version is implied).
+var inlineKeys = []string{"mode", "dlp", "allow", "deny", "credentials"}
+
 var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit"}
 
 // Keys returns the top-level keys of a project file that are not the
-// allowlist's (version, mode, allow, deny): what allowlist.ParseEmbedded
+// allowlist's (version, mode, dlp, allow, deny, credentials): what allowlist.ParseEmbedded
 // and allowlist.AddEmbedded are told belong to the project.
 func Keys() []string { return slices.Clone(ownKeys) }
 
@@ -118,7 +122,7 @@ func Parse(path string, data []byte) (*Project, error) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		keys[k.Value] = k
-		if k.Value == "allow" || k.Value == "deny" || k.Value == "mode" {
+		if slices.Contains(inlineKeys, k.Value) {
 			inline = true
 			continue
 		}
@@ -280,7 +284,7 @@ func standalone(root *yaml.Node) ([]byte, error) {
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "1"})
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		switch root.Content[i].Value {
-		case "mode", "allow", "deny":
+		case "mode", "dlp", "allow", "deny", "credentials":
 			m.Content = append(m.Content, root.Content[i], root.Content[i+1])
 		}
 	}

@@ -44,6 +44,42 @@ deny:
 	}
 }
 
+// TestParseInlineCredentials: credentials and dlp are allowlist keys, so a
+// project holding them has an inline allowlist that keeps them.
+func TestParseInlineCredentials(t *testing.T) {
+	src := `version: 1
+name: widget
+image: my-agent:latest
+dlp: block
+credentials:
+  - name: model   # the model's key
+    hosts: [api.example.com]
+    header: x-api-key
+    source: env:MODEL_KEY
+    agent_env: MODEL_KEY
+allow:
+  - host: api.example.com
+    dlp: off
+`
+	p, err := Parse("/proj/bottle.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := allowlist.Parse("inline", p.Inline)
+	if err != nil {
+		t.Fatalf("inline allowlist: %v\n%s", err, p.Inline)
+	}
+	if pol.DLP() != allowlist.DLPBlock || len(pol.Credentials()) != 1 || pol.Credentials()[0].AgentEnv != "MODEL_KEY" || !strings.Contains(string(p.Inline), "# the model's key") {
+		t.Errorf("inline allowlist:\n%s", p.Inline)
+	}
+	// Credentials alone make the allowlist inline: with allowlist: FILE too,
+	// the project says two things.
+	_, err = Parse("/proj/bottle.yaml", []byte("version: 1\nallowlist: a.yaml\ncredentials:\n"))
+	if err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("allowlist file and inline credentials: %v", err)
+	}
+}
+
 func TestParseFileForm(t *testing.T) {
 	p, err := Parse("/proj/bottle.yaml", []byte("version: 1\nallowlist: policy/allow.yaml\ndockerfile: Dockerfile.agent\n"))
 	if err != nil {
