@@ -49,10 +49,12 @@ type Detector struct {
 // TestBenignTraffic).
 func offRules() map[string]string {
 	return map[string]string{
-		// It fires on any quoted value after a word such as "key", "token",
-		// "secret" or "auth" (`"cache_key": "user-profile-v2"`): in JSON API
-		// bodies and minified JavaScript that is most requests. The specific
-		// rules still catch the token formats it would have caught.
+		// It fires on any value of some entropy after a name with "key",
+		// "token", "secret", "auth", … in it: a content hash as a cache
+		// key, an idempotency key (a UUID), a pagination cursor
+		// ("next_page_token"), a session id. Ordinary JSON API bodies
+		// carry those all the time. The specific rules still catch the
+		// token formats it would have caught.
 		"generic-api-key": "matches ordinary JSON and JavaScript key/value pairs",
 	}
 }
