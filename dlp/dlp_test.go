@@ -71,14 +71,40 @@ func TestScanFindsEachFamilyInAField(t *testing.T) {
 // decodes them (MaxDecodeDepth). Form encoding's "+" for a space is not
 // among them: gitleaks does not decode it, so a form-encoded PEM block
 // (whose header has spaces) is not found; percent-encoding with %20 is.
-var encodings = map[string]func(string) string{
-	"base64":    func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
-	"base64url": func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) },
-	"hex":       func(s string) string { return hex.EncodeToString([]byte(s)) },
-	"percent":   url.PathEscape,
-	"base64 of base64": func(s string) string {
-		return base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString([]byte(s))))
+//
+// Each returns the encoded secret and whether gitleaks decodes it: it
+// skips a base64 string with none of 0-9 + / - _ in it (likelyBase64Chars
+// in detect/codec/base64.go, "risks missing about 1% of base64 encoded
+// data"; more for an AWS key id, all capitals), and a test of such a one
+// checks that it is indeed not found, so the day gitleaks decodes it the
+// test says so.
+var encodings = map[string]func(string) (string, bool){
+	"base64":    func(s string) (string, bool) { return b64(base64.StdEncoding, s) },
+	"base64url": func(s string) (string, bool) { return b64(base64.RawURLEncoding, s) },
+	"hex":       func(s string) (string, bool) { return hex.EncodeToString([]byte(s)), true },
+	"percent":   func(s string) (string, bool) { return url.PathEscape(s), true },
+	"base64 of base64": func(s string) (string, bool) {
+		inner, ok1 := b64(base64.StdEncoding, s)
+		outer, ok2 := b64(base64.StdEncoding, inner)
+		return outer, ok1 && ok2
 	},
+}
+
+func b64(enc *base64.Encoding, s string) (string, bool) {
+	e := enc.EncodeToString([]byte(s))
+	return e, strings.ContainsAny(e, "0123456789+/-_")
+}
+
+// findsEncoded checks the findings of a secret encoded at offset at.
+func findsEncoded(t *testing.T, fs []Finding, f fixture, at int, decodable bool) {
+	t.Helper()
+	if !decodable {
+		if len(fs) > 0 {
+			t.Errorf("gitleaks now decodes base64 with no digit, + / - or _ in it (findings %v): drop the exception in encodings", fs)
+		}
+		return
+	}
+	only(t, fs, f.rule, int64(at))
 }
 
 func TestScanFindsEncoded(t *testing.T) {
@@ -87,7 +113,8 @@ func TestScanFindsEncoded(t *testing.T) {
 		for name, enc := range encodings {
 			t.Run(f.name+"/"+name, func(t *testing.T) {
 				prefix := `{"attachment": {"name": "notes.txt", "data": "`
-				only(t, d.Scan([]byte(prefix+enc(f.secret)+`"}}`)), f.rule, int64(len(prefix)))
+				e, ok := enc(f.secret)
+				findsEncoded(t, d.Scan([]byte(prefix+e+`"}}`)), f, len(prefix), ok)
 			})
 		}
 	}
