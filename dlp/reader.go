@@ -42,7 +42,10 @@ const (
 // held back until more data comes or r ends. An interactive request body
 // in block mode thus waits for its last window until the client sends
 // more or ends it. On a finding the reader calls found and returns
-// ErrBlocked from then on, before any byte of the match is released.
+// ErrBlocked from then on, before any byte of the match is released. Each
+// read from r is scanned with the window before it, so a body that
+// trickles in a few bytes a read costs a scan of up to Overlap bytes for
+// each.
 //
 // found is called from Read, on the reading goroutine.
 func (d *Detector) NewReader(r io.Reader, block bool, found func(Finding)) io.Reader {
