@@ -54,6 +54,9 @@ type Row struct {
 	FDsAfter   int     `json:"fds_after,omitempty"`
 	Errors     int64   `json:"errors"`
 	Note       string  `json:"note,omitempty"`
+	// The cost of each MB scanned, for the DLP rows (wall and CPU time).
+	NsPerMB    float64 `json:"ns_per_mb,omitempty"`
+	CPUNsPerMB float64 `json:"cpu_ns_per_mb,omitempty"`
 }
 
 // Report is the JSON file.
@@ -110,7 +113,7 @@ func main() {
 	if *verify {
 		var bad []string
 		for _, r := range rep.Rows {
-			if r.Throughput <= 0 || r.Errors > 0 && r.Subject == "bottle" {
+			if r.Throughput <= 0 || r.Errors > 0 && strings.HasPrefix(r.Subject, "bottle") {
 				bad = append(bad, fmt.Sprintf("%s/%s: %.1f %s, %d errors %s", r.Scenario, r.Subject, r.Throughput, r.Unit, r.Errors, r.Note))
 			}
 		}
@@ -746,6 +749,13 @@ func run(c *config) (*Report, error) {
 		}
 	}
 	add(e.measure("DNS, denied name (REFUSED)", "q/s", bottle, dnsWorkers, dnsOp(bottle.dns, denied, dns.RcodeRefused)))
+	// Secret pattern detection, in process (what the sidecar adds to each
+	// request body it scans).
+	rows, err := dlpRows(c.quick, c.duration)
+	if err != nil {
+		return nil, fmt.Errorf("dlp: %w", err)
+	}
+	rep.Rows = append(rep.Rows, rows...)
 	return rep, nil
 }
 
@@ -811,6 +821,12 @@ func markdown(r *Report) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.1f %s | %s | %s | %s | %s | %s | %s | %d |\n", row.Scenario, row.Subject, row.Throughput, row.Unit,
 			num(row.P50ms), num(row.P99ms), num(row.CPUus), num(row.PeakRSSMB), fds, ratio, row.Errors)
+	}
+	for _, row := range r.Rows {
+		if row.NsPerMB > 0 {
+			fmt.Fprintf(&b, "\n%s, %s: %.1f MB/s, %.2f ms per MB (%.2f ms of CPU); %s\n", row.Scenario, row.Subject, row.Throughput,
+				row.NsPerMB/1e6, row.CPUNsPerMB/1e6, row.Note)
+		}
 	}
 	for n, why := range r.Skipped {
 		fmt.Fprintf(&b, "\nskipped %s: %s\n", n, why)

@@ -107,7 +107,9 @@ deny:
     methods: [DELETE]
 `
 
-func newWorld(t *testing.T, backend string) *world {
+// newWorld starts the simulated internet (fakenet A with fakenetArgs
+// after its own) and builds the bottle CLI.
+func newWorld(t *testing.T, backend string, fakenetArgs ...string) *world {
 	requireDocker(t)
 	images(t)
 	w := &world{t: t, backend: backend, bin: t.TempDir(), state: t.TempDir()}
@@ -131,7 +133,7 @@ func newWorld(t *testing.T, backend string) *world {
 	t.Cleanup(func() { dockerErr("rm", "-f", b) })
 	w.simB = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", b)
 	a := uniq("bottle-e2e-sima")
-	docker(t, "run", "-d", "--name", a, "--network", w.net, "-v", rootDir+":/root-ca:ro", fakenetGitTag, "--git-root", "/git", "--other-ip", w.simB, "--ssh-listen", ":22")
+	docker(t, append([]string{"run", "-d", "--name", a, "--network", w.net, "-v", rootDir + ":/root-ca:ro", fakenetGitTag, "--git-root", "/git", "--other-ip", w.simB, "--ssh-listen", ":22"}, fakenetArgs...)...)
 	t.Cleanup(func() { dockerErr("rm", "-f", a) })
 	w.simA = docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", a)
 

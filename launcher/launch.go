@@ -19,6 +19,7 @@ import (
 	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/internal/termsafe"
+	"bottle.dev/bottle/secret"
 )
 
 // Paths inside the agent.
@@ -51,6 +52,9 @@ type launch struct {
 	agent       agentBuild        // how the agent image is had
 	sidecarBin  string            // the static bottle-sidecar (or, when "", built in step "images" …)
 	sidecarRoot string            // … from this checkout
+	// creds are the policy's credentials, resolved, with the placeholders
+	// the agent gets: what config/credentials.json will hold.
+	creds *secret.File
 
 	// What one step finds for the later ones.
 	internal NetworkInfo // the internal network as read back (step "networks")
@@ -200,6 +204,8 @@ func (st *launch) fail(ctx context.Context, n, total int, name string, err error
 		}
 		gone = st.undo(ctx)
 	}
+	// Whether or not the engine holds anything, the values go.
+	l.removeCredentials(st.spec.Name)
 	b.Step = name
 	var out error
 	var refused *SelfTestError
@@ -262,6 +268,9 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	if st.pol, err = allowlist.Parse(s.Allowlist, st.policy); err != nil {
 		return nil, fmt.Errorf("invalid allowlist:\n%w", err)
 	}
+	if err := checkCredentialEnv(st.pol, s.Env); err != nil {
+		return nil, err
+	}
 	if s.UpstreamCA != "" {
 		if st.upstreamCA, err = os.ReadFile(s.UpstreamCA); err != nil {
 			return nil, fmt.Errorf("--upstream-ca: %w", err)
@@ -301,6 +310,12 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	} else if ws.Unpulled() {
 		return nil, fmt.Errorf("bottle %q has changes in /workspace from its last run that were not pulled; see them with bottle diff %s, get them with bottle pull %s, or drop them with bottle rm %s, then launch again",
 			s.Name, s.Name, s.Name, s.Name)
+	}
+	// The sources are resolved last, once all else is known to be fine (a
+	// command: source may ask the user for something), and before anything
+	// is made: a credential that does not resolve leaves nothing behind.
+	if st.creds, err = l.resolveCredentials(ctx, st.pol, nil); err != nil {
+		return nil, err
 	}
 	if st.lock, err = l.lock(s.Name); err != nil {
 		return nil, err
@@ -373,9 +388,17 @@ func makeState(_ context.Context, st *launch) (done, error) {
 			return done{}, err
 		}
 	}
+	// Always written, with no credentials too: an earlier launch's values
+	// never outlive an allowlist that dropped them.
+	if err := l.writeCredentials(s.Name, st.creds); err != nil {
+		return done{}, err
+	}
 	pol := st.pol
 	d := doneWith("state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
 	d.notes = append(d.notes, fmt.Sprintf("policy %s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), len(pol.Allow()), len(pol.DenyRules()), pol.Mode()))
+	if len(pol.Credentials()) > 0 {
+		d.notes = append(d.notes, credentialNote(pol))
+	}
 	if pol.Mode() == allowlist.Report {
 		d.notes = append(d.notes, "mode: report — nothing is blocked; what enforce would deny is let through and logged as would-deny")
 	}
@@ -511,7 +534,9 @@ func startAgent(ctx context.Context, st *launch) (done, error) {
 	if err := l.makeCommandDir(s.Name); err != nil {
 		return done{}, err
 	}
-	env := append(proxyEnv(b.ProxyURL), s.Env...)
+	// The credentials' placeholders, never their values (those are in the
+	// sidecar's config alone).
+	env := append(append(proxyEnv(b.ProxyURL), credentialEnv(st.pol, st.creds)...), s.Env...)
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
 		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: st.labels("agent"), Limits: s.Limits,
@@ -655,8 +680,18 @@ func sidecarUser() string {
 	return fmt.Sprintf("%d:%d", os.Geteuid(), os.Getegid())
 }
 
-func (l *Launcher) chownForSidecar(name string) error {
+// sidecarOwner is the owner chownForSidecar gives the sidecar's files,
+// when it gives them one (bottle runs as root).
+func sidecarOwner() (uid, gid int, ok bool) {
 	if os.Geteuid() != 0 {
+		return 0, 0, false
+	}
+	return 65532, 65532, true
+}
+
+func (l *Launcher) chownForSidecar(name string) error {
+	uid, gid, ok := sidecarOwner()
+	if !ok {
 		return nil
 	}
 	for _, dir := range []string{l.ConfigDir(name), l.LogDir(name)} {
@@ -664,7 +699,7 @@ func (l *Launcher) chownForSidecar(name string) error {
 			if err != nil {
 				return err
 			}
-			return os.Lchown(p, 65532, 65532)
+			return os.Lchown(p, uid, gid)
 		})
 		if err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 
 	"bottle.dev/bottle/internal/atomicfile"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/secret/source"
 )
 
 // Spec is what the user asked for.
@@ -77,6 +78,10 @@ type Launcher struct {
 	// Prune): each is asked on the backend it was launched on. Nil: only
 	// Backend is asked, and bottles of another backend are unknown.
 	BackendNamed func(ctx context.Context, name string) (Backend, error)
+	// Secrets resolves the sources of the allowlist's credentials, at
+	// launch and at RefreshSecrets. Nil: the process's environment, PATH
+	// and home (a zero source.Resolver).
+	Secrets *source.Resolver
 }
 
 // Bottle is the metadata of a launched bottle (bottle.json).
@@ -326,6 +331,10 @@ func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (re
 				errs = append(errs, err)
 			}
 		}
+	}
+	if len(errs) == 0 {
+		// No sidecar is left to read the values.
+		l.removeCredentials(name)
 	}
 	return n, errors.Join(errs...)
 }

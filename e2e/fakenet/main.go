@@ -1,9 +1,11 @@
 // Command fakenet is the simulated internet of bottle's end-to-end tests: on
 // the egress side of a bottle it answers DNS for a test zone with its own
 // address, and serves HTTPS for every name in that zone with certificates
-// from a test root; it also serves ssh (with --ssh-listen) and a protocol
-// where the server speaks first. It records every DNS question, so tests can
-// prove that a refused name never reached it. Test code only; never shipped.
+// from a test root; it also serves ssh (with --ssh-listen), a protocol
+// where the server speaks first, and git over HTTPS behind a password
+// (--git-password). It records every DNS question and every web request, so
+// tests can prove that a refused name never reached it, and which
+// credentials an origin was sent. Test code only; never shipped.
 package main
 
 import (
@@ -51,6 +53,8 @@ func main() {
 	otherIP := flag.String("other-ip", "", "address other.ZONE resolves to")
 	sshListen := flag.String("ssh-listen", "", "serve ssh here (exec requests run with sh; needs the image on the test base)")
 	greetListen := flag.String("greet-listen", ":3306", "serve a protocol where the server speaks first here")
+	gitUser := flag.String("git-user", "x-access-token", "the user /private-git/ wants in Basic auth")
+	gitPassword := flag.String("git-password", "", "serve --git-root at /private-git/ too, to clients that send --git-user and this password (POST /__git-password changes it)")
 	flag.Parse()
 
 	ip := net.ParseIP(*ipFlag)
@@ -108,6 +112,9 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s %s %s\n", r.Host, r.Method, r.URL.Path)
 	})
+	requests := &requestLog{}
+	mux.Handle("/__requests", requests)
+	mux.HandleFunc("/echo", echo)
 	mux.HandleFunc("/__dns", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(rec.list())
 	})
@@ -138,8 +145,14 @@ func main() {
 			Root: "/git",
 			Env:  []string{"GIT_PROJECT_ROOT=" + *gitRoot, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=agent"},
 		})
+		if *gitPassword != "" {
+			private := newPrivateGit(*gitRoot, *gitUser, *gitPassword)
+			mux.Handle("/private-git/", private)
+			mux.HandleFunc("/__git-password", private.setPassword)
+		}
 	}
-	tlsSrv := &http.Server{Addr: ":443", Handler: mux, ConnState: countConns, TLSConfig: &tls.Config{
+	handler := requests.wrap(mux)
+	tlsSrv := &http.Server{Addr: ":443", Handler: handler, ConnState: countConns, TLSConfig: &tls.Config{
 		GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			n := chi.ServerName
 			if n == "" {
@@ -154,7 +167,9 @@ func main() {
 	if *greetListen != "" {
 		go serveGreeter(*greetListen)
 	}
-	go func() { log.Fatal((&http.Server{Addr: ":80", Handler: mux, ConnState: countConns}).ListenAndServe()) }()
+	go func() {
+		log.Fatal((&http.Server{Addr: ":80", Handler: handler, ConnState: countConns}).ListenAndServe())
+	}()
 	log.Printf("fakenet: zone %s -> %s", *zone, ip)
 	log.Fatal(tlsSrv.ListenAndServeTLS("", ""))
 }

@@ -17,6 +17,7 @@ import (
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/docker"
 	"bottle.dev/bottle/launcher/macoscontainer"
+	"bottle.dev/bottle/secret/source"
 )
 
 // BackendNames are the values --backend takes.
@@ -135,7 +136,8 @@ func (h Host) notAppleSilicon() string {
 // directory alone (paths, metadata). Its BackendNamed gives each bottle
 // the backend it was launched on.
 func (f *Factory) State() *launcher.Launcher {
-	return &launcher.Launcher{StateDir: f.Env.StateDir, Progress: f.IOStreams.Err, BackendNamed: f.PickBackend}
+	return &launcher.Launcher{StateDir: f.Env.StateDir, Progress: f.IOStreams.Err, BackendNamed: f.PickBackend,
+		Secrets: &source.Resolver{LookupEnv: f.Lookup}}
 }
 
 // Launcher is a launcher on the backend PickBackend chooses for backend.

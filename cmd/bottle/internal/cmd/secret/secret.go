@@ -7,6 +7,7 @@ import (
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/secret/add"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/secret/list"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/secret/refresh"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/secret/rm"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 )
@@ -39,6 +40,7 @@ bottle's live allowlist and the file it was launched from).`,
 		add.NewCmd(f, nil),
 		list.NewCmd(f, nil),
 		rm.NewCmd(f, nil),
+		refresh.NewCmd(f, nil),
 	)
 	return cmd
 }

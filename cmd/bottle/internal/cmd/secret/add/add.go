@@ -274,11 +274,7 @@ func (opts *Options) allowFirst(src allowshared.Source, e *allowlist.HostNotAllo
 // bottle launch would stop on it.
 func (opts *Options) checkSources(ctx context.Context, c *allowlist.Credential) {
 	for _, s := range shared.Sources(c) {
-		err := opts.Resolve(ctx, s.Source)
-		switch {
-		case errors.Is(err, shared.ErrNoResolver):
-			return
-		case err != nil:
+		if err := opts.Resolve(ctx, s.Source); err != nil {
 			fmt.Fprintf(opts.IO.Err, "warning: credential %s does not resolve now: %v (bottle launch would stop on it)\n", c.Name, err)
 		}
 	}

@@ -4,7 +4,6 @@ package list
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -49,7 +48,7 @@ type CredentialJSON struct {
 type SourceJSON struct {
 	Role     string `json:"role"` // value; aws: access_key_id, secret_access_key, session_token
 	Source   string `json:"source"`
-	Resolves *bool  `json:"resolves"` // null: not checked
+	Resolves bool   `json:"resolves"`
 	Error    string `json:"error,omitempty"`
 }
 
@@ -153,12 +152,10 @@ func (opts *Options) credential(ctx context.Context, c *allowlist.Credential) Cr
 	for _, s := range shared.Sources(c) {
 		sj := SourceJSON{Role: s.Role, Source: s.Source.String()}
 		err := opts.Resolve(ctx, s.Source)
-		if !errors.Is(err, shared.ErrNoResolver) {
-			ok := err == nil
-			sj.Resolves = &ok
-			if err != nil {
-				sj.Error = err.Error()
-			}
+		ok := err == nil
+		sj.Resolves = ok
+		if err != nil {
+			sj.Error = err.Error()
 		}
 		j.Sources = append(j.Sources, sj)
 	}
@@ -166,10 +163,7 @@ func (opts *Options) credential(ctx context.Context, c *allowlist.Credential) Cr
 }
 
 func resolves(s SourceJSON) string {
-	switch {
-	case s.Resolves == nil:
-		return "unchecked"
-	case *s.Resolves:
+	if s.Resolves {
 		return "yes"
 	}
 	return "no"

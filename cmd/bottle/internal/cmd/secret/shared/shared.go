@@ -6,7 +6,6 @@ package shared
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/project"
+	"bottle.dev/bottle/secret/source"
 )
 
 // ResolveFunc checks that a source resolves now. It returns no value: the
@@ -22,18 +22,15 @@ import (
 // print one.
 type ResolveFunc func(ctx context.Context, s allowlist.Source) error
 
-// ErrNoResolver is what the default ResolveFunc answers while no resolver
-// is wired.
-var ErrNoResolver = errors.New("not checked (this build of bottle cannot resolve sources)")
-
 // NewResolve is the one place the secret commands get their ResolveFunc.
-// It is wired to package secret/source (the resolver bottle launch uses),
-// reading env: sources from the user's environment as f sees it.
+// It is package secret/source (the resolver bottle launch uses), reading
+// env: sources from the user's environment as f sees it.
 func NewResolve(f *cmdutil.Factory) ResolveFunc {
-	// TODO(coordinator): once secret/source is on main, replace the line
-	// below with:
-	//   r := &source.Resolver{LookupEnv: f.Lookup}; return func(ctx context.Context, s allowlist.Source) error { _, err := r.Resolve(ctx, s); return err }
-	return func(context.Context, allowlist.Source) error { return ErrNoResolver }
+	r := &source.Resolver{LookupEnv: f.Lookup}
+	return func(ctx context.Context, s allowlist.Source) error {
+		_, err := r.Resolve(ctx, s)
+		return err
+	}
 }
 
 // AddCredential is allowlist.AddCredential on the source's content.

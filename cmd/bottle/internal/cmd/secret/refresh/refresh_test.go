@@ -1,0 +1,71 @@
+package refresh
+
+import (
+	"strings"
+	"testing"
+
+	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
+	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/launcher"
+)
+
+func TestNewCmd(t *testing.T) {
+	fx := cmdtest.New(t)
+	var got *Options
+	if r := fx.Run(NewCmd(fx.F, func(o *Options) error { got = o; return nil }), []string{"secret"}, "--bottle", "demo"); r.Code != 0 || got.Bottle != "demo" {
+		t.Errorf("%+v %+v", r, got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "bottle: bottle secret refresh: missing --bottle NAME, the running bottle whose credentials to refresh\n"},
+		{[]string{"--bottle", "../x"}, `bottle: --bottle: bottle name "../x": use 1-40`},
+		{[]string{"demo"}, `bottle: bottle secret refresh: too many arguments (["demo"]); it takes no arguments (name the bottle with --bottle NAME)`},
+	} {
+		if r := fx.Run(NewCmd(fx.F, nil), []string{"secret"}, tc.args...); r.Code != cmdutil.ExitUsage || !strings.HasPrefix(r.Stderr, tc.want) {
+			t.Errorf("%q: %+v", tc.args, r)
+		}
+	}
+}
+
+const policy = `version: 1
+allow:
+  - host: api.example.com
+credentials:
+  - name: anthropic
+    hosts: [api.example.com]
+    header: x-api-key
+    source: env:TEST_KEY
+    agent_env: ANTHROPIC_API_KEY
+`
+
+// TestRefresh: the refresh says which credentials it resolved again,
+// never their values; a source that fails is said with its fix and exit
+// status 1; a name that is not a bottle is the usual error.
+func TestRefresh(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.UserEnv["TEST_KEY"] = "sk-test-first-value-0123456789"
+	fx.Launch("plain", "docker")
+	fx.LaunchSpec("docker", launcher.Spec{Name: "demo", Allowlist: fx.Allowlist(policy)})
+	fx.UserEnv["TEST_KEY"] = "sk-test-second-value-9876543210"
+	r := fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "demo")
+	if r.Code != 0 || r.Stdout != "refreshed anthropic in bottle demo; its sidecar reloads them within a second, and its requests from then on carry the new values\n" {
+		t.Errorf("refresh: %+v", r)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "value-") {
+		t.Errorf("a value was printed: %+v", r)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "plain")
+	if r.Code != 0 || r.Stdout != "bottle plain's allowlist has no credentials; nothing to refresh (add one with bottle secret add NAME --bottle plain …)\n" {
+		t.Errorf("no credentials: %+v", r)
+	}
+	delete(fx.UserEnv, "TEST_KEY")
+	r = fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "demo")
+	if r.Code != 1 || r.Stderr != "bottle: credential anthropic: env:TEST_KEY is not set; export TEST_KEY where you run bottle, or change the source with bottle secret add anthropic … --from SOURCE\n" {
+		t.Errorf("unresolved: %+v", r)
+	}
+	if r := fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "nothere"); r.Code != 1 || r.Stderr != "bottle: no bottle named \"nothere\" (see bottle list)\n" {
+		t.Errorf("no bottle: %+v", r)
+	}
+}
