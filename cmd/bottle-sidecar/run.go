@@ -25,6 +25,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/dlp"
 	"bottle.dev/bottle/dnsfwd"
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
@@ -248,9 +249,14 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 		}
 		clients = []netip.Prefix{pfx.Masked()}
 	}
+	det, err := dlp.New()
+	if err != nil {
+		return nil, fmt.Errorf("dlp: %w", err)
+	}
 	selfTest := selfTestName(o.ConfigDir)
 	pcfg := proxy.Config{Bottle: o.Bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
-		Resolver: res, Clients: clients, SelfTest: selfTest, Secrets: set, ResignAWS: resignAWS}
+		Resolver: res, Clients: clients, SelfTest: selfTest, Secrets: set, ResignAWS: resignAWS,
+		DLP: dlpPatterns{det}}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
@@ -261,6 +267,22 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 		}
 	}
 	return a, nil
+}
+
+// dlpPatterns gives the proxy gitleaks' patterns (package dlp) in the
+// proxy's own terms.
+type dlpPatterns struct{ d *dlp.Detector }
+
+func (p dlpPatterns) Scan(b []byte) []proxy.Finding {
+	var out []proxy.Finding
+	for _, f := range p.d.Scan(b) {
+		out = append(out, proxy.Finding{RuleID: f.RuleID, Offset: f.Offset})
+	}
+	return out
+}
+
+func (p dlpPatterns) NewReader(r io.Reader, block bool, found func(proxy.Finding)) io.Reader {
+	return p.d.NewReader(r, block, func(f dlp.Finding) { found(proxy.Finding{RuleID: f.RuleID, Offset: f.Offset}) })
 }
 
 // resignAWS is the proxy's hook for aws credentials: secret/sigv4 verifies

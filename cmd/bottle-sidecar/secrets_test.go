@@ -225,3 +225,42 @@ func TestAWSResigned(t *testing.T) {
 		}
 	}
 }
+
+// TestDLPWired: gitleaks' patterns (package dlp) judge what the agent
+// sends: a GitHub token in a header is audited as would-deny with its rule
+// id (dlp: report, the default), and refused with dlp: block.
+func TestDLPWired(t *testing.T) {
+	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 36)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alnum[int(b[i])%len(alnum)]
+	}
+	token := "ghp_" + string(b) // made here: no file holds one
+	sc := startSidecar(t, sidecarPolicy)
+	send := func() int {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://a.test:%s/dlp", sc.port()), nil)
+		req.Header.Set("X-Note", "token "+token)
+		resp, err := sc.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := send(); st != 200 {
+		t.Fatalf("report: %d", st)
+	}
+	blocked := sc.writePolicy(strings.Replace(sidecarPolicy, "version: 1\n", "version: 1\ndlp: block\n", 1))
+	sc.waitTried(blocked)
+	if st := send(); st != 403 {
+		t.Fatalf("block: %d", st)
+	}
+	sc.stop()
+	audit := sc.stdout.String()
+	if !strings.Contains(audit, `"decision":"would-deny","rule":"allow[0]","cause":"dlp"`) || !strings.Contains(audit, `"decision":"deny","rule":"default","cause":"dlp"`) ||
+		!strings.Contains(audit, `"dlp":["github-pat"]`) || strings.Contains(audit, token) || strings.Contains(sc.stderr.String(), token) {
+		t.Errorf("audit:\n%s", audit)
+	}
+}
