@@ -16,7 +16,8 @@ package proxy
 //  4. The body is scanned as it streams by both: a value or a placeholder
 //     astray stops it before its last byte leaves (and the agent gets a
 //     403 when the upstream has not answered yet), as does a DLP finding in
-//     block mode.
+//     block mode. In report mode DLP scans the first DLPReportMax bytes of
+//     a body only.
 //  5. An answer from a bound host has the real values taken out of its
 //     headers and its body (streamed) before the agent sees it.
 //
@@ -62,6 +63,12 @@ type Finding struct {
 // SetSecrets swaps the credentials: every request from now on is guarded
 // by set (nil: none). Requests in flight keep the set they started with.
 func (s *Server) SetSecrets(set *guard.Set) { s.secrets.Store(set) }
+
+// DLPReportMax is how much of a request body DLP scans in report mode
+// (the whole body is scanned in block mode). Pattern detection costs a few
+// MB/s of CPU, and scans as the body passes: a 100 MB upload scanned whole
+// would go at that pace, for findings that block nothing.
+const DLPReportMax = 8 << 20
 
 // maxDLPIDs bounds the rule ids an audit line lists.
 const maxDLPIDs = 16
@@ -134,7 +141,16 @@ func (s *Server) guardRequest(r *http.Request, rs *reqState) *http.Response {
 	sec.body, _ = body.(*guard.Body)
 	if s.cfg.DLP != nil && sec.mode != allowlist.DLPOff {
 		block := sec.block
-		body = readCloser{s.cfg.DLP.NewReader(body, block, func(f Finding) { sec.addFinding(f.RuleID, block) }), body}
+		found := func(f Finding) { sec.addFinding(f.RuleID, block) }
+		if block {
+			body = readCloser{s.cfg.DLP.NewReader(body, true, found), body}
+		} else {
+			// Report mode scans the start of a body only: pattern
+			// detection runs at a few MB/s, and a report must not slow a
+			// large upload to that pace.
+			scanned := s.cfg.DLP.NewReader(io.LimitReader(body, DLPReportMax), false, found)
+			body = readCloser{io.MultiReader(scanned, body), body}
+		}
 	}
 	r.Body = readCloser{stopReader{body, sec}, body}
 	return nil

@@ -765,3 +765,22 @@ func BenchmarkGuardedUpload(b *testing.B) {
 		})
 	}
 }
+
+// TestDLPReportScansTheStart: in report mode DLP scans the first
+// DLPReportMax bytes of a body, and the rest passes unscanned (at full
+// speed); in block mode all of it is scanned.
+func TestDLPReportScansTheStart(t *testing.T) {
+	for _, mode := range []string{"report", "block"} {
+		pol := strings.Replace(secretPolicy, "version: 1\n", "version: 1\ndlp: "+mode+"\n", 1)
+		e, _ := newSecretEnv(t, pol, func(c *Config) { c.DLP = fakeDLP{} })
+		late := strings.Repeat("a", DLPReportMax) + " FAKESECRET-9"
+		resp, _ := e.do(e.client(false), mkReq(t, "POST", fmt.Sprintf("https://o2.test:%d/sink/late", e.origin.port), strings.NewReader(late)))
+		rec := e.waitAudit(func(r audit.Record) bool { return r.Path == "/sink/late" })
+		switch {
+		case mode == "report" && (resp.StatusCode != 200 || rec.Decision != "allow" || rec.DLP != nil):
+			t.Errorf("report, a finding past the scanned start: %d %+v", resp.StatusCode, rec)
+		case mode == "block" && (resp.StatusCode != 403 || rec.Cause != allowlist.CauseDLP.String()):
+			t.Errorf("block, a finding past DLPReportMax: %d %+v", resp.StatusCode, rec)
+		}
+	}
+}
