@@ -182,7 +182,7 @@ func ParseSource(s string) (Source, error) {
 		if c := closest(scheme, sourceSchemes); c != "" {
 			hint = fmt.Sprintf("did you mean %q? ", c+":")
 		}
-		return Source{}, fmt.Errorf("has the unknown scheme %q; %suse env:, file:, command: or keychain:", scheme+":", hint)
+		return Source{}, fmt.Errorf("has the unknown scheme %q; %suse one of env:VAR, file:PATH, command:ARGV or keychain:SERVICE", scheme+":", hint)
 	}
 	src := Source{Scheme: scheme, Ref: ref}
 	switch scheme {
@@ -239,7 +239,7 @@ func (s Source) Argv() ([]string, error) {
 				j++
 			}
 			if j == len(r) {
-				return nil, errors.New("has an unterminated ' quote after command:")
+				return nil, errors.New("has an unterminated ' quote in its command")
 			}
 			i = j
 		case c == '"':
@@ -252,12 +252,12 @@ func (s Source) Argv() ([]string, error) {
 				cur.WriteRune(r[j])
 			}
 			if j == len(r) {
-				return nil, errors.New("has an unterminated \" quote after command:")
+				return nil, errors.New("has an unterminated \" quote in its command")
 			}
 			i = j
 		case c == '\\':
 			if i+1 == len(r) {
-				return nil, errors.New("ends in a lone backslash after command:")
+				return nil, errors.New("ends in a lone backslash")
 			}
 			inWord = true
 			i++

@@ -68,7 +68,7 @@ func checkCredentialEnv(pol *allowlist.Policy, env []string) error {
 		vars := agentVars(c)
 		for _, v := range vars {
 			if given[v] {
-				errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): the agent gets credential %s's placeholder in %s, and the sidecar puts the real value on its requests to %s; drop %s from -e and env:",
+				errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): the agent gets credential %s's placeholder in %s, and the sidecar puts the real value on its requests to %s; drop %s from -e and from env in bottle.yaml",
 					v, c.Name, v, hosts, v))
 			}
 		}
@@ -82,7 +82,7 @@ func checkCredentialEnv(pol *allowlist.Policy, env []string) error {
 			if len(vars) > 0 {
 				instead = "the agent has its placeholder in " + strings.Join(vars, ", ")
 			}
-			errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): %s holds the real value of credential %s (its source is %s), which the agent must never hold; drop it from -e and env: (%s)",
+			errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): %s holds the real value of credential %s (its source is %s), which the agent must never hold; drop it from -e and from env in bottle.yaml (%s)",
 				src.Ref, src.Ref, c.Name, src, instead))
 		}
 	}

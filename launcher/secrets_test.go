@@ -277,9 +277,9 @@ func TestLaunchFailureDropsCredentials(t *testing.T) {
 // set a variable a credential fills with its placeholder.
 func TestLaunchRefusesCredentialVariables(t *testing.T) {
 	for _, tc := range []struct{ env, want string }{
-		{"ANTHROPIC_API_KEY", "-e ANTHROPIC_API_KEY (or env: in bottle.yaml): the agent gets credential anthropic's placeholder in ANTHROPIC_API_KEY, and the sidecar puts the real value on its requests to api.example.com; drop ANTHROPIC_API_KEY from -e and env:"},
-		{"TEST_ANTHROPIC_KEY", "-e TEST_ANTHROPIC_KEY (or env: in bottle.yaml): TEST_ANTHROPIC_KEY holds the real value of credential anthropic (its source is env:TEST_ANTHROPIC_KEY), which the agent must never hold; drop it from -e and env: (the agent has its placeholder in ANTHROPIC_API_KEY)"},
-		{"AWS_SESSION_TOKEN", "-e AWS_SESSION_TOKEN (or env: in bottle.yaml): the agent gets credential aws's placeholder in AWS_SESSION_TOKEN, and the sidecar puts the real value on its requests to *.amazonaws.com; drop AWS_SESSION_TOKEN from -e and env:"},
+		{"ANTHROPIC_API_KEY", "-e ANTHROPIC_API_KEY (or env: in bottle.yaml): the agent gets credential anthropic's placeholder in ANTHROPIC_API_KEY, and the sidecar puts the real value on its requests to api.example.com; drop ANTHROPIC_API_KEY from -e and from env in bottle.yaml"},
+		{"TEST_ANTHROPIC_KEY", "-e TEST_ANTHROPIC_KEY (or env: in bottle.yaml): TEST_ANTHROPIC_KEY holds the real value of credential anthropic (its source is env:TEST_ANTHROPIC_KEY), which the agent must never hold; drop it from -e and from env in bottle.yaml (the agent has its placeholder in ANTHROPIC_API_KEY)"},
+		{"AWS_SESSION_TOKEN", "-e AWS_SESSION_TOKEN (or env: in bottle.yaml): the agent gets credential aws's placeholder in AWS_SESSION_TOKEN, and the sidecar puts the real value on its requests to *.amazonaws.com; drop AWS_SESSION_TOKEN from -e and from env in bottle.yaml"},
 	} {
 		fx := newCredFixture(t)
 		fx.s.Env = []string{"OTHER=1", tc.env + "=v"}

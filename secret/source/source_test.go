@@ -129,7 +129,7 @@ printf '%s\n' "`+k+`"`)
 		{"timeout", "command:slow", "command:slow did not finish within 300ms; make it answer without waiting for input (it runs with no terminal)"},
 		{"too_much", "command:noisy", "command:noisy printed more than 64 KiB; a key is far smaller"},
 		{"stderr_clipped", "command:long", "command:long failed: exit status 1: " + strings.Repeat("0", 400) + "…"},
-		{"unquoted", `command:fail 'x`, `command:fail 'x has an unterminated ' quote after command:; quote with ' or " (no shell runs it)`},
+		{"unquoted", `command:fail 'x`, `command:fail 'x has an unterminated ' quote in its command; quote with ' or " (no shell runs it)`},
 	})
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("the timeout did not stop the command: %v", d)

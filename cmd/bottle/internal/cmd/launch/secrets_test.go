@@ -30,7 +30,7 @@ func TestLaunchCredentialVariable(t *testing.T) {
 	fx.Fakert("", "image", "agent:1")
 	fx.UserEnv["TEST_KEY"] = "sk-test-value-0123456789"
 	fx.UserEnv["ANTHROPIC_API_KEY"] = "sk-test-mine-0123456789"
-	want := "-e ANTHROPIC_API_KEY (or env: in bottle.yaml): the agent gets credential anthropic's placeholder in ANTHROPIC_API_KEY, and the sidecar puts the real value on its requests to api.example.com; drop ANTHROPIC_API_KEY from -e and env:\n"
+	want := "-e ANTHROPIC_API_KEY (or env: in bottle.yaml): the agent gets credential anthropic's placeholder in ANTHROPIC_API_KEY, and the sidecar puts the real value on its requests to api.example.com; drop ANTHROPIC_API_KEY from -e and from env in bottle.yaml\n"
 	fx.Calls()
 	r := fx.Run(NewCmd(fx.F, nil), nil, "demo", "--image", "agent:1", "-e", "ANTHROPIC_API_KEY")
 	if r.Code != 1 || !strings.HasSuffix(r.Stderr, want) {
