@@ -231,7 +231,7 @@ func TestParseSource(t *testing.T) {
 		{in: "TOKEN", err: `has no scheme; write env:VAR, file:PATH, command:ARGV or keychain:SERVICE[/ACCOUNT], never the secret itself (for the variable TOKEN: "env:TOKEN")`},
 		{in: "Bearer:x", err: "has no scheme"},
 		{in: "", err: "has no scheme"},
-		{in: "vault:x", err: `has the unknown scheme "vault:"; use env:`},
+		{in: "vault:x", err: `has the unknown scheme "vault:"; use one of env:VAR`},
 		{in: "env:", err: "does not name a variable"},
 		{in: "env:A-B", err: "does not name a variable"},
 		{in: "file:  ", err: "names no file"},
