@@ -303,6 +303,12 @@ func printAudit(out io.Writer, line string, opts *Options) {
 		target += ":" + num(int64(r.Port)) + s(r.Path)
 	}
 	extra := ""
+	if r.Credential != "" {
+		extra += "  credential: " + s(r.Credential)
+	}
+	if len(r.DLP) > 0 {
+		extra += "  dlp: " + s(strings.Join(r.DLP, ","))
+	}
 	if r.Error != "" {
 		extra = "  error: " + s(r.Error)
 	}

@@ -53,6 +53,8 @@ func TestEgress(t *testing.T) {
 		{Time: "t2", Kind: audit.KindDNS, Name: "q\x07.test", QType: "A", Decision: audit.DecisionDeny, Rule: "default", Reason: "no rule"},
 		{Time: "t3", Kind: audit.KindSuppressed, Client: "172.30.0.3", Count: 1234567, Decision: audit.DecisionDeny},
 		{Time: "t4", Kind: audit.KindTunnel, Host: "api.example.com", Port: 443, Decision: audit.DecisionAllow, Rule: "allow[0]", Reason: "ok", BytesIn: 10},
+		{Time: "t5", Kind: audit.KindRequest, Method: "POST", Host: "api.example.com", Port: 443, Path: "/v1", Status: 200, Decision: audit.DecisionWouldDeny,
+			Rule: "allow[0]", Cause: "dlp", Reason: "a secret pattern", Credential: "anthropic", DLP: []string{"github-pat", "slack-bot-token"}},
 	}
 	var data []byte
 	for _, l := range lines {
@@ -66,12 +68,13 @@ func TestEgress(t *testing.T) {
 		`t1 deny       request  GET     \u{009b}2Jevil\u{202e}.test:80/x\x1b[31m 403  [default] no rule  error: boom  (and 4 more like it)` + "\n" +
 		`t2 deny       dns              q\x07.test (A)   [default] no rule` + "\n" +
 		"t3 deny       suppressed         172.30.0.3 ×1234567   [] \n" +
-		"t4 allow      tunnel           api.example.com:443   [allow[0]] ok\n"
+		"t4 allow      tunnel           api.example.com:443   [allow[0]] ok\n" +
+		"t5 would-deny request  POST    api.example.com:443/v1 200  [allow[0]] a secret pattern  credential: anthropic  dlp: github-pat,slack-bot-token\n"
 	if r.Code != 0 || r.Stdout != want {
 		t.Errorf("egress text: %+v\nwant:\n%s", r, want)
 	}
 	r = fx.Run(NewCmd(fx.F, nil), nil, "demo", "--egress", "--json")
-	if r.Code != 0 || strings.ContainsAny(r.Stdout, "\u009b\u202e") || strings.Count(r.Stdout, "\n") != 6 {
+	if r.Code != 0 || strings.ContainsAny(r.Stdout, "\u009b\u202e") || strings.Count(r.Stdout, "\n") != 7 {
 		t.Errorf("egress json: %+v", r)
 	}
 	var rec audit.Record
