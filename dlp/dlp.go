@@ -10,7 +10,7 @@
 // Scanning is not cheap: a few MB per second of CPU on code, JSON and
 // binary data, most of it in gitleaks' decoder and its regular expressions
 // (BenchmarkScanStream; bench/ records it as ns per MB). Prose with no
-// encoded-looking run is much faster (see mayBeEncoded).
+// encoded-looking run is much faster (see decodable).
 package dlp
 
 import (
@@ -44,8 +44,10 @@ type Finding struct {
 type Detector struct {
 	// deep decodes encoded text before it scans; raw does not, and is
 	// used where deep's decoder would find nothing to decode (see
-	// mayBeEncoded). Both share one configuration.
+	// decodable). Both share one configuration.
 	deep, raw *detect.Detector
+	// minText is the shortest run of text a match can be (textRuns).
+	minText int
 }
 
 // offRules returns the gitleaks default rules left out, each with the
@@ -101,6 +103,10 @@ func newDetector(off map[string]string) (*Detector, error) {
 	if err := dropRules(&cfg, off); err != nil {
 		return nil, err
 	}
+	least, err := minMatch(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dlp: reading gitleaks' rules: %w", err)
+	}
 	deep, raw := detect.NewDetector(cfg), detect.NewDetector(cfg)
 	// The `gitleaks:allow` comment would let the agent exempt any line.
 	deep.IgnoreGitleaksAllow, raw.IgnoreGitleaksAllow = true, true
@@ -112,36 +118,7 @@ func newDetector(off map[string]string) (*Detector, error) {
 	// match leaves this package), and no fragment ever has a FilePath, so
 	// neither the global allowlist's paths (images, go.sum, vendor/…: an
 	// evasion path for a request) nor path-only rules ever apply.
-	return &Detector{deep: deep, raw: raw}, nil
-}
-
-// mayBeEncoded says whether gitleaks' decoder could find anything to
-// decode in b: a percent escape, a unicode escape, or a run of 16 or more
-// base64 or hex characters (the patterns of detect/codec/encodings.go,
-// loosened). Where it could not, its first pass finds nothing and the
-// scan is the same without it; and that pass is most of a scan's cost
-// (one regular expression with four alternatives over all of b).
-func mayBeEncoded(b []byte) bool {
-	run := 0
-	for i, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '/', c == '+', c == '-':
-			if run++; run >= 16 {
-				return true
-			}
-			continue
-		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
-			return true
-		case c == '\\' && i+1 < len(b) && (b[i+1] == 'u' || b[i+1] == 'U'):
-			return true
-		}
-		run = 0
-	}
-	return bytes.Contains(b, []byte("U+"))
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	return &Detector{deep: deep, raw: raw, minText: least}, nil
 }
 
 // dropRules takes the rules in off out of cfg, and the keywords only they
@@ -200,18 +177,23 @@ func (d *Detector) scan(b []byte, base int64) []span {
 	if len(b) == 0 {
 		return nil
 	}
+	frag, runs := textRuns(b, d.minText)
+	if len(frag) == 0 {
+		return nil
+	}
 	gl := d.raw
-	if mayBeEncoded(b) {
+	if decodable(frag) {
 		gl = d.deep
 	}
-	fs := gl.DetectContext(context.Background(), detect.Fragment{Raw: string(b)})
+	fs := gl.DetectContext(context.Background(), detect.Fragment{Raw: string(frag)})
 	if len(fs) == 0 {
 		return nil
 	}
-	nl := newlines(b)
+	nl := newlines(frag)
 	out := make([]span, 0, len(fs))
 	for i := range fs {
 		start, end := bounds(nl, &fs[i])
+		start, end = windowOffset(runs, start), windowOffset(runs, end)
 		out = append(out, span{Finding{RuleID: fs[i].RuleID, Offset: base + int64(start)}, base + int64(end)})
 	}
 	sortSpans(out)
