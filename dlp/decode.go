@@ -5,71 +5,173 @@ import (
 	"encoding/base64"
 )
 
-// decodable says whether gitleaks' decoder could find anything in b that
-// decodes: where it cannot, its first pass ends the scan with nothing to
+// decodable says whether gitleaks' decoder finds anything in b that
+// decodes: where it does not, its first pass ends the scan with nothing to
 // decode, and a scan without it (the raw Detector) finds exactly what one
 // with it finds. That pass is one regular expression with four
 // alternatives over all of b (detect/codec/encodings.go), about half the
-// cost of a scan of code, JSON or binary data; this check is a loop over
-// the bytes.
-//
-// It answers true where b has a percent escape, a unicode escape or "U+"
-// (candidates for the first two of the decoder's patterns, loosened). Where
-// it has none, the decoder's matches are fixed by the runs of base64
-// characters ([\w/+-]) alone: in each run of 16 or more, a hex match of the
-// run's first 32 or more hex digits and a base64 match of the rest (if 16
-// or more), or else one base64 match of the whole run, each with up to two
-// '=' after it. decodable then decodes each match as gitleaks does
-// (decodeHex, decodeBase64 in detect/codec) and answers true if any
-// decodes to printable text.
+// cost of a scan of code, JSON or binary data; encodedMatches finds the
+// same matches with a loop over the bytes.
 func decodable(b []byte) bool {
-	for i, c := range b {
-		switch {
-		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
-			return true
-		case c == '\\' && i+1 < len(b) && (b[i+1] == 'u' || b[i+1] == 'U'):
-			return true
-		}
-	}
-	if bytes.Contains(b, []byte("U+")) {
+	ms, ok := encodedMatches(b)
+	if !ok {
 		return true
 	}
-	var buf []byte
-	for i := 0; i < len(b); {
-		if !isB64(b[i]) {
-			i++
-			continue
-		}
-		r := i
-		for i < len(b) && isB64(b[i]) {
-			i++
-		}
-		if i-r < 16 {
-			continue
-		}
-		hp := 0
-		for r+hp < i && isHex(b[r+hp]) {
-			hp++
-		}
-		if hp >= 32 {
-			if hexDecodes(b[r : r+hp]) {
-				return true
-			}
-			r += hp
-			if i-r < 16 {
-				continue
-			}
-		}
-		end := i
-		for k := 0; k < 2 && end < len(b) && b[end] == '='; k++ {
-			end++
-		}
-		var ok bool
-		if buf, ok = base64Decodes(b[r:end], buf); ok {
+	for _, m := range ms {
+		if m.decodes {
 			return true
 		}
 	}
 	return false
+}
+
+// encoded is a match of gitleaks' decoder in a fragment, and whether it
+// decodes to anything (a segment the decoder's next pass scans).
+type encoded struct {
+	start, end int
+	decodes    bool
+	// rank is the alternative's precedence in the decoder (percent 4,
+	// unicode 3, hex 2, base64 1).
+	rank int
+}
+
+// encodedMatches returns the matches of the decoder's first pass over b,
+// in order, as its regular expression finds them (leftmost first, the
+// alternatives in its order: percent, unicode, hex, base64):
+//
+//	%[0-9A-Fa-f]{2}(?:.*%[0-9A-Fa-f]{2})?       from a line's first escape to its last
+//	(?:U\+[a-fA-F0-9]{4}(?:\s|$))+ | (?i)(?:\\{1,2}u[a-fA-F0-9]{4})+
+//	[0-9A-Fa-f]{32,}
+//	[\w\/+-]{16,}={0,2}
+//
+// less those touching a neighbour of higher precedence (touching), and
+// decodes each as decodePercent, decodeUnicode, decodeHex and
+// decodeBase64 do (a unicode match always decodes to something). It does
+// not follow the "U+1234 " form: where b has "U+" it says false, and the
+// caller takes it that everything may decode.
+func encodedMatches(b []byte) ([]encoded, bool) {
+	if bytes.Contains(b, []byte("U+")) {
+		return nil, false
+	}
+	var ms []encoded
+	var buf []byte
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+			end := lastPercent(b, i)
+			ms = append(ms, encoded{i, end, percentDecodes(b[i:end]), 4})
+			i = end
+		case c == '\\':
+			end := unicodeEnd(b, i)
+			if end == i {
+				i++
+				continue
+			}
+			ms = append(ms, encoded{i, end, true, 3})
+			i = end
+		case isB64(c):
+			h, n := i, i
+			for h < len(b) && isHex(b[h]) {
+				h++
+			}
+			for n < len(b) && isB64(b[n]) {
+				n++
+			}
+			switch {
+			case h-i >= 32:
+				ms = append(ms, encoded{i, h, hexDecodes(b[i:h]), 2})
+				i = h
+			case n-i >= 16:
+				for k := 0; k < 2 && n < len(b) && b[n] == '='; k++ {
+					n++
+				}
+				var ok bool
+				buf, ok = base64Decodes(b[i:n], buf)
+				ms = append(ms, encoded{i, n, ok, 1})
+				i = n
+			default:
+				// Too short from here, and so from anywhere in it.
+				i = n
+			}
+		default:
+			i++
+		}
+	}
+	return touching(ms), true
+}
+
+// touching drops, as findEncodingMatches does, a match that touches (ends
+// where it starts, or starts where it ends) a neighbour of higher
+// precedence: so a base64 run right after a percent escape is not decoded.
+func touching(ms []encoded) []encoded {
+	if len(ms) == 1 {
+		return ms
+	}
+	var out []encoded
+	for i, m := range ms {
+		if i > 0 && ms[i-1].end >= m.start && ms[i-1].rank > m.rank {
+			continue
+		}
+		if i+1 < len(ms) && m.end >= ms[i+1].start && ms[i+1].rank > m.rank {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// lastPercent is the end of the percent match that starts at i: just
+// after the last escape on the line that starts at i+3 or later, or i+3.
+func lastPercent(b []byte, i int) int {
+	line := len(b)
+	if k := bytes.IndexByte(b[i:], '\n'); k >= 0 {
+		line = i + k
+	}
+	for j := line - 3; j >= i+3; j-- {
+		if b[j] == '%' && isHex(b[j+1]) && isHex(b[j+2]) {
+			return j + 3
+		}
+	}
+	return i + 3
+}
+
+// unicodeEnd is the end of the unicode escapes (\\{1,2}u followed by four
+// hex digits, u in either case, one after another) from i, or i.
+func unicodeEnd(b []byte, i int) int {
+	esc := func(k int) int {
+		for _, slashes := range []int{2, 1} {
+			u := k + slashes
+			if u+4 < len(b) && b[k] == '\\' && (slashes == 1 || b[k+1] == '\\') && (b[u] == 'u' || b[u] == 'U') &&
+				isHex(b[u+1]) && isHex(b[u+2]) && isHex(b[u+3]) && isHex(b[u+4]) {
+				return u + 5
+			}
+		}
+		return k
+	}
+	for {
+		next := esc(i)
+		if next == i {
+			return i
+		}
+		i = next
+	}
+}
+
+// percentDecodes is whether gitleaks' decodePercent returns anything for
+// s: every escape it decodes, reading left to right, is printable.
+func percentDecodes(s []byte) bool {
+	for i := 0; i < len(s); {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			if !printable(unhex(s[i+1])<<4 | unhex(s[i+2])) {
+				return false
+			}
+			i += 3
+			continue
+		}
+		i++
+	}
+	return len(s) > 0
 }
 
 func isB64(c byte) bool {
