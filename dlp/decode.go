@@ -3,6 +3,7 @@ package dlp
 import (
 	"bytes"
 	"encoding/base64"
+	"strings"
 )
 
 // decodable says whether gitleaks' decoder finds anything in b that
@@ -12,12 +13,12 @@ import (
 // alternatives over all of b (detect/codec/encodings.go), about half the
 // cost of a scan of code, JSON or binary data; encodedMatches finds the
 // same matches with a loop over the bytes.
-func decodable(b []byte) bool {
-	ms, ok := encodedMatches(b)
-	if !ok {
-		return true
-	}
-	for _, m := range ms {
+func decodable(b []byte) bool { return anyDecodes(encodedMatches(b)) }
+
+// anyDecodes says whether any segment of the decoder's matches all
+// decodes to something.
+func anyDecodes(all []encoded) bool {
+	for _, m := range touching(all) {
 		if m.decodes {
 			return true
 		}
@@ -35,7 +36,8 @@ type encoded struct {
 	rank int
 }
 
-// encodedMatches returns the matches of the decoder's first pass over b,
+// encodedMatches returns the matches of the decoder's regular expression
+// in its first pass over b,
 // in order, as its regular expression finds them (leftmost first, the
 // alternatives in its order: percent, unicode, hex, base64):
 //
@@ -44,15 +46,9 @@ type encoded struct {
 //	[0-9A-Fa-f]{32,}
 //	[\w\/+-]{16,}={0,2}
 //
-// less those touching a neighbour of higher precedence (touching), and
-// decodes each as decodePercent, decodeUnicode, decodeHex and
-// decodeBase64 do (a unicode match always decodes to something). It does
-// not follow the "U+1234 " form: where b has "U+" it says false, and the
-// caller takes it that everything may decode.
-func encodedMatches(b []byte) ([]encoded, bool) {
-	if bytes.Contains(b, []byte("U+")) {
-		return nil, false
-	}
+// and decodes each as decodePercent, decodeUnicode, decodeHex and
+// decodeBase64 do (a unicode match always decodes to something).
+func encodedMatches(b []byte) []encoded {
 	var ms []encoded
 	var buf []byte
 	for i := 0; i < len(b); {
@@ -68,6 +64,10 @@ func encodedMatches(b []byte) ([]encoded, bool) {
 				i++
 				continue
 			}
+			ms = append(ms, encoded{i, end, true, 3})
+			i = end
+		case c == 'U' && codePointsEnd(b, i) > i:
+			end := codePointsEnd(b, i)
 			ms = append(ms, encoded{i, end, true, 3})
 			i = end
 		case isB64(c):
@@ -91,17 +91,39 @@ func encodedMatches(b []byte) ([]encoded, bool) {
 				ms = append(ms, encoded{i, n, ok, 1})
 				i = n
 			default:
-				// Too short from here, and so from anywhere in it.
-				i = n
+				// Too short from here, and so from anywhere in it
+				// but at a "U+" code point.
+				if k := bytes.Index(b[i+1:n], []byte("U+")); k >= 0 {
+					i += 1 + k
+				} else {
+					i = n
+				}
 			}
 		default:
 			i++
 		}
 	}
-	return touching(ms), true
+	return ms
 }
 
-// touching drops, as findEncodingMatches does, a match that touches (ends
+// codePointsEnd is the end of the "U+1234" code points, each followed by
+// a space or the end of b, one after another from i; or i.
+func codePointsEnd(b []byte, i int) int {
+	for i+6 <= len(b) && b[i] == 'U' && b[i+1] == '+' && isHex(b[i+2]) && isHex(b[i+3]) && isHex(b[i+4]) && isHex(b[i+5]) {
+		switch {
+		case i+6 == len(b):
+			return i + 6
+		case strings.IndexByte("\t\n\f\r ", b[i+6]) >= 0:
+			i += 7
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// touching returns the segments of the decoder's first pass, of its
+// matches ms: it drops, as findEncodingMatches does, a match that touches (ends
 // where it starts, or starts where it ends) a neighbour of higher
 // precedence: so a base64 run right after a percent escape is not decoded.
 func touching(ms []encoded) []encoded {

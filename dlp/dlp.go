@@ -172,32 +172,63 @@ type span struct {
 
 // scan runs gitleaks over b, a window of a stream that starts at offset
 // base, and returns each finding with its span in stream offsets, sorted.
-// The report.Findings (which hold the secret) go no further than here.
+// It scans b's runs of text (textRuns); with the decoder only where it has
+// something to decode (decodable), and then only around it where that is
+// a small part of b (regions). The report.Findings (which hold the
+// secret) go no further than here.
 func (d *Detector) scan(b []byte, base int64) []span {
-	if len(b) == 0 {
-		return nil
-	}
 	frag, runs := textRuns(b, d.minText)
 	if len(frag) == 0 {
 		return nil
 	}
-	gl := d.raw
-	if decodable(frag) {
-		gl = d.deep
+	var out []span
+	// find runs gl over frag[from:to], and keeps what it finds (only what
+	// the decoding passes find, if decodedOnly).
+	find := func(gl *detect.Detector, from, to int, decodedOnly bool) {
+		part := frag[from:to]
+		fs := gl.DetectContext(context.Background(), detect.Fragment{Raw: string(part)})
+		if len(fs) == 0 {
+			return
+		}
+		nl := newlines(part)
+		for i := range fs {
+			if decodedOnly && !fromDecoding(&fs[i]) {
+				continue
+			}
+			start, end := bounds(nl, &fs[i])
+			start, end = windowOffset(runs, from+start), windowOffset(runs, from+end)
+			out = append(out, span{Finding{RuleID: fs[i].RuleID, Offset: base + int64(start)}, base + int64(end)})
+		}
 	}
-	fs := gl.DetectContext(context.Background(), detect.Fragment{Raw: string(frag)})
-	if len(fs) == 0 {
+	all := encodedMatches(frag)
+	if !anyDecodes(all) {
+		find(d.raw, 0, len(frag), false)
+		return sortDedupe(out)
+	}
+	parts := regions(frag, all)
+	if parts == nil {
+		find(d.deep, 0, len(frag), false)
+		return sortDedupe(out)
+	}
+	find(d.raw, 0, len(frag), false)
+	for _, p := range parts {
+		find(d.deep, p[0], p[1], true)
+	}
+	return sortDedupe(out)
+}
+
+// fromDecoding says whether gitleaks found f in decoded text (its decoding
+// passes tag what they find with the depth).
+func fromDecoding(f *report.Finding) bool {
+	return slices.ContainsFunc(f.Tags, func(t string) bool { return strings.HasPrefix(t, "decode-depth:") })
+}
+
+func sortDedupe(s []span) []span {
+	if len(s) == 0 {
 		return nil
 	}
-	nl := newlines(frag)
-	out := make([]span, 0, len(fs))
-	for i := range fs {
-		start, end := bounds(nl, &fs[i])
-		start, end = windowOffset(runs, start), windowOffset(runs, end)
-		out = append(out, span{Finding{RuleID: fs[i].RuleID, Offset: base + int64(start)}, base + int64(end)})
-	}
-	sortSpans(out)
-	return dedupe(out)
+	sortSpans(s)
+	return dedupe(s)
 }
 
 // newlines returns the offset of every '\n' in b.
