@@ -71,34 +71,39 @@ func encodedMatches(b []byte) []encoded {
 			ms = append(ms, encoded{i, end, true, 3})
 			i = end
 		case isB64(c):
-			h, n := i, i
+			n, u := i, false
+			for n < len(b) && isB64(b[n]) {
+				u = u || b[n] == 'U'
+				n++
+			}
+			if n-i < 16 {
+				// Too short from here, and so from anywhere in it but
+				// at a "U+" code point.
+				next := n
+				if u {
+					if k := bytes.Index(b[i+1:n], []byte("U+")); k >= 0 {
+						next = i + 1 + k
+					}
+				}
+				i = next
+				continue
+			}
+			h := i
 			for h < len(b) && isHex(b[h]) {
 				h++
 			}
-			for n < len(b) && isB64(b[n]) {
-				n++
-			}
-			switch {
-			case h-i >= 32:
+			if h-i >= 32 {
 				ms = append(ms, encoded{i, h, hexDecodes(b[i:h]), 2})
 				i = h
-			case n-i >= 16:
-				for k := 0; k < 2 && n < len(b) && b[n] == '='; k++ {
-					n++
-				}
-				var ok bool
-				buf, ok = base64Decodes(b[i:n], buf)
-				ms = append(ms, encoded{i, n, ok, 1})
-				i = n
-			default:
-				// Too short from here, and so from anywhere in it
-				// but at a "U+" code point.
-				if k := bytes.Index(b[i+1:n], []byte("U+")); k >= 0 {
-					i += 1 + k
-				} else {
-					i = n
-				}
+				continue
 			}
+			for k := 0; k < 2 && n < len(b) && b[n] == '='; k++ {
+				n++
+			}
+			var ok bool
+			buf, ok = base64Decodes(b[i:n], buf)
+			ms = append(ms, encoded{i, n, ok, 1})
+			i = n
 		default:
 			i++
 		}
@@ -196,9 +201,15 @@ func percentDecodes(s []byte) bool {
 	return len(s) > 0
 }
 
-func isB64(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '/' || c == '+' || c == '-'
-}
+// b64Class is the decoder's base64 class, [\w/+-].
+var b64Class = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '/' || c == '+' || c == '-'
+	}
+	return t
+}()
+
+func isB64(c byte) bool { return b64Class[c] }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
