@@ -9,7 +9,7 @@ import (
 
 // mixed is the benchmark's corpus: each benign sample and some prose, in
 // turn, to about size bytes.
-func mixed(b *testing.B, size int) []byte {
+func mixed(b testing.TB, size int) []byte {
 	samples := benign(b)
 	prose, _ := io.ReadAll(newWords(1 << 20))
 	samples["prose"] = prose
