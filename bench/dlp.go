@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -98,7 +97,8 @@ func dlpCorpus(size int) ([]byte, string) {
 	}
 	code := goFiles()
 	add("JSON API bodies", apiBodies(code, size/4))
-	js, _ := os.ReadFile(filepath.Join(runtime.GOROOT(), "src/internal/trace/traceviewer/static/webcomponents.min.js"))
+	goroot, _ := exec.Command("go", "env", "GOROOT").Output()
+	js, _ := os.ReadFile(filepath.Join(strings.TrimSpace(string(goroot)), "src/internal/trace/traceviewer/static/webcomponents.min.js"))
 	add("minified JavaScript", js)
 	add("gzipped tarball", gzipTar(code))
 	pack, _ := exec.Command("sh", "-c", "echo HEAD | git pack-objects --revs --stdout -q").Output()

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -25,7 +24,11 @@ import (
 func benign(t testing.TB) map[string][]byte {
 	t.Helper()
 	s := map[string][]byte{"json api bodies": jsonBodies(t)}
-	js := filepath.Join(runtime.GOROOT(), "src/internal/trace/traceviewer/static/webcomponents.min.js")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	js := filepath.Join(strings.TrimSpace(string(goroot)), "src/internal/trace/traceviewer/static/webcomponents.min.js")
 	b, err := os.ReadFile(js)
 	if err != nil {
 		t.Fatalf("the minified JavaScript sample: %v (the Go installation's trace viewer; pick another .min.js if it moved)", err)
@@ -181,7 +184,7 @@ func TestBenignTraffic(t *testing.T) {
 			if fs := d.Scan(b); len(fs) > 0 {
 				t.Errorf("%d bytes: findings %v", len(b), fs)
 			}
-			_, err, fs := stream(t, bytes.NewReader(b), false)
+			_, fs, err := stream(t, bytes.NewReader(b), false)
 			if err != nil || len(fs) > 0 {
 				t.Errorf("streamed: %v, findings %v", err, fs)
 			}

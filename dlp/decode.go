@@ -232,7 +232,7 @@ func allPrintable(b []byte) bool {
 // even number of hex digits, with a decimal digit among them, each pair a
 // printable character.
 func hexDecodes(s []byte) bool {
-	if len(s)%2 != 0 || bytes.IndexAny(s, "0123456789") < 0 {
+	if len(s)%2 != 0 || !bytes.ContainsAny(s, "0123456789") {
 		return false
 	}
 	for i := 0; i < len(s); i += 2 {
@@ -258,7 +258,7 @@ func unhex(c byte) byte {
 // padded standard or as unpadded URL base64 to printable text. buf is
 // scratch space, returned for reuse.
 func base64Decodes(s, buf []byte) ([]byte, bool) {
-	if bytes.IndexAny(s, "0123456789+/-_") < 0 {
+	if !bytes.ContainsAny(s, "0123456789+/-_") {
 		return buf, false
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawURLEncoding} {

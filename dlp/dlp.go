@@ -207,6 +207,7 @@ func (d *Detector) scan(b []byte, base int64) []span {
 	// the decoding passes find, if decodedOnly).
 	find := func(gl *detect.Detector, from, to int, decodedOnly bool) {
 		part := frag[from:to]
+		//lint:ignore SA1019 DetectContext takes a detect.Fragment in gitleaks v8; sources.Fragment replaces it only in v9
 		fs := gl.DetectContext(context.Background(), detect.Fragment{Raw: string(part)})
 		if len(fs) == 0 {
 			return

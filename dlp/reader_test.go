@@ -34,13 +34,13 @@ func (r *reads) Read(p []byte) (int, error) {
 }
 
 // stream reads all of src through a reader in the given mode, and returns
-// what came out, the error that ended it (nil for io.EOF) and the
-// findings.
-func stream(t testing.TB, src io.Reader, block bool) ([]byte, error, []Finding) {
+// what came out, the findings and the error that ended it (nil for
+// io.EOF).
+func stream(t testing.TB, src io.Reader, block bool) ([]byte, []Finding, error) {
 	t.Helper()
 	var fs []Finding
 	out, err := io.ReadAll(detector(t).NewReader(src, block, func(f Finding) { fs = append(fs, f) }))
-	return out, err, fs
+	return out, fs, err
 }
 
 // checkStream checks one streamed body with the secret of f at offset at:
@@ -49,7 +49,7 @@ func stream(t testing.TB, src io.Reader, block bool) ([]byte, error, []Finding) 
 // byte on.
 func checkStream(t *testing.T, f fixture, body []byte, at int, block bool, src io.Reader) {
 	t.Helper()
-	out, err, fs := stream(t, src, block)
+	out, fs, err := stream(t, src, block)
 	want := []Finding{{f.rule, int64(at)}}
 	if !slices.Equal(fs, want) {
 		t.Fatalf("findings %v, want %v", fs, want)
@@ -156,7 +156,7 @@ func TestStreamFindsEncoded(t *testing.T) {
 			for _, block := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/block=%v", f.name, name, block), func(t *testing.T) {
 					if !ok {
-						_, _, fs := stream(t, iotest.HalfReader(bytes.NewReader(body)), block)
+						_, fs, _ := stream(t, iotest.HalfReader(bytes.NewReader(body)), block)
 						findsEncoded(t, fs, f, len(prefix), ok)
 						return
 					}
@@ -309,7 +309,7 @@ func TestStreamMemoryIsFlat(t *testing.T) {
 func TestStreamCleanBodyUnchanged(t *testing.T) {
 	body := []byte(strings.Repeat(`{"role": "user", "content": "please refactor the parser"}`+"\n", 5000))
 	for _, block := range []bool{false, true} {
-		out, err, fs := stream(t, iotest.HalfReader(bytes.NewReader(body)), block)
+		out, fs, err := stream(t, iotest.HalfReader(bytes.NewReader(body)), block)
 		if err != nil || !bytes.Equal(out, body) || len(fs) > 0 {
 			t.Errorf("block=%v: %d of %d bytes out, %v, findings %v", block, len(out), len(body), err, fs)
 		}
@@ -323,7 +323,7 @@ func TestStreamErrorPassesOn(t *testing.T) {
 	boom := errors.New("connection reset")
 	for _, block := range []bool{false, true} {
 		src := io.MultiReader(strings.NewReader("x="+f.secret+"\n"), iotest.ErrReader(boom))
-		_, err, fs := stream(t, src, block)
+		_, fs, err := stream(t, src, block)
 		want := boom
 		if block {
 			want = ErrBlocked

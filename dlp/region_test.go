@@ -29,7 +29,7 @@ func TestEncodedSecretInALargeBody(t *testing.T) {
 					t.Fatalf("the body is scanned whole with the decoder; the test wants regions")
 				}
 				only(t, d.Scan(body), f.rule, int64(len(prefix)))
-				_, err, fs := stream(t, bytes.NewReader(body), false)
+				_, fs, err := stream(t, bytes.NewReader(body), false)
 				if want := []Finding{{f.rule, int64(len(prefix))}}; err != nil || !slices.Equal(fs, want) {
 					t.Errorf("streamed: %v, findings %v, want %v", err, fs, want)
 				}
