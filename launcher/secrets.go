@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/internal/contract"
@@ -191,14 +192,25 @@ func credentialEnv(pol *allowlist.Policy, f *secret.File) []string {
 // start (the values are never readable by anyone else, not for a moment),
 // renamed over it.
 func (l *Launcher) writeCredentials(name string, f *secret.File) error {
+	_, err := l.writeCredentialsHash(name, f)
+	return err
+}
+
+// writeCredentialsHash is writeCredentials, and returns the hash of what
+// it wrote (contract.Hash), which the sidecar's status names once it has
+// read it.
+func (l *Launcher) writeCredentialsHash(name string, f *secret.File) (string, error) {
 	data, err := f.Marshal()
 	if err != nil {
-		return err
+		return "", err
 	}
+	data = append(data, '\n')
+	hash := contract.Hash(data)
+	defer clear(data)
 	path := l.CredentialsPath(name)
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+contract.CredentialsFile+".tmp-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	err = tmp.Chmod(0o600)
@@ -208,7 +220,7 @@ func (l *Launcher) writeCredentials(name string, f *secret.File) error {
 		}
 	}
 	if err == nil {
-		_, err = tmp.Write(append(data, '\n'))
+		_, err = tmp.Write(data)
 	}
 	if err == nil {
 		err = tmp.Sync()
@@ -220,9 +232,9 @@ func (l *Launcher) writeCredentials(name string, f *secret.File) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return fmt.Errorf("writing the credentials file of %s: %w", name, err)
+		return "", fmt.Errorf("writing the credentials file of %s: %w", name, err)
 	}
-	return nil
+	return hash, nil
 }
 
 // removeCredentials removes bottle name's credentials file: a bottle that
@@ -259,6 +271,10 @@ type Refreshed struct {
 	// credential, which the running agent's environment does not have (a
 	// container's environment is fixed when it starts).
 	NotInAgent []string
+	// Hash is that of the credentials file written (contract.Hash): the
+	// sidecar's status names it once the values are in force
+	// (CredentialsApplied).
+	Hash string
 }
 
 // RefreshSecrets resolves the sources of the credentials of bottle name's
@@ -309,8 +325,40 @@ func (l *Launcher) RefreshSecrets(ctx context.Context, name string) (*Refreshed,
 			res.Dropped = append(res.Dropped, v.Name)
 		}
 	}
-	if err := l.writeCredentials(name, f); err != nil {
+	if res.Hash, err = l.writeCredentialsHash(name, f); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// CredentialsApplied waits until bottle name's sidecar says, in its status
+// file (contract.ReloadStatus, in its state, which the agent cannot
+// write), that it has read the credentials file of the given hash, and
+// returns nil once those values are in force: the agent's next request
+// carries them. A file the sidecar rejected is its error; no answer within
+// wait is an error that says where to look.
+func (l *Launcher) CredentialsApplied(ctx context.Context, name, hash string, wait time.Duration) error {
+	statusPath := filepath.Join(l.LogDir(name), contract.StatusFile)
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	// The sidecar polls the file; there is no other signal to wait on.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := contract.ReadStatus(statusPath)
+		if err == nil && st.CredentialsTried == hash {
+			if st.CredentialsOK {
+				return nil
+			}
+			return fmt.Errorf("the sidecar of %s did not take the new values: %s", name, st.CredentialsError)
+		}
+		select {
+		case <-tick.C:
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+		}
+		return fmt.Errorf("the credentials were written, but the sidecar of %s did not confirm them within %s; is the bottle running? (bottle list; its log: bottle logs %s --sidecar)", name, wait, name)
+	}
 }

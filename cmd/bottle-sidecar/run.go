@@ -153,6 +153,13 @@ type appliance struct {
 	applied   [32]byte // of the policy in force
 	credsHash [32]byte // of the credentials file last read (zero: none)
 	creds     *secret.File
+	// The status of the last policy load, kept to be written again with
+	// the credentials' (a credentials file is loaded on its own).
+	polTried  [32]byte
+	polOK     bool
+	polErrs   string
+	credsOK   bool   // the values of the file last read are in force
+	credsErrs string // why not, naming the file and never a value
 }
 
 func (a *appliance) close() {
@@ -184,7 +191,7 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.credsAt, err)
 	}
-	a.creds, a.credsHash = creds, credsHash
+	a.creds, a.credsHash, a.credsOK = creds, credsHash, true
 	a.logSet(set)
 	authority, err := ca.Load(o.ConfigDir)
 	if err != nil {
@@ -420,6 +427,10 @@ func (a *appliance) reload(force bool) {
 		a.rebuildSecrets()
 	}
 	if pol == nil {
+		if credsChanged {
+			// Say what is in force, for `bottle secret refresh`.
+			a.writeStatus(a.polTried, a.polOK, a.polErrs)
+		}
 		return
 	}
 	a.proxy.SetPolicy(pol)
@@ -467,7 +478,11 @@ func (a *appliance) reloadCredentials(force bool) bool {
 			// The error names the file and what is wrong, never its content.
 			a.log.Error("credentials rejected; the previous ones stay in force", "file", a.credsAt, "err", err)
 		}
-		a.credsHash = h
+		changed := h != a.credsHash || force
+		a.credsHash, a.credsOK, a.credsErrs = h, false, err.Error()+"; the previous values stay in force"
+		if changed {
+			a.writeStatus(a.polTried, a.polOK, a.polErrs)
+		}
 		return false
 	}
 	if h == a.credsHash && !force {
@@ -475,6 +490,7 @@ func (a *appliance) reloadCredentials(force bool) bool {
 	}
 	a.credsHash = h
 	a.creds = creds
+	a.credsOK, a.credsErrs = true, ""
 	return true
 }
 
@@ -484,6 +500,7 @@ func (a *appliance) rebuildSecrets() {
 	set, err := guard.New(a.pol.Credentials(), a.creds)
 	if err != nil {
 		a.log.Error("credentials not reloaded; the previous ones stay in force", "file", a.credsAt, "err", err)
+		a.credsOK, a.credsErrs = false, "the credentials could not be compiled: "+err.Error()+"; the previous values stay in force"
 		return
 	}
 	a.proxy.SetSecrets(set)
@@ -535,8 +552,13 @@ func (a *appliance) writeStatus(tried [32]byte, ok bool, errs string) {
 	if ok && a.applied == ([32]byte{}) {
 		a.applied = tried // the first load
 	}
+	a.polTried, a.polOK, a.polErrs = tried, ok, errs
 	st := contract.ReloadStatus{Time: time.Now().UTC(), Tried: hex.EncodeToString(tried[:]), Applied: hex.EncodeToString(a.applied[:]),
-		OK: ok, Errors: errs, Mode: a.pol.Mode().String(), Allow: len(a.pol.Allow()), Deny: len(a.pol.DenyRules())}
+		OK: ok, Errors: errs, Mode: a.pol.Mode().String(), Allow: len(a.pol.Allow()), Deny: len(a.pol.DenyRules()),
+		CredentialsOK: a.credsOK, CredentialsError: a.credsErrs}
+	if a.credsHash != ([32]byte{}) {
+		st.CredentialsTried = hex.EncodeToString(a.credsHash[:])
+	}
 	if err := contract.WriteStatus(a.statusFile, st); err != nil {
 		a.log.Error("could not write the reload status", "file", a.statusFile, "err", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/internal/atomicfile"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/secret"
 )
 
@@ -88,9 +89,15 @@ func TestCredentialsReload(t *testing.T) {
 	sc := startSidecarWith(t, credPolicy, func(sc *sidecar) { sc.writeCreds(ph, v1) })
 	sc.waitInjected("a.test", v1)
 
-	// Rotation.
+	// Rotation, which the status file confirms (bottle secret refresh
+	// waits on it).
 	sc.writeCreds(ph, v2)
 	sc.waitInjected("a.test", v2)
+	want := contract.Hash(readFileBytes(t, filepath.Join(sc.dir, "credentials.json")))
+	st := sc.waitCredsStatus(want)
+	if !st.CredentialsOK || st.CredentialsError != "" || !st.OK {
+		t.Errorf("status after a rotation: %+v", st)
+	}
 
 	// A bad file: refused, v2 stays.
 	bad := `{"version": 1, "credentials": [{"name": "k", "value": "` + v1 + `"`
@@ -105,6 +112,10 @@ func TestCredentialsReload(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	sc.waitInjected("a.test", v2)
+	st = sc.waitCredsStatus(contract.Hash([]byte(bad)))
+	if st.CredentialsOK || !strings.Contains(st.CredentialsError, "credentials.json") || !strings.Contains(st.CredentialsError, "the previous values stay in force") || !st.OK {
+		t.Errorf("status after a bad credentials file: %+v", st)
+	}
 
 	// The policy binds k to b.test instead: a.test gets nothing now.
 	sc.writeCreds(ph, v2)
@@ -147,6 +158,32 @@ func TestCredentialsBadAtStart(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr.String(), "credentials.json") || strings.Contains(stderr.String(), v) {
 		t.Errorf("exit %d:\n%s", code, stderr.String())
 	}
+}
+
+// waitCredsStatus waits until the status file says the sidecar read the
+// credentials file of hash want.
+func (sc *sidecar) waitCredsStatus(want string) contract.ReloadStatus {
+	sc.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := contract.ReadStatus(filepath.Join(sc.state, "reload.json"))
+		if err == nil && st.CredentialsTried == want {
+			return st
+		}
+		if time.Now().After(deadline) {
+			sc.t.Fatalf("the status file never named credentials %s: %+v %v", want, st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readFileBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func readFile(t *testing.T, path string) string {

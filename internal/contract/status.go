@@ -30,6 +30,14 @@ type ReloadStatus struct {
 	Mode    string `json:"mode,omitempty"`
 	Allow   int    `json:"allow"`
 	Deny    int    `json:"deny"`
+	// CredentialsTried is the SHA-256 (Hash) of the credentials file
+	// (CredentialsFile) the sidecar last read, "" when there is none;
+	// CredentialsOK says whether its values are now in force, and
+	// CredentialsError why not (it names the file and the problem, never
+	// a value). `bottle secret refresh` waits on them.
+	CredentialsTried string `json:"credentials_tried_sha256,omitempty"`
+	CredentialsOK    bool   `json:"credentials_ok,omitempty"`
+	CredentialsError string `json:"credentials_error,omitempty"`
 }
 
 // Hash is the hash ReloadStatus uses for a policy file's content.

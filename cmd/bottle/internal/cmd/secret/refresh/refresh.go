@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,13 @@ type Options struct {
 	Launcher func() *launcher.Launcher
 
 	Bottle string // --bottle
+	// Wait is how long to wait for the sidecar to confirm the new values;
+	// zero means DefaultWait.
+	Wait time.Duration
 }
+
+// DefaultWait is how long refresh waits for the sidecar to confirm.
+const DefaultWait = 5 * time.Second
 
 // NewCmd returns `bottle secret refresh`. With runF, the parsed options go
 // there instead (tests).
@@ -33,8 +40,8 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Short: "Resolve a running bottle's credentials again (rotation without a restart)",
 		Long: `Resolve again, on this machine, the source of every credential of the
 running bottle's live allowlist (env:, file:, command:, keychain:), and hand
-the values to its sidecar, which reloads them: requests from then on carry
-the new values. The agent keeps the placeholders it holds, so nothing in it
+the values to its sidecar, and wait until it says they are in force: the
+agent's next request carries them. The agent keeps the placeholders it holds, so nothing in it
 changes. A credential added to the live allowlist since the launch gets a
 placeholder of its own, which the running agent's environment does not
 have (it is set when the agent starts); one removed is forgotten.
@@ -72,11 +79,20 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	wait := opts.Wait
+	if wait == 0 {
+		wait = DefaultWait
+	}
+	if len(res.Refreshed)+len(res.Added)+len(res.Dropped) > 0 {
+		if err := opts.Launcher().CredentialsApplied(ctx, name, res.Hash, wait); err != nil {
+			return err
+		}
+	}
 	out := opts.IO.Out
 	if len(res.Refreshed)+len(res.Added) == 0 {
 		fmt.Fprintf(out, "bottle %s's allowlist has no credentials; nothing to refresh (add one with bottle secret add NAME --bottle %s …)\n", name, name)
 	} else {
-		fmt.Fprintf(out, "refreshed %s in bottle %s; its sidecar reloads them within a second, and its requests from then on carry the new values\n",
+		fmt.Fprintf(out, "refreshed %s in bottle %s; its sidecar has the new values, and the agent's next request carries them\n",
 			strings.Join(append(res.Refreshed, res.Added...), ", "), name)
 	}
 	if len(res.Added) > 0 {

@@ -1,11 +1,16 @@
 package refresh
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -49,8 +54,16 @@ func TestRefresh(t *testing.T) {
 	fx.Launch("plain", "docker")
 	fx.LaunchSpec("docker", launcher.Spec{Name: "demo", Allowlist: fx.Allowlist(policy)})
 	fx.UserEnv["TEST_KEY"] = "sk-test-second-value-9876543210"
-	r := fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "demo")
-	if r.Code != 0 || r.Stdout != "refreshed anthropic in bottle demo; its sidecar reloads them within a second, and its requests from then on carry the new values\n" {
+	// Without a sidecar to confirm it, the refresh says so.
+	quick := func(o *Options) error { o.Wait = 300 * time.Millisecond; return run(context.Background(), o) }
+	r := fx.Run(NewCmd(fx.F, quick), []string{"secret"}, "--bottle", "demo")
+	if r.Code != 1 || r.Stderr != "bottle: the credentials were written, but the sidecar of demo did not confirm them within 300ms; is the bottle running? (bottle list; its log: bottle logs demo --sidecar)\n" {
+		t.Errorf("unconfirmed: %+v", r)
+	}
+	l := fx.Launcher("docker")
+	sidecar(t, l, "demo", "")
+	r = fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "demo")
+	if r.Code != 0 || r.Stdout != "refreshed anthropic in bottle demo; its sidecar has the new values, and the agent's next request carries them\n" {
 		t.Errorf("refresh: %+v", r)
 	}
 	if strings.Contains(r.Stdout+r.Stderr, "value-") {
@@ -68,4 +81,41 @@ func TestRefresh(t *testing.T) {
 	if r := fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "nothere"); r.Code != 1 || r.Stderr != "bottle: no bottle named \"nothere\" (see bottle list)\n" {
 		t.Errorf("no bottle: %+v", r)
 	}
+}
+
+// TestRefreshRejected: a credentials file the sidecar rejects is the
+// sidecar's error.
+func TestRefreshRejected(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.UserEnv["TEST_KEY"] = "sk-test-first-value-0123456789"
+	fx.LaunchSpec("docker", launcher.Spec{Name: "demo", Allowlist: fx.Allowlist(policy)})
+	sidecar(t, fx.Launcher("docker"), "demo", "credentials.json: too large")
+	r := fx.Run(NewCmd(fx.F, nil), []string{"secret"}, "--bottle", "demo")
+	if r.Code != 1 || r.Stderr != "bottle: the sidecar of demo did not take the new values: credentials.json: too large\n" {
+		t.Errorf("rejected: %+v", r)
+	}
+}
+
+// sidecar plays bottle name's sidecar until the test ends: each time its
+// credentials file changes, the status file says it was read (and taken,
+// unless reject says why not), as the real sidecar's does.
+func sidecar(t *testing.T, l *launcher.Launcher, name, reject string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	status := filepath.Join(l.LogDir(name), contract.StatusFile)
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			data, err := os.ReadFile(l.CredentialsPath(name))
+			if err == nil {
+				st, _ := contract.ReadStatus(status)
+				if h := contract.Hash(data); st.CredentialsTried != h {
+					st.CredentialsTried, st.CredentialsOK, st.CredentialsError = h, reject == "", reject
+					contract.WriteStatus(status, st)
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 }
