@@ -207,6 +207,7 @@ func sidecar(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	reject := fs.String("reject", "", "reject every file with this message")
 	count := fs.Int("count", 1, "loads before ending")
+	creds := fs.Int("credentials", 0, "also confirm this many loads of the credentials file before ending")
 	timeout := fs.Duration("timeout", 20*time.Second, "give up after this long")
 	dir := args[0]
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
@@ -214,8 +215,20 @@ func sidecar(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	policy := filepath.Join(dir, contract.ConfigDir, contract.AllowlistFile)
 	status := filepath.Join(dir, contract.LogDir, contract.StatusFile)
+	credsAt := filepath.Join(dir, contract.ConfigDir, contract.CredentialsFile)
 	deadline := time.Now().Add(*timeout)
-	for n := 0; n < *count; {
+	for n, c := 0, 0; n < *count || c < *creds; {
+		if data, err := os.ReadFile(credsAt); err == nil && c < *creds {
+			if st, err := contract.ReadStatus(status); err == nil && st.CredentialsTried != contract.Hash(data) {
+				st.CredentialsTried, st.CredentialsOK = contract.Hash(data), true
+				if err := contract.WriteStatus(status, st); err != nil {
+					fmt.Fprintf(stderr, "fakert sidecar: %v\n", err)
+					return 1
+				}
+				c++
+				continue
+			}
+		}
 		data, err := os.ReadFile(policy)
 		if err != nil {
 			fmt.Fprintf(stderr, "fakert sidecar: %v\n", err)
@@ -223,8 +236,9 @@ func sidecar(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		h := contract.Hash(data)
 		prev, perr := contract.ReadStatus(status)
-		if perr != nil || prev.Tried != h {
-			st := contract.ReloadStatus{Time: time.Now().UTC(), Tried: h, Applied: prev.Applied}
+		if n < *count && (perr != nil || prev.Tried != h) {
+			st := contract.ReloadStatus{Time: time.Now().UTC(), Tried: h, Applied: prev.Applied,
+				CredentialsTried: prev.CredentialsTried, CredentialsOK: prev.CredentialsOK}
 			pol, err := allowlist.Parse(contract.AllowlistFile, data)
 			switch {
 			case *reject != "":
@@ -243,7 +257,7 @@ func sidecar(ctx context.Context, args []string, stderr io.Writer) int {
 			continue
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			fmt.Fprintf(stderr, "fakert sidecar: %s did not change within %s\n", policy, *timeout)
+			fmt.Fprintf(stderr, "fakert sidecar: %s (or its credentials) did not change within %s\n", policy, *timeout)
 			return 1
 		}
 		// The real sidecar watches the file; the fake looks again soon.

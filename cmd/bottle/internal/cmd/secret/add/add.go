@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +17,7 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/secret/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/internal/shquote"
+	"bottle.dev/bottle/launcher"
 )
 
 // Options are `bottle secret add`'s dependencies, flags and arguments.
@@ -22,6 +25,10 @@ type Options struct {
 	IO      *cmdutil.IOStreams
 	File    allowshared.FileOptions
 	Resolve shared.ResolveFunc // checks that the sources resolve now (a warning when not)
+	// Launcher is a launcher of the state directory: with --bottle, add
+	// hands the running bottle's sidecar the value (as bottle secret
+	// refresh does).
+	Launcher func() *launcher.Launcher
 
 	Name      string   // SECRET
 	Hosts     []string // --host
@@ -39,7 +46,7 @@ type Options struct {
 // NewCmd returns `bottle secret add`. With runF, the parsed options go
 // there instead (tests).
 func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, File: allowshared.FileOptions{StateDir: f.Env.StateDir}, Resolve: shared.NewResolve(f)}
+	opts := &Options{IO: f.IOStreams, File: allowshared.FileOptions{StateDir: f.Env.StateDir}, Resolve: shared.NewResolve(f), Launcher: f.State}
 	cmd := &cobra.Command{
 		Use:   "add SECRET --host HOST (--header H | --bearer | --basic-user U | --query Q | --aws) --from SOURCE",
 		Short: "Declare a credential the agent uses but never holds",
@@ -76,8 +83,9 @@ A credential of the same name is replaced. A host no rule allows yet is
 refused with the bottle allow add to run first. The file is chosen as for
 bottle allow add (--file, or bottle.yaml or allowlist.yaml here); --bottle
 NAME edits a running bottle's live allowlist and the file it was launched
-from: its sidecar gets the value with bottle secret refresh --bottle NAME,
-and a new agent_env reaches the agent at its next launch.`,
+from, resolves the sources, and waits until its sidecar has the value (as
+bottle secret refresh does); a new agent_env reaches the agent at its next
+launch.`,
 		Example: `  # A model API key, from your environment, in the x-api-key header; the
   # agent's ANTHROPIC_API_KEY holds the placeholder
   bottle allow add api.anthropic.com
@@ -246,17 +254,41 @@ func run(ctx context.Context, opts *Options) error {
 	if added == nil {
 		return err
 	}
-	opts.checkSources(ctx, added)
-	if opts.File.Bottle != "" {
-		b := shquote.Quote(opts.File.Bottle)
-		fmt.Fprintf(opts.IO.Err, "note: the sidecar of %s gets the value with: bottle secret refresh --bottle %s", opts.File.Bottle, b)
-		if env := shared.AgentEnv(added); len(env) > 0 {
-			fmt.Fprintf(opts.IO.Err, "; the agent's %s is set at its next launch", strings.Join(env, ", "))
-		}
-		fmt.Fprintln(opts.IO.Err)
+	if opts.File.Bottle == "" || err != nil {
+		opts.checkSources(ctx, added)
+		return err
 	}
-	return err
+	return opts.handOver(ctx, added)
 }
+
+// handOver gives the running bottle's sidecar the value of the credential
+// just added to its live allowlist, as bottle secret refresh does, and
+// waits until the sidecar has it. A stopped bottle resolves it at its next
+// launch.
+func (opts *Options) handOver(ctx context.Context, added *allowlist.Credential) error {
+	name := opts.File.Bottle
+	l := opts.Launcher()
+	if b, err := l.Load(name); err != nil || !b.Stopped.IsZero() {
+		return err
+	}
+	res, err := l.RefreshSecrets(ctx, name)
+	if err == nil {
+		err = l.CredentialsApplied(ctx, name, res.Hash, refreshWait)
+	}
+	if err != nil {
+		return fmt.Errorf("credential %s is in the live allowlist of %s, but its sidecar does not have the value, so nothing is injected yet: %w; fix that, then run bottle secret refresh --bottle %s", added.Name, name, err, shquote.Quote(name))
+	}
+	fmt.Fprintf(opts.IO.Err, "the sidecar of %s has the value of %s", name, added.Name)
+	if env := shared.AgentEnv(added); len(env) > 0 && slices.ContainsFunc(env, func(v string) bool { return slices.Contains(res.NotInAgent, v) }) {
+		fmt.Fprintf(opts.IO.Err, "; the agent's %s is set at its next launch (the proxy injects the credential without it)", strings.Join(env, ", "))
+	}
+	fmt.Fprintln(opts.IO.Err)
+	return nil
+}
+
+// refreshWait is how long add --bottle waits for the sidecar to take the
+// value.
+const refreshWait = 5 * time.Second
 
 // allowFirst says which host the credential cannot be bound to yet, and
 // the bottle allow command that makes it possible, for the same file.

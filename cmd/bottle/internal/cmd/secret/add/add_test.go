@@ -198,15 +198,16 @@ func TestAddConflicts(t *testing.T) {
 }
 
 // TestAddBottle: --bottle edits the live allowlist and the launch file,
-// waits for the sidecar, and says how the sidecar gets the value.
+// hands the sidecar the value and waits until it has it.
 func TestAddBottle(t *testing.T) {
 	fx := cmdtest.New(t)
 	t.Chdir(t.TempDir())
+	fx.UserEnv["GOOD"] = "sk-test-good-value-0123456789"
 	b := fx.Launch("demo", "docker")
 	sidecar := func() chan int {
 		done := make(chan int, 1)
 		go func() {
-			done <- fakert.Run(context.Background(), *fx.Fake, "fakert", []string{"sidecar", b.StateDir}, nil, &bytes.Buffer{}, &bytes.Buffer{})
+			done <- fakert.Run(context.Background(), *fx.Fake, "fakert", []string{"sidecar", b.StateDir, "-credentials", "1"}, nil, &bytes.Buffer{}, &bytes.Buffer{})
 		}()
 		return done
 	}
@@ -221,8 +222,14 @@ func TestAddBottle(t *testing.T) {
 	if !strings.Contains(r.Stdout, "added credential model to the live allowlist of demo (") || !strings.Contains(r.Stdout, "/allowlist.yaml, which demo was launched from: header X-Api-Key") {
 		t.Errorf("stdout: %q", r.Stdout)
 	}
-	if r.Stderr != "the sidecar of demo applied it\nnote: the sidecar of demo gets the value with: bottle secret refresh --bottle demo; the agent's MODEL_KEY is set at its next launch\n" {
+	if r.Stderr != "the sidecar of demo applied it\nthe sidecar of demo has the value of model; the agent's MODEL_KEY is set at its next launch (the proxy injects the credential without it)\n" {
 		t.Errorf("stderr: %q", r.Stderr)
+	}
+	if data, _ := os.ReadFile(filepath.Join(b.StateDir, "config", "credentials.json")); !strings.Contains(string(data), `"value": "sk-test-good-value-0123456789"`) {
+		t.Errorf("the sidecar's credentials file does not have the value")
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "sk-test-good") {
+		t.Errorf("a value was printed: %+v", r)
 	}
 	if data, _ := os.ReadFile(b.AllowlistSource); !strings.Contains(string(data), "name: model") {
 		t.Errorf("launch file:\n%s", data)
