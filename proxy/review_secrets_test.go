@@ -1,0 +1,59 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestResponseTrailerRedacted: a bound host that echoes the real value in
+// a response trailer (a gRPC server's grpc-message quoting the key it
+// refused) must not hand it to the agent: trailers are redacted like
+// headers.
+func TestResponseTrailerRedacted(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			e, vals := newSecretEnv(t, secretPolicy, nil)
+			c := e.client(h2)
+			hdr := vals["hdr"]
+			resp, err := c.Do(mkReq(t, "GET", fmt.Sprintf("https://o1.test:%d/trailer-echo", e.origin.port), nil, "X-Api-Key", hdr.Placeholder))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got := resp.Trailer.Get("X-Echo-Key")
+			if got == hdr.Value {
+				t.Fatalf("the agent got the real value in a response trailer")
+			}
+			if got != hdr.Placeholder {
+				t.Errorf("trailer X-Echo-Key %q; want the placeholder", got)
+			}
+		})
+	}
+}
+
+// TestRequestTrailerChecked: a placeholder in a request trailer, sent to a
+// host its credential is not bound to, is refused as in a header: the
+// upstream never receives it.
+func TestRequestTrailerChecked(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			e, vals := newSecretEnv(t, secretPolicy, nil)
+			c := e.client(h2)
+			ph := vals["git"].Placeholder
+			req := mkReq(t, "POST", fmt.Sprintf("https://o2.test:%d/trailers", e.origin.port), io.NopCloser(strings.NewReader("some body")))
+			req.ContentLength = -1
+			req.Trailer = http.Header{"X-Leak": {ph}}
+			resp, body := e.do(c, req)
+			if strings.Contains(body, ph) {
+				t.Fatalf("the upstream received the placeholder in a trailer: %d %q", resp.StatusCode, body)
+			}
+			if resp.StatusCode != 403 {
+				t.Errorf("%d %q; want 403", resp.StatusCode, body)
+			}
+		})
+	}
+}
