@@ -574,15 +574,34 @@ func (b *Body) Violation() *Violation { return b.v.Load() }
 // Response takes the real value of every credential (raw, and in the
 // encodings the guard knows) out of an answer from host, when a credential
 // is bound to host: each becomes the placeholder, written the same way, in
-// the header values and in the body as it streams (which then loses its
-// Content-Length). A compressed body (the upstream ignored the identity
+// the header values, in the body as it streams (which then loses its
+// Content-Length) and in the trailers at its end. A compressed body (the upstream ignored the identity
 // encoding Inject asked for) is passed as it is. It reports whether the
 // body is rewritten.
 func (s *Set) Response(resp *http.Response, host string) bool {
 	if !s.Bound(host) || len(s.respRepl) == 0 {
 		return false
 	}
-	for _, vals := range resp.Header {
+	s.redactHeader(resp.Header)
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return false
+	}
+	// Trailers (a gRPC server's grpc-message may quote the key it
+	// refused) arrive with the body's end: redacted then, before the
+	// proxy copies them.
+	resp.Body = &trailerBody{ReadCloser: resp.Body, resp: resp, s: s}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return false
+	}
+	resp.Body = readCloser{newReplaceReader(s.resp, resp.Body, s.respRepl), resp.Body}
+	resp.ContentLength = -1
+	resp.Header.Del("Content-Length")
+	return true
+}
+
+// redactHeader replaces the real values in the values of h.
+func (s *Set) redactHeader(h http.Header) {
+	for _, vals := range h {
 		for i, v := range vals {
 			if dec, ok := basicCreds(v); ok {
 				// Echoed Basic credentials: swapped back as Inject swapped
@@ -597,16 +616,22 @@ func (s *Set) Response(resp *http.Response, host string) bool {
 			}
 		}
 	}
-	if resp.Body == nil || resp.Body == http.NoBody {
-		return false
+}
+
+// trailerBody redacts the trailers of resp when its body ends: the
+// transport fills resp.Trailer before the body's EOF.
+type trailerBody struct {
+	io.ReadCloser
+	resp *http.Response
+	s    *Set
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.s.redactHeader(b.resp.Trailer)
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return false
-	}
-	resp.Body = readCloser{newReplaceReader(s.resp, resp.Body, s.respRepl), resp.Body}
-	resp.ContentLength = -1
-	resp.Header.Del("Content-Length")
-	return true
+	return n, err
 }
 
 type readCloser struct {
