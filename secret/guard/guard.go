@@ -575,9 +575,10 @@ func (b *Body) Violation() *Violation { return b.v.Load() }
 // encodings the guard knows) out of an answer from host, when a credential
 // is bound to host: each becomes the placeholder, written the same way, in
 // the header values, in the body as it streams (which then loses its
-// Content-Length) and in the trailers at its end. A compressed body (the upstream ignored the identity
-// encoding Inject asked for) is passed as it is. It reports whether the
-// body is rewritten.
+// Content-Length) and in the trailers at its end. A compressed body (the
+// upstream ignored the identity encoding Inject asked for) is passed as
+// it is, its trailers redacted still. It reports whether the body is
+// rewritten.
 func (s *Set) Response(resp *http.Response, host string) bool {
 	if !s.Bound(host) || len(s.respRepl) == 0 {
 		return false
