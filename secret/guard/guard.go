@@ -541,9 +541,19 @@ func setQuery(q, name, value string) string {
 // Body is a request body on its way through the guard.
 type Body struct {
 	io.ReadCloser
-	fr *findReader
-	v  atomic.Pointer[Violation]
+	fr      *findReader
+	v       atomic.Pointer[Violation]
+	set     *Set
+	host    string
+	trailer *http.Header
 }
+
+// CheckTrailer has the body check, when it ends, the trailers in *t (a
+// request's Trailer, which its server fills in before the body's end) as
+// Check checks headers: a placeholder astray or a real value there fails
+// the body's last read with the *Violation, so the trailers are never
+// sent.
+func (b *Body) CheckTrailer(t *http.Header) { b.trailer = t }
 
 // RequestBody wraps a request body on its way to host. It passes the
 // bytes on as they come, holding back only what could still be the start
@@ -555,7 +565,7 @@ func (s *Set) RequestBody(body io.ReadCloser, host string) io.ReadCloser {
 	if s == nil || len(s.creds) == 0 || body == nil || body == http.NoBody {
 		return body
 	}
-	b := &Body{ReadCloser: body}
+	b := &Body{ReadCloser: body, set: s, host: host}
 	b.fr = newFindReader(s.req, body, func(id int) error {
 		if v := s.judge(id, host, "the body"); v != nil {
 			b.v.CompareAndSwap(nil, v)
@@ -566,7 +576,17 @@ func (s *Set) RequestBody(body io.ReadCloser, host string) io.ReadCloser {
 	return b
 }
 
-func (b *Body) Read(p []byte) (int, error) { return b.fr.Read(p) }
+func (b *Body) Read(p []byte) (int, error) {
+	n, err := b.fr.Read(p)
+	if err == io.EOF && b.trailer != nil && len(*b.trailer) > 0 {
+		if v := b.set.Check(&http.Request{URL: &url.URL{}, Header: *b.trailer}, b.host); v != nil {
+			v.Where = strings.Replace(v.Where, "header", "trailer", 1)
+			b.v.CompareAndSwap(nil, v)
+			return n, v
+		}
+	}
+	return n, err
+}
 
 // Violation is what stopped the body, or nil.
 func (b *Body) Violation() *Violation { return b.v.Load() }
