@@ -257,7 +257,14 @@ func (e *env) originHandler() http.Handler {
 			return
 		}
 		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n")
+		// The subprotocol chosen is echoed, as a WebSocket server must:
+		// some APIs take their token as one (browsers cannot set
+		// Authorization on a WebSocket).
+		proto := ""
+		if p := r.Header.Get("Sec-WebSocket-Protocol"); p != "" {
+			proto = "Sec-WebSocket-Protocol: " + p + "\r\n"
+		}
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n" + proto + "\r\n")
 		brw.Flush()
 		io.Copy(c, brw) // echo
 	})

@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,5 +58,35 @@ func TestRequestTrailerChecked(t *testing.T) {
 				t.Errorf("%d %q; want 403", resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestUpgradeResponseRedacted: the 101 of a bound host that echoes the
+// WebSocket subprotocol, in which the agent put the placeholder (the
+// proxy swaps it for the value in every header), must not show the agent
+// the real value: the answer's headers are redacted as any answer's are.
+func TestUpgradeResponseRedacted(t *testing.T) {
+	e, vals := newSecretEnv(t, secretPolicy, nil)
+	hdr := vals["hdr"]
+	o1 := fmt.Sprintf("o1.test:%d", e.origin.port)
+	resp, c, _ := e.connect(o1)
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(e.bottleCA.Cert)
+	tc := tls.Client(c, &tls.Config{ServerName: "o1.test", RootCAs: roots, NextProtos: []string{"http/1.1"}})
+	defer tc.Close()
+	fmt.Fprintf(tc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: token.%s\r\n\r\n", o1, hdr.Placeholder)
+	r, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil || r.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", r, err)
+	}
+	got := r.Header.Get("Sec-WebSocket-Protocol")
+	if strings.Contains(got, hdr.Value) {
+		t.Fatalf("the agent got the real value in the 101's Sec-WebSocket-Protocol")
+	}
+	if got != "token."+hdr.Placeholder {
+		t.Errorf("Sec-WebSocket-Protocol %q; want the placeholder back", got)
 	}
 }
