@@ -620,6 +620,16 @@ func (s *Set) Response(resp *http.Response, host string) bool {
 	return true
 }
 
+// ResponseHeader takes the real values out of the headers of an answer
+// from host, as Response does, and leaves its body alone: for a 101,
+// whose body is the upgraded stream (a WebSocket server echoes the
+// subprotocol it chose, which may carry the token).
+func (s *Set) ResponseHeader(resp *http.Response, host string) {
+	if s.Bound(host) && len(s.respRepl) > 0 {
+		s.redactHeader(resp.Header)
+	}
+}
+
 // redactHeader replaces the real values in the values of h.
 func (s *Set) redactHeader(h http.Header) {
 	for _, vals := range h {
