@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"bottle.dev/bottle/internal/audit"
 )
 
 // TestResponseTrailerRedacted: a bound host that echoes the real value in
@@ -88,5 +90,23 @@ func TestUpgradeResponseRedacted(t *testing.T) {
 	}
 	if got != "token."+hdr.Placeholder {
 		t.Errorf("Sec-WebSocket-Protocol %q; want the placeholder back", got)
+	}
+}
+
+// TestDLPMatchNotInAuditPath: a DLP finding in the path of a request is
+// audited by its rule id, never the match: the audit line's path must not
+// hold the secret the agent tried to send (here in block mode, where the
+// request is refused and the secret sent nowhere but the log).
+func TestDLPMatchNotInAuditPath(t *testing.T) {
+	pol := strings.Replace(secretPolicy, "version: 1\n", "version: 1\ndlp: block\n", 1)
+	e, _ := newSecretEnv(t, pol, func(c *Config) { c.DLP = fakeDLP{} })
+	c := e.client(false)
+	resp, _ := e.do(c, mkReq(t, "GET", fmt.Sprintf("https://o2.test:%d/paste/FAKESECRET-77", e.origin.port), nil))
+	if resp.StatusCode != 403 {
+		t.Fatalf("%d; want 403", resp.StatusCode)
+	}
+	rec := e.waitAudit(func(r audit.Record) bool { return strings.HasPrefix(r.Path, "/paste") })
+	if strings.Contains(e.audit.String(), "FAKESECRET-77") {
+		t.Errorf("the audit holds the DLP match: path %q", rec.Path)
 	}
 }
