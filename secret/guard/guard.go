@@ -69,6 +69,25 @@ type cred struct {
 	placeholder  string // AWS: the secret access key's
 	aws          *secret.AWS
 	placeholders []string // every placeholder the agent holds for it
+	retired      []string // values before a rotation: looked for, never injected
+}
+
+// retiredValues are the values of old that cur no longer has.
+func retiredValues(old, cur *secret.Value) []string {
+	var out []string
+	add := func(o, c string) {
+		// One too short to look for is left out here, not named by Weak.
+		if len(o) >= minPattern && o != c && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	if old.AWS == nil {
+		add(old.Value, cur.Value)
+		return out
+	}
+	add(old.AWS.SecretAccessKey, cur.AWS.SecretAccessKey)
+	add(old.AWS.SessionToken, cur.AWS.SessionToken)
+	return out
 }
 
 // hit is what a request pattern is.
@@ -95,7 +114,12 @@ const (
 // values from f (nil: none). A credential of the policy without a value of
 // its kind in f is not injected; Missing names it. A value in f that the policy does
 // not declare is ignored: where a credential may go is the policy's alone.
-func New(creds []*allowlist.Credential, f *secret.File) (*Set, error) {
+//
+// retired are credentials files that were in force before f (a rotation):
+// their values of a credential still declared, when not f's, are never
+// injected but still refused in requests and taken out of answers, for a
+// token rotated is not always revoked.
+func New(creds []*allowlist.Credential, f *secret.File, retired ...*secret.File) (*Set, error) {
 	var in []*cred
 	var missing []string
 	for _, c := range creds {
@@ -109,8 +133,14 @@ func New(creds []*allowlist.Credential, f *secret.File) (*Set, error) {
 			missing = append(missing, c.Name)
 			continue
 		}
-		in = append(in, &cred{name: c.Name, kind: c.Kind, header: c.Header, basicUser: c.BasicUser, query: c.Query,
-			hosts: c.Hosts(), matches: c.Matches, value: v.Value, placeholder: v.Placeholder, aws: v.AWS})
+		cr := &cred{name: c.Name, kind: c.Kind, header: c.Header, basicUser: c.BasicUser, query: c.Query,
+			hosts: c.Hosts(), matches: c.Matches, value: v.Value, placeholder: v.Placeholder, aws: v.AWS}
+		for _, old := range retired {
+			if ov, ok := old.Lookup(c.Name); ok && (ov.AWS != nil) == (v.AWS != nil) {
+				cr.retired = append(cr.retired, retiredValues(ov, v)...)
+			}
+		}
+		in = append(in, cr)
 	}
 	s, err := compile(in)
 	if err != nil {
@@ -163,6 +193,9 @@ func compile(creds []*cred) (*Set, error) {
 			// The real key id is no secret, but the agent has no use for
 			// it: an answer that names it names the placeholder instead.
 			addResp(c.aws.AccessKeyID, c.aws.PlaceholderKeyID)
+		}
+		for _, r := range c.retired {
+			values = append(values, [2]string{r, c.placeholder})
 		}
 		for _, ph := range c.placeholders {
 			addReq(ph, hit{cred: i, placeholder: true})
