@@ -40,6 +40,9 @@ func (s *Server) record(r *audit.Record) {
 			*f = set.Scrub(*f)
 		}
 	}
+	if len(r.DLP) > 0 && s.cfg.DLP != nil {
+		r.Path = cutFindings(s.cfg.DLP, r.Path)
+	}
 	if r.Decision == audit.DecisionDeny {
 		key := denialKey(r)
 		r.Clip()
@@ -48,6 +51,20 @@ func (s *Server) record(r *audit.Record) {
 	}
 	r.Clip()
 	s.cfg.Audit.Write(r)
+}
+
+// cutFindings cuts path where the first DLP finding in it starts: the
+// audit names a finding by its rule id, never holds the match.
+func cutFindings(p Patterns, path string) string {
+	fs := p.Scan([]byte(path))
+	if len(fs) == 0 {
+		return path
+	}
+	off := min(max(fs[0].Offset, 0), int64(len(path)))
+	for _, f := range fs[1:] {
+		off = min(off, max(f.Offset, 0))
+	}
+	return path[:off] + "[dlp " + fs[0].RuleID + "]"
 }
 
 func decisionWord(allowed, wouldDeny bool) string {

@@ -183,6 +183,24 @@ func (e *env) originHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"header": r.Header, "query": r.URL.RawQuery})
 	})
+	// /trailer-echo answers with the X-Api-Key it got in a trailer, as a
+	// gRPC server puts its error message (which may quote the key) in
+	// grpc-message.
+	mux.HandleFunc("/trailer-echo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Echo-Key")
+		io.WriteString(w, "body\n")
+		w.Header().Set("X-Echo-Key", r.Header.Get("X-Api-Key"))
+	})
+	// /trailers answers with the request trailers it got, one NAME: VALUE
+	// a line.
+	mux.HandleFunc("/trailers", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		for k, vs := range r.Trailer {
+			for _, v := range vs {
+				fmt.Fprintf(w, "%s: %s\n", k, v)
+			}
+		}
+	})
 	// /sink keeps every body byte it receives, and says when the first
 	// ones came.
 	sink := func(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +257,14 @@ func (e *env) originHandler() http.Handler {
 			return
 		}
 		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n")
+		// The subprotocol chosen is echoed, as a WebSocket server must:
+		// some APIs take their token as one (browsers cannot set
+		// Authorization on a WebSocket).
+		proto := ""
+		if p := r.Header.Get("Sec-WebSocket-Protocol"); p != "" {
+			proto = "Sec-WebSocket-Protocol: " + p + "\r\n"
+		}
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n" + proto + "\r\n")
 		brw.Flush()
 		io.Copy(c, brw) // echo
 	})

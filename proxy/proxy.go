@@ -18,8 +18,9 @@
 // inside an intercepted tunnel, after the policy admits them (secrets.go
 // says in what order). Passthrough tunnels (TLS the sidecar cannot read)
 // and the raw bytes of an upgraded stream after its 101 (a WebSocket) are
-// not inspected; the request that asks for the upgrade is. Request
-// trailers and compressed request bodies are not looked into either.
+// not inspected; the request that asks for the upgrade is. Compressed
+// request bodies are not looked into either, nor request trailers by DLP
+// (the guard checks them as headers when the body ends).
 //
 // Report mode (allowlist `mode: report`) exists to observe before enforcing,
 // so it lets through everything enforce would refuse on policy grounds and

@@ -328,8 +328,11 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The body is the upgraded connection (io.ReadWriter); it must reach
-		// goproxy unwrapped. From here the stream is raw bytes, which a policy
-		// change must be able to cut.
+		// goproxy unwrapped (its headers are redacted still). From here the
+		// stream is raw bytes, which a policy change must be able to cut.
+		if rs.sec != nil {
+			rs.sec.set.ResponseHeader(resp, rs.req.Host)
+		}
 		s.finish(rs, resp.StatusCode, "")
 		s.upgraded(rs)
 		return resp, nil

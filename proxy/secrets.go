@@ -138,7 +138,9 @@ func (s *Server) guardRequest(r *http.Request, rs *reqState) *http.Response {
 		return nil
 	}
 	body := set.RequestBody(r.Body, host)
-	sec.body, _ = body.(*guard.Body)
+	if sec.body, _ = body.(*guard.Body); sec.body != nil {
+		sec.body.CheckTrailer(&r.Trailer)
+	}
 	if s.cfg.DLP != nil && sec.mode != allowlist.DLPOff {
 		block := sec.block
 		found := func(f Finding) { sec.addFinding(f.RuleID, block) }

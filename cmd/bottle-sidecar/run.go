@@ -158,8 +158,9 @@ type appliance struct {
 	polTried  [32]byte
 	polOK     bool
 	polErrs   string
-	credsOK   bool   // the values of the file last read are in force
-	credsErrs string // why not, naming the file and never a value
+	credsOK   bool           // the values of the file last read are in force
+	credsErrs string         // why not, naming the file and never a value
+	retired   []*secret.File // the files in force before creds, oldest first
 }
 
 func (a *appliance) close() {
@@ -489,15 +490,34 @@ func (a *appliance) reloadCredentials(force bool) bool {
 		return false
 	}
 	a.credsHash = h
+	if a.creds != nil {
+		// The values before a rotation stay looked for (a token rotated
+		// is not always revoked), the last few files' at most.
+		a.retired = append(a.retired, a.creds)
+		if len(a.retired) > maxRetired {
+			a.retired = a.retired[len(a.retired)-maxRetired:]
+		}
+	}
 	a.creds = creds
 	a.credsOK, a.credsErrs = true, ""
 	return true
 }
 
+// maxRetired is how many credentials files before the one in force keep
+// their values looked for.
+const maxRetired = 4
+
 // rebuildSecrets compiles the credentials of the policy in force with the
 // values of the last valid credentials file, and puts them in force.
 func (a *appliance) rebuildSecrets() {
-	set, err := guard.New(a.pol.Credentials(), a.creds)
+	set, err := guard.New(a.pol.Credentials(), a.creds, a.retired...)
+	if err != nil && len(a.retired) > 0 {
+		// Too many patterns with the old values: the new ones go in force
+		// all the same.
+		a.log.Warn("the values before the last rotations are no longer looked for", "err", err)
+		a.retired = nil
+		set, err = guard.New(a.pol.Credentials(), a.creds)
+	}
 	if err != nil {
 		a.log.Error("credentials not reloaded; the previous ones stay in force", "file", a.credsAt, "err", err)
 		a.credsOK, a.credsErrs = false, "the credentials could not be compiled: "+err.Error()+"; the previous values stay in force"

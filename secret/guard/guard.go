@@ -69,6 +69,25 @@ type cred struct {
 	placeholder  string // AWS: the secret access key's
 	aws          *secret.AWS
 	placeholders []string // every placeholder the agent holds for it
+	retired      []string // values before a rotation: looked for, never injected
+}
+
+// retiredValues are the values of old that cur no longer has.
+func retiredValues(old, cur *secret.Value) []string {
+	var out []string
+	add := func(o, c string) {
+		// One too short to look for is left out here, not named by Weak.
+		if len(o) >= minPattern && o != c && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	if old.AWS == nil {
+		add(old.Value, cur.Value)
+		return out
+	}
+	add(old.AWS.SecretAccessKey, cur.AWS.SecretAccessKey)
+	add(old.AWS.SessionToken, cur.AWS.SessionToken)
+	return out
 }
 
 // hit is what a request pattern is.
@@ -95,7 +114,12 @@ const (
 // values from f (nil: none). A credential of the policy without a value of
 // its kind in f is not injected; Missing names it. A value in f that the policy does
 // not declare is ignored: where a credential may go is the policy's alone.
-func New(creds []*allowlist.Credential, f *secret.File) (*Set, error) {
+//
+// retired are credentials files that were in force before f (a rotation):
+// their values of a credential still declared, when not f's, are never
+// injected but still refused in requests and taken out of answers, for a
+// token rotated is not always revoked.
+func New(creds []*allowlist.Credential, f *secret.File, retired ...*secret.File) (*Set, error) {
 	var in []*cred
 	var missing []string
 	for _, c := range creds {
@@ -109,8 +133,14 @@ func New(creds []*allowlist.Credential, f *secret.File) (*Set, error) {
 			missing = append(missing, c.Name)
 			continue
 		}
-		in = append(in, &cred{name: c.Name, kind: c.Kind, header: c.Header, basicUser: c.BasicUser, query: c.Query,
-			hosts: c.Hosts(), matches: c.Matches, value: v.Value, placeholder: v.Placeholder, aws: v.AWS})
+		cr := &cred{name: c.Name, kind: c.Kind, header: c.Header, basicUser: c.BasicUser, query: c.Query,
+			hosts: c.Hosts(), matches: c.Matches, value: v.Value, placeholder: v.Placeholder, aws: v.AWS}
+		for _, old := range retired {
+			if ov, ok := old.Lookup(c.Name); ok && (ov.AWS != nil) == (v.AWS != nil) {
+				cr.retired = append(cr.retired, retiredValues(ov, v)...)
+			}
+		}
+		in = append(in, cr)
 	}
 	s, err := compile(in)
 	if err != nil {
@@ -163,6 +193,9 @@ func compile(creds []*cred) (*Set, error) {
 			// The real key id is no secret, but the agent has no use for
 			// it: an answer that names it names the placeholder instead.
 			addResp(c.aws.AccessKeyID, c.aws.PlaceholderKeyID)
+		}
+		for _, r := range c.retired {
+			values = append(values, [2]string{r, c.placeholder})
 		}
 		for _, ph := range c.placeholders {
 			addReq(ph, hit{cred: i, placeholder: true})
@@ -541,9 +574,19 @@ func setQuery(q, name, value string) string {
 // Body is a request body on its way through the guard.
 type Body struct {
 	io.ReadCloser
-	fr *findReader
-	v  atomic.Pointer[Violation]
+	fr      *findReader
+	v       atomic.Pointer[Violation]
+	set     *Set
+	host    string
+	trailer *http.Header
 }
+
+// CheckTrailer has the body check, when it ends, the trailers in *t (a
+// request's Trailer, which its server fills in before the body's end) as
+// Check checks headers: a placeholder astray or a real value there fails
+// the body's last read with the *Violation, so the trailers are never
+// sent.
+func (b *Body) CheckTrailer(t *http.Header) { b.trailer = t }
 
 // RequestBody wraps a request body on its way to host. It passes the
 // bytes on as they come, holding back only what could still be the start
@@ -555,7 +598,7 @@ func (s *Set) RequestBody(body io.ReadCloser, host string) io.ReadCloser {
 	if s == nil || len(s.creds) == 0 || body == nil || body == http.NoBody {
 		return body
 	}
-	b := &Body{ReadCloser: body}
+	b := &Body{ReadCloser: body, set: s, host: host}
 	b.fr = newFindReader(s.req, body, func(id int) error {
 		if v := s.judge(id, host, "the body"); v != nil {
 			b.v.CompareAndSwap(nil, v)
@@ -566,7 +609,17 @@ func (s *Set) RequestBody(body io.ReadCloser, host string) io.ReadCloser {
 	return b
 }
 
-func (b *Body) Read(p []byte) (int, error) { return b.fr.Read(p) }
+func (b *Body) Read(p []byte) (int, error) {
+	n, err := b.fr.Read(p)
+	if err == io.EOF && b.trailer != nil && len(*b.trailer) > 0 {
+		if v := b.set.Check(&http.Request{URL: &url.URL{}, Header: *b.trailer}, b.host); v != nil {
+			v.Where = strings.Replace(v.Where, "header", "trailer", 1)
+			b.v.CompareAndSwap(nil, v)
+			return n, v
+		}
+	}
+	return n, err
+}
 
 // Violation is what stopped the body, or nil.
 func (b *Body) Violation() *Violation { return b.v.Load() }
@@ -574,15 +627,45 @@ func (b *Body) Violation() *Violation { return b.v.Load() }
 // Response takes the real value of every credential (raw, and in the
 // encodings the guard knows) out of an answer from host, when a credential
 // is bound to host: each becomes the placeholder, written the same way, in
-// the header values and in the body as it streams (which then loses its
-// Content-Length). A compressed body (the upstream ignored the identity
-// encoding Inject asked for) is passed as it is. It reports whether the
-// body is rewritten.
+// the header values, in the body as it streams (which then loses its
+// Content-Length) and in the trailers at its end. A compressed body (the
+// upstream ignored the identity encoding Inject asked for) is passed as
+// it is, its trailers redacted still. It reports whether the body is
+// rewritten.
 func (s *Set) Response(resp *http.Response, host string) bool {
 	if !s.Bound(host) || len(s.respRepl) == 0 {
 		return false
 	}
-	for _, vals := range resp.Header {
+	s.redactHeader(resp.Header)
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return false
+	}
+	// Trailers (a gRPC server's grpc-message may quote the key it
+	// refused) arrive with the body's end: redacted then, before the
+	// proxy copies them.
+	resp.Body = &trailerBody{ReadCloser: resp.Body, resp: resp, s: s}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return false
+	}
+	resp.Body = readCloser{newReplaceReader(s.resp, resp.Body, s.respRepl), resp.Body}
+	resp.ContentLength = -1
+	resp.Header.Del("Content-Length")
+	return true
+}
+
+// ResponseHeader takes the real values out of the headers of an answer
+// from host, as Response does, and leaves its body alone: for a 101,
+// whose body is the upgraded stream (a WebSocket server echoes the
+// subprotocol it chose, which may carry the token).
+func (s *Set) ResponseHeader(resp *http.Response, host string) {
+	if s.Bound(host) && len(s.respRepl) > 0 {
+		s.redactHeader(resp.Header)
+	}
+}
+
+// redactHeader replaces the real values in the values of h.
+func (s *Set) redactHeader(h http.Header) {
+	for _, vals := range h {
 		for i, v := range vals {
 			if dec, ok := basicCreds(v); ok {
 				// Echoed Basic credentials: swapped back as Inject swapped
@@ -597,16 +680,22 @@ func (s *Set) Response(resp *http.Response, host string) bool {
 			}
 		}
 	}
-	if resp.Body == nil || resp.Body == http.NoBody {
-		return false
+}
+
+// trailerBody redacts the trailers of resp when its body ends: the
+// transport fills resp.Trailer before the body's EOF.
+type trailerBody struct {
+	io.ReadCloser
+	resp *http.Response
+	s    *Set
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.s.redactHeader(b.resp.Trailer)
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return false
-	}
-	resp.Body = readCloser{newReplaceReader(s.resp, resp.Body, s.respRepl), resp.Body}
-	resp.ContentLength = -1
-	resp.Header.Del("Content-Length")
-	return true
+	return n, err
 }
 
 type readCloser struct {

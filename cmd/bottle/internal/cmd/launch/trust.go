@@ -83,15 +83,18 @@ func describeProject(w io.Writer, p *project.Project) {
 	case p.Dockerfile != "":
 		line("dockerfile", p.Dockerfile)
 	}
+	var pol *allowlist.Policy
 	switch {
 	case p.Allowlist != "":
 		line("allowlist", p.Allowlist)
-		if pol, err := allowlist.Load(p.Allowlist); err == nil {
-			line("rules", ruleSummary(pol))
-		}
+		pol, _ = allowlist.Load(p.Allowlist)
 	case p.Inline != nil:
-		if pol, err := allowlist.Parse(p.File, p.Inline); err == nil {
-			line("rules", ruleSummary(pol))
+		pol, _ = allowlist.Parse(p.File, p.Inline)
+	}
+	if pol != nil {
+		line("rules", ruleSummary(pol))
+		if len(pol.Credentials()) > 0 {
+			line("credentials", credentialSummary(pol)+" — resolved on this host at launch (a command: runs here) and sent to those hosts")
 		}
 	}
 	if p.Workspace != "" {
@@ -126,6 +129,22 @@ func ruleSummary(pol *allowlist.Policy) string {
 		rules = []string{"none (everything denied)"}
 	}
 	return fmt.Sprintf("mode %s; %s", pol.Mode(), strings.Join(rules, ", "))
+}
+
+// credentialSummary is the credentials of pol in one line: each one's
+// name, sources and hosts.
+func credentialSummary(pol *allowlist.Policy) string {
+	var parts []string
+	for _, c := range pol.Credentials() {
+		var srcs []string
+		for _, src := range []allowlist.Source{c.Source, c.AccessKeyID, c.SecretAccessKey, c.SessionToken} {
+			if src.Scheme != "" {
+				srcs = append(srcs, src.String())
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s from %s to %s", c.Name, strings.Join(srcs, ", "), strings.Join(c.Hosts(), ", ")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func orDash(s string) string {

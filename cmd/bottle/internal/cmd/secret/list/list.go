@@ -50,6 +50,10 @@ type SourceJSON struct {
 	Source   string `json:"source"`
 	Resolves bool   `json:"resolves"`
 	Error    string `json:"error,omitempty"`
+	// NotRun says a command: source of a project file was not run: a
+	// bottle.yaml comes with a repository, and its commands run only at
+	// bottle launch, once the user has approved the file.
+	NotRun bool `json:"not_run,omitempty"`
 }
 
 // NewCmd returns `bottle secret list`. With runF, the parsed options go
@@ -64,7 +68,9 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 to, where its value comes from, the agent's variables that hold its
 placeholders, and whether each source resolves now on this machine, as
 bottle launch would resolve it (a command: source is run, the keychain is
-asked). A value is read only to check it, and never printed; list exits 0
+asked; but not the command: sources of a bottle.yaml, which comes with a
+repository: those run only at bottle launch, once you have approved the
+file). A value is read only to check it, and never printed; list exits 0
 either way (--json's resolves says which do). The file is chosen as for
 bottle secret add; --bottle NAME lists a running bottle's live allowlist.`,
 		Example: `  bottle secret list
@@ -90,7 +96,7 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	out := JSON{File: src.Path, DLP: pol.DLP().String(), Credentials: []CredentialJSON{}}
 	for _, c := range pol.Credentials() {
-		out.Credentials = append(out.Credentials, opts.credential(ctx, c))
+		out.Credentials = append(out.Credentials, opts.credential(ctx, c, src.Project || src.Via != ""))
 	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, out)
@@ -143,7 +149,11 @@ func (opts *Options) load() (*allowlist.Policy, allowshared.Source, error) {
 
 // credential describes c, resolving each of its sources once; the value
 // is dropped at once.
-func (opts *Options) credential(ctx context.Context, c *allowlist.Credential) CredentialJSON {
+//
+// The command: sources of a project file (fromProject) are not run: a
+// bottle.yaml comes with a repository, and listing it must not run its
+// code on the host (bottle launch runs them once the file is approved).
+func (opts *Options) credential(ctx context.Context, c *allowlist.Credential, fromProject bool) CredentialJSON {
 	j := CredentialJSON{Name: c.Name, Kind: c.Kind.String(), Header: c.Header, BasicUser: c.BasicUser, Query: c.Query,
 		Hosts: c.Hosts(), AgentEnv: shared.AgentEnv(c), Line: c.Line}
 	if j.AgentEnv == nil {
@@ -151,6 +161,12 @@ func (opts *Options) credential(ctx context.Context, c *allowlist.Credential) Cr
 	}
 	for _, s := range shared.Sources(c) {
 		sj := SourceJSON{Role: s.Role, Source: s.Source.String()}
+		if fromProject && s.Source.Scheme == "command" {
+			sj.NotRun = true
+			sj.Error = s.Source.String() + " was not run: a project file's commands run only at bottle launch, once you have approved the file; run it yourself to check it"
+			j.Sources = append(j.Sources, sj)
+			continue
+		}
 		err := opts.Resolve(ctx, s.Source)
 		ok := err == nil
 		sj.Resolves = ok
@@ -163,8 +179,11 @@ func (opts *Options) credential(ctx context.Context, c *allowlist.Credential) Cr
 }
 
 func resolves(s SourceJSON) string {
-	if s.Resolves {
+	switch {
+	case s.Resolves:
 		return "yes"
+	case s.NotRun:
+		return "not run"
 	}
 	return "no"
 }
