@@ -100,7 +100,7 @@ launch.`,
   bottle secret add maps --host maps.example.com --query key --from file:~/.config/maps/key
 
   # AWS: the agent signs with placeholders, the proxy re-signs with the real key
-  bottle secret add aws --host '*.amazonaws.com' --aws --key-id-from env:AWS_ACCESS_KEY_ID \
+  bottle secret add aws --host sts.amazonaws.com --aws --key-id-from env:AWS_ACCESS_KEY_ID \
       --from env:AWS_SECRET_ACCESS_KEY --token-from env:AWS_SESSION_TOKEN
 
   # A bearer token from the macOS keychain, into a running bottle
