@@ -406,6 +406,28 @@ curl -sS -o /dev/null -w '%{http_code}\n' --data-binary "$v" https://api.sim.tes
 		}
 	})
 
+	extra := e2eValue(t, "extra")
+	values = append(values, extra)
+	t.Run("secret_add_on_a_running_bottle", func(t *testing.T) {
+		// One command: the credential goes into the live allowlist, its
+		// value to the sidecar, and the next request carries it.
+		t.Setenv("E2E_SIM_EXTRA", extra)
+		out, errs, code := w.bottle("secret", "add", "simextra", "--host", "api.sim.test", "--header", "x-extra",
+			"--from", "env:E2E_SIM_EXTRA", "--bottle", name)
+		if code != 0 || !strings.Contains(errs, "the sidecar of "+name+" has the value of simextra") {
+			t.Fatalf("secret add --bottle: exit %d\n%s%s", code, out, errs)
+		}
+		if findIn(strings.NewReader(out+errs), values) != nil {
+			t.Error("secret add printed a value")
+		}
+		o.clear()
+		w.sh(name, `curl -sS https://api.sim.test/v1/extra`)
+		reqs := o.requests()
+		if len(reqs) != 1 || len(reqs[0].Headers["X-Extra"]) != 1 || reqs[0].Headers["X-Extra"][0] != extra {
+			t.Fatalf("the first request after secret add did not carry the new credential (%d requests)", len(reqs))
+		}
+	})
+
 	t.Run("no_value_anywhere", func(t *testing.T) {
 		stateDir := filepath.Join(w.state, "bottle", name)
 		sweep := func(skip string) (files int) {

@@ -34,9 +34,10 @@ type Record struct {
 	DstIP    string  `json:"dst_ip,omitempty"`
 	Error    string  `json:"error,omitempty"`
 
-	// Credential is the credential the proxy injected into the request, or
-	// the one whose placeholder it refused to send (cause
-	// credential-misuse): its name, never its value or placeholder.
+	// Credential names the credentials the proxy injected into the
+	// request (comma-separated, when several bound to the host set headers
+	// of their own), or the one whose placeholder it refused to send
+	// (cause credential-misuse): names, never a value or placeholder.
 	Credential string `json:"credential,omitempty"`
 	// DLP lists what was found in the request: the rule ids of DLP
 	// patterns, and "value:NAME" for the real value of credential NAME.

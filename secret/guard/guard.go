@@ -19,6 +19,7 @@
 package guard
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -436,18 +437,21 @@ type AWSKeys struct {
 	AccessKeyID, SecretAccessKey, SessionToken string
 }
 
-// Inject puts the credential bound to host on the request, and returns its
-// name ("" when no credential is bound to host). When several are, the one
+// Inject puts the credentials bound to host on the request, and returns
+// their names, comma-separated ("" when none is bound to host). Each one
+// sets its own header, Authorization or query parameter, replacing
+// whatever the agent sent there; when several set the same one, the one
 // whose placeholder the request carries wins, else the first in file
-// order. The declared header, Authorization or query parameter is set,
-// replacing whatever the agent sent there; every placeholder of a
-// credential bound to host in any header value (inside a Basic
-// authorization too) becomes its value; and Accept-Encoding is dropped, so
-// that the answer comes as bytes Response can read.
+// order. Every placeholder of a credential bound to host in any header
+// value (inside a Basic authorization too) becomes its value, and
+// Accept-Encoding is dropped, so that the answer comes as bytes Response
+// can read.
 //
 // An aws credential is put on by resign (nil: refused, with an error that
-// says so). Call Check first: Inject trusts that no placeholder of another
-// host is there.
+// says so): a request to its host that carries its placeholder keys, or
+// one to a host no other kind of credential is bound to, is re-signed, and
+// nothing else is put on it. Call Check first: Inject trusts that no
+// placeholder of another host is there.
 func (s *Set) Inject(r *http.Request, host string, resign Resigner) (string, *Violation) {
 	if s == nil {
 		return "", nil
@@ -456,49 +460,88 @@ func (s *Set) Inject(r *http.Request, host string, resign Resigner) (string, *Vi
 	if len(bound) == 0 {
 		return "", nil
 	}
-	c := s.creds[bound[0]]
+	var aws *cred
+	var plain []*cred
 	for _, i := range bound {
-		if s.carries(r, s.creds[i]) {
-			c = s.creds[i]
-			break
+		if c := s.creds[i]; c.kind == allowlist.CredAWS {
+			aws = cmp.Or(aws, c)
+		} else {
+			plain = append(plain, c)
 		}
 	}
-	if c.kind != allowlist.CredAWS || !awsSigns(r, "accept-encoding") {
+	if aws != nil && (len(plain) == 0 || s.carries(r, aws)) {
+		return s.resign(r, host, aws, resign)
+	}
+	// One credential per header or query parameter: the one the request
+	// carries a placeholder of, else the first.
+	var targets []string
+	winner := map[string]*cred{}
+	carried := map[*cred]bool{}
+	for _, c := range plain {
+		carried[c] = s.carries(r, c)
+		t := c.target()
+		w, seen := winner[t]
+		switch {
+		case !seen:
+			targets = append(targets, t)
+			winner[t] = c
+		case !carried[w] && carried[c]:
+			winner[t] = c
+		}
+	}
+	r.Header.Del("Accept-Encoding")
+	for _, c := range plain {
+		swapHeaders(r.Header, c.placeholder, c.value)
+	}
+	var names []string
+	for _, t := range targets {
+		c := winner[t]
+		switch c.kind {
+		case allowlist.CredHeader:
+			r.Header.Set(c.header, c.value)
+		case allowlist.CredBearer:
+			r.Header.Set("Authorization", "Bearer "+c.value)
+		case allowlist.CredBasic:
+			r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.basicUser+":"+c.value)))
+		case allowlist.CredQuery:
+			r.URL.RawQuery = setQuery(r.URL.RawQuery, c.query, c.value)
+			r.URL.ForceQuery = false
+		}
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ","), nil
+}
+
+// target is what a credential sets on a request: a header (canonical) or,
+// after "?", a query parameter.
+func (c *cred) target() string {
+	switch c.kind {
+	case allowlist.CredHeader:
+		return c.header
+	case allowlist.CredQuery:
+		return "?" + c.query
+	}
+	return "Authorization"
+}
+
+// resign puts an aws credential on r: the agent signed it with the
+// placeholder keys, and only a request re-signed with the real ones may
+// leave, never one with the agent's placeholder signature.
+func (s *Set) resign(r *http.Request, host string, c *cred, resign Resigner) (string, *Violation) {
+	if !awsSigns(r, "accept-encoding") {
 		// An AWS client may have signed it: then it stays, or the
 		// signature would not verify upstream.
 		r.Header.Del("Accept-Encoding")
 	}
-	if c.kind == allowlist.CredAWS {
-		// AWS: the hook for SigV4 re-signing. The agent signed with the
-		// placeholder keys; only a re-signed request may leave, never one
-		// with the agent's placeholder signature.
-		if resign == nil {
-			return "", &Violation{Cause: allowlist.CauseCredentialMisuse, Credential: c.name, Hosts: c.hosts, Host: host,
-				why: "AWS re-signing is not available in this build; the request is not sent"}
-		}
-		from := AWSKeys{c.aws.PlaceholderKeyID, c.placeholder, c.aws.PlaceholderToken}
-		to := AWSKeys{c.aws.AccessKeyID, c.aws.SecretAccessKey, c.aws.SessionToken}
-		if err := resign(r, from, to, time.Now()); err != nil {
-			return "", &Violation{Cause: allowlist.CauseCredentialMisuse, Credential: c.name, Hosts: c.hosts, Host: host,
-				why: "the request's AWS signature could not be re-signed: " + err.Error()}
-		}
-		return c.name, nil
+	if resign == nil {
+		return "", &Violation{Cause: allowlist.CauseCredentialMisuse, Credential: c.name, Hosts: c.hosts, Host: host,
+			why: "AWS re-signing is not available in this build; the request is not sent"}
 	}
-	for _, i := range bound {
-		if b := s.creds[i]; b.kind != allowlist.CredAWS {
-			swapHeaders(r.Header, b.placeholder, b.value)
-		}
-	}
-	switch c.kind {
-	case allowlist.CredHeader:
-		r.Header.Set(c.header, c.value)
-	case allowlist.CredBearer:
-		r.Header.Set("Authorization", "Bearer "+c.value)
-	case allowlist.CredBasic:
-		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.basicUser+":"+c.value)))
-	case allowlist.CredQuery:
-		r.URL.RawQuery = setQuery(r.URL.RawQuery, c.query, c.value)
-		r.URL.ForceQuery = false
+	from := AWSKeys{c.aws.PlaceholderKeyID, c.placeholder, c.aws.PlaceholderToken}
+	to := AWSKeys{c.aws.AccessKeyID, c.aws.SecretAccessKey, c.aws.SessionToken}
+	if err := resign(r, from, to, time.Now()); err != nil {
+		return "", &Violation{Cause: allowlist.CauseCredentialMisuse, Credential: c.name, Hosts: c.hosts, Host: host,
+			why: "the request's AWS signature could not be re-signed: " + err.Error()}
 	}
 	return c.name, nil
 }

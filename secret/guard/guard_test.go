@@ -488,3 +488,24 @@ credentials:
 		t.Errorf("no file: %v %v", s, err)
 	}
 }
+
+// TestInjectEveryTarget: credentials bound to one host that set different
+// headers (or a header and a query parameter) are all put on the request;
+// the audit names them all.
+func TestInjectEveryTarget(t *testing.T) {
+	key := testCred("key", allowlist.CredHeader, testValue(t), "api.example.com")
+	org := testCred("org", allowlist.CredHeader, testValue(t), "api.example.com")
+	org.header = "X-Org-Token"
+	q := testCred("q", allowlist.CredQuery, testValue(t), "api.example.com")
+	q.query = "k"
+	s := mustCompile(t, []*cred{key, org, q})
+	r := newReq(t, "GET", "https://api.example.com/v1?a=1", nil)
+	r.Header.Set("X-Api-Key", "the agent's own")
+	name, viol := s.Inject(r, "api.example.com", nil)
+	if name != "key,org,q" || viol != nil {
+		t.Fatalf("injected %q %v", name, viol)
+	}
+	if r.Header.Get("X-Api-Key") != key.value || len(r.Header.Values("X-Api-Key")) != 1 || r.Header.Get("X-Org-Token") != org.value || r.URL.Query().Get("k") != q.value || r.URL.Query().Get("a") != "1" {
+		t.Errorf("not every credential was put on: %v %s", r.Header, r.URL.RawQuery)
+	}
+}
