@@ -328,6 +328,12 @@ func (l *Launcher) RefreshSecrets(ctx context.Context, name string) (*Refreshed,
 	if res.Hash, err = l.writeCredentialsHash(name, f); err != nil {
 		return nil, err
 	}
+	// A stop that ran meanwhile removed the file before this wrote it
+	// again: a bottle that no longer runs keeps no value on disk.
+	if b, err := l.Load(name); err != nil || !b.Stopped.IsZero() {
+		l.removeCredentials(name)
+		return nil, fmt.Errorf("bottle %s was stopped during the refresh; its values were not kept", name)
+	}
 	return res, nil
 }
 

@@ -396,3 +396,32 @@ func TestRefreshSecrets(t *testing.T) {
 		t.Errorf("refresh of no bottle: %v", err)
 	}
 }
+
+// TestRefreshRacingStop: a stop that runs while a refresh resolves its
+// sources (here: from inside the resolution) leaves no credentials file
+// behind, and the refresh says why it kept nothing.
+func TestRefreshRacingStop(t *testing.T) {
+	fx := newCredFixture(t)
+	ctx := context.Background()
+	if _, err := fx.l.Launch(ctx, fx.s); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	fx.l.Secrets = &source.Resolver{LookupEnv: func(n string) (string, bool) {
+		if !stopped {
+			stopped = true
+			if _, err := fx.l.Stop(ctx, "demo"); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		}
+		v, ok := fx.env[n]
+		return v, ok
+	}}
+	_, err := fx.l.RefreshSecrets(ctx, "demo")
+	if err == nil || err.Error() != "bottle demo was stopped during the refresh; its values were not kept" {
+		t.Errorf("refresh racing a stop: %v", err)
+	}
+	if _, err := os.Stat(fx.l.CredentialsPath("demo")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the credentials file of a stopped bottle: %v", err)
+	}
+}
