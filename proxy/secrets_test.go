@@ -593,9 +593,10 @@ func TestDLPModes(t *testing.T) {
 			e, _ := newSecretEnv(t, pol, func(c *Config) { c.DLP = fakeDLP{} })
 			c := e.client(true)
 			o2 := fmt.Sprintf("https://o2.test:%d", e.origin.port)
+			where := map[string]string{"/u": "in the URL", "/h": "in header X-Thing", "/sink": "in the body"}
 			for _, req := range []*http.Request{
 				mkReq(t, "GET", o2+"/u?x=FAKESECRET-1", nil),
-				mkReq(t, "GET", o2+"/h", nil, "X-Thing", "FAKESECRET-2"),
+				mkReq(t, "GET", o2+"/h", nil, "X-Before", "plain", "X-Thing", "FAKESECRET-2", "X-After", "plain"),
 				mkReq(t, "POST", o2+"/sink", strings.NewReader("a FAKESECRET-3 b")),
 			} {
 				path := req.URL.Path
@@ -611,7 +612,7 @@ func TestDLPModes(t *testing.T) {
 						t.Errorf("%s: %d %q, %+v", path, resp.StatusCode, body, rec)
 					}
 				case "block":
-					if resp.StatusCode != 403 || rec.Decision != "deny" || !strings.Contains(body, "fake-rule") || strings.Contains(body, "FAKESECRET") {
+					if resp.StatusCode != 403 || rec.Decision != "deny" || !strings.Contains(body, "fake-rule "+where[path]) || strings.Contains(body, "FAKESECRET") {
 						t.Errorf("%s: %d %q, %+v", path, resp.StatusCode, body, rec)
 					}
 				}
