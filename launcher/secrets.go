@@ -338,33 +338,54 @@ func (l *Launcher) RefreshSecrets(ctx context.Context, name string) (*Refreshed,
 }
 
 // CredentialsApplied waits until bottle name's sidecar says, in its status
-// file (contract.ReloadStatus, in its state, which the agent cannot
-// write), that it has read the credentials file of the given hash, and
+// file, that it has read the credentials file of the given hash, and
 // returns nil once those values are in force: the agent's next request
 // carries them. A file the sidecar rejected is its error; no answer within
 // wait is an error that says where to look.
 func (l *Launcher) CredentialsApplied(ctx context.Context, name, hash string, wait time.Duration) error {
+	err := l.WaitStatus(ctx, name, wait, func(st contract.ReloadStatus) (bool, error) {
+		if st.CredentialsTried != hash {
+			return false, nil
+		}
+		if !st.CredentialsOK {
+			return true, fmt.Errorf("the sidecar of %s did not take the new values: %s", name, st.CredentialsError)
+		}
+		return true, nil
+	})
+	if errors.Is(err, ErrNotConfirmed) {
+		return fmt.Errorf("the credentials were written, but the sidecar of %s did not confirm them within %s; is the bottle running? (bottle list; its log: bottle logs %s --sidecar)", name, wait, name)
+	}
+	return err
+}
+
+// ErrNotConfirmed is WaitStatus's error when the sidecar did not say what
+// was waited for in time.
+var ErrNotConfirmed = errors.New("the sidecar did not confirm")
+
+// WaitStatus reads bottle name's sidecar status file (contract.ReloadStatus:
+// in the sidecar's state, which the agent cannot write) until done says it
+// shows what was waited for, and returns done's error. It gives up with
+// ErrNotConfirmed after wait, and with ctx's error when ctx ends.
+func (l *Launcher) WaitStatus(ctx context.Context, name string, wait time.Duration, done func(contract.ReloadStatus) (bool, error)) error {
 	statusPath := filepath.Join(l.LogDir(name), contract.StatusFile)
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
-	// The sidecar polls the file; there is no other signal to wait on.
+	// The sidecar writes the file once it has read what it watches; there
+	// is no other signal to wait on, so look again every 50ms.
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		st, err := contract.ReadStatus(statusPath)
-		if err == nil && st.CredentialsTried == hash {
-			if st.CredentialsOK {
-				return nil
+		if st, err := contract.ReadStatus(statusPath); err == nil {
+			if ok, err := done(st); ok {
+				return err
 			}
-			return fmt.Errorf("the sidecar of %s did not take the new values: %s", name, st.CredentialsError)
 		}
 		select {
 		case <-tick.C:
-			continue
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timeout.C:
+			return ErrNotConfirmed
 		}
-		return fmt.Errorf("the credentials were written, but the sidecar of %s did not confirm them within %s; is the bottle running? (bottle list; its log: bottle logs %s --sidecar)", name, wait, name)
 	}
 }

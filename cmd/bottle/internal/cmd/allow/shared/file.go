@@ -232,31 +232,24 @@ func (o *FileOptions) Applied(ctx context.Context, ios *cmdutil.IOStreams, data 
 		wait = DefaultWait
 	}
 	want := contract.Hash(data)
-	statusPath := filepath.Join(l.LogDir(o.Bottle), contract.StatusFile)
-	timeout := time.NewTimer(wait)
-	defer timeout.Stop()
-	// The sidecar writes the file once it has tried the new policy; there
-	// is no other signal to wait on, so look again every 50ms.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := contract.ReadStatus(statusPath)
-		if err == nil && st.Tried == want {
-			if st.OK {
-				fmt.Fprintf(ios.Err, "the sidecar of %s applied it\n", o.Bottle)
-				return nil
-			}
-			return fmt.Errorf("the sidecar of %s rejected the new file and keeps the previous policy:\n%s", o.Bottle, strings.TrimRight(st.Errors, "\n"))
+	err = l.WaitStatus(ctx, o.Bottle, wait, func(st contract.ReloadStatus) (bool, error) {
+		switch {
+		case st.Tried != want:
+			return false, nil
+		case !st.OK:
+			return true, fmt.Errorf("the sidecar of %s rejected the new file and keeps the previous policy:\n%s", o.Bottle, strings.TrimRight(st.Errors, "\n"))
 		}
-		select {
-		case <-tick.C:
-			continue
-		case <-ctx.Done():
-		case <-timeout.C:
-		}
+		return true, nil
+	})
+	switch {
+	case err == nil:
+		fmt.Fprintf(ios.Err, "the sidecar of %s applied it\n", o.Bottle)
+		return nil
+	case errors.Is(err, launcher.ErrNotConfirmed) || ctx.Err() != nil:
 		return fmt.Errorf("the file was written, but the sidecar of %s did not confirm it within %s; is the bottle running? (bottle list; its log: bottle logs %s --sidecar)",
 			o.Bottle, wait, o.Bottle)
 	}
+	return err
 }
 
 // Load reads and parses the allowlist; a missing or invalid file is a usage

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -273,7 +272,7 @@ func (opts *Options) handOver(ctx context.Context, added *allowlist.Credential) 
 	}
 	res, err := l.RefreshSecrets(ctx, name)
 	if err == nil {
-		err = l.CredentialsApplied(ctx, name, res.Hash, refreshWait)
+		err = l.CredentialsApplied(ctx, name, res.Hash, allowshared.DefaultWait)
 	}
 	if err != nil {
 		return fmt.Errorf("credential %s is in the live allowlist of %s, but its sidecar does not have the value, so nothing is injected yet: %w; fix that, then run bottle secret refresh --bottle %s", added.Name, name, err, shquote.Quote(name))
@@ -285,10 +284,6 @@ func (opts *Options) handOver(ctx context.Context, added *allowlist.Credential) 
 	fmt.Fprintln(opts.IO.Err)
 	return nil
 }
-
-// refreshWait is how long add --bottle waits for the sidecar to take the
-// value.
-const refreshWait = 5 * time.Second
 
 // allowFirst says which host the credential cannot be bound to yet, and
 // the bottle allow command that makes it possible, for the same file.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	allowshared "bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/launcher"
 )
@@ -24,12 +25,9 @@ type Options struct {
 
 	Bottle string // --bottle
 	// Wait is how long to wait for the sidecar to confirm the new values;
-	// zero means DefaultWait.
+	// zero means the wait of bottle allow --bottle (allowshared.DefaultWait).
 	Wait time.Duration
 }
-
-// DefaultWait is how long refresh waits for the sidecar to confirm.
-const DefaultWait = 5 * time.Second
 
 // NewCmd returns `bottle secret refresh`. With runF, the parsed options go
 // there instead (tests).
@@ -81,7 +79,7 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	wait := opts.Wait
 	if wait == 0 {
-		wait = DefaultWait
+		wait = allowshared.DefaultWait
 	}
 	if len(res.Refreshed)+len(res.Added)+len(res.Dropped) > 0 {
 		if err := opts.Launcher().CredentialsApplied(ctx, name, res.Hash, wait); err != nil {
