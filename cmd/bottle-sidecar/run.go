@@ -75,7 +75,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer a.close()
-	a.writeStatus(a.lastHash, true, "")
+	a.writeStatus("")
 	if err := a.listen(&o); err != nil {
 		fmt.Fprintf(stderr, "bottle-sidecar: %v\n", err)
 		return 1
@@ -153,10 +153,9 @@ type appliance struct {
 	applied   [32]byte // of the policy in force
 	credsHash [32]byte // of the credentials file last read (zero: none)
 	creds     *secret.File
-	// The status of the last policy load, kept to be written again with
-	// the credentials' (a credentials file is loaded on its own).
-	polTried  [32]byte
-	polOK     bool
+	// polErrs is why the content last read (lastHash) was rejected, ""
+	// when it is in force: the status says it again when a credentials
+	// file is loaded on its own.
 	polErrs   string
 	credsOK   bool           // the values of the file last read are in force
 	credsErrs string         // why not, naming the file and never a value
@@ -430,7 +429,7 @@ func (a *appliance) reload(force bool) {
 	if pol == nil {
 		if credsChanged {
 			// Say what is in force, for `bottle secret refresh`.
-			a.writeStatus(a.polTried, a.polOK, a.polErrs)
+			a.writeStatus(a.polErrs)
 		}
 		return
 	}
@@ -441,7 +440,7 @@ func (a *appliance) reload(force bool) {
 	a.applied = h
 	a.log.Info("policy reloaded", "file", a.policyAt, "allow", len(pol.Allow()), "deny", len(pol.DenyRules()), "mode", pol.Mode().String(),
 		"credentials", len(pol.Credentials()))
-	a.writeStatus(h, true, "")
+	a.writeStatus("")
 }
 
 // readPolicy re-reads the allowlist, and returns the new policy with the
@@ -464,7 +463,7 @@ func (a *appliance) readPolicy(force bool) (*allowlist.Policy, [32]byte) {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "%v", err)
 		a.log.Error("policy rejected; the previous policy stays in force", "file", a.policyAt, "errors", b.String())
-		a.writeStatus(h, false, b.String())
+		a.writeStatus(b.String())
 		return nil, h
 	}
 	return pol, h
@@ -482,7 +481,7 @@ func (a *appliance) reloadCredentials(force bool) bool {
 		changed := h != a.credsHash || force
 		a.credsHash, a.credsOK, a.credsErrs = h, false, err.Error()+"; the previous values stay in force"
 		if changed {
-			a.writeStatus(a.polTried, a.polOK, a.polErrs)
+			a.writeStatus(a.polErrs)
 		}
 		return false
 	}
@@ -562,17 +561,19 @@ func readCredentials(path string) (*secret.File, [32]byte, error) {
 	return f, h, nil
 }
 
-// writeStatus records a load attempt of content hash tried for the CLI
-// (contract.ReloadStatus). A failure to write is logged, never fatal: the
-// policy decision stands either way.
-func (a *appliance) writeStatus(tried [32]byte, ok bool, errs string) {
+// writeStatus records for the CLI (contract.ReloadStatus) the load of the
+// allowlist content last read, which errs says was rejected ("": it is in
+// force), and of the credentials file last read. A failure to write is
+// logged, never fatal: the policy decision stands either way.
+func (a *appliance) writeStatus(errs string) {
 	if a.statusFile == "" {
 		return
 	}
+	tried, ok := a.lastHash, errs == ""
 	if ok && a.applied == ([32]byte{}) {
 		a.applied = tried // the first load
 	}
-	a.polTried, a.polOK, a.polErrs = tried, ok, errs
+	a.polErrs = errs
 	st := contract.ReloadStatus{Time: time.Now().UTC(), Tried: hex.EncodeToString(tried[:]), Applied: hex.EncodeToString(a.applied[:]),
 		OK: ok, Errors: errs, Mode: a.pol.Mode().String(), Allow: len(a.pol.Allow()), Deny: len(a.pol.DenyRules()),
 		CredentialsOK: a.credsOK, CredentialsError: a.credsErrs}
