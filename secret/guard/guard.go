@@ -19,6 +19,7 @@
 package guard
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/base64"
 	"fmt"
@@ -473,20 +474,24 @@ func (s *Set) Inject(r *http.Request, host string, resign Resigner) (string, *Vi
 		return s.resign(r, host, aws, resign)
 	}
 	// One credential per header or query parameter: the one the request
-	// carries a placeholder of, else the first.
+	// carries a placeholder of, else the first (looked for only where two
+	// meet, before the placeholders are swapped).
 	var targets []string
-	winner := map[string]*cred{}
-	carried := map[*cred]bool{}
+	cands := map[string][]*cred{}
 	for _, c := range plain {
-		carried[c] = s.carries(r, c)
 		t := c.target()
-		w, seen := winner[t]
-		switch {
-		case !seen:
+		if cands[t] == nil {
 			targets = append(targets, t)
-			winner[t] = c
-		case !carried[w] && carried[c]:
-			winner[t] = c
+		}
+		cands[t] = append(cands[t], c)
+	}
+	winner := map[string]*cred{}
+	for _, t := range targets {
+		winner[t] = cands[t][0]
+		if len(cands[t]) > 1 {
+			if i := slices.IndexFunc(cands[t], func(c *cred) bool { return s.carries(r, c) }); i >= 0 {
+				winner[t] = cands[t][i]
+			}
 		}
 	}
 	r.Header.Del("Accept-Encoding")
@@ -561,11 +566,7 @@ func awsSigns(r *http.Request, name string) bool {
 func (s *Set) carries(r *http.Request, c *cred) bool {
 	found := false
 	s.eachPart(r, func(_ string, b []byte) bool {
-		for _, ph := range c.placeholders {
-			if strings.Contains(string(b), ph) {
-				found = true
-			}
-		}
+		found = slices.ContainsFunc(c.placeholders, func(ph string) bool { return bytes.Contains(b, []byte(ph)) })
 		return !found
 	})
 	return found
