@@ -57,6 +57,12 @@ const (
 	CauseSecretLeak       // a credential's real value (or an encoding of it) in a request, to any host
 	CauseDLP              // a well-known secret format (a DLP pattern) in a request
 
+	// What the git gate decides about a push (package gitgate).
+	CauseGitRef    // a push creates, updates or deletes a ref the repository's `push:`/`delete:` does not allow
+	CauseGitSecret // pushed content (a blob, a commit message) holds a secret: a credential's value or a DLP pattern
+	CauseGitPack   // a push the gate cannot inspect: too large, malformed, or a thin pack whose bases it lacks
+	CauseGitSSH    // git over SSH (a passthrough tunnel) to the host of a declared repository, which would bypass the gate
+
 	numCauses
 )
 
@@ -95,6 +101,11 @@ var causeKeys = [numCauses]string{
 	CauseCredentialMisuse: "credential-misuse",
 	CauseSecretLeak:       "secret-leak",
 	CauseDLP:              "dlp",
+
+	CauseGitRef:    "git-ref",
+	CauseGitSecret: "git-secret",
+	CauseGitPack:   "git-pack",
+	CauseGitSSH:    "git-ssh",
 }
 
 // String returns the cause's constant kebab-case key ("no-rule",

@@ -139,6 +139,10 @@ type Policy struct {
 	allow []*Rule
 	deny  []*Rule
 	creds []*Credential
+	// git is the `git:` section; gitRules the allow rules it implies
+	// (indexed with the others).
+	git      []*GitRepo
+	gitRules []*Rule
 	// ruleDLP says some allow rule has its own `dlp:`, so DLPFor must
 	// find the rule that admits a request.
 	ruleDLP bool

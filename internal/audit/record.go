@@ -50,6 +50,10 @@ type Record struct {
 	Repeated int64 `json:"repeated,omitempty"`
 	Count    int64 `json:"count,omitempty"`
 
+	// Git is what the git gate saw of a push (kind git-push): its ref
+	// updates, its commits and what the scan found. Never a secret.
+	Git *GitPush `json:"git,omitempty"`
+
 	// SelfTest marks a line about the launcher's self-test probe (the
 	// sidecar sets it for the self-test's name only, while the self-test
 	// runs: contract.SelfTestPrefix), not about the agent's traffic.
@@ -63,6 +67,7 @@ const (
 	KindConnect    = "connect"    // a CONNECT answered without a tunnel (refused, or failed)
 	KindDNS        = "dns"        // a DNS query the forwarder refused (or would have)
 	KindSuppressed = "suppressed" // denials of one client over its budget, counted
+	KindGitPush    = "git-push"   // a git push the gate inspected (POST …/git-receive-pack), accepted or refused
 )
 
 // Decisions.
@@ -82,4 +87,27 @@ func (r *Record) Clip() {
 		&r.Name, &r.QType, &r.Rcode, &r.Decision, &r.Rule, &r.Cause, &r.Reason, &r.DstIP, &r.Error, &r.Credential} {
 		*f = Clip(*f)
 	}
+}
+
+// GitPush is the git gate's account of one push.
+type GitPush struct {
+	Repo    string   `json:"repo"`              // the declared repository ("git.example.com/acme/widget")
+	Entry   string   `json:"entry,omitempty"`   // its entry ("git[0]")
+	Refs    []GitRef `json:"refs"`              // the ref-update commands, in order
+	Commits []string `json:"commits,omitempty"` // the ids of the commits the pack adds (bounded)
+	Objects int      `json:"objects,omitempty"` // objects in the pack
+	Bytes   int64    `json:"pack_bytes,omitempty"`
+	Scan    string   `json:"scan,omitempty"` // "block", "report", "off"
+	// Findings name what the scan found, one per finding: "RULE in
+	// PATH:LINE (commit ID)". Never the match.
+	Findings []string `json:"findings,omitempty"`
+}
+
+// GitRef is one ref-update command of a push and what the gate made of it.
+type GitRef struct {
+	Ref    string `json:"ref"`
+	Old    string `json:"old"`
+	New    string `json:"new"`
+	Status string `json:"status"`           // "ok" (sent upstream) or "rejected"
+	Reason string `json:"reason,omitempty"` // why it was rejected
 }

@@ -18,7 +18,14 @@ const (
 	// SidecarStateDir is the sidecar's own writable state: the audit and
 	// the reload status. The agent never sees it.
 	SidecarStateDir = "/var/log/bottle"
+	// SidecarSpoolDir is the git gate's spool (the host's spool/,
+	// read-write, the sidecar's only): pushes are written there while
+	// they are inspected, and removed at once after.
+	SidecarSpoolDir = "/var/spool/bottle"
 )
+
+// DefaultGitMaxPack is the largest push the git gate takes by default.
+const DefaultGitMaxPack = 512 << 20
 
 // Files in the config directory (SidecarConfigDir; the host's config/).
 const (
@@ -53,6 +60,7 @@ const (
 	ConfigDir     = "config"      // mounted read-only at SidecarConfigDir
 	LogDir        = "logs"        // mounted at SidecarStateDir; also the logs saved at stop
 	AgentFilesDir = "agent-files" // the only files mounted into the agent
+	SpoolDir      = "spool"       // mounted read-write at SidecarSpoolDir, the sidecar's only
 	MetadataFile  = "bottle.json"
 )
 

@@ -27,13 +27,18 @@ type RunOptions struct {
 	Bottle        string // --bottle NAME, in audit lines and in the hints of denials
 	ResolvConf    string // --resolv-conf: upstreams when UpstreamDNS is empty
 	Verbose       bool   // -v
+	// GitSpool is where the git gate spools a push while it inspects it
+	// (private to the sidecar, on disk: SidecarSpoolDir); "" is the
+	// system's temporary directory.
+	GitSpool   string // --git-spool DIR
+	GitMaxPack int64  // --git-max-pack BYTES: the largest push the gate takes (DefaultGitMaxPack)
 }
 
 // DefaultRunOptions are the values of flags not given.
 func DefaultRunOptions() RunOptions {
 	return RunOptions{
 		ConfigDir: SidecarConfigDir, ProxyListen: fmt.Sprintf(":%d", ProxyPort), DNSListen: fmt.Sprintf(":%d", DNSPort),
-		AuditMaxBytes: DefaultAuditMaxBytes, ResolvConf: "/etc/resolv.conf",
+		AuditMaxBytes: DefaultAuditMaxBytes, ResolvConf: "/etc/resolv.conf", GitMaxPack: DefaultGitMaxPack,
 	}
 }
 
@@ -52,6 +57,8 @@ func (o *RunOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Bottle, "bottle", o.Bottle, "bottle name, for audit lines and for the commands denials suggest (bottle allow add … --bottle NAME)")
 	fs.StringVar(&o.ResolvConf, "resolv-conf", o.ResolvConf, "resolv.conf to read upstream resolvers from when --upstream-dns is not given")
 	fs.BoolVar(&o.Verbose, "v", o.Verbose, "debug logging")
+	fs.StringVar(&o.GitSpool, "git-spool", o.GitSpool, "directory where the git gate spools a push while it inspects it (default: the system's temporary directory)")
+	fs.Int64Var(&o.GitMaxPack, "git-max-pack", o.GitMaxPack, "the largest git push (request body, in bytes) the gate accepts")
 }
 
 // Args is the argv of `bottle-sidecar run` with o: every flag whose value
@@ -95,6 +102,8 @@ func ParseRun(args []string, usage string, stderr io.Writer) (RunOptions, error)
 	switch {
 	case fs.NArg() > 0:
 		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.GitMaxPack <= 0:
+		err = errors.New("--git-max-pack " + strconv.FormatInt(o.GitMaxPack, 10) + ": want a positive size in bytes")
 	case o.AuditMaxBytes <= 0:
 		err = errors.New("--audit-max-bytes " + strconv.FormatInt(o.AuditMaxBytes, 10) + ": want a positive size in bytes")
 	}

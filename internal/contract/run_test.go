@@ -16,6 +16,9 @@ func TestRunOptionsRoundTrip(t *testing.T) {
 		if o.AuditMaxBytes <= 0 {
 			o.AuditMaxBytes = DefaultAuditMaxBytes
 		}
+		if o.GitMaxPack <= 0 {
+			o.GitMaxPack = DefaultGitMaxPack
+		}
 		args := o.Args()
 		if args[0] != "run" {
 			t.Errorf("argv starts %q", args[0])
