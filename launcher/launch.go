@@ -359,11 +359,16 @@ func checkBackend(_ context.Context, st *launch) (done, error) {
 	return doneWith("backend: %s", st.l.Backend.Name()), nil
 }
 
-// makeState makes the state dir, and in it the CA and the live allowlist.
+// makeState makes the state dir, and in it the CA, the live allowlist
+// and an empty spool for the git gate.
 func makeState(_ context.Context, st *launch) (done, error) {
 	l, s, b := st.l, st.spec, st.b
 	cfg := l.ConfigDir(s.Name)
-	for _, d := range []string{l.LogDir(s.Name), cfg, l.agentFilesDir(s.Name)} {
+	// What a sidecar that died left in the spool is an old push: it goes.
+	if err := os.RemoveAll(l.SpoolDir(s.Name)); err != nil {
+		return done{}, fmt.Errorf("emptying the git gate's spool: %w", err)
+	}
+	for _, d := range []string{l.LogDir(s.Name), cfg, l.agentFilesDir(s.Name), l.SpoolDir(s.Name)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return done{}, err
 		}
@@ -484,11 +489,16 @@ func startSidecar(ctx context.Context, st *launch) (done, error) {
 	run.InternalCIDR, run.UpstreamDNS, run.Bottle = st.internal.Subnet, s.UpstreamDNS, s.Name
 	run.AuditLog = path.Join(contract.SidecarStateDir, contract.AuditFile)
 	run.StatusFile = path.Join(contract.SidecarStateDir, contract.StatusFile)
+	// The git gate spools pushes on disk, in the bottle's state, not in
+	// the sidecar's memory (bounded by SidecarLimits) nor in its image.
+	run.GitSpool = contract.SidecarSpoolDir
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
 		Labels: st.labels("sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
-		Mounts: []Mount{{Source: l.ConfigDir(s.Name), Target: contract.SidecarConfigDir, ReadOnly: true}, {Source: l.LogDir(s.Name), Target: contract.SidecarStateDir}},
-		Cmd:    run.Args(),
+		Mounts: []Mount{{Source: l.ConfigDir(s.Name), Target: contract.SidecarConfigDir, ReadOnly: true},
+			{Source: l.LogDir(s.Name), Target: contract.SidecarStateDir},
+			{Source: l.SpoolDir(s.Name), Target: contract.SidecarSpoolDir}},
+		Cmd: run.Args(),
 	})
 	if err != nil {
 		return done{}, err
@@ -574,7 +584,8 @@ func provision(ctx context.Context, st *launch) (done, error) {
 	// What is copied in is recorded first, on the host: the agent cannot
 	// be trusted to keep it.
 	note := st.l.recordBaseline(ctx, st.b, st.spec.Workspace)
-	if err := st.l.provision(ctx, st.b, st.spec); err != nil {
+	gitNotes, err := st.l.provision(ctx, st.b, st.spec, st.pol)
+	if err != nil {
 		return done{}, err
 	}
 	d := doneWith("provisioned: bottle CA trusted, workspace in %s as user %s", workspaceDir, st.b.AgentUser)
@@ -585,6 +596,7 @@ func provision(ctx context.Context, st *launch) (done, error) {
 	if note != "" {
 		d.notes = append(d.notes, note)
 	}
+	d.notes = append(d.notes, gitNotes...)
 	return d, nil
 }
 
@@ -694,7 +706,7 @@ func (l *Launcher) chownForSidecar(name string) error {
 	if !ok {
 		return nil
 	}
-	for _, dir := range []string{l.ConfigDir(name), l.LogDir(name)} {
+	for _, dir := range []string{l.ConfigDir(name), l.LogDir(name), l.SpoolDir(name)} {
 		err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
 			if err != nil {
 				return err
@@ -708,7 +720,11 @@ func (l *Launcher) chownForSidecar(name string) error {
 	return nil
 }
 
-func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec) error {
+// provision copies the bottle CA and the workspace into the agent, then
+// runs one script there as root: the CA in the trust store, the git
+// identity and remote rewrites (gitScript), the workspace to the agent
+// user. It returns the git part's notes.
+func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec, pol *allowlist.Policy) ([]string, error) {
 	// The copies go in parallel, then one command sets everything up.
 	copies := []struct{ src, dst string }{
 		{filepath.Join(l.ConfigDir(b.Name), ca.CertFile), "/usr/local/share/ca-certificates/bottle-ca.crt"},
@@ -729,24 +745,22 @@ func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec) error {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
+	id, from := l.agentGitIdentity(ctx, s)
+	hosts := gitHosts(pol.Git())
 	// update-ca-certificates where the image has it; else append to the
-	// bundle the CA variables point at. A git identity for the agent's
-	// commits, unless the image has one (without it, git commit fails and
-	// the agent's work has no author). Then the workspace goes to the agent
-	// user when the image has one.
+	// bundle the CA variables point at. Then git (gitScript), and the
+	// workspace goes to the agent user when the image has one.
 	script := `set -e
 mkdir -p /etc/ssl/certs ` + workspaceDir + `
 if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1
 else cat /usr/local/share/ca-certificates/bottle-ca.crt >> ` + agentCABundle + `; fi
 grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle + `
-if command -v git >/dev/null 2>&1 && ! git config --system user.email >/dev/null 2>&1; then
-git config --system user.name ` + shquote.Quote(gitName(b.Name)) + ` && git config --system user.email ` + shquote.Quote(gitEmail(b.Name)) + `; fi
-if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
+` + gitScript(id, from, hosts) + `if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
 	var out bytes.Buffer
 	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {
-		return fmt.Errorf("installing the bottle CA in the agent (the image needs sh): %w", err)
+		return nil, fmt.Errorf("installing the bottle CA in the agent (the image needs sh): %w", err)
 	}
 	// The image printed this, so it is taken only if it is one of the two
 	// answers the script gives.
@@ -754,7 +768,7 @@ if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo 
 	case "agent", "root":
 		b.AgentUser = u
 	default:
-		return fmt.Errorf("provisioning the agent: unexpected answer %q from the image's shell", termsafe.Line(u))
+		return nil, fmt.Errorf("provisioning the agent: unexpected answer %q from the image's shell", termsafe.Line(u))
 	}
-	return nil
+	return gitNotes(id, from, hosts), nil
 }

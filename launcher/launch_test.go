@@ -345,7 +345,10 @@ func TestSidecarBuiltForALaunch(t *testing.T) {
 	t.Chdir(root)
 	s.SidecarBinary = ""
 	var built []string
-	l.Runner = runnerFunc(func(_ context.Context, c launcher.Cmd) error {
+	l.Runner = runnerFunc(func(ctx context.Context, c launcher.Cmd) error {
+		if c.Argv[0] != "go" {
+			return noHost(ctx, c)
+		}
 		built = append(built, strings.Join(c.Argv, " "))
 		os.MkdirAll(filepath.Dir(c.Argv[4]), 0o700)
 		return os.WriteFile(c.Argv[4], []byte("built from source"), 0o755)

@@ -38,6 +38,11 @@ type Spec struct {
 	// it holds. Empty: Allowlist itself. It is recorded in the bottle's
 	// metadata (Bottle.AllowlistSource).
 	AllowlistSource string
+	// GitIdentity is who the agent's git commits say made them, set over
+	// any the image has (bottle.yaml's git_identity). Zero: the host's git
+	// config's user.name and user.email, else one that names the bottle,
+	// either only where the image sets none.
+	GitIdentity GitIdentity
 	// Rebuild builds the agent image again, every step, even when its
 	// inputs have not changed (a Dockerfile whose RUN steps fetch things).
 	Rebuild bool
@@ -160,6 +165,14 @@ func (l *Launcher) ConfigDir(name string) string {
 
 // LogDir holds the egress audit and the logs dumped at stop.
 func (l *Launcher) LogDir(name string) string { return filepath.Join(l.Dir(name), contract.LogDir) }
+
+// SpoolDir is the git gate's spool: where the sidecar writes a push while
+// it inspects it (mounted read-write in the sidecar only, at
+// contract.SidecarSpoolDir). It holds what the agent tried to push, so it
+// is private, and emptied when the bottle is launched and torn down.
+func (l *Launcher) SpoolDir(name string) string {
+	return filepath.Join(l.Dir(name), contract.SpoolDir)
+}
 
 func (l *Launcher) note(format string, args ...any) {
 	if l.Progress != nil {
@@ -333,8 +346,10 @@ func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (re
 		}
 	}
 	if len(errs) == 0 {
-		// No sidecar is left to read the values.
+		// No sidecar is left to read the values, nor to finish a push it
+		// had spooled.
 		l.removeCredentials(name)
+		os.RemoveAll(l.SpoolDir(name))
 	}
 	return n, errors.Join(errs...)
 }

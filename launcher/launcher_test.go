@@ -24,9 +24,15 @@ func setup(t *testing.T) (*launcher.Launcher, *fakebackend.Backend, launcher.Spe
 	os.WriteFile(bin, []byte("static binary"), 0o755)
 	f := fakebackend.New(t)
 	f.AddImage("agent:latest")
-	l := &launcher.Launcher{Backend: f, StateDir: filepath.Join(dir, "state")}
+	l := &launcher.Launcher{Backend: f, StateDir: filepath.Join(dir, "state"), Runner: noHost}
 	return l, f, launcher.Spec{Name: "demo", Allowlist: pol, SidecarBinary: bin, Image: "agent:latest"}
 }
+
+// noHost runs no host program: each fails as if missing (the host's git
+// config, for the agent's identity, is this machine's and not the test's).
+var noHost = runnerFunc(func(_ context.Context, c launcher.Cmd) error {
+	return &launcher.RunError{Argv: c.Argv, ExitCode: -1, Err: os.ErrNotExist}
+})
 
 // labels are the labels bottle puts on a resource of bottle name in l's
 // state directory.

@@ -14,6 +14,9 @@
 //	memory: 4g                      # limits of the agent container
 //	cpus: 2
 //	pids_limit: 1024
+//	git_identity:                   # who the agent's commits say made them
+//	  name: Widget Bot              # (default: your git config's, else the bottle's)
+//	  email: bot@widget.example.com
 //
 // A project file comes with a repository, so it is not trusted: bottle
 // launch shows what it sets and asks before using it (see the CLI), and a
@@ -51,13 +54,15 @@ type Project struct {
 	Workspace  string
 	Command    []string
 	Limits     launcher.Limits
+	// GitIdentity is git_identity: set in the agent over the image's own.
+	GitIdentity launcher.GitIdentity
 }
 
 // inlineKeys are the allowlist's keys that a project may hold inline
 // (version is implied).
 var inlineKeys = []string{"mode", "dlp", "allow", "deny", "credentials"}
 
-var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit"}
+var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit", "git_identity"}
 
 // Keys returns the top-level keys of a project file that are not the
 // allowlist's (version, mode, dlp, allow, deny, credentials): what allowlist.ParseEmbedded
@@ -180,11 +185,12 @@ func (ps *parser) keys() map[string]func(v *yaml.Node) {
 				ps.errorf(v, "workspace %q is outside the project directory %s; a project file may only name a directory inside it (to use another, pass --workspace DIR)", v.Value, ps.dir)
 			}
 		},
-		"memory":     func(v *yaml.Node) { limit(ps, "memory", v, launcher.ParseMemory, &p.Limits.Memory) },
-		"cpus":       func(v *yaml.Node) { limit(ps, "cpus", v, launcher.ParseCPUs, &p.Limits.CPUs) },
-		"pids_limit": func(v *yaml.Node) { limit(ps, "pids_limit", v, launcher.ParsePids, &p.Limits.Pids) },
-		"command":    ps.command,
-		"env":        ps.env,
+		"memory":       func(v *yaml.Node) { limit(ps, "memory", v, launcher.ParseMemory, &p.Limits.Memory) },
+		"cpus":         func(v *yaml.Node) { limit(ps, "cpus", v, launcher.ParseCPUs, &p.Limits.CPUs) },
+		"pids_limit":   func(v *yaml.Node) { limit(ps, "pids_limit", v, launcher.ParsePids, &p.Limits.Pids) },
+		"command":      ps.command,
+		"env":          ps.env,
+		"git_identity": ps.gitIdentity,
 	}
 }
 
@@ -259,6 +265,54 @@ func (ps *parser) env(v *yaml.Node) {
 		default:
 			ps.errorf(ev, "env: %s must be a single value", ek.Value)
 		}
+	}
+}
+
+// gitIdentity reads git_identity: {name, email}, both needed. Neither may
+// hold what git would drop or a line break ("<", ">", control
+// characters); the email needs an "@".
+func (ps *parser) gitIdentity(v *yaml.Node) {
+	const usage = "git_identity must be a mapping of name and email, e.g. {name: Widget Bot, email: bot@widget.example.com}"
+	if v.Kind != yaml.MappingNode {
+		ps.errorf(v, usage)
+		return
+	}
+	var id launcher.GitIdentity
+	seen := map[string]bool{}
+	for j := 0; j+1 < len(v.Content); j += 2 {
+		k, val := v.Content[j], v.Content[j+1]
+		var field *string
+		switch k.Value {
+		case "name":
+			field = &id.Name
+		case "email":
+			field = &id.Email
+		default:
+			ps.errorf(k, "git_identity: unknown key %q (it has name and email)", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		s, ok := ps.str("git_identity."+k.Value, val)
+		if !ok {
+			continue
+		}
+		if i := strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '<' || r == '>' }); i >= 0 {
+			ps.errorf(val, "git_identity.%s %q: no '<', '>' or control characters (git would drop them)", k.Value, s)
+			continue
+		}
+		if k.Value == "email" && !strings.Contains(s, "@") {
+			ps.errorf(val, "git_identity.email %q is not an address (want e.g. bot@widget.example.com)", s)
+			continue
+		}
+		*field = s
+	}
+	for _, want := range []string{"name", "email"} {
+		if !seen[want] {
+			ps.errorf(v, "git_identity: %s is missing (%s)", want, usage)
+		}
+	}
+	if id.Name != "" && id.Email != "" {
+		ps.p.GitIdentity = id
 	}
 }
 

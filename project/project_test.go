@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/launcher"
 )
 
 func TestParseInline(t *testing.T) {
@@ -167,6 +168,35 @@ func TestLimits(t *testing.T) {
 	for _, want := range []string{"bottle.yaml:2:9: memory: \"512\" is not a size", "bottle.yaml:3:7: cpus: \"lots\" is not a number", "bottle.yaml:4:13: pids_limit: \"-1\" is not a process limit"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}
+
+// TestGitIdentity: git_identity is a name and an email, both given, with
+// nothing git would drop; each problem is reported where it is.
+func TestGitIdentity(t *testing.T) {
+	p, err := Parse("/proj/bottle.yaml", []byte("version: 1\ngit_identity:\n  name: Widget Bot\n  email: bot@widget.example.com\n"))
+	if err != nil || p.GitIdentity != (launcher.GitIdentity{Name: "Widget Bot", Email: "bot@widget.example.com"}) {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if p, err := Parse("/proj/bottle.yaml", []byte("version: 1\nname: x\n")); err != nil || !p.GitIdentity.IsZero() {
+		t.Errorf("no git_identity: %+v %v", p, err)
+	}
+	for src, want := range map[string]string{
+		"git_identity: Widget Bot\n":                          "bottle.yaml:2:15: git_identity must be a mapping of name and email",
+		"git_identity: {name: Widget Bot}\n":                  "bottle.yaml:2:15: git_identity: email is missing",
+		"git_identity: {email: a@b.example}\n":                "bottle.yaml:2:15: git_identity: name is missing",
+		"git_identity: {name: W, email: a@b, mail: x}\n":      "bottle.yaml:2:37: git_identity: unknown key \"mail\" (it has name and email)",
+		"git_identity: {name: W, email: bot.example.com}\n":   "bottle.yaml:2:32: git_identity.email \"bot.example.com\" is not an address",
+		"git_identity: {name: \"W <x@y>\", email: a@b}\n":     "bottle.yaml:2:22: git_identity.name \"W <x@y>\": no '<', '>' or control characters",
+		"git_identity: {name: \"W\\nX\", email: a@b}\n":       "bottle.yaml:2:22: git_identity.name \"W\\nX\": no '<', '>' or control characters",
+		"git_identity: {name: \"\", email: a@b}\n":            "bottle.yaml:2:22: git_identity.name must be a non-empty string",
+		"git_identity:\n  name: W\n  email: [a@b]\n":          "bottle.yaml:4:10: git_identity.email must be a non-empty string",
+		"git_identity: {name: W, email: a@b}\ngit_idnty: x\n": "bottle.yaml:3:1: unknown key \"git_idnty\"",
+	} {
+		_, err := Parse("bottle.yaml", []byte("version: 1\n"+src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v\nwant %q", src, err, want)
 		}
 	}
 }

@@ -65,7 +65,9 @@ func Record(t *testing.T) *Recording {
 		Command:       []string{"sleep", "600"},
 	}
 	f := New(t)
-	l := &launcher.Launcher{Backend: f, StateDir: filepath.Join(root, "state")}
+	// No host program runs: the host's git config (the agent's identity)
+	// is this machine's, not the transcript's.
+	l := &launcher.Launcher{Backend: f, StateDir: filepath.Join(root, "state"), Runner: noHost{}}
 	b, err := l.Launch(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("launch: %v", err)
@@ -79,6 +81,14 @@ func Record(t *testing.T) *Recording {
 		r.replace = append(r.replace, ":"+r.port, ":@PORT@")
 	}
 	return r
+}
+
+// noHost is a launcher.Runner for a launch that needs no host program: it
+// runs none, and each fails as if missing.
+type noHost struct{}
+
+func (noHost) Run(_ context.Context, c launcher.Cmd) error {
+	return &launcher.RunError{Argv: c.Argv, ExitCode: -1, Err: os.ErrNotExist}
 }
 
 // What differs between runs, and is not bottle's to pin: random names of

@@ -62,9 +62,10 @@ type Options struct {
 	Pids            int      // --pids-limit, as given
 	Command         []string // after --, else the project file's
 
-	Limits   launcher.Limits // from the flags over the project file's
-	Imported []string        // names of variables taken from the user's environment
-	cleanup  []func()
+	Limits      launcher.Limits      // from the flags over the project file's
+	GitIdentity launcher.GitIdentity // the project file's git_identity
+	Imported    []string             // names of variables taken from the user's environment
+	cleanup     []func()
 }
 
 // NewCmd returns `bottle launch`. With runF, the parsed options go there
@@ -289,7 +290,7 @@ func (opts *Options) applyProject(cmd *cobra.Command) error {
 		return err
 	}
 	set := cmd.Flags().Changed
-	opts.Limits = p.Limits
+	opts.Limits, opts.GitIdentity = p.Limits, p.GitIdentity
 	opts.Name = p.Name
 	if !set("image") && !set("dockerfile") {
 		opts.Image, opts.Dockerfile = p.Image, p.Dockerfile
@@ -350,7 +351,7 @@ func run(ctx context.Context, opts *Options) error {
 		AgentBase: opts.AgentBase, Workspace: opts.Workspace, Env: opts.Env,
 		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
 		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary, Rebuild: opts.Rebuild,
-		AllowlistSource: opts.AllowlistSource,
+		AllowlistSource: opts.AllowlistSource, GitIdentity: opts.GitIdentity,
 	}
 	if opts.Detach {
 		spec.Command = opts.Command

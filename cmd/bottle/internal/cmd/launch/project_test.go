@@ -9,6 +9,7 @@ import (
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/launcher"
 )
 
 func TestProjectFile(t *testing.T) {
@@ -24,6 +25,7 @@ env:
   FROM_HERE:
 command: [make, test]
 memory: 2g
+git_identity: {name: Widget Bot, email: bot@widget.example.com}
 allow:
   - host: api.example.com
 `), 0o644)
@@ -39,7 +41,8 @@ allow:
 		if o.AllowlistSource != "bottle.yaml" {
 			t.Errorf("AllowlistSource %q; want the project file", o.AllowlistSource)
 		}
-		if o.Name != "widget" || o.Image != "override:2" || o.Workspace != filepath.Join(dir, "src") || strings.Join(o.Command, " ") != "make test" || o.Limits.Memory != "2g" {
+		if o.Name != "widget" || o.Image != "override:2" || o.Workspace != filepath.Join(dir, "src") || strings.Join(o.Command, " ") != "make test" || o.Limits.Memory != "2g" ||
+			o.GitIdentity != (launcher.GitIdentity{Name: "Widget Bot", Email: "bot@widget.example.com"}) {
 			t.Errorf("%+v", o)
 		}
 		if strings.Join(o.Env, ",") != "A=1,FROM_HERE=yes,A=2" {
@@ -81,7 +84,7 @@ func TestProjectApproval(t *testing.T) {
 	fx := cmdtest.New(t)
 	dir := t.TempDir()
 	t.Chdir(dir)
-	os.WriteFile("bottle.yaml", []byte("version: 1\nname: widget\nimage: a:1\nworkspace: .\ncommand: [x]\nmemory: 1g\nenv:\n  HOME_TOKEN:\n  LEVEL: debug\nallow:\n  - host: api.example.com\n"), 0o644)
+	os.WriteFile("bottle.yaml", []byte("version: 1\nname: widget\nimage: a:1\nworkspace: .\ncommand: [x]\nmemory: 1g\ngit_identity: {name: Widget Bot, email: bot@widget.example.com}\nenv:\n  HOME_TOKEN:\n  LEVEL: debug\nallow:\n  - host: api.example.com\n"), 0o644)
 	fx.UserEnv["HOME_TOKEN"] = "value"
 	approve := func(yes bool) (string, error) {
 		var errb strings.Builder
@@ -98,7 +101,7 @@ func TestProjectApproval(t *testing.T) {
 		t.Fatalf("unapproved: %v", err)
 	}
 	for _, want := range []string{"name:       widget", "image:      a:1", "rules:      mode enforce; allow[0] api.example.com", "env:        LEVEL",
-		"HOME_TOKEN — taken from your environment", "workspace:  " + dir + " (copied into the agent)", "command:    x", "limits:     memory 1g, cpus -, pids 0"} {
+		"HOME_TOKEN — taken from your environment", "workspace:  " + dir + " (copied into the agent)", "command:    x", "git:        commits by Widget Bot <bot@widget.example.com>", "limits:     memory 1g, cpus -, pids 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the summary lacks %q:\n%s", want, out)
 		}

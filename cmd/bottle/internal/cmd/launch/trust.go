@@ -114,6 +114,9 @@ func describeProject(w io.Writer, p *project.Project) {
 	if len(p.Command) > 0 {
 		line("command", strings.Join(p.Command, " "))
 	}
+	if !p.GitIdentity.IsZero() {
+		line("git", "commits by "+p.GitIdentity.String())
+	}
 	if l := p.Limits; l.Memory != "" || l.CPUs != "" || l.Pids > 0 {
 		line("limits", fmt.Sprintf("memory %s, cpus %s, pids %d", orDash(l.Memory), orDash(l.CPUs), l.Pids))
 	}
