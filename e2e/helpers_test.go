@@ -150,14 +150,20 @@ func buildImages() error {
 	if err := build(fakenetTag, fn, "FROM scratch\nCOPY fakenet /fakenet\nENTRYPOINT [\"/fakenet\"]\n"); err != nil {
 		return err
 	}
+	// acme/other.git is a second repository on the same server, which the
+	// tests' policies do not name: what a rule too wide would let through.
 	repo := filepath.Join(fn, "git", "acme", "widget.git")
+	other := filepath.Join(fn, "git", "acme", "other.git")
 	work := filepath.Join(tmp, "work")
 	for _, c := range [][]string{
 		{"git", "init", "-q", "--bare", repo},
 		{"git", "-C", repo, "config", "http.receivepack", "true"},
 		{"git", "-C", repo, "symbolic-ref", "HEAD", "refs/heads/main"},
+		{"git", "init", "-q", "--bare", other},
+		{"git", "-C", other, "config", "http.receivepack", "true"},
+		{"git", "-C", other, "symbolic-ref", "HEAD", "refs/heads/main"},
 		{"git", "init", "-q", "-b", "main", work},
-		{"sh", "-c", "cd " + work + " && echo hello > README && git add README && git -c user.email=t@test -c user.name=t commit -qm first && git push -q " + repo + " main"},
+		{"sh", "-c", "cd " + work + " && echo hello > README && git add README && git -c user.email=t@test -c user.name=t commit -qm first && git push -q " + repo + " main && git push -q " + other + " main"},
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("%v: %v\n%s", c, err, out)

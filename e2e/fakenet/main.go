@@ -3,9 +3,10 @@
 // address, and serves HTTPS for every name in that zone with certificates
 // from a test root; it also serves ssh (with --ssh-listen), a protocol
 // where the server speaks first, and git over HTTPS behind a password
-// (--git-password). It records every DNS question and every web request, so
-// tests can prove that a refused name never reached it, and which
-// credentials an origin was sent. Test code only; never shipped.
+// (--git-password; pushes too). It records every DNS question and every
+// web request, so tests can prove that a refused name never reached it,
+// and which credentials an origin was sent; GET /__git-refs says what its
+// repositories hold. Test code only; never shipped.
 package main
 
 import (
@@ -145,6 +146,7 @@ func main() {
 			Root: "/git",
 			Env:  []string{"GIT_PROJECT_ROOT=" + *gitRoot, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=agent"},
 		})
+		mux.HandleFunc("/__git-refs", gitRefs(*gitRoot))
 		if *gitPassword != "" {
 			private := newPrivateGit(*gitRoot, *gitUser, *gitPassword)
 			mux.Handle("/private-git/", private)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -64,8 +66,8 @@ func TestPrivateGit(t *testing.T) {
 	mux.HandleFunc("/__git-password", g.setPassword)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	try := func(user, pass string) int {
-		req, _ := http.NewRequest("GET", srv.URL+"/private-git/acme/widget.git/info/refs", nil)
+	tryAt := func(method, path, user, pass string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader("0000"))
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
@@ -79,11 +81,64 @@ func TestPrivateGit(t *testing.T) {
 		}
 		return resp.StatusCode
 	}
+	try := func(user, pass string) int { return tryAt("GET", "/private-git/acme/widget.git/info/refs", user, pass) }
+	push := func(user, pass string) int {
+		return tryAt("POST", "/private-git/acme/widget.git/git-receive-pack", user, pass)
+	}
 	if a, b, c, d := try("", ""), try("x-access-token", "pw2"), try("other", "pw1"), try("x-access-token", "pw1"); a != 401 || b != 401 || c != 401 || d != 200 {
 		t.Errorf("none %d, wrong password %d, wrong user %d, right %d", a, b, c, d)
+	}
+	// A push wants the credential as much as a fetch does.
+	if a, b, c := push("", ""), push("x-access-token", "pw2"), push("x-access-token", "pw1"); a != 401 || b != 401 || c != 200 {
+		t.Errorf("receive-pack: none %d, wrong password %d, right %d", a, b, c)
 	}
 	http.Post(srv.URL+"/__git-password", "text/plain", strings.NewReader("pw2"))
 	if a, b := try("x-access-token", "pw1"), try("x-access-token", "pw2"); a != 401 || b != 200 {
 		t.Errorf("after the change: old %d, new %d", a, b)
+	}
+}
+
+// TestGitRefs: /__git-refs lists a repository's refs, and names nothing
+// outside the git root.
+func TestGitRefs(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	root := t.TempDir()
+	repo := filepath.Join(root, "acme", "widget.git")
+	work := t.TempDir()
+	for _, c := range [][]string{
+		{"git", "init", "-q", "--bare", repo},
+		{"git", "-C", work, "init", "-q", "-b", "main"},
+		{"git", "-C", work, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "first"},
+		{"git", "-C", work, "push", "-q", repo, "main", "main:refs/heads/agent/x"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	head, _ := exec.Command("git", "-C", work, "rev-parse", "HEAD").Output()
+	id := strings.TrimSpace(string(head))
+	srv := httptest.NewServer(gitRefs(root))
+	defer srv.Close()
+	get := func(q string) (int, string) {
+		resp, err := http.Get(srv.URL + "/__git-refs?repo=" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("acme/widget.git"); code != 200 || body != id+" refs/heads/agent/x\n"+id+" refs/heads/main\n" {
+		t.Errorf("refs: %d %q", code, body)
+	}
+	for _, bad := range []string{"", "../etc.git", "acme/../../x.git", "acme/widget", "/acme/widget.git"} {
+		if code, _ := get(bad); code != 400 {
+			t.Errorf("repo=%q: %d", bad, code)
+		}
+	}
+	if code, _ := get("acme/none.git"); code != 404 {
+		t.Errorf("a repository that is not there: %d", code)
 	}
 }
