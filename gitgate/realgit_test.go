@@ -118,6 +118,7 @@ type gate struct {
 type seen struct {
 	commands []Command
 	caps     Caps
+	options  []string
 	chunked  bool
 	pack     []byte
 }
@@ -205,7 +206,7 @@ func (gt *gate) receivePack(w http.ResponseWriter, r *http.Request) {
 		gt.mu.Unlock()
 		return // as receive-pack answers a probe: nothing
 	}
-	s := &seen{commands: p.Commands, caps: p.Caps, chunked: slices.Contains(r.TransferEncoding, "chunked")}
+	s := &seen{commands: p.Commands, caps: p.Caps, options: p.PushOptions, chunked: slices.Contains(r.TransferEncoding, "chunked")}
 	rc, n := p.Body()
 	all, _ := io.ReadAll(rc)
 	if int64(len(all)) != n {
@@ -320,6 +321,9 @@ func TestRealGitNoThin(t *testing.T) {
 			if len(gt.pushes) != 1 {
 				t.Fatalf("%d pushes reached the gate, want 1\n%s", len(gt.pushes), out)
 			}
+			if len(gt.adverts) != 1 || strings.Contains(gt.adverts[0], "no-thin") != noThin {
+				t.Errorf("advertisements %q; want no-thin in it: %v", gt.adverts, noThin)
+			}
 			pack := gt.pushes[0].pack
 			entries := packEntries(t, pack)
 			if len(entries) != 3 {
@@ -408,4 +412,71 @@ func indexPack(t *testing.T, g *gitSandbox, pack []byte) error {
 		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+// A delete sends no pack, and push options come after the commands when
+// the server advertises them (receive.advertisePushOptions): Receive reads
+// both from real git, and the refusal prints for a delete too.
+func TestRealGitDeleteAndPushOptions(t *testing.T) {
+	g := newGitSandbox(t)
+	bare, work := g.bare(map[string]string{"README": "hello\n"})
+	g.must(work, "push", "-q", bare, "main:refs/heads/agent/old")
+	g.must(bare, "config", "receive.advertisePushOptions", "true")
+	gt, url := newGate(t, g, true)
+	before := g.state(bare)
+
+	out, err := g.run(work, "push", "-o", "ci.skip", "-o", "topic=x y", url, ":refs/heads/agent/old")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("git push: %v, want exit status 1\n%s", err, out)
+	}
+	if want := " ! [remote rejected] agent/old (" + refusedOther + ")\n"; !strings.Contains(out, want) {
+		t.Errorf("git push printed\n%s\nwant a line\n%s", out, want)
+	}
+	if after := g.state(bare); after != before {
+		t.Errorf("the repository changed:\n%s\nwas\n%s", after, before)
+	}
+	if len(gt.pushes) != 1 {
+		t.Fatalf("%d pushes reached the gate, want 1", len(gt.pushes))
+	}
+	p := gt.pushes[0]
+	old := strings.TrimSpace(g.must(work, "rev-parse", "main"))
+	if want := []Command{{old, ZeroID, "refs/heads/agent/old"}}; !slices.Equal(p.commands, want) || !p.commands[0].Delete() {
+		t.Errorf("commands %v, want %v", p.commands, want)
+	}
+	if len(p.pack) != 0 {
+		t.Errorf("a delete came with %d bytes of pack", len(p.pack))
+	}
+	if !p.caps.PushOptions || !slices.Equal(p.options, []string{"ci.skip", "topic=x y"}) {
+		t.Errorf("push options %v (negotiated %v), want [ci.skip topic=x y]", p.options, p.caps.PushOptions)
+	}
+}
+
+// An empty repository advertises "capabilities^{}": NoThin edits that
+// line, and git still reads the advertisement and pushes.
+func TestRealGitPushToEmptyRepo(t *testing.T) {
+	g := newGitSandbox(t)
+	bare := filepath.Join(g.root, "srv", "r.git")
+	work := filepath.Join(g.root, "work")
+	g.must(g.root, "init", "-q", "--bare", "-b", "main", bare)
+	g.must(g.root, "init", "-q", "-b", "main", work)
+	g.write(work, "README", "hello\n")
+	g.must(work, "add", ".")
+	g.must(work, "commit", "-q", "-m", "first")
+	gt, url := newGate(t, g, true)
+
+	out, err := g.run(work, "push", url, "main")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, " ! [remote rejected] main -> main ("+refusedMain+")\n") {
+		t.Fatalf("git push: %v, want exit status 1 and main rejected\n%s", err, out)
+	}
+	if len(gt.adverts) != 1 || !strings.Contains(gt.adverts[0], ZeroID+" capabilities^{}\x00") || !strings.Contains(gt.adverts[0], " no-thin\n") {
+		t.Errorf("advertisement %q, want capabilities^{} with no-thin", gt.adverts)
+	}
+	if len(gt.pushes) != 1 || len(gt.pushes[0].commands) != 1 || !gt.pushes[0].commands[0].Create() {
+		t.Fatalf("pushes %+v, want one that creates main", gt.pushes)
+	}
+	if entries := packEntries(t, gt.pushes[0].pack); !slices.Equal(slices.Sorted(slices.Values(entries)), []string{"blob", "commit", "tree"}) {
+		t.Errorf("pack %v, want commit, tree, blob", entries)
+	}
 }
