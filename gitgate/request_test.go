@@ -277,3 +277,36 @@ func TestDecodeBody(t *testing.T) {
 		t.Errorf("a corrupt gzip body: %v", err)
 	}
 }
+
+// Whatever the body, Receive takes it or says ErrMalformed; what it takes
+// has valid refs and ids, a pack offset inside the body, and the body
+// kept byte for byte.
+func FuzzReceive(f *testing.F) {
+	f.Add([]byte(pkt(oid1+" "+oid2+" refs/heads/main\x00"+pushCaps) + "0000" + fakePack))
+	f.Add([]byte(pkt(oid1+" "+ZeroID+" refs/heads/a\x00 push-options") + "0000" + pkt("o") + "0000"))
+	f.Add([]byte("0000"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p, err := Receive(bytes.NewReader(in), Limits{Dir: dir, MaxPack: 1 << 20})
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Receive: %v, want ErrMalformed", err)
+			}
+			return
+		}
+		defer p.Close()
+		for _, c := range p.Commands {
+			if !validRef(c.Ref) || !isID([]byte(c.Old)) || !isID([]byte(c.New)) {
+				t.Fatalf("took %+v", c)
+			}
+		}
+		if p.packOff > p.size || p.packOff < p.size && !bytes.HasPrefix(in[p.packOff:], []byte("PACK")) {
+			t.Fatalf("packOff %d of %d", p.packOff, p.size)
+		}
+		b, n := p.Body()
+		got, _ := io.ReadAll(b)
+		if n != int64(len(in)) || !bytes.Equal(got, in) {
+			t.Fatalf("Body is not the request")
+		}
+	})
+}
