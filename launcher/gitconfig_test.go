@@ -162,3 +162,42 @@ func TestProvisionGitIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestProvisionGitRewrites: each host of the policy's git entries gets its
+// SSH remotes rewritten to HTTPS, once, and the progress says so.
+func TestProvisionGitRewrites(t *testing.T) {
+	l, f, s := setup(t)
+	os.WriteFile(s.Allowlist, []byte(`version: 1
+allow:
+  - host: api.example.com
+git:
+  - repo: git.example.com/acme/widget
+    push: ["refs/heads/agent/**"]
+  - repo: git.example.com/acme/*
+  - repo: forge.example.org/tools/**
+`), 0o644)
+	var progress bytes.Buffer
+	l.Progress = &progress
+	if _, err := l.Launch(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	script := provisionScript(t, f)
+	var got []string
+	for _, line := range strings.Split(script, "\n") {
+		if strings.Contains(line, "insteadOf") {
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		"git config --system --get-all url.https://git.example.com/.insteadOf | grep -qxF git@git.example.com: || git config --system --add url.https://git.example.com/.insteadOf git@git.example.com:",
+		"git config --system --get-all url.https://git.example.com/.insteadOf | grep -qxF ssh://git@git.example.com/ || git config --system --add url.https://git.example.com/.insteadOf ssh://git@git.example.com/",
+		"git config --system --get-all url.https://forge.example.org/.insteadOf | grep -qxF git@forge.example.org: || git config --system --add url.https://forge.example.org/.insteadOf git@forge.example.org:",
+		"git config --system --get-all url.https://forge.example.org/.insteadOf | grep -qxF ssh://git@forge.example.org/ || git config --system --add url.https://forge.example.org/.insteadOf ssh://git@forge.example.org/",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rewrites:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if note := "the agent's git remotes git@HOST: and ssh://git@HOST/ go by HTTPS, through the git gate, for git.example.com, forge.example.org"; !strings.Contains(progress.String(), note) {
+		t.Errorf("progress lacks %q:\n%s", note, progress.String())
+	}
+}
