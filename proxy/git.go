@@ -224,20 +224,22 @@ func (s *Server) gatePush(r *http.Request, rs *reqState, repo *allowlist.GitRepo
 		}
 		return s.pushPackError(r, rs, repo, push, err)
 	}
-	// From here the spool is removed when the request ends, whichever way.
+	// From here the spool is removed, and the slot freed, when the
+	// request ends, whichever way: answered, failed, or the client gone
+	// (the server cancels its context when the handler returns).
 	done := sync.OnceFunc(func() { push.Close(); release() })
 	context.AfterFunc(r.Context(), done)
 	if len(push.Commands) == 0 {
 		// The probe git sends before a large push ("0000"): it carries the
 		// authentication round trip, and nothing to judge.
-		s.forwardPush(r, push, decoded, done)
+		s.forwardPush(r, push, decoded)
 		return nil
 	}
 	if resp := s.judgePush(r, rs, repo, push); resp != nil {
 		done()
 		return resp
 	}
-	s.forwardPush(r, push, decoded, done)
+	s.forwardPush(r, push, decoded)
 	return nil
 }
 
@@ -548,12 +550,19 @@ func (s *Server) auditText(str string) string {
 
 // forwardPush makes the spooled push r's body: its length known (no
 // chunked encoding, no trailers), decoded when it was gzip-encoded. The
-// headers stay as the guard left them, credential included. done removes
-// the spool when the transport closes the body.
-func (s *Server) forwardPush(r *http.Request, push *gitgate.Push, decoded bool, done func()) {
+// headers stay as the guard left them, credential included. GetBody
+// reads it again from the spool, so that the transport can send it anew
+// on a fresh connection when a pooled one turns out closed before it took
+// a byte. The spool goes when the request ends (gatePush), not when the
+// transport closes a body.
+func (s *Server) forwardPush(r *http.Request, push *gitgate.Push, decoded bool) {
 	body, n := push.Body()
-	r.Body = &spoolBody{ReadCloser: body, done: done}
+	r.Body = body
 	r.ContentLength = n
+	r.GetBody = func() (io.ReadCloser, error) {
+		b, _ := push.Body()
+		return b, nil
+	}
 	r.TransferEncoding = nil
 	r.Trailer = nil
 	r.Header.Del("Transfer-Encoding")
@@ -561,18 +570,4 @@ func (s *Server) forwardPush(r *http.Request, push *gitgate.Push, decoded bool, 
 	if decoded {
 		r.Header.Del("Content-Encoding")
 	}
-	r.GetBody = nil
-}
-
-// spoolBody is a spooled push on its way upstream; closing it removes the
-// spool.
-type spoolBody struct {
-	io.ReadCloser
-	done func()
-}
-
-func (b *spoolBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.done()
-	return err
 }

@@ -31,8 +31,9 @@ import (
 
 // gitPolicy admits git.test on the git origin's port, binds the forge
 // credential (Basic) to it, and declares two families of repositories:
-// acme/* (pushes to refs/heads/agent/** only, scanned, blocking) and
-// report/* (any branch, findings only reported).
+// acme/* (pushes to refs/heads/agent/** only, scanned, blocking),
+// report/* (any branch, findings only reported) and off/* (any branch, not
+// scanned).
 const gitPolicy = `version: 1
 allow:
   - host: git.test
@@ -53,6 +54,10 @@ git:
     push: ["refs/heads/**"]
     credential: forge
     scan: report
+  - repo: git.test/off/*
+    push: ["refs/heads/**"]
+    credential: forge
+    scan: off
 `
 
 const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
@@ -68,8 +73,8 @@ type gitOrigin struct {
 
 // gitSeen is what the origin saw of one request.
 type gitSeen struct {
-	method, path, auth, encoding string
-	length                       int64
+	method, path, query, auth, encoding, acceptEncoding string
+	length                                             int64
 }
 
 func (o *gitOrigin) handler() http.Handler {
@@ -77,7 +82,8 @@ func (o *gitOrigin) handler() http.Handler {
 		Env: []string{"GIT_PROJECT_ROOT=" + o.root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "HOME=" + o.root}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
-		o.seen = append(o.seen, gitSeen{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Encoding"), r.ContentLength})
+		o.seen = append(o.seen, gitSeen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Encoding"),
+			r.Header.Get("Accept-Encoding"), r.ContentLength})
 		o.mu.Unlock()
 		h.ServeHTTP(w, r)
 	})
@@ -283,6 +289,16 @@ func (g *gitEnv) lastPush(t *testing.T, path string) audit.Record {
 	return last
 }
 
+// trimLines is git's output without the spaces it pads `remote:` lines
+// with (to clear progress).
+func trimLines(out string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
 func wantLines(t *testing.T, out string, lines ...string) {
 	t.Helper()
 	var have []string
@@ -329,6 +345,15 @@ func TestGitGate(t *testing.T) {
 		if got := refAt(c, bare, "refs/heads/agent/one"); got != id {
 			t.Fatalf("upstream agent/one after the edit = %q; want %s", got, id)
 		}
+		// The receive-pack advertisement was asked identity-encoded (the
+		// gate edits it), with the credential like every request.
+		g.origin.mu.Lock()
+		for _, s := range g.origin.seen {
+			if s.query == "service=git-receive-pack" && (s.acceptEncoding != "" || s.auth != wantAuth) {
+				t.Errorf("the advertisement was asked with Accept-Encoding %q, Authorization %q", s.acceptEncoding, s.auth)
+			}
+		}
+		g.origin.mu.Unlock()
 		ps := g.origin.pushes("widget")
 		if len(ps) != 2 || ps[0].auth != wantAuth || ps[1].auth != wantAuth {
 			t.Fatalf("the upstream's receive-pack requests: %+v; want 2 with the forge credential", ps)
@@ -350,13 +375,16 @@ func TestGitGate(t *testing.T) {
 		if err == nil {
 			t.Fatalf("push to main succeeded:\n%s", out)
 		}
-		wantLines(t, out,
-			"remote: bottle: push refused: refs/heads/main is not in push: refs/heads/agent/** of git[0]",
-			"remote: bottle: git.test/acme/* (git[0]) takes pushes to refs/heads/agent/** only",
-			"remote: bottle: to allow it, run on the host: bottle git add git.test/acme/widget --push refs/heads/main --bottle t1",
-			" ! [remote rejected] HEAD -> main (bottle: refs/heads/main is not in push: refs/heads/agent/** of git[0])",
-			" ! [remote rejected] HEAD -> agent/two (bottle: push refused: another ref was rejected)",
-			"error: failed to push some refs to '"+url+"'")
+		want := "remote: bottle: push refused: refs/heads/main is not in push: refs/heads/agent/** of git[0]\n" +
+			"remote: bottle: git.test/acme/* (git[0]) takes pushes to refs/heads/agent/** only\n" +
+			"remote: bottle: to allow it, run on the host: bottle git add git.test/acme/widget --push refs/heads/main --bottle t1\n" +
+			"To " + url + "\n" +
+			" ! [remote rejected] HEAD -> main (bottle: refs/heads/main is not in push: refs/heads/agent/** of git[0])\n" +
+			" ! [remote rejected] HEAD -> agent/two (bottle: push refused: another ref was rejected)\n" +
+			"error: failed to push some refs to '" + url + "'\n"
+		if got := trimLines(out); got != want {
+			t.Errorf("git push printed:\n%s\nwant:\n%s", got, want)
+		}
 		if got := refAt(c, bare, "refs/heads/main"); got != main {
 			t.Errorf("upstream main moved: %s -> %s", main, got)
 		}
@@ -499,21 +527,10 @@ func TestGitGateGzip(t *testing.T) {
 	w := c.clone(url)
 	old := c.must(w, "rev-parse", "HEAD")
 	id := c.commit(w, "gz", map[string]string{"gz.txt": "gzip\n"})
-	// The body git would send: one command, then a pack of what it adds.
-	pack := exec.Command("git", "pack-objects", "--stdout", "--revs", "-q")
-	pack.Dir, pack.Env = w, c.env
-	pack.Stdin = strings.NewReader(id + "\n^" + old + "\n")
-	packData, err := pack.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := fmt.Sprintf("%s %s refs/heads/agent/gz\x00 report-status side-band-64k agent=test", zeroID, id)
-	var raw bytes.Buffer
-	fmt.Fprintf(&raw, "%04x%s0000", len(cmd)+4, cmd)
-	raw.Write(packData)
+	raw := pushBody(t, c, w, old, id, "refs/heads/agent/gz")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write(raw.Bytes())
+	zw.Write(raw)
 	zw.Close()
 	req := mkReq(t, "POST", strings.TrimSuffix(url, "")+"/git-receive-pack", &gz,
 		"Content-Type", "application/x-git-receive-pack-request", "Content-Encoding", "gzip", "Accept", "application/x-git-receive-pack-result")
@@ -525,9 +542,32 @@ func TestGitGateGzip(t *testing.T) {
 		t.Fatalf("upstream agent/gz = %q; want %s", got, id)
 	}
 	ps := g.origin.pushes("gz")
-	if len(ps) != 1 || ps[0].encoding != "" || ps[0].length != int64(raw.Len()) {
-		t.Fatalf("the upstream saw %+v; want the push decoded, %d bytes", ps, raw.Len())
+	if len(ps) != 1 || ps[0].encoding != "" || ps[0].length != int64(len(raw)) {
+		t.Fatalf("the upstream saw %+v; want the push decoded, %d bytes", ps, len(raw))
 	}
 }
 
 const zeroID = "0000000000000000000000000000000000000000"
+
+// pushBody is the body git would send to move ref from old to id (in the
+// work tree w): one command asking for report-status and side-band-64k,
+// then a pack of what id adds to old.
+func pushBody(t *testing.T, c *gitClient, w, old, id, ref string) []byte {
+	t.Helper()
+	pack := exec.Command("git", "pack-objects", "--stdout", "--revs", "-q")
+	pack.Dir, pack.Env = w, c.env
+	pack.Stdin = strings.NewReader(id + "\n^" + old + "\n")
+	packData, err := pack.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := old
+	if refAt(c, w, "refs/remotes/origin/"+strings.TrimPrefix(ref, "refs/heads/")) == "" {
+		oldID = zeroID // a new ref
+	}
+	cmd := fmt.Sprintf("%s %s %s\x00 report-status side-band-64k agent=test", oldID, id, ref)
+	var raw bytes.Buffer
+	fmt.Fprintf(&raw, "%04x%s0000", len(cmd)+4, cmd)
+	raw.Write(packData)
+	return raw.Bytes()
+}
