@@ -74,7 +74,7 @@ type gitOrigin struct {
 // gitSeen is what the origin saw of one request.
 type gitSeen struct {
 	method, path, query, auth, encoding, acceptEncoding string
-	length                                             int64
+	length                                              int64
 }
 
 func (o *gitOrigin) handler() http.Handler {
