@@ -197,3 +197,23 @@ func TestGitAdvertGzip(t *testing.T) {
 		t.Errorf("advertisement %q", got)
 	}
 }
+
+// TestGitGateReportMode: in the allowlist's report mode a push to a ref
+// outside push: goes upstream, audited as would-deny (git-ref), as every
+// refusal on policy grounds is in that mode.
+func TestGitGateReportMode(t *testing.T) {
+	g := newGitEnvPolicy(t, strings.Replace(gitPolicy, "version: 1\n", "version: 1\nmode: report\n", 1), nil)
+	c := g.client(t)
+	bare, url := g.seed(t, c, "acme", "rm")
+	w := c.clone(url)
+	id := c.commit(w, "m", map[string]string{"m.txt": "m\n"})
+	c.must(w, "push", "-q", "origin", "HEAD:main")
+	if got := refAt(c, bare, "refs/heads/main"); got != id {
+		t.Fatalf("upstream main = %q; want %s", got, id)
+	}
+	rec := g.lastPush(t, "/acme/rm.git/git-receive-pack")
+	wantCause(t, rec, allowlist.CauseGitRef)
+	if rec.Decision != audit.DecisionWouldDeny || rec.Git.Refs[0].Status != "ok" || !strings.Contains(rec.Reason, "refs/heads/main is not in push:") {
+		t.Fatalf("audit: %+v %+v", rec, rec.Git)
+	}
+}

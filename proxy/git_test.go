@@ -75,6 +75,7 @@ type gitOrigin struct {
 type gitSeen struct {
 	method, path, query, auth, encoding, acceptEncoding string
 	length                                              int64
+	proto                                               int
 }
 
 func (o *gitOrigin) handler() http.Handler {
@@ -83,7 +84,7 @@ func (o *gitOrigin) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		o.seen = append(o.seen, gitSeen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Encoding"),
-			r.Header.Get("Accept-Encoding"), r.ContentLength})
+			r.Header.Get("Accept-Encoding"), r.ContentLength, r.ProtoMajor})
 		o.mu.Unlock()
 		h.ServeHTTP(w, r)
 	})
@@ -142,6 +143,13 @@ type gitEnv struct {
 
 func newGitEnv(t *testing.T, opt func(*Config)) *gitEnv {
 	t.Helper()
+	return newGitEnvPolicy(t, gitPolicy, opt)
+}
+
+// newGitEnvPolicy is newGitEnv with another policy ({{GIT}}: the git
+// origin's port).
+func newGitEnvPolicy(t *testing.T, gitPolicy string, opt func(*Config)) *gitEnv {
+	t.Helper()
 	if _, err := os.Stat(gitHTTPBackend); err != nil {
 		t.Skipf("git-http-backend: %v", err)
 	}
@@ -160,6 +168,7 @@ func newGitEnv(t *testing.T, opt func(*Config)) *gitEnv {
 	leaves := ca.NewLeafCache(e.testRoot, 0)
 	srv := httptest.NewUnstartedServer(o.handler())
 	srv.Listener = ln
+	srv.EnableHTTP2 = true // as forges answer; the proxy's transport takes h2 when offered
 	srv.TLS = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return leaves.Get("git.test") }}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -355,7 +364,7 @@ func TestGitGate(t *testing.T) {
 		}
 		g.origin.mu.Unlock()
 		ps := g.origin.pushes("widget")
-		if len(ps) != 2 || ps[0].auth != wantAuth || ps[1].auth != wantAuth {
+		if len(ps) != 2 || ps[0].auth != wantAuth || ps[1].auth != wantAuth || ps[0].proto != 2 {
 			t.Fatalf("the upstream's receive-pack requests: %+v; want 2 with the forge credential", ps)
 		}
 		rec := g.lastPush(t, path)
