@@ -46,6 +46,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -385,7 +386,11 @@ func (s *Server) refMessages(rs *reqState, repo *allowlist.GitRepo, refused []re
 	if len(repo.Push) == 0 {
 		msgs = append(msgs, fmt.Sprintf("bottle: %s (%s) is read-only: its entry has no push: globs", repo.Repo(), repo.ID))
 	} else {
-		msgs = append(msgs, fmt.Sprintf("bottle: %s (%s) takes pushes to %s only", repo.Repo(), repo.ID, strings.Join(repo.Push, ", ")))
+		m := fmt.Sprintf("bottle: %s (%s) takes pushes to %s only", repo.Repo(), repo.ID, strings.Join(repo.Push, ", "))
+		if !repo.Delete && slices.ContainsFunc(refused, func(rr refusedRef) bool { return rr.Delete() }) {
+			m += ", and deletes no ref (its entry has no delete: true)"
+		}
+		msgs = append(msgs, m)
 	}
 	rr := refused[0]
 	if rr.Delete() || !strings.HasPrefix(rr.Ref, "refs/") {

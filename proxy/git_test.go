@@ -430,6 +430,7 @@ func TestGitGate(t *testing.T) {
 		wantLines(t, out,
 			"remote: bottle: push blocked: aws-access-token in config/prod.env:3 (commit "+first[:12]+")",
 			"remote: bottle: push blocked: value:forge in docs/notes.txt:2 (commit "+first[:12]+")",
+			"remote: bottle: remove the secret from the commits that hold it (git reset, git commit --amend, or git rebase -i for an older one), then push again",
 			" ! [remote rejected] HEAD -> agent/secret (bottle: push blocked: a secret in the pushed commits)")
 		for _, s := range []string{key, b64, g.forge} {
 			if strings.Contains(out, s) {
@@ -453,7 +454,14 @@ func TestGitGate(t *testing.T) {
 		if err == nil {
 			t.Fatalf("delete succeeded:\n%s", out)
 		}
-		wantLines(t, out, " ! [remote rejected] agent/one (bottle: deleting refs is not allowed (git[0] has no delete: true))")
+		want := "remote: bottle: push refused: refs/heads/agent/one: deleting refs is not allowed (git[0] has no delete: true)\n" +
+			"remote: bottle: git.test/acme/* (git[0]) takes pushes to refs/heads/agent/** only, and deletes no ref (its entry has no delete: true)\n" +
+			"To " + url + "\n" +
+			" ! [remote rejected] agent/one (bottle: deleting refs is not allowed (git[0] has no delete: true))\n" +
+			"error: failed to push some refs to '" + url + "'\n"
+		if got := trimLines(out); got != want {
+			t.Errorf("git push printed:\n%s\nwant:\n%s", got, want)
+		}
 		if got := refAt(c, bare, "refs/heads/agent/one"); got != id {
 			t.Errorf("agent/one upstream: %q; want %s", got, id)
 		}
