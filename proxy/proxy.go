@@ -22,6 +22,11 @@
 // request bodies are not looked into either, nor request trailers by DLP
 // (the guard checks them as headers when the body ends).
 //
+// The git gate (git.go) applies to requests to a repository the
+// allowlist's `git:` declares, whichever rule admits them: the receive-pack
+// advertisement gets no-thin, and a push is read into a private spool, its
+// refs judged and its pack scanned before anything of it goes upstream.
+//
 // Report mode (allowlist `mode: report`) exists to observe before enforcing,
 // so it lets through everything enforce would refuse on policy grounds and
 // marks it would-deny in the audit log, whatever refused it: a rule, the
