@@ -390,7 +390,7 @@ func (p *parser) gitCredentials(refs []gitRef, creds []*Credential) {
 			} else {
 				hint = "Or "
 			}
-			p.errorf(r.credNode, "%s.credential %q is not in credentials:; %sdeclare it: `bottle secret add %s --host %s --basic-user USER --source SOURCE`", g.ID, g.Credential, hint, g.Credential, g.Host)
+			p.errorf(r.credNode, "%s.credential %q is not in credentials:; %sdeclare it: `bottle secret add %s --host %s --basic-user USER --from SOURCE`", g.ID, g.Credential, hint, g.Credential, g.Host)
 		case c.Kind != CredBasic:
 			p.errorf(r.credNode, "%s.credential %q is a %s credential (line %d), but git signs in with Basic auth; give it `basic_user:` (e.g. x-access-token) instead", g.ID, g.Credential, c.Kind, c.Line)
 		case !c.Matches(g.Host):
