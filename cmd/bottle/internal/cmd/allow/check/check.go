@@ -132,6 +132,9 @@ func run(ctx context.Context, opts *Options) error {
 	if w := opts.ungated(pol, req, d); w != "" {
 		warnings = append(warnings, w)
 	}
+	if g := hostEntry(pol, req.Host); g != nil && !isURL && d.Denied() && d.Cause != allowlist.CauseGitSSH {
+		warnings = append(warnings, fmt.Sprintf("%s is the host of %s (%s): git reaches it over https only, and a tls: passthrough tunnel there would be refused (git over SSH would bypass the git gate); use https://%s", g.Host, g.ID, g.Repo(), g.Repo()))
+	}
 	entry := gitEntry(pol, d.Rule)
 	if opts.JSON {
 		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint, Warnings: warnings}
@@ -196,6 +199,20 @@ func gitEntry(pol *allowlist.Policy, rule string) *allowlist.GitRepo {
 	return nil
 }
 
+// hostEntry returns the first git: entry on host, or nil.
+func hostEntry(pol *allowlist.Policy, host string) *allowlist.GitRepo {
+	name, err := allowlist.NormalizeName(host)
+	if err != nil {
+		return nil
+	}
+	for _, g := range pol.Git() {
+		if g.Host == name {
+			return g
+		}
+	}
+	return nil
+}
+
 // gated says what the git gate lets through to the entry's repository.
 func gated(g *allowlist.GitRepo) string {
 	if g.Push == nil {
@@ -214,6 +231,12 @@ func gated(g *allowlist.GitRepo) string {
 // none for a tunnel refused as git over SSH, whose reason says to use
 // https.
 func (opts *Options) hint(pol *allowlist.Policy, req allowlist.Request, d allowlist.Decision, scope allowlist.HintScope) string {
+	if g := hostEntry(pol, req.Host); g != nil && req.Method == "" {
+		// A tunnel to a declared repository's host would be refused as
+		// git over SSH (a passthrough rule), and a connection on 443 is
+		// already intercepted: no rule to add helps.
+		return ""
+	}
 	switch d.Cause {
 	case allowlist.CauseGitSSH:
 		return ""
