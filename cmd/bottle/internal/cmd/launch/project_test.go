@@ -101,7 +101,7 @@ func TestProjectApproval(t *testing.T) {
 		t.Fatalf("unapproved: %v", err)
 	}
 	for _, want := range []string{"name:       widget", "image:      a:1", "rules:      mode enforce; allow[0] api.example.com", "env:        LEVEL",
-		"HOME_TOKEN — taken from your environment", "workspace:  " + dir + " (copied into the agent)", "command:    x", "git:        commits by Widget Bot <bot@widget.example.com>", "limits:     memory 1g, cpus -, pids 0"} {
+		"HOME_TOKEN — taken from your environment", "workspace:  " + dir + " (copied into the agent)", "command:    x", "git author: Widget Bot <bot@widget.example.com> on the agent's commits", "limits:     memory 1g, cpus -, pids 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the summary lacks %q:\n%s", want, out)
 		}

@@ -118,7 +118,7 @@ func describeProject(w io.Writer, p *project.Project) {
 		line("command", strings.Join(p.Command, " "))
 	}
 	if !p.GitIdentity.IsZero() {
-		line("git", "commits by "+p.GitIdentity.String())
+		line("git author", p.GitIdentity.String()+" on the agent's commits")
 	}
 	if l := p.Limits; l.Memory != "" || l.CPUs != "" || l.Pids > 0 {
 		line("limits", fmt.Sprintf("memory %s, cpus %s, pids %d", orDash(l.Memory), orDash(l.CPUs), l.Pids))
