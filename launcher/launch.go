@@ -760,7 +760,7 @@ grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentC
 ` + gitScript(id, from, hosts) + `if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
 	var out bytes.Buffer
 	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {
-		return nil, fmt.Errorf("installing the bottle CA in the agent (the image needs sh): %w", err)
+		return nil, fmt.Errorf("provisioning the agent (the bottle CA, git, the workspace's owner; the image needs sh): %w", err)
 	}
 	// The image printed this, so it is taken only if it is one of the two
 	// answers the script gives.
