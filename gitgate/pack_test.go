@@ -366,7 +366,7 @@ func TestInspectThinPackFails(t *testing.T) {
 		t.Fatalf("Inspect error = %v, want ErrThin", err)
 	}
 	base := r.rev(c1 + ":big.txt")
-	for _, want := range []string{"the pack is thin", "is a delta on " + base, "no-thin"} {
+	for _, want := range []string{"thin pack: the object at pack offset ", "is a delta on " + base + ", which the push does not carry", "no-thin"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

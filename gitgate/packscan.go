@@ -25,15 +25,16 @@ type hit struct {
 	allow bool // the line holds allowMarker
 }
 
-// scan scans every blob, commit and tag of the pack with s, in pack
-// order, and returns the findings sorted by commit (oldest first), path
-// and line, without duplicates.
+// findings turns the Scanner's hits in the blobs (found during the
+// second pass) into Findings, scans the commit and tag messages, and
+// returns them sorted by commit (oldest first), path and line, without
+// duplicates.
 //
-// A blob is streamed to s once. Only a blob with findings is read a
+// A blob is streamed to s once. Only a blob with hits is produced a
 // second time, to turn the offsets into line numbers and to see whether
 // those lines carry "gitleaks:allow", so the memory is bounded by the
-// findings, whatever the blob's size.
-func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) ([]Finding, error) {
+// hits, whatever the blob's size.
+func (pk *pack) findings(ctx context.Context, s Scanner, w *walk, honourAllow bool) ([]Finding, error) {
 	var out []Finding
 	add := func(hits []hit, f Finding, line func(hit) int) {
 		for _, h := range hits {
@@ -58,9 +59,12 @@ func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) 
 		}
 		switch o.typ {
 		case plumbing.BlobObject:
-			hits, err := scanContent(s, func() (io.ReadCloser, error) { return pk.read(i) })
-			if err != nil {
-				return nil, pk.scanError(ctx, i, err)
+			hits := pk.hits[i]
+			if len(hits) == 0 {
+				continue
+			}
+			if err := pk.locateIn(i, hits); err != nil {
+				return nil, err
 			}
 			f := Finding{Path: "(object " + o.id.String() + ")", Object: o.id.String()}
 			if p, ok := w.blobs[o.id]; ok {
@@ -72,9 +76,9 @@ func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) 
 			if err != nil {
 				return nil, err
 			}
-			hits, err := scanContent(s, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
+			hits, err := scanBytes(s, raw)
 			if err != nil {
-				return nil, pk.scanError(ctx, i, err)
+				return nil, fmt.Errorf("scanning the %v %s: %w", o.typ, o.id, err)
 			}
 			f := Finding{Path: "commit message", Commit: o.id.String(), Object: o.id.String()}
 			msg := commits[i].msg
@@ -92,6 +96,76 @@ func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) 
 	return slices.Compact(out), nil
 }
 
+// locateIn produces blob i again and gives its hits their lines.
+func (pk *pack) locateIn(i int, hits []hit) error {
+	slices.SortFunc(hits, func(a, b hit) int { return cmp.Compare(a.off, b.off) })
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := pk.derive(i, pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	err := locate(pr, hits)
+	pr.CloseWithError(errLocated) // stops derive if locate is done early
+	derr := <-done
+	if err == nil && derr != nil && !errors.Is(derr, errLocated) {
+		err = derr
+	}
+	return err
+}
+
+var errLocated = errors.New("gitgate: the lines are found")
+
+// scanSink streams one blob to the Scanner, which reads it in its own
+// goroutine as the second pass writes it.
+type scanSink struct {
+	pw   *io.PipeWriter
+	done chan error
+	mu   sync.Mutex // s may call found from its own goroutines
+	hits []hit
+}
+
+func startScan(s Scanner) *scanSink {
+	pr, pw := io.Pipe()
+	k := &scanSink{pw: pw, done: make(chan error, 1)}
+	go func() {
+		err := s.Scan(pr, func(rule string, off int64) {
+			k.mu.Lock()
+			k.hits = append(k.hits, hit{rule: rule, off: off})
+			k.mu.Unlock()
+		})
+		// A Scanner that stops early must not stall the writer.
+		_, _ = io.Copy(io.Discard, pr)
+		k.done <- err
+	}()
+	return k
+}
+
+func (k *scanSink) Write(p []byte) (int, error) { return k.pw.Write(p) }
+
+// finish ends the blob (with err when it could not be produced whole)
+// and returns the Scanner's hits and error.
+func (k *scanSink) finish(err error) ([]hit, error) {
+	k.pw.CloseWithError(err)
+	serr := <-k.done
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.hits, serr
+}
+
+// scanBytes scans b, a commit or tag, and locates its hits.
+func scanBytes(s Scanner, b []byte) ([]hit, error) {
+	k := startScan(s)
+	_, _ = k.Write(b)
+	hits, err := k.finish(nil)
+	if err != nil || len(hits) == 0 {
+		return nil, err
+	}
+	slices.SortFunc(hits, func(a, b hit) int { return cmp.Compare(a.off, b.off) })
+	return hits, locate(bytes.NewReader(b), hits)
+}
+
 // messageLine is the line of a hit in a commit or tag message (1: the
 // message's first line); a hit in the headers (an author's name, a
 // signature) is line 0.
@@ -103,80 +177,6 @@ func messageLine(raw []byte, msg int) func(hit) int {
 		}
 		return h.line - base
 	}
-}
-
-// scanError is the error of a scan: the context's, ErrMalformed when the
-// object did not inflate, else the Scanner's.
-func (pk *pack) scanError(ctx context.Context, i int, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var re *readError
-	if errors.As(err, &re) || errors.Is(err, ErrMalformed) {
-		return fmt.Errorf("%w: reading %v %s: %v", ErrMalformed, pk.objs[i].typ, pk.objs[i].id, err)
-	}
-	return fmt.Errorf("scanning %v %s: %w", pk.objs[i].typ, pk.objs[i].id, err)
-}
-
-// readError is a failure to read an object's content, told apart from the
-// Scanner's own errors.
-type readError struct{ err error }
-
-func (e *readError) Error() string { return e.err.Error() }
-func (e *readError) Unwrap() error { return e.err }
-
-// errorReader marks its reader's errors as readErrors and keeps the first,
-// in case the Scanner does not return it.
-type errorReader struct {
-	r   io.Reader
-	err error
-}
-
-func (r *errorReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	if err != nil && err != io.EOF {
-		err = &readError{err}
-		if r.err == nil {
-			r.err = err
-		}
-	}
-	return n, err
-}
-
-// scanContent streams one object's content to s and, when s found
-// something, reads it again to give each hit its line.
-func scanContent(s Scanner, open func() (io.ReadCloser, error)) ([]hit, error) {
-	rc, err := open()
-	if err != nil {
-		return nil, err
-	}
-	var (
-		mu   sync.Mutex // s is allowed to call found from its own goroutines
-		hits []hit
-	)
-	er := &errorReader{r: rc}
-	err = s.Scan(er, func(rule string, off int64) {
-		mu.Lock()
-		hits = append(hits, hit{rule: rule, off: off})
-		mu.Unlock()
-	})
-	_ = rc.Close()
-	if err == nil {
-		err = er.err
-	}
-	if err != nil || len(hits) == 0 {
-		return nil, err
-	}
-	slices.SortFunc(hits, func(a, b hit) int { return cmp.Compare(a.off, b.off) })
-	rc, err = open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	if err := locate(&errorReader{r: rc}, hits); err != nil {
-		return nil, err
-	}
-	return hits, nil
 }
 
 // locate sets the line of each hit (sorted by offset) and whether that
