@@ -332,14 +332,15 @@ func (pk *pack) resolve(ctx context.Context, s Scanner) error {
 		}
 	}
 	for _, o := range pk.objs {
-		if o.done {
-			continue
-		}
-		if _, ok := pk.byID[o.ref]; !ok && o.disk == plumbing.REFDeltaObject {
+		if _, ok := pk.byID[o.ref]; !o.done && o.disk == plumbing.REFDeltaObject && !ok {
 			return fmt.Errorf("%w: the object at pack offset %d is a delta on %s, which the push does not carry; "+
 				"bottle asks git for self-contained packs (no-thin): push with a git that honours it", ErrThin, o.off, o.ref)
 		}
-		return fmt.Errorf("%w: the delta at pack offset %d is on itself, through other deltas", ErrMalformed, o.off)
+	}
+	for _, o := range pk.objs {
+		if !o.done {
+			return fmt.Errorf("%w: the delta at pack offset %d is on itself, through other deltas", ErrMalformed, o.off)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package gitgate
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -538,4 +541,172 @@ func TestLocate(t *testing.T) {
 			t.Errorf("hit at %d: line %d allow %v, want %d %v", h.off, h.line, h.allow, want[i].line, want[i].allow)
 		}
 	}
+}
+
+// packEntry is one object of a hand-made pack: the type and size header,
+// extra (an OFS_DELTA's offset or a REF_DELTA's base id), then data
+// deflated; size is data's length unless given.
+func packEntry(typ plumbing.ObjectType, data []byte, extra []byte, size ...int64) []byte {
+	n := int64(len(data))
+	if len(size) > 0 {
+		n = size[0]
+	}
+	c := byte(typ)<<4 | byte(n&15)
+	n >>= 4
+	var b []byte
+	for n > 0 {
+		b = append(b, c|0x80)
+		c = byte(n & 0x7f)
+		n >>= 7
+	}
+	b = append(b, c)
+	b = append(b, extra...)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(data)
+	zw.Close()
+	return append(b, z.Bytes()...)
+}
+
+// handPack is a pack of entries, with a header saying count objects (-1:
+// as many as entries) and its checksum.
+func handPack(count int, entries ...[]byte) []byte {
+	if count < 0 {
+		count = len(entries)
+	}
+	b := []byte("PACK\x00\x00\x00\x02")
+	b = binary.BigEndian.AppendUint32(b, uint32(count))
+	for _, e := range entries {
+		b = append(b, e...)
+	}
+	sum := sha1.Sum(b)
+	return append(b, sum[:]...)
+}
+
+// varint is a delta header size.
+func varint(n uint64) []byte {
+	var b []byte
+	for n >= 0x80 {
+		b = append(b, byte(n)|0x80)
+		n >>= 7
+	}
+	return append(b, byte(n))
+}
+
+func TestInspectHandMadePacks(t *testing.T) {
+	base := []byte("hello, base\n")
+	baseID := plumbing.ComputeHash(plumbing.BlobObject, base)
+	// A delta on base: copy its 12 bytes, insert "more\n".
+	delta := slices.Concat(varint(12), varint(17), []byte{0x90, 12, 5}, []byte("more\n"))
+	blob := packEntry(plumbing.BlobObject, base, nil)
+	badTree := []byte("100644 a\x00short")
+	badTreeID := plumbing.ComputeHash(plumbing.TreeObject, badTree)
+	ref := func(d []byte, on plumbing.Hash, size ...int64) []byte {
+		return packEntry(plumbing.REFDeltaObject, d, on[:], size...)
+	}
+
+	// The good delta resolves: the scanner sees base's copy and the insert.
+	res := inspect(t, handPack(-1, blob, ref(delta, baseID)), &markerScanner{marker: "base\nmore"}, false)
+	if res.Objects != 2 || res.Blobs != 2 || len(res.Findings) != 1 || res.Findings[0].Line != 1 {
+		t.Errorf("Inspect = %+v; want two blobs and the marker at line 1 of the delta's result", res)
+	}
+
+	for _, tc := range []struct {
+		name string
+		pack []byte
+		want error
+	}{
+		{"delta on a base of another size", handPack(-1, blob, ref(slices.Concat(varint(11), delta[1:]), baseID)), ErrMalformed},
+		{"delta makes another size than it says", handPack(-1, blob, ref(slices.Concat(varint(12), varint(18), delta[2:]), baseID)), ErrMalformed},
+		{"copy past the base", handPack(-1, blob, ref(slices.Concat(varint(12), varint(17), []byte{0x91, 1, 12}, []byte("more\n")), baseID)), ErrMalformed},
+		{"insert past the result", handPack(-1, blob, ref(slices.Concat(varint(12), varint(13), []byte{0x90, 12, 5}, []byte("more\n")), baseID)), ErrMalformed},
+		{"reserved instruction", handPack(-1, blob, ref(slices.Concat(varint(12), varint(17), []byte{0}), baseID)), ErrMalformed},
+		{"bytes after the result", handPack(-1, blob, ref(slices.Concat(delta, []byte{1, 'x'}), baseID)), ErrMalformed},
+		{"delta cut short", handPack(-1, blob, ref(delta[:len(delta)-2], baseID)), ErrMalformed},
+		{"OFS_DELTA on no object", handPack(-1, blob, packEntry(plumbing.OFSDeltaObject, delta, []byte{3})), ErrMalformed},
+		{"REF_DELTA on an absent object", handPack(-1, blob, ref(delta, plumbing.ComputeHash(plumbing.BlobObject, []byte("upstream")))), ErrThin},
+		{"size in the header larger than the data", handPack(-1, packEntry(plumbing.BlobObject, base, nil, 13)), ErrMalformed},
+		{"size in the header smaller than the data", handPack(-1, packEntry(plumbing.BlobObject, base, nil, 11)), ErrMalformed},
+		{"an unknown type", handPack(-1, packEntry(5, base, nil)), ErrMalformed},
+		{"a commit without a tree", handPack(-1, packEntry(plumbing.CommitObject, []byte("author x\n\nmsg\n"), nil)), ErrMalformed},
+		{"a commit's tree cut short", handPack(-1, packEntry(plumbing.TreeObject, badTree, nil), packEntry(plumbing.CommitObject, []byte("tree "+badTreeID.String()+"\n\nmsg\n"), nil)), ErrMalformed},
+		{"too many objects", handPack(maxObjects+1), ErrTooLarge},
+		{"a delta that makes too much", handPack(-1, blob, ref(slices.Concat(varint(12), varint(maxContent+1)), baseID)), ErrTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pushOf(t, tc.pack).Inspect(context.Background(), &markerScanner{marker: "x"}, false)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Inspect error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// funcScanner is a Scanner that is a function.
+type funcScanner func(r io.Reader, found func(string, int64)) error
+
+func (f funcScanner) Scan(r io.Reader, found func(string, int64)) error { return f(r, found) }
+
+func TestInspectScannerError(t *testing.T) {
+	r := newRepo(t)
+	c := r.commit("one", map[string]string{"a.txt": lines(100, "a")})
+	boom := errors.New("boom")
+	_, err := pushOf(t, r.pack([]string{c})).Inspect(context.Background(), funcScanner(func(io.Reader, func(string, int64)) error { return boom }), false)
+	if !errors.Is(err, boom) || errors.Is(err, ErrMalformed) {
+		t.Fatalf("Inspect error = %v, want the scanner's", err)
+	}
+}
+
+// TestInspectScannerStopsEarly: a Scanner that returns before reading
+// all its content does not stall the decoding.
+func TestInspectScannerStopsEarly(t *testing.T) {
+	r := newRepo(t)
+	c := r.commit("one", map[string]string{"a.txt": lines(20000, "a"), "b.txt": lines(20000, "b")})
+	early := funcScanner(func(r io.Reader, found func(string, int64)) error {
+		_, err := r.Read(make([]byte, 10))
+		found("early", 0)
+		return err
+	})
+	res := inspect(t, r.pack([]string{c}), early, false)
+	if len(res.Findings) != 3 { // two blobs and the commit
+		t.Errorf("Findings %v, want one in each of three objects", res.Findings)
+	}
+}
+
+func TestInspectCancelledWhileScanning(t *testing.T) {
+	r := newRepo(t)
+	c := r.commit("one", map[string]string{"a.txt": "1\n", "b.txt": "2\n", "c.txt": "3\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	scans := 0
+	s := funcScanner(func(r io.Reader, found func(string, int64)) error {
+		if scans++; scans == 1 {
+			cancel()
+		}
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	_, err := pushOf(t, r.pack([]string{c})).Inspect(ctx, s, false)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Inspect error = %v, want context.Canceled", err)
+	}
+	if scans > 2 {
+		t.Errorf("%d objects scanned after the cancel, want it to stop", scans-1)
+	}
+}
+
+// TestInspectSymlinkAndSubmodule: a symlink's target is a blob like any
+// other (and scanned); a submodule entry is a commit of another
+// repository, skipped.
+func TestInspectSymlinkAndSubmodule(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	if err := os.Symlink("/etc/"+key, filepath.Join(r.dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	r.git(nil, "add", "link")
+	r.git(nil, "update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",vendor/sub")
+	c := r.commit("link and submodule", map[string]string{"a.txt": "1\n"})
+	res := inspect(t, r.pack([]string{c}), &markerScanner{marker: key}, false)
+	wantFindings(t, res.Findings, Finding{Rule: "marker", Path: "link", Line: 1, Commit: c, Object: r.rev(c + ":link")})
 }
