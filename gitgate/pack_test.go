@@ -630,7 +630,7 @@ func TestInspectHandMadePacks(t *testing.T) {
 		{"an unknown type", handPack(-1, packEntry(5, base, nil)), ErrMalformed},
 		{"a commit without a tree", handPack(-1, packEntry(plumbing.CommitObject, []byte("author x\n\nmsg\n"), nil)), ErrMalformed},
 		{"a commit's tree cut short", handPack(-1, packEntry(plumbing.TreeObject, badTree, nil), packEntry(plumbing.CommitObject, []byte("tree "+badTreeID.String()+"\n\nmsg\n"), nil)), ErrMalformed},
-		{"too many objects", handPack(maxObjects+1), ErrTooLarge},
+		{"too many objects", handPack(maxObjects + 1), ErrTooLarge},
 		{"a delta that makes too much", handPack(-1, blob, ref(slices.Concat(varint(12), varint(maxContent+1)), baseID)), ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
