@@ -342,7 +342,8 @@ func TestCauseKeys(t *testing.T) {
 		"own-address", "fronting", "host-mismatch", "sni-mismatch", "sni-missing", "bad-client-hello", "bad-target",
 		"connect-in-tunnel", "not-passthrough",
 		"dns-opcode", "dns-class", "dns-type",
-		"credential-misuse", "secret-leak", "dlp"}
+		"credential-misuse", "secret-leak", "dlp",
+		"git-ref", "git-secret", "git-pack", "git-ssh"}
 	if int(numCauses) != len(want) {
 		t.Fatalf("%d causes; the test knows %d", numCauses, len(want))
 	}
@@ -352,7 +353,7 @@ func TestCauseKeys(t *testing.T) {
 			t.Errorf("Cause(%d).String() = %q; want %q", c, got, want[c])
 		}
 	}
-	if got := numCauses.String(); got != "cause-29" {
+	if got := numCauses.String(); got != "cause-33" {
 		t.Errorf("an unknown value prints as %q", got)
 	}
 }

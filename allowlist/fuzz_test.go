@@ -29,6 +29,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(credPolicy))
 	f.Add([]byte("version: 1\ndlp: off\nallow: [{host: \"*.a.b\", dlp: block}]\ncredentials: [{name: x, hosts: [\"*.a.b\"], query: k, source: \"command:a 'b c' \\\"d\\\"\"}]\n"))
 	f.Add([]byte("version: 1\nallow: [{host: a.b}]\ncredentials: [&c {name: x, hosts: [a.b], aws: {access_key_id: env:A, secret_access_key: env:B}}, *c]\n"))
+	f.Add([]byte(gitPolicy))
+	f.Add([]byte("version: 1\ngit: [{repo: a.b/**, push: [\"refs/**\"], delete: true}, {repo: a.b/c/*/d.git}]\nallow: [{host: a.b, tls: passthrough}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("f.yaml", data)
 		if err != nil {
@@ -56,6 +58,9 @@ func FuzzParse(f *testing.F) {
 			p.DecideName(host)
 			p.DLPFor(Request{Scheme: "https", Host: host, Method: "POST", Path: "/"})
 			p.CredentialsFor(host)
+		}
+		for _, g := range p.Git() {
+			checkGitEntry(t, p, g)
 		}
 		for _, c := range p.Credentials() {
 			if c.Name == "" || c.Kind == 0 || len(c.Hosts()) == 0 {
@@ -331,4 +336,32 @@ func FuzzCredentialEdit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkGitEntry: an entry's own smart-HTTP endpoints are recognised as its
+// (or an earlier entry's on the same host) and admitted, unless a deny rule
+// says otherwise; its ref decisions never panic.
+func checkGitEntry(t *testing.T, p *Policy, g *GitRepo) {
+	t.Helper()
+	if g.Host == "" || g.Path == "" || strings.HasSuffix(g.Path, ".git") || strings.Trim(g.Path, "/") != g.Path {
+		t.Fatalf("entry %s not canonical: %q %q", g.ID, g.Host, g.Path)
+	}
+	base := strings.NewReplacer("**", "x", "*", "y").Replace(g.Path)
+	for _, suffix := range []string{"/info/refs", ".git/git-upload-pack", "/git-receive-pack"} {
+		path := "/" + base + suffix
+		e, svc := p.GitRepoFor(g.Host, path)
+		if e == nil || svc == GitNone || e.Host != g.Host {
+			t.Fatalf("GitRepoFor(%s, %s) = %v %v; want an entry of the host", g.Host, path, e, svc)
+		}
+		d := p.Decide(Request{Scheme: "https", Host: g.Host, Method: "POST", Path: path})
+		if d.Denied() && d.Cause != CauseDenyRule {
+			t.Fatalf("%s: POST %s denied (%v: %s); only a deny rule may", g.ID, path, d.Cause, d.Reason)
+		}
+	}
+	if d := p.DecideConnect(g.Host, 443); d.Action == ActionTunnel {
+		t.Fatalf("%s: CONNECT %s:443 tunnels (%s)", g.ID, g.Host, d.Reason)
+	}
+	g.Decide("0", "1", "refs/heads/x")
+	g.Decide("1", "0", "refs/heads/../x")
+	_ = g.String()
 }

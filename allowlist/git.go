@@ -61,6 +61,8 @@ type GitRepo struct {
 	GitleaksAllow bool // honour inline "gitleaks:allow" in pushed content
 
 	Line, Col int // position of the entry in its file
+
+	segs []string // Path split at "/", for matching request paths
 }
 
 // Repo is the entry's repository as written in messages:
@@ -110,6 +112,3 @@ func (p *Policy) GitRepoFor(host, path string) (*GitRepo, GitService) {
 //	    judges one ref-update command (ids in hex; all zeros: none).
 //	func (g *GitRepo) String() string
 //	    "git[0]: git.example.com/acme/widget push refs/heads/agent/** scan block".
-
-// service is a placeholder until the parser lands: no entry exists yet.
-func (g *GitRepo) service(segs []string) GitService { return GitNone }

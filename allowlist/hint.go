@@ -191,7 +191,7 @@ func printable(s string) bool {
 // without is p without rule r (a deny rule): the policy after `bottle allow
 // rm --deny` of it.
 func (p *Policy) without(r *Rule) *Policy {
-	q := &Policy{mode: p.mode, allow: p.allow}
+	q := &Policy{mode: p.mode, allow: p.allow, git: p.git, gitRules: p.gitRules}
 	for _, x := range p.deny {
 		if x != r {
 			q.deny = append(q.deny, x)

@@ -48,8 +48,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 }
 
 // ParseEmbedded parses allowlist keys (version, mode, dlp, allow, deny,
-// credentials) that live
-// in another file, such as a project's bottle.yaml, whose own top-level keys
+// credentials, git) that live in another file, such as a project's bottle.yaml, whose own top-level keys
 // are extra. Errors carry that file's positions.
 func ParseEmbedded(file string, data []byte, extra []string) (*Policy, error) {
 	return parse(file, data, extra)
@@ -200,6 +199,7 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 		return pol
 	}
 	hasVersion := false
+	var gitRefs []gitRef
 	p.mapping("", root, append(Keys(), p.extra...), func(key string, k, v *yaml.Node) {
 		switch key {
 		case "version":
@@ -226,6 +226,8 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 			}
 		case "credentials":
 			pol.creds = p.credentials(v)
+		case "git":
+			pol.git, gitRefs = p.gitRepos(v)
 		case "allow", "deny":
 			rules := p.rules(key, v)
 			if key == "allow" {
@@ -238,6 +240,8 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 	if !hasVersion {
 		p.errorf(root, "missing `version: 1` at the top of the file")
 	}
+	p.gitCredentials(gitRefs, pol.creds)
+	pol.gitRules = impliedRules(pol.git)
 	p.sharedNodes(root)
 	return pol
 }

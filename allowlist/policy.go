@@ -47,6 +47,10 @@ type Rule struct {
 	HasDLP bool
 
 	Line, Col int // position of the rule in its file
+
+	// implied marks a rule a `git:` entry implies (ID "git[N]"): it is
+	// judged after the file's allow rules.
+	implied bool
 }
 
 // HostPattern returns the rule's host pattern as written in canonical form
@@ -143,6 +147,7 @@ type Policy struct {
 	// (indexed with the others).
 	git      []*GitRepo
 	gitRules []*Rule
+	gitHosts map[string]*GitRepo // the first entry on each host
 	// ruleDLP says some allow rule has its own `dlp:`, so DLPFor must
 	// find the rule that admits a request.
 	ruleDLP bool
@@ -168,7 +173,13 @@ func (p *Policy) buildIndex() {
 	p.exact = map[string][]*Rule{}
 	p.one = map[string][]*Rule{}
 	p.deep = map[string][]*Rule{}
-	for _, list := range [][]*Rule{p.deny, p.allow} {
+	p.gitHosts = map[string]*GitRepo{}
+	for _, g := range p.git {
+		if p.gitHosts[g.Host] == nil {
+			p.gitHosts[g.Host] = g
+		}
+	}
+	for _, list := range [][]*Rule{p.deny, p.allow, p.gitRules} {
 		for _, r := range list {
 			p.ruleDLP = p.ruleDLP || r.HasDLP
 			if !r.hasHost {
@@ -231,14 +242,23 @@ func (p *Policy) cidrRules(a netip.Addr) []*Rule {
 	return out // already deny-first, in file order
 }
 
+// ruleOrder sorts deny rules first, then the file's allow rules, then the
+// rules `git:` implies, each in file order.
 func ruleOrder(a, b *Rule) int {
-	if a.Deny != b.Deny {
-		if a.Deny {
-			return -1
-		}
-		return 1
+	if ra, rb := a.rank(), b.rank(); ra != rb {
+		return ra - rb
 	}
 	return a.Index - b.Index
+}
+
+func (r *Rule) rank() int {
+	switch {
+	case r.Deny:
+		return 0
+	case r.implied:
+		return 2
+	}
+	return 1
 }
 
 // Action is what the proxy does with a CONNECT.
@@ -551,6 +571,12 @@ func (p *Policy) DecideConnect(host string, port uint16) Decision {
 			r = passthrough
 		}
 		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s; requests are checked against %s", hostPort(t, port), r.ID, l7Deny.ID))
+	case passthrough != nil && p.gitHosts[t.name] != nil:
+		// A tunnel to a declared repository's host carries git over SSH
+		// (or TLS the proxy cannot see), around the gate.
+		g := p.gitHosts[t.name]
+		return p.denied(CauseGitSSH, passthrough.ID, "%s matches %s (tls: passthrough), but git over SSH would bypass the git gate; use https://%s/%s — bottle rewrites the agent's git@%s: remotes to HTTPS",
+			hostPort(t, port), passthrough.ID, g.Host, g.Path, g.Host)
 	case passthrough != nil:
 		// The first passthrough rule decides, like every other choice here:
 		// a later rule that lets the SNI be left out does not loosen it.

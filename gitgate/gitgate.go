@@ -76,7 +76,7 @@ type Limits struct {
 type Push struct {
 	Commands    []Command
 	Caps        Caps
-	Shallow     []string // "shallow <id>" lines, as sent
+	Shallow     []string // the ids of its "shallow <id>" lines (a push from a shallow clone)
 	PushOptions []string // push-option lines, when negotiated
 
 	file    *os.File // the request body as received (decoded when it was gzip-encoded)
@@ -163,6 +163,9 @@ type RefStatus struct {
 //	    reads a receive-pack request body whole into the spool and parses
 //	    its commands (ErrTooLarge, ErrMalformed). The probe git sends before
 //	    a large push ("0000") is a Push with no commands.
+//	func DecodeBody(body io.Reader, contentEncoding string) (io.Reader, error)
+//	    body decoded from its Content-Encoding (gzip, x-gzip, identity or
+//	    none; others are ErrMalformed), for Receive.
 //	func (p *Push) Body() (io.ReadCloser, int64)
 //	    the request body as received, for forwarding, and its length.
 //	func (p *Push) Close() error

@@ -55,12 +55,12 @@ type Project struct {
 
 // inlineKeys are the allowlist's keys that a project may hold inline
 // (version is implied).
-var inlineKeys = []string{"mode", "dlp", "allow", "deny", "credentials"}
+var inlineKeys = []string{"mode", "dlp", "allow", "deny", "credentials", "git"}
 
 var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit"}
 
 // Keys returns the top-level keys of a project file that are not the
-// allowlist's (version, mode, dlp, allow, deny, credentials): what allowlist.ParseEmbedded
+// allowlist's (version, mode, dlp, allow, deny, credentials, git): what allowlist.ParseEmbedded
 // and allowlist.AddEmbedded are told belong to the project.
 func Keys() []string { return slices.Clone(ownKeys) }
 
@@ -283,8 +283,7 @@ func standalone(root *yaml.Node) ([]byte, error) {
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "version"},
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "1"})
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
-		case "mode", "dlp", "allow", "deny", "credentials":
+		if slices.Contains(inlineKeys, root.Content[i].Value) {
 			m.Content = append(m.Content, root.Content[i], root.Content[i+1])
 		}
 	}

@@ -80,6 +80,28 @@ allow:
 	}
 }
 
+// TestParseInlineGit: git is an allowlist key, so a project may declare
+// its repositories inline.
+func TestParseInlineGit(t *testing.T) {
+	src := `version: 1
+name: widget
+git:
+  - repo: git.example.com/acme/widget   # the agent's repository
+    push: ["refs/heads/agent/**"]
+`
+	p, err := Parse("/proj/bottle.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := allowlist.Parse("inline", p.Inline)
+	if err != nil {
+		t.Fatalf("inline allowlist: %v\n%s", err, p.Inline)
+	}
+	if len(pol.Git()) != 1 || pol.Git()[0].Repo() != "git.example.com/acme/widget" || !strings.Contains(string(p.Inline), "# the agent's repository") {
+		t.Errorf("inline allowlist:\n%s", p.Inline)
+	}
+}
+
 func TestParseFileForm(t *testing.T) {
 	p, err := Parse("/proj/bottle.yaml", []byte("version: 1\nallowlist: policy/allow.yaml\ndockerfile: Dockerfile.agent\n"))
 	if err != nil {

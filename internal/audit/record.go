@@ -87,6 +87,19 @@ func (r *Record) Clip() {
 		&r.Name, &r.QType, &r.Rcode, &r.Decision, &r.Rule, &r.Cause, &r.Reason, &r.DstIP, &r.Error, &r.Credential} {
 		*f = Clip(*f)
 	}
+	if g := r.Git; g != nil {
+		g.Repo, g.Entry, g.Scan = Clip(g.Repo), Clip(g.Entry), Clip(g.Scan)
+		for i := range g.Refs {
+			ref := &g.Refs[i]
+			ref.Ref, ref.Old, ref.New, ref.Status, ref.Reason = Clip(ref.Ref), Clip(ref.Old), Clip(ref.New), Clip(ref.Status), Clip(ref.Reason)
+		}
+		for i := range g.Commits {
+			g.Commits[i] = Clip(g.Commits[i])
+		}
+		for i := range g.Findings {
+			g.Findings[i] = Clip(g.Findings[i])
+		}
+	}
 }
 
 // GitPush is the git gate's account of one push.

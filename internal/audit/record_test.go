@@ -18,7 +18,7 @@ func TestRecordSchema(t *testing.T) {
 		keys = append(keys, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
 	}
 	want := []string{"time", "bottle", "kind", "client", "method", "scheme", "host", "port", "path", "name", "qtype", "rcode",
-		"decision", "rule", "cause", "reason", "status", "bytes_in", "bytes_out", "duration_ms", "dst_ip", "error", "credential", "dlp", "repeated", "count", "selftest"}
+		"decision", "rule", "cause", "reason", "status", "bytes_in", "bytes_out", "duration_ms", "dst_ip", "error", "credential", "dlp", "repeated", "count", "git", "selftest"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("keys\n got %q\nwant %q", keys, want)
 	}
@@ -30,6 +30,20 @@ func TestRecordSchema(t *testing.T) {
 	var back Record
 	if err := json.Unmarshal(b, &back); err != nil || back.Name != "x.test" {
 		t.Errorf("%+v %v", back, err)
+	}
+}
+
+// TestRecordClipGit: a push's ref names and paths are the agent's; they
+// are bounded like every other field it chooses.
+func TestRecordClipGit(t *testing.T) {
+	long := strings.Repeat("x", 3*MaxField)
+	r := &Record{Git: &GitPush{Repo: long, Refs: []GitRef{{Ref: long, Reason: long}}, Findings: []string{long}, Commits: []string{long}}}
+	r.Clip()
+	g := r.Git
+	for _, f := range []string{g.Repo, g.Refs[0].Ref, g.Refs[0].Reason, g.Findings[0], g.Commits[0]} {
+		if len(f) > MaxField+32 {
+			t.Errorf("not clipped: %d bytes", len(f))
+		}
 	}
 }
 

@@ -1,0 +1,135 @@
+package allowlist
+
+import (
+	"strconv"
+	"strings"
+)
+
+// service says which endpoint of the repository segs (a cleaned request
+// path) addresses: …/info/refs, …/git-upload-pack or …/git-receive-pack
+// under the repository's path, with or without ".git"; GitNone otherwise.
+func (g *GitRepo) service(segs []string) GitService {
+	n := len(segs)
+	var svc GitService
+	var repo []string
+	switch {
+	case n >= 2 && segs[n-2] == "info" && segs[n-1] == "refs":
+		svc, repo = GitInfoRefs, segs[:n-2]
+	case n >= 1 && segs[n-1] == "git-upload-pack":
+		svc, repo = GitUploadPack, segs[:n-1]
+	case n >= 1 && segs[n-1] == "git-receive-pack":
+		svc, repo = GitReceivePack, segs[:n-1]
+	default:
+		return GitNone
+	}
+	if g.matchRepo(repo) {
+		return svc
+	}
+	return GitNone
+}
+
+// matchRepo reports whether the path segments name the repository, the
+// last one with or without ".git".
+func (g *GitRepo) matchRepo(repo []string) bool {
+	if matchSegs(g.segs, repo) {
+		return true
+	}
+	if len(repo) == 0 {
+		return false
+	}
+	last := repo[len(repo)-1]
+	base, ok := strings.CutSuffix(last, ".git")
+	if !ok || base == "" {
+		return false
+	}
+	trimmed := append(repo[:len(repo)-1:len(repo)-1], base)
+	return matchSegs(g.segs, trimmed)
+}
+
+// RefAllowed reports whether push: lets the agent create or update ref, a
+// full ref name ("refs/heads/agent/x"). A name git itself refuses
+// ("refs/heads/a/../main") is never allowed.
+func (g *GitRepo) RefAllowed(ref string) bool {
+	if !validRef(ref) {
+		return false
+	}
+	segs := strings.Split(ref, "/")
+	for _, glob := range g.Push {
+		if matchSegs(strings.Split(glob, "/"), segs) {
+			return true
+		}
+	}
+	return false
+}
+
+// validRef reports whether ref is a ref name under refs/ as git accepts
+// it (git check-ref-format), so that globs match what the server would
+// store.
+func validRef(ref string) bool {
+	if !strings.HasPrefix(ref, "refs/") {
+		return false
+	}
+	for _, seg := range strings.Split(ref, "/") {
+		if seg == "" || refSegment(seg) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Decide judges one ref-update command of a push: old and new are object
+// ids in hex (all zeros for none), ref the ref's full name. Creating or
+// updating a ref needs a push: glob that matches it; deleting one needs
+// delete: true as well. The reason is what the agent reads after
+// "! [remote rejected] REF (bottle: ", so it is short and names the entry.
+func (g *GitRepo) Decide(old, new, ref string) (ok bool, reason string) {
+	if !validRef(ref) {
+		return false, strconv.Quote(ref) + " is not a valid ref name under refs/"
+	}
+	del := isZeroID(new)
+	switch {
+	case del && isZeroID(old):
+		return false, "the command names neither an old nor a new object"
+	case del && !g.Delete:
+		return false, "deleting refs is not allowed (" + g.ID + " has no delete: true)"
+	case g.Push == nil:
+		return false, g.Repo() + " is read-only (" + g.ID + " has no push:)"
+	case !g.RefAllowed(ref):
+		return false, ref + " is not in push: " + strings.Join(g.Push, ", ") + " of " + g.ID
+	case del:
+		return true, "deleting " + ref + " is allowed by " + g.ID
+	case isZeroID(old):
+		return true, "creating " + ref + " is allowed by " + g.ID
+	}
+	return true, "updating " + ref + " is allowed by " + g.ID
+}
+
+// isZeroID reports whether an object id in hex is git's "no object": all
+// zeros (40 for SHA-1, 64 for SHA-256). An empty id counts as none.
+func isZeroID(id string) bool {
+	return strings.Trim(id, "0") == ""
+}
+
+// String describes the entry in one line, as `bottle git list` and
+// messages show it:
+// "git[0]: git.example.com/acme/widget push refs/heads/agent/** scan block".
+func (g *GitRepo) String() string {
+	var b strings.Builder
+	b.WriteString(g.ID + ": " + g.Repo())
+	if g.Push == nil {
+		b.WriteString(" read-only")
+	} else {
+		b.WriteString(" push " + strings.Join(g.Push, ","))
+	}
+	if g.Delete {
+		b.WriteString(" delete")
+	}
+	if g.Credential != "" {
+		b.WriteString(" credential " + g.Credential)
+	}
+	b.WriteString(" scan " + g.Scan.String())
+	if g.GitleaksAllow {
+		b.WriteString(" gitleaks_allow")
+	}
+	return b.String()
+}
