@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // bigPack writes the pack of a repository of random blobs (files of size
@@ -50,7 +52,15 @@ func deltaPack(tb testing.TB, size int) string {
 		text = withLine(text, 1+(i+1)*n/5, fmt.Sprintf("edit %d", i))
 		c = r.commit(fmt.Sprintf("edit %d", i), map[string]string{"big.txt": text})
 	}
-	return r.packFile(c, "--delta-base-offset", "--window=10")
+	path := r.packFile(c, "--delta-base-offset", "--window=10")
+	pack, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if packTypes(tb, pack)[plumbing.OFSDeltaObject] < 3 {
+		tb.Fatal("git did not deltify the edits")
+	}
+	return path
 }
 
 // packFile writes pack-objects' output for rev to a file.
@@ -143,5 +153,47 @@ func BenchmarkInspect100MB(b *testing.B) {
 			b.ReportMetric(float64(st.Size())/(1<<20), "pack-MB")
 			b.SetBytes(st.Size())
 		})
+	}
+}
+
+// TestInspectMemoryBounded: a push of one 24 MB blob, and one of an
+// 8 MB file edited four times (deltas on deltas), are inspected in
+// a few MB of heap: no object is held whole. BenchmarkInspect100MB
+// reports the numbers for 100 MB.
+func TestInspectMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 50 MB of packs")
+	}
+	const limit = 16 << 20
+	// The sampling sees what it should: a 32 MB buffer held for 20 ms.
+	if peak := peakHeap(func() {
+		b := make([]byte, 32<<20)
+		for i := range b {
+			b[i] = 1
+		}
+		time.Sleep(20 * time.Millisecond)
+		runtime.KeepAlive(b)
+	}); peak < 30<<20 {
+		t.Fatalf("peakHeap saw %d bytes of a 32 MB buffer", peak)
+	}
+	for name, path := range map[string]string{
+		"one 24 MB blob": bigPack(t, 1, 24<<20),
+		"8 MB, 4 edits":  deltaPack(t, 8<<20),
+	} {
+		p := pushFile(t, path)
+		var res *Result
+		peak := peakHeap(func() {
+			var err error
+			if res, err = p.Inspect(context.Background(), &markerScanner{marker: "FAKESECRET"}, false); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if res.Blobs == 0 {
+			t.Errorf("%s: no blob decoded", name)
+		}
+		t.Logf("%s: peak heap %.1f MB", name, float64(peak)/(1<<20))
+		if peak > limit {
+			t.Errorf("%s: peak heap %d MB, want under %d MB", name, peak>>20, limit>>20)
+		}
 	}
 }

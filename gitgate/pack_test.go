@@ -220,7 +220,7 @@ func wantFindings(t *testing.T, got []Finding, want ...Finding) {
 
 // packTypes counts the pack's objects by their type on disk (OFS_DELTA
 // and REF_DELTA included).
-func packTypes(t *testing.T, pack []byte) map[plumbing.ObjectType]int {
+func packTypes(t testing.TB, pack []byte) map[plumbing.ObjectType]int {
 	t.Helper()
 	sc := packfile.NewScanner(bytes.NewReader(pack))
 	_, n, err := sc.Header()
@@ -709,4 +709,30 @@ func TestInspectSymlinkAndSubmodule(t *testing.T) {
 	c := r.commit("link and submodule", map[string]string{"a.txt": "1\n"})
 	res := inspect(t, r.pack([]string{c}), &markerScanner{marker: key}, false)
 	wantFindings(t, res.Findings, Finding{Rule: "marker", Path: "link", Line: 1, Commit: c, Object: r.rev(c + ":link")})
+}
+
+// TestInspectAfterReceive: a request read by Receive (commands, then the
+// pack) is inspected from where its pack starts, and the scratch files
+// Inspect makes in the spool directory are gone when it returns.
+func TestInspectAfterReceive(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	old := r.commit("upstream", map[string]string{"README": "hi\n"})
+	c := r.commit("add", map[string]string{"deep/er/x.env": "a\nb\nk=" + key + "\n"})
+	cmd := old + " " + c + " refs/heads/agent/x\x00 report-status-v2 side-band-64k quiet object-format=sha1 agent=git/2.39.5"
+	body := fmt.Sprintf("%04x%s0000", len(cmd)+4, cmd) + string(r.pack([]string{c, "^" + old}))
+	spool := t.TempDir()
+	p, err := Receive(strings.NewReader(body), Limits{Dir: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	res, err := p.Inspect(context.Background(), &markerScanner{marker: key}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFindings(t, res.Findings, Finding{Rule: "marker", Path: "deep/er/x.env", Line: 3, Commit: c, Object: r.rev(c + ":deep/er/x.env")})
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Errorf("the spool directory holds %d files after Inspect, want none (all removed at once)", len(left))
+	}
 }
