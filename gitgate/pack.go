@@ -68,7 +68,8 @@ const (
 //
 // With s nil the pack is decoded and walked but not scanned. With
 // honourAllow, a finding on a line that holds "gitleaks:allow" is
-// dropped. A push without a pack (only deletes) is an empty Result.
+// dropped. A push without a pack (only deletes) is an empty Result. At
+// most maxHits (1000) findings are kept, the first in pack order.
 func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Result, error) {
 	if p.packOff >= p.size {
 		return &Result{}, nil
@@ -126,6 +127,7 @@ type pack struct {
 	metaN int64
 	stack scratch       // delta bases being used
 	hits  map[int][]hit // by blob index: the Scanner's findings, by offset
+	nhits int           // in hits and in the messages, at most maxHits
 }
 
 // openPack reads the pack that is the n bytes of f from off, first pass:
@@ -378,7 +380,7 @@ func (pk *pack) step(ctx context.Context, s Scanner, i int, base *region, kids [
 	}
 	var scan *scanSink
 	if s != nil && o.typ == plumbing.BlobObject {
-		scan = startScan(s)
+		scan = startScan(s, pk.hitsLeft())
 		sinks = append(sinks, scan)
 	}
 	err := pk.produce(i, base, io.MultiWriter(sinks...))
@@ -389,6 +391,7 @@ func (pk *pack) step(ctx context.Context, s Scanner, i int, base *region, kids [
 		}
 		if len(hits) > 0 {
 			pk.hits[i] = hits
+			pk.nhits += len(hits)
 		}
 	}
 	if err != nil {

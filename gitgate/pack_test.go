@@ -736,3 +736,18 @@ func TestInspectAfterReceive(t *testing.T) {
 		t.Errorf("the spool directory holds %d files after Inspect, want none (all removed at once)", len(left))
 	}
 }
+
+// TestInspectKeepsAtMostMaxHits: a blob of key-shaped lines cannot make
+// the gate hold a finding per line.
+func TestInspectKeepsAtMostMaxHits(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	c := r.commit("many", map[string]string{"a.txt": strings.Repeat(key+"\n", maxHits+500), "b.txt": key + "\n"})
+	res := inspect(t, r.pack([]string{c}), &markerScanner{marker: key}, false)
+	if len(res.Findings) != maxHits {
+		t.Fatalf("%d findings, want %d", len(res.Findings), maxHits)
+	}
+	if f := res.Findings[maxHits-1]; f.Path != "a.txt" && f.Path != "b.txt" || f.Line < 1 {
+		t.Errorf("last finding %+v", f)
+	}
+}

@@ -17,6 +17,11 @@ import (
 // allowMarker is gitleaks' inline suppression.
 const allowMarker = "gitleaks:allow"
 
+// maxHits bounds the Scanner's findings kept for one push (in pack
+// order): enough to refuse it and to audit why, and a pack of a million
+// key-shaped lines cannot make the gate hold a million findings.
+const maxHits = 1000
+
 // hit is one finding of the Scanner in one object's content.
 type hit struct {
 	rule  string
@@ -76,10 +81,11 @@ func (pk *pack) findings(ctx context.Context, s Scanner, w *walk, honourAllow bo
 			if err != nil {
 				return nil, err
 			}
-			hits, err := scanBytes(s, raw)
+			hits, err := scanBytes(s, raw, pk.hitsLeft())
 			if err != nil {
 				return nil, fmt.Errorf("scanning the %v %s: %w", o.typ, o.id, err)
 			}
+			pk.nhits += len(hits)
 			f := Finding{Path: "commit message", Commit: o.id.String(), Object: o.id.String()}
 			msg := commits[i].msg
 			if o.typ == plumbing.TagObject {
@@ -117,8 +123,11 @@ func (pk *pack) locateIn(i int, hits []hit) error {
 
 var errLocated = errors.New("gitgate: the lines are found")
 
+// hitsLeft is how many more hits the push may keep.
+func (pk *pack) hitsLeft() int { return maxHits - pk.nhits }
+
 // scanSink streams one blob to the Scanner, which reads it in its own
-// goroutine as the second pass writes it.
+// goroutine as the second pass writes it. It keeps at most max hits.
 type scanSink struct {
 	pw   *io.PipeWriter
 	done chan error
@@ -126,13 +135,15 @@ type scanSink struct {
 	hits []hit
 }
 
-func startScan(s Scanner) *scanSink {
+func startScan(s Scanner, max int) *scanSink {
 	pr, pw := io.Pipe()
 	k := &scanSink{pw: pw, done: make(chan error, 1)}
 	go func() {
 		err := s.Scan(pr, func(rule string, off int64) {
 			k.mu.Lock()
-			k.hits = append(k.hits, hit{rule: rule, off: off})
+			if len(k.hits) < max {
+				k.hits = append(k.hits, hit{rule: rule, off: off})
+			}
 			k.mu.Unlock()
 		})
 		// A Scanner that stops early must not stall the writer.
@@ -154,9 +165,10 @@ func (k *scanSink) finish(err error) ([]hit, error) {
 	return k.hits, serr
 }
 
-// scanBytes scans b, a commit or tag, and locates its hits.
-func scanBytes(s Scanner, b []byte) ([]hit, error) {
-	k := startScan(s)
+// scanBytes scans b, a commit or tag, and locates its hits (at most
+// max).
+func scanBytes(s Scanner, b []byte, max int) ([]hit, error) {
+	k := startScan(s, max)
 	_, _ = k.Write(b)
 	hits, err := k.finish(nil)
 	if err != nil || len(hits) == 0 {
