@@ -751,3 +751,38 @@ func TestInspectKeepsAtMostMaxHits(t *testing.T) {
 		t.Errorf("last finding %+v", f)
 	}
 }
+
+// FuzzInspect: whatever the pack (its checksum fixed up), Inspect returns a result or says why
+// the pack is refused (ErrMalformed, ErrThin, ErrTooLarge); it never
+// panics or fails otherwise.
+func FuzzInspect(f *testing.F) {
+	base := []byte("hello, base\nline two\n")
+	baseID := plumbing.ComputeHash(plumbing.BlobObject, base)
+	blob := packEntry(plumbing.BlobObject, base, nil)
+	delta := slices.Concat(varint(uint64(len(base))), varint(26), []byte{0x90, byte(len(base)), 5}, []byte("more\n"))
+	tree := slices.Concat([]byte("100644 a.txt\x00"), baseID[:])
+	treeID := plumbing.ComputeHash(plumbing.TreeObject, tree)
+	commit := []byte("tree " + treeID.String() + "\nauthor a <a@example.com> 0 +0000\n\nmsg FAKESECRET\n")
+	f.Add(handPack(-1, blob, packEntry(plumbing.REFDeltaObject, delta, baseID[:])))
+	f.Add(handPack(-1, blob, packEntry(plumbing.OFSDeltaObject, delta, []byte{byte(len(blob))})))
+	f.Add(handPack(-1, blob, packEntry(plumbing.TreeObject, tree, nil), packEntry(plumbing.CommitObject, commit, nil)))
+	f.Add(handPack(0))
+	f.Fuzz(func(t *testing.T, pack []byte) {
+		// Most changes would only break the checksum: fix it, so that the
+		// fuzzer reaches the objects.
+		if len(pack) >= 32 {
+			sum := sha1.Sum(pack[:len(pack)-20])
+			pack = append(pack[:len(pack)-20:len(pack)-20], sum[:]...)
+		}
+		res, err := pushOf(t, pack).Inspect(context.Background(), &markerScanner{marker: "FAKESECRET"}, true)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrThin) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Inspect error %v is none of ErrMalformed, ErrThin, ErrTooLarge", err)
+			}
+			return
+		}
+		if res.Objects < res.Blobs || res.Objects < len(res.Commits) {
+			t.Fatalf("Result %+v counts more blobs or commits than objects", res)
+		}
+	})
+}
