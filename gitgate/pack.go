@@ -62,7 +62,10 @@ const (
 
 // Inspect decodes the push's pack and scans what it adds: every blob
 // (under the path and the oldest commit of the push that hold it), every
-// commit message and every annotated tag message. It fails closed: a
+// commit message and every annotated tag message. A blob no new tree
+// reaches is scanned still, its Path "(object ID)"; a finding in a
+// commit's or tag's headers (an author, a signature) is on line 0 of its
+// message. Lines are found for blobs of any size. It fails closed: a
 // thin pack is ErrThin, a pack that does not decode whole (a corrupt
 // object, a bad checksum, bytes after the checksum) is ErrMalformed.
 //

@@ -156,15 +156,15 @@ func BenchmarkInspect100MB(b *testing.B) {
 	}
 }
 
-// TestInspectMemoryBounded: a push of one 24 MB blob, and one of an
-// 8 MB file edited four times (deltas on deltas), are inspected in
+// TestInspectMemoryBounded: a push of one 16 MB blob, and one of a
+// 4 MB file edited four times (deltas on deltas), are inspected in
 // a few MB of heap: no object is held whole. BenchmarkInspect100MB
 // reports the numbers for 100 MB.
 func TestInspectMemoryBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds 50 MB of packs")
+		t.Skip("builds 20 MB of packs")
 	}
-	const limit = 16 << 20
+	const limit = 8 << 20
 	// The sampling sees what it should: a 32 MB buffer held for 20 ms.
 	if peak := peakHeap(func() {
 		b := make([]byte, 32<<20)
@@ -177,8 +177,8 @@ func TestInspectMemoryBounded(t *testing.T) {
 		t.Fatalf("peakHeap saw %d bytes of a 32 MB buffer", peak)
 	}
 	for name, path := range map[string]string{
-		"one 24 MB blob": bigPack(t, 1, 24<<20),
-		"8 MB, 4 edits":  deltaPack(t, 8<<20),
+		"one 16 MB blob": bigPack(t, 1, 16<<20),
+		"4 MB, 4 edits":  deltaPack(t, 4<<20),
 	} {
 		p := pushFile(t, path)
 		var res *Result
