@@ -45,6 +45,9 @@ const (
 	// the scratch file, within memBases in all.
 	smallBase = 64 << 10
 	memBases  = 16 << 20
+	// smallScan is the largest blob scanned from memory; a larger one
+	// streams to the Scanner through a pipe.
+	smallScan = 256 << 10
 	// maxDepth is git's limit on a delta chain (pack-objects'
 	// OE_DEPTH_BITS): the scratch stack holds at most that many bases.
 	maxDepth = 4095
@@ -131,6 +134,13 @@ type pack struct {
 	stack scratch       // delta bases being used
 	hits  map[int][]hit // by blob index: the Scanner's findings, by offset
 	nhits int           // in hits and in the messages, at most maxHits
+	small bytes.Buffer  // a small blob being produced, to scan
+
+	// What produce reuses from one object to the next (produce is never
+	// run twice at once).
+	sc    *packfile.Scanner
+	delta *bufio.Reader
+	buf   []byte
 }
 
 // openPack reads the pack that is the n bytes of f from off, first pass:
@@ -381,14 +391,27 @@ func (pk *pack) step(ctx context.Context, s Scanner, i int, base *region, kids [
 		reg = pk.stack.push(o.size)
 		sinks = append(sinks, reg.writer())
 	}
-	var scan *scanSink
-	if s != nil && o.typ == plumbing.BlobObject {
-		scan = startScan(s, pk.hitsLeft())
-		sinks = append(sinks, scan)
+	// A small blob is scanned from memory once produced; a large one
+	// streams to the Scanner (in its goroutine) as it is produced.
+	scanning := s != nil && o.typ == plumbing.BlobObject
+	var stream *scanSink
+	switch {
+	case scanning && o.size <= smallScan:
+		pk.small.Reset()
+		sinks = append(sinks, &pk.small)
+	case scanning:
+		stream = startScan(s, pk.hitsLeft())
+		sinks = append(sinks, stream)
 	}
 	err := pk.produce(i, base, io.MultiWriter(sinks...))
-	if scan != nil {
-		hits, serr := scan.finish(err)
+	if scanning {
+		var hits []hit
+		var serr error
+		if stream != nil {
+			hits, serr = stream.finish(err)
+		} else if err == nil {
+			hits, serr = scanSync(s, pk.small.Bytes(), pk.hitsLeft())
+		}
 		if err == nil && serr != nil {
 			return nil, fmt.Errorf("scanning the blob at pack offset %d: %w", o.off, serr)
 		}
@@ -428,7 +451,12 @@ func (pk *pack) step(ctx context.Context, s Scanner, i int, base *region, kids [
 func (pk *pack) produce(i int, base *region, w io.Writer) error {
 	o := pk.objs[i]
 	w = markWriter{w}
-	sc := packfile.NewScanner(pk.src.reader())
+	if pk.sc == nil {
+		pk.sc = packfile.NewScanner(pk.src.reader())
+		pk.delta = bufio.NewReaderSize(nil, 32<<10)
+		pk.buf = make([]byte, 32<<10)
+	}
+	sc := pk.sc
 	if _, err := sc.SeekObjectHeader(o.off); err != nil {
 		return pk.malformed(err, "rereading the object at pack offset %d", o.off)
 	}
@@ -451,7 +479,8 @@ func (pk *pack) produce(i int, base *region, w io.Writer) error {
 		return pk.malformed(err, "the delta at pack offset %d", o.off)
 	}
 	defer rc.Close()
-	if err := applyDelta(w, base, bufio.NewReaderSize(rc, 32<<10), o.size); err != nil {
+	pk.delta.Reset(rc)
+	if err := applyDelta(w, base, pk.delta, o.size, pk.buf); err != nil {
 		var we *writeError
 		if errors.As(err, &we) {
 			return we.err

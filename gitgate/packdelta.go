@@ -10,9 +10,9 @@ import (
 // applyDelta writes to w the result of delta (git's delta format,
 // gitformat-pack "Deltified representation") applied to base, checking
 // that the delta's sizes are base's and want. Copies read base with
-// ReadAt, so base need not be in memory. An error of w comes back as a
-// *writeError.
-func applyDelta(w io.Writer, base *region, delta io.ByteReader, want int64) error {
+// ReadAt, so base need not be in memory; buf is the buffer they go
+// through. An error of w comes back as a *writeError.
+func applyDelta(w io.Writer, base *region, delta io.ByteReader, want int64, buf []byte) error {
 	src, err := readVarint(delta)
 	if err != nil {
 		return err
@@ -28,7 +28,6 @@ func applyDelta(w io.Writer, base *region, delta io.ByteReader, want int64) erro
 		return fmt.Errorf("the delta makes %d bytes, not %d", dst, want)
 	}
 	r, _ := delta.(io.Reader)
-	buf := make([]byte, 32<<10)
 	var done uint64
 	for done < dst {
 		cmd, err := delta.ReadByte()

@@ -126,26 +126,47 @@ var errLocated = errors.New("gitgate: the lines are found")
 // hitsLeft is how many more hits the push may keep.
 func (pk *pack) hitsLeft() int { return maxHits - pk.nhits }
 
-// scanSink streams one blob to the Scanner, which reads it in its own
-// goroutine as the second pass writes it. It keeps at most max hits.
+// collector keeps the Scanner's hits in one object, at most max.
+type collector struct {
+	mu   sync.Mutex // s may call found from its own goroutines
+	max  int
+	hits []hit
+}
+
+func (c *collector) found(rule string, off int64) {
+	c.mu.Lock()
+	if len(c.hits) < c.max {
+		c.hits = append(c.hits, hit{rule: rule, off: off})
+	}
+	c.mu.Unlock()
+}
+
+func (c *collector) result() []hit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits
+}
+
+// scanSync scans b, in memory, and returns its hits (at most max).
+func scanSync(s Scanner, b []byte, max int) ([]hit, error) {
+	c := &collector{max: max}
+	err := s.Scan(bytes.NewReader(b), c.found)
+	return c.result(), err
+}
+
+// scanSink streams one large blob to the Scanner, which reads it in its
+// own goroutine as the second pass writes it.
 type scanSink struct {
 	pw   *io.PipeWriter
 	done chan error
-	mu   sync.Mutex // s may call found from its own goroutines
-	hits []hit
+	c    collector
 }
 
 func startScan(s Scanner, max int) *scanSink {
 	pr, pw := io.Pipe()
-	k := &scanSink{pw: pw, done: make(chan error, 1)}
+	k := &scanSink{pw: pw, done: make(chan error, 1), c: collector{max: max}}
 	go func() {
-		err := s.Scan(pr, func(rule string, off int64) {
-			k.mu.Lock()
-			if len(k.hits) < max {
-				k.hits = append(k.hits, hit{rule: rule, off: off})
-			}
-			k.mu.Unlock()
-		})
+		err := s.Scan(pr, k.c.found)
 		// A Scanner that stops early must not stall the writer.
 		_, _ = io.Copy(io.Discard, pr)
 		k.done <- err
@@ -160,17 +181,13 @@ func (k *scanSink) Write(p []byte) (int, error) { return k.pw.Write(p) }
 func (k *scanSink) finish(err error) ([]hit, error) {
 	k.pw.CloseWithError(err)
 	serr := <-k.done
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.hits, serr
+	return k.c.result(), serr
 }
 
 // scanBytes scans b, a commit or tag, and locates its hits (at most
 // max).
 func scanBytes(s Scanner, b []byte, max int) ([]hit, error) {
-	k := startScan(s, max)
-	_, _ = k.Write(b)
-	hits, err := k.finish(nil)
+	hits, err := scanSync(s, b, max)
 	if err != nil || len(hits) == 0 {
 		return nil, err
 	}
