@@ -30,12 +30,14 @@ import (
 //     written to a scratch file used as a stack (its region freed when
 //     its last delta is done), and a delta is applied from that file
 //     (io.ReaderAt) while its result streams to the hasher;
-//   - every blob streams to the Scanner as it is produced; commits, trees
-//     and tags (small; read again by the walk) go to a second scratch
-//     file.
+//   - every blob goes to the Scanner as it is produced (streamed through
+//     a pipe, or, up to smallScan, collected and scanned from memory);
+//     commits, trees and tags (small; read again by the walk) go to a
+//     second scratch file.
 //
-// Only a blob the Scanner found something in is produced again, to give
-// the findings their lines.
+// The scratch files are made in the spool file's directory and removed
+// at once; maxContent bounds them too. Only a blob the Scanner found
+// something in is produced again, to give the findings their lines.
 const (
 	// maxMeta bounds a commit, tree or tag object, which the walk reads
 	// whole. Real ones are far smaller (a tree of 10,000 entries is about
@@ -72,7 +74,8 @@ const (
 // thin pack is ErrThin, a pack that does not decode whole (a corrupt
 // object, a bad checksum, bytes after the checksum) is ErrMalformed.
 //
-// With s nil the pack is decoded and walked but not scanned. With
+// With s nil the pack is decoded and walked but not scanned (Blobs
+// counts the pack's blobs all the same). With
 // honourAllow, a finding on a line that holds "gitleaks:allow" is
 // dropped. A push without a pack (only deletes) is an empty Result. At
 // most maxHits (1000) findings are kept, the first in pack order.
