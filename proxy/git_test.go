@@ -174,10 +174,17 @@ func newGitEnvPolicy(t *testing.T, gitPolicy string, opt func(*Config)) *gitEnv 
 	t.Cleanup(srv.Close)
 	g := &gitEnv{env: e, origin: o, forge: vals["forge"].Value, spool: spool}
 	t.Cleanup(func() {
-		// Every push's spool file is gone once its request has ended.
+		// Every push's spool file is gone, and its slot free, once its
+		// request has ended.
 		left, _ := filepath.Glob(filepath.Join(spool, "*"))
 		if len(left) > 0 {
 			t.Errorf("spool files left: %v", left)
+		}
+		for deadline := time.Now().Add(5 * time.Second); len(g.proxy.gitSem) > 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("%d push slots still taken at the end", len(g.proxy.gitSem))
+				break
+			}
 		}
 	})
 	return g
@@ -356,10 +363,14 @@ func TestGitGate(t *testing.T) {
 		}
 		// The receive-pack advertisement was asked identity-encoded (the
 		// gate edits it), with the credential like every request.
+		// Every request (clone's, fetch's, push's) carried the credential.
 		g.origin.mu.Lock()
 		for _, s := range g.origin.seen {
-			if s.query == "service=git-receive-pack" && (s.acceptEncoding != "" || s.auth != wantAuth) {
-				t.Errorf("the advertisement was asked with Accept-Encoding %q, Authorization %q", s.acceptEncoding, s.auth)
+			if s.query == "service=git-receive-pack" && s.acceptEncoding != "" {
+				t.Errorf("the advertisement was asked with Accept-Encoding %q", s.acceptEncoding)
+			}
+			if s.auth != wantAuth {
+				t.Errorf("%s %s?%s reached the upstream with Authorization %q", s.method, s.path, s.query, s.auth)
 			}
 		}
 		g.origin.mu.Unlock()
