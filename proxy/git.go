@@ -104,7 +104,7 @@ func (g gitScanner) Scan(r io.Reader, found func(rule string, offset int64)) err
 func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 	repo, svc := rs.gen.p.GitRepoFor(rs.req.Host, rs.in.path)
 	if repo == nil {
-		return nil
+		return s.undeclaredPush(r, rs)
 	}
 	switch {
 	case svc == allowlist.GitInfoRefs && r.Method == http.MethodGet && r.URL.Query().Get("service") == "git-receive-pack":
@@ -116,6 +116,53 @@ func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 		return s.gatePush(r, rs, repo)
 	}
 	return nil
+}
+
+// undeclaredPush refuses a push (its advertisement or its POST) to a
+// repository no entry declares, on a host some entry does: a broad host
+// rule may admit it, but the gate scopes and scans only the repositories
+// it knows, and a forge may take a push under another spelling of a
+// declared one (GitHub's paths ignore case: /ACME/Widget.git is
+// acme/widget) that would then bypass the gate. Fetch and clone of such a
+// repository pass as the policy says.
+func (s *Server) undeclaredPush(r *http.Request, rs *reqState) *http.Response {
+	if !pushEndpoint(r, rs.in.path) || !slices.ContainsFunc(rs.gen.p.Git(), func(g *allowlist.GitRepo) bool { return g.Host == rs.req.Host }) {
+		return nil
+	}
+	repo := requestRepo(rs)
+	d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: allowlist.CauseGitRef,
+		Reason: fmt.Sprintf("a push to %s, which no git: entry declares; pushes to %s go through the git gate, which takes them only for the repositories git: declares", repo, rs.req.Host)}
+	if rs.gen.p.Mode() != allowlist.Enforce {
+		d.Allowed, d.WouldDeny = true, true
+		rs.decided(d)
+		return nil
+	}
+	rs.decided(d)
+	cmd := []string{"bottle", "git", "add", repo, "--push", "refs/heads/agent/**"}
+	if s.cfg.Bottle != "" {
+		cmd = append(cmd, "--bottle", s.cfg.Bottle)
+	}
+	a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, shquote.Join(cmd))
+	s.finish(rs, a.status, "")
+	return a.response(r)
+}
+
+// pushEndpoint says whether a request addresses a receive-pack endpoint
+// of some repository: POST …/git-receive-pack, or its advertisement (GET
+// …/info/refs?service=git-receive-pack). Names are compared without case,
+// as a forge may.
+func pushEndpoint(r *http.Request, path string) bool {
+	segs, err := allowlist.CleanPath(path)
+	n := len(segs)
+	switch {
+	case err != nil || n == 0:
+		return false
+	case strings.EqualFold(segs[n-1], "git-receive-pack"):
+		return true
+	case n >= 2 && strings.EqualFold(segs[n-2], "info") && strings.EqualFold(segs[n-1], "refs"):
+		return strings.EqualFold(r.URL.Query().Get("service"), "git-receive-pack")
+	}
+	return false
 }
 
 // gitResponse adds no-thin to the receive-pack advertisement (a gzip one
@@ -410,7 +457,13 @@ func (s *Server) refMessages(rs *reqState, repo *allowlist.GitRepo, refused []re
 // takes it: "git.example.com/acme/widget" (the entry's path may be a
 // glob).
 func requestRepo(rs *reqState) string {
-	p := strings.TrimSuffix(rs.in.path, "/git-receive-pack")
+	p := strings.Trim(rs.in.path, "/")
+	for _, end := range []string{"/git-receive-pack", "/info/refs"} {
+		if len(p) >= len(end) && strings.EqualFold(p[len(p)-len(end):], end) {
+			p = p[:len(p)-len(end)]
+			break
+		}
+	}
 	p = strings.TrimSuffix(strings.Trim(p, "/"), ".git")
 	if u, err := url.PathUnescape(p); err == nil {
 		p = u

@@ -480,6 +480,38 @@ func TestGitGate(t *testing.T) {
 		wantCause(t, rec, allowlist.CauseGitRef)
 	})
 
+	t.Run("undeclared repository", func(t *testing.T) {
+		// The host rule admits every path on git.test, but a push goes
+		// through the gate only to a declared repository: neither another
+		// one nor another spelling of a declared one (a forge may ignore
+		// case) is taken.
+		for _, other := range []string{"other/x", "ACME/widget"} {
+			u := fmt.Sprintf("https://git.test:%d/%s.git", g.origin.port, other)
+			out, err := c.run(w, "push", u, "HEAD:refs/heads/agent/x")
+			if err == nil {
+				t.Fatalf("push to %s succeeded:\n%s", other, out)
+			}
+			wantLines(t, trimLines(out),
+				"remote: bottle: blocked GET git.test:"+fmt.Sprint(g.origin.port)+"/"+other+".git/info/refs",
+				"remote: reason: a push to git.test/"+other+", which no git: entry declares; pushes to git.test go through the git gate, which takes them only for the repositories git: declares (rule default)",
+				"remote:   bottle git add git.test/"+other+" --push 'refs/heads/agent/**' --bottle t1")
+			rec := g.waitAuditT(t, func(r audit.Record) bool { return r.Path == "/"+other+".git/info/refs" })
+			wantCause(t, rec, allowlist.CauseGitRef)
+		}
+		// Not even the receive-pack POST of a client that skips the
+		// advertisement.
+		resp, _ := g.receivePack(t, fmt.Sprintf("https://git.test:%d/ACME/Widget.git", g.origin.port), strings.NewReader("0000"))
+		if resp.StatusCode != 403 {
+			t.Errorf("POST to an undeclared spelling: %d", resp.StatusCode)
+		}
+		// Fetching one is the policy's business: the host rule lets it.
+		other, otherURL := g.seed(t, c, "other", "y")
+		c.clone(otherURL)
+		if refAt(c, other, "refs/heads/main") == "" {
+			t.Fatal("seed")
+		}
+	})
+
 	t.Run("chunked", func(t *testing.T) {
 		big := make([]byte, 96<<10)
 		rand.Read(big)
