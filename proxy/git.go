@@ -114,6 +114,15 @@ func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 	case svc == allowlist.GitReceivePack && r.Method == http.MethodPost:
 		rs.git = &gitReq{repo: repo}
 		return s.gatePush(r, rs, repo)
+	case svc == allowlist.GitReceivePack:
+		// git sends a push as a POST only; anything else to the endpoint
+		// would be a push the gate does not read.
+		d := allowlist.Decision{Rule: repo.ID, Cause: allowlist.CauseGitPack,
+			Reason: fmt.Sprintf("%s to git-receive-pack of %s; the git gate takes a push as a POST only", r.Method, repo.Repo())}
+		rs.decided(d)
+		a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
+		s.finish(rs, a.status, "")
+		return a.response(r)
 	}
 	return nil
 }

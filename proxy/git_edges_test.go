@@ -217,3 +217,23 @@ func TestGitGateReportMode(t *testing.T) {
 		t.Fatalf("audit: %+v %+v", rec, rec.Git)
 	}
 }
+
+// TestGitGateOnlyPOST: the receive-pack endpoint of a declared repository
+// takes a push as git sends it, a POST; another method (which a broad host
+// rule admits) would carry a push past the gate, and is refused.
+func TestGitGateOnlyPOST(t *testing.T) {
+	g := newGitEnvPolicy(t, strings.Replace(gitPolicy, "methods: [GET, POST]", "methods: [GET, POST, PUT]", 1), nil)
+	c := g.client(t)
+	_, url := g.seed(t, c, "acme", "put")
+	resp, body := g.do(g.env.client(false), mkReq(t, "PUT", url+"/git-receive-pack", strings.NewReader("0000"), "Content-Type", gitgate.RequestType))
+	if resp.StatusCode != 403 || !strings.Contains(body, "the git gate takes a push as a POST only") {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	g.origin.mu.Lock()
+	defer g.origin.mu.Unlock()
+	for _, s := range g.origin.seen {
+		if s.method == "PUT" {
+			t.Errorf("the PUT reached the upstream")
+		}
+	}
+}
