@@ -147,11 +147,15 @@ func (s *Server) undeclaredPush(r *http.Request, rs *reqState) *http.Response {
 		return nil
 	}
 	rs.decided(d)
-	cmd := []string{"bottle", "git", "add", repo, "--push", "refs/heads/agent/**"}
-	if s.cfg.Bottle != "" {
-		cmd = append(cmd, "--bottle", s.cfg.Bottle)
+	// The suggestion signs in as the host's other repositories do.
+	var like *allowlist.GitRepo
+	for _, g := range rs.gen.p.Git() {
+		if g.Host == rs.req.Host && g.Credential != "" {
+			like = &allowlist.GitRepo{Credential: g.Credential}
+			break
+		}
 	}
-	a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, shquote.Join(cmd))
+	a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, s.gitAddCommand(like, repo, "refs/heads/agent/**"))
 	s.finish(rs, a.status, "")
 	return a.response(r)
 }
@@ -452,14 +456,41 @@ func (s *Server) refMessages(rs *reqState, repo *allowlist.GitRepo, refused []re
 	if rr.Delete() || !strings.HasPrefix(rr.Ref, "refs/") {
 		return msgs
 	}
-	cmd := []string{"bottle", "git", "add", requestRepo(rs), "--push", rr.Ref}
-	if s.cfg.Bottle != "" {
-		cmd = append(cmd, "--bottle", s.cfg.Bottle)
-	}
-	if line := shquote.Join(cmd); len(line) <= audit.MaxField {
+	if line := s.gitAddCommand(repo, repo.Repo(), rr.Ref); len(line) <= audit.MaxField {
 		msgs = append(msgs, "bottle: to allow it, run on the host: "+line)
 	}
 	return msgs
+}
+
+// gitAddCommand is the `bottle git add` that declares repoArg with the
+// settings of entry (nil: none), and push glob more besides: it replaces
+// an entry for the same repository, so every setting is spelled out.
+func (s *Server) gitAddCommand(entry *allowlist.GitRepo, repoArg, more string) string {
+	cmd := []string{"bottle", "git", "add", repoArg}
+	if entry != nil {
+		for _, g := range entry.Push {
+			cmd = append(cmd, "--push", g)
+		}
+	}
+	cmd = append(cmd, "--push", more)
+	if entry != nil {
+		if entry.Delete {
+			cmd = append(cmd, "--delete")
+		}
+		if entry.Credential != "" {
+			cmd = append(cmd, "--credential", entry.Credential)
+		}
+		if entry.Scan != allowlist.GitScanBlock {
+			cmd = append(cmd, "--scan", entry.Scan.String())
+		}
+		if entry.GitleaksAllow {
+			cmd = append(cmd, "--gitleaks-allow")
+		}
+	}
+	if s.cfg.Bottle != "" {
+		cmd = append(cmd, "--bottle", s.cfg.Bottle)
+	}
+	return shquote.Join(cmd)
 }
 
 // requestRepo is the repository a push addresses, as `bottle git add`

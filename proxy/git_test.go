@@ -397,7 +397,7 @@ func TestGitGate(t *testing.T) {
 		}
 		want := "remote: bottle: push refused: refs/heads/main is not in push: refs/heads/agent/** of git[0]\n" +
 			"remote: bottle: git.test/acme/* (git[0]) takes pushes to refs/heads/agent/** only\n" +
-			"remote: bottle: to allow it, run on the host: bottle git add git.test/acme/widget --push refs/heads/main --bottle t1\n" +
+			"remote: bottle: to allow it, run on the host: bottle git add 'git.test/acme/*' --push 'refs/heads/agent/**' --push refs/heads/main --credential forge --bottle t1\n" +
 			"To " + url + "\n" +
 			" ! [remote rejected] HEAD -> main (bottle: refs/heads/main is not in push: refs/heads/agent/** of git[0])\n" +
 			" ! [remote rejected] HEAD -> agent/two (bottle: push refused: another ref was rejected)\n" +
@@ -494,7 +494,7 @@ func TestGitGate(t *testing.T) {
 			wantLines(t, trimLines(out),
 				"remote: bottle: blocked GET git.test:"+fmt.Sprint(g.origin.port)+"/"+other+".git/info/refs",
 				"remote: reason: a push to git.test/"+other+", which no git: entry declares; pushes to git.test go through the git gate, which takes them only for the repositories git: declares (rule default)",
-				"remote:   bottle git add git.test/"+other+" --push 'refs/heads/agent/**' --bottle t1")
+				"remote:   bottle git add git.test/"+other+" --push 'refs/heads/agent/**' --credential forge --bottle t1")
 			rec := g.waitAuditT(t, func(r audit.Record) bool { return r.Path == "/"+other+".git/info/refs" })
 			wantCause(t, rec, allowlist.CauseGitRef)
 		}
