@@ -139,8 +139,8 @@ func sameSet(a, b []string) bool {
 type EditResult struct {
 	Data      []byte   // the new file content; nil when nothing changed
 	Existing  string   // Add: the id of an identical rule already present
-	Removed   []string // Remove: ids of the rules taken out; RemoveCredential: the name
-	Replaced  string   // AddCredential: the name of the entry replaced ("" when appended)
+	Removed   []string // Remove, RemoveGit: ids of the rules or entry taken out; RemoveCredential: the name
+	Replaced  string   // AddCredential: the name of the entry replaced, AddGit its id ("" when appended)
 	Rewritten bool     // the file had to be re-emitted (flow-style list), so its layout changed
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -148,6 +149,9 @@ func repoChar(c rune) bool {
 // segments are literal or a whole "*" (one segment) or "**" (any depth).
 // Errors are phrased to follow the glob in a message.
 func CheckRefGlob(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
 	if !strings.HasPrefix(s, "refs/") {
 		hint := "refs/heads/" + strings.TrimPrefix(s, "/")
 		if strings.HasPrefix(s, "heads/") || strings.HasPrefix(s, "tags/") {
@@ -185,7 +189,7 @@ func refSegment(seg string) error {
 		return fmt.Errorf("has %q, which git does not allow in a ref name (no \"..\" and no \"@{\")", seg)
 	}
 	for _, c := range seg {
-		if c < 0x20 || c == 0x7f || strings.ContainsRune(" ~^:?[\\", c) {
+		if unicode.IsControl(c) || strings.ContainsRune(" ~^:?[\\", c) {
 			return fmt.Errorf("has the character %q, which git does not allow in a ref name", c)
 		}
 	}
@@ -390,7 +394,7 @@ func (p *parser) gitCredentials(refs []gitRef, creds []*Credential) {
 			} else {
 				hint = "Or "
 			}
-			p.errorf(r.credNode, "%s.credential %q is not in credentials:; %sdeclare it: `bottle secret add %s --host %s --basic-user USER --source SOURCE`", g.ID, g.Credential, hint, g.Credential, g.Host)
+			p.errorf(r.credNode, "%s.credential %q is not in credentials:; %sdeclare it: `bottle secret add %s --host %s --basic-user USER --from SOURCE`", g.ID, g.Credential, hint, g.Credential, g.Host)
 		case c.Kind != CredBasic:
 			p.errorf(r.credNode, "%s.credential %q is a %s credential (line %d), but git signs in with Basic auth; give it `basic_user:` (e.g. x-access-token) instead", g.ID, g.Credential, c.Kind, c.Line)
 		case !c.Matches(g.Host):

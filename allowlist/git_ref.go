@@ -9,23 +9,48 @@ import (
 // path) addresses: …/info/refs, …/git-upload-pack or …/git-receive-pack
 // under the repository's path, with or without ".git"; GitNone otherwise.
 func (g *GitRepo) service(segs []string) GitService {
-	n := len(segs)
-	var svc GitService
-	var repo []string
-	switch {
-	case n >= 2 && segs[n-2] == "info" && segs[n-1] == "refs":
-		svc, repo = GitInfoRefs, segs[:n-2]
-	case n >= 1 && segs[n-1] == "git-upload-pack":
-		svc, repo = GitUploadPack, segs[:n-1]
-	case n >= 1 && segs[n-1] == "git-receive-pack":
-		svc, repo = GitReceivePack, segs[:n-1]
-	default:
-		return GitNone
-	}
-	if g.matchRepo(repo) {
+	repo, svc := gitEndpoint(segs)
+	if svc != GitNone && g.matchRepo(repo) {
 		return svc
 	}
 	return GitNone
+}
+
+// gitEndpoint splits a cleaned request path into the repository's part and
+// the smart-HTTP endpoint after it; GitNone when it names none.
+func gitEndpoint(segs []string) ([]string, GitService) {
+	n := len(segs)
+	switch {
+	case n >= 2 && segs[n-2] == "info" && segs[n-1] == "refs":
+		return segs[:n-2], GitInfoRefs
+	case n >= 1 && segs[n-1] == "git-upload-pack":
+		return segs[:n-1], GitUploadPack
+	case n >= 1 && segs[n-1] == "git-receive-pack":
+		return segs[:n-1], GitReceivePack
+	}
+	return nil, GitNone
+}
+
+// GitEndpoint reports whether an escaped request path is a smart-HTTP
+// endpoint of some repository, declared or not, and returns that
+// repository's path as `git:` writes it ("acme/widget": no ".git", no
+// slashes at the ends) and the endpoint. It is GitNone for any other path,
+// and for one whose repository part is empty or has characters a
+// repository path cannot.
+func GitEndpoint(path string) (repo string, svc GitService) {
+	segs, err := CleanPath(path)
+	if err != nil {
+		return "", GitNone
+	}
+	parts, svc := gitEndpoint(segs)
+	if svc == GitNone || len(parts) == 0 {
+		return "", GitNone
+	}
+	p, err := gitPath("", strings.Join(parts, "/"))
+	if err != nil || p == "" || strings.Contains(p, "*") {
+		return "", GitNone
+	}
+	return p, svc
 }
 
 // matchRepo reports whether the path segments name the repository, the

@@ -1,6 +1,7 @@
 package allowlist
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -253,6 +254,26 @@ func TestParseRepo(t *testing.T) {
 	for _, in := range []string{"", "git.example.com/", "git.example.com/.git", "/acme/widget", "*/a", "a.b/c*", "a.b:443/c", "https://a.b/c", "git@a.b:c"} {
 		if h, p, err := ParseRepo(in); err == nil {
 			t.Errorf("ParseRepo(%q) = %q %q; want an error", in, h, p)
+		}
+	}
+}
+
+func TestGitEndpoint(t *testing.T) {
+	for path, want := range map[string]string{
+		"/acme/widget.git/info/refs":          "acme/widget 1",
+		"/acme/widget/git-upload-pack":        "acme/widget 2",
+		"/a/b/c.git/git-receive-pack?x=1":     "a/b/c 3",
+		"/acme/%77idget.git/git-receive-pack": "acme/widget 3",
+		"/acme/widget":                        " 0",
+		"/info/refs":                          " 0",
+		"/.git/info/refs":                     " 0",
+		"/acme/wid%20get/info/refs":           " 0",
+		"/acme/*/info/refs":                   " 0",
+		"/a/../../info/refs":                  " 0",
+	} {
+		repo, svc := GitEndpoint(path)
+		if got := repo + " " + strconv.Itoa(int(svc)); got != want {
+			t.Errorf("GitEndpoint(%q) = %q; want %q", path, got, want)
 		}
 	}
 }

@@ -20,7 +20,15 @@ import (
 func denialKey(r *audit.Record) string {
 	h := sha256.New()
 	// The self-test's line and the agent's are never the same denial.
-	for _, f := range []string{r.Kind, r.Method, r.Host, strconv.Itoa(int(r.Port)), r.Path, r.Rule, strconv.FormatBool(r.SelfTest)} {
+	fields := []string{r.Kind, r.Method, r.Host, strconv.Itoa(int(r.Port)), r.Path, r.Rule, strconv.FormatBool(r.SelfTest)}
+	if r.Git != nil {
+		// Two refused pushes to one repository are the same denial only
+		// when they are refused for the same refs and findings: each
+		// other one is a line of its own (the per-client budget still
+		// bounds them).
+		fields = append(fields, r.Cause, r.Reason)
+	}
+	for _, f := range fields {
 		h.Write([]byte(f))
 		h.Write([]byte{0})
 	}

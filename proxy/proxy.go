@@ -22,6 +22,11 @@
 // request bodies are not looked into either, nor request trailers by DLP
 // (the guard checks them as headers when the body ends).
 //
+// The git gate (git.go) applies to requests to a repository the
+// allowlist's `git:` declares, whichever rule admits them: the receive-pack
+// advertisement gets no-thin, and a push is read into a private spool, its
+// refs judged and its pack scanned before anything of it goes upstream.
+//
 // Report mode (allowlist `mode: report`) exists to observe before enforcing,
 // so it lets through everything enforce would refuse on policy grounds and
 // marks it would-deny in the audit log, whatever refused it: a rule, the
@@ -63,6 +68,7 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/secret/guard"
 )
 
@@ -83,6 +89,12 @@ type Policy interface {
 	// DLPFor says what DLP does with an admitted request: report, block,
 	// or nothing (the rule that admits it says `dlp: off`).
 	DLPFor(allowlist.Request) allowlist.DLPMode
+	// GitRepoFor returns the `git:` entry whose repository a request's
+	// host and escaped path address, and which smart-HTTP endpoint; nil
+	// when none does (git.go).
+	GitRepoFor(host, path string) (*allowlist.GitRepo, allowlist.GitService)
+	// Git returns the `git:` entries, in file order.
+	Git() []*allowlist.GitRepo
 }
 
 // Config configures a Server. Zero durations and sizes take the defaults
@@ -120,6 +132,12 @@ type Config struct {
 	// such requests are refused with a 403 that says re-signing is not
 	// available.
 	ResignAWS guard.Resigner
+	// GitSpool is the private directory where the git gate spools a push
+	// while it inspects it ("": the system's temporary directory), and
+	// GitMaxPack the largest push body it takes (0:
+	// contract.DefaultGitMaxPack). See git.go.
+	GitSpool   string
+	GitMaxPack int64
 
 	DialTimeout           time.Duration // TCP connect to an upstream (and DNS lookup)
 	TLSHandshakeTimeout   time.Duration // TLS handshake, with the agent and with the upstream; also CONNECT to the agent's first byte
@@ -171,6 +189,7 @@ type Server struct {
 	liveMu  sync.Mutex
 	live    map[*tunnelState]struct{}
 	reqs    map[*reqState]struct{} // requests sent upstream and not finished
+	gitSem  chan struct{}          // a slot per push being spooled (MaxPushes)
 }
 
 // generation is one policy with the transport that serves it. A transport's
@@ -221,6 +240,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if cfg.GitMaxPack <= 0 {
+		cfg.GitMaxPack = contract.DefaultGitMaxPack
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -232,6 +254,7 @@ func New(cfg Config) (*Server, error) {
 		self:   map[netip.AddrPort]bool{},
 		live:   map[*tunnelState]struct{}{},
 		reqs:   map[*reqState]struct{}{},
+		gitSem: make(chan struct{}, MaxPushes),
 	}
 	s.secrets.Store(cfg.Secrets)
 	s.resolver = cfg.Resolver

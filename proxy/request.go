@@ -155,6 +155,7 @@ type reqState struct {
 	logged   atomic.Bool
 	closedBy atomic.Pointer[cut] // why a policy change cut it
 	sec      *reqSecrets         // what the guard and DLP did; nil when neither looked
+	git      *gitReq             // a request to a repository of `git:` the gate edits (git.go); nil for the rest
 }
 
 // judge decides a request by p. Inside a tunnel the request must name the
@@ -232,6 +233,11 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		r.Body = rs.body
 	}
 	if resp := s.guardRequest(r, rs); resp != nil {
+		return r, resp
+	}
+	// The git gate runs last: the guard has judged the headers and put the
+	// credential on them; the gate replaces only the body (git.go).
+	if resp := s.gitRequest(r, rs); resp != nil {
 		return r, resp
 	}
 	return r, nil
@@ -337,6 +343,7 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 		s.upgraded(rs)
 		return resp, nil
 	}
+	s.gitResponse(resp, rs)
 	s.guardResponse(resp, rs)
 	if resp.Body == nil || resp.Body == http.NoBody {
 		s.finish(rs, resp.StatusCode, "")

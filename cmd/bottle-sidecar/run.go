@@ -260,10 +260,13 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 	if err != nil {
 		return nil, fmt.Errorf("dlp: %w", err)
 	}
+	if err := prepareSpool(o.GitSpool, log); err != nil {
+		return nil, err
+	}
 	selfTest := selfTestName(o.ConfigDir)
 	pcfg := proxy.Config{Bottle: o.Bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
 		Resolver: res, Clients: clients, SelfTest: selfTest, Secrets: set, ResignAWS: resignAWS,
-		DLP: dlpPatterns{det}}
+		DLP: dlpPatterns{det}, GitSpool: o.GitSpool, GitMaxPack: o.GitMaxPack}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
@@ -274,6 +277,40 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 		}
 	}
 	return a, nil
+}
+
+// spoolPattern is how the git gate names its spool files (gitgate's
+// Receive: os.CreateTemp(dir, "push-*")).
+const spoolPattern = "push-*"
+
+// prepareSpool makes the git gate's spool directory, private (0700), when
+// it is missing, and removes the pushes a previous run left there (a
+// sidecar killed in the middle of one): each may hold a whole push, and
+// none will be forwarded now. With no --git-spool, the gate spools in the
+// system's temporary directory, which is not the sidecar's own to clean.
+func prepareSpool(dir string, log *slog.Logger) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--git-spool %s: %w", dir, err)
+	}
+	left, err := filepath.Glob(filepath.Join(dir, spoolPattern))
+	if err != nil {
+		return fmt.Errorf("--git-spool %s: %w", dir, err)
+	}
+	for _, p := range left {
+		if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("--git-spool %s: removing a push a previous run left: %w", dir, err)
+		}
+	}
+	if len(left) > 0 {
+		log.Info("removed the pushes a previous run left in the spool", "dir", dir, "files", len(left))
+	}
+	return nil
 }
 
 // dlpPatterns gives the proxy gitleaks' patterns (package dlp) in the

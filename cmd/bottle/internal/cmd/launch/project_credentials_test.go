@@ -47,3 +47,32 @@ credentials:
 		}
 	}
 }
+
+// TestProjectApprovalShowsGit: a project's git: entries say which
+// repositories the agent may push to, and which refs: the summary the
+// user approves names each with its push scope and scan.
+func TestProjectApprovalShowsGit(t *testing.T) {
+	fx := cmdtest.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("bottle.yaml", []byte(`version: 1
+image: a:1
+git:
+  - repo: git.example.com/acme/widget
+    push: ["refs/heads/agent/**"]
+    scan: report
+`), 0o644)
+	var errb strings.Builder
+	opts := &Options{IO: &cmdutil.IOStreams{In: strings.NewReader(""), Err: &errb}, StateDir: fx.F.Env.StateDir, Lookup: fx.F.Lookup, Project: "bottle.yaml"}
+	err := opts.applyProject(NewCmd(fx.F, nil))
+	opts.Cleanup()
+	if err == nil {
+		t.Fatal("an unapproved project file was used")
+	}
+	out := errb.String()
+	for _, want := range []string{"git:", "git.example.com/acme/widget", "refs/heads/agent/**", "scan report"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summary the user approves does not show the git entry (%q):\n%s", want, out)
+		}
+	}
+}

@@ -93,6 +93,9 @@ func describeProject(w io.Writer, p *project.Project) {
 	}
 	if pol != nil {
 		line("rules", ruleSummary(pol))
+		for _, g := range pol.Git() {
+			line("git", g.String()+" — the agent may clone it, and push only as that says")
+		}
 		if len(pol.Credentials()) > 0 {
 			line("credentials", credentialSummary(pol)+" — resolved on this host at launch (a command: runs here) and sent to those hosts")
 		}

@@ -299,10 +299,15 @@ func printAudit(out io.Writer, line string, opts *Options) {
 		target = s(r.Name) + " (" + s(r.QType) + ")"
 	case r.Kind == audit.KindSuppressed:
 		target = s(r.Client) + " ×" + num(r.Count)
+	case r.Kind == audit.KindGitPush && r.Git != nil:
+		target = s(r.Git.Repo)
 	case r.Port != 0:
 		target += ":" + num(int64(r.Port)) + s(r.Path)
 	}
 	extra := ""
+	if r.Git != nil {
+		extra += gitPush(r.Git)
+	}
 	if r.Credential != "" {
 		extra += "  credential: " + s(r.Credential)
 	}
@@ -319,4 +324,30 @@ func printAudit(out io.Writer, line string, opts *Options) {
 		extra += "  (self-test)"
 	}
 	fmt.Fprintf(out, "%s %-10s %-8s %-7s %s %s  [%s] %s%s\n", s(r.Time), s(r.Decision), s(r.Kind), s(r.Method), target, num(int64(r.Status)), s(r.Rule), s(r.Reason), extra)
+}
+
+// gitPush is what a git-push line adds: each ref and what the gate made of
+// it, the commits, and the findings (never a match: the sidecar writes
+// none).
+func gitPush(g *audit.GitPush) string {
+	s := termsafe.Line
+	var refs []string
+	for _, r := range g.Refs {
+		ref := s(strings.TrimPrefix(r.Ref, "refs/heads/")) + " " + s(r.Status)
+		if r.Reason != "" {
+			ref += " (" + s(r.Reason) + ")"
+		}
+		refs = append(refs, ref)
+	}
+	out := "  refs: " + strings.Join(refs, ", ")
+	if len(g.Commits) > 0 {
+		out += "  commits: " + strconv.Itoa(len(g.Commits))
+	}
+	if g.Scan != "" {
+		out += "  scan: " + s(g.Scan)
+	}
+	if len(g.Findings) > 0 {
+		out += "  findings: " + s(strings.Join(g.Findings, "; "))
+	}
+	return out
 }

@@ -55,6 +55,11 @@ func TestEgress(t *testing.T) {
 		{Time: "t4", Kind: audit.KindTunnel, Host: "api.example.com", Port: 443, Decision: audit.DecisionAllow, Rule: "allow[0]", Reason: "ok", BytesIn: 10},
 		{Time: "t5", Kind: audit.KindRequest, Method: "POST", Host: "api.example.com", Port: 443, Path: "/v1", Status: 200, Decision: audit.DecisionWouldDeny,
 			Rule: "allow[0]", Cause: "dlp", Reason: "a secret pattern", Credential: "anthropic", DLP: []string{"github-pat", "slack-bot-token"}},
+		{Time: "t6", Kind: audit.KindGitPush, Method: "POST", Host: "git.example.com", Port: 443, Path: "/acme/widget/git-receive-pack", Status: 200,
+			Decision: audit.DecisionDeny, Rule: "git[0]", Cause: "git-secret", Reason: "push blocked: aws-access-token in a\x1b.env:3 (commit 1a2b3c4d5e6f)",
+			Git: &audit.GitPush{Repo: "git.example.com/acme/widget", Entry: "git[0]", Scan: "block", Commits: []string{"1a2b", "3c4d"},
+				Refs:     []audit.GitRef{{Ref: "refs/heads/agent/x\x1b", Status: "rejected", Reason: "bottle: push blocked: a secret in the pushed commits"}},
+				Findings: []string{"aws-access-token in a\x1b.env:3 (commit 1a2b3c4d5e6f)"}}},
 	}
 	var data []byte
 	for _, l := range lines {
@@ -69,12 +74,13 @@ func TestEgress(t *testing.T) {
 		`t2 deny       dns              q\x07.test (A)   [default] no rule` + "\n" +
 		"t3 deny       suppressed         172.30.0.3 ×1234567   [] \n" +
 		"t4 allow      tunnel           api.example.com:443   [allow[0]] ok\n" +
-		"t5 would-deny request  POST    api.example.com:443/v1 200  [allow[0]] a secret pattern  credential: anthropic  dlp: github-pat,slack-bot-token\n"
+		"t5 would-deny request  POST    api.example.com:443/v1 200  [allow[0]] a secret pattern  credential: anthropic  dlp: github-pat,slack-bot-token\n" +
+		`t6 deny       git-push POST    git.example.com/acme/widget 200  [git[0]] push blocked: aws-access-token in a\x1b.env:3 (commit 1a2b3c4d5e6f)  refs: agent/x\x1b rejected (bottle: push blocked: a secret in the pushed commits)  commits: 2  scan: block  findings: aws-access-token in a\x1b.env:3 (commit 1a2b3c4d5e6f)` + "\n"
 	if r.Code != 0 || r.Stdout != want {
 		t.Errorf("egress text: %+v\nwant:\n%s", r, want)
 	}
 	r = fx.Run(NewCmd(fx.F, nil), nil, "demo", "--egress", "--json")
-	if r.Code != 0 || strings.ContainsAny(r.Stdout, "\u009b\u202e") || strings.Count(r.Stdout, "\n") != 7 {
+	if r.Code != 0 || strings.ContainsAny(r.Stdout, "\u009b\u202e") || strings.Count(r.Stdout, "\n") != 8 {
 		t.Errorf("egress json: %+v", r)
 	}
 	var rec audit.Record

@@ -70,8 +70,8 @@ func TestCompletion(t *testing.T) {
 			}
 		}
 	})
-	if seen != len(want)+10 { // the five allow verbs, the four secret verbs and ca export have --bottle
-		t.Errorf("%d verbs complete bottle names; want %d", seen, len(want)+10)
+	if seen != len(want)+13 { // the five allow verbs, the four secret verbs, the three git verbs and ca export have --bottle
+		t.Errorf("%d verbs complete bottle names; want %d", seen, len(want)+13)
 	}
 	for _, tc := range []struct {
 		args []string

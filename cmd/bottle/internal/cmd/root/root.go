@@ -15,6 +15,7 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/diff"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/doctor"
 	execcmd "bottle.dev/bottle/cmd/bottle/internal/cmd/exec"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/git"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/launch"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/list"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/logs"
@@ -91,6 +92,7 @@ command in the agent.`,
 		doctor.NewCmd(f, nil),
 		allow.NewCmd(f),
 		secret.NewCmd(f),
+		git.NewCmd(f),
 		ca.NewCmd(f),
 		version.NewCmd(f, nil),
 		completion.NewCmd(f, nil),

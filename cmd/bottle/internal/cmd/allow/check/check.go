@@ -16,7 +16,9 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
+	secretshared "bottle.dev/bottle/cmd/bottle/internal/cmd/secret/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/shquote"
 )
 
 // Options are `bottle allow check`'s dependencies, flags and arguments.
@@ -45,8 +47,13 @@ type JSON struct {
 	Hint     string `json:"hint,omitempty"`   // for a denial: the command that would allow it
 	Action   string `json:"action,omitempty"` // HOST[:PORT] that is allowed: "intercept" (TLS terminated, each request checked) or "tunnel" (tls: passthrough)
 	// Warnings are what else stands in the way: a name that resolves on
-	// the host to an address only a cidr rule allows.
+	// the host to an address only a cidr rule allows; or what would slip
+	// by: a push an allow rule admits to a repository git: does not
+	// declare, which the git gate does not check.
 	Warnings []string `json:"warnings,omitempty"`
+	// Git is the repository (host/path) of the git: entry whose implied
+	// rule decided ("git[N]"), if one did.
+	Git string `json:"git,omitempty"`
 }
 
 // NewCmd returns `bottle allow check`. With runF, the parsed options go
@@ -119,11 +126,21 @@ func run(ctx context.Context, opts *Options) error {
 	// or --file.
 	scope := allowlist.HintScope{Bottle: opts.File.Bottle, File: opts.File.File}
 	if d.Denied() {
-		hint = pol.AllowCommand(req, d, scope)
+		hint = opts.hint(pol, req, d, scope)
 	}
 	warnings := opts.addressWarnings(ctx, pol, req, scope)
+	if w := opts.ungated(pol, req, d); w != "" {
+		warnings = append(warnings, w)
+	}
+	if g := hostEntry(pol, req.Host); g != nil && !isURL && d.Denied() && d.Cause != allowlist.CauseGitSSH {
+		warnings = append(warnings, fmt.Sprintf("%s is the host of %s (%s): git reaches it over https only, and a tls: passthrough tunnel there would be refused (git over SSH would bypass the git gate); use https://%s", g.Host, g.ID, g.Repo(), g.Repo()))
+	}
+	entry := gitEntry(pol, d.Rule)
 	if opts.JSON {
 		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint, Warnings: warnings}
+		if entry != nil {
+			j.Git = entry.Repo()
+		}
 		switch {
 		case d.WouldDeny:
 			j.Decision = "would-deny"
@@ -145,6 +162,9 @@ func run(ctx context.Context, opts *Options) error {
 		word = "deny"
 	}
 	fmt.Fprintf(opts.IO.Out, "%s by %s: %s\n", word, d.Rule, d.Reason)
+	if entry != nil {
+		fmt.Fprintf(opts.IO.Out, "%s is the rule the git: entry for %s implies (line %d): %s\n", entry.ID, entry.Repo(), entry.Line, gated(entry))
+	}
 	for _, w := range warnings {
 		fmt.Fprintf(opts.IO.Err, "warning: %s\n", w)
 	}
@@ -166,6 +186,97 @@ func run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.Out, "to allow it: %s\n", hint)
 	}
 	return cmdutil.SilentExit(cmdutil.ExitError)
+}
+
+// gitEntry returns the git: entry whose implied rule has the id rule, or
+// nil.
+func gitEntry(pol *allowlist.Policy, rule string) *allowlist.GitRepo {
+	for _, g := range pol.Git() {
+		if g.ID == rule {
+			return g
+		}
+	}
+	return nil
+}
+
+// hostEntry returns the first git: entry on host, or nil.
+func hostEntry(pol *allowlist.Policy, host string) *allowlist.GitRepo {
+	name, err := allowlist.NormalizeName(host)
+	if err != nil {
+		return nil
+	}
+	for _, g := range pol.Git() {
+		if g.Host == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// gated says what the git gate lets through to the entry's repository.
+func gated(g *allowlist.GitRepo) string {
+	if g.Push == nil {
+		return "clone and fetch; it is read-only, so the git gate refuses every push"
+	}
+	s := "clone, fetch, and pushes the git gate checks against push: " + strings.Join(g.Push, ", ")
+	if g.Delete {
+		s += " (deletion too)"
+	}
+	return s
+}
+
+// hint is the command that would allow a denied req: for a smart-HTTP
+// endpoint of a repository, the bottle git add that declares it, which
+// lets its pushes through the gate (an allow rule would let them by it);
+// none for a tunnel refused as git over SSH, whose reason says to use
+// https.
+func (opts *Options) hint(pol *allowlist.Policy, req allowlist.Request, d allowlist.Decision, scope allowlist.HintScope) string {
+	if g := hostEntry(pol, req.Host); g != nil && req.Method == "" {
+		// A tunnel to a declared repository's host would be refused as
+		// git over SSH (a passthrough rule), and a connection on 443 is
+		// already intercepted: no rule to add helps.
+		return ""
+	}
+	switch d.Cause {
+	case allowlist.CauseGitSSH:
+		return ""
+	case allowlist.CauseNoRule, allowlist.CausePath, allowlist.CauseMethod, allowlist.CausePort:
+		port := req.Port
+		if port == 0 {
+			port = allowlist.DefaultPort(req.Scheme)
+		}
+		// A git: entry admits its endpoints over https, on port 443.
+		if repo, svc := allowlist.GitEndpoint(req.Path); svc != allowlist.GitNone && req.Method != "" && port == 443 && strings.EqualFold(req.Scheme, "https") {
+			if host, path, err := allowlist.ParseRepo(strings.ToLower(req.Host) + "/" + repo); err == nil {
+				return "bottle git add " + shquote.Quote(host+"/"+path) + secretshared.Where(&opts.File)
+			}
+		}
+	}
+	return pol.AllowCommand(req, d, scope)
+}
+
+// ungated warns about a push an allow rule admits to a repository no git:
+// entry declares: it would reach the upstream unchecked.
+func (opts *Options) ungated(pol *allowlist.Policy, req allowlist.Request, d allowlist.Decision) string {
+	if d.Denied() || req.Method == "" || gitEntry(pol, d.Rule) != nil {
+		return ""
+	}
+	repo, svc := allowlist.GitEndpoint(req.Path)
+	if svc != allowlist.GitReceivePack {
+		return ""
+	}
+	if g, _ := pol.GitRepoFor(req.Host, req.Path); g != nil {
+		return ""
+	}
+	add := "bottle git add " + shquote.Quote(strings.ToLower(req.Host)+"/"+repo) + secretshared.Where(&opts.File)
+	if hostEntry(pol, req.Host) != nil {
+		// The proxy refuses it (a forge may take a push to another
+		// spelling of a declared repository, which would pass the gate).
+		return fmt.Sprintf("%s admits this request, but the proxy refuses the push: %s has git: entries, and a push to a repository none of them declares is refused; declare it: %s",
+			d.Rule, strings.ToLower(req.Host), add)
+	}
+	return fmt.Sprintf("%s admits this push, but no git: entry declares the repository, so the git gate does not check its refs or scan its content; declare it: %s",
+		d.Rule, add)
 }
 
 // addressWarnings look req's name up on the host and say which of its

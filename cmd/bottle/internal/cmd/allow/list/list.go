@@ -26,6 +26,10 @@ type JSON struct {
 	File  string            `json:"file"`
 	Mode  string            `json:"mode"`
 	Rules []shared.RuleJSON `json:"rules"`
+	// Implied are the rules the file's git: entries imply ("git[N]", from
+	// "git"): judged like allow rules, after them, and edited with bottle
+	// git, not bottle allow.
+	Implied []shared.RuleJSON `json:"implied"`
 }
 
 // NewCmd returns `bottle allow list`. With runF, the parsed options go
@@ -65,23 +69,34 @@ func run(opts *Options) error {
 		return err
 	}
 	rules := append(append([]*allowlist.Rule{}, pol.Allow()...), pol.DenyRules()...)
+	implied := pol.ImpliedRules()
 	if opts.JSON {
-		out := JSON{File: src.Path, Mode: pol.Mode().String(), Rules: []shared.RuleJSON{}}
+		out := JSON{File: src.Path, Mode: pol.Mode().String(), Rules: []shared.RuleJSON{}, Implied: []shared.RuleJSON{}}
 		for _, r := range rules {
 			out.Rules = append(out.Rules, shared.ToJSON(r))
+		}
+		for _, r := range implied {
+			j := shared.ToJSON(r)
+			j.From = "git"
+			out.Implied = append(out.Implied, j)
 		}
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	if len(rules) == 0 {
+	if len(rules) == 0 && len(implied) == 0 {
 		fmt.Fprintf(opts.IO.Out, "%s has no rules: everything is denied (mode: %s)\n", src, pol.Mode())
 		return nil
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tTARGET\tPORTS\tMETHODS\tPATHS\tTLS\tLINE")
-	for _, r := range rules {
+	for i, r := range append(rules, implied...) {
 		j := shared.ToJSON(r)
+		if i >= len(rules) && len(j.Paths) > 1 {
+			// A repository's six endpoints, with and without ".git":
+			// bottle git list and --json show them all.
+			j.Paths = []string{j.Paths[0] + ",…"}
+		}
 		target := j.Host
 		if target == "" {
 			target = j.CIDR
@@ -94,6 +109,9 @@ func run(opts *Options) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(implied) > 0 {
+		fmt.Fprintf(opts.IO.Out, "git[N] rules are implied by the git: section (each repository's smart-HTTP endpoints; bottle git list shows them, bottle git rm removes them)\n")
 	}
 	if pol.Mode() == allowlist.Report {
 		fmt.Fprintln(opts.IO.Out, "mode: report (denials are logged, not enforced)")

@@ -93,6 +93,9 @@ func run(ctx context.Context, opts *Options) error {
 // says, is then removed from every file the edit reaches, where its id
 // may differ.
 func (opts *Options) spec() (allowlist.RuleSpec, error) {
+	if strings.HasPrefix(opts.Host, "git[") {
+		return allowlist.RuleSpec{}, cmdutil.UsageErrorf("%s is the rule a git: entry implies; remove the entry instead: bottle git rm REPO (bottle git list shows them)", opts.Host)
+	}
 	if !shared.IsRuleID(opts.Host) {
 		spec, _, err := opts.Rule.Spec(opts.Host)
 		return spec, err

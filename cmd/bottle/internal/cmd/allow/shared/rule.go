@@ -209,6 +209,9 @@ type RuleJSON struct {
 	TLS          string   `json:"tls,omitempty"`
 	SNI          string   `json:"sni,omitempty"` // passthrough rules: "required" or "optional"
 	Line         int      `json:"line"`
+	// From says where a rule the file does not spell out comes from:
+	// "git" for the rule a git: entry implies (its id is "git[N]").
+	From string `json:"from,omitempty"`
 }
 
 // ToJSON is r as RuleJSON.

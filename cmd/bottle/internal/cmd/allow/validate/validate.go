@@ -86,6 +86,10 @@ func run(opts *Options) error {
 	case err != nil:
 		return cmdutil.InvalidInput(err)
 	}
-	fmt.Fprintf(opts.IO.Out, "%s: valid (%d allow, %d deny rules; mode %s)\n", src, len(pol.Allow()), len(pol.DenyRules()), pol.Mode())
+	repos := ""
+	if n := len(pol.Git()); n > 0 {
+		repos = fmt.Sprintf(", %d git repositories", n)
+	}
+	fmt.Fprintf(opts.IO.Out, "%s: valid (%d allow, %d deny rules%s; mode %s)\n", src, len(pol.Allow()), len(pol.DenyRules()), repos, pol.Mode())
 	return nil
 }
