@@ -67,7 +67,9 @@ const (
 
 // Inspect decodes the push's pack and scans what it adds: every blob
 // (under the path and the oldest commit of the push that hold it), every
-// commit message and every annotated tag message. A blob no new tree
+// commit message and every annotated tag message, and the file names in
+// every tree (a finding there names the directory, "config/ (a file
+// name)", never the file). A blob no new tree
 // reaches is scanned still, its Path "(object ID)"; a finding in a
 // commit's or tag's headers (an author, a signature) is on line 0 of its
 // message. Lines are found for blobs of any size. It fails closed: a

@@ -257,9 +257,9 @@ func TestInspectSimplePack(t *testing.T) {
 	if got, want := res.Findings[0].String(), "marker in prod.env:3 (commit "+c[:12]+")"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	// Two blobs and one commit were scanned, every byte of them.
-	if s.scans != 3 {
-		t.Errorf("%d scans, want 3 (two blobs, one commit)", s.scans)
+	// Two blobs, the tree's names and the commit were scanned.
+	if s.scans != 4 {
+		t.Errorf("%d scans, want 4 (two blobs, one tree, one commit)", s.scans)
 	}
 }
 
@@ -668,8 +668,8 @@ func TestInspectScannerStopsEarly(t *testing.T) {
 		return err
 	})
 	res := inspect(t, r.pack([]string{c}), early, false)
-	if len(res.Findings) != 3 { // two blobs and the commit
-		t.Errorf("Findings %v, want one in each of three objects", res.Findings)
+	if len(res.Findings) != 4 { // two blobs, the tree's names, the commit
+		t.Errorf("Findings %v, want one in each of four objects", res.Findings)
 	}
 }
 
@@ -785,4 +785,23 @@ func FuzzInspect(f *testing.F) {
 			t.Fatalf("Result %+v counts more blobs or commits than objects", res)
 		}
 	})
+}
+
+// TestInspectSecretInFileName: a file name is pushed content too; the
+// finding names its directory, not the file.
+func TestInspectSecretInFileName(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	old := r.commit("upstream", map[string]string{"README": "hi\n"})
+	c := r.commit("names", map[string]string{"config/" + key + ".txt": "", "top-" + key: ""})
+	res := inspect(t, r.pack([]string{c, "^" + old}), &markerScanner{marker: key}, false)
+	wantFindings(t, res.Findings,
+		Finding{Rule: "marker", Path: "(a file name)", Commit: c, Object: r.rev(c + "^{tree}")},
+		Finding{Rule: "marker", Path: "config/ (a file name)", Commit: c, Object: r.rev(c + ":config")},
+	)
+	for _, f := range res.Findings {
+		if strings.Contains(f.String(), key) {
+			t.Errorf("finding %q holds the secret", f)
+		}
+	}
 }

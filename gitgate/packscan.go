@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -76,6 +77,12 @@ func (pk *pack) findings(ctx context.Context, s Scanner, w *walk, honourAllow bo
 				f.Path, f.Commit = w.path(p), w.commitID(p.commit).String()
 			}
 			add(hits, f, func(h hit) int { return h.line })
+		case plumbing.TreeObject:
+			fs, err := pk.scanNames(s, i, w, honourAllow)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fs...)
 		case plumbing.CommitObject, plumbing.TagObject:
 			raw, err := pk.readAll(i)
 			if err != nil {
@@ -100,6 +107,40 @@ func (pk *pack) findings(ctx context.Context, s Scanner, w *walk, honourAllow bo
 	}
 	sortFindings(out, w)
 	return slices.Compact(out), nil
+}
+
+// scanNames scans the names of tree i's entries, one a line: a file
+// name is pushed content too, and a secret can be one. A finding names
+// the directory, never the file (whose name holds the secret): Path
+// "config/ (a file name)", "(a file name)" for a commit's top directory.
+func (pk *pack) scanNames(s Scanner, i int, w *walk, honourAllow bool) ([]Finding, error) {
+	raw, err := pk.readAll(i)
+	if err != nil {
+		return nil, err
+	}
+	var names []byte
+	_ = eachEntry(raw, func(_ uint32, name []byte, _ plumbing.Hash) { // the walk has checked the trees it reached
+		names = append(append(names, name...), '\n')
+	})
+	hits, err := scanBytes(s, names, pk.hitsLeft())
+	if err != nil {
+		return nil, fmt.Errorf("scanning the names in tree %s: %w", pk.objs[i].id, err)
+	}
+	pk.nhits += len(hits)
+	id := pk.objs[i].id.String()
+	f := Finding{Path: "(a file name in object " + id + ")", Object: id}
+	if p, ok := w.trees[i]; ok {
+		f.Path, f.Commit = strings.TrimPrefix(w.path(p)+" (a file name)", " "), w.commitID(p.commit).String()
+	}
+	var out []Finding
+	for _, h := range hits {
+		if honourAllow && h.allow {
+			continue
+		}
+		f.Rule = h.rule
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // locateIn produces blob i again and gives its hits their lines.
