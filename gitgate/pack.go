@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -31,7 +32,8 @@ import (
 //     its last delta is done), and a delta is applied from that file
 //     (io.ReaderAt) while its result streams to the hasher;
 //   - every blob goes to the Scanner as it is produced (streamed through
-//     a pipe, or, up to smallScan, collected and scanned from memory);
+//     a pipe, or, up to smallScan, collected and scanned from memory by
+//     a few workers while the decoding goes on: packpool.go);
 //     commits, trees and tags (small; read again by the walk) go to a
 //     second scratch file.
 //
@@ -139,6 +141,7 @@ type pack struct {
 	stack scratch       // delta bases being used
 	hits  map[int][]hit // by blob index: the Scanner's findings, by offset
 	nhits int           // in hits and in the messages, at most maxHits
+	mu    sync.Mutex    // hits and nhits, which the scan pool fills
 	small bytes.Buffer  // a small blob being produced, to scan
 
 	// What produce reuses from one object to the next (produce is never
@@ -295,9 +298,23 @@ func (d *deltaHead) target() (int64, error) {
 }
 
 // resolve is the second pass: every object produced once, depth first
-// from each whole object through the deltas on it, each blob streamed to
+// from each whole object through the deltas on it, each blob scanned by
 // s (nil: none) and each commit, tree and tag copied to pk.meta.
 func (pk *pack) resolve(ctx context.Context, s Scanner) error {
+	var pool *scanPool
+	if s != nil {
+		pool = newScanPool(ctx, s, pk)
+	}
+	err := pk.resolveAll(ctx, pool)
+	if pool != nil {
+		if perr := pool.wait(); err == nil {
+			err = perr
+		}
+	}
+	return err
+}
+
+func (pk *pack) resolveAll(ctx context.Context, pool *scanPool) error {
 	kids := make([][]int, len(pk.objs))
 	wait := make(map[plumbing.Hash][]int) // REF_DELTAs on an object not resolved yet
 	for i, o := range pk.objs {
@@ -322,7 +339,7 @@ func (pk *pack) resolve(ctx context.Context, s Scanner) error {
 		if pk.objs[root].disk.IsDelta() {
 			continue
 		}
-		reg, err := pk.step(ctx, s, root, nil, kids, wait)
+		reg, err := pk.step(ctx, pool, root, nil, kids, wait)
 		if err != nil {
 			return err
 		}
@@ -339,7 +356,7 @@ func (pk *pack) resolve(ctx context.Context, s Scanner) error {
 			}
 			c := kids[f.i][f.next]
 			f.next++
-			reg, err := pk.step(ctx, s, c, f.base, kids, wait)
+			reg, err := pk.step(ctx, pool, c, f.base, kids, wait)
 			if err != nil {
 				return err
 			}
@@ -369,9 +386,14 @@ func (pk *pack) resolve(ctx context.Context, s Scanner) error {
 // once: to the hasher (a delta's id), the Scanner (a blob), pk.meta (a
 // commit, tree or tag) and, when deltas are on it, a region of the
 // scratch stack, which it returns.
-func (pk *pack) step(ctx context.Context, s Scanner, i int, base *region, kids [][]int, wait map[plumbing.Hash][]int) (*region, error) {
+func (pk *pack) step(ctx context.Context, pool *scanPool, i int, base *region, kids [][]int, wait map[plumbing.Hash][]int) (*region, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if pool != nil {
+		if err := pool.failed(); err != nil {
+			return nil, err
+		}
 	}
 	o := &pk.objs[i]
 	if o.disk.IsDelta() {
@@ -396,34 +418,28 @@ func (pk *pack) step(ctx context.Context, s Scanner, i int, base *region, kids [
 		reg = pk.stack.push(o.size)
 		sinks = append(sinks, reg.writer())
 	}
-	// A small blob is scanned from memory once produced; a large one
+	// A small blob goes to the scan pool once produced; a large one
 	// streams to the Scanner (in its goroutine) as it is produced.
-	scanning := s != nil && o.typ == plumbing.BlobObject
+	scanning := pool != nil && o.typ == plumbing.BlobObject
 	var stream *scanSink
 	switch {
 	case scanning && o.size <= smallScan:
 		pk.small.Reset()
 		sinks = append(sinks, &pk.small)
 	case scanning:
-		stream = startScan(s, pk.hitsLeft())
+		stream = startScan(pool.s, pk.hitsLeft())
 		sinks = append(sinks, stream)
 	}
 	err := pk.produce(i, base, io.MultiWriter(sinks...))
-	if scanning {
-		var hits []hit
-		var serr error
-		if stream != nil {
-			hits, serr = stream.finish(err)
-		} else if err == nil {
-			hits, serr = scanSync(s, pk.small.Bytes(), pk.hitsLeft())
-		}
+	switch {
+	case scanning && stream != nil:
+		hits, serr := stream.finish(err)
 		if err == nil && serr != nil {
 			return nil, fmt.Errorf("scanning the blob at pack offset %d: %w", o.off, serr)
 		}
-		if len(hits) > 0 {
-			pk.hits[i] = hits
-			pk.nhits += len(hits)
-		}
+		pk.keep(i, hits)
+	case scanning && err == nil:
+		pool.submit(i, pk.small.Bytes())
 	}
 	if err != nil {
 		return nil, err

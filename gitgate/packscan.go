@@ -92,7 +92,7 @@ func (pk *pack) findings(ctx context.Context, s Scanner, w *walk, honourAllow bo
 			if err != nil {
 				return nil, fmt.Errorf("scanning the %v %s: %w", o.typ, o.id, err)
 			}
-			pk.nhits += len(hits)
+			pk.keep(i, hits)
 			f := Finding{Path: "commit message", Commit: o.id.String(), Object: o.id.String()}
 			msg := commits[i].msg
 			if o.typ == plumbing.TagObject {
@@ -126,7 +126,7 @@ func (pk *pack) scanNames(s Scanner, i int, w *walk, honourAllow bool) ([]Findin
 	if err != nil {
 		return nil, fmt.Errorf("scanning the names in tree %s: %w", pk.objs[i].id, err)
 	}
-	pk.nhits += len(hits)
+	pk.keep(i, hits)
 	id := pk.objs[i].id.String()
 	f := Finding{Path: "(a file name in object " + id + ")", Object: id}
 	if p, ok := w.trees[i]; ok {
@@ -163,9 +163,6 @@ func (pk *pack) locateIn(i int, hits []hit) error {
 }
 
 var errLocated = errors.New("gitgate: the lines are found")
-
-// hitsLeft is how many more hits the push may keep.
-func (pk *pack) hitsLeft() int { return maxHits - pk.nhits }
 
 // collector keeps the Scanner's hits in one object, at most max.
 type collector struct {
