@@ -79,10 +79,11 @@ const (
 // object, a bad checksum, bytes after the checksum) is ErrMalformed.
 //
 // With s nil the pack is decoded and walked but not scanned (Blobs
-// counts the pack's blobs all the same). With
-// honourAllow, a finding on a line that holds "gitleaks:allow" is
-// dropped. A push without a pack (only deletes) is an empty Result. At
-// most maxHits (1000) findings are kept, the first in pack order.
+// counts the pack's blobs all the same). With honourAllow, a finding on
+// a line that holds "gitleaks:allow" is dropped. A push without a pack
+// (only deletes) is an empty Result. At most maxHits (1000) findings
+// are kept, the first found (blobs are scanned several at once, so past
+// 1000 which ones is not fixed).
 func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Result, error) {
 	if p.packOff >= p.size {
 		return &Result{}, nil

@@ -18,8 +18,8 @@ import (
 // allowMarker is gitleaks' inline suppression.
 const allowMarker = "gitleaks:allow"
 
-// maxHits bounds the Scanner's findings kept for one push (in pack
-// order): enough to refuse it and to audit why, and a pack of a million
+// maxHits bounds the Scanner's findings kept for one push: enough to
+// refuse it and to audit why, and a pack of a million
 // key-shaped lines cannot make the gate hold a million findings.
 const maxHits = 1000
 
