@@ -19,8 +19,8 @@ import (
 const allowMarker = "gitleaks:allow"
 
 // maxHits bounds the Scanner's findings kept for one push: enough to
-// refuse it and to audit why, and a pack of a million
-// key-shaped lines cannot make the gate hold a million findings.
+// refuse it and to audit why, and a pack of a million key-shaped lines
+// cannot make the gate hold a million findings.
 const maxHits = 1000
 
 // hit is one finding of the Scanner in one object's content.
@@ -32,11 +32,11 @@ type hit struct {
 }
 
 // findings turns the Scanner's hits in the blobs (found during the
-// second pass) into Findings, scans the commit and tag messages, and
-// returns them sorted by commit (oldest first), path and line, without
-// duplicates.
+// second pass) into Findings, scans the commit and tag messages and the
+// trees' file names, and returns them sorted by commit (oldest first),
+// path and line, without duplicates.
 //
-// A blob is streamed to s once. Only a blob with hits is produced a
+// A blob is given to s once. Only a blob with hits is produced a
 // second time, to turn the offsets into line numbers and to see whether
 // those lines carry "gitleaks:allow", so the memory is bounded by the
 // hits, whatever the blob's size.
