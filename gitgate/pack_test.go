@@ -2,8 +2,11 @@ package gitgate
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -134,15 +138,16 @@ func pushFile(t testing.TB, path string) *Push {
 
 // markerScanner is a fake Scanner: it finds each occurrence of marker
 // (rule "marker"), reading the content in small pieces as a streaming
-// scanner does, and counts the bytes it was given.
+// scanner does, and counts the bytes it was given. Inspect runs several
+// at once.
 type markerScanner struct {
 	marker string
-	seen   int64
-	scans  int
+	seen   atomic.Int64
+	scans  atomic.Int64
 }
 
 func (m *markerScanner) Scan(r io.Reader, found func(rule string, offset int64)) error {
-	m.scans++
+	m.scans.Add(1)
 	buf := make([]byte, 4096)
 	var (
 		window []byte // the bytes not yet ruled out, from offset base
@@ -150,7 +155,7 @@ func (m *markerScanner) Scan(r io.Reader, found func(rule string, offset int64))
 	)
 	for {
 		n, err := r.Read(buf)
-		m.seen += int64(n)
+		m.seen.Add(int64(n))
 		window = append(window, buf[:n]...)
 		for {
 			i := bytes.Index(window, []byte(m.marker))
@@ -217,7 +222,7 @@ func wantFindings(t *testing.T, got []Finding, want ...Finding) {
 
 // packTypes counts the pack's objects by their type on disk (OFS_DELTA
 // and REF_DELTA included).
-func packTypes(t *testing.T, pack []byte) map[plumbing.ObjectType]int {
+func packTypes(t testing.TB, pack []byte) map[plumbing.ObjectType]int {
 	t.Helper()
 	sc := packfile.NewScanner(bytes.NewReader(pack))
 	_, n, err := sc.Header()
@@ -254,9 +259,9 @@ func TestInspectSimplePack(t *testing.T) {
 	if got, want := res.Findings[0].String(), "marker in prod.env:3 (commit "+c[:12]+")"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	// Two blobs and one commit were scanned, every byte of them.
-	if s.scans != 3 {
-		t.Errorf("%d scans, want 3 (two blobs, one commit)", s.scans)
+	// Two blobs, the tree's names and the commit were scanned.
+	if n := s.scans.Load(); n != 4 {
+		t.Errorf("%d scans, want 4 (two blobs, one tree, one commit)", n)
 	}
 }
 
@@ -344,8 +349,8 @@ func TestInspectDeltified(t *testing.T) {
 				)
 				// Every version was scanned whole (four blobs of about the
 				// same size, four small commits).
-				if min := int64(4 * len(text) * 9 / 10); s.seen < min {
-					t.Errorf("scanner saw %d bytes, want at least %d", s.seen, min)
+				if min := int64(4 * len(text) * 9 / 10); s.seen.Load() < min {
+					t.Errorf("scanner saw %d bytes, want at least %d", s.seen.Load(), min)
 				}
 			})
 		}
@@ -366,7 +371,7 @@ func TestInspectThinPackFails(t *testing.T) {
 		t.Fatalf("Inspect error = %v, want ErrThin", err)
 	}
 	base := r.rev(c1 + ":big.txt")
-	for _, want := range []string{"the pack is thin", "is a delta on " + base, "no-thin"} {
+	for _, want := range []string{"thin pack: the object at pack offset ", "is a delta on " + base + ", which the push does not carry", "no-thin"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -536,6 +541,275 @@ func TestLocate(t *testing.T) {
 	for i, h := range hits {
 		if h.line != want[i].line || h.allow != want[i].allow {
 			t.Errorf("hit at %d: line %d allow %v, want %d %v", h.off, h.line, h.allow, want[i].line, want[i].allow)
+		}
+	}
+}
+
+// packEntry is one object of a hand-made pack: the type and size header,
+// extra (an OFS_DELTA's offset or a REF_DELTA's base id), then data
+// deflated; size is data's length unless given.
+func packEntry(typ plumbing.ObjectType, data []byte, extra []byte, size ...int64) []byte {
+	n := int64(len(data))
+	if len(size) > 0 {
+		n = size[0]
+	}
+	c := byte(typ)<<4 | byte(n&15)
+	n >>= 4
+	var b []byte
+	for n > 0 {
+		b = append(b, c|0x80)
+		c = byte(n & 0x7f)
+		n >>= 7
+	}
+	b = append(b, c)
+	b = append(b, extra...)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(data)
+	zw.Close()
+	return append(b, z.Bytes()...)
+}
+
+// handPack is a pack of entries, with a header saying count objects (-1:
+// as many as entries) and its checksum.
+func handPack(count int, entries ...[]byte) []byte {
+	if count < 0 {
+		count = len(entries)
+	}
+	b := []byte("PACK\x00\x00\x00\x02")
+	b = binary.BigEndian.AppendUint32(b, uint32(count))
+	for _, e := range entries {
+		b = append(b, e...)
+	}
+	sum := sha1.Sum(b)
+	return append(b, sum[:]...)
+}
+
+// varint is a delta header size.
+func varint(n uint64) []byte {
+	var b []byte
+	for n >= 0x80 {
+		b = append(b, byte(n)|0x80)
+		n >>= 7
+	}
+	return append(b, byte(n))
+}
+
+func TestInspectHandMadePacks(t *testing.T) {
+	base := []byte("hello, base\n")
+	baseID := plumbing.ComputeHash(plumbing.BlobObject, base)
+	// A delta on base: copy its 12 bytes, insert "more\n".
+	delta := slices.Concat(varint(12), varint(17), []byte{0x90, 12, 5}, []byte("more\n"))
+	blob := packEntry(plumbing.BlobObject, base, nil)
+	badTree := []byte("100644 a\x00short")
+	badTreeID := plumbing.ComputeHash(plumbing.TreeObject, badTree)
+	ref := func(d []byte, on plumbing.Hash, size ...int64) []byte {
+		return packEntry(plumbing.REFDeltaObject, d, on[:], size...)
+	}
+
+	// The good delta resolves: the scanner sees base's copy and the insert.
+	res := inspect(t, handPack(-1, blob, ref(delta, baseID)), &markerScanner{marker: "base\nmore"}, false)
+	if res.Objects != 2 || res.Blobs != 2 || len(res.Findings) != 1 || res.Findings[0].Line != 1 {
+		t.Errorf("Inspect = %+v; want two blobs and the marker at line 1 of the delta's result", res)
+	}
+
+	for _, tc := range []struct {
+		name string
+		pack []byte
+		want error
+	}{
+		{"delta on a base of another size", handPack(-1, blob, ref(slices.Concat(varint(11), delta[1:]), baseID)), ErrMalformed},
+		{"delta makes another size than it says", handPack(-1, blob, ref(slices.Concat(varint(12), varint(18), delta[2:]), baseID)), ErrMalformed},
+		{"copy past the base", handPack(-1, blob, ref(slices.Concat(varint(12), varint(17), []byte{0x91, 1, 12}, []byte("more\n")), baseID)), ErrMalformed},
+		{"insert past the result", handPack(-1, blob, ref(slices.Concat(varint(12), varint(13), []byte{0x90, 12, 5}, []byte("more\n")), baseID)), ErrMalformed},
+		{"reserved instruction", handPack(-1, blob, ref(slices.Concat(varint(12), varint(17), []byte{0}), baseID)), ErrMalformed},
+		{"bytes after the result", handPack(-1, blob, ref(slices.Concat(delta, []byte{1, 'x'}), baseID)), ErrMalformed},
+		{"delta cut short", handPack(-1, blob, ref(delta[:len(delta)-2], baseID)), ErrMalformed},
+		{"OFS_DELTA on no object", handPack(-1, blob, packEntry(plumbing.OFSDeltaObject, delta, []byte{3})), ErrMalformed},
+		{"REF_DELTA on an absent object", handPack(-1, blob, ref(delta, plumbing.ComputeHash(plumbing.BlobObject, []byte("upstream")))), ErrThin},
+		{"size in the header larger than the data", handPack(-1, packEntry(plumbing.BlobObject, base, nil, 13)), ErrMalformed},
+		{"size in the header smaller than the data", handPack(-1, packEntry(plumbing.BlobObject, base, nil, 11)), ErrMalformed},
+		{"an unknown type", handPack(-1, packEntry(5, base, nil)), ErrMalformed},
+		{"a commit without a tree", handPack(-1, packEntry(plumbing.CommitObject, []byte("author x\n\nmsg\n"), nil)), ErrMalformed},
+		{"a commit's tree cut short", handPack(-1, packEntry(plumbing.TreeObject, badTree, nil), packEntry(plumbing.CommitObject, []byte("tree "+badTreeID.String()+"\n\nmsg\n"), nil)), ErrMalformed},
+		{"too many objects", handPack(maxObjects + 1), ErrTooLarge},
+		{"a delta that makes too much", handPack(-1, blob, ref(slices.Concat(varint(12), varint(maxContent+1)), baseID)), ErrTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pushOf(t, tc.pack).Inspect(context.Background(), &markerScanner{marker: "x"}, false)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Inspect error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// funcScanner is a Scanner that is a function.
+type funcScanner func(r io.Reader, found func(string, int64)) error
+
+func (f funcScanner) Scan(r io.Reader, found func(string, int64)) error { return f(r, found) }
+
+func TestInspectScannerError(t *testing.T) {
+	r := newRepo(t)
+	c := r.commit("one", map[string]string{"a.txt": lines(100, "a")})
+	boom := errors.New("boom")
+	_, err := pushOf(t, r.pack([]string{c})).Inspect(context.Background(), funcScanner(func(io.Reader, func(string, int64)) error { return boom }), false)
+	if !errors.Is(err, boom) || errors.Is(err, ErrMalformed) {
+		t.Fatalf("Inspect error = %v, want the scanner's", err)
+	}
+}
+
+// TestInspectScannerStopsEarly: a Scanner that returns before reading
+// all its content does not stall the decoding.
+func TestInspectScannerStopsEarly(t *testing.T) {
+	r := newRepo(t)
+	c := r.commit("one", map[string]string{"a.txt": lines(20000, "a"), "b.txt": lines(20000, "b")})
+	early := funcScanner(func(r io.Reader, found func(string, int64)) error {
+		_, err := r.Read(make([]byte, 10))
+		found("early", 0)
+		return err
+	})
+	res := inspect(t, r.pack([]string{c}), early, false)
+	if len(res.Findings) != 4 { // two blobs, the tree's names, the commit
+		t.Errorf("Findings %v, want one in each of four objects", res.Findings)
+	}
+}
+
+func TestInspectCancelledWhileScanning(t *testing.T) {
+	r := newRepo(t)
+	files := map[string]string{}
+	for i := range 50 {
+		files[fmt.Sprintf("f%02d.txt", i)] = fmt.Sprintf("%d\n", i)
+	}
+	c := r.commit("many", files)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var scans atomic.Int64
+	s := funcScanner(func(r io.Reader, found func(string, int64)) error {
+		if scans.Add(1) == 1 {
+			cancel()
+		}
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	_, err := pushOf(t, r.pack([]string{c})).Inspect(ctx, s, false)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Inspect error = %v, want context.Canceled", err)
+	}
+	// The blobs being scanned when the context is cancelled finish; no
+	// other starts.
+	if n := scans.Load(); n > int64(scanWorkers()) {
+		t.Errorf("%d blobs scanned after the cancel, want it to stop", n-1)
+	}
+}
+
+// TestInspectSymlinkAndSubmodule: a symlink's target is a blob like any
+// other (and scanned); a submodule entry is a commit of another
+// repository, skipped.
+func TestInspectSymlinkAndSubmodule(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	if err := os.Symlink("/etc/"+key, filepath.Join(r.dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	r.git(nil, "add", "link")
+	r.git(nil, "update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",vendor/sub")
+	c := r.commit("link and submodule", map[string]string{"a.txt": "1\n"})
+	res := inspect(t, r.pack([]string{c}), &markerScanner{marker: key}, false)
+	wantFindings(t, res.Findings, Finding{Rule: "marker", Path: "link", Line: 1, Commit: c, Object: r.rev(c + ":link")})
+}
+
+// TestInspectAfterReceive: a request read by Receive (commands, then the
+// pack) is inspected from where its pack starts, and the scratch files
+// Inspect makes in the spool directory are gone when it returns.
+func TestInspectAfterReceive(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	old := r.commit("upstream", map[string]string{"README": "hi\n"})
+	c := r.commit("add", map[string]string{"deep/er/x.env": "a\nb\nk=" + key + "\n"})
+	cmd := old + " " + c + " refs/heads/agent/x\x00 report-status-v2 side-band-64k quiet object-format=sha1 agent=git/2.39.5"
+	body := fmt.Sprintf("%04x%s0000", len(cmd)+4, cmd) + string(r.pack([]string{c, "^" + old}))
+	spool := t.TempDir()
+	p, err := Receive(strings.NewReader(body), Limits{Dir: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	res, err := p.Inspect(context.Background(), &markerScanner{marker: key}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFindings(t, res.Findings, Finding{Rule: "marker", Path: "deep/er/x.env", Line: 3, Commit: c, Object: r.rev(c + ":deep/er/x.env")})
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Errorf("the spool directory holds %d files after Inspect, want none (all removed at once)", len(left))
+	}
+}
+
+// TestInspectKeepsAtMostMaxHits: a blob of key-shaped lines cannot make
+// the gate hold a finding per line.
+func TestInspectKeepsAtMostMaxHits(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	c := r.commit("many", map[string]string{"a.txt": strings.Repeat(key+"\n", maxHits+500), "b.txt": key + "\n"})
+	res := inspect(t, r.pack([]string{c}), &markerScanner{marker: key}, false)
+	if len(res.Findings) != maxHits {
+		t.Fatalf("%d findings, want %d", len(res.Findings), maxHits)
+	}
+	if f := res.Findings[maxHits-1]; f.Path != "a.txt" && f.Path != "b.txt" || f.Line < 1 {
+		t.Errorf("last finding %+v", f)
+	}
+}
+
+// FuzzInspect: whatever the pack (its checksum fixed up), Inspect returns a result or says why
+// the pack is refused (ErrMalformed, ErrThin, ErrTooLarge); it never
+// panics or fails otherwise.
+func FuzzInspect(f *testing.F) {
+	base := []byte("hello, base\nline two\n")
+	baseID := plumbing.ComputeHash(plumbing.BlobObject, base)
+	blob := packEntry(plumbing.BlobObject, base, nil)
+	delta := slices.Concat(varint(uint64(len(base))), varint(26), []byte{0x90, byte(len(base)), 5}, []byte("more\n"))
+	tree := slices.Concat([]byte("100644 a.txt\x00"), baseID[:])
+	treeID := plumbing.ComputeHash(plumbing.TreeObject, tree)
+	commit := []byte("tree " + treeID.String() + "\nauthor a <a@example.com> 0 +0000\n\nmsg FAKESECRET\n")
+	f.Add(handPack(-1, blob, packEntry(plumbing.REFDeltaObject, delta, baseID[:])))
+	f.Add(handPack(-1, blob, packEntry(plumbing.OFSDeltaObject, delta, []byte{byte(len(blob))})))
+	f.Add(handPack(-1, blob, packEntry(plumbing.TreeObject, tree, nil), packEntry(plumbing.CommitObject, commit, nil)))
+	f.Add(handPack(0))
+	f.Fuzz(func(t *testing.T, pack []byte) {
+		// Most changes would only break the checksum: fix it, so that the
+		// fuzzer reaches the objects.
+		if len(pack) >= 32 {
+			sum := sha1.Sum(pack[:len(pack)-20])
+			pack = append(pack[:len(pack)-20:len(pack)-20], sum[:]...)
+		}
+		res, err := pushOf(t, pack).Inspect(context.Background(), &markerScanner{marker: "FAKESECRET"}, true)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrThin) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Inspect error %v is none of ErrMalformed, ErrThin, ErrTooLarge", err)
+			}
+			return
+		}
+		if res.Objects < res.Blobs || res.Objects < len(res.Commits) {
+			t.Fatalf("Result %+v counts more blobs or commits than objects", res)
+		}
+	})
+}
+
+// TestInspectSecretInFileName: a file name is pushed content too; the
+// finding names its directory, not the file.
+func TestInspectSecretInFileName(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	old := r.commit("upstream", map[string]string{"README": "hi\n"})
+	c := r.commit("names", map[string]string{"config/" + key + ".txt": "", "top-" + key: ""})
+	res := inspect(t, r.pack([]string{c, "^" + old}), &markerScanner{marker: key}, false)
+	wantFindings(t, res.Findings,
+		Finding{Rule: "marker", Path: "(a file name)", Commit: c, Object: r.rev(c + "^{tree}")},
+		Finding{Rule: "marker", Path: "config/ (a file name)", Commit: c, Object: r.rev(c + ":config")},
+	)
+	for _, f := range res.Findings {
+		if strings.Contains(f.String(), key) {
+			t.Errorf("finding %q holds the secret", f)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -16,6 +17,11 @@ import (
 
 // allowMarker is gitleaks' inline suppression.
 const allowMarker = "gitleaks:allow"
+
+// maxHits bounds the Scanner's findings kept for one push: enough to
+// refuse it and to audit why, and a pack of a million key-shaped lines
+// cannot make the gate hold a million findings.
+const maxHits = 1000
 
 // hit is one finding of the Scanner in one object's content.
 type hit struct {
@@ -25,15 +31,16 @@ type hit struct {
 	allow bool // the line holds allowMarker
 }
 
-// scan scans every blob, commit and tag of the pack with s, in pack
-// order, and returns the findings sorted by commit (oldest first), path
-// and line, without duplicates.
+// findings turns the Scanner's hits in the blobs (found during the
+// second pass) into Findings, scans the commit and tag messages and the
+// trees' file names, and returns them sorted by commit (oldest first),
+// path and line, without duplicates.
 //
-// A blob is streamed to s once. Only a blob with findings is read a
+// A blob is given to s once. Only a blob with hits is produced a
 // second time, to turn the offsets into line numbers and to see whether
 // those lines carry "gitleaks:allow", so the memory is bounded by the
-// findings, whatever the blob's size.
-func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) ([]Finding, error) {
+// hits, whatever the blob's size.
+func (pk *pack) findings(ctx context.Context, s Scanner, w *walk, honourAllow bool) ([]Finding, error) {
 	var out []Finding
 	add := func(hits []hit, f Finding, line func(hit) int) {
 		for _, h := range hits {
@@ -58,24 +65,34 @@ func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) 
 		}
 		switch o.typ {
 		case plumbing.BlobObject:
-			hits, err := scanContent(s, func() (io.ReadCloser, error) { return pk.read(i) })
-			if err != nil {
-				return nil, pk.scanError(ctx, i, err)
+			hits := pk.hits[i]
+			if len(hits) == 0 {
+				continue
+			}
+			if err := pk.locateIn(i, hits); err != nil {
+				return nil, err
 			}
 			f := Finding{Path: "(object " + o.id.String() + ")", Object: o.id.String()}
 			if p, ok := w.blobs[o.id]; ok {
 				f.Path, f.Commit = w.path(p), w.commitID(p.commit).String()
 			}
 			add(hits, f, func(h hit) int { return h.line })
+		case plumbing.TreeObject:
+			fs, err := pk.scanNames(s, i, w, honourAllow)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fs...)
 		case plumbing.CommitObject, plumbing.TagObject:
 			raw, err := pk.readAll(i)
 			if err != nil {
 				return nil, err
 			}
-			hits, err := scanContent(s, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
+			hits, err := scanBytes(s, raw, pk.hitsLeft())
 			if err != nil {
-				return nil, pk.scanError(ctx, i, err)
+				return nil, fmt.Errorf("scanning the %v %s: %w", o.typ, o.id, err)
 			}
+			pk.keep(i, hits)
 			f := Finding{Path: "commit message", Commit: o.id.String(), Object: o.id.String()}
 			msg := commits[i].msg
 			if o.typ == plumbing.TagObject {
@@ -92,6 +109,130 @@ func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) 
 	return slices.Compact(out), nil
 }
 
+// scanNames scans the names of tree i's entries, one a line: a file
+// name is pushed content too, and a secret can be one. A finding names
+// the directory, never the file (whose name holds the secret): Path
+// "config/ (a file name)", "(a file name)" for a commit's top directory.
+func (pk *pack) scanNames(s Scanner, i int, w *walk, honourAllow bool) ([]Finding, error) {
+	raw, err := pk.readAll(i)
+	if err != nil {
+		return nil, err
+	}
+	var names []byte
+	_ = eachEntry(raw, func(_ uint32, name []byte, _ plumbing.Hash) { // the walk has checked the trees it reached
+		names = append(append(names, name...), '\n')
+	})
+	hits, err := scanBytes(s, names, pk.hitsLeft())
+	if err != nil {
+		return nil, fmt.Errorf("scanning the names in tree %s: %w", pk.objs[i].id, err)
+	}
+	pk.keep(i, hits)
+	id := pk.objs[i].id.String()
+	f := Finding{Path: "(a file name in object " + id + ")", Object: id}
+	if p, ok := w.trees[i]; ok {
+		f.Path, f.Commit = strings.TrimPrefix(w.path(p)+" (a file name)", " "), w.commitID(p.commit).String()
+	}
+	var out []Finding
+	for _, h := range hits {
+		if honourAllow && h.allow {
+			continue
+		}
+		f.Rule = h.rule
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// locateIn produces blob i again and gives its hits their lines.
+func (pk *pack) locateIn(i int, hits []hit) error {
+	slices.SortFunc(hits, func(a, b hit) int { return cmp.Compare(a.off, b.off) })
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := pk.derive(i, pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	err := locate(pr, hits)
+	pr.CloseWithError(errLocated) // stops derive if locate is done early
+	derr := <-done
+	if err == nil && derr != nil && !errors.Is(derr, errLocated) {
+		err = derr
+	}
+	return err
+}
+
+var errLocated = errors.New("gitgate: the lines are found")
+
+// collector keeps the Scanner's hits in one object, at most max.
+type collector struct {
+	mu   sync.Mutex // s may call found from its own goroutines
+	max  int
+	hits []hit
+}
+
+func (c *collector) found(rule string, off int64) {
+	c.mu.Lock()
+	if len(c.hits) < c.max {
+		c.hits = append(c.hits, hit{rule: rule, off: off})
+	}
+	c.mu.Unlock()
+}
+
+func (c *collector) result() []hit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits
+}
+
+// scanSync scans b, in memory, and returns its hits (at most max).
+func scanSync(s Scanner, b []byte, max int) ([]hit, error) {
+	c := &collector{max: max}
+	err := s.Scan(bytes.NewReader(b), c.found)
+	return c.result(), err
+}
+
+// scanSink streams one large blob to the Scanner, which reads it in its
+// own goroutine as the second pass writes it.
+type scanSink struct {
+	pw   *io.PipeWriter
+	done chan error
+	c    collector
+}
+
+func startScan(s Scanner, max int) *scanSink {
+	pr, pw := io.Pipe()
+	k := &scanSink{pw: pw, done: make(chan error, 1), c: collector{max: max}}
+	go func() {
+		err := s.Scan(pr, k.c.found)
+		// A Scanner that stops early must not stall the writer.
+		_, _ = io.Copy(io.Discard, pr)
+		k.done <- err
+	}()
+	return k
+}
+
+func (k *scanSink) Write(p []byte) (int, error) { return k.pw.Write(p) }
+
+// finish ends the blob (with err when it could not be produced whole)
+// and returns the Scanner's hits and error.
+func (k *scanSink) finish(err error) ([]hit, error) {
+	k.pw.CloseWithError(err)
+	serr := <-k.done
+	return k.c.result(), serr
+}
+
+// scanBytes scans b, a commit or tag, and locates its hits (at most
+// max).
+func scanBytes(s Scanner, b []byte, max int) ([]hit, error) {
+	hits, err := scanSync(s, b, max)
+	if err != nil || len(hits) == 0 {
+		return nil, err
+	}
+	slices.SortFunc(hits, func(a, b hit) int { return cmp.Compare(a.off, b.off) })
+	return hits, locate(bytes.NewReader(b), hits)
+}
+
 // messageLine is the line of a hit in a commit or tag message (1: the
 // message's first line); a hit in the headers (an author's name, a
 // signature) is line 0.
@@ -103,80 +244,6 @@ func messageLine(raw []byte, msg int) func(hit) int {
 		}
 		return h.line - base
 	}
-}
-
-// scanError is the error of a scan: the context's, ErrMalformed when the
-// object did not inflate, else the Scanner's.
-func (pk *pack) scanError(ctx context.Context, i int, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var re *readError
-	if errors.As(err, &re) || errors.Is(err, ErrMalformed) {
-		return fmt.Errorf("%w: reading %v %s: %v", ErrMalformed, pk.objs[i].typ, pk.objs[i].id, err)
-	}
-	return fmt.Errorf("scanning %v %s: %w", pk.objs[i].typ, pk.objs[i].id, err)
-}
-
-// readError is a failure to read an object's content, told apart from the
-// Scanner's own errors.
-type readError struct{ err error }
-
-func (e *readError) Error() string { return e.err.Error() }
-func (e *readError) Unwrap() error { return e.err }
-
-// errorReader marks its reader's errors as readErrors and keeps the first,
-// in case the Scanner does not return it.
-type errorReader struct {
-	r   io.Reader
-	err error
-}
-
-func (r *errorReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	if err != nil && err != io.EOF {
-		err = &readError{err}
-		if r.err == nil {
-			r.err = err
-		}
-	}
-	return n, err
-}
-
-// scanContent streams one object's content to s and, when s found
-// something, reads it again to give each hit its line.
-func scanContent(s Scanner, open func() (io.ReadCloser, error)) ([]hit, error) {
-	rc, err := open()
-	if err != nil {
-		return nil, err
-	}
-	var (
-		mu   sync.Mutex // s is allowed to call found from its own goroutines
-		hits []hit
-	)
-	er := &errorReader{r: rc}
-	err = s.Scan(er, func(rule string, off int64) {
-		mu.Lock()
-		hits = append(hits, hit{rule: rule, off: off})
-		mu.Unlock()
-	})
-	_ = rc.Close()
-	if err == nil {
-		err = er.err
-	}
-	if err != nil || len(hits) == 0 {
-		return nil, err
-	}
-	slices.SortFunc(hits, func(a, b hit) int { return cmp.Compare(a.off, b.off) })
-	rc, err = open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	if err := locate(&errorReader{r: rc}, hits); err != nil {
-		return nil, err
-	}
-	return hits, nil
 }
 
 // locate sets the line of each hit (sorted by offset) and whether that

@@ -61,13 +61,14 @@ type walk struct {
 	dirs    []dir
 	blobs   map[plumbing.Hash]place // the blobs of the pack a new tree reaches
 	visited []bool                  // by object index: a tree already walked
+	trees   map[int]place           // by object index: a walked tree's directory (name "") and commit
 }
 
 // walk parses the pack's commits and tags, orders the commits oldest
 // first, and walks each commit's tree through the trees the pack holds (a
 // tree it does not hold is upstream already, and so is all below it).
 func (pk *pack) walk(ctx context.Context) (*walk, error) {
-	w := &walk{pk: pk, rank: make(map[plumbing.Hash]int), blobs: make(map[plumbing.Hash]place), visited: make([]bool, len(pk.objs))}
+	w := &walk{pk: pk, rank: make(map[plumbing.Hash]int), blobs: make(map[plumbing.Hash]place), visited: make([]bool, len(pk.objs)), trees: make(map[int]place)}
 	for i, o := range pk.objs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -189,6 +190,7 @@ func (w *walk) walkTree(ctx context.Context, root plumbing.Hash, pos int32) erro
 		}
 		t := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		w.trees[w.pk.byID[t.id]] = place{dir: t.dir, commit: pos}
 		raw, err := w.pk.readAll(w.pk.byID[t.id])
 		if err != nil {
 			return err
@@ -219,7 +221,8 @@ func (w *walk) walkTree(ctx context.Context, root plumbing.Hash, pos int32) erro
 	return nil
 }
 
-// path is the path of a placed blob: "a/b/c.txt".
+// path is the path of a placed blob ("a/b/c.txt"), or of a walked
+// tree's directory ("a/b/"; "" for a commit's root).
 func (w *walk) path(p place) string {
 	names := []string{p.name}
 	for d := p.dir; d >= 0 && w.dirs[d].parent >= 0; d = w.dirs[d].parent {

@@ -104,7 +104,7 @@ func (g gitScanner) Scan(r io.Reader, found func(rule string, offset int64)) err
 func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 	repo, svc := rs.gen.p.GitRepoFor(rs.req.Host, rs.in.path)
 	if repo == nil {
-		return nil
+		return s.undeclaredPush(r, rs)
 	}
 	switch {
 	case svc == allowlist.GitInfoRefs && r.Method == http.MethodGet && r.URL.Query().Get("service") == "git-receive-pack":
@@ -114,8 +114,68 @@ func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 	case svc == allowlist.GitReceivePack && r.Method == http.MethodPost:
 		rs.git = &gitReq{repo: repo}
 		return s.gatePush(r, rs, repo)
+	case svc == allowlist.GitReceivePack:
+		// git sends a push as a POST only; anything else to the endpoint
+		// would be a push the gate does not read.
+		d := allowlist.Decision{Rule: repo.ID, Cause: allowlist.CauseGitPack,
+			Reason: fmt.Sprintf("%s to git-receive-pack of %s; the git gate takes a push as a POST only", r.Method, repo.Repo())}
+		rs.decided(d)
+		a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
+		s.finish(rs, a.status, "")
+		return a.response(r)
 	}
 	return nil
+}
+
+// undeclaredPush refuses a push (its advertisement or its POST) to a
+// repository no entry declares, on a host some entry does: a broad host
+// rule may admit it, but the gate scopes and scans only the repositories
+// it knows, and a forge may take a push under another spelling of a
+// declared one (GitHub's paths ignore case: /ACME/Widget.git is
+// acme/widget) that would then bypass the gate. Fetch and clone of such a
+// repository pass as the policy says.
+func (s *Server) undeclaredPush(r *http.Request, rs *reqState) *http.Response {
+	if !pushEndpoint(r, rs.in.path) || !slices.ContainsFunc(rs.gen.p.Git(), func(g *allowlist.GitRepo) bool { return g.Host == rs.req.Host }) {
+		return nil
+	}
+	repo := requestRepo(rs)
+	d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: allowlist.CauseGitRef,
+		Reason: fmt.Sprintf("a push to %s, which no git: entry declares; pushes to %s go through the git gate, which takes them only for the repositories git: declares", repo, rs.req.Host)}
+	if rs.gen.p.Mode() != allowlist.Enforce {
+		d.Allowed, d.WouldDeny = true, true
+		rs.decided(d)
+		return nil
+	}
+	rs.decided(d)
+	// The suggestion signs in as the host's other repositories do.
+	var like *allowlist.GitRepo
+	for _, g := range rs.gen.p.Git() {
+		if g.Host == rs.req.Host && g.Credential != "" {
+			like = &allowlist.GitRepo{Credential: g.Credential}
+			break
+		}
+	}
+	a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, s.gitAddCommand(like, repo, "refs/heads/agent/**"))
+	s.finish(rs, a.status, "")
+	return a.response(r)
+}
+
+// pushEndpoint says whether a request addresses a receive-pack endpoint
+// of some repository: POST …/git-receive-pack, or its advertisement (GET
+// …/info/refs?service=git-receive-pack). Names are compared without case,
+// as a forge may.
+func pushEndpoint(r *http.Request, path string) bool {
+	segs, err := allowlist.CleanPath(path)
+	n := len(segs)
+	switch {
+	case err != nil || n == 0:
+		return false
+	case strings.EqualFold(segs[n-1], "git-receive-pack"):
+		return true
+	case n >= 2 && strings.EqualFold(segs[n-2], "info") && strings.EqualFold(segs[n-1], "refs"):
+		return strings.EqualFold(r.URL.Query().Get("service"), "git-receive-pack")
+	}
+	return false
 }
 
 // gitResponse adds no-thin to the receive-pack advertisement (a gzip one
@@ -396,21 +456,54 @@ func (s *Server) refMessages(rs *reqState, repo *allowlist.GitRepo, refused []re
 	if rr.Delete() || !strings.HasPrefix(rr.Ref, "refs/") {
 		return msgs
 	}
-	cmd := []string{"bottle", "git", "add", requestRepo(rs), "--push", rr.Ref}
-	if s.cfg.Bottle != "" {
-		cmd = append(cmd, "--bottle", s.cfg.Bottle)
-	}
-	if line := shquote.Join(cmd); len(line) <= audit.MaxField {
+	if line := s.gitAddCommand(repo, repo.Repo(), rr.Ref); len(line) <= audit.MaxField {
 		msgs = append(msgs, "bottle: to allow it, run on the host: "+line)
 	}
 	return msgs
+}
+
+// gitAddCommand is the `bottle git add` that declares repoArg with the
+// settings of entry (nil: none), and push glob more besides: it replaces
+// an entry for the same repository, so every setting is spelled out.
+func (s *Server) gitAddCommand(entry *allowlist.GitRepo, repoArg, more string) string {
+	cmd := []string{"bottle", "git", "add", repoArg}
+	if entry != nil {
+		for _, g := range entry.Push {
+			cmd = append(cmd, "--push", g)
+		}
+	}
+	cmd = append(cmd, "--push", more)
+	if entry != nil {
+		if entry.Delete {
+			cmd = append(cmd, "--delete")
+		}
+		if entry.Credential != "" {
+			cmd = append(cmd, "--credential", entry.Credential)
+		}
+		if entry.Scan != allowlist.GitScanBlock {
+			cmd = append(cmd, "--scan", entry.Scan.String())
+		}
+		if entry.GitleaksAllow {
+			cmd = append(cmd, "--gitleaks-allow")
+		}
+	}
+	if s.cfg.Bottle != "" {
+		cmd = append(cmd, "--bottle", s.cfg.Bottle)
+	}
+	return shquote.Join(cmd)
 }
 
 // requestRepo is the repository a push addresses, as `bottle git add`
 // takes it: "git.example.com/acme/widget" (the entry's path may be a
 // glob).
 func requestRepo(rs *reqState) string {
-	p := strings.TrimSuffix(rs.in.path, "/git-receive-pack")
+	p := strings.Trim(rs.in.path, "/")
+	for _, end := range []string{"/git-receive-pack", "/info/refs"} {
+		if len(p) >= len(end) && strings.EqualFold(p[len(p)-len(end):], end) {
+			p = p[:len(p)-len(end)]
+			break
+		}
+	}
 	p = strings.TrimSuffix(strings.Trim(p, "/"), ".git")
 	if u, err := url.PathUnescape(p); err == nil {
 		p = u

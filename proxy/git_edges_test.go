@@ -217,3 +217,60 @@ func TestGitGateReportMode(t *testing.T) {
 		t.Fatalf("audit: %+v %+v", rec, rec.Git)
 	}
 }
+
+// TestGitGateOnlyPOST: the receive-pack endpoint of a declared repository
+// takes a push as git sends it, a POST; another method (which a broad host
+// rule admits) would carry a push past the gate, and is refused.
+func TestGitGateOnlyPOST(t *testing.T) {
+	g := newGitEnvPolicy(t, strings.Replace(gitPolicy, "methods: [GET, POST]", "methods: [GET, POST, PUT]", 1), nil)
+	c := g.client(t)
+	_, url := g.seed(t, c, "acme", "put")
+	resp, body := g.do(g.env.client(false), mkReq(t, "PUT", url+"/git-receive-pack", strings.NewReader("0000"), "Content-Type", gitgate.RequestType))
+	if resp.StatusCode != 403 || !strings.Contains(body, "the git gate takes a push as a POST only") {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	g.origin.mu.Lock()
+	defer g.origin.mu.Unlock()
+	for _, s := range g.origin.seen {
+		if s.method == "PUT" {
+			t.Errorf("the PUT reached the upstream")
+		}
+	}
+}
+
+// TestGitGateMalformed: a push body git would never send is refused, and
+// nothing of it reaches the upstream.
+func TestGitGateMalformed(t *testing.T) {
+	g := newGitEnv(t, nil)
+	c := g.client(t)
+	_, url := g.seed(t, c, "acme", "bad")
+	id := strings.Repeat("1", 40)
+	cmd := func(ref, caps string) string {
+		line := zeroID + " " + id + " " + ref + caps
+		return fmt.Sprintf("%04x%s", len(line)+4, line)
+	}
+	for name, body := range map[string]string{
+		"not pkt-lines":       "this is not a push",
+		"no flush":            cmd("refs/heads/agent/x", "\x00 report-status"),
+		"no pack":             cmd("refs/heads/agent/x", "\x00 report-status side-band-64k") + "0000",
+		"bad ref":             cmd("refs/heads/agent/../x", "\x00 report-status") + "0000PACK",
+		"truncated pack":      cmd("refs/heads/agent/x", "\x00 report-status side-band-64k") + "0000PACK\x00\x00\x00\x02\x00\x00\x00\x05",
+		"bytes after a probe": "0000PACK",
+	} {
+		resp, answer := g.receivePack(t, url, strings.NewReader(body))
+		switch {
+		case resp.StatusCode == 200 && strings.Contains(answer, "ng refs/heads/agent/x bottle: push refused: malformed push"):
+		case resp.StatusCode == 403 && strings.Contains(answer, "bottle: push refused: "):
+		default:
+			t.Errorf("%s: %d %q", name, resp.StatusCode, answer)
+		}
+	}
+	if ps := g.origin.pushes("bad"); len(ps) != 0 {
+		t.Errorf("the upstream saw %d of the malformed pushes", len(ps))
+	}
+	for _, r := range g.pushLines() {
+		if r.Decision != audit.DecisionDeny || r.Cause != allowlist.CauseGitPack.String() {
+			t.Errorf("audit: %+v", r)
+		}
+	}
+}

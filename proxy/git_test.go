@@ -174,10 +174,17 @@ func newGitEnvPolicy(t *testing.T, gitPolicy string, opt func(*Config)) *gitEnv 
 	t.Cleanup(srv.Close)
 	g := &gitEnv{env: e, origin: o, forge: vals["forge"].Value, spool: spool}
 	t.Cleanup(func() {
-		// Every push's spool file is gone once its request has ended.
+		// Every push's spool file is gone, and its slot free, once its
+		// request has ended.
 		left, _ := filepath.Glob(filepath.Join(spool, "*"))
 		if len(left) > 0 {
 			t.Errorf("spool files left: %v", left)
+		}
+		for deadline := time.Now().Add(5 * time.Second); len(g.proxy.gitSem) > 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("%d push slots still taken at the end", len(g.proxy.gitSem))
+				break
+			}
 		}
 	})
 	return g
@@ -356,10 +363,14 @@ func TestGitGate(t *testing.T) {
 		}
 		// The receive-pack advertisement was asked identity-encoded (the
 		// gate edits it), with the credential like every request.
+		// Every request (clone's, fetch's, push's) carried the credential.
 		g.origin.mu.Lock()
 		for _, s := range g.origin.seen {
-			if s.query == "service=git-receive-pack" && (s.acceptEncoding != "" || s.auth != wantAuth) {
-				t.Errorf("the advertisement was asked with Accept-Encoding %q, Authorization %q", s.acceptEncoding, s.auth)
+			if s.query == "service=git-receive-pack" && s.acceptEncoding != "" {
+				t.Errorf("the advertisement was asked with Accept-Encoding %q", s.acceptEncoding)
+			}
+			if s.auth != wantAuth {
+				t.Errorf("%s %s?%s reached the upstream with Authorization %q", s.method, s.path, s.query, s.auth)
 			}
 		}
 		g.origin.mu.Unlock()
@@ -386,7 +397,7 @@ func TestGitGate(t *testing.T) {
 		}
 		want := "remote: bottle: push refused: refs/heads/main is not in push: refs/heads/agent/** of git[0]\n" +
 			"remote: bottle: git.test/acme/* (git[0]) takes pushes to refs/heads/agent/** only\n" +
-			"remote: bottle: to allow it, run on the host: bottle git add git.test/acme/widget --push refs/heads/main --bottle t1\n" +
+			"remote: bottle: to allow it, run on the host: bottle git add 'git.test/acme/*' --push 'refs/heads/agent/**' --push refs/heads/main --credential forge --bottle t1\n" +
 			"To " + url + "\n" +
 			" ! [remote rejected] HEAD -> main (bottle: refs/heads/main is not in push: refs/heads/agent/** of git[0])\n" +
 			" ! [remote rejected] HEAD -> agent/two (bottle: push refused: another ref was rejected)\n" +
@@ -467,6 +478,38 @@ func TestGitGate(t *testing.T) {
 		}
 		rec := g.lastPush(t, path)
 		wantCause(t, rec, allowlist.CauseGitRef)
+	})
+
+	t.Run("undeclared repository", func(t *testing.T) {
+		// The host rule admits every path on git.test, but a push goes
+		// through the gate only to a declared repository: neither another
+		// one nor another spelling of a declared one (a forge may ignore
+		// case) is taken.
+		for _, other := range []string{"other/x", "ACME/widget"} {
+			u := fmt.Sprintf("https://git.test:%d/%s.git", g.origin.port, other)
+			out, err := c.run(w, "push", u, "HEAD:refs/heads/agent/x")
+			if err == nil {
+				t.Fatalf("push to %s succeeded:\n%s", other, out)
+			}
+			wantLines(t, trimLines(out),
+				"remote: bottle: blocked GET git.test:"+fmt.Sprint(g.origin.port)+"/"+other+".git/info/refs",
+				"remote: reason: a push to git.test/"+other+", which no git: entry declares; pushes to git.test go through the git gate, which takes them only for the repositories git: declares (rule default)",
+				"remote:   bottle git add git.test/"+other+" --push 'refs/heads/agent/**' --credential forge --bottle t1")
+			rec := g.waitAuditT(t, func(r audit.Record) bool { return r.Path == "/"+other+".git/info/refs" })
+			wantCause(t, rec, allowlist.CauseGitRef)
+		}
+		// Not even the receive-pack POST of a client that skips the
+		// advertisement.
+		resp, _ := g.receivePack(t, fmt.Sprintf("https://git.test:%d/ACME/Widget.git", g.origin.port), strings.NewReader("0000"))
+		if resp.StatusCode != 403 {
+			t.Errorf("POST to an undeclared spelling: %d", resp.StatusCode)
+		}
+		// Fetching one is the policy's business: the host rule lets it.
+		other, otherURL := g.seed(t, c, "other", "y")
+		c.clone(otherURL)
+		if refAt(c, other, "refs/heads/main") == "" {
+			t.Fatal("seed")
+		}
 	})
 
 	t.Run("chunked", func(t *testing.T) {

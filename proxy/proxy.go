@@ -93,6 +93,8 @@ type Policy interface {
 	// host and escaped path address, and which smart-HTTP endpoint; nil
 	// when none does (git.go).
 	GitRepoFor(host, path string) (*allowlist.GitRepo, allowlist.GitService)
+	// Git returns the `git:` entries, in file order.
+	Git() []*allowlist.GitRepo
 }
 
 // Config configures a Server. Zero durations and sizes take the defaults

@@ -40,10 +40,8 @@ var owners = map[string][]string{
 	"github.com/zricethezav/gitleaks/v8": {mod + "/dlp"},
 	"github.com/rs/zerolog":              {mod + "/dlp"},
 	"github.com/spf13/viper":             {mod + "/dlp"},
-	// Pack decoding stays behind the git gate (go-billy is the file
-	// interface go-git's Packfile reads a pack through).
-	"github.com/go-git/go-git/v5":   {mod + "/gitgate"},
-	"github.com/go-git/go-billy/v5": {mod + "/gitgate"},
+	// Pack decoding stays behind the git gate.
+	"github.com/go-git/go-git/v5": {mod + "/gitgate"},
 }
 
 // allowlistDeps is every package outside the standard library that package

@@ -268,8 +268,15 @@ func (opts *Options) ungated(pol *allowlist.Policy, req allowlist.Request, d all
 	if g, _ := pol.GitRepoFor(req.Host, req.Path); g != nil {
 		return ""
 	}
-	return fmt.Sprintf("%s admits this push, but no git: entry declares the repository, so the git gate does not check its refs or scan its content; declare it: bottle git add %s%s",
-		d.Rule, shquote.Quote(strings.ToLower(req.Host)+"/"+repo), secretshared.Where(&opts.File))
+	add := "bottle git add " + shquote.Quote(strings.ToLower(req.Host)+"/"+repo) + secretshared.Where(&opts.File)
+	if hostEntry(pol, req.Host) != nil {
+		// The proxy refuses it (a forge may take a push to another
+		// spelling of a declared repository, which would pass the gate).
+		return fmt.Sprintf("%s admits this request, but the proxy refuses the push: %s has git: entries, and a push to a repository none of them declares is refused; declare it: %s",
+			d.Rule, strings.ToLower(req.Host), add)
+	}
+	return fmt.Sprintf("%s admits this push, but no git: entry declares the repository, so the git gate does not check its refs or scan its content; declare it: %s",
+		d.Rule, add)
 }
 
 // addressWarnings look req's name up on the host and say which of its
