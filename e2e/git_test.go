@@ -279,8 +279,10 @@ git add big.bin; git commit -qm "agent: 100 MB"; git push -q origin HEAD:refs/he
 		if got := refs()["refs/heads/agent/big"]; got != lastLine(out) {
 			t.Errorf("the server's agent/big is %q; want %s", got, lastLine(out))
 		}
-		if anon == 0 || anon >= 300<<20 {
-			t.Errorf("the sidecar's peak memory is %d MiB; want some, under 300", anon>>20)
+		// Under the size of the one blob: a gate that held it whole (or
+		// the pack) would go over. The sidecar idles at about 25 MiB.
+		if anon == 0 || anon >= 96<<20 {
+			t.Errorf("the sidecar's peak memory is %d MiB; want some, under 96 (less than the 100 MB blob)", anon>>20)
 		}
 		if st := docker(t, "inspect", "--format", "{{.State.Running}} {{.State.OOMKilled}} {{.RestartCount}}", sidecar); st != "true false 0" {
 			t.Errorf("the sidecar: running, OOM-killed, restarts: %s", st)
