@@ -150,6 +150,10 @@ func TestDecideConnectGit(t *testing.T) {
 	if d.Reason != want {
 		t.Errorf("reason = %q\nwant     %q", d.Reason, want)
 	}
+	// The passthrough rule is there already: no command is offered.
+	if cmd := p.AllowCommand(Request{Host: "ssh.example.com", Port: 22}, d, HintScope{}); cmd != "" {
+		t.Errorf("AllowCommand offers %q for a refused git-over-SSH tunnel", cmd)
+	}
 	if d := p.DecideConnect("ssh.example.com", 443); d.Denied() || d.Action != ActionIntercept || d.Rule != "git[2]" {
 		t.Errorf("CONNECT ssh.example.com:443 = %+v; want intercepted by git[2]", d)
 	}

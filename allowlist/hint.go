@@ -52,6 +52,11 @@ func (p *Policy) AllowCommand(req Request, d Decision, scope HintScope) string {
 
 // allowCommands are the commands of AllowCommand, without the scope.
 func (p *Policy) allowCommands(req Request, d Decision) []string {
+	if d.Cause == CauseGitSSH {
+		// The passthrough rule exists already: no rule lets git over SSH
+		// past the gate (the reason says to use https).
+		return nil
+	}
 	t, err := parseTarget(req.Host)
 	if err != nil {
 		return nil
