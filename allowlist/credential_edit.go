@@ -412,7 +412,13 @@ func removeCredential(file string, data []byte, name string, extra []string) (Ed
 		return EditResult{}, fmt.Errorf("%w: %s", ErrNoMatch, msg)
 	}
 	id := fmt.Sprintf("credentials[%d]", idx)
-	res := EditResult{Removed: []string{name}}
+	return removeItem(file, data, root, val, idx, id, EditResult{Removed: []string{name}}, extra)
+}
+
+// removeItem removes item idx (id, for messages) of the sequence val of
+// root, parsed from data: by deleting its lines where it has lines of its
+// own, else by writing the file anew. res says what was removed.
+func removeItem(file string, data []byte, root, val *yaml.Node, idx int, id string, res EditResult, extra []string) (EditResult, error) {
 	item := val.Content[idx]
 	if err := danglingAlias(file, root, []*yaml.Node{item}, []string{id}); err != nil {
 		return EditResult{}, err

@@ -304,23 +304,5 @@ func removeGit(file string, data []byte, repo string, extra []string) (EditResul
 		return EditResult{}, fmt.Errorf("%w: %s", ErrNoMatch, msg)
 	}
 	id := fmt.Sprintf("git[%d]", idx)
-	res := EditResult{Removed: []string{id}}
-	item := val.Content[idx]
-	if err := danglingAlias(file, root, []*yaml.Node{item}, []string{id}); err != nil {
-		return EditResult{}, err
-	}
-	if val.Style&yaml.FlowStyle != 0 || hasBlockScalar(val) || lineShared(val, idx, item) {
-		out, err := reemit(root, func() {
-			val.Content = slices.Delete(val.Content, idx, idx+1)
-		})
-		if err != nil {
-			return EditResult{}, err
-		}
-		res.Data, res.Rewritten = out, true
-		return validated(file, res, extra)
-	}
-	e := newTextEdit(data)
-	e.deleteLines(e.dashLine(item), e.itemEnd(val.Column-1, item))
-	res.Data = e.bytes()
-	return validated(file, res, extra)
+	return removeItem(file, data, root, val, idx, id, EditResult{Removed: []string{id}}, extra)
 }
