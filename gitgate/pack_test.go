@@ -254,9 +254,10 @@ func TestInspectSimplePack(t *testing.T) {
 	if got, want := res.Findings[0].String(), "marker in prod.env:3 (commit "+c[:12]+")"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	// Two blobs and one commit were scanned, every byte of them.
-	if s.scans != 3 {
-		t.Errorf("%d scans, want 3 (two blobs, one commit)", s.scans)
+	// Two blobs, one commit and the tree's names were scanned, every
+	// byte of them.
+	if s.scans != 4 {
+		t.Errorf("%d scans, want 4 (two blobs, one commit, one tree)", s.scans)
 	}
 }
 
@@ -455,6 +456,30 @@ func TestInspectAllowMarker(t *testing.T) {
 	b := Finding{Rule: "marker", Path: "b.txt", Line: 2, Commit: c, Object: r.rev(c + ":b.txt")}
 	wantFindings(t, inspect(t, pack, &markerScanner{marker: key}, false).Findings, a, b)
 	wantFindings(t, inspect(t, pack, &markerScanner{marker: key}, true).Findings, b)
+}
+
+// TestInspectFileName: a secret in a file or directory name is found in
+// the tree that holds the name, and the finding does not repeat the name.
+func TestInspectFileName(t *testing.T) {
+	r := newRepo(t)
+	key := secret(t)
+	c := r.commit("names", map[string]string{
+		"docs/" + key + ".txt": "clean\n",
+		"a/" + key + "/b.txt":  "clean too\n",
+	})
+	res := inspect(t, r.pack([]string{c}), &markerScanner{marker: key}, false)
+	docs, a := r.rev(c+":docs"), r.rev(c+":a")
+	want := []Finding{
+		{Rule: "marker", Path: "a file name of tree " + a[:12], Line: 1, Object: a},
+		{Rule: "marker", Path: "a file name of tree " + docs[:12], Line: 1, Object: docs},
+	}
+	slices.SortFunc(want, func(x, y Finding) int { return strings.Compare(x.Path, y.Path) })
+	wantFindings(t, res.Findings, want...)
+	for _, f := range res.Findings {
+		if strings.Contains(f.String(), key) {
+			t.Errorf("finding %q repeats the secret", f)
+		}
+	}
 }
 
 // TestInspectLooseBlob: a blob no new tree reaches is scanned still, and

@@ -25,8 +25,8 @@ type hit struct {
 	allow bool // the line holds allowMarker
 }
 
-// scan scans every blob, commit and tag of the pack with s, in pack
-// order, and returns the findings sorted by commit (oldest first), path
+// scan scans every blob, commit and tag of the pack, and the entry names
+// of every tree, with s, in pack order, and returns the findings sorted by commit (oldest first), path
 // and line, without duplicates.
 //
 // A blob is streamed to s once. Only a blob with findings is read a
@@ -86,6 +86,26 @@ func (pk *pack) scan(ctx context.Context, s Scanner, w *walk, honourAllow bool) 
 				}
 			}
 			add(hits, f, messageLine(raw, msg))
+		case plumbing.TreeObject:
+			// The names of a tree's entries are content the agent chose
+			// as much as a file's: a credential's value pushed as a file
+			// name would reach the upstream as surely as one in a file.
+			raw, err := pk.readAll(i)
+			if err != nil {
+				return nil, err
+			}
+			names, err := treeNames(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%w: tree %s: %v", ErrMalformed, o.id, err)
+			}
+			hits, err := scanContent(s, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(names)), nil })
+			if err != nil {
+				return nil, pk.scanError(ctx, i, err)
+			}
+			// The finding names the tree, never the entry: its name holds
+			// the match. Line is the entry's position in the tree.
+			f := Finding{Path: "a file name of tree " + o.id.String()[:12], Object: o.id.String()}
+			add(hits, f, func(h hit) int { return h.line })
 		}
 	}
 	sortFindings(out, w)
@@ -250,4 +270,15 @@ func sortFindings(fs []Finding, w *walk) {
 			cmp.Compare(a.Commit, b.Commit),
 		)
 	})
+}
+
+// treeNames is the names of a raw tree's entries, one a line, as they are
+// scanned.
+func treeNames(raw []byte) ([]byte, error) {
+	var b bytes.Buffer
+	err := eachEntry(raw, func(_ uint32, name []byte, _ plumbing.Hash) {
+		b.Write(name)
+		b.WriteByte('\n')
+	})
+	return b.Bytes(), err
 }

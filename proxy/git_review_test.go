@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -42,4 +43,27 @@ func (o *gitOrigin) count() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.seen)
+}
+
+// TestGitGateSecretInFileName: a credential's value as a file name is a
+// secret pushed like one in a file: blocked, and the agent's remote:
+// lines name the tree, not the name.
+func TestGitGateSecretInFileName(t *testing.T) {
+	g := newGitEnv(t, nil)
+	c := g.client(t)
+	bare, url := g.seed(t, c, "acme", "fn")
+	w := c.clone(url)
+	name := hex.EncodeToString([]byte(g.forge)) // the value has a "/"
+	g.secrets = append(g.secrets, name)
+	id := c.commit(w, "name", map[string]string{"notes/" + name: "clean\n"})
+	out, err := c.run(w, "push", "origin", "HEAD:refs/heads/agent/fn")
+	if err == nil {
+		t.Fatalf("push of the credential's value as a file name succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "remote: bottle: push blocked: value:forge in a file name of tree ") || strings.Contains(out, name) {
+		t.Errorf("git's output:\n%s", out)
+	}
+	if refAt(c, bare, "refs/heads/agent/fn") == id || len(g.origin.pushes("fn")) != 0 {
+		t.Errorf("the push reached the upstream")
+	}
 }
