@@ -67,3 +67,29 @@ func TestGitGateSecretInFileName(t *testing.T) {
 		t.Errorf("the push reached the upstream")
 	}
 }
+
+// TestGitGateSecretInRefOrOption: a credential's value in a ref name or a
+// push option (which travel uncompressed, before the pack) never reaches
+// the upstream.
+func TestGitGateSecretInRefOrOption(t *testing.T) {
+	g := newGitEnv(t, nil)
+	c := g.client(t)
+	bare, url := g.seed(t, c, "acme", "ro")
+	w := c.clone(url)
+	name := hex.EncodeToString([]byte(g.forge))
+	g.secrets = append(g.secrets, name)
+	c.commit(w, "ro", map[string]string{"ro.txt": "clean\n"})
+	if out, err := c.run(w, "push", "origin", "HEAD:refs/heads/agent/"+name); err == nil {
+		t.Errorf("push to a ref named with the credential's value succeeded:\n%s", out)
+	}
+	if refAt(c, bare, "refs/heads/agent/"+name) != "" {
+		t.Errorf("the ref reached the upstream")
+	}
+	c.must(bare, "config", "receive.advertisePushOptions", "true")
+	if out, err := c.run(w, "push", "-o", "note="+name, "origin", "HEAD:refs/heads/agent/opt"); err == nil {
+		t.Errorf("push with the credential's value in a push option succeeded:\n%s", out)
+	}
+	if refAt(c, bare, "refs/heads/agent/opt") != "" {
+		t.Errorf("the push option reached the upstream")
+	}
+}
