@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 
+	"bottle.dev/bottle/internal/contract"
 	billy "github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
@@ -37,6 +38,16 @@ const (
 	trailerLen = 20
 	// headerLen is "PACK", the version and the object count.
 	headerLen = 12
+	// maxInflate bounds what a pack inflates to, all its objects
+	// together, as a multiple of Limits.MaxPack: zlib packs zeros a
+	// thousand to one and a delta of a few bytes copies 64 KiB, so the
+	// pack's own size says nothing of the memory and time its objects
+	// take. Each object alone is bounded by MaxPack.
+	maxInflate = 8
+	// maxObjects bounds the objects of one pack (the parser keeps a few
+	// hundred bytes for each); a push of a whole large repository has a
+	// few million.
+	maxObjects = 1 << 22
 )
 
 // Inspect decodes the push's pack and scans what it adds: every blob
@@ -52,7 +63,11 @@ func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Resul
 	if p.packOff >= p.size {
 		return &Result{}, nil
 	}
-	pk, err := openPack(ctx, p.file, p.packOff, p.size-p.packOff)
+	max := p.maxPack
+	if max <= 0 {
+		max = contract.DefaultGitMaxPack
+	}
+	pk, err := openPack(ctx, p.file, p.packOff, p.size-p.packOff, max)
 	if err != nil {
 		return nil, err
 	}
@@ -95,12 +110,16 @@ type pack struct {
 }
 
 // openPack parses the pack that is the n bytes of f from off: it checks
-// the pack's structure and checksum, resolves every delta (a delta on an
+// the size of what it inflates to (checkSizes, max: Limits.MaxPack), the
+// pack's structure and checksum, resolves every delta (a delta on an
 // object outside the pack is ErrThin), and indexes the objects.
-func openPack(ctx context.Context, f *os.File, off, n int64) (*pack, error) {
+func openPack(ctx context.Context, f *os.File, off, n, max int64) (*pack, error) {
 	fs := &packFS{ctx: ctx, r: f, off: off, n: n, name: "push.pack"}
 	if n < headerLen+trailerLen {
 		return nil, fmt.Errorf("%w: the pack is %d bytes, shorter than a pack's header and checksum (32)", ErrMalformed, n)
+	}
+	if err := checkSizes(fs, max); err != nil {
+		return nil, err
 	}
 	rec := &recorder{ctx: ctx}
 	idx := new(idxfile.Writer)
@@ -144,6 +163,114 @@ func parseError(ctx context.Context, fs *packFS, err error) error {
 		return thinError(fs)
 	}
 	return fmt.Errorf("%w: the pack does not decode: %v", ErrMalformed, err)
+}
+
+// checkSizes reads the pack's object headers, and the first bytes of each
+// delta (where it says the size of its result), and refuses a pack of
+// more than maxObjects objects, an object whose content is larger than
+// max, and a pack whose objects inflate to more than maxInflate × max all
+// together: the parser would hold each object whole in memory, and hash
+// every byte. A declared size is checked before the object is inflated,
+// and the inflating stops at it (the scanner refuses an object longer
+// than its header says), so this pass takes no more than the limits
+// allow either.
+func checkSizes(fs *packFS, max int64) error {
+	sc := packfile.NewScanner(fs.file())
+	_, count, err := sc.Header()
+	if err != nil {
+		return sizeError(fs, err)
+	}
+	if count > maxObjects {
+		return fmt.Errorf("%w: the pack holds %d objects; the bottle's git gate takes at most %d in one push", ErrTooLarge, count, maxObjects)
+	}
+	budget := maxInflate * max
+	for range count {
+		if err := fs.ctx.Err(); err != nil {
+			return err
+		}
+		h, err := sc.NextObjectHeader()
+		if err != nil {
+			return sizeError(fs, err)
+		}
+		if err := checkSize(h.Offset, "", h.Length, max, &budget); err != nil {
+			return err
+		}
+		if !h.Type.IsDelta() {
+			if _, _, err := sc.NextObject(io.Discard); err != nil {
+				return sizeError(fs, err)
+			}
+			continue
+		}
+		var head deltaHead
+		if _, _, err := sc.NextObject(&head); err != nil {
+			return sizeError(fs, err)
+		}
+		target, ok := head.target()
+		if !ok {
+			return fmt.Errorf("%w: the delta at pack offset %d has no valid header", ErrMalformed, h.Offset)
+		}
+		if err := checkSize(h.Offset, "the result of ", target, max, &budget); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sizeError is a failure to read the pack in checkSizes: the context's
+// error when it was cancelled, else ErrMalformed.
+func sizeError(fs *packFS, err error) error {
+	if err := fs.ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: the pack does not decode: %v", ErrMalformed, err)
+}
+
+// checkSize takes n bytes from budget, and refuses an object of more than
+// max bytes or a budget overdrawn.
+func checkSize(off int64, what string, n, max int64, budget *int64) error {
+	if n > max {
+		return fmt.Errorf("%w: %sthe object at pack offset %d is %s; the bottle's git gate takes objects of at most %s (bottle-sidecar --git-max-pack)", ErrTooLarge, what, off, sizeString(n), sizeString(max))
+	}
+	if *budget -= n; *budget < 0 {
+		return fmt.Errorf("%w: the pack's objects inflate to more than %s; the bottle's git gate takes at most %d times --git-max-pack (%s)", ErrTooLarge, sizeString(maxInflate*max), maxInflate, sizeString(max))
+	}
+	return nil
+}
+
+// deltaHead keeps the first bytes of a delta: two sizes, the base's and
+// the result's, each at most 10 bytes of LEB128.
+type deltaHead struct {
+	b []byte
+}
+
+func (d *deltaHead) Write(p []byte) (int, error) {
+	if room := 20 - len(d.b); room > 0 {
+		d.b = append(d.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+// target is the size of the delta's result.
+func (d *deltaHead) target() (int64, bool) {
+	b := d.b
+	var n int64
+	for i := 0; i < 2; i++ {
+		n = 0
+		var shift uint
+		for {
+			if len(b) == 0 || shift > 56 {
+				return 0, false
+			}
+			c := b[0]
+			b = b[1:]
+			n |= int64(c&0x7f) << shift
+			shift += 7
+			if c&0x80 == 0 {
+				break
+			}
+		}
+	}
+	return n, n >= 0
 }
 
 // thinError names a delta of the pack whose base the pack does not hold.

@@ -54,7 +54,7 @@ func spool(body io.Reader, lim Limits) (*Push, error) {
 		return nil, fmt.Errorf("spooling a git push: %w (bottle-sidecar --git-spool)", err)
 	}
 	os.Remove(f.Name()) // fails where an open file cannot be removed: Close removes it then
-	p := &Push{file: f}
+	p := &Push{file: f, maxPack: max}
 	n, err := copySpool(f, io.LimitReader(body, max+1))
 	switch {
 	case err != nil:

@@ -196,7 +196,7 @@ func (s *Server) gatePush(r *http.Request, rs *reqState, repo *allowlist.GitRepo
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		if body, err = gitgate.DecodeBody(body, ce); err != nil {
 			release()
-			return s.pushPackError(r, rs, repo, nil, err)
+			return s.pushPackError(r, rs, repo, nil, false, err)
 		}
 		decoded = true
 	}
@@ -223,7 +223,7 @@ func (s *Server) gatePush(r *http.Request, rs *reqState, repo *allowlist.GitRepo
 				return s.badBody(r, rs, b.readErr())
 			}
 		}
-		return s.pushPackError(r, rs, repo, push, err)
+		return s.pushPackError(r, rs, repo, push, false, err)
 	}
 	// From here the spool is removed, and the slot freed, when the
 	// request ends, whichever way: answered, failed, or the client gone
@@ -312,7 +312,7 @@ func (s *Server) judgePush(r *http.Request, rs *reqState, repo *allowlist.GitRep
 	}
 	res, err := push.Inspect(r.Context(), sc, repo.GitleaksAllow)
 	if err != nil {
-		return s.pushPackError(r, rs, repo, push, err)
+		return s.pushPackError(r, rs, repo, push, true, err)
 	}
 	if len(res.Findings) == 0 {
 		if len(refused) == 0 {
@@ -436,8 +436,10 @@ func findingMessages(fs []gitgate.Finding) []string {
 
 // pushPackError refuses a push the gate cannot inspect: too large,
 // malformed, thin, or whose body could not be decoded. push is nil when
-// its commands are unknown: then git is told with a plain HTTP error.
-func (s *Server) pushPackError(r *http.Request, rs *reqState, repo *allowlist.GitRepo, push *gitgate.Push, err error) *http.Response {
+// its commands are unknown: then git is told with a plain HTTP error;
+// whole says it holds the whole body (Inspect refused it), not only its
+// first bytes (Receive found it too large).
+func (s *Server) pushPackError(r *http.Request, rs *reqState, repo *allowlist.GitRepo, push *gitgate.Push, whole bool, err error) *http.Response {
 	var why string
 	switch {
 	case errors.Is(err, gitgate.ErrTooLarge):
@@ -460,7 +462,7 @@ func (s *Server) pushPackError(r *http.Request, rs *reqState, repo *allowlist.Gi
 		refs[i] = gitgate.RefStatus{Ref: c.Ref, Reason: "bottle: push refused: " + shortPackReason(err)}
 	}
 	s.decidePush(rs, repo, allowlist.CauseGitPack, "push refused: "+why, push, refs, nil)
-	if errors.Is(err, gitgate.ErrTooLarge) {
+	if errors.Is(err, gitgate.ErrTooLarge) && !whole {
 		rs.rec.Git.Bytes = 0 // push holds its first bytes only
 	}
 	return s.pushReport(r, rs, push, refs, []string{"bottle: push refused: " + why})

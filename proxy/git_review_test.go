@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"compress/zlib"
+	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"bottle.dev/bottle/gitgate"
 )
@@ -92,4 +95,60 @@ func TestGitGateSecretInRefOrOption(t *testing.T) {
 	if refAt(c, bare, "refs/heads/agent/opt") != "" {
 		t.Errorf("the push option reached the upstream")
 	}
+}
+
+// TestGitGateDeltaBomb: a pack of a few KiB whose delta inflates to
+// 64 GiB is refused as too large, at once, and never reaches the
+// upstream; the audit counts the bytes that were received.
+func TestGitGateDeltaBomb(t *testing.T) {
+	g := newGitEnv(t, nil)
+	c := g.client(t)
+	_, url := g.seed(t, c, "acme", "db")
+	base := make([]byte, 1<<16)
+	baseID := sha1.Sum(append([]byte(fmt.Sprintf("blob %d\x00", len(base))), base...))
+	delta := append([]byte{0x80, 0x80, 0x04}, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02) // base 64 KiB, result 64 GiB
+	delta = append(delta, bytes.Repeat([]byte{0x80}, 1<<20)...)
+	var pack bytes.Buffer
+	pack.WriteString("PACK\x00\x00\x00\x02\x00\x00\x00\x02")
+	pack.Write(packHeader(3, len(base)))
+	zw := zlib.NewWriter(&pack)
+	zw.Write(base)
+	zw.Close()
+	pack.Write(packHeader(7, len(delta))) // REF_DELTA
+	pack.Write(baseID[:])
+	zw = zlib.NewWriter(&pack)
+	zw.Write(delta)
+	zw.Close()
+	sum := sha1.Sum(pack.Bytes())
+	pack.Write(sum[:])
+
+	cmd := fmt.Sprintf("%s %s refs/heads/agent/db\x00 report-status side-band-64k agent=test", zeroID, strings.Repeat("1", 40))
+	body := fmt.Sprintf("%04x%s0000", len(cmd)+4, cmd) + pack.String()
+	start := time.Now()
+	resp, answer := g.receivePack(t, url, strings.NewReader(body))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(answer, "ng refs/heads/agent/db bottle: push refused: too large") {
+		t.Fatalf("%d %q", resp.StatusCode, answer)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the refusal took %s", d)
+	}
+	if len(g.origin.pushes("db")) != 0 {
+		t.Errorf("the push reached the upstream")
+	}
+	if rec := g.lastPush(t, "/acme/db.git/git-receive-pack"); rec.Git.Bytes != int64(len(body)) {
+		t.Errorf("audit bytes %d; want %d", rec.Git.Bytes, len(body))
+	}
+}
+
+// packHeader is a pack object's header: its type and size.
+func packHeader(typ byte, size int) []byte {
+	c := typ<<4 | byte(size&0x0f)
+	size >>= 4
+	var out []byte
+	for size > 0 {
+		out = append(out, c|0x80)
+		c = byte(size & 0x7f)
+		size >>= 7
+	}
+	return append(out, c)
 }

@@ -1,0 +1,143 @@
+package gitgate
+
+import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// rawObject is one object of a pack built by hand: a whole one (typ 1-4)
+// or a REF_DELTA (typ 7) on base.
+type rawObject struct {
+	typ  byte
+	size int64 // the declared (inflated) size; -1: len(data)
+	data []byte
+	base [20]byte
+}
+
+// buildPack writes a version 2 pack of objs, its checksum included.
+func buildPack(t testing.TB, objs []rawObject) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("PACK\x00\x00\x00\x02")
+	n := len(objs)
+	b.Write([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	for _, o := range objs {
+		size := o.size
+		if size < 0 {
+			size = int64(len(o.data))
+		}
+		c := o.typ<<4 | byte(size&0x0f)
+		size >>= 4
+		for size > 0 {
+			b.WriteByte(c | 0x80)
+			c = byte(size & 0x7f)
+			size >>= 7
+		}
+		b.WriteByte(c)
+		if o.typ == 7 {
+			b.Write(o.base[:])
+		}
+		zw := zlib.NewWriter(&b)
+		zw.Write(o.data)
+		zw.Close()
+	}
+	sum := sha1.Sum(b.Bytes())
+	b.Write(sum[:])
+	return b.Bytes()
+}
+
+// blobID is the object id of a blob with content data.
+func blobID(data []byte) [20]byte {
+	return sha1.Sum(append([]byte(fmt.Sprintf("blob %d\x00", len(data))), data...))
+}
+
+// leb128 is n as a delta header writes a size.
+func leb128(n int64) []byte {
+	var out []byte
+	for {
+		c := byte(n & 0x7f)
+		n >>= 7
+		if n == 0 {
+			return append(out, c)
+		}
+		out = append(out, c|0x80)
+	}
+}
+
+// deltaBomb is a delta on a 64 KiB base that copies the whole base
+// copies times: a delta of about copies bytes whose result is copies ×
+// 64 KiB.
+// The result ends in tail (at most 127 bytes), inserted.
+func deltaBomb(base []byte, copies int, tail string) []byte {
+	d := append(leb128(int64(len(base))), leb128(int64(copies)<<16+int64(len(tail)))...)
+	// 0x80 alone: copy from offset 0, size 0, which means 0x10000.
+	d = append(d, bytes.Repeat([]byte{0x80}, copies)...)
+	if tail != "" {
+		d = append(append(d, byte(len(tail))), tail...)
+	}
+	return d
+}
+
+func withLimit(p *Push, max int64) *Push { p.maxPack = max; return p }
+
+// TestInspectBoundsInflatedSize: the gate refuses, before inflating it,
+// an object whose content would be larger than the push may be
+// (--git-max-pack), and a pack whose objects add up to more than
+// maxInflate times that: a pack of a few KiB must not make the sidecar
+// hold or hash gigabytes.
+func TestInspectBoundsInflatedSize(t *testing.T) {
+	const limit = 1 << 20
+	base := make([]byte, 1<<16)
+	baseID := blobID(base)
+	tests := []struct {
+		name string
+		objs []rawObject
+	}{
+		{"a blob larger than the limit", []rawObject{{typ: 3, size: -1, data: make([]byte, 2*limit)}}},
+		{"a delta whose result is larger than the limit", []rawObject{
+			{typ: 3, size: -1, data: base},
+			{typ: 7, size: -1, data: deltaBomb(base, 2*limit>>16, ""), base: baseID},
+		}},
+		{"objects that add up to more than the budget", func() []rawObject {
+			objs := []rawObject{{typ: 3, size: -1, data: base}}
+			for i := range maxInflate * limit >> 19 {
+				objs = append(objs, rawObject{typ: 7, size: -1, data: deltaBomb(base, 8, fmt.Sprint(i)), base: baseID})
+			}
+			return objs
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pack := buildPack(t, tt.objs)
+			if len(pack) > limit {
+				t.Fatalf("the test pack is %d bytes; it must be under the limit", len(pack))
+			}
+			_, err := withLimit(pushOf(t, pack), limit).Inspect(context.Background(), nil, false)
+			if !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Inspect = %v; want ErrTooLarge", err)
+			}
+		})
+	}
+	// A delta of 1 MiB whose result is 64 GiB, under the default limit:
+	// refused at once, never inflated.
+	huge := buildPack(t, []rawObject{
+		{typ: 3, size: -1, data: base},
+		{typ: 7, size: -1, data: deltaBomb(base, 1<<20, ""), base: baseID},
+	})
+	if _, err := pushOf(t, huge).Inspect(context.Background(), nil, false); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Inspect of a 64 GiB delta = %v; want ErrTooLarge", err)
+	}
+	// Under the limits the same kind of pack is fine.
+	ok := buildPack(t, []rawObject{
+		{typ: 3, size: -1, data: base},
+		{typ: 7, size: -1, data: deltaBomb(base, 4, ""), base: baseID},
+	})
+	if _, err := withLimit(pushOf(t, ok), limit).Inspect(context.Background(), nil, false); err != nil {
+		t.Fatalf("Inspect of a pack within the limits: %v", err)
+	}
+}
