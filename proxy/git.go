@@ -114,8 +114,25 @@ func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 	case svc == allowlist.GitReceivePack && r.Method == http.MethodPost:
 		rs.git = &gitReq{repo: repo}
 		return s.gatePush(r, rs, repo)
+	case svc == allowlist.GitReceivePack:
+		// git sends only POST there; whatever a server would make of
+		// another method, it must not reach it past the gate.
+		return s.pushMethod(r, rs, repo)
 	}
 	return nil
+}
+
+// pushMethod refuses a request to a declared repository's receive-pack
+// endpoint by another method than POST, which the gate would not judge.
+func (s *Server) pushMethod(r *http.Request, rs *reqState, repo *allowlist.GitRepo) *http.Response {
+	why := fmt.Sprintf("%s to git-receive-pack; git pushes with POST, which the bottle's git gate judges", r.Method)
+	rs.decided(allowlist.Decision{Rule: repo.ID, Cause: allowlist.CauseGitPack, Reason: "push refused: " + why})
+	drain(r.Body, s.maxPack())
+	a := newAnswer(http.StatusMethodNotAllowed, "bottle: push refused: "+why+"\n")
+	a.header.Set("Allow", http.MethodPost)
+	a.header.Set("Proxy-Status", proxyStatus("http_request_denied", why))
+	s.finish(rs, a.status, "")
+	return a.response(r)
 }
 
 // gitResponse adds no-thin to the receive-pack advertisement (a gzip one

@@ -152,3 +152,28 @@ func packHeader(typ byte, size int) []byte {
 	}
 	return append(out, c)
 }
+
+// TestGitGateOtherMethods: the policy's broad rule admits any method,
+// but only POST reaches a declared repository's receive-pack endpoint,
+// through the gate; another method is refused and never reaches the
+// upstream.
+func TestGitGateOtherMethods(t *testing.T) {
+	g := newGitEnvPolicy(t, strings.Replace(gitPolicy, "    methods: [GET, POST]\n", "", 1), nil)
+	c := g.client(t)
+	_, url := g.seed(t, c, "acme", "m")
+	w := c.clone(url)
+	old := c.must(w, "rev-parse", "HEAD")
+	id := c.commit(w, "m", map[string]string{"m.txt": "m\n"})
+	raw := pushBody(t, c, w, old, id, "refs/heads/main")
+	for _, method := range []string{"PUT", "PATCH", "GET"} {
+		before := g.origin.count()
+		req := mkReq(t, method, url+"/git-receive-pack", bytes.NewReader(raw), "Content-Type", gitgate.RequestType)
+		resp, _ := g.do(g.env.client(false), req)
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s git-receive-pack: %d; want 405", method, resp.StatusCode)
+		}
+		if g.origin.count() != before {
+			t.Errorf("%s git-receive-pack reached the upstream", method)
+		}
+	}
+}
