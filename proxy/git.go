@@ -509,6 +509,15 @@ func drain(body io.Reader, limit int64) {
 // a report git prints as "! [remote rejected] REF (REASON)" with the
 // messages as `remote:` lines.
 func (s *Server) pushReport(r *http.Request, rs *reqState, push *gitgate.Push, refs []gitgate.RefStatus, msgs []string) *http.Response {
+	// What the messages quote from the push (a path, a ref name) never
+	// shows the agent a credential's value.
+	set := s.secrets.Load()
+	for i := range msgs {
+		msgs[i] = set.Scrub(msgs[i])
+	}
+	for i := range refs {
+		refs[i].Reason = set.Scrub(refs[i].Reason)
+	}
 	var b bytes.Buffer
 	if err := gitgate.WriteReport(&b, push.Caps, refs, msgs); err != nil {
 		// Cannot happen on a buffer.

@@ -177,3 +177,22 @@ func TestGitGateOtherMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestGitGateFindingPathScrubbed: a finding's path is quoted to the agent,
+// but never with a credential's value in it.
+func TestGitGateFindingPathScrubbed(t *testing.T) {
+	g := newGitEnv(t, nil)
+	c := g.client(t)
+	_, url := g.seed(t, c, "acme", "ps")
+	w := c.clone(url)
+	dir := hex.EncodeToString([]byte(g.forge))
+	g.secrets = append(g.secrets, dir)
+	c.commit(w, "ps", map[string]string{dir + "/k.env": "aws_access_key_id = " + newAWSKey() + "\n"})
+	out, err := c.run(w, "push", "origin", "HEAD:refs/heads/agent/ps")
+	if err == nil {
+		t.Fatalf("push succeeded:\n%s", out)
+	}
+	if strings.Contains(out, dir) || !strings.Contains(out, "remote: bottle: push blocked: aws-access-token in [credential forge value]/k.env:1") {
+		t.Errorf("git's output:\n%s", out)
+	}
+}
