@@ -5,9 +5,12 @@ import (
 	"compress/zlib"
 	"context"
 	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 )
 
 // rawObject is one object of a pack built by hand: a whole one (typ 1-4)
@@ -139,5 +142,59 @@ func TestInspectBoundsInflatedSize(t *testing.T) {
 	})
 	if _, err := withLimit(pushOf(t, ok), limit).Inspect(context.Background(), nil, false); err != nil {
 		t.Fatalf("Inspect of a pack within the limits: %v", err)
+	}
+}
+
+// interleavedChains is a pack of chains delta chains of depth deltas
+// each, on blobs of size bytes, written a link of every chain at a time,
+// so that reading its objects by offset resolves each delta anew from
+// its chain's base once a small cache has lost the link before.
+func interleavedChains(t testing.TB, chains, depth, size int) []byte {
+	t.Helper()
+	var objs []rawObject
+	prev := make([][]byte, chains)
+	for j := range chains {
+		b := make([]byte, size)
+		binary.BigEndian.PutUint64(b, uint64(j))
+		prev[j] = b
+		objs = append(objs, rawObject{typ: 3, size: -1, data: b})
+	}
+	for k := 1; k <= depth; k++ {
+		for j := range chains {
+			next := binary.BigEndian.AppendUint64(append([]byte(nil), prev[j][:size-8]...), uint64(k))
+			d := append(leb128(int64(size)), leb128(int64(size))...)
+			for off := 0; off < size-8; {
+				m := min(size-8-off, 1<<16)
+				// copy m bytes from off: four offset bytes, two size bytes
+				d = append(d, 0x80|0x0f|0x30, byte(off), byte(off>>8), byte(off>>16), byte(off>>24), byte(m), byte(m>>8))
+				off += m
+			}
+			d = append(append(d, 8), next[size-8:]...)
+			objs = append(objs, rawObject{typ: 7, size: -1, data: d, base: blobID(prev[j])})
+			prev[j] = next
+		}
+	}
+	return buildPack(t, objs)
+}
+
+// TestInspectBoundsDeltaWork: a pack whose delta chains are interleaved
+// (a few KiB, inflating to well under the limits) is refused once
+// resolving its deltas again and again has taken more work than a pack of
+// its size may, rather than keeping the sidecar busy for minutes; the
+// same chains one after the other are fine.
+func TestInspectBoundsDeltaWork(t *testing.T) {
+	const limit = 128 << 20
+	pack := interleavedChains(t, 24, 24, 1<<20) // 600 MiB inflated, within 8 × 128 MiB
+	start := time.Now()
+	_, err := withLimit(pushOf(t, pack), limit).Inspect(context.Background(), &markerScanner{marker: "no such marker"}, false)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "delta") {
+		t.Errorf("Inspect = %v; want ErrTooLarge for the deltas' work", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("refusing it took %s", d)
+	}
+	ok := interleavedChains(t, 1, 200, 1<<20)
+	if _, err := withLimit(pushOf(t, ok), limit).Inspect(context.Background(), &markerScanner{marker: "no such marker"}, false); err != nil {
+		t.Errorf("Inspect of one chain: %v", err)
 	}
 }

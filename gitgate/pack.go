@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"sync/atomic"
 
 	"bottle.dev/bottle/internal/contract"
 	billy "github.com/go-git/go-billy/v5"
@@ -67,7 +68,19 @@ func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Resul
 	if max <= 0 {
 		max = contract.DefaultGitMaxPack
 	}
-	pk, err := openPack(ctx, p.file, p.packOff, p.size-p.packOff, max)
+	// The pack's reads cancel ctx when its deltas have taken more work
+	// than they may (packFS.Seek); every error is then that one.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	res, err := p.inspect(ctx, cancel, s, honourAllow, max)
+	if err != nil && errors.Is(context.Cause(ctx), ErrTooLarge) {
+		err = context.Cause(ctx)
+	}
+	return res, err
+}
+
+func (p *Push) inspect(ctx context.Context, cancel context.CancelCauseFunc, s Scanner, honourAllow bool, max int64) (*Result, error) {
+	pk, err := openPack(ctx, cancel, p.file, p.packOff, p.size-p.packOff, max)
 	if err != nil {
 		return nil, err
 	}
@@ -113,14 +126,17 @@ type pack struct {
 // the size of what it inflates to (checkSizes, max: Limits.MaxPack), the
 // pack's structure and checksum, resolves every delta (a delta on an
 // object outside the pack is ErrThin), and indexes the objects.
-func openPack(ctx context.Context, f *os.File, off, n, max int64) (*pack, error) {
-	fs := &packFS{ctx: ctx, r: f, off: off, n: n, name: "push.pack"}
+func openPack(ctx context.Context, cancel context.CancelCauseFunc, f *os.File, off, n, max int64) (*pack, error) {
+	fs := &packFS{ctx: ctx, cancel: cancel, r: f, off: off, n: n, name: "push.pack"}
 	if n < headerLen+trailerLen {
 		return nil, fmt.Errorf("%w: the pack is %d bytes, shorter than a pack's header and checksum (32)", ErrMalformed, n)
 	}
-	if err := checkSizes(fs, max); err != nil {
+	deltas, err := checkSizes(fs, max)
+	if err != nil {
 		return nil, err
 	}
+	fs.deltas = deltas
+	fs.work.Store(deltaWork(deltas))
 	rec := &recorder{ctx: ctx}
 	idx := new(idxfile.Writer)
 	parser, err := packfile.NewParser(packfile.NewScanner(fs.file()), rec, idx)
@@ -174,46 +190,48 @@ func parseError(ctx context.Context, fs *packFS, err error) error {
 // and the inflating stops at it (the scanner refuses an object longer
 // than its header says), so this pass takes no more than the limits
 // allow either.
-func checkSizes(fs *packFS, max int64) error {
+func checkSizes(fs *packFS, max int64) (map[int64]int64, error) {
 	sc := packfile.NewScanner(fs.file())
 	_, count, err := sc.Header()
 	if err != nil {
-		return sizeError(fs, err)
+		return nil, sizeError(fs, err)
 	}
 	if count > maxObjects {
-		return fmt.Errorf("%w: the pack holds %d objects; the bottle's git gate takes at most %d in one push", ErrTooLarge, count, maxObjects)
+		return nil, fmt.Errorf("%w: the pack holds %d objects; the bottle's git gate takes at most %d in one push", ErrTooLarge, count, maxObjects)
 	}
 	budget := maxInflate * max
+	deltas := make(map[int64]int64)
 	for range count {
 		if err := fs.ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		h, err := sc.NextObjectHeader()
 		if err != nil {
-			return sizeError(fs, err)
+			return nil, sizeError(fs, err)
 		}
 		if err := checkSize(h.Offset, "", h.Length, max, &budget); err != nil {
-			return err
+			return nil, err
 		}
 		if !h.Type.IsDelta() {
 			if _, _, err := sc.NextObject(io.Discard); err != nil {
-				return sizeError(fs, err)
+				return nil, sizeError(fs, err)
 			}
 			continue
 		}
 		var head deltaHead
 		if _, _, err := sc.NextObject(&head); err != nil {
-			return sizeError(fs, err)
+			return nil, sizeError(fs, err)
 		}
 		target, ok := head.target()
 		if !ok {
-			return fmt.Errorf("%w: the delta at pack offset %d has no valid header", ErrMalformed, h.Offset)
+			return nil, fmt.Errorf("%w: the delta at pack offset %d has no valid header", ErrMalformed, h.Offset)
 		}
 		if err := checkSize(h.Offset, "the result of ", target, max, &budget); err != nil {
-			return err
+			return nil, err
 		}
+		deltas[h.Offset] = target
 	}
-	return nil
+	return deltas, nil
 }
 
 // sizeError is a failure to read the pack in checkSizes: the context's
@@ -419,11 +437,60 @@ var errReadOnly = errors.New("gitgate: the pack is read-only")
 // file by name to stream a large object. Every read checks ctx, so a
 // cancelled push stops within the object being read.
 type packFS struct {
-	ctx  context.Context
-	r    io.ReaderAt
-	off  int64
-	n    int64
-	name string
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	r      io.ReaderAt
+	off    int64
+	n      int64
+	name   string
+
+	// deltas is the size of each delta's result by its offset (nil until
+	// checkSizes has run), and work how much more of them reading the
+	// pack may produce: each time go-git seeks to a delta to apply it,
+	// its result is taken from work, and when work runs out ctx is
+	// cancelled with ErrTooLarge. go-git resolves a delta from its base
+	// again whenever its caches lost the base, so reading objects by
+	// offset costs the square of a chain's depth when chains interleave.
+	deltas map[int64]int64
+	work   atomic.Int64
+}
+
+// deltaWorkFactor and deltaWorkSlack make the work the pack's deltas may
+// take: deltaWorkFactor times their results' sizes together, and
+// deltaWorkSlack besides. The parse, the walk and the scan seek to each
+// delta three or four times in all (3.6 times for a pack of this
+// repository's whole history): twice that leaves room for the caches
+// missing now and then, and still stops a pack whose chains make each
+// delta be applied dozens of times.
+const (
+	deltaWorkFactor = 8
+	deltaWorkSlack  = 256 << 20
+)
+
+// deltaWork is the work the deltas may take (packFS.work).
+func deltaWork(deltas map[int64]int64) int64 {
+	var total int64
+	for _, n := range deltas {
+		total += n
+	}
+	return deltaWorkFactor*total + deltaWorkSlack
+}
+
+// charge takes the result of the delta at pack offset off, if there is
+// one, from the work left, and cancels the inspection when none is left.
+func (fs *packFS) charge(off int64) error {
+	n, ok := fs.deltas[off]
+	if !ok {
+		return nil
+	}
+	if fs.work.Add(-n) < 0 {
+		err := fmt.Errorf("%w: resolving the pack's deltas takes more work than %s of objects may (its delta chains interleave, so that each delta is applied again and again); push fewer commits at a time", ErrTooLarge, sizeString(deltaWork(fs.deltas)))
+		if fs.cancel != nil {
+			fs.cancel(err)
+		}
+		return err
+	}
+	return nil
 }
 
 func (fs *packFS) file() *packFile {
@@ -478,6 +545,17 @@ func (f *packFile) ReadAt(b []byte, off int64) (int, error) {
 		return 0, err
 	}
 	return f.SectionReader.ReadAt(b, off)
+}
+
+// Seek is where go-git's scanner goes to read an object: a delta's
+// result is charged to the pack's work (packFS.charge).
+func (f *packFile) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekStart {
+		if err := f.fs.charge(offset); err != nil {
+			return 0, err
+		}
+	}
+	return f.SectionReader.Seek(offset, whence)
 }
 
 func (f *packFile) Write([]byte) (int, error) { return 0, errReadOnly }
