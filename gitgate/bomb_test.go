@@ -198,3 +198,27 @@ func TestInspectBoundsDeltaWork(t *testing.T) {
 		t.Errorf("Inspect of one chain: %v", err)
 	}
 }
+
+// FuzzInspect: whatever the pack, Inspect returns (no panic), and an
+// error is one of the gate's: too large, malformed or thin.
+func FuzzInspect(f *testing.F) {
+	base := make([]byte, 1<<10)
+	baseID := blobID(base)
+	f.Add(buildPack(f, []rawObject{{typ: 3, size: -1, data: []byte("hello\n")}}))
+	f.Add(buildPack(f, []rawObject{
+		{typ: 3, size: -1, data: base},
+		{typ: 7, size: -1, data: append(append(leb128(1<<10), leb128(1<<10+2)...), 0x90, 0x00, 0x04, 2, 'h', 'i'), base: baseID},
+	}))
+	f.Add(buildPack(f, []rawObject{
+		{typ: 2, size: -1, data: []byte("100644 a\x00" + string(baseID[:]))},
+		{typ: 1, size: -1, data: []byte("tree 0123456789012345678901234567890123456789\n\nmsg\n")},
+		{typ: 4, size: -1, data: []byte("object 0123456789012345678901234567890123456789\ntype blob\ntag v\n\nm\n")},
+	}))
+	f.Fuzz(func(t *testing.T, pack []byte) {
+		p := withLimit(pushOf(t, pack), 1<<20)
+		_, err := p.Inspect(context.Background(), &markerScanner{marker: "hi"}, true)
+		if err != nil && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrThin) {
+			t.Fatalf("Inspect: %v", err)
+		}
+	})
+}
