@@ -97,6 +97,11 @@ func copySpool(f *os.File, r io.Reader) (int64, error) {
 	}
 }
 
+// maxCommands bounds the ref-update commands of one push: each is judged,
+// audited and answered, and a body of --git-max-pack bytes holds millions
+// of them. A mirror push of a large repository has tens of thousands.
+const maxCommands = 1 << 16
+
 // tooLarge is ErrTooLarge with the limit, worded for the agent.
 type tooLarge struct{ max int64 }
 
@@ -151,6 +156,9 @@ func (p *Push) parse() error {
 		}
 		if err := p.parseLine(payload); err != nil {
 			return err
+		}
+		if len(p.Commands) > maxCommands {
+			return fmt.Errorf("%w: a push of more than %d ref updates; the bottle's git gate takes at most %[2]d at a time", ErrTooLarge, maxCommands)
 		}
 	}
 	seen := make(map[string]bool, len(p.Commands))
