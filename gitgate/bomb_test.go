@@ -222,3 +222,25 @@ func FuzzInspect(f *testing.F) {
 		}
 	})
 }
+
+// TestInspectRefNamesAndOptions: the ref names and push options are
+// scanned, in a push without a pack too; a finding names the command or
+// option by its position.
+func TestInspectRefNamesAndOptions(t *testing.T) {
+	key := secret(t)
+	body := pkt(oid2+" "+ZeroID+" refs/heads/agent/"+key+"\x00 report-status push-options") +
+		pkt(oid2+" "+ZeroID+" refs/heads/agent/clean") + "0000" + pkt("ci.skip") + pkt("note="+key) + "0000"
+	p, err := Receive(strings.NewReader(body), Limits{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	res, err := p.Inspect(context.Background(), &markerScanner{marker: key}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFindings(t, res.Findings,
+		Finding{Rule: "marker", Path: "the ref name of command 1"},
+		Finding{Rule: "marker", Path: "push option 2"},
+	)
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"bottle.dev/bottle/internal/contract"
@@ -57,13 +58,64 @@ const (
 // thin pack is ErrThin, a pack that does not decode whole (a corrupt
 // object, a bad checksum, bytes after the checksum) is ErrMalformed.
 //
+// The ref names of its commands and its push options are scanned too
+// (a finding names the command or option by its position, never the
+// text): they reach the upstream like the pack, and the guard, which
+// reads the body as it arrives, does not see them in a gzip-encoded one.
+//
 // With s nil the pack is decoded and walked but not scanned. With
 // honourAllow, a finding on a line that holds "gitleaks:allow" is
-// dropped. A push without a pack (only deletes) is an empty Result.
+// dropped. A push without a pack (only deletes) has only its commands
+// scanned.
 func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Result, error) {
-	if p.packOff >= p.size {
-		return &Result{}, nil
+	var head []Finding
+	if s != nil {
+		var err error
+		if head, err = p.scanHead(s, honourAllow); err != nil {
+			return nil, err
+		}
 	}
+	if p.packOff >= p.size {
+		return &Result{Findings: head}, nil
+	}
+	res, err := p.inspectPack(ctx, s, honourAllow)
+	if err != nil {
+		return nil, err
+	}
+	res.Findings = append(head, res.Findings...)
+	return res, nil
+}
+
+// scanHead scans the ref name of each command and each push option.
+func (p *Push) scanHead(s Scanner, honourAllow bool) ([]Finding, error) {
+	var out []Finding
+	scan := func(text, where string) error {
+		hits, err := scanContent(s, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil })
+		if err != nil {
+			return fmt.Errorf("scanning the push's %s: %w", where, err)
+		}
+		for _, h := range hits {
+			if !honourAllow || !h.allow {
+				out = append(out, Finding{Rule: h.rule, Path: where})
+			}
+		}
+		return nil
+	}
+	for i, c := range p.Commands {
+		if err := scan(c.Ref, "the ref name of command "+itoa(i+1)); err != nil {
+			return nil, err
+		}
+	}
+	for i, o := range p.PushOptions {
+		if err := scan(o, "push option "+itoa(i+1)); err != nil {
+			return nil, err
+		}
+	}
+	return slices.Compact(out), nil
+}
+
+// inspectPack decodes, walks and scans the pack.
+func (p *Push) inspectPack(ctx context.Context, s Scanner, honourAllow bool) (*Result, error) {
 	max := p.maxPack
 	if max <= 0 {
 		max = contract.DefaultGitMaxPack

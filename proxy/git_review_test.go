@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"compress/zlib"
 	"crypto/sha1"
 	"encoding/hex"
@@ -194,5 +195,48 @@ func TestGitGateFindingPathScrubbed(t *testing.T) {
 	}
 	if strings.Contains(out, dir) || !strings.Contains(out, "remote: bottle: push blocked: aws-access-token in [credential forge value]/k.env:1") {
 		t.Errorf("git's output:\n%s", out)
+	}
+}
+
+// TestGitGateGzipRefName: the guard reads a push's body as it arrives,
+// gzip-encoded, so a credential's value in a ref name or a push option of
+// a gzip-encoded push is the gate's to find: blocked, never forwarded.
+func TestGitGateGzipRefName(t *testing.T) {
+	g := newGitEnv(t, nil)
+	c := g.client(t)
+	bare, url := g.seed(t, c, "acme", "gzr")
+	w := c.clone(url)
+	old := c.must(w, "rev-parse", "HEAD")
+	id := c.commit(w, "gz", map[string]string{"gz.txt": "gzip\n"})
+	name := hex.EncodeToString([]byte(g.forge))
+	g.secrets = append(g.secrets, name)
+	for _, tc := range []struct{ what, ref, option, finding string }{
+		{"ref name", "refs/heads/agent/" + name, "", "value:forge in the ref name of command 1"},
+		{"push option", "refs/heads/agent/opt", "note=" + name, "value:forge in push option 1"},
+	} {
+		raw := pushBody(t, c, w, old, id, tc.ref)
+		if tc.option != "" {
+			// The command asks for push-options; they follow its flush.
+			i := bytes.Index(raw, []byte("0000PACK"))
+			cmd := fmt.Sprintf("%s %s %s\x00 report-status side-band-64k push-options agent=test", zeroID, id, tc.ref)
+			opt := tc.option
+			raw = append([]byte(fmt.Sprintf("%04x%s0000%04x%s0000", len(cmd)+4, cmd, len(opt)+4, opt)), raw[i+4:]...)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(raw)
+		zw.Close()
+		req := mkReq(t, "POST", url+"/git-receive-pack", &gz,
+			"Content-Type", gitgate.RequestType, "Content-Encoding", "gzip", "Accept", gitgate.ResultType)
+		resp, answer := g.do(g.env.client(false), req)
+		// The report names the refused ref as the agent wrote it (git
+		// matches it), and nothing else quotes the value.
+		answer = strings.ReplaceAll(answer, tc.ref, "REF")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(answer, "bottle: push blocked: "+tc.finding) || strings.Contains(answer, name) {
+			t.Errorf("%s: %d %q; want the push blocked", tc.what, resp.StatusCode, answer)
+		}
+		if refAt(c, bare, tc.ref) != "" || len(g.origin.pushes("gzr")) != 0 {
+			t.Fatalf("%s: the push reached the upstream", tc.what)
+		}
 	}
 }
