@@ -228,7 +228,7 @@ func FuzzInspect(f *testing.F) {
 // option by its position.
 func TestInspectRefNamesAndOptions(t *testing.T) {
 	key := secret(t)
-	body := pkt(oid2+" "+ZeroID+" refs/heads/agent/"+key+"\x00 report-status push-options") +
+	body := pkt(oid2+" "+ZeroID+" refs/heads/agent/"+key+"\x00 report-status push-options agent="+key) +
 		pkt(oid2+" "+ZeroID+" refs/heads/agent/clean") + "0000" + pkt("ci.skip") + pkt("note="+key) + "0000"
 	p, err := Receive(strings.NewReader(body), Limits{Dir: t.TempDir()})
 	if err != nil {
@@ -241,6 +241,7 @@ func TestInspectRefNamesAndOptions(t *testing.T) {
 	}
 	wantFindings(t, res.Findings,
 		Finding{Rule: "marker", Path: "the ref name of command 1"},
+		Finding{Rule: "marker", Path: "capabilities"},
 		Finding{Rule: "marker", Path: "push option 2"},
 	)
 }

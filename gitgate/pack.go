@@ -58,10 +58,11 @@ const (
 // thin pack is ErrThin, a pack that does not decode whole (a corrupt
 // object, a bad checksum, bytes after the checksum) is ErrMalformed.
 //
-// The ref names of its commands and its push options are scanned too
-// (a finding names the command or option by its position, never the
-// text): they reach the upstream like the pack, and the guard, which
-// reads the body as it arrives, does not see them in a gzip-encoded one.
+// The ref names of its commands, its capabilities and its push options
+// are scanned too (a finding names the command or option by its
+// position, never the text): they reach the upstream like the pack, and
+// the guard, which reads the body as it arrives, does not see them in a
+// gzip-encoded one.
 //
 // With s nil the pack is decoded and walked but not scanned. With
 // honourAllow, a finding on a line that holds "gitleaks:allow" is
@@ -86,7 +87,8 @@ func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Resul
 	return res, nil
 }
 
-// scanHead scans the ref name of each command and each push option.
+// scanHead scans the ref name of each command, the capabilities (whose
+// agent= is free text) and each push option.
 func (p *Push) scanHead(s Scanner, honourAllow bool) ([]Finding, error) {
 	var out []Finding
 	scan := func(text, where string) error {
@@ -103,6 +105,11 @@ func (p *Push) scanHead(s Scanner, honourAllow bool) ([]Finding, error) {
 	}
 	for i, c := range p.Commands {
 		if err := scan(c.Ref, "the ref name of command "+itoa(i+1)); err != nil {
+			return nil, err
+		}
+	}
+	if len(p.Caps.All) > 0 {
+		if err := scan(strings.Join(p.Caps.All, " "), "capabilities"); err != nil {
 			return nil, err
 		}
 	}
