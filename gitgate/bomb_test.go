@@ -245,3 +245,30 @@ func TestInspectRefNamesAndOptions(t *testing.T) {
 		Finding{Rule: "marker", Path: "push option 2"},
 	)
 }
+
+// TestInspectBoundsBaseRereads: many small deltas on one large base
+// (which no cache of the scan holds, so that each delta inflates it
+// anew) are refused once the rereading has taken more work than the
+// pack's objects may; a few are fine.
+func TestInspectBoundsBaseRereads(t *testing.T) {
+	base := make([]byte, 16<<20)
+	id := blobID(base)
+	pack := func(n int) []byte {
+		objs := []rawObject{{typ: 3, size: -1, data: base}}
+		for i := range n {
+			tail := fmt.Sprint(i)
+			d := append(leb128(int64(len(base))), leb128(int64(16+len(tail)))...)
+			d = append(d, 0x90, 16) // copy 16 bytes from offset 0
+			d = append(append(d, byte(len(tail))), tail...)
+			objs = append(objs, rawObject{typ: 7, size: -1, data: d, base: id})
+		}
+		return buildPack(t, objs)
+	}
+	_, err := pushOf(t, pack(200)).Inspect(context.Background(), &markerScanner{marker: "no such marker"}, false)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "read again and again") {
+		t.Errorf("Inspect of 200 deltas on a 16 MiB base = %v; want ErrTooLarge for the work", err)
+	}
+	if _, err := pushOf(t, pack(4)).Inspect(context.Background(), &markerScanner{marker: "no such marker"}, false); err != nil {
+		t.Errorf("Inspect of 4 deltas on it: %v", err)
+	}
+}

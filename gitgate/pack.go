@@ -190,12 +190,12 @@ func openPack(ctx context.Context, cancel context.CancelCauseFunc, f *os.File, o
 	if n < headerLen+trailerLen {
 		return nil, fmt.Errorf("%w: the pack is %d bytes, shorter than a pack's header and checksum (32)", ErrMalformed, n)
 	}
-	deltas, err := checkSizes(fs, max)
+	sizes, err := checkSizes(fs, max)
 	if err != nil {
 		return nil, err
 	}
-	fs.deltas = deltas
-	fs.work.Store(deltaWork(deltas))
+	fs.sizes = sizes
+	fs.work.Store(readWork(sizes))
 	rec := &recorder{ctx: ctx}
 	idx := new(idxfile.Writer)
 	parser, err := packfile.NewParser(packfile.NewScanner(fs.file()), rec, idx)
@@ -248,7 +248,8 @@ func parseError(ctx context.Context, fs *packFS, err error) error {
 // every byte. A declared size is checked before the object is inflated,
 // and the inflating stops at it (the scanner refuses an object longer
 // than its header says), so this pass takes no more than the limits
-// allow either.
+// allow either. It returns the size of each object's content (a delta's
+// result), by the object's offset in the pack.
 func checkSizes(fs *packFS, max int64) (map[int64]int64, error) {
 	sc := packfile.NewScanner(fs.file())
 	_, count, err := sc.Header()
@@ -259,7 +260,7 @@ func checkSizes(fs *packFS, max int64) (map[int64]int64, error) {
 		return nil, fmt.Errorf("%w: the pack holds %d objects; the bottle's git gate takes at most %d in one push", ErrTooLarge, count, maxObjects)
 	}
 	budget := maxInflate * max
-	deltas := make(map[int64]int64)
+	sizes := make(map[int64]int64)
 	for range count {
 		if err := fs.ctx.Err(); err != nil {
 			return nil, err
@@ -272,6 +273,7 @@ func checkSizes(fs *packFS, max int64) (map[int64]int64, error) {
 			return nil, err
 		}
 		if !h.Type.IsDelta() {
+			sizes[h.Offset] = h.Length
 			if _, _, err := sc.NextObject(io.Discard); err != nil {
 				return nil, sizeError(fs, err)
 			}
@@ -288,9 +290,9 @@ func checkSizes(fs *packFS, max int64) (map[int64]int64, error) {
 		if err := checkSize(h.Offset, "the result of ", target, max, &budget); err != nil {
 			return nil, err
 		}
-		deltas[h.Offset] = target
+		sizes[h.Offset] = target
 	}
-	return deltas, nil
+	return sizes, nil
 }
 
 // sizeError is a failure to read the pack in checkSizes: the context's
@@ -503,47 +505,49 @@ type packFS struct {
 	n      int64
 	name   string
 
-	// deltas is the size of each delta's result by its offset (nil until
-	// checkSizes has run), and work how much more of them reading the
-	// pack may produce: each time go-git seeks to a delta to apply it,
-	// its result is taken from work, and when work runs out ctx is
-	// cancelled with ErrTooLarge. go-git resolves a delta from its base
-	// again whenever its caches lost the base, so reading objects by
-	// offset costs the square of a chain's depth when chains interleave.
-	deltas map[int64]int64
-	work   atomic.Int64
+	// sizes is the size of each object's content (a delta's result) by
+	// its offset (nil until checkSizes has run), and work how much more
+	// content reading the pack may produce: each time go-git seeks to an
+	// object to read it, its size is taken from work, and when work runs
+	// out ctx is cancelled with ErrTooLarge. go-git reads an object again
+	// whenever its caches lost it: a delta's base, inflated anew for each
+	// delta on it, or a whole chain resolved anew for each of its links,
+	// so that a pack of a few KiB could keep the sidecar busy for hours.
+	sizes map[int64]int64
+	work  atomic.Int64
 }
 
-// deltaWorkFactor and deltaWorkSlack make the work the pack's deltas may
-// take: deltaWorkFactor times their results' sizes together, and
-// deltaWorkSlack besides. The parse, the walk and the scan seek to each
-// delta three or four times in all (3.6 times for a pack of this
-// repository's whole history): twice that leaves room for the caches
-// missing now and then, and still stops a pack whose chains make each
-// delta be applied dozens of times.
+// readWorkFactor and readWorkSlack make the work reading the pack may
+// take: readWorkFactor times its objects' sizes together, and
+// readWorkSlack besides. The parse, the walk and the scan seek to each
+// object about three times in all (3.3 for a pack of this repository's
+// whole history): more than twice that leaves room for the caches
+// missing now and then, and still stops a pack whose objects are each
+// read dozens of times.
 const (
-	deltaWorkFactor = 8
-	deltaWorkSlack  = 256 << 20
+	readWorkFactor = 8
+	readWorkSlack  = 256 << 20
 )
 
-// deltaWork is the work the deltas may take (packFS.work).
-func deltaWork(deltas map[int64]int64) int64 {
+// readWork is the work reading the pack may take (packFS.work).
+func readWork(sizes map[int64]int64) int64 {
 	var total int64
-	for _, n := range deltas {
+	for _, n := range sizes {
 		total += n
 	}
-	return deltaWorkFactor*total + deltaWorkSlack
+	return readWorkFactor*total + readWorkSlack
 }
 
-// charge takes the result of the delta at pack offset off, if there is
-// one, from the work left, and cancels the inspection when none is left.
+// charge takes the size of the object at pack offset off, if one starts
+// there, from the work left, and cancels the inspection when none is
+// left.
 func (fs *packFS) charge(off int64) error {
-	n, ok := fs.deltas[off]
+	n, ok := fs.sizes[off]
 	if !ok {
 		return nil
 	}
 	if fs.work.Add(-n) < 0 {
-		err := fmt.Errorf("%w: resolving the pack's deltas takes more work than %s of objects may (its delta chains interleave, so that each delta is applied again and again); push fewer commits at a time", ErrTooLarge, sizeString(deltaWork(fs.deltas)))
+		err := fmt.Errorf("%w: reading the pack's objects takes more work than %s of them may (deltas on a large base, or delta chains that interleave, have each object read again and again); push fewer commits at a time", ErrTooLarge, sizeString(readWork(fs.sizes)))
 		if fs.cancel != nil {
 			fs.cancel(err)
 		}
@@ -606,8 +610,8 @@ func (f *packFile) ReadAt(b []byte, off int64) (int, error) {
 	return f.SectionReader.ReadAt(b, off)
 }
 
-// Seek is where go-git's scanner goes to read an object: a delta's
-// result is charged to the pack's work (packFS.charge).
+// Seek is where go-git's scanner goes to read an object: its size is
+// charged to the pack's work (packFS.charge).
 func (f *packFile) Seek(offset int64, whence int) (int64, error) {
 	if whence == io.SeekStart {
 		if err := f.fs.charge(offset); err != nil {
