@@ -70,6 +70,11 @@ const PushWait = 5 * time.Minute
 // maxAuditCommits bounds the commit ids a git-push audit line lists.
 const maxAuditCommits = 50
 
+// maxAuditFindings bounds the findings a git-push audit line names (a
+// push of a file of a million keys has a million findings); the last
+// says how many more there were.
+const maxAuditFindings = 100
+
 // maxFindingLines bounds the `remote:` lines that name findings.
 const maxFindingLines = 20
 
@@ -564,7 +569,11 @@ func (s *Server) gitRecord(repo *allowlist.GitRepo, push *gitgate.Push, refs []g
 	if res != nil {
 		g.Objects = res.Objects
 		g.Commits = res.Commits[:min(len(res.Commits), maxAuditCommits)]
-		for _, f := range res.Findings {
+		for i, f := range res.Findings {
+			if i == maxAuditFindings {
+				g.Findings = append(g.Findings, fmt.Sprintf("and %d more", len(res.Findings)-i))
+				break
+			}
 			g.Findings = append(g.Findings, s.auditText(f.String()))
 		}
 	}

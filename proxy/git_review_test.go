@@ -240,3 +240,24 @@ func TestGitGateGzipRefName(t *testing.T) {
 		}
 	}
 }
+
+// TestGitGateAuditFindingsBounded: a push with more findings than an
+// audit line names is audited with the first of them and a count of the
+// rest.
+func TestGitGateAuditFindingsBounded(t *testing.T) {
+	g := newGitEnv(t, nil)
+	c := g.client(t)
+	_, url := g.seed(t, c, "report", "af")
+	w := c.clone(url)
+	var b strings.Builder
+	for range maxAuditFindings + 50 {
+		fmt.Fprintf(&b, "aws_access_key_id = %s\n", newAWSKey())
+	}
+	c.commit(w, "keys", map[string]string{"keys.env": b.String()})
+	c.must(w, "push", "-q", "origin", "HEAD:refs/heads/af")
+	rec := g.lastPush(t, "/report/af.git/git-receive-pack")
+	n := len(rec.Git.Findings)
+	if n != maxAuditFindings+1 || !strings.HasPrefix(rec.Git.Findings[n-1], "and ") {
+		t.Fatalf("audit has %d findings, last %q; want %d and a count", n, rec.Git.Findings[n-1], maxAuditFindings+1)
+	}
+}
