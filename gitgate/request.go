@@ -97,9 +97,10 @@ func copySpool(f *os.File, r io.Reader) (int64, error) {
 	}
 }
 
-// maxCommands bounds the ref-update commands of one push: each is judged,
-// audited and answered, and a body of --git-max-pack bytes holds millions
-// of them. A mirror push of a large repository has tens of thousands.
+// maxCommands bounds the ref-update commands of one push (and its shallow
+// lines, and its push options): each is judged, audited and answered, and
+// a body of --git-max-pack bytes holds millions of them. A mirror push of
+// a large repository has tens of thousands of commands.
 const maxCommands = 1 << 16
 
 // tooLarge is ErrTooLarge with the limit, worded for the agent.
@@ -157,8 +158,8 @@ func (p *Push) parse() error {
 		if err := p.parseLine(payload); err != nil {
 			return err
 		}
-		if len(p.Commands) > maxCommands {
-			return fmt.Errorf("%w: a push of more than %d ref updates; the bottle's git gate takes at most %[2]d at a time", ErrTooLarge, maxCommands)
+		if len(p.Commands) > maxCommands || len(p.Shallow) > maxCommands {
+			return fmt.Errorf("%w: a push of more than %d ref updates or shallow lines; the bottle's git gate takes at most %[2]d of each at a time", ErrTooLarge, maxCommands)
 		}
 	}
 	seen := make(map[string]bool, len(p.Commands))
@@ -187,6 +188,9 @@ func (p *Push) parse() error {
 				break
 			}
 			p.PushOptions = append(p.PushOptions, string(bytes.TrimSuffix(payload, []byte("\n"))))
+			if len(p.PushOptions) > maxCommands {
+				return fmt.Errorf("%w: a push of more than %d push options; the bottle's git gate takes at most %[2]d", ErrTooLarge, maxCommands)
+			}
 		}
 	}
 	p.packOff = r.n
