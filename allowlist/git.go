@@ -62,7 +62,13 @@ type GitRepo struct {
 
 	Line, Col int // position of the entry in its file
 
-	segs []string // Path split at "/", for matching request paths
+	segs []string // Path split at "/"
+	// fold is segs lower-cased: a request path is matched against it
+	// lower-cased too, because forges route repository paths without
+	// regard to case ("/ACME/Widget" is acme/widget on GitHub and GitLab),
+	// and the gate must apply to every spelling that reaches the entry's
+	// repository.
+	fold []string
 }
 
 // Repo is the entry's repository as written in messages:
@@ -80,7 +86,12 @@ func (p *Policy) ImpliedRules() []*Rule { return p.gitRules }
 
 // GitRepoFor returns the entry whose repository path (escaped, as the
 // proxy judges it) addresses on host, and which endpoint; nil, GitNone
-// when none does. The first entry in file order wins.
+// when none does. The first entry in file order wins. The path is
+// matched without regard to case, its endpoint's name and ".git"
+// included: a forge reads "/ACME/Widget.GIT/git-receive-pack" as a push
+// to acme/widget, so the gate must take it as one (a path that a broad
+// rule admits would otherwise reach the repository ungated). Erring this
+// way only makes the gate judge a request that no forge would serve.
 func (p *Policy) GitRepoFor(host, path string) (*GitRepo, GitService) {
 	if len(p.git) == 0 {
 		return nil, GitNone
@@ -88,6 +99,9 @@ func (p *Policy) GitRepoFor(host, path string) (*GitRepo, GitService) {
 	segs, err := CleanPath(path)
 	if err != nil {
 		return nil, GitNone
+	}
+	for i, seg := range segs {
+		segs[i] = strings.ToLower(seg)
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	for _, g := range p.git {

@@ -302,6 +302,7 @@ func (p *parser) gitRepo(i int, n *yaml.Node) (*GitRepo, *yaml.Node, *yaml.Node)
 		return nil, nil, nil
 	}
 	g.segs = strings.Split(g.Path, "/")
+	g.fold = strings.Split(strings.ToLower(g.Path), "/")
 	return g, repoNode, credNode
 }
 

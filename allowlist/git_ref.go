@@ -53,10 +53,10 @@ func GitEndpoint(path string) (repo string, svc GitService) {
 	return p, svc
 }
 
-// matchRepo reports whether the path segments name the repository, the
-// last one with or without ".git".
+// matchRepo reports whether the path segments (lower-cased) name the
+// repository, the last one with or without ".git".
 func (g *GitRepo) matchRepo(repo []string) bool {
-	if matchSegs(g.segs, repo) {
+	if matchSegs(g.fold, repo) {
 		return true
 	}
 	if len(repo) == 0 {
@@ -68,7 +68,7 @@ func (g *GitRepo) matchRepo(repo []string) bool {
 		return false
 	}
 	trimmed := append(repo[:len(repo)-1:len(repo)-1], base)
-	return matchSegs(g.segs, trimmed)
+	return matchSegs(g.fold, trimmed)
 }
 
 // RefAllowed reports whether push: lets the agent create or update ref, a

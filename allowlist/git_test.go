@@ -184,6 +184,18 @@ func TestGitRepoFor(t *testing.T) {
 		{"other.example.com", "/acme/widget/git-receive-pack", "", GitNone},
 		{"ssh.example.com", "/team/tool.git/git-receive-pack", "git[2]", GitReceivePack},
 		{"ssh.example.com", "/team/git-receive-pack", "", GitNone},
+		// Forges route paths without regard to case: every spelling of a
+		// declared repository is gated.
+		{"git.example.com", "/ACME/Widget/git-receive-pack", "git[0]", GitReceivePack},
+		{"git.example.com", "/acme/WIDGET.GIT/git-receive-pack", "git[0]", GitReceivePack},
+		{"git.example.com", "/Acme/Widget.git/GIT-RECEIVE-PACK", "git[0]", GitReceivePack},
+		{"git.example.com", "/acme/%57idget/Info/Refs", "git[0]", GitInfoRefs},
+		{"git.example.com", "/acme/ReadOnly/git-receive-pack", "git[1]", GitReceivePack},
+		{"ssh.example.com", "/TEAM/Tool/git-receive-pack", "git[2]", GitReceivePack},
+		{"git.example.com", "/acme/widget/git-receive-pack/", "git[0]", GitReceivePack},
+		{"git.example.com", "/acme/widget;x=1/git-receive-pack", "git[0]", GitReceivePack},
+		{"git.example.com", "/acme%2Fwidget/git-receive-pack", "git[0]", GitReceivePack},
+		{"git.example.com", "/acme/%252e/widget/git-receive-pack", "git[0]", GitReceivePack},
 	}
 	for _, tt := range tests {
 		g, svc := p.GitRepoFor(tt.host, tt.path)

@@ -82,6 +82,7 @@ type Push struct {
 	file    *os.File // the request body as received (decoded when it was gzip-encoded)
 	size    int64    // bytes in file
 	packOff int64    // where the pack starts in file; size when there is none
+	maxPack int64    // Limits.MaxPack it was received with (0: the default), which bounds what Inspect inflates
 }
 
 // Scanner looks for secrets in one object's content. found is called for

@@ -9,8 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
+	"bottle.dev/bottle/internal/contract"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
@@ -38,7 +41,7 @@ import (
 //     second scratch file.
 //
 // The scratch files are made in the spool file's directory and removed
-// at once; maxContent bounds them too. Only a blob the Scanner found
+// at once; maxInflate bounds them too. Only a blob the Scanner found
 // something in is produced again, to give the findings their lines.
 const (
 	// maxMeta bounds a commit, tree or tag object, which the walk reads
@@ -55,12 +58,15 @@ const (
 	// maxDepth is git's limit on a delta chain (pack-objects'
 	// OE_DEPTH_BITS): the scratch stack holds at most that many bases.
 	maxDepth = 4095
-	// maxObjects and maxContent bound what a pack may make the gate
+	// maxObjects and maxInflate bound what a pack may make the gate
 	// hold and scan (a pack of tiny objects costs about 150 bytes of
 	// memory an object; zlib and deltas let a small pack expand a
 	// thousandfold).
 	maxObjects = 1_000_000
-	maxContent = 8 << 30
+	// maxInflate bounds the content of all the objects together, as a
+	// multiple of the push's limit (Limits.MaxPack, which also bounds
+	// each object alone): 4 GiB at the default limit.
+	maxInflate = 8
 	// trailerLen is the pack's SHA-1 checksum, after the last object.
 	trailerLen = 20
 	// headerLen is "PACK", the version and the object count.
@@ -84,11 +90,72 @@ const (
 // (only deletes) is an empty Result. At most maxHits (1000) findings
 // are kept, the first found (blobs are scanned several at once, so past
 // 1000 which ones is not fixed).
+//
+// The ref names of its commands, its capabilities and its push options
+// are scanned too (a finding names the command or option by its
+// position, never the text): they reach the upstream like the pack, and
+// the guard, which reads the body as it arrives, does not see them in a
+// gzip-encoded one.
 func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Result, error) {
-	if p.packOff >= p.size {
-		return &Result{}, nil
+	var head []Finding
+	if s != nil {
+		var err error
+		if head, err = p.scanHead(s, honourAllow); err != nil {
+			return nil, err
+		}
 	}
-	pk, err := openPack(ctx, p.file, p.packOff, p.size-p.packOff)
+	if p.packOff >= p.size {
+		return &Result{Findings: head}, nil
+	}
+	res, err := p.inspectPack(ctx, s, honourAllow)
+	if err != nil {
+		return nil, err
+	}
+	res.Findings = append(head, res.Findings...)
+	return res, nil
+}
+
+// scanHead scans the ref name of each command, the capabilities (whose
+// agent= is free text) and each push option.
+func (p *Push) scanHead(s Scanner, honourAllow bool) ([]Finding, error) {
+	var out []Finding
+	scan := func(text, where string) error {
+		hits, err := scanBytes(s, []byte(text), maxHits)
+		if err != nil {
+			return fmt.Errorf("scanning the push's %s: %w", where, err)
+		}
+		for _, h := range hits {
+			if !honourAllow || !h.allow {
+				out = append(out, Finding{Rule: h.rule, Path: where})
+			}
+		}
+		return nil
+	}
+	for i, c := range p.Commands {
+		if err := scan(c.Ref, "the ref name of command "+itoa(i+1)); err != nil {
+			return nil, err
+		}
+	}
+	if len(p.Caps.All) > 0 {
+		if err := scan(strings.Join(p.Caps.All, " "), "capabilities"); err != nil {
+			return nil, err
+		}
+	}
+	for i, o := range p.PushOptions {
+		if err := scan(o, "push option "+itoa(i+1)); err != nil {
+			return nil, err
+		}
+	}
+	return slices.Compact(out), nil
+}
+
+// inspectPack decodes, walks and scans the pack.
+func (p *Push) inspectPack(ctx context.Context, s Scanner, honourAllow bool) (*Result, error) {
+	max := p.maxPack
+	if max <= 0 {
+		max = contract.DefaultGitMaxPack
+	}
+	pk, err := openPack(ctx, p.file, p.packOff, p.size-p.packOff, max)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +211,7 @@ type pack struct {
 	nhits int           // in hits and in the messages, at most maxHits
 	mu    sync.Mutex    // hits and nhits, which the scan pool fills
 	small bytes.Buffer  // a small blob being produced, to scan
+	max   int64         // the largest object; maxInflate times it all of them
 
 	// What produce reuses from one object to the next (produce is never
 	// run twice at once).
@@ -155,11 +223,15 @@ type pack struct {
 // openPack reads the pack that is the n bytes of f from off, first pass:
 // the headers, the object count, the checksum, and the ids of the whole
 // objects.
-func openPack(ctx context.Context, f *os.File, off, n int64) (*pack, error) {
+//
+// max (Limits.MaxPack) bounds each object's content, a delta's result
+// included, and maxInflate times max all of them: checked from the
+// headers, before anything is inflated.
+func openPack(ctx context.Context, f *os.File, off, n, max int64) (*pack, error) {
 	if n < headerLen+trailerLen {
 		return nil, fmt.Errorf("%w: the pack is %d bytes, shorter than a pack's header and checksum (32)", ErrMalformed, n)
 	}
-	pk := &pack{src: &section{ctx: ctx, r: f, off: off, n: n}, byID: make(map[plumbing.Hash]int), hits: make(map[int][]hit)}
+	pk := &pack{src: &section{ctx: ctx, r: f, off: off, n: n}, byID: make(map[plumbing.Hash]int), hits: make(map[int][]hit), max: max}
 	if err := pk.index(ctx); err != nil {
 		return nil, err
 	}
@@ -258,8 +330,11 @@ func (pk *pack) index(ctx context.Context) error {
 		default:
 			return pk.malformed(fmt.Errorf("type %d", h.Type), "the object at pack offset %d", h.Offset)
 		}
-		if content += o.size; content > maxContent {
-			return fmt.Errorf("%w: the pack's objects inflate to more than %d bytes, the most the git gate scans in one push", ErrTooLarge, int64(maxContent))
+		if o.size > pk.max {
+			return fmt.Errorf("%w: the object at pack offset %d is %s; the bottle's git gate takes objects of at most %s (bottle-sidecar --git-max-pack)", ErrTooLarge, o.off, sizeString(o.size), sizeString(pk.max))
+		}
+		if content += o.size; content > maxInflate*pk.max {
+			return fmt.Errorf("%w: the pack's objects inflate to more than %s; the bottle's git gate takes at most %d times --git-max-pack (%s)", ErrTooLarge, sizeString(maxInflate*pk.max), maxInflate, sizeString(pk.max))
 		}
 		byOff[o.off] = i
 		pk.objs = append(pk.objs, o)

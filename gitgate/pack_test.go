@@ -1,6 +1,7 @@
 package gitgate
 
 import (
+	"bottle.dev/bottle/internal/contract"
 	"bytes"
 	"compress/zlib"
 	"context"
@@ -633,7 +634,7 @@ func TestInspectHandMadePacks(t *testing.T) {
 		{"a commit without a tree", handPack(-1, packEntry(plumbing.CommitObject, []byte("author x\n\nmsg\n"), nil)), ErrMalformed},
 		{"a commit's tree cut short", handPack(-1, packEntry(plumbing.TreeObject, badTree, nil), packEntry(plumbing.CommitObject, []byte("tree "+badTreeID.String()+"\n\nmsg\n"), nil)), ErrMalformed},
 		{"too many objects", handPack(maxObjects + 1), ErrTooLarge},
-		{"a delta that makes too much", handPack(-1, blob, ref(slices.Concat(varint(12), varint(maxContent+1)), baseID)), ErrTooLarge},
+		{"a delta that makes too much", handPack(-1, blob, ref(slices.Concat(varint(12), varint(maxInflate*contract.DefaultGitMaxPack+1)), baseID)), ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := pushOf(t, tc.pack).Inspect(context.Background(), &markerScanner{marker: "x"}, false)

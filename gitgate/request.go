@@ -54,7 +54,7 @@ func spool(body io.Reader, lim Limits) (*Push, error) {
 		return nil, fmt.Errorf("spooling a git push: %w (bottle-sidecar --git-spool)", err)
 	}
 	os.Remove(f.Name()) // fails where an open file cannot be removed: Close removes it then
-	p := &Push{file: f}
+	p := &Push{file: f, maxPack: max}
 	n, err := copySpool(f, io.LimitReader(body, max+1))
 	switch {
 	case err != nil:
@@ -96,6 +96,12 @@ func copySpool(f *os.File, r io.Reader) (int64, error) {
 		}
 	}
 }
+
+// maxCommands bounds the ref-update commands of one push (and its shallow
+// lines, and its push options): each is judged, audited and answered, and
+// a body of --git-max-pack bytes holds millions of them. A mirror push of
+// a large repository has tens of thousands of commands.
+const maxCommands = 1 << 16
 
 // tooLarge is ErrTooLarge with the limit, worded for the agent.
 type tooLarge struct{ max int64 }
@@ -152,6 +158,9 @@ func (p *Push) parse() error {
 		if err := p.parseLine(payload); err != nil {
 			return err
 		}
+		if len(p.Commands) > maxCommands || len(p.Shallow) > maxCommands {
+			return fmt.Errorf("%w: a push of more than %d ref updates or shallow lines; the bottle's git gate takes at most %[2]d of each at a time", ErrTooLarge, maxCommands)
+		}
 	}
 	seen := make(map[string]bool, len(p.Commands))
 	for i, c := range p.Commands {
@@ -179,6 +188,9 @@ func (p *Push) parse() error {
 				break
 			}
 			p.PushOptions = append(p.PushOptions, string(bytes.TrimSuffix(payload, []byte("\n"))))
+			if len(p.PushOptions) > maxCommands {
+				return fmt.Errorf("%w: a push of more than %d push options; the bottle's git gate takes at most %[2]d", ErrTooLarge, maxCommands)
+			}
 		}
 	}
 	p.packOff = r.n

@@ -186,6 +186,47 @@ func TestReceiveTooLarge(t *testing.T) {
 	}
 }
 
+// TestReceiveTooManyCommands: a push of more ref updates than the gate
+// judges at once is refused, however small its body.
+func TestReceiveTooManyCommands(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(pkt(ZeroID + " " + oid2 + " refs/heads/a/0\x00" + pushCaps))
+	for i := 1; i <= maxCommands; i++ {
+		b.WriteString(pkt(fmt.Sprintf("%s %s refs/heads/a/%d", ZeroID, oid2, i)))
+	}
+	b.WriteString("0000" + fakePack)
+	p, err := Receive(strings.NewReader(b.String()), Limits{Dir: t.TempDir()})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "ref updates") {
+		t.Fatalf("Receive = %v; want ErrTooLarge", err)
+	}
+	if p != nil {
+		t.Errorf("Receive returned a Push with its error")
+	}
+	for what, build := range map[string]func(*strings.Builder){
+		"shallow lines": func(b *strings.Builder) {
+			for range maxCommands + 1 {
+				b.WriteString(pkt("shallow " + oid1))
+			}
+			b.WriteString(pkt(ZeroID + " " + oid2 + " refs/heads/a\x00" + pushCaps))
+			b.WriteString("0000" + fakePack)
+		},
+		"push options": func(b *strings.Builder) {
+			b.WriteString(pkt(ZeroID + " " + oid2 + " refs/heads/a\x00 push-options"))
+			b.WriteString("0000")
+			for range maxCommands + 1 {
+				b.WriteString(pkt("o"))
+			}
+			b.WriteString("0000" + fakePack)
+		},
+	} {
+		var b strings.Builder
+		build(&b)
+		if _, err := Receive(strings.NewReader(b.String()), Limits{Dir: t.TempDir()}); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: Receive = %v; want ErrTooLarge", what, err)
+		}
+	}
+}
+
 // The spool is unlinked at once: while the Push is open, nothing of it is
 // in the directory, and the file is private.
 func TestReceiveSpool(t *testing.T) {

@@ -70,6 +70,11 @@ const PushWait = 5 * time.Minute
 // maxAuditCommits bounds the commit ids a git-push audit line lists.
 const maxAuditCommits = 50
 
+// maxAuditFindings bounds the findings a git-push audit line names (a
+// push of a file of a million keys has a million findings); the last
+// says how many more there were.
+const maxAuditFindings = 100
+
 // maxFindingLines bounds the `remote:` lines that name findings.
 const maxFindingLines = 20
 
@@ -115,14 +120,9 @@ func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 		rs.git = &gitReq{repo: repo}
 		return s.gatePush(r, rs, repo)
 	case svc == allowlist.GitReceivePack:
-		// git sends a push as a POST only; anything else to the endpoint
-		// would be a push the gate does not read.
-		d := allowlist.Decision{Rule: repo.ID, Cause: allowlist.CauseGitPack,
-			Reason: fmt.Sprintf("%s to git-receive-pack of %s; the git gate takes a push as a POST only", r.Method, repo.Repo())}
-		rs.decided(d)
-		a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
-		s.finish(rs, a.status, "")
-		return a.response(r)
+		// git sends only POST there; whatever a server would make of
+		// another method, it must not reach it past the gate.
+		return s.pushMethod(r, rs, repo)
 	}
 	return nil
 }
@@ -156,6 +156,19 @@ func (s *Server) undeclaredPush(r *http.Request, rs *reqState) *http.Response {
 		}
 	}
 	a := denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, s.gitAddCommand(like, repo, "refs/heads/agent/**"))
+	s.finish(rs, a.status, "")
+	return a.response(r)
+}
+
+// pushMethod refuses a request to a declared repository's receive-pack
+// endpoint by another method than POST, which the gate would not judge.
+func (s *Server) pushMethod(r *http.Request, rs *reqState, repo *allowlist.GitRepo) *http.Response {
+	why := fmt.Sprintf("%s to git-receive-pack; git pushes with POST, which the bottle's git gate judges", r.Method)
+	rs.decided(allowlist.Decision{Rule: repo.ID, Cause: allowlist.CauseGitPack, Reason: "push refused: " + why})
+	drain(r.Body, s.maxPack())
+	a := newAnswer(http.StatusMethodNotAllowed, "bottle: push refused: "+why+"\n")
+	a.header.Set("Allow", http.MethodPost)
+	a.header.Set("Proxy-Status", proxyStatus("http_request_denied", why))
 	s.finish(rs, a.status, "")
 	return a.response(r)
 }
@@ -256,7 +269,7 @@ func (s *Server) gatePush(r *http.Request, rs *reqState, repo *allowlist.GitRepo
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		if body, err = gitgate.DecodeBody(body, ce); err != nil {
 			release()
-			return s.pushPackError(r, rs, repo, nil, err)
+			return s.pushPackError(r, rs, repo, nil, false, err)
 		}
 		decoded = true
 	}
@@ -283,7 +296,7 @@ func (s *Server) gatePush(r *http.Request, rs *reqState, repo *allowlist.GitRepo
 				return s.badBody(r, rs, b.readErr())
 			}
 		}
-		return s.pushPackError(r, rs, repo, push, err)
+		return s.pushPackError(r, rs, repo, push, false, err)
 	}
 	// From here the spool is removed, and the slot freed, when the
 	// request ends, whichever way: answered, failed, or the client gone
@@ -372,7 +385,7 @@ func (s *Server) judgePush(r *http.Request, rs *reqState, repo *allowlist.GitRep
 	}
 	res, err := push.Inspect(r.Context(), sc, repo.GitleaksAllow)
 	if err != nil {
-		return s.pushPackError(r, rs, repo, push, err)
+		return s.pushPackError(r, rs, repo, push, true, err)
 	}
 	if len(res.Findings) == 0 {
 		if len(refused) == 0 {
@@ -529,8 +542,10 @@ func findingMessages(fs []gitgate.Finding) []string {
 
 // pushPackError refuses a push the gate cannot inspect: too large,
 // malformed, thin, or whose body could not be decoded. push is nil when
-// its commands are unknown: then git is told with a plain HTTP error.
-func (s *Server) pushPackError(r *http.Request, rs *reqState, repo *allowlist.GitRepo, push *gitgate.Push, err error) *http.Response {
+// its commands are unknown: then git is told with a plain HTTP error;
+// whole says it holds the whole body (Inspect refused it), not only its
+// first bytes (Receive found it too large).
+func (s *Server) pushPackError(r *http.Request, rs *reqState, repo *allowlist.GitRepo, push *gitgate.Push, whole bool, err error) *http.Response {
 	var why string
 	switch {
 	case errors.Is(err, gitgate.ErrTooLarge):
@@ -553,7 +568,7 @@ func (s *Server) pushPackError(r *http.Request, rs *reqState, repo *allowlist.Gi
 		refs[i] = gitgate.RefStatus{Ref: c.Ref, Reason: "bottle: push refused: " + shortPackReason(err)}
 	}
 	s.decidePush(rs, repo, allowlist.CauseGitPack, "push refused: "+why, push, refs, nil)
-	if errors.Is(err, gitgate.ErrTooLarge) {
+	if errors.Is(err, gitgate.ErrTooLarge) && !whole {
 		rs.rec.Git.Bytes = 0 // push holds its first bytes only
 	}
 	return s.pushReport(r, rs, push, refs, []string{"bottle: push refused: " + why})
@@ -583,6 +598,15 @@ func drain(body io.Reader, limit int64) {
 // a report git prints as "! [remote rejected] REF (REASON)" with the
 // messages as `remote:` lines.
 func (s *Server) pushReport(r *http.Request, rs *reqState, push *gitgate.Push, refs []gitgate.RefStatus, msgs []string) *http.Response {
+	// What the messages quote from the push (a path, a ref name) never
+	// shows the agent a credential's value.
+	set := s.secrets.Load()
+	for i := range msgs {
+		msgs[i] = set.Scrub(msgs[i])
+	}
+	for i := range refs {
+		refs[i].Reason = set.Scrub(refs[i].Reason)
+	}
 	var b bytes.Buffer
 	if err := gitgate.WriteReport(&b, push.Caps, refs, msgs); err != nil {
 		// Cannot happen on a buffer.
@@ -629,7 +653,11 @@ func (s *Server) gitRecord(repo *allowlist.GitRepo, push *gitgate.Push, refs []g
 	if res != nil {
 		g.Objects = res.Objects
 		g.Commits = res.Commits[:min(len(res.Commits), maxAuditCommits)]
-		for _, f := range res.Findings {
+		for i, f := range res.Findings {
+			if i == maxAuditFindings {
+				g.Findings = append(g.Findings, fmt.Sprintf("and %d more", len(res.Findings)-i))
+				break
+			}
 			g.Findings = append(g.Findings, s.auditText(f.String()))
 		}
 	}

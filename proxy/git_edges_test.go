@@ -226,7 +226,7 @@ func TestGitGateOnlyPOST(t *testing.T) {
 	c := g.client(t)
 	_, url := g.seed(t, c, "acme", "put")
 	resp, body := g.do(g.env.client(false), mkReq(t, "PUT", url+"/git-receive-pack", strings.NewReader("0000"), "Content-Type", gitgate.RequestType))
-	if resp.StatusCode != 403 || !strings.Contains(body, "the git gate takes a push as a POST only") {
+	if resp.StatusCode != 405 || !strings.Contains(body, "git pushes with POST, which the bottle's git gate judges") {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 	g.origin.mu.Lock()

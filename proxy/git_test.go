@@ -482,10 +482,10 @@ func TestGitGate(t *testing.T) {
 
 	t.Run("undeclared repository", func(t *testing.T) {
 		// The host rule admits every path on git.test, but a push goes
-		// through the gate only to a declared repository: neither another
-		// one nor another spelling of a declared one (a forge may ignore
-		// case) is taken.
-		for _, other := range []string{"other/x", "ACME/widget"} {
+		// through the gate only to a declared repository: another one is
+		// not taken (another spelling of a declared one is that one:
+		// TestGitGateCaseVariants).
+		for _, other := range []string{"other/x", "other/Widget"} {
 			u := fmt.Sprintf("https://git.test:%d/%s.git", g.origin.port, other)
 			out, err := c.run(w, "push", u, "HEAD:refs/heads/agent/x")
 			if err == nil {
@@ -500,9 +500,9 @@ func TestGitGate(t *testing.T) {
 		}
 		// Not even the receive-pack POST of a client that skips the
 		// advertisement.
-		resp, _ := g.receivePack(t, fmt.Sprintf("https://git.test:%d/ACME/Widget.git", g.origin.port), strings.NewReader("0000"))
+		resp, _ := g.receivePack(t, fmt.Sprintf("https://git.test:%d/other/Widget.git", g.origin.port), strings.NewReader("0000"))
 		if resp.StatusCode != 403 {
-			t.Errorf("POST to an undeclared spelling: %d", resp.StatusCode)
+			t.Errorf("POST to an undeclared repository: %d", resp.StatusCode)
 		}
 		// Fetching one is the policy's business: the host rule lets it.
 		other, otherURL := g.seed(t, c, "other", "y")
