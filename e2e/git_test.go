@@ -232,6 +232,9 @@ git push origin HEAD:refs/heads/agent/leak 2>&1`, key)
 		out, code := agent(t, `set -e; cd w; git checkout -q -b notes origin/main; cat > notes.txt
 git add notes.txt; git commit -qm notes; git push origin HEAD:refs/heads/agent/notes 2>&1`, "the token, for later: "+encoded+"\n")
 		refused(t, out, code, " ! [remote rejected] HEAD -> agent/notes", before)
+		if !strings.Contains(out, "remote: bottle: push blocked: the value of credential forge in notes.txt:1 (commit ") {
+			t.Errorf("the refusal does not name the credential and the file:\n%s", out)
+		}
 		if found := findIn(strings.NewReader(out), []string{pass, encoded}); len(found) > 0 {
 			t.Errorf("the refusal holds the value")
 		}

@@ -533,6 +533,10 @@ func findingMessages(fs []gitgate.Finding) []string {
 			msgs = append(msgs, fmt.Sprintf("bottle: push blocked: and %d more", len(fs)-i))
 			break
 		}
+		if name, ok := strings.CutPrefix(f.Rule, "value:"); ok {
+			// The audit's "value:NAME", in words for the agent.
+			f.Rule = "the value of credential " + name
+		}
 		msgs = append(msgs, "bottle: push blocked: "+f.String())
 	}
 	return append(msgs,

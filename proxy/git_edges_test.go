@@ -80,7 +80,7 @@ func TestGitGateReportStillBlocksValues(t *testing.T) {
 	if err == nil {
 		t.Fatalf("push of the credential's value succeeded:\n%s", out)
 	}
-	wantLines(t, out, "remote: bottle: push blocked: value:forge in v.txt:1 (commit "+id[:12]+")",
+	wantLines(t, out, "remote: bottle: push blocked: the value of credential forge in v.txt:1 (commit "+id[:12]+")",
 		" ! [remote rejected] HEAD -> main (bottle: push blocked: a secret in the pushed commits)")
 	if refAt(c, bare, "refs/heads/main") == id || len(g.origin.pushes("v")) != 0 {
 		t.Errorf("the push reached the upstream")

@@ -64,7 +64,7 @@ func TestGitGateSecretInFileName(t *testing.T) {
 	if err == nil {
 		t.Fatalf("push of the credential's value as a file name succeeded:\n%s", out)
 	}
-	if !strings.Contains(out, "remote: bottle: push blocked: value:forge in notes/ (a file name) ") || strings.Contains(out, name) {
+	if !strings.Contains(out, "remote: bottle: push blocked: the value of credential forge in notes/ (a file name) ") || strings.Contains(out, name) {
 		t.Errorf("git's output:\n%s", out)
 	}
 	if refAt(c, bare, "refs/heads/agent/fn") == id || len(g.origin.pushes("fn")) != 0 {
@@ -211,8 +211,8 @@ func TestGitGateGzipRefName(t *testing.T) {
 	name := hex.EncodeToString([]byte(g.forge))
 	g.secrets = append(g.secrets, name)
 	for _, tc := range []struct{ what, ref, option, finding string }{
-		{"ref name", "refs/heads/agent/" + name, "", "value:forge in the ref name of command 1"},
-		{"push option", "refs/heads/agent/opt", "note=" + name, "value:forge in push option 1"},
+		{"ref name", "refs/heads/agent/" + name, "", "the value of credential forge in the ref name of command 1"},
+		{"push option", "refs/heads/agent/opt", "note=" + name, "the value of credential forge in push option 1"},
 	} {
 		raw := pushBody(t, c, w, old, id, tc.ref)
 		if tc.option != "" {

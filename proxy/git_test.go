@@ -440,7 +440,7 @@ func TestGitGate(t *testing.T) {
 		}
 		wantLines(t, out,
 			"remote: bottle: push blocked: aws-access-token in config/prod.env:3 (commit "+first[:12]+")",
-			"remote: bottle: push blocked: value:forge in docs/notes.txt:2 (commit "+first[:12]+")",
+			"remote: bottle: push blocked: the value of credential forge in docs/notes.txt:2 (commit "+first[:12]+")",
 			"remote: bottle: remove the secret from the commits that hold it (git reset, git commit --amend, or git rebase -i for an older one), then push again",
 			" ! [remote rejected] HEAD -> agent/secret (bottle: push blocked: a secret in the pushed commits)")
 		for _, s := range []string{key, b64, g.forge} {
