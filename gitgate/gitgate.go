@@ -174,10 +174,11 @@ type RefStatus struct {
 // pack.go
 //
 //	func (p *Push) Inspect(ctx context.Context, s Scanner, honourAllow bool) (*Result, error)
-//	    decodes the pack (ErrThin, ErrMalformed), and scans every blob it
-//	    adds and every commit and tag message with s (nil: no scan, the
-//	    pack is decoded still). honourAllow drops findings on lines that
-//	    carry "gitleaks:allow".
+//	    decodes the pack (ErrThin, ErrMalformed, ErrTooLarge), and scans
+//	    with s every blob it adds, every commit and tag message, the file
+//	    names of every tree, and the push's ref names, capabilities and
+//	    push options (nil: no scan, the pack is decoded still).
+//	    honourAllow drops findings on lines that carry "gitleaks:allow".
 //
 // report.go
 //
