@@ -243,19 +243,27 @@ func lineShared(list *yaml.Node, idx int, item *yaml.Node) bool {
 }
 
 // reemitCredential is the fallback for a layout the line editor does not
-// handle (a flow-style list, block scalars): edit the node tree and emit it
-// again. Comments survive; the layout may not.
+// handle (a flow-style list, block scalars).
 func reemitCredential(file string, root, key, val *yaml.Node, idx int, n credSpec, res EditResult, extra []string) (EditResult, error) {
+	return reemitEntry(file, "credentials", "the credential", renderCredential(n, "", "  ", "\n"), root, key, val, idx, res, extra)
+}
+
+// reemitEntry puts the entry rendered (a one-item YAML list) in the
+// section of root (key and val; key nil: none yet), at idx (-1: at the
+// end), by editing the node tree and emitting it again: the fallback for a
+// layout the line editor does not handle. Comments survive; the layout
+// may not. what names the entry in an internal error.
+func reemitEntry(file, section, what, rendered string, root, key, val *yaml.Node, idx int, res EditResult, extra []string) (EditResult, error) {
 	var item yaml.Node
-	if err := yaml.Unmarshal([]byte(renderCredential(n, "", "  ", "\n")), &item); err != nil || len(item.Content) == 0 {
-		return EditResult{}, fmt.Errorf("internal error: rendering the credential: %v", err)
+	if err := yaml.Unmarshal([]byte(rendered), &item); err != nil || len(item.Content) == 0 {
+		return EditResult{}, fmt.Errorf("internal error: rendering %s: %v", what, err)
 	}
 	entry := item.Content[0].Content[0]
 	out, err := reemit(root, func() {
 		switch {
 		case key == nil:
 			root.Content = append(root.Content,
-				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "credentials"},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: section},
 				&yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{entry}})
 		case val.Kind != yaml.SequenceNode:
 			*val = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{entry}}

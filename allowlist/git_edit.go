@@ -167,33 +167,9 @@ func addGit(file string, data []byte, spec GitSpec, extra []string) (EditResult,
 }
 
 // reemitGit is the fallback for a layout the line editor does not handle
-// (a flow-style list, block scalars): edit the node tree and emit it again.
-// Comments survive; the layout may not.
+// (a flow-style list, block scalars).
 func reemitGit(file string, root, key, val *yaml.Node, idx int, n gitSpec, res EditResult, extra []string) (EditResult, error) {
-	var item yaml.Node
-	if err := yaml.Unmarshal([]byte(renderGit(n, "", "  ", "\n")), &item); err != nil || len(item.Content) == 0 {
-		return EditResult{}, fmt.Errorf("internal error: rendering the git entry: %v", err)
-	}
-	entry := item.Content[0].Content[0]
-	out, err := reemit(root, func() {
-		switch {
-		case key == nil:
-			root.Content = append(root.Content,
-				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "git"},
-				&yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{entry}})
-		case val.Kind != yaml.SequenceNode:
-			*val = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{entry}}
-		case idx >= 0:
-			val.Content[idx] = entry
-		default:
-			val.Content = append(val.Content, entry)
-		}
-	})
-	if err != nil {
-		return EditResult{}, err
-	}
-	res.Data, res.Rewritten = out, true
-	return validated(file, res, extra)
+	return reemitEntry(file, "git", "the git entry", renderGit(n, "", "  ", "\n"), root, key, val, idx, res, extra)
 }
 
 // gitIndex returns the index in the git list of the entry for repo (host/
