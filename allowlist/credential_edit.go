@@ -192,34 +192,52 @@ func addCredential(file string, data []byte, spec CredentialSpec, extra []string
 	if err != nil {
 		return EditResult{}, err
 	}
-	e := newTextEdit(data)
-	key, val := lookup(root, "credentials")
+	_, val := lookup(root, "credentials")
 	idx := credentialIndex(val, n.Name)
 	res := EditResult{}
 	if idx >= 0 {
 		res.Replaced = n.Name
-		if err := danglingAlias(file, root, val.Content[idx:idx+1], []string{fmt.Sprintf("credentials[%d]", idx)}); err != nil {
+	}
+	render := func(dash, keyIndent, nl string) string { return renderCredential(n, dash, keyIndent, nl) }
+	return putEntry(file, data, root, "credentials", "the credential", idx, fmt.Sprintf("credentials[%d]", idx), render, res, extra)
+}
+
+// putEntry puts an entry, render(dash indent, key indent, newline), in
+// the list under section of root (parsed from data): in place of item
+// idx (id, for messages), or at the end when idx is -1, making the
+// section when the file has none. The entry's lines are edited as text,
+// so everything else stays byte for byte; a layout the line editor does
+// not handle is emitted anew (reemitEntry). what names the entry in an
+// internal error. The result is validated.
+func putEntry(file string, data []byte, root *yaml.Node, section, what string, idx int, id string, render func(dash, keyIndent, nl string) string, res EditResult, extra []string) (EditResult, error) {
+	e := newTextEdit(data)
+	key, val := lookup(root, section)
+	if idx >= 0 {
+		if err := danglingAlias(file, root, val.Content[idx:idx+1], []string{id}); err != nil {
 			return EditResult{}, err
 		}
+	}
+	anew := func() (EditResult, error) {
+		return reemitEntry(file, section, what, render("", "  ", "\n"), root, key, val, idx, res, extra)
 	}
 	switch {
 	case key == nil:
 		indent := e.guessItemIndent(root)
-		e.insertAfter(len(e.lines), "credentials:"+e.nl+renderCredential(n, indent, indent+"  ", e.nl))
+		e.insertAfter(len(e.lines), section+":"+e.nl+render(indent, indent+"  ", e.nl))
 	case val.Kind == yaml.ScalarNode && val.Tag == "!!null" && val.Value == "":
 		indent := strings.Repeat(" ", key.Column-1) + "  "
-		e.insertAfter(key.Line, renderCredential(n, indent, indent+"  ", e.nl))
+		e.insertAfter(key.Line, render(indent, indent+"  ", e.nl))
 	case val.Kind == yaml.SequenceNode && val.Style&yaml.FlowStyle == 0 && len(val.Content) > 0 && !hasBlockScalar(val):
 		first := val.Content[0]
 		dash := strings.Repeat(" ", val.Column-1)
 		keyIndent := strings.Repeat(" ", max(first.Column-1, val.Column+1))
-		text := renderCredential(n, dash, keyIndent, e.nl)
+		text := render(dash, keyIndent, e.nl)
 		if idx >= 0 {
 			item := val.Content[idx]
-			start, end := e.dashLine(item), e.itemEnd(val.Column-1, item)
 			if lineShared(val, idx, item) {
-				return reemitCredential(file, root, key, val, idx, n, res, extra)
+				return anew()
 			}
+			start, end := e.dashLine(item), e.itemEnd(val.Column-1, item)
 			e.deleteLines(start, end)
 			e.insertAfter(start-1, text)
 		} else {
@@ -227,7 +245,7 @@ func addCredential(file string, data []byte, spec CredentialSpec, extra []string
 			e.insertAfter(e.itemEnd(val.Column-1, last), text)
 		}
 	default:
-		return reemitCredential(file, root, key, val, idx, n, res, extra)
+		return anew()
 	}
 	res.Data = e.bytes()
 	return validated(file, res, extra)
@@ -240,12 +258,6 @@ func lineShared(list *yaml.Node, idx int, item *yaml.Node) bool {
 		return true
 	}
 	return idx+1 < len(list.Content) && list.Content[idx+1].Line <= maxLine(item)
-}
-
-// reemitCredential is the fallback for a layout the line editor does not
-// handle (a flow-style list, block scalars).
-func reemitCredential(file string, root, key, val *yaml.Node, idx int, n credSpec, res EditResult, extra []string) (EditResult, error) {
-	return reemitEntry(file, "credentials", "the credential", renderCredential(n, "", "  ", "\n"), root, key, val, idx, res, extra)
 }
 
 // reemitEntry puts the entry rendered (a one-item YAML list) in the

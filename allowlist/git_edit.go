@@ -125,51 +125,14 @@ func addGit(file string, data []byte, spec GitSpec, extra []string) (EditResult,
 	if err != nil {
 		return EditResult{}, err
 	}
-	e := newTextEdit(data)
-	key, val := lookup(root, "git")
+	_, val := lookup(root, "git")
 	idx := gitIndex(val, n.repo())
 	res := EditResult{}
 	if idx >= 0 {
 		res.Replaced = fmt.Sprintf("git[%d]", idx)
-		if err := danglingAlias(file, root, val.Content[idx:idx+1], []string{res.Replaced}); err != nil {
-			return EditResult{}, err
-		}
 	}
-	switch {
-	case key == nil:
-		indent := e.guessItemIndent(root)
-		e.insertAfter(len(e.lines), "git:"+e.nl+renderGit(n, indent, indent+"  ", e.nl))
-	case val.Kind == yaml.ScalarNode && val.Tag == "!!null" && val.Value == "":
-		indent := strings.Repeat(" ", key.Column-1) + "  "
-		e.insertAfter(key.Line, renderGit(n, indent, indent+"  ", e.nl))
-	case val.Kind == yaml.SequenceNode && val.Style&yaml.FlowStyle == 0 && len(val.Content) > 0 && !hasBlockScalar(val):
-		first := val.Content[0]
-		dash := strings.Repeat(" ", val.Column-1)
-		keyIndent := strings.Repeat(" ", max(first.Column-1, val.Column+1))
-		text := renderGit(n, dash, keyIndent, e.nl)
-		if idx >= 0 {
-			item := val.Content[idx]
-			if lineShared(val, idx, item) {
-				return reemitGit(file, root, key, val, idx, n, res, extra)
-			}
-			start, end := e.dashLine(item), e.itemEnd(val.Column-1, item)
-			e.deleteLines(start, end)
-			e.insertAfter(start-1, text)
-		} else {
-			last := val.Content[len(val.Content)-1]
-			e.insertAfter(e.itemEnd(val.Column-1, last), text)
-		}
-	default:
-		return reemitGit(file, root, key, val, idx, n, res, extra)
-	}
-	res.Data = e.bytes()
-	return validated(file, res, extra)
-}
-
-// reemitGit is the fallback for a layout the line editor does not handle
-// (a flow-style list, block scalars).
-func reemitGit(file string, root, key, val *yaml.Node, idx int, n gitSpec, res EditResult, extra []string) (EditResult, error) {
-	return reemitEntry(file, "git", "the git entry", renderGit(n, "", "  ", "\n"), root, key, val, idx, res, extra)
+	render := func(dash, keyIndent, nl string) string { return renderGit(n, dash, keyIndent, nl) }
+	return putEntry(file, data, root, "git", "the git entry", idx, res.Replaced, render, res, extra)
 }
 
 // gitIndex returns the index in the git list of the entry for repo (host/
