@@ -1,6 +1,9 @@
 package allowlist
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The `git:` section: repositories the agent reaches over git's smart
 // HTTP, whose pushes the sidecar's git gate (package gitgate) scopes and
@@ -93,8 +96,9 @@ func (p *Policy) ImpliedRules() []*Rule { return p.gitRules }
 // rule admits would otherwise reach the repository ungated). Erring this
 // way only makes the gate judge a request that no forge would serve.
 func (p *Policy) GitRepoFor(host, path string) (*GitRepo, GitService) {
-	if len(p.git) == 0 {
-		return nil, GitNone
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if !slices.ContainsFunc(p.git, func(g *GitRepo) bool { return g.Host == host }) {
+		return nil, GitNone // most requests: the path is not cleaned for them
 	}
 	segs, err := CleanPath(path)
 	if err != nil {
@@ -103,7 +107,6 @@ func (p *Policy) GitRepoFor(host, path string) (*GitRepo, GitService) {
 	for i, seg := range segs {
 		segs[i] = strings.ToLower(seg)
 	}
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	for _, g := range p.git {
 		if g.Host != host {
 			continue

@@ -135,7 +135,9 @@ func (s *Server) gitRequest(r *http.Request, rs *reqState) *http.Response {
 // acme/widget) that would then bypass the gate. Fetch and clone of such a
 // repository pass as the policy says.
 func (s *Server) undeclaredPush(r *http.Request, rs *reqState) *http.Response {
-	if !pushEndpoint(r, rs.in.path) || !slices.ContainsFunc(rs.gen.p.Git(), func(g *allowlist.GitRepo) bool { return g.Host == rs.req.Host }) {
+	// The host first: most requests go to hosts no entry names, and
+	// pushEndpoint cleans the path.
+	if !slices.ContainsFunc(rs.gen.p.Git(), func(g *allowlist.GitRepo) bool { return g.Host == rs.req.Host }) || !pushEndpoint(r, rs.in.path) {
 		return nil
 	}
 	repo := requestRepo(rs)
