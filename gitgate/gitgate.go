@@ -64,6 +64,16 @@ var (
 	ErrThin = errors.New("thin pack")
 )
 
+// spoolPrefix begins the name of every file the gate makes in the spool
+// (SpoolPattern).
+const spoolPrefix = "push-"
+
+// SpoolPattern matches (filepath.Match) the names of the files the gate
+// makes in its spool directory: a push, and the scratch files of its
+// pack. Each is removed as soon as it is made, where the system allows,
+// so only a crash between the two can leave one behind.
+const SpoolPattern = spoolPrefix + "*"
+
 // Limits bound what a push may cost the sidecar.
 type Limits struct {
 	Dir     string // spool directory ("": os.TempDir())

@@ -250,7 +250,7 @@ func openPack(ctx context.Context, f *os.File, off, n, max int64) (*pack, error)
 // scratchFile is a new file in dir, removed at once: it lives as long as
 // it is open, and no crash leaves it behind.
 func scratchFile(dir, name string) (*os.File, error) {
-	f, err := os.CreateTemp(dir, "gitgate-"+name+"-*")
+	f, err := os.CreateTemp(dir, spoolPrefix+name+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("making the git gate's scratch file: %w", err)
 	}

@@ -49,7 +49,7 @@ func spool(body io.Reader, lim Limits) (*Push, error) {
 	if max <= 0 {
 		max = contract.DefaultGitMaxPack
 	}
-	f, err := os.CreateTemp(lim.Dir, "push-*") // mode 0600
+	f, err := os.CreateTemp(lim.Dir, spoolPrefix+"*") // mode 0600
 	if err != nil {
 		return nil, fmt.Errorf("spooling a git push: %w (bottle-sidecar --git-spool)", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/dlp"
 	"bottle.dev/bottle/dnsfwd"
+	"bottle.dev/bottle/gitgate"
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/proxy"
@@ -279,10 +280,6 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 	return a, nil
 }
 
-// spoolPattern is how the git gate names its spool files (gitgate's
-// Receive: os.CreateTemp(dir, "push-*")).
-const spoolPattern = "push-*"
-
 // prepareSpool makes the git gate's spool directory, private (0700), when
 // it is missing, and removes the pushes a previous run left there (a
 // sidecar killed in the middle of one): each may hold a whole push, and
@@ -295,7 +292,7 @@ func prepareSpool(dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--git-spool %s: %w", dir, err)
 	}
-	left, err := filepath.Glob(filepath.Join(dir, spoolPattern))
+	left, err := filepath.Glob(filepath.Join(dir, gitgate.SpoolPattern))
 	if err != nil {
 		return fmt.Errorf("--git-spool %s: %w", dir, err)
 	}
