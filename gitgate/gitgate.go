@@ -173,7 +173,8 @@ type RefStatus struct {
 //	func Receive(body io.Reader, lim Limits) (*Push, error)
 //	    reads a receive-pack request body whole into the spool and parses
 //	    its commands (ErrTooLarge, ErrMalformed). The probe git sends before
-//	    a large push ("0000") is a Push with no commands.
+//	    a large push ("0000") is a Push with no commands; a push too large
+//	    comes with its commands (no pack) when they fit in the limit.
 //	func DecodeBody(body io.Reader, contentEncoding string) (io.Reader, error)
 //	    body decoded from its Content-Encoding (gzip, x-gzip, identity or
 //	    none; others are ErrMalformed), for Receive.

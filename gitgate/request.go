@@ -28,9 +28,20 @@ import (
 //
 // Anything else is ErrMalformed, with what was wrong. The probe git sends
 // before a large push (a body of just "0000") is a Push with no commands.
-// The caller closes the Push; on error nothing is left in lim.Dir.
+// A body over the limit is ErrTooLarge with, when its commands are read
+// whole, a Push that holds them (and no pack), so that the refusal can
+// name each ref. The caller closes the Push; on error nothing is left in
+// lim.Dir.
 func Receive(body io.Reader, lim Limits) (*Push, error) {
 	p, err := spool(body, lim)
+	if errors.Is(err, ErrTooLarge) && p != nil {
+		if p.parse() != nil || len(p.Commands) == 0 {
+			p.Close()
+			return nil, err
+		}
+		p.packOff = p.size // what was kept of the pack is not a pack
+		return p, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +54,8 @@ func Receive(body io.Reader, lim Limits) (*Push, error) {
 
 // spool copies body into a new file in lim.Dir, removed at once where the
 // system allows it (an open file stays readable), so that a sidecar that
-// dies mid-push leaves nothing behind.
+// dies mid-push leaves nothing behind. Over the limit, it returns the
+// Push of what it kept with ErrTooLarge.
 func spool(body io.Reader, lim Limits) (*Push, error) {
 	max := lim.MaxPack
 	if max <= 0 {
@@ -61,8 +73,10 @@ func spool(body io.Reader, lim Limits) (*Push, error) {
 		p.Close()
 		return nil, err
 	case n > max:
-		p.Close()
-		return nil, &tooLarge{max: max}
+		// The first max+1 bytes are kept: Receive reads the commands
+		// from them.
+		p.size = n
+		return p, &tooLarge{max: max}
 	}
 	p.size, p.packOff = n, n
 	return p, nil

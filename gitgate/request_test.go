@@ -3,6 +3,7 @@ package gitgate
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -183,6 +184,23 @@ func TestReceiveTooLarge(t *testing.T) {
 		if got := sizeString(n); got != want {
 			t.Errorf("sizeString(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestReceiveTooLargeKeepsCommands: a push over the limit is refused with
+// its commands read (so that each ref can be answered), and no pack; one
+// whose commands do not fit in the limit has none to give.
+func TestReceiveTooLargeKeepsCommands(t *testing.T) {
+	body := pkt(oid1+" "+oid2+" refs/heads/main\x00"+pushCaps) + pkt(ZeroID+" "+oid2+" refs/heads/agent/x") + "0000" + fakePack
+	p, err := receive(t, body, Limits{MaxPack: int64(len(body)) - 1})
+	if !errors.Is(err, ErrTooLarge) || p == nil || len(p.Commands) != 2 || p.Commands[1].Ref != "refs/heads/agent/x" {
+		t.Fatalf("Receive = %+v, %v; want the two commands and ErrTooLarge", p, err)
+	}
+	if res, err := p.Inspect(context.Background(), nil, false); err != nil || res.Objects != 0 {
+		t.Errorf("the pack of a push too large was inspected: %+v %v", res, err)
+	}
+	if p, err := receive(t, body, Limits{MaxPack: 10}); !errors.Is(err, ErrTooLarge) || p != nil {
+		t.Errorf("commands cut by the limit: %+v, %v; want no Push", p, err)
 	}
 }
 

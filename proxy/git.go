@@ -275,18 +275,12 @@ func (s *Server) gatePush(r *http.Request, rs *reqState, repo *allowlist.GitRepo
 		}
 		decoded = true
 	}
-	head := &headTee{r: body}
-	push, err := gitgate.Receive(head, gitgate.Limits{Dir: s.cfg.GitSpool, MaxPack: s.cfg.GitMaxPack})
+	push, err := gitgate.Receive(body, gitgate.Limits{Dir: s.cfg.GitSpool, MaxPack: s.cfg.GitMaxPack})
 	if err != nil {
+		// A push too large still has its commands (when they fit), so
+		// that git can show the refusal on each ref.
 		if push != nil {
-			push.Close()
-		}
-		if errors.Is(err, gitgate.ErrTooLarge) {
-			// The commands are in the first bytes: read from there, so
-			// that git can show the refusal on each ref.
-			if push = s.commandsOf(head.buf); push != nil {
-				defer push.Close()
-			}
+			defer push.Close()
 		}
 		release()
 		// The guard or DLP stopped the body as it was read: their refusal.
@@ -317,39 +311,6 @@ func (s *Server) gatePush(r *http.Request, rs *reqState, repo *allowlist.GitRepo
 	}
 	s.forwardPush(r, push, decoded)
 	return nil
-}
-
-// headMax is how much of a push's start headTee keeps: enough for the
-// commands of any ordinary push.
-const headMax = 64 << 10
-
-// headTee keeps the first headMax bytes of what it reads.
-type headTee struct {
-	r   io.Reader
-	buf []byte
-}
-
-func (h *headTee) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	if room := headMax - len(h.buf); room > 0 {
-		h.buf = append(h.buf, p[:min(n, room)]...)
-	}
-	return n, err
-}
-
-// commandsOf parses the commands at the start of a push too large to
-// take (head, its first bytes), or returns nil when they do not fit in
-// head. The Push it returns holds head only: it is for the report.
-func (s *Server) commandsOf(head []byte) *gitgate.Push {
-	p, err := gitgate.Receive(bytes.NewReader(head), gitgate.Limits{Dir: s.cfg.GitSpool, MaxPack: int64(len(head))})
-	if err != nil {
-		return nil
-	}
-	if len(p.Commands) == 0 {
-		p.Close()
-		return nil
-	}
-	return p
 }
 
 // judgePush judges a push's commands and inspects its pack, and returns
