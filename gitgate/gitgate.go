@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 )
 
 // Content types of the receive-pack endpoints.
@@ -119,7 +120,7 @@ type Finding struct {
 func (f Finding) String() string {
 	s := f.Rule + " in " + f.Path
 	if f.Line > 0 {
-		s += ":" + itoa(f.Line)
+		s += ":" + strconv.Itoa(f.Line)
 	}
 	if f.Commit != "" {
 		c := f.Commit
@@ -129,19 +130,6 @@ func (f Finding) String() string {
 		s += " (commit " + c + ")"
 	}
 	return s
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for n >= 10 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	i--
-	b[i] = byte('0' + n)
-	return string(b[i:])
 }
 
 // Result is what Inspect found in a push's pack.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -132,7 +133,7 @@ func (p *Push) scanHead(s Scanner, honourAllow bool) ([]Finding, error) {
 		return nil
 	}
 	for i, c := range p.Commands {
-		if err := scan(c.Ref, "the ref name of command "+itoa(i+1)); err != nil {
+		if err := scan(c.Ref, "the ref name of command "+strconv.Itoa(i+1)); err != nil {
 			return nil, err
 		}
 	}
@@ -142,7 +143,7 @@ func (p *Push) scanHead(s Scanner, honourAllow bool) ([]Finding, error) {
 		}
 	}
 	for i, o := range p.PushOptions {
-		if err := scan(o, "push option "+itoa(i+1)); err != nil {
+		if err := scan(o, "push option "+strconv.Itoa(i+1)); err != nil {
 			return nil, err
 		}
 	}
