@@ -369,7 +369,9 @@ f.write(b"HELO agent\r\n"); f.flush()
 print(f.readline().decode().strip())
 '; kill $fwd`)
 		if code != 0 || out != "220 fakenet ready\n250 got HELO agent\n" {
-			t.Errorf("exit %d: %q", code, out)
+			// What the forwarder said, and what the proxy logged of it.
+			log, _ := w.sh("e2e1", "cat /tmp/fwd.log")
+			t.Errorf("exit %d: %q\nforwarder: %s\naudit: %s", code, out, log, grepLines(audit(), `"port":3306`))
 		}
 	})
 
