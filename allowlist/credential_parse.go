@@ -14,7 +14,7 @@ import (
 )
 
 // topLevelKeys are the keys an allowlist has at its top.
-var topLevelKeys = []string{"version", "mode", "dlp", "allow", "deny", "credentials", "git"}
+var topLevelKeys = []string{"version", "mode", "dlp", "approvals", "approval_timeout", "allow", "deny", "credentials", "git"}
 
 // Keys returns the top-level keys of an allowlist: in a project's
 // bottle.yaml, these are the allowlist's and the rest the project's.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -223,6 +224,33 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 		case "dlp":
 			if m, ok := p.dlpMode("dlp", v); ok {
 				pol.dlp = m
+			}
+		case "approvals":
+			s, ok := p.str("approvals", v)
+			if !ok {
+				return
+			}
+			switch s {
+			case "off":
+				pol.approvals = ApprovalsOff
+			case "ask":
+				pol.approvals = ApprovalsAsk
+			default:
+				p.errorf(v, "approvals %q is not a setting; use \"ask\" (hold a denied request until you decide) or \"off\" (deny at once)", s)
+			}
+		case "approval_timeout":
+			s, ok := p.scalarString("approval_timeout", v)
+			if !ok {
+				return
+			}
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.errorf(v, "approval_timeout %q is not a duration; use a number with a unit, like `approval_timeout: 90s`", s)
+			case d < time.Second || d > MaxApprovalTimeout:
+				p.errorf(v, "approval_timeout %s is out of range; use from 1s to %s", s, MaxApprovalTimeout)
+			default:
+				pol.approvalTimeout = d
 			}
 		case "credentials":
 			pol.creds = p.credentials(v)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Mode says whether a policy blocks what it does not allow.
@@ -140,6 +141,10 @@ func (r *Rule) pathOK(segs []string) bool {
 type Policy struct {
 	mode  Mode
 	dlp   DLPMode
+	// approvals and approvalTimeout are `approvals:` and
+	// `approval_timeout:` (0: DefaultApprovalTimeout).
+	approvals       ApprovalMode
+	approvalTimeout time.Duration
 	allow []*Rule
 	deny  []*Rule
 	creds []*Credential
