@@ -13,14 +13,15 @@ import (
 )
 
 // RuleSpec is a rule as `bottle allow add|rm` names it.
+// Its JSON form is part of the approvals channel (package approval).
 type RuleSpec struct {
-	Host        string // a host pattern, or an address/range (written as `cidr:`)
-	Ports       []uint16
-	Methods     []string
-	Paths       []string
-	Passthrough bool
-	SNIOptional bool // sni: optional; only with Passthrough
-	Deny        bool // the rule goes in (or comes out of) the deny list
+	Host        string   `json:"host"` // a host pattern, or an address/range (written as `cidr:`)
+	Ports       []uint16 `json:"ports,omitempty"`
+	Methods     []string `json:"methods,omitempty"`
+	Paths       []string `json:"paths,omitempty"`
+	Passthrough bool     `json:"passthrough,omitempty"`
+	SNIOptional bool     `json:"sni_optional,omitempty"` // sni: optional; only with Passthrough
+	Deny        bool     `json:"deny,omitempty"`         // the rule goes in (or comes out of) the deny list
 }
 
 // normalized is a RuleSpec validated and in canonical form, comparable with a

@@ -139,15 +139,15 @@ func (r *Rule) pathOK(segs []string) bool {
 
 // Policy is an immutable, validated allowlist. It is safe for concurrent use.
 type Policy struct {
-	mode  Mode
-	dlp   DLPMode
+	mode Mode
+	dlp  DLPMode
 	// approvals and approvalTimeout are `approvals:` and
 	// `approval_timeout:` (0: DefaultApprovalTimeout).
 	approvals       ApprovalMode
 	approvalTimeout time.Duration
-	allow []*Rule
-	deny  []*Rule
-	creds []*Credential
+	allow           []*Rule
+	deny            []*Rule
+	creds           []*Credential
 	// git is the `git:` section; gitRules the allow rules it implies
 	// (indexed with the others).
 	git      []*GitRepo

@@ -66,6 +66,7 @@ import (
 	"golang.org/x/crypto/x509roots/fallback/bundle"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/approval"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
@@ -95,6 +96,30 @@ type Policy interface {
 	GitRepoFor(host, path string) (*allowlist.GitRepo, allowlist.GitService)
 	// Git returns the `git:` entries, in file order.
 	Git() []*allowlist.GitRepo
+	// Approvals and ApprovalTimeout are `approvals:` and
+	// `approval_timeout:` (Config.ApprovalsFlag overrides the first).
+	Approvals() allowlist.ApprovalMode
+	ApprovalTimeout() time.Duration
+}
+
+// Approver holds a request the policy denied while a human decides
+// (approvals: ask). The sidecar's broker (package approval) implements it
+// on the approvals channel; the proxy only asks.
+//
+// The proxy asks only for denials a human may overrule: causes no-rule,
+// port, method and path. A deny rule, the address guard, fronting, a
+// malformed request, a secret, a git ref or scan finding is refused at
+// once, as before.
+type Approver interface {
+	// Ask files q (or joins the pending request with q's Key, which then
+	// counts one more) and blocks until a human decides, timeout passes,
+	// or ctx ends (the agent hung up). It returns the request's id and
+	// the decision; on timeout or ctx end the verdict is approval.Deny
+	// and By says "timeout" or "agent gone".
+	Ask(ctx context.Context, q approval.Request, timeout time.Duration) (string, approval.Decision)
+	// Granted returns the id of the session grant (Verdict Host) that
+	// admits req (Method "" for a CONNECT), if one does.
+	Granted(req allowlist.Request) (id string, ok bool)
 }
 
 // Config configures a Server. Zero durations and sizes take the defaults
@@ -138,6 +163,12 @@ type Config struct {
 	// contract.DefaultGitMaxPack). See git.go.
 	GitSpool   string
 	GitMaxPack int64
+	// Approvals holds denials a human may overrule while one decides,
+	// when the policy (or ApprovalsFlag) says ask. Nil: never held.
+	Approvals Approver
+	// ApprovalsFlag overrides the policy's approvals: when not "" ("ask"
+	// or "off": the sidecar's --approvals).
+	ApprovalsFlag string
 
 	DialTimeout           time.Duration // TCP connect to an upstream (and DNS lookup)
 	TLSHandshakeTimeout   time.Duration // TLS handshake, with the agent and with the upstream; also CONNECT to the agent's first byte

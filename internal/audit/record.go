@@ -54,6 +54,11 @@ type Record struct {
 	// updates, its commits and what the scan found. Never a secret.
 	Git *GitPush `json:"git,omitempty"`
 
+	// Approval is a held request's account (kind approval): its id, what
+	// was decided and by whom. The request's own fields (Method, Host,
+	// Port, Path, Cause) say what it was.
+	Approval *Approval `json:"approval,omitempty"`
+
 	// SelfTest marks a line about the launcher's self-test probe (the
 	// sidecar sets it for the self-test's name only, while the self-test
 	// runs: contract.SelfTestPrefix), not about the agent's traffic.
@@ -68,6 +73,7 @@ const (
 	KindDNS        = "dns"        // a DNS query the forwarder refused (or would have)
 	KindSuppressed = "suppressed" // denials of one client over its budget, counted
 	KindGitPush    = "git-push"   // a git push the gate inspected (POST …/git-receive-pack), accepted or refused
+	KindApproval   = "approval"   // a held request (allowlist approvals: ask) decided, timed out or failed
 )
 
 // Decisions.
@@ -86,6 +92,9 @@ func (r *Record) Clip() {
 	for _, f := range []*string{&r.Bottle, &r.Kind, &r.Client, &r.Method, &r.Scheme, &r.Host, &r.Path,
 		&r.Name, &r.QType, &r.Rcode, &r.Decision, &r.Rule, &r.Cause, &r.Reason, &r.DstIP, &r.Error, &r.Credential} {
 		*f = Clip(*f)
+	}
+	if a := r.Approval; a != nil {
+		a.ID, a.Verdict, a.By, a.Note, a.AgentReason, a.Source = Clip(a.ID), Clip(a.Verdict), Clip(a.By), Clip(a.Note), Clip(a.AgentReason), Clip(a.Source)
 	}
 	if g := r.Git; g != nil {
 		g.Repo, g.Entry, g.Scan = Clip(g.Repo), Clip(g.Entry), Clip(g.Scan)
@@ -123,4 +132,19 @@ type GitRef struct {
 	New    string `json:"new"`
 	Status string `json:"status"`           // "ok" (sent upstream) or "rejected"
 	Reason string `json:"reason,omitempty"` // why it was rejected
+}
+
+// Approval is what became of one held request.
+type Approval struct {
+	ID string `json:"id"`
+	// Verdict is "once", "host", "always" or "deny" when a human decided;
+	// "timeout" when nobody did in time, "failed" when the sidecar could
+	// not hold it (restarted, no channel).
+	Verdict     string  `json:"verdict"`
+	By          string  `json:"by,omitempty"`   // who decided, through what ("bottle approve (root)")
+	Note        string  `json:"note,omitempty"` // the human's note
+	Source      string  `json:"source"`         // "proxy" or "mcp"
+	AgentReason string  `json:"agent_reason,omitempty"`
+	Count       int     `json:"count,omitempty"` // the requests held on it
+	WaitedMS    float64 `json:"waited_ms,omitempty"`
 }

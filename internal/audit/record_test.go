@@ -18,7 +18,7 @@ func TestRecordSchema(t *testing.T) {
 		keys = append(keys, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
 	}
 	want := []string{"time", "bottle", "kind", "client", "method", "scheme", "host", "port", "path", "name", "qtype", "rcode",
-		"decision", "rule", "cause", "reason", "status", "bytes_in", "bytes_out", "duration_ms", "dst_ip", "error", "credential", "dlp", "repeated", "count", "git", "selftest"}
+		"decision", "rule", "cause", "reason", "status", "bytes_in", "bytes_out", "duration_ms", "dst_ip", "error", "credential", "dlp", "repeated", "count", "git", "approval", "selftest"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("keys\n got %q\nwant %q", keys, want)
 	}

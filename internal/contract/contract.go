@@ -9,7 +9,13 @@ package contract
 const (
 	ProxyPort = 3128
 	DNSPort   = 53
+	// MCPPort serves the supervise MCP server (streamable HTTP, path
+	// MCPPath): the agent's MCP_SUPERVISE_URL.
+	MCPPort = 3129
 )
+
+// MCPPath is the path of the supervise MCP endpoint.
+const MCPPath = "/mcp"
 
 // Inside the sidecar: where the host's directories are mounted.
 const (
@@ -22,6 +28,10 @@ const (
 	// read-write, the sidecar's only): pushes are written there while
 	// they are inspected, and removed at once after.
 	SidecarSpoolDir = "/var/spool/bottle"
+	// SidecarApprovalsDir is the approvals channel (the host's
+	// approvals/, read-write, never mounted into the agent): package
+	// approval says what is in it.
+	SidecarApprovalsDir = "/var/lib/bottle/approvals"
 )
 
 // DefaultGitMaxPack is the largest push the git gate takes by default.
@@ -61,6 +71,7 @@ const (
 	LogDir        = "logs"        // mounted at SidecarStateDir; also the logs saved at stop
 	AgentFilesDir = "agent-files" // the only files mounted into the agent
 	SpoolDir      = "spool"       // mounted read-write at SidecarSpoolDir, the sidecar's only
+	ApprovalsDir  = "approvals"   // mounted read-write at SidecarApprovalsDir; the host writes decisions there
 	MetadataFile  = "bottle.json"
 )
 

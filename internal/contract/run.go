@@ -32,6 +32,15 @@ type RunOptions struct {
 	// system's temporary directory.
 	GitSpool   string // --git-spool DIR
 	GitMaxPack int64  // --git-max-pack BYTES: the largest push the gate takes (DefaultGitMaxPack)
+	// ApprovalDir is the approvals channel (package approval;
+	// SidecarApprovalsDir): "" means none, and a denial is never held.
+	ApprovalDir string // --approval-dir DIR
+	// Approvals overrides the allowlist's `approvals:` ("ask" or "off");
+	// "" leaves it to the allowlist (`bottle launch --approvals ask`).
+	Approvals string // --approvals ask|off
+	// MCPListen is where the supervise MCP server listens ("": none); it
+	// binds inside InternalCIDR like the proxy.
+	MCPListen string // --mcp-listen
 }
 
 // DefaultRunOptions are the values of flags not given.
@@ -39,6 +48,7 @@ func DefaultRunOptions() RunOptions {
 	return RunOptions{
 		ConfigDir: SidecarConfigDir, ProxyListen: fmt.Sprintf(":%d", ProxyPort), DNSListen: fmt.Sprintf(":%d", DNSPort),
 		AuditMaxBytes: DefaultAuditMaxBytes, ResolvConf: "/etc/resolv.conf", GitMaxPack: DefaultGitMaxPack,
+		MCPListen: fmt.Sprintf(":%d", MCPPort),
 	}
 }
 
@@ -59,6 +69,9 @@ func (o *RunOptions) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Verbose, "v", o.Verbose, "debug logging")
 	fs.StringVar(&o.GitSpool, "git-spool", o.GitSpool, "directory where the git gate spools a push while it inspects it (default: the system's temporary directory)")
 	fs.Int64Var(&o.GitMaxPack, "git-max-pack", o.GitMaxPack, "the largest git push (request body, in bytes) the gate accepts")
+	fs.StringVar(&o.ApprovalDir, "approval-dir", o.ApprovalDir, "the approvals channel shared with the host (pending requests, decisions); empty: denials are never held")
+	fs.StringVar(&o.Approvals, "approvals", o.Approvals, "ask or off: overrides the allowlist's approvals: (empty: the allowlist decides)")
+	fs.StringVar(&o.MCPListen, "mcp-listen", o.MCPListen, "address the supervise MCP server listens on (bound inside --internal-cidr); empty: no MCP server")
 }
 
 // Args is the argv of `bottle-sidecar run` with o: every flag whose value
@@ -104,6 +117,8 @@ func ParseRun(args []string, usage string, stderr io.Writer) (RunOptions, error)
 		err = fmt.Errorf("unexpected arguments %q", fs.Args())
 	case o.GitMaxPack <= 0:
 		err = errors.New("--git-max-pack " + strconv.FormatInt(o.GitMaxPack, 10) + ": want a positive size in bytes")
+	case o.Approvals != "" && o.Approvals != "ask" && o.Approvals != "off":
+		err = fmt.Errorf("--approvals %q: want ask or off", o.Approvals)
 	case o.AuditMaxBytes <= 0:
 		err = errors.New("--audit-max-bytes " + strconv.FormatInt(o.AuditMaxBytes, 10) + ": want a positive size in bytes")
 	}

@@ -19,6 +19,7 @@ func TestRunOptionsRoundTrip(t *testing.T) {
 		if o.GitMaxPack <= 0 {
 			o.GitMaxPack = DefaultGitMaxPack
 		}
+		o.Approvals = []string{"", "ask", "off"}[len(o.Approvals)%3]
 		args := o.Args()
 		if args[0] != "run" {
 			t.Errorf("argv starts %q", args[0])
