@@ -286,24 +286,18 @@ func printAudit(out io.Writer, line string, opts *Options) {
 	if err != nil {
 		return
 	}
+	fmt.Fprintln(out, Line(&r))
+}
+
+// Line is an audit record as `bottle logs --egress` prints it, without the
+// newline: its time, decision, kind, method, target, status, rule and
+// reason, and what the kind adds (refs, credentials, DLP findings, the
+// error). Everything in it that may come from the agent is escaped
+// (termsafe.Line); the sidecar writes no query string or secret, and Line
+// adds none.
+func Line(r *audit.Record) string {
 	s := termsafe.Line
-	num := func(n int64) string {
-		if n == 0 {
-			return ""
-		}
-		return strconv.FormatInt(n, 10)
-	}
-	target := s(r.Host)
-	switch {
-	case r.Kind == audit.KindDNS:
-		target = s(r.Name) + " (" + s(r.QType) + ")"
-	case r.Kind == audit.KindSuppressed:
-		target = s(r.Client) + " ×" + num(r.Count)
-	case r.Kind == audit.KindGitPush && r.Git != nil:
-		target = s(r.Git.Repo)
-	case r.Port != 0:
-		target += ":" + num(int64(r.Port)) + s(r.Path)
-	}
+	host, path := Where(r)
 	extra := ""
 	if r.Git != nil {
 		extra += gitPush(r.Git)
@@ -323,7 +317,34 @@ func printAudit(out io.Writer, line string, opts *Options) {
 	if r.SelfTest {
 		extra += "  (self-test)"
 	}
-	fmt.Fprintf(out, "%s %-10s %-8s %-7s %s %s  [%s] %s%s\n", s(r.Time), s(r.Decision), s(r.Kind), s(r.Method), target, num(int64(r.Status)), s(r.Rule), s(r.Reason), extra)
+	return fmt.Sprintf("%s %-10s %-8s %-7s %s %s  [%s] %s%s", s(r.Time), s(r.Decision), s(r.Kind), s(r.Method), host+path, num(int64(r.Status)), s(r.Rule), s(r.Reason), extra)
+}
+
+// Where is what an audit record is about, escaped, in two parts that Line
+// prints together: the target (HOST:PORT; a DNS query's name and type, a
+// suppressed line's client and count, a push's repository) and the path
+// (empty but for requests).
+func Where(r *audit.Record) (target, path string) {
+	s := termsafe.Line
+	switch {
+	case r.Kind == audit.KindDNS:
+		return s(r.Name) + " (" + s(r.QType) + ")", ""
+	case r.Kind == audit.KindSuppressed:
+		return s(r.Client) + " ×" + num(r.Count), ""
+	case r.Kind == audit.KindGitPush && r.Git != nil:
+		return s(r.Git.Repo), ""
+	case r.Port != 0:
+		return s(r.Host) + ":" + num(int64(r.Port)), s(r.Path)
+	}
+	return s(r.Host), ""
+}
+
+// num is n in decimal, or nothing for 0.
+func num(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // gitPush is what a git-push line adds: each ref and what the gate made of
