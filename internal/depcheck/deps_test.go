@@ -40,6 +40,9 @@ var owners = map[string][]string{
 	"github.com/zricethezav/gitleaks/v8": {mod + "/dlp"},
 	"github.com/rs/zerolog":              {mod + "/dlp"},
 	"github.com/spf13/viper":             {mod + "/dlp"},
+	// The terminal UI of bottle watch (bubbletea, lipgloss, bubbles, and
+	// the ansi width functions they share) stays behind its model.
+	"github.com/charmbracelet": {mod + "/cmd/bottle/internal/watch"},
 	// Pack decoding stays behind the git gate.
 	"github.com/go-git/go-git/v5": {mod + "/gitgate"},
 }

@@ -26,6 +26,7 @@ import (
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/shell"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/stop"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/version"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/watch"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 )
 
@@ -83,6 +84,7 @@ command in the agent.`,
 		execcmd.NewCmd(f, nil),
 		shell.NewCmd(f, nil),
 		logs.NewCmd(f, nil),
+		watch.NewCmd(f, nil),
 		diff.NewCmd(f, nil),
 		pull.NewCmd(f, nil),
 		stop.NewCmd(f, nil),
