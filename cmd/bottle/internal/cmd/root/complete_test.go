@@ -45,6 +45,7 @@ func TestCompletion(t *testing.T) {
 		"bottle rm":     {"old", "up"},
 		"bottle diff":   {"old", "up"},
 		"bottle pull":   {"old", "up"},
+		"bottle watch":  {"old", "up"},
 	}
 	seen := 0
 	walk(NewCmd(fx.F), func(c *cobra.Command) {

@@ -37,7 +37,7 @@ func TestBadInvocations(t *testing.T) {
 	invalid := func(msg string, args ...string) bad { return bad{args, 2, "bottle: " + msg + "\n"} }
 	cases := []bad{
 		usage("bottle", `unknown command "frobnicate" for "bottle"`, "frobnicate"),
-		usage("bottle", `unknown command "lauch" for "bottle"; did you mean launch?`, "lauch"),
+		usage("bottle", `unknown command "launh" for "bottle"; did you mean launch?`, "launh"),
 		usage("bottle help", `no help for "frobnicate": it is not a command of bottle; 'bottle --help' lists them`, "help", "frobnicate"),
 
 		usage("bottle launch", "launch takes one NAME; put the command after --: bottle launch a -- b", "launch", "a", "b"),
