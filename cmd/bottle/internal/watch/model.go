@@ -170,6 +170,18 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.status = fmt.Sprintf("%s %s (bottle %s): %s", verdictDone(msg.verdict), msg.id, msg.bottle, verdictEffect(msg.verdict))
 		}
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			// Keys typed faster than they are read come as one message:
+			// each is a key of its own ("/spec" is / then s, p, e, c).
+			var cmds []tea.Cmd
+			var model tea.Model = m
+			for _, r := range msg.Runes {
+				var cmd tea.Cmd
+				model, cmd = model.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
+				cmds = append(cmds, cmd)
+			}
+			return model, tea.Batch(cmds...)
+		}
 		if m.searching {
 			return m.searchKey(msg)
 		}
