@@ -43,9 +43,18 @@ func defaultKeys() keyMap {
 	}
 }
 
-// short is the footer's keys.
+// short is the footer's keys, in a word each.
 func (k keyMap) short() []key.Binding {
-	return []key.Binding{k.Once, k.Host, k.Always, k.Deny, k.Denied, k.Bottle, k.Search, k.Detail, k.Help, k.Quit}
+	var out []key.Binding
+	for _, b := range []struct {
+		key.Binding
+		word string
+	}{{k.Once, "once"}, {k.Host, "host"}, {k.Always, "always"}, {k.Deny, "deny"}, {k.Denied, "denied"}, {k.Bottle, "bottle"},
+		{k.Search, "search"}, {k.Detail, "detail"}, {k.Help, "help"}, {k.Quit, "quit"}} {
+		b.SetHelp(b.Help().Key, b.word)
+		out = append(out, b.Binding)
+	}
+	return out
 }
 
 // full is the help screen's keys, in columns.

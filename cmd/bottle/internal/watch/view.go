@@ -98,7 +98,7 @@ func (m Model) pendingView() []string {
 	}
 	q := m.pending[m.pendSel]
 	title := fmt.Sprintf("PENDING APPROVALS (%d) · o once · h host · a always · d deny → %s", len(m.pending), q.ID)
-	if !m.onPending {
+	if !m.onPending && len(m.pending) > 1 {
 		title += " (tab selects another)"
 	}
 	out := []string{m.st.pending.Render(title)}
@@ -180,9 +180,9 @@ func (m Model) columns(vis []Row) columns {
 		c.decision = max(c.decision, min(len(decision), 10))
 		c.cause = max(c.cause, min(len(cause), 18))
 	}
-	fixed := 2 + 9 + c.bottle + 1 + c.kind + 1 + c.method + 1 + c.decision + 1 + c.cause + 1 + 5 + 2
+	fixed := 2 + 9 + c.bottle + 1 + c.kind + 1 + c.method + 1 + c.decision + 1 + c.cause + 1 + 6 + 2
 	rest := max(m.width-fixed, 0)
-	c.host = max(rest*3/5, 16)
+	c.host = max(rest*13/20, 16)
 	c.path = max(rest-c.host, 8)
 	return c
 }
