@@ -23,7 +23,6 @@ import (
 type Row struct {
 	Bottle string
 	Rec    audit.Record
-	seq    int // the order it was read in, across bottles
 }
 
 // Pending is one pending (or expired, still listed) approval of one bottle.
@@ -68,10 +67,11 @@ type Feed struct {
 	bottles map[string]*Bottle
 	seen    map[string]bool // pending ids
 	polled  bool
-	seq     int
 }
 
-// Poll looks at the state directory once.
+// Poll looks at the state directory once. A bottle whose approvals cannot
+// be read is an error, but the others' lines and approvals are in the
+// Poll all the same (none read is lost).
 func (f *Feed) Poll() (Poll, error) {
 	if f.tails == nil {
 		f.tails, f.bottles, f.seen = map[string]*tail{}, map[string]*Bottle{}, map[string]bool{}
@@ -81,6 +81,7 @@ func (f *Feed) Poll() (Poll, error) {
 		return Poll{}, err
 	}
 	var p Poll
+	var errs []error
 	for _, name := range names {
 		b := f.bottles[name]
 		if b == nil {
@@ -100,7 +101,7 @@ func (f *Feed) Poll() (Poll, error) {
 		p.Rows = append(p.Rows, rows...)
 		reqs, err := approval.List(filepath.Join(f.State.Dir(name), contract.ApprovalsDir))
 		if err != nil {
-			return Poll{}, fmt.Errorf("the approvals of bottle %s: %w", name, err)
+			errs = append(errs, fmt.Errorf("the approvals of bottle %s: %w", name, err))
 		}
 		for _, r := range reqs {
 			p.Pending = append(p.Pending, Pending{Bottle: name, Request: r})
@@ -113,16 +114,12 @@ func (f *Feed) Poll() (Poll, error) {
 	// Lines of several bottles read in one poll go in time order; each
 	// bottle's own stay in the order written.
 	slices.SortStableFunc(p.Rows, func(a, b Row) int { return stamp(a.Rec).Compare(stamp(b.Rec)) })
-	for i := range p.Rows {
-		f.seq++
-		p.Rows[i].seq = f.seq
-	}
 	slices.SortStableFunc(p.Pending, func(a, b Pending) int { return a.Created.Compare(b.Created) })
 	for _, name := range slices.Sorted(maps.Keys(f.bottles)) {
 		p.Bottles = append(p.Bottles, *f.bottles[name])
 	}
 	f.polled = true
-	return p, nil
+	return p, errors.Join(errs...)
 }
 
 func (f *Feed) history() int {

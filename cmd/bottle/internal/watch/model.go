@@ -198,11 +198,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // arrived.
 func (m *Model) poll() tea.Cmd {
 	p, err := m.feed.Poll()
-	if err != nil {
-		m.err = err
-		return nil
-	}
-	m.err = nil
+	m.err = err
 	m.rows = append(m.rows, p.Rows...)
 	if over := len(m.rows) - m.opt.MaxRows; over > 0 {
 		if !m.follow {
