@@ -224,15 +224,17 @@ func (m *Model) poll() tea.Cmd {
 		}
 	}
 	m.bottles = p.Bottles
-	if len(p.Arrived) > 0 && m.opt.Bell != nil {
-		bell := m.opt.Bell
-		m.status = fmt.Sprintf("new approval %s: o once · h host · a always · d deny", strings.Join(p.Arrived, ", "))
-		return func() tea.Msg { io.WriteString(bell, "\a"); return nil }
+	if len(p.Arrived) == 0 {
+		return nil
 	}
-	if len(p.Arrived) > 0 {
-		m.status = fmt.Sprintf("new approval %s: o once · h host · a always · d deny", strings.Join(p.Arrived, ", "))
+	m.status = fmt.Sprintf("new approval %s: o once · h host · a always · d deny", strings.Join(p.Arrived, ", "))
+	if m.opt.Bell == nil {
+		return nil
 	}
-	return nil
+	// The bell goes to the terminal between two frames: the renderer and
+	// this write share the *os.File, whose writes do not interleave.
+	bell := m.opt.Bell
+	return func() tea.Msg { io.WriteString(bell, "\a"); return nil }
 }
 
 // visibleBefore counts the visible rows among the first n.

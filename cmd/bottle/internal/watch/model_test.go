@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -574,4 +575,39 @@ func TestBottleFilterOnOne(t *testing.T) {
 	m = keys(tick(m), "b")
 	mustShow(t, m, "watching bottle demo only")
 	mustNotShow(t, m, "other.example.com")
+}
+
+// TestSelectionAcrossPendingAndTable: ↑ from the table's first row
+// selects the last pending approval, ↓ from it goes back; the title says
+// which approval o/h/a/d decide.
+func TestSelectionAcrossPendingAndTable(t *testing.T) {
+	fx := newFixture(t, "demo")
+	fx.audit("demo", request(1, "a.example.com", "/", "deny", "no-rule"))
+	q1, q2 := heldRequest("0000aaaa", "one.example.com", "/"), heldRequest("1111bbbb", "two.example.com", "/")
+	q2.Created = t0.Add(time.Second)
+	fx.pending("demo", q1)
+	fx.pending("demo", q2)
+	m, _ := fx.model("")
+	m = keys(tick(m), "up")
+	mustShow(t, m, "→ 1111bbbb", "▸ 1111bbbb")
+	m = keys(m, "up")
+	mustShow(t, m, "→ 0000aaaa", "▸ 0000aaaa")
+	m = keys(m, "down", "down")
+	if !strings.HasPrefix(rowsOf(m, "a.example.com")[0], "▸ ") {
+		t.Errorf("down from the last approval does not reach the table:\n%s", m.View())
+	}
+	mustShow(t, m, "→ 1111bbbb (tab selects another)")
+}
+
+// TestMaxRows: only the newest MaxRows decisions are kept.
+func TestMaxRows(t *testing.T) {
+	fx := newFixture(t, "demo")
+	m, _ := fx.model("")
+	m.opt.MaxRows = 3
+	for i := range 5 {
+		fx.audit("demo", request(i, "h"+strconv.Itoa(i)+".example.com", "/", "deny", "no-rule"))
+		m = tick(m)
+	}
+	mustShow(t, m, "h2.example.com", "h3.example.com", "h4.example.com", "3 shown")
+	mustNotShow(t, m, "h0.example.com", "h1.example.com")
 }

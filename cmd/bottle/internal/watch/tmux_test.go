@@ -55,6 +55,12 @@ func (tm *Tmux) Capture() string {
 	return string(out)
 }
 
+// CaptureStyled is the screen with its attributes as escape sequences.
+func (tm *Tmux) CaptureStyled() string {
+	out, _ := exec.Command("tmux", "-S", tm.sock, "capture-pane", "-p", "-e", "-t", "w").Output()
+	return string(out)
+}
+
 // Keys sends keys to the pane, as tmux send-keys names them.
 func (tm *Tmux) Keys(keys ...string) {
 	tm.t.Helper()
@@ -155,6 +161,11 @@ func TestWatchInTmux(t *testing.T) {
 	// The sidecar takes the decision, and the request goes.
 	os.Remove(filepath.Join(fx.approvals("demo"), approval.PendingDir, "1234abcd.json"))
 	tm.WaitFor("the approval gone", func(s string) bool { return !strings.Contains(s, "PENDING APPROVALS") })
+
+	// NO_COLOR: not one colour on the screen (the denials would be red).
+	if styled := tm.CaptureStyled(); strings.Contains(styled, "\x1b[3") || strings.Contains(styled, ";3") || strings.Contains(styled, "38;") {
+		t.Errorf("colours with NO_COLOR: %q", styled)
+	}
 
 	// f: denials only.
 	tm.Keys("f")
