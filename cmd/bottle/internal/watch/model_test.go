@@ -376,6 +376,7 @@ func TestVerdictKeys(t *testing.T) {
 		fx.pending("demo", heldRequest("1234abcd", "api.example.com", "/"))
 		m, _ := fx.model("")
 		m = keys(tick(m), key)
+		mustShow(t, m, "1234abcd (bottle demo)")
 		if d := readDecision(t, fx.approvals("demo"), "1234abcd"); d.Verdict != want {
 			t.Errorf("%s: %+v", key, d)
 		}
@@ -391,6 +392,7 @@ func TestVerdictKeys(t *testing.T) {
 		t.Error("once was written for an expired request")
 	}
 	m = keys(m, "h")
+	mustShow(t, m, "allowed 1234abcd (bottle demo): this host")
 	if d := readDecision(t, fx.approvals("demo"), "1234abcd"); d.Verdict != approval.Host {
 		t.Errorf("%+v", d)
 	}
