@@ -46,8 +46,8 @@ func (h *hints) policy(name string) (*allowlist.Policy, error) {
 // secret in the request, fronting, a malformed path, …) are refused
 // whatever the allowlist says.
 var policyCauses = map[string]bool{
-	"no-rule": true, "port-not-covered": true, "method-not-covered": true, "path-not-covered": true,
-	"deny-rule": true, "deny-cidr": true,
+	allowlist.CauseNoRule.String(): true, allowlist.CausePort.String(): true, allowlist.CauseMethod.String(): true,
+	allowlist.CausePath.String(): true, allowlist.CauseDenyRule.String(): true, allowlist.CauseDenyCIDR.String(): true,
 }
 
 // allow is what to run to allow a request like r from now on, or why
