@@ -100,6 +100,12 @@ type Policy interface {
 	// `approval_timeout:` (Config.ApprovalsFlag overrides the first).
 	Approvals() allowlist.ApprovalMode
 	ApprovalTimeout() time.Duration
+	// ApprovalRules are the rules an approval of a denied request would
+	// write (always) and allow for the session (host): allowlist's.
+	ApprovalRules(req allowlist.Request, d allowlist.Decision) (always []allowlist.RuleSpec, host allowlist.RuleSpec)
+	// ConnectPageable says whether a refused CONNECT can be answered with
+	// the readable 403 inside the tunnel (deniedTunnel).
+	ConnectPageable(host string, port uint16, d allowlist.Decision) bool
 }
 
 // Approver holds a request the policy denied while a human decides
@@ -221,6 +227,7 @@ type Server struct {
 	live    map[*tunnelState]struct{}
 	reqs    map[*reqState]struct{} // requests sent upstream and not finished
 	gitSem  chan struct{}          // a slot per push being spooled (MaxPushes)
+	held    holds                  // requests held for approval, per client (hold.go)
 }
 
 // generation is one policy with the transport that serves it. A transport's
