@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -244,19 +245,33 @@ func TestHoldAgentGone(t *testing.T) {
 	if err := <-errc; err == nil {
 		t.Fatal("the request was answered after its client gave up")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		f.mu.Lock()
-		gone := f.gone
-		f.mu.Unlock()
-		if gone == 1 {
-			break
+	waitGone := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			f.mu.Lock()
+			gone := f.gone
+			f.mu.Unlock()
+			if gone == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the wait did not end when the agent hung up")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the wait did not end when the agent hung up")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	waitGone(1)
+
+	// A CONNECT held before it is answered: the same.
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "CONNECT blocked.test:22 HTTP/1.1\r\nHost: blocked.test:22\r\n\r\n")
+	f.wait(t, 2, 1)
+	c.Close()
+	waitGone(2)
 }
 
 // TestHoldCollapses: identical requests are held on one approval, and one
