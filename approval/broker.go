@@ -35,11 +35,11 @@ const (
 // Who decided, for decisions the sidecar makes up itself (Decision.By):
 // none of them lets a request through.
 const (
-	ByTimeout   = "timeout"                     // nobody decided in time
-	ByAgentGone = "agent gone"                  // the agent hung up first
-	ByTooMany   = "too many pending approvals"  // over MaxPending or MaxWaiters
-	ByRestart   = "sidecar restarted"           // filed by a previous run
-	ByStopping  = "sidecar stopping"            // the sidecar shut down while it was held
+	ByTimeout   = "timeout"                      // nobody decided in time
+	ByAgentGone = "agent gone"                   // the agent hung up first
+	ByTooMany   = "too many pending approvals"   // over MaxPending or MaxWaiters
+	ByRestart   = "sidecar restarted"            // filed by a previous run
+	ByStopping  = "sidecar stopping"             // the sidecar shut down while it was held
 	ByNoChannel = "approvals channel unwritable" // the pending file could not be written
 )
 
