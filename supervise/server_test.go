@@ -323,6 +323,20 @@ func TestRequestAccessValidates(t *testing.T) {
 	}
 }
 
+func TestRequestAccessScrubs(t *testing.T) {
+	const value = "s3cr3t-value-of-a-credential"
+	scrub := func(s string) string { return strings.ReplaceAll(s, value, "[credential forge value]") }
+	f := start(t, askPolicy, func(c *Config) { c.Scrub = scrub })
+	cs := f.client()
+	if text, isErr := call(t, cs, "request_access", map[string]any{"host": "x.example.com", "path": "/" + value, "reason": "r"}, nil); !isErr || strings.Contains(text, value) {
+		t.Errorf("a path with a credential's value: %v %q", isErr, text)
+	}
+	go background(cs, "request_access", map[string]any{"host": "x.example.com", "reason": "the token is " + value})
+	if q := f.waitPending(); q.AgentReason != "the token is [credential forge value]" {
+		t.Errorf("filed reason %q", q.AgentReason)
+	}
+}
+
 func TestWhyBlocked(t *testing.T) {
 	f := start(t, askPolicy, nil)
 	cs := f.client()

@@ -160,6 +160,12 @@ func (s *Server) checkAccess(in AccessInput) (target, error) {
 		return t, errors.New("reason: it holds control characters; write plain text")
 	}
 	if s.cfg.Scrub != nil {
+		// A credential's value never reaches the host's files or the
+		// audit: in the reason it is replaced by its name; a target that
+		// holds one is refused.
+		if s.cfg.Scrub(t.host) != t.host || s.cfg.Scrub(t.path) != t.path {
+			return t, errors.New("the host or path holds a credential's value or placeholder; name the target without it")
+		}
 		t.reason = s.cfg.Scrub(t.reason)
 	}
 	return t, nil
