@@ -579,3 +579,19 @@ func TestUnwritableChannel(t *testing.T) {
 		t.Fatal("no error for a channel the sidecar cannot write")
 	}
 }
+
+func TestSameGrantOnce(t *testing.T) {
+	f := start(t, t.TempDir())
+	for _, v := range []Verdict{Host, Host} {
+		c := f.ask(context.Background(), request("api.example.com"), time.Minute)
+		q := f.waitPending(1, nil)[0]
+		Decide(f.dir, Decision{ID: q.ID, Verdict: v, By: "test"})
+		receive(t, c)
+	}
+	if gs := f.b.ActiveGrants(); len(gs) != 1 {
+		t.Errorf("grants %+v", gs)
+	}
+	if gs, _ := Grants(f.dir); len(gs) != 1 {
+		t.Errorf("grants.json %+v", gs)
+	}
+}

@@ -62,6 +62,17 @@ func (b *Broker) addGrant(g Grant) {
 		b.log.Error("a decision's grant has no host; nothing granted", "id", g.ID)
 		return
 	}
+	for i, x := range b.grants {
+		if !sameRule(x.Rule, g.Rule) {
+			continue
+		}
+		// The same rule granted again: one grant, for the longer time.
+		if !x.Until.IsZero() && (g.Until.IsZero() || g.Until.After(x.Until)) {
+			b.grants[i] = g
+			b.compile()
+		}
+		return
+	}
 	if len(b.grants) >= MaxGrants {
 		b.log.Error("too many session grants; nothing more granted (add rules with `bottle allow add`)", "id", g.ID, "max", MaxGrants)
 		return
@@ -76,12 +87,12 @@ func (b *Broker) compile() {
 	set, bad := compileGrants(b.grants)
 	for _, g := range bad {
 		b.log.Error("a session grant's rule is not valid; dropped", "id", g.ID, "rule", g.Rule.Args())
-		b.grants = slices.DeleteFunc(b.grants, func(x Grant) bool { return x.ID == g.ID && slicesEqualRule(x.Rule, g.Rule) })
+		b.grants = slices.DeleteFunc(b.grants, func(x Grant) bool { return x.ID == g.ID && sameRule(x.Rule, g.Rule) })
 	}
 	b.set = set
 }
 
-func slicesEqualRule(a, b allowlist.RuleSpec) bool {
+func sameRule(a, b allowlist.RuleSpec) bool {
 	return a.Host == b.Host && slices.Equal(a.Ports, b.Ports) && slices.Equal(a.Methods, b.Methods) && slices.Equal(a.Paths, b.Paths) &&
 		a.Passthrough == b.Passthrough && a.SNIOptional == b.SNIOptional
 }
