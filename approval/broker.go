@@ -496,7 +496,13 @@ func (b *Broker) grantFor(e *entry, d Decision, late bool) {
 	case d.Verdict == Host:
 		rules = []allowlist.RuleSpec{e.req.HostRule}
 	case d.Verdict == Once && e.req.Source == SourceMCP && !late:
-		rules = []allowlist.RuleSpec{TargetRule(&e.req)}
+		r := TargetRule(&e.req)
+		if e.req.Method == "" && e.req.Path == "" && e.req.HostRule.Host != "" {
+			// The host as a whole: HostRule says how (passthrough on the
+			// port of a protocol that is not HTTP).
+			r = e.req.HostRule
+		}
+		rules = []allowlist.RuleSpec{r}
 		g.Until = now.Add(MCPOnceGrant).UTC()
 	case d.Verdict == Always && !late:
 		rules = e.req.Always
