@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ type fixture struct {
 	broker  *approval.Broker
 	denials *Denials
 	log     *audit.Log
-	pol     *allowlist.Policy
+	pol     atomic.Pointer[allowlist.Policy]
 	srv     *Server
 	url     string
 	audited []audit.Record
@@ -59,14 +60,15 @@ func parse(t *testing.T, policy string) *allowlist.Policy {
 // on loopback.
 func start(t *testing.T, policy string, mod func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), denials: NewDenials(0), pol: parse(t, policy)}
+	f := &fixture{t: t, dir: t.TempDir(), denials: NewDenials(0)}
+	f.pol.Store(parse(t, policy))
 	f.log = audit.NewWith(audit.Options{Bottle: "bx"}, f.denials)
 	b, err := approval.NewBroker(f.dir, "bx", func(r *audit.Record) { f.log.Write(r) }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.broker = b
-	cfg := Config{Bottle: "bx", Policy: func() *allowlist.Policy { return f.pol }, Approvals: b, Denials: f.denials,
+	cfg := Config{Bottle: "bx", Policy: f.pol.Load, Approvals: b, Denials: f.denials,
 		Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	if mod != nil {
 		mod(&cfg)
@@ -261,6 +263,11 @@ func TestRequestAccessNeedsNoApproval(t *testing.T) {
 	}
 	if rs, _ := approval.List(f.dir); len(rs) != 0 {
 		t.Errorf("filed %+v", rs)
+	}
+	f.pol.Store(parse(t, strings.Replace(askPolicy, "version: 1\n", "version: 1\nmode: report\n", 1)))
+	var out AccessResult
+	if text, _ := call(t, cs, "request_access", map[string]any{"host": "new.example.com", "reason": "r"}, &out); out.Status != "allowed" || !strings.Contains(text, "report mode") {
+		t.Errorf("report mode: %+v", out)
 	}
 }
 

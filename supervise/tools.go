@@ -220,7 +220,12 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 	ar := t.request()
 	d := decide(pol, ar)
 	scope := allowlist.HintScope{Bottle: s.cfg.Bottle}
-	if !d.Denied() {
+	switch {
+	case d.WouldDeny:
+		// Report mode lets everything through; nobody needs to approve.
+		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Reason, Command: pol.AllowCommand(ar, d, scope),
+			Message: fmt.Sprintf("%s goes through: the allowlist is in report mode, which only logs that it would deny it (%s)", t, d.Reason)})
+	case d.Allowed:
 		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Reason,
 			Message: fmt.Sprintf("%s is already allowed (%s): %s", t, d.Rule, d.Reason)})
 	}
