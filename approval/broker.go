@@ -165,31 +165,23 @@ func newBroker(dir, bottle string, record func(*audit.Record), log *slog.Logger,
 // prepare makes pending/ and decided/ and checks that the sidecar can
 // write (and so remove files) in both.
 func (b *Broker) prepare() error {
-	for _, d := range []struct {
-		name string
-		mode fs.FileMode
-	}{
-		// The host reads pending/.
-		{PendingDir, 0o755},
-		// The host writes decided/ as whatever user runs `bottle` (root,
-		// or the user's own uid), and the sidecar (uid 65532) removes what
-		// it wrote: the directory is writable by both. Only the host's
-		// state directory, the user's own, leads to it; the agent never
-		// sees it.
-		{DecidedDir, 0o777},
-	} {
-		p := filepath.Join(b.dir, d.name)
+	// The host reads pending/ and writes decided/, whose files the
+	// sidecar removes: the launcher runs the sidecar as the user who runs
+	// `bottle`, or, when that is root, as uid 65532 with the channel
+	// handed to it (root writes anywhere).
+	for _, name := range []string{PendingDir, DecidedDir} {
+		p := filepath.Join(b.dir, name)
 		_, err := os.Stat(p)
 		created := errors.Is(err, fs.ErrNotExist)
-		if err := os.MkdirAll(p, d.mode); err != nil {
-			return fmt.Errorf("approvals channel: %w; the directory %s must be writable by the sidecar (uid 65532)", err, b.dir)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("approvals channel: %w; %s must be owned by the user the sidecar runs as (uid 65532 when bottle runs as root)", err, b.dir)
 		}
 		if created {
-			os.Chmod(p, d.mode) // past the umask
+			os.Chmod(p, 0o755) // the host reads it, whatever the umask
 		}
 		f, err := os.CreateTemp(p, ".probe-*")
 		if err != nil {
-			return fmt.Errorf("approvals channel: %s is not writable by the sidecar (uid 65532): %w; make it owned by that uid, or mode 0777", p, err)
+			return fmt.Errorf("approvals channel: %s is not writable by the sidecar: %w; it must be owned by the user the sidecar runs as (uid 65532 when bottle runs as root)", p, err)
 		}
 		f.Close()
 		os.Remove(f.Name())
