@@ -485,3 +485,34 @@ func TestDenialsRing(t *testing.T) {
 		t.Errorf("recent %v", got)
 	}
 }
+
+// TestRequestAccessL7: a method the rules leave out is asked for as
+// narrowly as it was denied; a glob path the agent gives is kept as given.
+func TestRequestAccessL7(t *testing.T) {
+	f := start(t, askPolicy, nil)
+	cs := f.client()
+	for _, c := range []struct {
+		path, want string
+	}{
+		{"/v1/items", "bottle allow add api.example.com --port 443 --method POST --path /v1/items --bottle bx"},
+		{"/v1/**", "bottle allow add api.example.com --port 443 --method POST --path '/v1/**' --bottle bx"},
+	} {
+		go background(cs, "request_access", map[string]any{"host": "api.example.com", "method": "POST", "path": c.path, "reason": "to create one"})
+		q := f.waitPending()
+		if q.Cause != "method-not-covered" || q.Command != c.want || q.Kind != "request" {
+			t.Errorf("%s: filed %+v", c.path, q)
+		}
+		approval.Decide(f.dir, approval.Decision{ID: q.ID, Verdict: approval.Deny, By: "test"})
+		waitGone(t, f.dir)
+	}
+}
+
+func waitGone(t *testing.T, dir string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if rs, _ := approval.List(dir); len(rs) == 0 {
+			return
+		}
+	}
+	t.Fatal("the approval is still pending")
+}

@@ -16,7 +16,6 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/approval"
-	"bottle.dev/bottle/internal/shquote"
 )
 
 // Bounds of the tools' inputs.
@@ -171,15 +170,17 @@ func (s *Server) checkAccess(in AccessInput) (target, error) {
 	return t, nil
 }
 
-// request is t as the policy judges it. With no method it is a CONNECT.
+// request is t as the policy judges it. With neither method nor path it
+// is a CONNECT (the host as a whole); a path for every method is judged
+// as a GET of it.
 func (t target) request() allowlist.Request {
 	scheme := "https"
 	if t.port == 80 {
 		scheme = "http"
 	}
 	r := allowlist.Request{Scheme: scheme, Host: t.host, Port: t.port}
-	if t.method != "" {
-		r.Method, r.Path = t.method, cmpOr(t.path, "/")
+	if t.method != "" || t.path != "" {
+		r.Method, r.Path = cmpOr(t.method, "GET"), cmpOr(t.path, "/")
 	}
 	return r
 }
@@ -206,11 +207,6 @@ func hostPort(host string, port uint16) string {
 	return host + ":" + strconv.Itoa(int(port))
 }
 
-// overrulable are the causes a human may overrule by approving: the same
-// as the proxy holds (no rule; a port, method or path the rules leave
-// out). A deny rule, the address guard and the rest are refused at once.
-var overrulable = []allowlist.Cause{allowlist.CauseNoRule, allowlist.CausePort, allowlist.CauseMethod, allowlist.CausePath}
-
 func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in AccessInput) (*mcp.CallToolResult, AccessResult, error) {
 	t, err := s.checkAccess(in)
 	if err != nil {
@@ -236,7 +232,9 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 		}
 	}
 	cmd := pol.AllowCommand(ar, d, scope)
-	if !slices.Contains(overrulable, d.Cause) {
+	// Only what the proxy would hold may be asked for: a deny rule, the
+	// address guard and the rest are refused at once.
+	if !allowlist.Holdable(d.Cause) {
 		return result(AccessResult{Status: "denied", Rule: d.Rule, Reason: d.Reason, Command: cmd,
 			Message: fmt.Sprintf("%s is refused (%s, %s): %s. No approval overrules this; only the user can change the allowlist%s",
 				t, d.Rule, d.Cause, d.Reason, commandHint(cmd))})
@@ -246,7 +244,7 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 			Message: fmt.Sprintf("%s is not allowed (%s), and approvals are off in this bottle, so nobody is asked. The user can allow it%s",
 				t, d.Reason, commandHint(cmd))})
 	}
-	q := approvalRequest(t, d, s.cfg.Bottle)
+	q := approvalRequest(pol, t, d, s.cfg.Bottle)
 	timeout := pol.ApprovalTimeout()
 	stop := s.progress(ctx, req, t, timeout)
 	id, dec := s.cfg.Approvals.AskMCP(ctx, q, timeout)
@@ -273,28 +271,28 @@ func decide(pol *allowlist.Policy, r allowlist.Request) allowlist.Decision {
 }
 
 // approvalRequest is what request_access files: the target, why the
-// policy denies it, the agent's reason, and what each verdict allows:
-// always the rule as narrow as the denial (host and port; the method and
-// path too when the rules refused those), host the host and port.
-func approvalRequest(t target, d allowlist.Decision, bottle string) approval.Request {
+// policy denies it, the agent's reason, and what each verdict allows, as
+// for a request the proxy holds (Policy.ApprovalRules): always the rule as
+// narrow as the denial, host the host and port. A path the agent gave as a
+// glob ("/docs/**"), which ApprovalRules does not write, is written as
+// given: the human reads it before allowing it.
+func approvalRequest(pol *allowlist.Policy, t target, d allowlist.Decision, bottle string) approval.Request {
 	kind := "request"
-	if t.method == "" {
+	if t.method == "" && t.path == "" {
 		kind = "connect"
 	}
 	r := t.request()
-	always := allowlist.RuleSpec{Host: t.host, Ports: []uint16{t.port}}
-	if d.Cause == allowlist.CauseMethod || d.Cause == allowlist.CausePath {
+	always, host := pol.ApprovalRules(r, d)
+	if always == nil && (d.Cause == allowlist.CauseMethod || d.Cause == allowlist.CausePath) {
+		rule := allowlist.RuleSpec{Host: t.host, Ports: []uint16{t.port}, Paths: []string{t.path}}
 		if t.method != "" {
-			always.Methods = []string{t.method}
+			rule.Methods = []string{t.method}
 		}
-		if t.path != "" {
-			always.Paths = []string{t.path}
-		}
+		always = []allowlist.RuleSpec{rule}
 	}
 	return approval.Request{Kind: kind, Scheme: r.Scheme, Host: t.host, Port: t.port, Method: t.method, Path: t.path,
 		Cause: d.Cause.String(), Rule: d.Rule, Reason: d.Reason, AgentReason: t.reason,
-		Always: []allowlist.RuleSpec{always}, Command: "bottle allow add " + always.Args() + " --bottle " + shquote.Quote(bottle),
-		HostRule: allowlist.RuleSpec{Host: t.host, Ports: []uint16{t.port}}}
+		Always: always, Command: allowlist.ApprovalCommand(always, allowlist.HintScope{Bottle: bottle}), HostRule: host}
 }
 
 // decisionResult says what the human decided, or that nobody did.
@@ -421,7 +419,8 @@ func (s *Server) whyBlocked(_ context.Context, _ *mcp.CallToolRequest, in Blocke
 // allow it when a rule can.
 func (s *Server) explain(pol *allowlist.Policy, d Denial) Blocked {
 	b := Blocked{Denial: d, Now: "denied"}
-	policyCause := slices.Contains(overrulable, causeOf(d.Cause)) || d.Cause == allowlist.CauseDenyRule.String()
+	policyCause := slices.ContainsFunc([]allowlist.Cause{allowlist.CauseNoRule, allowlist.CausePort, allowlist.CauseMethod,
+		allowlist.CausePath, allowlist.CauseDenyRule}, func(c allowlist.Cause) bool { return c.String() == d.Cause })
 	if !policyCause {
 		return b // a guard, the DLP, the git gate: no rule allows it
 	}
@@ -450,15 +449,6 @@ func (s *Server) explain(pol *allowlist.Policy, d Denial) Blocked {
 	}
 	b.Command = pol.AllowCommand(r, now, allowlist.HintScope{Bottle: s.cfg.Bottle})
 	return b
-}
-
-func causeOf(key string) allowlist.Cause {
-	for _, c := range overrulable {
-		if c.String() == key {
-			return c
-		}
-	}
-	return allowlist.CauseUnknown
 }
 
 func (b BlockedResult) text() string {
