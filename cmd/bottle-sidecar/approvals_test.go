@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,11 +144,12 @@ allow:
 // releases it, and the decision is audited in the sidecar's audit log.
 func TestSidecarRequestAccess(t *testing.T) {
 	dir := t.TempDir()
-	sc := startSidecar(t, askPolicy, "--approval-dir", dir)
+	sc := startSidecar(t, askPolicy+"  - cidr: 127.0.0.1/32\n    ports: [{{PORT}}]\n", "--approval-dir", dir)
 	s := sc.mcp()
+	port, _ := strconv.Atoi(sc.port())
 	done := make(chan map[string]any, 1)
 	go func() {
-		done <- s.tool("request_access", map[string]any{"host": "b.test", "port": 8443, "reason": "the build fetches from it"})
+		done <- s.tool("request_access", map[string]any{"host": "b.test", "port": port, "reason": "the build fetches from it"})
 	}()
 	var q approval.Request
 	deadline := time.Now().Add(5 * time.Second)
@@ -157,7 +159,7 @@ func TestSidecarRequestAccess(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if q.Source != approval.SourceMCP || q.Bottle != "sc" || q.Host != "b.test" || q.Port != 8443 || q.AgentReason != "the build fetches from it" {
+	if q.Source != approval.SourceMCP || q.Bottle != "sc" || q.Host != "b.test" || int(q.Port) != port || q.AgentReason != "the build fetches from it" {
 		t.Fatalf("filed %+v", q)
 	}
 	if err := approval.Decide(dir, approval.Decision{ID: q.ID, Verdict: approval.Host, By: "bottle approve (test)", Note: "for this session"}); err != nil {
@@ -185,6 +187,10 @@ func TestSidecarRequestAccess(t *testing.T) {
 	gs, err := approval.Grants(dir)
 	if err != nil || len(gs) != 1 || gs[0].Rule.Host != "b.test" {
 		t.Errorf("grants.json = %+v, %v", gs, err)
+	}
+	// The proxy lets the agent through on the grant.
+	if st, err := sc.get(sc.client(), "b.test"); st != 200 || err != nil {
+		t.Errorf("GET b.test after the approval: %d %v", st, err)
 	}
 	rules := s.tool("list_rules", nil)
 	if rules["approvals"] != "ask" || fmt.Sprint(rules["grants"]) == "[]" {
@@ -234,4 +240,111 @@ func TestSidecarFailsPendingOfPreviousRun(t *testing.T) {
 	if len(l) != 1 || l[0].Approval.ID != old.ID || l[0].Approval.Verdict != "failed" || l[0].Approval.By != approval.ByRestart || l[0].Host != "old.test" {
 		t.Fatalf("audit = %+v", l)
 	}
+}
+
+// get fetches https://host:PORT/x through the proxy and returns the
+// status (403 for a refused CONNECT).
+func (sc *sidecar) get(c *http.Client, host string) (int, error) {
+	resp, err := c.Get(fmt.Sprintf("https://%s:%s/x", host, sc.port()))
+	if err != nil {
+		if strings.Contains(err.Error(), "Forbidden") {
+			return 403, nil
+		}
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// waitApproval waits for the one pending approval in dir.
+func waitApproval(t *testing.T, dir string) approval.Request {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if rs, _ := approval.List(dir); len(rs) == 1 && rs[0].State == approval.StatePending {
+			return rs[0]
+		}
+	}
+	t.Fatal("no pending approval")
+	return approval.Request{}
+}
+
+// TestSidecarHoldsUntilDecided: with --approval-dir and approvals: ask, a
+// request the policy denies is held, and the decision file the host
+// writes releases it: once lets that one through, host this one and every
+// later one to the host and port.
+func TestSidecarHoldsUntilDecided(t *testing.T) {
+	dir := t.TempDir()
+	policy := askPolicy + "  - cidr: 127.0.0.1/32\n    ports: [{{PORT}}]\n"
+	sc := startSidecar(t, policy, "--approval-dir", dir)
+	c := sc.client()
+	for _, v := range []approval.Verdict{approval.Once, approval.Host} {
+		done := make(chan int, 1)
+		go func() {
+			st, err := sc.get(c, "b.test")
+			if err != nil {
+				t.Errorf("GET b.test: %v", err)
+			}
+			done <- st
+		}()
+		q := waitApproval(t, dir)
+		if q.Source != approval.SourceProxy || q.Host != "b.test" || q.Cause != "no-rule" || q.HostRule.Host != "b.test" {
+			t.Errorf("held %+v", q)
+		}
+		select {
+		case st := <-done:
+			t.Fatalf("answered %d before a decision", st)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := approval.Decide(dir, approval.Decision{ID: q.ID, Verdict: v, By: "bottle approve (test)"}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case st := <-done:
+			if st != 200 {
+				t.Fatalf("approved %s: %d", v, st)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the decision %s did not release the request", v)
+		}
+	}
+	// The host grant lets the next one through with nothing held.
+	if st, err := sc.get(c, "b.test"); st != 200 || err != nil {
+		t.Errorf("after host: %d %v", st, err)
+	}
+	if rs, _ := approval.List(dir); len(rs) != 0 {
+		t.Errorf("held again: %+v", rs)
+	}
+	var verdicts []string
+	for _, r := range sc.auditLines(audit.KindApproval) {
+		verdicts = append(verdicts, r.Approval.Verdict+"/"+r.Approval.By)
+	}
+	if strings.Join(verdicts, ",") != "once/bottle approve (test),host/bottle approve (test)" {
+		t.Errorf("audited %v", verdicts)
+	}
+}
+
+// TestSidecarApprovalsFlag: --approvals overrides the allowlist's
+// approvals: either way.
+func TestSidecarApprovalsFlag(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		dir := t.TempDir()
+		sc := startSidecar(t, askPolicy, "--approval-dir", dir, "--approvals", "off")
+		if st, err := sc.get(sc.client(), "b.test"); st != 403 || err != nil {
+			t.Errorf("--approvals off: %d %v", st, err)
+		}
+		if rs, _ := approval.List(dir); len(rs) != 0 {
+			t.Errorf("held: %+v", rs)
+		}
+	})
+	t.Run("ask", func(t *testing.T) {
+		dir := t.TempDir()
+		sc := startSidecar(t, strings.Replace(askPolicy, "approvals: ask", "approvals: off", 1), "--approval-dir", dir, "--approvals", "ask")
+		done := make(chan int, 1)
+		go func() { st, _ := sc.get(sc.client(), "b.test"); done <- st }()
+		q := waitApproval(t, dir)
+		approval.Decide(dir, approval.Decision{ID: q.ID, Verdict: approval.Deny, By: "test", Note: "no"})
+		if st := <-done; st != 403 {
+			t.Errorf("denied: %d", st)
+		}
+	})
 }
