@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/approval"
@@ -63,4 +65,25 @@ func (a *appliance) policy() *allowlist.Policy {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.pol
+}
+
+// ByCredential is who refuses to hold a request that carries a
+// credential's value or placeholder (approval.Decision.By).
+const ByCredential = "not held: the request holds a credential's value or placeholder"
+
+// approver is the broker as the proxy's Approver: what it files is
+// written to the host's files, which never hold a credential's value, so
+// a request whose target carries one is not held (it gets the 403 at once:
+// nothing a human approves should send it).
+type approver struct {
+	*approval.Broker
+	scrub func(string) string
+}
+
+func (a approver) Ask(ctx context.Context, q approval.Request, timeout time.Duration) (string, approval.Decision) {
+	if a.scrub(q.Host) != q.Host || a.scrub(q.Path) != q.Path {
+		return "", approval.Decision{Verdict: approval.Deny, By: ByCredential, Time: time.Now().UTC()}
+	}
+	q.Reason = a.scrub(q.Reason)
+	return a.Broker.Ask(ctx, q, timeout)
 }

@@ -17,6 +17,7 @@ import (
 	"bottle.dev/bottle/approval"
 	"bottle.dev/bottle/internal/audit"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/secret"
 )
 
 // mcpSession speaks MCP to the sidecar the way curl would: JSON-RPC
@@ -347,4 +348,33 @@ func TestSidecarApprovalsFlag(t *testing.T) {
 			t.Errorf("denied: %d", st)
 		}
 	})
+}
+
+// TestSidecarNeverFilesACredential: a denied request whose path carries a
+// credential's value or placeholder is refused at once, never held: the
+// approvals channel is the host's to read, and holds no secret.
+func TestSidecarNeverFilesACredential(t *testing.T) {
+	dir := t.TempDir()
+	ph, v := secret.NewPlaceholder("k"), testSecret()
+	policy := strings.Replace(credPolicy, "version: 1\n", "version: 1\napprovals: ask\n", 1)
+	sc := startSidecarWith(t, policy, func(sc *sidecar) { sc.writeCreds(ph, v) }, "--approval-dir", dir)
+	c := sc.client()
+	for _, s := range []string{v, ph} {
+		start := time.Now()
+		resp, err := c.Get(fmt.Sprintf("https://c.test:%s/%s", sc.port(), s))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode != 403 || time.Since(start) > 3*time.Second {
+			t.Errorf("a request with a credential in its path: %v %v after %s", resp, err, time.Since(start))
+		}
+	}
+	if rs, _ := approval.List(dir); len(rs) != 0 {
+		t.Errorf("filed %+v", rs)
+	}
+	for _, out := range []string{sc.stdout.String(), sc.stderr.String()} {
+		if strings.Contains(out, v) || strings.Contains(out, ph) {
+			t.Error("a credential's value or placeholder in the sidecar's output")
+		}
+	}
 }

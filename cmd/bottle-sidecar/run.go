@@ -293,7 +293,7 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 		return nil, err
 	}
 	if a.broker != nil {
-		pcfg.Approvals = a.broker // never a nil *Broker in the interface
+		pcfg.Approvals = approver{a.broker, a.scrub} // never a nil *Broker in the interface
 	}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
