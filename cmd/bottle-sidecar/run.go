@@ -54,7 +54,11 @@ ca.crt and ca.key (mode 0600), and optionally upstream-ca.pem (extra roots
 for upstream TLS) and credentials.json (the values of the allowlist's
 credentials, mode 0600). A change to DIR/allowlist.yaml or
 DIR/credentials.json, or SIGHUP, reloads them; an invalid file is rejected
-and what was in force stays. SIGTERM drains for up to 10s and exits 0.
+and what was in force stays. With --approval-dir, a denial a human may
+overrule is held while the host is asked (allowlist approvals: ask, or
+--approvals ask); --mcp-listen serves the agent's supervise MCP server
+(request_access, why_blocked, list_rules). SIGTERM answers the held
+requests, drains for up to 10s and exits 0.
 
 Flags:
 `
