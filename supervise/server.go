@@ -63,6 +63,8 @@ type Config struct {
 	// reason) before it is filed; nil: nothing to remove.
 	Scrub  func(string) string
 	Logger *slog.Logger
+
+	progressEvery time.Duration // 0: progressEvery (tests set less)
 }
 
 // Bounds on what the agent can make the server hold.
@@ -101,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.progressEvery == 0 {
+		cfg.progressEvery = progressEvery
 	}
 	s := &Server{cfg: cfg, log: log}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "bottle-supervise", Title: "bottle supervise", Version: "v1"},

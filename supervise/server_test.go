@@ -516,3 +516,33 @@ func waitGone(t *testing.T, dir string) {
 	}
 	t.Fatal("the approval is still pending")
 }
+
+// TestRequestAccessProgress: a client that asks for progress hears, while
+// its request_access waits, that it still waits.
+func TestRequestAccessProgress(t *testing.T) {
+	f := start(t, askPolicy, func(c *Config) { c.progressEvery = 20 * time.Millisecond })
+	heard := make(chan string, 100)
+	c := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "v1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			select {
+			case heard <- r.Params.Message:
+			default:
+			}
+		}})
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: f.url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.broker.Close(); cs.Close() })
+	params := &mcp.CallToolParams{Name: "request_access", Arguments: map[string]any{"host": "slow.example.com", "reason": "r"}}
+	params.SetProgressToken("tok")
+	go cs.CallTool(context.Background(), params)
+	select {
+	case m := <-heard:
+		if !strings.Contains(m, "waiting for the human to decide on slow.example.com:443") {
+			t.Errorf("progress %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no progress while request_access waits")
+	}
+}

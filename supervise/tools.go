@@ -360,7 +360,7 @@ func (s *Server) progress(ctx context.Context, req *mcp.CallToolRequest, t targe
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tk := time.NewTicker(progressEvery)
+		tk := time.NewTicker(s.cfg.progressEvery)
 		defer tk.Stop()
 		start := time.Now()
 		for {
