@@ -235,3 +235,12 @@ func HostPort(q approval.Request) string {
 	}
 	return termsafe.Line(fmt.Sprintf("%s:%d", h, q.Port))
 }
+
+// Held says how many of the agent's requests wait on q: "1 held
+// request", "3 held requests".
+func Held(q approval.Request) string {
+	if q.Count == 1 {
+		return "1 held request"
+	}
+	return fmt.Sprintf("%d held requests", q.Count)
+}
