@@ -192,7 +192,8 @@ func TestApprovals(t *testing.T) {
 			t.Fatalf("deny: exit %d\n%s%s", code, out, errs)
 		}
 		got, _ := run.wait(t, 20*time.Second)
-		if !strings.Contains(got, " 403") || !strings.Contains(got, "denied.sim.test") || !strings.Contains(got, "bottle allow add denied.sim.test") {
+		if !strings.Contains(got, " 403") || !strings.Contains(got, "denied.sim.test") || !strings.Contains(got, "bottle allow add denied.sim.test") ||
+			!strings.Contains(got, "denied by bottle deny (") || !strings.Contains(got, "not this one") {
 			t.Errorf("curl after deny:\n%s", got)
 		}
 		if time.Since(start) > 15*time.Second {
