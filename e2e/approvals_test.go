@@ -207,7 +207,7 @@ func TestApprovals(t *testing.T) {
 		}
 		q := w.pending("appr", func(q held) bool { return q.Host == "collapse.sim.test" && q.Count == 3 })
 		out, _, _ := w.bottle("approvals", "appr", "--json")
-		if n := strings.Count(out, `"host": "collapse.sim.test"`); n != 1 {
+		if n := strings.Count(out, `"path": "/same"`); n != 1 {
 			t.Errorf("%d approvals for three identical requests:\n%s", n, out)
 		}
 		if out, errs, code := w.bottle("approve", q.ID); code != 0 || !strings.Contains(out, "3 held requests proceed") {
