@@ -132,7 +132,8 @@ func TestApprovals(t *testing.T) {
 		if !run.running() {
 			t.Fatalf("curl was not held: %s", run.out.String())
 		}
-		table, _, _ := w.bottle("approvals")
+		table, hint, _ := w.bottle("approvals")
+		t.Logf("bottle approvals:\n%s%s", table, hint) // the README's session
 		if !strings.Contains(table, q.ID+"  appr") || !strings.Contains(table, "blocked.sim.test:443") {
 			t.Errorf("bottle approvals:\n%s", table)
 		}
@@ -165,6 +166,7 @@ func TestApprovals(t *testing.T) {
 		run := w.start("appr", "curl -sS -m 120 https://always.sim.test/v1")
 		q := w.pending("appr", forHost("always.sim.test"))
 		out, errs, code := w.bottle("approve", q.ID, "--always")
+		t.Logf("bottle approve --always:\n%s%s", out, errs)
 		if code != 0 || !strings.Contains(out, "to the live allowlist of appr") || !strings.Contains(out, "allowed always: GET https://always.sim.test/v1") ||
 			!strings.Contains(errs, "the sidecar of appr applied it") {
 			t.Fatalf("approve --always: exit %d\n%s%s", code, out, errs)
@@ -192,6 +194,7 @@ func TestApprovals(t *testing.T) {
 			t.Fatalf("deny: exit %d\n%s%s", code, out, errs)
 		}
 		got, _ := run.wait(t, 20*time.Second)
+		t.Logf("curl after deny:\n%s", got)
 		if !strings.Contains(got, " 403") || !strings.Contains(got, "denied.sim.test") || !strings.Contains(got, "bottle allow add denied.sim.test") ||
 			!strings.Contains(got, "denied by bottle deny (") || !strings.Contains(got, "not this one") {
 			t.Errorf("curl after deny:\n%s", got)
@@ -289,6 +292,7 @@ func TestMCPSupervise(t *testing.T) {
 		t.Fatalf("approve: exit %d\n%s%s", code, out, errs)
 	}
 	got, code := run.wait(t, 30*time.Second)
+	t.Logf("request_access:\n%s", got)
 	if code != 0 || !strings.Contains(got, "go ahead, docs only") || !strings.Contains(got, "once") {
 		t.Errorf("request_access: exit %d\n%s", code, got)
 	}
