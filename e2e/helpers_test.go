@@ -78,7 +78,7 @@ func buildStatic(t testing.TB, pkg, dir, name string) {
 // before the suite). Nothing is ever pulled: the base comes from
 // debootstrap, the rest from it or FROM scratch.
 const (
-	baseImage       = "bottle-e2e-base:bookworm"
+	baseImage       = "bottle-e2e-base:bookworm-node" // scripts/mkbase's: a new tag for a new package list
 	sidecarTag      = "bottle-sidecar:e2e"
 	fakenetTag      = "bottle-fakenet:e2e"
 	fakenetGitTag   = "bottle-e2e-fakenet-git:e2e"

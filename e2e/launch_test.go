@@ -381,8 +381,10 @@ print(f.readline().decode().strip())
 		check      func(out string, code int) string // "" when it holds
 		auditWant  string
 	}{
-		{"A1_connect_blocked_host", "curl -sS -o /dev/null https://blocked.sim.test/ 2>&1",
-			func(o string, c int) string { return expect(c != 0 && strings.Contains(o, "403"), o) }, `"host":"blocked.sim.test","port":443,"decision":"deny"`},
+		// Refused, and answered inside TLS so that the agent can read why
+		// (TestReadableDenials has the page): the CONNECT line is the denial.
+		{"A1_connect_blocked_host", "curl -sS -o /dev/null -w '%{http_code}' https://blocked.sim.test/ 2>&1",
+			func(o string, c int) string { return expect(c == 0 && strings.TrimSpace(o) == "403", o) }, `"host":"blocked.sim.test","port":443,"decision":"deny"`},
 		{"A2_plain_http_blocked_host", "curl -sS -i http://blocked.sim.test/x",
 			func(o string, c int) string {
 				return expect(strings.Contains(o, "403") && strings.Contains(o, "bottle allow add blocked.sim.test"), o)

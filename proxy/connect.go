@@ -13,6 +13,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/contract"
 )
 
 // serveConnect answers a CONNECT: refuse it (403, before any dial), or check
@@ -25,16 +26,36 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: allowlist.CauseBadTarget, Reason: fmt.Sprintf("bad CONNECT target %q", r.URL.Host)}
 		a := newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Reason)+"\n")
 		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Reason))
-		s.refuseConnect(w, a, rec, d)
+		s.refuseConnect(w, r, a, rec, d)
 		return
 	}
 	host = canonicalHost(host)
 	rec.Host, rec.Port = host, port
 	d := g.p.DecideConnect(host, port)
+	var approvalID string
 	if !d.Allowed {
-		hint := g.p.AllowCommand(allowlist.Request{Scheme: "https", Host: host, Port: port}, d, s.hintScope())
-		s.refuseConnect(w, denyAnswer("CONNECT", host, port, "", d, hint), rec, d)
-		return
+		if r.Header.Get(contract.RawTunnelHeader) != "raw" && g.p.ConnectPageable(host, port, d) {
+			s.deniedTunnel(w, r, rec, host, port, g, d)
+			return
+		}
+		// A human may let it through (approvals: ask): this blocks, before
+		// the CONNECT is answered, while one decides.
+		areq := allowlist.Request{Scheme: "https", Host: host, Port: port}
+		nd, id := s.overrule(r.Context(), g.p, holdConnect, r.RemoteAddr, areq, d)
+		if !nd.Allowed {
+			hint := g.p.AllowCommand(areq, nd, s.hintScope())
+			a := denial{method: "CONNECT", host: host, port: port, d: nd, hint: hint, approvalID: id}.answer()
+			s.refuseConnect(w, r, a, rec, nd)
+			return
+		}
+		// The tunnel the approved rule implies: passthrough for the port of
+		// a protocol that is not HTTP, intercepted (every request seen)
+		// otherwise.
+		if _, hr := g.p.ApprovalRules(areq, d); hr.Passthrough {
+			nd.Action = allowlist.ActionTunnel
+		}
+		d, approvalID = nd, id
+		g = s.gen.Load()
 	}
 	// Where the name leads is checked before the agent is told the tunnel is
 	// open, so a rebinding or self-pointing name is refused with a 403 on the
@@ -44,13 +65,13 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	var de *dstDeniedError
 	switch {
 	case errors.As(err, &de):
-		s.refuseConnect(w, dstDeniedAnswer("CONNECT", host, port, "", de), rec, de.decision)
+		s.refuseConnect(w, r, dstDeniedAnswer("CONNECT", host, port, "", de), rec, de.decision)
 		return
 	case err != nil:
 		f := classify(err)
 		setDecision(rec, d)
 		rec.Status, rec.Error = f.status, f.cause
-		failAnswer(host, port, f).write(w)
+		failAnswer(host, port, f).write(w, r)
 		s.record(rec)
 		return
 	}
@@ -59,24 +80,11 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		d.WouldDeny, d.Cause, d.Reason = true, wd.Cause, wd.Reason
 	}
 
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		s.log.Debug("cannot hijack CONNECT", "err", err)
+	tc, rd := s.hijack(w)
+	if tc == nil {
 		return
 	}
-	tc, ok := conn.(*trackedConn)
-	if !ok { // cannot happen: Serve wraps every connection
-		tc = newTrackedConn(conn, s.cfg.IdleTimeout)
-	}
-	// net/http may have read the agent's first bytes (a ClientHello sent in
-	// the same packet as the CONNECT) into its buffer: replay them. (goproxy's
-	// ConnectHijack action drops them.)
-	var rd io.Reader = tc
-	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
-		rd = io.MultiReader(bytes.NewReader(bytes.Clone(b)), tc)
-	}
-	ts := &tunnelState{host: host, port: port, client: r.RemoteAddr, start: time.Now(), conn: tc, decidedBy: g}
+	ts := &tunnelState{host: host, port: port, client: r.RemoteAddr, start: time.Now(), conn: tc, decidedBy: g, approval: approvalID}
 	// From the CONNECT answer to the agent's first byte, and through the TLS
 	// handshake: the handshake timeout.
 	tc.arm(s.cfg.TLSHandshakeTimeout)
@@ -90,9 +98,55 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	s.intercept(tc, rd, ts, d, ok200)
 }
 
-// refuseConnect answers a CONNECT that opens nothing, and logs the denial.
-func (s *Server) refuseConnect(w http.ResponseWriter, a *answer, rec *audit.Record, d allowlist.Decision) {
-	a.write(w)
+// hijack takes the CONNECT's connection from net/http, and the reader of
+// what the agent sends in the tunnel; nil when it cannot.
+func (s *Server) hijack(w http.ResponseWriter) (*trackedConn, io.Reader) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.log.Debug("cannot hijack CONNECT", "err", err)
+		return nil, nil
+	}
+	tc, ok := conn.(*trackedConn)
+	if !ok { // cannot happen: Serve wraps every connection
+		tc = newTrackedConn(conn, s.cfg.IdleTimeout)
+	}
+	// net/http may have read the agent's first bytes (a ClientHello sent in
+	// the same packet as the CONNECT) into its buffer: replay them. (goproxy's
+	// ConnectHijack action drops them.)
+	var rd io.Reader = tc
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		rd = io.MultiReader(bytes.NewReader(bytes.Clone(b)), tc)
+	}
+	return tc, rd
+}
+
+// deniedTunnel answers a CONNECT the policy refused, to a name on a port
+// that carries HTTP, with 200, so that the agent can read why: the tunnel
+// is intercepted like an allowed one (TLS under a leaf of the bottle's
+// CA), and each request in it is judged on its own, by the policy in
+// force when it comes. The policy refuses them as it refused the CONNECT,
+// and each gets the readable 403 (and the JSON body and X-Bottle-Denied
+// header) plain HTTP gets; a policy reloaded since, or an approval, lets
+// the later ones through. Nothing is resolved or dialled for the CONNECT
+// itself. Its audit line is the denial, written now (status 200: the
+// page is inside); each request has its own line, and the tunnel none.
+func (s *Server) deniedTunnel(w http.ResponseWriter, r *http.Request, rec *audit.Record, host string, port uint16, g *generation, d allowlist.Decision) {
+	tc, rd := s.hijack(w)
+	if tc == nil {
+		return
+	}
+	setDecision(rec, d)
+	rec.Status = http.StatusOK
+	s.record(rec)
+	ts := &tunnelState{kind: intercepted, host: host, port: port, client: r.RemoteAddr, start: time.Now(), conn: tc, decidedBy: g, denied: true}
+	tc.arm(s.cfg.TLSHandshakeTimeout)
+	s.intercept(tc, rd, ts, d, fmt.Sprintf("HTTP/%d.%d 200 Connection established\r\n\r\n", r.ProtoMajor, r.ProtoMinor))
+}
+
+// refuseConnect answers a CONNECT r that opens nothing, and logs the denial.
+func (s *Server) refuseConnect(w http.ResponseWriter, r *http.Request, a *answer, rec *audit.Record, d allowlist.Decision) {
+	a.write(w, r)
 	rec.Decision, rec.Rule, rec.Cause, rec.Reason, rec.Status = audit.DecisionDeny, d.Rule, d.Cause.String(), d.Reason, a.status
 	s.record(rec)
 }
@@ -104,7 +158,9 @@ func (s *Server) intercept(tc *trackedConn, rd io.Reader, ts *tunnelState, d all
 	s.track(ts)
 	done := func() {
 		s.untrack(ts)
-		s.record(s.tunnelRecord(ts, d, "intercepted: "+d.Reason))
+		if !ts.denied { // a denied tunnel's line was written at its CONNECT
+			s.record(s.tunnelRecord(ts, d, "intercepted: "+d.Reason))
+		}
 	}
 	tc.onClose.Store(&done)
 	s.settle(ts, ts.decidedBy)

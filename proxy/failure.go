@@ -151,6 +151,7 @@ type answer struct {
 	status int
 	header http.Header
 	body   string
+	deny   *denial // a denial: its page may be given as JSON instead (negotiated)
 }
 
 func newAnswer(status int, body string) *answer {
@@ -163,6 +164,7 @@ func newAnswer(status int, body string) *answer {
 
 // response is the answer as goproxy takes it from a request filter.
 func (a *answer) response(req *http.Request) *http.Response {
+	a = a.negotiated(req)
 	resp := &http.Response{
 		Request:       req,
 		StatusCode:    a.status,
@@ -177,8 +179,9 @@ func (a *answer) response(req *http.Request) *http.Response {
 	return resp
 }
 
-// write sends the answer to a CONNECT, whose connection ends with it.
-func (a *answer) write(w http.ResponseWriter) {
+// write sends the answer to a CONNECT r, whose connection ends with it.
+func (a *answer) write(w http.ResponseWriter, r *http.Request) {
+	a = a.negotiated(r)
 	h := w.Header()
 	for k, v := range a.header {
 		h[k] = v

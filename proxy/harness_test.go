@@ -26,6 +26,7 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/audit"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/internal/syncbuf"
 )
 
@@ -433,13 +434,27 @@ func (e *env) caFile() string {
 // connect sends a raw CONNECT and returns the response and the connection.
 func (e *env) connect(target string) (*http.Response, net.Conn, *bufio.Reader) {
 	e.t.Helper()
+	return e.connectWith(target, "")
+}
+
+// connectRaw sends a CONNECT that says its tunnel carries no HTTP (as
+// bottle-probe connect does): a refusal is the CONNECT's own 403, never a
+// page inside TLS.
+func (e *env) connectRaw(target string) (*http.Response, net.Conn, *bufio.Reader) {
+	e.t.Helper()
+	return e.connectWith(target, contract.RawTunnelHeader+": raw\r\n")
+}
+
+// connectWith sends a CONNECT with the extra header lines hdr.
+func (e *env) connectWith(target, hdr string) (*http.Response, net.Conn, *bufio.Reader) {
+	e.t.Helper()
 	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(15 * time.Second))
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", target, target, hdr)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
 	if err != nil {

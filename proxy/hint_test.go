@@ -20,9 +20,9 @@ func TestDenialPageNamesTheBottle(t *testing.T) {
 	o := e.origin.port
 	c := e.client(false)
 
-	resp, _, _ := e.connect(fmt.Sprintf("blocked.test:%d", o))
+	resp, _, _ := e.connectRaw(fmt.Sprintf("blocked.test:%d", o))
 	body, _ := io.ReadAll(resp.Body)
-	want := fmt.Sprintf("bottle: blocked CONNECT blocked.test:%d\nreason: no rule allows blocked.test:%d (rule default)\nto allow it, run on the host:\n  bottle allow add blocked.test --port %d --bottle t1\n", o, o, o)
+	want := fmt.Sprintf("bottle: blocked CONNECT blocked.test:%d\nreason: no rule allows blocked.test:%d (rule default)\ncause: no-rule\nto allow it, run on the host:\n  bottle allow add blocked.test --port %d --bottle t1\n", o, o, o)
 	if resp.StatusCode != 403 || string(body) != want {
 		t.Errorf("CONNECT: %d\n%s\nwant:\n%s", resp.StatusCode, body, want)
 	}
@@ -55,7 +55,7 @@ func TestDenialPageNamesTheBottle(t *testing.T) {
 // name suggests the command without --bottle.
 func TestDenialPageWithoutABottle(t *testing.T) {
 	e := newEnv(t, basePolicy, func(c *Config) { c.Bottle = "" })
-	resp, _, _ := e.connect(fmt.Sprintf("blocked.test:%d", e.origin.port))
+	resp, _, _ := e.connectRaw(fmt.Sprintf("blocked.test:%d", e.origin.port))
 	body, _ := io.ReadAll(resp.Body)
 	if want := fmt.Sprintf("\n  bottle allow add blocked.test --port %d\n", e.origin.port); resp.StatusCode != 403 || !strings.HasSuffix(string(body), want) {
 		t.Errorf("%d\n%s\nwant it to end with %q", resp.StatusCode, body, want)
@@ -68,10 +68,10 @@ func TestDenialPageWithoutABottle(t *testing.T) {
 func TestDenialPageApex(t *testing.T) {
 	e := newEnv(t, "version: 1\nallow:\n  - host: \"*.apex.test\"\n    ports: [{{ORIGIN}}]\n", nil)
 	o := e.origin.port
-	resp, _, _ := e.connect(fmt.Sprintf("apex.test:%d", o))
+	resp, _, _ := e.connectRaw(fmt.Sprintf("apex.test:%d", o))
 	data, _ := io.ReadAll(resp.Body)
 	body := string(data)
-	want := fmt.Sprintf("reason: no rule allows apex.test:%d: *.apex.test (allow[0]) covers the names under apex.test, not apex.test itself (rule default)\nto allow it, run on the host:\n  bottle allow add apex.test --port %d --bottle t1\n", o, o)
+	want := fmt.Sprintf("reason: no rule allows apex.test:%d: *.apex.test (allow[0]) covers the names under apex.test, not apex.test itself (rule default)\ncause: no-rule\nto allow it, run on the host:\n  bottle allow add apex.test --port %d --bottle t1\n", o, o)
 	if resp.StatusCode != 403 || !strings.HasSuffix(body, want) {
 		t.Errorf("%d\n%s\nwant it to end with:\n%s", resp.StatusCode, body, want)
 	}

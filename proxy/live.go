@@ -31,6 +31,13 @@ type tunnelState struct {
 	conn      *trackedConn
 	decidedBy *generation // the policy that let it open
 	scheme    string      // of the requests inside an intercepted tunnel: "https", or "http" for plain bytes
+	// denied marks a tunnel the policy refused, opened only so that each
+	// request in it gets the readable 403 (deniedTunnel): nothing was
+	// resolved or dialled for its CONNECT. approval is the id of the
+	// approval that opened a CONNECT the policy refused (hold.go): it
+	// admits what the policy still refuses for a holdable cause.
+	denied   bool
+	approval string
 
 	mu       sync.Mutex
 	dst      netip.Addr // passthrough: the address it went to
@@ -71,6 +78,9 @@ func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny *cut) {
 	ts.mu.Unlock()
 	target := joinHostPort(ts.host, ts.port)
 	check := func(d allowlist.Decision, format string, args ...any) bool {
+		if !d.Allowed && ts.approval != "" && allowlist.Holdable(d.Cause) {
+			return false // what the approval that opened it admits
+		}
 		c := &cut{why: fmt.Sprintf(format, args...) + ": " + d.Reason, cause: d.Cause}
 		switch {
 		case !d.Allowed:
@@ -89,7 +99,7 @@ func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny *cut) {
 		if check(d, "the policy now refuses CONNECT %s", target) {
 			return
 		}
-		if ts.kind == passthrough && !d.WouldDeny && d.Action != allowlist.ActionTunnel {
+		if ts.kind == passthrough && d.Allowed && !d.WouldDeny && d.Action != allowlist.ActionTunnel {
 			return &cut{why: fmt.Sprintf("%s is no longer a passthrough target (%s)", target, d.Reason), cause: allowlist.CauseNotPassthrough}, nil
 		}
 	}

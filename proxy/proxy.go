@@ -27,6 +27,18 @@
 // advertisement gets no-thin, and a push is read into a private spool, its
 // refs judged and its pack scanned before anything of it goes upstream.
 //
+// A refusal is answered so that the agent can read it: the 403 page
+// (deny.go) says what was blocked, why, the cause (also in the
+// X-Bottle-Denied header) and the `bottle allow` command that would allow
+// it, as JSON for a client that prefers it. A CONNECT the policy refuses,
+// to a name on a port that carries HTTP, is answered 200 and intercepted
+// without resolving or dialling anything (deniedTunnel), so that the page
+// reaches HTTPS clients too, request by request; what cannot be shown a
+// page inside TLS (an IP literal, a non-HTTP port, a passthrough-only
+// host, a client that asked for a raw tunnel) keeps the 403 on the
+// CONNECT. With approvals (Config.Approvals, `approvals: ask`) a refusal
+// a human may overrule is held while one decides (hold.go).
+//
 // Report mode (allowlist `mode: report`) exists to observe before enforcing,
 // so it lets through everything enforce would refuse on policy grounds and
 // marks it would-deny in the audit log, whatever refused it: a rule, the
@@ -100,6 +112,12 @@ type Policy interface {
 	// `approval_timeout:` (Config.ApprovalsFlag overrides the first).
 	Approvals() allowlist.ApprovalMode
 	ApprovalTimeout() time.Duration
+	// ApprovalRules are the rules an approval of a denied request would
+	// write (always) and allow for the session (host): allowlist's.
+	ApprovalRules(req allowlist.Request, d allowlist.Decision) (always []allowlist.RuleSpec, host allowlist.RuleSpec)
+	// ConnectPageable says whether a refused CONNECT can be answered with
+	// the readable 403 inside the tunnel (deniedTunnel).
+	ConnectPageable(host string, port uint16, d allowlist.Decision) bool
 }
 
 // Approver holds a request the policy denied while a human decides
@@ -221,6 +239,7 @@ type Server struct {
 	live    map[*tunnelState]struct{}
 	reqs    map[*reqState]struct{} // requests sent upstream and not finished
 	gitSem  chan struct{}          // a slot per push being spooled (MaxPushes)
+	held    holds                  // requests held for approval, per client (hold.go)
 }
 
 // generation is one policy with the transport that serves it. A transport's

@@ -198,9 +198,10 @@ func TestBattery(t *testing.T) {
 	c := e.client(false)
 
 	t.Run("A1_connect_blocked_host", func(t *testing.T) {
+		// The CONNECT is answered 200 and the page is inside the tunnel
+		// (TestDeniedTunnel has the details).
 		before := e.origin.conns()
-		resp, _, _ := e.connect(fmt.Sprintf("blocked.test:%d", e.origin.port))
-		body, _ := io.ReadAll(resp.Body)
+		resp, body := e.get(c, fmt.Sprintf("https://blocked.test:%d/", e.origin.port))
 		if resp.StatusCode != 403 || resp.Header.Get("X-Bottle-Decision") != "deny" || resp.Header.Get("X-Bottle-Rule") != "default" {
 			t.Errorf("status %d headers %v", resp.StatusCode, resp.Header)
 		}
@@ -267,7 +268,9 @@ func TestBattery(t *testing.T) {
 			}
 		}()
 		for _, port := range []uint16{22, 25, e.plain.port} {
-			resp, _, _ := e.connect(fmt.Sprintf("o1.test:%d", port))
+			// A raw tunnel: a port a rule intercepts would get the page inside
+			// (TestDeniedTunnel).
+			resp, _, _ := e.connectRaw(fmt.Sprintf("o1.test:%d", port))
 			if resp.StatusCode != 403 {
 				t.Errorf("CONNECT o1.test:%d: %d", port, resp.StatusCode)
 			}
@@ -323,7 +326,7 @@ func TestBattery(t *testing.T) {
 			{"self.test", allowlist.CauseOwnAddress}, // a host rule allows the name, which resolves there
 			{"localhost", allowlist.CauseNoRule},     // no rule names it
 		} {
-			resp, _, _ := e.connect(tc.host + ":" + pport)
+			resp, _, _ := e.connectRaw(tc.host + ":" + pport)
 			if resp.StatusCode != 403 {
 				t.Errorf("CONNECT %s: %d", tc.host, resp.StatusCode)
 			}
@@ -806,9 +809,10 @@ func TestCurl(t *testing.T) {
 	if err != nil || !strings.HasSuffix(out, "403") || !strings.Contains(out, "bottle allow add blocked.test") {
 		t.Errorf("denied plain: %q %q %v", out, errs, err)
 	}
-	_, errs, err = curl(fmt.Sprintf("https://blocked.test:%d/", e.origin.port))
-	if err == nil || !strings.Contains(errs, "403") {
-		t.Errorf("denied CONNECT: curl said %q (%v)", errs, err)
+	// A refused HTTPS host: the page inside the tunnel, which curl prints.
+	out, errs, err = curl("-w", "%{http_code}", fmt.Sprintf("https://blocked.test:%d/", e.origin.port))
+	if err != nil || !strings.HasSuffix(out, "403") || !strings.Contains(out, "reason: no rule allows GET blocked.test") || !strings.Contains(out, "bottle allow add blocked.test") {
+		t.Errorf("denied CONNECT: curl said %q %q (%v)", out, errs, err)
 	}
 }
 
@@ -862,7 +866,7 @@ func TestSelfTestMarked(t *testing.T) {
 		c.SelfTest = func(host string) bool { return host == "bottle-self-test-x.invalid" }
 	})
 	for _, target := range []string{"bottle-self-test-x.invalid:443", "bottle-self-test-y.invalid:443"} {
-		if resp, _, _ := e.connect(target); resp.StatusCode != http.StatusForbidden {
+		if resp, _, _ := e.connectRaw(target); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("CONNECT %s: %s", target, resp.Status)
 		}
 	}

@@ -156,6 +156,43 @@ type reqState struct {
 	closedBy atomic.Pointer[cut] // why a policy change cut it
 	sec      *reqSecrets         // what the guard and DLP did; nil when neither looked
 	git      *gitReq             // a request to a repository of `git:` the gate edits (git.go); nil for the rest
+	approval string              // the approval (or session grant) that admitted what the policy refused; set before it is sent
+	asked    string              // the approval asked for and not granted, for the 403
+}
+
+// admit is what a human says of a request the policy refused with d:
+// the approval that opened its tunnel admits it, else a session grant or
+// a held request approved in time (overrule). It returns the decision to
+// act on and the approval's id.
+func (s *Server) admit(ctx context.Context, p Policy, rs *reqState, d allowlist.Decision) (allowlist.Decision, string) {
+	if id := rs.tunnelApproval(); id != "" && allowlist.Holdable(d.Cause) {
+		return approvedDecision(id, fmt.Sprintf("allowed by approval %s of the CONNECT: %s", id, d.Reason)), id
+	}
+	return s.overrule(ctx, p, holdRequest, rs.rec.Client, rs.req, d)
+}
+
+func (rs *reqState) tunnelApproval() string {
+	if rs.tunnel == nil {
+		return ""
+	}
+	return rs.tunnel.approval
+}
+
+// rejudge judges rs again by p, before it is sent or while it is in
+// flight. What an approval admitted stays admitted, unless p refuses it
+// for a cause no approval overrules (a deny rule added since).
+func (s *Server) rejudge(p Policy, rs *reqState) (allowlist.Request, allowlist.Decision, verdictKind) {
+	req, d, kind := s.judge(p, &rs.in, rs.tunnel)
+	if !d.Allowed && kind == byPolicy && allowlist.Holdable(d.Cause) {
+		id := rs.approval
+		if id == "" {
+			id = rs.tunnelApproval()
+		}
+		if id != "" {
+			d = approvedDecision(id, fmt.Sprintf("allowed by approval %s: %s", id, d.Reason))
+		}
+	}
+	return req, d, kind
 }
 
 // judge decides a request by p. Inside a tunnel the request must name the
@@ -222,6 +259,18 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		rs.rec.Host = r.URL.Host
 	}
 	rs.decided(d)
+	if !d.Allowed && kind == byPolicy {
+		// A human may let it through (approvals: ask): this blocks while
+		// one decides.
+		var id string
+		d, id = s.admit(r.Context(), g.p, rs, d)
+		if d.Allowed {
+			rs.approval = id
+		} else {
+			rs.asked = id
+		}
+		rs.decided(d)
+	}
 	if !d.Allowed {
 		return r, s.refuse(r, rs, d)
 	}
@@ -258,7 +307,8 @@ func (s *Server) refuse(r *http.Request, rs *reqState, d allowlist.Decision) *ht
 	case mismatch:
 		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
 	default:
-		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, rs.gen.p.AllowCommand(rs.req, d, s.hintScope()))
+		a = denial{method: r.Method, host: rs.req.Host, port: rs.req.Port, path: rs.in.path, d: d,
+			hint: rs.gen.p.AllowCommand(rs.req, d, s.hintScope()), approvalID: rs.asked}.answer()
 	}
 	s.finish(rs, a.status, "")
 	return a.response(r)
@@ -286,7 +336,7 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 		// The policy changed since the request was judged: nothing a policy
 		// no longer in force admitted is sent.
 		rs.gen = g
-		areq, d, kind := s.judge(g.p, &rs.in, rs.tunnel)
+		areq, d, kind := s.rejudge(g.p, rs)
 		rs.req, rs.kind = areq, kind
 		rs.decided(d)
 		if !d.Allowed {
@@ -443,7 +493,7 @@ func (s *Server) inflightRequests() []*reqState {
 // It reads only what does not change once the request is in flight (its
 // input, its tunnel, atomics): it runs on SetPolicy's goroutine.
 func (s *Server) judgeRequest(rs *reqState, p Policy) {
-	req, d, _ := s.judge(p, &rs.in, rs.tunnel)
+	req, d, _ := s.rejudge(p, rs)
 	var c *cut
 	if !d.Allowed {
 		c = &cut{why: "the policy now refuses it: " + d.Reason, cause: d.Cause}
@@ -583,23 +633,6 @@ func (b *auditBody) Close() error {
 // when the sidecar was told its name.
 func (s *Server) hintScope() allowlist.HintScope {
 	return allowlist.HintScope{Bottle: s.cfg.Bottle}
-}
-
-// denyAnswer is what the agent sees when something is blocked: 403, the
-// deciding rule in headers, and a body a person (or an agent) can act on.
-// Nothing the agent sent appears unbounded.
-func denyAnswer(method, host string, port uint16, path string, d allowlist.Decision, hint string) *answer {
-	var b strings.Builder
-	fmt.Fprintf(&b, "bottle: blocked %s %s\nreason: %s (rule %s)\n", audit.Clip(method), audit.Clip(joinHostPort(host, port)+path), audit.Clip(d.Reason), d.Rule)
-	if hint != "" && len(hint) <= audit.MaxField {
-		// A clipped command would not run: too long a one is left out.
-		fmt.Fprintf(&b, "to allow it, run on the host:\n  %s\n", hint)
-	}
-	a := newAnswer(http.StatusForbidden, b.String())
-	a.header.Set("X-Bottle-Decision", "deny")
-	a.header.Set("X-Bottle-Rule", d.Rule)
-	a.header.Set("Proxy-Status", proxyStatus("http_request_denied", d.Reason))
-	return a
 }
 
 // dstDeniedAnswer refuses a name that leads only where the policy does not

@@ -165,7 +165,7 @@ func TestProxyStatus(t *testing.T) {
 	}
 	connect := func(t *testing.T, target string, w want) {
 		t.Helper()
-		resp, _, _ := e.connect(target)
+		resp, _, _ := e.connectRaw(target)
 		check(t, resp, w)
 		host, _, _ := net.SplitHostPort(target)
 		wantCause(t, e.waitAuditT(t, func(r audit.Record) bool {

@@ -178,7 +178,10 @@ func dialThrough(ctx context.Context, proxyAddr, target string, stderr io.Writer
 		return nil, nil, classify(err, false)
 	}
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	// The tunnel carries no HTTP: a refusal must come as the CONNECT's
+	// 403 (with the reason and the hint printed below), not as a page
+	// inside TLS that ssh or a database client would never show.
+	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s: raw\r\n\r\n", target, target, contract.RawTunnelHeader)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
 	if err != nil {

@@ -49,7 +49,9 @@ allow:
 
 // TestConnectThroughProxy: the ssh ProxyCommand helper reaches an allowed
 // passthrough target through the real proxy, and a refused one gets the
-// proxy's reason and exit 5.
+// proxy's reason and exit 5: the helper asks for a raw tunnel, so a port
+// an intercepting rule names (the cidr rule's) is refused on the CONNECT,
+// not answered inside a TLS the ssh client would never speak.
 func TestConnectThroughProxy(t *testing.T) {
 	port := echoServer(t)
 	sc := startSidecar(t, fmt.Sprintf(tunnelPolicy, port))

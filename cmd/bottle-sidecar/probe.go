@@ -190,7 +190,10 @@ func probeHTTP(ctx context.Context, raw, cafile string) (int, string) {
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode == http.StatusForbidden && resp.Header.Get("X-Bottle-Decision") == "deny" {
+	// The proxy's 403, on a plain-HTTP request or inside the tunnel it
+	// opens to show a refused HTTPS host why (X-Bottle-Denied names the
+	// cause): blocked, exactly as a CONNECT refused with 403.
+	if resp.StatusCode == http.StatusForbidden && (resp.Header.Get("X-Bottle-Decision") == "deny" || resp.Header.Get("X-Bottle-Denied") != "") {
 		return probeBlocked, fmt.Sprintf("403 by rule %s", resp.Header.Get("X-Bottle-Rule"))
 	}
 	return probeOK, fmt.Sprintf("HTTP %d", resp.StatusCode)

@@ -477,6 +477,9 @@ func TestProbe(t *testing.T) {
 		code int
 	}{
 		{fmt.Sprintf("https://a.test:%s/", sc.port()), probeOK},
+		// Refused over https: the proxy opens the tunnel and answers the
+		// request in it with its 403 (X-Bottle-Denied), which is blocked
+		// exactly as a CONNECT's 403 is.
 		{fmt.Sprintf("https://b.test:%s/", sc.port()), probeBlocked},
 		{fmt.Sprintf("http://b.test:%s/", sc.port()), probeBlocked},
 	} {

@@ -87,6 +87,12 @@ const (
 	ProbeError   = 6 // anything else (TLS failure, bad URL, …)
 )
 
+// RawTunnelHeader, sent on a CONNECT with the value "raw", says the
+// tunnel will carry no HTTP (bottle-probe connect and forward relay ssh
+// or a database protocol): a CONNECT the policy refuses is then answered
+// with its 403, not opened to show the readable 403 inside TLS.
+const RawTunnelHeader = "X-Bottle-Tunnel"
+
 // ProbeWord names a probe exit code, as the probe prints it.
 func ProbeWord(code int) string {
 	switch code {
