@@ -100,7 +100,7 @@ func startSidecarArgs(t *testing.T, policy string, dnsArgs ...string) *sidecar {
 	sc.writePolicy(policy)
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.cancel = cancel
-	args := append([]string{"run", "--config-dir", sc.dir, "--proxy-listen", "127.0.0.1:0", "--bottle", "sc"}, dnsArgs...)
+	args := append([]string{"run", "--config-dir", sc.dir, "--proxy-listen", "127.0.0.1:0", "--mcp-listen", "", "--bottle", "sc"}, dnsArgs...)
 	go func() { sc.done <- run(ctx, args, sc.stdout, sc.stderr) }()
 	t.Cleanup(sc.stop)
 	wantDNS := true
@@ -155,7 +155,7 @@ func TestRunProxyWithoutDNS(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "allowlist.yaml"), []byte("version: 1\n"), 0o644)
 	c, _ := ca.New("x", 0)
 	c.Save(dir)
-	code := run(ctx, []string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "",
+	code := run(ctx, []string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "", "--mcp-listen", "",
 		"--resolv-conf", filepath.Join(t.TempDir(), "missing")}, &out, &errb)
 	if code == 0 || !strings.Contains(errb.String(), "no upstream resolvers") {
 		t.Errorf("no resolv.conf and no --upstream-dns: exit %d\n%s", code, errb.String())

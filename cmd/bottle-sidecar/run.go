@@ -20,10 +20,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/approval"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/dlp"
 	"bottle.dev/bottle/dnsfwd"
@@ -34,6 +36,7 @@ import (
 	"bottle.dev/bottle/secret"
 	"bottle.dev/bottle/secret/guard"
 	"bottle.dev/bottle/secret/sigv4"
+	"bottle.dev/bottle/supervise"
 )
 
 const (
@@ -51,7 +54,11 @@ ca.crt and ca.key (mode 0600), and optionally upstream-ca.pem (extra roots
 for upstream TLS) and credentials.json (the values of the allowlist's
 credentials, mode 0600). A change to DIR/allowlist.yaml or
 DIR/credentials.json, or SIGHUP, reloads them; an invalid file is rejected
-and what was in force stays. SIGTERM drains for up to 10s and exits 0.
+and what was in force stays. With --approval-dir, a denial a human may
+overrule is held while the host is asked (allowlist approvals: ask, or
+--approvals ask); --mcp-listen serves the agent's supervise MCP server
+(request_access, why_blocked, list_rules). SIGTERM answers the held
+requests, drains for up to 10s and exits 0.
 
 Flags:
 `
@@ -81,10 +88,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-sidecar: %v\n", err)
 		return 1
 	}
-	errc := make(chan error, len(a.proxyLns)+len(a.dnsPCs))
+	errc := make(chan error, len(a.proxyLns)+len(a.dnsPCs)+len(a.mcpLns))
 	for _, ln := range a.proxyLns {
 		log.Info("proxy listening", "addr", ln.Addr().String(), "bottle", o.Bottle)
 		go func() { errc <- a.proxy.Serve(ln) }()
+	}
+	for _, ln := range a.mcpLns {
+		log.Info("mcp listening", "addr", ln.Addr().String(), "path", contract.MCPPath, "approvals", a.broker != nil)
+		go func() { errc <- a.mcp.Serve(ln) }()
 	}
 	for i, pc := range a.dnsPCs {
 		log.Info("dns listening", "addr", pc.LocalAddr().String(), "upstreams", strings.Join(a.upstreams, ","))
@@ -105,10 +116,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "drain", drainTimeout.String())
+	// The held requests are answered (denied, audited) first: they would
+	// hold the drain for their whole timeout.
+	if a.broker != nil {
+		a.broker.Close()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(2)
+	if a.mcp != nil {
+		wg.Go(func() { logErr(log, "mcp drain", a.mcp.Shutdown(sctx)) })
+	}
 	go func() { defer wg.Done(); logErr(log, "proxy drain", a.proxy.Shutdown(sctx)) }()
 	go func() {
 		defer wg.Done()
@@ -144,8 +163,13 @@ type appliance struct {
 	dns        *dnsfwd.Server
 	upstreams  []string
 	closers    []func()
+	broker     *approval.Broker   // nil: no approvals channel (--approval-dir)
+	mcp        *supervise.Server  // nil: no MCP server (--mcp-listen "")
+	denials    *supervise.Denials // the audit's last denials, for the MCP server
+	secrets    atomic.Pointer[guard.Set]
 
 	proxyLns []net.Listener
+	mcpLns   []net.Listener
 	dnsPCs   []net.PacketConn
 	dnsLns   []net.Listener
 
@@ -237,7 +261,8 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 		sink = f
 		a.closers = append(a.closers, func() { f.Close() })
 	}
-	al := audit.NewWith(audit.Options{Bottle: o.Bottle}, sink)
+	a.denials = supervise.NewDenials(0)
+	al := audit.NewWith(audit.Options{Bottle: o.Bottle}, sink, a.denials)
 	a.audit = al
 	// One resolver for the proxy and the forwarder: every upstream, one
 	// cache, one lookup in flight per question.
@@ -267,7 +292,13 @@ func load(o *contract.RunOptions, stdout io.Writer, log *slog.Logger) (*applianc
 	selfTest := selfTestName(o.ConfigDir)
 	pcfg := proxy.Config{Bottle: o.Bottle, Policy: pol, CA: authority, Audit: al, ExtraRoots: roots, AllowHTTP2: true, Logger: log,
 		Resolver: res, Clients: clients, SelfTest: selfTest, Secrets: set, ResignAWS: resignAWS,
-		DLP: dlpPatterns{det}, GitSpool: o.GitSpool, GitMaxPack: o.GitMaxPack}
+		DLP: dlpPatterns{det}, GitSpool: o.GitSpool, GitMaxPack: o.GitMaxPack, ApprovalsFlag: o.Approvals}
+	if err := a.openApprovals(o, clients); err != nil {
+		return nil, err
+	}
+	if a.broker != nil {
+		pcfg.Approvals = approver{a.broker, a.scrub} // never a nil *Broker in the interface
+	}
 	if a.proxy, err = proxy.New(pcfg); err != nil {
 		return nil, err
 	}
@@ -351,7 +382,7 @@ func selfTestName(configDir string) func(string) bool {
 	}
 }
 
-// listen binds the proxy and DNS. With --internal-cidr, each is bound to
+// listen binds the proxy, DNS and MCP. With --internal-cidr, each is bound to
 // every local address inside that range and to nothing else, so nothing
 // listens on the egress side.
 func (a *appliance) listen(o *contract.RunOptions) error {
@@ -390,6 +421,17 @@ func (a *appliance) listen(o *contract.RunOptions) error {
 		}
 		a.proxyLns = append(a.proxyLns, ln)
 		a.closers = append(a.closers, func() { ln.Close() })
+		if a.mcp != nil {
+			if addr, err = bind(o.MCPListen, h); err != nil {
+				return err
+			}
+			ml, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("mcp: %v", err)
+			}
+			a.mcpLns = append(a.mcpLns, ml)
+			a.closers = append(a.closers, func() { ml.Close() })
+		}
 		if a.dns == nil {
 			continue
 		}
@@ -563,6 +605,7 @@ func (a *appliance) rebuildSecrets() {
 // logSet says which credentials are in force, and which of the policy's
 // are not injected, by name only.
 func (a *appliance) logSet(set *guard.Set) {
+	a.secrets.Store(set)
 	a.log.Info("credentials in force", "file", a.credsAt, "count", set.Len())
 	for _, name := range set.Missing() {
 		a.log.Warn("credential not injected: the credentials file has no value of its kind for it; run `bottle secret refresh` on the host", "credential", name)

@@ -122,7 +122,7 @@ func startSidecarWith(t *testing.T, policy string, prepare func(*sidecar), extra
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.cancel = cancel
 	go func() {
-		sc.done <- run(ctx, append([]string{"run", "--config-dir", sc.dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0",
+		sc.done <- run(ctx, append([]string{"run", "--config-dir", sc.dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--mcp-listen", "127.0.0.1:0",
 			"--upstream-dns", upstream, "--bottle", "sc", "--status-file", filepath.Join(sc.state, "reload.json")}, extra...), sc.stdout, sc.stderr)
 	}()
 	t.Cleanup(sc.stop)
@@ -373,7 +373,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		return dir
 	}
 	args := func(dir string, more ...string) []string {
-		return append([]string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--upstream-dns", "127.0.0.1:1"}, more...)
+		return append([]string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--mcp-listen", "", "--upstream-dns", "127.0.0.1:1"}, more...)
 	}
 	var out, errb bytes.Buffer
 	bad := write("version: 1\nallow:\n  - host: \"*\"\n  - cidr: 10.0.0.1\n")
@@ -418,7 +418,7 @@ func TestInternalCIDR(t *testing.T) {
 	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"run", "--config-dir", dir, "--proxy-listen", ":0", "--dns-listen", ":0",
+		done <- run(ctx, []string{"run", "--config-dir", dir, "--proxy-listen", ":0", "--dns-listen", ":0", "--mcp-listen", ":0",
 			"--upstream-dns", "127.0.0.1:1", "--internal-cidr", "127.0.0.0/8"}, &out, &errb)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
@@ -434,8 +434,10 @@ func TestInternalCIDR(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(errb.String(), `msg="proxy listening" addr=127.0.0.1:`) {
-		t.Errorf("no listener on the internal address:\n%s", errb.String())
+	for _, what := range []string{"proxy", "mcp"} {
+		if !strings.Contains(errb.String(), `msg="`+what+` listening" addr=127.0.0.1:`) {
+			t.Errorf("no %s listener on the internal address:\n%s", what, errb.String())
+		}
 	}
 }
 

@@ -154,7 +154,7 @@ func TestCredentialsBadAtStart(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "credentials.json"), []byte(`{"credentials": [{"value": "`+v+`"}]`), 0o600)
 	os.WriteFile(filepath.Join(dir, "allowlist.yaml"), []byte(strings.ReplaceAll(credPolicy, "{{PORT}}", "443")), 0o644)
 	var stderr strings.Builder
-	code := run(t.Context(), []string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--upstream-dns", "127.0.0.1:53"}, io.Discard, &stderr)
+	code := run(t.Context(), []string{"run", "--config-dir", dir, "--proxy-listen", "127.0.0.1:0", "--mcp-listen", "", "--upstream-dns", "127.0.0.1:53"}, io.Discard, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "credentials.json") || strings.Contains(stderr.String(), v) {
 		t.Errorf("exit %d:\n%s", code, stderr.String())
 	}

@@ -42,6 +42,8 @@ var owners = map[string][]string{
 	"github.com/spf13/viper":             {mod + "/dlp"},
 	// Pack decoding stays behind the git gate.
 	"github.com/go-git/go-git/v5": {mod + "/gitgate"},
+	// The agent's MCP server (streamable HTTP) stays behind supervise.
+	"github.com/modelcontextprotocol/go-sdk": {mod + "/supervise"},
 }
 
 // allowlistDeps is every package outside the standard library that package
@@ -65,7 +67,7 @@ var allowlistDeps = []string{
 // internal/…): neither imports the other, directly or through a dependency.
 var (
 	host      = []string{mod + "/launcher", mod + "/launcher/", mod + "/cmd/bottle", mod + "/cmd/bottle/", mod + "/project", mod + "/secret/source"}
-	appliance = []string{mod + "/proxy", mod + "/dnsfwd", mod + "/cmd/bottle-sidecar", mod + "/secret/guard", mod + "/dlp"}
+	appliance = []string{mod + "/proxy", mod + "/dnsfwd", mod + "/cmd/bottle-sidecar", mod + "/secret/guard", mod + "/dlp", mod + "/supervise"}
 )
 
 func matches(list []string, path string) bool {
