@@ -22,15 +22,20 @@ type Summary struct {
 	Status Status `json:"status"`
 	// Step is the launch step a launching, incomplete, failed or
 	// interrupted bottle is at or stopped at; Error why it failed.
-	Step       string        `json:"step,omitempty"`
-	Error      string        `json:"error,omitempty"`
-	Backend    string        `json:"backend,omitempty"`
-	Created    time.Time     `json:"created,omitzero"`
-	Stopped    time.Time     `json:"stopped,omitzero"`
-	Containers []string      `json:"containers"`
-	Networks   []string      `json:"networks"`
-	ProxyURL   string        `json:"proxy_url,omitempty"`
-	Command    *CommandState `json:"command,omitempty"` // the detached command, if the launch started one
+	Step       string    `json:"step,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Backend    string    `json:"backend,omitempty"`
+	Created    time.Time `json:"created,omitzero"`
+	Stopped    time.Time `json:"stopped,omitzero"`
+	Containers []string  `json:"containers"`
+	Networks   []string  `json:"networks"`
+	ProxyURL   string    `json:"proxy_url,omitempty"`
+	// MCPURL is the supervise MCP server (the agent's MCP_SUPERVISE_URL);
+	// Approvals what `bottle launch --approvals` said ("ask", "off"; empty:
+	// the allowlist's approvals: decides).
+	MCPURL    string        `json:"mcp_url,omitempty"`
+	Approvals string        `json:"approvals,omitempty"`
+	Command   *CommandState `json:"command,omitempty"` // the detached command, if the launch started one
 
 	lastActive time.Time // when it last did something: for prune --older-than
 }
@@ -198,6 +203,7 @@ func (l *Launcher) List(ctx context.Context) ([]Summary, error) {
 		}
 		if b != nil {
 			s.Backend, s.Created, s.Stopped, s.ProxyURL = b.Backend, b.Created, b.Stopped, b.ProxyURL
+			s.MCPURL, s.Approvals = b.MCPURL, b.Approvals
 			if s.Status != StatusRunning && s.Status != StatusUnknown {
 				s.Step = b.Step
 			}

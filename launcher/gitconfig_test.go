@@ -201,3 +201,99 @@ git:
 		t.Errorf("progress lacks %q:\n%s", note, progress.String())
 	}
 }
+
+// TestApprovalsChannel: the approvals channel is a directory of the
+// bottle's state with pending/ and decided/, emptied at launch (an old
+// decision must not answer a new request), mounted read-write in the
+// sidecar only and named by --approval-dir; --approvals goes to the
+// sidecar and into the metadata; the agent gets MCP_SUPERVISE_URL and
+// reaches the sidecar directly (NO_PROXY); the channel is gone once the
+// bottle is torn down.
+func TestApprovalsChannel(t *testing.T) {
+	l, f, s := setup(t)
+	dir := l.ApprovalsDir("demo")
+	if dir != filepath.Join(l.Dir("demo"), contract.ApprovalsDir) {
+		t.Fatalf("ApprovalsDir = %s", dir)
+	}
+	os.MkdirAll(filepath.Join(dir, "decided"), 0o755)
+	os.WriteFile(filepath.Join(dir, "decided", "0123abcd.json"), []byte(`{"id":"0123abcd","verdict":"once"}`), 0o600)
+	s.Approvals = "ask"
+	b, err := l.Launch(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"", "pending", "decided"} {
+		st, err := os.Stat(filepath.Join(dir, sub))
+		if err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+			t.Fatalf("approvals/%s: %v %v", sub, st, err)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, "decided")); len(left) != 0 {
+		t.Errorf("the channel kept %v from the last run", left)
+	}
+	sc, _ := f.Container("bottle-demo-sidecar")
+	if want := (launcher.Mount{Source: dir, Target: contract.SidecarApprovalsDir}); !slices.Contains(sc.Mounts, want) {
+		t.Errorf("the sidecar's mounts %+v lack %+v", sc.Mounts, want)
+	}
+	cmd := strings.Join(sc.Cmd, " ")
+	if !strings.Contains(cmd, "--approval-dir "+contract.SidecarApprovalsDir+" ") || !strings.Contains(cmd, "--approvals ask ") {
+		t.Errorf("sidecar command %q", cmd)
+	}
+	if b.Approvals != "ask" || b.MCPURL != "http://"+b.SidecarIP+":3129/mcp" {
+		t.Errorf("metadata: approvals %q, mcp %q", b.Approvals, b.MCPURL)
+	}
+	if saved, err := l.Load("demo"); err != nil || saved.Approvals != "ask" || saved.MCPURL != b.MCPURL {
+		t.Errorf("bottle.json: %+v %v", saved, err)
+	}
+	agent, _ := f.Container("bottle-demo-agent")
+	for _, want := range []string{"MCP_SUPERVISE_URL=" + b.MCPURL, "NO_PROXY=localhost,127.0.0.1,::1," + b.SidecarIP, "no_proxy=localhost,127.0.0.1,::1," + b.SidecarIP} {
+		if !slices.Contains(agent.Env, want) {
+			t.Errorf("the agent's environment lacks %s: %q", want, agent.Env)
+		}
+	}
+	for _, role := range []string{"agent", "probe"} {
+		for _, r := range f.Runs() {
+			if r.Labels[launcher.LabelRole] != role {
+				continue
+			}
+			for _, m := range r.Mounts {
+				if m.Source == dir || strings.HasPrefix(m.Source, dir+"/") || m.Target == contract.SidecarApprovalsDir {
+					t.Errorf("the %s has the approvals channel: %+v", role, m)
+				}
+			}
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "pending", "89abcdef.json"), []byte(`{}`), 0o600)
+	if _, err := l.Stop(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the approvals channel outlived the sidecar: %v", err)
+	}
+}
+
+// TestApprovalsFlag: without --approvals the sidecar is given none (the
+// allowlist decides) and the metadata records none; a value other than
+// ask and off is refused before anything is made.
+func TestApprovalsFlag(t *testing.T) {
+	l, f, s := setup(t)
+	b, err := l.Launch(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := f.Container("bottle-demo-sidecar")
+	if cmd := strings.Join(sc.Cmd, " "); strings.Contains(cmd, "--approvals ") || !strings.Contains(cmd, "--approval-dir ") {
+		t.Errorf("sidecar command %q", cmd)
+	}
+	if b.Approvals != "" {
+		t.Errorf("approvals recorded: %q", b.Approvals)
+	}
+	l, f, s = setup(t)
+	s.Approvals = "maybe"
+	if _, err := l.Launch(context.Background(), s); err == nil || !strings.Contains(err.Error(), `--approvals "maybe": want ask or off`) {
+		t.Fatalf("err = %v", err)
+	}
+	if got := f.State(); got != "" {
+		t.Errorf("left behind:\n%s", got)
+	}
+}

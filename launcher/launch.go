@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/approval"
 	"bottle.dev/bottle/ca"
 	"bottle.dev/bottle/internal/atomicfile"
 	"bottle.dev/bottle/internal/contract"
@@ -255,6 +256,9 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	if err := CheckEnv(s.Env); err != nil {
 		return nil, fmt.Errorf("-e: %w", err)
 	}
+	if s.Approvals != "" && s.Approvals != "ask" && s.Approvals != "off" {
+		return nil, fmt.Errorf("--approvals %q: want ask or off", s.Approvals)
+	}
 	if s.Workspace != "" {
 		if err := l.checkWorkspace(s.Workspace); err != nil {
 			return nil, err
@@ -324,7 +328,7 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 		Name: s.Name, Backend: l.Backend.Name(), Created: time.Now().UTC(),
 		Sidecar: "bottle-" + s.Name + "-sidecar", Agent: "bottle-" + s.Name + "-agent",
 		Internal: "bottle-" + s.Name + "-internal", Egress: "bottle-" + s.Name + "-egress", EgressOwned: true,
-		StateDir: l.Dir(s.Name), Mode: st.pol.Mode().String(), Supervised: true,
+		StateDir: l.Dir(s.Name), Mode: st.pol.Mode().String(), Supervised: true, Approvals: s.Approvals,
 	}
 	if s.EgressNetwork != "" {
 		st.b.Egress, st.b.EgressOwned = s.EgressNetwork, false
@@ -359,8 +363,8 @@ func checkBackend(_ context.Context, st *launch) (done, error) {
 	return doneWith("backend: %s", st.l.Backend.Name()), nil
 }
 
-// makeState makes the state dir, and in it the CA, the live allowlist
-// and an empty spool for the git gate.
+// makeState makes the state dir, and in it the CA, the live allowlist,
+// an empty spool for the git gate and an empty approvals channel.
 func makeState(_ context.Context, st *launch) (done, error) {
 	l, s, b := st.l, st.spec, st.b
 	cfg := l.ConfigDir(s.Name)
@@ -368,7 +372,14 @@ func makeState(_ context.Context, st *launch) (done, error) {
 	if err := os.RemoveAll(l.SpoolDir(s.Name)); err != nil {
 		return done{}, fmt.Errorf("emptying the git gate's spool: %w", err)
 	}
-	for _, d := range []string{l.LogDir(s.Name), cfg, l.agentFilesDir(s.Name), l.SpoolDir(s.Name)} {
+	// And what it left in the approvals channel asked for connections
+	// that are gone; a decision left there must not answer a new request.
+	if err := os.RemoveAll(l.ApprovalsDir(s.Name)); err != nil {
+		return done{}, fmt.Errorf("emptying the approvals channel: %w", err)
+	}
+	approvals := l.ApprovalsDir(s.Name)
+	for _, d := range []string{l.LogDir(s.Name), cfg, l.agentFilesDir(s.Name), l.SpoolDir(s.Name),
+		approvals, filepath.Join(approvals, approval.PendingDir), filepath.Join(approvals, approval.DecidedDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return done{}, err
 		}
@@ -492,12 +503,16 @@ func startSidecar(ctx context.Context, st *launch) (done, error) {
 	// The git gate spools pushes on disk, in the bottle's state, not in
 	// the sidecar's memory (bounded by SidecarLimits) nor in its image.
 	run.GitSpool = contract.SidecarSpoolDir
+	// The approvals channel: the sidecar's and the host's, never the
+	// agent's (it must not decide its own requests).
+	run.ApprovalDir, run.Approvals = contract.SidecarApprovalsDir, s.Approvals
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
 		Labels: st.labels("sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
 		Mounts: []Mount{{Source: l.ConfigDir(s.Name), Target: contract.SidecarConfigDir, ReadOnly: true},
 			{Source: l.LogDir(s.Name), Target: contract.SidecarStateDir},
-			{Source: l.SpoolDir(s.Name), Target: contract.SidecarSpoolDir}},
+			{Source: l.SpoolDir(s.Name), Target: contract.SidecarSpoolDir},
+			{Source: l.ApprovalsDir(s.Name), Target: contract.SidecarApprovalsDir}},
 		Cmd: run.Args(),
 	})
 	if err != nil {
@@ -512,6 +527,7 @@ func startSidecar(ctx context.Context, st *launch) (done, error) {
 		return done{}, fmt.Errorf("the sidecar has no address on %s", b.Internal)
 	}
 	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, contract.ProxyPort)
+	b.MCPURL = fmt.Sprintf("http://%s:%d%s", b.SidecarIP, contract.MCPPort, contract.MCPPath)
 	return doneWith("sidecar %s: internal %s, egress %s", b.Sidecar, b.SidecarIP, b.SidecarEgress), nil
 }
 
@@ -546,7 +562,7 @@ func startAgent(ctx context.Context, st *launch) (done, error) {
 	}
 	// The credentials' placeholders, never their values (those are in the
 	// sidecar's config alone).
-	env := append(append(proxyEnv(b.ProxyURL), credentialEnv(st.pol, st.creds)...), s.Env...)
+	env := append(append(proxyEnv(b.ProxyURL, b.SidecarIP, b.MCPURL), credentialEnv(st.pol, st.creds)...), s.Env...)
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
 		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: st.labels("agent"), Limits: s.Limits,
@@ -669,11 +685,14 @@ func within(path, dir string) bool {
 }
 
 // proxyEnv points every common tool at the proxy and the CA bundle that
-// includes the bottle CA.
-func proxyEnv(proxyURL string) []string {
+// includes the bottle CA, and gives the agent its sidecar's supervise MCP
+// server (MCP_SUPERVISE_URL), which is reached directly: the sidecar's
+// address is in NO_PROXY.
+func proxyEnv(proxyURL, sidecarIP, mcpURL string) []string {
+	noProxy := "localhost,127.0.0.1,::1," + sidecarIP
 	env := []string{
 		"HTTP_PROXY=" + proxyURL, "HTTPS_PROXY=" + proxyURL, "http_proxy=" + proxyURL, "https_proxy=" + proxyURL,
-		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+		"NO_PROXY=" + noProxy, "no_proxy=" + noProxy, "MCP_SUPERVISE_URL=" + mcpURL,
 	}
 	for _, v := range []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
 		"PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT"} {
@@ -706,7 +725,7 @@ func (l *Launcher) chownForSidecar(name string) error {
 	if !ok {
 		return nil
 	}
-	for _, dir := range []string{l.ConfigDir(name), l.LogDir(name), l.SpoolDir(name)} {
+	for _, dir := range []string{l.ConfigDir(name), l.LogDir(name), l.SpoolDir(name), l.ApprovalsDir(name)} {
 		err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
 			if err != nil {
 				return err

@@ -425,6 +425,7 @@ func TestSelfTestSaysWhatItProved(t *testing.T) {
 				`forwarded: the DNS lookup of api\.example\.com, which the allowlist allows \(not refused by the sidecar's DNS at 10\.1\.0\.2:53\)`,
 				`unreachable: the sidecar's egress address 10\.2\.0\.2:3128`,
 				`unreachable: the sidecar's egress address 10\.2\.0\.2:53`,
+				`unreachable: the sidecar's egress address 10\.2\.0\.2:3129`,
 				`unreachable: the internal network's gateway 10\.1\.0\.1:\d+`,
 				`unreachable: the egress network's gateway 10\.2\.0\.1:\d+`,
 			}

@@ -46,6 +46,11 @@ type Spec struct {
 	// Rebuild builds the agent image again, every step, even when its
 	// inputs have not changed (a Dockerfile whose RUN steps fetch things).
 	Rebuild bool
+	// Approvals overrides the allowlist's `approvals:` for this launch:
+	// "ask" holds what a human may allow (bottle approve), "off" never
+	// holds; "" leaves it to the allowlist. Recorded in the metadata
+	// (Bottle.Approvals).
+	Approvals string
 	// Command is started in the agent, in the background, once the bottle
 	// is ready (launch -d -- CMD): its output and exit status go to the
 	// command directory. A command the caller attaches to is the caller's
@@ -128,6 +133,13 @@ type Bottle struct {
 	// commands through bottle-probe supervise (bottles launched before
 	// they existed do not).
 	Supervised bool `json:"supervised,omitempty"`
+	// Approvals is what `bottle launch --approvals` said ("ask" or
+	// "off"), which overrides the allowlist's `approvals:` for the
+	// bottle's lifetime; empty: the live allowlist decides.
+	Approvals string `json:"approvals,omitempty"`
+	// MCPURL is the agent's MCP_SUPERVISE_URL: the supervise MCP server
+	// of its sidecar.
+	MCPURL string `json:"mcp_url,omitempty"`
 
 	// What was copied into /workspace at launch (see Baseline).
 	Workspace       string `json:"workspace,omitempty"`        // the host directory; "" for none
@@ -172,6 +184,16 @@ func (l *Launcher) LogDir(name string) string { return filepath.Join(l.Dir(name)
 // is private, and emptied when the bottle is launched and torn down.
 func (l *Launcher) SpoolDir(name string) string {
 	return filepath.Join(l.Dir(name), contract.SpoolDir)
+}
+
+// ApprovalsDir is the approvals channel (package approval): where the
+// sidecar writes the requests it holds while a human is asked, and the
+// host writes the decisions (bottle approve, bottle deny, bottle watch).
+// It is mounted read-write in the sidecar only, at
+// contract.SidecarApprovalsDir, never into the agent, and emptied when
+// the bottle is launched and torn down.
+func (l *Launcher) ApprovalsDir(name string) string {
+	return filepath.Join(l.Dir(name), contract.ApprovalsDir)
 }
 
 func (l *Launcher) note(format string, args ...any) {
@@ -350,6 +372,9 @@ func (l *Launcher) teardown(ctx context.Context, name string, dumpLogs bool) (re
 		// had spooled.
 		l.removeCredentials(name)
 		os.RemoveAll(l.SpoolDir(name))
+		// Nobody is left to act on a decision: a request still pending
+		// was answered (the agent's connection is gone).
+		os.RemoveAll(l.ApprovalsDir(name))
 	}
 	return n, errors.Join(errs...)
 }

@@ -141,7 +141,7 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		return probe{what: what, proved: "unreachable: " + what, argv: []string{"tcp", addr}, env: noProxy, want: []int{probeTimeout}, leak: true}
 	}
 	if b.SidecarEgress != "" {
-		for _, p := range []int{contract.ProxyPort, contract.DNSPort} {
+		for _, p := range []int{contract.ProxyPort, contract.DNSPort, contract.MCPPort} {
 			probes = append(probes, blocked("the sidecar's egress address", net.JoinHostPort(b.SidecarEgress, fmt.Sprint(p))))
 		}
 	}

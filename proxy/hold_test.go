@@ -461,3 +461,22 @@ func TestHoldBounded(t *testing.T) {
 		recv(t, ch)
 	}
 }
+
+// TestHoldNeverTheSelfTest: the launcher's self-test probe (Config.SelfTest's
+// host) is refused at once, never held, while approvals: ask holds the
+// same request to any other host: held, the probe would time out and the
+// launch fail.
+func TestHoldNeverTheSelfTest(t *testing.T) {
+	f := newFakeApprover()
+	e := newEnv(t, askPolicy, func(c *Config) {
+		c.Approvals = f
+		c.SelfTest = func(host string) bool { return host == "bottle-self-test-x.invalid" }
+	})
+	start := time.Now()
+	r := recv(t, e.getAsync(e.client(false), "http://bottle-self-test-x.invalid/p"))
+	if r.resp.StatusCode != http.StatusForbidden || f.asks() != 0 || time.Since(start) > 5*time.Second {
+		t.Fatalf("the self-test's probe: %d after %s, %d approvals asked", r.resp.StatusCode, time.Since(start), f.asks())
+	}
+	e.getAsync(e.client(false), "http://bottle-self-test-y.invalid/p")
+	f.wait(t, 1, 1) // any other name is held
+}

@@ -37,8 +37,8 @@ const RecordName = "demo"
 
 // Record launches a bottle the way `bottle launch` does with most options
 // set (the default agent image, built with a base; a workspace; a
-// variable; limits; upstream DNS and CA; a detached command) and returns
-// what it made.
+// variable; limits; upstream DNS and CA; approvals asked; a detached
+// command) and returns what it made.
 func Record(t *testing.T) *Recording {
 	t.Helper()
 	root := t.TempDir()
@@ -63,6 +63,7 @@ func Record(t *testing.T) *Recording {
 		SidecarBinary: write("bottle-sidecar", "a static binary", 0o755),
 		Limits:        launcher.Limits{Memory: "4g", CPUs: "1.5", Pids: 1024},
 		Command:       []string{"sleep", "600"},
+		Approvals:     "ask",
 	}
 	f := New(t)
 	// No host program runs: the host's git config (the agent's identity)

@@ -49,6 +49,7 @@ type Options struct {
 	Backend         string   // --backend
 	Detach          bool     // -d
 	Rebuild         bool     // --rebuild
+	Approvals       string   // --approvals ask|off ("": the allowlist's approvals:)
 	EgressNetwork   string   // --egress-network
 	UpstreamDNS     string   // --upstream-dns
 	UpstreamCA      string   // --upstream-ca
@@ -97,6 +98,15 @@ runs in the background as the agent's user in /workspace: 'bottle logs NAME
 exit status. Without a command the bottle keeps running, and you attach with
 'bottle shell NAME' or 'bottle exec NAME -- CMD'.
 
+--approvals ask holds a request the allowlist denies (a host with no rule, a
+port, method or path the rules do not cover) while you decide it: 'bottle
+approvals' lists what is held, 'bottle approve ID' lets it through (once,
+for the host, or always: a rule in the allowlist), 'bottle deny ID' refuses
+it. Unanswered, it is refused after the allowlist's approval_timeout (60s).
+--approvals off never holds; without the flag the allowlist's approvals:
+decides. The agent can ask too, with a reason, through the supervise MCP
+server at $MCP_SUPERVISE_URL.
+
 An image built from a Dockerfile (--dockerfile, or bottle's own) is tagged
 by what goes into it: the Dockerfile, every file of its directory (the build
 context; .dockerignore is followed, else .git is left out), and the ID of
@@ -110,8 +120,9 @@ goes. Ctrl-C during a launch removes what it made, says so, and exits 130.
 Progress and the summary go to stderr; -q prints nothing but errors.
 --json prints the summary on stdout instead, as one JSON object: name,
 backend, proxy_url, ca_fingerprint, state_dir, containers (agent,
-sidecar), networks (internal, egress), agent_user and mode; and command,
-the command -d started in the background, when there is one.`,
+sidecar), networks (internal, egress), agent_user, mode, mcp_url (the
+agent's MCP_SUPERVISE_URL) and approvals (what --approvals said); and
+command, the command -d started in the background, when there is one.`,
 		Example: `  # The allowlist.yaml in this directory, this directory as the workspace, a shell
   bottle launch demo --workspace . -- bash
 
@@ -122,6 +133,10 @@ the command -d started in the background, when there is one.`,
   bottle launch demo --workspace . -d -- make test
   bottle logs demo -f
   bottle list
+
+  # Hold what the allowlist denies until you approve it from another terminal
+  bottle launch demo --workspace . --approvals ask -d -- make test
+  bottle approvals demo
 
   # Build the agent image again, even though its Dockerfile did not change
   bottle launch demo --dockerfile ./Dockerfile --rebuild
@@ -154,6 +169,7 @@ the command -d started in the background, when there is one.`,
 	fl.StringVar(&opts.Backend, "backend", "", "docker or macos-container (default: $BOTTLE_BACKEND, else the first that works)")
 	fl.BoolVarP(&opts.Detach, "detach", "d", false, "run the command in the background (bottle logs NAME -f follows it)")
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "build the agent image again, every step, even when nothing it is made from changed")
+	fl.StringVar(&opts.Approvals, "approvals", "", "ask: hold a denied request while you decide it (bottle approvals, bottle approve); off: never (default: the allowlist's approvals:)")
 	fl.StringVar(&opts.EgressNetwork, "egress-network", "", "use this existing network as the egress side (e.g. a corporate one)")
 	fl.StringVar(&opts.UpstreamDNS, "upstream-dns", "", "resolvers the sidecar uses, HOST:PORT[,...] (default: the engine's)")
 	fl.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones")
@@ -162,6 +178,7 @@ the command -d started in the background, when there is one.`,
 	fl.BoolVar(&opts.JSON, "json", false, "print the bottle's summary as JSON on stdout (stable field names; see above)")
 	cmd.MarkFlagsMutuallyExclusive("quiet", "verbose")
 	cmd.RegisterFlagCompletionFunc("backend", cmdutil.CompleteBackends)
+	cmd.RegisterFlagCompletionFunc("approvals", cobra.FixedCompletions([]cobra.Completion{"ask", "off"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RegisterFlagCompletionFunc("allowlist", cmdutil.CompleteYAML)
 	cmd.RegisterFlagCompletionFunc("project", cmdutil.CompleteYAML)
 	cmd.MarkFlagDirname("workspace")
@@ -206,6 +223,9 @@ func (opts *Options) resolve(cmd *cobra.Command, args []string) error {
 	}
 	if opts.Rebuild && opts.Image != "" {
 		return cmdutil.UsageErrorf("--rebuild builds the agent image from a Dockerfile, and --image %s is used as it is: give one of them", opts.Image)
+	}
+	if opts.Approvals != "" && opts.Approvals != "ask" && opts.Approvals != "off" {
+		return cmdutil.UsageErrorf("--approvals %q: use ask (hold a denied request until you approve or deny it) or off", opts.Approvals)
 	}
 	if opts.JSON && len(opts.Command) > 0 && !opts.Detach {
 		return cmdutil.UsageErrorf("--json prints the summary for scripts, and the command's output would be mixed into it: add -d, or run the command afterwards with bottle exec %s -- %s", opts.Name, shquote.Join(opts.Command))
@@ -351,7 +371,7 @@ func run(ctx context.Context, opts *Options) error {
 		AgentBase: opts.AgentBase, Workspace: opts.Workspace, Env: opts.Env,
 		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
 		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary, Rebuild: opts.Rebuild,
-		AllowlistSource: opts.AllowlistSource, GitIdentity: opts.GitIdentity,
+		AllowlistSource: opts.AllowlistSource, GitIdentity: opts.GitIdentity, Approvals: opts.Approvals,
 	}
 	if opts.Detach {
 		spec.Command = opts.Command

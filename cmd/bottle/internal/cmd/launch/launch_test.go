@@ -178,7 +178,7 @@ func TestLaunchQuietAndJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if strings.Join(keys, " ") != "agent_user backend ca_fingerprint containers mode name networks proxy_url state_dir" {
+	if strings.Join(keys, " ") != "agent_user backend ca_fingerprint containers mcp_url mode name networks proxy_url state_dir" {
 		t.Errorf("--json fields: %s", keys)
 	}
 	var got JSON
@@ -189,8 +189,8 @@ func TestLaunchQuietAndJSON(t *testing.T) {
 	}
 	want := JSON{Name: "js", Backend: "docker", ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
 		Containers: JSONContainers{Agent: "bottle-js-agent", Sidecar: "bottle-js-sidecar"},
-		Networks:   JSONNetworks{Internal: "bottle-js-internal", Egress: "bottle-js-egress"}, AgentUser: "agent", Mode: "enforce"}
-	if !reflect.DeepEqual(got, want) || !strings.HasPrefix(got.ProxyURL, "http://172.30.") {
+		Networks:   JSONNetworks{Internal: "bottle-js-internal", Egress: "bottle-js-egress"}, AgentUser: "agent", Mode: "enforce", MCPURL: b.MCPURL}
+	if !reflect.DeepEqual(got, want) || got.MCPURL != strings.Replace(got.ProxyURL, ":3128", ":3129/mcp", 1) || !strings.HasPrefix(got.ProxyURL, "http://172.30.") {
 		t.Errorf("--json:\n%+v\nwant\n%+v", got, want)
 	}
 	r = fx.Run(NewCmd(fx.F, nil), nil, "both", "--backend", "docker", "--image", "agent:1", "-q", "--json", "-d", "--", "echo", "hi")

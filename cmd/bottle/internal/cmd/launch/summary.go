@@ -21,8 +21,10 @@ type JSON struct {
 	StateDir      string         `json:"state_dir"`
 	Containers    JSONContainers `json:"containers"`
 	Networks      JSONNetworks   `json:"networks"`
-	AgentUser     string         `json:"agent_user"` // who commands run as in the agent: "agent", or "root" when the image has no agent user
-	Mode          string         `json:"mode"`       // the allowlist's mode: "enforce" or "report"
+	AgentUser     string         `json:"agent_user"`          // who commands run as in the agent: "agent", or "root" when the image has no agent user
+	Mode          string         `json:"mode"`                // the allowlist's mode: "enforce" or "report"
+	MCPURL        string         `json:"mcp_url,omitempty"`   // the supervise MCP server: the agent's MCP_SUPERVISE_URL
+	Approvals     string         `json:"approvals,omitempty"` // --approvals: "ask" or "off"; absent: the allowlist's approvals: decides
 	// Command is the command -d started in the background (its state and
 	// exit status: bottle list --json).
 	Command []string `json:"command,omitempty"`
@@ -45,7 +47,7 @@ func ToJSON(b *launcher.Bottle) JSON {
 	return JSON{
 		Name: b.Name, Backend: b.Backend, ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
 		Containers: JSONContainers{Agent: b.Agent, Sidecar: b.Sidecar}, Networks: JSONNetworks{Internal: b.Internal, Egress: b.Egress},
-		AgentUser: b.AgentUser, Mode: b.Mode, Command: b.Command,
+		AgentUser: b.AgentUser, Mode: b.Mode, MCPURL: b.MCPURL, Approvals: b.Approvals, Command: b.Command,
 	}
 }
 
@@ -67,6 +69,9 @@ func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration) {
 	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
 	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
 		b.Name, b.Name, b.Name, b.Name, b.Name)
+	if b.Approvals == "ask" {
+		fmt.Fprintf(w, "  approve:   bottle approvals %s (denied requests are held until you decide)\n", b.Name)
+	}
 	if len(b.Command) > 0 {
 		fmt.Fprintf(w, "  command:   %s, in the background\n  output:    bottle logs %s -f (ends when the command does)\n  status:    bottle list (its exit status, once it has ended)\n",
 			termsafe.Line(shquote.Join(b.Command)), b.Name)

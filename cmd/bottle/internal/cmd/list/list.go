@@ -48,8 +48,9 @@ or how it exited (its output: bottle logs NAME).
 
 --json prints a JSON array, one object per bottle, with these fields: name,
 status, step and error (where its launch stopped, and why), backend,
-created, stopped, containers, networks, proxy_url, and command (argv,
-state, exit_code, signal, error) when it has one.`,
+created, stopped, containers, networks, proxy_url, mcp_url (the agent's
+MCP_SUPERVISE_URL), approvals (what launch --approvals said: ask or off),
+and command (argv, state, exit_code, signal, error) when it has one.`,
 		Example: `  bottle list
   bottle list --all
   bottle list --json | jq -r '.[] | select(.status=="incomplete") | .name'`,

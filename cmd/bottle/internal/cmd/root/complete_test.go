@@ -37,15 +37,16 @@ func TestCompletion(t *testing.T) {
 	// What each NAME verb offers: a verb added later must say here which
 	// bottles its NAME completes to.
 	want := map[string][]string{
-		"bottle exec":   {"up"},
-		"bottle shell":  {"up"},
-		"bottle stop":   {"up"},
-		"bottle logs":   {"old", "up"},
-		"bottle launch": {"old"},
-		"bottle rm":     {"old", "up"},
-		"bottle diff":   {"old", "up"},
-		"bottle pull":   {"old", "up"},
-		"bottle watch":  {"old", "up"},
+		"bottle exec":      {"up"},
+		"bottle shell":     {"up"},
+		"bottle stop":      {"up"},
+		"bottle logs":      {"old", "up"},
+		"bottle launch":    {"old"},
+		"bottle rm":        {"old", "up"},
+		"bottle diff":      {"old", "up"},
+		"bottle pull":      {"old", "up"},
+		"bottle approvals": {"up"},
+		"bottle watch":     {"old", "up"},
 	}
 	seen := 0
 	walk(NewCmd(fx.F), func(c *cobra.Command) {

@@ -9,6 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals/approve"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals/deny"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/ca"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/cleanup"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/completion"
@@ -92,6 +95,9 @@ command in the agent.`,
 		prune.NewCmd(f, nil),
 		cleanup.NewCmd(f, nil),
 		doctor.NewCmd(f, nil),
+		approvals.NewCmd(f, nil),
+		approve.NewCmd(f, nil),
+		deny.NewCmd(f, nil),
 		allow.NewCmd(f),
 		secret.NewCmd(f),
 		git.NewCmd(f),
