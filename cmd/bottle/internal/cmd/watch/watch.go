@@ -5,17 +5,13 @@ package watch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/user"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"bottle.dev/bottle/approval"
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
 	"bottle.dev/bottle/cmd/bottle/internal/watch"
-	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -24,7 +20,8 @@ type Options struct {
 	IO       *cmdutil.IOStreams
 	StateDir string
 	Name     string // NAME; "" for every bottle
-	// Decide records a verdict; nil means the host's decision helper.
+	// Decide records a verdict; nil means the host's decision helper
+	// (approvals/shared.Decide).
 	Decide watch.DecideFunc
 }
 
@@ -94,51 +91,16 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	decide := opts.Decide
 	if decide == nil {
-		decide = decideHere
+		// The host's decision helper, as bottle approve and bottle deny
+		// use it: for an always, it writes the rule first.
+		decide = shared.Decide
 	}
 	return watch.Run(ctx, opts.IO.In, opts.IO.Out, watch.Options{
 		StateDir: opts.StateDir,
 		Name:     opts.Name,
-		By:       "bottle watch (" + userName() + ")",
+		By:       shared.By("bottle watch"),
 		Decide:   decide,
 		Bell:     opts.IO.Out,
 		Plain:    os.Getenv("NO_COLOR") != "",
 	})
-}
-
-// userName is who decides, for the audit.
-func userName() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if n := os.Getenv("USER"); n != "" {
-		return n
-	}
-	return "unknown"
-}
-
-// decideHere writes a decision into the approvals channel of whichever
-// bottle holds id. It stands in for the host's decision helper
-// (approvals/shared.Decide), which also writes the rule of an always to
-// the bottle's allowlist, until that is merged.
-func decideHere(ctx context.Context, stateDir, id string, v approval.Verdict, by, note string) (string, approval.Request, error) {
-	ents, err := os.ReadDir(stateDir)
-	if err != nil {
-		return "", approval.Request{}, err
-	}
-	for _, e := range ents {
-		if !e.IsDir() || launcher.ValidName(e.Name()) != nil {
-			continue
-		}
-		dir := filepath.Join(stateDir, e.Name(), contract.ApprovalsDir)
-		q, err := approval.Get(dir, id)
-		if errors.Is(err, approval.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return e.Name(), q, err
-		}
-		return e.Name(), q, approval.Decide(dir, approval.Decision{ID: id, Verdict: v, By: by, Note: note})
-	}
-	return "", approval.Request{}, fmt.Errorf("approval %s: %w (decided already, or expired)", id, approval.ErrNotFound)
 }
