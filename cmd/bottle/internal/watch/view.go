@@ -178,7 +178,7 @@ func (m Model) columns(vis []Row) columns {
 		c.kind = max(c.kind, min(len(r.Rec.Kind), 10))
 		c.method = max(c.method, min(len(r.Rec.Method), 7))
 		c.decision = max(c.decision, min(len(decision), 10))
-		c.cause = max(c.cause, min(len(cause), 18))
+		c.cause = max(c.cause, min(len(cause), 24)) // "by bottle approve (alice)"
 	}
 	fixed := 2 + 9 + c.bottle + 1 + c.kind + 1 + c.method + 1 + c.decision + 1 + c.cause + 1 + 6 + 2
 	rest := max(m.width-fixed, 0)
