@@ -41,7 +41,7 @@ var (
 // the CA bundle, the supervise MCP server; see launcher): no credential's
 // agent_env may take one.
 var reservedEnv = []string{
-	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "MCP_SUPERVISE_URL",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "MCP_SUPERVISE_URL", "NODE_USE_ENV_PROXY",
 	"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
 	"PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT",
 }

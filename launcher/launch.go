@@ -693,6 +693,9 @@ func proxyEnv(proxyURL, sidecarIP, mcpURL string) []string {
 	env := []string{
 		"HTTP_PROXY=" + proxyURL, "HTTPS_PROXY=" + proxyURL, "http_proxy=" + proxyURL, "https_proxy=" + proxyURL,
 		"NO_PROXY=" + noProxy, "no_proxy=" + noProxy, "MCP_SUPERVISE_URL=" + mcpURL,
+		// Node's own fetch and http use the proxy variables only when
+		// asked (Node 24, and 22.21 on); older ones ignore it.
+		"NODE_USE_ENV_PROXY=1",
 	}
 	for _, v := range []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
 		"PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT"} {
