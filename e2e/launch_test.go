@@ -407,7 +407,9 @@ print(f.readline().decode().strip())
 			func(o string, c int) string { return expect(strings.Count(o, "status: REFUSED") == 4, o) }, ""},
 		{"A10_rebinding_to_special_addresses", "for h in loop meta priv; do curl -s -m 5 -o /dev/null -w '%{http_connect}\n' https://$h.sim.test/; done",
 			func(o string, c int) string { return expect(strings.Count(o, "403") == 3, o) }, `only a cidr rule can allow that`},
-		{"A11_sidecar_own_addresses", fmt.Sprintf("curl -sS -m 5 https://%s:3128/ 2>&1; curl -sS -m 5 -o /dev/null -w '%%{http_code}\\n' http://%s:53/ 2>&1", sidecar, sidecar),
+		// Through the proxy (the sidecar's address is in NO_PROXY, for the
+		// MCP server): it must refuse to dial itself.
+		{"A11_sidecar_own_addresses", fmt.Sprintf("env -u NO_PROXY -u no_proxy sh -c \"curl -sS -m 5 https://%s:3128/ 2>&1; curl -sS -m 5 -o /dev/null -w '%%{http_code}\\n' http://%s:53/ 2>&1\"", sidecar, sidecar),
 			func(o string, c int) string { return expect(strings.Count(o, "403") == 2, o) }, ""},
 		{"A12_gateways_and_host", "", nil, ""}, // below: needs the host's addresses
 		{"A13_domain_fronting", "curl -sS -m 5 -H 'Host: blocked.sim.test' -w '\n%{http_code}\n' https://ok.sim.test/",
