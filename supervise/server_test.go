@@ -309,6 +309,10 @@ func TestRequestAccessValidates(t *testing.T) {
 		{map[string]any{"host": "x.example.com", "method": "BREW", "reason": "r"}, "want one of GET"},
 		{map[string]any{"host": "x.example.com", "path": "v1/x", "reason": "r"}, "must start with /"},
 		{map[string]any{"host": "x.example.com", "path": "/v1?token=abc", "reason": "r"}, "without a query"},
+		// An escaped "*" is a wildcard to the allowlist ("/v1/**"), which
+		// the human would not read in "/v1/%2A%2A".
+		{map[string]any{"host": "x.example.com", "method": "GET", "path": "/v1/%2A%2A", "reason": "r"}, "wildcard"},
+		{map[string]any{"host": "x.example.com", "path": "/v1/%2a", "reason": "r"}, "wildcard"},
 		{map[string]any{"host": "x.example.com", "reason": "  "}, "reason is required"},
 		{map[string]any{"host": "x.example.com"}, "reason"},
 		{map[string]any{"host": "x.example.com", "reason": strings.Repeat("x", 1001)}, "at most 1000"},

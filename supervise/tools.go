@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,6 +142,10 @@ func (s *Server) checkAccess(in AccessInput) (target, error) {
 			return t, fmt.Errorf("path: at most %d bytes", maxPath)
 		case !printable(in.Path):
 			return t, errors.New("path: it holds control characters")
+		case escapedWildcard(in.Path):
+			// The allowlist decodes a rule's path: "%2A" would be a
+			// wildcard the human does not read as one.
+			return t, fmt.Errorf("path %q: an escaped \"*\" (%%2A) is a wildcard in a rule; write the wildcard as *, or name the exact path", clip(in.Path, 80))
 		}
 		t.path = in.Path
 		// The path becomes a rule's path if the human allows it: the
@@ -584,6 +589,12 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// escapedWildcard reports whether path has a "*" only once decoded.
+func escapedWildcard(path string) bool {
+	dec, err := url.PathUnescape(path)
+	return err == nil && strings.Count(dec, "*") != strings.Count(path, "*")
 }
 
 // printableText allows spaces and newlines, not other control characters.
