@@ -550,3 +550,35 @@ func TestRequestAccessProgress(t *testing.T) {
 		t.Fatal("no progress while request_access waits")
 	}
 }
+
+// TestGrantNeverOverrulesADenyRule: a session grant made before a deny
+// rule was added does not make request_access or why_blocked say the
+// target is allowed: the proxy refuses it, whatever the grant.
+func TestGrantNeverOverrulesADenyRule(t *testing.T) {
+	f := start(t, askPolicy, nil)
+	cs := f.client()
+	done := make(chan AccessResult, 1)
+	go func() {
+		var out AccessResult
+		call(t, cs, "request_access", map[string]any{"host": "new.example.com", "reason": "r"}, &out)
+		done <- out
+	}()
+	q := f.waitPending()
+	if err := approval.Decide(f.dir, approval.Decision{ID: q.ID, Verdict: approval.Host, By: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if out := <-done; out.Status != "approved" {
+		t.Fatalf("%+v", out)
+	}
+	f.pol.Store(parse(t, strings.Replace(askPolicy, "deny:\n", "deny:\n  - host: new.example.com\n", 1)))
+	var out AccessResult
+	if text, _ := call(t, cs, "request_access", map[string]any{"host": "new.example.com", "reason": "r"}, &out); out.Status != "denied" {
+		t.Errorf("a target a deny rule refuses: %+v %q", out, text)
+	}
+	f.log.Write(&audit.Record{Time: "t1", Kind: audit.KindConnect, Host: "new.example.com", Port: 443, Decision: audit.DecisionDeny, Rule: "deny[1]", Cause: "deny-rule"})
+	var b BlockedResult
+	call(t, cs, "why_blocked", nil, &b)
+	if len(b.Denials) != 1 || b.Denials[0].Now != "denied" {
+		t.Errorf("why_blocked: %+v", b.Denials)
+	}
+}

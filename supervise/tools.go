@@ -230,12 +230,6 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Reason,
 			Message: fmt.Sprintf("%s is already allowed (%s): %s", t, d.Rule, d.Reason)})
 	}
-	if s.cfg.Approvals != nil {
-		if id, ok := s.cfg.Approvals.Granted(ar); ok {
-			return result(AccessResult{Status: "allowed", ID: id,
-				Message: fmt.Sprintf("%s is already allowed by the session grant of approval %s", t, id)})
-		}
-	}
 	cmd := pol.AllowCommand(ar, d, scope)
 	// Only what the proxy would hold may be asked for: a deny rule, the
 	// address guard and the rest are refused at once.
@@ -243,6 +237,14 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 		return result(AccessResult{Status: "denied", Rule: d.Rule, Reason: d.Reason, Command: cmd,
 			Message: fmt.Sprintf("%s is refused (%s, %s): %s. No approval overrules this; only the user can change the allowlist%s",
 				t, d.Rule, d.Cause, d.Reason, commandHint(cmd))})
+	}
+	// A session grant admits what the proxy would hold, never what a deny
+	// rule (added since) refuses.
+	if s.cfg.Approvals != nil {
+		if id, ok := s.cfg.Approvals.Granted(ar); ok {
+			return result(AccessResult{Status: "allowed", ID: id,
+				Message: fmt.Sprintf("%s is already allowed by the session grant of approval %s", t, id)})
+		}
 	}
 	if s.cfg.Approvals == nil || s.mode(pol) != allowlist.ApprovalsAsk {
 		return result(AccessResult{Status: "unavailable", Rule: d.Rule, Reason: d.Reason, Command: cmd,
@@ -446,7 +448,7 @@ func (s *Server) explain(pol *allowlist.Policy, d Denial) Blocked {
 		b.Now = "allowed"
 		return b
 	}
-	if s.cfg.Approvals != nil {
+	if s.cfg.Approvals != nil && allowlist.Holdable(now.Cause) {
 		if _, ok := s.cfg.Approvals.Granted(r); ok {
 			b.Now = "allowed"
 			return b
