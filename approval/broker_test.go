@@ -595,3 +595,46 @@ func TestSameGrantOnce(t *testing.T) {
 		t.Errorf("grants.json %+v", gs)
 	}
 }
+
+// TestStalePendingFromAGoneSidecar: the files of a sidecar that was
+// killed (and not restarted) are not read as requests still held: one
+// pending well past its Expires is listed expired, so that --once says it
+// is too late, and one past Linger is not listed at all.
+func TestStalePendingFromAGoneSidecar(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, PendingDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	write := func(id string, expires time.Time) {
+		r := Request{ID: id, Bottle: "b", Created: expires.Add(-time.Minute), Expires: expires, State: StatePending, Source: SourceProxy,
+			Kind: "request", Host: "api.example.com", Port: 443, Count: 1}
+		data, _ := json.Marshal(r)
+		if err := os.WriteFile(filepath.Join(dir, PendingDir, id+".json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("0000000a", now.Add(time.Minute))  // held now
+	write("0000000b", now.Add(-time.Minute)) // its sidecar never marked it expired
+	write("0000000c", now.Add(-2*Linger))    // its sidecar never removed it
+	rs, err := List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.ID+" "+r.State)
+	}
+	if want := []string{"0000000b expired", "0000000a pending"}; !slices.Equal(got, want) {
+		t.Errorf("listed %q, want %q", got, want)
+	}
+	if r, err := Get(dir, "0000000b"); err != nil || r.State != StateExpired {
+		t.Errorf("Get stale: %+v %v", r, err)
+	}
+	if _, err := Get(dir, "0000000c"); err != ErrNotFound {
+		t.Errorf("Get long gone: %v", err)
+	}
+	if err := Decide(dir, Decision{ID: "0000000c", Verdict: Host}); err != ErrNotFound {
+		t.Errorf("Decide long gone: %v", err)
+	}
+}
