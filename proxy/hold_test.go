@@ -510,3 +510,22 @@ func TestHoldConnectRejudged(t *testing.T) {
 		t.Errorf("403 body does not say the deny rule refused it:\n%s", body)
 	}
 }
+
+// refusingApprover files nothing: the broker over its bounds.
+type refusingApprover struct{}
+
+func (refusingApprover) Ask(context.Context, approval.Request, time.Duration) (string, approval.Decision) {
+	return "", approval.Decision{Verdict: approval.Deny, By: approval.ByTooMany}
+}
+
+func (refusingApprover) Granted(allowlist.Request) (string, bool) { return "", false }
+
+// TestHoldNotFiled: a denial the broker could not file says that it was
+// not held, and why, with no empty approval id.
+func TestHoldNotFiled(t *testing.T) {
+	e := newEnv(t, askPolicy, func(c *Config) { c.Approvals = refusingApprover{} })
+	r := recv(t, e.getAsync(e.client(false), fmt.Sprintf("http://blocked.test:%d/no", e.plain.port)))
+	if r.resp.StatusCode != 403 || !strings.Contains(r.body, "not held for approval: too many pending approvals") || strings.Contains(r.body, "approval )") {
+		t.Errorf("%d\n%s", r.resp.StatusCode, r.body)
+	}
+}
