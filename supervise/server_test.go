@@ -3,6 +3,7 @@ package supervise
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -580,5 +581,33 @@ func TestGrantNeverOverrulesADenyRule(t *testing.T) {
 	call(t, cs, "why_blocked", nil, &b)
 	if len(b.Denials) != 1 || b.Denials[0].Now != "denied" {
 		t.Errorf("why_blocked: %+v", b.Denials)
+	}
+}
+
+// TestRequestAccessBounded: the agent may have maxAsking request_access
+// calls waiting at once; the next is refused at once, and files nothing.
+func TestRequestAccessBounded(t *testing.T) {
+	f := start(t, askPolicy, nil)
+	cs := f.client()
+	for i := range maxAsking {
+		go background(cs, "request_access", map[string]any{"host": fmt.Sprintf("h%d.example.com", i), "reason": "r"})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs, _ := approval.List(f.dir)
+		if len(rs) == maxAsking {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending", len(rs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	text, isErr := call(t, cs, "request_access", map[string]any{"host": "one-more.example.com", "reason": "r"}, nil)
+	if !isErr || !strings.Contains(text, "already wait") {
+		t.Errorf("over the bound: %v %q", isErr, text)
+	}
+	if rs, _ := approval.List(f.dir); len(rs) != maxAsking {
+		t.Errorf("%d filed", len(rs))
 	}
 }

@@ -24,6 +24,11 @@ const (
 	maxReason = 1000 // bytes of the agent's reason
 	maxPath   = 1024
 	maxRecent = 50 // why_blocked's recent
+	// maxAsking bounds the request_access calls waiting for a human at
+	// once, as the proxy bounds a client's held requests
+	// (proxy.MaxHeldPerClient): a human reads each one, and they share
+	// the broker's MaxPending with the requests the proxy holds.
+	maxAsking = 16
 	// defaultRecent is why_blocked's recent when the agent names none.
 	defaultRecent = 10
 	// progressEvery is how often a blocked request_access tells a client
@@ -250,6 +255,12 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 		return result(AccessResult{Status: "unavailable", Rule: d.Rule, Reason: d.Reason, Command: cmd,
 			Message: fmt.Sprintf("%s is not allowed (%s), and approvals are off in this bottle, so nobody is asked. The user can allow it%s",
 				t, d.Reason, commandHint(cmd))})
+	}
+	select {
+	case s.asking <- struct{}{}:
+		defer func() { <-s.asking }()
+	default:
+		return nil, AccessResult{}, fmt.Errorf("%d requests for access already wait for the human; wait for their answers before asking for more", maxAsking)
 	}
 	q := approvalRequest(pol, t, d, s.cfg.Bottle)
 	timeout := pol.ApprovalTimeout()
