@@ -638,3 +638,37 @@ func TestStalePendingFromAGoneSidecar(t *testing.T) {
 		t.Errorf("Decide long gone: %v", err)
 	}
 }
+
+// TestNarrowGrantAdmitsNoTunnel: a grant of one method and path (Once on
+// an MCP request_access for them) admits those requests, not a CONNECT to
+// the host: an approved CONNECT admits every request in its tunnel.
+func TestNarrowGrantAdmitsNoTunnel(t *testing.T) {
+	f := start(t, t.TempDir())
+	q := request("api.example.com")
+	q.Path = "/docs"
+	c := make(chan answer, 1)
+	go func() {
+		id, d := f.b.AskMCP(context.Background(), q, time.Minute)
+		c <- answer{id, d}
+	}()
+	p := f.waitPending(1, nil)[0]
+	Decide(f.dir, Decision{ID: p.ID, Verdict: Once, By: "test"})
+	receive(t, c)
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "GET", Path: "/docs"}); !ok {
+		t.Error("the granted request is not admitted")
+	}
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "POST", Path: "/admin"}); ok {
+		t.Error("another method and path are admitted")
+	}
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443}); ok {
+		t.Error("a grant of GET /docs admits a CONNECT, and so every request in its tunnel")
+	}
+	// A grant of the host as a whole does admit the CONNECT.
+	c2 := f.ask(context.Background(), request("api.example.com"), time.Minute)
+	p = f.waitPending(1, nil)[0]
+	Decide(f.dir, Decision{ID: p.ID, Verdict: Host, By: "test"})
+	receive(t, c2)
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443}); !ok {
+		t.Error("a host grant does not admit the CONNECT")
+	}
+}
