@@ -245,6 +245,34 @@ func TestApprovals(t *testing.T) {
 	if !strings.Contains(string(audit), `"by":"bottle approve (`) || !strings.Contains(string(audit), `"by":"bottle deny (`) {
 		t.Errorf("the audit does not say who decided:\n%s", audit)
 	}
+
+	// Last: it kills the bottle's sidecar. A request held when the sidecar
+	// dies is not lost silently: the sidecar that starts again fails it,
+	// audited, and it can no longer be approved.
+	t.Run("sidecar_killed_while_held", func(t *testing.T) {
+		run := w.start("appr", "curl -sS -m 120 https://killed.sim.test/k")
+		q := w.pending("appr", forHost("killed.sim.test"))
+		docker(t, "kill", "bottle-appr-sidecar")
+		if _, code := run.wait(t, 20*time.Second); code == 0 {
+			t.Errorf("curl succeeded with its sidecar killed: %s", run.out.String())
+		}
+		docker(t, "start", "bottle-appr-sidecar")
+		deadline := time.Now().Add(30 * time.Second)
+		var log string
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(w.state, "bottle", "appr", "logs", "egress.jsonl"))
+			if log = string(b); strings.Contains(log, `"id":"`+q.ID+`","verdict":"failed","by":"sidecar restarted"`) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !strings.Contains(log, `"id":"`+q.ID+`","verdict":"failed","by":"sidecar restarted"`) {
+			t.Errorf("the held request's failure is not audited:\n%s", log)
+		}
+		if out, errs, code := w.bottle("approve", q.ID); code == 0 {
+			t.Errorf("a request the killed sidecar held is still approvable: %s%s", out, errs)
+		}
+	})
 }
 
 // mcpScript speaks JSON-RPC to the supervise MCP server from inside the
