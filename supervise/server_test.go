@@ -501,6 +501,9 @@ func TestRequestAccessL7(t *testing.T) {
 	}{
 		{"/v1/items", "bottle allow add api.example.com --port 443 --method POST --path /v1/items --bottle bx"},
 		{"/v1/**", "bottle allow add api.example.com --port 443 --method POST --path '/v1/**' --bottle bx"},
+		// A method and no path is the method on every path, as once
+		// grants it: always writes no path either, not "/".
+		{"", "bottle allow add api.example.com --port 443 --method POST --bottle bx"},
 	} {
 		go background(cs, "request_access", map[string]any{"host": "api.example.com", "method": "POST", "path": c.path, "reason": "to create one"})
 		q := f.waitPending()

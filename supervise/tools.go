@@ -301,6 +301,11 @@ func approvalRequest(pol *allowlist.Policy, t target, d allowlist.Decision, bott
 	}
 	r := t.request()
 	always, host := pol.ApprovalRules(r, d)
+	if t.path == "" && len(always) == 1 && len(always[0].Paths) == 1 {
+		// The method on every path (judged as one of "/"), as Once
+		// grants it.
+		always[0].Paths = nil
+	}
 	if always == nil && (d.Cause == allowlist.CauseMethod || d.Cause == allowlist.CausePath) {
 		rule := allowlist.RuleSpec{Host: t.host, Ports: []uint16{t.port}, Paths: []string{t.path}}
 		if t.method != "" {
