@@ -17,8 +17,8 @@ func Holdable(c Cause) bool {
 // ApprovalRules returns the rules a human's approval of a denied request
 // would write: always, as narrow as the request (its host and port; and
 // its method and exact path when the rules refused the method or path,
-// or the whole repository with GET and POST for a git smart-HTTP request,
-// as AllowCommand suggests), and host, the host and port with every method
+// or, for a git smart-HTTP request, the endpoints of a fetch, or of a
+// push when it is one: never a push for a clone's approval), and host, the host and port with every method
 // and path (a session grant). A req without a method is a CONNECT: a
 // passthrough rule when its port is that of a protocol that is not HTTP.
 // always is nil when no rule can name the request (a path that does not
@@ -45,7 +45,15 @@ func (p *Policy) ApprovalRules(req Request, d Decision) (always []RuleSpec, host
 			return nil, host
 		}
 		if repo, ok := gitRepo(segs); ok && !t.ip.IsValid() {
-			rule.Paths, rule.Methods = []string{repo}, []string{"GET", "POST"}
+			// A fetch is allowed a fetch's endpoints, a push a push's:
+			// "/**" would let a clone's approval push to a repository no
+			// `git:` entry gates.
+			base := strings.TrimSuffix(repo, "/**")
+			if segs[len(segs)-1] == "git-receive-pack" {
+				rule.Methods, rule.Paths = []string{"GET", "POST"}, []string{base + "/info/refs", base + "/git-receive-pack"}
+			} else {
+				rule.Methods, rule.Paths = []string{"GET", "POST"}, []string{base + "/info/refs", base + "/git-upload-pack"}
+			}
 		} else {
 			method := strings.ToUpper(req.Method)
 			exact := "/" + strings.Join(segs, "/")

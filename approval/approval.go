@@ -195,7 +195,9 @@ func List(dir string) ([]Request, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, r)
+		if r, ok := settled(r, time.Now()); ok {
+			out = append(out, r)
+		}
 	}
 	slices.SortFunc(out, func(a, b Request) int { return a.Created.Compare(b.Created) })
 	return out, nil
@@ -210,7 +212,35 @@ func Get(dir, id string) (Request, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return Request{}, ErrNotFound
 	}
-	return r, err
+	if err != nil {
+		return Request{}, err
+	}
+	r, ok := settled(r, time.Now())
+	if !ok {
+		return Request{}, ErrNotFound
+	}
+	return r, nil
+}
+
+// staleGrace is how long past its Expires a request may still be listed
+// as pending: its sidecar marks it expired when it gives up, and writes
+// the file within a poll.
+const staleGrace = 5 * time.Second
+
+// settled is r as the host reads it at now, and whether it is still
+// listed. A sidecar that is gone (killed, and not restarted) left its
+// files as they were: a request pending well past Expires is expired (so
+// --once says it is too late, not that the held request proceeds), and
+// one past Expires and Linger is no longer listed, as its sidecar would
+// have removed it.
+func settled(r Request, now time.Time) (Request, bool) {
+	if now.After(r.Expires.Add(Linger + staleGrace)) {
+		return r, false
+	}
+	if r.State == StatePending && now.After(r.Expires.Add(staleGrace)) {
+		r.State = StateExpired
+	}
+	return r, true
 }
 
 func read(path string) (Request, error) {

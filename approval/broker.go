@@ -117,6 +117,7 @@ type Broker struct {
 	byKey   map[string]*entry // pending ones (not expired), by source and Key
 	grants  []Grant
 	set     *grantSet // grants compiled
+	connSet *grantSet // the grants of every method and path: those that admit a CONNECT
 
 	stop     chan struct{}
 	finished chan struct{}

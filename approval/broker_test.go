@@ -595,3 +595,80 @@ func TestSameGrantOnce(t *testing.T) {
 		t.Errorf("grants.json %+v", gs)
 	}
 }
+
+// TestStalePendingFromAGoneSidecar: the files of a sidecar that was
+// killed (and not restarted) are not read as requests still held: one
+// pending well past its Expires is listed expired, so that --once says it
+// is too late, and one past Linger is not listed at all.
+func TestStalePendingFromAGoneSidecar(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, PendingDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	write := func(id string, expires time.Time) {
+		r := Request{ID: id, Bottle: "b", Created: expires.Add(-time.Minute), Expires: expires, State: StatePending, Source: SourceProxy,
+			Kind: "request", Host: "api.example.com", Port: 443, Count: 1}
+		data, _ := json.Marshal(r)
+		if err := os.WriteFile(filepath.Join(dir, PendingDir, id+".json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("0000000a", now.Add(time.Minute))  // held now
+	write("0000000b", now.Add(-time.Minute)) // its sidecar never marked it expired
+	write("0000000c", now.Add(-2*Linger))    // its sidecar never removed it
+	rs, err := List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.ID+" "+r.State)
+	}
+	if want := []string{"0000000b expired", "0000000a pending"}; !slices.Equal(got, want) {
+		t.Errorf("listed %q, want %q", got, want)
+	}
+	if r, err := Get(dir, "0000000b"); err != nil || r.State != StateExpired {
+		t.Errorf("Get stale: %+v %v", r, err)
+	}
+	if _, err := Get(dir, "0000000c"); err != ErrNotFound {
+		t.Errorf("Get long gone: %v", err)
+	}
+	if err := Decide(dir, Decision{ID: "0000000c", Verdict: Host}); err != ErrNotFound {
+		t.Errorf("Decide long gone: %v", err)
+	}
+}
+
+// TestNarrowGrantAdmitsNoTunnel: a grant of one method and path (Once on
+// an MCP request_access for them) admits those requests, not a CONNECT to
+// the host: an approved CONNECT admits every request in its tunnel.
+func TestNarrowGrantAdmitsNoTunnel(t *testing.T) {
+	f := start(t, t.TempDir())
+	q := request("api.example.com")
+	q.Path = "/docs"
+	c := make(chan answer, 1)
+	go func() {
+		id, d := f.b.AskMCP(context.Background(), q, time.Minute)
+		c <- answer{id, d}
+	}()
+	p := f.waitPending(1, nil)[0]
+	Decide(f.dir, Decision{ID: p.ID, Verdict: Once, By: "test"})
+	receive(t, c)
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "GET", Path: "/docs"}); !ok {
+		t.Error("the granted request is not admitted")
+	}
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443, Method: "POST", Path: "/admin"}); ok {
+		t.Error("another method and path are admitted")
+	}
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443}); ok {
+		t.Error("a grant of GET /docs admits a CONNECT, and so every request in its tunnel")
+	}
+	// A grant of the host as a whole does admit the CONNECT.
+	c2 := f.ask(context.Background(), request("api.example.com"), time.Minute)
+	p = f.waitPending(1, nil)[0]
+	Decide(f.dir, Decision{ID: p.ID, Verdict: Host, By: "test"})
+	receive(t, c2)
+	if _, ok := f.b.Granted(allowlist.Request{Scheme: "https", Host: "api.example.com", Port: 443}); !ok {
+		t.Error("a host grant does not admit the CONNECT")
+	}
+}

@@ -82,7 +82,7 @@ func (b *Broker) addGrant(g Grant) {
 	b.log.Info("session grant", "id", g.ID, "rule", g.Rule.Args(), "until", g.Until)
 }
 
-// compile rebuilds the set from b.grants, dropping any it refuses.
+// compile rebuilds the sets from b.grants, dropping any it refuses.
 func (b *Broker) compile() {
 	set, bad := compileGrants(b.grants)
 	for _, g := range bad {
@@ -90,6 +90,11 @@ func (b *Broker) compile() {
 		b.grants = slices.DeleteFunc(b.grants, func(x Grant) bool { return x.ID == g.ID && sameRule(x.Rule, g.Rule) })
 	}
 	b.set = set
+	// A CONNECT a grant admits opens a tunnel whose requests the grant
+	// admits all (the proxy's tunnel approval): only a grant of every
+	// method and path may.
+	whole := slices.DeleteFunc(slices.Clone(b.grants), func(g Grant) bool { return len(g.Rule.Methods) > 0 || len(g.Rule.Paths) > 0 })
+	b.connSet, _ = compileGrants(whole)
 }
 
 func sameRule(a, b allowlist.RuleSpec) bool {
@@ -142,11 +147,14 @@ func (b *Broker) loadGrants() {
 }
 
 // Granted returns the id of the session grant that admits req, if one
-// does: a CONNECT (Method "") as DecideConnect judges it, a request as
-// Decide does. It is proxy.Approver's Granted.
+// does: a CONNECT (Method "") as DecideConnect judges it, by a grant of
+// every method and path, a request as Decide does. It is proxy.Approver's Granted.
 func (b *Broker) Granted(req allowlist.Request) (string, bool) {
 	b.mu.Lock()
 	set := b.set
+	if req.Method == "" {
+		set = b.connSet
+	}
 	b.mu.Unlock()
 	if set == nil {
 		return "", false

@@ -245,6 +245,34 @@ func TestApprovals(t *testing.T) {
 	if !strings.Contains(string(audit), `"by":"bottle approve (`) || !strings.Contains(string(audit), `"by":"bottle deny (`) {
 		t.Errorf("the audit does not say who decided:\n%s", audit)
 	}
+
+	// Last: it kills the bottle's sidecar. A request held when the sidecar
+	// dies is not lost silently: the sidecar that starts again fails it,
+	// audited, and it can no longer be approved.
+	t.Run("sidecar_killed_while_held", func(t *testing.T) {
+		run := w.start("appr", "curl -sS -m 120 https://killed.sim.test/k")
+		q := w.pending("appr", forHost("killed.sim.test"))
+		docker(t, "kill", "bottle-appr-sidecar")
+		if _, code := run.wait(t, 20*time.Second); code == 0 {
+			t.Errorf("curl succeeded with its sidecar killed: %s", run.out.String())
+		}
+		docker(t, "start", "bottle-appr-sidecar")
+		deadline := time.Now().Add(30 * time.Second)
+		var log string
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(w.state, "bottle", "appr", "logs", "egress.jsonl"))
+			if log = string(b); strings.Contains(log, `"id":"`+q.ID+`","verdict":"failed","by":"sidecar restarted"`) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !strings.Contains(log, `"id":"`+q.ID+`","verdict":"failed","by":"sidecar restarted"`) {
+			t.Errorf("the held request's failure is not audited:\n%s", log)
+		}
+		if out, errs, code := w.bottle("approve", q.ID); code == 0 {
+			t.Errorf("a request the killed sidecar held is still approvable: %s%s", out, errs)
+		}
+	})
 }
 
 // mcpScript speaks JSON-RPC to the supervise MCP server from inside the
@@ -299,6 +327,30 @@ func TestMCPSupervise(t *testing.T) {
 	if out, code := w.sh("mcp", "curl -sS -m 10 https://asked.sim.test/docs"); code != 0 || out != "hello from asked.sim.test GET /docs\n" {
 		t.Errorf("after the approval: exit %d: %q", code, out)
 	}
+
+	// A grant of one method and path (once on a request_access naming
+	// them) admits those, and no tunnel the agent asks for raw: its
+	// CONNECT is held like any other, and denied, refused.
+	run = w.start("mcp", mcpScript("request_access", `{"host":"narrow.sim.test","method":"GET","path":"/docs","reason":"the docs page only"}`))
+	q = w.pending("mcp", forHost("narrow.sim.test"))
+	if out, errs, code := w.bottle("approve", q.ID); code != 0 {
+		t.Fatalf("approve: exit %d\n%s%s", code, out, errs)
+	}
+	run.wait(t, 30*time.Second)
+	if out, code := w.sh("mcp", "curl -sS -m 10 https://narrow.sim.test/docs"); code != 0 || out != "hello from narrow.sim.test GET /docs\n" {
+		t.Errorf("the granted request: exit %d: %q", code, out)
+	}
+	raw := w.start("mcp", "curl -sS -i -m 60 --proxy-header 'X-Bottle-Tunnel: raw' -X POST https://narrow.sim.test/admin")
+	tunnel := w.pending("mcp", func(q held) bool {
+		return q.Host == "narrow.sim.test" && q.Kind == "connect" && q.State == approval.StatePending
+	})
+	if out, errs, code := w.bottle("deny", tunnel.ID); code != 0 {
+		t.Fatalf("deny: exit %d\n%s%s", code, out, errs)
+	}
+	if got, code := raw.wait(t, 30*time.Second); code == 0 || strings.Contains(got, "hello from narrow.sim.test POST /admin") {
+		t.Errorf("a raw tunnel under the grant of GET /docs: exit %d\n%s", code, got)
+	}
+
 	out, code := w.sh("mcp", mcpScript("why_blocked", `{}`))
 	if code != 0 || !strings.Contains(out, "git.sim.test") || !strings.Contains(out, "DELETE") {
 		t.Errorf("why_blocked: exit %d\n%s", code, out)

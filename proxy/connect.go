@@ -55,7 +55,17 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 			nd.Action = allowlist.ActionTunnel
 		}
 		d, approvalID = nd, id
-		g = s.gen.Load()
+		// The policy may have changed while it was held: what it refuses
+		// now for a cause no approval overrules (a deny rule added
+		// meanwhile) stays refused.
+		if cur := s.gen.Load(); cur != g {
+			g = cur
+			if cd := g.p.DecideConnect(host, port); !cd.Allowed && !allowlist.Holdable(cd.Cause) {
+				hint := g.p.AllowCommand(areq, cd, s.hintScope())
+				s.refuseConnect(w, r, denial{method: "CONNECT", host: host, port: port, d: cd, hint: hint, approvalID: id}.answer(), rec, cd)
+				return
+			}
+		}
 	}
 	// Where the name leads is checked before the agent is told the tunnel is
 	// open, so a rebinding or self-pointing name is refused with a 403 on the

@@ -131,10 +131,15 @@ func (s *Server) overrule(ctx context.Context, p Policy, kind, client string, re
 	if dec.Verdict.Allows() {
 		return approvedDecision(id, fmt.Sprintf("approved (%s) by %s: %s", dec.Verdict, byWhom(dec.By), d.Reason)), id
 	}
-	switch dec.By {
-	case "timeout":
+	switch {
+	case id == "":
+		// Nothing was filed (the broker's bounds, its channel, its
+		// shutdown): no human was asked.
+		d.Reason += "; not held for approval: " + byWhom(dec.By)
+		return d, ""
+	case dec.By == "timeout":
 		d.Reason += fmt.Sprintf("; no decision within %s (approval %s)", timeout, id)
-	case "agent gone":
+	case dec.By == "agent gone":
 		d.Reason += fmt.Sprintf("; the agent hung up before a decision (approval %s)", id)
 	default:
 		d.Reason += fmt.Sprintf("; denied by %s (approval %s)", byWhom(dec.By), id)

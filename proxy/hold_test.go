@@ -480,3 +480,52 @@ func TestHoldNeverTheSelfTest(t *testing.T) {
 	e.getAsync(e.client(false), "http://bottle-self-test-y.invalid/p")
 	f.wait(t, 1, 1) // any other name is held
 }
+
+// TestHoldConnectRejudged: a deny rule added while a CONNECT is held
+// refuses it even when a human approves it afterwards: no approval
+// overrules a deny rule, whichever policy was in force when it was held.
+func TestHoldConnectRejudged(t *testing.T) {
+	f := newFakeApprover()
+	e := newEnv(t, askPolicy, withApprover(f))
+	ch := make(chan *http.Response, 1)
+	go func() { resp, _, _ := e.connectRaw(fmt.Sprintf("blocked.test:%d", e.origin.port)); ch <- resp }()
+	p := f.wait(t, 1, 1)
+	pol, err := allowlist.Parse("deny.yaml", []byte(e.policy+"  - host: blocked.test\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.proxy.SetPolicy(pol)
+	f.decide(p, approval.Once, "t", "")
+	var resp *http.Response
+	select {
+	case resp = <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer to the CONNECT")
+	}
+	if resp == nil || resp.StatusCode != 403 {
+		t.Fatalf("a CONNECT a deny rule refuses now was opened by an approval: %v", resp)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "deny") {
+		t.Errorf("403 body does not say the deny rule refused it:\n%s", body)
+	}
+}
+
+// refusingApprover files nothing: the broker over its bounds.
+type refusingApprover struct{}
+
+func (refusingApprover) Ask(context.Context, approval.Request, time.Duration) (string, approval.Decision) {
+	return "", approval.Decision{Verdict: approval.Deny, By: approval.ByTooMany}
+}
+
+func (refusingApprover) Granted(allowlist.Request) (string, bool) { return "", false }
+
+// TestHoldNotFiled: a denial the broker could not file says that it was
+// not held, and why, with no empty approval id.
+func TestHoldNotFiled(t *testing.T) {
+	e := newEnv(t, askPolicy, func(c *Config) { c.Approvals = refusingApprover{} })
+	r := recv(t, e.getAsync(e.client(false), fmt.Sprintf("http://blocked.test:%d/no", e.plain.port)))
+	if r.resp.StatusCode != 403 || !strings.Contains(r.body, "not held for approval: too many pending approvals") || strings.Contains(r.body, "approval )") {
+		t.Errorf("%d\n%s", r.resp.StatusCode, r.body)
+	}
+}

@@ -90,6 +90,9 @@ type Server struct {
 
 	mu      sync.Mutex
 	servers []*http.Server
+	// asking has a slot per request_access waiting for a human
+	// (maxAsking).
+	asking chan struct{}
 }
 
 // New builds the server.
@@ -107,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.progressEvery == 0 {
 		cfg.progressEvery = progressEvery
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, asking: make(chan struct{}, maxAsking)}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "bottle-supervise", Title: "bottle supervise", Version: "v1"},
 		&mcp.ServerOptions{Instructions: instructions, Capabilities: &mcp.ServerCapabilities{}})
 	s.addTools()

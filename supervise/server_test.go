@@ -3,6 +3,7 @@ package supervise
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -309,6 +310,10 @@ func TestRequestAccessValidates(t *testing.T) {
 		{map[string]any{"host": "x.example.com", "method": "BREW", "reason": "r"}, "want one of GET"},
 		{map[string]any{"host": "x.example.com", "path": "v1/x", "reason": "r"}, "must start with /"},
 		{map[string]any{"host": "x.example.com", "path": "/v1?token=abc", "reason": "r"}, "without a query"},
+		// An escaped "*" is a wildcard to the allowlist ("/v1/**"), which
+		// the human would not read in "/v1/%2A%2A".
+		{map[string]any{"host": "x.example.com", "method": "GET", "path": "/v1/%2A%2A", "reason": "r"}, "wildcard"},
+		{map[string]any{"host": "x.example.com", "path": "/v1/%2a", "reason": "r"}, "wildcard"},
 		{map[string]any{"host": "x.example.com", "reason": "  "}, "reason is required"},
 		{map[string]any{"host": "x.example.com"}, "reason"},
 		{map[string]any{"host": "x.example.com", "reason": strings.Repeat("x", 1001)}, "at most 1000"},
@@ -496,6 +501,9 @@ func TestRequestAccessL7(t *testing.T) {
 	}{
 		{"/v1/items", "bottle allow add api.example.com --port 443 --method POST --path /v1/items --bottle bx"},
 		{"/v1/**", "bottle allow add api.example.com --port 443 --method POST --path '/v1/**' --bottle bx"},
+		// A method and no path is the method on every path, as once
+		// grants it: always writes no path either, not "/".
+		{"", "bottle allow add api.example.com --port 443 --method POST --bottle bx"},
 	} {
 		go background(cs, "request_access", map[string]any{"host": "api.example.com", "method": "POST", "path": c.path, "reason": "to create one"})
 		q := f.waitPending()
@@ -544,5 +552,65 @@ func TestRequestAccessProgress(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no progress while request_access waits")
+	}
+}
+
+// TestGrantNeverOverrulesADenyRule: a session grant made before a deny
+// rule was added does not make request_access or why_blocked say the
+// target is allowed: the proxy refuses it, whatever the grant.
+func TestGrantNeverOverrulesADenyRule(t *testing.T) {
+	f := start(t, askPolicy, nil)
+	cs := f.client()
+	done := make(chan AccessResult, 1)
+	go func() {
+		var out AccessResult
+		call(t, cs, "request_access", map[string]any{"host": "new.example.com", "reason": "r"}, &out)
+		done <- out
+	}()
+	q := f.waitPending()
+	if err := approval.Decide(f.dir, approval.Decision{ID: q.ID, Verdict: approval.Host, By: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if out := <-done; out.Status != "approved" {
+		t.Fatalf("%+v", out)
+	}
+	f.pol.Store(parse(t, strings.Replace(askPolicy, "deny:\n", "deny:\n  - host: new.example.com\n", 1)))
+	var out AccessResult
+	if text, _ := call(t, cs, "request_access", map[string]any{"host": "new.example.com", "reason": "r"}, &out); out.Status != "denied" {
+		t.Errorf("a target a deny rule refuses: %+v %q", out, text)
+	}
+	f.log.Write(&audit.Record{Time: "t1", Kind: audit.KindConnect, Host: "new.example.com", Port: 443, Decision: audit.DecisionDeny, Rule: "deny[1]", Cause: "deny-rule"})
+	var b BlockedResult
+	call(t, cs, "why_blocked", nil, &b)
+	if len(b.Denials) != 1 || b.Denials[0].Now != "denied" {
+		t.Errorf("why_blocked: %+v", b.Denials)
+	}
+}
+
+// TestRequestAccessBounded: the agent may have maxAsking request_access
+// calls waiting at once; the next is refused at once, and files nothing.
+func TestRequestAccessBounded(t *testing.T) {
+	f := start(t, askPolicy, nil)
+	cs := f.client()
+	for i := range maxAsking {
+		go background(cs, "request_access", map[string]any{"host": fmt.Sprintf("h%d.example.com", i), "reason": "r"})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs, _ := approval.List(f.dir)
+		if len(rs) == maxAsking {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending", len(rs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	text, isErr := call(t, cs, "request_access", map[string]any{"host": "one-more.example.com", "reason": "r"}, nil)
+	if !isErr || !strings.Contains(text, "already wait") {
+		t.Errorf("over the bound: %v %q", isErr, text)
+	}
+	if rs, _ := approval.List(f.dir); len(rs) != maxAsking {
+		t.Errorf("%d filed", len(rs))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,11 @@ const (
 	maxReason = 1000 // bytes of the agent's reason
 	maxPath   = 1024
 	maxRecent = 50 // why_blocked's recent
+	// maxAsking bounds the request_access calls waiting for a human at
+	// once, as the proxy bounds a client's held requests
+	// (proxy.MaxHeldPerClient): a human reads each one, and they share
+	// the broker's MaxPending with the requests the proxy holds.
+	maxAsking = 16
 	// defaultRecent is why_blocked's recent when the agent names none.
 	defaultRecent = 10
 	// progressEvery is how often a blocked request_access tells a client
@@ -141,6 +147,10 @@ func (s *Server) checkAccess(in AccessInput) (target, error) {
 			return t, fmt.Errorf("path: at most %d bytes", maxPath)
 		case !printable(in.Path):
 			return t, errors.New("path: it holds control characters")
+		case escapedWildcard(in.Path):
+			// The allowlist decodes a rule's path: "%2A" would be a
+			// wildcard the human does not read as one.
+			return t, fmt.Errorf("path %q: an escaped \"*\" (%%2A) is a wildcard in a rule; write the wildcard as *, or name the exact path", clip(in.Path, 80))
 		}
 		t.path = in.Path
 		// The path becomes a rule's path if the human allows it: the
@@ -225,12 +235,6 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Reason,
 			Message: fmt.Sprintf("%s is already allowed (%s): %s", t, d.Rule, d.Reason)})
 	}
-	if s.cfg.Approvals != nil {
-		if id, ok := s.cfg.Approvals.Granted(ar); ok {
-			return result(AccessResult{Status: "allowed", ID: id,
-				Message: fmt.Sprintf("%s is already allowed by the session grant of approval %s", t, id)})
-		}
-	}
 	cmd := pol.AllowCommand(ar, d, scope)
 	// Only what the proxy would hold may be asked for: a deny rule, the
 	// address guard and the rest are refused at once.
@@ -239,10 +243,24 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 			Message: fmt.Sprintf("%s is refused (%s, %s): %s. No approval overrules this; only the user can change the allowlist%s",
 				t, d.Rule, d.Cause, d.Reason, commandHint(cmd))})
 	}
+	// A session grant admits what the proxy would hold, never what a deny
+	// rule (added since) refuses.
+	if s.cfg.Approvals != nil {
+		if id, ok := s.cfg.Approvals.Granted(ar); ok {
+			return result(AccessResult{Status: "allowed", ID: id,
+				Message: fmt.Sprintf("%s is already allowed by the session grant of approval %s", t, id)})
+		}
+	}
 	if s.cfg.Approvals == nil || s.mode(pol) != allowlist.ApprovalsAsk {
 		return result(AccessResult{Status: "unavailable", Rule: d.Rule, Reason: d.Reason, Command: cmd,
 			Message: fmt.Sprintf("%s is not allowed (%s), and approvals are off in this bottle, so nobody is asked. The user can allow it%s",
 				t, d.Reason, commandHint(cmd))})
+	}
+	select {
+	case s.asking <- struct{}{}:
+		defer func() { <-s.asking }()
+	default:
+		return nil, AccessResult{}, fmt.Errorf("%d requests for access already wait for the human; wait for their answers before asking for more", maxAsking)
 	}
 	q := approvalRequest(pol, t, d, s.cfg.Bottle)
 	timeout := pol.ApprovalTimeout()
@@ -283,6 +301,11 @@ func approvalRequest(pol *allowlist.Policy, t target, d allowlist.Decision, bott
 	}
 	r := t.request()
 	always, host := pol.ApprovalRules(r, d)
+	if t.path == "" && len(always) == 1 && len(always[0].Paths) == 1 {
+		// The method on every path (judged as one of "/"), as Once
+		// grants it.
+		always[0].Paths = nil
+	}
 	if always == nil && (d.Cause == allowlist.CauseMethod || d.Cause == allowlist.CausePath) {
 		rule := allowlist.RuleSpec{Host: t.host, Ports: []uint16{t.port}, Paths: []string{t.path}}
 		if t.method != "" {
@@ -441,7 +464,7 @@ func (s *Server) explain(pol *allowlist.Policy, d Denial) Blocked {
 		b.Now = "allowed"
 		return b
 	}
-	if s.cfg.Approvals != nil {
+	if s.cfg.Approvals != nil && allowlist.Holdable(now.Cause) {
 		if _, ok := s.cfg.Approvals.Granted(r); ok {
 			b.Now = "allowed"
 			return b
@@ -584,6 +607,12 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// escapedWildcard reports whether path has a "*" only once decoded.
+func escapedWildcard(path string) bool {
+	dec, err := url.PathUnescape(path)
+	return err == nil && strings.Count(dec, "*") != strings.Count(path, "*")
 }
 
 // printableText allows spaces and newlines, not other control characters.

@@ -69,7 +69,7 @@ func (a *appliance) policy() *allowlist.Policy {
 
 // ByCredential is who refuses to hold a request that carries a
 // credential's value or placeholder (approval.Decision.By).
-const ByCredential = "not held: the request holds a credential's value or placeholder"
+const ByCredential = "the request holds a credential's value or placeholder"
 
 // approver is the broker as the proxy's Approver: what it files is
 // written to the host's files, which never hold a credential's value, so
