@@ -21,7 +21,9 @@ import (
 )
 
 // t0 is the fixtures' clock.
-var t0 = time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+// t0 is when the tests start: the approvals channel lists a pending
+// request only until its Expires (and Linger) are past by the real clock.
+var t0 = time.Now().UTC().Truncate(time.Second)
 
 // fixture is a state directory written by hand, as the launcher and the
 // sidecar write it.
@@ -228,7 +230,7 @@ func TestFollows(t *testing.T) {
 	fx.audit("demo", request(1, "api.example.com", "/v1/models", "allow", ""), request(2, "evil.example.com", "/x", "deny", "no-rule"))
 	m, _ := fx.model("")
 	m = tick(m)
-	mustShow(t, m, "demo running", "api.example.com:443", "/v1/models", "evil.example.com:443", "no-rule", "1.5k", "01:00:02", "following")
+	mustShow(t, m, "demo running", "api.example.com:443", "/v1/models", "evil.example.com:443", "no-rule", "1.5k", t0.Add(2*time.Second).Format("15:04:05"), "following")
 
 	fx.audit("demo", request(3, "three.example.com", "/3", "deny", "no-rule"))
 	// Half a line: the sidecar writes whole lines, but a read can land
@@ -496,7 +498,7 @@ func TestDetail(t *testing.T) {
 	mustShow(t, m, "no rule allows this: a denial of cause secret-leak is refused whatever the allowlist says")
 	m = keys(m, "up")
 	mustShow(t, m, "rule     default (cause no-rule): no rule allows new.example.com", "allow    bottle allow add new.example.com --bottle demo",
-		"audit    2026-12-02T01:00:03Z deny")
+		"audit    "+t0.Add(3*time.Second).Format(time.RFC3339)+" deny")
 	m = keys(m, "up")
 	mustShow(t, m, "allow    bottle allow add api.example.com --method POST --path /v2/items --bottle demo")
 	m = keys(m, "up")
