@@ -31,7 +31,6 @@ type fixture struct {
 	pol     atomic.Pointer[allowlist.Policy]
 	srv     *Server
 	url     string
-	audited []audit.Record
 }
 
 const askPolicy = `version: 1
