@@ -127,8 +127,8 @@ func TestGitGate(t *testing.T) {
 	}
 
 	t.Run("provisioned_rewrites_and_identity", func(t *testing.T) {
-		out, code := agent(t, "git config --system --get-all url.https://forge.sim.test/.insteadOf; git config user.name; git config user.email", "")
-		if want := "git@forge.sim.test:\nssh://git@forge.sim.test/\nAda E2E\nada@e2e.example.com\n"; code != 0 || out != want {
+		out, code := agent(t, "git config --system --get-all url.https://forge.sim.test/.insteadOf; git config user.name; git config user.email; git config http.version", "")
+		if want := "git@forge.sim.test:\nssh://git@forge.sim.test/\nAda E2E\nada@e2e.example.com\nHTTP/1.1\n"; code != 0 || out != want {
 			t.Errorf("got %q; want %q", out, want)
 		}
 	})

@@ -85,7 +85,8 @@ func gitHosts(repos []*allowlist.GitRepo) []string {
 // no author). For each host, the agent's SSH remotes (git@HOST:PATH,
 // ssh://git@HOST/PATH) are rewritten to https://HOST/PATH, so that its
 // pushes go through the sidecar's git gate and not around it; each rewrite
-// is added once however often the script runs.
+// is added once however often the script runs. git speaks HTTP/1.1 unless
+// the image set http.version.
 func gitScript(id GitIdentity, from string, hosts []string) string {
 	set := "git config --system user.name " + shquote.Quote(id.Name) + " && git config --system user.email " + shquote.Quote(id.Email)
 	var b strings.Builder
@@ -94,6 +95,12 @@ func gitScript(id GitIdentity, from string, hosts []string) string {
 	} else {
 		b.WriteString("if command -v git >/dev/null 2>&1 && ! git config --system user.email >/dev/null 2>&1; then\n" + set + "; fi\n")
 	}
+	// git over HTTP/1.1, unless the image chose: libcurl before 8.7 (the
+	// one of Debian bookworm, 7.88) can resend an HTTP/2 upload without
+	// rewinding it when the server ends the connection, and a large push
+	// then arrives corrupt (curl#22563). It did through the proxy, whose
+	// inner server speaks HTTP/2: the gate refused such pushes as malformed.
+	b.WriteString("if command -v git >/dev/null 2>&1 && ! git config --system http.version >/dev/null 2>&1; then\ngit config --system http.version HTTP/1.1; fi\n")
 	if len(hosts) == 0 {
 		return b.String()
 	}

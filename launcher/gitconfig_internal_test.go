@@ -35,6 +35,8 @@ func TestGitScriptRewrites(t *testing.T) {
 	script := gitScript(GitIdentity{Name: "bottle agent (demo)", Email: "agent@demo.bottle.invalid"}, identityDefault, []string{"git.example.com", "forge.example.org"})
 	want := `if command -v git >/dev/null 2>&1 && ! git config --system user.email >/dev/null 2>&1; then
 git config --system user.name 'bottle agent (demo)' && git config --system user.email agent@demo.bottle.invalid; fi
+if command -v git >/dev/null 2>&1 && ! git config --system http.version >/dev/null 2>&1; then
+git config --system http.version HTTP/1.1; fi
 if command -v git >/dev/null 2>&1; then
 git config --system --get-all url.https://git.example.com/.insteadOf | grep -qxF git@git.example.com: || git config --system --add url.https://git.example.com/.insteadOf git@git.example.com:
 git config --system --get-all url.https://git.example.com/.insteadOf | grep -qxF ssh://git@git.example.com/ || git config --system --add url.https://git.example.com/.insteadOf ssh://git@git.example.com/
@@ -74,6 +76,9 @@ fi
 	}
 	if got := git("config", "--system", "user.name"); got != "bottle agent (demo)" {
 		t.Errorf("user.name %q", got)
+	}
+	if got := git("config", "--system", "http.version"); got != "HTTP/1.1" {
+		t.Errorf("http.version %q", got)
 	}
 	for remote, want := range map[string]string{
 		"git@git.example.com:acme/widget.git":       "https://git.example.com/acme/widget.git",

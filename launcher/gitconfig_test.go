@@ -102,6 +102,7 @@ func (g *gitConfigRunner) Run(_ context.Context, c launcher.Cmd) error {
 // the image sets none. Every value is quoted for the shell.
 func TestProvisionGitIdentity(t *testing.T) {
 	const guarded = "if command -v git >/dev/null 2>&1 && ! git config --system user.email >/dev/null 2>&1; then\n"
+	const http11 = "if command -v git >/dev/null 2>&1 && ! git config --system http.version >/dev/null 2>&1; then\ngit config --system http.version HTTP/1.1; fi\n"
 	ws := t.TempDir()
 	for _, tc := range []struct {
 		name    string
@@ -144,7 +145,7 @@ func TestProvisionGitIdentity(t *testing.T) {
 				t.Fatal(err)
 			}
 			script := provisionScript(t, f)
-			if !strings.Contains(script, "\n"+tc.want+"if id -u agent") {
+			if !strings.Contains(script, "\n"+tc.want+http11+"if id -u agent") {
 				t.Errorf("script:\n%s\nwant its git lines:\n%s", script, tc.want)
 			}
 			if strings.Contains(script, "insteadOf") {
