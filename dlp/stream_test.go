@@ -6,21 +6,9 @@ import (
 	"math/rand/v2"
 	"testing"
 	"testing/iotest"
+
+	"bottle.dev/bottle/internal/chunky"
 )
-
-// chunky reads at most a random 1 to max bytes at a time.
-type chunky struct {
-	r   io.Reader
-	rng *rand.Rand
-	max int
-}
-
-func (c *chunky) Read(p []byte) (int, error) {
-	if n := 1 + c.rng.IntN(c.max); n < len(p) {
-		p = p[:n]
-	}
-	return c.r.Read(p)
-}
 
 // TestStreamPassesEveryByte: a large binary body comes out of a reader in
 // either mode byte for byte as it went in, whatever the sizes of the reads
@@ -36,8 +24,8 @@ func TestStreamPassesEveryByte(t *testing.T) {
 		for name, mk := range map[string]func(io.Reader) io.Reader{
 			"half":     iotest.HalfReader,
 			"data-err": iotest.DataErrReader,
-			"chunky":   func(r io.Reader) io.Reader { return &chunky{r, rand.New(rand.NewPCG(3, 4)), 20000} },
-			"small":    func(r io.Reader) io.Reader { return &chunky{r, rand.New(rand.NewPCG(3, 4)), 300} },
+			"chunky":   func(r io.Reader) io.Reader { return chunky.New(r, rand.New(rand.NewPCG(3, 4)), 20000) },
+			"small":    func(r io.Reader) io.Reader { return chunky.New(r, rand.New(rand.NewPCG(3, 4)), 300) },
 		} {
 			src := body
 			if name == "small" {

@@ -10,23 +10,10 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/gitgate"
+	"bottle.dev/bottle/internal/chunky"
 	"bottle.dev/bottle/secret"
 	"bottle.dev/bottle/secret/guard"
 )
-
-// chunkyBody reads at most a random 1 to max bytes at a time.
-type chunkyBody struct {
-	r   io.Reader
-	rng *rand.Rand
-	max int
-}
-
-func (c *chunkyBody) Read(p []byte) (int, error) {
-	if n := 1 + c.rng.IntN(c.max); n < len(p) {
-		p = p[:n]
-	}
-	return c.r.Read(p)
-}
 
 // TestPushBodyChainPassesEveryByte: a push's body through the wrappers as
 // handleRequest and guardRequest put them on it (countingBody, the guard
@@ -56,7 +43,7 @@ func TestPushBodyChainPassesEveryByte(t *testing.T) {
 	cmd := zeroID + " 1111111111111111111111111111111111111111 refs/heads/agent/x\x00report-status"
 	copy(in, fmt.Sprintf("%04x%s0000PACK", len(cmd)+4, cmd))
 	for _, block := range []bool{true, false} {
-		var body io.ReadCloser = &countingBody{ReadCloser: io.NopCloser(&chunkyBody{bytes.NewReader(in), rand.New(rand.NewPCG(1, uint64(size))), 20000})}
+		var body io.ReadCloser = &countingBody{ReadCloser: io.NopCloser(chunky.New(bytes.NewReader(in), rand.New(rand.NewPCG(1, uint64(size))), 20000))}
 		body = set.RequestBody(body, "git.test")
 		if _, ok := body.(*guard.Body); !ok {
 			t.Fatal("no guard")

@@ -8,21 +8,8 @@ import (
 	"testing/iotest"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/chunky"
 )
-
-// chunky reads at most a random 1 to max bytes at a time.
-type chunky struct {
-	r   io.Reader
-	rng *rand.Rand
-	max int
-}
-
-func (c *chunky) Read(p []byte) (int, error) {
-	if n := 1 + c.rng.IntN(c.max); n < len(p) {
-		p = p[:n]
-	}
-	return c.r.Read(p)
-}
 
 // TestRequestBodyPassesEveryByte: a guarded body of random bytes strewn
 // with prefixes of the value (held back, then released) and whole
@@ -50,7 +37,7 @@ func TestRequestBodyPassesEveryByte(t *testing.T) {
 		"one-byte": iotest.OneByteReader,
 		"half":     iotest.HalfReader,
 		"data-err": iotest.DataErrReader,
-		"chunky":   func(r io.Reader) io.Reader { return &chunky{r, rand.New(rand.NewPCG(3, 4)), 700} },
+		"chunky":   func(r io.Reader) io.Reader { return chunky.New(r, rand.New(rand.NewPCG(3, 4)), 700) },
 	} {
 		src := body
 		if name == "one-byte" {
