@@ -69,6 +69,9 @@ type Credential struct {
 
 	Line, Col int // position of the entry in its file
 
+	// Origin is the entry's `origin:`, as on a Rule ("agent claude").
+	Origin string
+
 	hosts []hostPattern
 }
 

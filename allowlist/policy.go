@@ -49,6 +49,11 @@ type Rule struct {
 
 	Line, Col int // position of the rule in its file
 
+	// Origin is the rule's `origin:` (allow rules only): who added it, when
+	// not the person editing the file, "agent claude" for a rule an agent
+	// recipe brought (Merge). It changes no decision; list and check show it.
+	Origin string
+
 	// implied marks a rule a `git:` entry implies (ID "git[N]"): it is
 	// judged after the file's allow rules.
 	implied bool

@@ -15,6 +15,7 @@ import (
 
 	"bottle.dev/bottle/internal/atomicfile"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/recipe"
 	"bottle.dev/bottle/secret/source"
 )
 
@@ -56,6 +57,18 @@ type Spec struct {
 	// command directory. A command the caller attaches to is the caller's
 	// to run.
 	Command []string
+
+	// Agent is the agent recipe (bottle launch --agent), nil for none: its
+	// install step is built into the agent image (a layer over it, cached by
+	// Agent.Sum), its rules and credentials merged into the bottle's live
+	// allowlist (allowlist.Merge, origin "agent NAME"), its Env given to the
+	// agent, and its Files, Prompt and Skills provisioned after the
+	// self-test.
+	Agent *recipe.Recipe
+	// Prompt is a host file copied to Agent.Instructions; Skills a host
+	// directory copied to Agent.Skills (both need Agent).
+	Prompt string
+	Skills string
 }
 
 // ErrNoBottle is returned for a name that has neither metadata nor
@@ -140,6 +153,11 @@ type Bottle struct {
 	// MCPURL is the agent's MCP_SUPERVISE_URL: the supervise MCP server
 	// of its sidecar.
 	MCPURL string `json:"mcp_url,omitempty"`
+	// Recipe is the name of the agent recipe the bottle was launched with
+	// (Spec.Agent); AgentArgv what `bottle shell` runs in it, the agent
+	// interactive and unattended (Recipe.Argv(nil)).
+	Recipe    string   `json:"recipe,omitempty"`
+	AgentArgv []string `json:"agent_argv,omitempty"`
 
 	// What was copied into /workspace at launch (see Baseline).
 	Workspace       string `json:"workspace,omitempty"`        // the host directory; "" for none
