@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/e2e/fakemodel"
+	"bottle.dev/bottle/recipe"
 )
 
 // agentPolicy is the bottle's own allowlist: nothing of the fake agent's.
@@ -447,4 +448,18 @@ tr '\0' '\n' < $p/environ 2>/dev/null; echo; done`)
 			t.Errorf("the second launch does not say the agent image was cached:\n%s", stderr)
 		}
 	})
+}
+
+// TestFakeRecipeParses: the test's recipe is a valid one, with what the
+// fake agent documents (no Docker needed).
+func TestFakeRecipeParses(t *testing.T) {
+	r, err := recipe.Parse("fake.yaml", []byte(strings.ReplaceAll(fakeRecipe, "{{TARBALL}}", "http://192.0.2.1:8080/fakeagent-1.0.0.tgz")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "fake" || strings.Join(r.Argv([]string{"-p", "x"}), " ") != "fakeagent --unattended -p x" ||
+		r.Instructions != "~/"+fakemodel.InstructionsFile || r.Skills != "~/"+fakemodel.SkillsDir ||
+		len(r.Install.NPM) != 1 || !strings.Contains(string(r.Policy), "agent_env: "+fakemodel.KeyVar) {
+		t.Errorf("%+v\n%s", r, r.Policy)
+	}
 }
