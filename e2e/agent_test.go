@@ -291,7 +291,9 @@ func TestAgentRecipe(t *testing.T) {
 	})
 
 	launchArgs := func(name string, extra ...string) []string {
-		return append([]string{"launch", name, "--workspace", ".", "--egress-network", w.net,
+		// --yes: the recipe came with the project, and is approved as
+		// the project file would be.
+		return append([]string{"launch", name, "--yes", "--workspace", ".", "--egress-network", w.net,
 			"--upstream-dns", w.simA + ":53", "--upstream-ca", w.rootPEM}, extra...)
 	}
 	prompt := "fix the failing tests, then exit 3"
@@ -444,7 +446,7 @@ tr '\0' '\n' < $p/environ 2>/dev/null; echo; done`)
 		if again, other := tarball.count(); again != hits || len(other) != 0 {
 			t.Errorf("the tarball was fetched %d times by the first launch and %d by both (other requests: %q)", hits, again, other)
 		}
-		if !strings.Contains(grepLines(stderr, "images:"), "cached") {
+		if !strings.Contains(stderr, "agent fake: "+tarball.URL+", 1 run line (cached)") {
 			t.Errorf("the second launch does not say the agent image was cached:\n%s", stderr)
 		}
 	})
