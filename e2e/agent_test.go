@@ -112,7 +112,7 @@ type tarballServer struct {
 
 func serveTarball(t *testing.T, name string, data []byte) *tarballServer {
 	t.Helper()
-	gw := docker(t, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
+	gw := bridgeGateway(t)
 	ln, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
 	if err != nil {
 		t.Fatalf("listening on the docker bridge's gateway %s: %v", gw, err)
@@ -133,6 +133,30 @@ func serveTarball(t *testing.T, name string, data []byte) *tarballServer {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return s
+}
+
+// bridgeGateway is the host's address on Docker's default bridge network:
+// its IPAM gateway, or (an engine that configured none says nothing
+// there) the first IPv4 address of the bridge's interface.
+func bridgeGateway(t *testing.T) string {
+	t.Helper()
+	gw := docker(t, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge")
+	if ip := net.ParseIP(gw); ip != nil {
+		return ip.String()
+	}
+	dev := docker(t, "network", "inspect", "--format", `{{index .Options "com.docker.network.bridge.name"}}`, "bridge")
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		t.Fatalf("the default bridge network's interface %q: %v", dev, err)
+	}
+	addrs, _ := ifi.Addrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	t.Fatalf("the default bridge network's interface %s has no IPv4 address", dev)
+	return ""
 }
 
 func (s *tarballServer) count() (int, []string) {
