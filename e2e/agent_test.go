@@ -277,6 +277,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // terminal and into the bottle's log, and its exit status is bottle's.
 func TestAgentRecipe(t *testing.T) {
 	w := newWorld(t, "docker")
+	// The recipe layer goes over the default agent image on the agent
+	// base that has npm (on one without, the layer installs Debian's).
+	agentBaseImage(t)
+	w.extraEnv = append(w.extraEnv, "BOTTLE_AGENT_BASE="+agentBase)
 	o := origin{t: t, ip: w.simA}
 	key := e2eValue(t, "model")
 	t.Setenv("E2E_FAKEAGENT_KEY", key)
