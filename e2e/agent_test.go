@@ -363,6 +363,12 @@ tr '\0' '\n' < $p/environ 2>/dev/null; echo; done`)
 		if strings.Contains(env, key) || strings.Contains(procs, key) {
 			t.Error("the agent's environment holds the real key")
 		}
+		// And as root, from outside: every process in the container.
+		all := docker(t, "exec", "bottle-fa1-agent", "sh", "-c", "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'")
+		if !strings.Contains(all, fakemodel.KeyVar+"="+placeholder+"\n") || strings.Contains(all, key) {
+			t.Errorf("the agent container's processes: placeholder there %v, real key there %v",
+				strings.Contains(all, placeholder), strings.Contains(all, key))
+		}
 		inspect, _ := dockerErr("inspect", "bottle-fa1-agent")
 		if strings.Contains(inspect, key) {
 			t.Error("the agent container's configuration holds the real key")
