@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -56,21 +57,23 @@ type Backend struct {
 	// panic, playing a launch killed there).
 	OnCall func(ctx context.Context, call string)
 
-	t          testing.TB
-	mu         sync.Mutex
-	nets       map[string]*network
-	containers map[string]*container
-	images     map[string]bool
-	imageIDs   map[string]string // SetImageID
-	nextSubnet int
-	calls      []string
-	creates    []launcher.NetworkSpec
-	runs       []launcher.RunSpec
-	builds     []launcher.BuildSpec
-	execs      []Exec
-	copies     []Copy
-	procs      map[string]*proc  // supervised commands that run, by pid file
-	roots      map[string]string // container → its file system
+	t           testing.TB
+	mu          sync.Mutex
+	nets        map[string]*network
+	containers  map[string]*container
+	images      map[string]bool
+	imageIDs    map[string]string // SetImageID
+	nextSubnet  int
+	calls       []string
+	creates     []launcher.NetworkSpec
+	runs        []launcher.RunSpec
+	builds      []launcher.BuildSpec
+	execs       []Exec
+	copies      []Copy
+	procs       map[string]*proc  // supervised commands that run, by pid file
+	roots       map[string]string // container → its file system
+	owners      map[string]string // "container:path" → its owner (agentfiles.go)
+	dockerfiles map[string][]byte // tag → the Dockerfile it was built from
 }
 
 type network struct {
@@ -231,9 +234,14 @@ func (f *Backend) Build(ctx context.Context, b launcher.BuildSpec) error {
 	if f.images[b.Tag] && !b.NoCache {
 		return f.unexpected("Build %s: the image is there (an unchanged input is never rebuilt, but with --rebuild)", b.Tag)
 	}
-	if _, err := os.Stat(b.Dockerfile); err != nil {
+	df, err := os.ReadFile(b.Dockerfile)
+	if err != nil {
 		return engineError("build", "failed to read dockerfile: "+err.Error())
 	}
+	if f.dockerfiles == nil {
+		f.dockerfiles = map[string][]byte{}
+	}
+	f.dockerfiles[b.Tag] = df
 	if b.Labels[launcher.LabelManaged] != "true" {
 		f.t.Errorf("fakebackend: image %s is built without %s", b.Tag, launcher.LabelManaged)
 	}
@@ -439,6 +447,8 @@ func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 		return f.signal(name, e)
 	case e.Detach:
 		return f.unexpected("Exec -d in %s of %q: bottle detaches only bottle-probe supervise", name, e.Argv)
+	case len(e.Argv) >= 4 && e.Argv[0] == "sh" && e.Argv[1] == "-c" && strings.HasPrefix(e.Argv[2], "# bottle: "):
+		return f.agentScript(name, e)
 	case len(e.Argv) == 3 && e.Argv[0] == "sh" && e.Argv[1] == "-c" && strings.Contains(e.Argv[2], "update-ca-certificates"):
 		if e.Stdout != nil {
 			u := f.AgentUser
@@ -474,6 +484,20 @@ func (f *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 		return engineError("cp", "lstat "+src+": no such file or directory")
 	}
 	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst})
+	if f.owners == nil {
+		f.owners = map[string]string{}
+	}
+	if dir, ok := strings.CutSuffix(src, "/."); ok {
+		// What the engine copies in is root's.
+		filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if rel, rerr := filepath.Rel(dir, p); err == nil && rerr == nil && rel != "." {
+				f.owners[name+":"+path.Join(dst, filepath.ToSlash(rel))] = "root"
+			}
+			return nil
+		})
+	} else {
+		f.owners[name+":"+dst] = "root"
+	}
 	// The copy really lands in the container's file system, for CopyOut
 	// and the tests to find.
 	to := filepath.Join(f.rootLocked(name), filepath.FromSlash(dst))
