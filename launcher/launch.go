@@ -593,7 +593,7 @@ func startAgent(ctx context.Context, st *launch) (done, error) {
 	if s.Agent != nil {
 		env = append(env, s.Agent.Env...)
 	}
-	env = append(env, s.Env...)
+	env = lastWins(append(env, s.Env...))
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
 		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: st.labels("agent"), Limits: s.Limits,
@@ -719,6 +719,24 @@ func (l *Launcher) checkWorkspace(ws string) error {
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// lastWins keeps, of the entries of env that set one variable, the last,
+// where it is: what the engines do with an env file that sets one twice,
+// said here so that no backend has to (the user's -e over the recipe's).
+func lastWins(env []string) []string {
+	last := map[string]int{}
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	var out []string
+	for i, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); last[k] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // proxyEnv points every common tool at the proxy and the CA bundle that

@@ -27,6 +27,15 @@ func TestLaunchArgvGolden(t *testing.T) {
 	golden.Check(t, filepath.Join("testdata", "launch.golden"), rec.Transcript(t, &Backend{Runner: log}, log))
 }
 
+// TestLaunchAgentArgvGolden pins the docker command lines of a launch
+// with an agent recipe: its install layer's build, its environment, and
+// the provisioning of its files, prompt and skills as the agent user.
+func TestLaunchAgentArgvGolden(t *testing.T) {
+	rec := fakebackend.RecordAgent(t)
+	log := &fakebackend.ArgvLog{}
+	golden.Check(t, filepath.Join("testdata", "launch-agent.golden"), rec.Transcript(t, &Backend{Runner: log}, log))
+}
+
 // TestExecArgvGolden pins the exec of an interactive shell, which the CLI
 // (not the launch) hands the backend: a terminal, stdin, the agent user.
 func TestExecArgvGolden(t *testing.T) {

@@ -96,6 +96,9 @@ type Exec struct {
 // Copy is one file or directory copied into a container.
 type Copy struct {
 	Container, Src, Dst string
+	// Seq is how many commands had been run (Execs) when it was made:
+	// where it goes among them.
+	Seq int
 }
 
 // New returns an empty engine that reports to t.
@@ -237,6 +240,14 @@ func (f *Backend) Build(ctx context.Context, b launcher.BuildSpec) error {
 	df, err := os.ReadFile(b.Dockerfile)
 	if err != nil {
 		return engineError("build", "failed to read dockerfile: "+err.Error())
+	}
+	// A COPY of a file the context does not have fails, as the build would.
+	for _, line := range strings.Split(string(df), "\n") {
+		if w := strings.Fields(line); len(w) >= 3 && w[0] == "COPY" && !strings.HasPrefix(w[1], "--") {
+			if _, err := os.Stat(filepath.Join(b.Context, w[1])); err != nil {
+				return engineError("build", "COPY "+w[1]+": not found in the build context")
+			}
+		}
 	}
 	if f.dockerfiles == nil {
 		f.dockerfiles = map[string][]byte{}
@@ -483,7 +494,7 @@ func (f *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 	if _, err := os.Stat(strings.TrimSuffix(src, "/.")); err != nil {
 		return engineError("cp", "lstat "+src+": no such file or directory")
 	}
-	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst})
+	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst, Seq: len(f.execs)})
 	if f.owners == nil {
 		f.owners = map[string]string{}
 	}
