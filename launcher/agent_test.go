@@ -383,8 +383,8 @@ func TestAgentPromptAndSkills(t *testing.T) {
 	}
 	root := f.Root("bottle-demo-agent")
 	for p, want := range map[string]string{
-		"home/agent/.claude/CLAUDE.md":                   "Fix the failing tests.\n",
-		"home/agent/.claude/skills/review/SKILL.md":      "# review\n",
+		"home/agent/.claude/CLAUDE.md":                    "Fix the failing tests.\n",
+		"home/agent/.claude/skills/review/SKILL.md":       "# review\n",
 		"home/agent/.claude/skills/review/scripts/run.sh": "echo run\n",
 	} {
 		if data, err := os.ReadFile(filepath.Join(root, p)); err != nil || string(data) != want {
