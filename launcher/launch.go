@@ -423,7 +423,11 @@ func makeState(_ context.Context, st *launch) (done, error) {
 	}
 	pol := st.pol
 	d := doneWith("state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
-	d.notes = append(d.notes, fmt.Sprintf("policy %s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), len(pol.Allow()), len(pol.DenyRules()), pol.Mode()))
+	with := ""
+	if s.Agent != nil && s.Agent.Policy != nil {
+		with = " with agent " + termsafe.Line(s.Agent.Name) + "'s"
+	}
+	d.notes = append(d.notes, fmt.Sprintf("policy %s%s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), with, len(pol.Allow()), len(pol.DenyRules()), pol.Mode()))
 	d.notes = append(d.notes, st.policyNotes...)
 	if len(pol.Credentials()) > 0 {
 		d.notes = append(d.notes, credentialNote(pol))
