@@ -183,8 +183,9 @@ func TestAgentWithoutInstall(t *testing.T) {
 }
 
 // TestAgentDockerfileGolden pins the Dockerfiles of the built-in recipes'
-// install layers, as the builds read them: claude's and gemini's, and
-// codex's through a network that intercepts TLS (--upstream-ca).
+// install layers, as the builds read them: claude's; codex's through a
+// network that intercepts TLS (--upstream-ca); gemini's over an image
+// that runs as its own user, which the layer puts back.
 func TestAgentDockerfileGolden(t *testing.T) {
 	var all bytes.Buffer
 	for _, tc := range []struct {
@@ -193,6 +194,9 @@ func TestAgentDockerfileGolden(t *testing.T) {
 	}{{claudeRecipe(), false}, {codexRecipe(), true}, {geminiRecipe(), false}} {
 		l, f, s := setup(t)
 		s.Agent = tc.r
+		if tc.r.Name == "gemini" {
+			f.SetImageUser("agent:latest", "agent") // an image whose Dockerfile says USER agent
+		}
 		if tc.ca {
 			s.UpstreamCA = filepath.Join(t.TempDir(), "corp.pem")
 			os.WriteFile(s.UpstreamCA, []byte("-----BEGIN CERTIFICATE-----\n"), 0o644)

@@ -382,6 +382,16 @@ func TestListByLabels(t *testing.T) {
 	}
 }
 
+// TestImageUser: the image's configured user, as docker prints it.
+func TestImageUser(t *testing.T) {
+	f := &fakeRunner{answers: map[string]string{"image inspect": "agent\n"}}
+	var _ launcher.ImageUserer = &Backend{}
+	if u, err := (&Backend{Runner: f}).ImageUser(context.Background(), "agent:1"); err != nil || u != "agent" ||
+		strings.Join(f.calls[0], " ") != "docker image inspect --format {{.Config.User}} agent:1" {
+		t.Errorf("%q %v %q", u, err, f.calls)
+	}
+}
+
 // TestImageID: the engine's {{.Id}}; "" for an image that is not here; an
 // engine that fails is an error, not a missing image.
 func TestImageID(t *testing.T) {

@@ -63,6 +63,7 @@ type Backend struct {
 	containers  map[string]*container
 	images      map[string]bool
 	imageIDs    map[string]string // SetImageID
+	imageUsers  map[string]string // SetImageUser
 	nextSubnet  int
 	calls       []string
 	creates     []launcher.NetworkSpec
@@ -214,6 +215,29 @@ func (f *Backend) ImageID(ctx context.Context, ref string) (string, error) {
 		return id, nil
 	}
 	return "sha256:" + ref, nil
+}
+
+// ImageUser implements launcher.ImageUserer: "" unless SetImageUser
+// gave the image one.
+func (f *Backend) ImageUser(ctx context.Context, ref string) (string, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ImageUser "+ref); err != nil {
+		return "", err
+	}
+	if !f.images[ref] {
+		return "", engineError("image inspect", "Error: No such image: "+ref)
+	}
+	return f.imageUsers[ref], nil
+}
+
+// SetImageUser makes image ref (which must exist) say it runs as user.
+func (f *Backend) SetImageUser(ref, user string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.imageUsers == nil {
+		f.imageUsers = map[string]string{}
+	}
+	f.imageUsers[ref] = user
 }
 
 // SetImageID makes image ref exist with that ID: a base image pulled or
