@@ -71,7 +71,7 @@ type Backend interface {
 // is configured to run as (its Dockerfile's last USER), "" for none. An
 // agent recipe's install layer, whose steps run as root, then ends as
 // that user again; without it, the layer ends as root (which bottle never
-// runs anything as but the provisioning: see AgentDockerfile).
+// runs anything as but the provisioning: see agentDockerfile).
 type ImageUserer interface {
 	ImageUser(ctx context.Context, ref string) (string, error)
 }
