@@ -72,7 +72,9 @@ func agentDockerfile(base string, r *recipe.Recipe, withCA bool, user string) []
       rm -rf /var/lib/apt/lists/*; \
     fi
 `)
-		argv := append([]string{"npm", "install", "-g", "--no-fund", "--no-audit", "--no-update-notifier"}, r.Install.NPM...)
+		// The packages are the shell's arguments, never its script; npm's
+		// cache goes in the same step (hundreds of MB the image never uses).
+		argv := append([]string{"/bin/sh", "-c", `npm install -g --no-fund --no-audit --no-update-notifier "$@" && npm cache clean --force`, "sh"}, r.Install.NPM...)
 		fmt.Fprintf(&b, "RUN %s\n", execForm(argv))
 	}
 	for _, line := range r.Install.Run {
