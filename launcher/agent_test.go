@@ -105,6 +105,9 @@ func TestAgentInstallLayer(t *testing.T) {
 	if !strings.Contains(out.String(), "\n      agent claude: @anthropic-ai/claude-code, 1 run line (built)\n") {
 		t.Errorf("progress:\n%s", out.String())
 	}
+	if builds[0].Progress != nil {
+		t.Error("without -v, the build's output is shown")
+	}
 	if agent, _ := f.Container("bottle-demo-agent"); agent.Image != "" {
 		t.Errorf("stopped, the agent is still there: %+v", agent)
 	}
@@ -138,11 +141,14 @@ func TestAgentInstallLayer(t *testing.T) {
 		t.Errorf("%d layer builds, want 4", n)
 	}
 
-	s.Rebuild = true
+	s.Rebuild, l.Verbose = true, true
 	rebuilt := launchAndStop(t, l, s)
 	builds = layerBuilds(f, "agent:latest")
 	if last := builds[len(builds)-1]; len(builds) != 5 || !last.NoCache || last.Tag != rebuilt.AgentImage || !tags[rebuilt.AgentImage] {
 		t.Errorf("--rebuild: %+v", builds)
+	}
+	if builds[len(builds)-1].Progress == nil {
+		t.Error("with -v, the build's output is not shown")
 	}
 }
 
