@@ -672,3 +672,29 @@ func TestAgentFailsAtEveryCall(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentDockerfileNoInjection: a run line or package that holds a line
+// break, a trailing backslash or a heredoc stays one word of one RUN step.
+func TestAgentDockerfileNoInjection(t *testing.T) {
+	l, f, s := setup(t)
+	s.Agent = claudeRecipe()
+	s.Agent.Install = recipe.Install{NPM: []string{"pkg\nRUN evil"}, Run: []string{"echo a\nFROM evil", "echo b \\", "cat <<EOF\nx\nEOF"}}
+	b, err := l.Launch(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(f.Dockerfile(b.AgentImage))
+	var steps []string
+	for _, line := range strings.Split(df, "\n") {
+		if strings.HasPrefix(line, "FROM ") || strings.HasPrefix(line, "RUN ") {
+			steps = append(steps, strings.Fields(line)[0])
+		}
+		if strings.Contains(line, "evil") && !strings.HasPrefix(line, "RUN [") {
+			t.Errorf("a recipe's word is a Dockerfile line: %q", line)
+		}
+	}
+	// FROM, apt, npm, and one RUN per run line.
+	if strings.Join(steps, " ") != "FROM RUN RUN RUN RUN RUN" {
+		t.Errorf("steps %q:\n%s", steps, df)
+	}
+}
