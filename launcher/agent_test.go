@@ -698,3 +698,55 @@ func TestAgentDockerfileNoInjection(t *testing.T) {
 		t.Errorf("steps %q:\n%s", steps, df)
 	}
 }
+
+// TestBuiltinRecipes: each built-in recipe, as the recipe package reads
+// it, launches on the fake engine: its install layer built, its rules and
+// credential merged into the live allowlist with its origin, its
+// credential's placeholder in the agent, and its files written.
+func TestBuiltinRecipes(t *testing.T) {
+	needMerge(t)
+	for _, name := range recipe.Builtin() {
+		t.Run(name, func(t *testing.T) {
+			r, err := recipe.Find(name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, f, s := setup(t)
+			l.Secrets = &source.Resolver{LookupEnv: func(string) (string, bool) { return "real-key", true }}
+			s.Agent = r
+			b, err := l.Launch(context.Background(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.AgentImage == "agent:latest" || !bytes.Contains(f.Dockerfile(b.AgentImage), []byte("npm install -g")) {
+				t.Errorf("no install layer: %s", b.AgentImage)
+			}
+			live, _ := os.ReadFile(filepath.Join(l.ConfigDir("demo"), "allowlist.yaml"))
+			pol, err := allowlist.Parse("live", live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			agent, _ := f.Container("bottle-demo-agent")
+			for _, c := range pol.Credentials() {
+				if c.Origin != "agent "+name {
+					t.Errorf("credential %s has origin %q", c.Name, c.Origin)
+				}
+				if c.AgentEnv != "" && !slices.ContainsFunc(agent.Env, func(kv string) bool {
+					return strings.HasPrefix(kv, c.AgentEnv+"=") && !strings.Contains(kv, "real-key")
+				}) {
+					t.Errorf("no placeholder in %s: %q", c.AgentEnv, agent.Env)
+				}
+			}
+			if len(pol.Credentials()) == 0 {
+				t.Error("no credential merged")
+			}
+			for _, file := range r.Files {
+				p := filepath.Join(f.Root("bottle-demo-agent"), "home/agent", strings.TrimPrefix(file.Path, "~/"))
+				data, err := os.ReadFile(p)
+				if err != nil || !strings.Contains(string(data), b.MCPURL) && strings.Contains(file.Content, "{mcp_url}") {
+					t.Errorf("%s: %q %v", file.Path, data, err)
+				}
+			}
+		})
+	}
+}
