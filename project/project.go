@@ -40,6 +40,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/recipe"
 )
 
 // FileName is the project file bottle looks for in the working directory.
@@ -243,20 +244,20 @@ func (ps *parser) inside(key string, v *yaml.Node, what, flag string) string {
 }
 
 // agent reads agent: a recipe's name, or a recipe file inside the project
-// directory. Whether the recipe exists is decided where it is looked up
-// (recipe.Find), which reports it at AgentAt.
+// directory (recipe.IsPath). Whether the recipe exists is decided where it
+// is looked up (recipe.Find), which reports it at AgentAt.
 func (ps *parser) agent(v *yaml.Node) {
 	s, ok := ps.str("agent", v)
 	if !ok {
 		return
 	}
-	if strings.ContainsAny(s, " \t\n") {
-		ps.errorf(v, "agent %q is not a recipe name (e.g. claude, codex, gemini; bottle agents lists them)", s)
+	ps.p.AgentAt = fmt.Sprintf("%s:%d:%d", ps.file, v.Line, v.Column)
+	if recipe.IsPath(s) {
+		ps.p.Agent = ps.inside("agent", v, "a recipe file", "--agent FILE")
 		return
 	}
-	ps.p.AgentAt = fmt.Sprintf("%s:%d:%d", ps.file, v.Line, v.Column)
-	if strings.Contains(s, "/") || strings.HasSuffix(s, ".yaml") {
-		ps.p.Agent = ps.inside("agent", v, "a recipe file", "--agent FILE")
+	if err := recipe.ValidName(s); err != nil {
+		ps.errorf(v, "agent: %v (the built-in ones: %s; bottle agents lists them all; a file: ./NAME.yaml)", err, strings.Join(recipe.Builtin(), ", "))
 		return
 	}
 	ps.p.Agent = s

@@ -242,6 +242,7 @@ func TestAgentKeys(t *testing.T) {
 		"./agents/mine.yaml": filepath.Join(dir, "agents", "mine.yaml"),
 		"mine.yaml":          filepath.Join(dir, "mine.yaml"),
 		"agents/mine":        filepath.Join(dir, "agents", "mine"),
+		"mine.yml":           filepath.Join(dir, "mine.yml"),
 	} {
 		if p, err := Parse(file, []byte("version: 1\nagent: "+agent+"\n")); err != nil || p.Agent != want {
 			t.Errorf("agent %q: %q %v; want %q", agent, p.Agent, err, want)
@@ -261,7 +262,7 @@ func TestAgentKeysErrors(t *testing.T) {
 	for src, want := range map[string]string{
 		"agent: [claude]\n":          file + ":2:8: agent must be a non-empty string",
 		"agent: \"\"\n":              file + ":2:8: agent must be a non-empty string",
-		"agent: \"my agent\"\n":      file + ":2:8: agent \"my agent\" is not a recipe name (e.g. claude, codex, gemini; bottle agents lists them)",
+		"agent: \"my agent\"\n":      file + ":2:8: agent: agent recipe name \"my agent\" may hold only lower-case letters, digits and '-', and starts with a letter or digit (the built-in ones: claude, codex, gemini; bottle agents lists them all; a file: ./NAME.yaml)",
 		"agent: ../agents/x.yaml\n":  file + ":2:8: agent \"../agents/x.yaml\" is outside the project directory " + dir + "; a project file may only name a recipe file inside it (to use another, pass --agent FILE)",
 		"agent: /etc/x.yaml\n":       file + ":2:8: agent \"/etc/x.yaml\" is outside the project directory",
 		"prompt: ../notes.md\n":      file + ":2:9: prompt \"../notes.md\" is outside the project directory " + dir + "; a project file may only name a file inside it (to use another, pass --prompt FILE)",
