@@ -236,7 +236,7 @@ func (ps *parser) path(key string, v *yaml.Node) string {
 // path, and the flag that may name one anywhere.
 func (ps *parser) inside(key string, v *yaml.Node, what, flag string) string {
 	p := ps.path(key, v)
-	if p != "" && !insideDir(p, ps.dir) {
+	if p != "" && !InsideDir(p, ps.dir) {
 		ps.errorf(v, "%s %q is outside the project directory %s; a project file may only name %s inside it (to use another, pass %s)", key, v.Value, ps.dir, what, flag)
 		return ""
 	}
@@ -361,11 +361,11 @@ func (ps *parser) gitIdentity(v *yaml.Node) {
 	}
 }
 
-// insideDir reports whether path is dir or below it, once symlinks are
+// InsideDir reports whether path is dir or below it, once symlinks are
 // resolved (a link inside the project may point anywhere). Of a path that
 // does not exist yet, the part that does is resolved (escape/CLAUDE.md,
 // with escape a link out, is outside), and the rest judged as written.
-func insideDir(path, dir string) bool {
+func InsideDir(path, dir string) bool {
 	path = resolveExisting(filepath.Clean(path))
 	if r, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = r
