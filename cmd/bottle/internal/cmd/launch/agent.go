@@ -153,4 +153,3 @@ func (opts *Options) followAgent(ctx context.Context, l *launcher.Launcher, b *l
 	}
 	return nil
 }
-

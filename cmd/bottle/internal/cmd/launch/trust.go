@@ -99,7 +99,9 @@ func (opts *Options) approveRecipe(r *recipe.Recipe) error {
 	h.Write(data)
 	return opts.trust(hex.EncodeToString(h.Sum(nil)), "the agent recipe "+abs+" (it came with this project)",
 		"Use this agent recipe?", "bottle launch --agent with a built-in recipe or one of ~/.config/bottle/agents/",
-		func(w io.Writer) { describeRecipe(func(k, v string) { fmt.Fprintf(w, "  %-11s %s\n", k+":", termsafe.Line(v)) }, r) })
+		func(w io.Writer) {
+			describeRecipe(func(k, v string) { fmt.Fprintf(w, "  %-11s %s\n", k+":", termsafe.Line(v)) }, r)
+		})
 }
 
 // trust asks, once per key, whether subject, which describe shows, may be
