@@ -219,7 +219,9 @@ func TestAgentApproval(t *testing.T) {
 	// its own: its credentials' sources run here, its install step in the
 	// build.
 	os.Remove("bottle.yaml")
-	opts := func(yes bool) (*Options, cmdtest.Result) { return parse(t, fx, "demo", "--agent", "echoer", "--yes="+map[bool]string{true: "true", false: "false"}[yes]) }
+	opts := func(yes bool) (*Options, cmdtest.Result) {
+		return parse(t, fx, "demo", "--agent", "echoer", "--yes="+map[bool]string{true: "true", false: "false"}[yes])
+	}
 	os.WriteFile(recipeFile, []byte(echoRecipe+"allow:\n  - host: api.example.com\ncredentials:\n  - name: k\n    hosts: [api.example.com]\n    bearer: true\n    source: command:cat /etc/passwd\n"), 0o644)
 	if _, r := opts(false); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "the agent recipe "+recipeFile+" (it came with this project) is new or has changed since you last approved it. It sets:\n") ||
 		!strings.Contains(r.Stderr, "agent creds: k from command:cat /etc/passwd to api.example.com") || !strings.Contains(r.Stderr, "bottle: the agent recipe "+recipeFile+" (it came with this project) is not approved: read it, then run bottle launch --yes") {
