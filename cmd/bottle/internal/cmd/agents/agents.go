@@ -26,7 +26,7 @@ type Options struct {
 	// (the working directory).
 	Dir string
 
-	Name string // NAME: print that recipe
+	Name string // RECIPE: print that recipe
 	JSON bool   // --json
 }
 
@@ -44,12 +44,12 @@ type JSON struct {
 func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
-		Use:   "agents [NAME]",
+		Use:   "agents [RECIPE]",
 		Short: "List the agent recipes that launch --agent can use, or print one",
 		Long: `List the agent recipes that 'bottle launch --agent NAME' can use: the
 project's (.bottle/agents/NAME.yaml here), yours ($XDG_CONFIG_HOME/bottle/agents/,
 ~/.config/bottle/agents/), then the built-in ones (claude, codex, gemini). The
-first one of a name wins. With NAME, print that recipe's text: a start for
+first one of a name wins. With RECIPE, print that recipe's text: a start for
 your own (docs/agents.md says what each key does).
 
 A recipe that does not parse is named on stderr with its FILE:LINE:COL
@@ -59,13 +59,13 @@ problems, and bottle agents exits 2 after listing the others.`,
 
   # Your own variant of a built-in recipe, for this project
   mkdir -p .bottle/agents && bottle agents claude > .bottle/agents/claude.yaml`,
-		Args:              cmdutil.MaximumArgs(1, "at most one recipe NAME"),
+		Args:              cmdutil.MaximumArgs(1, "at most one RECIPE name"),
 		ValidArgsFunction: completeNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Name = args[0]
 				if opts.JSON {
-					return cmdutil.UsageErrorf("--json lists the recipes: drop NAME, or drop --json to print the recipe %s", opts.Name)
+					return cmdutil.UsageErrorf("--json lists the recipes: drop RECIPE, or drop --json to print the recipe %s", opts.Name)
 				}
 			}
 			wd, err := os.Getwd()

@@ -55,7 +55,7 @@ func TestAgents(t *testing.T) {
 	for args, want := range map[string]string{
 		"claud":       `bottle: no agent recipe "claud"; did you mean "claude"?`,
 		"a b":         "bottle: bottle agents: too many arguments",
-		"mine --json": "bottle: --json lists the recipes: drop NAME, or drop --json to print the recipe mine\n",
+		"mine --json": "bottle: --json lists the recipes: drop RECIPE, or drop --json to print the recipe mine\n",
 	} {
 		if r := fx.Run(NewCmd(fx.F, nil), nil, strings.Fields(args)...); r.Code != cmdutil.ExitUsage || !strings.HasPrefix(r.Stderr, want) {
 			t.Errorf("%q: %+v", args, r)

@@ -105,22 +105,23 @@ gets around the sidecar. A bottle that fails the self-test is torn down.
 A bottle.yaml in the working directory (or --project FILE) may hold the same
 settings: name, image or dockerfile, allowlist (a file) or inline allow/deny
 rules, env, workspace, command, agent, prompt, skills and resource limits.
-Flags override it. A
-project file comes with a repository, so bottle shows what it sets and asks
-before using it, once per version of the file (--yes for scripts,
---no-project to ignore it); its workspace must lie inside its directory.
-The names of variables the agent gets from your environment are printed.
+Flags override it. A project file comes with a repository, so bottle shows
+what it sets and asks before using it, once per version of the file and of
+what it names (--yes for scripts, --no-project to ignore it); the paths it
+names must lie inside its directory. The names of variables the agent gets
+from your environment are printed.
 
 --agent NAME runs a coding agent CLI from its recipe: claude (Claude Code),
 codex (Codex CLI) and gemini (Gemini CLI) are built in, 'bottle agents' lists
 every recipe, and a file in .bottle/agents/ or ~/.config/bottle/agents/ adds
-one (or --agent FILE). The recipe installs the CLI into the agent image
-(cached like every image), adds the hosts its API needs to the bottle's
-allowlist, makes its key a credential (the agent holds a placeholder; the
-sidecar puts the key from your environment on its requests to the API), and
-turns its unattended mode on, because the bottle is the sandbox. --prompt
-FILE is copied to where the agent reads its instructions (for claude,
-~/.claude/CLAUDE.md), --skills DIR to where it reads its skills.
+one (or --agent FILE; a recipe that came with the project is approved like
+a project file). The recipe installs the CLI into the agent image (cached
+like every image), adds the hosts its API needs to the bottle's allowlist,
+makes its key a credential (for claude, $ANTHROPIC_API_KEY here: the agent
+holds a placeholder, and the sidecar puts the key on its requests to the
+API), and turns its unattended mode on, because the bottle is the sandbox.
+--prompt FILE is copied to where the agent reads its instructions (for
+claude, ~/.claude/CLAUDE.md), --skills DIR to where it reads its skills.
 
 With --agent, the words after -- are the agent's arguments, and it runs
 headless: its output streams here and into the bottle's log ('bottle logs
@@ -130,13 +131,13 @@ when stdin and stdout are a terminal, the agent opens interactively once the
 bottle is up, and bottle exits with its status; 'bottle shell NAME' opens it
 again. Without a terminal (or with -d or --json) the bottle is left running.
 
-NAME defaults to the current directory's name. With a command after --, it
-runs in the agent (with a terminal when you have one), and bottle exits with
-its status; the bottle keeps running. With -d and a command, the command
-runs in the background as the agent's user in /workspace: 'bottle logs NAME
--f' follows its output and ends when it exits, and 'bottle list' shows its
-exit status. Without a command the bottle keeps running, and you attach with
-'bottle shell NAME' or 'bottle exec NAME -- CMD'.
+NAME defaults to the current directory's name. Without --agent, a command
+after -- runs in the agent (with a terminal when you have one), and bottle
+exits with its status; the bottle keeps running. With -d and a command, the
+command runs in the background as the agent's user in /workspace: 'bottle
+logs NAME -f' follows its output and ends when it exits, and 'bottle list'
+shows its exit status. Without a command the bottle keeps running, and you
+attach with 'bottle shell NAME' or 'bottle exec NAME -- CMD'.
 
 --approvals ask holds a request the allowlist denies (a host with no rule, a
 port, method or path the rules do not cover) while you decide it: 'bottle

@@ -89,6 +89,11 @@ func (opts *Options) approveRecipe(r *recipe.Recipe) error {
 	if isBuiltin(r) || r.File == opts.approvedRecipe || opts.projectDir == "" || !project.InsideDir(r.File, opts.projectDir) {
 		return nil
 	}
+	for _, d := range recipe.Dirs("") {
+		if project.InsideDir(r.File, d) {
+			return nil // the user's own, even when the project holds that directory
+		}
+	}
 	data, err := os.ReadFile(r.File)
 	if err != nil {
 		return err
