@@ -17,28 +17,31 @@ import (
 )
 
 // findAgent looks up the recipe --agent (or the project file's agent:)
-// names, and checks --prompt and --skills against it. Without an agent,
-// --prompt and --skills have nowhere to go.
+// names, and checks --prompt and --skills (or prompt: and skills:) against
+// it. Without an agent, a prompt and skills have nowhere to go.
 func (opts *Options) findAgent(cmd *cobra.Command) error {
+	// Each error names where the value came from: the flag, or the file.
+	from := func(flag string) string {
+		if cmd.Flags().Changed(flag) || opts.projectFile == "" {
+			return "--" + flag
+		}
+		return opts.projectFile + "'s " + flag + ":"
+	}
 	if opts.AgentName == "" {
-		for _, f := range []struct{ flag, val string }{{"--prompt", opts.Prompt}, {"--skills", opts.Skills}} {
+		for _, f := range []struct{ flag, val string }{{"prompt", opts.Prompt}, {"skills", opts.Skills}} {
 			if f.val != "" {
-				return cmdutil.UsageErrorf("%s needs an agent, whose recipe says where it goes: add --agent NAME (bottle agents lists them)", f.flag)
+				return cmdutil.UsageErrorf("%s needs an agent, whose recipe says where it goes: add --agent NAME (bottle agents lists them)", from(f.flag))
 			}
 		}
 		return nil
 	}
-	fromFile := !cmd.Flags().Changed("agent") && opts.agentAt != ""
-	if opts.Recipe == nil {
+	if opts.Recipe == nil { // not the project file's, found when it was approved
 		r, err := findRecipe(opts.AgentName, opts.projectDir)
-		if err != nil {
-			if fromFile {
-				return cmdutil.InvalidInput(fmt.Errorf("%s: %w", opts.agentAt, err))
-			}
-			var el allowlist.ErrorList
-			if errors.As(err, &el) {
-				return cmdutil.InvalidInput(fmt.Errorf("--agent %s: the recipe is not valid:\n%w", opts.AgentName, err))
-			}
+		var el allowlist.ErrorList
+		switch {
+		case errors.As(err, &el):
+			return cmdutil.InvalidInput(fmt.Errorf("--agent %s: the recipe is not valid:\n%w", opts.AgentName, err))
+		case err != nil:
 			return cmdutil.UsageErrorf("--agent %s: %v", opts.AgentName, err)
 		}
 		opts.Recipe = r
@@ -47,10 +50,10 @@ func (opts *Options) findAgent(cmd *cobra.Command) error {
 	if err := opts.approveRecipe(r); err != nil {
 		return err
 	}
-	if err := checkCopy(r, "--prompt", opts.Prompt, r.Instructions, "instructions", false); err != nil {
+	if err := checkCopy(r, from("prompt"), opts.Prompt, r.Instructions, "instructions", false); err != nil {
 		return err
 	}
-	if err := checkCopy(r, "--skills", opts.Skills, r.Skills, "skills", true); err != nil {
+	if err := checkCopy(r, from("skills"), opts.Skills, r.Skills, "skills", true); err != nil {
 		return err
 	}
 	if len(opts.Command) > 0 {
@@ -80,7 +83,7 @@ func checkCopy(r *recipe.Recipe, flag, path, to, key string, dir bool) error {
 		return nil
 	}
 	if to == "" {
-		return cmdutil.UsageErrorf("%s %s: the %s agent reads no %s (its recipe %s has no %s:); drop %s", flag, path, r.Name, key, recipeWhere(r), key, flag)
+		return cmdutil.UsageErrorf("%s %s: the %s agent reads no %s (its recipe %s has no %s:); drop it", flag, path, r.Name, key, recipeWhere(r), key)
 	}
 	st, err := os.Stat(path)
 	switch {

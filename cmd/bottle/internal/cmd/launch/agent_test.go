@@ -103,7 +103,7 @@ func TestAgentUsage(t *testing.T) {
 		{[]string{"--agent", "claude", "--prompt", "skills"}, cmdutil.ExitUsage, "bottle: --prompt skills is not a file (one file is copied to ~/.claude/CLAUDE.md)\n"},
 		{[]string{"--agent", "claude", "--skills", "p.md"}, cmdutil.ExitUsage, "bottle: --skills p.md is not a directory (a directory of skills is copied to ~/.claude/skills)\n"},
 		{[]string{"--agent", "exiter", "--yes", "--prompt", "p.md"}, cmdutil.ExitUsage, "bottle: --prompt p.md: the exiter agent reads no instructions (its recipe "},
-		{[]string{"--agent", "exiter", "--yes", "--prompt", "p.md"}, cmdutil.ExitUsage, "exiter.yaml has no instructions:); drop --prompt\n"},
+		{[]string{"--agent", "exiter", "--yes", "--prompt", "p.md"}, cmdutil.ExitUsage, "exiter.yaml has no instructions:); drop it\n"},
 		{[]string{"--agent", "claude", "--json", "--", "-p", "hi"}, cmdutil.ExitUsage, "bottle: --json prints the summary for scripts, and the command's output would be mixed into it: add -d, or run the command afterwards with bottle exec "},
 	} {
 		r := fx.Run(NewCmd(fx.F, nil), nil, append([]string{"demo"}, tc.args...)...)
@@ -137,6 +137,21 @@ func TestAgentProject(t *testing.T) {
 		strings.Contains(r.Stderr, "--help") {
 		t.Errorf("unknown agent in the file: %+v", r)
 	}
+	// A recipe it names that is not valid, and a prompt without an agent:
+	// each said where it comes from.
+	os.WriteFile(filepath.Join(dir, ".bottle", "agents", "broken.yaml"), []byte("version: 1\nname: broken\n"), 0o644)
+	os.WriteFile("bottle.yaml", []byte("version: 1\nagent: broken\n"), 0o644)
+	if _, r := parse(t, fx, "--yes"); r.Code != cmdutil.ExitUsage || !strings.HasPrefix(r.Stderr, "bottle: bottle.yaml:2:8: agent broken: the recipe is not valid:\n"+filepath.Join(dir, ".bottle", "agents", "broken.yaml")+":1:1: missing command") {
+		t.Errorf("a broken recipe in the file: %+v", r)
+	}
+	os.WriteFile("bottle.yaml", []byte("version: 1\nprompt: AGENTS.md\n"), 0o644)
+	if _, r := parse(t, fx, "--yes"); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "(copied to where the agent reads its instructions)\n") || !strings.Contains(r.Stderr, "\nbottle: bottle.yaml's prompt: needs an agent, whose recipe says where it goes: add --agent NAME") {
+		t.Errorf("a prompt without an agent in the file: %+v", r)
+	}
+	if o, r := parse(t, fx, "--yes", "--agent", "echoer"); r.Code != 0 || o.Prompt != filepath.Join(dir, "AGENTS.md") || o.Recipe.Name != "echoer" {
+		t.Errorf("the file's prompt, the flag's agent: %+v %+v", r, o)
+	}
+	os.WriteFile("bottle.yaml", []byte("version: 1\nagent: echoes\n"), 0o644)
 	// The flag needs no recipe the file names.
 	if o, r := parse(t, fx, "--yes", "--agent", "gemini"); r.Code != cmdutil.ExitUsage || o.Recipe != nil {
 		t.Errorf("the file's agent is looked up when the file is approved: %+v", r)

@@ -77,8 +77,10 @@ type Options struct {
 	Imported    []string             // names of variables taken from the user's environment
 	cleanup     []func()
 	// projectDir is where the project's recipes are looked for: the project
-	// file's directory, else the working directory.
-	projectDir string
+	// file's directory, else the working directory; projectFile the project
+	// file, if one is used.
+	projectDir  string
+	projectFile string
 	// agentAt is FILE:LINE:COL of the project file's agent: when the agent
 	// came from there; approvedRecipe the recipe file whose content that
 	// file's approval covered.
@@ -370,6 +372,7 @@ func (opts *Options) applyProject(cmd *cobra.Command) error {
 	if abs, err := filepath.Abs(path); err == nil {
 		opts.projectDir = filepath.Dir(abs)
 	}
+	opts.projectFile = path
 	if err := opts.approve(path, p); err != nil {
 		return err
 	}

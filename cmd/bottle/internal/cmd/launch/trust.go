@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -52,7 +53,12 @@ func (opts *Options) approve(path string, p *project.Project) error {
 	}
 	var r *recipe.Recipe
 	if p.Agent != "" {
-		if r, err = findRecipe(p.Agent, filepath.Dir(abs)); err != nil {
+		r, err = findRecipe(p.Agent, filepath.Dir(abs))
+		var el allowlist.ErrorList
+		switch {
+		case errors.As(err, &el):
+			return cmdutil.InvalidInput(fmt.Errorf("%s: agent %s: the recipe is not valid:\n%w", p.AgentAt, p.Agent, err))
+		case err != nil:
 			return cmdutil.InvalidInput(fmt.Errorf("%s: %w", p.AgentAt, err))
 		}
 		if !isBuiltin(r) {
@@ -220,10 +226,10 @@ func describeProject(w io.Writer, p *project.Project, r *recipe.Recipe) {
 		describeRecipe(line, r)
 	}
 	if p.Prompt != "" {
-		line("prompt", p.Prompt+" (copied to the agent's "+orDash(recipeTarget(r, "instructions"))+")")
+		line("prompt", p.Prompt+" (copied to "+copiedTo(r, "instructions")+")")
 	}
 	if p.Skills != "" {
-		line("skills", p.Skills+" (copied to the agent's "+orDash(recipeTarget(r, "skills"))+")")
+		line("skills", p.Skills+" (copied to "+copiedTo(r, "skills")+")")
 	}
 	if !p.GitIdentity.IsZero() {
 		line("git author", p.GitIdentity.String()+" on the agent's commits")
@@ -275,16 +281,21 @@ func recipeFrom(r *recipe.Recipe) string {
 	return "recipe " + r.File
 }
 
-// recipeTarget is where r puts the prompt ("instructions") or the skills,
-// "" when it has no recipe or reads none.
-func recipeTarget(r *recipe.Recipe, what string) string {
-	switch {
-	case r == nil:
-		return ""
-	case what == "instructions":
-		return r.Instructions
+// copiedTo says where r puts the prompt ("instructions") or the skills:
+// the agent's path, or in words when there is no recipe yet (--agent) or
+// it reads none.
+func copiedTo(r *recipe.Recipe, what string) string {
+	to := ""
+	if r != nil {
+		to = r.Skills
+		if what == "instructions" {
+			to = r.Instructions
+		}
 	}
-	return r.Skills
+	if to == "" {
+		return "where the agent reads its " + what
+	}
+	return "the agent's " + to
 }
 
 // ruleSummary is a policy in one line: its mode and each rule's target.
