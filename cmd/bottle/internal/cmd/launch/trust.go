@@ -109,7 +109,7 @@ func (opts *Options) approveRecipe(r *recipe.Recipe) error {
 	fmt.Fprintf(h, "recipe\x00%s\x00", abs)
 	h.Write(data)
 	return opts.trust(hex.EncodeToString(h.Sum(nil)), "the agent recipe "+abs+" (it came with this project)",
-		"Use this agent recipe?", "bottle launch --agent with a built-in recipe or one of ~/.config/bottle/agents/",
+		"Use this agent recipe?", "move it out of the project, or pass --agent FILE with a recipe of your own; the project's .bottle/agents/ comes first",
 		func(w io.Writer) {
 			describeRecipe(func(k, v string) { fmt.Fprintf(w, "  %-11s %s\n", k+":", termsafe.Line(v)) }, r)
 		})
