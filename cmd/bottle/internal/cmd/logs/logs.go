@@ -51,7 +51,8 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "logs NAME",
 		Short: "Show a bottle's command output, its sidecar's log, or its egress audit",
 		Long: `Show the output of the command started with 'bottle launch NAME -d -- CMD'
-(else the agent container's log), the sidecar's log (--sidecar), or the
+or of a headless agent ('bottle launch NAME --agent claude -- -p TASK'), else
+the agent container's log; the sidecar's log (--sidecar), or the
 egress audit (--egress): one line per request, tunnel and refused DNS query,
 with the rule that decided and, for failures, the error. The launch's
 self-test probes its own sidecar, and those lines are left out (--selftest
