@@ -207,7 +207,7 @@ func TestGo(t *testing.T) {
 			from: "`go env GOPROXY GOSUMDB`: https://proxy.example.com, checksum database sum.example.com"},
 		{name: "two proxies, a key and a URL", out: "https://a.example.com/go|http://b.example.com:3000,off\nsum.example.com+abcdef+AAAA https://sumproxy.example.com/sumdb\n",
 			want: "a.example.com [443] [GET HEAD] [/go/**] preset go\nb.example.com [3000] [GET HEAD] [] preset go\nsumproxy.example.com [443] [GET HEAD] [/sumdb/**] preset go\n"},
-		{name: "a name with a key", out: "https://proxy.example.com\nsum.example.com+033de0ae+Ac4zctda\n",
+		{name: "a name with a key", out: "https://proxy.example.com\nsum.example.com+00c0ffee+AbCdEf\n",
 			want: "proxy.example.com [443] [GET HEAD] [] preset go\nsum.example.com [443] [GET HEAD] [] preset go\n"},
 		{name: "no checksum database", out: "https://proxy.example.com\noff\n",
 			want: "proxy.example.com [443] [GET HEAD] [] preset go\n"},
