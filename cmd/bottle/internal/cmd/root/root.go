@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/agents"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals/approve"
@@ -84,6 +85,7 @@ command in the agent.`,
 	root.AddCommand(
 		launch.NewCmd(f, nil),
 		list.NewCmd(f, nil),
+		agents.NewCmd(f, nil),
 		execcmd.NewCmd(f, nil),
 		shell.NewCmd(f, nil),
 		logs.NewCmd(f, nil),
