@@ -11,7 +11,8 @@ import (
 
 // FuzzParse: no input panics Parse; every error is positioned in the
 // recipe file; a recipe that parses has a name, a command and a Policy
-// that allowlist.Parse accepts on its own.
+// that allowlist.Parse accepts on its own and that merges whole into a new
+// allowlist.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(full))
 	for _, n := range Builtin() {
@@ -46,6 +47,10 @@ func FuzzParse(f *testing.F) {
 		if r.Policy != nil {
 			if _, err := allowlist.Parse("policy", r.Policy); err != nil {
 				t.Fatalf("Policy does not parse: %v\n%s\nfrom:\n%s", err, r.Policy, data)
+			}
+			// Into a new allowlist, everything a recipe brings merges.
+			if _, _, skipped, err := allowlist.Merge("allowlist.yaml", nil, r.File, r.Policy, "agent "+r.Name); err != nil || len(skipped) > 0 {
+				t.Fatalf("Merge into a new allowlist: %v, skipped %q\n%s", err, skipped, r.Policy)
 			}
 		}
 	})

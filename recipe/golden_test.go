@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/internal/golden"
 )
 
@@ -36,5 +37,36 @@ func TestGolden(t *testing.T) {
 			}
 			golden.Check(t, "testdata/golden/"+name+".txt", []byte(b.String()))
 		})
+	}
+}
+
+// TestBuiltinMerge: each built-in recipe's rules and credential merge into
+// a user's allowlist, marked with their origin, and what the user already
+// has for the same host wins.
+func TestBuiltinMerge(t *testing.T) {
+	user := []byte("version: 1\nallow:\n  - host: api.anthropic.com\n    ports: [443]\n    methods: [POST]\n")
+	for _, name := range Builtin() {
+		r, err := Find(name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, added, skipped, err := allowlist.Merge("allowlist.yaml", user, r.File, r.Policy, "agent "+name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		pol, err := allowlist.Parse("allowlist.yaml", out)
+		if err != nil {
+			t.Fatalf("%s: merged file does not parse: %v\n%s", name, err, out)
+		}
+		if len(pol.Credentials()) != 1 || pol.Credentials()[0].Origin != "agent "+name {
+			t.Errorf("%s: credentials after merge: %+v", name, pol.Credentials())
+		}
+		wantAdded, wantSkipped := 2, 0
+		if name == "claude" {
+			wantAdded, wantSkipped = 1, 1 // the user's rule for api.anthropic.com stays
+		}
+		if len(added) != wantAdded || len(skipped) != wantSkipped {
+			t.Errorf("%s: added %q, skipped %q", name, added, skipped)
+		}
 	}
 }

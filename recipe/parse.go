@@ -130,7 +130,9 @@ func parse(file string, data []byte, want string) (*Recipe, error) {
 		slices.SortStableFunc(p.errs, func(a, b *allowlist.Error) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
 		})
-		return nil, p.errs
+		// A node that aliases make part of a list many times is reported
+		// once.
+		return nil, slices.CompactFunc(p.errs, func(a, b *allowlist.Error) bool { return *a == *b })
 	}
 	p.r.Sum = sum(p.r.Install)
 	return p.r, nil
@@ -508,8 +510,7 @@ func (p *parser) policy(root *yaml.Node, data []byte) {
 	type pos struct{ line, col int }
 	type span struct{ from, to pos }
 	var spans []span
-	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	doc.Content = append(doc.Content, scalar("version", "!!str"), scalar("1", "!!int"))
+	var sections []*yaml.Node // key, value, key, value
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := deref(root.Content[i]), deref(root.Content[i+1])
 		if k == nil || v == nil || !slices.Contains(policyKeys, k.Value) {
@@ -523,7 +524,7 @@ func (p *parser) policy(root *yaml.Node, data []byte) {
 		if (v.Kind == yaml.ScalarNode && v.Tag == "!!null") || (v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
 			continue // "allow:" with nothing under it, or []
 		}
-		doc.Content = append(doc.Content, scalar(k.Value, "!!str"), clean(v, 0))
+		sections = append(sections, k, v)
 	}
 	if len(spans) == 0 {
 		return
@@ -545,8 +546,20 @@ func (p *parser) policy(root *yaml.Node, data []byte) {
 		return
 	}
 	p.credentialEnv(pol)
-	if len(doc.Content) == 2 {
+	if len(sections) == 0 {
 		return // neither has anything in it
+	}
+	// The Policy is made only from rules that parsed: their aliases can
+	// stand for nothing but rules, lists of words and words.
+	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	doc.Content = append(doc.Content, scalar("version", "!!str"), scalar("1", "!!int"))
+	budget := maxPolicyNodes
+	for i := 0; i < len(sections); i += 2 {
+		doc.Content = append(doc.Content, scalar(sections[i].Value, "!!str"), clean(sections[i+1], &budget))
+	}
+	if budget < 0 {
+		p.errorf(sections[1], "allow and credentials stand for more than %d YAML nodes once their aliases are followed; write the rules out instead of repeating aliases", maxPolicyNodes)
+		return
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -582,14 +595,17 @@ func scalar(value, tag string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value}
 }
 
-// maxDepth bounds clean's recursion; a policy is a few levels deep.
-const maxDepth = 64
+// maxPolicyNodes bounds the Policy's size: aliases can make a short file
+// stand for a huge tree, and a recipe's rules are a handful.
+const maxPolicyNodes = 100_000
 
 // clean copies n with aliases resolved and comments, anchors and positions
 // dropped: the recipe's Policy is the rules, not how the file wrote them.
-func clean(n *yaml.Node, depth int) *yaml.Node {
+// Each node copied takes one from *budget; below zero, it stops copying.
+func clean(n *yaml.Node, budget *int) *yaml.Node {
 	n = deref(n)
-	if n == nil || depth > maxDepth {
+	*budget--
+	if n == nil || *budget < 0 {
 		return scalar("", "!!null")
 	}
 	out := &yaml.Node{Kind: n.Kind, Tag: n.Tag, Value: n.Value}
@@ -599,7 +615,7 @@ func clean(n *yaml.Node, depth int) *yaml.Node {
 		out.Style = 0
 	}
 	for _, c := range n.Content {
-		out.Content = append(out.Content, clean(c, depth+1))
+		out.Content = append(out.Content, clean(c, budget))
 	}
 	return out
 }
