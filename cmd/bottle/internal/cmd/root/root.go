@@ -84,8 +84,8 @@ command in the agent.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		launch.NewCmd(f, nil),
-		list.NewCmd(f, nil),
 		agents.NewCmd(f, nil),
+		list.NewCmd(f, nil),
 		execcmd.NewCmd(f, nil),
 		shell.NewCmd(f, nil),
 		logs.NewCmd(f, nil),
