@@ -104,7 +104,7 @@ func TestBaseImageID(t *testing.T) {
 	for _, own := range []bool{true, false} {
 		l, f, s := setup(t)
 		s.Image = ""
-		base := "debian:bookworm-slim" // the default agent Dockerfile's
+		base := "debian:trixie-slim" // the default agent Dockerfile's
 		if !own {
 			dir := t.TempDir()
 			s.Dockerfile = filepath.Join(dir, "Dockerfile")
@@ -148,8 +148,8 @@ func TestDockerfileBases(t *testing.T) {
 		want string
 	}{
 		{"FROM debian:12\n", nil, "debian:12"},
-		{"ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\n", nil, "debian:bookworm-slim"},
-		{"ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\n", map[string]string{"BASE_IMAGE": "mine:2"}, "mine:2"},
+		{"ARG BASE_IMAGE=debian:trixie-slim\nFROM ${BASE_IMAGE}\n", nil, "debian:trixie-slim"},
+		{"ARG BASE_IMAGE=debian:trixie-slim\nFROM ${BASE_IMAGE}\n", map[string]string{"BASE_IMAGE": "mine:2"}, "mine:2"},
 		{"# c\nFROM --platform=linux/amd64 golang:1 AS build\nRUN x \\\n  y\nFROM scratch\nCOPY --from=build /a /a\nFROM build AS again\nFROM alpine:3\n", nil, "golang:1 alpine:3"},
 		{"FROM $UNSET\n", nil, ""},
 	} {

@@ -86,7 +86,7 @@ func record(t *testing.T, modify func(s *launcher.Spec, write func(name, data st
 	spec := launcher.Spec{
 		Name:          RecordName,
 		Allowlist:     write("allowlist.yaml", "version: 1\nallow:\n  - host: api.example.com\n", 0o644),
-		AgentBase:     "debian:bookworm-slim",
+		AgentBase:     "debian:trixie-slim",
 		Workspace:     filepath.Dir(write("workspace/README", "hello\n", 0o644)),
 		Env:           []string{"GIT_AUTHOR_NAME=Ada"},
 		UpstreamDNS:   "192.0.2.53:53",
