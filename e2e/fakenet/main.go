@@ -113,6 +113,7 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s %s %s\n", r.Host, r.Method, r.URL.Path)
 	})
+	registerProviders(mux)
 	requests := &requestLog{}
 	mux.Handle("/__requests", requests)
 	mux.HandleFunc("/echo", echo)
