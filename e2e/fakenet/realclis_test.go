@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -74,6 +75,13 @@ func TestRealCLIs(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(home) })
+			// BOTTLE_REAL_CLIS_HOME_CLAUDE etc.: a directory whose files
+			// are copied into the CLI's home first (its configuration).
+			if from := os.Getenv("BOTTLE_REAL_CLIS_HOME_" + strings.ToUpper(c.name)); from != "" {
+				if err := os.CopyFS(home, os.DirFS(from)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			ws := filepath.Join(home, "workspace")
 			os.Mkdir(ws, 0o755)
 			env := []string{"HOME=" + home, "PATH=" + filepath.Dir(bin) + ":/usr/local/bin:/usr/bin:/bin", "TERM=dumb",
@@ -90,7 +98,9 @@ func TestRealCLIs(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, c.args...)
+			// BOTTLE_REAL_CLIS_ARGS_CLAUDE etc.: more arguments, first.
+			args := append(strings.Fields(os.Getenv("BOTTLE_REAL_CLIS_ARGS_"+strings.ToUpper(c.name))), c.args...)
+			cmd := exec.CommandContext(ctx, bin, args...)
 			cmd.Env, cmd.Dir = env, ws
 			cmd.WaitDelay = 5 * time.Second
 			if os.Getuid() == 0 {
@@ -216,6 +226,18 @@ func startLoopbackInternet(t *testing.T) *loopbackInternet {
 		}
 		sort.Strings(hs)
 		b, _ := json.Marshal(hs)
+		// BOTTLE_REAL_CLIS_MARKERS: words to look for in the bodies (a
+		// prompt file or a skill that reached the model).
+		if r.Body != nil {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			for _, m := range strings.Fields(os.Getenv("BOTTLE_REAL_CLIS_MARKERS")) {
+				if bytes.Contains(body, []byte(m)) {
+					hs = append(hs, "body has "+m)
+				}
+			}
+			b, _ = json.Marshal(hs)
+		}
 		h.mu.Lock()
 		h.reqs = append(h.reqs, fmt.Sprintf("%s https://%s%s?%s %s", r.Method, r.Host, r.URL.Path, r.URL.RawQuery, b))
 		h.mu.Unlock()
