@@ -54,8 +54,8 @@ func TestRealCLIs(t *testing.T) {
 	h := startLoopbackInternet(t)
 	for _, c := range []struct {
 		name, cli, want string
-		args          []string
-		env           []string
+		args            []string
+		env             []string
 	}{
 		{"claude", "claude", ClaudeText, []string{"-p", "say hi", "--dangerously-skip-permissions"},
 			[]string{"ANTHROPIC_API_KEY=sk-ant-test-key"}},
