@@ -99,7 +99,15 @@ func TestRealCLIs(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			// BOTTLE_REAL_CLIS_ARGS_CLAUDE etc.: more arguments, first.
+			// BOTTLE_REAL_CLIS_ARGV_CLAUDE: arguments instead (a
+			// literal "_" is one space).
 			args := append(strings.Fields(os.Getenv("BOTTLE_REAL_CLIS_ARGS_"+strings.ToUpper(c.name))), c.args...)
+			if v := os.Getenv("BOTTLE_REAL_CLIS_ARGV_" + strings.ToUpper(c.name)); v != "" {
+				args = strings.Fields(v)
+				for i := range args {
+					args[i] = strings.ReplaceAll(args[i], "_", " ")
+				}
+			}
 			cmd := exec.CommandContext(ctx, bin, args...)
 			cmd.Env, cmd.Dir = env, ws
 			cmd.WaitDelay = 5 * time.Second
@@ -112,7 +120,7 @@ func TestRealCLIs(t *testing.T) {
 			var out, errb bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			err = cmd.Run()
-			t.Logf("%s %q: %v\nstdout:\n%s\nstderr:\n%s", c.cli, c.args, err, out.String(), errb.String())
+			t.Logf("%s %q: %v\nstdout:\n%s\nstderr:\n%s", c.cli, args, err, out.String(), errb.String())
 			t.Logf("names looked up: %s", strings.Join(h.names(), " "))
 			for _, r := range h.log() {
 				t.Logf("request: %s", r)
