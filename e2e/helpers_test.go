@@ -88,7 +88,7 @@ const (
 // E2EImages lists every image tag the suite builds (for .ci/run, which
 // removes them first); the launcher's own content-tagged bottle-sidecar:*
 // and bottle-agent:* images come on top.
-var E2EImages = []string{baseImage, sidecarTag, fakenetTag, fakenetGitTag, hostileAgentTag}
+var E2EImages = []string{baseImage, sidecarTag, fakenetTag, fakenetGitTag, hostileAgentTag, agentBase}
 
 var (
 	imagesOnce sync.Once

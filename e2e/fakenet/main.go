@@ -7,7 +7,7 @@
 // web request, so tests can prove that a refused name never reached it,
 // and which credentials an origin was sent; GET /__git-refs says what its
 // repositories hold. It also fakes the model APIs of Anthropic, OpenAI and
-// Google (providers.go), and with --also answers DNS for their real
+// Google (e2e/fakeapi), and with --also answers DNS for their real
 // domains too, so a real agent CLI in a bottle reaches them by their real
 // names, inside the test's own network. Test code only; never shipped.
 package main
@@ -30,6 +30,7 @@ import (
 	"github.com/miekg/dns"
 
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/e2e/fakeapi"
 )
 
 type recorder struct {
@@ -118,7 +119,7 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s %s %s\n", r.Host, r.Method, r.URL.Path)
 	})
-	registerProviders(mux)
+	fakeapi.Register(mux)
 	requests := &requestLog{}
 	mux.Handle("/__requests", requests)
 	mux.HandleFunc("/echo", echo)

@@ -1,4 +1,4 @@
-package main
+package fakeapi
 
 import (
 	"bufio"
@@ -44,7 +44,7 @@ func readSSE(t *testing.T, r io.Reader) []sseEvent {
 
 func providersServer(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
-	registerProviders(mux)
+	Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -1,4 +1,4 @@
-package main
+package fakeapi
 
 import (
 	"bytes"
@@ -33,10 +33,10 @@ import (
 // a real host: every name resolves to loopback, where the fakes answer
 // on port 443 with certificates from a test root.
 //
-//	go test -c -o /tmp/fakenet.test ./e2e/fakenet
+//	go test -c -o /tmp/fakeapi.test ./e2e/fakeapi
 //	echo nameserver 127.0.0.1 > /tmp/resolv.loopback
 //	unshare -n -m sh -c 'mount --bind /tmp/resolv.loopback /etc/resolv.conf && ip link set lo up &&
-//	  BOTTLE_REAL_CLIS=/path/to/bin /tmp/fakenet.test -test.run TestRealCLIs -test.v'
+//	  BOTTLE_REAL_CLIS=/path/to/bin /tmp/fakeapi.test -test.run TestRealCLIs -test.v'
 //
 // BOTTLE_REAL_CLIS is a directory list (like PATH) holding claude, codex
 // and gemini; a CLI not found there is skipped.
@@ -215,7 +215,7 @@ func startLoopbackInternet(t *testing.T) *loopbackInternet {
 		t.Cleanup(func() { srv.Shutdown() })
 	}
 	mux := http.NewServeMux()
-	registerProviders(mux)
+	Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "fakenet test: nothing here", http.StatusNotFound)
 	})

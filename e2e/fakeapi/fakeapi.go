@@ -1,4 +1,12 @@
-package main
+// Package fakeapi is the fake model APIs of the three providers whose
+// real agent CLIs the end-to-end suite runs (Claude Code, OpenAI Codex
+// CLI, Gemini CLI): each speaks its provider's protocol just enough for
+// one headless turn, and answers every turn with its own fixed text, which
+// a test looks for in the agent's output. e2e/fakenet serves them on the
+// simulated internet (the key each was sent is in its /__requests: the
+// request log keeps Authorization and every X-* header, and the query);
+// the tests import the texts and hosts from here. Test code only.
+package fakeapi
 
 import (
 	"encoding/json"
@@ -8,44 +16,47 @@ import (
 	"strings"
 )
 
-// The fake model APIs of the three providers whose real agent CLIs the
-// end-to-end suite runs (Claude Code, OpenAI Codex CLI, Gemini CLI): each
-// speaks its provider's protocol just enough for one headless turn, and
-// answers every turn with its own fixed text, which a test looks for in
-// the agent's output. The key each was sent is in /__requests (the request
-// log keeps Authorization and every X-* header, and the query).
+// The fixed text of each fake's every answer.
 const (
 	ClaudeText = "BOTTLE-FAKE-CLAUDE-OK"
 	CodexText  = "BOTTLE-FAKE-CODEX-OK"
 	GeminiText = "BOTTLE-FAKE-GEMINI-OK"
 )
 
+// The real API hosts the fakes stand in for (e2e/fakenet answers DNS for
+// their domains with --also).
+const (
+	AnthropicHost = "api.anthropic.com"
+	OpenAIHost    = "api.openai.com"
+	GeminiHost    = "generativelanguage.googleapis.com"
+)
+
 // providerRoutes are the fake APIs, by the real API host they stand in
-// for (fakenet answers DNS for it with --also; see main.go).
+// for.
 var providerRoutes = []struct {
 	host     string
 	notFound http.HandlerFunc
 	routes   map[string]http.HandlerFunc // pattern without the host: handler
 }{
-	{"api.anthropic.com", anthropicNotFound, map[string]http.HandlerFunc{
+	{AnthropicHost, anthropicNotFound, map[string]http.HandlerFunc{
 		"POST /v1/messages":              anthropicMessages,
 		"POST /v1/messages/count_tokens": anthropicCountTokens,
 	}},
-	{"api.openai.com", openaiNotFound, map[string]http.HandlerFunc{
+	{OpenAIHost, openaiNotFound, map[string]http.HandlerFunc{
 		"POST /v1/responses": openaiResponses,
 		"GET /v1/models":     openaiModels,
 	}},
-	{"generativelanguage.googleapis.com", geminiNotFound, map[string]http.HandlerFunc{
+	{GeminiHost, geminiNotFound, map[string]http.HandlerFunc{
 		"POST /v1beta/models/": gemini,
 	}},
 }
 
-// registerProviders adds the fake APIs to mux, at their real paths on
+// Register adds the fake APIs to mux, at their real paths on
 // every host (a test on loopback reaches them by any name), and on their
 // own host, where any other path is a JSON 404 as the real API gives, not
 // the catch-all's "hello". (A pattern with a host wins over one without:
 // so each route is registered with its host too.)
-func registerProviders(mux *http.ServeMux) {
+func Register(mux *http.ServeMux) {
 	for _, p := range providerRoutes {
 		for pattern, h := range p.routes {
 			method, path, _ := strings.Cut(pattern, " ")
