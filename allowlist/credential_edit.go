@@ -221,6 +221,9 @@ func putEntry(file string, data []byte, root *yaml.Node, section, what string, i
 		return reemitEntry(file, section, what, render("", "  ", "\n"), root, key, val, idx, res, extra)
 	}
 	switch {
+	case root.Style&yaml.FlowStyle != 0:
+		// "{version: 1, allow: [...]}": no line of its own to edit.
+		return anew()
 	case key == nil:
 		indent := e.guessItemIndent(root)
 		e.insertAfter(len(e.lines), section+":"+e.nl+render(indent, indent+"  ", e.nl))

@@ -23,7 +23,7 @@ func Keys() []string { return slices.Clone(topLevelKeys) }
 // credentialKeys are the keys of one `credentials:` entry; kindKeys the
 // ones of which an entry has exactly one.
 var (
-	credentialKeys = []string{"name", "hosts", "header", "bearer", "basic_user", "query", "aws", "source", "agent_env"}
+	credentialKeys = []string{"name", "hosts", "header", "bearer", "basic_user", "query", "aws", "source", "agent_env", "origin"}
 	kindKeys       = []string{"header", "bearer", "basic_user", "query", "aws"}
 	awsKeys        = []string{"access_key_id", "secret_access_key", "session_token"}
 )
@@ -464,6 +464,10 @@ func (p *parser) credential(i int, n *yaml.Node) (*Credential, *yaml.Node, *yaml
 				return
 			}
 			c.AgentEnv = s
+		case "origin":
+			if s, ok := p.origin(id+".origin", v); ok {
+				c.Origin = s
+			}
 		}
 	})
 	if nameNode == nil {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -405,7 +406,7 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 	var sniKey, sniVal *yaml.Node
 	var dlpKey, dlpVal *yaml.Node
 	tlsBad := false
-	known := []string{"host", "cidr", "ports", "methods", "paths", "tls", "sni", "dlp"}
+	known := []string{"host", "cidr", "ports", "methods", "paths", "tls", "sni", "dlp", "origin"}
 	p.mapping(id, n, known, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "host":
@@ -461,6 +462,14 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 		case "dlp":
 			// Judged below, once host, cidr and tls are known.
 			dlpKey, dlpVal = k, v
+		case "origin":
+			if list == "deny" {
+				p.errorf(k, "%s.origin applies only to allow rules (it says who added a rule that lets traffic through); remove it", id)
+				return
+			}
+			if s, ok := p.origin(id+".origin", v); ok {
+				r.Origin = s
+			}
 		}
 	})
 	if sniKey != nil {
@@ -558,6 +567,45 @@ func (p *parser) dlpMode(what string, v *yaml.Node) (DLPMode, bool) {
 	}
 	p.errorf(v, "%s %q is not a DLP setting; use \"report\" (audit secrets found in requests, let them through: the default), \"block\" (refuse such requests) or \"off\" (do not look)", what, s)
 	return 0, false
+}
+
+// origin reads an `origin:` value (see CheckOrigin).
+func (p *parser) origin(what string, v *yaml.Node) (string, bool) {
+	s, ok := p.str(what, v)
+	if !ok {
+		return "", false
+	}
+	if err := CheckOrigin(s); err != nil {
+		p.errorf(v, "%s %q %v", what, s, err)
+		return "", false
+	}
+	return s, true
+}
+
+// MaxOrigin is the longest `origin:`: a short note such as "agent claude"
+// or "preset pypi".
+const MaxOrigin = 64
+
+// CheckOrigin validates an `origin:`, which says who added a rule or a
+// credential ("agent claude", "preset pypi"): printable text on one line,
+// at most MaxOrigin bytes, without spaces at either end. It is shown by
+// `bottle allow list` and `check`, so it must not be able to disturb a
+// terminal.
+func CheckOrigin(s string) error {
+	switch {
+	case s == "":
+		return errors.New("is empty; say who added the entry, e.g. \"agent claude\", or leave origin out")
+	case len(s) > MaxOrigin:
+		return fmt.Errorf("is longer than %d bytes; keep it a short note such as \"agent claude\"", MaxOrigin)
+	case strings.TrimSpace(s) != s:
+		return errors.New("has spaces at its start or end; remove them")
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return fmt.Errorf("has the character %q, which is not printable; use plain text such as \"agent claude\"", c)
+		}
+	}
+	return nil
 }
 
 // str reads a string scalar.

@@ -67,6 +67,15 @@ type Backend interface {
 	List(ctx context.Context, labels map[string]string) ([]Resource, error)
 }
 
+// ImageUserer is what a Backend may do besides: say which user image ref
+// is configured to run as (its Dockerfile's last USER), "" for none. An
+// agent recipe's install layer, whose steps run as root, then ends as
+// that user again; without it, the layer ends as root (which bottle never
+// runs anything as but the provisioning: see agentDockerfile).
+type ImageUserer interface {
+	ImageUser(ctx context.Context, ref string) (string, error)
+}
+
 // BuildSpec is one image build.
 type BuildSpec struct {
 	Tag        string

@@ -48,7 +48,8 @@ type launch struct {
 
 	// What the checks before the first step found.
 	pol         *allowlist.Policy // the policy the bottle starts with
-	policy      []byte            // and its file
+	policy      []byte            // and its file (the user's, with the agent recipe's rules merged in)
+	policyNotes []string          // what the merge added and left out, for the state step
 	upstreamCA  []byte            // --upstream-ca's file
 	agent       agentBuild        // how the agent image is had
 	sidecarBin  string            // the static bottle-sidecar (or, when "", built in step "images" …)
@@ -272,6 +273,12 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	if st.pol, err = allowlist.Parse(s.Allowlist, st.policy); err != nil {
 		return nil, fmt.Errorf("invalid allowlist:\n%w", err)
 	}
+	if err := st.checkAgent(); err != nil {
+		return nil, err
+	}
+	if err := st.mergeAgentPolicy(); err != nil {
+		return nil, err
+	}
 	if err := checkCredentialEnv(st.pol, s.Env); err != nil {
 		return nil, err
 	}
@@ -332,6 +339,11 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 	}
 	if s.EgressNetwork != "" {
 		st.b.Egress, st.b.EgressOwned = s.EgressNetwork, false
+	}
+	if s.Agent != nil {
+		// What bottle shell runs; a command given at launch is the
+		// caller's, with the recipe's argv already applied (Recipe.Argv).
+		st.b.Recipe, st.b.AgentArgv = s.Agent.Name, s.Agent.Argv(nil)
 	}
 	if src := cmp.Or(s.AllowlistSource, s.Allowlist); src != "" {
 		st.b.AllowlistSource = src
@@ -411,7 +423,12 @@ func makeState(_ context.Context, st *launch) (done, error) {
 	}
 	pol := st.pol
 	d := doneWith("state: %s (CA sha256 %s…)", b.StateDir, b.CAFingerprint[:23])
-	d.notes = append(d.notes, fmt.Sprintf("policy %s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), len(pol.Allow()), len(pol.DenyRules()), pol.Mode()))
+	with := ""
+	if s.Agent != nil && s.Agent.Policy != nil {
+		with = " with agent " + termsafe.Line(s.Agent.Name) + "'s"
+	}
+	d.notes = append(d.notes, fmt.Sprintf("policy %s%s: %d allow and %d deny rules, mode %s", termsafe.Line(s.Allowlist), with, len(pol.Allow()), len(pol.DenyRules()), pol.Mode()))
+	d.notes = append(d.notes, st.policyNotes...)
 	if len(pol.Credentials()) > 0 {
 		d.notes = append(d.notes, credentialNote(pol))
 	}
@@ -442,7 +459,20 @@ func buildImages(ctx context.Context, st *launch) (done, error) {
 		return done{}, err
 	}
 	b.AgentImage = st.agent.tag
-	return doneWith("images: sidecar %s, agent %s", b.SidecarImage, termsafe.Line(b.AgentImage)), nil
+	var notes []string
+	if a := st.spec.Agent; hasInstall(a) {
+		// The recipe's install step is a layer over the image the launch
+		// would otherwise use, whichever way it was had.
+		tag, note, err := l.agentLayer(ctx, b.AgentImage, a, st.upstreamCA, st.spec.Rebuild)
+		if err != nil {
+			return done{}, err
+		}
+		b.AgentImage = tag
+		notes = append(notes, note)
+	}
+	d := doneWith("images: sidecar %s, agent %s", b.SidecarImage, termsafe.Line(b.AgentImage))
+	d.notes = notes
+	return d, nil
 }
 
 // createNetworks makes the internal network (no route out, no host
@@ -562,7 +592,12 @@ func startAgent(ctx context.Context, st *launch) (done, error) {
 	}
 	// The credentials' placeholders, never their values (those are in the
 	// sidecar's config alone).
-	env := append(append(proxyEnv(b.ProxyURL, b.SidecarIP, b.MCPURL), credentialEnv(st.pol, st.creds)...), s.Env...)
+	// Then the recipe's variables, then the user's -e, which win.
+	env := append(proxyEnv(b.ProxyURL, b.SidecarIP, b.MCPURL), credentialEnv(st.pol, st.creds)...)
+	if s.Agent != nil {
+		env = append(env, s.Agent.Env...)
+	}
+	env = lastWins(append(env, s.Env...))
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Agent, Image: b.AgentImage, Networks: []string{b.Internal}, DNS: []string{b.SidecarIP},
 		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, Env: env, Labels: st.labels("agent"), Limits: s.Limits,
@@ -595,7 +630,8 @@ func selfTest(ctx context.Context, st *launch) (done, error) {
 }
 
 // provision puts the bottle CA into the agent's trust store and the
-// workspace into /workspace, and learns the agent's user.
+// workspace into /workspace, and learns the agent's user; then, as that
+// user, the agent recipe's files, the prompt and the skills.
 func provision(ctx context.Context, st *launch) (done, error) {
 	// What is copied in is recorded first, on the host: the agent cannot
 	// be trusted to keep it.
@@ -613,6 +649,11 @@ func provision(ctx context.Context, st *launch) (done, error) {
 		d.notes = append(d.notes, note)
 	}
 	d.notes = append(d.notes, gitNotes...)
+	agentNotes, err := st.provisionAgent(ctx)
+	if err != nil {
+		return done{}, err
+	}
+	d.notes = append(d.notes, agentNotes...)
 	return d, nil
 }
 
@@ -682,6 +723,24 @@ func (l *Launcher) checkWorkspace(ws string) error {
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// lastWins keeps, of the entries of env that set one variable, the last,
+// where it is: what the engines do with an env file that sets one twice,
+// said here so that no backend has to (the user's -e over the recipe's).
+func lastWins(env []string) []string {
+	last := map[string]int{}
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	var out []string
+	for i, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); last[k] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // proxyEnv points every common tool at the proxy and the CA bundle that

@@ -30,7 +30,7 @@ type Spec struct {
 	Env           []string // K=V for the agent
 	EgressNetwork string   // existing network to use as the egress side (not created or removed)
 	UpstreamDNS   string   // resolvers the sidecar uses (HOST:PORT[,…])
-	UpstreamCA    string   // extra roots for upstream TLS
+	UpstreamCA    string   // extra roots for upstream TLS: the sidecar's, and an agent recipe's install steps' (NODE_EXTRA_CA_CERTS)
 	SidecarBinary string   // static bottle-sidecar to use; "" finds one
 	Limits        Limits   // what the agent may take; the sidecar's limits are bottle's own
 

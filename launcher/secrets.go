@@ -12,6 +12,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/internal/termsafe"
 	"bottle.dev/bottle/secret"
 	"bottle.dev/bottle/secret/source"
 )
@@ -58,6 +59,18 @@ func agentVars(c *allowlist.Credential) []string {
 // value there, or the placeholder would be lost. (The allowlist itself
 // refuses an agent_env that bottle sets, such as HTTPS_PROXY.)
 func checkCredentialEnv(pol *allowlist.Policy, env []string) error {
+	return checkCredentialEnvOf(pol, env, userEnv)
+}
+
+// envOrigin says, in checkCredentialEnvOf's errors, where a variable was
+// given (a format of the variable) and how to take it away (another).
+type envOrigin struct{ given, drop string }
+
+// userEnv is the user's -e and bottle.yaml's env:.
+var userEnv = envOrigin{given: "-e %s (or env: in bottle.yaml)", drop: "drop %s from -e and from env in bottle.yaml"}
+
+// checkCredentialEnvOf is checkCredentialEnv for variables given in from.
+func checkCredentialEnvOf(pol *allowlist.Policy, env []string, from envOrigin) error {
 	given := map[string]bool{}
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
@@ -69,8 +82,8 @@ func checkCredentialEnv(pol *allowlist.Policy, env []string) error {
 		vars := agentVars(c)
 		for _, v := range vars {
 			if given[v] {
-				errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): the agent gets credential %s's placeholder in %s, and the sidecar puts the real value on its requests to %s; drop %s from -e and from env in bottle.yaml",
-					v, c.Name, v, hosts, v))
+				errs = append(errs, fmt.Errorf("%s: the agent gets credential %s's placeholder in %s, and the sidecar puts the real value on its requests to %s; %s",
+					fmt.Sprintf(from.given, v), c.Name, v, hosts, fmt.Sprintf(from.drop, v)))
 			}
 		}
 		// The variable a source reads holds the real value: the agent
@@ -83,8 +96,8 @@ func checkCredentialEnv(pol *allowlist.Policy, env []string) error {
 			if len(vars) > 0 {
 				instead = "the agent has its placeholder in " + strings.Join(vars, ", ")
 			}
-			errs = append(errs, fmt.Errorf("-e %s (or env: in bottle.yaml): %s holds the real value of credential %s (its source is %s), which the agent must never hold; drop it from -e and from env in bottle.yaml (%s)",
-				src.Ref, src.Ref, c.Name, src, instead))
+			errs = append(errs, fmt.Errorf("%s: %s holds the real value of credential %s (its source is %s), which the agent must never hold; %s (%s)",
+				fmt.Sprintf(from.given, src.Ref), src.Ref, c.Name, src, fmt.Sprintf(from.drop, "it"), instead))
 		}
 	}
 	return errors.Join(errs...)
@@ -101,6 +114,12 @@ func (l *Launcher) resolveCredentials(ctx context.Context, pol *allowlist.Policy
 	for _, c := range pol.Credentials() {
 		v, err := l.resolver().Credential(ctx, c)
 		if err != nil {
+			if c.Origin != "" {
+				// An agent recipe's credential: say which agent needs it
+				// (a credential of the same name in the user's allowlist
+				// is taken instead of the recipe's).
+				err = fmt.Errorf("%s: %w", termsafe.Line(c.Origin), err)
+			}
 			errs = append(errs, err)
 			continue
 		}

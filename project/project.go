@@ -10,7 +10,10 @@
 //	  LOG_LEVEL: debug
 //	  ANTHROPIC_API_KEY:            # no value: taken from the environment of `bottle launch`
 //	workspace: .                    # inside the project directory
-//	command: [claude, --dangerously-skip-permissions]
+//	command: [-p, "fix the failing tests"]   # with agent: its arguments (headless); else the command
+//	agent: claude                   # an agent recipe: claude, codex, gemini, or one of .bottle/agents/
+//	prompt: AGENTS.md               # copied to where the agent reads its instructions
+//	skills: .claude/skills          # a directory, copied to where the agent reads its skills
 //	memory: 4g                      # limits of the agent container
 //	cpus: 2
 //	pids_limit: 1024
@@ -20,7 +23,8 @@
 //
 // A project file comes with a repository, so it is not trusted: bottle
 // launch shows what it sets and asks before using it (see the CLI), and a
-// project file cannot point the workspace outside its own directory.
+// project file cannot point the workspace (or the agent recipe, prompt or
+// skills it names) outside its own directory.
 package project
 
 import (
@@ -36,6 +40,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/recipe"
 )
 
 // FileName is the project file bottle looks for in the working directory.
@@ -56,13 +61,22 @@ type Project struct {
 	Limits     launcher.Limits
 	// GitIdentity is git_identity: set in the agent over the image's own.
 	GitIdentity launcher.GitIdentity
+	// Agent is agent: a recipe's name, or the absolute path of a recipe
+	// file (a value with a '/' or ending in .yaml); AgentAt is where the
+	// value is (FILE:LINE:COL), for an error about the recipe it names.
+	Agent   string
+	AgentAt string
+	// Prompt is prompt: a file, Skills skills: a directory, both inside
+	// the project directory.
+	Prompt string
+	Skills string
 }
 
 // inlineKeys are the allowlist's keys that a project may hold inline
 // (version is implied).
 var inlineKeys = []string{"mode", "dlp", "allow", "deny", "credentials", "git"}
 
-var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit", "git_identity"}
+var ownKeys = []string{"name", "image", "dockerfile", "allowlist", "env", "workspace", "command", "memory", "cpus", "pids_limit", "git_identity", "agent", "prompt", "skills"}
 
 // Keys returns the top-level keys of a project file that are not the
 // allowlist's (version, mode, dlp, allow, deny, credentials, git): what allowlist.ParseEmbedded
@@ -176,15 +190,13 @@ func (ps *parser) keys() map[string]func(v *yaml.Node) {
 				p.Name = s
 			}
 		},
-		"image":      func(v *yaml.Node) { p.Image, _ = ps.str("image", v) },
-		"dockerfile": func(v *yaml.Node) { p.Dockerfile = ps.path("dockerfile", v) },
-		"allowlist":  func(v *yaml.Node) { p.Allowlist = ps.path("allowlist", v) },
-		"workspace": func(v *yaml.Node) {
-			p.Workspace = ps.path("workspace", v)
-			if p.Workspace != "" && !insideDir(p.Workspace, ps.dir) {
-				ps.errorf(v, "workspace %q is outside the project directory %s; a project file may only name a directory inside it (to use another, pass --workspace DIR)", v.Value, ps.dir)
-			}
-		},
+		"image":        func(v *yaml.Node) { p.Image, _ = ps.str("image", v) },
+		"dockerfile":   func(v *yaml.Node) { p.Dockerfile = ps.path("dockerfile", v) },
+		"allowlist":    func(v *yaml.Node) { p.Allowlist = ps.path("allowlist", v) },
+		"workspace":    func(v *yaml.Node) { p.Workspace = ps.inside("workspace", v, "a directory", "--workspace DIR") },
+		"agent":        ps.agent,
+		"prompt":       func(v *yaml.Node) { p.Prompt = ps.inside("prompt", v, "a file", "--prompt FILE") },
+		"skills":       func(v *yaml.Node) { p.Skills = ps.inside("skills", v, "a directory", "--skills DIR") },
 		"memory":       func(v *yaml.Node) { limit(ps, "memory", v, launcher.ParseMemory, &p.Limits.Memory) },
 		"cpus":         func(v *yaml.Node) { limit(ps, "cpus", v, launcher.ParseCPUs, &p.Limits.CPUs) },
 		"pids_limit":   func(v *yaml.Node) { limit(ps, "pids_limit", v, launcher.ParsePids, &p.Limits.Pids) },
@@ -216,6 +228,39 @@ func (ps *parser) path(key string, v *yaml.Node) string {
 		return s
 	}
 	return filepath.Join(ps.dir, s)
+}
+
+// inside reads a path that must lie inside the project directory: a
+// project file comes with a repository, and may not point bottle at the
+// rest of the user's disk. what and flag go into the error: the kind of
+// path, and the flag that may name one anywhere.
+func (ps *parser) inside(key string, v *yaml.Node, what, flag string) string {
+	p := ps.path(key, v)
+	if p != "" && !InsideDir(p, ps.dir) {
+		ps.errorf(v, "%s %q is outside the project directory %s; a project file may only name %s inside it (to use another, pass %s)", key, v.Value, ps.dir, what, flag)
+		return ""
+	}
+	return p
+}
+
+// agent reads agent: a recipe's name, or a recipe file inside the project
+// directory (recipe.IsPath). Whether the recipe exists is decided where it
+// is looked up (recipe.Find), which reports it at AgentAt.
+func (ps *parser) agent(v *yaml.Node) {
+	s, ok := ps.str("agent", v)
+	if !ok {
+		return
+	}
+	ps.p.AgentAt = fmt.Sprintf("%s:%d:%d", ps.file, v.Line, v.Column)
+	if recipe.IsPath(s) {
+		ps.p.Agent = ps.inside("agent", v, "a recipe file", "--agent FILE")
+		return
+	}
+	if err := recipe.ValidName(s); err != nil {
+		ps.errorf(v, "agent: %v (the built-in ones: %s; bottle agents lists them all; a file: ./NAME.yaml)", err, strings.Join(recipe.Builtin(), ", "))
+		return
+	}
+	ps.p.Agent = s
 }
 
 // limit reads a resource limit with parse into *out.
@@ -316,18 +361,32 @@ func (ps *parser) gitIdentity(v *yaml.Node) {
 	}
 }
 
-// insideDir reports whether path is dir or below it, once symlinks are
-// resolved (a link inside the project may point anywhere). A path that does
-// not exist yet is judged as written.
-func insideDir(path, dir string) bool {
-	if r, err := filepath.EvalSymlinks(path); err == nil {
-		path = r
-	}
+// InsideDir reports whether path is dir or below it, once symlinks are
+// resolved (a link inside the project may point anywhere). Of a path that
+// does not exist yet, the part that does is resolved (escape/CLAUDE.md,
+// with escape a link out, is outside), and the rest judged as written.
+func InsideDir(path, dir string) bool {
+	path = resolveExisting(filepath.Clean(path))
 	if r, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = r
 	}
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// resolveExisting is path with symlinks resolved in its longest prefix
+// that exists.
+func resolveExisting(path string) string {
+	rest := ""
+	for p := path; ; p = filepath.Dir(p) {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if filepath.Dir(p) == p {
+			return path
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
 }
 
 // standalone makes an allowlist document of the inline keys, comments kept.

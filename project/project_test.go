@@ -222,3 +222,60 @@ func TestGitIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentKeys: agent, prompt and skills. A name is kept as written; a
+// recipe file, the prompt and the skills are paths from the project
+// file's directory, and like the workspace they must lie inside it.
+func TestAgentKeys(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "skills"), 0o755)
+	os.Symlink(t.TempDir(), filepath.Join(dir, "escape"))
+	file := filepath.Join(dir, FileName)
+	p, err := Parse(file, []byte("version: 1\nagent: claude\nprompt: AGENTS.md\nskills: ./skills\ncommand: [-p, fix it]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Agent != "claude" || p.AgentAt != file+":2:8" || p.Prompt != filepath.Join(dir, "AGENTS.md") || p.Skills != filepath.Join(dir, "skills") || strings.Join(p.Command, "|") != "-p|fix it" {
+		t.Errorf("%+v", p)
+	}
+	for agent, want := range map[string]string{
+		"./agents/mine.yaml": filepath.Join(dir, "agents", "mine.yaml"),
+		"mine.yaml":          filepath.Join(dir, "mine.yaml"),
+		"agents/mine":        filepath.Join(dir, "agents", "mine"),
+		"mine.yml":           filepath.Join(dir, "mine.yml"),
+	} {
+		if p, err := Parse(file, []byte("version: 1\nagent: "+agent+"\n")); err != nil || p.Agent != want {
+			t.Errorf("agent %q: %q %v; want %q", agent, p.Agent, err, want)
+		}
+	}
+	if !IsProject("/proj/other.yaml", []byte("agent: claude\n")) {
+		t.Error("agent: is a project key")
+	}
+}
+
+// TestAgentKeysErrors: each problem of the agent keys at its FILE:LINE:COL,
+// with the fix.
+func TestAgentKeysErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.Symlink(t.TempDir(), filepath.Join(dir, "escape"))
+	file := filepath.Join(dir, FileName)
+	for src, want := range map[string]string{
+		"agent: [claude]\n":          file + ":2:8: agent must be a non-empty string",
+		"agent: \"\"\n":              file + ":2:8: agent must be a non-empty string",
+		"agent: \"my agent\"\n":      file + ":2:8: agent: agent recipe name \"my agent\" may hold only lower-case letters, digits and '-', and starts with a letter or digit (the built-in ones: claude, codex, gemini; bottle agents lists them all; a file: ./NAME.yaml)",
+		"agent: ../agents/x.yaml\n":  file + ":2:8: agent \"../agents/x.yaml\" is outside the project directory " + dir + "; a project file may only name a recipe file inside it (to use another, pass --agent FILE)",
+		"agent: /etc/x.yaml\n":       file + ":2:8: agent \"/etc/x.yaml\" is outside the project directory",
+		"prompt: ../notes.md\n":      file + ":2:9: prompt \"../notes.md\" is outside the project directory " + dir + "; a project file may only name a file inside it (to use another, pass --prompt FILE)",
+		"prompt: escape/CLAUDE.md\n": file + ":2:9: prompt \"escape/CLAUDE.md\" is outside the project directory",
+		"prompt: 3\n":                file + ":2:9: prompt must be a non-empty string",
+		"skills: /etc\n":             file + ":2:9: skills \"/etc\" is outside the project directory " + dir + "; a project file may only name a directory inside it (to use another, pass --skills DIR)",
+		"skills: {a: b}\n":           file + ":2:9: skills must be a non-empty string",
+		"agnet: claude\n":            file + ":2:1: unknown key \"agnet\"; did you mean \"agent\"?",
+	} {
+		_, err := Parse(file, []byte("version: 1\n"+src))
+		var el allowlist.ErrorList
+		if !errors.As(err, &el) || len(el) != 1 || !strings.HasPrefix(el[0].Error(), want) {
+			t.Errorf("%q: %v\nwant %q", src, err, want)
+		}
+	}
+}

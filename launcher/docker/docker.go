@@ -79,6 +79,11 @@ func (b *Backend) ImageID(ctx context.Context, ref string) (string, error) {
 	return b.cli().OutputUnlessGone(ctx, noSuchImage, "image", "inspect", "--format", "{{.Id}}", ref)
 }
 
+// ImageUser implements launcher.ImageUserer: the image's Config.User.
+func (b *Backend) ImageUser(ctx context.Context, ref string) (string, error) {
+	return b.cli().Output(ctx, "image", "inspect", "--format", "{{.Config.User}}", ref)
+}
+
 // BuildArgs is the argv of an image build.
 func BuildArgs(s launcher.BuildSpec) []string {
 	args := []string{"build", "-f", s.Dockerfile, "-t", s.Tag}

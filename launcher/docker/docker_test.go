@@ -27,6 +27,15 @@ func TestLaunchArgvGolden(t *testing.T) {
 	golden.Check(t, filepath.Join("testdata", "launch.golden"), rec.Transcript(t, &Backend{Runner: log}, log))
 }
 
+// TestLaunchAgentArgvGolden pins the docker command lines of a launch
+// with an agent recipe: its install layer's build, its environment, and
+// the provisioning of its files, prompt and skills as the agent user.
+func TestLaunchAgentArgvGolden(t *testing.T) {
+	rec := fakebackend.RecordAgent(t)
+	log := &fakebackend.ArgvLog{}
+	golden.Check(t, filepath.Join("testdata", "launch-agent.golden"), rec.Transcript(t, &Backend{Runner: log}, log))
+}
+
 // TestExecArgvGolden pins the exec of an interactive shell, which the CLI
 // (not the launch) hands the backend: a terminal, stdin, the agent user.
 func TestExecArgvGolden(t *testing.T) {
@@ -370,6 +379,16 @@ func TestListByLabels(t *testing.T) {
 	}
 	if len(res) != 2 || res[0].Kind != "container" || res[0].Name != "bottle-demo-agent" || res[1].Kind != "network" || res[1].Labels[launcher.LabelName] != "demo" {
 		t.Errorf("listed %+v", res)
+	}
+}
+
+// TestImageUser: the image's configured user, as docker prints it.
+func TestImageUser(t *testing.T) {
+	f := &fakeRunner{answers: map[string]string{"image inspect": "agent\n"}}
+	var _ launcher.ImageUserer = &Backend{}
+	if u, err := (&Backend{Runner: f}).ImageUser(context.Background(), "agent:1"); err != nil || u != "agent" ||
+		strings.Join(f.calls[0], " ") != "docker image inspect --format {{.Config.User}} agent:1" {
+		t.Errorf("%q %v %q", u, err, f.calls)
 	}
 }
 

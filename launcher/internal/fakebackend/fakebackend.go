@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -56,21 +57,24 @@ type Backend struct {
 	// panic, playing a launch killed there).
 	OnCall func(ctx context.Context, call string)
 
-	t          testing.TB
-	mu         sync.Mutex
-	nets       map[string]*network
-	containers map[string]*container
-	images     map[string]bool
-	imageIDs   map[string]string // SetImageID
-	nextSubnet int
-	calls      []string
-	creates    []launcher.NetworkSpec
-	runs       []launcher.RunSpec
-	builds     []launcher.BuildSpec
-	execs      []Exec
-	copies     []Copy
-	procs      map[string]*proc  // supervised commands that run, by pid file
-	roots      map[string]string // container → its file system
+	t           testing.TB
+	mu          sync.Mutex
+	nets        map[string]*network
+	containers  map[string]*container
+	images      map[string]bool
+	imageIDs    map[string]string // SetImageID
+	imageUsers  map[string]string // SetImageUser
+	nextSubnet  int
+	calls       []string
+	creates     []launcher.NetworkSpec
+	runs        []launcher.RunSpec
+	builds      []launcher.BuildSpec
+	execs       []Exec
+	copies      []Copy
+	procs       map[string]*proc  // supervised commands that run, by pid file
+	roots       map[string]string // container → its file system
+	owners      map[string]string // "container:path" → its owner (agentfiles.go)
+	dockerfiles map[string][]byte // tag → the Dockerfile it was built from
 }
 
 type network struct {
@@ -93,6 +97,9 @@ type Exec struct {
 // Copy is one file or directory copied into a container.
 type Copy struct {
 	Container, Src, Dst string
+	// Seq is how many commands had been run (Execs) when it was made:
+	// where it goes among them.
+	Seq int
 }
 
 // New returns an empty engine that reports to t.
@@ -210,6 +217,29 @@ func (f *Backend) ImageID(ctx context.Context, ref string) (string, error) {
 	return "sha256:" + ref, nil
 }
 
+// ImageUser implements launcher.ImageUserer: "" unless SetImageUser
+// gave the image one.
+func (f *Backend) ImageUser(ctx context.Context, ref string) (string, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ImageUser "+ref); err != nil {
+		return "", err
+	}
+	if !f.images[ref] {
+		return "", engineError("image inspect", "Error: No such image: "+ref)
+	}
+	return f.imageUsers[ref], nil
+}
+
+// SetImageUser makes image ref (which must exist) say it runs as user.
+func (f *Backend) SetImageUser(ref, user string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.imageUsers == nil {
+		f.imageUsers = map[string]string{}
+	}
+	f.imageUsers[ref] = user
+}
+
 // SetImageID makes image ref exist with that ID: a base image pulled or
 // rebuilt again under its name.
 func (f *Backend) SetImageID(ref, id string) {
@@ -231,9 +261,22 @@ func (f *Backend) Build(ctx context.Context, b launcher.BuildSpec) error {
 	if f.images[b.Tag] && !b.NoCache {
 		return f.unexpected("Build %s: the image is there (an unchanged input is never rebuilt, but with --rebuild)", b.Tag)
 	}
-	if _, err := os.Stat(b.Dockerfile); err != nil {
+	df, err := os.ReadFile(b.Dockerfile)
+	if err != nil {
 		return engineError("build", "failed to read dockerfile: "+err.Error())
 	}
+	// A COPY of a file the context does not have fails, as the build would.
+	for _, line := range strings.Split(string(df), "\n") {
+		if w := strings.Fields(line); len(w) >= 3 && w[0] == "COPY" && !strings.HasPrefix(w[1], "--") {
+			if _, err := os.Stat(filepath.Join(b.Context, w[1])); err != nil {
+				return engineError("build", "COPY "+w[1]+": not found in the build context")
+			}
+		}
+	}
+	if f.dockerfiles == nil {
+		f.dockerfiles = map[string][]byte{}
+	}
+	f.dockerfiles[b.Tag] = df
 	if b.Labels[launcher.LabelManaged] != "true" {
 		f.t.Errorf("fakebackend: image %s is built without %s", b.Tag, launcher.LabelManaged)
 	}
@@ -439,6 +482,8 @@ func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 		return f.signal(name, e)
 	case e.Detach:
 		return f.unexpected("Exec -d in %s of %q: bottle detaches only bottle-probe supervise", name, e.Argv)
+	case len(e.Argv) >= 4 && e.Argv[0] == "sh" && e.Argv[1] == "-c" && strings.HasPrefix(e.Argv[2], "# bottle: "):
+		return f.agentScript(name, e)
 	case len(e.Argv) == 3 && e.Argv[0] == "sh" && e.Argv[1] == "-c" && strings.Contains(e.Argv[2], "update-ca-certificates"):
 		if e.Stdout != nil {
 			u := f.AgentUser
@@ -473,7 +518,21 @@ func (f *Backend) CopyIn(ctx context.Context, name, src, dst string) error {
 	if _, err := os.Stat(strings.TrimSuffix(src, "/.")); err != nil {
 		return engineError("cp", "lstat "+src+": no such file or directory")
 	}
-	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst})
+	f.copies = append(f.copies, Copy{Container: name, Src: src, Dst: dst, Seq: len(f.execs)})
+	if f.owners == nil {
+		f.owners = map[string]string{}
+	}
+	if dir, ok := strings.CutSuffix(src, "/."); ok {
+		// What the engine copies in is root's.
+		filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if rel, rerr := filepath.Rel(dir, p); err == nil && rerr == nil && rel != "." {
+				f.owners[name+":"+path.Join(dst, filepath.ToSlash(rel))] = "root"
+			}
+			return nil
+		})
+	} else {
+		f.owners[name+":"+dst] = "root"
+	}
 	// The copy really lands in the container's file system, for CopyOut
 	// and the tests to find.
 	to := filepath.Join(f.rootLocked(name), filepath.FromSlash(dst))

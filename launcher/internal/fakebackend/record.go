@@ -15,6 +15,7 @@ import (
 
 	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/launcher"
+	"bottle.dev/bottle/recipe"
 )
 
 // Recording is one launch against the fake, as the argv golden files of
@@ -41,6 +42,36 @@ const RecordName = "demo"
 // command) and returns what it made.
 func Record(t *testing.T) *Recording {
 	t.Helper()
+	return record(t, nil)
+}
+
+// RecordAgent is Record with an agent recipe like the built-in claude one
+// (an npm package and a run line to install, an environment, a JSON file
+// that registers the MCP server, instructions and skills), a prompt and a
+// skills directory: the launch of bottle launch --agent.
+func RecordAgent(t *testing.T) *Recording {
+	t.Helper()
+	return record(t, func(s *launcher.Spec, write func(name, data string) string) {
+		s.Agent = &recipe.Recipe{
+			Name: "claude", File: "builtin:claude.yaml",
+			Install:      recipe.Install{NPM: []string{"@anthropic-ai/claude-code"}, Run: []string{"claude --version"}},
+			Command:      []string{"claude"},
+			Unattended:   []string{"--dangerously-skip-permissions"},
+			Env:          []string{"DISABLE_AUTOUPDATER=1"},
+			Instructions: "~/.claude/CLAUDE.md",
+			Skills:       "~/.claude/skills",
+			Files: []recipe.File{{Path: "~/.claude.json",
+				Content: `{"mcpServers": {"bottle": {"type": "http", "url": "{mcp_url}"}}, "projects": {"{workspace}": {"hasTrustDialogAccepted": true}}}`}},
+			Sum: "0123456789abcdef",
+		}
+		s.Prompt = write("prompt.md", "Fix the failing tests.\n")
+		s.Skills = filepath.Dir(write("skills/review/SKILL.md", "# review\n"))
+		s.Skills = filepath.Dir(s.Skills)
+	})
+}
+
+func record(t *testing.T, modify func(s *launcher.Spec, write func(name, data string) string)) *Recording {
+	t.Helper()
 	root := t.TempDir()
 	write := func(name, data string, mode os.FileMode) string {
 		p := filepath.Join(root, name)
@@ -64,6 +95,9 @@ func Record(t *testing.T) *Recording {
 		Limits:        launcher.Limits{Memory: "4g", CPUs: "1.5", Pids: 1024},
 		Command:       []string{"sleep", "600"},
 		Approvals:     "ask",
+	}
+	if modify != nil {
+		modify(&spec, func(name, data string) string { return write(name, data, 0o644) })
 	}
 	f := New(t)
 	// No host program runs: the host's git config (the agent's identity)
@@ -96,7 +130,7 @@ func (noHost) Run(_ context.Context, c launcher.Cmd) error {
 // build contexts and of the self-test's blocked host, and content hashes
 // of the images (their inputs have their own tests).
 var (
-	buildDirRE  = regexp.MustCompile(`bottle-build-[0-9]+`)
+	buildDirRE  = regexp.MustCompile(`bottle-(build|skills)-[0-9]+`)
 	tokenRE     = regexp.MustCompile(`bottle-self-test-[0-9a-f]{12}`)
 	imageHashRE = regexp.MustCompile(`(bottle-(?:agent|sidecar)):[0-9a-f]{16}`)
 )
@@ -109,7 +143,7 @@ var (
 // where a backend put a container's environment.
 func (r *Recording) Normalize(s string) string {
 	s = strings.NewReplacer(r.replace...).Replace(s)
-	s = buildDirRE.ReplaceAllString(s, "bottle-build-@N@")
+	s = buildDirRE.ReplaceAllString(s, "bottle-$1-@N@")
 	s = tokenRE.ReplaceAllString(s, "bottle-self-test-@TOKEN@")
 	return imageHashRE.ReplaceAllString(s, "$1:@HASH@")
 }
@@ -236,14 +270,32 @@ func (r *Recording) Transcript(t *testing.T, b launcher.Backend, log *ArgvLog) [
 		b.Exec(ctx, r.Container(t, "probe").Name, e)
 	}
 	section("self-test: the probes, all at once (sorted; this machine's own addresses left out)", slices.Sorted(slices.Values(log.take(r))))
-	for _, c := range r.Fake.Copies() {
-		b.CopyIn(ctx, c.Container, c.Src, c.Dst)
+	// The copies made at once (between the same two commands) are
+	// sorted; each batch goes where it was made among the commands.
+	copies := r.Fake.Copies()
+	var lines []string
+	flush := func(seq int) {
+		for len(copies) > 0 && copies[0].Seq <= seq {
+			for n := copies[0].Seq; len(copies) > 0 && copies[0].Seq == n; copies = copies[1:] {
+				b.CopyIn(ctx, copies[0].Container, copies[0].Src, copies[0].Dst)
+			}
+			lines = append(lines, slices.Sorted(slices.Values(log.take(r)))...)
+		}
 	}
-	copies := slices.Sorted(slices.Values(log.take(r)))
-	for _, e := range r.Execs(t, "agent") {
-		b.Exec(ctx, r.Bottle.Agent, e)
+	for i, e := range r.Fake.Execs() {
+		if e.Container != r.Bottle.Agent {
+			continue
+		}
+		flush(i)
+		b.Exec(ctx, r.Bottle.Agent, e.Spec)
+		lines = append(lines, log.take(r)...)
 	}
-	section("provisioning: the copies at once (sorted), then one script; then the detached command, checked and started", append(copies, log.take(r)...))
+	flush(len(r.Fake.Execs()))
+	title := "provisioning: the copies at once (sorted), then one script; then the detached command, checked and started"
+	if r.Spec.Agent != nil {
+		title = "provisioning: the copies at once (sorted), then one script; then the agent recipe's files, prompt and skills, as the agent user; then the detached command, checked and started"
+	}
+	section(title, lines)
 	return []byte(out.String())
 }
 

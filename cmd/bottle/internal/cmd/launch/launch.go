@@ -19,6 +19,7 @@ import (
 	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/project"
+	"bottle.dev/bottle/recipe"
 )
 
 // Options are `bottle launch`'s dependencies, flags and arguments.
@@ -61,12 +62,33 @@ type Options struct {
 	Memory          string   // --memory, as given
 	CPUs            string   // --cpus, as given
 	Pids            int      // --pids-limit, as given
-	Command         []string // after --, else the project file's
+	Command         []string // after --, else the project file's; with an agent, Recipe.Argv of them
+	AgentName       string   // --agent, else the project file's agent:
+	Prompt          string   // --prompt, else the project file's prompt:
+	Skills          string   // --skills, else the project file's skills:
+	// Recipe is the agent recipe AgentName names (nil: no agent).
+	Recipe *recipe.Recipe
+	// Terminal reports whether stdin and stdout are terminals, so that the
+	// agent can open interactively; nil means IO.Interactive.
+	Terminal func() bool
 
 	Limits      launcher.Limits      // from the flags over the project file's
 	GitIdentity launcher.GitIdentity // the project file's git_identity
 	Imported    []string             // names of variables taken from the user's environment
 	cleanup     []func()
+	// projectDir is where the project's recipes are looked for: the project
+	// file's directory, else the working directory; projectFile the project
+	// file, if one is used.
+	projectDir  string
+	projectFile string
+	// agentAt is FILE:LINE:COL of the project file's agent: when the agent
+	// came from there; approvedRecipe the recipe file whose content that
+	// file's approval covered.
+	agentAt        string
+	approvedRecipe string
+	// projectRecipe is the recipe the project file's agent: names, found
+	// when the file was approved.
+	projectRecipe *recipe.Recipe
 }
 
 // NewCmd returns `bottle launch`. With runF, the parsed options go there
@@ -84,19 +106,40 @@ gets around the sidecar. A bottle that fails the self-test is torn down.
 
 A bottle.yaml in the working directory (or --project FILE) may hold the same
 settings: name, image or dockerfile, allowlist (a file) or inline allow/deny
-rules, env, workspace, command and resource limits. Flags override it. A
-project file comes with a repository, so bottle shows what it sets and asks
-before using it, once per version of the file (--yes for scripts,
---no-project to ignore it); its workspace must lie inside its directory.
-The names of variables the agent gets from your environment are printed.
+rules, env, workspace, command, agent, prompt, skills and resource limits.
+Flags override it. A project file comes with a repository, so bottle shows
+what it sets and asks before using it, once per version of the file and of
+what it names (--yes for scripts, --no-project to ignore it); the paths it
+names must lie inside its directory. The names of variables the agent gets
+from your environment are printed.
 
-NAME defaults to the current directory's name. With a command after --, it
-runs in the agent (with a terminal when you have one), and bottle exits with
-its status; the bottle keeps running. With -d and a command, the command
-runs in the background as the agent's user in /workspace: 'bottle logs NAME
--f' follows its output and ends when it exits, and 'bottle list' shows its
-exit status. Without a command the bottle keeps running, and you attach with
-'bottle shell NAME' or 'bottle exec NAME -- CMD'.
+--agent NAME runs a coding agent CLI from its recipe: claude (Claude Code),
+codex (Codex CLI) and gemini (Gemini CLI) are built in, 'bottle agents' lists
+every recipe, and a file in .bottle/agents/ or ~/.config/bottle/agents/ adds
+one (or --agent FILE; a recipe that came with the project is approved like
+a project file). The recipe installs the CLI into the agent image (cached
+like every image), adds the hosts its API needs to the bottle's allowlist,
+makes its key a credential (for claude, $ANTHROPIC_API_KEY here: the agent
+holds a placeholder, and the sidecar puts the key on its requests to the
+API), and turns its unattended mode on, because the bottle is the sandbox.
+--prompt FILE is copied to where the agent reads its instructions (for
+claude, ~/.claude/CLAUDE.md), --skills DIR to where it reads its skills.
+
+With --agent, the words after -- are the agent's arguments, and it runs
+headless: its output streams here and into the bottle's log ('bottle logs
+NAME'), and bottle exits with its status; Ctrl-C stops following and leaves
+it running. With -d as well, it runs in the background. Without a command,
+when stdin and stdout are a terminal, the agent opens interactively once the
+bottle is up, and bottle exits with its status; 'bottle shell NAME' opens it
+again. Without a terminal (or with -d or --json) the bottle is left running.
+
+NAME defaults to the current directory's name. Without --agent, a command
+after -- runs in the agent (with a terminal when you have one), and bottle
+exits with its status; the bottle keeps running. With -d and a command, the
+command runs in the background as the agent's user in /workspace: 'bottle
+logs NAME -f' follows its output and ends when it exits, and 'bottle list'
+shows its exit status. Without a command the bottle keeps running, and you
+attach with 'bottle shell NAME' or 'bottle exec NAME -- CMD'.
 
 --approvals ask holds a request the allowlist denies (a host with no rule, a
 port, method or path the rules do not cover) while you decide it: 'bottle
@@ -121,8 +164,9 @@ Progress and the summary go to stderr; -q prints nothing but errors.
 --json prints the summary on stdout instead, as one JSON object: name,
 backend, proxy_url, ca_fingerprint, state_dir, containers (agent,
 sidecar), networks (internal, egress), agent_user, mode, mcp_url (the
-agent's MCP_SUPERVISE_URL) and approvals (what --approvals said); and
-command, the command -d started in the background, when there is one.`,
+agent's MCP_SUPERVISE_URL) and approvals (what --approvals said); agent,
+the recipe's name, with --agent; and command, the command -d started in the
+background, when there is one.`,
 		Example: `  # The allowlist.yaml in this directory, this directory as the workspace, a shell
   bottle launch demo --workspace . -- bash
 
@@ -141,8 +185,16 @@ command, the command -d started in the background, when there is one.`,
   # Build the agent image again, even though its Dockerfile did not change
   bottle launch demo --dockerfile ./Dockerfile --rebuild
 
-  # Run an agent CLI unattended
-  bottle launch --workspace . -e ANTHROPIC_API_KEY -- claude -p "fix the tests"
+  # Claude Code on this directory, interactive; its key stays with the sidecar
+  export ANTHROPIC_API_KEY=...
+  bottle launch --agent claude --workspace .
+
+  # Run an agent CLI unattended (headless): its output streams here and to
+  # 'bottle logs fix', and its exit status is bottle's
+  bottle launch fix --agent claude --workspace . -- -p "fix the failing tests"
+
+  # The same in the background, with your instructions and skills
+  bottle launch fix --agent codex --workspace . --prompt AGENTS.md --skills ./skills -d -- exec "fix the tests"
 
   # In a script: no progress, the summary as JSON
   proxy=$(bottle launch demo -q --json | jq -r .proxy_url)`,
@@ -172,7 +224,10 @@ command, the command -d started in the background, when there is one.`,
 	fl.StringVar(&opts.Approvals, "approvals", "", "ask: hold a denied request while you decide it (bottle approvals, bottle approve); off: never (default: the allowlist's approvals:)")
 	fl.StringVar(&opts.EgressNetwork, "egress-network", "", "use this existing network as the egress side (e.g. a corporate one)")
 	fl.StringVar(&opts.UpstreamDNS, "upstream-dns", "", "resolvers the sidecar uses, HOST:PORT[,...] (default: the engine's)")
-	fl.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones")
+	fl.StringVar(&opts.UpstreamCA, "upstream-ca", "", "PEM roots the sidecar trusts upstream besides the public ones; its roots are also trusted by an agent recipe's install step")
+	fl.StringVar(&opts.AgentName, "agent", "", "run this coding agent: a recipe's name (claude, codex, gemini; bottle agents lists them) or a recipe file")
+	fl.StringVar(&opts.Prompt, "prompt", "", "file copied to where the agent reads its instructions (with --agent)")
+	fl.StringVar(&opts.Skills, "skills", "", "directory copied to where the agent reads its skills (with --agent)")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "show image build output, and a failed engine command whole")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but errors (no progress, no summary)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the bottle's summary as JSON on stdout (stable field names; see above)")
@@ -182,6 +237,8 @@ command, the command -d started in the background, when there is one.`,
 	cmd.RegisterFlagCompletionFunc("allowlist", cmdutil.CompleteYAML)
 	cmd.RegisterFlagCompletionFunc("project", cmdutil.CompleteYAML)
 	cmd.MarkFlagDirname("workspace")
+	cmd.MarkFlagDirname("skills")
+	cmd.RegisterFlagCompletionFunc("agent", completeAgents)
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "use the project file without asking, even if it is new or changed (for scripts)")
 	fl.BoolVar(&opts.NoProject, "no-project", false, "ignore bottle.yaml in this directory")
 	fl.StringVar(&opts.Memory, "memory", "", "memory limit of the agent, e.g. 4g (default: none)")
@@ -210,6 +267,12 @@ func (opts *Options) resolve(cmd *cobra.Command, args []string) error {
 		return cmdutil.UsageErrorf("launch takes one NAME; put the command after --: bottle launch %s -- %s", pos[0], strings.Join(pos[1:], " "))
 	}
 	if err := opts.applyProject(cmd); err != nil {
+		return err
+	}
+	if opts.projectDir == "" {
+		opts.projectDir, _ = os.Getwd()
+	}
+	if err := opts.findAgent(cmd); err != nil {
 		return err
 	}
 	switch {
@@ -306,10 +369,23 @@ func (opts *Options) applyProject(cmd *cobra.Command) error {
 		}
 		return cmdutil.InvalidInput(err)
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		opts.projectDir = filepath.Dir(abs)
+	}
+	opts.projectFile = path
 	if err := opts.approve(path, p); err != nil {
 		return err
 	}
 	set := cmd.Flags().Changed
+	if !set("agent") && p.Agent != "" {
+		opts.AgentName, opts.agentAt, opts.Recipe = p.Agent, p.AgentAt, opts.projectRecipe
+	}
+	if !set("prompt") {
+		opts.Prompt = p.Prompt
+	}
+	if !set("skills") {
+		opts.Skills = p.Skills
+	}
 	opts.Limits, opts.GitIdentity = p.Limits, p.GitIdentity
 	opts.Name = p.Name
 	if !set("image") && !set("dockerfile") {
@@ -366,17 +442,7 @@ func run(ctx context.Context, opts *Options) error {
 	if len(opts.Imported) > 0 && !opts.Quiet {
 		fmt.Fprintf(opts.IO.Err, "the agent gets these variables from your environment: %s\n", strings.Join(opts.Imported, ", "))
 	}
-	spec := launcher.Spec{
-		Name: opts.Name, Allowlist: opts.Allowlist, Image: opts.Image, Dockerfile: opts.Dockerfile,
-		AgentBase: opts.AgentBase, Workspace: opts.Workspace, Env: opts.Env,
-		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
-		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary, Rebuild: opts.Rebuild,
-		AllowlistSource: opts.AllowlistSource, GitIdentity: opts.GitIdentity, Approvals: opts.Approvals,
-	}
-	if opts.Detach {
-		spec.Command = opts.Command
-	}
-	b, err := l.Launch(ctx, spec)
+	b, err := l.Launch(ctx, opts.Spec())
 	var interrupted *launcher.InterruptedError
 	switch {
 	case errors.As(err, &interrupted):
@@ -388,8 +454,44 @@ func run(ctx context.Context, opts *Options) error {
 	if err := opts.summary(b, time.Since(start)); err != nil {
 		return err
 	}
-	if len(opts.Command) == 0 || opts.Detach {
+	switch {
+	case opts.headless():
+		return opts.followAgent(ctx, l, b)
+	case opts.Recipe != nil && len(opts.Command) == 0 && !opts.Detach && !opts.JSON && opts.terminal():
+		return cmdutil.ExecInAgent(ctx, opts.IO, l, b, agentArgv(b, opts.Recipe))
+	case len(opts.Command) == 0 || opts.Detach:
 		return nil
 	}
 	return cmdutil.ExecInAgent(ctx, opts.IO, l, b, opts.Command)
+}
+
+// Spec is what opts launch. The command runs detached, under the
+// supervisor, with -d and for a headless agent (whose output is followed
+// from its log); any other command is run by the launch's caller.
+func (opts *Options) Spec() launcher.Spec {
+	spec := launcher.Spec{
+		Name: opts.Name, Allowlist: opts.Allowlist, Image: opts.Image, Dockerfile: opts.Dockerfile,
+		AgentBase: opts.AgentBase, Workspace: opts.Workspace, Env: opts.Env,
+		EgressNetwork: opts.EgressNetwork, UpstreamDNS: opts.UpstreamDNS, UpstreamCA: opts.UpstreamCA,
+		Limits: opts.Limits, SidecarBinary: opts.SidecarBinary, Rebuild: opts.Rebuild,
+		AllowlistSource: opts.AllowlistSource, GitIdentity: opts.GitIdentity, Approvals: opts.Approvals,
+		Agent: opts.Recipe, Prompt: opts.Prompt, Skills: opts.Skills,
+	}
+	if opts.Detach || opts.headless() {
+		spec.Command = opts.Command
+	}
+	return spec
+}
+
+// headless reports whether the launch runs an agent with a command in the
+// foreground: its output streams here and its status is bottle's.
+func (opts *Options) headless() bool {
+	return opts.Recipe != nil && len(opts.Command) > 0 && !opts.Detach
+}
+
+func (opts *Options) terminal() bool {
+	if opts.Terminal != nil {
+		return opts.Terminal()
+	}
+	return opts.IO.Interactive()
 }

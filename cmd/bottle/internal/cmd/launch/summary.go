@@ -25,6 +25,7 @@ type JSON struct {
 	Mode          string         `json:"mode"`                // the allowlist's mode: "enforce" or "report"
 	MCPURL        string         `json:"mcp_url,omitempty"`   // the supervise MCP server: the agent's MCP_SUPERVISE_URL
 	Approvals     string         `json:"approvals,omitempty"` // --approvals: "ask" or "off"; absent: the allowlist's approvals: decides
+	Agent         string         `json:"agent,omitempty"`     // --agent: the recipe's name
 	// Command is the command -d started in the background (its state and
 	// exit status: bottle list --json).
 	Command []string `json:"command,omitempty"`
@@ -47,24 +48,31 @@ func ToJSON(b *launcher.Bottle) JSON {
 	return JSON{
 		Name: b.Name, Backend: b.Backend, ProxyURL: b.ProxyURL, CAFingerprint: b.CAFingerprint, StateDir: b.StateDir,
 		Containers: JSONContainers{Agent: b.Agent, Sidecar: b.Sidecar}, Networks: JSONNetworks{Internal: b.Internal, Egress: b.Egress},
-		AgentUser: b.AgentUser, Mode: b.Mode, MCPURL: b.MCPURL, Approvals: b.Approvals, Command: b.Command,
+		AgentUser: b.AgentUser, Mode: b.Mode, MCPURL: b.MCPURL, Approvals: b.Approvals, Agent: b.Recipe, Command: b.Command,
 	}
 }
 
 // summary says what was launched: as JSON on stdout with --json, else in
 // words on stderr (nothing with -q).
 func (opts *Options) summary(b *launcher.Bottle, took time.Duration) error {
+	if opts.Recipe != nil && b.Recipe == "" {
+		// A launcher that does not record it yet: the launch had one.
+		c := *b
+		c.Recipe, b = opts.Recipe.Name, &c
+	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, ToJSON(b))
 	}
 	if opts.Quiet {
 		return nil
 	}
-	printSummary(opts.IO.Err, b, took)
+	printSummary(opts.IO.Err, b, took, opts.headless())
 	return nil
 }
 
-func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration) {
+// printSummary says in words what runs; headless: the command is the
+// agent's, and its output follows.
+func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration, headless bool) {
 	fmt.Fprintf(w, "\nbottle %q is running (%s, launched in %.1fs)\n", b.Name, b.Backend, took.Seconds())
 	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
 	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
@@ -72,7 +80,13 @@ func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration) {
 	if b.Approvals == "ask" {
 		fmt.Fprintf(w, "  approve:   bottle approvals %s (denied requests are held until you decide)\n", b.Name)
 	}
-	if len(b.Command) > 0 {
+	if b.Recipe != "" {
+		fmt.Fprintf(w, "  agent:     %s (bottle shell %s opens it)\n", termsafe.Line(b.Recipe), b.Name)
+	}
+	switch {
+	case headless:
+		fmt.Fprintf(w, "  command:   %s; its output follows, and is kept in bottle logs %s\n\n", termsafe.Line(shquote.Join(b.Command)), b.Name)
+	case len(b.Command) > 0:
 		fmt.Fprintf(w, "  command:   %s, in the background\n  output:    bottle logs %s -f (ends when the command does)\n  status:    bottle list (its exit status, once it has ended)\n",
 			termsafe.Line(shquote.Join(b.Command)), b.Name)
 	}

@@ -15,6 +15,13 @@ import (
 	"bottle.dev/bottle/launcher"
 )
 
+// JSON is one bottle as `bottle list --json` prints it: its summary, and
+// the agent recipe it was launched with (bottle launch --agent).
+type JSON struct {
+	launcher.Summary
+	Recipe string `json:"recipe,omitempty"`
+}
+
 // Options are `bottle list`'s dependencies and flags.
 type Options struct {
 	IO       *cmdutil.IOStreams
@@ -50,7 +57,8 @@ or how it exited (its output: bottle logs NAME).
 status, step and error (where its launch stopped, and why), backend,
 created, stopped, containers, networks, proxy_url, mcp_url (the agent's
 MCP_SUPERVISE_URL), approvals (what launch --approvals said: ask or off),
-and command (argv, state, exit_code, signal, error) when it has one.`,
+recipe (the agent it runs: what launch --agent said), and command (argv,
+state, exit_code, signal, error) when it has one.`,
 		Example: `  bottle list
   bottle list --all
   bottle list --json | jq -r '.[] | select(.status=="incomplete") | .name'`,
@@ -84,9 +92,17 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	hidden := len(all) - len(sums)
 	if opts.JSON {
+		out := make([]JSON, 0, len(sums))
+		for _, s := range sums {
+			j := JSON{Summary: s}
+			if b, err := l.Load(s.Name); err == nil {
+				j.Recipe = b.Recipe
+			}
+			out = append(out, j)
+		}
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(sums)
+		return enc.Encode(out)
 	}
 	if len(sums) == 0 {
 		if hidden > 0 {

@@ -3,12 +3,15 @@ package list
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
 )
 
@@ -80,5 +83,30 @@ func TestListErrors(t *testing.T) {
 	}
 	if r := fx.Run(NewCmd(fx.F, nil), nil, "x"); r.Code != cmdutil.ExitUsage {
 		t.Errorf("an argument: %+v", r)
+	}
+}
+
+// TestListRecipe: --json says which agent a bottle runs.
+func TestListRecipe(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.F.Env.Backend = "docker"
+	fx.Launch("plain", "docker")
+	b := fx.Launch("fix", "docker")
+	path := filepath.Join(b.StateDir, contract.MetadataFile)
+	data, _ := os.ReadFile(path)
+	var meta map[string]any
+	if err := json.Unmarshal(data, &meta); err != nil {
+		t.Fatal(err)
+	}
+	meta["recipe"] = "claude"
+	data, _ = json.Marshal(meta)
+	os.WriteFile(path, data, 0o600)
+	r := fx.Run(NewCmd(fx.F, nil), nil, "--json")
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || len(got) != 2 || got[0]["name"] != "fix" || got[0]["recipe"] != "claude" || got[0]["status"] != "running" {
+		t.Fatalf("%v %+v", err, r)
+	}
+	if _, ok := got[1]["recipe"]; ok || got[1]["name"] != "plain" {
+		t.Errorf("a bottle without an agent: %v", got[1])
 	}
 }

@@ -6,10 +6,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,7 +51,8 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "logs NAME",
 		Short: "Show a bottle's command output, its sidecar's log, or its egress audit",
 		Long: `Show the output of the command started with 'bottle launch NAME -d -- CMD'
-(else the agent container's log), the sidecar's log (--sidecar), or the
+or of a headless agent ('bottle launch NAME --agent claude -- -p TASK'), else
+the agent container's log; the sidecar's log (--sidecar), or the
 egress audit (--egress): one line per request, tunnel and refused DNS query,
 with the rule that decided and, for failures, the error. The launch's
 self-test probes its own sidecar, and those lines are left out (--selftest
@@ -118,7 +117,7 @@ func run(ctx context.Context, opts *Options) error {
 		out = &termsafe.Writer{W: opts.IO.Out}
 	}
 	if !opts.Sidecar && len(b.Command) > 0 {
-		return commandLog(ctx, l, b, out, opts)
+		return cmdutil.CommandLog(ctx, l, b, out, opts.Follow, opts.Poll)
 	}
 	if l.CheckUsable(b) != nil {
 		// The launcher saves each container's log at stop as ROLE.log.
@@ -131,84 +130,6 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	return l.Backend.Logs(ctx, container, opts.Follow, out)
-}
-
-// commandLog prints the detached command's output, which its supervisor
-// writes to the command directory (the older, rotated file first); with
-// Follow, it keeps reading until the command has ended (its status is
-// written), the bottle is stopped, or ctx ends.
-func commandLog(ctx context.Context, l *launcher.Launcher, b *launcher.Bottle, out io.Writer, opts *Options) error {
-	path := filepath.Join(l.CommandDir(b.Name), contract.CommandLogFile)
-	if f, err := launcher.OpenAgentFile(path + ".1"); err == nil {
-		_, err = io.Copy(out, f)
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	f, err := launcher.OpenAgentFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if !opts.Follow {
-			return nil // it has printed nothing yet
-		}
-	} else if err != nil {
-		return err
-	}
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	poll := opts.Poll
-	if poll == 0 {
-		poll = 200 * time.Millisecond
-	}
-	for n := 0; ; n++ {
-		if f != nil {
-			if _, err := io.Copy(out, f); err != nil {
-				return err
-			}
-		}
-		if !opts.Follow {
-			return nil
-		}
-		// Once it has ended, what it wrote is all there: one more read.
-		ended := l.CommandEnded(b)
-		if !ended && n%10 == 0 {
-			// A stop ends the command with the bottle, status or not.
-			if nb, err := l.Load(b.Name); err != nil || l.CheckUsable(nb) != nil {
-				ended = true
-			}
-		}
-		if cur, err := os.Lstat(path); err == nil && (f == nil || !sameFile(f, cur)) {
-			// Rotated (or just made): finish the old file, go on with the new.
-			if f != nil {
-				io.Copy(out, f)
-				f.Close()
-			}
-			if f, err = launcher.OpenAgentFile(path); err != nil {
-				f = nil
-			}
-			continue
-		}
-		if ended {
-			if f != nil {
-				_, err := io.Copy(out, f)
-				return err
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(poll):
-		}
-	}
-}
-
-func sameFile(f *os.File, st fs.FileInfo) bool {
-	fst, err := f.Stat()
-	return err == nil && os.SameFile(fst, st)
 }
 
 // egressLog prints the audit: the rotated files first (oldest first), then

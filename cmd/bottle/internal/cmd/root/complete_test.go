@@ -20,6 +20,7 @@ import (
 // (cobra's __complete).
 func TestCompletion(t *testing.T) {
 	fx := cmdtest.New(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // no recipes of the user's
 	fx.Launch("up", "docker")
 	fx.Launch("old", "macos-container")
 	if _, err := fx.Launcher("macos-container").Stop(context.Background(), "old"); err != nil {
@@ -84,6 +85,8 @@ func TestCompletion(t *testing.T) {
 		{[]string{"stop", "up", ""}, nil},       // not offered twice
 		{[]string{"exec", "up", "--", ""}, nil}, // the command in the agent: nothing bottle knows
 		{[]string{"launch", "--backend", ""}, []string{"docker", "macos-container"}},
+		{[]string{"launch", "--agent", ""}, []string{"claude", "codex", "gemini"}}, // the recipes: here, none but the built-in ones
+		{[]string{"agents", ""}, []string{"claude", "codex", "gemini"}},
 		{[]string{"completion", ""}, []string{"bash", "zsh", "fish", "powershell"}},
 		{[]string{"allow", "ch"}, []string{"check"}},
 		{[]string{"help", "al"}, []string{"allow"}},

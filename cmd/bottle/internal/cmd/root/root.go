@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bottle.dev/bottle/cmd/bottle/internal/cmd/agents"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/approvals/approve"
@@ -83,6 +84,7 @@ command in the agent.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		launch.NewCmd(f, nil),
+		agents.NewCmd(f, nil),
 		list.NewCmd(f, nil),
 		execcmd.NewCmd(f, nil),
 		shell.NewCmd(f, nil),

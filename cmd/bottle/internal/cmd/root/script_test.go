@@ -142,6 +142,8 @@ func setup(e *testscript.Env) error {
 	state := filepath.Join(e.WorkDir, "state")
 	e.Setenv("PATH", bin)
 	e.Setenv("XDG_STATE_HOME", state)
+	// The user's agent recipes: none, unless a script writes some there.
+	e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, "config"))
 	e.Setenv("BOTTLES", filepath.Join(state, "bottle"))
 	e.Setenv("FAKERT_DIR", filepath.Join(e.WorkDir, ".fakert"))
 	e.Setenv("OWNER", launcher.Owner(filepath.Join(state, "bottle")))

@@ -1,12 +1,16 @@
 package shell
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"bottle.dev/bottle/cmd/bottle/internal/cmdtest"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/contract"
 )
 
 func TestShell(t *testing.T) {
@@ -38,5 +42,35 @@ func TestShell(t *testing.T) {
 	}
 	if r := fx.Run(NewCmd(fx.F, nil), nil); r.Code != cmdutil.ExitUsage {
 		t.Errorf("%+v", r)
+	}
+}
+
+// TestShellOpensTheAgent: a bottle launched with an agent opens it, its
+// argv as the launch recorded it, after one line that says how to get a
+// shell instead.
+func TestShellOpensTheAgent(t *testing.T) {
+	fx := cmdtest.New(t)
+	b := fx.Launch("fix", "docker")
+	path := filepath.Join(b.StateDir, contract.MetadataFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(data, &meta); err != nil {
+		t.Fatal(err)
+	}
+	meta["recipe"], meta["agent_argv"] = "fake", []string{"sh", "-c", "exit 5"}
+	data, _ = json.Marshal(meta)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fx.Calls()
+	r := fx.Run(NewCmd(fx.F, nil), nil, "fix")
+	if r.Code != 5 || r.Stderr != "fake in bottle fix; for a shell: bottle exec fix -- bash\n" {
+		t.Errorf("%+v", r)
+	}
+	if c := fx.Calls(); len(c) != 1 || !strings.HasSuffix(c[0], " -- sh -c 'exit 5'") {
+		t.Errorf("%q", c)
 	}
 }
