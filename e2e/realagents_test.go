@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,6 +95,8 @@ func TestRealAgents(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("bottle launch --agent %s exited %d\nstdout:\n%s\nstderr:\n%s", a.name, code, stdout, stderr)
 			}
+			t.Logf("the agent's output:\n%s", stdout)
+			logEgress(t, w, name)
 			if !strings.Contains(stdout, a.text) {
 				t.Errorf("the agent's output lacks %q:\n%s\nstderr:\n%s", a.text, stdout, stderr)
 			}
@@ -138,6 +142,27 @@ func TestRealAgents(t *testing.T) {
 			}
 		})
 	}
+}
+
+// logEgress logs what the bottle's proxy decided for each of the agent's
+// requests (which hosts the CLI tried beyond its API, and were refused).
+func logEgress(t *testing.T, w *world, name string) {
+	t.Helper()
+	data, _ := os.ReadFile(filepath.Join(w.state, "bottle", name, "logs", "egress.jsonl"))
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(l), &e) != nil {
+			continue
+		}
+		for _, k := range []string{"decision", "cause", "method", "host", "path", "status"} {
+			if v, ok := e[k]; ok {
+				fmt.Fprintf(&b, "%s=%v ", k, v)
+			}
+		}
+		b.WriteString("\n")
+	}
+	t.Logf("egress of %s:\n%s", name, b.String())
 }
 
 // recipeCredential is the built-in recipe's credential bound to host:
