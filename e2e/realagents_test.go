@@ -84,6 +84,11 @@ func TestRealAgents(t *testing.T) {
 			w.extraEnv = append(w.extraEnv, cred.Source.Ref+"="+key)
 			o.clear()
 			name := uniq("ra-" + a.name)
+			// The agent's image goes when the test ends, after the bottle
+			// (cleanups run last first): its tag hashes the install step,
+			// the --upstream-ca bundle with this run's test root among it,
+			// so no later run would use it, and each holds hundreds of MB.
+			t.Cleanup(func() { removeAgentImage(w, name) })
 			args := append([]string{"launch", name, "--agent", a.name, "--workspace", ws, "--egress-network", w.net,
 				"--upstream-dns", w.simA + ":53", "--upstream-ca", upstreamCA, "--"}, a.args...)
 			start := time.Now()
@@ -141,6 +146,17 @@ func TestRealAgents(t *testing.T) {
 				t.Errorf("no POST %s%s* reached the fake API; requests: %v", a.host, a.path, o.requests())
 			}
 		})
+	}
+}
+
+// removeAgentImage removes the image bottle name's agent ran from.
+func removeAgentImage(w *world, name string) {
+	b, err := os.ReadFile(filepath.Join(w.state, "bottle", name, "bottle.json"))
+	var meta struct {
+		AgentImage string `json:"agent_image"`
+	}
+	if err == nil && json.Unmarshal(b, &meta) == nil && strings.HasPrefix(meta.AgentImage, "bottle-agent:") {
+		dockerErr("rmi", meta.AgentImage)
 	}
 }
 
