@@ -1,4 +1,4 @@
-package fakeapi
+package main
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/e2e/fakeapi"
 )
 
 // TestRealCLIs runs the real agent CLIs headless against the fake APIs,
@@ -33,10 +34,10 @@ import (
 // a real host: every name resolves to loopback, where the fakes answer
 // on port 443 with certificates from a test root.
 //
-//	go test -c -o /tmp/fakeapi.test ./e2e/fakeapi
+//	go test -c -o /tmp/fakenet.test ./e2e/fakenet
 //	echo nameserver 127.0.0.1 > /tmp/resolv.loopback
 //	unshare -n -m sh -c 'mount --bind /tmp/resolv.loopback /etc/resolv.conf && ip link set lo up &&
-//	  BOTTLE_REAL_CLIS=/path/to/bin /tmp/fakeapi.test -test.run TestRealCLIs -test.v'
+//	  BOTTLE_REAL_CLIS=/path/to/bin /tmp/fakenet.test -test.run TestRealCLIs -test.v'
 //
 // BOTTLE_REAL_CLIS is a directory list (like PATH) holding claude, codex
 // and gemini; a CLI not found there is skipped.
@@ -57,11 +58,11 @@ func TestRealCLIs(t *testing.T) {
 		args            []string
 		env             []string
 	}{
-		{"claude", "claude", ClaudeText, []string{"-p", "say hi", "--dangerously-skip-permissions"},
+		{"claude", "claude", fakeapi.ClaudeText, []string{"-p", "say hi", "--dangerously-skip-permissions"},
 			[]string{"ANTHROPIC_API_KEY=sk-ant-test-key"}},
-		{"codex", "codex", CodexText, []string{"exec", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check", "say hi"},
+		{"codex", "codex", fakeapi.CodexText, []string{"exec", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check", "say hi"},
 			[]string{"OPENAI_API_KEY=sk-test-key"}},
-		{"gemini", "gemini", GeminiText, []string{"-p", "say hi", "--yolo"},
+		{"gemini", "gemini", fakeapi.GeminiText, []string{"-p", "say hi", "--yolo"},
 			[]string{"GEMINI_API_KEY=gemini-test-key"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -215,7 +216,7 @@ func startLoopbackInternet(t *testing.T) *loopbackInternet {
 		t.Cleanup(func() { srv.Shutdown() })
 	}
 	mux := http.NewServeMux()
-	Register(mux)
+	fakeapi.Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "fakenet test: nothing here", http.StatusNotFound)
 	})
