@@ -22,6 +22,11 @@ type RuleSpec struct {
 	Passthrough bool     `json:"passthrough,omitempty"`
 	SNIOptional bool     `json:"sni_optional,omitempty"` // sni: optional; only with Passthrough
 	Deny        bool     `json:"deny,omitempty"`         // the rule goes in (or comes out of) the deny list
+	// Origin is the `origin:` Add writes on an allow rule ("preset
+	// pypi"); it plays no part in finding a rule already there. It is not
+	// part of the approvals channel: an agent cannot say who added a rule
+	// it asks for.
+	Origin string `json:"-"`
 }
 
 // normalized is a RuleSpec validated and in canonical form, comparable with a
@@ -35,12 +40,21 @@ type normalized struct {
 	paths   []string
 	pass    bool
 	sniOpt  bool
+	origin  string
 }
 
 func (s RuleSpec) normalize() (normalized, error) {
-	n := normalized{list: "allow", pass: s.Passthrough, sniOpt: s.SNIOptional}
+	n := normalized{list: "allow", pass: s.Passthrough, sniOpt: s.SNIOptional, origin: s.Origin}
+	if s.Origin != "" {
+		if err := CheckOrigin(s.Origin); err != nil {
+			return n, fmt.Errorf("origin %q %v", s.Origin, err)
+		}
+	}
 	if s.Deny {
 		n.list = "deny"
+		if s.Origin != "" {
+			return n, errors.New("an origin applies only to allow rules")
+		}
 		if s.Passthrough {
 			return n, errors.New("--passthrough applies only to allow rules")
 		}
@@ -429,6 +443,9 @@ func renderRule(n normalized, dash, keyIndent, nl string) string {
 	}
 	if n.sniOpt {
 		kv = append(kv, [2]string{"sni", "optional"})
+	}
+	if n.origin != "" {
+		kv = append(kv, [2]string{"origin", yamlString(n.origin)})
 	}
 	var b strings.Builder
 	for i, p := range kv {

@@ -35,6 +35,7 @@ func TestEditGolden(t *testing.T) {
 		{name: "add-to-empty-list", in: "empty-allow.yaml", add: &RuleSpec{Host: "a.example.com"}},
 		{name: "add-to-flow-list", in: "flow.yaml", add: &RuleSpec{Host: "b.example.com"}, rewritten: true},
 		{name: "add-crlf", in: "crlf.yaml", add: &RuleSpec{Host: "b.example.com"}},
+		{name: "add-origin", in: "commented.yaml", add: &RuleSpec{Host: "files.example.com", Ports: []uint16{443}, Methods: []string{"GET", "HEAD"}, Origin: "preset test"}},
 		{name: "rm-first", in: "commented.yaml", rm: &RuleSpec{Host: "api.anthropic.com"}, removed: "allow[0]"},
 		{name: "rm-multiline", in: "commented.yaml", rm: &RuleSpec{Host: "github.com", Methods: []string{"post", "GET", "HEAD"}, Paths: []string{"/acme/widget/**", "/acme/widget.git/**"}}, removed: "allow[2]"},
 		{name: "rm-deny", in: "commented.yaml", rm: &RuleSpec{Host: "gist.github.com", Deny: true}, removed: "deny[0]"},
@@ -192,5 +193,30 @@ func TestEditEmbeddedKeys(t *testing.T) {
 	}
 	if _, err := RemoveEmbedded("bottle.yaml", in, RuleSpec{Host: "pypi.org"}, false, keys); !errors.Is(err, ErrNoMatch) {
 		t.Errorf("removing a rule that is not there: %v", err)
+	}
+}
+
+// TestAddOrigin: Add writes origin: on the rule, finds a rule already
+// there whatever its origin, and refuses a bad origin or one on a deny
+// rule.
+func TestAddOrigin(t *testing.T) {
+	spec := RuleSpec{Host: "a.example.com", Ports: []uint16{443}, Origin: "preset x"}
+	res, err := Add("a.yaml", []byte("version: 1\nallow:\n  - host: a.example.com\n    ports: [443]\n"), spec)
+	if err != nil || res.Existing != "allow[0]" {
+		t.Errorf("same rule without origin: %+v %v", res, err)
+	}
+	res, err = Add("a.yaml", nil, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustParse(t, string(res.Data))
+	if p.Allow()[0].Origin != "preset x" {
+		t.Errorf("origin not written:\n%s", res.Data)
+	}
+	if _, err := Add("a.yaml", nil, RuleSpec{Host: "a.example.com", Deny: true, Origin: "preset x"}); err == nil {
+		t.Error("a deny rule took an origin")
+	}
+	if _, err := Add("a.yaml", nil, RuleSpec{Host: "a.example.com", Origin: "x\n"}); err == nil || !strings.Contains(err.Error(), `origin "x\n" has`) {
+		t.Errorf("bad origin: %v", err)
 	}
 }

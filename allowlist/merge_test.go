@@ -2,12 +2,11 @@ package allowlist
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/rogpeppe/go-internal/txtar"
 
 	"bottle.dev/bottle/internal/golden"
 )
@@ -30,13 +29,13 @@ func TestMergeGolden(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".txtar")
 		t.Run(name, func(t *testing.T) {
-			ar, err := txtar.ParseFile(f)
+			sections, err := readCase(f)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var data []byte
 			extra := agent
-			for _, file := range ar.Files {
+			for _, file := range sections {
 				switch file.Name {
 				case "data.yaml":
 					data = file.Data
@@ -93,6 +92,37 @@ func TestMergeGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// section is one file of a case: what follows a "-- NAME --" line, up
+// to the next.
+type section struct {
+	Name string
+	Data []byte
+}
+
+// readCase reads a testdata/merge case: a comment, then "-- data.yaml --"
+// and, optionally, "-- extra.yaml --", each followed by that file (the
+// txtar layout; allowlist imports nothing but YAML, even in tests).
+func readCase(path string) ([]section, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []section
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if name, ok := bytes.CutPrefix(bytes.TrimRight(line, "\n"), []byte("-- ")); ok && bytes.HasSuffix(name, []byte(" --")) {
+			out = append(out, section{Name: string(bytes.TrimSuffix(name, []byte(" --")))})
+			continue
+		}
+		if len(out) > 0 {
+			out[len(out)-1].Data = append(out[len(out)-1].Data, line...)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s has no -- data.yaml -- section", path)
+	}
+	return out, nil
 }
 
 // checkKept fails when a rule or credential of data is not in got, at the
@@ -203,12 +233,12 @@ func FuzzMerge(f *testing.F) {
 	files, _ := filepath.Glob("testdata/merge/*.txtar")
 	agent, _ := os.ReadFile("testdata/merge/agent.extra.yaml")
 	for _, file := range files {
-		ar, err := txtar.ParseFile(file)
+		sections, err := readCase(file)
 		if err != nil {
 			continue
 		}
 		data, extra := []byte(nil), agent
-		for _, s := range ar.Files {
+		for _, s := range sections {
 			if s.Name == "data.yaml" {
 				data = s.Data
 			} else {

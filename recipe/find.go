@@ -117,6 +117,8 @@ func notFound(name string, dirs []string) error {
 	fmt.Fprintf(&b, "no agent recipe %q", name)
 	if s := closest(name, names); s != "" {
 		fmt.Fprintf(&b, "; did you mean %q?", s)
+	} else {
+		b.WriteString(".")
 	}
 	fmt.Fprintf(&b, " The recipes are %s (looked for %s.yaml in ", strings.Join(names, ", "), name)
 	for _, d := range dirs {

@@ -106,6 +106,10 @@ func parse(file string, data []byte, want string) (*Recipe, error) {
 		return nil, allowlist.ErrorList{{File: file, Msg: fmt.Sprintf("file is larger than %d MiB; a recipe is a short hand-written file", MaxFileSize>>20)}}
 	}
 	root, err := decode(data)
+	var second *secondDoc
+	if errors.As(err, &second) {
+		return nil, allowlist.ErrorList{{File: file, Line: second.line, Col: second.col, Msg: "a second YAML document (after \"---\"); a recipe is one document"}}
+	}
 	if err != nil {
 		// The allowlist parser words YAML errors with their line; the
 		// recipe's are the same errors in the same file.
@@ -126,14 +130,18 @@ func parse(file string, data []byte, want string) (*Recipe, error) {
 		slices.SortStableFunc(p.errs, func(a, b *allowlist.Error) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
 		})
-		return nil, p.errs
+		// A node that aliases make part of a list many times is reported
+		// once.
+		return nil, slices.CompactFunc(p.errs, func(a, b *allowlist.Error) bool { return *a == *b })
 	}
 	p.r.Sum = sum(p.r.Install)
 	return p.r, nil
 }
 
-// errNotYAML stands for a document the YAML decoder refused.
-var errNotYAML = errors.New("not one YAML document")
+// secondDoc is where a second YAML document begins.
+type secondDoc struct{ line, col int }
+
+func (e *secondDoc) Error() string { return "a second YAML document" }
 
 // decode returns the root node of data's one YAML document, nil for an
 // empty file, or an error for anything else.
@@ -147,8 +155,10 @@ func decode(data []byte) (*yaml.Node, error) {
 		return nil, err
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errNotYAML
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &secondDoc{extra.Line, extra.Column}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, err
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
@@ -208,6 +218,10 @@ func (p *parser) mapping(where string, n *yaml.Node, known []string, fn func(key
 			continue
 		}
 		seen[name] = k
+		if where == "" && !slices.Contains(known, name) && slices.Contains(allowlist.Keys(), name) {
+			p.errorf(k, "%s is an allowlist key that a recipe does not take: a recipe adds allow rules and credentials (allow:, credentials:) to the bottle's allowlist and nothing else; put %s in your allowlist.yaml", name, name)
+			continue
+		}
 		if !slices.Contains(known, name) {
 			hint := ""
 			if s := closest(name, known); s != "" {
@@ -262,9 +276,9 @@ func (p *parser) recipe(root *yaml.Node, want string) {
 		case "install":
 			p.install(v)
 		case "command":
-			p.r.Command = p.words("command", v, true)
+			p.r.Command = p.words("command", v, true, "[claude, --verbose]")
 		case "unattended":
-			p.r.Unattended = p.words("unattended", v, false)
+			p.r.Unattended = p.words("unattended", v, false, "[--dangerously-skip-permissions]")
 		case "env":
 			p.envs(v)
 		case "instructions":
@@ -300,15 +314,18 @@ func (p *parser) str(key string, v *yaml.Node) (string, bool) {
 	return v.Value, true
 }
 
-// words reads a list of non-empty strings (a scalar is a word: YAML's
-// `unattended: --yolo` means the list of it). With need, the list may not be
-// empty.
-func (p *parser) words(key string, v *yaml.Node, need bool) []string {
+// words reads a list of non-empty strings; with need, the list may not be
+// empty. example is a list that would do, for the message.
+func (p *parser) words(key string, v *yaml.Node, need bool, example string) []string {
 	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" && !need {
 		return nil
 	}
-	if v.Kind != yaml.SequenceNode || (need && len(v.Content) == 0) {
-		p.errorf(v, "%s must be a list of words, e.g. [claude, --verbose]; found %s", key, describe(v))
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v, "%s must be a list, e.g. %s; found %s", key, example, describe(v))
+		return nil
+	}
+	if need && len(v.Content) == 0 {
+		p.errorf(v, "%s is empty; it must name the agent CLI, e.g. [claude]", key)
 		return nil
 	}
 	var out []string
@@ -341,7 +358,8 @@ func (p *parser) install(v *yaml.Node) {
 		return
 	}
 	p.mapping("install", v, installKeys, func(key string, k, v *yaml.Node) {
-		words := p.words("install."+key, v, false)
+		example := map[string]string{"npm": `["@openai/codex", "pkg@1.2.3"]`, "run": `["codex --version"] (shell lines)`}[key]
+		words := p.words("install."+key, v, false, example)
 		switch key {
 		case "npm":
 			for i, w := range words {
@@ -492,8 +510,7 @@ func (p *parser) policy(root *yaml.Node, data []byte) {
 	type pos struct{ line, col int }
 	type span struct{ from, to pos }
 	var spans []span
-	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	doc.Content = append(doc.Content, scalar("version", "!!str"), scalar("1", "!!int"))
+	var sections []*yaml.Node // key, value, key, value
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := deref(root.Content[i]), deref(root.Content[i+1])
 		if k == nil || v == nil || !slices.Contains(policyKeys, k.Value) {
@@ -504,10 +521,10 @@ func (p *parser) policy(root *yaml.Node, data []byte) {
 			end = pos{root.Content[i+2].Line, root.Content[i+2].Column}
 		}
 		spans = append(spans, span{pos{v.Line, v.Column}, end})
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			continue // "allow:" with nothing under it
+		if (v.Kind == yaml.ScalarNode && v.Tag == "!!null") || (v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
+			continue // "allow:" with nothing under it, or []
 		}
-		doc.Content = append(doc.Content, scalar(k.Value, "!!str"), clean(v, 0))
+		sections = append(sections, k, v)
 	}
 	if len(spans) == 0 {
 		return
@@ -529,8 +546,20 @@ func (p *parser) policy(root *yaml.Node, data []byte) {
 		return
 	}
 	p.credentialEnv(pol)
-	if len(doc.Content) == 2 {
+	if len(sections) == 0 {
 		return // neither has anything in it
+	}
+	// The Policy is made only from rules that parsed: their aliases can
+	// stand for nothing but rules, lists of words and words.
+	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	doc.Content = append(doc.Content, scalar("version", "!!str"), scalar("1", "!!int"))
+	budget := maxPolicyNodes
+	for i := 0; i < len(sections); i += 2 {
+		doc.Content = append(doc.Content, scalar(sections[i].Value, "!!str"), clean(sections[i+1], &budget))
+	}
+	if budget < 0 {
+		p.errorf(sections[1], "allow and credentials stand for more than %d YAML nodes once their aliases are followed; write the rules out instead of repeating aliases", maxPolicyNodes)
+		return
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -554,8 +583,8 @@ func (p *parser) credentialEnv(pol *allowlist.Policy) {
 				vars = append(vars, s.Ref)
 			}
 		}
-		for _, name := range vars {
-			if k := p.env[name]; name != "" && k != nil {
+		for i, name := range vars {
+			if k := p.env[name]; name != "" && k != nil && !slices.Contains(vars[:i], name) {
 				p.errorf(k, "env: %s is credential %s's (its placeholder, or where its real value is read); drop it from env", name, c.Name)
 			}
 		}
@@ -566,14 +595,17 @@ func scalar(value, tag string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value}
 }
 
-// maxDepth bounds clean's recursion; a policy is a few levels deep.
-const maxDepth = 64
+// maxPolicyNodes bounds the Policy's size: aliases can make a short file
+// stand for a huge tree, and a recipe's rules are a handful.
+const maxPolicyNodes = 100_000
 
 // clean copies n with aliases resolved and comments, anchors and positions
 // dropped: the recipe's Policy is the rules, not how the file wrote them.
-func clean(n *yaml.Node, depth int) *yaml.Node {
+// Each node copied takes one from *budget; below zero, it stops copying.
+func clean(n *yaml.Node, budget *int) *yaml.Node {
 	n = deref(n)
-	if n == nil || depth > maxDepth {
+	*budget--
+	if n == nil || *budget < 0 {
 		return scalar("", "!!null")
 	}
 	out := &yaml.Node{Kind: n.Kind, Tag: n.Tag, Value: n.Value}
@@ -583,7 +615,7 @@ func clean(n *yaml.Node, depth int) *yaml.Node {
 		out.Style = 0
 	}
 	for _, c := range n.Content {
-		out.Content = append(out.Content, clean(c, depth+1))
+		out.Content = append(out.Content, clean(c, budget))
 	}
 	return out
 }

@@ -28,8 +28,8 @@
 //
 // Recipes are found by name (Find): in the project's .bottle/agents/,
 // then in $XDG_CONFIG_HOME/bottle/agents/ (~/.config/bottle/agents/),
-// then among the built-in ones (claude, codex, gemini); a name with a '/'
-// or ending in .yaml is a path.
+// then among the built-in ones (claude, codex, gemini); a name with a '/',
+// or ending in .yaml or .yml, is a path. docs/agents.md has every key.
 package recipe
 
 // Recipe is one validated agent recipe.

@@ -123,6 +123,7 @@ func main() {
 	requests := &requestLog{}
 	mux.Handle("/__requests", requests)
 	mux.HandleFunc("/echo", echo)
+	registerModel(mux)
 	mux.HandleFunc("/__dns", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(rec.list())
 	})

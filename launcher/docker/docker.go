@@ -84,9 +84,11 @@ func (b *Backend) ImageUser(ctx context.Context, ref string) (string, error) {
 	return b.cli().Output(ctx, "image", "inspect", "--format", "{{.Config.User}}", ref)
 }
 
-// BuildArgs is the argv of an image build.
+// BuildArgs is the argv of an image build. --force-rm: the classic
+// builder keeps the container of a failed step (and its image) otherwise,
+// and a failed install step of an agent recipe would leave both behind.
 func BuildArgs(s launcher.BuildSpec) []string {
-	args := []string{"build", "-f", s.Dockerfile, "-t", s.Tag}
+	args := []string{"build", "--force-rm", "-f", s.Dockerfile, "-t", s.Tag}
 	if s.NoCache {
 		args = append(args, "--no-cache")
 	}

@@ -105,10 +105,10 @@ type runnerFunc func(launcher.Cmd) error
 func (r runnerFunc) Run(_ context.Context, c launcher.Cmd) error { return r(c) }
 
 func TestReadEnv(t *testing.T) {
-	env := map[string]string{"BOTTLE_BACKEND": "docker", "BOTTLE_BUILDER_DNS": "192.0.2.1,192.0.2.2", "BOTTLE_AGENT_BASE": "base:1"}
+	env := map[string]string{"BOTTLE_BACKEND": "docker", "BOTTLE_BUILDER_DNS": "192.0.2.1,192.0.2.2", "BOTTLE_AGENT_BASE": "base:1", "BOTTLE_APT_DIR": "/chroot/etc/apt"}
 	home := func() (string, error) { return "/home/u", nil }
 	e := ReadEnv(func(k string) string { return env[k] }, home)
-	if e.Backend != "docker" || len(e.BuilderDNS) != 2 || e.AgentBase != "base:1" || e.StateDir != filepath.FromSlash("/home/u/.local/state/bottle") {
+	if e.Backend != "docker" || len(e.BuilderDNS) != 2 || e.AgentBase != "base:1" || e.AptDir != "/chroot/etc/apt" || e.StateDir != filepath.FromSlash("/home/u/.local/state/bottle") {
 		t.Errorf("%+v", e)
 	}
 	env["XDG_STATE_HOME"] = "/x"

@@ -45,7 +45,7 @@ func TestAgents(t *testing.T) {
 	os.Remove(filepath.Join(agents, "broken.yaml"))
 	// One recipe's text, to start one's own from.
 	r = fx.Run(NewCmd(fx.F, nil), nil, "codex")
-	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "# builtin:codex.yaml\nversion: 1\nname: codex\n") {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "# builtin:codex.yaml\n") || !strings.Contains(r.Stdout, "\nversion: 1\nname: codex\n") {
 		t.Errorf("codex: %+v", r)
 	}
 	r = fx.Run(NewCmd(fx.F, nil), nil, "mine")

@@ -13,7 +13,7 @@ func TestNewCmd(t *testing.T) {
 	for _, c := range NewCmd(fx.F).Commands() {
 		names = append(names, c.Name())
 	}
-	if !slices.Equal(names, []string{"add", "check", "list", "rm", "validate"}) {
+	if !slices.Equal(names, []string{"add", "check", "list", "presets", "rm", "validate"}) {
 		t.Errorf("allow's verbs: %q", names)
 	}
 }

@@ -75,8 +75,8 @@ func TestBadInvocations(t *testing.T) {
 		usage("bottle completion", `unknown shell "tcsh"; use bash, zsh, fish or powershell`, "completion", "tcsh"),
 
 		usage("bottle allow", `unknown command "chek" for "bottle allow"; did you mean check?`, "allow", "chek"),
-		usage("bottle allow", `unknown command "frob" for "bottle allow"; its commands are add, check, list, rm and validate`, "allow", "frob"),
-		usage("bottle allow add", "bottle allow add: missing the HOST to allow", "allow", "add"),
+		usage("bottle allow", `unknown command "frob" for "bottle allow"; its commands are add, check, list, presets, rm and validate`, "allow", "frob"),
+		usage("bottle allow add", "bottle allow add: missing the HOST to allow (or --preset NAME)", "allow", "add"),
 		usage("bottle allow add", "give --file or --bottle, not both", "allow", "add", "a.example.com", "--file", "x.yaml", "--bottle", "demo"),
 		usage("bottle allow add", `--port "gopher" is not a port; use a number from 1 to 65535 or a service name (`+strings.Join(allowlist.ServiceNames(), ", ")+`)`, "allow", "add", "a.example.com", "-p", "gopher"),
 		usage("bottle allow rm", "bottle allow rm: missing the HOST whose rule to remove", "allow", "rm"),

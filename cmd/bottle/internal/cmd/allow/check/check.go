@@ -54,6 +54,9 @@ type JSON struct {
 	// Git is the repository (host/path) of the git: entry whose implied
 	// rule decided ("git[N]"), if one did.
 	Git string `json:"git,omitempty"`
+	// Origin is the origin: of the rule that decided ("agent claude",
+	// "preset pypi"), when the file says who added it.
+	Origin string `json:"origin,omitempty"`
 }
 
 // NewCmd returns `bottle allow check`. With runF, the parsed options go
@@ -68,12 +71,14 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 TARGET is a URL (the request the agent would make, with --method, default GET)
 or HOST[:PORT] (a connection, as a CONNECT through the proxy; port 443 by
 default). The first word printed is "allow" or "deny", then the deciding
-rule and the reason; a denial also prints the command that would allow it.
+rule (and who added it, "(from preset pypi)", when the rule has an origin:)
+and the reason; a denial also prints the command that would allow it.
 
 --json prints one JSON object instead: decision ("allow", "deny" or
 "would-deny"), rule, cause (the audit log's key, e.g. "no-rule"), reason,
 hint (for a denial: the command that would allow it), for an allowed
-HOST[:PORT] action ("intercept" or "tunnel"), and warnings (see below).
+HOST[:PORT] action ("intercept" or "tunnel"), origin (the deciding rule's
+origin:, when it has one) and warnings (see below).
 
 A name is also looked up on the host (--no-resolve: not): if it resolves to a
 private, loopback, link-local or unique-local address, a warning says so,
@@ -136,8 +141,12 @@ func run(ctx context.Context, opts *Options) error {
 		warnings = append(warnings, fmt.Sprintf("%s is the host of %s (%s): git reaches it over https only, and a tls: passthrough tunnel there would be refused (git over SSH would bypass the git gate); use https://%s", g.Host, g.ID, g.Repo(), g.Repo()))
 	}
 	entry := gitEntry(pol, d.Rule)
+	origin := ""
+	if r := pol.Rule(d.Rule); r != nil {
+		origin = r.Origin
+	}
 	if opts.JSON {
-		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint, Warnings: warnings}
+		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint, Warnings: warnings, Origin: origin}
 		if entry != nil {
 			j.Git = entry.Repo()
 		}
@@ -161,7 +170,7 @@ func run(ctx context.Context, opts *Options) error {
 	if d.Denied() {
 		word = "deny"
 	}
-	fmt.Fprintf(opts.IO.Out, "%s by %s: %s\n", word, d.Rule, d.Reason)
+	fmt.Fprintf(opts.IO.Out, "%s by %s%s: %s\n", word, d.Rule, shared.FromOrigin(origin), d.Reason)
 	if entry != nil {
 		fmt.Fprintf(opts.IO.Out, "%s is the rule the git: entry for %s implies (line %d): %s\n", entry.ID, entry.Repo(), entry.Line, gated(entry))
 	}

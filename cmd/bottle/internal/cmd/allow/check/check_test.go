@@ -237,3 +237,27 @@ func TestCheckPrivateAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckOrigin: the deciding rule's origin: is named after its id, and
+// is "origin" in --json.
+func TestCheckOrigin(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.model.example\n    ports: [443]\n    origin: agent claude\n  - host: a.example.com\n")
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "--no-resolve", "https://api.model.example/v1/messages")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "allow by allow[0] (from agent claude): ") {
+		t.Errorf("check: %+v", r)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "--no-resolve", "https://a.example.com/")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "allow by allow[1]: ") {
+		t.Errorf("check without origin: %+v", r)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "--no-resolve", "--json", "https://api.model.example/")
+	var got JSON
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != 0 || got.Origin != "agent claude" || got.Rule != "allow[0]" {
+		t.Errorf("check --json: %v %+v", err, r)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "--no-resolve", "--json", "https://b.example.com/")
+	if strings.Contains(r.Stdout, `"origin"`) {
+		t.Errorf("a default decision has an origin: %s", r.Stdout)
+	}
+}

@@ -4,6 +4,7 @@ package list
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -12,6 +13,7 @@ import (
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/termsafe"
 )
 
 // Options are `bottle allow list`'s dependencies and flags.
@@ -40,6 +42,11 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the allowlist's rules",
+		Long: `List the allowlist's rules: the allow and deny rules the file spells out,
+then the rules its git: entries imply (git[N]). Once a rule says who added it
+(origin: "preset pypi", written by bottle allow add --preset, or "agent
+claude" on the rules an agent recipe brings), an ORIGIN column shows it;
+--json has it as "origin".`,
 		Example: `  bottle allow list
   bottle allow list --file team/allowlist.yaml
   bottle allow list --json | jq '.rules[].host'`,
@@ -88,8 +95,14 @@ func run(opts *Options) error {
 		fmt.Fprintf(opts.IO.Out, "%s has no rules: everything is denied (mode: %s)\n", src, pol.Mode())
 		return nil
 	}
+	// ORIGIN, who added a rule (origin:), appears once a rule has one.
+	origins := slices.ContainsFunc(rules, func(r *allowlist.Rule) bool { return r.Origin != "" })
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tTARGET\tPORTS\tMETHODS\tPATHS\tTLS\tLINE")
+	header := "RULE\tTARGET\tPORTS\tMETHODS\tPATHS\tTLS\tLINE"
+	if origins {
+		header += "\tORIGIN"
+	}
+	fmt.Fprintln(tw, header)
 	for i, r := range append(rules, implied...) {
 		j := shared.ToJSON(r)
 		if i >= len(rules) && len(j.Paths) > 1 {
@@ -105,7 +118,11 @@ func run(opts *Options) error {
 		if r.Ports != nil {
 			ports = allowlist.JoinPorts(r.Ports)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID, target, ports, orAny(r.Methods), orAny(j.Paths), orDash(j.TLS), r.Line)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d", r.ID, target, ports, orAny(r.Methods), orAny(j.Paths), orDash(j.TLS), r.Line)
+		if origins {
+			fmt.Fprintf(tw, "\t%s", orDash(termsafe.Line(r.Origin)))
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -86,3 +86,26 @@ func TestListProject(t *testing.T) {
 		t.Errorf("the file bottle.yaml names: %+v", r)
 	}
 }
+
+// TestListOrigin: a rule's origin: is an ORIGIN column (shown once a rule
+// has one) and "origin" in --json, left out for a rule without one.
+func TestListOrigin(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.model.example\n    ports: [443]\n    origin: agent claude\n  - host: a.example.com\n")
+	r := fx.Run(NewCmd(fx.F, nil), []string{"allow"})
+	want := `RULE      TARGET             PORTS   METHODS  PATHS  TLS        LINE  ORIGIN
+allow[0]  api.model.example  443     any      any    intercept  3     agent claude
+allow[1]  a.example.com      80,443  any      any    intercept  6     -
+`
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("list: exit %d\n%s\nwant:\n%s", r.Code, r.Stdout, want)
+	}
+	r = fx.Run(NewCmd(fx.F, nil), []string{"allow"}, "--json")
+	var got JSON
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != 0 {
+		t.Fatalf("list --json: %v %+v", err, r)
+	}
+	if got.Rules[0].Origin != "agent claude" || got.Rules[1].Origin != "" || strings.Count(r.Stdout, `"origin"`) != 1 {
+		t.Errorf("list --json:\n%s", r.Stdout)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"bottle.dev/bottle/allowlist"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/termsafe"
 )
 
 // RuleFlags are the selectors shared by add and rm.
@@ -212,11 +213,14 @@ type RuleJSON struct {
 	// From says where a rule the file does not spell out comes from:
 	// "git" for the rule a git: entry implies (its id is "git[N]").
 	From string `json:"from,omitempty"`
+	// Origin is the rule's origin: who added it ("agent claude",
+	// "preset pypi"), when the file says.
+	Origin string `json:"origin,omitempty"`
 }
 
 // ToJSON is r as RuleJSON.
 func ToJSON(r *allowlist.Rule) RuleJSON {
-	j := RuleJSON{ID: r.ID, List: "allow", Host: r.HostPattern(), Ports: r.Ports, DefaultPorts: r.DefaultPorts, Methods: r.Methods, Line: r.Line}
+	j := RuleJSON{ID: r.ID, List: "allow", Host: r.HostPattern(), Ports: r.Ports, DefaultPorts: r.DefaultPorts, Methods: r.Methods, Line: r.Line, Origin: r.Origin}
 	if r.Deny {
 		j.List = "deny"
 	} else {
@@ -240,3 +244,13 @@ func ToJSON(r *allowlist.Rule) RuleJSON {
 // RuleLine is a one-line description of a rule for confirmations (the one
 // rendering every message uses: allowlist.Rule.String).
 func RuleLine(r *allowlist.Rule) string { return r.String() }
+
+// FromOrigin is " (from ORIGIN)" for an entry whose file says who added
+// it, "" for one it does not. The origin is printable text (the parser
+// checks it), but it is escaped all the same: it is read from a file.
+func FromOrigin(origin string) string {
+	if origin == "" {
+		return ""
+	}
+	return " (from " + termsafe.Line(origin) + ")"
+}

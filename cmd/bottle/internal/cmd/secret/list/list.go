@@ -5,6 +5,7 @@ package list
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 	allowshared "bottle.dev/bottle/cmd/bottle/internal/cmd/allow/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmd/secret/shared"
 	"bottle.dev/bottle/cmd/bottle/internal/cmdutil"
+	"bottle.dev/bottle/internal/termsafe"
 )
 
 // Options are `bottle secret list`'s dependencies and flags.
@@ -42,6 +44,9 @@ type CredentialJSON struct {
 	Sources   []SourceJSON `json:"sources"`
 	AgentEnv  []string     `json:"agent_env"` // the agent's variables holding its placeholders
 	Line      int          `json:"line"`
+	// Origin is the credential's origin: who added it ("agent claude"),
+	// when the file says.
+	Origin string `json:"origin,omitempty"`
 }
 
 // SourceJSON is one source of a credential and whether it resolves now.
@@ -71,8 +76,10 @@ bottle launch would resolve it (a command: source is run, the keychain is
 asked; but not the command: sources of a bottle.yaml, which comes with a
 repository: those run only at bottle launch, once you have approved the
 file). A value is read only to check it, and never printed; list exits 0
-either way (--json's resolves says which do). The file is chosen as for
-bottle secret add; --bottle NAME lists a running bottle's live allowlist.`,
+either way (--json's resolves says which do). Once a credential says who
+added it (origin: "agent claude"), an ORIGIN column shows it. The file is
+chosen as for bottle secret add; --bottle NAME lists a running bottle's
+live allowlist.`,
 		Example: `  bottle secret list
   bottle secret list --bottle demo
   bottle secret list --json | jq '.credentials[] | select(any(.sources[]; .resolves == false)) | .name'`,
@@ -105,8 +112,14 @@ func run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.Out, "%s has no credentials (add one with bottle secret add SECRET --host HOST … --from SOURCE)\n", src)
 		return nil
 	}
+	// ORIGIN, who added a credential (origin:), appears once one has it.
+	origins := slices.ContainsFunc(out.Credentials, func(c CredentialJSON) bool { return c.Origin != "" })
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSENT AS\tHOSTS\tSOURCE\tAGENT_ENV\tRESOLVES")
+	header := "NAME\tSENT AS\tHOSTS\tSOURCE\tAGENT_ENV\tRESOLVES"
+	if origins {
+		header += "\tORIGIN"
+	}
+	fmt.Fprintln(tw, header)
 	var problems []string
 	for i, c := range out.Credentials {
 		how := shared.How(pol.Credentials()[i])
@@ -116,7 +129,11 @@ func run(ctx context.Context, opts *Options) error {
 				source += " (" + s.Role + ")"
 			}
 			if j == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, how, strings.Join(c.Hosts, ","), source, orDash(strings.Join(c.AgentEnv, ",")), resolves(s))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s", c.Name, how, strings.Join(c.Hosts, ","), source, orDash(strings.Join(c.AgentEnv, ",")), resolves(s))
+				if origins {
+					fmt.Fprintf(tw, "\t%s", orDash(termsafe.Line(c.Origin)))
+				}
+				fmt.Fprintln(tw)
 			} else {
 				fmt.Fprintf(tw, "\t\t\t%s\t\t%s\n", source, resolves(s))
 			}
@@ -155,7 +172,7 @@ func (opts *Options) load() (*allowlist.Policy, allowshared.Source, error) {
 // code on the host (bottle launch runs them once the file is approved).
 func (opts *Options) credential(ctx context.Context, c *allowlist.Credential, fromProject bool) CredentialJSON {
 	j := CredentialJSON{Name: c.Name, Kind: c.Kind.String(), Header: c.Header, BasicUser: c.BasicUser, Query: c.Query,
-		Hosts: c.Hosts(), AgentEnv: shared.AgentEnv(c), Line: c.Line}
+		Hosts: c.Hosts(), AgentEnv: shared.AgentEnv(c), Line: c.Line, Origin: c.Origin}
 	if j.AgentEnv == nil {
 		j.AgentEnv = []string{}
 	}

@@ -126,3 +126,23 @@ func TestListEmptyAndErrors(t *testing.T) {
 		t.Errorf("extra argument: %+v", r)
 	}
 }
+
+// TestListOrigin: a credential's origin: is an ORIGIN column (once one has
+// it) and "origin" in --json.
+func TestListOrigin(t *testing.T) {
+	fx := cmdtest.New(t)
+	fx.Dir("version: 1\nallow:\n  - host: api.example.com\n  - host: git.example.com\ncredentials:\n  - name: model\n    hosts: [api.example.com]\n    header: x-api-key\n    source: env:GOOD\n    origin: agent claude\n  - name: git\n    hosts: [git.example.com]\n    bearer: true\n    source: env:GOOD\n")
+	r := listWith(t, fx, fake)
+	want := `NAME   SENT AS           HOSTS            SOURCE    AGENT_ENV  RESOLVES  ORIGIN
+model  header X-Api-Key  api.example.com  env:GOOD  -          yes       agent claude
+git    bearer            git.example.com  env:GOOD  -          yes       -
+`
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("list: %+v\nwant:\n%s", r, want)
+	}
+	r = listWith(t, fx, fake, "--json")
+	var got JSON
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || r.Code != 0 || got.Credentials[0].Origin != "agent claude" || got.Credentials[1].Origin != "" {
+		t.Errorf("--json: %v %+v", err, r)
+	}
+}
