@@ -94,7 +94,13 @@ func TestRealAgents(t *testing.T) {
 				t.Fatalf("bottle launch --agent %s exited %d\nstdout:\n%s\nstderr:\n%s", a.name, code, stdout, stderr)
 			}
 			t.Logf("the agent's output:\n%s", stdout)
-			logEgress(t, w, name)
+			// What the agent needed of its API, the recipe's rules let
+			// through: nothing to its host was refused.
+			for _, e := range logEgress(t, w, name) {
+				if e["host"] == a.host && e["decision"] != "allow" {
+					t.Errorf("the proxy refused the agent a request to its API: %v", e)
+				}
+			}
 			if !strings.Contains(stdout, a.text) {
 				t.Errorf("the agent's output lacks %q:\n%s\nstderr:\n%s", a.text, stdout, stderr)
 			}
@@ -154,16 +160,19 @@ func removeAgentImage(w *world, name string) {
 }
 
 // logEgress logs what the bottle's proxy decided for each of the agent's
-// requests (which hosts the CLI tried beyond its API, and were refused).
-func logEgress(t *testing.T, w *world, name string) {
+// requests (which hosts the CLI tried beyond its API, and were refused),
+// and returns the audit lines.
+func logEgress(t *testing.T, w *world, name string) []map[string]any {
 	t.Helper()
 	data, _ := os.ReadFile(filepath.Join(w.state, "bottle", name, "logs", "egress.jsonl"))
 	var b strings.Builder
+	var all []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		var e map[string]any
 		if json.Unmarshal([]byte(l), &e) != nil {
 			continue
 		}
+		all = append(all, e)
 		for _, k := range []string{"decision", "cause", "method", "host", "path", "status"} {
 			if v, ok := e[k]; ok {
 				fmt.Fprintf(&b, "%s=%v ", k, v)
@@ -172,6 +181,7 @@ func logEgress(t *testing.T, w *world, name string) {
 		b.WriteString("\n")
 	}
 	t.Logf("egress of %s:\n%s", name, b.String())
+	return all
 }
 
 // recipeCredential is the built-in recipe's credential bound to host:
