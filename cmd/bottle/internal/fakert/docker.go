@@ -61,9 +61,9 @@ func (c *call) docker() int {
 		fmt.Fprintln(c.out, img.id())
 		return 0
 	case "build":
-		p, err := parse(args, flagSpec{"-f": true, "-t": true, "--build-arg": true, "--label": true, "--no-cache": false}, false)
+		p, err := parse(args, flagSpec{"-f": true, "-t": true, "--build-arg": true, "--label": true, "--no-cache": false, "--force-rm": false}, false)
 		if err != nil || len(p.pos) != 1 {
-			return c.unknown("want build -f FILE -t TAG [--build-arg K=V]... [--label K=V]... CONTEXT (%v)", err)
+			return c.unknown("want build [--force-rm] -f FILE -t TAG [--build-arg K=V]... [--label K=V]... CONTEXT (%v)", err)
 		}
 		return c.build(p.last("-t"), p.last("-f"), p.pos[0], labels(p.vals["--label"]))
 	case "network":

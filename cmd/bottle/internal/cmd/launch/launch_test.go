@@ -270,7 +270,7 @@ func TestLaunchInterruptedInBuild(t *testing.T) {
 	fx.Fakert("", "image", "base:1")
 	os.WriteFile("Dockerfile", []byte("FROM base:1\n"), 0o644)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	fx.F.Runner = interruptAt{next: fx.F.Runner, at: "docker build -f " + filepath.Join(mustGetwd(t), "Dockerfile"), cancel: cancel}
+	fx.F.Runner = interruptAt{next: fx.F.Runner, at: "docker build --force-rm -f " + filepath.Join(mustGetwd(t), "Dockerfile"), cancel: cancel}
 	cmd := NewCmd(fx.F, nil)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	cmd.SetArgs([]string{"demo", "--backend", "docker", "--dockerfile", "Dockerfile", "-v"})
