@@ -20,8 +20,8 @@ import (
 
 // realAgents are the real agent CLIs TestRealAgents runs, each with the
 // built-in recipe of its name, the words after -- for one headless turn,
-// the text its fake API answers every turn with (e2e/fakenet's
-// providers.go), and where that API reads the key.
+// the text its fake API answers every turn with (e2e/fakeapi, which
+// e2e/fakenet serves), and where that API reads the key.
 var realAgents = []struct {
 	name   string   // the built-in recipe
 	args   []string // after --
@@ -106,6 +106,9 @@ func TestRealAgents(t *testing.T) {
 			}
 			if strings.Contains(stdout+stderr, key) {
 				t.Error("the launch printed the real key")
+			}
+			if logs, errs, code := w.bottle("logs", name); code != 0 || !strings.Contains(logs, a.text) {
+				t.Errorf("bottle logs %s: exit %d, without %q:\n%s%s", name, code, a.text, logs, errs)
 			}
 
 			// The agent has the placeholder, and nowhere the key.
