@@ -6,7 +6,10 @@
 // (--git-password; pushes too). It records every DNS question and every
 // web request, so tests can prove that a refused name never reached it,
 // and which credentials an origin was sent; GET /__git-refs says what its
-// repositories hold. Test code only; never shipped.
+// repositories hold. It also fakes the model APIs of Anthropic, OpenAI and
+// Google (e2e/fakeapi), and with --also answers DNS for their real
+// domains too, so a real agent CLI in a bottle reaches them by their real
+// names, inside the test's own network. Test code only; never shipped.
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 	"github.com/miekg/dns"
 
 	"bottle.dev/bottle/ca"
+	"bottle.dev/bottle/e2e/fakeapi"
 )
 
 type recorder struct {
@@ -56,6 +60,8 @@ func main() {
 	greetListen := flag.String("greet-listen", ":3306", "serve a protocol where the server speaks first here")
 	gitUser := flag.String("git-user", "x-access-token", "the user /private-git/ wants in Basic auth")
 	gitPassword := flag.String("git-password", "", "serve --git-root at /private-git/ too, to clients that send --git-user and this password (POST /__git-password changes it)")
+	var also alsoFlag
+	flag.Var(&also, "also", "more DNS zones answered with this host's address, comma-separated, repeatable (the real API domains the fake model APIs stand in for)")
 	flag.Parse()
 
 	ip := net.ParseIP(*ipFlag)
@@ -69,7 +75,7 @@ func main() {
 	leaves := ca.NewLeafCache(root, 0)
 	rec := &recorder{}
 	raw := &recorder{} // the questions exactly as they came: name (case kept), class, opcode
-	suffix := "." + strings.TrimSuffix(*zone, ".") + "."
+	zs := newZones(*zone, also)
 
 	dns.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
@@ -79,11 +85,11 @@ func main() {
 			name := strings.ToLower(q.Name)
 			rec.add(strings.TrimSuffix(name, "."))
 			raw.add(fmt.Sprintf("%s %s %s", q.Name, dns.ClassToString[q.Qclass], dns.OpcodeToString[r.Opcode]))
-			if name == suffix[1:] || strings.HasSuffix(name, suffix) {
+			if rel, ok := zs.match(name); ok {
 				answer := ip
-				// Names that lead where an allowed name must never take the
-				// proxy (DNS rebinding, cloud metadata).
-				switch strings.TrimSuffix(name, suffix) {
+				// Names of the test zone that lead where an allowed name
+				// must never take the proxy (DNS rebinding, cloud metadata).
+				switch rel {
 				case "loop":
 					answer = net.IPv4(127, 0, 0, 1)
 				case "meta":
@@ -113,6 +119,7 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s %s %s\n", r.Host, r.Method, r.URL.Path)
 	})
+	fakeapi.Register(mux)
 	requests := &requestLog{}
 	mux.Handle("/__requests", requests)
 	mux.HandleFunc("/echo", echo)
