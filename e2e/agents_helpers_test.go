@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -18,18 +20,33 @@ var (
 	agentBaseErr  error
 )
 
+// TestMain starts building agentBase in the background when the whole
+// suite runs (no -run): a debootstrap and an apt-get of a few minutes, most
+// of them waiting on the mirror, that the suite's first tests would
+// otherwise wait for in turn. The agent recipe tests come late in the run
+// (by their files' names) and find it built, or wait for the rest.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Getenv("BOTTLE_E2E") != "" && flag.Lookup("test.run").Value.String() == "" {
+		go agentBaseOnce.Do(buildAgentBase)
+	}
+	os.Exit(m.Run())
+}
+
 // agentBaseImage builds agentBase once per run of the test binary (an
 // existing image is kept: mkbase caches by tag).
 func agentBaseImage(t testing.TB) {
 	t.Helper()
 	requireDocker(t)
-	agentBaseOnce.Do(func() {
-		out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/mkbase"), agentBase, "trixie", "npm").CombinedOutput()
-		if err != nil {
-			agentBaseErr = fmt.Errorf("scripts/mkbase %s trixie npm: %v\n%s", agentBase, err, out)
-		}
-	})
+	agentBaseOnce.Do(buildAgentBase)
 	if agentBaseErr != nil {
 		t.Fatal(agentBaseErr)
+	}
+}
+
+func buildAgentBase() {
+	out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/mkbase"), agentBase, "trixie", "npm").CombinedOutput()
+	if err != nil {
+		agentBaseErr = fmt.Errorf("scripts/mkbase %s trixie npm: %v\n%s", agentBase, err, out)
 	}
 }
