@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"bottle.dev/bottle/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -337,7 +338,7 @@ func credentialIndex(list *yaml.Node, name string) int {
 		return -1
 	}
 	for i, item := range list.Content {
-		item = deref(item)
+		item = yamlnode.Deref(item)
 		if item.Kind != yaml.MappingNode {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode"
 
+	"bottle.dev/bottle/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -180,7 +181,7 @@ func ParseSource(s string) (Source, error) {
 	}
 	if !slices.Contains(sourceSchemes, scheme) {
 		hint := ""
-		if c := closest(scheme, sourceSchemes); c != "" {
+		if c := yamlnode.Closest(scheme, sourceSchemes); c != "" {
 			hint = fmt.Sprintf("did you mean %q? ", c+":")
 		}
 		return Source{}, fmt.Errorf("has the unknown scheme %q; %suse one of env:VAR, file:PATH, command:ARGV or keychain:SERVICE", scheme+":", hint)
@@ -290,7 +291,7 @@ func (p *parser) credentials(n *yaml.Node) []*Credential {
 	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
 		return nil
 	case n.Kind != yaml.SequenceNode:
-		p.errorf(n, "credentials must be a list (\"- name: github\"); found %s", kindName(n))
+		p.errorf(n, "credentials must be a list (\"- name: github\"); found %s", yamlnode.KindName(n))
 		return nil
 	}
 	var out []*Credential
@@ -298,7 +299,7 @@ func (p *parser) credentials(n *yaml.Node) []*Credential {
 	envs := map[string]*Credential{}
 	var aws *Credential
 	for i, item := range n.Content {
-		item = deref(item)
+		item = yamlnode.Deref(item)
 		c, nameNode, envNode := p.credential(i, item)
 		if c == nil {
 			continue
@@ -373,7 +374,7 @@ func (c *Credential) target() string {
 func (p *parser) credential(i int, n *yaml.Node) (*Credential, *yaml.Node, *yaml.Node) {
 	id := fmt.Sprintf("credentials[%d]", i)
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping such as `- {name: github, hosts: [github.com], basic_user: x-access-token, source: \"command:gh auth token\"}`; found %s", id, kindName(n))
+		p.errorf(n, "%s must be a mapping such as `- {name: github, hosts: [github.com], basic_user: x-access-token, source: \"command:gh auth token\"}`; found %s", id, yamlnode.KindName(n))
 		return nil, nil, nil
 	}
 	c := &Credential{Line: n.Line, Col: n.Column}
@@ -511,7 +512,7 @@ func (p *parser) credentialHosts(id string, v *yaml.Node) []hostPattern {
 	}
 	var out []hostPattern
 	for _, c := range v.Content {
-		c = deref(c)
+		c = yamlnode.Deref(c)
 		s, ok := p.scalarString(what+" entry", c)
 		if !ok {
 			continue
@@ -551,7 +552,7 @@ func credentialHost(s string) (hostPattern, error) {
 func (p *parser) awsSources(id string, c *Credential, v *yaml.Node) {
 	what := id + ".aws"
 	if v.Kind != yaml.MappingNode {
-		p.errorf(v, "%s must be a mapping with access_key_id, secret_access_key and, optionally, session_token (each a source such as env:AWS_ACCESS_KEY_ID); found %s", what, kindName(v))
+		p.errorf(v, "%s must be a mapping with access_key_id, secret_access_key and, optionally, session_token (each a source such as env:AWS_ACCESS_KEY_ID); found %s", what, yamlnode.KindName(v))
 		return
 	}
 	var keyID, secret bool

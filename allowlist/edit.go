@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"bottle.dev/bottle/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -386,7 +387,7 @@ func strandedError(file string, pol *Policy) error {
 func lookup(root *yaml.Node, key string) (k, v *yaml.Node) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == key {
-			return root.Content[i], deref(root.Content[i+1])
+			return root.Content[i], yamlnode.Deref(root.Content[i+1])
 		}
 	}
 	return nil, nil
@@ -591,7 +592,7 @@ func (e *textEdit) dashLine(item *yaml.Node) int {
 // items (so a new list looks like its neighbours), or two spaces.
 func (e *textEdit) guessItemIndent(root *yaml.Node) string {
 	for i := 1; i < len(root.Content); i += 2 {
-		if v := deref(root.Content[i]); v.Kind == yaml.SequenceNode && v.Style&yaml.FlowStyle == 0 && len(v.Content) > 0 {
+		if v := yamlnode.Deref(root.Content[i]); v.Kind == yaml.SequenceNode && v.Style&yaml.FlowStyle == 0 && len(v.Content) > 0 {
 			return strings.Repeat(" ", v.Column-1)
 		}
 	}

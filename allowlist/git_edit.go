@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"bottle.dev/bottle/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -142,12 +143,12 @@ func gitIndex(list *yaml.Node, repo string) int {
 		return -1
 	}
 	for i, item := range list.Content {
-		item = deref(item)
+		item = yamlnode.Deref(item)
 		if item.Kind != yaml.MappingNode {
 			continue
 		}
 		_, v := lookup(item, "repo")
-		if v = deref(v); v == nil || v.Kind != yaml.ScalarNode {
+		if v = yamlnode.Deref(v); v == nil || v.Kind != yaml.ScalarNode {
 			continue
 		}
 		if h, p, err := ParseRepo(v.Value); err == nil && h+"/"+p == repo {

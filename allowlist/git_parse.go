@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"bottle.dev/bottle/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -210,14 +211,14 @@ func (p *parser) gitRepos(n *yaml.Node) ([]*GitRepo, []gitRef) {
 	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
 		return nil, nil
 	case n.Kind != yaml.SequenceNode:
-		p.errorf(n, "git must be a list of repositories (\"- repo: git.example.com/acme/widget\"); found %s", kindName(n))
+		p.errorf(n, "git must be a list of repositories (\"- repo: git.example.com/acme/widget\"); found %s", yamlnode.KindName(n))
 		return nil, nil
 	}
 	var out []*GitRepo
 	var refs []gitRef
 	seen := map[string]*GitRepo{}
 	for i, item := range n.Content {
-		g, repoNode, credNode := p.gitRepo(i, deref(item))
+		g, repoNode, credNode := p.gitRepo(i, yamlnode.Deref(item))
 		if g == nil {
 			continue
 		}
@@ -241,7 +242,7 @@ func (p *parser) gitRepo(i int, n *yaml.Node) (*GitRepo, *yaml.Node, *yaml.Node)
 		return nil, nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping such as `- {repo: git.example.com/acme/widget, push: [\"refs/heads/agent/**\"]}`; found %s", id, kindName(n))
+		p.errorf(n, "%s must be a mapping such as `- {repo: git.example.com/acme/widget, push: [\"refs/heads/agent/**\"]}`; found %s", id, yamlnode.KindName(n))
 		return nil, nil, nil
 	}
 	g := &GitRepo{ID: id, Line: n.Line, Col: n.Column}
@@ -344,7 +345,7 @@ func (p *parser) refGlobs(what string, v *yaml.Node) []string {
 	}
 	var out []string
 	for _, c := range v.Content {
-		c = deref(c)
+		c = yamlnode.Deref(c)
 		if c.Kind != yaml.ScalarNode || c.Tag != "!!str" {
 			p.errorf(c, "%s: %s is not a ref glob; quote it, e.g. \"refs/heads/agent/**\"", what, describe(c))
 			continue
@@ -390,7 +391,7 @@ func (p *parser) gitCredentials(refs []gitRef, creds []*Credential) {
 		switch {
 		case c == nil:
 			hint := ""
-			if s := closest(g.Credential, names); s != "" {
+			if s := yamlnode.Closest(g.Credential, names); s != "" {
 				hint = fmt.Sprintf("did you mean %q? Or ", s)
 			} else {
 				hint = "Or "

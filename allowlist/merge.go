@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"bottle.dev/bottle/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,7 +47,7 @@ func Merge(file string, data []byte, extraFile string, extra []byte, origin stri
 	}
 	var bad ErrorList
 	for i := 0; i+1 < len(xroot.Content); i += 2 {
-		if k := deref(xroot.Content[i]); !slices.Contains(mergeKeys, k.Value) {
+		if k := yamlnode.Deref(xroot.Content[i]); !slices.Contains(mergeKeys, k.Value) {
 			bad = append(bad, &Error{File: extraFile, Line: k.Line, Col: k.Column, Msg: fmt.Sprintf(
 				"%s is not merged into the bottle's allowlist (only allow rules and credentials are); remove it, or set it in the allowlist itself", k.Value)})
 		}
@@ -197,7 +198,7 @@ func withOrigin(n *yaml.Node, origin string) *yaml.Node {
 // comments. A document that parses has items only a few levels deep, so
 // following aliases cannot blow up.
 func plainCopy(n *yaml.Node) *yaml.Node {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	c := &yaml.Node{Kind: n.Kind, Style: n.Style, Tag: n.Tag, Value: n.Value}
 	for _, k := range n.Content {
 		c.Content = append(c.Content, plainCopy(k))

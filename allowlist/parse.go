@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"bottle.dev/bottle/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -150,20 +151,12 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
 }
 
-// deref follows YAML aliases (`*name`) to the node they stand for.
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
 // mapping walks a mapping node, reporting duplicate and unknown keys, and calls
 // fn for each known key with its value.
 func (p *parser) mapping(where string, n *yaml.Node, known []string, fn func(key string, k, v *yaml.Node)) {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := yamlnode.Deref(n.Content[i]), yamlnode.Deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
 			p.errorf(k, "%s: keys must be plain words", where)
 			continue
@@ -176,7 +169,7 @@ func (p *parser) mapping(where string, n *yaml.Node, known []string, fn func(key
 		seen[name] = k
 		if !slices.Contains(known, name) {
 			hint := ""
-			if s := closest(name, known); s != "" {
+			if s := yamlnode.Closest(name, known); s != "" {
 				hint = fmt.Sprintf("did you mean %q? ", s)
 			}
 			p.errorf(k, "%sunknown key %q; %sknown keys are %s", prefix(where), name, hint, strings.Join(known, ", "))
@@ -194,10 +187,10 @@ func prefix(where string) string {
 }
 
 func (p *parser) policy(root *yaml.Node) *Policy {
-	root = deref(root)
+	root = yamlnode.Deref(root)
 	pol := &Policy{mode: Enforce}
 	if root.Kind != yaml.MappingNode {
-		p.errorf(root, "the file must be a mapping with `version: 1` and `allow:`; found %s", kindName(root))
+		p.errorf(root, "the file must be a mapping with `version: 1` and `allow:`; found %s", yamlnode.KindName(root))
 		return pol
 	}
 	hasVersion := false
@@ -283,7 +276,7 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 func (p *parser) sharedNodes(root *yaml.Node) {
 	var allowV, denyV *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch deref(root.Content[i]).Value {
+		switch yamlnode.Deref(root.Content[i]).Value {
 		case "allow":
 			allowV = cmp.Or(allowV, root.Content[i+1])
 		case "deny":
@@ -305,7 +298,7 @@ func (p *parser) sharedNodes(root *yaml.Node) {
 // alias.
 func (p *parser) crossAliases(where string, n *yaml.Node, own, other map[*yaml.Node]bool, otherList string, seen map[*yaml.Node]bool) {
 	if n.Kind == yaml.AliasNode {
-		t := deref(n)
+		t := yamlnode.Deref(n)
 		if t == nil {
 			return
 		}
@@ -328,7 +321,7 @@ func (p *parser) crossAliases(where string, n *yaml.Node, own, other map[*yaml.N
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i]
 			p.crossAliases(where, key, own, other, otherList, seen)
-			if k := deref(key); k != nil && k.Kind == yaml.ScalarNode {
+			if k := yamlnode.Deref(key); k != nil && k.Kind == yaml.ScalarNode {
 				p.crossAliases(where+"."+k.Value, n.Content[i+1], own, other, otherList, seen)
 			} else {
 				p.crossAliases(where, n.Content[i+1], own, other, otherList, seen)
@@ -343,7 +336,7 @@ func reachable(n *yaml.Node) map[*yaml.Node]bool {
 	seen := map[*yaml.Node]bool{}
 	var walk func(*yaml.Node)
 	walk = func(n *yaml.Node) {
-		n = deref(n)
+		n = yamlnode.Deref(n)
 		if n == nil || seen[n] {
 			return
 		}
@@ -377,12 +370,12 @@ func (p *parser) rules(list string, n *yaml.Node) []*Rule {
 	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
 		return nil // "allow:" with nothing under it
 	case n.Kind != yaml.SequenceNode:
-		p.errorf(n, "%s must be a list of rules (\"- host: example.com\"); found %s", list, kindName(n))
+		p.errorf(n, "%s must be a list of rules (\"- host: example.com\"); found %s", list, yamlnode.KindName(n))
 		return nil
 	}
 	var out []*Rule
 	for i, item := range n.Content {
-		if r := p.rule(list, i, deref(item)); r != nil {
+		if r := p.rule(list, i, yamlnode.Deref(item)); r != nil {
 			out = append(out, r)
 		}
 	}
@@ -397,7 +390,7 @@ func (p *parser) rule(list string, i int, n *yaml.Node) *Rule {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping such as `- host: example.com`; found %s", id, kindName(n))
+		p.errorf(n, "%s must be a mapping such as `- host: example.com`; found %s", id, yamlnode.KindName(n))
 		return nil
 	}
 	before := len(p.errs)
@@ -642,7 +635,7 @@ func (p *parser) list(what string, v *yaml.Node, example string) []*yaml.Node {
 	}
 	out := make([]*yaml.Node, len(v.Content))
 	for i, c := range v.Content {
-		out[i] = deref(c)
+		out[i] = yamlnode.Deref(c)
 	}
 	return out
 }
@@ -728,21 +721,6 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	return pfx, nil
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return "a single value"
-	}
-	return "something else"
-}
-
 func describe(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode {
 		switch n.Tag {
@@ -753,40 +731,5 @@ func describe(n *yaml.Node) string {
 		}
 		return n.Value
 	}
-	return kindName(n)
-}
-
-// closest returns the candidate within edit distance 2 of s, for "did you
-// mean" hints.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return yamlnode.KindName(n)
 }

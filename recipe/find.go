@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"bottle.dev/bottle/internal/yamlnode"
 	"embed"
 	"errors"
 	"fmt"
@@ -115,7 +116,7 @@ func notFound(name string, dirs []string) error {
 	slices.Sort(names)
 	var b strings.Builder
 	fmt.Fprintf(&b, "no agent recipe %q", name)
-	if s := closest(name, names); s != "" {
+	if s := yamlnode.Closest(name, names); s != "" {
 		fmt.Fprintf(&b, "; did you mean %q?", s)
 	} else {
 		b.WriteString(".")

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/yamlnode"
 )
 
 // MaxFileSize bounds what Load reads: a recipe is a short hand-written file.
@@ -191,20 +192,12 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, &allowlist.Error{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
 }
 
-// deref follows YAML aliases (`*name`) to the node they stand for.
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
 // mapping walks a mapping node, reporting duplicate and unknown keys, and
 // calls fn for each known key with its value.
 func (p *parser) mapping(where string, n *yaml.Node, known []string, fn func(key string, k, v *yaml.Node)) {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := yamlnode.Deref(n.Content[i]), yamlnode.Deref(n.Content[i+1])
 		if k == nil || v == nil {
 			continue
 		}
@@ -224,7 +217,7 @@ func (p *parser) mapping(where string, n *yaml.Node, known []string, fn func(key
 		}
 		if !slices.Contains(known, name) {
 			hint := ""
-			if s := closest(name, known); s != "" {
+			if s := yamlnode.Closest(name, known); s != "" {
 				hint = fmt.Sprintf("did you mean %q? ", s)
 			}
 			p.errorf(k, "%sunknown key %q; %sknown keys are %s", prefix(where), name, hint, strings.Join(known, ", "))
@@ -242,9 +235,9 @@ func prefix(where string) string {
 }
 
 func (p *parser) recipe(root *yaml.Node, want string) {
-	root = deref(root)
+	root = yamlnode.Deref(root)
 	if root.Kind != yaml.MappingNode {
-		p.errorf(root, "a recipe must be a mapping with `version: 1`, `name:` and `command:`; found %s", kindName(root))
+		p.errorf(root, "a recipe must be a mapping with `version: 1`, `name:` and `command:`; found %s", yamlnode.KindName(root))
 		return
 	}
 	seen := map[string]bool{}
@@ -330,7 +323,7 @@ func (p *parser) words(key string, v *yaml.Node, need bool, example string) []st
 	}
 	var out []string
 	for i, w := range v.Content {
-		w = deref(w)
+		w = yamlnode.Deref(w)
 		if s, ok := p.scalar(fmt.Sprintf("%s[%d]", key, i), w); ok {
 			out = append(out, s)
 		}
@@ -387,7 +380,7 @@ func (p *parser) envs(v *yaml.Node) {
 	}
 	p.env = map[string]*yaml.Node{}
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		k, val := deref(v.Content[i]), deref(v.Content[i+1])
+		k, val := yamlnode.Deref(v.Content[i]), yamlnode.Deref(v.Content[i+1])
 		name := k.Value
 		switch {
 		case k.Kind != yaml.ScalarNode || !envNameRE.MatchString(name):
@@ -453,7 +446,7 @@ func (p *parser) files(v *yaml.Node) {
 	}
 	seen := map[string]*yaml.Node{}
 	for i, item := range v.Content {
-		item = deref(item)
+		item = yamlnode.Deref(item)
 		where := fmt.Sprintf("files[%d]", i)
 		if item.Kind != yaml.MappingNode {
 			p.errorf(item, "%s must be a mapping of path and content; found %s", where, describe(item))
@@ -500,7 +493,7 @@ func (p *parser) files(v *yaml.Node) {
 // that an error in a rule carries its line in the recipe, and makes
 // Recipe.Policy of them.
 func (p *parser) policy(root *yaml.Node, data []byte) {
-	root = deref(root)
+	root = yamlnode.Deref(root)
 	if root.Kind != yaml.MappingNode {
 		return
 	}
@@ -512,7 +505,7 @@ func (p *parser) policy(root *yaml.Node, data []byte) {
 	var spans []span
 	var sections []*yaml.Node // key, value, key, value
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := deref(root.Content[i]), deref(root.Content[i+1])
+		k, v := yamlnode.Deref(root.Content[i]), yamlnode.Deref(root.Content[i+1])
 		if k == nil || v == nil || !slices.Contains(policyKeys, k.Value) {
 			continue
 		}
@@ -603,7 +596,7 @@ const maxPolicyNodes = 100_000
 // dropped: the recipe's Policy is the rules, not how the file wrote them.
 // Each node copied takes one from *budget; below zero, it stops copying.
 func clean(n *yaml.Node, budget *int) *yaml.Node {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	*budget--
 	if n == nil || *budget < 0 {
 		return scalar("", "!!null")
@@ -631,21 +624,6 @@ func sum(in Install) string {
 	return hex.EncodeToString(h[:])[:16]
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return "a single value"
-	}
-	return "something else"
-}
-
 // describe names a node's value for a message: a scalar as written, quoted,
 // anything else by its kind.
 func describe(n *yaml.Node) string {
@@ -656,42 +634,7 @@ func describe(n *yaml.Node) string {
 		}
 		return fmt.Sprintf("%q", v)
 	}
-	return kindName(n)
-}
-
-// closest returns the candidate nearest to s, when it is near enough to be
-// a typo of it.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return yamlnode.KindName(n)
 }
 
 // nameOf is the recipe name a file's path stands for: its base without

@@ -63,13 +63,14 @@ var allowlistDeps = []string{
 	"golang.org/x/text/unicode/bidi",
 	"golang.org/x/text/unicode/norm",
 	mod + "/internal/shquote",
+	mod + "/internal/yamlnode",
 }
 
 // The host side (what runs on the user's machine) and the appliance (what
 // runs in the sidecar) share only the packages both need (allowlist, ca,
 // internal/…): neither imports the other, directly or through a dependency.
 var (
-	host      = []string{mod + "/launcher", mod + "/launcher/", mod + "/cmd/bottle", mod + "/cmd/bottle/", mod + "/project", mod + "/secret/source"}
+	host      = []string{mod + "/launcher", mod + "/launcher/", mod + "/cmd/bottle", mod + "/cmd/bottle/", mod + "/project", mod + "/secret/source", mod + "/recipe", mod + "/preset"}
 	appliance = []string{mod + "/proxy", mod + "/dnsfwd", mod + "/cmd/bottle-sidecar", mod + "/secret/guard", mod + "/dlp", mod + "/supervise"}
 )
 
