@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"bottle.dev/bottle/e2e/fakemodel"
+	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/recipe"
 )
 
@@ -471,9 +472,9 @@ tr '\0' '\n' < $p/environ 2>/dev/null; echo; done`)
 
 	// The second bottle, with the same recipe named by its path: the
 	// install step is cached, and the tarball not fetched again.
+	t.Cleanup(func() { w.bottle("stop", "fa2") })
 	t.Run("install_step_cached", func(t *testing.T) {
 		stdout, stderr, code := w.bottle(append(launchArgs("fa2", "--agent", recipeAt, "--"), "-p", "say hello")...)
-		t.Cleanup(func() { w.bottle("stop", "fa2") })
 		if code != 0 || !strings.Contains(stdout, "fake-model chunk 1/3: heard say hello\n") {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
@@ -484,6 +485,41 @@ tr '\0' '\n' < $p/environ 2>/dev/null; echo; done`)
 			t.Errorf("the second launch does not say the agent image was cached:\n%s", stderr)
 		}
 	})
+	t.Run("shell_opens_the_agent_in_a_terminal", func(t *testing.T) {
+		shellOpensTheAgent(t, w, "fa2", []string{"fake-model chunk 1/3: heard say hi, then exit 4"})
+	})
+}
+
+// shellOpensTheAgent: `bottle shell NAME` of a bottle launched with an
+// agent opens the agent, in a real terminal (tmux), as a person sees it:
+// the line that says so, the agent's own prompt, its answer to what they
+// type, and its exit status as bottle's.
+func shellOpensTheAgent(t *testing.T, w *world, name string, want []string) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is missing (apt-get install tmux; .ci/run installs it)")
+	}
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	var env []string
+	for _, kv := range w.env() {
+		if k, _, _ := strings.Cut(kv, "="); k == "XDG_STATE_HOME" || k == "BOTTLE_BACKEND" || k == "PATH" {
+			env = append(env, shquote.Quote(kv))
+		}
+	}
+	cmd := "cd " + shquote.Quote(filepath.Dir(w.policyAt)) + " && env " + strings.Join(env, " ") + " " +
+		shquote.Quote(filepath.Join(w.bin, "bottle")) + " shell " + name + "; echo EXITED=$?; sleep 60"
+	tmux(t, sock, "new-session", "-d", "-s", "trust", "-x", "160", "-y", "40", cmd)
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	pane := waitPane(t, sock, "fakeagent>") // capture-pane drops the trailing space
+	if !strings.Contains(pane, "fake in bottle "+name+"; for a shell: bottle exec "+name+" -- bash") {
+		t.Errorf("bottle shell does not say it opens the agent:\n%s", pane)
+	}
+	tmux(t, sock, "send-keys", "-t", "trust", "say hi, then exit 4", "Enter")
+	pane = waitPane(t, sock, "EXITED=")
+	for _, s := range append(want, "fakeagent: exit 4", "EXITED=4") {
+		if !strings.Contains(pane, s) {
+			t.Errorf("the terminal lacks %q:\n%s", s, pane)
+		}
+	}
 }
 
 // TestFakeRecipeParses: the test's recipe is a valid one, with what the

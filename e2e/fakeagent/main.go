@@ -5,7 +5,8 @@
 // directory under its user's home, calls its model API over HTTPS through
 // the proxy the environment names and prints the streamed answer as it
 // arrives, writes a file in its working directory, and exits with the
-// status its prompt asks for ("... exit 3"). It refuses to run without
+// status its prompt asks for ("... exit 3"). Without a prompt it asks for
+// one on its terminal, as an agent CLI opened interactively does. It refuses to run without
 // --unattended, the flag a recipe puts after its command. The e2e test
 // packages it as an npm package and installs it through a recipe. Test
 // code only; never shipped.
@@ -46,13 +47,13 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // askedStatus is the exit status a prompt asks for.
 var askedStatus = regexp.MustCompile(`\bexit (?:with )?(?:status )?(\d{1,3})\b`)
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("fakeagent", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	prompt := fl.String("p", "", "the prompt: run headless, print the answer and exit")
@@ -71,6 +72,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *prompt == "" && fl.NArg() > 0 {
 		*prompt = strings.Join(fl.Args(), " ")
+	}
+	if *prompt == "" {
+		// Interactive, as an agent CLI opened without a task: it asks for
+		// one, and answers it.
+		fmt.Fprint(stdout, "fakeagent> ")
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if *prompt = strings.TrimSpace(line); *prompt == "" {
+			fmt.Fprintf(stderr, "fakeagent: no prompt (%v)\n", err)
+			return exitUsage
+		}
 	}
 	fmt.Fprintf(stdout, "fakeagent: prompt %q\n", *prompt)
 

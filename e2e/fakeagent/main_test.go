@@ -47,18 +47,18 @@ func TestRun(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 
 	var out, errs bytes.Buffer
-	if code := run(context.Background(), []string{"-p", "hi"}, getenv, &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "without --unattended") {
+	if code := run(context.Background(), []string{"-p", "hi"}, getenv, strings.NewReader(""), &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "without --unattended") {
 		t.Errorf("without --unattended: %d %s", code, errs.String())
 	}
 	delete(env, fakemodel.KeyVar)
 	errs.Reset()
-	if code := run(context.Background(), []string{"--unattended", "-p", "hi"}, getenv, &out, &errs); code != exitConfig || !strings.Contains(errs.String(), "FAKEAGENT_API_KEY is not set") {
+	if code := run(context.Background(), []string{"--unattended", "-p", "hi"}, getenv, strings.NewReader(""), &out, &errs); code != exitConfig || !strings.Contains(errs.String(), "FAKEAGENT_API_KEY is not set") {
 		t.Errorf("without a key: %d %s", code, errs.String())
 	}
 	env[fakemodel.KeyVar] = "k-1"
 
 	out.Reset()
-	code := run(context.Background(), []string{"--unattended", "-p", "fix it, then exit 3"}, getenv, &out, &errs)
+	code := run(context.Background(), []string{"--unattended", "-p", "fix it, then exit 3"}, getenv, strings.NewReader(""), &out, &errs)
 	if code != 3 {
 		t.Errorf("exit %d; want 3\n%s%s", code, out.String(), errs.String())
 	}
@@ -82,5 +82,16 @@ func TestRun(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "k-1") {
 		t.Error("the agent printed its key")
+	}
+
+	// Interactive: no prompt, so it asks for one and answers it.
+	out.Reset()
+	if code := run(context.Background(), []string{"--unattended"}, getenv, strings.NewReader("say hi, then exit 4\n"), &out, &errs); code != 4 ||
+		!strings.HasPrefix(out.String(), "fakeagent> fakeagent: prompt \"say hi, then exit 4\"\n") || got.Prompt != "say hi, then exit 4" {
+		t.Errorf("interactive: exit %d, the API got %+v\n%s", code, got, out.String())
+	}
+	errs.Reset()
+	if code := run(context.Background(), []string{"--unattended"}, getenv, strings.NewReader(""), &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "no prompt") {
+		t.Errorf("interactive, no answer: exit %d %s", code, errs.String())
 	}
 }
