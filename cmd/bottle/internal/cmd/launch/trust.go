@@ -31,8 +31,9 @@ const trustFile = "trusted-projects"
 // host's environment, an agent recipe's rules, credentials and install
 // step), so, like `direnv allow`, a file is used only once the user has
 // seen what it sets and said yes: once per path and content, and again
-// whenever it, or a file it names whose content matters (the allowlist, a
-// recipe that is not built in, the prompt, the skills), changes. --yes says
+// whenever it, or a file it names whose content matters (the allowlist, the
+// Dockerfile, a recipe that is not built in, the prompt, the skills),
+// changes. --yes says
 // yes for scripts. The recipe it names is looked up here, and kept in
 // opts.projectRecipe, so that what was approved is what is used.
 func (opts *Options) approve(path string, p *project.Project) error {
@@ -50,6 +51,12 @@ func (opts *Options) approve(path string, p *project.Project) error {
 		policy, _ := os.ReadFile(p.Allowlist)
 		fmt.Fprintf(h, "\x00%s\x00", p.Allowlist)
 		h.Write(policy)
+	}
+	if p.Dockerfile != "" {
+		// So is the Dockerfile: its RUN lines run at build time, as a
+		// recipe's install step does.
+		fmt.Fprintf(h, "\x00dockerfile\x00%s\x00", p.Dockerfile)
+		hashTree(h, p.Dockerfile)
 	}
 	var r *recipe.Recipe
 	if p.Agent != "" {
