@@ -294,7 +294,10 @@ func TestAgentHeadless(t *testing.T) {
 	if r.Code != 0 || r.Stdout != "--yolo -p fix the failing tests\n" {
 		t.Errorf("headless: %+v", r)
 	}
-	for _, want := range []string{"  agent:     echoer (bottle shell fix opens it)\n", "  command:   echo --yolo -p 'fix the failing tests'; its output follows, and is kept in bottle logs fix\n"} {
+	// A recipe that is not the built-in one says where it came from: a
+	// claude.yaml of the project's or the user's replaces the built-in one.
+	recipeAt, _ := filepath.Abs(filepath.Join(".bottle", "agents", "echoer.yaml"))
+	for _, want := range []string{"  agent:     echoer (recipe " + recipeAt + "; bottle shell fix opens it)\n", "  command:   echo --yolo -p 'fix the failing tests'; its output follows, and is kept in bottle logs fix\n"} {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 		}
@@ -371,7 +374,7 @@ func TestAgentHeadlessFollows(t *testing.T) {
 // bottle is left running and the summary says how to open the agent.
 func TestAgentInteractive(t *testing.T) {
 	fx := cmdtest.New(t)
-	agentDir(t, fx, map[string]string{"opener": openRecipe})
+	dir := agentDir(t, fx, map[string]string{"opener": openRecipe})
 	fx.Fakert("", "image", "agent:1")
 	fx.Calls()
 	r := runAgent(t, fx, context.Background(), true, "open", "--backend", "docker", "--image", "agent:1", "--yes", "--agent", "opener")
@@ -388,7 +391,7 @@ func TestAgentInteractive(t *testing.T) {
 		t.Errorf("the agent's exec: %q", execs)
 	}
 	r = runAgent(t, fx, context.Background(), false, "left", "--backend", "docker", "--image", "agent:1", "--yes", "--agent", "opener")
-	if r.Code != 0 || !strings.Contains(r.Stderr, "  agent:     opener (bottle shell left opens it)\n") {
+	if r.Code != 0 || !strings.Contains(r.Stderr, "  agent:     opener (recipe "+filepath.Join(dir, ".bottle", "agents", "opener.yaml")+"; bottle shell left opens it)\n") {
 		t.Errorf("no terminal: %+v", r)
 	}
 	// --json: the summary, with the agent, and nothing opens.
