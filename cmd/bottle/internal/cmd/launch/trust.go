@@ -108,7 +108,12 @@ func (opts *Options) approveRecipe(r *recipe.Recipe) error {
 	if err != nil {
 		return err
 	}
-	if !project.InsideDir(abs, opts.projectDir) {
+	// Inside the project as written, or once links are followed: a link in
+	// its .bottle/agents/ may point anywhere (a sibling clone, a download),
+	// and what it points to is the project's word, not the user's.
+	rel, err := filepath.Rel(opts.projectDir, abs)
+	written := err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	if !written && !project.InsideDir(abs, opts.projectDir) {
 		return nil
 	}
 	for _, d := range recipe.Dirs("") {
