@@ -206,10 +206,13 @@ echo written`
 	// agentMkdirScript makes directory $1.
 	agentMkdirScript = `# bottle: make a directory of the agent's
 mkdir -p -- "$1"`
-	// agentOwnScript gives user $1 the tree $2 (what the engine copied
-	// in is root's).
+	// agentOwnScript gives user $1 the entries $3 … of directory $2, what
+	// the engine copied in (which is root's), and nothing else: the
+	// directory may be one of the image's own (skills: /etc).
 	agentOwnScript = `# bottle: give the agent user what was copied in
-chown -R -- "$1:" "$2"`
+u=$1 d=$2
+shift 2
+for n; do chown -R -- "$u:" "$d/$n"; done`
 )
 
 // Exit statuses of agentReadScript.
@@ -369,8 +372,18 @@ func (st *launch) copySkills(ctx context.Context, dst string) (string, error) {
 		return "", err
 	}
 	if b.AgentUser != "root" {
-		if _, err := st.agentSh(ctx, "0", agentOwnScript, nil, b.AgentUser, dst); err != nil {
+		ents, err := os.ReadDir(stage)
+		if err != nil {
 			return "", err
+		}
+		args := []string{b.AgentUser, dst}
+		for _, e := range ents {
+			args = append(args, e.Name())
+		}
+		if len(ents) > 0 {
+			if _, err := st.agentSh(ctx, "0", agentOwnScript, nil, args...); err != nil {
+				return "", err
+			}
 		}
 	}
 	note := plural(n, "file")

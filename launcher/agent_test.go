@@ -388,10 +388,18 @@ func TestAgentPromptAndSkills(t *testing.T) {
 	secretFile := filepath.Join(dir, "host-secret")
 	os.WriteFile(secretFile, []byte("the host's"), 0o600)
 	os.Symlink(secretFile, filepath.Join(s.Skills, "review/link"))
+	// What the image has at the skills path stays whose it is: only what
+	// was copied in is given to the agent user (a recipe's skills: may be
+	// /etc).
+	root := f.Root("bottle-demo-agent")
+	os.MkdirAll(filepath.Join(root, "home/agent/.claude/skills"), 0o755)
+	os.WriteFile(filepath.Join(root, "home/agent/.claude/skills/image.md"), []byte("the image's\n"), 0o644)
 	if _, err := l.Launch(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	root := f.Root("bottle-demo-agent")
+	if o := f.Owner("bottle-demo-agent", "/home/agent/.claude/skills/image.md"); o != "" {
+		t.Errorf("the image's file in the skills directory was given to %q", o)
+	}
 	for p, want := range map[string]string{
 		"home/agent/.claude/CLAUDE.md":                    "Fix the failing tests.\n",
 		"home/agent/.claude/skills/review/SKILL.md":       "# review\n",

@@ -60,7 +60,7 @@ func mergeValue(base, over any) any {
 func decodeJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := decodeValue(dec)
+	v, err := decodeValue(dec, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -70,10 +70,19 @@ func decodeJSON(data []byte) (any, error) {
 	return v, nil
 }
 
-func decodeValue(dec *json.Decoder) (any, error) {
+// maxJSONDepth bounds how deep a document mergeJSON reads may nest: a
+// configuration file is a few levels deep, and the image's file is not
+// trusted with the host's memory (written out indented, a file of 100 KB
+// nested 20,000 deep is 800 MB).
+const maxJSONDepth = 64
+
+func decodeValue(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
+	}
+	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') && depth >= maxJSONDepth {
+		return nil, fmt.Errorf("nested too deep (more than %d levels)", maxJSONDepth)
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -84,7 +93,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 				return nil, err
 			}
 			k := kt.(string) // the decoder gives an object's keys as strings
-			v, err := decodeValue(dec)
+			v, err := decodeValue(dec, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -98,7 +107,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 	case json.Delim('['):
 		arr := []any{}
 		for dec.More() {
-			v, err := decodeValue(dec)
+			v, err := decodeValue(dec, depth+1)
 			if err != nil {
 				return nil, err
 			}

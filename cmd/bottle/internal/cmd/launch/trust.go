@@ -31,8 +31,9 @@ const trustFile = "trusted-projects"
 // host's environment, an agent recipe's rules, credentials and install
 // step), so, like `direnv allow`, a file is used only once the user has
 // seen what it sets and said yes: once per path and content, and again
-// whenever it, or a file it names whose content matters (the allowlist, a
-// recipe that is not built in, the prompt, the skills), changes. --yes says
+// whenever it, or a file it names whose content matters (the allowlist, the
+// Dockerfile, a recipe that is not built in, the prompt, the skills),
+// changes. --yes says
 // yes for scripts. The recipe it names is looked up here, and kept in
 // opts.projectRecipe, so that what was approved is what is used.
 func (opts *Options) approve(path string, p *project.Project) error {
@@ -50,6 +51,12 @@ func (opts *Options) approve(path string, p *project.Project) error {
 		policy, _ := os.ReadFile(p.Allowlist)
 		fmt.Fprintf(h, "\x00%s\x00", p.Allowlist)
 		h.Write(policy)
+	}
+	if p.Dockerfile != "" {
+		// So is the Dockerfile: its RUN lines run at build time, as a
+		// recipe's install step does.
+		fmt.Fprintf(h, "\x00dockerfile\x00%s\x00", p.Dockerfile)
+		hashTree(h, p.Dockerfile)
 	}
 	var r *recipe.Recipe
 	if p.Agent != "" {
@@ -92,11 +99,25 @@ func (opts *Options) approve(path string, p *project.Project) error {
 // own (~/.config/bottle/agents/) and one a project file's approval
 // already covered are used as they are.
 func (opts *Options) approveRecipe(r *recipe.Recipe) error {
-	if isBuiltin(r) || r.File == opts.approvedRecipe || opts.projectDir == "" || !project.InsideDir(r.File, opts.projectDir) {
+	if isBuiltin(r) || r.File == opts.approvedRecipe || opts.projectDir == "" {
+		return nil
+	}
+	// --agent ./agents/x.yaml is a relative path: judged as an absolute one
+	// (InsideDir cannot relate a relative path to the project's).
+	abs, err := filepath.Abs(r.File)
+	if err != nil {
+		return err
+	}
+	// Inside the project as written, or once links are followed: a link in
+	// its .bottle/agents/ may point anywhere (a sibling clone, a download),
+	// and what it points to is the project's word, not the user's.
+	rel, err := filepath.Rel(opts.projectDir, abs)
+	written := err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	if !written && !project.InsideDir(abs, opts.projectDir) {
 		return nil
 	}
 	for _, d := range recipe.Dirs("") {
-		if project.InsideDir(r.File, d) {
+		if project.InsideDir(abs, d) {
 			return nil // the user's own, even when the project holds that directory
 		}
 	}
@@ -104,7 +125,6 @@ func (opts *Options) approveRecipe(r *recipe.Recipe) error {
 	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(r.File)
 	h := sha256.New()
 	fmt.Fprintf(h, "recipe\x00%s\x00", abs)
 	h.Write(data)
