@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -58,21 +57,7 @@ func (w *world) hostGitIdentity() string {
 // bottle runs the bottle CLI and returns stdout, stderr and the exit status.
 func (w *world) bottle(args ...string) (string, string, int) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(w.bin, "bottle"), args...)
-	cmd.Env = w.env()
-	cmd.Dir = filepath.Dir(w.policyAt)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		w.t.Fatalf("bottle %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return w.bottleLong(10*time.Minute, args...)
 }
 
 // sh runs a shell script in bottle name's agent, as its user.
