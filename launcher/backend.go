@@ -6,8 +6,10 @@ package launcher
 
 import (
 	"context"
+	"errors"
 	"io"
 	"maps"
+	"net/netip"
 	"slices"
 
 	"bottle.dev/bottle/launcher/workspace"
@@ -76,6 +78,24 @@ type ImageUserer interface {
 	ImageUser(ctx context.Context, ref string) (string, error)
 }
 
+// Addresser is what a Backend may do besides: create a network on the
+// subnet it is told (NetworkSpec.Subnet) and put a container at the
+// address it is told on it (RunSpec.IPs) — Docker's --subnet and --ip;
+// Apple's container has no --ip. With it, a launch chooses the internal
+// network's subnet and the sidecar's address up front, and starts the
+// agent while the sidecar starts, instead of waiting to read the
+// sidecar's address back.
+type Addresser interface {
+	// Subnets are the IPv4 subnets the engine's networks use now; ok
+	// false says this backend cannot take addresses after all.
+	Subnets(ctx context.Context) (subnets []netip.Prefix, ok bool, err error)
+}
+
+// ErrSubnetTaken is what NetworkCreate's error wraps when the subnet it
+// was asked for overlaps one the engine already has (another launch took
+// it first): the launch tries another.
+var ErrSubnetTaken = errors.New("the subnet overlaps another network's")
+
 // BuildSpec is one image build.
 type BuildSpec struct {
 	Tag        string
@@ -92,6 +112,9 @@ type NetworkSpec struct {
 	Name     string
 	Internal bool // no route out and no address for the host on it
 	Labels   map[string]string
+	// Subnet is the IPv4 CIDR the network is to have; "": the engine's
+	// choice. Only given to an Addresser.
+	Subnet string
 }
 
 // SameLaunch reports whether info, read back from a network found under
@@ -152,7 +175,10 @@ type RunSpec struct {
 	// (Apple's container: each container is a VM) attaches to Networks
 	// instead, which gives the same topology.
 	NetworkOf string
-	DNS       []string
+	// IPs are the addresses the container is to have, by network (one
+	// of Networks, whose subnet bottle chose); only given to an Addresser.
+	IPs map[string]string
+	DNS []string
 	// Env is K=V for the container. Backends never put a value on a command
 	// line (the process list, error messages): they hand the engine an env
 	// file only the user can read. A value may not hold a line break.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -61,6 +62,16 @@ type launch struct {
 	// What one step finds for the later ones.
 	internal NetworkInfo // the internal network as read back (step "networks")
 	egress   NetworkInfo // the egress network as read back (step "networks")
+
+	// The addresses chosen up front, on an Addresser (addresses.go).
+	subnets     chan []netip.Prefix // lookupSubnets' answer, until planAddresses reads it
+	addressable bool                // the answer came
+	usedSubnets []netip.Prefix      // and said these are taken
+	plan        addressPlan         // what step "networks" made the internal network with
+	// agentRun is the agent's start, under way from step "sidecar" on
+	// when the sidecar's address was known up front; step "agent" (or a
+	// teardown) waits for it.
+	agentRun chan error
 }
 
 // step is one named step of the launch sequence. run does it and returns
@@ -128,19 +139,32 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 		}
 		var d done
 		if err == nil {
+			began := time.Now()
 			d, err = step.run(ctx, st)
+			st.b.Steps = append(st.b.Steps, stepTime(step.name, time.Since(began)))
 		}
 		if err != nil {
 			return st.b, st.fail(ctx, i+1, len(steps), step.name, err)
 		}
 		if l.Progress != nil {
-			fmt.Fprintf(l.Progress, "[%d/%d] %s\n", i+1, len(steps), d.line)
+			took := ""
+			if l.Verbose {
+				// One line a step, with how long it took (the
+				// metadata's Steps has the same, for programs).
+				took = fmt.Sprintf(" (%s)", st.b.Steps[len(st.b.Steps)-1].Duration().Round(time.Millisecond))
+			}
+			fmt.Fprintf(l.Progress, "[%d/%d] %s%s\n", i+1, len(steps), d.line, took)
 			for _, n := range d.notes {
 				l.note("%s", n)
 			}
 		}
 	}
 	return st.b, nil
+}
+
+// stepTime is step's time d, to a tenth of a millisecond.
+func stepTime(step string, d time.Duration) StepTime {
+	return StepTime{Step: step, MS: float64(d.Round(100*time.Microsecond)) / float64(time.Millisecond)}
 }
 
 // StepError is a launch that failed at a step, and was torn down. Its
@@ -358,6 +382,9 @@ func (l *Launcher) newLaunch(ctx context.Context, s Spec) (*launch, error) {
 // Ctrl-C that stopped the launch must not stop its cleanup), saving the
 // agent's and the sidecar's logs first: they say why it failed.
 func (st *launch) undo(ctx context.Context) removed {
+	// An agent being started beside the sidecar is waited for: it must
+	// not appear after the teardown.
+	st.waitAgent()
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	gone, err := st.l.teardown(ctx, st.spec.Name, true)
@@ -371,7 +398,10 @@ func (st *launch) undo(ctx context.Context) removed {
 func (st *launch) labels(role string) map[string]string { return st.l.labels(st.spec.Name, role) }
 
 // checkBackend: the engine answered the checks before the first step.
-func checkBackend(_ context.Context, st *launch) (done, error) {
+// On an Addresser, the subnets its networks use are asked for now, and
+// read when the networks are made.
+func checkBackend(ctx context.Context, st *launch) (done, error) {
+	st.lookupSubnets(ctx)
 	return doneWith("backend: %s", st.l.Backend.Name()), nil
 }
 
@@ -485,29 +515,82 @@ func createNetworks(ctx context.Context, st *launch) (done, error) {
 		m[LabelLaunch] = st.id
 		return m
 	}
-	if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Internal, Internal: true, Labels: labels("internal")}); err != nil {
-		return done{}, err // nothing made yet: a network of that name that exists is not ours to remove
+	// The two at once. The internal one first makes the launch's: a
+	// network of its name that exists is not this launch's to remove, so
+	// if it fails, only the egress network this call made goes.
+	var egressErr error
+	var wg sync.WaitGroup
+	if b.EgressOwned {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			egressErr = l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels("egress")})
+		}()
+	}
+	err := st.createInternal(ctx, labels("internal"))
+	wg.Wait()
+	if err != nil {
+		if b.EgressOwned && egressErr == nil {
+			rctx, cancel := detached(ctx)
+			defer cancel()
+			if rerr := l.Backend.NetworkRemove(rctx, b.Egress); rerr != nil {
+				l.note("could not remove network %s (bottle cleanup removes it): %v", b.Egress, rerr)
+			}
+		}
+		return done{}, err
 	}
 	st.made = true
-	if b.EgressOwned {
-		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels("egress")}); err != nil {
-			return done{}, err
-		}
+	if egressErr != nil {
+		return done{}, egressErr
 	}
-	internal, err := l.Backend.NetworkInspect(ctx, b.Internal)
+	var internal, egress NetworkInfo
+	var ierr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		internal, ierr = l.Backend.NetworkInspect(ctx, b.Internal)
+	}()
+	egress, err = l.Backend.NetworkInspect(ctx, b.Egress)
+	wg.Wait()
+	if ierr != nil {
+		return done{}, ierr
+	}
 	if err != nil {
-		return done{}, err
+		return done{}, fmt.Errorf("egress network %s: %w", b.Egress, err)
 	}
 	if !internal.Internal || !internal.Isolated || internal.Labels[LabelName] != s.Name || internal.Labels[LabelManaged] != "true" {
 		return done{}, fmt.Errorf("network %s is not the isolated internal network bottle asked for (internal %v, isolated %v, labels %v); refusing to put the agent on it",
 			b.Internal, internal.Internal, internal.Isolated, internal.Labels)
 	}
-	egress, err := l.Backend.NetworkInspect(ctx, b.Egress)
-	if err != nil {
-		return done{}, fmt.Errorf("egress network %s: %w", b.Egress, err)
+	if st.plan.ok() && internal.Subnet != st.plan.subnet.String() {
+		// Not the subnet asked for: the engine chose, so the sidecar's
+		// address is read back after all.
+		st.plan = addressPlan{}
 	}
 	st.internal, st.egress = internal, egress
 	return doneWith("networks: %s %s (internal), %s %s (egress)", b.Internal, internal.Subnet, b.Egress, egress.Subnet), nil
+}
+
+// createInternal creates the internal network: on the subnet
+// planAddresses chooses, trying the next when another launch took one
+// first (three times, then the engine's choice), or on the engine's.
+func (st *launch) createInternal(ctx context.Context, labels map[string]string) error {
+	var tried []netip.Prefix
+	for {
+		st.plan = addressPlan{}
+		if len(tried) < 3 {
+			st.plan = st.planAddresses(tried)
+		}
+		n := NetworkSpec{Name: st.b.Internal, Internal: true, Labels: labels}
+		if st.plan.ok() {
+			n.Subnet = st.plan.subnet.String()
+		}
+		err := st.l.Backend.NetworkCreate(ctx, n)
+		if err == nil || !st.plan.ok() || !errors.Is(err, ErrSubnetTaken) {
+			return err // nothing made yet: a network of that name that exists is not ours to remove
+		}
+		tried = append(tried, st.plan.subnet)
+	}
 }
 
 // SidecarLimits bound the sidecar: enough for thousands of connections, and
@@ -536,8 +619,17 @@ func startSidecar(ctx context.Context, st *launch) (done, error) {
 	// The approvals channel: the sidecar's and the host's, never the
 	// agent's (it must not decide its own requests).
 	run.ApprovalDir, run.Approvals = contract.SidecarApprovalsDir, s.Approvals
+	var ips map[string]string
+	if st.plan.ok() {
+		// The sidecar's address is known before it exists: the agent
+		// starts now, beside it (step "agent" waits for it).
+		ips = map[string]string{b.Internal: st.plan.sidecar.String()}
+		st.setSidecarIP(st.plan.sidecar.String())
+		st.agentRun = make(chan error, 1)
+		go func() { st.agentRun <- st.runAgent(ctx) }()
+	}
 	err := l.Backend.Run(ctx, RunSpec{
-		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal},
+		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal}, IPs: ips,
 		Labels: st.labels("sidecar"), User: sidecarUser(), Limits: SidecarLimits, Sysctls: sidecarSysctls,
 		Mounts: []Mount{{Source: l.ConfigDir(s.Name), Target: contract.SidecarConfigDir, ReadOnly: true},
 			{Source: l.LogDir(s.Name), Target: contract.SidecarStateDir},
@@ -552,12 +644,17 @@ func startSidecar(ctx context.Context, st *launch) (done, error) {
 	if err != nil {
 		return done{}, err
 	}
-	b.SidecarIP, b.SidecarEgress = sc.Networks[b.Internal], sc.Networks[b.Egress]
-	if b.SidecarIP == "" {
+	b.SidecarEgress = sc.Networks[b.Egress]
+	switch got := sc.Networks[b.Internal]; {
+	case got == "":
 		return done{}, fmt.Errorf("the sidecar has no address on %s", b.Internal)
+	case ips != nil && got != b.SidecarIP:
+		// The agent was given the address asked for; it must be the
+		// sidecar's.
+		return done{}, fmt.Errorf("the sidecar is at %s on %s, not at %s as asked", got, b.Internal, b.SidecarIP)
+	case ips == nil:
+		st.setSidecarIP(got)
 	}
-	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, contract.ProxyPort)
-	b.MCPURL = fmt.Sprintf("http://%s:%d%s", b.SidecarIP, contract.MCPPort, contract.MCPPath)
 	return doneWith("sidecar %s: internal %s, egress %s", b.Sidecar, b.SidecarIP, b.SidecarEgress), nil
 }
 
@@ -570,25 +667,61 @@ const nobody = "65534:65534"
 // one on every interface, moby#47062).
 var agentSysctls = map[string]string{"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 
-// startAgent starts the agent, on the internal network only. Nothing from
+// setSidecarIP records the sidecar's internal address, and the agent's
+// URLs that go by it.
+func (st *launch) setSidecarIP(ip string) {
+	b := st.b
+	b.SidecarIP = ip
+	b.ProxyURL = fmt.Sprintf("http://%s:%d", b.SidecarIP, contract.ProxyPort)
+	b.MCPURL = fmt.Sprintf("http://%s:%d%s", b.SidecarIP, contract.MCPPort, contract.MCPPath)
+}
+
+// startAgent starts the agent (runAgent), or waits for the start step
+// "sidecar" began.
+func startAgent(ctx context.Context, st *launch) (done, error) {
+	if err := st.waitAgent(); err != nil {
+		return done{}, err
+	}
+	if st.agentRun == nil {
+		if err := st.runAgent(ctx); err != nil {
+			return done{}, err
+		}
+	}
+	return doneWith("agent %s on %s only (NET_ADMIN and NET_RAW dropped)", st.b.Agent, st.b.Internal), nil
+}
+
+// waitAgent waits for the agent's start if one is under way (nil when
+// none is), and returns how it ended; after, agentRun says it is over.
+func (st *launch) waitAgent() error {
+	if st.agentRun == nil {
+		return nil
+	}
+	err, ok := <-st.agentRun
+	if ok {
+		close(st.agentRun)
+	}
+	return err
+}
+
+// runAgent starts the agent, on the internal network only. Nothing from
 // its image runs before the self-test has judged the network: its main
 // process is bottle's own static binary (mounted read-only, as
 // bottle-probe), idling unprivileged, and no image healthcheck runs.
-func startAgent(ctx context.Context, st *launch) (done, error) {
+func (st *launch) runAgent(ctx context.Context) error {
 	l, s, b := st.l, st.spec, st.b
 	files := l.agentFilesDir(s.Name)
 	resolv := filepath.Join(files, "resolv.conf")
 	// Docker's embedded resolver does not forward from an internal network
 	// on every engine, so the agent asks the sidecar directly.
 	if err := os.WriteFile(resolv, []byte("nameserver "+b.SidecarIP+"\noptions ndots:0\n"), 0o644); err != nil {
-		return done{}, err
+		return err
 	}
 	probeCopy := filepath.Join(files, "bottle-probe")
 	if err := copyFile(st.sidecarBin, probeCopy, 0o755); err != nil {
-		return done{}, err
+		return err
 	}
 	if err := l.makeCommandDir(s.Name); err != nil {
-		return done{}, err
+		return err
 	}
 	// The credentials' placeholders, never their values (those are in the
 	// sidecar's config alone).
@@ -608,10 +741,7 @@ func startAgent(ctx context.Context, st *launch) (done, error) {
 			{Source: l.CommandDir(s.Name), Target: contract.AgentCommandDir}},
 		Entrypoint: []string{agentProbe, "idle"}, Workdir: "/", User: nobody, Sysctls: agentSysctls,
 	})
-	if err != nil {
-		return done{}, err
-	}
-	return doneWith("agent %s on %s only (NET_ADMIN and NET_RAW dropped)", b.Agent, b.Internal), nil
+	return err
 }
 
 // selfTest proves, fail closed, from a container of bottle's own image in
@@ -801,6 +931,33 @@ func (l *Launcher) chownForSidecar(name string) error {
 	return nil
 }
 
+// agentCAFile is where provisioning copies the bottle CA into the agent:
+// where update-ca-certificates finds it, so that the image's own run of
+// it later (an apt-get install, say) keeps it in the bundle.
+const agentCAFile = "/usr/local/share/ca-certificates/bottle-ca.crt"
+
+// caScript puts the bottle CA (at agentCAFile) into the agent's trust
+// store, and fails unless the bundle then holds it.
+//
+// Without a full update-ca-certificates run where a bundle file will do:
+// that run reads every certificate of the image and rehashes the whole
+// directory (seconds on a loaded machine), and all a client needs is the
+// bundle, which every CA variable the agent has points at (proxyEnv), and
+// which is also OpenSSL's default file (Debian links cert.pem to it). So
+// the CA is appended to the bundle, and linked into /etc/ssl/certs as
+// update-ca-certificates would (by name, and by subject hash when the
+// image has openssl, for clients that look a CA up in the directory).
+// Only an image with update hooks (/etc/ca-certificates/update.d: Java's
+// keystore, say) gets the full run, for the hooks' sake.
+const caScript = `if command -v update-ca-certificates >/dev/null 2>&1 && [ -n "$(ls -A /etc/ca-certificates/update.d 2>/dev/null)" ]; then
+update-ca-certificates >/dev/null 2>&1
+else cat ` + agentCAFile + ` >> ` + agentCABundle + `
+ln -sf ` + agentCAFile + ` /etc/ssl/certs/bottle-ca.pem
+if command -v openssl >/dev/null 2>&1; then h=$(openssl x509 -subject_hash -noout -in ` + agentCAFile + `); i=0
+while [ -e "/etc/ssl/certs/$h.$i" ]; do i=$((i+1)); done; ln -s bottle-ca.pem "/etc/ssl/certs/$h.$i"; fi; fi
+grep -q "$(sed -n 2p ` + agentCAFile + `)" ` + agentCABundle + `
+`
+
 // provision copies the bottle CA and the workspace into the agent, then
 // runs one script there as root: the CA in the trust store, the git
 // identity and remote rewrites (gitScript), the workspace to the agent
@@ -808,7 +965,7 @@ func (l *Launcher) chownForSidecar(name string) error {
 func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec, pol *allowlist.Policy) ([]string, error) {
 	// The copies go in parallel, then one command sets everything up.
 	copies := []struct{ src, dst string }{
-		{filepath.Join(l.ConfigDir(b.Name), ca.CertFile), "/usr/local/share/ca-certificates/bottle-ca.crt"},
+		{filepath.Join(l.ConfigDir(b.Name), ca.CertFile), agentCAFile},
 	}
 	if s.Workspace != "" {
 		copies = append(copies, struct{ src, dst string }{filepath.Clean(s.Workspace) + "/.", workspaceDir})
@@ -830,15 +987,11 @@ func (l *Launcher) provision(ctx context.Context, b *Bottle, s Spec, pol *allowl
 	}
 	id, from := l.agentGitIdentity(ctx, s)
 	hosts := gitHosts(pol.Git())
-	// update-ca-certificates where the image has it; else append to the
-	// bundle the CA variables point at. Then git (gitScript), and the
-	// workspace goes to the agent user when the image has one.
+	// The CA, then git (gitScript), and the workspace goes to the agent
+	// user when the image has one.
 	script := `set -e
 mkdir -p /etc/ssl/certs ` + workspaceDir + `
-if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates >/dev/null 2>&1
-else cat /usr/local/share/ca-certificates/bottle-ca.crt >> ` + agentCABundle + `; fi
-grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" ` + agentCABundle + `
-` + gitScript(id, from, hosts) + `if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
+` + caScript + gitScript(id, from, hosts) + `if id -u agent >/dev/null 2>&1; then chown -R agent: ` + workspaceDir + `; echo agent; else echo root; fi`
 	var out bytes.Buffer
 	if err := l.Backend.Exec(ctx, b.Agent, ExecSpec{User: "0", Argv: []string{"sh", "-c", script}, Stdout: &out}); err != nil {
 		return nil, fmt.Errorf("provisioning the agent (the bottle CA, git, the workspace's owner; the image needs sh): %w", err)

@@ -164,7 +164,21 @@ type Bottle struct {
 	WorkspaceRepo   string `json:"workspace_repo,omitempty"`   // the same, when it is a git repository's top level
 	WorkspaceCommit string `json:"workspace_commit,omitempty"` // that repository's HEAD at launch
 	WorkspaceTree   string `json:"workspace_tree,omitempty"`   // the baseline's tree in workspace/baseline.git; "" for none recorded
+
+	// Steps is how long each step of the launch took, in order, as far
+	// as it got (the step it failed at included): what `bottle launch -v`
+	// prints after each step, and what the bench reads.
+	Steps []StepTime `json:"steps,omitempty"`
 }
+
+// StepTime is how long one step of a launch took.
+type StepTime struct {
+	Step string  `json:"step"` // the step's name, as in Bottle.Step
+	MS   float64 `json:"ms"`   // wall time, milliseconds (to a tenth)
+}
+
+// Duration is the step's time as a time.Duration.
+func (s StepTime) Duration() time.Duration { return time.Duration(s.MS * float64(time.Millisecond)) }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,39}$`)
 

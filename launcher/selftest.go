@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,14 +41,28 @@ type probe struct {
 	// with the address ("unreachable: the sidecar's egress address
 	// 10.2.0.2:3128").
 	proved string
-	argv   []string // after "bottle-sidecar probe --timeout 1s"
-	env    []string
+	spec   contract.ProbeSpec
 	// want: the exit codes that pass; nil: any exit of the probe itself
 	// (report mode, where the audit is the proof).
 	want []int
 	// leak marks a probe whose success means the agent got around the sidecar.
 	leak bool
 }
+
+// The self-test's timeouts. A leak probe proves "unreachable" by timing
+// out: on these bridges an address that exists answers in well under a
+// millisecond, and one that is not routed fails at once, so a second is
+// ample. A probe of what must answer (the proxy, the sidecar's DNS) ends
+// as soon as it does, and has longer on a loaded machine. The forwarded
+// lookup may time out (the upstream need not answer), so it has the
+// short one too.
+const (
+	leakTimeout   = time.Second
+	answerTimeout = 5 * time.Second
+)
+
+// ms is d in whole milliseconds, for a ProbeSpec.
+func ms(d time.Duration) int { return int(d / time.Millisecond) }
 
 // SelfTest proves that the proxy and DNS answer and enforce the policy, and
 // that nothing else is reachable from the agent's network: not the
@@ -99,8 +112,6 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		return nil, err
 	}
 	defer closeWindow()
-	noProxy := []string{"HTTP_PROXY=", "HTTPS_PROXY=", "http_proxy=", "https_proxy="}
-	viaProxy := []string{"HTTP_PROXY=" + b.ProxyURL, "HTTPS_PROXY=" + b.ProxyURL}
 	enforced := func(codes ...int) []int {
 		if report {
 			return nil
@@ -120,25 +131,26 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 	}
 	probes := []probe{
 		{what: "the proxy answers", proved: "answers: the proxy at " + proxyAddr + " (GET /healthz)",
-			argv: []string{"http", "http://" + proxyAddr + "/healthz"}, env: noProxy, want: []int{probeOK}},
+			spec: contract.ProbeSpec{Kind: "http", Args: []string{"http://" + proxyAddr + "/healthz"}, TimeoutMS: ms(answerTimeout)}, want: []int{probeOK}},
 		{what: "the sidecar's DNS refuses a name outside the allowlist", proved: dnsRefused,
-			argv: []string{"dns", blockedName, "@" + b.SidecarIP}, want: enforced(probeBlocked)},
+			spec: contract.ProbeSpec{Kind: "dns", Args: []string{blockedName, "@" + b.SidecarIP}, TimeoutMS: ms(answerTimeout)}, want: enforced(probeBlocked)},
 		{what: "the proxy refuses a host outside the allowlist", proved: proxyRefused,
-			argv: []string{"http", blockedURL}, env: viaProxy, want: enforced(probeBlocked)},
+			spec: contract.ProbeSpec{Kind: "http", Args: []string{blockedURL}, Proxy: b.ProxyURL, TimeoutMS: ms(answerTimeout)}, want: enforced(probeBlocked)},
 	}
 	if host := firstExactHost(pol); host != "" {
 		// Allowed: the sidecar does not refuse it (the upstream may still
 		// fail to answer; that is not a leak).
 		probes = append(probes, probe{what: "the sidecar's DNS forwards allowed name " + host,
 			proved: fmt.Sprintf("forwarded: the DNS lookup of %s, which the allowlist allows (not refused by the sidecar's DNS at %s)", host, dnsAddr),
-			argv:   []string{"dns", host, "@" + b.SidecarIP}, want: []int{probeOK, probeRefused, probeTimeout}})
+			spec:   contract.ProbeSpec{Kind: "dns", Args: []string{host, "@" + b.SidecarIP}, TimeoutMS: ms(leakTimeout)}, want: []int{probeOK, probeRefused, probeTimeout}})
 	}
 	// Each address the agent must not reach: the proof is a connection that
 	// times out (no route), where a listener of ours answers (hostPort) or
 	// the sidecar serves.
 	blocked := func(what, addr string) probe {
 		what += " " + addr
-		return probe{what: what, proved: "unreachable: " + what, argv: []string{"tcp", addr}, env: noProxy, want: []int{probeTimeout}, leak: true}
+		return probe{what: what, proved: "unreachable: " + what, spec: contract.ProbeSpec{Kind: "tcp", Args: []string{addr}, TimeoutMS: ms(leakTimeout)},
+			want: []int{probeTimeout}, leak: true}
 	}
 	if b.SidecarEgress != "" {
 		for _, p := range []int{contract.ProxyPort, contract.DNSPort, contract.MCPPort} {
@@ -154,46 +166,26 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		probes = append(probes, blocked("the host's address", net.JoinHostPort(a.String(), hostPort)))
 	}
 
-	type result struct {
-		p    probe
-		code int
-		out  string
-	}
-	results := make([]result, len(probes))
-	var wg sync.WaitGroup
-	for i, p := range probes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var out bytes.Buffer
-			// One second: on these bridges an address that exists answers in
-			// well under a millisecond.
-			argv := append([]string{probeBinary, "probe", "--timeout", "1s"}, p.argv...)
-			err := l.Backend.Exec(ctx, prober, ExecSpec{Argv: argv, Env: p.env, Stdout: &out, Stderr: &out})
-			code := 0
-			if err != nil {
-				code = ExitCode(err)
-			}
-			results[i] = result{p, code, strings.TrimSpace(out.String())}
-		}()
-	}
-	wg.Wait()
+	// All the probes in one exec, at once: the wall time is the longest
+	// probe's (a leak probe's second), not one exec each.
+	results := runProbes(ctx, l.Backend, prober, probes)
 	var proved, leaks, failures []string
-	for _, r := range results {
-		ok := r.p.want == nil && r.code >= 0 && r.code != probeUsage
-		for _, w := range r.p.want {
-			ok = ok || r.code == w
+	for i, r := range results {
+		p := probes[i]
+		ok := p.want == nil && r.Code >= 0 && r.Code != probeUsage
+		for _, w := range p.want {
+			ok = ok || r.Code == w
 		}
 		switch {
 		case ok:
-			proved = append(proved, r.p.proved)
-		case r.p.leak && (r.code == probeOK || r.code == probeRefused):
-			leaks = append(leaks, fmt.Sprintf("the agent reached %s (%s)", r.p.what, r.out))
-		case r.p.leak:
+			proved = append(proved, p.proved)
+		case p.leak && (r.Code == probeOK || r.Code == probeRefused):
+			leaks = append(leaks, fmt.Sprintf("the agent reached %s (%s)", p.what, r.Msg))
+		case p.leak:
 			// Some other error (say, the probe could not run): not proven.
-			failures = append(failures, fmt.Sprintf("could not prove %s is unreachable (exit %d: %s)", r.p.what, r.code, r.out))
+			failures = append(failures, fmt.Sprintf("could not prove %s is unreachable (exit %d: %s)", p.what, r.Code, r.Msg))
 		default:
-			failures = append(failures, fmt.Sprintf("%s: exit %d (%s)", r.p.what, r.code, r.out))
+			failures = append(failures, fmt.Sprintf("%s: exit %d (%s)", p.what, r.Code, r.Msg))
 		}
 	}
 	if n := reached.Load(); n > 0 {
@@ -213,6 +205,37 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		return proved, &SelfTestError{fmt.Sprintf("self-test failed, so the bottle was torn down:\n  %s", strings.Join(failures, "\n  "))}
 	}
 	return proved, nil
+}
+
+// runProbes runs probes in one exec of `bottle-sidecar probe batch` in
+// container prober, and returns one result a probe, in order. A batch
+// that cannot run, or whose output is not exactly its results, gives
+// every probe the result "could not run" (code -1): nothing is proven,
+// and the self-test fails closed.
+func runProbes(ctx context.Context, be Backend, prober string, probes []probe) []contract.ProbeResult {
+	specs := make([]contract.ProbeSpec, len(probes))
+	for i, p := range probes {
+		specs[i] = p.spec
+	}
+	batch, err := json.Marshal(specs)
+	var out, errOut bytes.Buffer
+	if err == nil {
+		// The engine's own timeout covers the exec; the probes' bound the batch.
+		err = be.Exec(ctx, prober, ExecSpec{Argv: []string{probeBinary, "probe", "--timeout", leakTimeout.String(), "batch", string(batch)},
+			Stdout: &out, Stderr: &errOut})
+	}
+	var results []contract.ProbeResult
+	if err == nil {
+		results, err = contract.ParseProbeResults(bytes.TrimSpace(out.Bytes()), len(probes))
+	}
+	if err != nil {
+		msg := oneLine(strings.TrimSpace(errOut.String() + " " + Brief(err)))
+		results = make([]contract.ProbeResult, len(probes))
+		for i := range results {
+			results[i] = contract.ProbeResult{Code: -1, Msg: "the probe could not run: " + msg}
+		}
+	}
+	return results
 }
 
 // openSelfTestWindow names the self-test's probe name to the sidecar

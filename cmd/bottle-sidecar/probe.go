@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,6 +40,9 @@ const probeUsageText = `usage: bottle-sidecar probe [--timeout D] KIND ARGS
   probe tcp HOST:PORT         open a TCP connection
   probe http URL              GET URL through $HTTPS_PROXY / $HTTP_PROXY
   probe dns NAME @SERVER      ask SERVER (HOST[:PORT]) for NAME's A record
+  probe batch JSON            run the probes JSON lists (contract.ProbeSpec)
+                              all at once; print their results as a JSON
+                              array, in order, and exit 0
 
 Exit status: 0 success, 3 refused, 4 timed out or no route, 5 blocked by
 bottle's policy, 6 other error, 2 usage.
@@ -57,27 +62,72 @@ func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprint(stderr, probeUsageText)
 		return probeUsage
 	}
+	if rest[0] == "batch" {
+		return probeBatch(ctx, rest[1:], *timeout, *cafile, stdout, stderr)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	var code int
-	var msg string
-	switch rest[0] {
-	case "tcp":
-		code, msg = probeTCP(ctx, rest[1])
-	case "http":
-		code, msg = probeHTTP(ctx, rest[1], *cafile)
-	case "dns":
-		if len(rest) != 3 || !strings.HasPrefix(rest[2], "@") {
-			fmt.Fprint(stderr, probeUsageText)
-			return probeUsage
-		}
-		code, msg = probeDNS(ctx, rest[1], strings.TrimPrefix(rest[2], "@"))
-	default:
-		fmt.Fprintf(stderr, "bottle-sidecar probe: unknown kind %q\n%s", rest[0], probeUsageText)
+	// Read the proxy variables now (http.ProxyFromEnvironment caches them
+	// for the life of the process).
+	proxyFunc := httpproxy.FromEnvironment().ProxyFunc()
+	code, msg := probeOne(ctx, rest[0], rest[1:], proxyFunc, *cafile)
+	if code == probeUsage {
+		fmt.Fprintf(stderr, "bottle-sidecar probe: %s\n%s", msg, probeUsageText)
 		return probeUsage
 	}
 	fmt.Fprintf(stdout, "%s %s\n", contract.ProbeWord(code), msg)
 	return code
+}
+
+// probeOne runs one probe of kind with args (what follows KIND).
+func probeOne(ctx context.Context, kind string, args []string, proxyFunc func(*url.URL) (*url.URL, error), cafile string) (int, string) {
+	switch {
+	case len(args) == 0:
+		return probeUsage, "probe " + kind + ": what to probe is missing"
+	case kind == "tcp":
+		return probeTCP(ctx, args[0])
+	case kind == "http":
+		return probeHTTP(ctx, args[0], cafile, proxyFunc)
+	case kind == "dns":
+		if len(args) != 2 || !strings.HasPrefix(args[1], "@") {
+			return probeUsage, "probe dns: want NAME @SERVER"
+		}
+		return probeDNS(ctx, args[0], strings.TrimPrefix(args[1], "@"))
+	}
+	return probeUsage, fmt.Sprintf("unknown kind %q", kind)
+}
+
+// probeBatch runs the probes of a batch (args: one JSON array of
+// contract.ProbeSpec) all at once, each with its own timeout (def when it
+// sets none), and prints their results in order. The environment's proxy
+// variables play no part: each http probe names its proxy.
+func probeBatch(ctx context.Context, args []string, def time.Duration, cafile string, stdout, stderr io.Writer) int {
+	var specs []contract.ProbeSpec
+	if len(args) != 1 {
+		fmt.Fprint(stderr, probeUsageText)
+		return probeUsage
+	}
+	if err := json.Unmarshal([]byte(args[0]), &specs); err != nil {
+		fmt.Fprintf(stderr, "bottle-sidecar probe batch: %v\n", err)
+		return probeUsage
+	}
+	results := make([]contract.ProbeResult, len(specs))
+	var wg sync.WaitGroup
+	for i, p := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, p.Timeout(def))
+			defer cancel()
+			proxy := (&httpproxy.Config{HTTPProxy: p.Proxy, HTTPSProxy: p.Proxy}).ProxyFunc()
+			code, msg := probeOne(ctx, p.Kind, p.Args, proxy, cafile)
+			results[i] = contract.ProbeResult{Code: code, Msg: msg}
+		}()
+	}
+	wg.Wait()
+	out, _ := json.Marshal(results) // plain structs always encode
+	fmt.Fprintf(stdout, "%s\n", out)
+	return probeOK
 }
 
 // classify maps a dial or request error to a probe exit code. ipv6 says
@@ -155,14 +205,12 @@ func probeTCP(ctx context.Context, addr string) (int, string) {
 	return best.code, best.msg
 }
 
-func probeHTTP(ctx context.Context, raw, cafile string) (int, string) {
+// probeHTTP gets raw through the proxy proxyFunc says.
+func probeHTTP(ctx context.Context, raw, cafile string, proxyFunc func(*url.URL) (*url.URL, error)) (int, string) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return probeUsage, fmt.Sprintf("%q is not an http(s) URL", raw)
 	}
-	// Read the proxy variables now (http.ProxyFromEnvironment caches them
-	// for the life of the process).
-	proxyFunc := httpproxy.FromEnvironment().ProxyFunc()
 	tr := &http.Transport{
 		Proxy:           func(r *http.Request) (*url.URL, error) { return proxyFunc(r.URL) },
 		TLSClientConfig: &tls.Config{},

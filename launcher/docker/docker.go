@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -113,6 +114,9 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 	if n.Internal {
 		args = append(args, "--internal", "-o", "com.docker.network.bridge.inhibit_ipv4=true")
 	}
+	if n.Subnet != "" {
+		args = append(args, "--subnet", n.Subnet)
+	}
 	args = append(args, launcher.LabelFlags(n.Labels)...)
 	return append(args, n.Name)
 }
@@ -123,6 +127,11 @@ func NetworkCreateArgs(n launcher.NetworkSpec) []string {
 // labels: nothing says how it is wired.
 func (b *Backend) NetworkCreate(ctx context.Context, n launcher.NetworkSpec) error {
 	err := b.cli().Run(ctx, NetworkCreateArgs(n)...)
+	if n.Subnet != "" && launcher.StderrSays(err, "overlaps") {
+		// "invalid pool request: Pool overlaps with other one on this
+		// address space": another launch took the subnet first.
+		return fmt.Errorf("%w: %w", launcher.ErrSubnetTaken, err)
+	}
 	if !networkExists(err) {
 		return err
 	}
@@ -201,6 +210,9 @@ func CreateArgs(r launcher.RunSpec, envFile string) []string {
 		args = append(args, "--network", "container:"+r.NetworkOf)
 	case len(r.Networks) > 0:
 		args = append(args, "--network", r.Networks[0])
+		if ip := r.IPs[r.Networks[0]]; ip != "" {
+			args = append(args, "--ip", ip)
+		}
 	}
 	if r.Limits.Pids > 0 {
 		args = append(args, "--pids-limit", fmt.Sprint(r.Limits.Pids))
@@ -259,11 +271,52 @@ func (b *Backend) connectAndStart(ctx context.Context, r launcher.RunSpec) error
 		return b.cli().Run(ctx, "start", r.Name)
 	}
 	for _, n := range r.Networks[1:] {
-		if err := b.cli().Run(ctx, "network", "connect", n, r.Name); err != nil {
+		if err := b.cli().Run(ctx, ConnectArgs(n, r.Name, r.IPs[n])...); err != nil {
 			return err
 		}
 	}
 	return b.cli().Run(ctx, "start", r.Name)
+}
+
+// ConnectArgs is the argv that connects container name to network n, at
+// address ip when it is not "".
+func ConnectArgs(n, name, ip string) []string {
+	args := []string{"network", "connect"}
+	if ip != "" {
+		args = append(args, "--ip", ip)
+	}
+	return append(args, n, name)
+}
+
+// Subnets implements launcher.Addresser: the IPv4 subnets of every
+// network the engine has, read in two calls.
+func (b *Backend) Subnets(ctx context.Context) ([]netip.Prefix, bool, error) {
+	ids, err := b.cli().Output(ctx, "network", "ls", "-q")
+	if err != nil {
+		return nil, false, err
+	}
+	if strings.TrimSpace(ids) == "" {
+		return nil, true, nil
+	}
+	out, err := b.cli().Output(ctx, append([]string{"network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"}, strings.Fields(ids)...)...)
+	if err != nil {
+		// A network removed between the two calls, say: the launch lets
+		// the engine choose this time.
+		return nil, false, err
+	}
+	return ParseSubnets(out), true, nil
+}
+
+// ParseSubnets reads the IPv4 CIDRs of Subnets' inspect output (words; the
+// IPv6 ones and anything unreadable are left out).
+func ParseSubnets(out string) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, w := range strings.Fields(out) {
+		if p, err := netip.ParsePrefix(w); err == nil && p.Addr().Is4() {
+			ps = append(ps, p.Masked())
+		}
+	}
+	return ps
 }
 
 type containerJSON struct {

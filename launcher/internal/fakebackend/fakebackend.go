@@ -13,6 +13,7 @@ package fakebackend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -451,6 +452,37 @@ func (f *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerI
 		Networks: maps.Clone(c.addrs), Labels: maps.Clone(c.spec.Labels)}, nil
 }
 
+// probeBatch plays `bottle-sidecar probe --timeout D batch JSON`: each
+// probe is answered by Probe (its argv: the kind, then its args), and the
+// results are printed as the real batch prints them.
+func (f *Backend) probeBatch(e launcher.ExecSpec) error {
+	var specs []contract.ProbeSpec
+	if err := json.Unmarshal([]byte(e.Argv[5]), &specs); err != nil {
+		return f.unexpected("a probe batch that is not JSON: %v", err)
+	}
+	probe := f.Probe
+	if probe == nil {
+		probe = GoodProbes
+	}
+	results := make([]contract.ProbeResult, len(specs))
+	for i, p := range specs {
+		argv := append([]string{p.Kind}, p.Args...)
+		if f.OnProbe != nil {
+			f.OnProbe(argv)
+		}
+		if p.Kind == "http" && !strings.HasSuffix(p.Args[0], "/healthz") && p.Proxy == "" {
+			return f.unexpected("probe %q goes around the proxy: a refusal would prove nothing", argv)
+		}
+		code := probe(argv)
+		results[i] = contract.ProbeResult{Code: code, Msg: contract.ProbeWord(code)}
+	}
+	if e.Stdout != nil {
+		out, _ := json.Marshal(results)
+		fmt.Fprintf(e.Stdout, "%s\n", out)
+	}
+	return nil
+}
+
 // Exec implements launcher.Backend. It knows the self-test's probes, the
 // provisioning script, and bottle-probe supervise and signal of a few
 // programs (command.go); any other command fails the test.
@@ -464,18 +496,10 @@ func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 		return err
 	case !exists:
 		return f.unexpected("Exec in %s: there is no such container", name)
-	case len(e.Argv) > 4 && e.Argv[1] == "probe":
-		if f.OnProbe != nil {
-			f.OnProbe(e.Argv[4:])
-		}
-		probe := f.Probe
-		if probe == nil {
-			probe = GoodProbes
-		}
-		if code := probe(e.Argv[4:]); code != 0 {
-			return &launcher.RunError{Argv: e.Argv, ExitCode: code, Err: fmt.Errorf("exit status %d", code)}
-		}
-		return nil
+	case len(e.Argv) == 6 && e.Argv[1] == "probe" && e.Argv[4] == "batch":
+		return f.probeBatch(e)
+	case len(e.Argv) > 1 && e.Argv[1] == "probe":
+		return f.unexpected("Exec in %s of %q: the self-test runs its probes in one batch", name, e.Argv)
 	case len(e.Argv) > 2 && e.Argv[0] == contract.AgentProbe && e.Argv[1] == "supervise":
 		return f.supervise(ctx, name, e)
 	case len(e.Argv) > 2 && e.Argv[0] == contract.AgentProbe && e.Argv[1] == "signal":

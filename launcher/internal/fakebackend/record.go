@@ -1,6 +1,7 @@
 package fakebackend
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"bottle.dev/bottle/internal/shquote"
+	"bottle.dev/bottle/internal/contract"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/recipe"
 )
@@ -204,25 +206,44 @@ func (r *Recording) Execs(t *testing.T, role string) []launcher.ExecSpec {
 		if e.Container != name {
 			continue
 		}
-		if argv := e.Spec.Argv; len(argv) > 1 && argv[len(argv)-2] == "tcp" && drop[argv[len(argv)-1]] > 0 {
-			drop[argv[len(argv)-1]]--
-			continue
+		if specs, ok := probeBatchOf(e.Spec.Argv); ok {
+			var kept []contract.ProbeSpec
+			for _, p := range specs {
+				if p.Kind == "tcp" && len(p.Args) == 1 && drop[p.Args[0]] > 0 {
+					drop[p.Args[0]]--
+					continue
+				}
+				kept = append(kept, p)
+			}
+			batch, _ := json.Marshal(kept)
+			e.Spec.Argv = append(slices.Clone(e.Spec.Argv[:5]), string(batch))
 		}
 		out = append(out, e.Spec)
 	}
 	return out
 }
 
+// probeBatchOf is the probes of argv when it is a self-test's probe batch.
+func probeBatchOf(argv []string) ([]contract.ProbeSpec, bool) {
+	if len(argv) != 6 || argv[1] != "probe" || argv[4] != "batch" {
+		return nil, false
+	}
+	var specs []contract.ProbeSpec
+	return specs, json.Unmarshal([]byte(argv[5]), &specs) == nil
+}
+
 // listenerPort is the port the self-test listened on, read from its probe
 // of a gateway.
 func (r *Recording) listenerPort() string {
 	for _, e := range r.Fake.Execs() {
-		argv := e.Spec.Argv
-		if len(argv) < 2 || argv[len(argv)-2] != "tcp" {
-			continue
-		}
-		if h, p, err := net.SplitHostPort(argv[len(argv)-1]); err == nil && r.gateways[h] {
-			return p
+		specs, _ := probeBatchOf(e.Spec.Argv)
+		for _, p := range specs {
+			if p.Kind != "tcp" || len(p.Args) != 1 {
+				continue
+			}
+			if h, port, err := net.SplitHostPort(p.Args[0]); err == nil && r.gateways[h] {
+				return port
+			}
 		}
 	}
 	return ""
@@ -269,7 +290,7 @@ func (r *Recording) Transcript(t *testing.T, b launcher.Backend, log *ArgvLog) [
 	for _, e := range r.Execs(t, "probe") {
 		b.Exec(ctx, r.Container(t, "probe").Name, e)
 	}
-	section("self-test: the probes, all at once (sorted; this machine's own addresses left out)", slices.Sorted(slices.Values(log.take(r))))
+	section("self-test: the probes, in one batch (this machine's own addresses left out)", log.take(r))
 	// The copies made at once (between the same two commands) are
 	// sorted; each batch goes where it was made among the commands.
 	copies := r.Fake.Copies()
