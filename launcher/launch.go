@@ -72,6 +72,10 @@ type launch struct {
 	// when the sidecar's address was known up front; step "agent" (or a
 	// teardown) waits for it.
 	agentRun chan error
+	// bg is what goes on in the background (the self-test's probe
+	// container being removed): waited for before a teardown, and before
+	// Launch returns.
+	bg sync.WaitGroup
 }
 
 // step is one named step of the launch sequence. run does it and returns
@@ -128,6 +132,7 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 		return nil, err
 	}
 	defer st.lock.release()
+	defer st.bg.Wait()
 	steps := launchSteps()
 	for i, step := range steps {
 		st.b.State, st.b.Step = StateLaunching, step.name
@@ -385,6 +390,7 @@ func (st *launch) undo(ctx context.Context) removed {
 	// An agent being started beside the sidecar is waited for: it must
 	// not appear after the teardown.
 	st.waitAgent()
+	st.bg.Wait()
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	gone, err := st.l.teardown(ctx, st.spec.Name, true)
@@ -515,34 +521,18 @@ func createNetworks(ctx context.Context, st *launch) (done, error) {
 		m[LabelLaunch] = st.id
 		return m
 	}
-	// The two at once. The internal one first makes the launch's: a
-	// network of its name that exists is not this launch's to remove, so
-	// if it fails, only the egress network this call made goes.
-	var egressErr error
-	var wg sync.WaitGroup
-	if b.EgressOwned {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			egressErr = l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels("egress")})
-		}()
-	}
-	err := st.createInternal(ctx, labels("internal"))
-	wg.Wait()
-	if err != nil {
-		if b.EgressOwned && egressErr == nil {
-			rctx, cancel := detached(ctx)
-			defer cancel()
-			if rerr := l.Backend.NetworkRemove(rctx, b.Egress); rerr != nil {
-				l.note("could not remove network %s (bottle cleanup removes it): %v", b.Egress, rerr)
-			}
-		}
+	if err := st.createInternal(ctx, labels("internal")); err != nil {
 		return done{}, err
 	}
 	st.made = true
-	if egressErr != nil {
-		return done{}, egressErr
+	// The egress network after: until the internal one is the launch's,
+	// nothing of the bottle's name is ours to remove on a failure.
+	if b.EgressOwned {
+		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels("egress")}); err != nil {
+			return done{}, err
+		}
 	}
+	var wg sync.WaitGroup
 	var internal, egress NetworkInfo
 	var ierr error
 	wg.Add(1)
@@ -550,7 +540,7 @@ func createNetworks(ctx context.Context, st *launch) (done, error) {
 		defer wg.Done()
 		internal, ierr = l.Backend.NetworkInspect(ctx, b.Internal)
 	}()
-	egress, err = l.Backend.NetworkInspect(ctx, b.Egress)
+	egress, err := l.Backend.NetworkInspect(ctx, b.Egress)
 	wg.Wait()
 	if ierr != nil {
 		return done{}, ierr
@@ -747,7 +737,7 @@ func (st *launch) runAgent(ctx context.Context) error {
 // selfTest proves, fail closed, from a container of bottle's own image in
 // the agent's network, that nothing gets around the sidecar.
 func selfTest(ctx context.Context, st *launch) (done, error) {
-	proved, err := st.l.SelfTest(ctx, st.b, st.internal, st.egress, st.pol)
+	proved, err := st.l.selfTest(ctx, st.b, st.internal, st.egress, st.pol, &st.bg)
 	if err != nil {
 		for _, p := range proved {
 			st.l.note("%s", p)

@@ -315,7 +315,7 @@ func TestSelfTestRunsOutsideTheImage(t *testing.T) {
 	// has none of the agent's environment.
 	found = false
 	for _, c := range f.Calls() {
-		found = found || strings.Contains(c, "probe --timeout 1s http http://bottle-self-test-")
+		found = found || strings.Contains(c, `{"kind":"http","args":["http://bottle-self-test-`) && strings.Contains(c, `"proxy":"http://10.1.0.2:3128"`)
 	}
 	if !found {
 		t.Errorf("no blocked-host probe: %q", f.Calls())

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,13 +52,13 @@ type probe struct {
 
 // The self-test's timeouts. A leak probe proves "unreachable" by timing
 // out: on these bridges an address that exists answers in well under a
-// millisecond, and one that is not routed fails at once, so a second is
-// ample. A probe of what must answer (the proxy, the sidecar's DNS) ends
+// millisecond, and one that is not routed fails at once, so half a second
+// is hundreds of times what an answer takes. A probe of what must answer (the proxy, the sidecar's DNS) ends
 // as soon as it does, and has longer on a loaded machine. The forwarded
 // lookup may time out (the upstream need not answer), so it has the
 // short one too.
 const (
-	leakTimeout   = time.Second
+	leakTimeout   = 500 * time.Millisecond
 	answerTimeout = 5 * time.Second
 )
 
@@ -82,6 +83,13 @@ func ms(d time.Duration) int { return int(d / time.Millisecond) }
 // It returns what it proved, one line a fact with its address, in the
 // order of the probes (also when it fails: what did pass).
 func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy) ([]string, error) {
+	return l.selfTest(ctx, b, internal, egress, pol, nil)
+}
+
+// selfTest is SelfTest; with bg, the probe container is removed in the
+// background once the verdict is in (bg.Wait waits for it), so that the
+// launch goes on to provisioning meanwhile.
+func (l *Launcher) selfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy, bg *sync.WaitGroup) ([]string, error) {
 	reached := &atomic.Int64{}
 	hostPort, closeListeners, err := listenEverywhere(reached)
 	if err != nil {
@@ -99,9 +107,20 @@ func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress Net
 		return nil, fmt.Errorf("starting the self-test's probe container: %w", err)
 	}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		l.Backend.Remove(rctx, prober)
+		remove := func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			l.Backend.Remove(rctx, prober)
+		}
+		if bg == nil {
+			remove()
+			return
+		}
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			remove()
+		}()
 	}()
 
 	report := pol.Mode() == allowlist.Report

@@ -14,6 +14,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/launcher/internal/enginecli"
@@ -24,6 +25,12 @@ import (
 type Backend struct {
 	Runner launcher.Runner // nil: launcher.ExecRunner
 	Bin    string          // default "docker"
+
+	// checked says Check has succeeded: the daemon answered, and it is
+	// not asked again (choosing the backend checks it, and so does the
+	// launch; each ask is a round trip to the daemon). A daemon that
+	// goes away after is said by the next command that fails.
+	checked atomic.Bool
 }
 
 // cli is the docker program as the Backend's fields say.
@@ -52,6 +59,9 @@ func networkExists(err error) bool { return launcher.StderrSays(err, "already ex
 
 // Check asks the daemon for its version.
 func (b *Backend) Check(ctx context.Context) error {
+	if b.checked.Load() {
+		return nil
+	}
 	v, err := b.Version(ctx)
 	if err != nil {
 		if launcher.NotInstalled(err) {
@@ -62,6 +72,7 @@ func (b *Backend) Check(ctx context.Context) error {
 	if v == "" {
 		return errors.New("the Docker daemon reported no version")
 	}
+	b.checked.Store(true)
 	return nil
 }
 

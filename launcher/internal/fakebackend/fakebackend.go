@@ -455,7 +455,7 @@ func (f *Backend) Inspect(ctx context.Context, name string) (launcher.ContainerI
 // probeBatch plays `bottle-sidecar probe --timeout D batch JSON`: each
 // probe is answered by Probe (its argv: the kind, then its args), and the
 // results are printed as the real batch prints them.
-func (f *Backend) probeBatch(e launcher.ExecSpec) error {
+func (f *Backend) probeBatch(ctx context.Context, e launcher.ExecSpec) error {
 	var specs []contract.ProbeSpec
 	if err := json.Unmarshal([]byte(e.Argv[5]), &specs); err != nil {
 		return f.unexpected("a probe batch that is not JSON: %v", err)
@@ -475,6 +475,10 @@ func (f *Backend) probeBatch(e launcher.ExecSpec) error {
 		}
 		code := probe(argv)
 		results[i] = contract.ProbeResult{Code: code, Msg: contract.ProbeWord(code)}
+	}
+	if err := ctx.Err(); err != nil {
+		// Cancelled while the probes ran: the engine's exec is killed.
+		return err
 	}
 	if e.Stdout != nil {
 		out, _ := json.Marshal(results)
@@ -497,7 +501,7 @@ func (f *Backend) Exec(ctx context.Context, name string, e launcher.ExecSpec) er
 	case !exists:
 		return f.unexpected("Exec in %s: there is no such container", name)
 	case len(e.Argv) == 6 && e.Argv[1] == "probe" && e.Argv[4] == "batch":
-		return f.probeBatch(e)
+		return f.probeBatch(ctx, e)
 	case len(e.Argv) > 1 && e.Argv[1] == "probe":
 		return f.unexpected("Exec in %s of %q: the self-test runs its probes in one batch", name, e.Argv)
 	case len(e.Argv) > 2 && e.Argv[0] == contract.AgentProbe && e.Argv[1] == "supervise":

@@ -1,8 +1,8 @@
 package fakebackend
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,8 +14,8 @@ import (
 	"sync"
 	"testing"
 
-	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/internal/contract"
+	"bottle.dev/bottle/internal/shquote"
 	"bottle.dev/bottle/launcher"
 	"bottle.dev/bottle/recipe"
 )

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ var dockerCreateFlags = flagSpec{
 	"--name": true, "--pull": true, "--no-healthcheck": false, "--log-opt": true, "--network": true,
 	"--pids-limit": true, "--sysctl": true, "--dns": true, "--cap-drop": true, "--env-file": true,
 	"--memory": true, "--cpus": true, "-v": true, "--user": true, "-w": true, "--entrypoint": true, "--label": true,
+	"--ip": true,
 }
 
 var execFlags = flagSpec{"-d": false, "-i": false, "-t": false, "-u": true, "-w": true, "-e": true}
@@ -163,9 +165,9 @@ func (c *call) dockerNetwork(args []string) int {
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "create":
-		p, err := parse(rest, flagSpec{"--driver": true, "--internal": false, "-o": true, "--label": true}, false)
+		p, err := parse(rest, flagSpec{"--driver": true, "--internal": false, "-o": true, "--label": true, "--subnet": true}, false)
 		if err != nil || len(p.pos) != 1 || p.last("--driver") != "bridge" {
-			return c.unknown("want network create --driver bridge [--internal] [-o K=V]... [--label K=V]... NAME (%v)", err)
+			return c.unknown("want network create --driver bridge [--internal] [-o K=V]... [--subnet CIDR] [--label K=V]... NAME (%v)", err)
 		}
 		name := p.pos[0]
 		if code, failed := c.step("network create " + name); failed {
@@ -174,10 +176,41 @@ func (c *call) dockerNetwork(args []string) int {
 		if _, ok := c.st.Networks[name]; ok {
 			return c.fail("Error response from daemon: network with name %s already exists", name)
 		}
+		subnet := p.last("--subnet")
+		if subnet != "" {
+			want, err := netip.ParsePrefix(subnet)
+			if err != nil || !want.Addr().Is4() || want.Bits() != 24 {
+				return c.unknown("the fake takes a /24 IPv4 --subnet, not %q", subnet)
+			}
+			for _, n := range c.st.Networks {
+				if have, err := netip.ParsePrefix(n.Subnet); err == nil && have.Overlaps(want) {
+					return c.fail("Error response from daemon: invalid pool request: Pool overlaps with other one on this address space")
+				}
+			}
+		}
 		c.newNetwork(name, p.set["--internal"], labels(p.vals["-o"]), labels(p.vals["--label"]))
+		if subnet != "" {
+			n := c.st.Networks[name]
+			n.Subnet, n.Gateway = subnet, strings.TrimSuffix(subnet, "0/24")+"1"
+		}
 		fmt.Fprintln(c.out, fakeID(name))
 		return 0
 	case "inspect":
+		if len(rest) > 2 && rest[0] == "--format" && rest[1] == "{{range .IPAM.Config}}{{.Subnet}} {{end}}" {
+			// The subnets of the networks named (by ID, as network ls -q
+			// gives them), one line each.
+			if code, failed := c.step("network inspect --format"); failed {
+				return code
+			}
+			for _, id := range rest[2:] {
+				n := c.networkByID(id)
+				if n == nil {
+					return c.fail("Error: No such network: %s", id)
+				}
+				fmt.Fprintln(c.out, n.Subnet+" ")
+			}
+			return 0
+		}
 		if len(rest) != 1 {
 			return c.unknown("want network inspect NAME")
 		}
@@ -213,8 +246,12 @@ func (c *call) dockerNetwork(args []string) int {
 		fmt.Fprintln(c.out, rest[0])
 		return 0
 	case "connect":
+		ip := ""
+		if len(rest) == 4 && rest[0] == "--ip" {
+			ip, rest = rest[1], rest[2:]
+		}
 		if len(rest) != 2 {
-			return c.unknown("want network connect NETWORK CONTAINER")
+			return c.unknown("want network connect [--ip IP] NETWORK CONTAINER")
 		}
 		if code, failed := c.step("network connect " + rest[0] + " " + rest[1]); failed {
 			return code
@@ -227,9 +264,24 @@ func (c *call) dockerNetwork(args []string) int {
 		if !ok {
 			return c.fail("Error response from daemon: No such container: %s", rest[1])
 		}
+		if ip != "" {
+			return c.attachAt(ct, n, ip)
+		}
 		c.attach(ct, n)
 		return 0
 	case "ls":
+		if len(rest) == 1 && rest[0] == "-q" {
+			if code, failed := c.step("network ls -q"); failed {
+				return code
+			}
+			if !c.cfg.Subnets {
+				return c.fail("Error response from daemon: fakert lists network IDs only with FAKERT_SUBNETS=1")
+			}
+			for _, name := range slices.Sorted(maps.Keys(c.st.Networks)) {
+				fmt.Fprintln(c.out, fakeID(name)[:12])
+			}
+			return 0
+		}
 		p, err := parse(rest, flagSpec{"--filter": true, "--format": true}, false)
 		if err != nil || p.last("--format") != "{{json .}}" || len(p.pos) > 0 {
 			return c.unknown("want network ls [--filter label=K=V]... --format {{json .}} (%v)", err)
@@ -287,7 +339,11 @@ func (c *call) dockerCreate(args []string) int {
 				return c.fail("Error response from daemon: cannot join network of a non running container: %s", of)
 			}
 			ct.NetworkOf = of
-		} else if n, ok := c.st.Networks[nets[0]]; ok {
+		} else if n, ok := c.st.Networks[nets[0]]; ok && p.last("--ip") != "" {
+			if code := c.attachAt(ct, n, p.last("--ip")); code != 0 {
+				return code
+			}
+		} else if ok {
 			c.attach(ct, n)
 		} else {
 			return c.fail("Error response from daemon: network %s not found", nets[0])

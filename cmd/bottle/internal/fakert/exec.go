@@ -3,6 +3,7 @@ package fakert
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -72,10 +73,34 @@ func (c *call) probe(ct *Container, argv []string) int {
 	if !strings.HasPrefix(ct.Image, "bottle-sidecar:") || argv[0] != "/bottle-sidecar" {
 		return c.unknown("probe in %s (image %s): only bottle's sidecar image has /bottle-sidecar", ct.Name, ct.Image)
 	}
-	if len(argv) < 6 || argv[2] != "--timeout" || argv[3] != "1s" {
-		return c.unknown("want /bottle-sidecar probe --timeout 1s KIND ARGS")
+	if len(argv) != 6 || argv[2] != "--timeout" || argv[4] != "batch" {
+		return c.unknown("want /bottle-sidecar probe --timeout D batch JSON (the self-test runs its probes in one batch)")
 	}
-	kind, what := argv[4], strings.Join(argv[4:], " ")
+	var specs []contract.ProbeSpec
+	if err := json.Unmarshal([]byte(argv[5]), &specs); err != nil {
+		return c.unknown("a probe batch that is not JSON: %v", err)
+	}
+	results := make([]contract.ProbeResult, len(specs))
+	for i, p := range specs {
+		if len(p.Args) == 0 {
+			return c.unknown("probe %d of the batch has no args", i)
+		}
+		code, ok := c.probeOne(p.Kind, p.Args)
+		if !ok {
+			return c.unknown("probe kind %q", p.Kind)
+		}
+		results[i] = contract.ProbeResult{Code: code, Msg: contract.ProbeWord(code) + ": " + p.Kind + " " + strings.Join(p.Args, " ")}
+	}
+	out, _ := json.Marshal(results)
+	fmt.Fprintf(c.out, "%s\n", out)
+	return 0
+}
+
+// probeOne is what one probe of a batch finds, by Config.Probe (matched
+// against "KIND ARGS") or as a sound bottle would.
+func (c *call) probeOne(kind string, args []string) (int, bool) {
+	argv := append([]string{"", "", "", "", kind}, args...)
+	what := strings.Join(argv[4:], " ")
 	code := contract.ProbeTimeout
 	switch {
 	case kind == "http" && strings.HasSuffix(argv[5], "/healthz"):
@@ -88,7 +113,7 @@ func (c *call) probe(ct *Container, argv []string) int {
 		code = contract.ProbeOK
 	case kind == "tcp":
 	default:
-		return c.unknown("probe kind %q", kind)
+		return 0, false
 	}
 	for _, o := range strings.Split(c.cfg.Probe, ";") {
 		match, v, ok := strings.Cut(o, "=")
@@ -97,8 +122,7 @@ func (c *call) probe(ct *Container, argv []string) int {
 			break
 		}
 	}
-	fmt.Fprintf(c.out, "%s: %s\n", contract.ProbeWord(code), what)
-	return code
+	return code, true
 }
 
 // program runs one of the few programs the fake's containers have.

@@ -25,8 +25,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,6 +58,11 @@ type Config struct {
 	Probe string
 	// Down names an engine that does not answer: "docker" or "container".
 	Down string
+	// Subnets makes `docker network ls -q` answer (FAKERT_SUBNETS=1):
+	// the launcher then chooses the internal subnet and the sidecar's
+	// address itself (--subnet, --ip). Without it the lookup fails, and
+	// the launch lets the engine choose, as the scripts' addresses expect.
+	Subnets bool
 	// AgentUser is what the provisioning script prints ("agent" when
 	// empty): the agent image's user.
 	AgentUser string
@@ -70,7 +77,7 @@ type Config struct {
 // owner label of the script's state directory) become Names.
 func FromEnv(getenv func(string) string) Config {
 	cfg := Config{Dir: getenv("FAKERT_DIR"), Fail: getenv("FAKERT_FAIL"), Probe: getenv("FAKERT_PROBE"),
-		Down: getenv("FAKERT_DOWN"), AgentUser: getenv("FAKERT_AGENT_USER"), Names: map[string]string{}}
+		Down: getenv("FAKERT_DOWN"), AgentUser: getenv("FAKERT_AGENT_USER"), Subnets: getenv("FAKERT_SUBNETS") == "1", Names: map[string]string{}}
 	for _, k := range []string{"WORK", "OWNER"} {
 		if v := getenv(k); v != "" {
 			cfg.Names["$"+k] = v
@@ -248,6 +255,45 @@ func (c *call) newNetwork(name string, internal bool, options, lbls map[string]s
 	c.st.Networks[name] = &Network{Name: name, Internal: internal, Options: options, Labels: lbls,
 		Subnet: fmt.Sprintf("172.30.%d.0/24", n), Gateway: fmt.Sprintf("172.30.%d.1", n), NextHost: 2}
 	c.dirty = true
+}
+
+// networkByID is the network whose ID (or its short form) is id.
+func (c *call) networkByID(id string) *Network {
+	for _, n := range c.st.Networks {
+		if strings.HasPrefix(fakeID(n.Name), id) {
+			return n
+		}
+	}
+	return nil
+}
+
+// attachAt gives container ct address ip on network n, as docker's --ip:
+// on a network whose subnet was asked for, an address in it no one has.
+func (c *call) attachAt(ct *Container, n *Network, ip string) int {
+	sub, _ := netip.ParsePrefix(n.Subnet)
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil || !sub.Contains(a):
+		return c.fail("Error response from daemon: invalid IPv4 address: %s", ip)
+	case slices.Contains(c.attachedIPs(n.Name), ip):
+		return c.fail("Error response from daemon: Address already in use")
+	}
+	ct.Networks = append(ct.Networks, Attachment{Network: n.Name, IP: ip})
+	c.dirty = true
+	return 0
+}
+
+// attachedIPs are the addresses containers have on network name.
+func (c *call) attachedIPs(name string) []string {
+	var ips []string
+	for _, ct := range c.st.Containers {
+		for _, a := range ct.Networks {
+			if a.Network == name {
+				ips = append(ips, a.IP)
+			}
+		}
+	}
+	return ips
 }
 
 // attach gives container ct an address on network n.

@@ -63,15 +63,16 @@ func TestFail(t *testing.T) {
 
 func TestNormalizeArgv(t *testing.T) {
 	log := "docker build -f /w/bottle-build-123/Dockerfile -t bottle-sidecar:0123456789abcdef /w/bottle-build-123\n" +
-		"docker exec p /bottle-sidecar probe --timeout 1s tcp '[fe80::1]:4242'\n" +
-		"docker exec p /bottle-sidecar probe --timeout 1s tcp 192.0.2.9:4242\n" +
-		"docker exec p /bottle-sidecar probe --timeout 1s dns bottle-self-test-abc123.invalid @172.30.0.2\n" +
-		"docker exec p /bottle-sidecar probe --timeout 1s tcp 172.30.1.2:3128\n" +
+		`docker exec p /bottle-sidecar probe --timeout 500ms batch '[{"kind":"tcp","args":["[fe80::1]:4242"],"timeout_ms":500},` +
+		`{"kind":"tcp","args":["192.0.2.9:4242"],"timeout_ms":500},{"kind":"dns","args":["bottle-self-test-abc123.invalid","@172.30.0.2"],"timeout_ms":5000},` +
+		`{"kind":"tcp","args":["172.30.1.2:3128"],"timeout_ms":500},{"kind":"http","args":["http://x.invalid/"],"proxy":"http://172.30.0.2:3128"}]'` + "\n" +
 		"docker rm -f p\n"
 	want := "docker build -f /w/bottle-build-N/Dockerfile -t bottle-sidecar:HASH /w/bottle-build-N\n" +
-		"docker exec p /bottle-sidecar probe --timeout 1s dns bottle-self-test-TOKEN.invalid @172.30.0.2\n" +
-		"docker exec p /bottle-sidecar probe --timeout 1s tcp 172.30.1.2:3128\n" +
-		"docker exec p /bottle-sidecar probe --timeout 1s tcp HOST:PORT\n" +
+		"docker exec p /bottle-sidecar probe --timeout 500ms batch \n" +
+		"  dns bottle-self-test-TOKEN.invalid @172.30.0.2 (5000ms)\n" +
+		"  http http://x.invalid/ (proxy http://172.30.0.2:3128) (0ms)\n" +
+		"  tcp 172.30.1.2:3128 (500ms)\n" +
+		"  tcp HOST:PORT (500ms)\n" +
 		"docker rm -f p\n"
 	if got := NormalizeArgv(log); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

@@ -2,6 +2,7 @@ package fakert
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -130,7 +131,7 @@ var (
 	imageTags = regexp.MustCompile(`(bottle-(?:sidecar|agent)):[0-9a-f]{16}`)
 	selfTest  = regexp.MustCompile(`bottle-self-test-[0-9a-f]+\.invalid`)
 	launchID  = regexp.MustCompile(`(dev\.bottle\.launch[=":]+)[0-9a-f]+`)
-	tcpProbe  = regexp.MustCompile(`^(.* /bottle-sidecar probe --timeout 1s tcp )(\S+)$`)
+	batch     = regexp.MustCompile(`^(.* /bottle-sidecar probe --timeout \S+ batch )'(.*)'$`)
 )
 
 // normalize replaces what differs from run to run (temporary directories,
@@ -154,11 +155,42 @@ func (cfg Config) name(s string) string {
 	return s
 }
 
+// normalizeBatch renders a self-test's probe batch one probe a line
+// (its kind, then its args), sorted, in TCP probes the host's own
+// addresses as HOST and the self-test listener's port as PORT (the fake's
+// networks are 172.30.N.0/24 and the launcher's own 172.31.N.0/24), and
+// duplicates dropped.
+func normalizeBatch(js string) string {
+	var specs []contract.ProbeSpec
+	if err := json.Unmarshal([]byte(js), &specs); err != nil {
+		return "'" + js + "'"
+	}
+	var lines []string
+	for _, p := range specs {
+		args := slices.Clone(p.Args)
+		if host, port, err := net.SplitHostPort(args[0]); p.Kind == "tcp" && err == nil {
+			if !strings.HasPrefix(host, "172.30.") && !strings.HasPrefix(host, "172.31.") {
+				host = "HOST"
+			}
+			if port != "3128" && port != "53" && port != "3129" {
+				port = "PORT"
+			}
+			args[0] = net.JoinHostPort(host, port)
+		}
+		line := fmt.Sprintf("\n  %s %s", p.Kind, strings.Join(args, " "))
+		if p.Proxy != "" {
+			line += " (proxy " + p.Proxy + ")"
+		}
+		lines = append(lines, line+fmt.Sprintf(" (%dms)", p.TimeoutMS))
+	}
+	slices.Sort(lines)
+	return strings.Join(slices.Compact(lines), "")
+}
+
 // NormalizeArgv makes an argv log comparable across runs and machines:
-// normalize on every line; in TCP probes, the host's own addresses become
-// HOST and the self-test listener's port PORT (the fake's networks are
-// 172.30.N.0/24); and each run of probe lines, which the launcher sends in
-// parallel, is sorted and its duplicates dropped.
+// normalize on every line; a self-test's probe batch is rendered one
+// probe a line (normalizeBatch); and each run of probe lines is sorted and
+// its duplicates dropped.
 func NormalizeArgv(log string) string {
 	var out, block []string
 	flush := func() {
@@ -171,17 +203,8 @@ func NormalizeArgv(log string) string {
 			continue
 		}
 		line = normalize(line)
-		if m := tcpProbe.FindStringSubmatch(line); m != nil {
-			host, port, err := net.SplitHostPort(strings.Trim(m[2], "'"))
-			if err == nil {
-				if !strings.HasPrefix(host, "172.30.") {
-					host = "HOST"
-				}
-				if port != "3128" && port != "53" {
-					port = "PORT"
-				}
-				line = m[1] + net.JoinHostPort(host, port)
-			}
+		if m := batch.FindStringSubmatch(line); m != nil {
+			line = m[1] + normalizeBatch(m[2])
 		}
 		if strings.Contains(line, " /bottle-sidecar probe ") {
 			block = append(block, line)
