@@ -72,6 +72,9 @@ type launch struct {
 	// when the sidecar's address was known up front; step "agent" (or a
 	// teardown) waits for it.
 	agentRun chan error
+	// proberRun is the self-test's probe container's start, begun once
+	// that agent runs (nil: step "self-test" starts it).
+	proberRun chan error
 	// bg is what goes on in the background (the self-test's probe
 	// container being removed): waited for before a teardown, and before
 	// Launch returns.
@@ -124,6 +127,9 @@ func launchSteps() []step {
 // is cancelled (Ctrl-C), the launch is torn down and an *InterruptedError
 // says what was removed.
 func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
+	// The checks before the first step count as step "backend"'s time:
+	// that step is where their verdict is said.
+	began := time.Now()
 	st, err := l.newLaunch(ctx, s)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -144,7 +150,9 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 		}
 		var d done
 		if err == nil {
-			began := time.Now()
+			if i > 0 {
+				began = time.Now()
+			}
 			d, err = step.run(ctx, st)
 			st.b.Steps = append(st.b.Steps, stepTime(step.name, time.Since(began)))
 		}
@@ -163,6 +171,10 @@ func (l *Launcher) Launch(ctx context.Context, s Spec) (*Bottle, error) {
 				l.note("%s", n)
 			}
 		}
+	}
+	// The last step's time, which its own save could not hold.
+	if err := l.save(st.b); err != nil {
+		l.note("could not record the launch's step times in %s: %v", st.b.StateDir, err)
 	}
 	return st.b, nil
 }
@@ -526,25 +538,19 @@ func createNetworks(ctx context.Context, st *launch) (done, error) {
 	}
 	st.made = true
 	// The egress network after: until the internal one is the launch's,
-	// nothing of the bottle's name is ours to remove on a failure.
+	// nothing of the bottle's name is ours to remove on a failure. (One
+	// call after another: each is a few tens of milliseconds, and the
+	// engine's log of them stays in one order.)
 	if b.EgressOwned {
 		if err := l.Backend.NetworkCreate(ctx, NetworkSpec{Name: b.Egress, Labels: labels("egress")}); err != nil {
 			return done{}, err
 		}
 	}
-	var wg sync.WaitGroup
-	var internal, egress NetworkInfo
-	var ierr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		internal, ierr = l.Backend.NetworkInspect(ctx, b.Internal)
-	}()
-	egress, err := l.Backend.NetworkInspect(ctx, b.Egress)
-	wg.Wait()
-	if ierr != nil {
-		return done{}, ierr
+	internal, err := l.Backend.NetworkInspect(ctx, b.Internal)
+	if err != nil {
+		return done{}, err
 	}
+	egress, err := l.Backend.NetworkInspect(ctx, b.Egress)
 	if err != nil {
 		return done{}, fmt.Errorf("egress network %s: %w", b.Egress, err)
 	}
@@ -615,8 +621,20 @@ func startSidecar(ctx context.Context, st *launch) (done, error) {
 		// starts now, beside it (step "agent" waits for it).
 		ips = map[string]string{b.Internal: st.plan.sidecar.String()}
 		st.setSidecarIP(st.plan.sidecar.String())
-		st.agentRun = make(chan error, 1)
-		go func() { st.agentRun <- st.runAgent(ctx) }()
+		// Then, once the agent runs, the self-test's probe container, in
+		// its namespace: step "self-test" finds it started.
+		st.agentRun, st.proberRun = make(chan error, 1), make(chan error, 1)
+		st.bg.Add(1)
+		go func() {
+			defer st.bg.Done()
+			err := st.runAgent(ctx)
+			st.agentRun <- err
+			if err != nil {
+				st.proberRun <- err
+				return
+			}
+			st.proberRun <- st.l.runProber(ctx, st.b)
+		}()
 	}
 	err := l.Backend.Run(ctx, RunSpec{
 		Name: b.Sidecar, Image: b.SidecarImage, Networks: []string{b.Egress, b.Internal}, IPs: ips,
@@ -737,7 +755,7 @@ func (st *launch) runAgent(ctx context.Context) error {
 // selfTest proves, fail closed, from a container of bottle's own image in
 // the agent's network, that nothing gets around the sidecar.
 func selfTest(ctx context.Context, st *launch) (done, error) {
-	proved, err := st.l.selfTest(ctx, st.b, st.internal, st.egress, st.pol, &st.bg)
+	proved, err := st.l.selfTest(ctx, st.b, st.internal, st.egress, st.pol, st.proberRun, &st.bg)
 	if err != nil {
 		for _, p := range proved {
 			st.l.note("%s", p)

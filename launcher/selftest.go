@@ -83,28 +83,42 @@ func ms(d time.Duration) int { return int(d / time.Millisecond) }
 // It returns what it proved, one line a fact with its address, in the
 // order of the probes (also when it fails: what did pass).
 func (l *Launcher) SelfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy) ([]string, error) {
-	return l.selfTest(ctx, b, internal, egress, pol, nil)
+	return l.selfTest(ctx, b, internal, egress, pol, nil, nil)
 }
 
-// selfTest is SelfTest; with bg, the probe container is removed in the
-// background once the verdict is in (bg.Wait waits for it), so that the
-// launch goes on to provisioning meanwhile.
-func (l *Launcher) selfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy, bg *sync.WaitGroup) ([]string, error) {
-	reached := &atomic.Int64{}
-	hostPort, closeListeners, err := listenEverywhere(reached)
-	if err != nil {
-		return nil, fmt.Errorf("self-test listener: %w", err)
-	}
-	defer closeListeners()
+// proberName is the self-test's probe container.
+func proberName(b *Bottle) string { return "bottle-" + b.Name + "-probe" }
 
-	prober := "bottle-" + b.Name + "-probe"
-	err = l.Backend.Run(ctx, RunSpec{
-		Name: prober, Image: b.SidecarImage, NetworkOf: b.Agent, Networks: []string{b.Internal},
+// runProber starts the self-test's probe container: bottle's own sidecar
+// image, in the agent's network namespace (which must exist: the agent
+// runs), unprivileged, idle until the probes are run in it.
+func (l *Launcher) runProber(ctx context.Context, b *Bottle) error {
+	err := l.Backend.Run(ctx, RunSpec{
+		Name: proberName(b), Image: b.SidecarImage, NetworkOf: b.Agent, Networks: []string{b.Internal},
 		CapDrop: []string{"NET_ADMIN", "NET_RAW"}, User: "65532:65532", Labels: l.labels(b.Name, "probe"),
 		Cmd: []string{"idle"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting the self-test's probe container: %w", err)
+		return fmt.Errorf("starting the self-test's probe container: %w", err)
+	}
+	return nil
+}
+
+// selfTest is SelfTest. With started, the probe container is being
+// started already (runProber, beside the sidecar), and started says how
+// that went; with bg, the probe container is removed in the background
+// once the verdict is in (bg.Wait waits for it), so that the launch goes
+// on to provisioning meanwhile.
+func (l *Launcher) selfTest(ctx context.Context, b *Bottle, internal, egress NetworkInfo, pol *allowlist.Policy, started <-chan error, bg *sync.WaitGroup) ([]string, error) {
+	prober := proberName(b)
+	var err error
+	if started != nil {
+		err = <-started
+	} else {
+		err = l.runProber(ctx, b)
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		remove := func() {
@@ -122,6 +136,12 @@ func (l *Launcher) selfTest(ctx context.Context, b *Bottle, internal, egress Net
 			remove()
 		}()
 	}()
+	reached := &atomic.Int64{}
+	hostPort, closeListeners, err := listenEverywhere(reached)
+	if err != nil {
+		return nil, fmt.Errorf("self-test listener: %w", err)
+	}
+	defer closeListeners()
 
 	report := pol.Mode() == allowlist.Report
 	token := randomToken()

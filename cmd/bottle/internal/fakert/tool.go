@@ -214,10 +214,58 @@ func NormalizeArgv(log string) string {
 		out = append(out, line)
 	}
 	flush()
+	out = subnetLookupBeforeCreate(probeRemovalAfterBatch(out))
 	if len(out) == 0 {
 		return ""
 	}
 	return strings.Join(out, "\n") + "\n"
+}
+
+var subnetLookup = regexp.MustCompile(`^docker network (ls -q|inspect --format .*)$`)
+
+// subnetLookupBeforeCreate puts the launcher's lookup of the engine's
+// subnets right before the first network create: it runs in the
+// background from the launch's first step, beside the image checks.
+func subnetLookupBeforeCreate(lines []string) []string {
+	var lookups, rest []string
+	for _, l := range lines {
+		if subnetLookup.MatchString(l) {
+			lookups = append(lookups, l)
+		} else {
+			rest = append(rest, l)
+		}
+	}
+	for i, l := range rest {
+		if strings.HasPrefix(l, "docker network create ") {
+			return slices.Concat(rest[:i], lookups, rest[i:])
+		}
+	}
+	return append(rest, lookups...)
+}
+
+var probeRemoval = regexp.MustCompile(`^(docker rm -f|container stop|container delete --force) bottle-\S+-probe$`)
+
+// probeRemovalAfterBatch puts the removal of the self-test's probe
+// container right after its probe batch: the launcher removes it in the
+// background, beside the provisioning, so where it falls among those
+// calls differs from run to run.
+func probeRemovalAfterBatch(lines []string) []string {
+	var out []string
+	lastBatch := -1
+	for _, l := range lines {
+		switch {
+		case probeRemoval.MatchString(l) && lastBatch >= 0:
+			// In their own order (Apple's stop, then delete).
+			lastBatch++
+			out = slices.Insert(out, lastBatch, l)
+		case strings.Contains(l, " /bottle-sidecar probe --timeout "):
+			out = append(out, l)
+			lastBatch = len(out) - 1
+		default:
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // sidecar plays a bottle's sidecar for `bottle allow … --bottle`: each time
