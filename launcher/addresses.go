@@ -29,6 +29,9 @@ type addressPlan struct {
 
 func (p addressPlan) ok() bool { return p.subnet.IsValid() }
 
+// gateway is the first address of the subnet, which the engine reserves.
+func (p addressPlan) gateway() netip.Addr { return p.subnet.Addr().Next() }
+
 // lookupSubnets asks the backend, in the background, which subnets its
 // networks use (an Addresser only; others, and a backend that does not
 // answer, get the zero plan): the launch reads the answer when it makes

@@ -563,6 +563,13 @@ func createNetworks(ctx context.Context, st *launch) (done, error) {
 		// address is read back after all.
 		st.plan = addressPlan{}
 	}
+	if st.plan.ok() && internal.Gateway == "" {
+		// Docker does not say the gateway of a subnet it was given (and
+		// puts no address on an isolated bridge), but reserves the first
+		// address for it, as it would have said: the self-test proves
+		// that one unreachable too.
+		internal.Gateway = st.plan.gateway().String()
+	}
 	st.internal, st.egress = internal, egress
 	return doneWith("networks: %s %s (internal), %s %s (egress)", b.Internal, internal.Subnet, b.Egress, egress.Subnet), nil
 }

@@ -168,13 +168,15 @@ func (l *Launcher) selfTest(ctx context.Context, b *Bottle, internal, egress Net
 		dnsRefused = fmt.Sprintf("let through (report mode): the DNS lookup of %s at %s", blockedName, dnsAddr)
 		proxyRefused = fmt.Sprintf("let through (report mode): %s through the proxy at %s", blockedURL, proxyAddr)
 	}
+	// The probes of the sidecar retry while it refuses: the launch goes
+	// on as soon as its container runs, and it may not listen yet.
 	probes := []probe{
 		{what: "the proxy answers", proved: "answers: the proxy at " + proxyAddr + " (GET /healthz)",
-			spec: contract.ProbeSpec{Kind: "http", Args: []string{"http://" + proxyAddr + "/healthz"}, TimeoutMS: ms(answerTimeout)}, want: []int{probeOK}},
+			spec: contract.ProbeSpec{Kind: "http", Args: []string{"http://" + proxyAddr + "/healthz"}, TimeoutMS: ms(answerTimeout), Retry: true}, want: []int{probeOK}},
 		{what: "the sidecar's DNS refuses a name outside the allowlist", proved: dnsRefused,
-			spec: contract.ProbeSpec{Kind: "dns", Args: []string{blockedName, "@" + b.SidecarIP}, TimeoutMS: ms(answerTimeout)}, want: enforced(probeBlocked)},
+			spec: contract.ProbeSpec{Kind: "dns", Args: []string{blockedName, "@" + b.SidecarIP}, TimeoutMS: ms(answerTimeout), Retry: true}, want: enforced(probeBlocked)},
 		{what: "the proxy refuses a host outside the allowlist", proved: proxyRefused,
-			spec: contract.ProbeSpec{Kind: "http", Args: []string{blockedURL}, Proxy: b.ProxyURL, TimeoutMS: ms(answerTimeout)}, want: enforced(probeBlocked)},
+			spec: contract.ProbeSpec{Kind: "http", Args: []string{blockedURL}, Proxy: b.ProxyURL, TimeoutMS: ms(answerTimeout), Retry: true}, want: enforced(probeBlocked)},
 	}
 	if host := firstExactHost(pol); host != "" {
 		// Allowed: the sidecar does not refuse it (the upstream may still

@@ -121,6 +121,13 @@ func probeBatch(ctx context.Context, args []string, def time.Duration, cafile st
 			defer cancel()
 			proxy := (&httpproxy.Config{HTTPProxy: p.Proxy, HTTPSProxy: p.Proxy}).ProxyFunc()
 			code, msg := probeOne(ctx, p.Kind, p.Args, proxy, cafile)
+			for p.Retry && code == probeRefused && ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+					code, msg = probeOne(ctx, p.Kind, p.Args, proxy, cafile)
+				}
+			}
 			results[i] = contract.ProbeResult{Code: code, Msg: msg}
 		}()
 	}

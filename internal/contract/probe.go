@@ -18,6 +18,10 @@ type ProbeSpec struct {
 	Proxy string `json:"proxy,omitempty"`
 	// TimeoutMS bounds the probe; 0: the batch's --timeout.
 	TimeoutMS int `json:"timeout_ms,omitempty"`
+	// Retry tries again, until the timeout, while the probe is refused
+	// (ProbeRefused): what it asks is still starting (the sidecar, whose
+	// start the launch does not wait for).
+	Retry bool `json:"retry,omitempty"`
 }
 
 // Timeout is the probe's timeout, def when it sets none.
