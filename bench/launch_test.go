@@ -9,7 +9,8 @@ import (
 )
 
 // TestLaunchRows runs the launch benchmark's quick form against a real
-// engine (BOTTLE_E2E=1 and BOTTLE_BENCH_AGENT_BASE, the agent base image)
+// engine (BOTTLE_E2E=1 and BOTTLE_BENCH_AGENT_BASE, the agent base image;
+// BOTTLE_BENCH_FULL=1 for the full form)
 // and checks what it gives: a warm and a cold total, each with its steps.
 // It asserts nothing about the times.
 func TestLaunchRows(t *testing.T) {
@@ -25,7 +26,8 @@ func TestLaunchRows(t *testing.T) {
 			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 		}
 	}
-	rows, err := launchRows(filepath.Join(dir, "bottle"), base, "", true)
+	// BOTTLE_BENCH_FULL=1: the full form (5 warm, 2 cold), as bench/run runs it.
+	rows, err := launchRows(filepath.Join(dir, "bottle"), base, "", os.Getenv("BOTTLE_BENCH_FULL") == "")
 	if err != nil {
 		t.Fatal(err)
 	}
