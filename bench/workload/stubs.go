@@ -7,4 +7,3 @@ package workload
 func npm() Scenario   { return Scenario{Name: "npm install", Key: "npm"} }
 func pip() Scenario   { return Scenario{Name: "pip install", Key: "pip"} }
 func gomod() Scenario { return Scenario{Name: "go mod download", Key: "gomod"} }
-func git() Scenario   { return Scenario{Name: "git clone and fetch", Key: "git"} }
