@@ -75,7 +75,7 @@ func git() Scenario {
 		Key:     "git",
 		Prepare: prepareGit,
 		Sites:   gitSites,
-		Allow:   "- host: " + gitHost + "\n",
+		Allow:   "  - host: " + gitHost + "\n",
 		// Nothing to configure: no identity is needed to clone or fetch.
 		Setup: "rm -rf clone\n",
 		// libcurl, unlike curl(1) and Go, does not read SSL_CERT_FILE: a

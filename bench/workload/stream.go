@@ -23,7 +23,8 @@ type StreamScenario struct {
 	Name, Key string
 	// Sites is the SSE origin (inside the simulated internet's container).
 	Sites func(size Size) ([]Site, error)
-	// Allow is the allowlist fragment that lets a bottle reach the sites.
+	// Allow is the allowlist fragment that lets a bottle reach the sites
+	// (list items under allow:, indented two spaces, as every scenario's).
 	Allow string
 	// Client is the Go main package of the client, built static and run
 	// in the agent with Args; it prints one StreamResult as JSON on
@@ -100,7 +101,7 @@ func Stream() StreamScenario {
 		Name:   "model API streaming, 50 SSE streams",
 		Key:    "stream",
 		Sites:  func(Size) ([]Site, error) { return []Site{{Host: streamHost, Handler: streamHandler{}}}, nil },
-		Allow:  "- host: " + streamHost + "\n",
+		Allow:  "  - host: " + streamHost + "\n",
 		Client: "./bench/workload/sseclient",
 		Args: func(url string, size Size) []string {
 			s := streamShapeOf(size)
