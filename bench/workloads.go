@@ -77,7 +77,6 @@ type wlEnv struct {
 	rootPEM string
 	state   string // XDG_STATE_HOME of the bottle CLI
 	cleanup []func()
-	log     *os.File
 }
 
 func docker(ctx context.Context, args ...string) (string, error) {
