@@ -329,7 +329,9 @@ allow:
 	os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), e.root.CertPEM(), 0o644)
 	pp, dp := freePort(), freePort()
 	cmd, err := e.spawn("bottle", []string{e.c.sidecar, "run", "--config-dir", dir, "--proxy-listen", fmt.Sprintf("127.0.0.1:%d", pp),
-		"--dns-listen", fmt.Sprintf("127.0.0.1:%d", dp), "--upstream-dns", e.stub, "--audit-log", os.DevNull}, dir)
+		"--dns-listen", fmt.Sprintf("127.0.0.1:%d", dp), "--upstream-dns", e.stub, "--audit-log", os.DevNull,
+		"--mcp-listen="}, dir) // no MCP server: its default port (:3129 on every address) may be taken on the host
+
 	if err != nil {
 		return nil, err
 	}

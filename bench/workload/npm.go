@@ -40,7 +40,7 @@ func npmName(i int) string { return fmt.Sprintf("bench-pkg-%03d", i) }
 
 func npm() Scenario {
 	return Scenario{
-		Name:    "npm install, 100 packages",
+		Name:    "npm install, 100 packages (20 with --quick)",
 		Key:     "npm",
 		Prepare: prepareNPM,
 		Sites: func(dir string, size Size) ([]Site, error) {
