@@ -171,6 +171,7 @@ func (e *wlEnv) start(ctx context.Context, scenarios []workload.Scenario) error 
 		fmt.Fprintf(os.Stderr, "  prepared %-8s in %.1fs\n", s.Key, time.Since(t0).Seconds())
 		allow.WriteString(s.Allow)
 	}
+	allow.WriteString(streamAllow())
 	exec.Command("chmod", "-R", "a+rX", data).Run()
 
 	if err := ensureBenchBase(ctx); err != nil {
@@ -493,10 +494,13 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 		}
 		rows = append(rows, br)
 	}
-	// BEGIN stream scenario (GS): workload.Stream() runs here, its rows
-	// appended — see the shared contract; the lead completes this call
-	// once bench/workload/stream.go lands.
-	// END stream scenario
+	// The streaming scenario (stream_on.go; a no-op until it lands).
+	srows, sfailed, err := e.streamRows(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows = append(rows, srows...)
+	failed = append(failed, sfailed...)
 	// BEGIN launch rows (LAUNCH): rows, err := launchRows(o.bottle, benchBase, e.net, o.quick)
 	// END launch rows
 	return rows, failed, nil
@@ -526,12 +530,11 @@ func workloadMarkdown(r *Report) string {
 			p.b = row
 		}
 	}
-	if len(order) == 0 {
-		return ""
+	if len(order) > 0 {
+		b.WriteString("\nReal workloads (bench/workload), median of each side's runs, bottle and direct alternating in one run:\n\n")
+		b.WriteString("| workload | wall s direct | wall s bottle | bottle ÷ direct | goal | sidecar peak RSS MB | sidecar CPU s | verified |\n")
+		b.WriteString("|---|---:|---:|---:|---|---:|---:|---|\n")
 	}
-	b.WriteString("\nReal workloads (bench/workload), median of each side's runs, bottle and direct alternating in one run:\n\n")
-	b.WriteString("| workload | wall s direct | wall s bottle | bottle ÷ direct | goal | sidecar peak RSS MB | sidecar CPU s | verified |\n")
-	b.WriteString("|---|---:|---:|---:|---|---:|---:|---|\n")
 	for _, name := range order {
 		p := pairs[name]
 		if p.d == nil || p.b == nil {
@@ -552,6 +555,22 @@ func workloadMarkdown(r *Report) string {
 		}
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %s | ≤ %.2f× %s | %s | %s | %s |\n", name, p.d.Throughput, p.b.Throughput, ratio, p.b.Goal, met,
 			num(p.b.PeakRSSMB), num(p.b.ProxyCPUS), verified)
+	}
+	for i, row := range r.Rows {
+		if row.Section != "stream" {
+			continue
+		}
+		if i == 0 || r.Rows[i-1].Section != "stream" {
+			b.WriteString("\nModel-API streaming: what the bottle adds (bottle's quantile − direct's, ms; negative is noise), against the goal of ≤ 2 ms at p99:\n\n")
+			b.WriteString("| scenario | added p50 ms | added p99 ms | goal | streams complete | errors | sidecar peak RSS MB | sidecar CPU s |\n")
+			b.WriteString("|---|---:|---:|---|---:|---:|---:|---:|\n")
+		}
+		met := "met"
+		if row.P99ms > row.Goal {
+			met = "**not met**"
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | ≤ %.0f ms %s | %.0f | %d | %s | %s |\n", row.Scenario, row.P50ms, row.P99ms, row.Goal, met,
+			row.Throughput, row.Errors, num(row.PeakRSSMB), num(row.ProxyCPUS))
 	}
 	return b.String()
 }

@@ -73,10 +73,11 @@ func Sites(data string, size workload.Size) ([]workload.Site, error) {
 		}
 		all = append(all, ss...)
 	}
-	// BEGIN stream sites (GS: workload.Stream().Sites(size) joins here
-	// once bench/workload/stream.go lands).
-	// END stream sites
-	return all, nil
+	ss, err := streamSites(size)
+	if err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	return append(all, ss...), nil
 }
 
 // Hosts is every site's name, known without preparing anything: the
@@ -84,8 +85,12 @@ func Sites(data string, size workload.Size) ([]workload.Site, error) {
 // names its hosts in its allowlist fragment ("- host: NAME").
 func Hosts() []string {
 	var hs []string
+	allows := []string{streamAllow()}
 	for _, s := range workload.All() {
-		for _, l := range strings.Split(s.Allow, "\n") {
+		allows = append(allows, s.Allow)
+	}
+	for _, a := range allows {
+		for _, l := range strings.Split(a, "\n") {
 			if h, ok := strings.CutPrefix(strings.TrimSpace(l), "- host: "); ok {
 				hs = append(hs, strings.Trim(h, `"'`))
 			}
