@@ -59,7 +59,7 @@ func (e *wlEnv) streamRows(ctx context.Context) ([]Row, []string, error) {
 	add := func(into *workload.StreamResult, subject, out string, err error) {
 		var r workload.StreamResult
 		if jerr := json.Unmarshal([]byte(lastJSONLine(out)), &r); jerr != nil || err != nil {
-			failed = append(failed, fmt.Sprintf("%s %s: %v %v: %s", s.Key, subject, err, jerr, lastLines(out, 5)))
+			failed = append(failed, fmt.Sprintf("%s %s: %v %v: %s", s.Key, subject, err, jerr, tailLines(out, 5)))
 			return
 		}
 		if r.Errors > 0 || r.Streams == 0 {

@@ -331,12 +331,12 @@ func parseRun(out string) wlResult {
 	}
 	r.ok = runOK && verOK
 	if !r.ok {
-		r.detail = lastLines(out, 30)
+		r.detail = tailLines(out, 30)
 	}
 	return r
 }
 
-func lastLines(s string, n int) string {
+func tailLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	if len(l) > n {
 		l = l[len(l)-n:]
@@ -386,7 +386,7 @@ func (e *wlEnv) sidecarPID(ctx context.Context) int {
 	return pid
 }
 
-func median(d []time.Duration) time.Duration {
+func medianDuration(d []time.Duration) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
@@ -477,7 +477,7 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 		if !ok {
 			failed = append(failed, s.Key+": "+strings.Join(notes, "; "))
 		}
-		d, bt := median(direct), median(bottle)
+		d, bt := medianDuration(direct), medianDuration(bottle)
 		row := func(subject string, wall time.Duration, all []time.Duration) Row {
 			var secs []float64
 			for _, w := range all {
@@ -501,8 +501,16 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 	}
 	rows = append(rows, srows...)
 	failed = append(failed, sfailed...)
-	// BEGIN launch rows (LAUNCH): rows, err := launchRows(o.bottle, benchBase, e.net, o.quick)
-	// END launch rows
+	// Launch timings (LAUNCH's launchRows, through launchcall_on.go; a
+	// no-op until bench/launch.go lands), on the same egress network.
+	lrows, err := e.launchRows()
+	if err != nil {
+		return nil, nil, fmt.Errorf("launch: %w", err)
+	}
+	for _, r := range lrows {
+		r.Section = "launch"
+		rows = append(rows, r)
+	}
 	return rows, failed, nil
 }
 
@@ -571,6 +579,15 @@ func workloadMarkdown(r *Report) string {
 		}
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | ≤ %.0f ms %s | %.0f | %d | %s | %s |\n", row.Scenario, row.P50ms, row.P99ms, row.Goal, met,
 			row.Throughput, row.Errors, num(row.PeakRSSMB), num(row.ProxyCPUS))
+	}
+	for i, row := range r.Rows {
+		if row.Section != "launch" {
+			continue
+		}
+		if i == 0 || r.Rows[i-1].Section != "launch" {
+			b.WriteString("\nbottle launch, step by step (ms):\n\n| launch | ms | note |\n|---|---:|---|\n")
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %s |\n", row.Scenario, row.P50ms, row.Note)
 	}
 	return b.String()
 }
