@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -399,7 +400,10 @@ func medianDuration(d []time.Duration) time.Duration {
 // Prepare is a placeholder and is left out) and returns its rows and the
 // scenarios whose Verify failed.
 func workloadRows(o wlOptions) ([]Row, []string, error) {
-	ctx := context.Background()
+	// Ctrl-C or SIGTERM stops the engine commands; what was made is still
+	// removed (the cleanups run on a context of their own).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if _, err := docker(ctx, "version", "--format", "{{.Server.Version}}"); err != nil {
 		return nil, nil, fmt.Errorf("the workloads need a Docker engine: %w", err)
 	}
@@ -465,6 +469,9 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 			}
 		}
 		for i := range runs {
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("interrupted: %w", ctx.Err())
+			}
 			// Alternate which goes first, so neither always runs warm.
 			if i%2 == 0 {
 				one("direct")
@@ -493,6 +500,9 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 			br.ProxyCPUS = cpu.Seconds() / float64(len(bottle))
 		}
 		rows = append(rows, br)
+	}
+	if ctx.Err() != nil {
+		return nil, nil, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 	// The streaming scenario (stream_on.go; a no-op until it lands).
 	srows, sfailed, err := e.streamRows(ctx)
