@@ -38,7 +38,7 @@ type dstDeniedError struct {
 	decision allowlist.Decision
 }
 
-func (e *dstDeniedError) Error() string { return e.decision.Reason }
+func (e *dstDeniedError) Error() string { return e.decision.Explain() }
 
 // token is the Proxy-Status error type of the refusal.
 func (e *dstDeniedError) token() string {
