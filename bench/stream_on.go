@@ -1,5 +1,3 @@
-//go:build stream
-
 package main
 
 // The model-API streaming scenario (workload.Stream()): its client, built

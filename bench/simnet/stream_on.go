@@ -1,5 +1,3 @@
-//go:build stream
-
 package main
 
 import "bottle.dev/bottle/bench/workload"
