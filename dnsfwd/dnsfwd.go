@@ -327,10 +327,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			s.reply(w, r, dns.RcodeServerFailure, nil) // shed load instead of queueing without bound
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.res.cfg.Deadline)
 		var err error
-		resp, err = s.res.resolve(ctx, k)
-		cancel()
+		resp, err = s.res.forward(k)
 		<-s.sem // the slot is free before the client can send its next query
 		if err != nil {
 			s.stat.failed.Add(1)
