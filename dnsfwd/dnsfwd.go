@@ -371,7 +371,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if resp.Truncated {
 		s.stat.truncated.Add(1)
 	}
-	w.WriteMsg(resp)
+	if err := write(w, resp); err != nil {
+		s.stat.failed.Add(1)
+		s.reply(w, r, dns.RcodeServerFailure, nil)
+	}
 }
 
 // forwardable reports whether queries of type t are forwarded. The list is
@@ -437,16 +440,61 @@ func lowerASCII(s string) string {
 // EDNS0, ede (if any) goes in the OPT record to say why (RFC 8914); a
 // client without EDNS0 gets no OPT record at all (RFC 6891 §7).
 func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int, ede *dns.EDNS0_EDE) {
-	m := new(dns.Msg)
-	m.SetRcode(r, rcode)
+	// The message and its parts are reused: a refusal is the answer an
+	// agent can make the forwarder give as often as it likes.
+	p := replies.Get().(*replyMsg)
+	defer replies.Put(p)
+	*p = replyMsg{}
+	m := &p.msg
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	if m.Opcode == dns.OpcodeQuery {
+		m.RecursionDesired = r.RecursionDesired
+		m.CheckingDisabled = r.CheckingDisabled
+	}
+	if len(r.Question) > 0 {
+		p.question[0] = r.Question[0]
+		m.Question = p.question[:]
+	}
+	m.Rcode = rcode
 	m.RecursionAvailable = true
 	if o := r.IsEdns0(); o != nil {
-		m.SetEdns0(upstreamUDPSize, o.Do())
+		p.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
+		p.opt.SetUDPSize(upstreamUDPSize)
+		p.opt.SetDo(o.Do())
 		if ede != nil {
-			m.IsEdns0().Option = append(m.IsEdns0().Option, ede)
+			p.options[0] = ede
+			p.opt.Option = p.options[:]
 		}
+		p.extra[0] = &p.opt
+		m.Extra = p.extra[:]
 	}
-	w.WriteMsg(m)
+	write(w, m)
+}
+
+// replyMsg is a reply of reply's, all its parts in one allocation.
+type replyMsg struct {
+	msg      dns.Msg
+	question [1]dns.Question
+	opt      dns.OPT
+	options  [1]dns.EDNS0
+	extra    [1]dns.RR
+}
+
+var replies = sync.Pool{New: func() any { return new(replyMsg) }}
+
+// write packs m into a pooled buffer and writes it (miekg's WriteMsg packs
+// into a new buffer each time). The writer does not keep the bytes.
+func write(w dns.ResponseWriter, m *dns.Msg) error {
+	bp := wireBufs.Get().(*[]byte)
+	defer wireBufs.Put(bp)
+	b, err := m.PackBuffer(*bp)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 // blocked is the Extended DNS Error of a name the policy denies: 15
@@ -474,20 +522,27 @@ func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.De
 	if d.WouldDeny {
 		decision = audit.DecisionWouldDeny
 	}
+	if s.cfg.Audit == nil {
+		return
+	}
 	client := peerIP(w.RemoteAddr())
 	name := strings.TrimSuffix(lowerASCII(q.Name), ".")
 	qtype := dns.Type(q.Qtype).String()
-	rec := &audit.Record{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: audit.KindDNS, Client: client,
-		Name: name, QType: qtype, Decision: decision,
-		Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Rcode: rcode,
-		SelfTest: s.cfg.SelfTest != nil && s.cfg.SelfTest(name),
-	}
-	rec.Clip()
+	selfTest := s.cfg.SelfTest != nil && s.cfg.SelfTest(name)
+	now := time.Now()
 	// The key is what makes two refusals identical: the name as judged
 	// (lower case), the type and the rule, and whether it is the
-	// self-test's. The source port is not part of it.
-	s.cfg.Audit.Denial(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision+"\x00"+strconv.FormatBool(rec.SelfTest), rec)
+	// self-test's. The source port is not part of it. The record is made
+	// only for a line written: in a flood, most refusals are only counted.
+	s.cfg.Audit.DenialFunc(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision+"\x00"+strconv.FormatBool(selfTest), func() audit.Repeatable {
+		rec := &audit.Record{
+			Time: now.UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: audit.KindDNS, Client: client,
+			Name: name, QType: qtype, Decision: decision,
+			Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Rcode: rcode, SelfTest: selfTest,
+		}
+		rec.Clip()
+		return rec
+	})
 }
 
 // peerIP is a peer's address without the port: the audit log budgets and

@@ -480,6 +480,11 @@ func (w *fakeWriter) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IP
 func (w *fakeWriter) RemoteAddr() net.Addr      { return w.remote }
 func (w *fakeWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
 func (w *fakeWriter) Write(b []byte) (int, error) {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return 0, err
+	}
+	w.msg = m
 	return len(b), nil
 }
 func (w *fakeWriter) Close() error        { return nil }
