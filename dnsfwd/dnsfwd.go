@@ -146,12 +146,16 @@ func (s *Server) Stats() Stats {
 // Shutdown.
 func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 	var started []*dns.Server
+	if u, ok := pc.(*net.UDPConn); ok && boundToOne(u) {
+		pc = boundConn{u}
+	}
 	if pc != nil {
 		srv := &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize,
 			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
 		if len(s.cfg.Clients) > 0 {
-			// A reader, not a wrapped PacketConn: miekg keeps its
-			// *net.UDPConn path (replies from the address asked).
+			// A reader, not a wrapped PacketConn: on a wildcard address
+			// miekg keeps its *net.UDPConn path (replies from the
+			// address asked).
 			srv.DecorateReader = func(r dns.Reader) dns.Reader { return &peerReader{Reader: r, s: s} }
 		}
 		started = append(started, srv)
@@ -177,6 +181,21 @@ func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 		}
 	}
 	return first
+}
+
+// boundConn hides a *net.UDPConn bound to one address from miekg, which
+// then reads with ReadFrom and writes with WriteTo. Given the *net.UDPConn,
+// it asks the kernel for each packet's destination address and builds a
+// control message to send every reply from it: needed on a wildcard address
+// (a reply from another one would be dropped by the client), a cost of
+// several allocations and parses per query on one address, where replies
+// leave from it anyway. The sidecar binds the forwarder to each of its
+// internal addresses.
+type boundConn struct{ net.PacketConn }
+
+func boundToOne(u *net.UDPConn) bool {
+	a, ok := u.LocalAddr().(*net.UDPAddr)
+	return ok && a.IP != nil && !a.IP.IsUnspecified()
 }
 
 // admits reports whether the peer at a may use the forwarder.
