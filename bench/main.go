@@ -482,17 +482,55 @@ type procStat struct {
 	fds int
 }
 
+// readProc reads a subject's CPU time and open FDs. The CPU is that of the
+// whole process tree: the process, every live descendant (Squid's
+// certificate helpers, any worker a peer forks) and the children they have
+// reaped (cutime, cstime), so a peer that does its work in helpers is not
+// measured as cheaper than it is. FDs are the main process's.
 func readProc(pid int) procStat {
 	if pid == 0 {
 		return procStat{}
 	}
 	var st procStat
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		stt, _ := strconv.ParseInt(f[12], 10, 64)
-		st.cpu = time.Duration(ut+stt) * 10 * time.Millisecond // USER_HZ = 100
+	stats := map[int][]string{} // pid → the fields of /proc/PID/stat after the command
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+			stats[p] = strings.Fields(string(b[i+2:]))
+		}
 	}
+	inTree := func(p int) bool {
+		for depth := 0; p > 1 && depth < 64; depth++ {
+			if p == pid {
+				return true
+			}
+			f := stats[p]
+			if len(f) < 2 {
+				return false
+			}
+			p, _ = strconv.Atoi(f[1]) // ppid
+		}
+		return false
+	}
+	var ticks int64
+	for p, f := range stats {
+		if len(f) < 15 || !inTree(p) {
+			continue
+		}
+		for _, k := range f[11:15] { // utime, stime, cutime, cstime
+			n, _ := strconv.ParseInt(k, 10, 64)
+			ticks += n
+		}
+	}
+	st.cpu = time.Duration(ticks) * 10 * time.Millisecond // USER_HZ = 100
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		st.fds = len(ents)
 	}

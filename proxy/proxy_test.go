@@ -498,13 +498,13 @@ func TestJudgeMismatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, d, kind := s.judge(s.policy(), &tt.in, tt.ts)
-		if kind != tt.kind || d.Cause != tt.cause || d.Allowed != (tt.cause == allowlist.CauseAllowed) || !strings.Contains(d.Reason, tt.reason) {
+		if kind != tt.kind || d.Cause != tt.cause || d.Allowed != (tt.cause == allowlist.CauseAllowed) || !strings.Contains(d.Explain(), tt.reason) {
 			t.Errorf("%s: kind %d, %+v; want kind %d, %s, reason with %q", tt.name, kind, d, tt.kind, tt.cause, tt.reason)
 		}
 	}
 	report := mustPolicy(t, "version: 1\nmode: report\nallow:\n  - host: a.test\n")
 	_, d, kind := s.judge(report, &reqInput{scheme: "https", urlHost: "c.test", hostHeader: "c.test", method: "GET", path: "/", noPort: true}, tunnel)
-	if kind != mismatch || !d.Allowed || !d.WouldDeny || d.Cause != allowlist.CauseFronting || !strings.Contains(d.Reason, "; and no rule allows") {
+	if kind != mismatch || !d.Allowed || !d.WouldDeny || d.Cause != allowlist.CauseFronting || !strings.Contains(d.Explain(), "; and no rule allows") {
 		t.Errorf("report mode: kind %d, %+v", kind, d)
 	}
 }

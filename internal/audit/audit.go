@@ -11,6 +11,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -98,16 +99,30 @@ func (l *Log) Write(rec any) {
 	if l == nil {
 		return
 	}
-	b, err := json.Marshal(rec)
-	if err != nil {
+	// A line per request: it is encoded into a pooled buffer. An Encoder
+	// writes what json.Marshal does (HTML escaping included) followed by a
+	// newline, so the line is the same, without Marshal's copy of it.
+	buf := linePool.Get().(*bytes.Buffer)
+	defer putLine(buf)
+	if err := json.NewEncoder(buf).Encode(rec); err != nil {
 		return
 	}
-	b = append(b, '\n')
+	b := buf.Bytes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, w := range l.sinks {
 		w.Write(b)
 	}
+}
+
+var linePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putLine(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // a rare large line (a git push's): not kept
+	}
+	b.Reset()
+	linePool.Put(b)
 }
 
 // Denial writes a denial under the size discipline. client identifies who
