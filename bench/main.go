@@ -913,8 +913,10 @@ func machine() map[string]string {
 func markdown(r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bottle benchmark, %s, %s (%s CPUs), %s%s\n\n", r.Date, r.Machine["cpu"], r.Machine["cpus"], r.Machine["go"], map[bool]string{true: ", --quick", false: ""}[r.Quick])
-	b.WriteString("| scenario | subject | throughput | p50 ms | p99 ms | proxy CPU µs/op | peak RSS MB | FDs before→after | ratio | errors |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|---:|\n")
+	if slices.ContainsFunc(r.Rows, func(row Row) bool { return row.Section == "" }) { // not with --only-workloads
+		b.WriteString("| scenario | subject | throughput | p50 ms | p99 ms | proxy CPU µs/op | peak RSS MB | FDs before→after | ratio | errors |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|---:|\n")
+	}
 	by := map[string]map[string]Row{}
 	for _, row := range r.Rows {
 		if by[row.Scenario] == nil {
