@@ -245,7 +245,9 @@ func (e *env) start() error {
 	}
 	e.plainPort = pl.Addr().(*net.TCPAddr).Port
 	go http.Serve(pl, mux)
-	// The DNS stub: every A question answered with 127.0.0.1.
+	// The DNS stub: every A question answered with 127.0.0.1, with TTL 0
+	// (nothing to keep), except under cachedZone: TTL 300, as a real name's
+	// would be, for the rows of repeated names.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -256,7 +258,11 @@ func (e *env) start() error {
 		m.SetReply(r)
 		m.RecursionAvailable = true // a recursive resolver's answer, as forwarders expect
 		if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.IPv4(127, 0, 0, 1)})
+			var ttl uint32
+			if strings.HasSuffix(strings.ToLower(r.Question[0].Name), "."+cachedZone) {
+				ttl = 300
+			}
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: net.IPv4(127, 0, 0, 1)})
 		}
 		w.WriteMsg(m)
 	})}).ActivateAndServe()
@@ -439,6 +445,24 @@ func (e *env) startDnsmasq() (*subject, error) {
 		return nil, err
 	}
 	s := &subject{name: "dnsmasq", dns: fmt.Sprintf("127.0.0.1:%d", port), pid: cmd.Process.Pid}
+	return s, waitPort(s.dns, "udp")
+}
+
+// cachedZone is the stub's zone whose answers have a TTL: the names of the
+// rows of repeated names.
+const cachedZone = "cached.bench.test."
+
+// startDnsmasqCache is a second dnsmasq, with its cache on (its default
+// size), for the rows of repeated names: dnsmasq as most people run it.
+func (e *env) startDnsmasqCache() (*subject, error) {
+	port := freePort()
+	_, sp, _ := net.SplitHostPort(e.stub)
+	cmd, err := e.spawn("dnsmasq-cache", []string{"dnsmasq", "-k", "-p", strconv.Itoa(port), "--listen-address=127.0.0.1", "--bind-interfaces",
+		"--no-resolv", "--no-hosts", "--server=127.0.0.1#" + sp, "--dns-forward-max=1000", "-u", "root", "--pid-file=" + filepath.Join(e.c.workdir, "dnsmasq-cache.pid")}, e.c.workdir)
+	if err != nil {
+		return nil, err
+	}
+	s := &subject{name: "dnsmasq (cache on)", dns: fmt.Sprintf("127.0.0.1:%d", port), pid: cmd.Process.Pid}
 	return s, waitPort(s.dns, "udp")
 }
 
@@ -828,6 +852,24 @@ func run(c *config) (*Report, error) {
 			add(e.measure("DNS, allowed name (forwarded)", "q/s", p, dnsWorkers, dnsOp(p.dns, allowed, dns.RcodeSuccess)))
 		}
 	}
+	// DNS, repeated: a few names asked over and over, whose answers have a
+	// TTL: answered from the cache by bottle, by unbound and by a dnsmasq
+	// with its cache on (the one above has it off).
+	var rq atomic.Int64
+	repeated := func() string { return fmt.Sprintf("r%d.%s", rq.Add(1)%64, cachedZone) }
+	const cachedScen = "DNS, allowed name, repeated (cached)"
+	add(e.measure(cachedScen, "q/s", &subject{name: "stub (floor)"}, dnsWorkers, dnsOp(e.stub, repeated, dns.RcodeSuccess)))
+	add(e.measure(cachedScen, "q/s", bottle, dnsWorkers, dnsOp(bottle.dns, repeated, dns.RcodeSuccess)))
+	if peers["dnsmasq"] != nil {
+		if p, err := e.startDnsmasqCache(); err != nil {
+			rep.Skipped["dnsmasq (cache on)"] = err.Error()
+		} else {
+			add(e.measure(cachedScen, "q/s", p, dnsWorkers, dnsOp(p.dns, repeated, dns.RcodeSuccess)))
+		}
+	}
+	if p := peers["unbound"]; p != nil {
+		add(e.measure(cachedScen, "q/s", p, dnsWorkers, dnsOp(p.dns, repeated, dns.RcodeSuccess)))
+	}
 	add(e.measure("DNS, denied name (REFUSED)", "q/s", bottle, dnsWorkers, dnsOp(bottle.dns, denied, dns.RcodeRefused)))
 	// Secret pattern detection, in process (what the sidecar adds to each
 	// request body it scans).
@@ -871,8 +913,10 @@ func machine() map[string]string {
 func markdown(r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bottle benchmark, %s, %s (%s CPUs), %s%s\n\n", r.Date, r.Machine["cpu"], r.Machine["cpus"], r.Machine["go"], map[bool]string{true: ", --quick", false: ""}[r.Quick])
-	b.WriteString("| scenario | subject | throughput | p50 ms | p99 ms | proxy CPU µs/op | peak RSS MB | FDs before→after | ratio | errors |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|---:|\n")
+	if slices.ContainsFunc(r.Rows, func(row Row) bool { return row.Section == "" }) { // not with --only-workloads
+		b.WriteString("| scenario | subject | throughput | p50 ms | p99 ms | proxy CPU µs/op | peak RSS MB | FDs before→after | ratio | errors |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|---:|\n")
+	}
 	by := map[string]map[string]Row{}
 	for _, row := range r.Rows {
 		if by[row.Scenario] == nil {

@@ -71,6 +71,7 @@ type group struct {
 	until time.Time
 	n     int64
 	last  Repeatable
+	mk    func() Repeatable // builds last when it is nil (DenialFunc)
 }
 
 type budget struct {
@@ -131,7 +132,15 @@ func putLine(b *bytes.Buffer) {
 // counted, and written once more with its count when the window ends. A
 // client that has used its budget of lines for the window is only counted
 // too, and gets one Suppressed line at the end of the window.
-func (l *Log) Denial(client, key string, rec Repeatable) {
+func (l *Log) Denial(client, key string, rec Repeatable) { l.denial(client, key, rec, nil) }
+
+// DenialFunc is Denial for a record that costs something to build (a time
+// to format, fields to clip): mk is called only for a line that is written,
+// never for a denial that is only counted, as most are in a flood. mk may be
+// called with the log's lock held, and must not call the log.
+func (l *Log) DenialFunc(client, key string, mk func() Repeatable) { l.denial(client, key, nil, mk) }
+
+func (l *Log) denial(client, key string, rec Repeatable, mk func() Repeatable) {
 	if l == nil {
 		return
 	}
@@ -140,7 +149,7 @@ func (l *Log) Denial(client, key string, rec Repeatable) {
 	l.dmu.Lock()
 	if g := l.groups[k]; g != nil && now.Before(g.until) {
 		g.n++
-		g.last = rec
+		g.last, g.mk = rec, mk
 		l.dmu.Unlock()
 		return
 	}
@@ -162,6 +171,9 @@ func (l *Log) Denial(client, key string, rec Repeatable) {
 	l.groups[k] = &group{until: now.Add(l.opt.Window)}
 	l.armLocked()
 	l.dmu.Unlock()
+	if rec == nil {
+		rec = mk()
+	}
 	l.Write(rec)
 }
 
@@ -191,8 +203,12 @@ func (l *Log) flushLocked(now time.Time) {
 		}
 		delete(l.groups, k)
 		if g.n > 0 {
-			g.last.SetRepeated(g.n)
-			l.Write(g.last)
+			last := g.last
+			if last == nil {
+				last = g.mk()
+			}
+			last.SetRepeated(g.n)
+			l.Write(last)
 		}
 	}
 	for client, c := range l.clients {
