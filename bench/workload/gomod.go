@@ -37,7 +37,7 @@ func gomod() Scenario {
 		Key:     "gomod",
 		Prepare: goPrepare,
 		Sites:   goSites,
-		Allow:   "- host: " + goProxyHost + "\n",
+		Allow:   "  - host: " + goProxyHost + "\n",
 		// go 1.16: the module graph is not pruned, so go.mod names the
 		// application only and `go mod download` fetches its whole
 		// graph, the same requests a tidy go.mod naming all 30 makes.

@@ -39,7 +39,7 @@ func pip() Scenario {
 		Key:     "pip",
 		Prepare: pipPrepare,
 		Sites:   pipSites,
-		Allow:   "- host: " + pipIndexHost + "\n- host: " + pipFilesHost + "\n",
+		Allow:   "  - host: " + pipIndexHost + "\n  - host: " + pipFilesHost + "\n",
 		// A venv (Debian's python is externally managed, PEP 668), made
 		// offline from the wheel ensurepip ships.
 		Setup: `set -eu
