@@ -33,7 +33,7 @@ var goVersions = []string{"v1.0.0", "v1.1.0"}
 
 func gomod() Scenario {
 	return Scenario{
-		Name:    "go mod download",
+		Name:    "go mod download, 30 modules",
 		Key:     "gomod",
 		Prepare: goPrepare,
 		Sites:   goSites,

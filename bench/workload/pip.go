@@ -35,7 +35,7 @@ const (
 
 func pip() Scenario {
 	return Scenario{
-		Name:    "pip install",
+		Name:    "pip install, 30 wheels",
 		Key:     "pip",
 		Prepare: pipPrepare,
 		Sites:   pipSites,
