@@ -57,6 +57,14 @@ type Row struct {
 	// The cost of each MB scanned, for the DLP rows (wall and CPU time).
 	NsPerMB    float64 `json:"ns_per_mb,omitempty"`
 	CPUNsPerMB float64 `json:"cpu_ns_per_mb,omitempty"`
+	// The real workloads (workloads.go): Throughput is the median wall
+	// time in seconds, RunsS every run's, ProxyCPUS the sidecar's CPU
+	// seconds per run, Goal the issue's bound on bottle ÷ direct.
+	Section   string    `json:"section,omitempty"`
+	Key       string    `json:"key,omitempty"`
+	RunsS     []float64 `json:"runs_s,omitempty"`
+	Goal      float64   `json:"goal,omitempty"`
+	ProxyCPUS float64   `json:"proxy_cpu_s,omitempty"`
 }
 
 // Report is the JSON file.
@@ -76,6 +84,13 @@ func main() {
 	flag.StringVar(&c.sidecar, "sidecar", "", "bottle-sidecar binary")
 	flag.StringVar(&c.out, "out", "bench-results.json", "JSON results file")
 	verify := flag.Bool("verify", false, "exit 1 unless every scenario produced numbers (for CI's smoke test)")
+	workloads := flag.Bool("workloads", true, "run the real workloads too (npm, pip, go, git, streaming in a bottle and directly; needs a Docker engine)")
+	onlyWorkloads := flag.Bool("only-workloads", false, "run only the real workloads, not the loopback comparison")
+	docs := flag.Bool("docs", false, "rewrite the generated region of docs/benchmarks.md with the results")
+	var wo wlOptions
+	flag.StringVar(&wo.bottle, "bottle", "", "bottle CLI binary, bottle-sidecar beside it (bench/run builds them)")
+	flag.StringVar(&wo.simnet, "simnet", "", "static simnet binary (bench/run builds it)")
+	flag.BoolVar(&wo.keep, "keep-workloads", false, "debugging: leave the workloads' network, containers and bottle up when done")
 	flag.StringVar(&peers, "peers", "squid,mitmproxy,tinyproxy,dnsmasq,unbound", "peers to compare with (comma-separated; empty: none)")
 	flag.Parse()
 	if c.duration == 0 {
@@ -100,25 +115,50 @@ func main() {
 	}
 	defer os.RemoveAll(c.workdir)
 	os.Chmod(c.workdir, 0o755) // squid drops to its own user and must reach its directory
-	rep, err := run(&c)
-	if err != nil {
-		fail(err)
+	wo.quick = c.quick
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Quick: c.quick, Skipped: map[string]string{}, Machine: machine()}
+	if !*onlyWorkloads {
+		if rep, err = run(&c); err != nil {
+			fail(err)
+		}
+	}
+	var wlFailed []string
+	if *workloads || *onlyWorkloads {
+		fmt.Fprintln(os.Stderr, "bench: real workloads")
+		rows, failed, err := workloadRows(wo)
+		if err != nil {
+			fail(fmt.Errorf("workloads: %w", err))
+		}
+		rep.Rows = append(rep.Rows, rows...)
+		wlFailed = failed
 	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
 		fail(err)
 	}
 	fmt.Print(markdown(rep))
+	if *docs {
+		if err := writeDocs("docs/benchmarks.md", markdown(rep)); err != nil {
+			fail(err)
+		}
+		fmt.Fprintln(os.Stderr, "bench: docs/benchmarks.md rewritten")
+	}
 	fmt.Fprintf(os.Stderr, "bench: results in %s\n", c.out)
 	if *verify {
 		var bad []string
 		for _, r := range rep.Rows {
+			if r.Section == "launch" && r.P50ms > 0 {
+				continue // a timing, not a throughput (a failed launch is an error of its own)
+			}
 			if r.Throughput <= 0 || r.Errors > 0 && strings.HasPrefix(r.Subject, "bottle") {
 				bad = append(bad, fmt.Sprintf("%s/%s: %.1f %s, %d errors %s", r.Scenario, r.Subject, r.Throughput, r.Unit, r.Errors, r.Note))
 			}
 		}
 		for n, why := range rep.Skipped {
 			bad = append(bad, "peer "+n+" skipped: "+why)
+		}
+		for _, f := range wlFailed {
+			bad = append(bad, "workload "+f)
 		}
 		if len(bad) > 0 {
 			fmt.Fprintf(os.Stderr, "bench: no numbers for:\n  %s\n", strings.Join(bad, "\n  "))
@@ -292,7 +332,9 @@ allow:
 	os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), e.root.CertPEM(), 0o644)
 	pp, dp := freePort(), freePort()
 	cmd, err := e.spawn("bottle", []string{e.c.sidecar, "run", "--config-dir", dir, "--proxy-listen", fmt.Sprintf("127.0.0.1:%d", pp),
-		"--dns-listen", fmt.Sprintf("127.0.0.1:%d", dp), "--upstream-dns", e.stub, "--audit-log", os.DevNull}, dir)
+		"--dns-listen", fmt.Sprintf("127.0.0.1:%d", dp), "--upstream-dns", e.stub, "--audit-log", os.DevNull,
+		"--mcp-listen="}, dir) // no MCP server: its default port (:3129 on every address) may be taken on the host
+
 	if err != nil {
 		return nil, err
 	}
@@ -801,6 +843,9 @@ func markdown(r *Report) string {
 		by[row.Scenario][row.Subject] = row
 	}
 	for _, row := range r.Rows {
+		if row.Section != "" {
+			continue
+		}
 		ratio := ""
 		group := by[row.Scenario]
 		switch {
@@ -831,6 +876,7 @@ func markdown(r *Report) string {
 	for n, why := range r.Skipped {
 		fmt.Fprintf(&b, "\nskipped %s: %s\n", n, why)
 	}
+	b.WriteString(workloadMarkdown(r))
 	return b.String()
 }
 

@@ -4,5 +4,4 @@ package workload
 // own with a file of the scenario's name (npm.go, pip.go, gomod.go, git.go)
 // and deletes its line here.
 
-func npm() Scenario { return Scenario{Name: "npm install", Key: "npm"} }
 func git() Scenario { return Scenario{Name: "git clone and fetch", Key: "git"} }
