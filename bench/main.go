@@ -959,6 +959,7 @@ func markdown(r *Report) string {
 		fmt.Fprintf(&b, "\nskipped %s: %s\n", n, why)
 	}
 	b.WriteString(workloadMarkdown(r))
+	b.WriteString(targetsMarkdown(r))
 	return b.String()
 }
 
