@@ -96,7 +96,7 @@ func TestApprovalRules(t *testing.T) {
 			nd = q.Decide(tc.req)
 		}
 		if !nd.Allowed {
-			t.Errorf("%+v: still refused after adding %v: %s", tc.req, always[0], nd.Reason)
+			t.Errorf("%+v: still refused after adding %v: %s", tc.req, always[0], nd.Explain())
 		}
 	}
 }

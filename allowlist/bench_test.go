@@ -71,3 +71,27 @@ func BenchmarkDecideName(b *testing.B) {
 		p.DecideName("host999.example.com.")
 	}
 }
+
+// BenchmarkDecideAllowed is the proxy's hot path: one allowed request to a
+// host with a rule of its own, as every intercepted request is judged. The
+// reason is not written (nobody reads it here); Explain writes it on demand.
+func BenchmarkDecideAllowed(b *testing.B) {
+	p := benchPolicy(b, 1_000)
+	req := Request{Scheme: "https", Host: "host999.example.com", Method: "GET", Path: "/v1/messages"}
+	b.Run("decide", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := p.Decide(req); !d.Allowed {
+				b.Fatal(d.Explain())
+			}
+		}
+	})
+	b.Run("decide+explain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := p.Decide(req); d.Explain() == "" {
+				b.Fatal("no reason")
+			}
+		}
+	})
+}

@@ -136,12 +136,12 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.Decide(tt.req)
 			if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause {
-				t.Errorf("Decide(%+v) = allowed %v by %s, %s (%s); want allowed %v by %s, %s", tt.req, d.Allowed, d.Rule, d.Cause, d.Reason, tt.allow, tt.rule, tt.cause)
+				t.Errorf("Decide(%+v) = allowed %v by %s, %s (%s); want allowed %v by %s, %s", tt.req, d.Allowed, d.Rule, d.Cause, d.Explain(), tt.allow, tt.rule, tt.cause)
 			}
 			if d.WouldDeny {
 				t.Errorf("WouldDeny set in enforce mode")
 			}
-			if d.Reason == "" {
+			if d.Explain() == "" {
 				t.Errorf("empty reason")
 			}
 		})
@@ -155,8 +155,8 @@ func TestDecideDotSegmentParams(t *testing.T) {
 	for _, path := range []string{"/acme/widget.git/..;jsessionid=SECRET/x", "/acme/widget.git/%2e%2e%3bjsessionid=SECRET/x"} {
 		d := p.Decide(Request{Scheme: "https", Host: "github.com", Method: "GET", Path: path})
 		want := `path has a ".." segment with ;parameters, which servlet servers (Tomcat, Jetty, Spring) read as ".."; such paths are refused`
-		if d.Allowed || d.Reason != want || d.Cause != CauseBadPathParams {
-			t.Errorf("Decide(%q) = allowed %v, %s, reason %q; want denied, %s, with %q", path, d.Allowed, d.Cause, d.Reason, CauseBadPathParams, want)
+		if d.Allowed || d.Explain() != want || d.Cause != CauseBadPathParams {
+			t.Errorf("Decide(%q) = allowed %v, %s, reason %q; want denied, %s, with %q", path, d.Allowed, d.Cause, d.Explain(), CauseBadPathParams, want)
 		}
 	}
 }
@@ -229,7 +229,7 @@ func TestDecideConnect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.DecideConnect(tt.host, tt.port)
 			if d.Action != tt.action || d.Rule != tt.rule || d.Allowed != (tt.action != ActionDeny) || d.Cause != tt.cause {
-				t.Errorf("DecideConnect(%q, %d) = %v allowed=%v by %s, %s (%s); want %v by %s, %s", tt.host, tt.port, d.Action, d.Allowed, d.Rule, d.Cause, d.Reason, tt.action, tt.rule, tt.cause)
+				t.Errorf("DecideConnect(%q, %d) = %v allowed=%v by %s, %s (%s); want %v by %s, %s", tt.host, tt.port, d.Action, d.Allowed, d.Rule, d.Cause, d.Explain(), tt.action, tt.rule, tt.cause)
 			}
 		})
 	}
@@ -261,7 +261,7 @@ func TestDecideName(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.DecideName(tt.query)
 			if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause {
-				t.Errorf("DecideName(%q) = allowed %v by %s, %s (%s); want %v by %s, %s", tt.query, d.Allowed, d.Rule, d.Cause, d.Reason, tt.allow, tt.rule, tt.cause)
+				t.Errorf("DecideName(%q) = allowed %v by %s, %s (%s); want %v by %s, %s", tt.query, d.Allowed, d.Rule, d.Cause, d.Explain(), tt.allow, tt.rule, tt.cause)
 			}
 		})
 	}
@@ -307,9 +307,9 @@ func TestCheckDst(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d := p.CheckDst(tt.host, tt.port, netip.MustParseAddr(tt.dst))
-		if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause || d.Reason == "" {
+		if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause || d.Explain() == "" {
 			t.Errorf("%s: CheckDst(%q, %d, %s) = allowed %v by %s, %s (%q); want allowed %v by %s, %s",
-				tt.name, tt.host, tt.port, tt.dst, d.Allowed, d.Rule, d.Cause, d.Reason, tt.allow, tt.rule, tt.cause)
+				tt.name, tt.host, tt.port, tt.dst, d.Allowed, d.Rule, d.Cause, d.Explain(), tt.allow, tt.rule, tt.cause)
 		}
 	}
 }

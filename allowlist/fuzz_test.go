@@ -143,7 +143,7 @@ func FuzzDecide(f *testing.F) {
 		d := p.Decide(req)
 		c := p.DecideConnect(host, port)
 		n := p.DecideName(host)
-		if d.Reason == "" || c.Reason == "" || n.Reason == "" || d.Rule == "" {
+		if d.Explain() == "" || c.Explain() == "" || n.Explain() == "" || d.Rule == "" {
 			t.Fatalf("decision without rule or reason: %+v %+v %+v", d, c, n)
 		}
 		// Every decision says why, and says "allowed" exactly when it lets
@@ -355,11 +355,11 @@ func checkGitEntry(t *testing.T, p *Policy, g *GitRepo) {
 		}
 		d := p.Decide(Request{Scheme: "https", Host: g.Host, Method: "POST", Path: path})
 		if d.Denied() && d.Cause != CauseDenyRule {
-			t.Fatalf("%s: POST %s denied (%v: %s); only a deny rule may", g.ID, path, d.Cause, d.Reason)
+			t.Fatalf("%s: POST %s denied (%v: %s); only a deny rule may", g.ID, path, d.Cause, d.Explain())
 		}
 	}
 	if d := p.DecideConnect(g.Host, 443); d.Action == ActionTunnel {
-		t.Fatalf("%s: CONNECT %s:443 tunnels (%s)", g.ID, g.Host, d.Reason)
+		t.Fatalf("%s: CONNECT %s:443 tunnels (%s)", g.ID, g.Host, d.Explain())
 	}
 	g.Decide("0", "1", "refs/heads/x")
 	g.Decide("1", "0", "refs/heads/../x")

@@ -119,13 +119,13 @@ func TestDecideGit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := p.Decide(tt.req)
 			if d.Allowed != tt.allow || d.Rule != tt.rule || d.Cause != tt.cause {
-				t.Errorf("Decide = allowed %v rule %s cause %v (%s); want %v %s %v", d.Allowed, d.Rule, d.Cause, d.Reason, tt.allow, tt.rule, tt.cause)
+				t.Errorf("Decide = allowed %v rule %s cause %v (%s); want %v %s %v", d.Allowed, d.Rule, d.Cause, d.Explain(), tt.allow, tt.rule, tt.cause)
 			}
 		})
 	}
 	d := p.Decide(Request{Scheme: "https", Host: "git.example.com", Method: "GET", Path: "/acme/other.git/info/refs"})
-	if want := "git[0] covers git.example.com but not this path (it allows /acme/widget/info/refs,"; !strings.HasPrefix(d.Reason, want) {
-		t.Errorf("reason = %q; want it to start %q", d.Reason, want)
+	if want := "git[0] covers git.example.com but not this path (it allows /acme/widget/info/refs,"; !strings.HasPrefix(d.Explain(), want) {
+		t.Errorf("reason = %q; want it to start %q", d.Explain(), want)
 	}
 	if d := p.DecideName("git.example.com"); d.Denied() || d.Rule != "git[0]" {
 		t.Errorf("DecideName(git.example.com) = %+v; want allowed by git[0]", d)
@@ -147,8 +147,8 @@ func TestDecideConnectGit(t *testing.T) {
 		t.Fatalf("CONNECT ssh.example.com:22 = %+v; want denied with git-ssh by allow[1]", d)
 	}
 	want := "ssh.example.com:22 matches allow[1] (tls: passthrough), but git over SSH would bypass the git gate; use https://ssh.example.com/team/* — bottle rewrites the agent's git@ssh.example.com: remotes to HTTPS"
-	if d.Reason != want {
-		t.Errorf("reason = %q\nwant     %q", d.Reason, want)
+	if d.Explain() != want {
+		t.Errorf("reason = %q\nwant     %q", d.Explain(), want)
 	}
 	// The passthrough rule is there already: no command is offered.
 	if cmd := p.AllowCommand(Request{Host: "ssh.example.com", Port: 22}, d, HintScope{}); cmd != "" {

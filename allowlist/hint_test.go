@@ -154,7 +154,7 @@ allow:
 		} else {
 			d = p.Decide(tc.req)
 		}
-		if d.Allowed || d.Cause != CauseNoRule || !strings.Contains(d.Reason, tc.reason) {
+		if d.Allowed || d.Cause != CauseNoRule || !strings.Contains(d.Explain(), tc.reason) {
 			t.Errorf("%+v: %+v; want the reason %q", tc.req, d, tc.reason)
 		}
 		if got := p.AllowCommand(tc.req, d, HintScope{}); got != tc.hint {
@@ -163,8 +163,8 @@ allow:
 	}
 	// A name deeper down, or elsewhere, is not told about the wildcard.
 	for _, host := range []string{"a.b.example.com", "other.test"} {
-		if d := p.Decide(Request{Scheme: "https", Host: host, Method: "GET", Path: "/"}); strings.Contains(d.Reason, "itself") {
-			t.Errorf("%s: %q", host, d.Reason)
+		if d := p.Decide(Request{Scheme: "https", Host: host, Method: "GET", Path: "/"}); strings.Contains(d.Explain(), "itself") {
+			t.Errorf("%s: %q", host, d.Explain())
 		}
 	}
 }

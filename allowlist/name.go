@@ -81,8 +81,9 @@ func NormalizeName(name string) (string, error) {
 	if len(n) > maxNameLen {
 		return "", fmt.Errorf("name is longer than %d characters", maxNameLen)
 	}
-	labels := strings.Split(n, ".")
-	for _, l := range labels {
+	var l string
+	for rest, more := n, true; more; {
+		l, rest, more = strings.Cut(rest, ".")
 		if l == "" {
 			return "", errors.New("empty label (two dots in a row, or a leading dot)")
 		}
@@ -96,7 +97,7 @@ func NormalizeName(name string) (string, error) {
 			}
 		}
 	}
-	if numericLabel(labels[len(labels)-1]) {
+	if numericLabel(l) { // the last label
 		return "", errors.New("looks like a numeric IP address, not a host name")
 	}
 	return n, nil

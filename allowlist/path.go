@@ -78,8 +78,17 @@ func paramsFix(s string) string {
 // splitPath splits a decoded path into its non-empty segments. Empty segments
 // ("//a") are dropped, the way path.Clean drops them.
 func splitPath(p string) []string {
-	var out []string
-	for _, s := range strings.Split(p, "/") {
+	n := 0
+	for s := range strings.SplitSeq(p, "/") {
+		if s != "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n) // one allocation: paths are split per request
+	for s := range strings.SplitSeq(p, "/") {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -177,7 +186,12 @@ func CleanPath(raw string) ([]string, error) {
 		}
 		p = strings.Join(segs, "/")
 	}
-	return splitPath(path.Clean("/" + p)), nil
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	// path.Clean returns a clean path as is, without allocating; the
+	// leading "/" it was always given collapses with p's own.
+	return splitPath(path.Clean(p)), nil
 }
 
 // pathError is a path CleanPath refuses, with the cause a decision on it

@@ -211,6 +211,12 @@ func (p *Policy) buildIndex() {
 // hostRules returns every host rule whose pattern matches the normalised name,
 // deny rules first, each list in file order.
 func (p *Policy) hostRules(name string) []*Rule {
+	if rules, only := p.onlyExact(name); only {
+		// The common case, a name with rules of its own and no wildcard
+		// over it: that list is in order already (buildIndex), and is
+		// returned as is, without a copy. Callers only read it.
+		return rules
+	}
 	out := slices.Clone(p.exact[name])
 	if _, parent, ok := strings.Cut(name, "."); ok {
 		out = append(out, p.one[parent]...)
@@ -225,6 +231,28 @@ func (p *Policy) hostRules(name string) []*Rule {
 	}
 	slices.SortStableFunc(out, ruleOrder)
 	return out
+}
+
+// onlyExact returns the exact rules of name, and whether no wildcard rule
+// matches it.
+func (p *Policy) onlyExact(name string) ([]*Rule, bool) {
+	_, parent, ok := strings.Cut(name, ".")
+	if !ok {
+		return p.exact[name], true
+	}
+	if len(p.one[parent]) > 0 {
+		return nil, false
+	}
+	for rest := parent; ; {
+		if len(p.deep[rest]) > 0 {
+			return nil, false
+		}
+		_, next, ok := strings.Cut(rest, ".")
+		if !ok {
+			return p.exact[name], true
+		}
+		rest = next
+	}
 }
 
 // apexWildcards are the allow rules whose wildcard stands over name
@@ -301,11 +329,18 @@ type Decision struct {
 	WouldDeny bool
 	Action    Action // for DecideConnect; ActionDeny or ActionIntercept elsewhere
 	Rule      string // "allow[3]", "deny[0]" or "default"
-	// Cause says why, as a value; Reason says it to a person. A decision
+	// Cause says why, as a value; Explain says it to a person. A decision
 	// that denies, or would deny in report mode, carries the cause of the
 	// denial; one that simply allows carries CauseAllowed.
-	Cause  Cause
+	Cause Cause
+	// Reason is the reason of a denial (or a would-deny), and of any
+	// decision built outside the policy. An allowed decision the policy
+	// made leaves it empty and keeps what its reason is made of instead,
+	// for Explain to write when someone reads it: allowing is the hot path
+	// (every request, every query), and most allowed reasons are never
+	// read. Read a decision's reason with Explain, never with Reason.
 	Reason string
+	why    allowReason
 	// AllowNoSNI is set on an ActionTunnel decision whose passthrough rule
 	// lets a TLS client omit the SNI (`sni: optional`). Without it, a
 	// passthrough tunnel that carries TLS must name the CONNECT host in its
@@ -316,8 +351,73 @@ type Decision struct {
 // Denied reports whether enforce mode would block this (whatever the mode).
 func (d Decision) Denied() bool { return !d.Allowed || d.WouldDeny }
 
-func (p *Policy) allowed(action Action, rule, reason string) Decision {
-	return Decision{Allowed: true, Action: action, Rule: rule, Cause: CauseAllowed, Reason: reason}
+// Explain says why, to a person: Reason, or for an allowed decision of the
+// policy the reason it left to be written on demand ("GET
+// api.github.com:443/v1 matches allow[3]").
+func (d Decision) Explain() string {
+	if d.Reason != "" || d.why.kind == noReason {
+		return d.Reason
+	}
+	return d.why.String()
+}
+
+// reasonKind is which sentence an allowed decision's reason is.
+type reasonKind uint8
+
+const (
+	noReason         reasonKind = iota
+	matchRequest                // "GET host:port/path matches allow[N]" (Decide)
+	matchConnect                // "host:port matches allow[N]" (DecideConnect)
+	matchL7Deny                 // "host:port matches allow[N]; requests are checked against deny[M]"
+	matchTunnel                 // "host:port matches allow[N] (tls: passthrough)"
+	matchTunnelNoSNI            // "host:port matches allow[N] (tls: passthrough, sni: optional)"
+	matchName                   // "name matches allow[N]" (DecideName)
+	reachDst                    // "name may be reached at addr" (CheckDst)
+)
+
+// allowReason is what an allowed decision's reason is made of. It holds
+// strings the decision's inputs already hold, so keeping it costs no
+// allocation; String writes the sentence in one.
+type allowReason struct {
+	kind         reasonKind
+	t            target
+	port         uint16
+	method, path string     // matchRequest
+	rule, other  string     // the rule that allows; the deny rule of matchL7Deny
+	dst          netip.Addr // reachable
+}
+
+func (w allowReason) String() string {
+	var buf [160]byte
+	b := buf[:0]
+	switch w.kind {
+	case matchRequest:
+		b = appendTarget(b, w.t, w.port, w.method, w.path)
+	case matchName:
+		b = append(b, w.t.name...)
+	case reachDst:
+		b = w.t.appendTo(b)
+		b = append(b, " may be reached at "...)
+		return string(w.dst.AppendTo(b))
+	default:
+		b = appendHostPort(b, w.t, w.port)
+	}
+	b = append(b, " matches "...)
+	b = append(b, w.rule...)
+	switch w.kind {
+	case matchL7Deny:
+		b = append(b, "; requests are checked against "...)
+		b = append(b, w.other...)
+	case matchTunnel:
+		b = append(b, " (tls: passthrough)"...)
+	case matchTunnelNoSNI:
+		b = append(b, " (tls: passthrough, sni: optional)"...)
+	}
+	return string(b)
+}
+
+func (p *Policy) allowed(action Action, rule string, why allowReason) Decision {
+	return Decision{Allowed: true, Action: action, Rule: rule, Cause: CauseAllowed, why: why}
 }
 
 func (p *Policy) denied(cause Cause, rule, format string, args ...any) Decision {
@@ -344,19 +444,35 @@ func (t target) String() string {
 	return t.name
 }
 
+func (t target) appendTo(b []byte) []byte {
+	if t.ip.IsValid() {
+		return t.ip.AppendTo(b)
+	}
+	return append(b, t.name...)
+}
+
 func parseTarget(host string) (target, error) {
 	h := host
 	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]
 	}
-	if a, err := netip.ParseAddr(h); err == nil {
-		return target{ip: a.Unmap().WithZone("")}, nil
+	// Only what could be an address is parsed as one: a failed ParseAddr
+	// allocates its error, and most targets are names. Every form
+	// ParseAddr takes starts with a digit (IPv4) or has a colon (IPv6).
+	if maybeAddr(h) {
+		if a, err := netip.ParseAddr(h); err == nil {
+			return target{ip: a.Unmap().WithZone("")}, nil
+		}
 	}
 	n, err := NormalizeName(host)
 	if err != nil {
 		return target{}, err
 	}
 	return target{name: n}, nil
+}
+
+func maybeAddr(h string) bool {
+	return h != "" && (h[0] >= '0' && h[0] <= '9' || strings.IndexByte(h, ':') >= 0)
 }
 
 // Request is an HTTP request as the proxy sees it.
@@ -434,7 +550,7 @@ func (p *Policy) decide(req Request) (Decision, *Rule) {
 				return d, nil
 			}
 		}
-		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", describeTarget(t, port, method, req.Path), r.ID)), r
+		return p.allowed(ActionIntercept, r.ID, allowReason{kind: matchRequest, t: t, port: port, method: method, path: req.Path, rule: r.ID}), r
 	}
 	cause, why := p.noRuleReason(t, port, method, req.Path, nearMiss)
 	return p.denied(cause, RuleDefault, "%s", why), nil
@@ -476,29 +592,48 @@ func (p *Policy) CheckDst(host string, port uint16, dst netip.Addr) Decision {
 	if d, bad := p.checkDst(t, dst, port); bad {
 		return d
 	}
-	return p.allowed(ActionIntercept, RuleDefault, fmt.Sprintf("%s may be reached at %s", t, dst))
+	return p.allowed(ActionIntercept, RuleDefault, allowReason{kind: reachDst, t: t, dst: dst})
 }
 
 func describeTarget(t target, port uint16, method, rawPath string) string {
-	s := hostPort(t, port)
-	if method != "" {
-		p := rawPath
-		if i := strings.IndexAny(p, "?#"); i >= 0 {
-			p = p[:i]
-		}
-		if p == "" {
-			p = "/"
-		}
-		s = method + " " + s + p
+	var buf [128]byte
+	return string(appendTarget(buf[:0], t, port, method, rawPath))
+}
+
+// appendTarget appends "METHOD host:port/path" (the path without its query
+// or fragment), or "host:port" when method is "".
+func appendTarget(b []byte, t target, port uint16, method, rawPath string) []byte {
+	if method == "" {
+		return appendHostPort(b, t, port)
 	}
-	return s
+	p := rawPath
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if p == "" {
+		p = "/"
+	}
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = appendHostPort(b, t, port)
+	return append(b, p...)
 }
 
 func hostPort(t target, port uint16) string {
+	var buf [64]byte
+	return string(appendHostPort(buf[:0], t, port))
+}
+
+func appendHostPort(b []byte, t target, port uint16) []byte {
 	if t.ip.Is6() {
-		return "[" + t.ip.String() + "]:" + strconv.Itoa(int(port))
+		b = append(b, '[')
+		b = t.ip.AppendTo(b)
+		b = append(b, ']')
+	} else {
+		b = t.appendTo(b)
 	}
-	return t.String() + ":" + strconv.Itoa(int(port))
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(port), 10)
 }
 
 // noRuleReason says why no rule allowed the target: near is the first allow
@@ -580,7 +715,7 @@ func (p *Policy) DecideConnect(host string, port uint16) Decision {
 		if r == nil {
 			r = passthrough
 		}
-		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s; requests are checked against %s", hostPort(t, port), r.ID, l7Deny.ID))
+		return p.allowed(ActionIntercept, r.ID, allowReason{kind: matchL7Deny, t: t, port: port, rule: r.ID, other: l7Deny.ID})
 	case passthrough != nil && p.gitHosts[t.name] != nil:
 		// A tunnel to a declared repository's host carries git over SSH
 		// (or TLS the proxy cannot see), around the gate.
@@ -591,13 +726,13 @@ func (p *Policy) DecideConnect(host string, port uint16) Decision {
 		// The first passthrough rule decides, like every other choice here:
 		// a later rule that lets the SNI be left out does not loosen it.
 		if passthrough.SNIOptional {
-			d := p.allowed(ActionTunnel, passthrough.ID, fmt.Sprintf("%s matches %s (tls: passthrough, sni: optional)", hostPort(t, port), passthrough.ID))
+			d := p.allowed(ActionTunnel, passthrough.ID, allowReason{kind: matchTunnelNoSNI, t: t, port: port, rule: passthrough.ID})
 			d.AllowNoSNI = true
 			return d
 		}
-		return p.allowed(ActionTunnel, passthrough.ID, fmt.Sprintf("%s matches %s (tls: passthrough)", hostPort(t, port), passthrough.ID))
+		return p.allowed(ActionTunnel, passthrough.ID, allowReason{kind: matchTunnel, t: t, port: port, rule: passthrough.ID})
 	case intercept != nil:
-		return p.allowed(ActionIntercept, intercept.ID, fmt.Sprintf("%s matches %s", hostPort(t, port), intercept.ID))
+		return p.allowed(ActionIntercept, intercept.ID, allowReason{kind: matchConnect, t: t, port: port, rule: intercept.ID})
 	}
 	cause, why := p.noRuleReason(t, port, "", "", nearMiss)
 	return p.denied(cause, RuleDefault, "%s", why)
@@ -618,7 +753,7 @@ func (p *Policy) DecideName(name string) Decision {
 			}
 			continue
 		}
-		return p.allowed(ActionIntercept, r.ID, fmt.Sprintf("%s matches %s", n, r.ID))
+		return p.allowed(ActionIntercept, r.ID, allowReason{kind: matchName, t: target{name: n}, rule: r.ID})
 	}
 	return p.denied(CauseNoRule, RuleDefault, "no rule allows the name %s", n)
 }

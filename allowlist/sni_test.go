@@ -81,7 +81,7 @@ func TestDecideConnectSNI(t *testing.T) {
 			}
 			if d.Action != tt.action || d.Rule != tt.rule || d.AllowNoSNI != tt.noSNIOK || d.Cause != cause {
 				t.Errorf("DecideConnect(%q, %d) = %v by %s, %s, AllowNoSNI %v (%s); want %v by %s, %s, AllowNoSNI %v",
-					tt.host, tt.port, d.Action, d.Rule, d.Cause, d.AllowNoSNI, d.Reason, tt.action, tt.rule, cause, tt.noSNIOK)
+					tt.host, tt.port, d.Action, d.Rule, d.Cause, d.AllowNoSNI, d.Explain(), tt.action, tt.rule, cause, tt.noSNIOK)
 			}
 		})
 	}

@@ -57,6 +57,14 @@ type Row struct {
 	// The cost of each MB scanned, for the DLP rows (wall and CPU time).
 	NsPerMB    float64 `json:"ns_per_mb,omitempty"`
 	CPUNsPerMB float64 `json:"cpu_ns_per_mb,omitempty"`
+	// The real workloads (workloads.go): Throughput is the median wall
+	// time in seconds, RunsS every run's, ProxyCPUS the sidecar's CPU
+	// seconds per run, Goal the issue's bound on bottle ÷ direct.
+	Section   string    `json:"section,omitempty"`
+	Key       string    `json:"key,omitempty"`
+	RunsS     []float64 `json:"runs_s,omitempty"`
+	Goal      float64   `json:"goal,omitempty"`
+	ProxyCPUS float64   `json:"proxy_cpu_s,omitempty"`
 }
 
 // Report is the JSON file.
@@ -76,6 +84,13 @@ func main() {
 	flag.StringVar(&c.sidecar, "sidecar", "", "bottle-sidecar binary")
 	flag.StringVar(&c.out, "out", "bench-results.json", "JSON results file")
 	verify := flag.Bool("verify", false, "exit 1 unless every scenario produced numbers (for CI's smoke test)")
+	workloads := flag.Bool("workloads", true, "run the real workloads too (npm, pip, go, git, streaming in a bottle and directly; needs a Docker engine)")
+	onlyWorkloads := flag.Bool("only-workloads", false, "run only the real workloads, not the loopback comparison")
+	docs := flag.Bool("docs", false, "rewrite the generated region of docs/benchmarks.md with the results")
+	var wo wlOptions
+	flag.StringVar(&wo.bottle, "bottle", "", "bottle CLI binary, bottle-sidecar beside it (bench/run builds them)")
+	flag.StringVar(&wo.simnet, "simnet", "", "static simnet binary (bench/run builds it)")
+	flag.BoolVar(&wo.keep, "keep-workloads", false, "debugging: leave the workloads' network, containers and bottle up when done")
 	flag.StringVar(&peers, "peers", "squid,mitmproxy,tinyproxy,dnsmasq,unbound", "peers to compare with (comma-separated; empty: none)")
 	flag.Parse()
 	if c.duration == 0 {
@@ -100,25 +115,50 @@ func main() {
 	}
 	defer os.RemoveAll(c.workdir)
 	os.Chmod(c.workdir, 0o755) // squid drops to its own user and must reach its directory
-	rep, err := run(&c)
-	if err != nil {
-		fail(err)
+	wo.quick = c.quick
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Quick: c.quick, Skipped: map[string]string{}, Machine: machine()}
+	if !*onlyWorkloads {
+		if rep, err = run(&c); err != nil {
+			fail(err)
+		}
+	}
+	var wlFailed []string
+	if *workloads || *onlyWorkloads {
+		fmt.Fprintln(os.Stderr, "bench: real workloads")
+		rows, failed, err := workloadRows(wo)
+		if err != nil {
+			fail(fmt.Errorf("workloads: %w", err))
+		}
+		rep.Rows = append(rep.Rows, rows...)
+		wlFailed = failed
 	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
 		fail(err)
 	}
 	fmt.Print(markdown(rep))
+	if *docs {
+		if err := writeDocs("docs/benchmarks.md", markdown(rep)); err != nil {
+			fail(err)
+		}
+		fmt.Fprintln(os.Stderr, "bench: docs/benchmarks.md rewritten")
+	}
 	fmt.Fprintf(os.Stderr, "bench: results in %s\n", c.out)
 	if *verify {
 		var bad []string
 		for _, r := range rep.Rows {
+			if r.Section == "launch" && r.P50ms > 0 {
+				continue // a timing, not a throughput (a failed launch is an error of its own)
+			}
 			if r.Throughput <= 0 || r.Errors > 0 && strings.HasPrefix(r.Subject, "bottle") {
 				bad = append(bad, fmt.Sprintf("%s/%s: %.1f %s, %d errors %s", r.Scenario, r.Subject, r.Throughput, r.Unit, r.Errors, r.Note))
 			}
 		}
 		for n, why := range rep.Skipped {
 			bad = append(bad, "peer "+n+" skipped: "+why)
+		}
+		for _, f := range wlFailed {
+			bad = append(bad, "workload "+f)
 		}
 		if len(bad) > 0 {
 			fmt.Fprintf(os.Stderr, "bench: no numbers for:\n  %s\n", strings.Join(bad, "\n  "))
@@ -205,7 +245,9 @@ func (e *env) start() error {
 	}
 	e.plainPort = pl.Addr().(*net.TCPAddr).Port
 	go http.Serve(pl, mux)
-	// The DNS stub: every A question answered with 127.0.0.1.
+	// The DNS stub: every A question answered with 127.0.0.1, with TTL 0
+	// (nothing to keep), except under cachedZone: TTL 300, as a real name's
+	// would be, for the rows of repeated names.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -216,7 +258,11 @@ func (e *env) start() error {
 		m.SetReply(r)
 		m.RecursionAvailable = true // a recursive resolver's answer, as forwarders expect
 		if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.IPv4(127, 0, 0, 1)})
+			var ttl uint32
+			if strings.HasSuffix(strings.ToLower(r.Question[0].Name), "."+cachedZone) {
+				ttl = 300
+			}
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: net.IPv4(127, 0, 0, 1)})
 		}
 		w.WriteMsg(m)
 	})}).ActivateAndServe()
@@ -292,7 +338,9 @@ allow:
 	os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), e.root.CertPEM(), 0o644)
 	pp, dp := freePort(), freePort()
 	cmd, err := e.spawn("bottle", []string{e.c.sidecar, "run", "--config-dir", dir, "--proxy-listen", fmt.Sprintf("127.0.0.1:%d", pp),
-		"--dns-listen", fmt.Sprintf("127.0.0.1:%d", dp), "--upstream-dns", e.stub, "--audit-log", os.DevNull}, dir)
+		"--dns-listen", fmt.Sprintf("127.0.0.1:%d", dp), "--upstream-dns", e.stub, "--audit-log", os.DevNull,
+		"--mcp-listen="}, dir) // no MCP server: its default port (:3129 on every address) may be taken on the host
+
 	if err != nil {
 		return nil, err
 	}
@@ -400,6 +448,24 @@ func (e *env) startDnsmasq() (*subject, error) {
 	return s, waitPort(s.dns, "udp")
 }
 
+// cachedZone is the stub's zone whose answers have a TTL: the names of the
+// rows of repeated names.
+const cachedZone = "cached.bench.test."
+
+// startDnsmasqCache is a second dnsmasq, with its cache on (its default
+// size), for the rows of repeated names: dnsmasq as most people run it.
+func (e *env) startDnsmasqCache() (*subject, error) {
+	port := freePort()
+	_, sp, _ := net.SplitHostPort(e.stub)
+	cmd, err := e.spawn("dnsmasq-cache", []string{"dnsmasq", "-k", "-p", strconv.Itoa(port), "--listen-address=127.0.0.1", "--bind-interfaces",
+		"--no-resolv", "--no-hosts", "--server=127.0.0.1#" + sp, "--dns-forward-max=1000", "-u", "root", "--pid-file=" + filepath.Join(e.c.workdir, "dnsmasq-cache.pid")}, e.c.workdir)
+	if err != nil {
+		return nil, err
+	}
+	s := &subject{name: "dnsmasq (cache on)", dns: fmt.Sprintf("127.0.0.1:%d", port), pid: cmd.Process.Pid}
+	return s, waitPort(s.dns, "udp")
+}
+
 func (e *env) startUnbound() (*subject, error) {
 	dir := filepath.Join(e.c.workdir, "unbound")
 	os.MkdirAll(dir, 0o777)
@@ -440,17 +506,55 @@ type procStat struct {
 	fds int
 }
 
+// readProc reads a subject's CPU time and open FDs. The CPU is that of the
+// whole process tree: the process, every live descendant (Squid's
+// certificate helpers, any worker a peer forks) and the children they have
+// reaped (cutime, cstime), so a peer that does its work in helpers is not
+// measured as cheaper than it is. FDs are the main process's.
 func readProc(pid int) procStat {
 	if pid == 0 {
 		return procStat{}
 	}
 	var st procStat
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		stt, _ := strconv.ParseInt(f[12], 10, 64)
-		st.cpu = time.Duration(ut+stt) * 10 * time.Millisecond // USER_HZ = 100
+	stats := map[int][]string{} // pid → the fields of /proc/PID/stat after the command
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+			stats[p] = strings.Fields(string(b[i+2:]))
+		}
 	}
+	inTree := func(p int) bool {
+		for depth := 0; p > 1 && depth < 64; depth++ {
+			if p == pid {
+				return true
+			}
+			f := stats[p]
+			if len(f) < 2 {
+				return false
+			}
+			p, _ = strconv.Atoi(f[1]) // ppid
+		}
+		return false
+	}
+	var ticks int64
+	for p, f := range stats {
+		if len(f) < 15 || !inTree(p) {
+			continue
+		}
+		for _, k := range f[11:15] { // utime, stime, cutime, cstime
+			n, _ := strconv.ParseInt(k, 10, 64)
+			ticks += n
+		}
+	}
+	st.cpu = time.Duration(ticks) * 10 * time.Millisecond // USER_HZ = 100
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		st.fds = len(ents)
 	}
@@ -748,6 +852,24 @@ func run(c *config) (*Report, error) {
 			add(e.measure("DNS, allowed name (forwarded)", "q/s", p, dnsWorkers, dnsOp(p.dns, allowed, dns.RcodeSuccess)))
 		}
 	}
+	// DNS, repeated: a few names asked over and over, whose answers have a
+	// TTL: answered from the cache by bottle, by unbound and by a dnsmasq
+	// with its cache on (the one above has it off).
+	var rq atomic.Int64
+	repeated := func() string { return fmt.Sprintf("r%d.%s", rq.Add(1)%64, cachedZone) }
+	const cachedScen = "DNS, allowed name, repeated (cached)"
+	add(e.measure(cachedScen, "q/s", &subject{name: "stub (floor)"}, dnsWorkers, dnsOp(e.stub, repeated, dns.RcodeSuccess)))
+	add(e.measure(cachedScen, "q/s", bottle, dnsWorkers, dnsOp(bottle.dns, repeated, dns.RcodeSuccess)))
+	if peers["dnsmasq"] != nil {
+		if p, err := e.startDnsmasqCache(); err != nil {
+			rep.Skipped["dnsmasq (cache on)"] = err.Error()
+		} else {
+			add(e.measure(cachedScen, "q/s", p, dnsWorkers, dnsOp(p.dns, repeated, dns.RcodeSuccess)))
+		}
+	}
+	if p := peers["unbound"]; p != nil {
+		add(e.measure(cachedScen, "q/s", p, dnsWorkers, dnsOp(p.dns, repeated, dns.RcodeSuccess)))
+	}
 	add(e.measure("DNS, denied name (REFUSED)", "q/s", bottle, dnsWorkers, dnsOp(bottle.dns, denied, dns.RcodeRefused)))
 	// Secret pattern detection, in process (what the sidecar adds to each
 	// request body it scans).
@@ -791,8 +913,10 @@ func machine() map[string]string {
 func markdown(r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bottle benchmark, %s, %s (%s CPUs), %s%s\n\n", r.Date, r.Machine["cpu"], r.Machine["cpus"], r.Machine["go"], map[bool]string{true: ", --quick", false: ""}[r.Quick])
-	b.WriteString("| scenario | subject | throughput | p50 ms | p99 ms | proxy CPU µs/op | peak RSS MB | FDs before→after | ratio | errors |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|---:|\n")
+	if slices.ContainsFunc(r.Rows, func(row Row) bool { return row.Section == "" }) { // not with --only-workloads
+		b.WriteString("| scenario | subject | throughput | p50 ms | p99 ms | proxy CPU µs/op | peak RSS MB | FDs before→after | ratio | errors |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|---:|\n")
+	}
 	by := map[string]map[string]Row{}
 	for _, row := range r.Rows {
 		if by[row.Scenario] == nil {
@@ -801,6 +925,9 @@ func markdown(r *Report) string {
 		by[row.Scenario][row.Subject] = row
 	}
 	for _, row := range r.Rows {
+		if row.Section != "" {
+			continue
+		}
 		ratio := ""
 		group := by[row.Scenario]
 		switch {
@@ -831,6 +958,8 @@ func markdown(r *Report) string {
 	for n, why := range r.Skipped {
 		fmt.Fprintf(&b, "\nskipped %s: %s\n", n, why)
 	}
+	b.WriteString(workloadMarkdown(r))
+	b.WriteString(targetsMarkdown(r))
 	return b.String()
 }
 

@@ -3,6 +3,7 @@ package dnsfwd
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"sync"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"bottle.dev/bottle/allowlist"
+	"bottle.dev/bottle/internal/audit"
 )
 
 // BenchmarkDNS measures the forwarder on loopback, same run, same client:
@@ -125,6 +129,115 @@ func BenchmarkLookupNetIP(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// startStub is an upstream that costs as little as it can: every A question
+// answered with one address and TTL ttl, nothing recorded (the test
+// upstreams keep a copy of every query, which a benchmark would measure).
+func startStub(b *testing.B, ttl uint32) string {
+	b.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.RecursionAvailable = true
+		if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl},
+				A: net.IPv4(127, 0, 0, 1)})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	b.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// packWriter keeps the reply's bytes, packing it as miekg's server does
+// when it is given a message.
+type packWriter struct {
+	fakeWriter
+	wire, buf []byte
+}
+
+func (w *packWriter) WriteMsg(m *dns.Msg) (err error) {
+	w.wire, err = m.Pack()
+	return err
+}
+
+func (w *packWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf[:0], b...) // the client's buffer, reused
+	w.wire = w.buf
+	return len(b), nil
+}
+
+// BenchmarkServeDNS is the forwarder's own cost for one query, without the
+// client's socket: ServeDNS called with a writer that keeps the reply's bytes.
+//
+//	refused:       a denied name (a new one each time, as an agent probing
+//	               names would send), with EDNS0 as dig and most stubs send it
+//	refused-plain: the same without EDNS0 (no Extended DNS Error to add)
+//	cached:        an allowed name asked before, answered from the cache
+//	forwarded:     a new allowed name every time: one upstream exchange
+//
+//	go test ./dnsfwd -run '^$' -bench ServeDNS -benchmem
+func BenchmarkServeDNS(b *testing.B) {
+	pol, err := allowlist.Parse("p.yaml", []byte(testPolicy))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Config{Bottle: "b", Policy: pol, Upstreams: []string{startStub(b, 0)}, Audit: audit.New(io.Discard)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Shutdown(context.Background()) })
+	var seq atomic.Int64
+	for _, tc := range []struct {
+		name  string
+		qname func() string
+		edns  bool
+		want  int
+	}{
+		{"refused", func() string { return fmt.Sprintf("q%d.denied.example.", seq.Add(1)) }, true, dns.RcodeRefused},
+		{"refused-plain", func() string { return fmt.Sprintf("q%d.denied.example.", seq.Add(1)) }, false, dns.RcodeRefused},
+		{"cached", func() string { return "api.example.com." }, true, dns.RcodeSuccess},
+		{"forwarded", func() string { return fmt.Sprintf("q%d.cdn.example.com.", seq.Add(1)) }, true, dns.RcodeSuccess},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			// The names are made before the clock runs: their cost is
+			// the client's.
+			names := make([]string, 1<<16)
+			for i := range names {
+				names[i] = tc.qname()
+			}
+			var next atomic.Int64
+			from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &packWriter{fakeWriter: fakeWriter{remote: from}}
+				m := new(dns.Msg)
+				m.SetQuestion("x.", dns.TypeA)
+				if tc.edns {
+					m.SetEdns0(1232, false)
+				}
+				for pb.Next() {
+					m.Id = dns.Id()
+					m.Question[0].Name = names[next.Add(1)&(1<<16-1)]
+					w.wire = nil
+					s.ServeDNS(w, m)
+					if len(w.wire) < 12 || int(w.wire[3]&0xF) != tc.want {
+						b.Errorf("reply %x, want rcode %s", w.wire, dns.RcodeToString[tc.want])
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "qps")
 		})
 	}
 }

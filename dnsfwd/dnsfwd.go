@@ -146,12 +146,16 @@ func (s *Server) Stats() Stats {
 // Shutdown.
 func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 	var started []*dns.Server
+	if u, ok := pc.(*net.UDPConn); ok && boundToOne(u) {
+		pc = boundConn{u}
+	}
 	if pc != nil {
 		srv := &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize,
 			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
 		if len(s.cfg.Clients) > 0 {
-			// A reader, not a wrapped PacketConn: miekg keeps its
-			// *net.UDPConn path (replies from the address asked).
+			// A reader, not a wrapped PacketConn: on a wildcard address
+			// miekg keeps its *net.UDPConn path (replies from the
+			// address asked).
 			srv.DecorateReader = func(r dns.Reader) dns.Reader { return &peerReader{Reader: r, s: s} }
 		}
 		started = append(started, srv)
@@ -177,6 +181,21 @@ func (s *Server) Serve(pc net.PacketConn, ln net.Listener) error {
 		}
 	}
 	return first
+}
+
+// boundConn hides a *net.UDPConn bound to one address from miekg, which
+// then reads with ReadFrom and writes with WriteTo. Given the *net.UDPConn,
+// it asks the kernel for each packet's destination address and builds a
+// control message to send every reply from it: needed on a wildcard address
+// (a reply from another one would be dropped by the client), a cost of
+// several allocations and parses per query on one address, where replies
+// leave from it anyway. The sidecar binds the forwarder to each of its
+// internal addresses.
+type boundConn struct{ net.PacketConn }
+
+func boundToOne(u *net.UDPConn) bool {
+	a, ok := u.LocalAddr().(*net.UDPAddr)
+	return ok && a.IP != nil && !a.IP.IsUnspecified()
 }
 
 // admits reports whether the peer at a may use the forwarder.
@@ -327,10 +346,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			s.reply(w, r, dns.RcodeServerFailure, nil) // shed load instead of queueing without bound
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.res.cfg.Deadline)
 		var err error
-		resp, err = s.res.resolve(ctx, k)
-		cancel()
+		resp, err = s.res.forward(k)
 		<-s.sem // the slot is free before the client can send its next query
 		if err != nil {
 			s.stat.failed.Add(1)
@@ -373,7 +390,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if resp.Truncated {
 		s.stat.truncated.Add(1)
 	}
-	w.WriteMsg(resp)
+	if err := write(w, resp); err != nil {
+		s.stat.failed.Add(1)
+		s.reply(w, r, dns.RcodeServerFailure, nil)
+	}
 }
 
 // forwardable reports whether queries of type t are forwarded. The list is
@@ -439,16 +459,61 @@ func lowerASCII(s string) string {
 // EDNS0, ede (if any) goes in the OPT record to say why (RFC 8914); a
 // client without EDNS0 gets no OPT record at all (RFC 6891 §7).
 func (s *Server) reply(w dns.ResponseWriter, r *dns.Msg, rcode int, ede *dns.EDNS0_EDE) {
-	m := new(dns.Msg)
-	m.SetRcode(r, rcode)
+	// The message and its parts are reused: a refusal is the answer an
+	// agent can make the forwarder give as often as it likes.
+	p := replies.Get().(*replyMsg)
+	defer replies.Put(p)
+	*p = replyMsg{}
+	m := &p.msg
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	if m.Opcode == dns.OpcodeQuery {
+		m.RecursionDesired = r.RecursionDesired
+		m.CheckingDisabled = r.CheckingDisabled
+	}
+	if len(r.Question) > 0 {
+		p.question[0] = r.Question[0]
+		m.Question = p.question[:]
+	}
+	m.Rcode = rcode
 	m.RecursionAvailable = true
 	if o := r.IsEdns0(); o != nil {
-		m.SetEdns0(upstreamUDPSize, o.Do())
+		p.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
+		p.opt.SetUDPSize(upstreamUDPSize)
+		p.opt.SetDo(o.Do())
 		if ede != nil {
-			m.IsEdns0().Option = append(m.IsEdns0().Option, ede)
+			p.options[0] = ede
+			p.opt.Option = p.options[:]
 		}
+		p.extra[0] = &p.opt
+		m.Extra = p.extra[:]
 	}
-	w.WriteMsg(m)
+	write(w, m)
+}
+
+// replyMsg is a reply of reply's, all its parts in one allocation.
+type replyMsg struct {
+	msg      dns.Msg
+	question [1]dns.Question
+	opt      dns.OPT
+	options  [1]dns.EDNS0
+	extra    [1]dns.RR
+}
+
+var replies = sync.Pool{New: func() any { return new(replyMsg) }}
+
+// write packs m into a pooled buffer and writes it (miekg's WriteMsg packs
+// into a new buffer each time). The writer does not keep the bytes.
+func write(w dns.ResponseWriter, m *dns.Msg) error {
+	bp := wireBufs.Get().(*[]byte)
+	defer wireBufs.Put(bp)
+	b, err := m.PackBuffer(*bp)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 // blocked is the Extended DNS Error of a name the policy denies: 15
@@ -476,20 +541,27 @@ func (s *Server) auditQuery(w dns.ResponseWriter, q dns.Question, d allowlist.De
 	if d.WouldDeny {
 		decision = audit.DecisionWouldDeny
 	}
+	if s.cfg.Audit == nil {
+		return
+	}
 	client := peerIP(w.RemoteAddr())
 	name := strings.TrimSuffix(lowerASCII(q.Name), ".")
 	qtype := dns.Type(q.Qtype).String()
-	rec := &audit.Record{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: audit.KindDNS, Client: client,
-		Name: name, QType: qtype, Decision: decision,
-		Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Rcode: rcode,
-		SelfTest: s.cfg.SelfTest != nil && s.cfg.SelfTest(name),
-	}
-	rec.Clip()
+	selfTest := s.cfg.SelfTest != nil && s.cfg.SelfTest(name)
+	now := time.Now()
 	// The key is what makes two refusals identical: the name as judged
 	// (lower case), the type and the rule, and whether it is the
-	// self-test's. The source port is not part of it.
-	s.cfg.Audit.Denial(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision+"\x00"+strconv.FormatBool(rec.SelfTest), rec)
+	// self-test's. The source port is not part of it. The record is made
+	// only for a line written: in a flood, most refusals are only counted.
+	s.cfg.Audit.DenialFunc(client, name+"\x00"+qtype+"\x00"+d.Rule+"\x00"+decision+"\x00"+strconv.FormatBool(selfTest), func() audit.Repeatable {
+		rec := &audit.Record{
+			Time: now.UTC().Format(time.RFC3339Nano), Bottle: s.cfg.Bottle, Kind: audit.KindDNS, Client: client,
+			Name: name, QType: qtype, Decision: decision,
+			Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Rcode: rcode, SelfTest: selfTest,
+		}
+		rec.Clip()
+		return rec
+	})
 }
 
 // peerIP is a peer's address without the port: the audit log budgets and

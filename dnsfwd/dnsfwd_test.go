@@ -480,6 +480,11 @@ func (w *fakeWriter) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IP
 func (w *fakeWriter) RemoteAddr() net.Addr      { return w.remote }
 func (w *fakeWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
 func (w *fakeWriter) Write(b []byte) (int, error) {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return 0, err
+	}
+	w.msg = m
 	return len(b), nil
 }
 func (w *fakeWriter) Close() error        { return nil }
@@ -870,5 +875,33 @@ func TestResolvConfServers(t *testing.T) {
 	}
 	if _, err := ResolvConfServers(filepath.Join(dir, "missing")); err == nil {
 		t.Error("a missing file read as fine")
+	}
+}
+
+// TestWildcardAddressRepliesFromAddressAsked: on a wildcard address the
+// reply leaves from the address the query was sent to (a client's connected
+// socket takes no other), whichever of the host's it is; on one address the
+// forwarder reads without control messages, which every other test covers.
+func TestWildcardAddressRepliesFromAddressAsked(t *testing.T) {
+	up := startUpstream(t)
+	pol, err := allowlist.Parse("p.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Policy: pol, Upstreams: []string{up.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, ln, err := ListenUDPAndTCP("0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(pc, ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	_, port, _ := net.SplitHostPort(pc.LocalAddr().String())
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} { // Linux answers on all of 127/8
+		if r := query(t, net.JoinHostPort(ip, port), "udp", "api.example.com", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("via %s: %v", ip, r)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package dnsfwd
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,11 +74,6 @@ type Resolver struct {
 	cache *cache // nil: no cache
 	now   func() time.Time
 
-	// base is cancelled by Close; lookups run under it rather than under
-	// one asker's context, since other askers may share them.
-	base context.Context
-	stop context.CancelFunc
-
 	mu      sync.Mutex
 	flights map[qkey]*flight
 	closed  bool
@@ -107,6 +103,7 @@ type qkey struct {
 
 // flight is one lookup in progress, shared by everyone asking its question.
 type flight struct {
+	ctx     context.Context // its own, not one asker's: others may share it
 	done    chan struct{}
 	cancel  context.CancelFunc
 	waiters int // under Resolver.mu; the lookup is cancelled when it drops to 0
@@ -168,7 +165,6 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	if cfg.CacheSize > 0 {
 		r.cache = newCache(cfg.CacheSize)
 	}
-	r.base, r.stop = context.WithCancel(context.Background())
 	return r, nil
 }
 
@@ -177,8 +173,10 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 func (r *Resolver) Close() error {
 	r.mu.Lock()
 	r.closed = true
+	for _, f := range r.flights {
+		f.cancel()
+	}
 	r.mu.Unlock()
-	r.stop()
 	for _, u := range r.ups {
 		u.close()
 	}
@@ -226,40 +224,16 @@ func (r *Resolver) resolve(ctx context.Context, k qkey) (*dns.Msg, error) {
 	if m := r.cached(k); m != nil {
 		return m, nil
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil, errClosed
-	}
-	r.stat.lookups.Add(1)
-	f := r.flights[k]
+	m, f, lead, err := r.join(k)
 	if f == nil {
-		// A lookup may have finished since the look above: it fills the
-		// cache before it leaves flights.
-		if r.cache != nil {
-			now := r.now()
-			if e := r.cache.get(k, now); e != nil {
-				r.mu.Unlock()
-				r.stat.hits.Add(1)
-				return e.answer(now), nil
-			}
-		}
-		fctx, cancel := context.WithTimeout(r.base, r.cfg.Deadline)
-		f = &flight{done: make(chan struct{}), cancel: cancel}
-		r.flights[k] = f
-		go r.fly(fctx, k, f)
-	} else {
-		r.stat.shared.Add(1)
+		return m, err
 	}
-	f.waiters++
-	r.mu.Unlock()
-
+	if lead {
+		go r.fly(k, f)
+	}
 	select {
 	case <-f.done:
-		if f.err != nil {
-			return nil, f.err
-		}
-		return f.entry.answer(r.now()), nil
+		return f.result(r.now())
 	case <-ctx.Done():
 		r.mu.Lock()
 		f.waiters--
@@ -283,10 +257,72 @@ func (r *Resolver) resolve(ctx context.Context, k qkey) (*dns.Msg, error) {
 	}
 }
 
+// forward is resolve, after a look in the cache (cached), for an asker that waits as long as the lookup may take
+// (the Deadline) and cannot give up sooner: the forwarder, whose client
+// asks again rather than cancel. A new lookup runs in the asker's own
+// goroutine, so that a query costs no goroutine and no timer of its own; it
+// is still shared with those who ask the same meanwhile, and as the asker
+// never leaves, it is never cancelled for want of waiters.
+func (r *Resolver) forward(k qkey) (*dns.Msg, error) {
+	m, f, lead, err := r.join(k)
+	if f == nil {
+		return m, err
+	}
+	if lead {
+		r.fly(k, f)
+	} else {
+		<-f.done
+	}
+	return f.result(r.now())
+}
+
+// join finds the lookup in flight for k (f), or starts one when there is
+// none (lead: the caller is to run it, by fly), or finds that one just
+// filled the cache (m). It counts the caller among the lookup's waiters.
+func (r *Resolver) join(k qkey) (m *dns.Msg, f *flight, lead bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, nil, false, errClosed
+	}
+	r.stat.lookups.Add(1)
+	f = r.flights[k]
+	if f == nil {
+		// A lookup may have finished since the look above: it fills the
+		// cache before it leaves flights.
+		if r.cache != nil {
+			now := r.now()
+			if e := r.cache.get(k, now); e != nil {
+				r.stat.hits.Add(1)
+				return e.answer(now), nil, false, nil
+			}
+		}
+		// Not under a context of the Resolver's: a child of one context
+		// shared by every lookup would make them all queue for its lock.
+		// Close cancels the lookups in flights instead.
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Deadline)
+		f = &flight{ctx: ctx, done: make(chan struct{}), cancel: cancel}
+		r.flights[k] = f
+		lead = true
+	} else {
+		r.stat.shared.Add(1)
+	}
+	f.waiters++
+	return nil, f, lead, nil
+}
+
+// result is the lookup's answer as it stands at now, once done.
+func (f *flight) result(now time.Time) (*dns.Msg, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.entry.answer(now), nil
+}
+
 // fly runs one shared lookup and hands its result to the waiters.
-func (r *Resolver) fly(ctx context.Context, k qkey, f *flight) {
+func (r *Resolver) fly(k qkey, f *flight) {
 	defer f.cancel()
-	m, err := r.ask(ctx, k)
+	m, err := r.ask(f.ctx, k)
 	var e *entry
 	if err == nil {
 		now := r.now()
@@ -314,6 +350,11 @@ type result struct {
 	err error
 }
 
+// good reports whether an upstream's answer ends the lookup: NOERROR or
+// NXDOMAIN. SERVFAIL, REFUSED and the like are kept in case nothing better
+// comes.
+func good(m *dns.Msg) bool { return m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError }
+
 // ask puts k to the upstreams, hedging: the first exchange goes to the first
 // upstream in order; when it has not been answered after HedgeDelay, or
 // failed, the next goes to the next upstream, and so on, while the earlier
@@ -321,14 +362,38 @@ type result struct {
 // other exchanges are cancelled. SERVFAIL, REFUSED and the like are kept and
 // returned only if nothing better comes. At most Attempts exchanges, all
 // within ctx (the Deadline).
+//
+// The first exchange runs in the caller's goroutine, its socket's read
+// deadline at the hedge delay: most are answered well before, and then the
+// lookup has cost neither a goroutine nor a timer. Only when it is not
+// answered by then (or fails) do the exchanges go to goroutines of their own.
 func (r *Resolver) ask(ctx context.Context, k qkey) (*dns.Msg, error) {
 	order := r.order()
+	r.stat.exchanges.Add(1)
+	var first result // attempt 0, if it ended inline
+	a, err := r.send(ctx, order[0], k)
+	if err == nil {
+		first.msg, first.err = r.await(ctx, a, time.Now().Add(r.cfg.HedgeDelay))
+		if first.err == nil && good(first.msg) {
+			order[0].answered()
+			return first.msg, nil
+		}
+	} else {
+		first.err = err
+	}
+	return r.hedge(ctx, k, order, a, first)
+}
+
+// hedge is ask after its first exchange (a, to order[0]) went unanswered
+// for the hedge delay (first.err is errHedgeDue: a goes on in a goroutine
+// of its own, and the next exchange goes out now) or ended with first.
+func (r *Resolver) hedge(ctx context.Context, k qkey, order []*nameserver, a *attempt, first result) (*dns.Msg, error) {
 	actx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll() // the exchanges still out lose the race
 	results := make(chan result, r.cfg.Attempts)
-	var sentTo []*nameserver // by attempt
-	var finished []bool
-	pending := 0
+	sentTo := []*nameserver{order[0]} // by attempt
+	finished := []bool{false}
+	pending := 1
 	launch := func() {
 		n := len(sentTo)
 		up := order[n%len(order)]
@@ -341,9 +406,23 @@ func (r *Resolver) ask(ctx context.Context, k qkey) (*dns.Msg, error) {
 		}()
 	}
 	delay := r.cfg.HedgeDelay
+	if errors.Is(first.err, errHedgeDue) {
+		go func() {
+			m, err := r.await(actx, a, time.Time{})
+			results <- result{n: 0, up: order[0], msg: m, err: err}
+		}()
+		// The first has waited its hedge delay already.
+		if len(sentTo) < r.cfg.Attempts {
+			r.stat.hedges.Add(1)
+			launch()
+			delay *= 2
+		}
+	} else {
+		first.up = order[0]
+		results <- first
+	}
 	hedge := time.NewTimer(delay)
 	defer hedge.Stop()
-	launch()
 
 	var fallback *dns.Msg
 	var lastErr error
@@ -360,7 +439,7 @@ func (r *Resolver) ask(ctx context.Context, k qkey) (*dns.Msg, error) {
 		case res := <-results:
 			pending--
 			finished[res.n] = true
-			if res.err == nil && (res.msg.Rcode == dns.RcodeSuccess || res.msg.Rcode == dns.RcodeNameError) {
+			if res.err == nil && good(res.msg) {
 				// Upstreams asked earlier that are still silent were slower
 				// than this one by a hedge delay at least.
 				for i := range res.n {
@@ -450,33 +529,133 @@ func (k qkey) query() *dns.Msg {
 	return m
 }
 
+// attempt is one exchange with one upstream over UDP: the query sent on a
+// socket of the upstream's, awaiting its reply until end.
+type attempt struct {
+	up  *nameserver
+	q   *dns.Msg
+	c   *dns.Conn
+	end time.Time
+}
+
+// errHedgeDue is an attempt not answered by the time given to await; its
+// reply may still come.
+var errHedgeDue = errors.New("dnsfwd: no reply yet")
+
+// wireBufs are buffers for messages on the wire to and from the upstreams:
+// miekg allocates one for every message it packs or reads.
+var wireBufs = sync.Pool{New: func() any { b := make([]byte, upstreamUDPSize); return &b }}
+
 // exchange asks up once: over a pooled UDP socket, then over TCP if the
-// answer was truncated. A socket that errs, is cancelled or gets a reply
-// that does not match is closed, never reused: a late reply to an earlier
-// query could be waiting on it.
+// answer was truncated.
 func (r *Resolver) exchange(ctx context.Context, up *nameserver, k qkey) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
-	defer cancel()
-	q := k.query()
+	a, err := r.send(ctx, up, k)
+	if err != nil {
+		return nil, err
+	}
+	return r.await(ctx, a, time.Time{})
+}
+
+// send puts k to up over one of its pooled UDP sockets (or a new one).
+func (r *Resolver) send(ctx context.Context, up *nameserver, k qkey) (*attempt, error) {
+	a := &attempt{up: up, q: k.query(), end: time.Now().Add(r.cfg.AttemptTimeout)}
+	if d, ok := ctx.Deadline(); ok && d.Before(a.end) {
+		a.end = d
+	}
 	c, err := up.get(ctx, r.udp)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := r.exchangeConn(ctx, r.udp, q, c)
+	bp := wireBufs.Get().(*[]byte)
+	defer wireBufs.Put(bp)
+	b, err := a.q.PackBuffer(*bp)
+	if err == nil {
+		c.SetWriteDeadline(a.end)
+		_, err = c.Conn.Write(b)
+	}
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	up.put(c)
-	if !resp.Truncated {
-		return resp, nil
+	a.c = c
+	return a, nil
+}
+
+// await waits for the reply to a until a.end, or until until if that is
+// sooner (zero: a.end), and checks it against the query. When until comes
+// first, it returns errHedgeDue and a stays open, to be awaited again. A
+// socket that errs, is cancelled or gets a reply that does not match is
+// closed, never reused: a late reply to an earlier query could be waiting
+// on it. A truncated answer is asked again over TCP.
+func (r *Resolver) await(ctx context.Context, a *attempt, until time.Time) (*dns.Msg, error) {
+	end, early := a.end, false
+	if !until.IsZero() && until.Before(end) {
+		end, early = until, true
 	}
-	tc, err := r.tcp.DialContext(ctx, up.addr)
+	// miekg honours only deadlines: cancelling ctx spoils this one. Set
+	// after the deadline below, a cancellation is seen by one or the other.
+	stop := context.AfterFunc(ctx, func() { a.c.SetReadDeadline(time.Unix(1, 0)) })
+	a.c.SetReadDeadline(end)
+	var m *dns.Msg
+	err := ctx.Err()
+	if err == nil {
+		m, err = readReply(a.c, a.q.Id)
+	}
+	if !stop() && err == nil {
+		err = ctx.Err() // the deadline was spoilt
+	}
+	if err != nil {
+		var ne net.Error
+		if early && ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+			return nil, errHedgeDue
+		}
+		a.c.Close()
+		return nil, err
+	}
+	if !valid(a.q, m) {
+		a.c.Close()
+		r.log.Warn("upstream reply does not match the query", "name", a.q.Question[0].Name)
+		return nil, errMismatch
+	}
+	a.up.put(a.c)
+	if !m.Truncated {
+		return m, nil
+	}
+	tctx, cancel := context.WithDeadline(ctx, a.end)
+	defer cancel()
+	tc, err := r.tcp.DialContext(tctx, a.up.addr)
 	if err != nil {
 		return nil, err
 	}
 	defer tc.Close()
-	return r.exchangeConn(ctx, r.tcp, q, tc)
+	return r.exchangeConn(tctx, r.tcp, a.q, tc)
+}
+
+// readReply reads datagrams on c until one carries id, and unpacks it.
+// Others are late replies to earlier queries that timed out (miekg's own
+// exchange skips them too).
+func readReply(c *dns.Conn, id uint16) (*dns.Msg, error) {
+	bp := wireBufs.Get().(*[]byte)
+	defer wireBufs.Put(bp)
+	b := *bp
+	for {
+		n, err := c.Conn.Read(b)
+		if err != nil {
+			return nil, err
+		}
+		if n < 12 {
+			return nil, dns.ErrShortRead
+		}
+		if binary.BigEndian.Uint16(b) != id {
+			continue
+		}
+		// Unpack copies what it keeps: the buffer can go back.
+		m := new(dns.Msg)
+		if err := m.Unpack(b[:n]); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 }
 
 // exchangeConn is miekg's exchange, made to give up when ctx is cancelled

@@ -88,7 +88,7 @@ func decisionWord(allowed, wouldDeny bool) string {
 // setDecision fills the decision fields of rec from d. The cause is written
 // for a denial (or a would-deny) only: an allowed line has none.
 func setDecision(rec *audit.Record, d allowlist.Decision) {
-	rec.Decision, rec.Rule, rec.Reason = decisionWord(d.Allowed, d.WouldDeny), d.Rule, d.Reason
+	rec.Decision, rec.Rule, rec.Reason = decisionWord(d.Allowed, d.WouldDeny), d.Rule, d.Explain()
 	rec.Cause = ""
 	if d.Denied() {
 		rec.Cause = d.Cause.String()

@@ -24,8 +24,8 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	host, port, err := splitHostPort(r.URL.Host, 443)
 	if err != nil {
 		d := allowlist.Decision{Rule: allowlist.RuleDefault, Cause: allowlist.CauseBadTarget, Reason: fmt.Sprintf("bad CONNECT target %q", r.URL.Host)}
-		a := newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Reason)+"\n")
-		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Reason))
+		a := newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Explain())+"\n")
+		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Explain()))
 		s.refuseConnect(w, r, a, rec, d)
 		return
 	}
@@ -87,7 +87,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	if wd != nil && !d.WouldDeny {
 		// Report mode: enforce would refuse every address the name has.
-		d.WouldDeny, d.Cause, d.Reason = true, wd.Cause, wd.Reason
+		d.WouldDeny, d.Cause, d.Reason = true, wd.Cause, wd.Explain()
 	}
 
 	tc, rd := s.hijack(w)
@@ -157,7 +157,7 @@ func (s *Server) deniedTunnel(w http.ResponseWriter, r *http.Request, rec *audit
 // refuseConnect answers a CONNECT r that opens nothing, and logs the denial.
 func (s *Server) refuseConnect(w http.ResponseWriter, r *http.Request, a *answer, rec *audit.Record, d allowlist.Decision) {
 	a.write(w, r)
-	rec.Decision, rec.Rule, rec.Cause, rec.Reason, rec.Status = audit.DecisionDeny, d.Rule, d.Cause.String(), d.Reason, a.status
+	rec.Decision, rec.Rule, rec.Cause, rec.Reason, rec.Status = audit.DecisionDeny, d.Rule, d.Cause.String(), d.Explain(), a.status
 	s.record(rec)
 }
 
@@ -169,7 +169,7 @@ func (s *Server) intercept(tc *trackedConn, rd io.Reader, ts *tunnelState, d all
 	done := func() {
 		s.untrack(ts)
 		if !ts.denied { // a denied tunnel's line was written at its CONNECT
-			s.record(s.tunnelRecord(ts, d, "intercepted: "+d.Reason))
+			s.record(s.tunnelRecord(ts, d, "intercepted: "+d.Explain()))
 		}
 	}
 	tc.onClose.Store(&done)

@@ -56,7 +56,7 @@ func (dn denial) answer() *answer {
 	if dn.approvalID != "" {
 		a.header.Set("X-Bottle-Approval", dn.approvalID)
 	}
-	a.header.Set("Proxy-Status", proxyStatus("http_request_denied", dn.d.Reason))
+	a.header.Set("Proxy-Status", proxyStatus("http_request_denied", dn.d.Explain()))
 	a.deny = &dn
 	return a
 }
@@ -72,7 +72,7 @@ func (dn denial) usableHint() string {
 
 func (dn denial) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "bottle: blocked %s %s\nreason: %s (rule %s)\ncause: %s\n", audit.Clip(dn.method), audit.Clip(joinHostPort(dn.host, dn.port)+dn.path), audit.Clip(dn.d.Reason), dn.d.Rule, dn.d.Cause)
+	fmt.Fprintf(&b, "bottle: blocked %s %s\nreason: %s (rule %s)\ncause: %s\n", audit.Clip(dn.method), audit.Clip(joinHostPort(dn.host, dn.port)+dn.path), audit.Clip(dn.d.Explain()), dn.d.Rule, dn.d.Cause)
 	if dn.approvalID != "" {
 		fmt.Fprintf(&b, "approval: %s\n", dn.approvalID)
 	}
@@ -85,7 +85,7 @@ func (dn denial) text() string {
 func (dn denial) json() string {
 	b, _ := json.Marshal(deniedJSON{
 		Error: "blocked", Host: audit.Clip(dn.host), Port: dn.port, Method: audit.Clip(dn.method), Path: audit.Clip(dn.path),
-		Cause: dn.d.Cause.String(), Rule: dn.d.Rule, Reason: audit.Clip(dn.d.Reason), AllowCommand: dn.usableHint(), ApprovalID: dn.approvalID,
+		Cause: dn.d.Cause.String(), Rule: dn.d.Rule, Reason: audit.Clip(dn.d.Explain()), AllowCommand: dn.usableHint(), ApprovalID: dn.approvalID,
 	})
 	return string(b) + "\n"
 }

@@ -38,7 +38,7 @@ type dstDeniedError struct {
 	decision allowlist.Decision
 }
 
-func (e *dstDeniedError) Error() string { return e.decision.Reason }
+func (e *dstDeniedError) Error() string { return e.decision.Explain() }
 
 // token is the Proxy-Status error type of the refusal.
 func (e *dstDeniedError) token() string {
@@ -124,7 +124,10 @@ func (s *Server) resolveChecked(ctx context.Context, p Policy, host string, port
 type upstreamConn struct {
 	net.Conn
 	addr netip.Addr
-	wd   *allowlist.Decision
+	// addrText is addr as the audit lines of the requests it carries
+	// write it, made once per connection rather than once per request.
+	addrText string
+	wd       *allowlist.Decision
 }
 
 // CloseWrite and CloseRead keep half-close working through the wrapper.
@@ -148,7 +151,7 @@ func (s *Server) dialAddrs(ctx context.Context, addrs []checkedAddr, port uint16
 	for _, ca := range addrs {
 		c, err := s.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ca.a, port).String())
 		if err == nil {
-			return &upstreamConn{Conn: c, addr: ca.a, wd: ca.wd}, nil
+			return &upstreamConn{Conn: c, addr: ca.a, addrText: ca.a.String(), wd: ca.wd}, nil
 		}
 		if firstErr == nil {
 			firstErr = err

@@ -107,7 +107,7 @@ func (s *Server) overrule(ctx context.Context, p Policy, kind, client string, re
 	}
 	ap := s.cfg.Approvals
 	if id, ok := ap.Granted(req); ok {
-		return approvedDecision(id, fmt.Sprintf("allowed by the session grant of approval %s (%s)", id, d.Reason)), id
+		return approvedDecision(id, fmt.Sprintf("allowed by the session grant of approval %s (%s)", id, d.Explain())), id
 	}
 	ip := clientIP(client)
 	if !s.held.take(ip) {
@@ -119,7 +119,7 @@ func (s *Server) overrule(ctx context.Context, p Policy, kind, client string, re
 	q := approval.Request{
 		Bottle: s.cfg.Bottle, Source: approval.SourceProxy, Kind: kind,
 		Scheme: req.Scheme, Host: req.Host, Port: req.Port, Method: req.Method, Path: pathOnly(req.Path),
-		Cause: d.Cause.String(), Rule: d.Rule, Reason: d.Reason,
+		Cause: d.Cause.String(), Rule: d.Rule, Reason: d.Explain(),
 		Always: always, Command: allowlist.ApprovalCommand(always, s.hintScope()), HostRule: host,
 	}
 	if kind == holdConnect {
@@ -129,7 +129,7 @@ func (s *Server) overrule(ctx context.Context, p Policy, kind, client string, re
 	s.log.Info("request held for approval", "host", req.Host, "port", req.Port, "method", req.Method, "cause", d.Cause.String())
 	id, dec := ap.Ask(ctx, q, timeout)
 	if dec.Verdict.Allows() {
-		return approvedDecision(id, fmt.Sprintf("approved (%s) by %s: %s", dec.Verdict, byWhom(dec.By), d.Reason)), id
+		return approvedDecision(id, fmt.Sprintf("approved (%s) by %s: %s", dec.Verdict, byWhom(dec.By), d.Explain())), id
 	}
 	switch {
 	case id == "":

@@ -81,7 +81,7 @@ func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny *cut) {
 		if !d.Allowed && ts.approval != "" && allowlist.Holdable(d.Cause) {
 			return false // what the approval that opened it admits
 		}
-		c := &cut{why: fmt.Sprintf(format, args...) + ": " + d.Reason, cause: d.Cause}
+		c := &cut{why: fmt.Sprintf(format, args...) + ": " + d.Explain(), cause: d.Cause}
 		switch {
 		case !d.Allowed:
 			refused = c
@@ -100,7 +100,7 @@ func (ts *tunnelState) disallowed(p Policy) (refused, wouldDeny *cut) {
 			return
 		}
 		if ts.kind == passthrough && d.Allowed && !d.WouldDeny && d.Action != allowlist.ActionTunnel {
-			return &cut{why: fmt.Sprintf("%s is no longer a passthrough target (%s)", target, d.Reason), cause: allowlist.CauseNotPassthrough}, nil
+			return &cut{why: fmt.Sprintf("%s is no longer a passthrough target (%s)", target, d.Explain()), cause: allowlist.CauseNotPassthrough}, nil
 		}
 	}
 	if dst.IsValid() && check(p.CheckDst(ts.host, ts.port, dst), "the policy no longer lets %s reach %s", target, dst) {

@@ -559,7 +559,29 @@ func splitHostPort(hp string, def uint16) (string, uint16, error) {
 }
 
 func joinHostPort(host string, port uint16) string {
-	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+	// net.JoinHostPort's result, in one allocation instead of two (the
+	// port's string and the join): it is made for every request.
+	var buf [64]byte
+	b := buf[:0]
+	if strings.IndexByte(host, ':') >= 0 {
+		b = append(append(append(b, '['), host...), ']')
+	} else {
+		b = append(b, host...)
+	}
+	b = append(b, ':')
+	return string(strconv.AppendUint(b, uint64(port), 10))
+}
+
+// parseAddr is netip.ParseAddr for what could be an IP literal: names,
+// which most hosts are, are told apart without the error (and its
+// allocation) ParseAddr makes of them. Every form ParseAddr takes starts
+// with a digit (IPv4) or holds a colon (IPv6).
+func parseAddr(h string) (netip.Addr, bool) {
+	if h == "" || !(h[0] >= '0' && h[0] <= '9' || strings.IndexByte(h, ':') >= 0) {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(h)
+	return a, err == nil
 }
 
 // canonicalHost is the form a target is resolved, dialled, minted for and
@@ -568,7 +590,7 @@ func joinHostPort(host string, port uint16) string {
 // A name that does not normalise is returned as given: the policy refuses
 // it, with the reason.
 func canonicalHost(h string) string {
-	if _, err := netip.ParseAddr(h); err == nil {
+	if _, ok := parseAddr(h); ok {
 		return h
 	}
 	if n, err := allowlist.NormalizeName(h); err == nil {
@@ -592,9 +614,15 @@ func authority(host string, port uint16, scheme string) string {
 // sameName compares two hosts as the policy would: names normalised, IP
 // literals as addresses.
 func sameName(a, b string) bool {
-	if x, err := netip.ParseAddr(a); err == nil {
-		y, err := netip.ParseAddr(b)
-		return err == nil && x.Unmap() == y.Unmap()
+	if x, ok := parseAddr(a); ok {
+		y, ok := parseAddr(b)
+		return ok && x.Unmap() == y.Unmap()
+	}
+	if a == b {
+		// The same string, which normalises to itself when it
+		// normalises at all (canonicalHost made one of them so).
+		_, err := allowlist.NormalizeName(a)
+		return err == nil
 	}
 	x, err1 := allowlist.NormalizeName(a)
 	y, err2 := allowlist.NormalizeName(b)

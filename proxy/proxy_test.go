@@ -498,13 +498,13 @@ func TestJudgeMismatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, d, kind := s.judge(s.policy(), &tt.in, tt.ts)
-		if kind != tt.kind || d.Cause != tt.cause || d.Allowed != (tt.cause == allowlist.CauseAllowed) || !strings.Contains(d.Reason, tt.reason) {
+		if kind != tt.kind || d.Cause != tt.cause || d.Allowed != (tt.cause == allowlist.CauseAllowed) || !strings.Contains(d.Explain(), tt.reason) {
 			t.Errorf("%s: kind %d, %+v; want kind %d, %s, reason with %q", tt.name, kind, d, tt.kind, tt.cause, tt.reason)
 		}
 	}
 	report := mustPolicy(t, "version: 1\nmode: report\nallow:\n  - host: a.test\n")
 	_, d, kind := s.judge(report, &reqInput{scheme: "https", urlHost: "c.test", hostHeader: "c.test", method: "GET", path: "/", noPort: true}, tunnel)
-	if kind != mismatch || !d.Allowed || !d.WouldDeny || d.Cause != allowlist.CauseFronting || !strings.Contains(d.Reason, "; and no rule allows") {
+	if kind != mismatch || !d.Allowed || !d.WouldDeny || d.Cause != allowlist.CauseFronting || !strings.Contains(d.Explain(), "; and no rule allows") {
 		t.Errorf("report mode: kind %d, %+v", kind, d)
 	}
 }
@@ -889,5 +889,33 @@ func TestSelfTestMarked(t *testing.T) {
 	}
 	if !maps.Equal(marked, want) {
 		t.Errorf("marked: %v; want %v", marked, want)
+	}
+}
+
+// TestConnectionCloseStaysOnTheAgentsHop: an agent that sends "Connection:
+// close" on every request (Node's proxy agents do) gets its connection
+// closed, but the proxy keeps its pooled upstream connection: three such
+// requests, over h1 and h2 upstreams, dial each origin once.
+func TestConnectionCloseStaysOnTheAgentsHop(t *testing.T) {
+	e := newEnv(t, reloadPolicy, nil)
+	for host, o := range map[string]*upstream{"o1.test": e.origin, "h1.test": e.origin1} {
+		before := o.conns()
+		for i := range 3 {
+			c := e.client(false)
+			req, _ := http.NewRequest("GET", fmt.Sprintf("https://%s:%d/close/%d", host, o.port, i), nil)
+			req.Close = true
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !resp.Close {
+				t.Errorf("request %d: status %d, close %v (want 200, the agent's connection closed)", i, resp.StatusCode, resp.Close)
+			}
+		}
+		if n := o.conns() - before; n != 1 {
+			t.Errorf("%s: %d upstream connections for three requests, want 1", host, n)
+		}
 	}
 }

@@ -166,7 +166,7 @@ type reqState struct {
 // act on and the approval's id.
 func (s *Server) admit(ctx context.Context, p Policy, rs *reqState, d allowlist.Decision) (allowlist.Decision, string) {
 	if id := rs.tunnelApproval(); id != "" && allowlist.Holdable(d.Cause) {
-		return approvedDecision(id, fmt.Sprintf("allowed by approval %s of the CONNECT: %s", id, d.Reason)), id
+		return approvedDecision(id, fmt.Sprintf("allowed by approval %s of the CONNECT: %s", id, d.Explain())), id
 	}
 	return s.overrule(ctx, p, holdRequest, rs.rec.Client, rs.req, d)
 }
@@ -189,7 +189,7 @@ func (s *Server) rejudge(p Policy, rs *reqState) (allowlist.Request, allowlist.D
 			id = rs.tunnelApproval()
 		}
 		if id != "" {
-			d = approvedDecision(id, fmt.Sprintf("allowed by approval %s: %s", id, d.Reason))
+			d = approvedDecision(id, fmt.Sprintf("allowed by approval %s: %s", id, d.Explain()))
 		}
 	}
 	return req, d, kind
@@ -227,7 +227,7 @@ func (s *Server) judge(p Policy, in *reqInput, ts *tunnelState) (allowlist.Reque
 		pd := p.Decide(req)
 		d.Allowed, d.WouldDeny, d.Action = true, true, allowlist.ActionIntercept
 		if pd.WouldDeny {
-			d.Reason += "; and " + pd.Reason
+			d.Reason += "; and " + pd.Explain()
 		}
 	}
 	return req, d, mismatch
@@ -302,8 +302,8 @@ func (s *Server) refuse(r *http.Request, rs *reqState, d allowlist.Decision) *ht
 	var a *answer
 	switch rs.kind {
 	case malformed:
-		a = newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Reason)+"\n")
-		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Reason))
+		a = newAnswer(http.StatusBadRequest, "bottle: "+audit.Clip(d.Explain())+"\n")
+		a.header.Set("Proxy-Status", proxyStatus("http_request_error", d.Explain()))
 	case mismatch:
 		a = denyAnswer(r.Method, rs.req.Host, rs.req.Port, rs.in.path, d, "")
 	default:
@@ -355,6 +355,15 @@ func (s *Server) roundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Resp
 		}
 	}}
 	req = req.WithContext(httptrace.WithClientTrace(ctx2, trace))
+	// The agent's "Connection: close" is about its own hop, not ours (RFC
+	// 9110 §7.6.1), and goproxy leaves it on the request as Close: sent so,
+	// the transport would close the pooled upstream connection after this
+	// response (or, on h2, stop reusing it), and the next request would dial
+	// and handshake again. Node's proxy agents (npm's) send it on every
+	// request: one upstream connection per request made an npm install
+	// 1.5x slower through a bottle. httputil.ReverseProxy clears it too.
+	// req is WithContext's copy: the agent's side still closes as asked.
+	req.Close = false
 	resp, err := g.tr.RoundTrip(req)
 	if err != nil {
 		var de *dstDeniedError
@@ -496,10 +505,10 @@ func (s *Server) judgeRequest(rs *reqState, p Policy) {
 	req, d, _ := s.rejudge(p, rs)
 	var c *cut
 	if !d.Allowed {
-		c = &cut{why: "the policy now refuses it: " + d.Reason, cause: d.Cause}
+		c = &cut{why: "the policy now refuses it: " + d.Explain(), cause: d.Cause}
 	} else if uc := rs.dst.Load(); uc != nil {
 		if cd := p.CheckDst(req.Host, req.Port, uc.addr); !cd.Allowed {
-			c = &cut{why: fmt.Sprintf("the policy no longer lets %s reach %s: %s", req.Host, uc.addr, cd.Reason), cause: cd.Cause}
+			c = &cut{why: fmt.Sprintf("the policy no longer lets %s reach %s: %s", req.Host, uc.addr, cd.Explain()), cause: cd.Cause}
 		}
 	}
 	if c != nil && rs.closedBy.CompareAndSwap(nil, c) {
@@ -520,7 +529,10 @@ func (s *Server) finish(rs *reqState, status int, cause string) {
 	if rs.sent {
 		rs.gen.release()
 	}
-	rec := rs.rec
+	// The line is written from the request's own record: finish runs
+	// once, as its last reader, and a copy would be one more allocation
+	// of the whole record per request.
+	rec := &rs.rec
 	rec.Status = status
 	rec.Error = cause
 	rec.Duration = ms(time.Since(rs.start))
@@ -528,17 +540,17 @@ func (s *Server) finish(rs *reqState, status int, cause string) {
 		rec.BytesIn = rs.body.n.Load()
 	}
 	if uc := rs.dst.Load(); uc != nil {
-		rec.DstIP = uc.addr.String()
+		rec.DstIP = uc.addrText
 		if uc.wd != nil && rec.Decision == audit.DecisionAllow {
 			// Report mode: the address guard would have refused this one.
-			rec.Decision, rec.Rule, rec.Cause, rec.Reason = audit.DecisionWouldDeny, uc.wd.Rule, uc.wd.Cause.String(), uc.wd.Reason
+			rec.Decision, rec.Rule, rec.Cause, rec.Reason = audit.DecisionWouldDeny, uc.wd.Rule, uc.wd.Cause.String(), uc.wd.Explain()
 		}
 	}
-	rs.finishSecrets(&rec)
+	rs.finishSecrets(rec)
 	if c := rs.closedBy.Load(); c != nil {
 		rec.Decision, rec.Rule, rec.Cause, rec.Reason = audit.DecisionDeny, allowlist.RuleDefault, c.cause.String(), "closed: "+c.why
 	}
-	s.record(&rec)
+	s.record(rec)
 }
 
 // countingBody counts the bytes of a request body and keeps its first read
@@ -639,6 +651,6 @@ func (s *Server) hintScope() allowlist.HintScope {
 // let it (or to the proxy itself).
 func dstDeniedAnswer(method, host string, port uint16, path string, de *dstDeniedError) *answer {
 	a := denyAnswer(method, host, port, path, de.decision, "")
-	a.header.Set("Proxy-Status", proxyStatus(de.token(), de.decision.Reason, sfParam{"next-hop", de.addr.String()}))
+	a.header.Set("Proxy-Status", proxyStatus(de.token(), de.decision.Explain(), sfParam{"next-hop", de.addr.String()}))
 	return a
 }

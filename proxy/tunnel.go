@@ -27,7 +27,7 @@ func (s *Server) passthrough(tc *trackedConn, rd io.Reader, ts *tunnelState, g *
 	defer tc.Close()
 	var refused *cut // a refusal after the tunnel opened
 	defer func() {
-		rec := s.tunnelRecord(ts, d, d.Reason)
+		rec := s.tunnelRecord(ts, d, d.Explain())
 		if refused != nil && rec.Decision != audit.DecisionDeny {
 			rec.Decision, rec.Cause, rec.Reason = audit.DecisionDeny, refused.cause.String(), refused.why+"; connection closed"
 		}
@@ -158,7 +158,7 @@ func (s *Server) dialPassthrough(ts *tunnelState, addrs []checkedAddr, wouldDeny
 		return nil
 	}
 	if up.wd != nil {
-		wouldDeny(up.wd.Cause, up.wd.Reason)
+		wouldDeny(up.wd.Cause, up.wd.Explain())
 	}
 	ts.mu.Lock()
 	ts.dst = up.addr

@@ -229,19 +229,19 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 	switch {
 	case d.WouldDeny:
 		// Report mode lets everything through; nobody needs to approve.
-		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Reason, Command: pol.AllowCommand(ar, d, scope),
-			Message: fmt.Sprintf("%s goes through: the allowlist is in report mode, which only logs that it would deny it (%s)", t, d.Reason)})
+		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Explain(), Command: pol.AllowCommand(ar, d, scope),
+			Message: fmt.Sprintf("%s goes through: the allowlist is in report mode, which only logs that it would deny it (%s)", t, d.Explain())})
 	case d.Allowed:
-		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Reason,
-			Message: fmt.Sprintf("%s is already allowed (%s): %s", t, d.Rule, d.Reason)})
+		return result(AccessResult{Status: "allowed", Rule: d.Rule, Reason: d.Explain(),
+			Message: fmt.Sprintf("%s is already allowed (%s): %s", t, d.Rule, d.Explain())})
 	}
 	cmd := pol.AllowCommand(ar, d, scope)
 	// Only what the proxy would hold may be asked for: a deny rule, the
 	// address guard and the rest are refused at once.
 	if !allowlist.Holdable(d.Cause) {
-		return result(AccessResult{Status: "denied", Rule: d.Rule, Reason: d.Reason, Command: cmd,
+		return result(AccessResult{Status: "denied", Rule: d.Rule, Reason: d.Explain(), Command: cmd,
 			Message: fmt.Sprintf("%s is refused (%s, %s): %s. No approval overrules this; only the user can change the allowlist%s",
-				t, d.Rule, d.Cause, d.Reason, commandHint(cmd))})
+				t, d.Rule, d.Cause, d.Explain(), commandHint(cmd))})
 	}
 	// A session grant admits what the proxy would hold, never what a deny
 	// rule (added since) refuses.
@@ -252,9 +252,9 @@ func (s *Server) requestAccess(ctx context.Context, req *mcp.CallToolRequest, in
 		}
 	}
 	if s.cfg.Approvals == nil || s.mode(pol) != allowlist.ApprovalsAsk {
-		return result(AccessResult{Status: "unavailable", Rule: d.Rule, Reason: d.Reason, Command: cmd,
+		return result(AccessResult{Status: "unavailable", Rule: d.Rule, Reason: d.Explain(), Command: cmd,
 			Message: fmt.Sprintf("%s is not allowed (%s), and approvals are off in this bottle, so nobody is asked. The user can allow it%s",
-				t, d.Reason, commandHint(cmd))})
+				t, d.Explain(), commandHint(cmd))})
 	}
 	select {
 	case s.asking <- struct{}{}:
@@ -314,13 +314,13 @@ func approvalRequest(pol *allowlist.Policy, t target, d allowlist.Decision, bott
 		always = []allowlist.RuleSpec{rule}
 	}
 	return approval.Request{Kind: kind, Scheme: r.Scheme, Host: t.host, Port: t.port, Method: t.method, Path: t.path,
-		Cause: d.Cause.String(), Rule: d.Rule, Reason: d.Reason, AgentReason: t.reason,
+		Cause: d.Cause.String(), Rule: d.Rule, Reason: d.Explain(), AgentReason: t.reason,
 		Always: always, Command: allowlist.ApprovalCommand(always, allowlist.HintScope{Bottle: bottle}), HostRule: host}
 }
 
 // decisionResult says what the human decided, or that nobody did.
 func decisionResult(t target, id string, dec approval.Decision, d allowlist.Decision, cmd string) AccessResult {
-	r := AccessResult{ID: id, Verdict: string(dec.Verdict), By: dec.By, Note: dec.Note, Rule: d.Rule, Reason: d.Reason}
+	r := AccessResult{ID: id, Verdict: string(dec.Verdict), By: dec.By, Note: dec.Note, Rule: d.Rule, Reason: d.Explain()}
 	note := ""
 	if dec.Note != "" {
 		note = fmt.Sprintf(" The human's note: %q.", dec.Note)

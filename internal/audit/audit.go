@@ -11,6 +11,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,6 +71,7 @@ type group struct {
 	until time.Time
 	n     int64
 	last  Repeatable
+	mk    func() Repeatable // builds last when it is nil (DenialFunc)
 }
 
 type budget struct {
@@ -98,16 +100,30 @@ func (l *Log) Write(rec any) {
 	if l == nil {
 		return
 	}
-	b, err := json.Marshal(rec)
-	if err != nil {
+	// A line per request: it is encoded into a pooled buffer. An Encoder
+	// writes what json.Marshal does (HTML escaping included) followed by a
+	// newline, so the line is the same, without Marshal's copy of it.
+	buf := linePool.Get().(*bytes.Buffer)
+	defer putLine(buf)
+	if err := json.NewEncoder(buf).Encode(rec); err != nil {
 		return
 	}
-	b = append(b, '\n')
+	b := buf.Bytes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, w := range l.sinks {
 		w.Write(b)
 	}
+}
+
+var linePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putLine(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // a rare large line (a git push's): not kept
+	}
+	b.Reset()
+	linePool.Put(b)
 }
 
 // Denial writes a denial under the size discipline. client identifies who
@@ -116,7 +132,15 @@ func (l *Log) Write(rec any) {
 // counted, and written once more with its count when the window ends. A
 // client that has used its budget of lines for the window is only counted
 // too, and gets one Suppressed line at the end of the window.
-func (l *Log) Denial(client, key string, rec Repeatable) {
+func (l *Log) Denial(client, key string, rec Repeatable) { l.denial(client, key, rec, nil) }
+
+// DenialFunc is Denial for a record that costs something to build (a time
+// to format, fields to clip): mk is called only for a line that is written,
+// never for a denial that is only counted, as most are in a flood. mk may be
+// called with the log's lock held, and must not call the log.
+func (l *Log) DenialFunc(client, key string, mk func() Repeatable) { l.denial(client, key, nil, mk) }
+
+func (l *Log) denial(client, key string, rec Repeatable, mk func() Repeatable) {
 	if l == nil {
 		return
 	}
@@ -125,7 +149,7 @@ func (l *Log) Denial(client, key string, rec Repeatable) {
 	l.dmu.Lock()
 	if g := l.groups[k]; g != nil && now.Before(g.until) {
 		g.n++
-		g.last = rec
+		g.last, g.mk = rec, mk
 		l.dmu.Unlock()
 		return
 	}
@@ -147,6 +171,9 @@ func (l *Log) Denial(client, key string, rec Repeatable) {
 	l.groups[k] = &group{until: now.Add(l.opt.Window)}
 	l.armLocked()
 	l.dmu.Unlock()
+	if rec == nil {
+		rec = mk()
+	}
 	l.Write(rec)
 }
 
@@ -176,8 +203,12 @@ func (l *Log) flushLocked(now time.Time) {
 		}
 		delete(l.groups, k)
 		if g.n > 0 {
-			g.last.SetRepeated(g.n)
-			l.Write(g.last)
+			last := g.last
+			if last == nil {
+				last = g.mk()
+			}
+			last.SetRepeated(g.n)
+			l.Write(last)
 		}
 	}
 	for client, c := range l.clients {

@@ -43,6 +43,7 @@ type denial struct {
 	Kind     string `json:"kind"`
 	Client   string `json:"client"`
 	Name     string `json:"name"`
+	Reason   string `json:"reason,omitempty"`
 	Repeated int64  `json:"repeated,omitempty"`
 }
 
@@ -115,6 +116,42 @@ func TestDenialCoalesces(t *testing.T) {
 	l.Denial("10.0.0.2", "a.test", &denial{Name: "a.test"})
 	if n := len(lines(t, buf.String())); n != 4 {
 		t.Errorf("after the window: %d lines", n)
+	}
+}
+
+// DenialFunc writes what Denial would, building a record only for the lines
+// written: the first of a kind, and the count of its repeats (the last one's
+// record) when the window ends; a denial over the budget builds none.
+func TestDenialFuncBuildsOnlyWhatIsWritten(t *testing.T) {
+	var buf syncbuf.Buffer
+	l := NewWith(Options{Window: 50 * time.Millisecond, PerClient: 2}, &buf)
+	built := 0
+	deny := func(name string, i int) {
+		l.DenialFunc("10.0.0.2", name, func() Repeatable {
+			built++
+			return &denial{Kind: "dns", Client: "10.0.0.2", Name: name, Reason: fmt.Sprint(i)}
+		})
+	}
+	for i := range 100 {
+		deny("a.test", i)
+	}
+	for i := range 100 {
+		deny(fmt.Sprintf("n%d.test", i), i) // the second is the budget's last line
+	}
+	got := waitLines(t, &buf, 4) // a, n0, the count of a, the suppressed line
+	if len(got) != 4 {
+		t.Fatalf("%d lines:\n%s", len(got), buf.String())
+	}
+	l.dmu.Lock()
+	n := built
+	l.dmu.Unlock()
+	if n != 3 {
+		t.Errorf("%d records built for 3 lines", n)
+	}
+	for _, m := range got {
+		if m["name"] == "a.test" && m["repeated"] != nil && (m["repeated"] != float64(99) || m["reason"] != "99") {
+			t.Errorf("count line: %v", m)
+		}
 	}
 }
 

@@ -56,3 +56,28 @@ func TestRecordClip(t *testing.T) {
 		}
 	}
 }
+
+// A line is what json.Marshal makes of the record, and a newline: the pooled
+// encoder Write uses changes no byte (HTML escaping, invalid UTF-8, U+2028),
+// and a buffer reused after a long line leaves nothing of it in the next.
+func TestWriteIsMarshal(t *testing.T) {
+	recs := []*Record{
+		{Time: "t", Kind: KindRequest, Host: "a.test", Path: "/<script>&amp;\u2028\xff", Decision: DecisionAllow, Reason: "GET a.test:443/ matches allow[0]", Port: 443, Duration: 1.25},
+		{Time: "t", Kind: KindGitPush, Decision: DecisionDeny, Git: &GitPush{Repo: "r", Refs: []GitRef{{Ref: strings.Repeat("x", 70<<10)}}}},
+		{Time: "t", Kind: KindDNS, Name: "x.test", Decision: DecisionDeny},
+	}
+	var buf strings.Builder
+	l := New(&buf)
+	var want strings.Builder
+	for _, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Write(append(b, '\n'))
+		l.Write(r)
+	}
+	if buf.String() != want.String() {
+		t.Errorf("Write wrote\n%.300s\nwant\n%.300s", buf.String(), want.String())
+	}
+}

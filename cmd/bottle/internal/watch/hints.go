@@ -84,7 +84,7 @@ func (h *hints) allow(bottle string, r audit.Record) string {
 	}
 	cmd := pol.AllowCommand(req, d, allowlist.HintScope{Bottle: bottle})
 	if cmd == "" {
-		return "no single rule allows this (" + termsafe.Line(d.Reason) + ")"
+		return "no single rule allows this (" + termsafe.Line(d.Explain()) + ")"
 	}
 	return termsafe.Line(cmd)
 }

@@ -146,7 +146,7 @@ func run(ctx context.Context, opts *Options) error {
 		origin = r.Origin
 	}
 	if opts.JSON {
-		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Reason, Hint: hint, Warnings: warnings, Origin: origin}
+		j := JSON{Decision: "allow", Rule: d.Rule, Cause: d.Cause.String(), Reason: d.Explain(), Hint: hint, Warnings: warnings, Origin: origin}
 		if entry != nil {
 			j.Git = entry.Repo()
 		}
@@ -170,7 +170,7 @@ func run(ctx context.Context, opts *Options) error {
 	if d.Denied() {
 		word = "deny"
 	}
-	fmt.Fprintf(opts.IO.Out, "%s by %s%s: %s\n", word, d.Rule, shared.FromOrigin(origin), d.Reason)
+	fmt.Fprintf(opts.IO.Out, "%s by %s%s: %s\n", word, d.Rule, shared.FromOrigin(origin), d.Explain())
 	if entry != nil {
 		fmt.Fprintf(opts.IO.Out, "%s is the rule the git: entry for %s implies (line %d): %s\n", entry.ID, entry.Repo(), entry.Line, gated(entry))
 	}
@@ -321,7 +321,7 @@ func (opts *Options) addressWarnings(ctx context.Context, pol *allowlist.Policy,
 		if !d.Denied() {
 			continue
 		}
-		w := "on this host, " + d.Reason
+		w := "on this host, " + d.Explain()
 		if d.Cause == allowlist.CauseSpecialAddress {
 			w += "; to allow it: " + pol.AllowCommand(allowlist.Request{Scheme: "https", Host: a.String(), Port: port}, pol.DecideConnect(a.String(), port), scope)
 		}
