@@ -55,7 +55,7 @@ func (s *Server) serveInner(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	r.URL.Scheme = ts.scheme // what the tunnel carries, not what a request line claims
-	s.serveProxy(w, r)
+	s.serveIntercepted(w, r)
 }
 
 // serveProxy runs a proxy request (plain HTTP, or one from inside a tunnel)
