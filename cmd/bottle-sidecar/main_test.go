@@ -120,7 +120,7 @@ func TestMemLimit(t *testing.T) {
 		max  string
 		want int64
 	}{
-		{"536870912\n", 402653184},
+		{"536870912\n", 268435456},
 		{"max\n", defaultMemLimit},
 		{"", defaultMemLimit},
 		{"0", defaultMemLimit},
