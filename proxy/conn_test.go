@@ -318,3 +318,34 @@ func TestSessionResumption(t *testing.T) {
 		tc.Close()
 	}
 }
+
+func TestHeaderHas(t *testing.T) {
+	h := http.Header{"Connection": {"keep-alive, Upgrade"}, "upgrade": {"h2c,", " WebSocket "}}
+	for _, tc := range []struct {
+		name, value string
+		want        bool
+	}{
+		{"Connection", "upgrade", true},
+		{"connection", "keep-alive", true},
+		{"Upgrade", "websocket", true},
+		{"Upgrade", "h2c", true},
+		{"Upgrade", "", false},
+		{"Connection", "close", false},
+		{"Proxy-Connection", "keep-alive", false},
+	} {
+		if got := headerHas(h, tc.name, tc.value); got != tc.want {
+			t.Errorf("headerHas(%q, %q) = %v, want %v", tc.name, tc.value, got, tc.want)
+		}
+	}
+	r := &http.Request{RequestURI: "http://a.test/", Header: http.Header{"Proxy-Authorization": {"x"}, "Proxy-Connection": {"keep-alive"},
+		"Connection": {"close"}, "Accept-Encoding": {"gzip"}}}
+	removeProxyHeaders(r)
+	if r.RequestURI != "" || len(r.Header) != 1 || r.Header.Get("Accept-Encoding") != "gzip" {
+		t.Errorf("after removeProxyHeaders: %q %v", r.RequestURI, r.Header)
+	}
+	r.Header = http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}
+	removeProxyHeaders(r)
+	if r.Header.Get("Connection") != "Upgrade" {
+		t.Errorf("a WebSocket handshake lost its Connection: %v", r.Header)
+	}
+}

@@ -364,6 +364,7 @@ func New(cfg Config) (*Server, error) {
 	gp.ConnectDial = nil        // NewProxyHttpServer reads $HTTPS_PROXY into this
 	gp.ConnectDialWithReq = nil //
 	gp.KeepAcceptEncoding = true
+	gp.KeepHeader = true // handleRequest removes the proxy headers itself (removeProxyHeaders)
 	gp.ConnectionErrHandler = func(w io.Writer, _ *goproxy.ProxyCtx, _ error) {
 		// goproxy's default writes err.Error() to the agent.
 		io.WriteString(w, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\n\r\nbottle: upstream unreachable\n")

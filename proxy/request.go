@@ -55,7 +55,7 @@ func (s *Server) serveInner(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	r.URL.Scheme = ts.scheme // what the tunnel carries, not what a request line claims
-	s.serveProxy(w, r)
+	s.serveIntercepted(w, r)
 }
 
 // serveProxy runs a proxy request (plain HTTP, or one from inside a tunnel)
@@ -289,7 +289,46 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	if resp := s.gitRequest(r, rs); resp != nil {
 		return r, resp
 	}
+	removeProxyHeaders(r)
 	return r, nil
+}
+
+// removeProxyHeaders does what goproxy.RemoveProxyHeaders does to a request
+// about to be sent (goproxy's KeepHeader is set, so that goproxy does not:
+// its version formats the URL for a debug line on every request, logging
+// on or off, and splits the Connection and Upgrade headers to look for a
+// WebSocket handshake), in the same place: after the handlers, only for a
+// request that is sent. Accept-Encoding stays (KeepAcceptEncoding).
+func removeProxyHeaders(r *http.Request) {
+	r.RequestURI = "" // must be empty on a client request
+	r.Header.Del("Proxy-Connection")
+	r.Header.Del("Proxy-Authenticate")
+	r.Header.Del("Proxy-Authorization")
+	// A WebSocket handshake keeps its Connection: Upgrade.
+	if !headerHas(r.Header, "Connection", "Upgrade") || !headerHas(r.Header, "Upgrade", "websocket") {
+		r.Header.Del("Connection")
+	}
+}
+
+// headerHas reports whether a comma-separated element of one of h's values
+// under name (any case) is value (any case), as goproxy's headerContains
+// does, without splitting.
+func headerHas(h http.Header, name, value string) bool {
+	for k, vs := range h {
+		if !strings.EqualFold(k, name) {
+			continue
+		}
+		for _, v := range vs {
+			for v != "" {
+				var e string
+				e, v, _ = strings.Cut(v, ",")
+				if strings.EqualFold(value, strings.TrimSpace(e)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (rs *reqState) decided(d allowlist.Decision) {

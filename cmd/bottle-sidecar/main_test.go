@@ -114,3 +114,19 @@ func TestProbeLinkLocalOnEveryInterface(t *testing.T) {
 		t.Errorf("link-local %s without a zone: %d %s", addr, code, msg)
 	}
 }
+
+func TestMemLimit(t *testing.T) {
+	for _, tc := range []struct {
+		max  string
+		want int64
+	}{
+		{"536870912\n", 268435456},
+		{"max\n", defaultMemLimit},
+		{"", defaultMemLimit},
+		{"0", defaultMemLimit},
+	} {
+		if got := memLimit(tc.max); got != tc.want {
+			t.Errorf("memLimit(%q) = %d, want %d", tc.max, got, tc.want)
+		}
+	}
+}

@@ -71,6 +71,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2 // ParseRun said why
 	}
+	tuneGC()
 	level := slog.LevelInfo
 	if o.Verbose {
 		level = slog.LevelDebug
