@@ -44,11 +44,14 @@ func TestHardening(t *testing.T) {
 			t.Fatalf("launch:\n%s", errs)
 		}
 		// The image's sleep never ran: the agent's main process is bottle's
-		// own binary, mounted read-only, idling unprivileged. Its
-		// update-ca-certificates ran only once the self-test was done, and
-		// could not replace bottle-probe.
+		// own binary, mounted read-only, idling unprivileged. Provisioning
+		// (after the self-test) put the CA into the bundle itself, without
+		// asking the image's update-ca-certificates (the image has no
+		// update hooks), and bottle-probe is still bottle's own.
 		out, _ := w.sh("hostile", `test -f /tmp/hostile-pid1-uid && echo "the image's sleep ran"; tr '\0' ' ' < /proc/1/cmdline; echo; stat -c %u /proc/1
-test -f /tmp/hostile-ran && echo provisioned; bottle-probe probe --timeout 2s tcp 127.0.0.1:9 >/dev/null; echo "probe exit $?"`)
+test -f /tmp/hostile-ran && echo "the image's update-ca-certificates ran"
+grep -q "$(sed -n 2p /usr/local/share/ca-certificates/bottle-ca.crt)" /etc/ssl/certs/ca-certificates.crt && echo provisioned
+bottle-probe probe --timeout 2s tcp 127.0.0.1:9 >/dev/null; echo "probe exit $?"`)
 		if out != "/usr/local/bin/bottle-probe idle \n65534\nprovisioned\nprobe exit 3\n" {
 			t.Errorf("in the agent: %q", out)
 		}
