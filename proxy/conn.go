@@ -236,3 +236,100 @@ func clientIP(remote string) string {
 	}
 	return remote
 }
+
+// recordWriter sits between an intercepted tunnel's tls.Conn and the agent
+// connection, and joins TLS records into fewer writes. crypto/tls writes
+// each record with a write(2) of its own, and a record holds at most 16 KiB:
+// an HTTP/2 DATA frame of 16 KiB (the largest git's libcurl accepts) is a
+// full record and a 9-byte one, two system calls, and a bulk download pays
+// one per 16 KiB at best. A large record is held, and goes out with what
+// follows it: the next small record (the end of a frame, or of a write),
+// the record that would take the buffer past its size, or, when nothing
+// follows, after recordHold. Small records, which is what a stream of
+// events and the answers to small requests are made of, are never held:
+// each goes out at once, with whatever large records precede it.
+type recordWriter struct {
+	net.Conn
+	mu    sync.Mutex
+	buf   []byte
+	err   error // the first write error, returned by every later write
+	timer *time.Timer
+}
+
+const (
+	// recordLarge: a record at least this long (a header and 16 KiB of
+	// ciphertext) is taken for a full one, with more to follow.
+	recordLarge = 5 + 16<<10
+	recordBuf   = 64 << 10
+	recordHold  = time.Millisecond
+)
+
+func (w *recordWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	if len(w.buf) > 0 && len(w.buf)+len(p) > recordBuf {
+		if err := w.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) < recordLarge {
+		if len(w.buf) == 0 {
+			return w.write(p)
+		}
+		w.buf = append(w.buf, p...)
+		return len(p), w.flushLocked()
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, 0, recordBuf)
+	}
+	if len(w.buf) == 0 {
+		if w.timer == nil {
+			w.timer = time.AfterFunc(recordHold, w.flush)
+		} else {
+			w.timer.Reset(recordHold)
+		}
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *recordWriter) write(p []byte) (int, error) {
+	n, err := w.Conn.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+func (w *recordWriter) flushLocked() error {
+	if len(w.buf) == 0 {
+		return w.err
+	}
+	_, err := w.write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// flush runs when a held record has waited recordHold.
+func (w *recordWriter) flush() {
+	w.mu.Lock()
+	w.flushLocked()
+	w.mu.Unlock()
+}
+
+// Close sends what is held first.
+func (w *recordWriter) Close() error {
+	w.mu.Lock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.flushLocked()
+	w.buf = nil
+	w.mu.Unlock()
+	return w.Conn.Close()
+}
+
+func (w *recordWriter) NetConn() net.Conn { return w.Conn }
