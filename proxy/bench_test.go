@@ -142,7 +142,9 @@ func BenchmarkBulkCPU(b *testing.B) {
 			c := e.clientFor(root, tc.viaProxy, true)
 			tr := c.Transport.(*http.Transport)
 			if tc.h2 {
+				// git's libcurl (nghttp2) takes frames of 16 KiB.
 				tr.ForceAttemptHTTP2 = true
+				tr.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: 16 << 10}
 			} else {
 				tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 			}
