@@ -188,7 +188,7 @@ func (s *Server) intercept(tc *trackedConn, rd io.Reader, ts *tunnelState, d all
 	ts.scheme = "http"
 	if first[0] == 0x16 { // a TLS handshake record
 		ts.scheme = "https"
-		tlc := tls.Server(&recordWriter{Conn: c}, s.mitmConfig(ts.host))
+		tlc := tls.Server(c, s.mitmConfig(ts.host))
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TLSHandshakeTimeout)
 		err := tlc.HandshakeContext(ctx)
 		cancel()
