@@ -90,6 +90,7 @@ func main() {
 	var wo wlOptions
 	flag.StringVar(&wo.bottle, "bottle", "", "bottle CLI binary, bottle-sidecar beside it (bench/run builds them)")
 	flag.StringVar(&wo.simnet, "simnet", "", "static simnet binary (bench/run builds it)")
+	flag.StringVar(&wo.keys, "workload-keys", "", "run only these workloads (comma-separated keys: npm, pip, go, git, stream, launch; empty: all)")
 	flag.BoolVar(&wo.keep, "keep-workloads", false, "debugging: leave the workloads' network, containers and bottle up when done")
 	flag.StringVar(&peers, "peers", "squid,mitmproxy,tinyproxy,dnsmasq,unbound", "peers to compare with (comma-separated; empty: none)")
 	flag.Parse()

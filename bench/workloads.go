@@ -64,6 +64,12 @@ type wlOptions struct {
 	bottle string // the bottle CLI; bottle-sidecar lies beside it
 	simnet string // static simnet binary
 	keep   bool   // leave the world up when done (debugging)
+	keys   string // comma-separated keys of the workloads to run; "": all
+}
+
+// wants says whether the workload with key is to run (--workload-keys).
+func (o wlOptions) wants(key string) bool {
+	return o.keys == "" || slices.Contains(strings.Split(o.keys, ","), key)
 }
 
 // wlEnv is one run's world on the engine.
@@ -409,7 +415,7 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 	}
 	var scenarios []workload.Scenario
 	for _, s := range workload.All() {
-		if s.Prepare != nil {
+		if s.Prepare != nil && o.wants(s.Key) {
 			scenarios = append(scenarios, s)
 		}
 	}
@@ -505,12 +511,17 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 		return nil, nil, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 	// The streaming scenario (stream_on.go; a no-op until it lands).
-	srows, sfailed, err := e.streamRows(ctx)
-	if err != nil {
-		return nil, nil, err
+	if o.wants("stream") {
+		srows, sfailed, err := e.streamRows(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, srows...)
+		failed = append(failed, sfailed...)
 	}
-	rows = append(rows, srows...)
-	failed = append(failed, sfailed...)
+	if !o.wants("launch") {
+		return rows, failed, nil
+	}
 	// Launch timings (LAUNCH's launchRows, through launchcall_on.go; a
 	// no-op until bench/launch.go lands), on the same egress network.
 	lrows, err := e.launchRows()

@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Benchmarks compare each proxy path with the same request made directly to
@@ -104,6 +106,71 @@ func BenchmarkBulk(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkBulkCPU is one large intercepted download, as a git clone's pack
+// is: the agent speaking HTTP/2 (git's libcurl does) or HTTP/1.1 to the
+// proxy, the origin HTTP/2, the body with a Content-Length or without one
+// (chunked, as git-http-backend sends it). cpu-ms/MB is the whole process's
+// CPU (client, proxy and origin) per MB; the direct cases are the same
+// download without the proxy, so the difference is the proxy's. Profile
+// the proxy's part with
+//
+//	go test ./proxy -run '^$' -bench BulkCPU -cpuprofile cpu.out
+//	go tool pprof -tagfocus role=proxy -top cpu.out
+func BenchmarkBulkCPU(b *testing.B) {
+	const size = 128 << 20
+	e := newEnv(b, basePolicy, nil) // AllowHTTP2
+	for _, tc := range []struct {
+		name     string
+		viaProxy bool
+		h2       bool
+		chunked  bool
+	}{
+		{"direct-h2-chunked", false, true, true},
+		{"mitm-h2-chunked", true, true, true},
+		{"mitm-h2-length", true, true, false},
+		{"direct-h1-chunked", false, false, true},
+		{"mitm-h1-chunked", true, false, true},
+		{"mitm-h1-length", true, false, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			root := e.testRoot.Cert
+			if tc.viaProxy {
+				root = e.bottleCA.Cert
+			}
+			c := e.clientFor(root, tc.viaProxy, true)
+			tr := c.Transport.(*http.Transport)
+			if tc.h2 {
+				// git's libcurl (nghttp2) takes frames of 16 KiB.
+				tr.ForceAttemptHTTP2 = true
+				tr.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: 16 << 10}
+			} else {
+				tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+			}
+			u := fmt.Sprintf("https://o1.test:%d/download?n=%d", e.origin.port, size)
+			if tc.chunked {
+				u += "&chunked=1"
+			}
+			b.SetBytes(size)
+			var cpu time.Duration
+			for b.Loop() {
+				t0 := cpuTime()
+				if n := fetch(b, c, u); n != size {
+					b.Fatalf("got %d bytes", n)
+				}
+				cpu += cpuTime() - t0
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N)/(size>>20), "cpu-ms/MB")
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkSmallRequests(b *testing.B) {

@@ -160,7 +160,11 @@ func (e *env) originHandler() http.Handler {
 	mux.HandleFunc("/download", func(w http.ResponseWriter, r *http.Request) {
 		var size int64
 		fmt.Sscan(r.URL.Query().Get("n"), &size)
-		w.Header().Set("Content-Length", fmt.Sprint(size))
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+		}
+		// Without a length the body is sent as it is written (chunked
+		// on HTTP/1.1), as git-http-backend's pack is.
 		io.CopyN(w, zeros{}, size)
 	})
 	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
