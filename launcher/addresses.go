@@ -2,8 +2,14 @@ package launcher
 
 import (
 	"context"
+	"encoding/binary"
+	"math/bits"
+	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // The internal network's subnet, when the launch chooses it (Addresser):
@@ -55,8 +61,9 @@ func (st *launch) lookupSubnets(ctx context.Context) {
 
 // planAddresses waits for lookupSubnets and chooses a plan: the first /24
 // from the top of internalPool that overlaps no network the engine has,
-// none tried before (taken, said an earlier create), and no address of
-// this machine. The zero plan when there is no answer, or no such /24.
+// none tried before (taken, said an earlier create), and none of this
+// machine's networks or routes (localNets). The zero plan when there is no
+// answer, or no such /24.
 func (st *launch) planAddresses(tried []netip.Prefix) addressPlan {
 	if st.subnets != nil {
 		used, ok := <-st.subnets
@@ -65,11 +72,68 @@ func (st *launch) planAddresses(tried []netip.Prefix) addressPlan {
 	if !st.addressable {
 		return addressPlan{}
 	}
-	return pickSubnet(append(slices.Clone(st.usedSubnets), tried...), interfaceAddrs())
+	return pickSubnet(append(slices.Clone(st.usedSubnets), tried...), localNets())
 }
 
-// pickSubnet is planAddresses' choice, given what is taken.
-func pickSubnet(taken []netip.Prefix, local []netip.Addr) addressPlan {
+// localNets are the networks this machine is on (its interfaces'
+// prefixes) and routes to (Linux's IPv4 routing table): a bridge on a /24
+// of one of them would take that part of the host's LAN or VPN from it,
+// even when no address of the machine is in that /24. The engine checks
+// this itself only for the subnets it chooses.
+func localNets() []netip.Prefix {
+	var out []netip.Prefix
+	ifaddrs, _ := net.InterfaceAddrs()
+	for _, ia := range ifaddrs {
+		if p, err := netip.ParsePrefix(ia.String()); err == nil && p.Addr().Unmap().Is4() {
+			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
+		}
+	}
+	return append(out, ipv4Routes("/proc/net/route")...)
+}
+
+// ipv4Routes reads the destinations of a Linux routing table
+// (/proc/net/route: hexadecimal, little-endian); none where there is none.
+func ipv4Routes(file string) []netip.Prefix {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 8 {
+			continue // the header
+		}
+		dst, err1 := strconv.ParseUint(f[1], 16, 32)
+		mask, err2 := strconv.ParseUint(f[7], 16, 32)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		var d, m [4]byte
+		binary.LittleEndian.PutUint32(d[:], uint32(dst))
+		binary.LittleEndian.PutUint32(m[:], uint32(mask))
+		n := bitsOf(binary.BigEndian.Uint32(m[:]))
+		if n < 0 {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4(d), n).Masked())
+	}
+	return out
+}
+
+// bitsOf is the length of netmask m (its bytes in network order, read as
+// a big-endian number), or -1 when m is not a prefix mask.
+func bitsOf(m uint32) int {
+	n := bits.LeadingZeros32(^m)
+	if m<<n != 0 {
+		return -1
+	}
+	return n
+}
+
+// pickSubnet is planAddresses' choice, given what is taken and the
+// machine's networks (local; a default route, /0, does not count).
+func pickSubnet(taken []netip.Prefix, local []netip.Prefix) addressPlan {
 	base := internalPool.Addr().As4()
 	size := 1 << (32 - internalBits)
 	count := 1 << (internalBits - internalPool.Bits())
@@ -83,8 +147,8 @@ next:
 				continue next
 			}
 		}
-		for _, a := range local {
-			if p.Contains(a) {
+		for _, l := range local {
+			if l.Bits() > 0 && l.Overlaps(p) {
 				continue next
 			}
 		}

@@ -962,11 +962,13 @@ const agentCAFile = "/usr/local/share/ca-certificates/bottle-ca.crt"
 // the CA is appended to the bundle, and linked into /etc/ssl/certs as
 // update-ca-certificates would (by name, and by subject hash when the
 // image has openssl, for clients that look a CA up in the directory).
+// A newline goes first: glued to a bundle whose last line has none, the
+// CA's first line and the last certificate's would both be lost.
 // Only an image with update hooks (/etc/ca-certificates/update.d: Java's
 // keystore, say) gets the full run, for the hooks' sake.
 const caScript = `if command -v update-ca-certificates >/dev/null 2>&1 && [ -n "$(ls -A /etc/ca-certificates/update.d 2>/dev/null)" ]; then
 update-ca-certificates >/dev/null 2>&1
-else cat ` + agentCAFile + ` >> ` + agentCABundle + `
+else { echo; cat ` + agentCAFile + `; } >> ` + agentCABundle + `
 ln -sf ` + agentCAFile + ` /etc/ssl/certs/bottle-ca.pem
 if command -v openssl >/dev/null 2>&1; then h=$(openssl x509 -subject_hash -noout -in ` + agentCAFile + `); i=0
 while [ -e "/etc/ssl/certs/$h.$i" ]; do i=$((i+1)); done; ln -s bottle-ca.pem "/etc/ssl/certs/$h.$i"; fi; fi

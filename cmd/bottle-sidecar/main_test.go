@@ -130,3 +130,20 @@ func TestMemLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeTimeoutNeedsATry: a leak probe proves "unreachable" by timing
+// out, so a probe whose time ran out before its connection was even
+// tried (a batch scheduled late on a loaded machine) proves nothing: it
+// is an error, never a timeout, even though a listener is there.
+func TestProbeTimeoutNeedsATry(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if code, msg := probeTCP(ctx, ln.Addr().String()); code == probeTimeout || code == probeOK {
+		t.Errorf("probe with no time left: %d %s; want an error (not proven)", code, msg)
+	}
+}

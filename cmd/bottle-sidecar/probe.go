@@ -156,6 +156,11 @@ func classify(err error, ipv6 bool) int {
 	return probeError
 }
 
+// minTry is the least time a TCP probe must have left when it dials for
+// its timeout to count: on a bridge an address that exists answers in well
+// under a millisecond.
+const minTry = 100 * time.Millisecond
+
 // probeTCP connects to addr. A link-local IPv6 address without a zone names
 // no interface, so it is tried on every interface of this namespace (the
 // self-test probes the host's link-local addresses this way); the best
@@ -188,6 +193,13 @@ func probeTCP(ctx context.Context, addr string) (int, string) {
 	results := make(chan result, len(targets))
 	for _, t := range targets {
 		go func() {
+			// A timeout proves "unreachable" only for a connection that
+			// had time to be answered: one tried with (nearly) no time
+			// left, its probe scheduled late, proves nothing.
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < minTry {
+				results <- result{probeError, "no time left to try " + t}
+				return
+			}
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "tcp", t)
 			if err != nil {
