@@ -37,3 +37,18 @@ func TestTargetsMarkdown(t *testing.T) {
 		t.Errorf("no rows: %q, want nothing", got)
 	}
 }
+
+func TestUnverified(t *testing.T) {
+	rows := []Row{
+		{Scenario: "launch warm", Subject: "bottle", Section: "launch", P50ms: 1700},
+		{Scenario: "launch warm: agent", Subject: "bottle", Section: "launch"}, // overlaps the sidecar step
+		{Scenario: "small HTTPS requests, keep-alive", Subject: "bottle", Throughput: 9000},
+		{Scenario: "launch cold", Subject: "bottle", Section: "launch"},                  // no time: failed
+		{Scenario: "npm install", Subject: "direct", Section: "workloads"},               // no time: failed
+		{Scenario: "plain HTTP forward", Subject: "bottle", Throughput: 9000, Errors: 3}, // errors
+	}
+	bad := unverified(rows)
+	if len(bad) != 3 || !strings.HasPrefix(bad[0], "launch cold/") || !strings.HasPrefix(bad[1], "npm install/") || !strings.HasPrefix(bad[2], "plain HTTP forward/") {
+		t.Errorf("unverified = %q, want the cold launch, the npm row and the row with errors", bad)
+	}
+}
