@@ -15,9 +15,7 @@ import (
 // host's npm against the registry on a loopback TLS server: the registry
 // URL is the only one npm is given, its CA the only extra root.
 func TestNPMInstall(t *testing.T) {
-	if _, err := exec.LookPath("npm"); err != nil {
-		t.Skip("npm is not installed on this host")
-	}
+	lookTool(t, "npm")
 	s := npm()
 	data := t.TempDir()
 	if err := s.Prepare(data, Quick); err != nil {

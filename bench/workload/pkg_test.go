@@ -164,14 +164,11 @@ func (w *pkgWorld) script(t *testing.T, dir, name, script string, path []string)
 // toolDir is the directory of the host's tool (for PATH), or skips.
 func toolDir(t *testing.T, name string, resolve ...string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not on PATH: %v", name, err)
-	}
+	p := lookTool(t, name)
 	if len(resolve) > 0 { // the real interpreter, not a version manager's shim
 		out, err := exec.Command(p, resolve...).Output()
 		if err != nil {
-			t.Skipf("%s %q: %v", p, resolve, err)
+			t.Fatalf("%s %q: %v", p, resolve, err)
 		}
 		p = strings.TrimSpace(string(out))
 	}

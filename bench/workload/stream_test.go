@@ -215,10 +215,7 @@ func TestStreamClient(t *testing.T) {
 	}
 	sc := Stream()
 	bin := filepath.Join(t.TempDir(), "sseclient")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go on PATH to build the client with")
-	}
+	goBin := lookTool(t, "go")
 	build := exec.Command(goBin, "build", "-o", bin, "./sseclient")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
