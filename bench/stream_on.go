@@ -81,15 +81,7 @@ func (e *wlEnv) streamRows(ctx context.Context) ([]Row, []string, error) {
 		cpu += readProc(pid).cpu - before.cpu
 		add(&bottle, subject, out, err)
 	}
-	for i := range runs {
-		if i%2 == 0 {
-			one("direct")
-			one("bottle")
-		} else {
-			one("bottle")
-			one("direct")
-		}
-	}
+	alternate(runs, one)
 	ttfb50, ttfb99, gap50, gap99 := workload.Added(direct, bottle)
 	note := strings.Join(failed, "; ")
 	row := func(what string, p50, p99 float64) Row {

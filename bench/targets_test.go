@@ -52,3 +52,11 @@ func TestUnverified(t *testing.T) {
 		t.Errorf("unverified = %q, want the cold launch, the npm row and the row with errors", bad)
 	}
 }
+
+func TestAlternate(t *testing.T) {
+	var order []string
+	alternate(3, func(s string) { order = append(order, s) })
+	if got := strings.Join(order, " "); got != "direct bottle bottle direct direct bottle" {
+		t.Errorf("alternate(3) ran %q, want each side first in turn", got)
+	}
+}

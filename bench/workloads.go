@@ -393,6 +393,20 @@ func (e *wlEnv) sidecarPID(ctx context.Context) int {
 	return pid
 }
 
+// alternate runs one for "direct" and "bottle" runs times each, taking
+// turns at going first, so that neither side always runs warm.
+func alternate(runs int, one func(subject string)) {
+	for i := range runs {
+		if i%2 == 0 {
+			one("direct")
+			one("bottle")
+		} else {
+			one("bottle")
+			one("direct")
+		}
+	}
+}
+
 func medianDuration(d []time.Duration) time.Duration {
 	if len(d) == 0 {
 		return 0
@@ -474,18 +488,13 @@ func workloadRows(o wlOptions) ([]Row, []string, error) {
 				notes = append(notes, subject+": "+r.detail)
 			}
 		}
-		for i := range runs {
-			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("interrupted: %w", ctx.Err())
+		alternate(runs, func(subject string) {
+			if ctx.Err() == nil {
+				one(subject)
 			}
-			// Alternate which goes first, so neither always runs warm.
-			if i%2 == 0 {
-				one("direct")
-				one("bottle")
-			} else {
-				one("bottle")
-				one("direct")
-			}
+		})
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 		if !ok {
 			failed = append(failed, s.Key+": "+strings.Join(notes, "; "))
