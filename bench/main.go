@@ -38,6 +38,7 @@ type config struct {
 	out      string
 	peers    map[string]bool
 	workdir  string
+	only     string // measure only the loopback scenarios whose name contains it
 }
 
 // Row is one measurement: a scenario on a subject.
@@ -92,6 +93,7 @@ func main() {
 	flag.StringVar(&wo.simnet, "simnet", "", "static simnet binary (bench/run builds it)")
 	flag.StringVar(&wo.keys, "workload-keys", "", "run only these workloads (comma-separated keys: npm, pip, go, git, stream, launch; empty: all)")
 	flag.BoolVar(&wo.keep, "keep-workloads", false, "debugging: leave the workloads' network, containers and bottle up when done")
+	flag.StringVar(&c.only, "only", "", "measure only the loopback scenarios whose name contains this text (e.g. DNS, keep-alive)")
 	flag.StringVar(&peers, "peers", "squid,mitmproxy,tinyproxy,dnsmasq,unbound", "peers to compare with (comma-separated; empty: none)")
 	flag.Parse()
 	if c.duration == 0 {
@@ -734,6 +736,9 @@ func dnsOp(server string, name func() string, wantRcode int) func() op {
 // measure runs a closed loop for the maximum, then an open loop at half of
 // it for latency, and reads the subject's CPU, RSS and FDs.
 func (e *env) measure(scenario, unit string, s *subject, workers int, newOp func() op) Row {
+	if !strings.Contains(scenario, e.c.only) {
+		return Row{} // filtered out by --only; add drops it
+	}
 	closeClients()
 	newOp()() // warm: leaves minted, pools filled
 	before := readProc(s.pid)
@@ -800,7 +805,11 @@ func run(c *config) (*Report, error) {
 	mitm := fmt.Sprintf("https://127.0.0.1:%d/", e.originPort)
 	tunnel := fmt.Sprintf("https://127.0.0.2:%d/", e.originPort)
 	plain := fmt.Sprintf("http://127.0.0.1:%d/", e.plainPort)
-	add := func(r Row) { rep.Rows = append(rep.Rows, r) }
+	add := func(r Row) {
+		if r.Scenario != "" {
+			rep.Rows = append(rep.Rows, r)
+		}
+	}
 
 	// Tunnel bulk: one stream, MB/s.
 	bulkOp := func(s *subject, u string, roots *x509.CertPool) func() op {
@@ -885,6 +894,9 @@ func run(c *config) (*Report, error) {
 	add(e.measure("DNS, denied name (REFUSED)", "q/s", bottle, dnsWorkers, dnsOp(bottle.dns, denied, dns.RcodeRefused)))
 	// Secret pattern detection, in process (what the sidecar adds to each
 	// request body it scans).
+	if c.only != "" {
+		return rep, nil
+	}
 	rows, err := dlpRows(c.quick, c.duration)
 	if err != nil {
 		return nil, fmt.Errorf("dlp: %w", err)
